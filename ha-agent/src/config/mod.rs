@@ -1,0 +1,1 @@
+//! keepalived.conf, the VRRP part: lexer, parser, typed configuration.

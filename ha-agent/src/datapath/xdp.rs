@@ -1,0 +1,1 @@
+//! XDP and TC programs: load, attach, read counters, fence.

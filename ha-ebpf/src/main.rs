@@ -1,0 +1,21 @@
+//! ha-agent's kernel programs.
+//!
+//! - `vrrp_rx` (XDP): parses VRRP adverts at the NIC and counts them per VRID.
+//! - `vip_fence` (TC, ingress and egress): drops traffic to or from a VIP this node must not own.
+#![no_std]
+#![no_main]
+
+mod fence;
+mod maps;
+mod ptr;
+mod rx;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
