@@ -1,1 +1,309 @@
-//! placeholder
+//! The lab: hosts made of network namespaces, for ha-agent's integration tests, benchmarks and demo.
+//!
+//! ```text
+//!   node 1 (ns) eth0 ─┐
+//!   node 2 (ns) eth0 ─┼── p1 p2 … pc ── br0 in the LAN namespace
+//!   client (ns) eth0 ─┘
+//! ```
+//!
+//! Nodes are 192.0.2.N/24 and 2001:db8::N/64 (documentation ranges; they exist only inside the
+//! lab), the client .100. Names carry the test's tag and this process's pid, so tests run in
+//! parallel and a later run can recognise and remove what a killed run left behind. Everything a
+//! lab creates (namespaces, processes, its temporary directory) is removed when it is dropped,
+//! also when a test panics.
+
+mod daemon;
+mod netns;
+mod probe;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    process::Command,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use anyhow::{Context, Result, bail};
+
+pub use daemon::Daemon;
+pub use netns::in_netns;
+pub use probe::{ArpProbe, Prober, ProberReport, epoch_now};
+
+/// Prefix of every namespace a lab creates.
+pub const NS_PREFIX: &str = "hal-";
+/// The interface of a node or of the client, inside its namespace.
+pub const IFACE: &str = "eth0";
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A host in the lab: a network namespace with one interface, `eth0`, on the LAN.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Namespace name (`ip netns` name).
+    pub ns: String,
+    /// 1-based node number; the client is 100.
+    pub index: u8,
+    /// Name of the bridge port in the LAN namespace that leads to this node.
+    pub port: String,
+    pub ipv4: Ipv4Addr,
+    pub ipv6: Ipv6Addr,
+}
+
+impl Node {
+    /// A command that runs inside this node (`ip netns exec NS program`).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns]).arg(program);
+        cmd
+    }
+
+    /// Runs `program args…` in this node and returns its stdout; fails with stderr on non-zero.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String> {
+        run(self.command(program).args(args))
+    }
+
+    /// Runs a shell command line in this node.
+    pub fn sh(&self, script: &str) -> Result<String> {
+        self.run("sh", &["-c", script])
+    }
+
+    /// Addresses currently on `eth0` (without prefix lengths).
+    pub fn addrs(&self) -> Result<Vec<IpAddr>> {
+        let out = self.run("ip", &["-o", "addr", "show", "dev", IFACE])?;
+        Ok(parse_ip_o_addr(&out))
+    }
+
+    /// Whether `addr` is configured on `eth0`.
+    pub fn has_addr(&self, addr: IpAddr) -> Result<bool> {
+        Ok(self.addrs()?.contains(&addr))
+    }
+
+    /// MAC address of `eth0`.
+    pub fn mac(&self) -> Result<String> {
+        let out = self.run("cat", &[&format!("/sys/class/net/{IFACE}/address")])?;
+        Ok(out.trim().to_owned())
+    }
+
+    /// Starts a long-running program in this node; its stdout and stderr go to `log` in the lab
+    /// directory. The process is killed when the returned [`Daemon`] is dropped.
+    pub fn spawn(&self, name: &str, log_dir: &Path, program: &str, args: &[&str]) -> Result<Daemon> {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        Daemon::spawn(name, cmd, &log_dir.join(format!("{name}.log")))
+    }
+}
+
+/// Parses `ip -o addr show` lines into addresses.
+fn parse_ip_o_addr(out: &str) -> Vec<IpAddr> {
+    out.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet" || *w == "inet6")?;
+            let addr = words.next()?.split('/').next()?;
+            addr.parse().ok()
+        })
+        .collect()
+}
+
+/// Runs a command and returns its stdout; fails with the command line and its stderr.
+pub fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("spawning {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed ({}): {}",
+            cmd,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Fails with a message naming what is missing unless the lab can run here: root (for network
+/// namespaces and BPF) and the `ip` tool.
+pub fn require_privileges() -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        bail!(
+            "the lab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN for network namespaces, CAP_BPF for \
+             the eBPF programs); run the tests as root, e.g. `sudo -E cargo xtask test`"
+        );
+    }
+    which("ip").context("the lab needs iproute2's `ip`: `apt-get install iproute2`")?;
+    Ok(())
+}
+
+/// Full path of `program` on PATH.
+pub fn which(program: &str) -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .with_context(|| format!("`{program}` not found on PATH"))
+}
+
+/// A set of namespaces: a LAN with a bridge, `nodes` nodes and a client.
+pub struct Lab {
+    /// Unique name of this lab: `hal-<tag>-<pid>-<seq>`.
+    pub name: String,
+    pub lan: String,
+    pub nodes: Vec<Node>,
+    pub client: Node,
+    /// Temporary directory for configs and logs; removed on drop.
+    pub dir: PathBuf,
+}
+
+impl Lab {
+    /// Builds a lab with `nodes` nodes and a client. `tag` names the test (short, [a-z0-9]).
+    pub fn new(tag: &str, nodes: u8) -> Result<Lab> {
+        require_privileges()?;
+        assert!((1..=99).contains(&nodes), "a lab has 1 to 99 nodes");
+        netns::remove_stale()?;
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{NS_PREFIX}{tag}-{}-{seq}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let node = |index: u8, role: String, port: String| Node {
+            ns: format!("{name}-{role}"),
+            index,
+            port,
+            ipv4: Ipv4Addr::new(192, 0, 2, index),
+            ipv6: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(index)),
+        };
+        let mut lab = Lab {
+            lan: format!("{name}-lan"),
+            nodes: (1..=nodes).map(|i| node(i, format!("n{i}"), format!("p{i}"))).collect(),
+            client: node(100, "cl".into(), "pc".into()),
+            name,
+            dir,
+        };
+        // On error, Drop removes whatever was created so far.
+        lab.build()?;
+        Ok(lab)
+    }
+
+    fn build(&mut self) -> Result<()> {
+        netns::add(&self.lan)?;
+        let lan = self.lan.clone();
+        run(Command::new("ip").args(["-n", &lan, "link", "set", "lo", "up"]))?;
+        run(Command::new("ip").args([
+            "-n", &lan, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
+            "mcast_snooping", "0",
+        ]))?;
+        run(Command::new("ip").args(["-n", &lan, "link", "set", "br0", "up"]))?;
+        for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
+            netns::add(&node.ns)?;
+            run(Command::new("ip").args([
+                "-n", &node.ns, "link", "add", IFACE, "type", "veth", "peer", "name", &node.port, "netns",
+                &lan,
+            ]))?;
+            run(Command::new("ip").args(["-n", &lan, "link", "set", &node.port, "master", "br0", "up"]))?;
+            // No DAD (addresses usable at once), no router solicitations: the lab has no router.
+            node.sh(
+                "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+                 net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.router_solicitations=0 \
+                 net.ipv6.conf.all.forwarding=0",
+            )?;
+            node.run("ip", &["link", "set", "lo", "up"])?;
+            node.run("ip", &["link", "set", IFACE, "up"])?;
+            node.run("ip", &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE])?;
+            node.run("ip", &["-6", "addr", "add", &format!("{}/64", node.ipv6), "dev", IFACE, "nodad"])?;
+        }
+        Ok(())
+    }
+
+    /// Node `i` (1-based).
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i - 1]
+    }
+
+    /// Cuts node `i` off the LAN: its bridge port goes down, so the node sees carrier loss.
+    pub fn cut(&self, i: usize) -> Result<()> {
+        self.set_port(&self.node(i).port, "down")
+    }
+
+    /// Reconnects node `i` to the LAN.
+    pub fn restore(&self, i: usize) -> Result<()> {
+        self.set_port(&self.node(i).port, "up")
+    }
+
+    fn set_port(&self, port: &str, state: &str) -> Result<()> {
+        run(Command::new("ip").args(["-n", &self.lan, "link", "set", port, state])).map(drop)
+    }
+
+    /// Writes `contents` to `name` in the lab directory and returns its path.
+    pub fn write_file(&self, name: &str, contents: &str) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Starts keepalived (VRRP only, no fork, logging to its log file) in node `i` with `config`.
+    pub fn keepalived(&self, i: usize, config: &str) -> Result<Daemon> {
+        which("keepalived").context("keepalived is needed: `apt-get install keepalived`")?;
+        let tag = format!("keepalived-n{i}");
+        let conf = self.write_file(&format!("{tag}.conf"), config)?;
+        let pid = |what: &str| self.dir.join(format!("{tag}-{what}.pid")).display().to_string();
+        self.node(i).spawn(
+            &tag,
+            &self.dir,
+            "keepalived",
+            &[
+                "--dont-fork",
+                "--log-console",
+                "--log-detail",
+                "--vrrp",
+                "--use-file",
+                &conf.display().to_string(),
+                "--pid",
+                &pid("main"),
+                "--vrrp_pid",
+                &pid("vrrp"),
+                "--checkers_pid",
+                &pid("checkers"),
+            ],
+        )
+    }
+
+    /// Pings `target` from the client every millisecond until [`Prober::stop`].
+    pub fn prober(&self, target: IpAddr) -> Result<Prober> {
+        Prober::start(&self.client, target, &self.dir)
+    }
+
+    /// Asks for `vip` by ARP from the client `count` times and returns the MACs that answered.
+    pub fn arp_probe(&self, vip: Ipv4Addr, count: u32) -> Result<ArpProbe> {
+        ArpProbe::run(&self.client, vip, count)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
+            netns::kill_all_and_delete(&node.ns);
+        }
+        netns::kill_all_and_delete(&self.lan);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ip_o_addr_output() {
+        let out = "2: eth0    inet 192.0.2.1/24 scope global eth0\\       valid_lft forever\n\
+                   2: eth0    inet 192.0.2.200/32 scope global secondary eth0:vip\n\
+                   2: eth0    inet6 2001:db8::1/64 scope global \\       valid_lft forever\n";
+        assert_eq!(
+            parse_ip_o_addr(out),
+            vec![
+                "192.0.2.1".parse::<IpAddr>().unwrap(),
+                "192.0.2.200".parse().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+    }
+}

@@ -1,1 +1,144 @@
-fn main(){}
+//! `cargo xtask`: the developer's and CI's entry points.
+//!
+//! - `build-ebpf [--release]`: installs what the eBPF build needs, then builds `ha-ebpf`.
+//! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
+//!   runs every test of the workspace and a bounded fuzz run.
+//! - `demo`: a two-node lab running ha-agent, a failover with timings.
+
+mod demo;
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ha-agent's build, test and demo entry points")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the eBPF programs (installs rust-src for nightly and bpf-linker when missing).
+    BuildEbpf,
+    /// The full test run, as CI does it: packages, eBPF, fmt, clippy, tests, bounded fuzzing.
+    Test {
+        /// Seconds for each fuzz target (0 skips fuzzing; CI uses the default).
+        #[arg(long, default_value_t = 20)]
+        fuzz_seconds: u32,
+    },
+    /// Start two ha-agent nodes in a lab, fail the master over and back, show the timings.
+    Demo,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::BuildEbpf => build_ebpf(),
+        Cmd::Test { fuzz_seconds } => test(fuzz_seconds),
+        Cmd::Demo => demo::run(),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_owned()
+}
+
+/// Runs `cmd` in the workspace root, echoing it, and fails if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    cmd.current_dir(root());
+    eprintln!("+ {}", display(cmd));
+    let status = cmd.status().with_context(|| format!("starting {}", display(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", display(cmd));
+    }
+    Ok(())
+}
+
+fn display(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A cargo command for the nightly toolchain, without the stable toolchain's environment leaking in.
+pub fn nightly_cargo() -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.arg("+nightly");
+    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTUP_TOOLCHAIN", "RUSTDOC", "CARGO"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn build_ebpf() -> Result<()> {
+    setup::ebpf_toolchain()?;
+    run(nightly_cargo().args([
+        "build",
+        "--package",
+        "ha-ebpf",
+        "--release",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+        "--config",
+        // BTF for the loader and the verifier's messages; aya-ebpf needs the target arch cfg.
+        r#"target.bpfel-unknown-none.rustflags=["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"]"#,
+    ]))?;
+    eprintln!("eBPF object: {}", ebpf_object().display());
+    Ok(())
+}
+
+/// Where `build-ebpf` leaves the object (ha-agent's build.rs looks in the same place).
+pub fn ebpf_object() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    target.join("bpfel-unknown-none").join("release").join("ha-ebpf")
+}
+
+fn test(fuzz_seconds: u32) -> Result<()> {
+    ha_tests::require_privileges().context("`cargo xtask test` runs network-namespace and BPF tests")?;
+    setup::debian_packages(setup::TEST_PACKAGES)?;
+    build_ebpf()?;
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    run(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
+    if fuzz_seconds > 0 {
+        fuzz(fuzz_seconds)?;
+    }
+    Ok(())
+}
+
+/// Bounded runs of every cargo-fuzz target.
+fn fuzz(seconds: u32) -> Result<()> {
+    let fuzz_dir = root().join("ha-agent").join("fuzz");
+    let targets = fuzz_dir.join("fuzz_targets");
+    if !targets.is_dir() {
+        bail!("no fuzz targets in {}", targets.display());
+    }
+    setup::cargo_fuzz()?;
+    let mut names: Vec<String> = std::fs::read_dir(&targets)?
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    for name in names {
+        run(nightly_cargo().args([
+            "fuzz",
+            "run",
+            "--fuzz-dir",
+            &fuzz_dir.display().to_string(),
+            &name,
+            "--",
+            &format!("-max_total_time={seconds}"),
+        ]))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Instruments run from the lab's client: a 1 ms reachability prober and an ARP probe.
+
+use std::{
+    collections::BTreeSet,
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+
+use crate::{Daemon, IFACE, Node, which};
+
+/// `ping -D -i 0.001` from the client to a target; stop it to get the reply gaps.
+pub struct Prober {
+    daemon: Daemon,
+}
+
+/// What the prober saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProberReport {
+    /// Echo replies received.
+    pub replies: usize,
+    /// Highest ICMP sequence number sent (about the number of requests).
+    pub last_seq: u64,
+    /// Wall-clock time of each reply (seconds since the epoch, from `ping -D`).
+    pub reply_times: Vec<f64>,
+}
+
+impl ProberReport {
+    /// The longest time between two consecutive replies: the outage a client saw.
+    pub fn longest_gap(&self) -> Duration {
+        let gap = self.reply_times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        Duration::from_secs_f64(gap.max(0.0))
+    }
+
+    /// Replies received after wall-clock time `t` (seconds since the epoch).
+    pub fn replies_after(&self, t: f64) -> usize {
+        self.reply_times.iter().filter(|r| **r > t).count()
+    }
+
+    /// Replies received between wall-clock times `from` and `to`.
+    pub fn replies_between(&self, from: f64, to: f64) -> usize {
+        self.reply_times.iter().filter(|r| **r > from && **r < to).count()
+    }
+}
+
+/// Seconds since the epoch, as `ping -D` prints them.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+impl Prober {
+    pub(crate) fn start(client: &Node, target: IpAddr, log_dir: &Path) -> Result<Prober> {
+        which("ping").context("the prober needs iputils' ping: `apt-get install iputils-ping`")?;
+        let name = format!("prober-{}", target.to_string().replace([':', '.'], "_"));
+        let daemon = client.spawn(
+            &name,
+            log_dir,
+            "ping",
+            &["-D", "-n", "-i", "0.001", "-W", "0.5", &target.to_string()],
+        )?;
+        Ok(Prober { daemon })
+    }
+
+    /// Stops the prober and parses what it saw.
+    pub fn stop(mut self) -> Result<ProberReport> {
+        self.daemon.signal(libc::SIGINT)?;
+        self.daemon.wait_timeout(Duration::from_secs(5))?;
+        Ok(parse_ping(&self.daemon.log()))
+    }
+}
+
+fn parse_ping(log: &str) -> ProberReport {
+    let mut reply_times = Vec::new();
+    let mut last_seq = 0;
+    for line in log.lines() {
+        if !line.contains("bytes from") {
+            continue;
+        }
+        let Some(ts) = line.strip_prefix('[').and_then(|l| l.split(']').next()) else { continue };
+        let Ok(ts) = ts.parse::<f64>() else { continue };
+        if let Some(seq) = line.split_whitespace().find_map(|w| w.strip_prefix("icmp_seq=")) {
+            last_seq = last_seq.max(seq.parse().unwrap_or(0));
+        }
+        reply_times.push(ts);
+    }
+    ProberReport { replies: reply_times.len(), last_seq, reply_times }
+}
+
+/// MACs that answered ARP requests for an address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArpProbe {
+    pub macs: BTreeSet<String>,
+    pub replies: usize,
+}
+
+impl ArpProbe {
+    pub(crate) fn run(client: &Node, vip: Ipv4Addr, count: u32) -> Result<ArpProbe> {
+        which("arping").context("the ARP probe needs arping: `apt-get install arping`")?;
+        // Habets' arping: exit 1 when nobody answered, which is a result, not an error.
+        let out = client
+            .command("arping")
+            .args(["-i", IFACE, "-c", &count.to_string(), "-W", "0.05", "-w", "2", &vip.to_string()])
+            .output()
+            .context("running arping")?;
+        Ok(parse_arping(&String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+fn parse_arping(out: &str) -> ArpProbe {
+    let mut probe = ArpProbe::default();
+    for line in out.lines() {
+        // "60 bytes from 02:11:22:33:44:55 (192.0.2.200): index=0 time=1.234 usec"
+        if let Some(rest) = line.split("bytes from ").nth(1)
+            && let Some(mac) = rest.split_whitespace().next()
+        {
+            probe.macs.insert(mac.to_ascii_lowercase());
+            probe.replies += 1;
+        }
+    }
+    probe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_gaps() {
+        let log = "PING 192.0.2.200 (192.0.2.200) 56(84) bytes of data.\n\
+            [1000.000] 64 bytes from 192.0.2.200: icmp_seq=1 ttl=64 time=0.05 ms\n\
+            [1000.001] 64 bytes from 192.0.2.200: icmp_seq=2 ttl=64 time=0.05 ms\n\
+            [1000.041] 64 bytes from 192.0.2.200: icmp_seq=42 ttl=64 time=0.05 ms\n\
+            [1000.042] 64 bytes from 192.0.2.200: icmp_seq=43 ttl=64 time=0.05 ms\n";
+        let r = parse_ping(log);
+        assert_eq!(r.replies, 4);
+        assert_eq!(r.last_seq, 43);
+        let gap = r.longest_gap().as_secs_f64();
+        assert!((gap - 0.040).abs() < 1e-6, "{gap}");
+    }
+
+    #[test]
+    fn arping_macs() {
+        let out = "ARPING 192.0.2.200\n\
+            60 bytes from 02:AA:00:00:00:01 (192.0.2.200): index=0 time=1.1 usec\n\
+            60 bytes from 02:aa:00:00:00:02 (192.0.2.200): index=1 time=1.2 usec\n\
+            60 bytes from 02:aa:00:00:00:01 (192.0.2.200): index=2 time=1.1 usec\n";
+        let p = parse_arping(out);
+        assert_eq!(p.replies, 3);
+        assert_eq!(p.macs.len(), 2);
+    }
+}
