@@ -12,7 +12,10 @@ fn main() {
             let target = env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| manifest.join("..").join("target"));
-            target.join("bpfel-unknown-none").join("release").join("ha-ebpf")
+            target
+                .join("bpfel-unknown-none")
+                .join("release")
+                .join("ha-ebpf")
         }
     };
     println!("cargo:rerun-if-changed={}", object.display());

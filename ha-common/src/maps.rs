@@ -29,10 +29,18 @@ impl VipKey {
         a[1] = addr[1];
         a[2] = addr[2];
         a[3] = addr[3];
-        VipKey { family: 4, _pad: [0; 3], addr: a }
+        VipKey {
+            family: 4,
+            _pad: [0; 3],
+            addr: a,
+        }
     }
     pub const fn v6(addr: [u8; 16]) -> Self {
-        VipKey { family: 6, _pad: [0; 3], addr }
+        VipKey {
+            family: 6,
+            _pad: [0; 3],
+            addr,
+        }
     }
 }
 

@@ -24,5 +24,7 @@ pub fn read_at<T: Copy>(data: usize, data_end: usize, offset: usize) -> Result<T
 /// Reads a big-endian u16 at `offset`.
 #[inline(always)]
 pub fn read_be16(data: usize, data_end: usize, offset: usize) -> Result<u16, ()> {
-    Ok(u16::from_be_bytes(read_at::<[u8; 2]>(data, data_end, offset)?))
+    Ok(u16::from_be_bytes(read_at::<[u8; 2]>(
+        data, data_end, offset,
+    )?))
 }

@@ -26,7 +26,11 @@ impl Daemon {
             .stderr(err)
             .spawn()
             .with_context(|| format!("starting {name}: {cmd:?}"))?;
-        Ok(Daemon { name: name.to_owned(), child, log: log.to_owned() })
+        Ok(Daemon {
+            name: name.to_owned(),
+            child,
+            log: log.to_owned(),
+        })
     }
 
     /// The process id (`ip netns exec` execs the program, so this is the program's pid).
@@ -38,7 +42,11 @@ impl Daemon {
     pub fn signal(&self, signal: i32) -> Result<()> {
         // SAFETY: kill(2) on our own child, not yet reaped.
         if unsafe { libc::kill(self.pid(), signal) } != 0 {
-            return Err(std::io::Error::last_os_error()).context(format!("kill {} {}", signal, self.pid()));
+            return Err(std::io::Error::last_os_error()).context(format!(
+                "kill {} {}",
+                signal,
+                self.pid()
+            ));
         }
         Ok(())
     }
@@ -75,11 +83,19 @@ impl Daemon {
                 return Ok(());
             }
             if !self.is_running() {
-                anyhow::bail!("{} exited before logging {needle:?}; log:\n{}", self.name, self.log());
+                anyhow::bail!(
+                    "{} exited before logging {needle:?}; log:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        anyhow::bail!("{} did not log {needle:?} within {timeout:?}; log:\n{}", self.name, self.log())
+        anyhow::bail!(
+            "{} did not log {needle:?} within {timeout:?}; log:\n{}",
+            self.name,
+            self.log()
+        )
     }
 }
 

@@ -86,7 +86,13 @@ impl Node {
 
     /// Starts a long-running program in this node; its stdout and stderr go to `log` in the lab
     /// directory. The process is killed when the returned [`Daemon`] is dropped.
-    pub fn spawn(&self, name: &str, log_dir: &Path, program: &str, args: &[&str]) -> Result<Daemon> {
+    pub fn spawn(
+        &self,
+        name: &str,
+        log_dir: &Path,
+        program: &str,
+        args: &[&str],
+    ) -> Result<Daemon> {
         let mut cmd = self.command(program);
         cmd.args(args);
         Daemon::spawn(name, cmd, &log_dir.join(format!("{name}.log")))
@@ -174,7 +180,9 @@ impl Lab {
         };
         let mut lab = Lab {
             lan: format!("{name}-lan"),
-            nodes: (1..=nodes).map(|i| node(i, format!("n{i}"), format!("p{i}"))).collect(),
+            nodes: (1..=nodes)
+                .map(|i| node(i, format!("n{i}"), format!("p{i}")))
+                .collect(),
             client: node(100, "cl".into(), "pc".into()),
             name,
             dir,
@@ -189,17 +197,29 @@ impl Lab {
         let lan = self.lan.clone();
         run(Command::new("ip").args(["-n", &lan, "link", "set", "lo", "up"]))?;
         run(Command::new("ip").args([
-            "-n", &lan, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0",
-            "mcast_snooping", "0",
+            "-n",
+            &lan,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
         ]))?;
         run(Command::new("ip").args(["-n", &lan, "link", "set", "br0", "up"]))?;
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
             netns::add(&node.ns)?;
             run(Command::new("ip").args([
-                "-n", &node.ns, "link", "add", IFACE, "type", "veth", "peer", "name", &node.port, "netns",
-                &lan,
+                "-n", &node.ns, "link", "add", IFACE, "type", "veth", "peer", "name", &node.port,
+                "netns", &lan,
             ]))?;
-            run(Command::new("ip").args(["-n", &lan, "link", "set", &node.port, "master", "br0", "up"]))?;
+            run(Command::new("ip")
+                .args(["-n", &lan, "link", "set", &node.port, "master", "br0", "up"]))?;
             // No DAD (addresses usable at once), no router solicitations: the lab has no router.
             node.sh(
                 "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
@@ -208,8 +228,22 @@ impl Lab {
             )?;
             node.run("ip", &["link", "set", "lo", "up"])?;
             node.run("ip", &["link", "set", IFACE, "up"])?;
-            node.run("ip", &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE])?;
-            node.run("ip", &["-6", "addr", "add", &format!("{}/64", node.ipv6), "dev", IFACE, "nodad"])?;
+            node.run(
+                "ip",
+                &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE],
+            )?;
+            node.run(
+                "ip",
+                &[
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{}/64", node.ipv6),
+                    "dev",
+                    IFACE,
+                    "nodad",
+                ],
+            )?;
         }
         Ok(())
     }
@@ -245,7 +279,12 @@ impl Lab {
         which("keepalived").context("keepalived is needed: `apt-get install keepalived`")?;
         let tag = format!("keepalived-n{i}");
         let conf = self.write_file(&format!("{tag}.conf"), config)?;
-        let pid = |what: &str| self.dir.join(format!("{tag}-{what}.pid")).display().to_string();
+        let pid = |what: &str| {
+            self.dir
+                .join(format!("{tag}-{what}.pid"))
+                .display()
+                .to_string()
+        };
         self.node(i).spawn(
             &tag,
             &self.dir,

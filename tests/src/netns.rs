@@ -16,7 +16,12 @@ fn pids(name: &str) -> Vec<i32> {
     Command::new("ip")
         .args(["netns", "pids", name])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -47,11 +52,17 @@ pub(crate) fn kill_all_and_delete(name: &str) {
 pub(crate) fn remove_stale() -> Result<()> {
     let out = run(Command::new("ip").args(["netns", "list"]))?;
     for line in out.lines() {
-        let Some(name) = line.split_whitespace().next() else { continue };
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else { continue };
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
         // hal-<tag>-<pid>-<seq>-<role>
         let parts: Vec<&str> = rest.rsplitn(4, '-').collect();
-        let Some(pid) = parts.get(2).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = parts.get(2).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             kill_all_and_delete(name);
         }
@@ -62,7 +73,10 @@ pub(crate) fn remove_stale() -> Result<()> {
 /// Runs `f` on a new thread that has entered network namespace `ns`, and returns its result.
 /// Sockets, links and BPF attachments made inside `f` belong to `ns`; file descriptors it
 /// returns stay usable from any thread.
-pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     let path = format!("/run/netns/{ns}");
     let file = File::open(&path).with_context(|| format!("opening {path}"))?;
     std::thread::spawn(move || {

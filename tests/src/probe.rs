@@ -30,7 +30,11 @@ pub struct ProberReport {
 impl ProberReport {
     /// The longest time between two consecutive replies: the outage a client saw.
     pub fn longest_gap(&self) -> Duration {
-        let gap = self.reply_times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        let gap = self
+            .reply_times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max);
         Duration::from_secs_f64(gap.max(0.0))
     }
 
@@ -41,7 +45,10 @@ impl ProberReport {
 
     /// Replies received between wall-clock times `from` and `to`.
     pub fn replies_between(&self, from: f64, to: f64) -> usize {
-        self.reply_times.iter().filter(|r| **r > from && **r < to).count()
+        self.reply_times
+            .iter()
+            .filter(|r| **r > from && **r < to)
+            .count()
     }
 }
 
@@ -81,14 +88,23 @@ fn parse_ping(log: &str) -> ProberReport {
         if !line.contains("bytes from") {
             continue;
         }
-        let Some(ts) = line.strip_prefix('[').and_then(|l| l.split(']').next()) else { continue };
+        let Some(ts) = line.strip_prefix('[').and_then(|l| l.split(']').next()) else {
+            continue;
+        };
         let Ok(ts) = ts.parse::<f64>() else { continue };
-        if let Some(seq) = line.split_whitespace().find_map(|w| w.strip_prefix("icmp_seq=")) {
+        if let Some(seq) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("icmp_seq="))
+        {
             last_seq = last_seq.max(seq.parse().unwrap_or(0));
         }
         reply_times.push(ts);
     }
-    ProberReport { replies: reply_times.len(), last_seq, reply_times }
+    ProberReport {
+        replies: reply_times.len(),
+        last_seq,
+        reply_times,
+    }
 }
 
 /// MACs that answered ARP requests for an address.
@@ -104,7 +120,17 @@ impl ArpProbe {
         // Habets' arping: exit 1 when nobody answered, which is a result, not an error.
         let out = client
             .command("arping")
-            .args(["-i", IFACE, "-c", &count.to_string(), "-W", "0.05", "-w", "2", &vip.to_string()])
+            .args([
+                "-i",
+                IFACE,
+                "-c",
+                &count.to_string(),
+                "-W",
+                "0.05",
+                "-w",
+                "2",
+                &vip.to_string(),
+            ])
             .output()
             .context("running arping")?;
         Ok(parse_arping(&String::from_utf8_lossy(&out.stdout)))

@@ -61,29 +61,56 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
             "tcpdump-n1",
             &lab.dir,
             "tcpdump",
-            &["-i", IFACE, "-n", "-U", "-w", &pcap.display().to_string(), "ip proto 112 or ip6 proto 112"],
+            &[
+                "-i",
+                IFACE,
+                "-n",
+                "-U",
+                "-w",
+                &pcap.display().to_string(),
+                "ip proto 112 or ip6 proto 112",
+            ],
         )
         .expect("starting tcpdump (apt-get install tcpdump)");
-    tcpdump.wait_for_log("listening on", Duration::from_secs(10)).expect("tcpdump ready");
+    tcpdump
+        .wait_for_log("listening on", Duration::from_secs(10))
+        .expect("tcpdump ready");
 
-    let mut keepalived = lab.keepalived(2, KEEPALIVED_CONF).expect("starting keepalived");
+    let mut keepalived = lab
+        .keepalived(2, KEEPALIVED_CONF)
+        .expect("starting keepalived");
     std::thread::sleep(Duration::from_millis(1500));
     // SIGTERM: keepalived sends its priority-0 adverts and exits; they must be counted too.
     keepalived.signal(libc::SIGTERM).unwrap();
     let status = keepalived.wait_timeout(Duration::from_secs(10)).unwrap();
-    assert!(status.is_some(), "keepalived did not stop; log:\n{}", keepalived.log());
+    assert!(
+        status.is_some(),
+        "keepalived did not stop; log:\n{}",
+        keepalived.log()
+    );
     std::thread::sleep(Duration::from_millis(200));
     tcpdump.signal(libc::SIGINT).unwrap();
     tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
 
-    let seen = count_by_vrid(&n1.run("tcpdump", &["-n", "-r", &pcap.display().to_string()]).unwrap());
+    let seen = count_by_vrid(
+        &n1.run("tcpdump", &["-n", "-r", &pcap.display().to_string()])
+            .unwrap(),
+    );
     for vrid in [51u8, 52] {
         let by_tcpdump = seen.get(&vrid).copied().unwrap_or(0);
         let by_xdp = datapath.rx_adverts(vrid).unwrap();
         eprintln!("vrid {vrid}: xdp {by_xdp}, tcpdump {by_tcpdump}");
         // 1.5 s at 50 ms is ~30 adverts; well above 10 unless keepalived never became master.
-        assert!(by_tcpdump >= 10, "keepalived sent only {by_tcpdump} adverts for vrid {vrid}; log:\n{}", keepalived.log());
+        assert!(
+            by_tcpdump >= 10,
+            "keepalived sent only {by_tcpdump} adverts for vrid {vrid}; log:\n{}",
+            keepalived.log()
+        );
         assert_eq!(by_xdp, by_tcpdump, "vrid {vrid}: XDP and tcpdump disagree");
     }
-    assert_eq!(datapath.rx_adverts(53).unwrap(), 0, "no adverts were sent for vrid 53");
+    assert_eq!(
+        datapath.rx_adverts(53).unwrap(),
+        0,
+        "no adverts were sent for vrid 53"
+    );
 }

@@ -17,7 +17,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "ha-agent's build, test and demo entry points")]
+#[command(
+    name = "cargo xtask",
+    about = "ha-agent's build, test and demo entry points"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -47,14 +50,19 @@ fn main() -> Result<()> {
 
 /// The workspace root (xtask lives one level below it).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
 }
 
 /// Runs `cmd` in the workspace root, echoing it, and fails if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
     cmd.current_dir(root());
     eprintln!("+ {}", display(cmd));
-    let status = cmd.status().with_context(|| format!("starting {}", display(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", display(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", display(cmd));
     }
@@ -73,7 +81,14 @@ fn display(cmd: &Command) -> String {
 pub fn nightly_cargo() -> Command {
     let mut cmd = Command::new("cargo");
     cmd.arg("+nightly");
-    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTUP_TOOLCHAIN", "RUSTDOC", "CARGO"] {
+    for var in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTDOC",
+        "CARGO",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -100,12 +115,18 @@ fn build_ebpf() -> Result<()> {
 
 /// Where `build-ebpf` leaves the object (ha-agent's build.rs looks in the same place).
 pub fn ebpf_object() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    target.join("bpfel-unknown-none").join("release").join("ha-ebpf")
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target
+        .join("bpfel-unknown-none")
+        .join("release")
+        .join("ha-ebpf")
 }
 
 fn test(fuzz_seconds: u32) -> Result<()> {
-    ha_tests::require_privileges().context("`cargo xtask test` runs network-namespace and BPF tests")?;
+    ha_tests::require_privileges()
+        .context("`cargo xtask test` runs network-namespace and BPF tests")?;
     setup::debian_packages(setup::TEST_PACKAGES)?;
     build_ebpf()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;

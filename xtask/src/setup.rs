@@ -7,34 +7,64 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Debian packages the tests, demo and benchmarks use.
-pub const TEST_PACKAGES: &[&str] = &["iproute2", "keepalived", "tcpdump", "arping", "iputils-ping"];
+pub const TEST_PACKAGES: &[&str] = &[
+    "iproute2",
+    "keepalived",
+    "tcpdump",
+    "arping",
+    "iputils-ping",
+];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).
 const BPF_LINKER_VERSION: &str = "0.10.0";
 
 fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Nightly with rust-src (for `-Z build-std=core`) and bpf-linker.
 pub fn ebpf_toolchain() -> Result<()> {
-    let toolchains = output("rustup", &["toolchain", "list"]).context("rustup not found: the eBPF build needs rustup")?;
+    let toolchains = output("rustup", &["toolchain", "list"])
+        .context("rustup not found: the eBPF build needs rustup")?;
     if !toolchains.lines().any(|l| l.starts_with("nightly")) {
-        bail!("the eBPF build needs a nightly toolchain: `rustup toolchain install nightly --component rust-src`");
+        bail!(
+            "the eBPF build needs a nightly toolchain: `rustup toolchain install nightly --component rust-src`"
+        );
     }
-    let components = output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]).unwrap_or_default();
+    let components = output(
+        "rustup",
+        &["component", "list", "--toolchain", "nightly", "--installed"],
+    )
+    .unwrap_or_default();
     if !components.lines().any(|l| l.starts_with("rust-src")) {
         eprintln!("xtask: installing rust-src for nightly (needed by -Z build-std=core)");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
     }
     let linker = output("bpf-linker", &["--version"]).unwrap_or_default();
     if !linker.contains(BPF_LINKER_VERSION) {
         eprintln!(
             "xtask: installing bpf-linker {BPF_LINKER_VERSION} (found: {})",
-            if linker.is_empty() { "none" } else { linker.trim() }
+            if linker.is_empty() {
+                "none"
+            } else {
+                linker.trim()
+            }
         );
-        run(Command::new("cargo").args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked", "--force"]))?;
+        run(Command::new("cargo").args([
+            "install",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--locked",
+            "--force",
+        ]))?;
     }
     Ok(())
 }
@@ -45,7 +75,8 @@ pub fn debian_packages(packages: &[&str]) -> Result<()> {
         .iter()
         .copied()
         .filter(|p| {
-            !output("dpkg-query", &["-W", "-f=${Status}", p]).is_some_and(|s| s.contains("install ok installed"))
+            !output("dpkg-query", &["-W", "-f=${Status}", p])
+                .is_some_and(|s| s.contains("install ok installed"))
         })
         .collect();
     if missing.is_empty() {

@@ -25,14 +25,17 @@ pub const MAP_FENCE_DROPS: &str = "FENCE_DROPS";
 #[derive(Debug, thiserror::Error)]
 pub enum XdpError {
     #[error("loading the eBPF object: {0}")]
-    Load(#[from] EbpfError),
+    Load(#[from] Box<EbpfError>),
     #[error("eBPF object has no {kind} `{name}`: rebuild with `cargo xtask build-ebpf`")]
-    Missing { kind: &'static str, name: &'static str },
+    Missing {
+        kind: &'static str,
+        name: &'static str,
+    },
     #[error("program `{name}`: {source}")]
     Program {
         name: &'static str,
         #[source]
-        source: ProgramError,
+        source: Box<ProgramError>,
     },
     #[error("attaching `{name}` ({hook}) to interface {interface}: {source}")]
     Attach {
@@ -40,7 +43,7 @@ pub enum XdpError {
         hook: &'static str,
         interface: String,
         #[source]
-        source: ProgramError,
+        source: Box<ProgramError>,
     },
     #[error("map `{name}`: {source}")]
     Map {
@@ -64,32 +67,49 @@ impl XdpDatapath {
     /// Loads the embedded programs and attaches them to `interface`: XDP in `mode`, the fence on
     /// TC ingress and egress. Fails with the step and the kernel's reason (verifier log included).
     pub fn attach(interface: &str, mode: XdpMode) -> Result<Self, XdpError> {
-        let mut ebpf = Ebpf::load(EBPF_OBJECT)?;
+        let mut ebpf = Ebpf::load(EBPF_OBJECT).map_err(Box::new)?;
 
         let xdp: &mut Xdp = program(&mut ebpf, PROG_VRRP_RX)?;
-        xdp.load().map_err(|source| XdpError::Program { name: PROG_VRRP_RX, source })?;
-        xdp.attach(interface, mode).map_err(|source| XdpError::Attach {
+        xdp.load().map_err(|source| XdpError::Program {
             name: PROG_VRRP_RX,
-            hook: "xdp",
-            interface: interface.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
+        xdp.attach(interface, mode)
+            .map_err(|source| XdpError::Attach {
+                name: PROG_VRRP_RX,
+                hook: "xdp",
+                interface: interface.to_owned(),
+                source: Box::new(source),
+            })?;
 
         let tc: &mut SchedClassifier = program(&mut ebpf, PROG_VIP_FENCE)?;
-        tc.load().map_err(|source| XdpError::Program { name: PROG_VIP_FENCE, source })?;
-        for (hook, attach_type) in [("tc ingress", TcAttachType::Ingress), ("tc egress", TcAttachType::Egress)] {
-            tc.attach(interface, attach_type).map_err(|source| XdpError::Attach {
-                name: PROG_VIP_FENCE,
-                hook,
-                interface: interface.to_owned(),
-                source,
-            })?;
+        tc.load().map_err(|source| XdpError::Program {
+            name: PROG_VIP_FENCE,
+            source: Box::new(source),
+        })?;
+        for (hook, attach_type) in [
+            ("tc ingress", TcAttachType::Ingress),
+            ("tc egress", TcAttachType::Egress),
+        ] {
+            tc.attach(interface, attach_type)
+                .map_err(|source| XdpError::Attach {
+                    name: PROG_VIP_FENCE,
+                    hook,
+                    interface: interface.to_owned(),
+                    source: Box::new(source),
+                })?;
         }
 
         let rx_adverts = take_map(&mut ebpf, MAP_RX_ADVERTS)?;
         let fence = take_map(&mut ebpf, MAP_FENCE)?;
         let fence_drops = take_map(&mut ebpf, MAP_FENCE_DROPS)?;
-        Ok(Self { interface: interface.to_owned(), _ebpf: ebpf, rx_adverts, fence, fence_drops })
+        Ok(Self {
+            interface: interface.to_owned(),
+            _ebpf: ebpf,
+            rx_adverts,
+            fence,
+            fence_drops,
+        })
     }
 
     /// The interface the programs are attached to.
@@ -111,14 +131,20 @@ impl XdpDatapath {
     pub fn fence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
         self.fence
             .insert(vip_key(vip), 1, 0)
-            .map_err(|source| XdpError::Map { name: MAP_FENCE, source })
+            .map_err(|source| XdpError::Map {
+                name: MAP_FENCE,
+                source,
+            })
     }
 
     /// Stops dropping traffic of `vip`. Unfencing an address that is not fenced is not an error.
     pub fn unfence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
         match self.fence.remove(&vip_key(vip)) {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(XdpError::Map { name: MAP_FENCE, source }),
+            Err(source) => Err(XdpError::Map {
+                name: MAP_FENCE,
+                source,
+            }),
         }
     }
 
@@ -127,7 +153,10 @@ impl XdpDatapath {
         match self.fence.get(&vip_key(vip), 0) {
             Ok(_) => Ok(true),
             Err(MapError::KeyNotFound) => Ok(false),
-            Err(source) => Err(XdpError::Map { name: MAP_FENCE, source }),
+            Err(source) => Err(XdpError::Map {
+                name: MAP_FENCE,
+                source,
+            }),
         }
     }
 }
@@ -144,19 +173,33 @@ fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, X
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
-    let prog = ebpf.program_mut(name).ok_or(XdpError::Missing { kind: "program", name })?;
-    prog.try_into().map_err(|source| XdpError::Program { name, source })
+    let prog = ebpf.program_mut(name).ok_or(XdpError::Missing {
+        kind: "program",
+        name,
+    })?;
+    prog.try_into().map_err(|source| XdpError::Program {
+        name,
+        source: Box::new(source),
+    })
 }
 
 fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, XdpError>
 where
     T: TryFrom<aya::maps::Map, Error = MapError>,
 {
-    let map = ebpf.take_map(name).ok_or(XdpError::Missing { kind: "map", name })?;
+    let map = ebpf
+        .take_map(name)
+        .ok_or(XdpError::Missing { kind: "map", name })?;
     T::try_from(map).map_err(|source| XdpError::Map { name, source })
 }
 
-fn sum_per_cpu(map: &PerCpuArray<MapData, u64>, name: &'static str, index: u32) -> Result<u64, XdpError> {
-    let values = map.get(&index, 0).map_err(|source| XdpError::Map { name, source })?;
+fn sum_per_cpu(
+    map: &PerCpuArray<MapData, u64>,
+    name: &'static str,
+    index: u32,
+) -> Result<u64, XdpError> {
+    let values = map
+        .get(&index, 0)
+        .map_err(|source| XdpError::Map { name, source })?;
     Ok(values.iter().sum())
 }
