@@ -94,21 +94,23 @@ pub fn nightly_cargo() -> Command {
     cmd
 }
 
+/// Flags for every nightly cargo command that builds `ha-ebpf`.
+const EBPF_ARGS: &[&str] = &[
+    "--package",
+    "ha-ebpf",
+    "--release",
+    "--target",
+    "bpfel-unknown-none",
+    "-Z",
+    "build-std=core",
+    "--config",
+    // BTF for the loader and the verifier's messages; aya-ebpf needs the target arch cfg.
+    r#"target.bpfel-unknown-none.rustflags=["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"]"#,
+];
+
 fn build_ebpf() -> Result<()> {
     setup::ebpf_toolchain()?;
-    run(nightly_cargo().args([
-        "build",
-        "--package",
-        "ha-ebpf",
-        "--release",
-        "--target",
-        "bpfel-unknown-none",
-        "-Z",
-        "build-std=core",
-        "--config",
-        // BTF for the loader and the verifier's messages; aya-ebpf needs the target arch cfg.
-        r#"target.bpfel-unknown-none.rustflags=["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"]"#,
-    ]))?;
+    run(nightly_cargo().arg("build").args(EBPF_ARGS))?;
     eprintln!("eBPF object: {}", ebpf_object().display());
     Ok(())
 }
@@ -131,6 +133,11 @@ fn test(fuzz_seconds: u32) -> Result<()> {
     build_ebpf()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
     run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    setup::nightly_component("clippy")?;
+    run(nightly_cargo()
+        .arg("clippy")
+        .args(EBPF_ARGS)
+        .args(["--", "-D", "warnings"]))?;
     run(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
     if fuzz_seconds > 0 {
         fuzz(fuzz_seconds)?;

@@ -34,21 +34,7 @@ pub fn ebpf_toolchain() -> Result<()> {
             "the eBPF build needs a nightly toolchain: `rustup toolchain install nightly --component rust-src`"
         );
     }
-    let components = output(
-        "rustup",
-        &["component", "list", "--toolchain", "nightly", "--installed"],
-    )
-    .unwrap_or_default();
-    if !components.lines().any(|l| l.starts_with("rust-src")) {
-        eprintln!("xtask: installing rust-src for nightly (needed by -Z build-std=core)");
-        run(Command::new("rustup").args([
-            "component",
-            "add",
-            "rust-src",
-            "--toolchain",
-            "nightly",
-        ]))?;
-    }
+    nightly_component("rust-src")?;
     let linker = output("bpf-linker", &["--version"]).unwrap_or_default();
     if !linker.contains(BPF_LINKER_VERSION) {
         eprintln!(
@@ -64,6 +50,26 @@ pub fn ebpf_toolchain() -> Result<()> {
             &format!("bpf-linker@{BPF_LINKER_VERSION}"),
             "--locked",
             "--force",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// Adds `component` (rust-src for -Z build-std, clippy for the eBPF lint) to nightly if missing.
+pub fn nightly_component(component: &str) -> Result<()> {
+    let installed = output(
+        "rustup",
+        &["component", "list", "--toolchain", "nightly", "--installed"],
+    )
+    .unwrap_or_default();
+    if !installed.lines().any(|l| l.starts_with(component)) {
+        eprintln!("xtask: adding {component} to the nightly toolchain");
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            component,
+            "--toolchain",
+            "nightly",
         ]))?;
     }
     Ok(())
