@@ -30,11 +30,18 @@ pub enum RejectReason {
     PeerNotAllowed = 10,
     /// The address family of the advert does not match the instance.
     FamilyMismatch = 11,
+    /// Not an IPv4/IPv6 packet carrying IP protocol 112 directly (other protocol, malformed IP
+    /// header, IPv6 extension headers). The XDP program passes these on and counts nothing.
+    NotVrrp = 12,
+    /// The advert's address list differs from the instance's VIPs (count or a VIP missing):
+    /// keepalived's default check (RFC 5798 §7.1 "MAY verify that the IP address(es) ... are
+    /// valid"; RFC 3768 §7.1).
+    AddressListMismatch = 13,
 }
 
 impl RejectReason {
     /// Number of reasons: the width of a per-VRID counter row.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 14;
 
     /// Every reason, in counter order.
     pub const ALL: [RejectReason; Self::COUNT] = [
@@ -50,6 +57,8 @@ impl RejectReason {
         RejectReason::UnknownVrid,
         RejectReason::PeerNotAllowed,
         RejectReason::FamilyMismatch,
+        RejectReason::NotVrrp,
+        RejectReason::AddressListMismatch,
     ];
 
     /// Stable snake_case name, used in metrics labels, status output and logs.
@@ -67,6 +76,8 @@ impl RejectReason {
             RejectReason::UnknownVrid => "unknown_vrid",
             RejectReason::PeerNotAllowed => "peer_not_allowed",
             RejectReason::FamilyMismatch => "family_mismatch",
+            RejectReason::NotVrrp => "not_vrrp",
+            RejectReason::AddressListMismatch => "address_list_mismatch",
         }
     }
 

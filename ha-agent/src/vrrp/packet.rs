@@ -1,0 +1,686 @@
+//! The VRRP advert codec: VRRPv2 (RFC 3768) and VRRPv3 (RFC 5798), over IPv4 and IPv6.
+//!
+//! Receiving is split in two stages so that the XDP program (`ha-ebpf/src/rx.rs`) can mirror it
+//! check for check, and so that both agree on the [`RejectReason`] a packet is counted under:
+//!
+//! 1. **Stateless decoding**, [`decode_ip`] (from the IP header: XDP, the IPv4 raw socket, the
+//!    parity tests) or [`decode_vrrp`] (from the VRRP header, with addresses and TTL/hop limit
+//!    given: the IPv6 raw socket, which gets the hop limit by `IPV6_HOPLIMIT` cmsg). Depends
+//!    only on the bytes and on [`DecodeOptions`], which are per interface.
+//! 2. **Per-instance validation**, [`validate`]: checks that depend on the instance configured
+//!    for the advert's VRID ([`InstanceRules`]).
+//!
+//! # Order of checks
+//!
+//! The first failing check decides the reason. [`decode_ip`] (steps 1–9), then [`decode_vrrp`]
+//! (steps 10–19), then [`validate`] (steps 20–26):
+//!
+//! | # | check | reason |
+//! |---|-------|--------|
+//! | 1 | packet is empty | `Truncated` |
+//! | 2 | IP version nibble is neither 4 nor 6 | `NotVrrp` |
+//! | | **IPv4** (RFC 791) | |
+//! | 3 | fewer than 20 bytes | `Truncated` |
+//! | 4 | IHL < 5 | `NotVrrp` |
+//! | 5 | protocol ≠ 112 | `NotVrrp` |
+//! | 6 | total length > bytes present, or total length < IHL × 4 | `Truncated` |
+//! | 7 | a fragment: MF set or fragment offset ≠ 0 | `Truncated` |
+//! | | VRRP part = bytes IHL × 4 .. total length (link padding after it is ignored) | |
+//! | | **IPv6** (RFC 8200) | |
+//! | 8 | fewer than 40 bytes | `Truncated` |
+//! | 9 | next header ≠ 112 (extension headers are not walked) | `NotVrrp` |
+//! | 9a | 40 + payload length > bytes present | `Truncated` |
+//! | | VRRP part = bytes 40 .. 40 + payload length | |
+//! | | **VRRP** ([`decode_vrrp`]) | |
+//! | 10 | source and destination are of different families (API misuse only) | `FamilyMismatch` |
+//! | 11 | TTL / hop limit ≠ 255, unless [`DecodeOptions::unicast_any_ttl`] and the destination is not multicast | `TtlNot255` |
+//! | 12 | VRRP part shorter than 8 bytes | `Truncated` |
+//! | 13 | version ∉ {2, 3} | `BadVersion` |
+//! | 14 | type ≠ 1 (ADVERTISEMENT) | `BadType` |
+//! | 15 | VRID = 0 | `BadVrid` |
+//! | 16 | length ≠ 8 + count × (4 or 16) + (8 for v2 over IPv4) | `LengthMismatch` |
+//! | 17 | checksum does not verify (see [Checksums](#checksums)) | `BadChecksum` |
+//! | 18 | v2: auth type ∉ {0, 1} (2 is IPsec AH, never accepted) | `AuthMismatch` |
+//! | 19 | v2 over IPv6: auth type ≠ 0 (there is no room for a password) | `AuthMismatch` |
+//! | | **instance** ([`validate`]) | |
+//! | 20 | VRID ≠ the instance's | `UnknownVrid` |
+//! | 21 | source family ≠ the instance's | `FamilyMismatch` |
+//! | 22 | version ≠ the instance's | `BadVersion` |
+//! | 23 | v2: auth type or password ≠ the instance's | `AuthMismatch` |
+//! | 24 | v2: Adver Int ≠ the instance's | `IntervalMismatch` |
+//! | 25 | VIP check on: count ≠ number of VIPs, or a VIP missing from the advert | `AddressListMismatch` |
+//! | 26 | unicast peers configured and the source is not one of them | `PeerNotAllowed` |
+//!
+//! Nothing is checked on priority (0 is a resignation, 255 the address owner: both valid on
+//! the wire), on the v3 reserved bits (RFC 5798 §5.2.6: ignored on reception), on v3 Max Adver
+//! Int (a backup learns it, RFC 5798 §6.4.2), or on the IPv4 header checksum (the kernel drops
+//! those before a socket sees them; a forger computes them anyway).
+//!
+//! # Checksums
+//!
+//! RFC 5798 §5.2.8 and RFC 3768 §5.3.8: the 16-bit one's complement of the one's complement
+//! sum of the VRRP message, checksum field zero.
+//!
+//! - **v2 over IPv4**: the VRRP message only (header, addresses, authentication data).
+//! - **v3 over IPv4**: by default the IPv4 pseudo-header (source, destination, zero, protocol
+//!   112, VRRP length; as RFC 768 for UDP) is included, as keepalived, FRR and tcpdump do.
+//!   keepalived ≥ 2.2.8 has `v3_checksum_as_v2` to leave it out (RFC 9568 §5.2.8 reading).
+//!   Sending picks one ([`EncodeOptions::v3_checksum_as_v2`]); receiving accepts what
+//!   [`DecodeOptions::v3_ipv4_checksum`] says: one variant or [`V3Ipv4Checksum::Either`] when
+//!   instances on the interface disagree (decoding is per interface, before the VRID is known).
+//! - **IPv6, v3 and v2 alike**: the IPv6 pseudo-header (RFC 8200 §8.1: source, destination,
+//!   32-bit length, three zero bytes, next header 112). keepalived leaves this to the kernel
+//!   (`IPV6_CHECKSUM` at offset 6), which also verifies it on receive; we verify it again because
+//!   XDP runs before the kernel does.
+//!
+//! # Where we differ from keepalived 2.2.7 (`vrrp_check_packet`)
+//!
+//! - keepalived checks length, TTL, version, auth and interval *before* the type and checksum,
+//!   and only for the instance with the packet's VRID; we do every stateless check first, in
+//!   the fixed order above, so XDP can do them before looking up the instance. A packet
+//!   keepalived rejects, we reject; only the reason counted may differ.
+//! - keepalived skips the TTL check for unicast instances and then checks a per-peer
+//!   `min_ttl`/`max_ttl`; we skip it for unicast destinations when the interface has unicast
+//!   instances ([`DecodeOptions::unicast_any_ttl`]) and leave the per-peer range out.
+//! - keepalived ≥ 2.2.8 with `v3_checksum_as_v2` accepts v3 IPv4 adverts whatever their
+//!   checksum (the failed comparison is ignored when the flag is set); we verify the checksum
+//!   without the pseudo-header, which is what the option says it does.
+//! - keepalived's `old_unicast_checksum` (≤ 1.3.6 put 224.0.0.18 in the pseudo-header of
+//!   unicast adverts) is not supported.
+//! - keepalived checks that multicast instances get multicast adverts and unicast ones unicast;
+//!   that is a property of the socket and lives in `datapath`.
+//! - IPsec AH authentication (v2 auth type 2, IP protocol 51) is not supported: such adverts
+//!   are `NotVrrp` (protocol 51) or `AuthMismatch` (auth type 2 inside protocol 112).
+
+mod checksum;
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ha_common::RejectReason;
+use ha_common::wire::{
+    IPPROTO_VRRP, IPV4_MIN_HLEN, IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN,
+    VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN,
+};
+
+pub use checksum::Checksum;
+
+/// Largest v3 Max Adver Int: 12 bits of centiseconds (RFC 5798 §5.2.7).
+pub const V3_MAX_ADVER_INT_CS: u16 = 0x0fff;
+/// Largest v2 Adver Int: 8 bits of seconds (RFC 3768 §5.3.7), in centiseconds.
+pub const V2_MAX_ADVER_INT_CS: u16 = 255 * 100;
+
+/// VRRP protocol version: the high nibble of the first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// RFC 3768: IPv4, Adver Int in seconds, optional simple-text password.
+    V2,
+    /// RFC 5798: IPv4 and IPv6, Max Adver Int in centiseconds, no authentication.
+    V3,
+}
+
+impl Version {
+    /// The number in the Version field.
+    pub const fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+/// Address family of an advert: the family of its IP header and of all its addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `addr`.
+    pub const fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// Bytes of one address.
+    pub const fn addr_len(self) -> usize {
+        match self {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 16,
+        }
+    }
+}
+
+/// v2 authentication (RFC 3768 §5.3.6, §5.3.10). v3 has none (RFC 5798 §9: removed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// Auth type 0. The authentication data is zero on transmission and ignored on reception.
+    None,
+    /// Auth type 1, "simple text password": 8 bytes, zero-padded (keepalived's `auth_pass`
+    /// keeps the first 8 characters).
+    Pass([u8; VRRP_V2_AUTH_LEN]),
+}
+
+impl Auth {
+    /// A PASS password as keepalived stores `auth_pass`: the first 8 bytes, zero-padded.
+    pub fn pass(password: &str) -> Auth {
+        let mut data = [0u8; VRRP_V2_AUTH_LEN];
+        for (d, s) in data.iter_mut().zip(password.bytes()) {
+            *d = s;
+        }
+        Auth::Pass(data)
+    }
+
+    /// The Auth Type field.
+    pub const fn auth_type(&self) -> u8 {
+        match self {
+            Auth::None => VRRP_AUTH_NONE,
+            Auth::Pass(_) => VRRP_AUTH_PASS,
+        }
+    }
+
+    /// Equality that takes the same time wherever the passwords differ, as keepalived's
+    /// `memcmp_constant_time`.
+    fn matches(&self, other: &Auth) -> bool {
+        match (self, other) {
+            (Auth::None, Auth::None) => true,
+            (Auth::Pass(a), Auth::Pass(b)) => {
+                a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One VRRP advertisement, as both versions carry it.
+///
+/// VRRPv2, RFC 3768 §5.1:
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |Version| Type  | Virtual Rtr ID|   Priority    | Count IP Addrs|
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |   Auth Type   |   Adver Int   |          Checksum             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                         IP Address (1)                        |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                            .                                  |
+/// |                            .                                  |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                         IP Address (n)                        |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                     Authentication Data (1)                   |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                     Authentication Data (2)                   |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+///
+/// VRRPv3, RFC 5798 §5.1 (IPv4: 4-byte addresses; IPv6: 16-byte addresses):
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |Version| Type  | Virtual Rtr ID|   Priority    |Count IPvX Addr|
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |(rsvd) |     Max Adver Int     |          Checksum             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                                                               |
+/// +                                                               +
+/// |                       IPvX Address(es)                        |
+/// +                                                               +
+/// |                                                               |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+///
+/// keepalived also sends v2 over IPv6 (`version 2` in an IPv6 instance, `vrrp_strict` off): the
+/// v2 header with 16-byte addresses, no authentication data, and the IPv6 checksum. We decode
+/// and encode it too.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Advert {
+    pub version: Version,
+    /// Virtual Rtr ID, 1–255 (RFC 5798 §5.2.3).
+    pub vrid: u8,
+    /// 255: address owner; 1–254: backups; 0: the master resigns (RFC 5798 §5.2.4).
+    pub priority: u8,
+    /// Advertisement interval in centiseconds: v3 Max Adver Int (12 bits, RFC 5798 §5.2.7), or
+    /// v2 Adver Int seconds × 100 (RFC 3768 §5.3.7).
+    pub adver_int_cs: u16,
+    /// The virtual addresses, all of the family of the IP header.
+    pub addrs: Vec<IpAddr>,
+    /// v2 authentication; always [`Auth::None`] for v3.
+    pub auth: Auth,
+}
+
+/// Why [`Advert::encode`] cannot put an advert on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("source {src}, destination {dst} and every virtual address must be of one family")]
+    MixedFamilies { src: IpAddr, dst: IpAddr },
+    #[error("{0} virtual addresses do not fit the 8-bit count")]
+    TooManyAddresses(usize),
+    #[error("VRRPv{} cannot carry an interval of {adver_int_cs} centiseconds", .version.number())]
+    IntervalNotRepresentable { version: Version, adver_int_cs: u16 },
+    #[error("authentication is only carried by VRRPv2 over IPv4")]
+    AuthNotSupported,
+}
+
+/// How a VRRPv3 IPv4 checksum is computed (see [Checksums](self#checksums)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum V3Ipv4Checksum {
+    /// Over the IPv4 pseudo-header and the message: keepalived's default, FRR, tcpdump.
+    #[default]
+    PseudoHeader,
+    /// Over the message only, as v2: keepalived's `v3_checksum_as_v2`.
+    AsV2,
+    /// Accept either (receiving only; when instances on an interface disagree).
+    Either,
+}
+
+/// Per-interface knobs of stateless decoding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DecodeOptions {
+    /// Which VRRPv3 IPv4 checksums verify.
+    pub v3_ipv4_checksum: V3Ipv4Checksum,
+    /// Accept any TTL / hop limit on adverts sent to a unicast address (keepalived checks TTL
+    /// only for multicast instances). Multicast adverts always need 255 (RFC 5798 §7.1).
+    pub unicast_any_ttl: bool,
+}
+
+/// Per-instance knobs of encoding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EncodeOptions {
+    /// keepalived's `v3_checksum_as_v2`: leave the IPv4 pseudo-header out of the v3 checksum.
+    pub v3_checksum_as_v2: bool,
+}
+
+impl EncodeOptions {
+    /// The decode setting that accepts what these options send.
+    pub const fn accepted(&self) -> V3Ipv4Checksum {
+        if self.v3_checksum_as_v2 {
+            V3Ipv4Checksum::AsV2
+        } else {
+            V3Ipv4Checksum::PseudoHeader
+        }
+    }
+}
+
+/// An advert decoded from an IP packet, with what the IP header said.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Received {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    pub advert: Advert,
+}
+
+/// What [`validate`] compares an advert with: the configuration of the instance with its VRID
+/// on the receiving interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRules {
+    pub vrid: u8,
+    pub version: Version,
+    pub family: Family,
+    /// v2: the authentication expected (type and password). Ignored for v3.
+    pub auth: Auth,
+    /// v2: the configured interval, which adverts must carry (RFC 3768 §7.1). Ignored for v3.
+    pub adver_int_cs: u16,
+    /// When `Some`, the advert must list exactly these VIPs (count equal, each present), as
+    /// keepalived checks unless `skip_check_adv_addr` (and the master is unchanged).
+    pub vips: Option<Vec<IpAddr>>,
+    /// When non-empty, adverts are accepted only from these sources (keepalived's
+    /// `unicast_peer` with `check_unicast_src`).
+    pub unicast_peers: Vec<IpAddr>,
+}
+
+impl Advert {
+    /// The family of the addresses, or `None` when there are none (v2 allows that).
+    pub fn family(&self) -> Option<Family> {
+        self.addrs.first().map(Family::of)
+    }
+
+    /// Length of the VRRP message for this advert over `family`.
+    pub fn encoded_len(&self, family: Family) -> usize {
+        vrrp_len(self.version, family, self.addrs.len())
+    }
+
+    /// The VRRP message (the IP payload) for this advert sent from `src` to `dst`, checksum
+    /// included. The kernel writes the IP header: for IPv4 it must carry TTL 255 and protocol
+    /// 112, for IPv6 hop limit 255 and next header 112 (RFC 5798 §5.1).
+    pub fn encode(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        opts: &EncodeOptions,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let family = Family::of(&src);
+        if Family::of(&dst) != family || self.addrs.iter().any(|a| Family::of(a) != family) {
+            return Err(EncodeError::MixedFamilies { src, dst });
+        }
+        let count = u8::try_from(self.addrs.len())
+            .map_err(|_| EncodeError::TooManyAddresses(self.addrs.len()))?;
+        let bad_interval = EncodeError::IntervalNotRepresentable {
+            version: self.version,
+            adver_int_cs: self.adver_int_cs,
+        };
+        let word1: [u8; 2] = match self.version {
+            Version::V2 => {
+                if !self.adver_int_cs.is_multiple_of(100) || self.adver_int_cs > V2_MAX_ADVER_INT_CS
+                {
+                    return Err(bad_interval);
+                }
+                if family == Family::Ipv6 && self.auth != Auth::None {
+                    return Err(EncodeError::AuthNotSupported);
+                }
+                [self.auth.auth_type(), (self.adver_int_cs / 100) as u8]
+            }
+            Version::V3 => {
+                if self.adver_int_cs > V3_MAX_ADVER_INT_CS {
+                    return Err(bad_interval);
+                }
+                if self.auth != Auth::None {
+                    return Err(EncodeError::AuthNotSupported);
+                }
+                // Reserved nibble zero (RFC 5798 §5.2.6).
+                self.adver_int_cs.to_be_bytes()
+            }
+        };
+
+        let mut buf = Vec::with_capacity(self.encoded_len(family));
+        buf.push((self.version.number() << 4) | VRRP_TYPE_ADVERTISEMENT);
+        buf.extend_from_slice(&[self.vrid, self.priority, count]);
+        buf.extend_from_slice(&word1);
+        buf.extend_from_slice(&[0, 0]);
+        for addr in &self.addrs {
+            match addr {
+                IpAddr::V4(a) => buf.extend_from_slice(&a.octets()),
+                IpAddr::V6(a) => buf.extend_from_slice(&a.octets()),
+            }
+        }
+        if self.version == Version::V2 && family == Family::Ipv4 {
+            match self.auth {
+                Auth::Pass(data) => buf.extend_from_slice(&data),
+                Auth::None => buf.extend_from_slice(&[0; VRRP_V2_AUTH_LEN]),
+            }
+        }
+        let pseudo = PseudoHeader::new(self.version, src, dst, buf.len(), !opts.v3_checksum_as_v2);
+        let sum = Checksum::new().add(pseudo.as_slice()).add(&buf).finish();
+        if let Some(field) = buf.get_mut(6..8) {
+            field.copy_from_slice(&sum.to_be_bytes());
+        }
+        Ok(buf)
+    }
+}
+
+/// Length of a VRRP message (RFC 3768 §5.1, RFC 5798 §5.1): v2 over IPv4 has 8 bytes of
+/// authentication data after the addresses.
+pub const fn vrrp_len(version: Version, family: Family, count: usize) -> usize {
+    let auth = match (version, family) {
+        (Version::V2, Family::Ipv4) => VRRP_V2_AUTH_LEN,
+        _ => 0,
+    };
+    VRRP_HEADER_LEN + count * family.addr_len() + auth
+}
+
+/// Decodes an advert from an IPv4 or IPv6 packet, starting at the IP header (checks 1–19 of
+/// the [module documentation](self#order-of-checks)). Bytes after the IP datagram (Ethernet
+/// padding) are ignored.
+pub fn decode_ip(packet: &[u8], opts: &DecodeOptions) -> Result<Received, RejectReason> {
+    let (src, dst, ttl, payload) = split_ip(packet)?;
+    let advert = decode_vrrp(src, dst, ttl, payload, opts)?;
+    Ok(Received {
+        src,
+        dst,
+        ttl,
+        advert,
+    })
+}
+
+/// The IP addresses, TTL and VRRP part of an IP packet carrying VRRP (checks 1–9).
+fn split_ip(packet: &[u8]) -> Result<(IpAddr, IpAddr, u8, &[u8]), RejectReason> {
+    let first = *packet.first().ok_or(RejectReason::Truncated)?;
+    match first >> 4 {
+        4 => {
+            // RFC 791 §3.1.
+            let hdr: &[u8; IPV4_MIN_HLEN] = array_at(packet, 0).ok_or(RejectReason::Truncated)?;
+            let ihl = usize::from(hdr[0] & 0x0f) * 4;
+            if ihl < IPV4_MIN_HLEN || hdr[9] != IPPROTO_VRRP {
+                return Err(RejectReason::NotVrrp);
+            }
+            let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+            if total > packet.len() || total < ihl {
+                return Err(RejectReason::Truncated);
+            }
+            // Flags (bit 2 of 3: MF) and 13-bit fragment offset.
+            if u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff != 0 {
+                return Err(RejectReason::Truncated);
+            }
+            let src = Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]);
+            let dst = Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]);
+            let payload = packet.get(ihl..total).ok_or(RejectReason::Truncated)?;
+            Ok((src.into(), dst.into(), hdr[8], payload))
+        }
+        6 => {
+            // RFC 8200 §3.
+            let hdr: &[u8; IPV6_HLEN] = array_at(packet, 0).ok_or(RejectReason::Truncated)?;
+            if hdr[6] != IPPROTO_VRRP {
+                return Err(RejectReason::NotVrrp);
+            }
+            let payload_len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+            let payload = packet
+                .get(IPV6_HLEN..IPV6_HLEN + payload_len)
+                .ok_or(RejectReason::Truncated)?;
+            let src: &[u8; 16] = array_at(hdr, 8).ok_or(RejectReason::Truncated)?;
+            let dst: &[u8; 16] = array_at(hdr, 24).ok_or(RejectReason::Truncated)?;
+            Ok((
+                Ipv6Addr::from(*src).into(),
+                Ipv6Addr::from(*dst).into(),
+                hdr[7],
+                payload,
+            ))
+        }
+        _ => Err(RejectReason::NotVrrp),
+    }
+}
+
+/// Decodes the VRRP message `payload` that arrived from `src` to `dst` with TTL / hop limit
+/// `ttl` (checks 10–19 of the [module documentation](self#order-of-checks)). `payload` must be
+/// exactly the IP payload.
+pub fn decode_vrrp(
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    payload: &[u8],
+    opts: &DecodeOptions,
+) -> Result<Advert, RejectReason> {
+    let family = Family::of(&src);
+    if Family::of(&dst) != family {
+        return Err(RejectReason::FamilyMismatch);
+    }
+    // RFC 5798 §7.1 / RFC 3768 §7.1: a router on the way would have decremented it.
+    let ttl_checked = dst.is_multicast() || !opts.unicast_any_ttl;
+    if ttl_checked && ttl != VRRP_TTL {
+        return Err(RejectReason::TtlNot255);
+    }
+    let hdr: &[u8; VRRP_HEADER_LEN] = array_at(payload, 0).ok_or(RejectReason::Truncated)?;
+    let version = match hdr[0] >> 4 {
+        2 => Version::V2,
+        3 => Version::V3,
+        _ => return Err(RejectReason::BadVersion),
+    };
+    if hdr[0] & 0x0f != VRRP_TYPE_ADVERTISEMENT {
+        return Err(RejectReason::BadType);
+    }
+    let (vrid, priority, count) = (hdr[1], hdr[2], usize::from(hdr[3]));
+    if vrid == 0 {
+        return Err(RejectReason::BadVrid);
+    }
+    if payload.len() != vrrp_len(version, family, count) {
+        return Err(RejectReason::LengthMismatch);
+    }
+    if !checksum_ok(version, src, dst, payload, opts.v3_ipv4_checksum) {
+        return Err(RejectReason::BadChecksum);
+    }
+
+    let addr_bytes = payload
+        .get(VRRP_HEADER_LEN..VRRP_HEADER_LEN + count * family.addr_len())
+        .ok_or(RejectReason::LengthMismatch)?;
+    let addrs: Vec<IpAddr> = match family {
+        Family::Ipv4 => addr_bytes
+            .chunks_exact(4)
+            .filter_map(|c| <[u8; 4]>::try_from(c).ok())
+            .map(IpAddr::from)
+            .collect(),
+        Family::Ipv6 => addr_bytes
+            .chunks_exact(16)
+            .filter_map(|c| <[u8; 16]>::try_from(c).ok())
+            .map(IpAddr::from)
+            .collect(),
+    };
+
+    let (adver_int_cs, auth) = match version {
+        Version::V2 => {
+            let auth = match (hdr[4], family) {
+                (VRRP_AUTH_NONE, _) => Auth::None,
+                (VRRP_AUTH_PASS, Family::Ipv4) => {
+                    let data = array_at(payload, payload.len().saturating_sub(VRRP_V2_AUTH_LEN))
+                        .ok_or(RejectReason::LengthMismatch)?;
+                    Auth::Pass(*data)
+                }
+                _ => return Err(RejectReason::AuthMismatch),
+            };
+            (u16::from(hdr[5]) * 100, auth)
+        }
+        Version::V3 => (
+            u16::from_be_bytes([hdr[4], hdr[5]]) & V3_MAX_ADVER_INT_CS,
+            Auth::None,
+        ),
+    };
+    Ok(Advert {
+        version,
+        vrid,
+        priority,
+        adver_int_cs,
+        addrs,
+        auth,
+    })
+}
+
+/// Checks an advert that decoded against the instance configured for its VRID (checks 20–26
+/// of the [module documentation](self#order-of-checks)). `src` is the advert's IP source.
+pub fn validate(advert: &Advert, src: IpAddr, rules: &InstanceRules) -> Result<(), RejectReason> {
+    // RFC 5798 §7.1: "MUST verify that the VRID is configured on the receiving interface".
+    if advert.vrid != rules.vrid {
+        return Err(RejectReason::UnknownVrid);
+    }
+    if Family::of(&src) != rules.family {
+        return Err(RejectReason::FamilyMismatch);
+    }
+    if advert.version != rules.version {
+        return Err(RejectReason::BadVersion);
+    }
+    if advert.version == Version::V2 {
+        // RFC 3768 §7.1: "MUST perform authentication specified by Auth Type".
+        if !advert.auth.matches(&rules.auth) {
+            return Err(RejectReason::AuthMismatch);
+        }
+        // RFC 3768 §7.1: "MUST verify that the Adver Interval in the packet is the same as the
+        // locally configured for this virtual router".
+        if advert.adver_int_cs != rules.adver_int_cs {
+            return Err(RejectReason::IntervalMismatch);
+        }
+    }
+    if let Some(vips) = &rules.vips {
+        // keepalived: count equal, and every configured VIP present (vrrp_in_chk_vips).
+        if advert.addrs.len() != vips.len() || !vips.iter().all(|v| advert.addrs.contains(v)) {
+            return Err(RejectReason::AddressListMismatch);
+        }
+    }
+    if !rules.unicast_peers.is_empty() && !rules.unicast_peers.contains(&src) {
+        return Err(RejectReason::PeerNotAllowed);
+    }
+    Ok(())
+}
+
+/// The VRID slot a rejection of this IP packet is counted under: the VRID byte when the packet
+/// is long enough to hold it, else 0 (the XDP program counts the same way).
+pub fn vrid_slot_ip(packet: &[u8]) -> u8 {
+    let offset = match packet.first().map(|b| b >> 4) {
+        Some(4) => packet.first().map_or(0, |b| usize::from(b & 0x0f) * 4),
+        Some(6) => IPV6_HLEN,
+        _ => return 0,
+    };
+    vrid_slot(packet.get(offset..).unwrap_or_default())
+}
+
+/// The VRID slot a rejection of this VRRP message is counted under: its VRID byte, or 0.
+pub fn vrid_slot(payload: &[u8]) -> u8 {
+    payload.get(1).copied().unwrap_or(0)
+}
+
+fn checksum_ok(
+    version: Version,
+    src: IpAddr,
+    dst: IpAddr,
+    payload: &[u8],
+    accept: V3Ipv4Checksum,
+) -> bool {
+    let verifies = |v3_ipv4_pseudo: bool| {
+        let pseudo = PseudoHeader::new(version, src, dst, payload.len(), v3_ipv4_pseudo);
+        Checksum::new().add(pseudo.as_slice()).add(payload).finish() == 0
+    };
+    match (version, Family::of(&src), accept) {
+        (Version::V3, Family::Ipv4, V3Ipv4Checksum::AsV2) => verifies(false),
+        (Version::V3, Family::Ipv4, V3Ipv4Checksum::Either) => verifies(true) || verifies(false),
+        _ => verifies(true),
+    }
+}
+
+/// The pseudo-header summed before the message, possibly empty: the IPv4 one (RFC 5798 §5.2.8,
+/// laid out as RFC 768's: source, destination, zero, protocol, 16-bit length) for v3 when
+/// `v3_ipv4`; the IPv6 one (RFC 8200 §8.1: source, destination, 32-bit length, three zero
+/// bytes, next header) always; none for v2 over IPv4 (RFC 3768 §5.3.8).
+struct PseudoHeader {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl PseudoHeader {
+    fn new(version: Version, src: IpAddr, dst: IpAddr, vrrp_len: usize, v3_ipv4: bool) -> Self {
+        let mut bytes = [0u8; 40];
+        let len = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) if version == Version::V3 && v3_ipv4 => {
+                bytes[..4].copy_from_slice(&s.octets());
+                bytes[4..8].copy_from_slice(&d.octets());
+                bytes[9] = IPPROTO_VRRP;
+                bytes[10..12].copy_from_slice(&(vrrp_len as u16).to_be_bytes());
+                12
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                bytes[..16].copy_from_slice(&s.octets());
+                bytes[16..32].copy_from_slice(&d.octets());
+                bytes[32..36].copy_from_slice(&(vrrp_len as u32).to_be_bytes());
+                bytes[39] = IPPROTO_VRRP;
+                40
+            }
+            _ => 0,
+        };
+        PseudoHeader { bytes, len }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// `N` bytes of `buf` from `offset`, if present.
+fn array_at<const N: usize>(buf: &[u8], offset: usize) -> Option<&[u8; N]> {
+    buf.get(offset..offset.checked_add(N)?)?.try_into().ok()
+}
