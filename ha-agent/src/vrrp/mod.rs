@@ -3,3 +3,4 @@
 
 pub mod instance;
 pub mod packet;
+pub mod sync_group;
