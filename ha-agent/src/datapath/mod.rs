@@ -1,5 +1,6 @@
 //! How adverts come in and how the fence is applied: `xdp` loads and drives the eBPF programs.
 
+pub mod socket;
 pub mod xdp;
 
 /// The eBPF object (`vrrp_rx`, `vip_fence` and their maps), built by `cargo xtask build-ebpf`.

@@ -1,0 +1,506 @@
+//! Virtual IP addresses and `virtual_routes`, added and removed with rtnetlink
+//! (`RTM_NEWADDR`/`RTM_DELADDR`, `RTM_NEWROUTE`/`RTM_DELROUTE`).
+//!
+//! Both directions are idempotent, as a failover agent needs them to be: a restarted master finds
+//! its VIPs already there, a backup removes VIPs it never had. The outcome says which case it was.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures::{StreamExt, TryStreamExt};
+use rtnetlink::RouteMessageBuilder;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use rtnetlink::packet_route::route::{RouteMessage, RouteScope};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::netlink::{Netlink, to_io};
+
+/// Longest `IFA_LABEL` the kernel keeps (`IFNAMSIZ - 1`).
+const MAX_LABEL_LEN: usize = 15;
+
+/// What went wrong, and on which address or route.
+#[derive(Debug, thiserror::Error)]
+pub enum VipError {
+    #[error("invalid {what}: {why}")]
+    Invalid { what: String, why: &'static str },
+    #[error("`{call}` failed for {what} on ifindex {ifindex}")]
+    Netlink {
+        call: &'static str,
+        what: String,
+        ifindex: u32,
+        #[source]
+        io_error: io::Error,
+    },
+}
+
+/// Address scope (`ifa_scope` / `rtm_scope`), keepalived's `scope` keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Scope {
+    #[default]
+    Global,
+    Site,
+    Link,
+    Host,
+    Nowhere,
+    Other(u8),
+}
+
+impl Scope {
+    /// The kernel's number (`RT_SCOPE_*`).
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Self::Global => 0,
+            Self::Site => 200,
+            Self::Link => 253,
+            Self::Host => 254,
+            Self::Nowhere => 255,
+            Self::Other(n) => n,
+        }
+    }
+
+    /// From the kernel's number.
+    pub fn from_u8(n: u8) -> Self {
+        match n {
+            0 => Self::Global,
+            200 => Self::Site,
+            253 => Self::Link,
+            254 => Self::Host,
+            255 => Self::Nowhere,
+            n => Self::Other(n),
+        }
+    }
+}
+
+/// One `virtual_ipaddress` entry: `<addr>[/<prefix>] [brd <addr>] [scope <scope>] [label <l>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: IpAddr,
+    /// keepalived's default is /32 (IPv4) and /128 (IPv6).
+    pub prefix_len: u8,
+    /// `IFA_BROADCAST`, IPv4 only; none unless configured (keepalived's default).
+    pub broadcast: Option<Ipv4Addr>,
+    pub scope: Scope,
+    /// `IFA_LABEL`, IPv4 only (the kernel has no labels on IPv6 addresses); at most 15 bytes.
+    pub label: Option<String>,
+}
+
+impl Vip {
+    /// `addr` as a host address (/32 or /128), global scope, no broadcast, no label.
+    pub fn new(addr: IpAddr) -> Self {
+        Self {
+            addr,
+            prefix_len: if addr.is_ipv4() { 32 } else { 128 },
+            broadcast: None,
+            scope: Scope::Global,
+            label: None,
+        }
+    }
+
+    pub fn with_prefix_len(mut self, prefix_len: u8) -> Self {
+        self.prefix_len = prefix_len;
+        self
+    }
+
+    pub fn with_broadcast(mut self, broadcast: Ipv4Addr) -> Self {
+        self.broadcast = Some(broadcast);
+        self
+    }
+
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), VipError> {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix_len > max {
+            return Err(self.invalid("prefix length longer than the address"));
+        }
+        if self.addr.is_ipv6() && self.broadcast.is_some() {
+            return Err(self.invalid("IPv6 has no broadcast address"));
+        }
+        if let Some(label) = &self.label {
+            if self.addr.is_ipv6() {
+                return Err(self.invalid("the kernel keeps no labels on IPv6 addresses"));
+            }
+            if label.len() > MAX_LABEL_LEN || label.is_empty() {
+                return Err(self.invalid("label must be 1 to 15 bytes (IFNAMSIZ - 1)"));
+            }
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, why: &'static str) -> VipError {
+        VipError::Invalid {
+            what: format!("VIP {self}"),
+            why,
+        }
+    }
+
+    fn message(&self, ifindex: u32) -> AddressMessage {
+        let mut msg = AddressMessage::default();
+        msg.header.family = match self.addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.prefix_len = self.prefix_len;
+        msg.header.scope = AddressScope::from(self.scope.as_u8());
+        msg.header.index = ifindex;
+        msg.attributes.push(AddressAttribute::Local(self.addr));
+        msg.attributes.push(AddressAttribute::Address(self.addr));
+        if let Some(brd) = self.broadcast {
+            msg.attributes.push(AddressAttribute::Broadcast(brd));
+        }
+        if let Some(label) = &self.label {
+            msg.attributes.push(AddressAttribute::Label(label.clone()));
+        }
+        if self.addr.is_ipv6() {
+            // A VIP moves between nodes: DAD would hold it tentative (unusable) for a second
+            // and fail it outright while the old master still answers (keepalived does the same).
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        msg
+    }
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)?;
+        if let Some(label) = &self.label {
+            write!(f, " label {label}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an idempotent add did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    /// It was there already (`EEXIST`): nothing changed.
+    AlreadyPresent,
+}
+
+/// What an idempotent delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelOutcome {
+    Removed,
+    /// It was not there (`EADDRNOTAVAIL` / `ESRCH`): nothing changed.
+    AlreadyAbsent,
+}
+
+/// An address as the kernel lists it on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfAddress {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub scope: Scope,
+    pub broadcast: Option<Ipv4Addr>,
+    pub label: Option<String>,
+    /// `IFA_F_SECONDARY`: another address of the same subnet is the primary.
+    pub secondary: bool,
+    /// `IFA_F_NODAD`.
+    pub nodad: bool,
+}
+
+/// One `virtual_routes` entry: `[src <addr>] <dst>/<prefix> [via <gw>] [dev <if>] [scope <s>]
+/// [table <id>] [metric <n>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualRoute {
+    pub dst: IpAddr,
+    pub prefix_len: u8,
+    pub via: Option<IpAddr>,
+    /// The `dev`; a route without `via` needs one.
+    pub ifindex: Option<u32>,
+    /// `src`: the preferred source (`RTA_PREFSRC`).
+    pub src: Option<IpAddr>,
+    /// `RTA_PRIORITY`.
+    pub metric: Option<u32>,
+    /// Routing table; main (254) when `None`.
+    pub table: Option<u32>,
+    /// When `None`, as `ip route`: link scope without a gateway, global with one (IPv4; IPv6
+    /// routes are always global).
+    pub scope: Option<Scope>,
+}
+
+impl VirtualRoute {
+    /// A route to `dst/prefix_len` with nothing else set.
+    pub fn new(dst: IpAddr, prefix_len: u8) -> Self {
+        Self {
+            dst,
+            prefix_len,
+            via: None,
+            ifindex: None,
+            src: None,
+            metric: None,
+            table: None,
+            scope: None,
+        }
+    }
+
+    fn invalid(&self, why: &'static str) -> VipError {
+        VipError::Invalid {
+            what: format!("route {self}"),
+            why,
+        }
+    }
+
+    fn message(&self) -> Result<RouteMessage, VipError> {
+        if self.via.is_none() && self.ifindex.is_none() {
+            return Err(self.invalid("a route needs a gateway (via) or a device (dev)"));
+        }
+        let same_family = |a: &IpAddr| a.is_ipv4() == self.dst.is_ipv4();
+        if !self.via.iter().chain(self.src.iter()).all(same_family) {
+            return Err(self.invalid("via and src must be of the destination's family"));
+        }
+        let mut msg = match self.dst {
+            IpAddr::V4(dst) => {
+                if self.prefix_len > 32 {
+                    return Err(self.invalid("prefix length longer than the address"));
+                }
+                let mut b =
+                    RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(dst, self.prefix_len);
+                if let Some(IpAddr::V4(gw)) = self.via {
+                    b = b.gateway(gw);
+                }
+                if let Some(IpAddr::V4(src)) = self.src {
+                    b = b.pref_source(src);
+                }
+                let scope = self.scope.unwrap_or(if self.via.is_some() {
+                    Scope::Global
+                } else {
+                    Scope::Link
+                });
+                b.scope(RouteScope::from(scope.as_u8())).build()
+            }
+            IpAddr::V6(dst) => {
+                if self.prefix_len > 128 {
+                    return Err(self.invalid("prefix length longer than the address"));
+                }
+                let mut b =
+                    RouteMessageBuilder::<Ipv6Addr>::new().destination_prefix(dst, self.prefix_len);
+                if let Some(IpAddr::V6(gw)) = self.via {
+                    b = b.gateway(gw);
+                }
+                if let Some(IpAddr::V6(src)) = self.src {
+                    b = b.pref_source(src);
+                }
+                b.build()
+            }
+        };
+        let mut extra = RouteMessageBuilder::<IpAddr>::new();
+        if let Some(ifindex) = self.ifindex {
+            extra = extra.output_interface(ifindex);
+        }
+        if let Some(metric) = self.metric {
+            extra = extra.priority(metric);
+        }
+        if let Some(table) = self.table {
+            extra = extra.table_id(table);
+        }
+        let extra = extra.build();
+        msg.attributes.extend(extra.attributes);
+        if self.table.is_some() {
+            msg.header.table = extra.header.table;
+        }
+        Ok(msg)
+    }
+}
+
+impl fmt::Display for VirtualRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.dst, self.prefix_len)?;
+        if let Some(via) = self.via {
+            write!(f, " via {via}")?;
+        }
+        if let Some(ifindex) = self.ifindex {
+            write!(f, " dev #{ifindex}")?;
+        }
+        if let Some(table) = self.table {
+            write!(f, " table {table}")?;
+        }
+        if let Some(metric) = self.metric {
+            write!(f, " metric {metric}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Netlink {
+    /// Sends one request that expects an ACK; `Err(errno)` for a NACK.
+    async fn acked(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), io::Error> {
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = flags;
+        let mut responses = self.handle().clone().request(req).map_err(to_io)?;
+        while let Some(resp) = responses.next().await {
+            if let NetlinkPayload::Error(err) = resp.payload
+                && err.code.is_some()
+            {
+                return Err(err.to_io());
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `vip` to interface `ifindex` (`RTM_NEWADDR`, `NLM_F_EXCL`); an existing address is
+    /// [`AddOutcome::AlreadyPresent`]. IPv6 VIPs are added with `IFA_F_NODAD`.
+    pub async fn add_vip(&self, ifindex: u32, vip: &Vip) -> Result<AddOutcome, VipError> {
+        vip.validate()?;
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        match self
+            .acked(RouteNetlinkMessage::NewAddress(vip.message(ifindex)), flags)
+            .await
+        {
+            Ok(()) => Ok(AddOutcome::Added),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
+            Err(io_error) => Err(VipError::Netlink {
+                call: "RTM_NEWADDR",
+                what: format!("VIP {vip}"),
+                ifindex,
+                io_error,
+            }),
+        }
+    }
+
+    /// Removes `vip` (address and prefix length) from interface `ifindex` (`RTM_DELADDR`); a
+    /// missing address is [`DelOutcome::AlreadyAbsent`].
+    pub async fn del_vip(&self, ifindex: u32, vip: &Vip) -> Result<DelOutcome, VipError> {
+        let mut msg = vip.message(ifindex);
+        // Match on address and prefix only: a label or scope that differs must not keep it.
+        msg.attributes
+            .retain(|a| matches!(a, AddressAttribute::Local(_) | AddressAttribute::Address(_)));
+        msg.header.flags = AddressHeaderFlags::empty();
+        match self
+            .acked(
+                RouteNetlinkMessage::DelAddress(msg),
+                NLM_F_REQUEST | NLM_F_ACK,
+            )
+            .await
+        {
+            Ok(()) => Ok(DelOutcome::Removed),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                Ok(DelOutcome::AlreadyAbsent)
+            }
+            Err(io_error) => Err(VipError::Netlink {
+                call: "RTM_DELADDR",
+                what: format!("VIP {vip}"),
+                ifindex,
+                io_error,
+            }),
+        }
+    }
+
+    /// The addresses on interface `ifindex`, IPv4 and IPv6, in the kernel's order.
+    pub async fn addresses(&self, ifindex: u32) -> Result<Vec<IfAddress>, VipError> {
+        let mut dump = self
+            .handle()
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute();
+        let mut out = Vec::new();
+        loop {
+            let msg = match dump.try_next().await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Ok(out),
+                Err(e) => {
+                    return Err(VipError::Netlink {
+                        call: "RTM_GETADDR",
+                        what: "address dump".into(),
+                        ifindex,
+                        io_error: to_io(e),
+                    });
+                }
+            };
+            let mut local = None;
+            let mut address = None;
+            let mut broadcast = None;
+            let mut label = None;
+            let mut flags = None;
+            for attr in msg.attributes {
+                match attr {
+                    AddressAttribute::Local(a) => local = Some(a),
+                    AddressAttribute::Address(a) => address = Some(a),
+                    AddressAttribute::Broadcast(b) => broadcast = Some(b),
+                    AddressAttribute::Label(l) => label = Some(l),
+                    AddressAttribute::Flags(f) => flags = Some(f),
+                    _ => {}
+                }
+            }
+            let Some(addr) = local.or(address) else {
+                continue;
+            };
+            // IFA_FLAGS (32 bits) supersedes the 8-bit header flags when present.
+            let (secondary, nodad) = match flags {
+                Some(f) => (
+                    f.contains(AddressFlags::Secondary),
+                    f.contains(AddressFlags::Nodad),
+                ),
+                None => (
+                    msg.header.flags.contains(AddressHeaderFlags::Secondary),
+                    msg.header.flags.contains(AddressHeaderFlags::Nodad),
+                ),
+            };
+            out.push(IfAddress {
+                addr,
+                prefix_len: msg.header.prefix_len,
+                scope: Scope::from_u8(u8::from(msg.header.scope)),
+                broadcast,
+                label,
+                secondary,
+                nodad,
+            });
+        }
+    }
+
+    /// Adds `route` (`RTM_NEWROUTE`, `NLM_F_EXCL`); an existing one is
+    /// [`AddOutcome::AlreadyPresent`].
+    pub async fn add_route(&self, route: &VirtualRoute) -> Result<AddOutcome, VipError> {
+        let msg = route.message()?;
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        match self.acked(RouteNetlinkMessage::NewRoute(msg), flags).await {
+            Ok(()) => Ok(AddOutcome::Added),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
+            Err(io_error) => Err(VipError::Netlink {
+                call: "RTM_NEWROUTE",
+                what: format!("route {route}"),
+                ifindex: route.ifindex.unwrap_or(0),
+                io_error,
+            }),
+        }
+    }
+
+    /// Removes `route` (`RTM_DELROUTE`); a missing one is [`DelOutcome::AlreadyAbsent`].
+    pub async fn del_route(&self, route: &VirtualRoute) -> Result<DelOutcome, VipError> {
+        let msg = route.message()?;
+        match self
+            .acked(
+                RouteNetlinkMessage::DelRoute(msg),
+                NLM_F_REQUEST | NLM_F_ACK,
+            )
+            .await
+        {
+            Ok(()) => Ok(DelOutcome::Removed),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(DelOutcome::AlreadyAbsent),
+            Err(io_error) => Err(VipError::Netlink {
+                call: "RTM_DELROUTE",
+                what: format!("route {route}"),
+                ifindex: route.ifindex.unwrap_or(0),
+                io_error,
+            }),
+        }
+    }
+}
