@@ -145,6 +145,18 @@ fn advert_v4_unicast_peers() {
         sender.send_batch(&batch).await.expect("sendmmsg");
         // A v6 destination on a v4 socket is refused before any syscall.
         assert!(sender.send_to(&p2, IpAddr::V6(B_V6)).await.is_err());
+        // Errors name the call and the interface.
+        let err = AdvertSender::open_v4("nosuch0", None)
+            .err()
+            .expect("no such interface");
+        assert!(err.to_string().contains("nosuch0"), "{err}");
+        let err = AdvertSender::open_v4(IF, Some(Ipv4Addr::new(192, 0, 2, 99)))
+            .err()
+            .expect("binding an address the host does not have");
+        assert!(
+            err.to_string().contains("bind") && err.to_string().contains(IF),
+            "{err}"
+        );
     });
     let got = join(b);
     for (i, g) in got.iter().enumerate() {
@@ -161,6 +173,19 @@ fn advert_v6_multicast_and_unicast() {
     ready_rx.recv_timeout(WAIT).expect("B ready");
 
     lab.run_in(&lab.a, || async {
+        // The kernel default the sockets rely on: no checksum offset on a raw IPv6 socket that
+        // is not ICMPv6 (RFC 3542 §3.1), so the codec's checksum goes out as computed.
+        let raw = socket2::Socket::new(
+            socket2::Domain::IPV6,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(112)),
+        )
+        .unwrap();
+        assert_eq!(
+            ipv6_checksum_offset(&raw),
+            -1,
+            "IPV6_CHECKSUM default for protocol 112"
+        );
         // Default source: the kernel must pick the link-local address.
         let sender = AdvertSender::open_v6(IF, None).expect("open v6 sender");
         assert_eq!(sender.group(), IpAddr::V6(VRRP_MCAST_V6));
@@ -188,6 +213,29 @@ fn advert_v6_multicast_and_unicast() {
     assert_eq!(r.src, IpAddr::V6(A_V6));
     assert_eq!(r.dst, IpAddr::V6(B_V6));
     assert_eq!(bytes, &advert(2));
+}
+
+fn ipv6_checksum_offset(socket: &socket2::Socket) -> i32 {
+    use std::os::fd::AsRawFd;
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and writable, `len` is `value`'s size.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_CHECKSUM,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "getsockopt(IPV6_CHECKSUM): {}",
+        std::io::Error::last_os_error()
+    );
+    value
 }
 
 #[test]
