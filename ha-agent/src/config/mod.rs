@@ -1,1 +1,58 @@
 //! keepalived.conf, the VRRP part: lexer, parser, typed configuration.
+//!
+//! [`load`] reads a keepalived.conf (and what it includes) and returns the resolved
+//! [`Config`] with keepalived's defaults and fix-ups applied, plus warnings; or every error found,
+//! each at `file:line:col`. Reading is pure: files are read, nothing else is touched.
+
+mod build;
+mod error;
+mod keywords;
+mod lexer;
+mod model;
+mod parser;
+mod summary;
+
+use std::path::Path;
+
+pub use error::{ConfigError, Diagnostic, Warning};
+pub use model::*;
+pub use summary::summary;
+
+/// A configuration that was read without errors, and what was said about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    /// In file order (includes in place).
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads the configuration at `path`, following its includes.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
+        errors: vec![Diagnostic::whole_file(
+            path,
+            format!("cannot read configuration: {e}"),
+        )],
+    })?;
+    parse_str(&String::from_utf8_lossy(&bytes), path)
+}
+
+/// Parses `text` as if it were the file `virtual_path` (which names it in diagnostics, and
+/// whose directory relative includes are resolved against).
+pub fn parse_str(text: &str, virtual_path: &Path) -> Result<Loaded, ConfigError> {
+    let mut diags = error::Diags::default();
+    let toks = lexer::lex(text, virtual_path, &mut diags);
+    let stmts = parser::parse(toks, &mut diags);
+    let config = build::build(&stmts, &mut diags);
+    if diags.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: diags.warnings,
+        })
+    } else {
+        let mut errors = diags.errors;
+        errors.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        errors.dedup();
+        Err(ConfigError { errors })
+    }
+}

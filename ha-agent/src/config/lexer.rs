@@ -1,0 +1,453 @@
+//! keepalived.conf lexer: words, `{`, `}` and ends of lines, with `include` expanded in place.
+//!
+//! keepalived reads its configuration line by line (lib/parser.c `read_line`): `decomment`
+//! cuts a line at the first `!` or `#` outside double quotes (`\!` and `\#` stand for the
+//! characters themselves), a `{` or `}` outside quotes splits the line (so braces behave as line
+//! breaks), and `alloc_strvec_r` splits the rest into words at blanks, a double-quoted string
+//! being one word without its quotes. `include PATTERN` (`check_include`) is replaced by the
+//! files the glob matches, relative to the including file's directory (`open_conf_file` chdirs
+//! there), with `{a,b}` brace expansion (GLOB_BRACE).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::{Diags, Pos};
+
+/// Nesting limit for `include` (keepalived has none; a loop would never end).
+const MAX_INCLUDE_DEPTH: usize = 32;
+/// Bound on brace-expansion alternatives of one include pattern.
+const MAX_BRACE_EXPANSIONS: usize = 1024;
+
+/// One word of a line.
+#[derive(Debug, Clone)]
+pub(crate) struct Word {
+    pub text: String,
+    pub pos: Pos,
+    /// The word was written as a double-quoted string.
+    pub quoted: bool,
+    /// The line it came from, and its byte span in that line (quotes included).
+    pub line: Arc<str>,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Tok {
+    Word(Word),
+    Open(Pos),
+    Close(Pos),
+    Eol,
+}
+
+/// Lexes `text` (the contents of `path`), expanding includes, into one token stream.
+pub(crate) fn lex(text: &str, path: &Path, diags: &mut Diags) -> Vec<Tok> {
+    let mut lexer = Lexer {
+        diags,
+        toks: Vec::new(),
+        chain: vec![canonical(path)],
+    };
+    lexer.lex_file(text, path);
+    lexer.toks
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+struct Lexer<'d> {
+    diags: &'d mut Diags,
+    toks: Vec<Tok>,
+    /// Files being read, outermost first: include loop detection.
+    chain: Vec<PathBuf>,
+}
+
+impl Lexer<'_> {
+    fn lex_file(&mut self, text: &str, path: &Path) {
+        let file: Arc<Path> = Arc::from(path);
+        for (idx, raw_line) in text.split('\n').enumerate() {
+            let lineno = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+            let line_text = raw_line.strip_suffix('\r').unwrap_or(raw_line);
+            let line: Arc<str> = Arc::from(line_text);
+            let first = self.toks.len();
+            let content_end = lex_line(&line, &file, lineno, self.diags, &mut self.toks);
+            if let Some(Tok::Word(w)) = self.toks.get(first)
+                && !w.quoted
+                && is_include_keyword(&w.text)
+            {
+                let kw = w.clone();
+                self.toks.truncate(first);
+                let pattern = line[kw.end..content_end].trim();
+                self.include(&kw, pattern, path);
+                continue;
+            }
+            if let Some(Tok::Word(w)) = self.toks.get(first)
+                && !w.quoted
+                && (w.text.starts_with('@')
+                    || w.text.starts_with('$')
+                    || w.text.starts_with("~SEQ"))
+            {
+                let pos = w.pos.clone();
+                self.toks.truncate(first);
+                self.diags.error(
+                    &pos,
+                    "keepalived's @config_id lines, $DEFINITIONS and ~SEQ are not supported: \
+                     write the configuration out in full",
+                );
+                continue;
+            }
+            if self.toks.len() > first {
+                self.toks.push(Tok::Eol);
+            }
+        }
+        // A file ends a statement even when its last line has no newline.
+        if !matches!(self.toks.last(), None | Some(Tok::Eol)) {
+            self.toks.push(Tok::Eol);
+        }
+    }
+
+    fn include(&mut self, kw: &Word, pattern: &str, including: &Path) {
+        let pattern = pattern
+            .strip_prefix('"')
+            .and_then(|p| p.strip_suffix('"'))
+            .unwrap_or(pattern);
+        if pattern.is_empty() {
+            self.diags
+                .error(&kw.pos, "include: expected a file name or glob pattern");
+            return;
+        }
+        if self.chain.len() > MAX_INCLUDE_DEPTH {
+            self.diags.error(
+                &kw.pos,
+                format!("include: more than {MAX_INCLUDE_DEPTH} nested includes"),
+            );
+            return;
+        }
+        let base = including.parent().unwrap_or_else(|| Path::new(""));
+        let mut matched = 0usize;
+        for alternative in expand_braces(pattern) {
+            let full = if Path::new(&alternative).is_absolute() {
+                PathBuf::from(&alternative)
+            } else {
+                base.join(&alternative)
+            };
+            let has_wildcard = alternative.contains(['*', '?', '[']);
+            let paths: Vec<PathBuf> = if has_wildcard {
+                match glob::glob(&full.to_string_lossy()) {
+                    Ok(paths) => paths.filter_map(Result::ok).collect(),
+                    Err(e) => {
+                        self.diags.error(
+                            &kw.pos,
+                            format!("include: invalid glob pattern \"{alternative}\": {e}"),
+                        );
+                        continue;
+                    }
+                }
+            } else if full.exists() {
+                vec![full]
+            } else {
+                Vec::new()
+            };
+            for p in paths {
+                if p.is_dir() {
+                    self.diags.warn(
+                        &kw.pos,
+                        format!("include: {} is a directory - skipping", p.display()),
+                    );
+                    continue;
+                }
+                matched += 1;
+                self.include_file(kw, &p);
+            }
+        }
+        if matched == 0 {
+            // keepalived only logs this unless `include_check` asks otherwise
+            // (lib/parser.c open_and_check_glob).
+            self.diags.warn(
+                &kw.pos,
+                format!("include: no configuration file matches \"{pattern}\" - nothing included"),
+            );
+        }
+    }
+
+    fn include_file(&mut self, kw: &Word, path: &Path) {
+        let canon = canonical(path);
+        if self.chain.contains(&canon) {
+            self.diags.error(
+                &kw.pos,
+                format!("include: {} includes itself (include loop)", path.display()),
+            );
+            return;
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                self.chain.push(canon);
+                self.lex_file(&text, path);
+                self.chain.pop();
+            }
+            Err(e) => self.diags.error(
+                &kw.pos,
+                format!("include: cannot read {}: {e}", path.display()),
+            ),
+        }
+    }
+}
+
+fn is_include_keyword(word: &str) -> bool {
+    // lib/parser.c is_include: `include`, and the include_check variants includer/m/w/b/a.
+    matches!(
+        word,
+        "include" | "includer" | "includem" | "includew" | "includeb" | "includea"
+    )
+}
+
+/// Lexes one line into `out`; returns the byte offset where a comment starts (or the line length).
+fn lex_line(
+    line: &Arc<str>,
+    file: &Arc<Path>,
+    lineno: u32,
+    diags: &mut Diags,
+    out: &mut Vec<Tok>,
+) -> usize {
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let col_of = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let byte_at = |i: usize| chars.get(i).map_or(line.len(), |&(b, _)| b);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i].1;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        match c {
+            '!' | '#' => return byte_at(i),
+            '{' => {
+                out.push(Tok::Open(Pos::new(file, lineno, col_of(i))));
+                i += 1;
+            }
+            '}' => {
+                out.push(Tok::Close(Pos::new(file, lineno, col_of(i))));
+                i += 1;
+            }
+            '"' => {
+                let start = i;
+                let mut j = i + 1;
+                while j < chars.len() && chars[j].1 != '"' {
+                    j += 1;
+                }
+                let pos = Pos::new(file, lineno, col_of(start));
+                if j >= chars.len() {
+                    diags.error(&pos, "unterminated quoted string: missing closing '\"'");
+                    return line.len();
+                }
+                let text: String = chars[start + 1..j].iter().map(|&(_, c)| c).collect();
+                out.push(Tok::Word(Word {
+                    text,
+                    pos,
+                    quoted: true,
+                    line: Arc::clone(line),
+                    start: byte_at(start),
+                    end: byte_at(j + 1),
+                }));
+                i = j + 1;
+            }
+            _ => {
+                let start = i;
+                let mut text = String::new();
+                while i < chars.len() {
+                    let c = chars[i].1;
+                    if c.is_whitespace() || matches!(c, '"' | '{' | '}' | '!' | '#') {
+                        break;
+                    }
+                    if c == '\\' && matches!(chars.get(i + 1), Some((_, '!' | '#'))) {
+                        text.push(chars[i + 1].1);
+                        i += 2;
+                        continue;
+                    }
+                    text.push(c);
+                    i += 1;
+                }
+                out.push(Tok::Word(Word {
+                    text,
+                    pos: Pos::new(file, lineno, col_of(start)),
+                    quoted: false,
+                    line: Arc::clone(line),
+                    start: byte_at(start),
+                    end: byte_at(i),
+                }));
+            }
+        }
+    }
+    line.len()
+}
+
+/// GLOB_BRACE expansion: `a{b,c}d` gives `abd`, `acd`; nested braces work; unbalanced braces stay.
+pub(crate) fn expand_braces(pattern: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    expand_into(pattern, &mut out);
+    out
+}
+
+fn expand_into(pattern: &str, out: &mut Vec<String>) {
+    if out.len() >= MAX_BRACE_EXPANSIONS {
+        return;
+    }
+    let bytes = pattern.as_bytes();
+    let Some(open) = find_unescaped(bytes, 0, b'{') else {
+        out.push(pattern.to_string());
+        return;
+    };
+    let mut depth = 0usize;
+    let mut commas = Vec::new();
+    let mut close = None;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
+            }
+            b',' if depth == 1 => commas.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    let Some(close) = close else {
+        out.push(pattern.to_string());
+        return;
+    };
+    let (prefix, suffix) = (&pattern[..open], &pattern[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(commas);
+    bounds.push(close);
+    for w in bounds.windows(2) {
+        let alt = &pattern[w[0] + 1..w[1]];
+        expand_into(&format!("{prefix}{alt}{suffix}"), out);
+    }
+}
+
+fn find_unescaped(bytes: &[u8], from: usize, wanted: u8) -> Option<usize> {
+    let mut i = from;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == wanted {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Splits a command line the way keepalived splits `script` and `notify*` commands
+/// (lib/parser.c `alloc_strvec_quoted_escaped`): words at blanks, `'…'` and `"…"` quoting (quoted
+/// parts join the word they touch), and `\n`, `\t`, `\\`, `\"`… escapes.
+pub(crate) fn split_command(s: &str) -> Result<Vec<String>, String> {
+    split_words(s, true)
+}
+
+/// Word splitting with `'`/`"` quoting; with `escapes`, backslash escapes are decoded, otherwise
+/// kept as written (keepalived's `alloc_strvec_quoted` first pass).
+pub(crate) fn split_words(s: &str, escapes: bool) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        while let Some(&c) = chars.peek() {
+            if quote.is_none() && c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            match c {
+                '\\' => {
+                    let Some(e) = chars.next() else {
+                        return Err("missing character after '\\' at end of command".into());
+                    };
+                    if !escapes {
+                        word.push('\\');
+                        word.push(e);
+                        continue;
+                    }
+                    word.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        'r' => '\r',
+                        'a' => '\x07',
+                        'b' => '\x08',
+                        'f' => '\x0c',
+                        'v' => '\x0b',
+                        'E' => '\x1b',
+                        other => other,
+                    });
+                }
+                '"' | '\'' if quote == Some(c) => quote = None,
+                '"' | '\'' if quote.is_none() => quote = Some(c),
+                _ => word.push(c),
+            }
+        }
+        if let Some(q) = quote {
+            return Err(format!("missing terminating {q} in command"));
+        }
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        let mut d = Diags::default();
+        lex(text, Path::new("/nonexistent/t.conf"), &mut d)
+            .into_iter()
+            .map(|t| match t {
+                Tok::Word(w) => w.text,
+                Tok::Open(_) => "{".into(),
+                Tok::Close(_) => "}".into(),
+                Tok::Eol => ";".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn comments_quotes_and_braces() {
+        assert_eq!(
+            words("a b # c\n! x\nd \"e f\" g!h\nx{y}z\n"),
+            [
+                "a", "b", ";", "d", "e f", "g", ";", "x", "{", "y", "}", "z", ";"
+            ]
+        );
+        assert_eq!(words("a\\#b \"c # d\""), ["a#b", "c # d", ";"]);
+    }
+
+    #[test]
+    fn braces_expand() {
+        assert_eq!(expand_braces("a{b,c{d,e}}f"), ["abf", "acdf", "acef"]);
+        assert_eq!(expand_braces("plain"), ["plain"]);
+        assert_eq!(expand_braces("x{y"), ["x{y"]);
+    }
+
+    #[test]
+    fn commands_split_like_keepalived() {
+        assert_eq!(
+            split_command(r#"/bin/check 'a b' c"d e"f \t"#).unwrap(),
+            ["/bin/check", "a b", "cd ef", "\t"]
+        );
+        assert!(split_command("x 'y").is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! The resolved configuration as `ha-agent check-config` prints it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::build::fmt_decimal;
+use super::model::*;
+
+fn dur(d: Duration) -> String {
+    format!(
+        "{}s",
+        fmt_decimal(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), 6)
+    )
+}
+
+fn tracker(kind: &str, t: &Tracker) -> String {
+    let mut s = format!("{kind} {}", t.name);
+    if t.weight != 0 {
+        let _ = write!(s, " weight {}", t.weight);
+    }
+    if t.reverse {
+        s.push_str(" reverse");
+    }
+    s
+}
+
+fn vip(v: &VirtualAddress) -> String {
+    let mut s = format!("{}/{}", v.addr, v.prefix_len);
+    if let Some(d) = &v.dev {
+        let _ = write!(s, " dev {d}");
+    }
+    if let Some(b) = v.broadcast {
+        let _ = write!(s, " brd {b}");
+    }
+    if let Some(sc) = v.scope {
+        let _ = write!(s, " scope {sc}");
+    }
+    if let Some(l) = &v.label {
+        let _ = write!(s, " label {l}");
+    }
+    if let Some(p) = v.peer {
+        let _ = write!(s, " peer {p}");
+    }
+    if v.no_track {
+        s.push_str(" no_track");
+    }
+    s
+}
+
+fn command(c: &[String]) -> String {
+    c.iter()
+        .map(|w| {
+            if w.is_empty() || w.contains(char::is_whitespace) {
+                format!("'{w}'")
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn notify_lines(out: &mut String, indent: &str, n: &Notify) {
+    for (k, s) in [
+        ("notify", &n.notify),
+        ("notify_master", &n.master),
+        ("notify_backup", &n.backup),
+        ("notify_fault", &n.fault),
+        ("notify_stop", &n.stop),
+    ] {
+        if let Some(s) = s {
+            let _ = write!(out, "{indent}{k}: {}", command(&s.command));
+            if let Some(u) = &s.user {
+                let _ = write!(out, " (as {}", u.user);
+                if let Some(g) = &u.group {
+                    let _ = write!(out, ":{g}");
+                }
+                out.push(')');
+            }
+            out.push('\n');
+        }
+    }
+}
+
+/// Renders the resolved configuration: one paragraph per instance with interface, VRID, version,
+/// priority, advert_int, VIPs and trackers, then sync groups and scripts.
+pub fn summary(config: &Config) -> String {
+    let mut out = String::new();
+    let g = &config.global;
+    let _ = writeln!(
+        out,
+        "global: router_id {}, vrrp_version {}, multicast groups {} / {}{}",
+        g.router_id.as_deref().unwrap_or("(host name)"),
+        g.vrrp_version,
+        g.vrrp_mcast_group4,
+        g.vrrp_mcast_group6,
+        if g.vrrp_strict { ", strict" } else { "" }
+    );
+    for i in &config.instances {
+        let _ = writeln!(
+            out,
+            "\nvrrp_instance {} ({}:{})",
+            i.name,
+            i.source.file.display(),
+            i.source.line
+        );
+        let _ = writeln!(
+            out,
+            "  interface {}, VRID {}, {}, VRRPv{}, priority {}, advert_int {}, state {}",
+            i.interface.as_deref().unwrap_or("(none)"),
+            i.vrid,
+            match i.family {
+                Family::V4 => "IPv4",
+                Family::V6 => "IPv6",
+            },
+            i.version,
+            i.priority,
+            dur(i.advert_int),
+            match i.state {
+                State::Master => "MASTER",
+                State::Backup => "BACKUP",
+            }
+        );
+        let mut pre = if i.preempt {
+            "preempt".to_string()
+        } else {
+            "nopreempt".to_string()
+        };
+        if !i.preempt_delay.is_zero() {
+            let _ = write!(pre, " (delay {})", dur(i.preempt_delay));
+        }
+        let _ = writeln!(
+            out,
+            "  {pre}, accept {}, garp delay {} x{}{}",
+            if i.accept { "on" } else { "off" },
+            dur(i.garp_master_delay),
+            i.garp_master_repeat,
+            if i.authentication.is_some() {
+                ", auth PASS"
+            } else {
+                ""
+            }
+        );
+        match (&i.mcast_group, i.unicast_peers.is_empty()) {
+            (Some(m), _) => {
+                let _ = write!(out, "  multicast to {m}");
+                if let Some(s) = i.src_ip {
+                    let _ = write!(out, " from {s}");
+                }
+                out.push('\n');
+            }
+            (None, _) => {
+                let peers: Vec<String> =
+                    i.unicast_peers.iter().map(|p| p.addr.to_string()).collect();
+                let _ = writeln!(
+                    out,
+                    "  unicast from {} to {}",
+                    i.src_ip
+                        .map_or("(interface address)".to_string(), |a| a.to_string()),
+                    peers.join(", ")
+                );
+            }
+        }
+        for v in &i.virtual_ipaddress {
+            let _ = writeln!(out, "  VIP {}", vip(v));
+        }
+        for v in &i.virtual_ipaddress_excluded {
+            let _ = writeln!(out, "  excluded VIP {}", vip(v));
+        }
+        for r in &i.virtual_routes {
+            let mut s = format!("  route {}", r.to);
+            if let Some(v) = r.via {
+                let _ = write!(s, " via {v}");
+            }
+            if let Some(d) = &r.dev {
+                let _ = write!(s, " dev {d}");
+            }
+            let _ = writeln!(out, "{s}");
+        }
+        for t in &i.track_interfaces {
+            let _ = writeln!(out, "  {}", tracker("track_interface", t));
+        }
+        for t in &i.track_scripts {
+            let _ = writeln!(out, "  {}", tracker("track_script", t));
+        }
+        for t in &i.track_files {
+            let _ = writeln!(out, "  {}", tracker("track_file", t));
+        }
+        notify_lines(&mut out, "  ", &i.notify);
+    }
+    for sg in &config.sync_groups {
+        let _ = writeln!(
+            out,
+            "\nvrrp_sync_group {}: {}",
+            sg.name,
+            sg.members.join(", ")
+        );
+        for t in &sg.track_interfaces {
+            let _ = writeln!(out, "  {}", tracker("track_interface", t));
+        }
+        for t in &sg.track_scripts {
+            let _ = writeln!(out, "  {}", tracker("track_script", t));
+        }
+        for t in &sg.track_files {
+            let _ = writeln!(out, "  {}", tracker("track_file", t));
+        }
+        notify_lines(&mut out, "  ", &sg.notify);
+    }
+    for s in &config.scripts {
+        let _ = writeln!(
+            out,
+            "\nvrrp_script {}: {} every {}, timeout {}, weight {}{}, rise {}, fall {}",
+            s.name,
+            command(&s.command),
+            dur(s.interval),
+            dur(s.timeout),
+            s.weight,
+            if s.weight_reverse { " reverse" } else { "" },
+            s.rise,
+            s.fall
+        );
+    }
+    for f in &config.track_files {
+        let _ = writeln!(
+            out,
+            "\ntrack_file {}: {} weight {}{}",
+            f.name,
+            f.file.display(),
+            f.weight,
+            if f.weight_reverse { " reverse" } else { "" }
+        );
+    }
+    out
+}
