@@ -3,6 +3,11 @@
 //!
 //! Both directions are idempotent, as a failover agent needs them to be: a restarted master finds
 //! its VIPs already there, a backup removes VIPs it never had. The outcome says which case it was.
+//!
+//! Kernel rules worth knowing (IPv4): a VIP in the subnet of an existing address becomes its
+//! `secondary` and must have the primary's scope (else `EINVAL`, "Invalid scope value"); and
+//! deleting a primary deletes its secondaries too unless `net.ipv4.conf.<if>.promote_secondaries`
+//! is 1, which the agent should set on VRRP interfaces (keepalived does).
 
 use std::fmt;
 use std::io;
