@@ -245,6 +245,13 @@ impl Lab {
                 ],
             )?;
         }
+        // IPv6 multicast and NA are dropped silently until both veth ends have carrier.
+        for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
+            node.sh(&format!(
+                "for i in $(seq 500); do [ \"$(cat /sys/class/net/{IFACE}/carrier 2>/dev/null)\" = 1 ] && exit 0; \
+                 sleep 0.01; done; echo no carrier on {IFACE} >&2; exit 1"
+            ))?;
+        }
         Ok(())
     }
 
