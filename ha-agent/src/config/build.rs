@@ -548,7 +548,9 @@ impl Builder<'_> {
             }
             "vrrp_garp_interval" | "vrrp_gna_interval" => {
                 // global_parser.c vrrp_garp_interval_handler / vrrp_gna_interval_handler.
-                if let Some(v) = self.decimal(st, TIMER_HZ_DIGITS, 1, u64::from(u32::MAX)) {
+                // keepalived's minimum is 1 us, but its own sample keepalived.conf says `0` (the
+                // default, "no delay"), so 0 is accepted rather than rejected.
+                if let Some(v) = self.decimal(st, TIMER_HZ_DIGITS, 0, u64::from(u32::MAX)) {
                     if v >= US_PER_SEC {
                         self.d.warn(
                             st.pos(),

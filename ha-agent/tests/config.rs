@@ -1,0 +1,856 @@
+//! keepalived.conf reader: a corpus of good configurations with their parsed values, a corpus of
+//! broken ones with the exact `file:line:col` of each error, and arbitrary input that must never
+//! panic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ha_agent::config::{self, ConfigError, Family, Loaded, State, Tracker, Warning};
+use proptest::prelude::*;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/config")
+        .join(rel)
+}
+
+fn load_ok(rel: &str) -> Loaded {
+    match config::load(&fixture(rel)) {
+        Ok(l) => l,
+        Err(e) => panic!("{rel} should load, got:\n{e}"),
+    }
+}
+
+fn load_err(rel: &str) -> ConfigError {
+    match config::load(&fixture(rel)) {
+        Ok(l) => panic!("{rel} should be rejected, got {:#?}", l.config),
+        Err(e) => e,
+    }
+}
+
+fn parse(text: &str) -> Result<Loaded, ConfigError> {
+    config::parse_str(text, Path::new("/nonexistent/keepalived.conf"))
+}
+
+fn parse_ok(text: &str) -> Loaded {
+    parse(text).unwrap_or_else(|e| panic!("should parse, got:\n{e}"))
+}
+
+/// Asserts an error at `file:line:col` (file given relative to the fixtures) whose message
+/// contains `fragment`, and that Display renders it as `file:line:col: message`.
+fn assert_error(err: &ConfigError, rel: &str, line: u32, col: u32, fragment: &str) {
+    let file = fixture(rel);
+    let found = err
+        .errors
+        .iter()
+        .find(|e| e.file == file && e.line == line && e.col == col && e.message.contains(fragment));
+    assert!(
+        found.is_some(),
+        "no error at {rel}:{line}:{col} containing {fragment:?}; errors:\n{err}"
+    );
+    let rendered = format!("{}:{line}:{col}: ", file.display());
+    assert!(
+        err.to_string()
+            .lines()
+            .any(|l| l.starts_with(&rendered) && l.contains(fragment)),
+        "Display lacks {rendered}…{fragment}:\n{err}"
+    );
+}
+
+fn has_warning(warnings: &[Warning], line: u32, fragment: &str) -> bool {
+    warnings
+        .iter()
+        .any(|w| w.line == line && w.message.contains(fragment))
+}
+
+fn assert_warning(warnings: &[Warning], line: u32, fragment: &str) {
+    assert!(
+        has_warning(warnings, line, fragment),
+        "no warning at line {line} containing {fragment:?}; warnings:\n{}",
+        warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn v4(s: &str) -> IpAddr {
+    IpAddr::V4(s.parse::<Ipv4Addr>().unwrap())
+}
+
+fn v6(s: &str) -> IpAddr {
+    IpAddr::V6(s.parse::<Ipv6Addr>().unwrap())
+}
+
+fn tracker(name: &str, weight: i32, reverse: bool) -> Tracker {
+    Tracker {
+        name: name.into(),
+        weight,
+        reverse,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Good configurations
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn classic_master() {
+    let Loaded { config, warnings } = load_ok("good/master.conf");
+    assert_eq!(config.global.router_id.as_deref(), Some("LVS_DEVEL"));
+    assert!(config.global.vrrp_skip_check_adv_addr);
+    assert_eq!(config.global.vrrp_garp_interval, Duration::ZERO);
+    assert_eq!(
+        config.global.email.notification_email,
+        ["acassen@firewall.loc", "failover@firewall.loc"]
+    );
+    // Email keys are parsed and reported as not used, each at its line.
+    assert_warning(&warnings, 4, "notification_email: parsed but not used");
+    assert_warning(&warnings, 10, "smtp_connect_timeout: parsed but not used");
+
+    let s = config.script("chk_haproxy").unwrap();
+    assert_eq!(s.command, ["/usr/bin/killall", "-0", "haproxy"]);
+    assert_eq!(s.interval, Duration::from_secs(2));
+    assert_eq!(
+        s.timeout,
+        Duration::from_secs(2),
+        "timeout 0 means the interval"
+    );
+    assert_eq!((s.weight, s.rise, s.fall), (2, 1, 1));
+
+    let i = config.instance("VI_1").unwrap();
+    assert_eq!(i.state, State::Master);
+    assert_eq!(i.interface.as_deref(), Some("eth0"));
+    assert_eq!((i.vrid, i.priority, i.version), (51, 150, 2));
+    assert_eq!(i.family, Family::V4);
+    assert_eq!(i.advert_int, Duration::from_secs(1));
+    assert!(i.preempt);
+    assert_eq!(i.authentication.as_ref().unwrap().pass, b"1111");
+    assert_eq!(i.mcast_group, Some(v4("224.0.0.18")));
+    assert_eq!(i.garp_master_delay, Duration::from_secs(5));
+    assert_eq!(i.garp_master_repeat, 5);
+    assert!(i.accept);
+    assert!(
+        i.skip_check_adv_addr,
+        "inherited from vrrp_skip_check_adv_addr"
+    );
+
+    let vips = &i.virtual_ipaddress;
+    assert_eq!(vips.len(), 3);
+    assert_eq!(
+        (vips[0].addr, vips[0].prefix_len),
+        (v4("192.168.200.16"), 32)
+    );
+    assert_eq!(vips[1].dev.as_deref(), Some("eth0"));
+    assert_eq!(vips[1].label.as_deref(), Some("eth0:vip"));
+    assert_eq!(vips[2].broadcast, Some("192.168.200.255".parse().unwrap()));
+    assert_eq!(vips[2].scope, Some(0));
+    assert_eq!(i.track_scripts, [tracker("chk_haproxy", 2, false)]);
+
+    let master = i.notify.master.as_ref().unwrap();
+    assert_eq!(master.command, ["/etc/keepalived/notify.sh", "master"]);
+    let notify = i.notify.notify.as_ref().unwrap();
+    assert_eq!(notify.command, ["/etc/keepalived/notify.sh"]);
+    assert_eq!(notify.user.as_ref().unwrap().user, "root");
+
+    let text = config::summary(&config);
+    assert!(text.contains("vrrp_instance VI_1"), "{text}");
+    assert!(
+        text.contains(
+            "interface eth0, VRID 51, IPv4, VRRPv2, priority 150, advert_int 1s, state MASTER"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("VIP 192.168.200.17/24 dev eth0 label eth0:vip"),
+        "{text}"
+    );
+    assert!(text.contains("track_script chk_haproxy weight 2"), "{text}");
+}
+
+#[test]
+fn classic_backup_defaults() {
+    let Loaded { config, warnings } = load_ok("good/backup.conf");
+    let i = config.instance("VI_1").unwrap();
+    assert_eq!(i.state, State::Backup);
+    assert_eq!(i.priority, 100, "keepalived's VRRP_PRIO_DFL");
+    assert!(!i.preempt);
+    assert_eq!(i.garp_master_delay, Duration::from_secs(10));
+    assert_eq!(i.garp_master_repeat, 3);
+    assert_eq!(i.garp_master_refresh, Duration::ZERO);
+    assert_eq!(i.garp_master_refresh_repeat, 1);
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn dual_master() {
+    let config = load_ok("good/dual_master.conf").config;
+    assert_eq!(config.instances.len(), 2);
+    let a = config.instance("VI_A").unwrap();
+    let b = config.instance("VI_B").unwrap();
+    assert_eq!((a.vrid, a.priority, a.state), (61, 200, State::Master));
+    assert_eq!((b.vrid, b.priority, b.state), (62, 100, State::Backup));
+    assert_eq!(a.virtual_ipaddress[0].prefix_len, 24);
+}
+
+#[test]
+fn unicast() {
+    let config = load_ok("good/unicast.conf").config;
+    let i = config.instance("VI_U").unwrap();
+    assert!(i.is_unicast());
+    assert_eq!(i.mcast_group, None);
+    assert_eq!(i.src_ip, Some(v4("10.1.0.1")));
+    assert_eq!(i.unicast_peers.len(), 2);
+    assert_eq!(
+        (
+            i.unicast_peers[1].addr,
+            i.unicast_peers[1].min_ttl,
+            i.unicast_peers[1].max_ttl
+        ),
+        (v4("10.1.0.3"), 250, 255)
+    );
+    assert!(i.check_unicast_src, "a TTL range turns source checking on");
+    assert_eq!(i.state, State::Backup, "no state and priority 120: BACKUP");
+    assert_eq!(i.advert_int, Duration::from_secs(2));
+    // Excluded VIPs may be of the other family.
+    assert_eq!(i.virtual_ipaddress_excluded[0].addr, v6("2001:db8::100"));
+    assert_eq!(i.virtual_routes.len(), 2);
+    assert_eq!(i.virtual_routes[0].to, "10.2.0.0/16");
+    assert_eq!(i.virtual_routes[0].via, Some(v4("10.1.0.254")));
+    assert_eq!(i.virtual_routes[0].dev.as_deref(), Some("ens3"));
+    assert_eq!(i.virtual_routes[1].to, "default");
+    assert_eq!(i.virtual_routes[1].table.as_deref(), Some("100"));
+    assert_eq!(i.virtual_routes[1].metric, Some(10));
+    let text = config::summary(&config);
+    assert!(
+        text.contains("unicast from 10.1.0.1 to 10.1.0.2, 10.1.0.3"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ipv6_defaults_to_v3_with_centisecond_adverts() {
+    let Loaded { config, warnings } = load_ok("good/ipv6.conf");
+    let i = config.instance("VI_6").unwrap();
+    assert_eq!(i.family, Family::V6);
+    assert_eq!(i.version, 3, "IPv6 instances are VRRPv3");
+    assert_eq!(i.advert_int, Duration::from_millis(500));
+    assert_eq!(i.mcast_group, Some(v6("ff02::12")));
+    assert_eq!(i.virtual_ipaddress[0].addr, v6("fe80::7"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn sync_group() {
+    let Loaded { config, warnings } = load_ok("good/sync_group.conf");
+    let g = &config.sync_groups[0];
+    assert_eq!(g.name, "VG_1");
+    assert_eq!(g.members, ["VI_EXT", "VI_INT"]);
+    assert_eq!(
+        g.notify.master.as_ref().unwrap().command,
+        ["/usr/local/bin/failover.sh", "master"]
+    );
+    assert_eq!(config.sync_group_of("VI_INT").unwrap().name, "VG_1");
+    // A member of a sync group without sync_group_tracking_weight loses tracker weights.
+    let ext = config.instance("VI_EXT").unwrap();
+    assert_eq!(ext.track_interfaces, [tracker("eth2", 0, false)]);
+    assert_warning(&warnings, 20, "weight of track_interface eth2 ignored");
+}
+
+#[test]
+fn scripts_defined_after_use_and_track_files() {
+    let Loaded { config, .. } = load_ok("good/scripts.conf");
+    assert_eq!(config.global.vrrp_version, 3);
+    assert_eq!(
+        config.global.script_user.as_ref().unwrap().user,
+        "keepalived_script"
+    );
+    assert!(config.global.enable_script_security);
+
+    let app = config.script("chk_app").unwrap();
+    assert_eq!(
+        app.command,
+        ["/usr/local/bin/check", "app server", "--fast"]
+    );
+    assert_eq!(app.interval, Duration::from_millis(1500));
+    assert_eq!(app.timeout, Duration::from_secs(3));
+    assert_eq!((app.rise, app.fall), (2, 3));
+    let user = app.user.as_ref().unwrap();
+    assert_eq!(
+        (user.user.as_str(), user.group.as_deref()),
+        ("nobody", Some("nogroup"))
+    );
+    let db = config.script("chk_db").unwrap();
+    assert_eq!(
+        (db.weight, db.weight_reverse, db.init_fail),
+        (15, true, true)
+    );
+
+    let tf = config.track_file("maint").unwrap();
+    assert_eq!(tf.file, Path::new("/var/run/keepalived/maint"));
+    assert_eq!(tf.weight, -10);
+    let init = tf.init_file.unwrap();
+    assert_eq!((init.value, init.overwrite), (0, true));
+
+    let i = config.instance("VI_S").unwrap();
+    assert_eq!(i.version, 3, "from global vrrp_version");
+    assert_eq!(i.advert_int, Duration::from_millis(250));
+    // Reference weights override the script's; without one, the script's own applies.
+    assert_eq!(
+        i.track_scripts,
+        [tracker("chk_app", -30, false), tracker("chk_db", 15, true)]
+    );
+    assert_eq!(i.track_files, [tracker("maint", -10, false)]);
+    assert_eq!(
+        i.track_interfaces,
+        [tracker("eth1", 0, false), tracker("eth2", 10, true)]
+    );
+}
+
+#[test]
+fn includes_with_globs_braces_and_relative_paths() {
+    let Loaded { config, warnings } = load_ok("includes/keepalived.conf");
+    assert_eq!(config.global.router_id.as_deref(), Some("inc"));
+    let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_WEB", "VI_DB"], "glob matches in sorted order");
+    // VI_WEB's track_script names a script from a file included later.
+    assert_eq!(
+        config.instance("VI_WEB").unwrap().track_scripts[0].name,
+        "chk_web"
+    );
+    // conf.d/20-db.conf includes ../shared/group.conf relative to its own directory.
+    assert_eq!(config.sync_groups[0].members, ["VI_WEB", "VI_DB"]);
+    // The LVS block in shared/extra.conf is skipped with one warning naming its file and line.
+    let vs: Vec<&Warning> = warnings
+        .iter()
+        .filter(|w| w.message.contains("virtual_server"))
+        .collect();
+    assert_eq!(vs.len(), 1, "{warnings:?}");
+    assert_eq!(vs[0].file, fixture("includes/shared/extra.conf"));
+    assert_eq!((vs[0].line, vs[0].col), (1, 1));
+    assert!(vs[0].message.contains("not supported"));
+    // Instance sources name the included file.
+    assert_eq!(
+        config.instance("VI_DB").unwrap().source.file,
+        fixture("includes/conf.d/20-db.conf")
+    );
+}
+
+#[test]
+fn include_matching_nothing_is_a_warning() {
+    let loaded = parse_ok("include /nonexistent/dir/*.conf\n");
+    assert_warning(&loaded.warnings, 1, "no configuration file matches");
+}
+
+// ---------------------------------------------------------------------------------------------
+// keepalived's defaults and fix-ups
+// ---------------------------------------------------------------------------------------------
+
+const MIN: &str = "interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n";
+
+fn instance(body: &str) -> String {
+    format!("vrrp_instance VI {{\n {MIN} {body}\n}}\n")
+}
+
+#[test]
+fn priority_and_state_derive_from_each_other() {
+    let c = parse_ok(&instance("")).config;
+    let i = &c.instances[0];
+    assert_eq!((i.state, i.priority, i.version), (State::Backup, 100, 2));
+    assert_eq!(i.advert_int, Duration::from_secs(1));
+    assert!(i.preempt && i.accept && !i.strict_mode);
+    // vrrp_complete_instance: state MASTER without priority is the address owner.
+    let c = parse_ok(&instance("state MASTER")).config;
+    assert_eq!(c.instances[0].priority, 255);
+    let c = parse_ok(&instance("priority 255")).config;
+    assert_eq!(c.instances[0].state, State::Master);
+}
+
+#[test]
+fn priority_255_with_state_backup_warns() {
+    let l = parse_ok(&instance("priority 255\n state BACKUP"));
+    assert_eq!(l.config.instances[0].state, State::Backup);
+    assert_warning(&l.warnings, 6, "state BACKUP with priority 255");
+}
+
+#[test]
+fn auth_pass_longer_than_8_is_truncated() {
+    let l = parse_ok(&instance(
+        "authentication {\n auth_type PASS\n auth_pass 0123456789\n }",
+    ));
+    let auth = l.config.instances[0].authentication.as_ref().unwrap();
+    assert_eq!(auth.pass, b"01234567");
+    let w = l
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("auth_pass"))
+        .unwrap();
+    assert_eq!((w.line, w.col), (7, 12));
+    assert!(w.message.contains("truncated to \"01234567\""));
+}
+
+#[test]
+fn authentication_is_ignored_with_v3() {
+    let l = parse_ok(&instance(
+        "version 3\n authentication {\n auth_type PASS\n auth_pass x\n }",
+    ));
+    assert!(l.config.instances[0].authentication.is_none());
+    assert_warning(
+        &l.warnings,
+        7,
+        "VRRP version 3 does not support authentication",
+    );
+}
+
+#[test]
+fn mixed_families_drop_the_odd_vip_with_a_warning() {
+    let l = parse_ok(
+        "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n 2001:db8::1\n 10.0.0.2\n }\n}\n",
+    );
+    let i = &l.config.instances[0];
+    let addrs: Vec<IpAddr> = i.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    assert_eq!(addrs, [v4("10.0.0.1"), v4("10.0.0.2")]);
+    assert!(i.virtual_ipaddress_excluded.is_empty());
+    assert_warning(
+        &l.warnings,
+        6,
+        "2001:db8::1 is IPv6 but the instance is IPv4",
+    );
+}
+
+#[test]
+fn v2_fractional_advert_int_is_rounded_with_a_warning() {
+    let l = parse_ok(&instance("advert_int 1.5"));
+    assert_eq!(l.config.instances[0].advert_int, Duration::from_secs(2));
+    assert_warning(
+        &l.warnings,
+        5,
+        "VRRPv2 advertises whole seconds, rounded to 2",
+    );
+    let l = parse_ok(&instance("advert_int 0.3"));
+    assert_eq!(l.config.instances[0].advert_int, Duration::from_secs(1));
+}
+
+#[test]
+fn v3_advert_int_finer_than_centiseconds_is_rounded_with_a_warning() {
+    let l = parse_ok(&instance("version 3\n advert_int 0.015"));
+    assert_eq!(l.config.instances[0].advert_int, Duration::from_millis(20));
+    assert_warning(
+        &l.warnings,
+        6,
+        "VRRPv3 advertises centiseconds, rounded to 0.02",
+    );
+    let l = parse_ok(&instance("version 3\n advert_int 0.01"));
+    assert_eq!(l.config.instances[0].advert_int, Duration::from_millis(10));
+    assert!(l.warnings.is_empty());
+}
+
+#[test]
+fn nopreempt_with_state_master_is_cleared() {
+    let l = parse_ok(&instance("state MASTER\n priority 200\n nopreempt"));
+    assert!(l.config.instances[0].preempt);
+    assert_warning(&l.warnings, 7, "nopreempt does not work with state MASTER");
+}
+
+#[test]
+fn global_defaults_flow_into_instances() {
+    let l = parse_ok(&format!(
+        "global_defs {{\n vrrp_garp_master_delay 2\n vrrp_garp_master_repeat 0\n vrrp_mcast_group4 224.0.0.19\n vrrp_strict\n }}\n{}",
+        instance("priority 255")
+    ));
+    let i = &l.config.instances[0];
+    assert_eq!(i.garp_master_delay, Duration::from_secs(2));
+    assert_eq!(i.garp_master_repeat, 1, "0 repeats become 1, as keepalived");
+    assert_eq!(i.mcast_group, Some(v4("224.0.0.19")));
+    assert!(i.strict_mode);
+    assert_warning(&l.warnings, 3, "must be greater than 0");
+}
+
+#[test]
+fn owner_drops_weighted_trackers() {
+    let l = parse_ok(&format!(
+        "vrrp_script s {{\n script \"/bin/true\"\n weight 10\n}}\n{}",
+        instance("priority 255\n track_script {\n s\n }")
+    ));
+    assert!(l.config.instances[0].track_scripts.is_empty());
+    assert_warning(&l.warnings, 11, "weighted track_script s ignored");
+}
+
+#[test]
+fn unsupported_keywords_warn_once_with_their_position() {
+    let l = parse_ok(&format!(
+        "{}virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nvrrp_track_process p {{\n process x\n}}\n",
+        instance("use_vmac\n smtp_alert")
+    ));
+    let unsupported: Vec<(u32, u32)> = l
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("not supported"))
+        .map(|w| (w.line, w.col))
+        .collect();
+    assert_eq!(unsupported, [(5, 2), (6, 2), (8, 1), (13, 1)]);
+}
+
+#[test]
+fn script_words_outside_the_quotes_are_dropped_as_keepalived_does() {
+    let l = parse_ok("vrrp_script s {\n script /bin/check arg\n}\n");
+    assert_eq!(l.config.scripts[0].command, ["/bin/check"]);
+    assert_warning(&l.warnings, 2, "words after the command are ignored");
+}
+
+#[test]
+fn comments_after_values_and_inline_blocks() {
+    let l = parse_ok(
+        "vrrp_instance VI { interface eth0 # the LAN\n virtual_router_id 9 ! nine\n priority 50#low\n virtual_ipaddress { 10.0.0.9/24 dev eth0 } }\n",
+    );
+    let i = &l.config.instances[0];
+    assert_eq!((i.vrid, i.priority), (9, 50));
+    assert_eq!(i.virtual_ipaddress[0].prefix_len, 24);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn block_brace_on_next_line() {
+    let l = parse_ok(
+        "vrrp_instance VI\n{\n interface eth0\n virtual_router_id 3\n virtual_ipaddress\n {\n 10.0.0.3\n }\n}\n",
+    );
+    assert_eq!(l.config.instances[0].virtual_ipaddress.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broken configurations: exact file:line:col and message
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn vrid_out_of_range() {
+    let e = load_err("broken/vrid_out_of_range.conf");
+    assert_error(
+        &e,
+        "broken/vrid_out_of_range.conf",
+        3,
+        23,
+        "virtual_router_id: expected an integer 1-255, found \"300\"",
+    );
+}
+
+#[test]
+fn unknown_keyword() {
+    let e = load_err("broken/unknown_keyword.conf");
+    assert_error(
+        &e,
+        "broken/unknown_keyword.conf",
+        4,
+        5,
+        "unknown keyword \"priorty\"",
+    );
+}
+
+#[test]
+fn track_script_naming_an_undefined_script() {
+    let e = load_err("broken/undefined_script.conf");
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_error(
+        &e,
+        "broken/undefined_script.conf",
+        12,
+        9,
+        "no vrrp_script named \"chk_typo\"",
+    );
+}
+
+#[test]
+fn sync_group_naming_an_unknown_instance() {
+    let e = load_err("broken/sync_unknown_instance.conf");
+    assert_error(
+        &e,
+        "broken/sync_unknown_instance.conf",
+        4,
+        9,
+        "no vrrp_instance named \"VI_2\"",
+    );
+}
+
+#[test]
+fn duplicate_vrid_on_one_interface() {
+    let e = load_err("broken/duplicate_vrid.conf");
+    assert_error(
+        &e,
+        "broken/duplicate_vrid.conf",
+        10,
+        5,
+        "VI_1 and VI_2 both use VRID 5 with IPv4 on interface eth0",
+    );
+    // The same VRID on another interface, or in the other family, is fine.
+    parse_ok(&format!(
+        "{}vrrp_instance B {{\n interface eth1\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.2 }}\n}}\nvrrp_instance C {{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ fe80::1 }}\n}}\n",
+        instance("")
+    ));
+}
+
+#[test]
+fn unterminated_quote() {
+    let e = load_err("broken/unterminated_quote.conf");
+    assert_error(
+        &e,
+        "broken/unterminated_quote.conf",
+        2,
+        12,
+        "unterminated quoted string",
+    );
+}
+
+#[test]
+fn unclosed_block() {
+    let e = load_err("broken/unclosed_block.conf");
+    assert_error(
+        &e,
+        "broken/unclosed_block.conf",
+        1,
+        20,
+        "missing '}': the block of vrrp_instance opened here is never closed",
+    );
+}
+
+#[test]
+fn extra_closing_brace() {
+    let e = load_err("broken/extra_brace.conf");
+    assert_error(&e, "broken/extra_brace.conf", 8, 1, "unexpected '}'");
+}
+
+#[test]
+fn advert_int_with_more_than_microsecond_precision() {
+    let e = load_err("broken/advert_int_precision.conf");
+    assert_error(
+        &e,
+        "broken/advert_int_precision.conf",
+        4,
+        16,
+        "advert_int: \"1.0000001\" has more than 6 decimal places",
+    );
+    let e = parse(&instance("advert_int 0.001")).unwrap_err();
+    assert!(
+        e.first()
+            .message
+            .contains("expected a number of seconds 0.01-255"),
+        "{e}"
+    );
+}
+
+#[test]
+fn version_2_with_ipv6() {
+    let e = load_err("broken/v2_ipv6.conf");
+    assert_error(
+        &e,
+        "broken/v2_ipv6.conf",
+        4,
+        13,
+        "version 2 cannot be used with IPv6",
+    );
+}
+
+#[test]
+fn bad_virtual_addresses_are_all_reported() {
+    let e = load_err("broken/bad_vip.conf");
+    let f = "broken/bad_vip.conf";
+    assert_error(
+        &e,
+        f,
+        5,
+        9,
+        "expected an IP address[/prefix], found \"10.0.0.300/24\"",
+    );
+    assert_error(
+        &e,
+        f,
+        6,
+        9,
+        "prefix length \"33\" of 10.0.0.2: expected 0-32",
+    );
+    assert_error(&e, f, 7, 22, "dev: expected a value, found end of line");
+    assert_error(&e, f, 8, 18, "unknown option \"colour\"");
+    assert_eq!(e.errors.len(), 4, "{e}");
+}
+
+#[test]
+fn missing_virtual_router_id() {
+    let e = load_err("broken/missing_vrid.conf");
+    assert_error(
+        &e,
+        "broken/missing_vrid.conf",
+        1,
+        1,
+        "virtual_router_id: required",
+    );
+}
+
+#[test]
+fn ah_authentication_is_refused() {
+    let e = load_err("broken/auth_ah.conf");
+    assert_error(&e, "broken/auth_ah.conf", 5, 19, "auth_type AH");
+}
+
+#[test]
+fn several_errors_are_reported_together_in_order() {
+    let e = load_err("broken/many_errors.conf");
+    let f = "broken/many_errors.conf";
+    assert_error(
+        &e,
+        f,
+        2,
+        18,
+        "vrrp_version: expected an integer 2-3, found \"4\"",
+    );
+    assert_error(&e, f, 3, 23, "expected an IPv4 multicast address");
+    assert_error(
+        &e,
+        f,
+        8,
+        14,
+        "priority: expected an integer 1-255, found \"0\"",
+    );
+    assert_error(
+        &e,
+        f,
+        9,
+        11,
+        "state: expected MASTER or BACKUP, found \"MASTERS\"",
+    );
+    assert_eq!(e.errors.len(), 4, "{e}");
+    let lines: Vec<u32> = e.errors.iter().map(|d| d.line).collect();
+    assert!(lines.is_sorted());
+}
+
+#[test]
+fn unicast_peer_of_the_other_family() {
+    let e = load_err("broken/mixed_peer_family.conf");
+    assert_error(
+        &e,
+        "broken/mixed_peer_family.conf",
+        6,
+        9,
+        "2001:db8::2 is IPv6 but the instance is IPv4",
+    );
+}
+
+#[test]
+fn missing_value_points_after_the_keyword() {
+    let e = load_err("broken/missing_value.conf");
+    assert_error(
+        &e,
+        "broken/missing_value.conf",
+        3,
+        23,
+        "virtual_router_id: expected an integer 1-255, found end of line",
+    );
+}
+
+#[test]
+fn keepalived_preprocessor_lines_are_refused() {
+    let e = load_err("broken/preprocessor.conf");
+    assert_error(&e, "broken/preprocessor.conf", 1, 1, "$DEFINITIONS");
+}
+
+#[test]
+fn include_loop() {
+    let e = load_err("broken/loop/a.conf");
+    assert_error(&e, "broken/loop/b.conf", 1, 1, "include loop");
+}
+
+#[test]
+fn error_inside_an_included_file_names_that_file() {
+    let e = load_err("broken/include_error.conf");
+    assert_error(
+        &e,
+        "broken/inc/bad.conf",
+        3,
+        23,
+        "virtual_router_id: expected an integer 1-255, found \"0\"",
+    );
+}
+
+#[test]
+fn unreadable_main_file() {
+    let e = config::load(Path::new("/nonexistent/keepalived.conf")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/keepalived.conf: cannot read configuration"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arbitrary input never panics
+// ---------------------------------------------------------------------------------------------
+
+fn config_like() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("vrrp_instance".to_string()),
+        Just("vrrp_script".to_string()),
+        Just("vrrp_sync_group".to_string()),
+        Just("global_defs".to_string()),
+        Just("track_file".to_string()),
+        Just("virtual_ipaddress".to_string()),
+        Just("virtual_routes".to_string()),
+        Just("unicast_peer".to_string()),
+        Just("track_script".to_string()),
+        Just("authentication".to_string()),
+        Just("auth_type".to_string()),
+        Just("auth_pass".to_string()),
+        Just("group".to_string()),
+        Just("interface".to_string()),
+        Just("virtual_router_id".to_string()),
+        Just("priority".to_string()),
+        Just("advert_int".to_string()),
+        Just("state".to_string()),
+        Just("MASTER".to_string()),
+        Just("script".to_string()),
+        Just("weight".to_string()),
+        Just("notify".to_string()),
+        Just("dev".to_string()),
+        Just("brd".to_string()),
+        Just("peer".to_string()),
+        Just("include".to_string()),
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("\"".to_string()),
+        Just("'".to_string()),
+        Just("#".to_string()),
+        Just("!".to_string()),
+        Just("\\".to_string()),
+        Just("\n".to_string()),
+        Just("10.0.0.1/24".to_string()),
+        Just("fe80::1".to_string()),
+        Just("255".to_string()),
+        Just("0.015".to_string()),
+        Just("-254".to_string()),
+        "[a-z0-9_./:-]{0,8}",
+    ];
+    prop::collection::vec(atom, 0..80).prop_map(|v| v.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn config_like_text_never_panics(text in config_like()) {
+        match parse(&text) {
+            Ok(l) => { let _ = config::summary(&l.config); }
+            Err(e) => {
+                prop_assert!(!e.errors.is_empty());
+                let _ = e.to_string();
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = parse(&String::from_utf8_lossy(&bytes));
+    }
+}
