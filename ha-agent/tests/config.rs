@@ -533,6 +533,7 @@ fn vrid_out_of_range() {
         23,
         "virtual_router_id: expected an integer 1-255, found \"300\"",
     );
+    assert_eq!(e.errors.len(), 1, "no cascade of follow-on errors: {e}");
 }
 
 #[test]
@@ -853,4 +854,26 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let _ = parse(&String::from_utf8_lossy(&bytes));
     }
+}
+
+#[test]
+fn loopback_interface_is_refused() {
+    let e = parse("vrrp_instance VI {\n interface lo\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n")
+        .unwrap_err();
+    assert_eq!((e.first().line, e.first().col), (2, 12));
+    assert!(e.first().message.contains("loopback"), "{e}");
+}
+
+#[test]
+fn notify_with_user_and_group() {
+    let l = parse_ok(&instance(
+        "notify_backup \"/usr/bin/logger -t vrrp 'now backup'\" daemon adm",
+    ));
+    let n = l.config.instances[0].notify.backup.as_ref().unwrap();
+    assert_eq!(n.command, ["/usr/bin/logger", "-t", "vrrp", "now backup"]);
+    let u = n.user.as_ref().unwrap();
+    assert_eq!(
+        (u.user.as_str(), u.group.as_deref()),
+        ("daemon", Some("adm"))
+    );
 }

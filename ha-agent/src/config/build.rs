@@ -70,6 +70,9 @@ struct RawInstance {
     pos: Pos,
     state: Option<(State, Pos)>,
     interface: Option<(String, Pos)>,
+    /// An `interface` line was present (even if invalid): no "interface required" cascade.
+    interface_seen: bool,
+    vrid_seen: bool,
     vrid: Option<(u8, Pos)>,
     priority: Option<(u8, Pos)>,
     advert_int: Option<(u64, Pos)>,
@@ -336,7 +339,7 @@ impl Builder<'_> {
                 return;
             }
         };
-        let command = match split_command(&words[0]) {
+        let command = match split_command(words.first().map_or("", String::as_str)) {
             Ok(c) if !c.is_empty() => c,
             Ok(_) => {
                 self.d
@@ -671,9 +674,12 @@ impl Builder<'_> {
                         continue;
                     }
                     // vrrp_vscript_script_handler: only the first (quoted) word is the command.
-                    match split_words(x.raw_args(), false)
-                        .and_then(|w| Ok((split_command(&w[0])?, w.len())))
-                    {
+                    match split_words(x.raw_args(), false).and_then(|w| {
+                        Ok((
+                            split_command(w.first().map_or("", String::as_str))?,
+                            w.len(),
+                        ))
+                    }) {
                         Ok((cmd, n)) => {
                             if n > 1 {
                                 self.d.warn(
@@ -930,6 +936,8 @@ impl Builder<'_> {
             pos: st.pos().clone(),
             state: None,
             interface: None,
+            interface_seen: false,
+            vrid_seen: false,
             vrid: None,
             priority: None,
             advert_int: None,
@@ -996,6 +1004,7 @@ impl Builder<'_> {
                 v.state = Some((state, x.pos().clone()));
             }
             "interface" => {
+                v.interface_seen = true;
                 let Some(ifname) = self.string(x, "an interface name") else {
                     return;
                 };
@@ -1003,9 +1012,18 @@ impl Builder<'_> {
                     self.d.error(&x.args[0].pos, format!("interface: {msg}"));
                     return;
                 }
+                if ifname == "lo" {
+                    // vrrp_int_handler: "cannot use a loopback interface (%s) for vrrp"
+                    self.d.error(
+                        &x.args[0].pos,
+                        "interface: the loopback interface cannot carry VRRP",
+                    );
+                    return;
+                }
                 v.interface = Some((ifname, x.pos().clone()));
             }
             "virtual_router_id" => {
+                v.vrid_seen = true;
                 // vrrp_vrid_handler: read_unsigned_strvec(…, 1, 255)
                 if let Some(id) = self.uint(x, 1, 255) {
                     v.vrid = Some((id as u8, x.pos().clone()));
@@ -1851,6 +1869,9 @@ impl Builder<'_> {
         let errors_before = self.d.errors.len();
 
         let Some((vrid, _)) = raw.vrid.clone() else {
+            if raw.vrid_seen {
+                return None; // already reported where it was written
+            }
             self.d
                 .error(at, format!("{ctx}: virtual_router_id: required (1-255)"));
             return None;
@@ -1961,7 +1982,7 @@ impl Builder<'_> {
             );
         }
         let interface = raw.interface.as_ref().map(|(i, _)| i.clone());
-        if interface.is_none() {
+        if interface.is_none() && !raw.interface_seen {
             match raw.src_ip {
                 None => self.d.error(
                     at,
