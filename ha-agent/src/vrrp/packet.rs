@@ -64,7 +64,8 @@
 //! - **v2 over IPv4**: the VRRP message only (header, addresses, authentication data).
 //! - **v3 over IPv4**: by default the IPv4 pseudo-header (source, destination, zero, protocol
 //!   112, VRRP length; as RFC 768 for UDP) is included, as keepalived, FRR and tcpdump do.
-//!   keepalived ≥ 2.2.8 has `v3_checksum_as_v2` to leave it out (RFC 9568 §5.2.8 reading).
+//!   Cisco and Juniper leave it out (they read §5.2.8's RFC 2460 pseudo-header as IPv6 only, as
+//!   RFC 9568 does), and keepalived ≥ 2.2.8 can too, with `v3_checksum_as_v2`.
 //!   Sending picks one ([`EncodeOptions::v3_checksum_as_v2`]); receiving accepts what
 //!   [`DecodeOptions::v3_ipv4_checksum`] says: one variant or [`V3Ipv4Checksum::Either`] when
 //!   instances on the interface disagree (decoding is per interface, before the VRID is known).
@@ -77,8 +78,8 @@
 //!
 //! - keepalived checks length, TTL, version, auth and interval *before* the type and checksum,
 //!   and only for the instance with the packet's VRID; we do every stateless check first, in
-//!   the fixed order above, so XDP can do them before looking up the instance. A packet
-//!   keepalived rejects, we reject; only the reason counted may differ.
+//!   the fixed order above, so XDP can do them before looking up the instance. Apart from the
+//!   points below, we accept what keepalived accepts; only the reason counted may differ.
 //! - keepalived skips the TTL check for unicast instances and then checks a per-peer
 //!   `min_ttl`/`max_ttl`; we skip it for unicast destinations when the interface has unicast
 //!   instances ([`DecodeOptions::unicast_any_ttl`]) and leave the per-peer range out.
@@ -89,6 +90,11 @@
 //!   unicast adverts) is not supported.
 //! - keepalived checks that multicast instances get multicast adverts and unicast ones unicast;
 //!   that is a property of the socket and lives in `datapath`.
+//! - keepalived never sees fragments or link padding (the kernel reassembles and trims for raw
+//!   sockets); XDP does, hence checks 6–7 and the use of the IP length fields, not the buffer's.
+//! - VRID 0 is `BadVrid` here; keepalived just finds no instance for it. Same verdict.
+//! - v2 over IPv6 with auth type 1: keepalived compares the last 8 bytes of the last address
+//!   with its password; we reject it (`AuthMismatch`), there being no password field.
 //! - IPsec AH authentication (v2 auth type 2, IP protocol 51) is not supported: such adverts
 //!   are `NotVrrp` (protocol 51) or `AuthMismatch` (auth type 2 inside protocol 112).
 
@@ -610,7 +616,7 @@ pub fn validate(advert: &Advert, src: IpAddr, rules: &InstanceRules) -> Result<(
 }
 
 /// The VRID slot a rejection of this IP packet is counted under: the VRID byte when the packet
-/// is long enough to hold it, else 0 (the XDP program counts the same way).
+/// is long enough to hold it, else 0. The XDP program must count the same way.
 pub fn vrid_slot_ip(packet: &[u8]) -> u8 {
     let offset = match packet.first().map(|b| b >> 4) {
         Some(4) => packet.first().map_or(0, |b| usize::from(b & 0x0f) * 4),
