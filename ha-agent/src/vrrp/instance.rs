@@ -293,7 +293,9 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// A new instance in Initialize; nothing happens until [`Event::Startup`].
+    /// A new instance in Initialize; nothing happens until [`Event::Startup`]. The interface is
+    /// taken to be up: feed [`Event::InterfaceDown`] before Startup if it is not (the instance
+    /// then starts in Fault), and [`Event::PriorityChanged`] if trackers already moved it.
     pub fn new(mut config: InstanceConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let initial = config.resolved_initial_state();

@@ -9,9 +9,10 @@
 //!   Fault, to Backup, only once no member has a fault of its own (`try_up_instance`'s
 //!   `num_member_fault`).
 //!
-//! One deliberate difference: keepalived's `vrrp_sync_master` marks the members as wanting
-//! Master one at a time, so with three or more members one can be left in Backup; here all are
-//! marked before any moves.
+//! One deliberate difference: keepalived's `vrrp_sync_master` sends each member through
+//! `vrrp_state_goto_master`, which re-checks `vrrp_sync_can_goto_master` against members not yet
+//! marked, so with three or more members one can be left in Backup; here every member not yet
+//! Master is moved unconditionally.
 
 use std::time::Instant;
 
