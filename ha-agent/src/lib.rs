@@ -4,7 +4,10 @@
 //! One module per concept (see DESIGN.md): `config` reads keepalived.conf, `vrrp` is the codec
 //! and the pure state machine, `datapath` loads the eBPF programs.
 
+pub mod agent;
 pub mod config;
 pub mod datapath;
 pub mod net;
+pub mod notify;
+pub mod track;
 pub mod vrrp;

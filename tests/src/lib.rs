@@ -150,6 +150,25 @@ pub fn which(program: &str) -> Result<PathBuf> {
         .with_context(|| format!("`{program}` not found on PATH"))
 }
 
+/// The `ha-agent` binary: `$HA_AGENT_BIN`, or the one cargo built beside this test binary.
+pub fn ha_agent_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("HA_AGENT_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> or target/<profile>/<xtask>
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("ha-agent");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "ha-agent binary not found next to {}: build it first (`cargo build -p ha-agent`) or set HA_AGENT_BIN",
+        exe.display()
+    )
+}
+
 /// A set of namespaces: a LAN with a bridge, `nodes` nodes and a client.
 pub struct Lab {
     /// Unique name of this lab: `hal-<tag>-<pid>-<seq>`.
@@ -311,6 +330,28 @@ impl Lab {
                 &pid("checkers"),
             ],
         )
+    }
+
+    /// Starts `ha-agent run` in node `i` with `config` (written to the lab directory) and
+    /// `extra` arguments. Its log is `ha-agent-n<i>.log` in the lab directory.
+    pub fn ha_agent(&self, i: usize, config: &str, extra: &[&str]) -> Result<Daemon> {
+        let bin = ha_agent_bin()?;
+        let tag = format!("ha-agent-n{i}");
+        let conf = self.write_file(&format!("{tag}.conf"), config)?;
+        let pid = self.dir.join(format!("{tag}.pid")).display().to_string();
+        let conf = conf.display().to_string();
+        let mut args = vec![
+            "run",
+            "-f",
+            &conf,
+            "--pid-file",
+            &pid,
+            "--log-level",
+            "debug",
+        ];
+        args.extend_from_slice(extra);
+        self.node(i)
+            .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
     }
 
     /// Pings `target` from the client every millisecond until [`Prober::stop`].

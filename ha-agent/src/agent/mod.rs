@@ -1,0 +1,73 @@
+//! The daemon: reads the configuration, opens what it needs on the host, and drives the state
+//! machines from adverts, timers, trackers, link events and signals.
+//!
+//! Start-up order, so that a bad configuration changes nothing and a crashed run leaves
+//! nothing behind: parse (errors: exit before anything is touched) → pid file → interfaces →
+//! remove stale VIPs of this configuration → data path (XDP/TC, or sockets) with every VIP
+//! fenced → sockets → Startup.
+
+pub mod pidfile;
+pub mod plan;
+mod runtime;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::config;
+
+/// How adverts come in (`--datapath`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatapathChoice {
+    /// XDP + TC when they load, otherwise sockets with one warning saying why.
+    Auto,
+    /// XDP + TC, or fail.
+    Xdp,
+    /// Raw sockets only, no fence.
+    Socket,
+}
+
+/// Options of `ha-agent run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub datapath: DatapathChoice,
+    pub pid_file: Option<PathBuf>,
+}
+
+/// Logs to stderr with `tracing`, at `level` (a level or a filter directive).
+pub fn init_logging(level: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| anyhow!("--log-level {level}: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init()
+        .map_err(|e| anyhow!("logging: {e}"))
+}
+
+/// `ha-agent run`: returns after a clean shutdown (SIGTERM/SIGINT).
+pub fn run(options: RunOptions) -> Result<()> {
+    let loaded = config::load(&options.config).map_err(|e| anyhow!("{e}"))?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    if loaded.config.instances.is_empty() {
+        return Err(anyhow!(
+            "{}: no vrrp_instance: nothing to run",
+            options.config.display()
+        ));
+    }
+    let _pid_file = options
+        .pid_file
+        .as_deref()
+        .map(pidfile::PidFile::create)
+        .transpose()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, runtime::run(loaded.config, options))
+}

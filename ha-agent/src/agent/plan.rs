@@ -1,0 +1,417 @@
+//! From a parsed keepalived.conf and the interfaces' facts to what the runtime drives: one
+//! [`InstancePlan`] per `vrrp_instance` (state machine parameters, advert template, checks,
+//! VIPs) and the units that move together (a `vrrp_sync_group`, or an instance alone).
+//!
+//! Pure: the interface facts come in as a map, so this is tested without a network.
+
+use std::{collections::HashMap, net::IpAddr, time::Duration};
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::{
+    config::{self, Config, VrrpInstance},
+    net::{Scope, Vip},
+    vrrp::{
+        instance::{InitialState, InstanceConfig, Version},
+        packet::{self, Advert, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules},
+    },
+};
+
+/// What the plan needs to know about an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfFacts {
+    pub index: u32,
+    pub mac: Option<[u8; 6]>,
+    pub primary_v4: Option<std::net::Ipv4Addr>,
+    pub link_local_v6: Option<std::net::Ipv6Addr>,
+    pub running: bool,
+}
+
+/// A VIP and the interface it goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacedVip {
+    pub vip: Vip,
+    pub interface: String,
+}
+
+/// Everything the runtime needs about one `vrrp_instance`.
+#[derive(Clone, Debug)]
+pub struct InstancePlan {
+    pub name: String,
+    pub interface: String,
+    pub family: Family,
+    /// Source of our adverts, also our primary address for tie breaks.
+    pub src: IpAddr,
+    /// Multicast group, or the unicast peers.
+    pub destinations: Vec<IpAddr>,
+    pub machine: InstanceConfig,
+    /// The advert we send, priority and interval filled in per send.
+    pub advert: Advert,
+    pub encode: EncodeOptions,
+    pub rules: InstanceRules,
+    /// `virtual_ipaddress` (in adverts) then `virtual_ipaddress_excluded` (not in adverts).
+    pub vips: Vec<PlacedVip>,
+    pub garp_delay: Duration,
+    pub garp_repeat: u32,
+    pub garp_refresh: Duration,
+    pub garp_refresh_repeat: u32,
+    pub garp_interval: Duration,
+    pub notify: config::Notify,
+    pub track_interfaces: Vec<config::Tracker>,
+    pub track_scripts: Vec<config::Tracker>,
+    pub track_files: Vec<config::Tracker>,
+}
+
+/// A set of instances that change state together.
+#[derive(Clone, Debug)]
+pub struct UnitPlan {
+    /// `Some` for a `vrrp_sync_group`.
+    pub group: Option<config::SyncGroup>,
+    /// Indices into [`Plan::instances`].
+    pub members: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub instances: Vec<InstancePlan>,
+    pub units: Vec<UnitPlan>,
+}
+
+impl Plan {
+    /// Decode options for adverts arriving on `interface` in `family`: the checksum variants and
+    /// TTL rule that the instances there need.
+    pub fn decode_options(&self, interface: &str, family: Family) -> DecodeOptions {
+        let here = || {
+            self.instances
+                .iter()
+                .filter(|i| i.interface == interface && i.family == family)
+        };
+        let as_v2 = here().filter(|i| i.encode.v3_checksum_as_v2).count();
+        let all = here().count();
+        DecodeOptions {
+            v3_ipv4_checksum: match as_v2 {
+                0 => packet::V3Ipv4Checksum::PseudoHeader,
+                n if n == all => packet::V3Ipv4Checksum::AsV2,
+                _ => packet::V3Ipv4Checksum::Either,
+            },
+            unicast_any_ttl: here().any(|i| !i.destinations.iter().any(IpAddr::is_multicast)),
+        }
+    }
+
+    /// The (interface, family) pairs that need a receive socket.
+    pub fn listeners(&self) -> Vec<(String, Family)> {
+        let mut out: Vec<(String, Family)> = Vec::new();
+        for i in &self.instances {
+            if !out.iter().any(|(n, f)| *n == i.interface && *f == i.family) {
+                out.push((i.interface.clone(), i.family));
+            }
+        }
+        out
+    }
+}
+
+fn cs(d: Duration) -> u16 {
+    u16::try_from(d.as_millis() / 10).unwrap_or(u16::MAX)
+}
+
+fn placed(v: &config::VirtualAddress, default_if: &str) -> PlacedVip {
+    let mut vip = Vip::new(v.addr).with_prefix_len(v.prefix_len);
+    if let Some(b) = v.broadcast {
+        vip = vip.with_broadcast(b);
+    }
+    if let Some(s) = v.scope {
+        vip = vip.with_scope(Scope::from_u8(s));
+    }
+    if let Some(l) = &v.label {
+        vip = vip.with_label(l.clone());
+    }
+    PlacedVip {
+        vip,
+        interface: v.dev.clone().unwrap_or_else(|| default_if.to_owned()),
+    }
+}
+
+/// Builds the plan. `facts` must hold every interface the configuration names.
+pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> {
+    let mut instances = Vec::new();
+    for inst in &config.instances {
+        instances.push(instance(config, inst, facts)?);
+    }
+    let mut units = Vec::new();
+    let mut grouped = vec![false; instances.len()];
+    for group in &config.sync_groups {
+        let members: Vec<usize> = group
+            .members
+            .iter()
+            .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
+            .collect();
+        for &m in &members {
+            grouped[m] = true;
+        }
+        units.push(UnitPlan {
+            group: Some(group.clone()),
+            members,
+        });
+    }
+    for (i, done) in grouped.iter().enumerate() {
+        if !done {
+            units.push(UnitPlan {
+                group: None,
+                members: vec![i],
+            });
+        }
+    }
+    Ok(Plan { instances, units })
+}
+
+fn instance(
+    config: &Config,
+    inst: &VrrpInstance,
+    facts: &HashMap<String, IfFacts>,
+) -> Result<InstancePlan> {
+    let at = format!(
+        "{}:{}: vrrp_instance {}",
+        inst.source.file.display(),
+        inst.source.line,
+        inst.name
+    );
+    let interface = inst
+        .interface
+        .clone()
+        .ok_or_else(|| anyhow!("{at}: no `interface`: add `interface IFNAME` to the instance"))?;
+    let f = facts
+        .get(&interface)
+        .ok_or_else(|| anyhow!("{at}: interface {interface} does not exist on this host"))?;
+    let family = match inst.family {
+        config::Family::V4 => Family::Ipv4,
+        config::Family::V6 => Family::Ipv6,
+    };
+    let src: IpAddr = match (inst.src_ip, family) {
+        (Some(a), _) => a,
+        (None, Family::Ipv4) => f
+            .primary_v4
+            .ok_or_else(|| anyhow!("{at}: interface {interface} has no IPv4 address to send adverts from; add one or set unicast_src_ip"))?
+            .into(),
+        (None, Family::Ipv6) => f
+            .link_local_v6
+            .ok_or_else(|| anyhow!("{at}: interface {interface} has no IPv6 link-local address to send adverts from"))?
+            .into(),
+    };
+    let destinations: Vec<IpAddr> = if inst.is_unicast() {
+        inst.unicast_peers.iter().map(|p| p.addr).collect()
+    } else {
+        vec![inst.mcast_group.unwrap_or(match family {
+            Family::Ipv4 => config.global.vrrp_mcast_group4.into(),
+            Family::Ipv6 => config.global.vrrp_mcast_group6.into(),
+        })]
+    };
+    let version = match inst.version {
+        2 => Version::V2,
+        3 => Version::V3,
+        v => bail!("{at}: version {v} is not 2 or 3"),
+    };
+    let pversion = match version {
+        Version::V2 => packet::Version::V2,
+        Version::V3 => packet::Version::V3,
+    };
+    let adver_int_cs = cs(inst.advert_int).max(1);
+    let in_advert: Vec<IpAddr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    let auth = match (&inst.authentication, version, family) {
+        (Some(a), Version::V2, Family::Ipv4) => {
+            let mut data = [0u8; 8];
+            for (d, s) in data.iter_mut().zip(&a.pass) {
+                *d = *s;
+            }
+            Auth::Pass(data)
+        }
+        _ => Auth::None,
+    };
+    let mut machine = InstanceConfig::new(inst.vrid, version, inst.priority, src);
+    machine.advert_interval_cs = adver_int_cs;
+    machine.preempt = inst.preempt;
+    machine.preempt_delay = inst.preempt_delay;
+    machine.vips = in_advert.clone();
+    machine.initial_state = Some(match inst.state {
+        config::State::Master => InitialState::Master,
+        config::State::Backup => InitialState::Backup,
+    });
+    machine.validate().map_err(|e| anyhow!("{at}: {e}"))?;
+    let advert = Advert {
+        version: pversion,
+        vrid: inst.vrid,
+        priority: inst.priority,
+        adver_int_cs,
+        addrs: in_advert.clone(),
+        auth,
+    };
+    let rules = InstanceRules {
+        vrid: inst.vrid,
+        version: pversion,
+        family,
+        auth,
+        adver_int_cs,
+        vips: (!inst.skip_check_adv_addr).then(|| in_advert.clone()),
+        unicast_peers: if inst.check_unicast_src {
+            inst.unicast_peers.iter().map(|p| p.addr).collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let vips = inst
+        .virtual_ipaddress
+        .iter()
+        .chain(&inst.virtual_ipaddress_excluded)
+        .map(|v| placed(v, &interface))
+        .collect();
+    Ok(InstancePlan {
+        name: inst.name.clone(),
+        interface,
+        family,
+        src,
+        destinations,
+        machine,
+        advert,
+        encode: EncodeOptions {
+            v3_checksum_as_v2: inst.v3_checksum_as_v2,
+        },
+        rules,
+        vips,
+        garp_delay: inst.garp_master_delay,
+        garp_repeat: inst.garp_master_repeat,
+        garp_refresh: inst.garp_master_refresh,
+        garp_refresh_repeat: inst.garp_master_refresh_repeat,
+        garp_interval: config.global.vrrp_garp_interval,
+        notify: inst.notify.clone(),
+        track_interfaces: inst.track_interfaces.clone(),
+        track_scripts: inst.track_scripts.clone(),
+        track_files: inst.track_files.clone(),
+    })
+}
+
+/// Every interface the configuration names (instances, VIP `dev`s, tracked interfaces).
+pub fn interfaces(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_owned());
+        }
+    };
+    for inst in &config.instances {
+        if let Some(i) = &inst.interface {
+            add(i);
+        }
+        for v in inst
+            .virtual_ipaddress
+            .iter()
+            .chain(&inst.virtual_ipaddress_excluded)
+        {
+            if let Some(d) = &v.dev {
+                add(d);
+            }
+        }
+        for t in &inst.track_interfaces {
+            add(&t.name);
+        }
+    }
+    for g in &config.sync_groups {
+        for t in &g.track_interfaces {
+            add(&t.name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn facts() -> HashMap<String, IfFacts> {
+        HashMap::from([(
+            "eth0".to_owned(),
+            IfFacts {
+                index: 2,
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                primary_v4: Some("192.0.2.1".parse().unwrap()),
+                link_local_v6: Some("fe80::1".parse().unwrap()),
+                running: true,
+            },
+        )])
+    }
+
+    fn plan(text: &str) -> Plan {
+        let loaded = config::parse_str(text, Path::new("/etc/keepalived/keepalived.conf")).unwrap();
+        build(&loaded.config, &facts()).unwrap()
+    }
+
+    #[test]
+    fn keepalived_v2_pass_instance() {
+        let p = plan(
+            "vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority 120\n \
+             advert_int 2\n authentication {\n auth_type PASS\n auth_pass secret99\n }\n \
+             virtual_ipaddress {\n 192.0.2.200/24 label eth0:vip\n }\n}\n",
+        );
+        let i = &p.instances[0];
+        assert_eq!(i.src, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            i.destinations,
+            vec!["224.0.0.18".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(i.machine.version, Version::V2);
+        assert_eq!(i.machine.advert_interval_cs, 200);
+        assert_eq!(i.machine.priority, 120);
+        assert_eq!(i.advert.auth, Auth::pass("secret99"));
+        assert_eq!(i.vips[0].vip.prefix_len, 24);
+        assert_eq!(i.vips[0].vip.label.as_deref(), Some("eth0:vip"));
+        assert_eq!(p.units.len(), 1);
+        assert_eq!(p.listeners(), vec![("eth0".to_owned(), Family::Ipv4)]);
+    }
+
+    #[test]
+    fn v3_ipv6_uses_link_local_and_group() {
+        let p = plan(
+            "vrrp_instance V6 {\n interface eth0\n virtual_router_id 7\n advert_int 0.05\n \
+             virtual_ipaddress {\n 2001:db8::200/64\n }\n}\n",
+        );
+        let i = &p.instances[0];
+        assert_eq!(i.family, Family::Ipv6);
+        assert_eq!(i.src, "fe80::1".parse::<IpAddr>().unwrap());
+        assert_eq!(i.destinations, vec!["ff02::12".parse::<IpAddr>().unwrap()]);
+        assert_eq!(i.machine.version, Version::V3);
+        assert_eq!(i.machine.advert_interval_cs, 5);
+    }
+
+    #[test]
+    fn unicast_peers_and_sync_group_units() {
+        let p = plan(
+            "vrrp_sync_group G {\n group {\n A\n B\n }\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_peer {\n 192.0.2.2\n }\n \
+             virtual_ipaddress {\n 192.0.2.201\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.202\n }\n}\n\
+             vrrp_instance C {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress {\n 192.0.2.203\n }\n}\n",
+        );
+        assert_eq!(
+            p.instances[0].destinations,
+            vec!["192.0.2.2".parse::<IpAddr>().unwrap()]
+        );
+        assert!(p.decode_options("eth0", Family::Ipv4).unicast_any_ttl);
+        assert_eq!(p.units.len(), 2);
+        assert_eq!(p.units[0].members, vec![0, 1]);
+        assert_eq!(p.units[1].members, vec![2]);
+    }
+
+    #[test]
+    fn missing_interface_is_named() {
+        let loaded = config::parse_str(
+            "vrrp_instance X {\n interface bond9\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.9\n }\n}\n",
+            Path::new("/k.conf"),
+        )
+        .unwrap();
+        let err = build(&loaded.config, &facts()).unwrap_err().to_string();
+        assert!(
+            err.contains("/k.conf:1: vrrp_instance X: interface bond9 does not exist"),
+            "{err}"
+        );
+    }
+}

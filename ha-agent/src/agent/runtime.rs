@@ -1,0 +1,826 @@
+//! The event loop: one thread, one task per receive socket and per tracker, and the loop below
+//! that owns every state machine and performs their actions in order.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aya::programs::XdpMode;
+use ha_common::RejectReason;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+    task::{AbortHandle, spawn_local},
+};
+use tracing::{debug, error, info, warn};
+
+use super::{
+    DatapathChoice, RunOptions,
+    plan::{self, IfFacts, Plan},
+};
+use crate::{
+    config::Config,
+    datapath::{socket::VrrpSocket, xdp::XdpDatapath},
+    net::{AdvertSender, DelOutcome, GarpSender, LinkWatch, Netlink},
+    notify::{self, Subject},
+    track::{
+        self, Tracked,
+        script::{self, RunAs, ScriptUpdate},
+    },
+    vrrp::{
+        instance::{Action, Event, Instance, State},
+        packet::{self, DecodeOptions, Family, InstanceRules},
+        sync_group::{GroupAction, SyncGroup},
+    },
+};
+
+/// A valid advert for one of our instances, with when it arrived.
+struct Incoming {
+    instance: usize,
+    at: Instant,
+    src: IpAddr,
+    priority: u8,
+    adver_int_cs: u16,
+}
+
+enum Unit {
+    Single(Instance),
+    Group(SyncGroup),
+}
+
+/// Per-instance runtime state beside the state machine.
+struct Node {
+    unit: usize,
+    member: usize,
+    timer: Option<Instant>,
+    garp: Option<AbortHandle>,
+    /// The interface is running (carrier), as a tracker of the instance itself.
+    link_running: bool,
+    fault: bool,
+    priority: u8,
+}
+
+struct Runtime {
+    config: Config,
+    plan: Plan,
+    units: Vec<Unit>,
+    nodes: Vec<Node>,
+    netlink: Netlink,
+    facts: HashMap<String, IfFacts>,
+    /// Interface name → whether it is running (for track_interface).
+    running: HashMap<String, bool>,
+    scripts_up: Vec<bool>,
+    xdp: HashMap<String, XdpDatapath>,
+    senders: Vec<Rc<AdvertSender>>,
+    garp: HashMap<String, Rc<GarpSender>>,
+    run_as: Option<RunAs>,
+}
+
+pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
+    let netlink = Netlink::new().context("opening rtnetlink")?;
+    let mut facts = HashMap::new();
+    for name in plan::interfaces(&config) {
+        let info = netlink
+            .interface(&name)
+            .await
+            .map_err(|e| anyhow!("interface {name}: {e}"))?;
+        facts.insert(
+            name,
+            IfFacts {
+                index: info.index,
+                mac: info.mac,
+                primary_v4: info.primary_v4,
+                link_local_v6: info.link_local_v6,
+                running: info.running,
+            },
+        );
+    }
+    let plan = plan::build(&config, &facts)?;
+    let run_as = config
+        .global
+        .script_user
+        .as_ref()
+        .map(script::resolve_user)
+        .transpose()?;
+
+    let mut rt = Runtime::new(config, plan, netlink, facts, run_as)?;
+    rt.remove_stale_vips().await;
+    rt.attach_datapath(options.datapath)?;
+
+    let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
+    rt.start_listeners(adverts_tx)?;
+    let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
+    rt.start_scripts(scripts_tx)?;
+    let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+
+    rt.startup().await;
+    info!(
+        "ha-agent running: {} instance(s), datapath {}",
+        rt.nodes.len(),
+        if rt.xdp.is_empty() { "socket" } else { "xdp" }
+    );
+
+    loop {
+        let deadline = rt.next_deadline();
+        tokio::select! {
+            biased;
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            Some(inc) = adverts.recv() => rt.on_advert(inc).await,
+            Some(update) = scripts.recv() => rt.on_script(update).await,
+            Some(event) = links.next_event() => rt.on_link(event).await,
+            _ = sleep_until(deadline) => rt.on_timers().await,
+        }
+    }
+    rt.shutdown().await;
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Runtime {
+    fn new(
+        config: Config,
+        plan: Plan,
+        netlink: Netlink,
+        facts: HashMap<String, IfFacts>,
+        run_as: Option<RunAs>,
+    ) -> Result<Self> {
+        let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
+        let mut units = Vec::new();
+        for (u, unit) in plan.units.iter().enumerate() {
+            let mut members = Vec::new();
+            for (m, &i) in unit.members.iter().enumerate() {
+                let ip = &plan.instances[i];
+                members.push(
+                    Instance::new(ip.machine.clone())
+                        .map_err(|e| anyhow!("vrrp_instance {}: {e}", ip.name))?,
+                );
+                let running = facts.get(&ip.interface).is_some_and(|f| f.running);
+                nodes[i] = Some(Node {
+                    unit: u,
+                    member: m,
+                    timer: None,
+                    garp: None,
+                    link_running: running,
+                    fault: false,
+                    priority: ip.machine.priority,
+                });
+            }
+            units.push(match unit.group {
+                Some(_) => Unit::Group(SyncGroup::new(members)),
+                None => Unit::Single(members.pop().expect("a unit has a member")),
+            });
+        }
+        let running = facts.iter().map(|(n, f)| (n.clone(), f.running)).collect();
+        let scripts_up = config.scripts.iter().map(|s| !s.init_fail).collect();
+        Ok(Runtime {
+            config,
+            plan,
+            units,
+            nodes: nodes
+                .into_iter()
+                .map(|n| n.expect("every instance is in a unit"))
+                .collect(),
+            netlink,
+            facts,
+            running,
+            scripts_up,
+            xdp: HashMap::new(),
+            senders: Vec::new(),
+            garp: HashMap::new(),
+            run_as,
+        })
+    }
+
+    fn ifindex(&self, name: &str) -> Option<u32> {
+        self.facts.get(name).map(|f| f.index)
+    }
+
+    /// VIPs of this configuration left on the host by a run that crashed are removed before
+    /// anything else, so a node that is not master does not answer for them.
+    async fn remove_stale_vips(&self) {
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                let Some(f) = self.facts.get(&pv.interface) else {
+                    continue;
+                };
+                // An address owner's VIP is the interface's own address: never removed.
+                if Some(pv.vip.addr) == f.primary_v4.map(IpAddr::V4) {
+                    continue;
+                }
+                match self.netlink.del_vip(f.index, &pv.vip).await {
+                    Ok(DelOutcome::Removed) => {
+                        warn!(instance = %ip.name, "removed stale VIP {} from {} (left by an earlier run)", pv.vip.addr, pv.interface)
+                    }
+                    Ok(DelOutcome::AlreadyAbsent) => {}
+                    Err(e) => {
+                        warn!(instance = %ip.name, "checking for a stale VIP {}: {e}", pv.vip.addr)
+                    }
+                }
+            }
+        }
+    }
+
+    fn attach_datapath(&mut self, choice: DatapathChoice) -> Result<()> {
+        if choice == DatapathChoice::Socket {
+            info!("datapath socket (--datapath socket): no XDP counters, no TC fence");
+            return Ok(());
+        }
+        let mut attached = HashMap::new();
+        for (name, _) in self.plan.listeners() {
+            if attached.contains_key(&name) {
+                continue;
+            }
+            match XdpDatapath::attach(&name, XdpMode::default()) {
+                Ok(dp) => {
+                    attached.insert(name, dp);
+                }
+                Err(e) if choice == DatapathChoice::Auto => {
+                    warn!(
+                        "XDP/TC could not be attached to {name} ({e}); running the socket datapath without the fence"
+                    );
+                    return Ok(());
+                }
+                Err(e) => bail!("--datapath xdp: {e}"),
+            }
+        }
+        self.xdp = attached;
+        // Nothing is master yet: every VIP starts fenced.
+        for i in 0..self.plan.instances.len() {
+            self.fence(i, true);
+        }
+        Ok(())
+    }
+
+    fn start_listeners(&mut self, tx: mpsc::UnboundedSender<Incoming>) -> Result<()> {
+        for (name, family) in self.plan.listeners() {
+            let socket = match family {
+                Family::Ipv4 => VrrpSocket::open_v4(&name),
+                Family::Ipv6 => VrrpSocket::open_v6(&name),
+            }
+            .with_context(|| format!("opening the VRRP receive socket on {name}"))?;
+            let opts = self.plan.decode_options(&name, family);
+            let table: HashMap<u8, (usize, InstanceRules)> = self
+                .plan
+                .instances
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.interface == name && i.family == family)
+                .map(|(n, i)| (i.machine.vrid, (n, i.rules.clone())))
+                .collect();
+            spawn_local(listen(socket, family, opts, table, tx.clone()));
+        }
+        for ip in &self.plan.instances {
+            let sender = match ip.src {
+                IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
+                IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
+            }
+            .with_context(|| {
+                format!(
+                    "vrrp_instance {}: opening the advert socket on {}",
+                    ip.name, ip.interface
+                )
+            })?;
+            self.senders.push(Rc::new(sender));
+        }
+        let mut garp = HashMap::new();
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                if garp.contains_key(&pv.interface) {
+                    continue;
+                }
+                let mac = self.facts.get(&pv.interface).and_then(|f| f.mac);
+                let Some(mac) = mac else { continue };
+                let sender = GarpSender::open(&pv.interface, mac)
+                    .with_context(|| format!("opening the GARP socket on {}", pv.interface))?;
+                garp.insert(pv.interface.clone(), Rc::new(sender));
+            }
+        }
+        self.garp = garp;
+        // keepalived sets promote_secondaries so removing one VIP keeps the others.
+        for (name, family) in self.plan.listeners() {
+            if family == Family::Ipv4 {
+                let path = format!("/proc/sys/net/ipv4/conf/{name}/promote_secondaries");
+                if let Err(e) = std::fs::write(&path, "1") {
+                    warn!("setting {path}: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_scripts(&mut self, tx: mpsc::UnboundedSender<ScriptUpdate>) -> Result<()> {
+        let used = |name: &str| {
+            self.plan
+                .instances
+                .iter()
+                .any(|i| i.track_scripts.iter().any(|t| t.name == name))
+                || self
+                    .config
+                    .sync_groups
+                    .iter()
+                    .any(|g| g.track_scripts.iter().any(|t| t.name == name))
+        };
+        for (index, s) in self.config.scripts.iter().enumerate() {
+            if !used(&s.name) {
+                continue;
+            }
+            let run_as = match &s.user {
+                Some(u) => Some(
+                    script::resolve_user(u).with_context(|| format!("vrrp_script {}", s.name))?,
+                ),
+                None => self.run_as,
+            };
+            let runs_as_root = run_as.is_none_or(|r| r.uid == 0);
+            if self.config.global.enable_script_security && runs_as_root {
+                let program = s
+                    .command
+                    .first()
+                    .map(std::path::Path::new)
+                    .ok_or_else(|| anyhow!("vrrp_script {}: empty script", s.name))?;
+                script::check_secure(program).with_context(|| format!("vrrp_script {}", s.name))?;
+            }
+            spawn_local(script::supervise(index, s.clone(), run_as, tx.clone()));
+        }
+        Ok(())
+    }
+
+    fn instance(&self, i: usize) -> &Instance {
+        let n = &self.nodes[i];
+        match &self.units[n.unit] {
+            Unit::Single(inst) => inst,
+            Unit::Group(g) => g.member(n.member),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.nodes.iter().filter_map(|n| n.timer).min()
+    }
+
+    async fn startup(&mut self) {
+        let now = Instant::now();
+        for u in 0..self.units.len() {
+            let actions = match &mut self.units[u] {
+                Unit::Single(inst) => inst
+                    .handle(now, Event::Startup)
+                    .into_iter()
+                    .map(|a| (self.plan.units[u].members[0], a))
+                    .collect(),
+                Unit::Group(g) => {
+                    let out = g.handle_all(now, Event::Startup);
+                    self.group_actions(u, out)
+                }
+            };
+            self.execute_all(actions).await;
+        }
+        // Trackers known at start (interfaces down, init_fail scripts).
+        for i in 0..self.nodes.len() {
+            self.recompute(i, now).await;
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        info!("shutting down: resigning mastership (priority 0) and removing VIPs");
+        let now = Instant::now();
+        for u in 0..self.units.len() {
+            let actions = match &mut self.units[u] {
+                Unit::Single(inst) => inst
+                    .handle(now, Event::Shutdown)
+                    .into_iter()
+                    .map(|a| (self.plan.units[u].members[0], a))
+                    .collect(),
+                Unit::Group(g) => {
+                    let out = g.handle_all(now, Event::Shutdown);
+                    self.group_actions(u, out)
+                }
+            };
+            self.execute_all(actions).await;
+        }
+        for n in &mut self.nodes {
+            if let Some(h) = n.garp.take() {
+                h.abort();
+            }
+        }
+    }
+
+    /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
+    async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
+        let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
+        let actions = match &mut self.units[u] {
+            Unit::Single(inst) => inst
+                .handle(now, event)
+                .into_iter()
+                .map(|a| (i, a))
+                .collect(),
+            Unit::Group(g) => {
+                let out = g.handle(now, m, event);
+                self.group_actions(u, out)
+            }
+        };
+        self.execute_all(actions).await;
+    }
+
+    fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
+        let members = &self.plan.units[u].members;
+        let mut actions = Vec::new();
+        for ga in out {
+            match ga {
+                GroupAction::Member { member, action } => actions.push((members[member], action)),
+                GroupAction::Notify { from, to } => {
+                    if let Some(group) = &self.plan.units[u].group {
+                        info!(group = %group.name, "sync group {}: {} -> {}", group.name, notify::state_word(from), notify::state_word(to));
+                        for argv in
+                            notify::commands(&group.notify, Subject::Group, &group.name, to, 0)
+                        {
+                            notify::spawn(argv, self.run_as);
+                        }
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    async fn execute_all(&mut self, actions: Vec<(usize, Action)>) {
+        for (i, action) in actions {
+            self.execute(i, action).await;
+        }
+    }
+
+    async fn execute(&mut self, i: usize, action: Action) {
+        match action {
+            Action::SendAdvert {
+                priority,
+                adver_int_cs,
+            } => self.send_advert(i, priority, adver_int_cs).await,
+            Action::AddVips => self.add_vips(i).await,
+            Action::RemoveVips => self.remove_vips(i).await,
+            Action::Fence => self.fence(i, true),
+            Action::Unfence => self.fence(i, false),
+            Action::SendGratuitous => self.send_gratuitous(i),
+            Action::Notify { from, to } => self.notify(i, from, to),
+            Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
+            Action::CancelTimer => self.nodes[i].timer = None,
+        }
+    }
+
+    async fn send_advert(&self, i: usize, priority: u8, adver_int_cs: u16) {
+        let ip = &self.plan.instances[i];
+        let mut advert = ip.advert.clone();
+        advert.priority = priority;
+        advert.adver_int_cs = adver_int_cs;
+        for &dst in &ip.destinations {
+            let bytes = match advert.encode(ip.src, dst, &ip.encode) {
+                Ok(b) => b,
+                Err(e) => {
+                    error!(instance = %ip.name, "cannot encode advert: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = self.senders[i].send_to(&bytes, dst).await {
+                // A down link makes sends fail; the link watch puts the instance in FAULT.
+                debug!(instance = %ip.name, "advert to {dst}: {e}");
+            }
+        }
+    }
+
+    async fn add_vips(&mut self, i: usize) {
+        let ip = &self.plan.instances[i];
+        for pv in &ip.vips {
+            let Some(index) = self.ifindex(&pv.interface) else {
+                continue;
+            };
+            if let Err(e) = self.netlink.add_vip(index, &pv.vip).await {
+                error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface);
+            }
+        }
+    }
+
+    async fn remove_vips(&mut self, i: usize) {
+        if let Some(h) = self.nodes[i].garp.take() {
+            h.abort();
+        }
+        let ip = &self.plan.instances[i];
+        for pv in &ip.vips {
+            let Some(index) = self.ifindex(&pv.interface) else {
+                continue;
+            };
+            if let Err(e) = self.netlink.del_vip(index, &pv.vip).await {
+                error!(instance = %ip.name, "removing VIP {} from {}: {e}", pv.vip.addr, pv.interface);
+            }
+        }
+    }
+
+    /// Fences (or unfences) the instance's VIPs in the TC program of their interface.
+    fn fence(&mut self, i: usize, on: bool) {
+        let ip = &self.plan.instances[i];
+        for pv in &ip.vips {
+            let name = if self.xdp.contains_key(&pv.interface) {
+                &pv.interface
+            } else {
+                &ip.interface
+            };
+            let Some(dp) = self.xdp.get_mut(name) else {
+                continue;
+            };
+            let result = if on {
+                dp.fence(pv.vip.addr)
+            } else {
+                dp.unfence(pv.vip.addr)
+            };
+            if let Err(e) = result {
+                error!(instance = %ip.name, "{} {}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
+            }
+        }
+    }
+
+    /// Gratuitous ARP / unsolicited NA: a burst now, another after `garp_master_delay`, then
+    /// every `garp_master_refresh`. Runs as a task, so it starts after this batch of actions
+    /// (after Unfence: the TC fence would drop GARPs for a fenced VIP).
+    fn send_gratuitous(&mut self, i: usize) {
+        let ip = &self.plan.instances[i];
+        let mut by_if: HashMap<String, Vec<IpAddr>> = HashMap::new();
+        for pv in &ip.vips {
+            by_if
+                .entry(pv.interface.clone())
+                .or_default()
+                .push(pv.vip.addr);
+        }
+        let jobs: Vec<(Rc<GarpSender>, Vec<IpAddr>, Option<std::net::Ipv6Addr>)> = by_if
+            .into_iter()
+            .filter_map(|(name, vips)| {
+                let sender = self.garp.get(&name)?.clone();
+                let ll = self.facts.get(&name).and_then(|f| f.link_local_v6);
+                Some((sender, vips, ll))
+            })
+            .collect();
+        let (repeat, delay, refresh, refresh_repeat, interval) = (
+            ip.garp_repeat,
+            ip.garp_delay,
+            ip.garp_refresh,
+            ip.garp_refresh_repeat,
+            ip.garp_interval,
+        );
+        let name = ip.name.clone();
+        let task = spawn_local(async move {
+            let burst = |n: u32| {
+                let jobs = &jobs;
+                let name = &name;
+                async move {
+                    for (sender, vips, ll) in jobs {
+                        if let Err(e) = sender.announce(vips, *ll, false, n, interval).await {
+                            warn!(instance = %name, "gratuitous ARP/NA: {e}");
+                        }
+                    }
+                }
+            };
+            burst(repeat).await;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+                burst(repeat).await;
+            }
+            if !refresh.is_zero() {
+                loop {
+                    tokio::time::sleep(refresh).await;
+                    burst(refresh_repeat).await;
+                }
+            }
+        });
+        if let Some(old) = self.nodes[i].garp.replace(task.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    fn notify(&self, i: usize, from: State, to: State) {
+        let ip = &self.plan.instances[i];
+        let inst = self.instance(i);
+        let master = inst
+            .master()
+            .map(|(a, p)| format!("{a} (priority {p})"))
+            .unwrap_or_else(|| "-".into());
+        info!(
+            instance = %ip.name,
+            "{} -> {} (priority {}, effective {}, master {master})",
+            notify::state_word(from),
+            notify::state_word(to),
+            ip.machine.priority,
+            inst.effective_priority()
+        );
+        for argv in notify::commands(
+            &ip.notify,
+            Subject::Instance,
+            &ip.name,
+            to,
+            inst.effective_priority(),
+        ) {
+            notify::spawn(argv, self.run_as);
+        }
+    }
+
+    async fn on_advert(&mut self, inc: Incoming) {
+        let event = Event::Advert {
+            src: inc.src,
+            priority: inc.priority,
+            max_adver_int_cs: inc.adver_int_cs,
+        };
+        self.deliver(inc.instance, inc.at, event).await;
+    }
+
+    async fn on_timers(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            if let Some(at) = self.nodes[i].timer
+                && at <= now
+            {
+                self.nodes[i].timer = None;
+                // The deadline, not the wake-up time: the advert timer does not drift.
+                self.deliver(i, at, Event::TimerFired).await;
+            }
+        }
+    }
+
+    async fn on_script(&mut self, update: ScriptUpdate) {
+        self.scripts_up[update.index] = update.up;
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            self.recompute(i, now).await;
+        }
+    }
+
+    async fn on_link(&mut self, event: crate::net::LinkEvent) {
+        let running = event.running && !event.removed;
+        if self.running.get(&event.name) == Some(&running) {
+            return;
+        }
+        info!(
+            "interface {} is {}",
+            event.name,
+            if running { "up" } else { "down" }
+        );
+        self.running.insert(event.name.clone(), running);
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            if self.plan.instances[i].interface == event.name {
+                self.nodes[i].link_running = running;
+            }
+            self.recompute(i, now).await;
+        }
+    }
+
+    /// Recomputes instance `i`'s fault and effective priority from its trackers, and tells its
+    /// state machine what changed.
+    async fn recompute(&mut self, i: usize, now: Instant) {
+        let ip = &self.plan.instances[i];
+        let group = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.members.contains(&ip.name));
+        let mut trackers = Vec::new();
+        let up_down = |up: bool, t: &crate::config::Tracker| Tracked::UpDown {
+            up,
+            weight: t.weight,
+            reverse: t.reverse,
+        };
+        let group_ifs = group
+            .map(|g| g.track_interfaces.as_slice())
+            .unwrap_or_default();
+        for t in ip.track_interfaces.iter().chain(group_ifs) {
+            trackers.push(up_down(
+                self.running.get(&t.name).copied().unwrap_or(false),
+                t,
+            ));
+        }
+        let group_scripts = group
+            .map(|g| g.track_scripts.as_slice())
+            .unwrap_or_default();
+        for t in ip.track_scripts.iter().chain(group_scripts) {
+            let up = self
+                .config
+                .scripts
+                .iter()
+                .position(|s| s.name == t.name)
+                .map(|s| self.scripts_up[s])
+                .unwrap_or(false);
+            trackers.push(up_down(up, t));
+        }
+        for t in &ip.track_files {
+            let path = self.config.track_file(&t.name).map(|f| f.file.clone());
+            let value = path
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            trackers.push(Tracked::File {
+                value,
+                weight: t.weight,
+                reverse: t.reverse,
+            });
+        }
+        let eff = track::effective(ip.machine.priority, &trackers);
+        let fault = eff.fault || !self.nodes[i].link_running;
+        if fault != self.nodes[i].fault {
+            self.nodes[i].fault = fault;
+            let event = if fault {
+                Event::InterfaceDown
+            } else {
+                Event::InterfaceUp
+            };
+            self.deliver(i, now, event).await;
+        }
+        if eff.priority != self.nodes[i].priority {
+            self.nodes[i].priority = eff.priority;
+            info!(instance = %self.plan.instances[i].name, "effective priority {}", eff.priority);
+            self.deliver(
+                i,
+                now,
+                Event::PriorityChanged {
+                    effective_priority: eff.priority,
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// Receives, decodes and validates adverts on one socket; forwards the valid ones.
+async fn listen(
+    socket: VrrpSocket,
+    family: Family,
+    opts: DecodeOptions,
+    table: HashMap<u8, (usize, InstanceRules)>,
+    tx: mpsc::UnboundedSender<Incoming>,
+) {
+    let mut buf = vec![0u8; 65536];
+    let mut rejected: HashMap<(u8, RejectReason), u64> = HashMap::new();
+    loop {
+        let received = match socket.recv(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("receiving on {}: {e}", socket.ifname());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let at = Instant::now();
+        let bytes = &buf[..received.len];
+        let decoded = match family {
+            Family::Ipv4 => packet::decode_ip(bytes, &opts).map(|r| (r.src, r.advert)),
+            Family::Ipv6 => {
+                packet::decode_vrrp(received.src, received.dst, received.ttl, bytes, &opts)
+                    .map(|a| (received.src, a))
+            }
+        };
+        let result = decoded.and_then(|(src, advert)| {
+            let (index, rules) = table.get(&advert.vrid).ok_or(RejectReason::UnknownVrid)?;
+            packet::validate(&advert, src, rules)?;
+            Ok((*index, src, advert))
+        });
+        match result {
+            Ok((instance, src, advert)) => {
+                let incoming = Incoming {
+                    instance,
+                    at,
+                    src,
+                    priority: advert.priority,
+                    adver_int_cs: advert.adver_int_cs,
+                };
+                if tx.send(incoming).is_err() {
+                    return;
+                }
+            }
+            Err(reason) => {
+                let vrid = packet::vrid_slot(&bytes[received.payload_offset.min(bytes.len())..]);
+                let n = rejected.entry((vrid, reason)).or_insert(0);
+                *n += 1;
+                // The first of each kind at info, the rest at debug: a flood does not flood the log.
+                if *n == 1 {
+                    info!(
+                        "{}: dropped advert from {} (vrid {vrid}): {}",
+                        socket.ifname(),
+                        received.src,
+                        reason.as_str()
+                    );
+                } else {
+                    debug!(
+                        "{}: dropped advert from {} (vrid {vrid}): {} (#{n})",
+                        socket.ifname(),
+                        received.src,
+                        reason.as_str()
+                    );
+                }
+            }
+        }
+    }
+}
