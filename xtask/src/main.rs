@@ -108,7 +108,7 @@ const EBPF_ARGS: &[&str] = &[
     r#"target.bpfel-unknown-none.rustflags=["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"]"#,
 ];
 
-fn build_ebpf() -> Result<()> {
+pub fn build_ebpf() -> Result<()> {
     setup::ebpf_toolchain()?;
     run(nightly_cargo().arg("build").args(EBPF_ARGS))?;
     eprintln!("eBPF object: {}", ebpf_object().display());
