@@ -138,11 +138,66 @@ fn test(fuzz_seconds: u32) -> Result<()> {
         .arg("clippy")
         .args(EBPF_ARGS)
         .args(["--", "-D", "warnings"]))?;
-    run(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
+    // The agent binary is run by the lab tests of other packages: build it first.
+    run(Command::new("cargo").args(["build", "--package", "ha-agent"]))?;
+    let totals =
+        run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
     if fuzz_seconds > 0 {
         fuzz(fuzz_seconds)?;
     }
+    println!(
+        "xtask test: {} passed, {} failed",
+        totals.passed, totals.failed
+    );
     Ok(())
+}
+
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+fn run_tests(cmd: &mut Command) -> Result<Totals> {
+    use std::io::{BufRead, BufReader};
+    cmd.current_dir(root()).stdout(std::process::Stdio::piped());
+    eprintln!("+ {}", display(cmd));
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", display(cmd)))?;
+    let mut totals = Totals::default();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)?
+                            .trim()
+                            .rsplit(' ')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .unwrap_or(0)
+            };
+            totals.passed += count("passed");
+            totals.failed += count("failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!(
+            "`{}` failed ({status}): {} passed, {} failed",
+            display(cmd),
+            totals.passed,
+            totals.failed
+        );
+    }
+    Ok(totals)
 }
 
 /// Bounded runs of every cargo-fuzz target.
