@@ -9,6 +9,7 @@
 pub mod pidfile;
 pub mod plan;
 mod runtime;
+pub mod status;
 
 use std::path::PathBuf;
 

@@ -2,10 +2,11 @@
 //! that owns every state machine and performs their actions in order.
 
 use std::{
-    collections::HashMap,
+    cell::RefCell,
+    collections::{BTreeMap, HashMap},
     net::IpAddr,
     rc::Rc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,7 +14,7 @@ use aya::programs::XdpMode;
 use ha_common::RejectReason;
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::mpsc,
+    sync::{mpsc, watch},
     task::{AbortHandle, spawn_local},
 };
 use tracing::{debug, error, info, warn};
@@ -21,6 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::{
     DatapathChoice, RunOptions,
     plan::{self, IfFacts, Plan},
+    status::{InstanceStatus, Status, TrackerStatus},
 };
 use crate::{
     config::Config,
@@ -62,7 +64,21 @@ struct Node {
     link_running: bool,
     fault: bool,
     priority: u8,
+    /// For status: counters and the time of the last state change.
+    state: State,
+    state_since: Instant,
+    state_since_wall: SystemTime,
+    transitions: u64,
+    adverts_sent: u64,
+    adverts_received: u64,
+    /// When we last heard the master (the start of a takeover we may make).
+    last_heard: Option<Instant>,
+    last_takeover: Option<Duration>,
+    trackers: Vec<TrackerStatus>,
 }
+
+/// Adverts dropped by the receive tasks, by (interface, VRID, reason).
+type Rejected = Rc<RefCell<BTreeMap<(String, u8, &'static str), u64>>>;
 
 struct Runtime {
     config: Config,
@@ -78,6 +94,10 @@ struct Runtime {
     senders: Vec<Rc<AdvertSender>>,
     garp: HashMap<String, Rc<GarpSender>>,
     run_as: Option<RunAs>,
+    rejected: Rejected,
+    status: watch::Sender<Status>,
+    started: SystemTime,
+    config_file: std::path::PathBuf,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -107,7 +127,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         .map(script::resolve_user)
         .transpose()?;
 
-    let mut rt = Runtime::new(config, plan, netlink, facts, run_as)?;
+    let mut rt = Runtime::new(config, plan, netlink, facts, run_as, options.config.clone())?;
     rt.remove_stale_vips().await;
     rt.attach_datapath(options.datapath)?;
 
@@ -120,6 +140,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
 
     rt.startup().await;
+    rt.publish();
     info!(
         "ha-agent running: {} instance(s), datapath {}",
         rt.nodes.len(),
@@ -137,6 +158,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             Some(event) = links.next_event() => rt.on_link(event).await,
             _ = sleep_until(deadline) => rt.on_timers().await,
         }
+        rt.publish();
     }
     rt.shutdown().await;
     Ok(())
@@ -156,7 +178,9 @@ impl Runtime {
         netlink: Netlink,
         facts: HashMap<String, IfFacts>,
         run_as: Option<RunAs>,
+        config_file: std::path::PathBuf,
     ) -> Result<Self> {
+        let now = Instant::now();
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
         let mut units = Vec::new();
         for (u, unit) in plan.units.iter().enumerate() {
@@ -176,6 +200,15 @@ impl Runtime {
                     link_running: running,
                     fault: false,
                     priority: ip.machine.priority,
+                    state: State::Initialize,
+                    state_since: now,
+                    state_since_wall: SystemTime::now(),
+                    transitions: 0,
+                    adverts_sent: 0,
+                    adverts_received: 0,
+                    last_heard: None,
+                    last_takeover: None,
+                    trackers: Vec::new(),
                 });
             }
             units.push(match unit.group {
@@ -185,6 +218,13 @@ impl Runtime {
         }
         let running = facts.iter().map(|(n, f)| (n.clone(), f.running)).collect();
         let scripts_up = config.scripts.iter().map(|s| !s.init_fail).collect();
+        let (status, _) = watch::channel(Status {
+            datapath: "socket",
+            started: SystemTime::now(),
+            config_file: config_file.clone(),
+            instances: Vec::new(),
+            rejected: BTreeMap::new(),
+        });
         Ok(Runtime {
             config,
             plan,
@@ -201,7 +241,63 @@ impl Runtime {
             senders: Vec::new(),
             garp: HashMap::new(),
             run_as,
+            rejected: Rc::default(),
+            status,
+            started: SystemTime::now(),
+            config_file,
         })
+    }
+
+    /// A receiver of the status, updated after every event.
+    #[expect(
+        dead_code,
+        reason = "the control socket and metrics subscribe here (operability issue)"
+    )]
+    pub(super) fn subscribe(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    /// Publishes the current status to the watchers.
+    fn publish(&self) {
+        let instances = (0..self.nodes.len())
+            .map(|i| {
+                let (ip, n, inst) = (&self.plan.instances[i], &self.nodes[i], self.instance(i));
+                InstanceStatus {
+                    name: ip.name.clone(),
+                    interface: ip.interface.clone(),
+                    vrid: ip.machine.vrid,
+                    version: ip.advert.version.number(),
+                    family: match ip.family {
+                        Family::Ipv4 => 4,
+                        Family::Ipv6 => 6,
+                    },
+                    state: inst.state(),
+                    state_since: n.state_since,
+                    state_since_wall: n.state_since_wall,
+                    configured_priority: ip.machine.priority,
+                    effective_priority: inst.effective_priority(),
+                    master: if inst.state() == State::Master {
+                        Some((ip.src, inst.effective_priority()))
+                    } else {
+                        inst.master()
+                    },
+                    vips: ip.vips.iter().map(|v| v.vip.addr).collect(),
+                    transitions: n.transitions,
+                    last_takeover: n.last_takeover,
+                    adverts_sent: n.adverts_sent,
+                    adverts_received: n.adverts_received,
+                    fault: n.fault,
+                    trackers: n.trackers.clone(),
+                }
+            })
+            .collect();
+        self.status.send_replace(Status {
+            datapath: if self.xdp.is_empty() { "socket" } else { "xdp" },
+            started: self.started,
+            config_file: self.config_file.clone(),
+            instances,
+            rejected: self.rejected.borrow().clone(),
+        });
     }
 
     fn ifindex(&self, name: &str) -> Option<u32> {
@@ -280,7 +376,14 @@ impl Runtime {
                 .filter(|(_, i)| i.interface == name && i.family == family)
                 .map(|(n, i)| (i.machine.vrid, (n, i.rules.clone())))
                 .collect();
-            spawn_local(listen(socket, family, opts, table, tx.clone()));
+            spawn_local(listen(
+                socket,
+                family,
+                opts,
+                table,
+                tx.clone(),
+                self.rejected.clone(),
+            ));
         }
         for ip in &self.plan.instances {
             let sender = match ip.src {
@@ -476,7 +579,8 @@ impl Runtime {
         }
     }
 
-    async fn send_advert(&self, i: usize, priority: u8, adver_int_cs: u16) {
+    async fn send_advert(&mut self, i: usize, priority: u8, adver_int_cs: u16) {
+        self.nodes[i].adverts_sent += 1;
         let ip = &self.plan.instances[i];
         let mut advert = ip.advert.clone();
         advert.priority = priority;
@@ -603,7 +707,16 @@ impl Runtime {
         }
     }
 
-    fn notify(&self, i: usize, from: State, to: State) {
+    fn notify(&mut self, i: usize, from: State, to: State) {
+        let now = Instant::now();
+        let n = &mut self.nodes[i];
+        n.transitions += 1;
+        n.state = to;
+        n.state_since = now;
+        n.state_since_wall = SystemTime::now();
+        if to == State::Master {
+            n.last_takeover = n.last_heard.map(|t| now.saturating_duration_since(t));
+        }
         let ip = &self.plan.instances[i];
         let inst = self.instance(i);
         let master = inst
@@ -630,6 +743,9 @@ impl Runtime {
     }
 
     async fn on_advert(&mut self, inc: Incoming) {
+        let n = &mut self.nodes[inc.instance];
+        n.adverts_received += 1;
+        n.last_heard = Some(inc.at);
         let event = Event::Advert {
             src: inc.src,
             priority: inc.priority,
@@ -697,11 +813,19 @@ impl Runtime {
         let group_ifs = group
             .map(|g| g.track_interfaces.as_slice())
             .unwrap_or_default();
+        let mut shown = Vec::new();
+        let mut show = |kind: &'static str, t: &crate::config::Tracker, up: bool| {
+            shown.push(TrackerStatus {
+                kind,
+                name: t.name.clone(),
+                up,
+                weight: t.weight,
+            });
+        };
         for t in ip.track_interfaces.iter().chain(group_ifs) {
-            trackers.push(up_down(
-                self.running.get(&t.name).copied().unwrap_or(false),
-                t,
-            ));
+            let up = self.running.get(&t.name).copied().unwrap_or(false);
+            show("interface", t, up);
+            trackers.push(up_down(up, t));
         }
         let group_scripts = group
             .map(|g| g.track_scripts.as_slice())
@@ -714,6 +838,7 @@ impl Runtime {
                 .position(|s| s.name == t.name)
                 .map(|s| self.scripts_up[s])
                 .unwrap_or(false);
+            show("script", t, up);
             trackers.push(up_down(up, t));
         }
         for t in &ip.track_files {
@@ -722,6 +847,7 @@ impl Runtime {
                 .and_then(|p| std::fs::read_to_string(p).ok())
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
+            show("file", t, value == 0 || t.weight != 0);
             trackers.push(Tracked::File {
                 value,
                 weight: t.weight,
@@ -729,6 +855,7 @@ impl Runtime {
             });
         }
         let eff = track::effective(ip.machine.priority, &trackers);
+        self.nodes[i].trackers = shown;
         let fault = eff.fault || !self.nodes[i].link_running;
         if fault != self.nodes[i].fault {
             self.nodes[i].fault = fault;
@@ -761,9 +888,9 @@ async fn listen(
     opts: DecodeOptions,
     table: HashMap<u8, (usize, InstanceRules)>,
     tx: mpsc::UnboundedSender<Incoming>,
+    rejected: Rejected,
 ) {
     let mut buf = vec![0u8; 65536];
-    let mut rejected: HashMap<(u8, RejectReason), u64> = HashMap::new();
     loop {
         let received = match socket.recv(&mut buf).await {
             Ok(r) => r,
@@ -802,10 +929,16 @@ async fn listen(
             }
             Err(reason) => {
                 let vrid = packet::vrid_slot(&bytes[received.payload_offset.min(bytes.len())..]);
-                let n = rejected.entry((vrid, reason)).or_insert(0);
-                *n += 1;
+                let n = {
+                    let mut map = rejected.borrow_mut();
+                    let n = map
+                        .entry((socket.ifname().to_owned(), vrid, reason.as_str()))
+                        .or_insert(0);
+                    *n += 1;
+                    *n
+                };
                 // The first of each kind at info, the rest at debug: a flood does not flood the log.
-                if *n == 1 {
+                if n == 1 {
                     info!(
                         "{}: dropped advert from {} (vrid {vrid}): {}",
                         socket.ifname(),

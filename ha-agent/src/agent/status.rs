@@ -1,0 +1,62 @@
+//! What the agent knows about itself, published after every event for the control socket,
+//! metrics and dumps (`tokio::sync::watch`: readers see the latest, never block the loop).
+
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    time::{Duration, Instant, SystemTime},
+};
+
+use crate::vrrp::instance::State;
+
+/// One instance as an operator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// 2 or 3.
+    pub version: u8,
+    /// 4 or 6.
+    pub family: u8,
+    pub state: State,
+    /// Since when (monotonic) and since when (wall clock) the instance is in `state`.
+    pub state_since: Instant,
+    pub state_since_wall: SystemTime,
+    pub configured_priority: u8,
+    pub effective_priority: u8,
+    /// The master we hear (or ourselves), with its priority.
+    pub master: Option<(IpAddr, u8)>,
+    pub vips: Vec<IpAddr>,
+    pub transitions: u64,
+    /// Duration of the last takeover: from the last advert of the previous master (or the
+    /// priority-0 advert) to our becoming master.
+    pub last_takeover: Option<Duration>,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    /// Fault conditions now (interface down, tracker in fault).
+    pub fault: bool,
+    pub trackers: Vec<TrackerStatus>,
+}
+
+/// A tracker reference and its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerStatus {
+    /// `interface`, `script` or `file`.
+    pub kind: &'static str,
+    pub name: String,
+    pub up: bool,
+    pub weight: i32,
+}
+
+/// The whole agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    /// `xdp` or `socket`.
+    pub datapath: &'static str,
+    pub started: SystemTime,
+    pub config_file: std::path::PathBuf,
+    pub instances: Vec<InstanceStatus>,
+    /// Adverts dropped, by (interface, VRID, reason name): from the receive sockets.
+    pub rejected: BTreeMap<(String, u8, &'static str), u64>,
+}
