@@ -18,6 +18,9 @@ vrrp_instance VI_1 {{
     virtual_ipaddress {{
         192.0.2.200/24
     }}
+    virtual_routes {{
+        198.51.100.0/24 via 192.0.2.254
+    }}
 }}
 "#
     )

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::{
     config::{self, Config, VrrpInstance},
-    net::{Scope, Vip},
+    net::{self, Scope, Vip},
     vrrp::{
         instance::{InitialState, InstanceConfig, Version},
         packet::{self, Advert, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules},
@@ -51,6 +51,8 @@ pub struct InstancePlan {
     pub rules: InstanceRules,
     /// `virtual_ipaddress` (in adverts) then `virtual_ipaddress_excluded` (not in adverts).
     pub vips: Vec<PlacedVip>,
+    /// `virtual_routes`: added after the VIPs, removed before them.
+    pub routes: Vec<net::VirtualRoute>,
     pub garp_delay: Duration,
     pub garp_repeat: u32,
     pub garp_refresh: Duration,
@@ -263,8 +265,17 @@ fn instance(
         .chain(&inst.virtual_ipaddress_excluded)
         .map(|v| placed(v, &interface))
         .collect();
+    let routes = inst
+        .virtual_routes
+        .iter()
+        .map(|r| {
+            route(r, &interface, family, facts)
+                .map_err(|e| anyhow!("{at}: virtual_routes `{}`: {e}", r.to))
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(InstancePlan {
         name: inst.name.clone(),
+        routes,
         interface,
         family,
         src,
@@ -286,6 +297,72 @@ fn instance(
         track_scripts: inst.track_scripts.clone(),
         track_files: inst.track_files.clone(),
     })
+}
+
+/// A `virtual_routes` line as a route to install. `dev` defaults to the instance's interface
+/// when there is no gateway (as keepalived).
+fn route(
+    r: &config::VirtualRoute,
+    default_if: &str,
+    family: Family,
+    facts: &HashMap<String, IfFacts>,
+) -> Result<net::VirtualRoute> {
+    if let Some(word) = r.options.first() {
+        bail!("`{word}` is not supported (supported: to, via, dev, src, table, metric)");
+    }
+    let (dst, prefix_len) = if r.to == "default" {
+        let fam = r.via.map(|v| Family::of(&v)).unwrap_or(family);
+        match fam {
+            Family::Ipv4 => (IpAddr::from([0u8; 4]), 0),
+            Family::Ipv6 => (IpAddr::from([0u16; 8]), 0),
+        }
+    } else {
+        let (addr, len) = match r.to.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (r.to.as_str(), None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| anyhow!("destination `{}` is not an address", r.to))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| anyhow!("prefix length `{l}` is not 0..={max}"))?,
+            None => max,
+        };
+        (addr, len)
+    };
+    let mut out = net::VirtualRoute::new(dst, prefix_len);
+    out.via = r.via;
+    out.src = r.src;
+    out.metric = r.metric;
+    out.table = match r.table.as_deref() {
+        None => None,
+        Some("main") => Some(254),
+        Some("local") => Some(255),
+        Some("default") => Some(253),
+        Some(t) => Some(
+            t.parse()
+                .map_err(|_| anyhow!("table `{t}`: use a number or main/local/default"))?,
+        ),
+    };
+    let dev = r.dev.as_deref().or(if r.via.is_none() {
+        Some(default_if)
+    } else {
+        None
+    });
+    if let Some(dev) = dev {
+        out.ifindex = Some(
+            facts
+                .get(dev)
+                .map(|f| f.index)
+                .ok_or_else(|| anyhow!("interface {dev} does not exist on this host"))?,
+        );
+    }
+    Ok(out)
 }
 
 /// Every interface the configuration names (instances, VIP `dev`s, tracked interfaces).
@@ -311,6 +388,11 @@ pub fn interfaces(config: &Config) -> Vec<String> {
         }
         for t in &inst.track_interfaces {
             add(&t.name);
+        }
+        for r in &inst.virtual_routes {
+            if let Some(d) = &r.dev {
+                add(d);
+            }
         }
     }
     for g in &config.sync_groups {
@@ -399,6 +481,25 @@ mod tests {
         assert_eq!(p.units.len(), 2);
         assert_eq!(p.units[0].members, vec![0, 1]);
         assert_eq!(p.units[1].members, vec![2]);
+    }
+
+    #[test]
+    fn virtual_routes() {
+        let p = plan(
+            "vrrp_instance R {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n 192.0.2.200/24\n }\n \
+             virtual_routes {\n 198.51.100.0/24 via 192.0.2.254 metric 10\n default via 192.0.2.254 table 100\n \
+             203.0.113.7 dev eth0\n }\n}\n",
+        );
+        let r = &p.instances[0].routes;
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            (r[0].dst, r[0].prefix_len, r[0].metric),
+            ("198.51.100.0".parse().unwrap(), 24, Some(10))
+        );
+        assert_eq!(r[0].via, Some("192.0.2.254".parse().unwrap()));
+        assert_eq!(r[0].ifindex, None);
+        assert_eq!((r[1].prefix_len, r[1].table), (0, Some(100)));
+        assert_eq!((r[2].prefix_len, r[2].ifindex), (32, Some(2)));
     }
 
     #[test]

@@ -610,6 +610,11 @@ impl Runtime {
                 error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface);
             }
         }
+        for route in &ip.routes {
+            if let Err(e) = self.netlink.add_route(route).await {
+                error!(instance = %ip.name, "adding virtual route to {}/{}: {e}", route.dst, route.prefix_len);
+            }
+        }
     }
 
     async fn remove_vips(&mut self, i: usize) {
@@ -617,6 +622,11 @@ impl Runtime {
             h.abort();
         }
         let ip = &self.plan.instances[i];
+        for route in &ip.routes {
+            if let Err(e) = self.netlink.del_route(route).await {
+                error!(instance = %ip.name, "removing virtual route to {}/{}: {e}", route.dst, route.prefix_len);
+            }
+        }
         for pv in &ip.vips {
             let Some(index) = self.ifindex(&pv.interface) else {
                 continue;
