@@ -34,8 +34,9 @@ pub struct PlacedVip {
     pub interface: String,
 }
 
-/// Everything the runtime needs about one `vrrp_instance`.
-#[derive(Clone, Debug)]
+/// Everything the runtime needs about one `vrrp_instance`. Equal plans mean an unchanged
+/// instance on reload.
+#[derive(Clone, Debug, PartialEq)]
 pub struct InstancePlan {
     pub name: String,
     pub interface: String,

@@ -95,51 +95,35 @@ struct Runtime {
     garp: HashMap<String, Rc<GarpSender>>,
     run_as: Option<RunAs>,
     rejected: Rejected,
+    channels: Channels,
+    choice: DatapathChoice,
+    scripts: Vec<ScriptJob>,
+    /// Receive and tracker tasks, aborted on reload.
+    tasks: Vec<AbortHandle>,
     status: watch::Sender<Status>,
     started: SystemTime,
     config_file: std::path::PathBuf,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
-    let netlink = Netlink::new().context("opening rtnetlink")?;
-    let mut facts = HashMap::new();
-    for name in plan::interfaces(&config) {
-        let info = netlink
-            .interface(&name)
-            .await
-            .map_err(|e| anyhow!("interface {name}: {e}"))?;
-        facts.insert(
-            name,
-            IfFacts {
-                index: info.index,
-                mac: info.mac,
-                primary_v4: info.primary_v4,
-                link_local_v6: info.link_local_v6,
-                running: info.running,
-            },
-        );
-    }
-    let plan = plan::build(&config, &facts)?;
-    let run_as = config
-        .global
-        .script_user
-        .as_ref()
-        .map(script::resolve_user)
-        .transpose()?;
-
-    let mut rt = Runtime::new(config, plan, netlink, facts, run_as, options.config.clone())?;
-    rt.remove_stale_vips().await;
-    rt.attach_datapath(options.datapath)?;
-
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
-    rt.start_listeners(adverts_tx)?;
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
-    rt.start_scripts(scripts_tx)?;
+    let channels = Channels {
+        adverts: adverts_tx,
+        scripts: scripts_tx,
+    };
+    let mut rt =
+        Runtime::prepare(config, &options.config, options.datapath, channels, None).await?;
+    // Checks are done: from here on the host is changed.
+    rt.remove_stale_vips(&[]).await;
+    rt.attach_datapath(HashMap::new())?;
+    rt.start_tasks()?;
     let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
 
-    rt.startup().await;
+    rt.startup(&[]).await;
     rt.publish();
     info!(
         "ha-agent running: {} instance(s), datapath {}",
@@ -153,6 +137,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            _ = sighup.recv() => rt = rt.reload().await,
             Some(inc) = adverts.recv() => rt.on_advert(inc).await,
             Some(update) = scripts.recv() => rt.on_script(update).await,
             Some(event) = links.next_event() => rt.on_link(event).await,
@@ -164,6 +149,27 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// Where the receive and tracker tasks report; kept across reloads.
+#[derive(Clone)]
+struct Channels {
+    adverts: mpsc::UnboundedSender<Incoming>,
+    scripts: mpsc::UnboundedSender<ScriptUpdate>,
+}
+
+/// A vrrp_script to supervise: index into `Config::scripts`, and who it runs as.
+type ScriptJob = (usize, crate::config::VrrpScript, Option<RunAs>);
+
+/// Whether two sync groups are the same apart from where they are written.
+fn same_group(a: &crate::config::SyncGroup, b: &crate::config::SyncGroup) -> bool {
+    a.name == b.name
+        && a.members == b.members
+        && a.notify == b.notify
+        && a.track_interfaces == b.track_interfaces
+        && a.track_scripts == b.track_scripts
+        && a.track_files == b.track_files
+        && a.sync_group_tracking_weight == b.sync_group_tracking_weight
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -172,6 +178,53 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl Runtime {
+    /// Reads the interfaces, builds the plan and checks everything that can be checked without
+    /// changing the host (scripts' users and permissions included). `previous` supplies the
+    /// status channel on reload.
+    async fn prepare(
+        config: Config,
+        config_file: &std::path::Path,
+        choice: DatapathChoice,
+        channels: Channels,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime> {
+        let netlink = Netlink::new().context("opening rtnetlink")?;
+        let mut facts = HashMap::new();
+        for name in plan::interfaces(&config) {
+            let info = netlink
+                .interface(&name)
+                .await
+                .map_err(|e| anyhow!("interface {name}: {e}"))?;
+            facts.insert(
+                name,
+                IfFacts {
+                    index: info.index,
+                    mac: info.mac,
+                    primary_v4: info.primary_v4,
+                    link_local_v6: info.link_local_v6,
+                    running: info.running,
+                },
+            );
+        }
+        let plan = plan::build(&config, &facts)?;
+        let run_as = config
+            .global
+            .script_user
+            .as_ref()
+            .map(script::resolve_user)
+            .transpose()?;
+        let mut rt = Runtime::new(config, plan, netlink, facts, run_as, config_file.to_owned())?;
+        rt.scripts = rt.check_scripts()?;
+        rt.channels = channels;
+        rt.choice = choice;
+        if let Some(prev) = previous {
+            rt.status = prev.status.clone();
+            rt.rejected = prev.rejected.clone();
+            rt.started = prev.started;
+        }
+        Ok(rt)
+    }
+
     fn new(
         config: Config,
         plan: Plan,
@@ -242,6 +295,13 @@ impl Runtime {
             garp: HashMap::new(),
             run_as,
             rejected: Rc::default(),
+            channels: Channels {
+                adverts: mpsc::unbounded_channel().0,
+                scripts: mpsc::unbounded_channel().0,
+            },
+            choice: DatapathChoice::Socket,
+            scripts: Vec::new(),
+            tasks: Vec::new(),
             status,
             started: SystemTime::now(),
             config_file,
@@ -306,8 +366,13 @@ impl Runtime {
 
     /// VIPs of this configuration left on the host by a run that crashed are removed before
     /// anything else, so a node that is not master does not answer for them.
-    async fn remove_stale_vips(&self) {
-        for ip in &self.plan.instances {
+    async fn remove_stale_vips(&self, kept: &[String]) {
+        for ip in self
+            .plan
+            .instances
+            .iter()
+            .filter(|i| !kept.contains(&i.name))
+        {
             for pv in &ip.vips {
                 let Some(f) = self.facts.get(&pv.interface) else {
                     continue;
@@ -329,8 +394,10 @@ impl Runtime {
         }
     }
 
-    fn attach_datapath(&mut self, choice: DatapathChoice) -> Result<()> {
-        if choice == DatapathChoice::Socket {
+    /// Attaches XDP and TC to every VRRP interface (reusing `existing` attachments), and fences
+    /// every VIP whose instance is not master.
+    fn attach_datapath(&mut self, mut existing: HashMap<String, XdpDatapath>) -> Result<()> {
+        if self.choice == DatapathChoice::Socket {
             info!("datapath socket (--datapath socket): no XDP counters, no TC fence");
             return Ok(());
         }
@@ -339,11 +406,15 @@ impl Runtime {
             if attached.contains_key(&name) {
                 continue;
             }
+            if let Some(dp) = existing.remove(&name) {
+                attached.insert(name, dp);
+                continue;
+            }
             match XdpDatapath::attach(&name, XdpMode::default()) {
                 Ok(dp) => {
                     attached.insert(name, dp);
                 }
-                Err(e) if choice == DatapathChoice::Auto => {
+                Err(e) if self.choice == DatapathChoice::Auto => {
                     warn!(
                         "XDP/TC could not be attached to {name} ({e}); running the socket datapath without the fence"
                     );
@@ -353,9 +424,24 @@ impl Runtime {
             }
         }
         self.xdp = attached;
-        // Nothing is master yet: every VIP starts fenced.
         for i in 0..self.plan.instances.len() {
-            self.fence(i, true);
+            let master = self.instance(i).state() == State::Master;
+            self.fence(i, !master);
+        }
+        Ok(())
+    }
+
+    /// Opens the sockets and starts the receive and tracker tasks.
+    fn start_tasks(&mut self) -> Result<()> {
+        self.start_listeners(self.channels.adverts.clone())?;
+        for (index, script, run_as) in self.scripts.clone() {
+            let task = spawn_local(script::supervise(
+                index,
+                script,
+                run_as,
+                self.channels.scripts.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
         }
         Ok(())
     }
@@ -376,7 +462,7 @@ impl Runtime {
                 .filter(|(_, i)| i.interface == name && i.family == family)
                 .map(|(n, i)| (i.machine.vrid, (n, i.rules.clone())))
                 .collect();
-            spawn_local(listen(
+            let task = spawn_local(listen(
                 socket,
                 family,
                 opts,
@@ -384,6 +470,7 @@ impl Runtime {
                 tx.clone(),
                 self.rejected.clone(),
             ));
+            self.tasks.push(task.abort_handle());
         }
         for ip in &self.plan.instances {
             let sender = match ip.src {
@@ -424,7 +511,10 @@ impl Runtime {
         Ok(())
     }
 
-    fn start_scripts(&mut self, tx: mpsc::UnboundedSender<ScriptUpdate>) -> Result<()> {
+    /// The scripts to supervise, with their users resolved and `enable_script_security`
+    /// checked: a failure here refuses the configuration before the host is touched.
+    fn check_scripts(&self) -> Result<Vec<ScriptJob>> {
+        let mut jobs = Vec::new();
         let used = |name: &str| {
             self.plan
                 .instances
@@ -455,9 +545,9 @@ impl Runtime {
                     .ok_or_else(|| anyhow!("vrrp_script {}: empty script", s.name))?;
                 script::check_secure(program).with_context(|| format!("vrrp_script {}", s.name))?;
             }
-            spawn_local(script::supervise(index, s.clone(), run_as, tx.clone()));
+            jobs.push((index, s.clone(), run_as));
         }
-        Ok(())
+        Ok(jobs)
     }
 
     fn instance(&self, i: usize) -> &Instance {
@@ -472,9 +562,10 @@ impl Runtime {
         self.nodes.iter().filter_map(|n| n.timer).min()
     }
 
-    async fn startup(&mut self) {
+    /// Startup for every unit but the `kept` ones (which carry on their state after a reload).
+    async fn startup(&mut self, kept: &[usize]) {
         let now = Instant::now();
-        for u in 0..self.units.len() {
+        for u in (0..self.units.len()).filter(|u| !kept.contains(u)) {
             let actions = match &mut self.units[u] {
                 Unit::Single(inst) => inst
                     .handle(now, Event::Startup)
@@ -496,25 +587,172 @@ impl Runtime {
 
     async fn shutdown(&mut self) {
         info!("shutting down: resigning mastership (priority 0) and removing VIPs");
-        let now = Instant::now();
         for u in 0..self.units.len() {
-            let actions = match &mut self.units[u] {
-                Unit::Single(inst) => inst
-                    .handle(now, Event::Shutdown)
-                    .into_iter()
-                    .map(|a| (self.plan.units[u].members[0], a))
-                    .collect(),
-                Unit::Group(g) => {
-                    let out = g.handle_all(now, Event::Shutdown);
-                    self.group_actions(u, out)
-                }
-            };
-            self.execute_all(actions).await;
+            self.shutdown_unit(u).await;
         }
-        for n in &mut self.nodes {
-            if let Some(h) = n.garp.take() {
+    }
+
+    /// Shutdown of one unit: priority 0 from a master, VIPs removed, notify STOP.
+    async fn shutdown_unit(&mut self, u: usize) {
+        let now = Instant::now();
+        let actions = match &mut self.units[u] {
+            Unit::Single(inst) => inst
+                .handle(now, Event::Shutdown)
+                .into_iter()
+                .map(|a| (self.plan.units[u].members[0], a))
+                .collect(),
+            Unit::Group(g) => {
+                let out = g.handle_all(now, Event::Shutdown);
+                self.group_actions(u, out)
+            }
+        };
+        self.execute_all(actions).await;
+        for &i in &self.plan.units[u].members {
+            if let Some(h) = self.nodes[i].garp.take() {
                 h.abort();
             }
+        }
+    }
+
+    /// SIGHUP: re-reads the configuration. Units (an instance, or a sync group with its
+    /// members) whose configuration did not change keep their state, timers and VIPs; the
+    /// others are shut down (priority 0, VIPs removed) and the new ones started. A
+    /// configuration that does not load is refused and the running one stays.
+    async fn reload(mut self) -> Runtime {
+        info!("SIGHUP: reloading {}", self.config_file.display());
+        let config = match crate::config::load(&self.config_file) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    warn!("{w}");
+                }
+                loaded.config
+            }
+            Err(e) => {
+                error!("reload refused, the running configuration stays:\n{e}");
+                return self;
+            }
+        };
+        let mut new = match Runtime::prepare(
+            config,
+            &self.config_file.clone(),
+            self.choice,
+            self.channels.clone(),
+            Some(&self),
+        )
+        .await
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                error!("reload refused, the running configuration stays: {e:#}");
+                return self;
+            }
+        };
+        // Pair each new unit with an identical old one.
+        let same_unit = |nu: &plan::UnitPlan, ou: &plan::UnitPlan| {
+            let groups = match (&nu.group, &ou.group) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same_group(a, b),
+                _ => false,
+            };
+            groups
+                && nu.members.len() == ou.members.len()
+                && nu
+                    .members
+                    .iter()
+                    .zip(&ou.members)
+                    .all(|(&a, &b)| new.plan.instances[a] == self.plan.instances[b])
+        };
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for (nu, nplan) in new.plan.units.iter().enumerate() {
+            if let Some(ou) = (0..self.plan.units.len()).find(|&ou| {
+                !pairs.iter().any(|p| p.1 == ou) && same_unit(nplan, &self.plan.units[ou])
+            }) {
+                pairs.push((nu, ou));
+            }
+        }
+        // Units that go away or change: shut down, and their VIPs no longer fenced (not ours).
+        for ou in (0..self.units.len()).filter(|ou| !pairs.iter().any(|p| p.1 == *ou)) {
+            info!("reload: stopping {}", self.unit_name(ou));
+            self.shutdown_unit(ou).await;
+            for i in self.plan.units[ou].members.clone() {
+                self.fence(i, false);
+            }
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        // Carry over the state machines and runtime state of the unchanged units.
+        let mut old_units: Vec<Option<Unit>> = std::mem::take(&mut self.units)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut old_nodes: Vec<Option<Node>> = std::mem::take(&mut self.nodes)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for &(nu, ou) in &pairs {
+            new.units[nu] = old_units[ou].take().expect("each old unit is paired once");
+            for (m, (&ni, &oi)) in new.plan.units[nu]
+                .members
+                .iter()
+                .zip(&self.plan.units[ou].members)
+                .enumerate()
+            {
+                let mut node = old_nodes[oi]
+                    .take()
+                    .expect("each old instance is paired once");
+                node.unit = nu;
+                node.member = m;
+                new.nodes[ni] = node;
+            }
+        }
+        // Scripts that did not change keep their state.
+        for (n, script) in new.config.scripts.iter().enumerate() {
+            if let Some(o) = self
+                .config
+                .scripts
+                .iter()
+                .position(|s| s.name == script.name && s.command == script.command)
+            {
+                new.scripts_up[n] = self.scripts_up[o];
+            }
+        }
+        let kept_units: Vec<usize> = pairs.iter().map(|p| p.0).collect();
+        let kept_names: Vec<String> = kept_units
+            .iter()
+            .flat_map(|&u| {
+                new.plan.units[u]
+                    .members
+                    .iter()
+                    .map(|&i| new.plan.instances[i].name.clone())
+            })
+            .collect();
+        new.remove_stale_vips(&kept_names).await;
+        let existing = std::mem::take(&mut self.xdp);
+        if let Err(e) = new.attach_datapath(existing) {
+            error!("reload: {e:#}");
+        }
+        if let Err(e) = new.start_tasks() {
+            error!("reload: {e:#}; adverts may not be received until the next reload");
+        }
+        drop(self);
+        new.startup(&kept_units).await;
+        info!(
+            "reload done: {} unit(s) kept, {} started",
+            kept_units.len(),
+            new.units.len() - kept_units.len()
+        );
+        new
+    }
+
+    /// A name for log lines: the sync group's, or the instance's.
+    fn unit_name(&self, u: usize) -> String {
+        match &self.plan.units[u].group {
+            Some(g) => format!("sync group {}", g.name),
+            None => format!(
+                "vrrp_instance {}",
+                self.plan.instances[self.plan.units[u].members[0]].name
+            ),
         }
     }
 
@@ -736,7 +974,7 @@ impl Runtime {
         info!(
             instance = %ip.name,
             "{} -> {} (priority {}, effective {}, master {master})",
-            notify::state_word(from),
+            if from == State::Initialize { "INIT" } else { notify::state_word(from) },
             notify::state_word(to),
             ip.machine.priority,
             inst.effective_priority()
