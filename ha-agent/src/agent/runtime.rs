@@ -122,6 +122,9 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // track_file values are re-read twice a second (keepalived watches them with inotify).
+    let mut track_files = tokio::time::interval(TRACK_FILE_PERIOD);
+    track_files.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     rt.startup(&[]).await;
     rt.publish();
@@ -141,6 +144,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             Some(inc) = adverts.recv() => rt.on_advert(inc).await,
             Some(update) = scripts.recv() => rt.on_script(update).await,
             Some(event) = links.next_event() => rt.on_link(event).await,
+            _ = track_files.tick() => rt.on_track_files().await,
             _ = sleep_until(deadline) => rt.on_timers().await,
         }
         rt.publish();
@@ -148,6 +152,9 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.shutdown().await;
     Ok(())
 }
+
+/// How often track_file values are re-read.
+const TRACK_FILE_PERIOD: Duration = Duration::from_millis(500);
 
 /// Where the receive and tracker tasks report; kept across reloads.
 #[derive(Clone)]
@@ -433,6 +440,16 @@ impl Runtime {
 
     /// Opens the sockets and starts the receive and tracker tasks.
     fn start_tasks(&mut self) -> Result<()> {
+        // track_file `init_file`: create the file (or overwrite it) with its initial value.
+        for f in &self.config.track_files {
+            if let Some(init) = f.init_file
+                && (init.overwrite || !f.file.exists())
+            {
+                std::fs::write(&f.file, format!("{}\n", init.value)).with_context(|| {
+                    format!("track_file {}: init_file {}", f.name, f.file.display())
+                })?;
+            }
+        }
         self.start_listeners(self.channels.adverts.clone())?;
         for (index, script, run_as) in self.scripts.clone() {
             let task = spawn_local(script::supervise(
@@ -1012,6 +1029,17 @@ impl Runtime {
                 // The deadline, not the wake-up time: the advert timer does not drift.
                 self.deliver(i, at, Event::TimerFired).await;
             }
+        }
+    }
+
+    /// Re-reads track_file values (through [`Runtime::recompute`]) when any instance tracks one.
+    async fn on_track_files(&mut self) {
+        if self.plan.instances.iter().all(|i| i.track_files.is_empty()) {
+            return;
+        }
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            self.recompute(i, now).await;
         }
     }
 
