@@ -21,6 +21,7 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
@@ -109,6 +110,23 @@ fn parse_ip_o_addr(out: &str) -> Vec<IpAddr> {
             addr.parse().ok()
         })
         .collect()
+}
+
+/// Polls `cond` every millisecond until it holds, for at most `timeout`; returns how long it
+/// took, or fails naming `what`.
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> Result<bool>,
+) -> Result<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond()? {
+            return Ok(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    bail!("timed out after {timeout:?} waiting for {what}")
 }
 
 /// Runs a command and returns its stdout; fails with the command line and its stderr.

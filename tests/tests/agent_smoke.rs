@@ -5,6 +5,11 @@ use std::{net::IpAddr, time::Duration};
 
 use ha_tests::{Lab, ha_agent_bin};
 
+/// Waits for `cond` (lab commands inside may fail the test) for at most `timeout`.
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
+}
+
 fn conf(priority: u8) -> String {
     format!(
         r#"
@@ -24,17 +29,6 @@ vrrp_instance VI_1 {{
 }}
 "#
     )
-}
-
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 #[test]

@@ -6,22 +6,16 @@ use std::{net::IpAddr, time::Duration};
 
 use ha_tests::{Lab, ha_agent_bin};
 
+/// Waits for `cond` (lab commands inside may fail the test) for at most `timeout`.
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
+}
+
 fn instance(name: &str, vrid: u8, vip: &str) -> String {
     format!(
         "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n    version 3\n    \
          priority 150\n    advert_int 0.05\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n"
     )
-}
-
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 #[test]

@@ -1,14 +1,10 @@
 //! `cargo xtask demo`: two ha-agent nodes in a lab, a failover, a failback and a graceful
 //! handover, each timed from a client pinging the VIP every millisecond.
 
-use std::{
-    net::IpAddr,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, process::Command, time::Duration};
 
-use anyhow::{Context, Result, bail};
-use ha_tests::{Daemon, Lab};
+use anyhow::{Context, Result};
+use ha_tests::{Daemon, Lab, wait_for};
 
 use crate::setup;
 
@@ -33,21 +29,6 @@ vrrp_instance VI_DEMO {{
 }}
 "#
     )
-}
-
-fn wait_for(
-    what: &str,
-    timeout: Duration,
-    mut cond: impl FnMut() -> Result<bool>,
-) -> Result<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if cond()? {
-            return Ok(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    bail!("timed out after {timeout:?} waiting for {what}")
 }
 
 fn holder(lab: &Lab, vip: IpAddr) -> Result<Option<usize>> {

@@ -583,18 +583,7 @@ impl Runtime {
     async fn startup(&mut self, kept: &[usize]) {
         let now = Instant::now();
         for u in (0..self.units.len()).filter(|u| !kept.contains(u)) {
-            let actions = match &mut self.units[u] {
-                Unit::Single(inst) => inst
-                    .handle(now, Event::Startup)
-                    .into_iter()
-                    .map(|a| (self.plan.units[u].members[0], a))
-                    .collect(),
-                Unit::Group(g) => {
-                    let out = g.handle_all(now, Event::Startup);
-                    self.group_actions(u, out)
-                }
-            };
-            self.execute_all(actions).await;
+            self.deliver_unit(u, now, Event::Startup).await;
         }
         // Trackers known at start (interfaces down, init_fail scripts).
         for i in 0..self.nodes.len() {
@@ -611,19 +600,7 @@ impl Runtime {
 
     /// Shutdown of one unit: priority 0 from a master, VIPs removed, notify STOP.
     async fn shutdown_unit(&mut self, u: usize) {
-        let now = Instant::now();
-        let actions = match &mut self.units[u] {
-            Unit::Single(inst) => inst
-                .handle(now, Event::Shutdown)
-                .into_iter()
-                .map(|a| (self.plan.units[u].members[0], a))
-                .collect(),
-            Unit::Group(g) => {
-                let out = g.handle_all(now, Event::Shutdown);
-                self.group_actions(u, out)
-            }
-        };
-        self.execute_all(actions).await;
+        self.deliver_unit(u, Instant::now(), Event::Shutdown).await;
         for &i in &self.plan.units[u].members {
             if let Some(h) = self.nodes[i].garp.take() {
                 h.abort();
@@ -771,6 +748,24 @@ impl Runtime {
                 self.plan.instances[self.plan.units[u].members[0]].name
             ),
         }
+    }
+
+    /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.
+    async fn deliver_unit(&mut self, u: usize, now: Instant, event: Event) {
+        let actions = match &mut self.units[u] {
+            Unit::Single(inst) => {
+                let i = self.plan.units[u].members[0];
+                inst.handle(now, event)
+                    .into_iter()
+                    .map(|a| (i, a))
+                    .collect()
+            }
+            Unit::Group(g) => {
+                let out = g.handle_all(now, event);
+                self.group_actions(u, out)
+            }
+        };
+        self.execute_all(actions).await;
     }
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
