@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod control;
 pub mod datapath;
 pub mod net;
 pub mod notify;

@@ -3,7 +3,10 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ha_agent::agent::{self, DatapathChoice, RunOptions};
+use ha_agent::{
+    agent::{self, DatapathChoice, RunOptions},
+    control::{self, ControlOptions, logging::LogFormat},
+};
 
 /// keepalived's default configuration file; `-f` as keepalived.
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
@@ -25,7 +28,11 @@ enum Command {
     /// Run the VRRP instances of a keepalived.conf until SIGTERM or SIGINT.
     ///
     /// On SIGTERM/SIGINT every master sends priority 0 (its backups take over after skew
-    /// time), VIPs are removed, and the agent exits 0.
+    /// time), VIPs are removed, and the agent exits 0. SIGHUP reloads the configuration.
+    /// SIGUSR1 writes a data dump (NAME.data) and SIGUSR2 a stats dump (NAME.stats), each with
+    /// NAME.json, beside the control socket (/run/ha-agent/NAME.sock by default). Under
+    /// systemd (Type=notify) it reports READY=1 once the instances have started, and a STATUS=
+    /// line with each instance's state.
     Run {
         /// Configuration file (keepalived.conf syntax).
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
@@ -40,6 +47,35 @@ enum Command {
         /// Write the process id here; refuse to start if it names a live process.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Log format: `text` (human on a terminal; no colours or timestamps and a <N> priority
+        /// prefix when stderr is systemd's journal) or `json` (one object a line).
+        #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
+        log_format: LogFormatArg,
+        /// Control socket for `ha-agent status` (owner-only). Default:
+        /// /run/ha-agent/<config name>-<hash of its absolute path>.sock, so agents with
+        /// different files never collide. A stale socket is replaced; a live one is refused.
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9650). Off by default.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
+    },
+    /// Show the state of a running agent: per instance state, priorities, master, VIPs, time in
+    /// state, transitions, adverts sent/received/rejected by reason, trackers.
+    ///
+    /// Asks the agent over its control socket (the one `run` derives from the same -f, or
+    /// --control-socket). Exits 0 with the status, 1 when no agent answers. --json prints the
+    /// stable JSON document (schema 1, see the README's "Reading the status").
+    Status {
+        /// Configuration file the agent runs (to find its control socket).
+        #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The agent's control socket (overrides the one derived from -f).
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Parse and check a configuration: print the resolved instances and every warning.
     ///
@@ -52,6 +88,12 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum DatapathArg {
     Auto,
     Xdp,
@@ -61,6 +103,23 @@ enum DatapathArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status {
+            config,
+            control_socket,
+            json,
+        } => {
+            let socket = control_socket.unwrap_or_else(|| control::default_socket_path(&config));
+            match control::status(&socket, json) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("ha-agent status: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::CheckConfig { config } => match ha_agent::config::load(&config) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
@@ -79,19 +138,30 @@ fn main() -> ExitCode {
             datapath,
             log_level,
             pid_file,
+            log_format,
+            control_socket,
+            metrics_listen,
         } => {
-            if let Err(err) = agent::init_logging(&log_level) {
+            let format = match log_format {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+            if let Err(err) = agent::init_logging(&log_level, format) {
                 eprintln!("ha-agent: {err:#}");
                 return ExitCode::from(2);
             }
             let options = RunOptions {
-                config,
                 datapath: match datapath {
                     DatapathArg::Auto => DatapathChoice::Auto,
                     DatapathArg::Xdp => DatapathChoice::Xdp,
                     DatapathArg::Socket => DatapathChoice::Socket,
                 },
                 pid_file,
+                control: ControlOptions {
+                    socket: control_socket.unwrap_or_else(|| control::default_socket_path(&config)),
+                    metrics_listen,
+                },
+                config,
             };
             match agent::run(options) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -34,19 +34,14 @@ pub struct RunOptions {
     pub config: PathBuf,
     pub datapath: DatapathChoice,
     pub pid_file: Option<PathBuf>,
+    /// Control socket and metrics.
+    pub control: crate::control::ControlOptions,
 }
 
-/// Logs to stderr with `tracing`, at `level` (a level or a filter directive).
-pub fn init_logging(level: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| anyhow!("--log-level {level}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init()
-        .map_err(|e| anyhow!("logging: {e}"))
+/// Logs to stderr with `tracing`, at `level` (a level or a filter directive), as text (human
+/// on a terminal, journald-friendly under systemd) or JSON: see [`crate::control::logging`].
+pub fn init_logging(level: &str, format: crate::control::logging::LogFormat) -> Result<()> {
+    crate::control::logging::init(level, format)
 }
 
 /// `ha-agent run`: returns after a clean shutdown (SIGTERM/SIGINT).

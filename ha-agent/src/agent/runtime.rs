@@ -103,9 +103,14 @@ struct Runtime {
     status: watch::Sender<Status>,
     started: SystemTime,
     config_file: std::path::PathBuf,
+    /// The event being delivered and the instance it was delivered to: the reason in the
+    /// transition log line.
+    cause: Option<(usize, Event)>,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
+    // The control socket and the metrics port first: a collision stops the start untouched.
+    let control = crate::control::Control::bind(&options.control)?;
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
     let channels = Channels {
@@ -128,6 +133,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
 
     rt.startup(&[]).await;
     rt.publish();
+    let control = control.start(rt.subscribe())?;
     info!(
         "ha-agent running: {} instance(s), datapath {}",
         rt.nodes.len(),
@@ -149,6 +155,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         }
         rt.publish();
     }
+    control.stopping();
     rt.shutdown().await;
     Ok(())
 }
@@ -284,6 +291,7 @@ impl Runtime {
             config_file: config_file.clone(),
             instances: Vec::new(),
             rejected: BTreeMap::new(),
+            fence_drops: BTreeMap::new(),
         });
         Ok(Runtime {
             config,
@@ -312,14 +320,11 @@ impl Runtime {
             status,
             started: SystemTime::now(),
             config_file,
+            cause: None,
         })
     }
 
     /// A receiver of the status, updated after every event.
-    #[expect(
-        dead_code,
-        reason = "the control socket and metrics subscribe here (operability issue)"
-    )]
     pub(super) fn subscribe(&self) -> watch::Receiver<Status> {
         self.status.subscribe()
     }
@@ -364,6 +369,11 @@ impl Runtime {
             config_file: self.config_file.clone(),
             instances,
             rejected: self.rejected.borrow().clone(),
+            fence_drops: self
+                .xdp
+                .iter()
+                .filter_map(|(name, dp)| Some((name.clone(), dp.fence_drops().ok()?)))
+                .collect(),
         });
     }
 
@@ -770,6 +780,7 @@ impl Runtime {
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
     async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
+        self.cause = Some((i, event));
         let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
         let actions = match &mut self.units[u] {
             Unit::Single(inst) => inst
@@ -783,6 +794,7 @@ impl Runtime {
             }
         };
         self.execute_all(actions).await;
+        self.cause = None;
     }
 
     fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
@@ -983,9 +995,20 @@ impl Runtime {
             .master()
             .map(|(a, p)| format!("{a} (priority {p})"))
             .unwrap_or_else(|| "-".into());
+        // Startup and Shutdown are the only ways out of and into INIT; they go to whole units.
+        let reason = match self.cause {
+            Some((j, event)) => crate::control::transition_reason(
+                &event,
+                from,
+                (j != i).then(|| self.plan.instances[j].name.as_str()),
+            ),
+            None if from == State::Initialize => "startup".to_owned(),
+            None if to == State::Initialize => "shutdown".to_owned(),
+            None => "-".to_owned(),
+        };
         info!(
             instance = %ip.name,
-            "{} -> {} (priority {}, effective {}, master {master})",
+            "{} -> {} ({reason}; priority {}, effective {}, master {master})",
             if from == State::Initialize { "INIT" } else { notify::state_word(from) },
             notify::state_word(to),
             ip.machine.priority,

@@ -59,4 +59,6 @@ pub struct Status {
     pub instances: Vec<InstanceStatus>,
     /// Adverts dropped, by (interface, VRID, reason name): from the receive sockets.
     pub rejected: BTreeMap<(String, u8, &'static str), u64>,
+    /// Packets the TC fence dropped, by interface (empty on the socket datapath).
+    pub fence_drops: BTreeMap<String, u64>,
 }

@@ -1,0 +1,270 @@
+//! Prometheus text metrics on `--metrics-listen ADDR`: `GET /metrics`, 404 for any other path.
+//!
+//! A hand-written HTTP/1.1 responder (one route, `Connection: close`) rather than a framework:
+//! the agent's dependency tree stays small and auditable, and a scraper needs no more. Requests
+//! are read for at most 5 s and 8 KiB; the loop that owns the state machines never waits on a
+//! scraper (the status comes from a watch channel).
+//!
+//! Metrics (labels `instance`, `interface`, `vrid`, `family` on every per-instance series):
+//!
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `ha_agent_info{version,datapath}` | gauge | 1 |
+//! | `ha_agent_instance_state{…,state}` | gauge | 1 for the current state (INIT, BACKUP, MASTER, FAULT), 0 for the others |
+//! | `ha_agent_instance_configured_priority` | gauge | priority in the configuration |
+//! | `ha_agent_instance_effective_priority` | gauge | configured ± tracker weights |
+//! | `ha_agent_instance_state_since_seconds` | gauge | Unix time of the last state change |
+//! | `ha_agent_instance_transitions_total` | counter | state changes |
+//! | `ha_agent_instance_adverts_sent_total` | counter | adverts sent |
+//! | `ha_agent_instance_adverts_received_total` | counter | valid adverts received |
+//! | `ha_agent_instance_last_takeover_seconds` | gauge | last failover: old master's last advert → we are master (absent before the first) |
+//! | `ha_agent_adverts_rejected_total{interface,vrid,reason}` | counter | adverts dropped, by reason |
+//! | `ha_agent_fence_drops_total{interface}` | counter | packets the TC fence dropped (xdp datapath only) |
+
+use std::{fmt::Write as _, time::Duration};
+
+use anyhow::{Context, Result};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+use tracing::{debug, warn};
+
+use super::report::{InstanceReport, Report};
+use crate::agent::status::Status;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_REQUEST: usize = 8192;
+const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
+
+/// Binds `addr` now (so a busy port stops the start, before anything is touched on the host).
+pub fn bind(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("--metrics-listen {addr}: binding"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves `/metrics` from a task on the current `LocalSet`.
+pub fn serve(
+    listener: std::net::TcpListener,
+    status: watch::Receiver<Status>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::from_std(listener)?;
+    Ok(tokio::task::spawn_local(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::task::spawn_local(answer(stream, status.clone()));
+                }
+                Err(e) => {
+                    warn!("metrics: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn answer(mut stream: TcpStream, status: watch::Receiver<Status>) {
+    let head = match tokio::time::timeout(TIMEOUT, read_head(&mut stream)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(e)) => {
+            debug!("metrics: reading a request: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let request_line = head.lines().next().unwrap_or_default();
+    let mut words = request_line.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let (code, content_type, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&Report::now(&status.borrow())),
+        ),
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain",
+            "not found: try /metrics\n".into(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET /metrics\n".into(),
+        ),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {code}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    if method != "HEAD" {
+        response.push_str(&body);
+    }
+    let _ = tokio::time::timeout(TIMEOUT, async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Reads up to the blank line that ends the request head.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
+            break;
+        }
+        if buf.len() > MAX_REQUEST {
+            return Err(std::io::Error::other("request head too long"));
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// A label value, escaped as the text format wants (`\`, `"`, newline).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels(i: &InstanceReport) -> String {
+    format!(
+        "instance=\"{}\",interface=\"{}\",vrid=\"{}\",family=\"ipv{}\"",
+        escape(&i.name),
+        escape(&i.interface),
+        i.vrid,
+        i.family
+    )
+}
+
+/// The Prometheus text exposition of `r`.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    family(
+        "ha_agent_info",
+        "gauge",
+        "ha-agent's version and data path.",
+        vec![(
+            format!(
+                "version=\"{}\",datapath=\"{}\"",
+                escape(&r.agent.version),
+                escape(&r.agent.datapath)
+            ),
+            "1".into(),
+        )],
+    );
+    let per = |f: &dyn Fn(&InstanceReport) -> Option<String>| -> Vec<(String, String)> {
+        r.instances
+            .iter()
+            .filter_map(|i| f(i).map(|v| (labels(i), v)))
+            .collect()
+    };
+    family(
+        "ha_agent_instance_state",
+        "gauge",
+        "1 for the instance's current VRRP state, 0 for the others.",
+        r.instances
+            .iter()
+            .flat_map(|i| {
+                STATES.iter().map(move |s| {
+                    (
+                        format!("{},state=\"{s}\"", labels(i)),
+                        u8::from(i.state == *s).to_string(),
+                    )
+                })
+            })
+            .collect(),
+    );
+    family(
+        "ha_agent_instance_configured_priority",
+        "gauge",
+        "Priority in the configuration.",
+        per(&|i| Some(i.configured_priority.to_string())),
+    );
+    family(
+        "ha_agent_instance_effective_priority",
+        "gauge",
+        "Priority after tracker weights, as advertised.",
+        per(&|i| Some(i.effective_priority.to_string())),
+    );
+    family(
+        "ha_agent_instance_state_since_seconds",
+        "gauge",
+        "Unix time of the instance's last state change.",
+        per(&|i| Some(format!("{:.3}", i.state_since_unix))),
+    );
+    family(
+        "ha_agent_instance_transitions_total",
+        "counter",
+        "State changes of the instance.",
+        per(&|i| Some(i.transitions.to_string())),
+    );
+    family(
+        "ha_agent_instance_adverts_sent_total",
+        "counter",
+        "VRRP adverts sent.",
+        per(&|i| Some(i.adverts.sent.to_string())),
+    );
+    family(
+        "ha_agent_instance_adverts_received_total",
+        "counter",
+        "Valid VRRP adverts received.",
+        per(&|i| Some(i.adverts.received.to_string())),
+    );
+    family(
+        "ha_agent_instance_last_takeover_seconds",
+        "gauge",
+        "Duration of the last failover to this node: last advert of the old master to MASTER.",
+        per(&|i| i.last_takeover_seconds.map(|s| format!("{s:.6}"))),
+    );
+    family(
+        "ha_agent_adverts_rejected_total",
+        "counter",
+        "VRRP adverts dropped, by interface, VRID and reason.",
+        r.rejected
+            .iter()
+            .map(|x| {
+                (
+                    format!(
+                        "interface=\"{}\",vrid=\"{}\",reason=\"{}\"",
+                        escape(&x.interface),
+                        x.vrid,
+                        escape(&x.reason)
+                    ),
+                    x.count.to_string(),
+                )
+            })
+            .collect(),
+    );
+    if r.agent.datapath == "xdp" {
+        family(
+            "ha_agent_fence_drops_total",
+            "counter",
+            "Packets the TC fence dropped on the interface.",
+            r.fence_drops
+                .iter()
+                .map(|(i, n)| (format!("interface=\"{}\"", escape(i)), n.to_string()))
+                .collect(),
+        );
+    }
+    out
+}
