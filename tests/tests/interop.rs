@@ -1,0 +1,360 @@
+//! ha-agent and keepalived 2.2.7 as peers in the same virtual router, each as master and as
+//! backup: VRRPv2 with PASS authentication, VRRPv3 over IPv4 and over IPv6. Then the layouts
+//! keepalived users run: two instances crossed between two nodes, a sync group, a track_script,
+//! a graceful stop.
+//!
+//! "Sees the other's adverts" is shown by VIP placement held for longer than a Master_Down
+//! Interval: a backup that did not accept the master's adverts would take the VIP when its
+//! Master_Down_Timer fires, and a `nopreempt` backup that did not accept a lower-priority
+//! master's adverts would do the same.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Kind, Proto, Scene, global_defs, instance};
+
+const HIGH: u8 = 200;
+const LOW: u8 = 100;
+
+fn conf(proto: Proto, priority: u8, extra: &str) -> String {
+    global_defs("interop") + &instance("VI_1", 51, priority, proto, 0, extra)
+}
+
+/// Log lines that mark a transition, per daemon.
+fn entered(kind: Kind, to: &str) -> &'static str {
+    match (kind.is_agent(), to) {
+        (true, "FAULT") => "-> FAULT",
+        (true, "BACKUP") => "FAULT -> BACKUP",
+        (false, "FAULT") => "Entering FAULT STATE",
+        (false, "BACKUP") => "Entering BACKUP STATE",
+        _ => unreachable!("{to}"),
+    }
+}
+
+/// Node 1 runs `high` at priority 200, node 2 runs `low` at priority 100, same VRID and VIP.
+///
+/// 1. Both start: node 1 is master, node 2 stays backup past its Master_Down_Interval (it
+///    accepts node 1's adverts).
+/// 2. Node 1's link is cut: node 2 takes over. Restored: node 1 preempts back (node 2 steps
+///    down on node 1's higher-priority advert).
+/// 3. Node 1 stops (SIGTERM): node 2 takes over sooner than a Master_Down_Interval (the
+///    priority 0 advert). Node 1 restarts with `nopreempt`: it stays backup behind the
+///    lower-priority master (it accepts node 2's adverts), also after its own link is cut and
+///    restored.
+fn interop(tag: &str, proto: Proto, high: Kind, low: Kind) {
+    let mut s = Scene::new(tag, 2);
+    let vip = proto.vip(0);
+    let ai = proto.advert_int();
+    let (md_high, md_low) = (proto.master_down(HIGH), proto.master_down(LOW));
+    // Generous: a loaded 2-core CI machine, link detection, netlink.
+    let timeout = 10 * md_low + Duration::from_secs(2);
+
+    s.start(1, high, &conf(proto, HIGH, ""));
+    s.start(2, low, &conf(proto, LOW, ""));
+    let started = Instant::now();
+    s.wait_vip(vip, &[1], timeout);
+    let until = started + md_low * 3 / 2;
+    s.hold_vip(
+        vip,
+        &[1],
+        until.saturating_duration_since(Instant::now()).max(3 * ai),
+    );
+
+    s.lab.cut(1).unwrap();
+    s.wait_vip(vip, &[2], timeout);
+    s.lab.restore(1).unwrap();
+    s.wait_vip(vip, &[1], timeout);
+    s.hold_vip(vip, &[1], 3 * ai);
+
+    s.terminate(1);
+    let handover = s.wait_vip(vip, &[2], timeout);
+    s.reap(1, Duration::from_secs(5));
+    if handover >= md_low.max(Duration::from_secs(1)) {
+        s.fail(&format!(
+            "{} took over {handover:?} after {} was stopped: not on the priority 0 advert \
+             (Master_Down_Interval {md_low:?})",
+            low.name(),
+            high.name()
+        ));
+    }
+
+    s.start(1, high, &conf(proto, HIGH, "    nopreempt\n"));
+    let past_master_down = (md_high + 2 * ai).max(Duration::from_secs(1));
+    s.hold_vip(vip, &[2], past_master_down);
+    s.lab.cut(1).unwrap();
+    s.wait_log(1, entered(high, "FAULT"), 1, timeout);
+    s.lab.restore(1).unwrap();
+    // keepalived logs "Entering BACKUP STATE" at start too.
+    let backups = if high.is_agent() { 1 } else { 2 };
+    s.wait_log(1, entered(high, "BACKUP"), backups, timeout);
+    s.hold_vip(vip, &[2], past_master_down);
+    s.assert_clean_logs();
+}
+
+#[test]
+fn v2_pass_agent_master_keepalived_backup() {
+    interop("v2ak", Proto::V2Pass, Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn v2_pass_keepalived_master_agent_backup() {
+    interop("v2ka", Proto::V2Pass, Kind::Keepalived, Kind::Agent);
+}
+
+/// With the default datapath: XDP `vrrp_rx` and the TC fence are attached.
+#[test]
+fn v3_ipv4_agent_xdp_master_keepalived_backup() {
+    interop("v34ak", Proto::V3Ipv4, Kind::AgentXdp, Kind::Keepalived);
+}
+
+/// With the default datapath: XDP `vrrp_rx` and the TC fence are attached.
+#[test]
+fn v3_ipv4_keepalived_master_agent_xdp_backup() {
+    interop("v34ka", Proto::V3Ipv4, Kind::Keepalived, Kind::AgentXdp);
+}
+
+#[test]
+fn v3_ipv6_agent_master_keepalived_backup() {
+    interop("v36ak", Proto::V3Ipv6, Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn v3_ipv6_keepalived_master_agent_backup() {
+    interop("v36ka", Proto::V3Ipv6, Kind::Keepalived, Kind::Agent);
+}
+
+/// A generous bound for a v3 (advert_int 0.1) takeover: ten Master_Down_Intervals.
+fn v3_timeout() -> Duration {
+    10 * Proto::V3Ipv4.master_down(LOW)
+}
+
+/// keepalived's "dual master" layout: two instances crossed between two nodes, each node master
+/// of one VIP and backup of the other. Each node takes the other's VIP when the other is cut
+/// off, and gives it back (preempt) when it returns.
+#[test]
+fn dual_master_crossed_instances() {
+    let proto = Proto::V3Ipv4;
+    let (a, b) = (proto.vip(0), proto.vip(1));
+    let conf = |prio_a: u8, prio_b: u8| {
+        global_defs("dual")
+            + &instance("VI_A", 51, prio_a, proto, 0, "")
+            + &instance("VI_B", 52, prio_b, proto, 1, "")
+    };
+    let mut s = Scene::new("dual", 2);
+    s.start(1, Kind::Agent, &conf(HIGH, LOW));
+    s.start(2, Kind::Keepalived, &conf(LOW, HIGH));
+    s.wait_vip(a, &[1], v3_timeout());
+    s.wait_vip(b, &[2], v3_timeout());
+    s.hold("each node keeps its own VIP", Duration::from_secs(1), |s| {
+        s.holders(a) == [1] && s.holders(b) == [2]
+    });
+    for (cut, other) in [(1, 2), (2, 1)] {
+        s.lab.cut(cut).unwrap();
+        s.wait_vip(a, &[other], v3_timeout());
+        s.wait_vip(b, &[other], v3_timeout());
+        s.lab.restore(cut).unwrap();
+        s.wait_vip(a, &[1], v3_timeout());
+        s.wait_vip(b, &[2], v3_timeout());
+    }
+    s.hold("each node keeps its own VIP", Duration::from_secs(1), |s| {
+        s.holders(a) == [1] && s.holders(b) == [2]
+    });
+    s.assert_clean_logs();
+}
+
+/// A `vrrp_sync_group` of two instances on node 1 (`high`), one of which tracks a second
+/// interface; node 2 (`low`) runs the same group as backup. When the tracked interface loses
+/// carrier, the tracking instance goes to FAULT and the group takes the other one with it: both
+/// VIPs move to node 2, although the other instance's own link is fine. When it comes back up
+/// both return.
+fn sync_group(tag: &str, high: Kind, low: Kind) {
+    let proto = Proto::V3Ipv4;
+    let (a, b) = (proto.vip(10), proto.vip(11));
+    let group = "vrrp_sync_group G {\n    group {\n        VI_A\n        VI_B\n    }\n}\n";
+    let conf = |prio: u8, track: &str| {
+        global_defs("sync")
+            + group
+            + &instance("VI_A", 61, prio, proto, 10, "")
+            + &instance("VI_B", 62, prio, proto, 11, track)
+    };
+    let mut s = Scene::new(tag, 2);
+    let n1 = s.lab.node(1).clone();
+    // A second link inside node 1: eth1 loses carrier when its peer eth1p goes down.
+    n1.sh(
+        "ip link add eth1 type veth peer name eth1p && ip link set eth1p up && ip link set eth1 up",
+    )
+    .unwrap();
+    s.start(
+        1,
+        high,
+        &conf(HIGH, "    track_interface {\n        eth1\n    }\n"),
+    );
+    s.start(2, low, &conf(LOW, ""));
+    s.wait_vip(a, &[1], v3_timeout());
+    s.wait_vip(b, &[1], v3_timeout());
+    s.hold_vip(a, &[1], Duration::from_millis(500));
+
+    n1.sh("ip link set eth1p down").unwrap();
+    s.wait("both VIPs on node 2", v3_timeout(), |s| {
+        s.holders(a) == [2] && s.holders(b) == [2]
+    });
+    s.hold(
+        "both VIPs on node 2 while eth1 is down",
+        Duration::from_secs(1),
+        |s| s.holders(a) == [2] && s.holders(b) == [2],
+    );
+    n1.sh("ip link set eth1p up").unwrap();
+    s.wait("both VIPs back on node 1", v3_timeout(), |s| {
+        s.holders(a) == [1] && s.holders(b) == [1]
+    });
+    s.hold("both VIPs on node 1", Duration::from_millis(500), |s| {
+        s.holders(a) == [1] && s.holders(b) == [1]
+    });
+    s.assert_clean_logs();
+}
+
+#[test]
+fn sync_group_agent_master_moves_together() {
+    sync_group("synca", Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn sync_group_keepalived_master_agent_backup_follows() {
+    sync_group("synck", Kind::Keepalived, Kind::Agent);
+}
+
+/// `track_script` on node 1 (`tracker`, priority 150) against node 2 (`peer`, priority 100),
+/// in two instances: VI_W's script has weight -60 (150 → 90, below the peer), VI_F's has weight
+/// 0 (failure is FAULT). The scripts test for files the test creates and deletes: deleting one
+/// moves that instance's VIP to node 2, creating it again brings it back.
+fn track_script(tag: &str, tracker: Kind, peer: Kind) {
+    let proto = Proto::V3Ipv4;
+    let (w, f) = (proto.vip(20), proto.vip(21));
+    let mut s = Scene::new(tag, 2);
+    let flag_w = s.lab.dir.join("up-w");
+    let flag_f = s.lab.dir.join("up-f");
+    std::fs::write(&flag_w, "").unwrap();
+    std::fs::write(&flag_f, "").unwrap();
+    let script = |name: &str, flag: &std::path::Path| {
+        format!(
+            "vrrp_script {name} {{\n    script \"/usr/bin/test -e {}\"\n    interval 1\n    \
+             fall 1\n    rise 1\n}}\n",
+            flag.display()
+        )
+    };
+    let tracker_conf = global_defs("track")
+        + &script("chk_w", &flag_w)
+        + &script("chk_f", &flag_f)
+        + &instance(
+            "VI_W",
+            71,
+            150,
+            proto,
+            20,
+            "    track_script {\n        chk_w weight -60\n    }\n",
+        )
+        + &instance(
+            "VI_F",
+            72,
+            150,
+            proto,
+            21,
+            "    track_script {\n        chk_f weight 0\n    }\n",
+        );
+    let peer_conf = global_defs("track")
+        + &instance("VI_W", 71, LOW, proto, 20, "")
+        + &instance("VI_F", 72, LOW, proto, 21, "");
+    s.start(1, tracker, &tracker_conf);
+    s.start(2, peer, &peer_conf);
+    s.wait_vip(w, &[1], v3_timeout());
+    s.wait_vip(f, &[1], v3_timeout());
+    // Generous: a script interval (keepalived 2.2.7 takes whole seconds only), the check
+    // itself, then an election.
+    let timeout = v3_timeout() + Duration::from_secs(3);
+
+    // Weight -60: node 1 advertises 90, node 2 (100) preempts it.
+    std::fs::remove_file(&flag_w).unwrap();
+    s.wait_vip(w, &[2], timeout);
+    s.hold(
+        "VI_W on node 2 (node 1 at 90 does not preempt 100), VI_F on node 1",
+        Duration::from_millis(800),
+        |s| s.holders(w) == [2] && s.holders(f) == [1],
+    );
+    std::fs::write(&flag_w, "").unwrap();
+    s.wait_vip(w, &[1], timeout);
+
+    // Weight 0: FAULT, priority 0 advert, node 2 takes over.
+    std::fs::remove_file(&flag_f).unwrap();
+    s.wait_vip(f, &[2], timeout);
+    let fault = if tracker.is_agent() {
+        "MASTER -> FAULT"
+    } else {
+        "(VI_F) Entering FAULT STATE"
+    };
+    s.wait_log(1, fault, 1, timeout);
+    s.hold(
+        "VI_F on node 2 while node 1 is in FAULT, VI_W on node 1",
+        Duration::from_millis(800),
+        |s| s.holders(f) == [2] && s.holders(w) == [1],
+    );
+    std::fs::write(&flag_f, "").unwrap();
+    s.wait_vip(f, &[1], timeout);
+    s.hold_vip(w, &[1], Duration::from_millis(300));
+    s.assert_clean_logs();
+}
+
+#[test]
+fn track_script_agent_tracks_keepalived_peer() {
+    track_script("tracka", Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn track_script_keepalived_tracks_agent_peer() {
+    track_script("trackk", Kind::Keepalived, Kind::Agent);
+}
+
+/// SIGTERM on the master (`master`, node 1) with a client pinging the VIP every millisecond:
+/// the master resigns with a priority 0 advert and the backup (`backup`, node 2) takes over
+/// after its skew time (39 ms at advert_int 0.1 and priority 100), far sooner than its
+/// Master_Down_Interval. The client's outage must stay under 1 s.
+fn graceful_stop(tag: &str, master: Kind, backup: Kind) {
+    let proto = Proto::V3Ipv4;
+    let vip = proto.vip(0);
+    let mut s = Scene::new(tag, 2);
+    s.start(1, master, &conf(proto, HIGH, ""));
+    s.start(2, backup, &conf(proto, LOW, ""));
+    s.wait_vip(vip, &[1], v3_timeout());
+    let prober = s.lab.prober(vip).unwrap();
+    common::wait_for_replies(&s, vip, common::epoch_now(), Duration::from_secs(3));
+
+    s.terminate(1);
+    let stopped = common::epoch_now();
+    let takeover = s.wait_vip(vip, &[2], v3_timeout());
+    s.reap(1, Duration::from_secs(5));
+    common::wait_for_replies(&s, vip, common::epoch_now(), Duration::from_secs(3));
+    let report = prober.stop().unwrap();
+    let outage = report.longest_gap();
+    println!(
+        "graceful stop, {} master -> {} backup: VIP moved {takeover:?} after SIGTERM, client outage {outage:?}",
+        master.name(),
+        backup.name()
+    );
+    if report.replies_after(stopped) == 0 || outage >= Duration::from_secs(1) {
+        s.fail(&format!(
+            "client outage {outage:?} on SIGTERM of the master (VIP moved after {takeover:?}); \
+             want < 1 s"
+        ));
+    }
+    s.assert_clean_logs();
+}
+
+#[test]
+fn graceful_stop_agent_master_hands_over_to_keepalived() {
+    graceful_stop("stopa", Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn graceful_stop_keepalived_master_hands_over_to_agent() {
+    graceful_stop("stopk", Kind::Keepalived, Kind::Agent);
+}
