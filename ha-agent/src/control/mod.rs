@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod report;
 pub mod sd_notify;
 pub mod socket;
+#[cfg(test)]
+mod tests;
 
 use std::{
     net::SocketAddr,

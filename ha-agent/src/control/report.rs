@@ -189,6 +189,11 @@ impl Report {
         }
     }
 
+    /// Reads a report (what `ha-agent status --json` prints, or a `.json` dump).
+    pub fn from_json(text: &str) -> Result<Report, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
     /// Now, from the wall and monotonic clocks.
     pub fn now(status: &Status) -> Report {
         Report::new(status, Instant::now(), SystemTime::now())

@@ -8,19 +8,23 @@ use std::{io, os::unix::net::UnixDatagram};
 /// Sends `state` (e.g. `READY=1\nSTATUS=…`) to systemd. Without `$NOTIFY_SOCKET` (not started
 /// by systemd as `Type=notify`) it does nothing and returns `Ok(false)`.
 pub fn notify(state: &str) -> io::Result<bool> {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return Ok(false);
-    };
-    let socket = UnixDatagram::unbound()?;
-    let bytes = path.as_encoded_bytes();
-    if let Some(name) = bytes.strip_prefix(b"@") {
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(socket) => notify_to(&socket, state).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Sends `state` to the notify socket `socket` (a path, or `@name` for an abstract socket).
+pub fn notify_to(socket: &std::ffi::OsStr, state: &str) -> io::Result<()> {
+    let sender = UnixDatagram::unbound()?;
+    if let Some(name) = socket.as_encoded_bytes().strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt as _;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-        socket.send_to_addr(state.as_bytes(), &addr)?;
+        sender.send_to_addr(state.as_bytes(), &addr)?;
     } else {
-        socket.send_to(state.as_bytes(), &path)?;
+        sender.send_to(state.as_bytes(), socket)?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// A STATUS= line: one line, whatever `text` holds.

@@ -1,0 +1,438 @@
+//! The control side without a lab: the report's JSON and table, metrics, paths, atomic dumps,
+//! the control socket's permissions and stale/live handling, the HTTP responder, sd_notify.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read as _, Write as _},
+    os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
+};
+
+use super::{
+    default_socket_path,
+    dump::{Dump, DumpPaths, write_atomic},
+    metrics,
+    report::Report,
+    sd_notify,
+    socket::{ControlSocket, request_status},
+};
+use crate::{
+    agent::status::{InstanceStatus, Status, TrackerStatus},
+    vrrp::instance::State,
+};
+
+/// A directory of its own under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("ha-agent-control-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn instance(name: &str, vrid: u8, state: State, since: Instant) -> InstanceStatus {
+    InstanceStatus {
+        name: name.into(),
+        interface: "eth0".into(),
+        vrid,
+        version: 3,
+        family: 4,
+        state,
+        state_since: since,
+        state_since_wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        configured_priority: 150,
+        effective_priority: 130,
+        master: Some(("192.0.2.1".parse().unwrap(), 130)),
+        vips: vec!["192.0.2.200".parse().unwrap()],
+        transitions: 2,
+        last_takeover: Some(Duration::from_millis(312)),
+        adverts_sent: 40,
+        adverts_received: 3,
+        fault: false,
+        trackers: vec![TrackerStatus {
+            kind: "script",
+            name: "chk_nginx".into(),
+            up: false,
+            weight: -20,
+        }],
+    }
+}
+
+fn status(datapath: &'static str) -> (Status, Instant) {
+    let now = Instant::now();
+    let since = now - Duration::from_secs(75);
+    let mut rejected = BTreeMap::new();
+    rejected.insert(("eth0".to_owned(), 51, "auth_mismatch"), 2);
+    rejected.insert(("eth0".to_owned(), 52, "interval_mismatch"), 5);
+    rejected.insert(("eth1".to_owned(), 51, "ttl_not_255"), 7);
+    let mut fence_drops = BTreeMap::new();
+    if datapath == "xdp" {
+        fence_drops.insert("eth0".to_owned(), 9);
+    }
+    let status = Status {
+        datapath,
+        started: SystemTime::now() - Duration::from_secs(100),
+        config_file: "/etc/keepalived/keepalived.conf".into(),
+        instances: vec![
+            instance("VI_1", 51, State::Master, since),
+            instance("VI_\"2", 52, State::Backup, since),
+        ],
+        rejected,
+        fence_drops,
+    };
+    (status, now)
+}
+
+#[test]
+fn json_has_the_documented_schema_and_reads_back() {
+    let (status, now) = status("xdp");
+    let report = Report::new(&status, now, SystemTime::now());
+    let text = serde_json::to_string(&report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["agent"]["datapath"], "xdp");
+    assert_eq!(v["agent"]["pid"], std::process::id());
+    assert!((v["agent"]["uptime_seconds"].as_f64().unwrap() - 100.0).abs() < 5.0);
+    let i = &v["instances"][0];
+    assert_eq!(i["name"], "VI_1");
+    assert_eq!(i["state"], "MASTER");
+    assert_eq!(i["configured_priority"], 150);
+    assert_eq!(i["effective_priority"], 130);
+    assert_eq!(i["master"]["address"], "192.0.2.1");
+    assert_eq!(i["master"]["self"], true);
+    assert_eq!(v["instances"][1]["master"]["self"], false);
+    assert_eq!(i["vips"][0], "192.0.2.200");
+    assert_eq!(i["time_in_state_seconds"], 75.0);
+    assert_eq!(i["state_since_unix"], 1_700_000_000.0);
+    assert_eq!(i["last_takeover_seconds"], 0.312);
+    assert_eq!(i["adverts"]["sent"], 40);
+    assert_eq!(i["adverts"]["received"], 3);
+    // Only this instance's interface and VRID.
+    assert_eq!(
+        i["adverts"]["rejected"],
+        serde_json::json!({"auth_mismatch": 2})
+    );
+    assert_eq!(
+        i["trackers"][0],
+        serde_json::json!({"kind": "script", "name": "chk_nginx", "up": false, "weight": -20})
+    );
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        v["rejected"][0],
+        serde_json::json!({"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2})
+    );
+    assert_eq!(v["fence_drops"], serde_json::json!({"eth0": 9}));
+    assert_eq!(Report::from_json(&text).unwrap(), report);
+}
+
+#[test]
+fn table_shows_each_instance_its_trackers_and_rejects() {
+    let (status, now) = status("socket");
+    let table = super::report::render_table(&Report::new(&status, now, SystemTime::now()));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("datapath socket"), "{table}");
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("INSTANCE"))
+        .unwrap();
+    let row: Vec<&str> = lines[header + 1].split_whitespace().collect();
+    assert_eq!(
+        row,
+        [
+            "VI_1",
+            "eth0",
+            "51",
+            "MASTER",
+            "150",
+            "130",
+            "192.0.2.1",
+            "(self)",
+            "192.0.2.200",
+            "1m15s",
+            "2",
+            "40",
+            "3",
+            "2"
+        ],
+        "{table}"
+    );
+    // Columns line up: STATE starts at the same offset in the header and the rows.
+    let col = lines[header].find("STATE").unwrap();
+    assert_eq!(&lines[header + 1][col..col + 6], "MASTER");
+    assert_eq!(&lines[header + 2][col..col + 6], "BACKUP");
+    assert!(table.contains("chk_nginx  DOWN  weight -20"), "{table}");
+    assert!(table.contains("vrid 52  interval_mismatch  5"), "{table}");
+}
+
+#[test]
+fn human_durations() {
+    use super::report::human_duration;
+    assert_eq!(human_duration(0.25), "250ms");
+    assert_eq!(human_duration(42.9), "42s");
+    assert_eq!(human_duration(192.0), "3m12s");
+    assert_eq!(human_duration(5.0 * 3600.0 + 180.0), "5h03m");
+    assert_eq!(human_duration(2.0 * 86400.0 + 4.0 * 3600.0), "2d04h");
+}
+
+#[test]
+fn metrics_text_has_one_state_set_and_escapes_labels() {
+    let (status, now) = status("xdp");
+    let text = metrics::render(&Report::new(&status, now, SystemTime::now()));
+    let l1 = r#"instance="VI_1",interface="eth0",vrid="51",family="ipv4""#;
+    let l2 = r#"instance="VI_\"2",interface="eth0",vrid="52",family="ipv4""#;
+    for line in [
+        format!(r#"ha_agent_instance_state{{{l1},state="MASTER"}} 1"#),
+        format!(r#"ha_agent_instance_state{{{l1},state="BACKUP"}} 0"#),
+        format!(r#"ha_agent_instance_state{{{l2},state="BACKUP"}} 1"#),
+        format!("ha_agent_instance_effective_priority{{{l1}}} 130"),
+        format!("ha_agent_instance_configured_priority{{{l1}}} 150"),
+        format!("ha_agent_instance_transitions_total{{{l1}}} 2"),
+        format!("ha_agent_instance_adverts_sent_total{{{l1}}} 40"),
+        format!("ha_agent_instance_last_takeover_seconds{{{l1}}} 0.312000"),
+        r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="51",reason="auth_mismatch"} 2"#
+            .into(),
+        r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
+        "# TYPE ha_agent_instance_transitions_total counter".into(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in\n{text}"
+        );
+    }
+    let states = text
+        .lines()
+        .filter(|l| l.starts_with("ha_agent_instance_state{") && l.ends_with(" 1"))
+        .count();
+    assert_eq!(states, 2, "one current state per instance");
+    let (status, now) = self::status("socket");
+    let text = metrics::render(&Report::new(&status, now, SystemTime::now()));
+    assert!(
+        !text.contains("fence_drops"),
+        "no fence on the socket datapath"
+    );
+}
+
+#[test]
+fn socket_paths_differ_per_config_file_and_agree_between_run_and_status() {
+    let dir = TempDir::new("paths");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.0.join(sub)).unwrap();
+        std::fs::write(dir.0.join(sub).join("keepalived.conf"), "").unwrap();
+    }
+    let a = default_socket_path(&dir.0.join("a/keepalived.conf"));
+    let b = default_socket_path(&dir.0.join("b/keepalived.conf"));
+    assert_ne!(a, b);
+    assert_eq!(a.parent(), Some(Path::new(super::RUN_DIR)));
+    let name = a.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("keepalived-") && name.ends_with(".sock"),
+        "{name}"
+    );
+    // The same file by another name (a `..` detour) is the same agent.
+    assert_eq!(
+        default_socket_path(&dir.0.join("b/../a/keepalived.conf")),
+        a
+    );
+    assert_eq!(
+        DumpPaths::for_socket(Path::new("/run/ha-agent/x-1.sock")),
+        DumpPaths {
+            data: "/run/ha-agent/x-1.data".into(),
+            stats: "/run/ha-agent/x-1.stats".into(),
+            json: "/run/ha-agent/x-1.json".into(),
+        }
+    );
+    assert_eq!(
+        DumpPaths::for_socket(Path::new("/tmp/ctl")).data,
+        PathBuf::from("/tmp/ctl.data")
+    );
+}
+
+#[test]
+fn dumps_are_written_whole_and_owner_only() {
+    let dir = TempDir::new("dumps");
+    let paths = DumpPaths::for_socket(&dir.0.join("agent.sock"));
+    let (status, now) = status("socket");
+    let report = Report::new(&status, now, SystemTime::now());
+    std::fs::write(&paths.data, "old").unwrap();
+    paths.write(Dump::Data, &report).unwrap();
+    paths.write(Dump::Stats, &report).unwrap();
+    let data = std::fs::read_to_string(&paths.data).unwrap();
+    assert!(
+        data.contains("VRRP Instance = VI_1") && data.contains("State = MASTER"),
+        "{data}"
+    );
+    let stats = std::fs::read_to_string(&paths.stats).unwrap();
+    assert!(stats.contains("auth_mismatch: 2"), "{stats}");
+    let json = std::fs::read_to_string(&paths.json).unwrap();
+    assert_eq!(Report::from_json(&json).unwrap(), report);
+    for p in [&paths.data, &paths.stats, &paths.json] {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+    assert!(write_atomic(&dir.0.join("missing/x"), b"x").is_err());
+}
+
+fn local_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn control_socket_is_owner_only_answers_status_and_is_removed() {
+    let dir = TempDir::new("socket");
+    let path = dir.0.join("sub/agent.sock");
+    // A stale socket: bound, then its listener gone.
+    std::fs::create_dir_all(dir.0.join("sub")).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(
+        request_status(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("stale")
+    );
+
+    let (status, _) = status("socket");
+    let (_tx, rx) = tokio::sync::watch::channel(status);
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&local_runtime(), async {
+        let socket = ControlSocket::bind(&path).expect("a stale socket is replaced");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let (file, task) = socket.serve(rx).unwrap();
+
+        let err = ControlSocket::bind(&path)
+            .err()
+            .expect("a live socket is refused");
+        assert!(err.to_string().contains("another ha-agent"), "{err}");
+
+        let p = path.clone();
+        let reply = tokio::task::spawn_blocking(move || request_status(&p))
+            .await
+            .unwrap()
+            .unwrap();
+        let report = Report::from_json(&reply).unwrap();
+        assert_eq!(report.instances[0].state, "MASTER");
+        let table = tokio::task::spawn_blocking({
+            let p = path.clone();
+            move || super::status(&p, false)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(table.contains("VI_1"), "{table}");
+
+        // Anything but `status` gets an error object.
+        let p = path.clone();
+        let other = tokio::task::spawn_blocking(move || {
+            let mut s = std::os::unix::net::UnixStream::connect(&p).unwrap();
+            s.write_all(b"reboot\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap();
+        assert!(other.starts_with(r#"{"error":"#), "{other}");
+
+        task.abort();
+        drop(file);
+    });
+    assert!(!path.exists(), "the socket file is removed");
+    let missing = request_status(&path).unwrap_err().to_string();
+    assert!(missing.contains("no control socket"), "{missing}");
+
+    // Not a socket: refused and left alone.
+    std::fs::write(&path, "precious").unwrap();
+    let err = ControlSocket::bind(&path).err().unwrap();
+    assert!(err.to_string().contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+}
+
+fn http_get(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_endpoint_serves_get_metrics_only() {
+    let (status, _) = status("socket");
+    let (_tx, rx) = tokio::sync::watch::channel(status);
+    let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&local_runtime(), async {
+        let task = metrics::serve(listener, rx).unwrap();
+        let get = |req: &'static str| tokio::task::spawn_blocking(move || http_get(addr, req));
+        let ok = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, body) = ok.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        assert!(body.contains("ha_agent_instance_state{"), "{body}");
+        let nf = get("GET /other HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(nf.starts_with("HTTP/1.1 404 "), "{nf}");
+        let post = get("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
+        task.abort();
+    });
+    drop(local);
+    assert!(
+        metrics::bind(addr).is_ok(),
+        "the port is free again once the task is gone"
+    );
+}
+
+#[test]
+fn sd_notify_sends_one_datagram_to_a_path_or_abstract_socket() {
+    let dir = TempDir::new("notify");
+    let path = dir.0.join("notify");
+    let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let state = format!("READY=1\n{}", sd_notify::status_line("VI_1 MASTER\nx"));
+    sd_notify::notify_to(path.as_os_str(), &state).unwrap();
+    let mut buf = [0u8; 256];
+    let n = rx.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1\nSTATUS=VI_1 MASTER x");
+
+    use std::os::linux::net::SocketAddrExt as _;
+    let name = format!("ha-agent-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let abs = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
+    abs.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sd_notify::notify_to(std::ffi::OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
+    let n = abs.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+}

@@ -1,0 +1,674 @@
+//! What an operator relies on while ha-agent runs: `ha-agent status` (table and JSON) over the
+//! per-configuration control socket, Prometheus metrics scraped inside the node, the SIGUSR1 /
+//! SIGUSR2 dumps, transition log lines with their reason, systemd's READY/STATUS/STOPPING, the
+//! journal and JSON log formats, stale and colliding control sockets, and the example configs.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::IpAddr,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use ha_agent::control::{default_socket_path, report::Report};
+use ha_tests::{Daemon, Lab, ha_agent_bin, in_netns};
+
+const VIP: &str = "192.0.2.200";
+
+fn vip() -> IpAddr {
+    VIP.parse().unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
+}
+
+fn conf(priority: u8) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {priority}\n    advert_int 0.1\n    \
+         virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+    )
+}
+
+/// The configuration file `Lab::ha_agent` writes for node `i`.
+fn conf_path(lab: &Lab, i: usize) -> PathBuf {
+    lab.dir.join(format!("ha-agent-n{i}.conf"))
+}
+
+/// `ha-agent status ARGS…` from the host (the control socket is a file: no namespace needed).
+fn status_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(ha_agent_bin().unwrap())
+        .arg("status")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The parsed `status --json` of the agent running `conf`, or None while it does not answer.
+fn status_of(conf: &Path) -> Option<Report> {
+    let out = status_cmd(&["-f", conf.to_str().unwrap(), "--json"]);
+    out.status
+        .success()
+        .then(|| Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap())
+}
+
+fn wait_status(what: &str, conf: &Path, cond: impl FnMut(&Report) -> bool) -> Report {
+    wait_status_for(what, Duration::from_secs(5), conf, cond)
+}
+
+fn wait_status_for(
+    what: &str,
+    timeout: Duration,
+    conf: &Path,
+    mut cond: impl FnMut(&Report) -> bool,
+) -> Report {
+    let mut last = None;
+    let found = ha_tests::wait_for(what, timeout, || {
+        last = status_of(conf);
+        Ok(last.as_ref().is_some_and(&mut cond))
+    });
+    if let Err(e) = found {
+        panic!("{e}; last status: {last:#?}");
+    }
+    last.unwrap()
+}
+
+/// Removes the files an agent leaves in /run/ha-agent when the lab kills it (SIGKILL on drop:
+/// no clean exit), so test runs do not pile up stale sockets and dumps.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for socket in &self.0 {
+            for ext in ["sock", "data", "stats", "json"] {
+                let _ = std::fs::remove_file(socket.with_extension(ext));
+            }
+        }
+    }
+}
+
+/// GET `path` from `port` on 127.0.0.1 inside node `ns`: (status line, body).
+fn http_get(ns: &str, port: u16, path: &str) -> (String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let reply = in_netns(ns, move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(request.as_bytes())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })
+    .unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+/// The value of the sample `name{labels}` in a text exposition.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn status_metrics_dumps_and_transition_logs() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("ops", 2).unwrap();
+    let port = 9650;
+    let mut a1 = lab
+        .ha_agent(
+            1,
+            &conf(150),
+            &[
+                "--datapath",
+                "socket",
+                "--metrics-listen",
+                &format!("127.0.0.1:{port}"),
+            ],
+        )
+        .unwrap();
+    let mut a2 = lab
+        .ha_agent(2, &conf(100), &["--datapath", "socket"])
+        .unwrap();
+    let (c1, c2) = (conf_path(&lab, 1), conf_path(&lab, 2));
+
+    // Each agent has its own owner-only socket, derived from its configuration file.
+    let (s1, s2) = (default_socket_path(&c1), default_socket_path(&c2));
+    assert_ne!(s1, s2);
+    let _cleanup = RemoveOnDrop(vec![s1.clone(), s2.clone()]);
+    wait_for("both control sockets", Duration::from_secs(5), || {
+        s1.exists() && s2.exists()
+    });
+    for s in [&s1, &s2] {
+        let mode = std::fs::metadata(s).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", s.display());
+    }
+
+    let r1 = wait_status("node 1 MASTER in its status", &c1, |r| {
+        r.instances[0].state == "MASTER"
+    });
+    let r2 = wait_status("node 2 BACKUP hearing node 1", &c2, |r| {
+        let i = &r.instances[0];
+        i.state == "BACKUP"
+            && i.master
+                .as_ref()
+                .is_some_and(|m| m.address.to_string() == "192.0.2.1")
+    });
+    assert!(lab.node(1).has_addr(vip()).unwrap());
+    assert_eq!(r1.agent.pid, a1.pid() as u32);
+    assert_eq!(r2.agent.pid, a2.pid() as u32);
+    assert_eq!(r1.agent.datapath, "socket");
+    assert_eq!(r1.agent.config_file, c1.display().to_string());
+    let i1 = &r1.instances[0];
+    assert_eq!(
+        (
+            i1.name.as_str(),
+            i1.interface.as_str(),
+            i1.vrid,
+            i1.version,
+            i1.family
+        ),
+        ("VI_1", "eth0", 51, 3, 4)
+    );
+    assert_eq!((i1.configured_priority, i1.effective_priority), (150, 150));
+    let m1 = i1.master.as_ref().unwrap();
+    assert!(m1.is_self && m1.priority == 150 && m1.address.to_string() == "192.0.2.1");
+    assert_eq!(i1.vips, vec![vip()]);
+    assert_eq!(i1.transitions, 2, "INIT → BACKUP → MASTER");
+    assert!(i1.adverts.sent > 0);
+    let i2 = &r2.instances[0];
+    assert_eq!(i2.master.as_ref().unwrap().priority, 150);
+    assert!(i2.adverts.received > 0);
+    assert!(i2.time_in_state_seconds <= r2.agent.uptime_seconds);
+
+    // The table.
+    let out = status_cmd(&["-f", c1.to_str().unwrap()]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("VI_1"))
+        .unwrap_or_else(|| panic!("no VI_1 row:\n{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..9],
+        [
+            "VI_1",
+            "eth0",
+            "51",
+            "MASTER",
+            "150",
+            "150",
+            "192.0.2.1",
+            "(self)",
+            VIP
+        ],
+        "{table}"
+    );
+    // --control-socket names the same agent.
+    let by_path = status_cmd(&["--control-socket", s2.to_str().unwrap(), "--json"]);
+    let by_path = Report::from_json(&String::from_utf8_lossy(&by_path.stdout)).unwrap();
+    assert_eq!(by_path.agent.pid, a2.pid() as u32);
+
+    // Metrics, scraped inside node 1 (the listener is in its namespace).
+    let (code, body) = http_get(&lab.node(1).ns, port, "/metrics");
+    assert_eq!(code, "HTTP/1.1 200 OK", "{body}");
+    let labels = r#"instance="VI_1",interface="eth0",vrid="51",family="ipv4""#;
+    assert_eq!(
+        sample(
+            &body,
+            &format!(r#"ha_agent_instance_state{{{labels},state="MASTER"}}"#)
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            &format!(r#"ha_agent_instance_state{{{labels},state="BACKUP"}}"#)
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            &format!("ha_agent_instance_effective_priority{{{labels}}}")
+        ),
+        Some(150.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            &format!("ha_agent_instance_transitions_total{{{labels}}}")
+        ),
+        Some(2.0)
+    );
+    assert!(
+        sample(
+            &body,
+            &format!("ha_agent_instance_adverts_sent_total{{{labels}}}")
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert!(
+        !body.contains("ha_agent_fence_drops_total"),
+        "no fence on the socket datapath"
+    );
+    let (code, _) = http_get(&lab.node(1).ns, port, "/");
+    assert!(code.starts_with("HTTP/1.1 404"), "{code}");
+
+    // The dumps, beside the socket.
+    let base = s1.with_extension("");
+    let (data, stats, json) = (
+        base.with_extension("data"),
+        base.with_extension("stats"),
+        base.with_extension("json"),
+    );
+    a1.signal(libc::SIGUSR1).unwrap();
+    wait_for("the data dump", Duration::from_secs(5), || {
+        data.exists() && json.exists()
+    });
+    let text = std::fs::read_to_string(&data).unwrap();
+    assert!(
+        text.contains("VRRP Instance = VI_1") && text.contains("State = MASTER"),
+        "{text}"
+    );
+    a1.signal(libc::SIGUSR2).unwrap();
+    wait_for("the stats dump", Duration::from_secs(5), || stats.exists());
+    let text = std::fs::read_to_string(&stats).unwrap();
+    assert!(
+        text.contains("VRRP Instance: VI_1") && text.contains("Sent: "),
+        "{text}"
+    );
+    let dumped = Report::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(dumped.instances[0].state, "MASTER");
+    for f in [&data, &stats, &json] {
+        assert_eq!(std::fs::metadata(f).unwrap().mode() & 0o777, 0o600);
+    }
+
+    // A failover shows in status, metrics and the logs, with its reason.
+    lab.cut(1).unwrap();
+    wait_status("node 1 in FAULT", &c1, |r| r.instances[0].state == "FAULT");
+    let r2 = wait_status("node 2 MASTER", &c2, |r| r.instances[0].state == "MASTER");
+    let takeover = r2.instances[0]
+        .last_takeover_seconds
+        .expect("a takeover duration");
+    assert!(takeover > 0.0 && takeover < 2.0, "takeover {takeover}s");
+    lab.restore(1).unwrap();
+    wait_status("node 1 MASTER again", &c1, |r| {
+        r.instances[0].state == "MASTER"
+    });
+    wait_status("node 2 BACKUP again", &c2, |r| {
+        r.instances[0].state == "BACKUP"
+    });
+    let (_, body) = http_get(&lab.node(1).ns, port, "/metrics");
+    assert_eq!(
+        sample(
+            &body,
+            &format!("ha_agent_instance_transitions_total{{{labels}}}")
+        ),
+        Some(5.0),
+        "INIT→BACKUP→MASTER→FAULT→BACKUP→MASTER:\n{body}"
+    );
+    a2.wait_for_log(
+        "MASTER -> BACKUP (advert from 192.0.2.1 priority 150",
+        Duration::from_secs(2),
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{}", a2.log()));
+    let log1 = a1.log();
+    for line in [
+        "INIT -> BACKUP (startup;",
+        "BACKUP -> MASTER (master down timer expired",
+        "MASTER -> FAULT (fault (interface down",
+        "FAULT -> BACKUP (fault cleared",
+    ] {
+        assert!(log1.contains(line), "no {line:?} in node 1's log:\n{log1}");
+    }
+    assert!(log1.contains("priority 150, effective 150"), "{log1}");
+
+    // SIGTERM: the socket goes with the agent.
+    a1.signal(libc::SIGTERM).unwrap();
+    assert!(
+        a1.wait_timeout(Duration::from_secs(3))
+            .unwrap()
+            .is_some_and(|s| s.success())
+    );
+    assert!(!s1.exists(), "control socket removed at exit");
+    let out = status_cmd(&["-f", c1.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no control socket"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn v2_auth_conf(pass: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 52\n    \
+         version 2\n    priority 100\n    advert_int 1\n    \
+         authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}\n    \
+         virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
+    )
+}
+
+/// The README's "two masters" case: a password mismatch makes both nodes master, and status
+/// and metrics say why (adverts rejected as auth_mismatch).
+#[test]
+fn two_masters_from_an_auth_mismatch_show_as_rejected_adverts() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opsauth", 2).unwrap();
+    let a1 = lab
+        .ha_agent(
+            1,
+            &v2_auth_conf("secret1"),
+            &["--datapath", "socket", "--metrics-listen", "127.0.0.1:9651"],
+        )
+        .unwrap();
+    let _a2 = lab
+        .ha_agent(2, &v2_auth_conf("secret2"), &["--datapath", "socket"])
+        .unwrap();
+    let _cleanup = RemoveOnDrop(vec![
+        default_socket_path(&conf_path(&lab, 1)),
+        default_socket_path(&conf_path(&lab, 2)),
+    ]);
+    for i in [1, 2] {
+        // v2 adverts are a second apart: master down after ~3.6 s, then the peer's adverts.
+        let r = wait_status_for(
+            "MASTER with adverts rejected for auth",
+            Duration::from_secs(10),
+            &conf_path(&lab, i),
+            |r| {
+                let inst = &r.instances[0];
+                inst.state == "MASTER" && inst.adverts.rejected.contains_key("auth_mismatch")
+            },
+        );
+        assert_eq!(r.instances[0].adverts.received, 0);
+        assert!(
+            r.rejected
+                .iter()
+                .any(|x| x.interface == "eth0" && x.vrid == 52 && x.reason == "auth_mismatch"),
+            "{r:#?}"
+        );
+    }
+    let (_, body) = http_get(&lab.node(1).ns, 9651, "/metrics");
+    let n = sample(
+        &body,
+        r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="52",reason="auth_mismatch"}"#,
+    );
+    assert!(n.is_some_and(|n| n >= 1.0), "{body}\n{}", a1.log());
+}
+
+/// `env NOTIFY_SOCKET=… [JOURNAL_STREAM=…] ha-agent run …` in node 1 with its own pid file and
+/// log; the log file is created first so that its inode can be named in JOURNAL_STREAM.
+fn spawn_env(lab: &Lab, name: &str, env: &[String], args: &[&str]) -> Daemon {
+    let bin = ha_agent_bin().unwrap().display().to_string();
+    let mut argv: Vec<&str> = env.iter().map(String::as_str).collect();
+    argv.push(&bin);
+    argv.push("run");
+    argv.extend_from_slice(args);
+    lab.node(1).spawn(name, &lab.dir, "env", &argv).unwrap()
+}
+
+#[test]
+fn systemd_ready_status_stopping_and_journal_log_lines() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opsnotify", 1).unwrap();
+    let notify_path = lab.dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let conf = lab.write_file("notify.conf", &conf(150)).unwrap();
+    let socket = lab.dir.join("ctl.sock");
+    // Our stderr is this file: JOURNAL_STREAM names its device and inode as systemd would.
+    let log = lab.dir.join("agent-notify.log");
+    std::fs::write(&log, "").unwrap();
+    let meta = std::fs::metadata(&log).unwrap();
+    let mut agent = spawn_env(
+        &lab,
+        "agent-notify",
+        &[
+            format!("NOTIFY_SOCKET={}", notify_path.display()),
+            format!("JOURNAL_STREAM={}:{}", meta.dev(), meta.ino()),
+        ],
+        &[
+            "-f",
+            conf.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    let recv = || {
+        let mut buf = [0u8; 1024];
+        let n = notify
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notification ({e}); log:\n{}", agent.log()));
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = recv();
+    assert!(ready.starts_with("READY=1\n"), "{ready:?}");
+    assert!(
+        ready.contains("STATUS=VI_1 BACKUP; datapath socket"),
+        "{ready:?}"
+    );
+    // READY means started: the control socket answers by then.
+    let r =
+        Report::from_json(&ha_agent::control::socket::request_status(&socket).unwrap()).unwrap();
+    assert_eq!(r.instances.len(), 1);
+    assert_eq!(recv(), "STATUS=VI_1 MASTER; datapath socket");
+
+    agent.signal(libc::SIGTERM).unwrap();
+    let stopping = recv();
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping:?}");
+    assert!(
+        agent
+            .wait_timeout(Duration::from_secs(3))
+            .unwrap()
+            .is_some_and(|s| s.success())
+    );
+    assert!(!socket.exists());
+
+    // Journal lines: a <N> priority prefix, no colours, no timestamp (the journal adds its own).
+    let text = agent.log();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<6>") && l.contains("BACKUP -> MASTER")),
+        "{text}"
+    );
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with('<') && !line.contains('\u{1b}'),
+            "not a journal line: {line:?}"
+        );
+        let rest = line[3..].trim_start();
+        assert!(
+            ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+                .iter()
+                .any(|l| rest.starts_with(l)),
+            "a timestamp or something else before the level in {line:?}"
+        );
+    }
+}
+
+#[test]
+fn stale_control_socket_is_replaced_and_a_live_one_refused_json_logs() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opsstale", 1).unwrap();
+    let socket = lab.dir.join("ctl.sock");
+    // What a crashed agent leaves: a socket file nobody accepts on.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let conf_a = lab.write_file("a.conf", &conf(150)).unwrap();
+    let sock = socket.to_str().unwrap();
+    let mut first = spawn_env(
+        &lab,
+        "agent-a",
+        &[],
+        &[
+            "-f",
+            conf_a.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            sock,
+            "--log-format",
+            "json",
+        ],
+    );
+    let out = ha_tests::wait_for("the first agent to answer", Duration::from_secs(5), || {
+        Ok(status_cmd(&["--control-socket", sock]).status.success())
+    });
+    out.unwrap_or_else(|e| panic!("{e}:\n{}", first.log()));
+    assert!(
+        first.log().contains("replacing a stale socket"),
+        "{}",
+        first.log()
+    );
+
+    // A second agent given the same socket stops before touching the host.
+    let conf_b = lab
+        .write_file(
+            "b.conf",
+            &conf(100).replace("51", "61").replace(VIP, "192.0.2.201"),
+        )
+        .unwrap();
+    let mut second = spawn_env(
+        &lab,
+        "agent-b",
+        &[],
+        &[
+            "-f",
+            conf_b.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            sock,
+        ],
+    );
+    let status = second
+        .wait_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("the second agent exits");
+    assert!(!status.success());
+    assert!(
+        second.log().contains("another ha-agent is serving it"),
+        "{}",
+        second.log()
+    );
+    assert!(first.is_running());
+    assert!(
+        status_cmd(&["--control-socket", sock]).status.success(),
+        "the first one still answers"
+    );
+
+    // --log-format json: one object a line.
+    first.signal(libc::SIGTERM).unwrap();
+    first.wait_timeout(Duration::from_secs(3)).unwrap();
+    let log = first.log();
+    assert!(log.lines().any(|l| l.contains("INIT -> BACKUP")), "{log}");
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains(r#""level":"#),
+            "not a JSON log line: {line:?}"
+        );
+    }
+}
+
+/// Every example configuration loads without errors or warnings, `check-config` accepts it, and
+/// it has the instances its comment promises.
+#[test]
+fn examples_pass_check_config() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let expected: &[(&str, usize)] = &[
+        ("master-backup-nginx.conf", 1),
+        ("dual-master-a.conf", 2),
+        ("dual-master-b.conf", 2),
+        ("three-nodes-nopreempt.conf", 1),
+        ("sync-group.conf", 2),
+        ("unicast.conf", 1),
+        ("ipv6.conf", 2),
+    ];
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".conf"))
+        .collect();
+    found.sort();
+    let mut listed: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
+    listed.sort();
+    assert_eq!(found, listed, "every example is checked here");
+    let bin = ha_agent_bin().ok();
+    for (name, instances) in expected {
+        let path = dir.join(name);
+        let loaded = ha_agent::config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            loaded.warnings.is_empty(),
+            "{name}: {:?}",
+            loaded
+                .warnings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(loaded.config.instances.len(), *instances, "{name}");
+        if let Some(bin) = &bin {
+            let out = Command::new(bin)
+                .args(["check-config", "-f"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Every subcommand's --help documents its options.
+#[test]
+fn help_covers_every_subcommand_and_option() {
+    let bin = ha_agent_bin().expect("ha-agent binary");
+    let help = |args: &[&str]| {
+        let out = Command::new(&bin)
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&[]);
+    for sub in ["run", "status", "check-config"] {
+        assert!(top.contains(sub), "{top}");
+    }
+    let run = help(&["run"]);
+    for word in [
+        "--use-file",
+        "--datapath",
+        "--log-level",
+        "--log-format",
+        "--pid-file",
+        "--control-socket",
+        "--metrics-listen",
+        "SIGUSR1",
+        "SIGHUP",
+        "READY=1",
+    ] {
+        assert!(run.contains(word), "run --help lacks {word}:\n{run}");
+    }
+    let status = help(&["status"]);
+    for word in ["--use-file", "--control-socket", "--json"] {
+        assert!(
+            status.contains(word),
+            "status --help lacks {word}:\n{status}"
+        );
+    }
+    assert!(help(&["check-config"]).contains("--use-file"));
+}
