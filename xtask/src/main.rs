@@ -4,8 +4,12 @@
 //! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
 //!   runs every test of the workspace and a bounded fuzz run.
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
+//! - `install [--destdir DIR] [--no-build]`: the binary and the systemd unit onto this host.
+//! - `dist`: a .deb (cargo-deb).
 
 mod demo;
+mod dist;
+mod install;
 mod setup;
 
 use std::{
@@ -38,6 +42,19 @@ enum Cmd {
     },
     /// Start two ha-agent nodes in a lab, fail the master over and back, show the timings.
     Demo,
+    /// Build (release, eBPF included) and install ha-agent as a systemd service: the binary to
+    /// /usr/local/sbin, dist/ha-agent.service to /etc/systemd/system, /etc/default/ha-agent if
+    /// absent; `systemctl daemon-reload` when systemd runs.
+    Install {
+        /// Install under this directory instead of / (staging); no daemon-reload.
+        #[arg(long)]
+        destdir: Option<PathBuf>,
+        /// Install the release binary already built.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Build a .deb with cargo-deb (installed when missing) into target/debian/.
+    Dist,
 }
 
 fn main() -> Result<()> {
@@ -45,6 +62,8 @@ fn main() -> Result<()> {
         Cmd::BuildEbpf => build_ebpf(),
         Cmd::Test { fuzz_seconds } => test(fuzz_seconds),
         Cmd::Demo => demo::run(),
+        Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
+        Cmd::Dist => dist::run_dist(),
     }
 }
 
