@@ -381,6 +381,14 @@ impl Runtime {
         self.facts.get(name).map(|f| f.index)
     }
 
+    /// An address owner's VIP that is the interface's own primary address: never removed or
+    /// fenced, in any state (it was there before us and must stay after us).
+    fn is_own_address(&self, pv: &plan::PlacedVip) -> bool {
+        self.facts
+            .get(&pv.interface)
+            .is_some_and(|f| Some(pv.vip.addr) == f.primary_v4.map(IpAddr::V4))
+    }
+
     /// VIPs of this configuration left on the host by a run that crashed are removed before
     /// anything else, so a node that is not master does not answer for them.
     async fn remove_stale_vips(&self, kept: &[String]) {
@@ -893,6 +901,9 @@ impl Runtime {
             let Some(index) = self.ifindex(&pv.interface) else {
                 continue;
             };
+            if self.is_own_address(pv) {
+                continue;
+            }
             if let Err(e) = self.netlink.del_vip(index, &pv.vip).await {
                 error!(instance = %ip.name, "removing VIP {} from {}: {e}", pv.vip.addr, pv.interface);
             }
@@ -903,6 +914,9 @@ impl Runtime {
     fn fence(&mut self, i: usize, on: bool) {
         let ip = &self.plan.instances[i];
         for pv in &ip.vips {
+            if self.is_own_address(pv) {
+                continue;
+            }
             let name = if self.xdp.contains_key(&pv.interface) {
                 &pv.interface
             } else {
