@@ -356,7 +356,8 @@ fn v2_auth_conf(pass: &str) -> String {
 }
 
 /// The README's "two masters" case: a password mismatch makes both nodes master, and status
-/// and metrics say why (adverts rejected as auth_mismatch).
+/// and metrics say why (adverts rejected as auth_mismatch). Node 1 runs the XDP datapath:
+/// status and metrics show it and the fence's drop counter.
 #[test]
 fn two_masters_from_an_auth_mismatch_show_as_rejected_adverts() {
     ha_agent_bin().expect("ha-agent binary");
@@ -365,7 +366,8 @@ fn two_masters_from_an_auth_mismatch_show_as_rejected_adverts() {
         .ha_agent(
             1,
             &v2_auth_conf("secret1"),
-            &["--datapath", "socket", "--metrics-listen", "127.0.0.1:9651"],
+            // The default datapath: XDP + TC fence (the lab's veths run XDP natively).
+            &["--metrics-listen", "127.0.0.1:9651"],
         )
         .unwrap();
     let _a2 = lab
@@ -394,7 +396,21 @@ fn two_masters_from_an_auth_mismatch_show_as_rejected_adverts() {
             "{r:#?}"
         );
     }
+    let r1 = status_of(&conf_path(&lab, 1)).unwrap();
+    assert_eq!(r1.agent.datapath, "xdp", "{}", a1.log());
+    assert!(r1.fence_drops.contains_key("eth0"), "{r1:#?}");
     let (_, body) = http_get(&lab.node(1).ns, 9651, "/metrics");
+    assert!(
+        body.contains(&format!(
+            r#"ha_agent_info{{version="{}",datapath="xdp"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
+    );
+    assert!(
+        sample(&body, r#"ha_agent_fence_drops_total{interface="eth0"}"#).is_some(),
+        "{body}"
+    );
     let n = sample(
         &body,
         r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="52",reason="auth_mismatch"}"#,
