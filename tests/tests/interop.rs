@@ -12,13 +12,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Kind, Proto, Scene, global_defs, instance};
+use common::{Kind, Proto, Scene, global_defs, instance, partition, unicast_lines};
 
 const HIGH: u8 = 200;
 const LOW: u8 = 100;
 
-fn conf(proto: Proto, priority: u8, extra: &str) -> String {
-    global_defs("interop") + &instance("VI_1", 51, priority, proto, 0, extra)
+/// Node `node`'s configuration: one instance, VRID 51, the protocol's first VIP.
+fn conf(proto: Proto, node: u8, priority: u8, extra: &str) -> String {
+    let extra = unicast_lines(proto, node, 2) + extra;
+    global_defs("interop") + &instance("VI_1", 51, priority, proto, 0, &extra)
 }
 
 /// Log lines that mark a transition, per daemon.
@@ -50,8 +52,8 @@ fn interop(tag: &str, proto: Proto, high: Kind, low: Kind) {
     // Generous: a loaded 2-core CI machine, link detection, netlink.
     let timeout = 10 * md_low + Duration::from_secs(2);
 
-    s.start(1, high, &conf(proto, HIGH, ""));
-    s.start(2, low, &conf(proto, LOW, ""));
+    s.start(1, high, &conf(proto, 1, HIGH, ""));
+    s.start(2, low, &conf(proto, 2, LOW, ""));
     let started = Instant::now();
     s.wait_vip(vip, &[1], timeout);
     let until = started + md_low * 3 / 2;
@@ -79,7 +81,7 @@ fn interop(tag: &str, proto: Proto, high: Kind, low: Kind) {
         ));
     }
 
-    s.start(1, high, &conf(proto, HIGH, "    nopreempt\n"));
+    s.start(1, high, &conf(proto, 1, HIGH, "    nopreempt\n"));
     let past_master_down = (md_high + 2 * ai).max(Duration::from_secs(1));
     s.hold_vip(vip, &[2], past_master_down);
     s.lab.cut(1).unwrap();
@@ -122,6 +124,99 @@ fn v3_ipv6_agent_master_keepalived_backup() {
 #[test]
 fn v3_ipv6_keepalived_master_agent_backup() {
     interop("v36ka", Proto::V3Ipv6, Kind::Keepalived, Kind::Agent);
+}
+
+#[test]
+fn v3_unicast_agent_master_keepalived_backup() {
+    interop("v3uak", Proto::V3Unicast, Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn v3_unicast_keepalived_master_agent_backup() {
+    interop("v3uka", Proto::V3Unicast, Kind::Keepalived, Kind::Agent);
+}
+
+/// Two nodes of equal priority split by the LAN (bridge ports isolated, no carrier change) are
+/// both master; when the LAN joins again the one with the lower primary address steps down
+/// (RFC 5798 §6.4.3), whichever daemon it runs: node 2 for IPv4 (192.0.2.2 > .1), the node
+/// with the greater link-local address for IPv6.
+fn split_brain_heals(tag: &str, proto: Proto, n1: Kind, n2: Kind) {
+    let vip = proto.vip(0);
+    let mut s = Scene::new(tag, 2);
+    partition(&s.lab, true);
+    s.start(1, n1, &conf(proto, 1, LOW, ""));
+    s.start(2, n2, &conf(proto, 2, LOW, ""));
+    s.wait_vip(vip, &[1, 2], v3_timeout());
+    let winner = match proto {
+        Proto::V3Ipv6 => {
+            let link_local = |i: usize| {
+                s.lab
+                    .node(i)
+                    .addrs()
+                    .unwrap()
+                    .into_iter()
+                    .find(|a| matches!(a, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local()))
+                    .expect("a link-local address")
+            };
+            if link_local(2) > link_local(1) { 2 } else { 1 }
+        }
+        _ => 2,
+    };
+    partition(&s.lab, false);
+    s.wait_vip(vip, &[winner], v3_timeout());
+    s.hold_vip(vip, &[winner], Duration::from_secs(1));
+    s.assert_clean_logs();
+}
+
+#[test]
+fn split_brain_heals_to_higher_address_agent_n1_keepalived_n2() {
+    split_brain_heals("sbak", Proto::V3Ipv4, Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn split_brain_heals_to_higher_address_keepalived_n1_agent_n2() {
+    split_brain_heals("sbka", Proto::V3Ipv4, Kind::Keepalived, Kind::Agent);
+}
+
+#[test]
+fn split_brain_heals_to_higher_link_local_ipv6() {
+    split_brain_heals("sb6", Proto::V3Ipv6, Kind::Agent, Kind::Keepalived);
+}
+
+/// A VRRPv3 backup configured with advert_int 1 behind a master advertising every 0.1 s learns
+/// Master_Adver_Interval from the adverts (RFC 5798 §6.4.2): when the master is cut off it takes
+/// over after about 3 × 0.1 s, not 3 × 1 s.
+fn learns_master_adver_interval(tag: &str, master: Kind, backup: Kind) {
+    let proto = Proto::V3Ipv4;
+    let vip = proto.vip(0);
+    let mut s = Scene::new(tag, 2);
+    s.start(1, master, &conf(proto, 1, HIGH, ""));
+    let slow = conf(proto, 2, LOW, "").replace("advert_int 0.1", "advert_int 1");
+    s.start(2, backup, &slow);
+    s.wait_vip(vip, &[1], v3_timeout());
+    // The backup's own Master_Down_Interval is 3.6 s: past it, it still holds back.
+    s.hold_vip(vip, &[1], Duration::from_secs(4));
+    s.lab.cut(1).unwrap();
+    let takeover = s.wait_vip(vip, &[2], Duration::from_secs(10));
+    if takeover >= Duration::from_millis(1500) {
+        s.fail(&format!(
+            "{} took over {takeover:?} after the master was cut off: it did not learn the \
+             master's advert interval (0.1 s; learned Master_Down_Interval ≈ 0.36 s, own 3.6 s)",
+            backup.name()
+        ));
+    }
+    // keepalived says so, once per change of interval.
+    s.assert_clean_logs_except(&["advertisement interval mismatch"]);
+}
+
+#[test]
+fn v3_agent_backup_learns_keepalived_master_interval() {
+    learns_master_adver_interval("learnka", Kind::Keepalived, Kind::Agent);
+}
+
+#[test]
+fn v3_keepalived_backup_learns_agent_master_interval() {
+    learns_master_adver_interval("learnak", Kind::Agent, Kind::Keepalived);
 }
 
 /// A generous bound for a v3 (advert_int 0.1) takeover: ten Master_Down_Intervals.
@@ -316,14 +411,14 @@ fn track_script_keepalived_tracks_agent_peer() {
 
 /// SIGTERM on the master (`master`, node 1) with a client pinging the VIP every millisecond:
 /// the master resigns with a priority 0 advert and the backup (`backup`, node 2) takes over
-/// after its skew time (39 ms at advert_int 0.1 and priority 100), far sooner than its
+/// after its skew time (61 ms at advert_int 0.1 and priority 100), and its gratuitous ARP or
+/// unsolicited NA moves the client's neighbour entry at once, far sooner than its
 /// Master_Down_Interval. The client's outage must stay under 1 s.
-fn graceful_stop(tag: &str, master: Kind, backup: Kind) {
-    let proto = Proto::V3Ipv4;
+fn graceful_stop(tag: &str, proto: Proto, master: Kind, backup: Kind) {
     let vip = proto.vip(0);
     let mut s = Scene::new(tag, 2);
-    s.start(1, master, &conf(proto, HIGH, ""));
-    s.start(2, backup, &conf(proto, LOW, ""));
+    s.start(1, master, &conf(proto, 1, HIGH, ""));
+    s.start(2, backup, &conf(proto, 2, LOW, ""));
     s.wait_vip(vip, &[1], v3_timeout());
     let prober = s.lab.prober(vip).unwrap();
     common::wait_for_replies(&s, vip, common::epoch_now(), Duration::from_secs(3));
@@ -336,7 +431,7 @@ fn graceful_stop(tag: &str, master: Kind, backup: Kind) {
     let report = prober.stop().unwrap();
     let outage = report.longest_gap();
     println!(
-        "graceful stop, {} master -> {} backup: VIP moved {takeover:?} after SIGTERM, client outage {outage:?}",
+        "graceful stop, {proto:?}, {} master -> {} backup: VIP moved {takeover:?} after SIGTERM, client outage {outage:?}",
         master.name(),
         backup.name()
     );
@@ -351,10 +446,127 @@ fn graceful_stop(tag: &str, master: Kind, backup: Kind) {
 
 #[test]
 fn graceful_stop_agent_master_hands_over_to_keepalived() {
-    graceful_stop("stopa", Kind::Agent, Kind::Keepalived);
+    graceful_stop("stopa", Proto::V3Ipv4, Kind::Agent, Kind::Keepalived);
+}
+
+/// The client's neighbour cache follows keepalived's unsolicited NA.
+#[test]
+fn graceful_stop_ipv6_agent_master_hands_over_to_keepalived() {
+    graceful_stop("stopa6", Proto::V3Ipv6, Kind::Agent, Kind::Keepalived);
+}
+
+/// The client's neighbour cache follows ha-agent's unsolicited NA.
+#[test]
+fn graceful_stop_ipv6_keepalived_master_hands_over_to_agent() {
+    graceful_stop("stopk6", Proto::V3Ipv6, Kind::Keepalived, Kind::Agent);
 }
 
 #[test]
 fn graceful_stop_keepalived_master_hands_over_to_agent() {
-    graceful_stop("stopk", Kind::Keepalived, Kind::Agent);
+    graceful_stop("stopk", Proto::V3Ipv4, Kind::Keepalived, Kind::Agent);
+}
+
+/// The notify script sees what keepalived 2.2.7 gives it (`notify`: TYPE NAME STATE PRIORITY),
+/// for the same events in the same order, whichever daemon runs on node 1: start (BACKUP, then
+/// MASTER), link cut (FAULT), restore (BACKUP, then MASTER: preempt), SIGTERM (STOP).
+#[test]
+fn notify_script_arguments_match_keepalived() {
+    fn run(tag: &str, kind: Kind) -> Vec<String> {
+        let proto = Proto::V3Ipv4;
+        let vip = proto.vip(0);
+        let mut s = Scene::new(tag, 2);
+        let out = s.lab.dir.join("notify.out");
+        let script = s
+            .lab
+            .write_file(
+                "notify.sh",
+                &format!("#!/bin/sh\necho \"$*\" >> {}\n", out.display()),
+            )
+            .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let extra = format!("    notify {}\n", script.display());
+        s.start(1, kind, &conf(proto, 1, HIGH, &extra));
+        s.start(2, Kind::Keepalived, &conf(proto, 2, LOW, ""));
+        let lines = || -> Vec<String> {
+            std::fs::read_to_string(&out)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        };
+        let wait_lines = |s: &Scene, n: usize| {
+            s.wait(&format!("{n} notify lines"), v3_timeout(), |_| {
+                lines().len() >= n
+            })
+        };
+        s.wait_vip(vip, &[1], v3_timeout());
+        wait_lines(&s, 2);
+        s.lab.cut(1).unwrap();
+        s.wait_vip(vip, &[2], v3_timeout());
+        wait_lines(&s, 3);
+        s.lab.restore(1).unwrap();
+        s.wait_vip(vip, &[1], v3_timeout());
+        wait_lines(&s, 5);
+        s.terminate(1);
+        s.reap(1, Duration::from_secs(5));
+        wait_lines(&s, 6);
+        // Nothing more comes.
+        s.hold("no further notify", Duration::from_millis(300), |_| {
+            lines().len() == 6
+        });
+        lines()
+    }
+    let expected: Vec<String> = [
+        "INSTANCE VI_1 BACKUP 200",
+        "INSTANCE VI_1 MASTER 200",
+        "INSTANCE VI_1 FAULT 200",
+        "INSTANCE VI_1 BACKUP 200",
+        "INSTANCE VI_1 MASTER 200",
+        "INSTANCE VI_1 STOP 200",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    assert_eq!(run("notk", Kind::Keepalived), expected, "keepalived 2.2.7");
+    assert_eq!(run("nota", Kind::Agent), expected, "ha-agent");
+}
+
+/// The address owner (priority 255, the VIP is node 1's own address 192.0.2.1) is master at
+/// once and the backup accepts its adverts. Its own address is not a VIP it added: it stays
+/// through FAULT (link cut) and after a stop.
+///
+/// The backup is stopped before the owner's link is cut: a backup that took over 192.0.2.1 can
+/// no longer hear the owner (Linux drops packets whose source is one of its own addresses as
+/// martians), so the two would stay master. And only ha-agent as the owner: keepalived 2.2.7
+/// in the owner's place removes its own address at start ("removing VIPs") and then sits in
+/// FAULT ("no IPv4 address for interface").
+#[test]
+fn address_owner_keeps_its_own_address() {
+    let own: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let conf = |state: &str, priority: u8| {
+        global_defs("owner")
+            + &format!(
+                "vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    \
+                 virtual_router_id 51\n    priority {priority}\n    version 3\n    \
+                 advert_int 0.1\n    virtual_ipaddress {{\n        192.0.2.1/24\n    }}\n}}\n"
+            )
+    };
+    let mut s = Scene::new("owner", 2);
+    s.start(1, Kind::Agent, &conf("MASTER", 255));
+    s.wait_log(1, "INIT -> MASTER", 1, v3_timeout());
+    s.start(2, Kind::Keepalived, &conf("BACKUP", LOW));
+    s.hold_vip(own, &[1], Proto::V3Ipv4.master_down(LOW) * 3);
+    s.terminate(2);
+    s.reap(2, Duration::from_secs(5));
+
+    s.lab.cut(1).unwrap();
+    s.wait_log(1, "MASTER -> FAULT", 1, v3_timeout());
+    s.hold_vip(own, &[1], Duration::from_millis(300));
+    s.lab.restore(1).unwrap();
+    s.wait_log(1, "FAULT -> MASTER", 1, v3_timeout());
+    s.terminate(1);
+    s.reap(1, Duration::from_secs(5));
+    if s.holders(own) != [1] {
+        s.fail("ha-agent removed node 1's own address (the owner's VIP) on exit");
+    }
 }
