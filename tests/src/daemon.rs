@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-/// A process started in a lab node. Dropping it kills it (SIGKILL) and reaps it.
+/// A process started in a lab node. Dropping it stops it and reaps it.
 pub struct Daemon {
     pub name: String,
     child: Child,
@@ -100,8 +100,15 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// SIGTERM first, so daemons clean up what they own (ha-agent: VIPs, control socket), then
+    /// SIGKILL after two seconds; always reaped.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if self.is_running() {
+            let _ = self.signal(libc::SIGTERM);
+            if !matches!(self.wait_timeout(Duration::from_secs(2)), Ok(Some(_))) {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }
