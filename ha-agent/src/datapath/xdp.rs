@@ -82,6 +82,12 @@ impl XdpDatapath {
                 source: Box::new(source),
             })?;
 
+        // Before TCX (Linux 6.6) TC programs hang off a clsact qdisc; it may exist already.
+        let tcx = aya::util::KernelVersion::current()
+            .is_ok_and(|v| v >= aya::util::KernelVersion::new(6, 6, 0));
+        if !tcx && let Err(e) = aya::programs::tc::qdisc_add_clsact(interface) {
+            tracing::debug!("clsact qdisc on {interface}: {e} (an existing one is fine)");
+        }
         let tc: &mut SchedClassifier = program(&mut ebpf, PROG_VIP_FENCE)?;
         tc.load().map_err(|source| XdpError::Program {
             name: PROG_VIP_FENCE,
