@@ -127,13 +127,7 @@ impl VrrpSocket {
     }
 
     fn finish(socket: Socket, ifname: &str, ifindex: u32, v6: bool) -> Result<Self, SocketError> {
-        socket
-            .set_nonblocking(true)
-            .map_err(syscall("fcntl(O_NONBLOCK)", ifname))?;
-        // SAFETY: the `Socket` owns its fd, which stays open and the same until the `AsyncFd`
-        // (which owns the `Socket`) is dropped.
-        let fd = unsafe { AsyncFd::register(socket) }
-            .map_err(|e| syscall("epoll_ctl(EPOLL_CTL_ADD)", ifname)(e.into()))?;
+        let fd = sockopt::into_async(socket).map_err(|(call, e)| syscall(call, ifname)(e))?;
         Ok(Self {
             fd,
             ifname: ifname.to_owned(),

@@ -6,6 +6,20 @@ use std::mem;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+/// Makes a raw socket non-blocking and registers it with tokio's reactor. On failure, the
+/// syscall that failed and why.
+pub(crate) fn into_async(
+    socket: socket2::Socket,
+) -> Result<tokio::io::unix::AsyncFd<socket2::Socket>, (&'static str, io::Error)> {
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| ("fcntl(O_NONBLOCK)", e))?;
+    // SAFETY: the `Socket` owns its fd, which stays open and the same until the `AsyncFd`
+    // (which owns the `Socket`) is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register(socket) }
+        .map_err(|e| ("epoll_ctl(EPOLL_CTL_ADD)", e.into()))
+}
+
 /// `setsockopt(fd, level, name, &value, sizeof value)` for a plain-old-data `value`.
 fn setsockopt<T: Copy>(fd: BorrowedFd<'_>, level: i32, name: i32, value: &T) -> io::Result<()> {
     let len = mem::size_of::<T>() as libc::socklen_t;
