@@ -276,6 +276,11 @@ fn dumps_are_written_whole_and_owner_only() {
     assert!(stats.contains("auth_mismatch: 2"), "{stats}");
     let json = std::fs::read_to_string(&paths.json).unwrap();
     assert_eq!(Report::from_json(&json).unwrap(), report);
+    // A time that serde_json's default (not round-trip) float parser read back 1 ULP off.
+    let mut exact = report.clone();
+    exact.agent.started_unix = 1795315807.3506315;
+    let text = serde_json::to_string(&exact).unwrap();
+    assert_eq!(Report::from_json(&text).unwrap(), exact);
     for p in [&paths.data, &paths.stats, &paths.json] {
         let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", p.display());
