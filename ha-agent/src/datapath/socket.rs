@@ -20,25 +20,13 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use crate::net::link::if_index;
-use crate::net::{IPPROTO_VRRP, VRRP_MCAST_V4, VRRP_MCAST_V6, sockopt};
+use crate::net::{IPPROTO_VRRP, IfError, VRRP_MCAST_V4, VRRP_MCAST_V6, resolve, sockopt, syscall};
 
 /// What went wrong, which syscall, on what interface.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
-    #[error("no interface named `{ifname}` (`if_nametoindex`)")]
-    NoSuchInterface {
-        ifname: String,
-        #[source]
-        io_error: io::Error,
-    },
-    #[error("`{call}` failed on interface `{ifname}`")]
-    Syscall {
-        call: &'static str,
-        ifname: String,
-        #[source]
-        io_error: io::Error,
-    },
+    #[error(transparent)]
+    Interface(#[from] IfError),
     #[error("VRRP packet on `{ifname}` longer than the {buf_len}-byte buffer: dropped")]
     Truncated { ifname: String, buf_len: usize },
 }
@@ -65,14 +53,6 @@ pub struct VrrpSocket {
     ifname: String,
     ifindex: u32,
     v6: bool,
-}
-
-fn syscall<'a>(call: &'static str, ifname: &'a str) -> impl FnOnce(io::Error) -> SocketError + 'a {
-    move |io_error| SocketError::Syscall {
-        call,
-        ifname: ifname.to_owned(),
-        io_error,
-    }
 }
 
 impl VrrpSocket {
@@ -156,11 +136,7 @@ impl VrrpSocket {
             match guard.try_io(|fd| recvmsg(fd.get_ref().as_raw_fd(), buf, self.v6)) {
                 Ok(Ok(raw)) => return self.received(raw, buf),
                 Ok(Err(io_error)) => {
-                    return Err(SocketError::Syscall {
-                        call: "recvmsg",
-                        ifname: self.ifname.clone(),
-                        io_error,
-                    });
+                    return Err(syscall("recvmsg", &self.ifname)(io_error).into());
                 }
                 Err(_would_block) => continue,
             }
@@ -207,13 +183,6 @@ impl VrrpSocket {
             ttl,
         })
     }
-}
-
-fn resolve(ifname: &str) -> Result<u32, SocketError> {
-    if_index(ifname).map_err(|io_error| SocketError::NoSuchInterface {
-        ifname: ifname.to_owned(),
-        io_error,
-    })
 }
 
 struct RawRecv {

@@ -16,25 +16,15 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use super::link::if_index;
-use super::{IPPROTO_VRRP, VRRP_MCAST_V4, VRRP_MCAST_V6, VRRP_TTL, sockopt};
+use super::{
+    IPPROTO_VRRP, IfError, VRRP_MCAST_V4, VRRP_MCAST_V6, VRRP_TTL, resolve, sockopt, syscall,
+};
 
 /// What went wrong, which syscall, on what interface or destination.
 #[derive(Debug, thiserror::Error)]
 pub enum AdvertError {
-    #[error("no interface named `{ifname}` (`if_nametoindex`)")]
-    NoSuchInterface {
-        ifname: String,
-        #[source]
-        io_error: io::Error,
-    },
-    #[error("`{call}` failed on interface `{ifname}`")]
-    Syscall {
-        call: &'static str,
-        ifname: String,
-        #[source]
-        io_error: io::Error,
-    },
+    #[error(transparent)]
+    Interface(#[from] IfError),
     #[error("`{call}` to {dst} failed on interface `{ifname}`")]
     Send {
         call: &'static str,
@@ -53,14 +43,6 @@ pub struct AdvertSender {
     ifname: String,
     ifindex: u32,
     v6: bool,
-}
-
-fn syscall<'a>(call: &'static str, ifname: &'a str) -> impl FnOnce(io::Error) -> AdvertError + 'a {
-    move |io_error| AdvertError::Syscall {
-        call,
-        ifname: ifname.to_owned(),
-        io_error,
-    }
 }
 
 impl AdvertSender {
@@ -246,13 +228,6 @@ impl AdvertSender {
         }
         Ok(())
     }
-}
-
-fn resolve(ifname: &str) -> Result<u32, AdvertError> {
-    if_index(ifname).map_err(|io_error| AdvertError::NoSuchInterface {
-        ifname: ifname.to_owned(),
-        io_error,
-    })
 }
 
 /// The kernel's `UIO_MAXIOV`: the most datagrams one `sendmmsg` takes.

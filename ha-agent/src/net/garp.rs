@@ -22,24 +22,13 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use super::link::if_index;
+use super::{IfError, resolve, sockopt, syscall};
 
 /// What went wrong, which syscall, on what interface or VIP.
 #[derive(Debug, thiserror::Error)]
 pub enum GarpError {
-    #[error("no interface named `{ifname}` (`if_nametoindex`)")]
-    NoSuchInterface {
-        ifname: String,
-        #[source]
-        io_error: io::Error,
-    },
-    #[error("`{call}` failed on interface `{ifname}`")]
-    Syscall {
-        call: &'static str,
-        ifname: String,
-        #[source]
-        io_error: io::Error,
-    },
+    #[error(transparent)]
+    Interface(#[from] IfError),
     #[error("`sendto` of the {what} for {vip} failed on interface `{ifname}`")]
     Send {
         what: &'static str,
@@ -139,31 +128,14 @@ pub struct GarpSender {
     mac: [u8; 6],
 }
 
-fn syscall<'a>(call: &'static str, ifname: &'a str) -> impl FnOnce(io::Error) -> GarpError + 'a {
-    move |io_error| GarpError::Syscall {
-        call,
-        ifname: ifname.to_owned(),
-        io_error,
-    }
-}
-
 impl GarpSender {
     /// Opens the socket for `ifname`, whose MAC is `mac` (see `Netlink::interface`).
     pub fn open(ifname: &str, mac: [u8; 6]) -> Result<Self, GarpError> {
-        let ifindex = if_index(ifname).map_err(|io_error| GarpError::NoSuchInterface {
-            ifname: ifname.to_owned(),
-            io_error,
-        })?;
+        let ifindex = resolve(ifname)?;
         // Protocol 0: the socket receives nothing, it only sends.
         let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))
             .map_err(syscall("socket(AF_PACKET, SOCK_RAW, 0)", ifname))?;
-        socket
-            .set_nonblocking(true)
-            .map_err(syscall("fcntl(O_NONBLOCK)", ifname))?;
-        // SAFETY: the `Socket` owns its fd, which stays open and the same until the `AsyncFd`
-        // (which owns the `Socket`) is dropped.
-        let fd = unsafe { AsyncFd::register(socket) }
-            .map_err(|e| syscall("epoll_ctl(EPOLL_CTL_ADD)", ifname)(e.into()))?;
+        let fd = sockopt::into_async(socket).map_err(|(call, e)| syscall(call, ifname)(e))?;
         Ok(Self {
             fd,
             ifname: ifname.to_owned(),
