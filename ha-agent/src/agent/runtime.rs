@@ -227,26 +227,6 @@ impl Runtime {
             .as_ref()
             .map(script::resolve_user)
             .transpose()?;
-        let mut rt = Runtime::new(config, plan, netlink, facts, run_as, config_file.to_owned())?;
-        rt.scripts = rt.check_scripts()?;
-        rt.channels = channels;
-        rt.choice = choice;
-        if let Some(prev) = previous {
-            rt.status = prev.status.clone();
-            rt.rejected = prev.rejected.clone();
-            rt.started = prev.started;
-        }
-        Ok(rt)
-    }
-
-    fn new(
-        config: Config,
-        plan: Plan,
-        netlink: Netlink,
-        facts: HashMap<String, IfFacts>,
-        run_as: Option<RunAs>,
-        config_file: std::path::PathBuf,
-    ) -> Result<Self> {
         let now = Instant::now();
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
         let mut units = Vec::new();
@@ -285,15 +265,23 @@ impl Runtime {
         }
         let running = facts.iter().map(|(n, f)| (n.clone(), f.running)).collect();
         let scripts_up = config.scripts.iter().map(|s| !s.init_fail).collect();
-        let (status, _) = watch::channel(Status {
-            datapath: "socket",
-            started: SystemTime::now(),
-            config_file: config_file.clone(),
-            instances: Vec::new(),
-            rejected: BTreeMap::new(),
-            fence_drops: BTreeMap::new(),
-        });
-        Ok(Runtime {
+        // On reload the watchers, counters and start time carry over.
+        let started = previous.map_or_else(SystemTime::now, |p| p.started);
+        let status = match previous {
+            Some(p) => p.status.clone(),
+            None => {
+                watch::channel(Status {
+                    datapath: "socket",
+                    started,
+                    config_file: config_file.to_owned(),
+                    instances: Vec::new(),
+                    rejected: BTreeMap::new(),
+                    fence_drops: BTreeMap::new(),
+                })
+                .0
+            }
+        };
+        let mut rt = Runtime {
             config,
             plan,
             units,
@@ -309,19 +297,18 @@ impl Runtime {
             senders: Vec::new(),
             garp: HashMap::new(),
             run_as,
-            rejected: Rc::default(),
-            channels: Channels {
-                adverts: mpsc::unbounded_channel().0,
-                scripts: mpsc::unbounded_channel().0,
-            },
-            choice: DatapathChoice::Socket,
+            rejected: previous.map(|p| p.rejected.clone()).unwrap_or_default(),
+            channels,
+            choice,
             scripts: Vec::new(),
             tasks: Vec::new(),
             status,
-            started: SystemTime::now(),
-            config_file,
+            started,
+            config_file: config_file.to_owned(),
             cause: None,
-        })
+        };
+        rt.scripts = rt.check_scripts()?;
+        Ok(rt)
     }
 
     /// A receiver of the status, updated after every event.
@@ -1107,11 +1094,7 @@ impl Runtime {
     /// state machine what changed.
     async fn recompute(&mut self, i: usize, now: Instant) {
         let ip = &self.plan.instances[i];
-        let group = self
-            .config
-            .sync_groups
-            .iter()
-            .find(|g| g.members.contains(&ip.name));
+        let group = self.plan.units[self.nodes[i].unit].group.as_ref();
         let mut trackers = Vec::new();
         let up_down = |up: bool, t: &crate::config::Tracker| Tracked::UpDown {
             up,
