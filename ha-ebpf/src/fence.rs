@@ -1,14 +1,18 @@
 //! TC `vip_fence` (ingress and egress): drops IPv4/IPv6 packets to or from a fenced VIP, ARP that
 //! claims one (sender address), and neighbour advertisements for one. Everything else goes on.
+//!
+//! A VIP in `FENCE` is fenced when the agent says so (`fenced`), when `vrrp_rx` saw its instance
+//! preempted (`SLOT_FENCE[slot]`), or when the agent's `HEARTBEAT` is older than the VIP's
+//! timeout: a dead or hung agent fails closed.
 
-use aya_ebpf::{macros::classifier, programs::TcContext};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::classifier, programs::TcContext};
 use ha_common::{
     maps::VipKey,
     wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPV6_HLEN},
 };
 
 use crate::{
-    maps::{FENCE, FENCE_DROPS, bump},
+    maps::{FENCE, FENCE_DROPS, HEARTBEAT, SLOT_FENCE, bump},
     ptr::read_at,
     rx::l3_offset,
 };
@@ -32,8 +36,20 @@ pub fn vip_fence(ctx: TcContext) -> i32 {
 
 #[inline(always)]
 fn fenced(key: &VipKey) -> bool {
-    // SAFETY: the value is a plain u8 read once; a concurrent delete at worst returns stale data.
-    unsafe { FENCE.get(key).is_some() }
+    // SAFETY: the entry is plain data read once; a concurrent update at worst gives stale data.
+    let Some(entry) = (unsafe { FENCE.get(key) }) else {
+        return false;
+    };
+    if entry.fenced != 0 || SLOT_FENCE.get(entry.slot as u32).is_some_and(|f| *f != 0) {
+        return true;
+    }
+    if entry.heartbeat_timeout_ns == 0 {
+        return false;
+    }
+    let last = HEARTBEAT.get(0).map_or(0, |h| h.last_ns);
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    now.saturating_sub(last) > entry.heartbeat_timeout_ns
 }
 
 #[inline(always)]

@@ -1,6 +1,7 @@
 //! ha-agent's kernel programs.
 //!
-//! - `vrrp_rx` (XDP): parses VRRP adverts at the NIC and counts them per VRID.
+//! - `vrrp_rx` (XDP): validates VRRP adverts at the NIC, counts them per VRID and reason, feeds the
+//!   election through a peer map and a ring buffer, and consumes them.
 //! - `vip_fence` (TC, ingress and egress): drops traffic to or from a VIP this node must not own.
 #![no_std]
 #![no_main]

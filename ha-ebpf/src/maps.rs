@@ -1,19 +1,71 @@
 //! The maps the programs share with the agent. Names are the agent's too: keep them in sync with
 //! `ha-agent/src/datapath/xdp.rs`.
+//!
+//! The agent pins every map but `EVENTS` under its pin directory for the interface (by name), so
+//! the fence outlives a crashed agent and a restarted one adopts the state (and the counters).
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use ha_common::maps::{FENCE_ENTRIES, VRID_SLOTS, VipKey};
+use ha_common::maps::{
+    EVENTS_BYTES, FENCE_ENTRIES, FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RxGlobal,
+    RxInstance, SLOT_ADDR_ENTRIES, STATS_ENTRIES, SlotAddr, VRID_SLOTS, VipKey,
+};
 
-/// Adverts (IP protocol 112) seen per VRID, per CPU.
+/// Every VRRP packet (IP protocol 112) seen per VRID byte, valid or not, per CPU.
 #[map]
 pub static RX_ADVERTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(VRID_SLOTS, 0);
 
-/// VIPs whose traffic `vip_fence` drops. Value unused (1).
+/// Rejected adverts per (VRID, reason): index `stats_index(vrid, reason)`, per CPU.
 #[map]
-pub static FENCE: HashMap<VipKey, u8> = HashMap::with_max_entries(FENCE_ENTRIES, 0);
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STATS_ENTRIES, 0);
+
+/// Valid adverts per instance slot, per CPU.
+#[map]
+pub static ACCEPTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(INSTANCE_SLOTS, 0);
+
+/// Per-interface settings (one entry).
+#[map]
+pub static RX_GLOBAL: Array<RxGlobal> = Array::with_max_entries(1, 0);
+
+/// Per-instance rules, by slot.
+#[map]
+pub static RX_INSTANCE: Array<RxInstance> = Array::with_max_entries(INSTANCE_SLOTS, 0);
+
+/// The VIPs each instance expects in adverts: value is the VIP's index (bit in the mask).
+#[map]
+pub static ADV_ADDRS: HashMap<SlotAddr, u8> = HashMap::with_max_entries(SLOT_ADDR_ENTRIES, 0);
+
+/// Allowed unicast sources per instance (when `RxInstance::check_peers`). Value unused (1).
+#[map]
+pub static ALLOWED_PEERS: HashMap<SlotAddr, u8> = HashMap::with_max_entries(SLOT_ADDR_ENTRIES, 0);
+
+/// The last valid advert per slot.
+#[map]
+pub static PEER: Array<PeerRecord> = Array::with_max_entries(INSTANCE_SLOTS, 0);
+
+/// Valid adverts the election must see (changes only). Not pinned: a restarted agent must not
+/// read a dead one's events.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+/// Events lost because the ring buffer was full (index 0), per CPU.
+#[map]
+pub static EVENTS_LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Set by `vrrp_rx` when it sees an advert that preempts a slot we are Master of: every VIP of
+/// the slot is fenced at once, before the agent reacts. Cleared by the agent on becoming Master.
+#[map]
+pub static SLOT_FENCE: Array<u32> = Array::with_max_entries(INSTANCE_SLOTS, 0);
+
+/// VIPs on this interface and whether `vip_fence` drops their traffic.
+#[map]
+pub static FENCE: HashMap<VipKey, FenceEntry> = HashMap::with_max_entries(FENCE_ENTRIES, 0);
+
+/// When the agent's loop last ran: stale means fenced (fail closed).
+#[map]
+pub static HEARTBEAT: Array<Heartbeat> = Array::with_max_entries(1, 0);
 
 /// Packets `vip_fence` dropped, per CPU (index 0: ingress+egress total).
 #[map]

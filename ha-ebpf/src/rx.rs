@@ -1,22 +1,77 @@
-//! XDP `vrrp_rx`: finds VRRP adverts (IP protocol 112, IPv4 or IPv6, one optional 802.1Q tag) and
-//! counts them per VRID. Everything is passed on to the stack.
+//! XDP `vrrp_rx`: validates VRRP adverts at the NIC, check for check as the userspace codec
+//! (`ha-agent/src/vrrp/packet.rs`, "Order of checks"), and counts the verdicts.
+//!
+//! - Not VRRP (not IP protocol 112 directly behind an IPv4/IPv6 header, one 802.1Q tag allowed),
+//!   or too short to hold the protocol field: `XDP_PASS`, nothing counted.
+//! - Rejected: `STATS[vrid][reason]++`, `XDP_DROP`.
+//! - Valid: `ACCEPTED[slot]++`, `PEER[slot]` updated, an `EVENTS` record when the election must
+//!   see it (new source, priority, interval, priority 0, first after a silence, or any while we
+//!   are Master), `SLOT_FENCE[slot]` set when it preempts a slot we are Master of; `XDP_DROP`.
+//!
+//! `RX_GLOBAL.flags & PASS_ADVERTS` passes every VRRP packet on after counting (debugging with
+//! tcpdump, which sees packets after XDP).
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use ha_common::wire::{
-    ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV6_HLEN,
+use aya_ebpf::{
+    bindings::{xdp_action, xdp_md},
+    cty::c_void,
+    helpers::{bpf_ktime_get_ns, bpf_loop, bpf_xdp_load_bytes},
+    macros::xdp,
+    programs::XdpContext,
+};
+use ha_common::{
+    RejectReason,
+    maps::{PeerEvent, RxInstance, SlotAddr, event_why, instance_slot, rx_flags, stats_index},
+    wire::{
+        ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV4_MIN_HLEN,
+        IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN, VRRP_TTL,
+        VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN,
+    },
 };
 
 use crate::{
-    maps::{RX_ADVERTS, bump},
+    maps::{
+        ACCEPTED, ADV_ADDRS, ALLOWED_PEERS, EVENTS, EVENTS_LOST, PEER, RX_ADVERTS, RX_GLOBAL,
+        RX_INSTANCE, SLOT_FENCE, STATS, bump,
+    },
     ptr::{read_at, read_be16},
 };
 
+/// Largest VRRP message: v3 over IPv6 with 255 addresses (8 + 255 × 16), in 32-bit words.
+const MAX_VRRP_WORDS: usize = (VRRP_HEADER_LEN + 255 * 16) / 4;
+
 #[xdp]
 pub fn vrrp_rx(ctx: XdpContext) -> u32 {
-    match try_vrrp_rx(&ctx) {
-        Ok(action) => action,
-        Err(()) => xdp_action::XDP_PASS,
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let verdict = classify(ctx.ctx, data, data_end);
+    let pass_all = RX_GLOBAL
+        .get(0)
+        .is_some_and(|g| g.flags & rx_flags::PASS_ADVERTS != 0);
+    match verdict {
+        Verdict::NotVrrp => xdp_action::XDP_PASS,
+        Verdict::Rejected { vrid, reason } => {
+            bump(&RX_ADVERTS, vrid as u32);
+            bump(&STATS, stats_index(vrid, reason as u8));
+            if pass_all {
+                xdp_action::XDP_PASS
+            } else {
+                xdp_action::XDP_DROP
+            }
+        }
+        Verdict::Valid { vrid } => {
+            bump(&RX_ADVERTS, vrid as u32);
+            if pass_all {
+                xdp_action::XDP_PASS
+            } else {
+                xdp_action::XDP_DROP
+            }
+        }
     }
+}
+
+enum Verdict {
+    NotVrrp,
+    Rejected { vrid: u8, reason: RejectReason },
+    Valid { vrid: u8 },
 }
 
 /// Offset of the L3 header and its ethertype, skipping one VLAN tag.
@@ -29,29 +84,469 @@ pub fn l3_offset(data: usize, data_end: usize) -> Result<(u16, usize), ()> {
     Ok((ethertype, ETH_HLEN))
 }
 
+/// What the IP header says about a VRRP packet.
+struct Ip {
+    ipv6: bool,
+    /// Offsets (from `data`) of the source and destination addresses.
+    src: usize,
+    dst: usize,
+    ttl: u8,
+    /// Offset and length of the VRRP message.
+    vrrp: usize,
+    len: usize,
+}
+
 #[inline(always)]
-fn try_vrrp_rx(ctx: &XdpContext) -> Result<u32, ()> {
-    let (data, data_end) = (ctx.data(), ctx.data_end());
-    let (ethertype, l3) = l3_offset(data, data_end)?;
-    let vrrp = match ethertype {
-        ETH_P_IP => {
-            let ver_ihl = read_at::<u8>(data, data_end, l3)?;
-            let proto = read_at::<u8>(data, data_end, l3 + 9)?;
-            if proto != IPPROTO_VRRP {
-                return Ok(xdp_action::XDP_PASS);
-            }
-            l3 + ((ver_ihl & 0x0f) as usize) * 4
-        }
-        ETH_P_IPV6 => {
-            let next = read_at::<u8>(data, data_end, l3 + 6)?;
-            if next != IPPROTO_VRRP {
-                return Ok(xdp_action::XDP_PASS);
-            }
-            l3 + IPV6_HLEN
-        }
-        _ => return Ok(xdp_action::XDP_PASS),
+fn classify(xdp: *mut xdp_md, data: usize, data_end: usize) -> Verdict {
+    let Ok((ethertype, l3)) = l3_offset(data, data_end) else {
+        return Verdict::NotVrrp;
     };
-    let vrid = read_at::<u8>(data, data_end, vrrp + 1)?;
-    bump(&RX_ADVERTS, vrid as u32);
-    Ok(xdp_action::XDP_PASS)
+    if ethertype != ETH_P_IP && ethertype != ETH_P_IPV6 {
+        return Verdict::NotVrrp;
+    }
+    let Ok(first) = read_at::<u8>(data, data_end, l3) else {
+        return Verdict::NotVrrp;
+    };
+    let parsed = match first >> 4 {
+        4 => ipv4(data, data_end, l3),
+        6 => ipv6(data, data_end, l3),
+        _ => return Verdict::NotVrrp,
+    };
+    let ip = match parsed {
+        Ok(Some(ip)) => ip,
+        Ok(None) => return Verdict::NotVrrp,
+        Err((vrrp_at, reason)) => {
+            // The VRID byte from the buffer, as the codec's `vrid_slot_ip`.
+            let vrid = read_at::<u8>(data, data_end, vrrp_at + 1).unwrap_or(0);
+            return Verdict::Rejected { vrid, reason };
+        }
+    };
+    let vrid = read_at::<u8>(data, data_end, ip.vrrp + 1).unwrap_or(0);
+    match vrrp(xdp, data, data_end, &ip) {
+        Ok(()) => Verdict::Valid { vrid },
+        Err(reason) => Verdict::Rejected { vrid, reason },
+    }
+}
+
+/// Whether the packet holds at least `len` bytes. A pointer comparison: the verifier refuses
+/// `data_end - data` as a number.
+#[inline(always)]
+fn fits(data: usize, data_end: usize, len: usize) -> bool {
+    data + len <= data_end
+}
+
+/// IPv4 (RFC 791 §3.1): checks 3–7. `Ok(None)`: not VRRP. `Err`: the VRRP offset and reason.
+#[inline(always)]
+fn ipv4(data: usize, data_end: usize, l3: usize) -> Result<Option<Ip>, (usize, RejectReason)> {
+    let Ok(proto) = read_at::<u8>(data, data_end, l3 + 9) else {
+        return Ok(None);
+    };
+    if proto != IPPROTO_VRRP {
+        return Ok(None);
+    }
+    let ver_ihl = read_at::<u8>(data, data_end, l3).map_err(|_| (l3, RejectReason::Truncated))?;
+    let ihl = ((ver_ihl & 0x0f) as usize) * 4;
+    let vrrp_at = l3 + ihl;
+    if !fits(data, data_end, l3 + IPV4_MIN_HLEN) {
+        return Err((vrrp_at, RejectReason::Truncated));
+    }
+    if ihl < IPV4_MIN_HLEN {
+        return Ok(None);
+    }
+    let truncated = (vrrp_at, RejectReason::Truncated);
+    let total = read_be16(data, data_end, l3 + 2).map_err(|_| truncated)? as usize;
+    if !fits(data, data_end, l3 + total) || total < ihl {
+        return Err(truncated);
+    }
+    if read_be16(data, data_end, l3 + 6).map_err(|_| truncated)? & 0x3fff != 0 {
+        return Err(truncated);
+    }
+    let ttl = read_at::<u8>(data, data_end, l3 + 8).map_err(|_| truncated)?;
+    Ok(Some(Ip {
+        ipv6: false,
+        src: l3 + 12,
+        dst: l3 + 16,
+        ttl,
+        vrrp: vrrp_at,
+        len: total - ihl,
+    }))
+}
+
+/// IPv6 (RFC 8200 §3): checks 8–9a.
+#[inline(always)]
+fn ipv6(data: usize, data_end: usize, l3: usize) -> Result<Option<Ip>, (usize, RejectReason)> {
+    let Ok(next) = read_at::<u8>(data, data_end, l3 + 6) else {
+        return Ok(None);
+    };
+    if next != IPPROTO_VRRP {
+        return Ok(None);
+    }
+    let vrrp_at = l3 + IPV6_HLEN;
+    let truncated = (vrrp_at, RejectReason::Truncated);
+    if !fits(data, data_end, l3 + IPV6_HLEN) {
+        return Err(truncated);
+    }
+    let payload = read_be16(data, data_end, l3 + 4).map_err(|_| truncated)? as usize;
+    if !fits(data, data_end, l3 + IPV6_HLEN + payload) {
+        return Err(truncated);
+    }
+    let ttl = read_at::<u8>(data, data_end, l3 + 7).map_err(|_| truncated)?;
+    Ok(Some(Ip {
+        ipv6: true,
+        src: l3 + 8,
+        dst: l3 + 24,
+        ttl,
+        vrrp: vrrp_at,
+        len: payload,
+    }))
+}
+
+/// Checks 11–26 on a VRRP message, then records a valid one.
+#[inline(always)]
+fn vrrp(xdp: *mut xdp_md, data: usize, data_end: usize, ip: &Ip) -> Result<(), RejectReason> {
+    let flags = RX_GLOBAL.get(0).map_or(0, |g| g.flags);
+    let truncated = |_| RejectReason::Truncated;
+    let alen = if ip.ipv6 { 16 } else { 4 };
+
+    // 11: TTL / hop limit (RFC 5798 §7.1).
+    let dst0 = read_at::<u8>(data, data_end, ip.dst).map_err(truncated)?;
+    let multicast = if ip.ipv6 {
+        dst0 == 0xff
+    } else {
+        dst0 >> 4 == 14
+    };
+    if (multicast || flags & rx_flags::UNICAST_ANY_TTL == 0) && ip.ttl != VRRP_TTL {
+        return Err(RejectReason::TtlNot255);
+    }
+    // 12–15: the fixed header.
+    if ip.len < VRRP_HEADER_LEN {
+        return Err(RejectReason::Truncated);
+    }
+    let hdr: [u8; VRRP_HEADER_LEN] = read_at(data, data_end, ip.vrrp).map_err(truncated)?;
+    let version = hdr[0] >> 4;
+    if version != 2 && version != 3 {
+        return Err(RejectReason::BadVersion);
+    }
+    if hdr[0] & 0x0f != VRRP_TYPE_ADVERTISEMENT {
+        return Err(RejectReason::BadType);
+    }
+    let (vrid, priority, count) = (hdr[1], hdr[2], hdr[3] as usize);
+    if vrid == 0 {
+        return Err(RejectReason::BadVrid);
+    }
+    // 16: length.
+    let auth_len = if version == 2 && !ip.ipv6 {
+        VRRP_V2_AUTH_LEN
+    } else {
+        0
+    };
+    if ip.len != VRRP_HEADER_LEN + count * alen + auth_len {
+        return Err(RejectReason::LengthMismatch);
+    }
+    // 17: checksum.
+    let sum = sum_words(xdp, ip.vrrp, ip.len / 4);
+    let ok = if ip.ipv6 {
+        fold(sum + pseudo_v6(data, data_end, ip).map_err(truncated)?) == 0xffff
+    } else if version == 2 {
+        fold(sum) == 0xffff
+    } else {
+        let as_v2 = flags & rx_flags::V3_V4_AS_V2 != 0;
+        let pseudo = flags & rx_flags::V3_V4_PSEUDO != 0 || !as_v2;
+        let with = sum + pseudo_v4(data, data_end, ip).map_err(truncated)?;
+        (pseudo && fold(with) == 0xffff) || (as_v2 && fold(sum) == 0xffff)
+    };
+    if !ok {
+        return Err(RejectReason::BadChecksum);
+    }
+    // 18–19: v2 auth type.
+    if version == 2 {
+        let auth_type = hdr[4];
+        if auth_type != VRRP_AUTH_NONE && (auth_type != VRRP_AUTH_PASS || ip.ipv6) {
+            return Err(RejectReason::AuthMismatch);
+        }
+    }
+
+    // 20: the instance (the slot includes the family, so 21 cannot fail here).
+    let slot = instance_slot(vrid, ip.ipv6);
+    let Some(cfg) = RX_INSTANCE.get(slot) else {
+        return Err(RejectReason::UnknownVrid);
+    };
+    if cfg.configured == 0 {
+        return Err(RejectReason::UnknownVrid);
+    }
+    // 22–24.
+    if version != cfg.version {
+        return Err(RejectReason::BadVersion);
+    }
+    if version == 2 {
+        if hdr[4] != cfg.auth_type {
+            return Err(RejectReason::AuthMismatch);
+        }
+        if hdr[4] == VRRP_AUTH_PASS {
+            let at = ip.vrrp + VRRP_HEADER_LEN + count * 4;
+            let got = u64::from_ne_bytes(read_at(data, data_end, at).map_err(truncated)?);
+            // Every byte compared whatever the first difference, as keepalived.
+            if got ^ u64::from_ne_bytes(cfg.auth) != 0 {
+                return Err(RejectReason::AuthMismatch);
+            }
+        }
+        if hdr[5] as u16 * 100 != cfg.adver_int_cs {
+            return Err(RejectReason::IntervalMismatch);
+        }
+    }
+    // 25: the address list.
+    if cfg.check_vips != 0 {
+        if count != cfg.vip_count as usize {
+            return Err(RejectReason::AddressListMismatch);
+        }
+        let mask = vip_mask(xdp, ip.vrrp + VRRP_HEADER_LEN, count, slot, ip.ipv6);
+        if mask & cfg.vip_mask != cfg.vip_mask {
+            return Err(RejectReason::AddressListMismatch);
+        }
+    }
+    // 26: unicast peers.
+    let src = address(data, data_end, ip.src, ip.ipv6).map_err(truncated)?;
+    if cfg.check_peers != 0 {
+        let key = SlotAddr {
+            slot: slot as u16,
+            _pad: 0,
+            addr: src,
+        };
+        // SAFETY: the value is not read, only its presence.
+        if unsafe { ALLOWED_PEERS.get(key) }.is_none() {
+            return Err(RejectReason::PeerNotAllowed);
+        }
+    }
+
+    let adver_int_cs = if version == 2 {
+        hdr[5] as u16 * 100
+    } else {
+        u16::from_be_bytes([hdr[4], hdr[5]]) & 0x0fff
+    };
+    record(slot, cfg, src, priority, adver_int_cs);
+    Ok(())
+}
+
+/// Updates `PEER[slot]`, counts, fences and sends an event for a valid advert.
+#[inline(always)]
+fn record(slot: u32, cfg: &RxInstance, src: [u8; 16], priority: u8, adver_int_cs: u16) {
+    bump(&ACCEPTED, slot);
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let mut why = 0u8;
+    if let Some(peer) = PEER.get_ptr_mut(slot) {
+        // SAFETY: a map value of this array; concurrent writers on other CPUs may interleave
+        // fields (see `PeerRecord`), never fault.
+        let peer = unsafe { &mut *peer };
+        if peer.last_seen_ns == 0 || peer.src != src {
+            why |= event_why::NEW_SOURCE;
+        }
+        if peer.priority != priority {
+            why |= event_why::PRIORITY;
+        }
+        if peer.adver_int_cs != adver_int_cs {
+            why |= event_why::INTERVAL;
+        }
+        if now.wrapping_sub(peer.last_seen_ns) > cfg.silence_ns {
+            why |= event_why::AFTER_SILENCE;
+        }
+        peer.last_seen_ns = now;
+        peer.src = src;
+        peer.priority = priority;
+        peer.adver_int_cs = adver_int_cs;
+    }
+    if priority == 0 {
+        why |= event_why::RESIGN;
+    }
+    if cfg.master != 0 {
+        why |= event_why::WHILE_MASTER;
+        // RFC 5798 §6.4.3: a higher priority, or an equal one from a higher address, wins.
+        if priority > cfg.priority || (priority == cfg.priority && greater(&src, &cfg.primary)) {
+            if let Some(f) = SLOT_FENCE.get_ptr_mut(slot) {
+                // SAFETY: a map value of this array; a u32 store.
+                unsafe { *f = 1 };
+            }
+            why |= event_why::FENCED;
+        }
+    }
+    if why != 0 {
+        let event = PeerEvent {
+            at_ns: now,
+            slot: slot as u16,
+            priority,
+            why,
+            adver_int_cs,
+            _pad: 0,
+            src,
+        };
+        if EVENTS.output::<PeerEvent>(&event, 0).is_err() {
+            bump(&EVENTS_LOST, 0);
+        }
+    }
+}
+
+/// Whether address `a` is greater than `b`, as unsigned big-endian numbers.
+#[inline(always)]
+fn greater(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    for i in 0..16 {
+        if a[i] != b[i] {
+            return a[i] > b[i];
+        }
+    }
+    false
+}
+
+/// The address at `at` (IPv4 in the first 4 bytes).
+#[inline(always)]
+fn address(data: usize, data_end: usize, at: usize, ipv6: bool) -> Result<[u8; 16], ()> {
+    if ipv6 {
+        return read_at(data, data_end, at);
+    }
+    let a: [u8; 4] = read_at(data, data_end, at)?;
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&a);
+    Ok(out)
+}
+
+/// State of the `bpf_loop` callbacks: the loops run in a callback the verifier checks once,
+/// not unrolled per iteration and per exit (which exceeds its budget at 1022 words).
+#[repr(C)]
+struct LoopCtx {
+    xdp: *mut xdp_md,
+    /// Offset (from the start of the packet) of the first word / address.
+    at: u32,
+    slot: u16,
+    ipv6: u8,
+    _pad: u8,
+    /// The running sum, or the VIP mask.
+    acc: u64,
+}
+
+/// The OR of `1 << ADV_ADDRS[slot, addr]` over the `count` addresses from `at`.
+#[inline(always)]
+fn vip_mask(xdp: *mut xdp_md, at: usize, count: usize, slot: u32, ipv6: bool) -> u64 {
+    let mut c = LoopCtx {
+        xdp,
+        at: at as u32,
+        slot: slot as u16,
+        ipv6: ipv6 as u8,
+        _pad: 0,
+        acc: 0,
+    };
+    // SAFETY: bpf_loop calls `vip_bit` with a pointer to `c`, which outlives the call.
+    unsafe {
+        bpf_loop(
+            count as u32,
+            vip_bit as *mut c_void,
+            &mut c as *mut LoopCtx as *mut c_void,
+            0,
+        )
+    };
+    c.acc
+}
+
+#[inline(never)]
+extern "C" fn vip_bit(index: u64, c: *mut LoopCtx) -> i64 {
+    // SAFETY: bpf_loop passes back the pointer to the caller's LoopCtx.
+    let c = unsafe { &mut *c };
+    let mut key = SlotAddr {
+        slot: c.slot,
+        _pad: 0,
+        addr: [0; 16],
+    };
+    let (len, step) = if c.ipv6 != 0 { (16, 16) } else { (4, 4) };
+    let offset = c.at + (index as u32) * step;
+    // SAFETY: copies at most 16 bytes of packet into the key's 16-byte array; the helper checks
+    // the packet bounds.
+    let rc =
+        unsafe { bpf_xdp_load_bytes(c.xdp, offset, key.addr.as_mut_ptr() as *mut c_void, len) };
+    if rc != 0 {
+        return 1;
+    }
+    // SAFETY: a u8 map value read once.
+    if let Some(i) = unsafe { ADV_ADDRS.get(key) } {
+        c.acc |= 1u64 << (*i & 63);
+    }
+    0
+}
+
+/// The 32-bit-word sum of `words` words from `at` (RFC 1071: summed wide, folded later).
+#[inline(always)]
+fn sum_words(xdp: *mut xdp_md, at: usize, words: usize) -> u64 {
+    let mut c = LoopCtx {
+        xdp,
+        at: at as u32,
+        slot: 0,
+        ipv6: 0,
+        _pad: 0,
+        acc: 0,
+    };
+    // SAFETY: bpf_loop calls `add_word` with a pointer to `c`, which outlives the call.
+    unsafe {
+        bpf_loop(
+            words.min(MAX_VRRP_WORDS) as u32,
+            add_word as *mut c_void,
+            &mut c as *mut LoopCtx as *mut c_void,
+            0,
+        )
+    };
+    c.acc
+}
+
+#[inline(never)]
+extern "C" fn add_word(index: u64, c: *mut LoopCtx) -> i64 {
+    // SAFETY: bpf_loop passes back the pointer to the caller's LoopCtx.
+    let c = unsafe { &mut *c };
+    let mut w = [0u8; 4];
+    // SAFETY: copies 4 bytes of packet into `w`; the helper checks the packet bounds.
+    let rc = unsafe {
+        bpf_xdp_load_bytes(
+            c.xdp,
+            c.at + (index as u32) * 4,
+            w.as_mut_ptr() as *mut c_void,
+            4,
+        )
+    };
+    if rc != 0 {
+        return 1;
+    }
+    c.acc += u32::from_be_bytes(w) as u64;
+    0
+}
+
+/// The IPv4 pseudo-header sum for v3 (RFC 5798 §5.2.8, laid out as RFC 768's).
+#[inline(always)]
+fn pseudo_v4(data: usize, data_end: usize, ip: &Ip) -> Result<u64, ()> {
+    let s: [u8; 4] = read_at(data, data_end, ip.src)?;
+    let d: [u8; 4] = read_at(data, data_end, ip.dst)?;
+    Ok(u32::from_be_bytes(s) as u64
+        + u32::from_be_bytes(d) as u64
+        + IPPROTO_VRRP as u64
+        + ip.len as u64)
+}
+
+/// The IPv6 pseudo-header sum (RFC 8200 §8.1).
+#[inline(always)]
+fn pseudo_v6(data: usize, data_end: usize, ip: &Ip) -> Result<u64, ()> {
+    // Both addresses read whole, then summed from the stack: a loop over packet offsets is
+    // strength-reduced by LLVM into pointer arithmetic the verifier refuses.
+    let s: [u8; 16] = read_at(data, data_end, ip.src)?;
+    let d: [u8; 16] = read_at(data, data_end, ip.dst)?;
+    let mut sum = ip.len as u64 + IPPROTO_VRRP as u64;
+    for k in 0..4 {
+        let w =
+            |a: &[u8; 16]| u32::from_be_bytes([a[4 * k], a[4 * k + 1], a[4 * k + 2], a[4 * k + 3]]);
+        sum += w(&s) as u64 + w(&d) as u64;
+    }
+    Ok(sum)
+}
+
+/// Folds a wide one's complement sum to 16 bits.
+#[inline(always)]
+fn fold(mut sum: u64) -> u64 {
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum & 0xffff) + (sum >> 16)
 }

@@ -1,10 +1,16 @@
 //! `vrrp_rx` attached in one node counts, per VRID, every advert a real keepalived sends from
-//! another node: the same count tcpdump sees on the same interface in the same window.
+//! another node: the same count tcpdump sees on the same interface in the same window. With no
+//! instance configured every one is rejected as `unknown_vrid`; the debug switch
+//! (`PASS_ADVERTS`) passes them on so tcpdump, which sees packets after XDP, sees them too.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use aya::programs::XdpMode;
 use ha_agent::datapath::xdp::XdpDatapath;
+use ha_common::{
+    RejectReason,
+    maps::{RxGlobal, rx_flags},
+};
 use ha_tests::{IFACE, Lab, in_netns};
 
 const KEEPALIVED_CONF: &str = r#"
@@ -52,8 +58,17 @@ fn count_by_vrid(tcpdump_text: &str) -> BTreeMap<u8, u64> {
 fn xdp_counts_keepalived_adverts_per_vrid() {
     let lab = Lab::new("xdpcount", 2).expect("building the lab");
     let n1 = lab.node(1).clone();
-    let datapath = in_netns(&n1.ns, || Ok(XdpDatapath::attach(IFACE, XdpMode::Driver)?))
+    let mut datapath = in_netns(&n1.ns, || Ok(XdpDatapath::attach(IFACE, XdpMode::Driver)?))
         .expect("attaching vrrp_rx and vip_fence in node 1 (needs root and BPF)");
+    datapath
+        .configure(
+            RxGlobal {
+                flags: rx_flags::PASS_ADVERTS,
+                _pad: 0,
+            },
+            &[],
+        )
+        .unwrap();
 
     let pcap = lab.dir.join("n1.pcap");
     let mut tcpdump = n1
@@ -107,6 +122,11 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
             keepalived.log()
         );
         assert_eq!(by_xdp, by_tcpdump, "vrid {vrid}: XDP and tcpdump disagree");
+        assert_eq!(
+            datapath.rejected(vrid, RejectReason::UnknownVrid).unwrap(),
+            by_xdp,
+            "vrid {vrid}: no instance here, so every advert is unknown_vrid"
+        );
     }
     assert_eq!(
         datapath.rx_adverts(53).unwrap(),

@@ -1,16 +1,40 @@
 //! The eBPF data path: loads `vrrp_rx` (XDP) and `vip_fence` (TC ingress + egress, TCX on
 //! kernels ≥ 6.6) onto one interface, and reads and writes their maps.
 //!
-//! Dropping an [`XdpDatapath`] detaches both programs (aya owns the links).
+//! # Lifetime
+//!
+//! Without a pin directory ([`XdpOptions::pin_dir`] `None`: tests, tools) dropping an
+//! [`XdpDatapath`] detaches both programs. With one, the three links (XDP, TC ingress, TC
+//! egress) and every map but the ring buffer are pinned there, so they outlive the process:
+//! a crashed or killed agent leaves its programs attached and, its heartbeat going stale, every
+//! VIP on the interface fenced. A restarted agent adopts the pinned maps (fence state and
+//! counters carry on) and atomically replaces the programs behind the pinned links
+//! (`bpf_link_update`). Only [`XdpDatapath::close`] (a clean exit) detaches and unpins.
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use aya::{
-    Ebpf, EbpfError,
-    maps::{HashMap, MapData, MapError, PerCpuArray},
-    programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode},
+    Ebpf, EbpfError, EbpfLoader,
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    programs::{
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        links::{FdLink, LinkError, PinnedLink},
+        tc::SchedClassifierLink,
+        xdp::XdpLink,
+    },
 };
-use ha_common::maps::VipKey;
+use ha_common::{
+    RejectReason,
+    maps::{
+        FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RxGlobal, RxInstance, SlotAddr,
+        VRID_SLOTS, VipKey, stats_index,
+    },
+};
 
 use super::EBPF_OBJECT;
 
@@ -18,8 +42,49 @@ use super::EBPF_OBJECT;
 pub const PROG_VRRP_RX: &str = "vrrp_rx";
 pub const PROG_VIP_FENCE: &str = "vip_fence";
 pub const MAP_RX_ADVERTS: &str = "RX_ADVERTS";
+pub const MAP_STATS: &str = "STATS";
+pub const MAP_ACCEPTED: &str = "ACCEPTED";
+pub const MAP_RX_GLOBAL: &str = "RX_GLOBAL";
+pub const MAP_RX_INSTANCE: &str = "RX_INSTANCE";
+pub const MAP_ADV_ADDRS: &str = "ADV_ADDRS";
+pub const MAP_ALLOWED_PEERS: &str = "ALLOWED_PEERS";
+pub const MAP_PEER: &str = "PEER";
+pub const MAP_EVENTS: &str = "EVENTS";
+pub const MAP_EVENTS_LOST: &str = "EVENTS_LOST";
+pub const MAP_SLOT_FENCE: &str = "SLOT_FENCE";
 pub const MAP_FENCE: &str = "FENCE";
+pub const MAP_HEARTBEAT: &str = "HEARTBEAT";
 pub const MAP_FENCE_DROPS: &str = "FENCE_DROPS";
+
+/// The maps pinned (and adopted) by name; `EVENTS` is not: a restarted agent must not read a
+/// dead one's events.
+const PINNED_MAPS: [&str; 13] = [
+    MAP_RX_ADVERTS,
+    MAP_STATS,
+    MAP_ACCEPTED,
+    MAP_RX_GLOBAL,
+    MAP_RX_INSTANCE,
+    MAP_ADV_ADDRS,
+    MAP_ALLOWED_PEERS,
+    MAP_PEER,
+    MAP_EVENTS_LOST,
+    MAP_SLOT_FENCE,
+    MAP_FENCE,
+    MAP_HEARTBEAT,
+    MAP_FENCE_DROPS,
+];
+
+/// Version of the map layouts, part of the pin directory's name: a newer agent with other
+/// layouts never adopts an older one's maps.
+pub const MAPS_ABI: u32 = 2;
+
+/// File names of the pinned links in the pin directory.
+const LINK_XDP: &str = "link_xdp";
+const LINK_TC_INGRESS: &str = "link_tc_ingress";
+const LINK_TC_EGRESS: &str = "link_tc_egress";
+
+/// `statfs(2)` magic of the BPF filesystem (include/uapi/linux/magic.h).
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
 /// What went wrong, and on what.
 #[derive(Debug, thiserror::Error)]
@@ -51,36 +116,143 @@ pub enum XdpError {
         #[source]
         source: MapError,
     },
+    #[error("pinned link {path}: {source}")]
+    Link {
+        path: PathBuf,
+        #[source]
+        source: Box<LinkError>,
+    },
+    #[error("{what} {path}: {source}")]
+    Pin {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not on a BPF filesystem: mount one (`mount -t bpf bpf {path}`) or pass another --bpf-dir"
+    )]
+    NotBpffs { path: PathBuf },
 }
 
-/// `vrrp_rx` and `vip_fence` attached to one interface, with their maps.
+/// How to open the data path on an interface.
+#[derive(Clone, Debug, Default)]
+pub struct XdpOptions {
+    pub mode: XdpMode,
+    /// Where to pin links and maps (see [Lifetime](self#lifetime)); `None`: nothing pinned.
+    pub pin_dir: Option<PathBuf>,
+}
+
+/// One instance's rules for `vrrp_rx`: the slot and what goes in `RX_INSTANCE`, `ADV_ADDRS` and
+/// `ALLOWED_PEERS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotConfig {
+    pub slot: u32,
+    pub rx: RxInstance,
+    /// The VIPs the advert must list (their index in the list is their mask bit).
+    pub vips: Vec<IpAddr>,
+    /// Allowed unicast sources.
+    pub peers: Vec<IpAddr>,
+}
+
+/// `vrrp_rx` and `vip_fence` on one interface (or loaded only, for `BPF_PROG_TEST_RUN`), with
+/// their maps.
 pub struct XdpDatapath {
     interface: String,
-    // Holds the programs and their links: dropping it detaches them.
-    _ebpf: Ebpf,
+    pin_dir: Option<PathBuf>,
+    links: Vec<PinnedLink>,
+    // Holds the programs (and, unpinned, their links): dropping it detaches them.
+    ebpf: Ebpf,
     rx_adverts: PerCpuArray<MapData, u64>,
-    fence: HashMap<MapData, VipKey, u8>,
+    stats: PerCpuArray<MapData, u64>,
+    accepted: PerCpuArray<MapData, u64>,
+    rx_global: Array<MapData, RxGlobal>,
+    rx_instance: Array<MapData, RxInstance>,
+    adv_addrs: HashMap<MapData, SlotAddr, u8>,
+    allowed_peers: HashMap<MapData, SlotAddr, u8>,
+    peer: Array<MapData, PeerRecord>,
+    events: Option<RingBuf<MapData>>,
+    events_lost: PerCpuArray<MapData, u64>,
+    slot_fence: Array<MapData, u32>,
+    fence: HashMap<MapData, VipKey, FenceEntry>,
+    heartbeat: Array<MapData, Heartbeat>,
     fence_drops: PerCpuArray<MapData, u64>,
 }
 
 impl XdpDatapath {
     /// Loads the embedded programs and attaches them to `interface`: XDP in `mode`, the fence on
-    /// TC ingress and egress. Fails with the step and the kernel's reason (verifier log included).
+    /// TC ingress and egress; nothing pinned. Fails with the step and the kernel's reason.
     pub fn attach(interface: &str, mode: XdpMode) -> Result<Self, XdpError> {
-        let mut ebpf = Ebpf::load(EBPF_OBJECT).map_err(Box::new)?;
+        Self::open(
+            interface,
+            &XdpOptions {
+                mode,
+                pin_dir: None,
+            },
+        )
+    }
 
-        let xdp: &mut Xdp = program(&mut ebpf, PROG_VRRP_RX)?;
-        xdp.load().map_err(|source| XdpError::Program {
-            name: PROG_VRRP_RX,
-            source: Box::new(source),
-        })?;
-        xdp.attach(interface, mode)
-            .map_err(|source| XdpError::Attach {
-                name: PROG_VRRP_RX,
-                hook: "xdp",
-                interface: interface.to_owned(),
-                source: Box::new(source),
+    /// Loads the programs without attaching them anywhere: for `BPF_PROG_TEST_RUN`
+    /// ([`XdpDatapath::test_run`]) in tests and benchmarks.
+    pub fn load_detached() -> Result<Self, XdpError> {
+        let mut ebpf = Ebpf::load(EBPF_OBJECT).map_err(Box::new)?;
+        load_programs(&mut ebpf)?;
+        Self::with_maps(String::new(), None, Vec::new(), ebpf)
+    }
+
+    /// Loads the programs and attaches them to `interface` (see [Lifetime](self#lifetime)).
+    pub fn open(interface: &str, options: &XdpOptions) -> Result<Self, XdpError> {
+        let mut loader = EbpfLoader::new();
+        if let Some(dir) = &options.pin_dir {
+            std::fs::create_dir_all(dir).map_err(|source| XdpError::Pin {
+                what: "creating the pin directory",
+                path: dir.clone(),
+                source,
             })?;
+        }
+        let paths: Vec<(&str, PathBuf)> = match &options.pin_dir {
+            Some(dir) => PINNED_MAPS.iter().map(|m| (*m, dir.join(m))).collect(),
+            None => Vec::new(),
+        };
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(EBPF_OBJECT).map_err(Box::new)?;
+        load_programs(&mut ebpf)?;
+
+        let pin = |name: &str| options.pin_dir.as_ref().map(|d| d.join(name));
+        let mut links = Vec::new();
+        let xdp: &mut Xdp = program(&mut ebpf, PROG_VRRP_RX)?;
+        let attach_err = |hook: &'static str, name: &'static str| {
+            let interface = interface.to_owned();
+            move |source| XdpError::Attach {
+                name,
+                hook,
+                interface,
+                source: Box::new(source),
+            }
+        };
+        match pin(LINK_XDP) {
+            Some(path) => {
+                let id = match adopt_link(&path)? {
+                    Some(old) => {
+                        let link = XdpLink::try_from(old).map_err(|source| XdpError::Link {
+                            path: path.clone(),
+                            source: Box::new(source),
+                        })?;
+                        xdp.attach_to_link(link)
+                    }
+                    None => xdp.attach(interface, options.mode),
+                }
+                .map_err(attach_err("xdp", PROG_VRRP_RX))?;
+                let link = xdp.take_link(id).map_err(attach_err("xdp", PROG_VRRP_RX))?;
+                links.push(pin_link(FdLink::try_from(link), &path)?);
+            }
+            None => {
+                xdp.attach(interface, options.mode)
+                    .map_err(attach_err("xdp", PROG_VRRP_RX))?;
+            }
+        }
 
         // Before TCX (Linux 6.6) TC programs hang off a clsact qdisc; it may exist already.
         let tcx = aya::util::KernelVersion::current()
@@ -89,43 +261,260 @@ impl XdpDatapath {
             tracing::debug!("clsact qdisc on {interface}: {e} (an existing one is fine)");
         }
         let tc: &mut SchedClassifier = program(&mut ebpf, PROG_VIP_FENCE)?;
-        tc.load().map_err(|source| XdpError::Program {
-            name: PROG_VIP_FENCE,
-            source: Box::new(source),
-        })?;
-        for (hook, attach_type) in [
-            ("tc ingress", TcAttachType::Ingress),
-            ("tc egress", TcAttachType::Egress),
+        for (hook, attach_type, file) in [
+            ("tc ingress", TcAttachType::Ingress, LINK_TC_INGRESS),
+            ("tc egress", TcAttachType::Egress, LINK_TC_EGRESS),
         ] {
-            tc.attach(interface, attach_type)
-                .map_err(|source| XdpError::Attach {
-                    name: PROG_VIP_FENCE,
-                    hook,
-                    interface: interface.to_owned(),
-                    source: Box::new(source),
-                })?;
+            match pin(file) {
+                Some(path) => {
+                    let id = match adopt_link(&path)? {
+                        Some(old) => {
+                            let link = SchedClassifierLink::try_from(old).map_err(|source| {
+                                XdpError::Link {
+                                    path: path.clone(),
+                                    source: Box::new(source),
+                                }
+                            })?;
+                            tc.attach_to_link(link)
+                        }
+                        None => tc.attach(interface, attach_type),
+                    }
+                    .map_err(attach_err(hook, PROG_VIP_FENCE))?;
+                    let link = tc.take_link(id).map_err(attach_err(hook, PROG_VIP_FENCE))?;
+                    links.push(pin_link(FdLink::try_from(link), &path)?);
+                }
+                None => {
+                    tc.attach(interface, attach_type)
+                        .map_err(attach_err(hook, PROG_VIP_FENCE))?;
+                }
+            }
         }
+        Self::with_maps(interface.to_owned(), options.pin_dir.clone(), links, ebpf)
+    }
 
-        let rx_adverts = take_map(&mut ebpf, MAP_RX_ADVERTS)?;
-        let fence = take_map(&mut ebpf, MAP_FENCE)?;
-        let fence_drops = take_map(&mut ebpf, MAP_FENCE_DROPS)?;
+    fn with_maps(
+        interface: String,
+        pin_dir: Option<PathBuf>,
+        links: Vec<PinnedLink>,
+        mut ebpf: Ebpf,
+    ) -> Result<Self, XdpError> {
         Ok(Self {
-            interface: interface.to_owned(),
-            _ebpf: ebpf,
-            rx_adverts,
-            fence,
-            fence_drops,
+            interface,
+            pin_dir,
+            links,
+            rx_adverts: take_map(&mut ebpf, MAP_RX_ADVERTS)?,
+            stats: take_map(&mut ebpf, MAP_STATS)?,
+            accepted: take_map(&mut ebpf, MAP_ACCEPTED)?,
+            rx_global: take_map(&mut ebpf, MAP_RX_GLOBAL)?,
+            rx_instance: take_map(&mut ebpf, MAP_RX_INSTANCE)?,
+            adv_addrs: take_map(&mut ebpf, MAP_ADV_ADDRS)?,
+            allowed_peers: take_map(&mut ebpf, MAP_ALLOWED_PEERS)?,
+            peer: take_map(&mut ebpf, MAP_PEER)?,
+            events: Some(take_map(&mut ebpf, MAP_EVENTS)?),
+            events_lost: take_map(&mut ebpf, MAP_EVENTS_LOST)?,
+            slot_fence: take_map(&mut ebpf, MAP_SLOT_FENCE)?,
+            fence: take_map(&mut ebpf, MAP_FENCE)?,
+            heartbeat: take_map(&mut ebpf, MAP_HEARTBEAT)?,
+            fence_drops: take_map(&mut ebpf, MAP_FENCE_DROPS)?,
+            ebpf,
         })
     }
 
-    /// The interface the programs are attached to.
+    /// A clean exit: detaches the programs and removes every pin (links, maps, the directory).
+    pub fn close(mut self) -> Result<(), XdpError> {
+        let mut first_err = None;
+        for link in std::mem::take(&mut self.links) {
+            // Unpinned and dropped: the last reference goes and the kernel detaches it.
+            if let Err(source) = link.unpin() {
+                first_err.get_or_insert(XdpError::Pin {
+                    what: "unpinning a link in",
+                    path: self.pin_dir.clone().unwrap_or_default(),
+                    source,
+                });
+            }
+        }
+        if let Some(dir) = self.pin_dir.take()
+            && let Err(source) = std::fs::remove_dir_all(&dir)
+            && source.kind() != std::io::ErrorKind::NotFound
+        {
+            first_err.get_or_insert(XdpError::Pin {
+                what: "removing the pin directory",
+                path: dir,
+                source,
+            });
+        }
+        drop(self);
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// The interface the programs are attached to ("" when loaded detached).
     pub fn interface(&self) -> &str {
         &self.interface
     }
 
-    /// VRRP packets `vrrp_rx` has seen for `vrid`, summed over CPUs.
+    /// Where links and maps are pinned, if they are.
+    pub fn pin_dir(&self) -> Option<&Path> {
+        self.pin_dir.as_deref()
+    }
+
+    /// Runs `vrrp_rx` on `frame` (an Ethernet frame) `repeat` times with `BPF_PROG_TEST_RUN`:
+    /// its verdict (`XDP_PASS` 2, `XDP_DROP` 1) and the kernel's mean time per run.
+    pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, Duration), XdpError> {
+        use aya::programs::TestRun as _;
+        let prog: &Xdp = self
+            .ebpf
+            .program(PROG_VRRP_RX)
+            .ok_or(XdpError::Missing {
+                kind: "program",
+                name: PROG_VRRP_RX,
+            })?
+            .try_into()
+            .map_err(|source| XdpError::Program {
+                name: PROG_VRRP_RX,
+                source: Box::new(source),
+            })?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let opts = aya::programs::TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            repeat,
+            ..Default::default()
+        };
+        let result = prog.test_run(opts).map_err(|source| XdpError::Program {
+            name: PROG_VRRP_RX,
+            source: Box::new(source),
+        })?;
+        Ok((result.return_value, result.duration))
+    }
+
+    /// Writes the interface settings and every instance slot: `slots` configured, every other
+    /// slot cleared; `ADV_ADDRS` and `ALLOWED_PEERS` made to hold exactly what `slots` list.
+    pub fn configure(&mut self, global: RxGlobal, slots: &[SlotConfig]) -> Result<(), XdpError> {
+        self.rx_global
+            .set(0, global, 0)
+            .map_err(map_err(MAP_RX_GLOBAL))?;
+        let mut adv = std::collections::HashMap::new();
+        let mut peers = std::collections::HashMap::new();
+        for slot in 0..INSTANCE_SLOTS {
+            let rx = slots
+                .iter()
+                .find(|s| s.slot == slot)
+                .map_or_else(RxInstance::default, |s| s.rx);
+            self.rx_instance
+                .set(slot, rx, 0)
+                .map_err(map_err(MAP_RX_INSTANCE))?;
+        }
+        for s in slots {
+            for (index, vip) in s.vips.iter().enumerate() {
+                adv.entry(slot_addr(s.slot, *vip)).or_insert(index as u8);
+            }
+            for p in &s.peers {
+                peers.insert(slot_addr(s.slot, *p), 1u8);
+            }
+        }
+        sync_hash(&mut self.adv_addrs, MAP_ADV_ADDRS, &adv)?;
+        sync_hash(&mut self.allowed_peers, MAP_ALLOWED_PEERS, &peers)?;
+        Ok(())
+    }
+
+    /// Records the instance in `slot` as Master or not and its effective priority: what
+    /// `vrrp_rx` compares adverts with to fence in the kernel.
+    pub fn set_state(&mut self, slot: u32, master: bool, priority: u8) -> Result<(), XdpError> {
+        let mut rx = self
+            .rx_instance
+            .get(&slot, 0)
+            .map_err(map_err(MAP_RX_INSTANCE))?;
+        rx.master = u8::from(master);
+        rx.priority = priority;
+        self.rx_instance
+            .set(slot, rx, 0)
+            .map_err(map_err(MAP_RX_INSTANCE))
+    }
+
+    /// The instance state `vrrp_rx` sees for `slot`.
+    pub fn rx_instance(&self, slot: u32) -> Result<RxInstance, XdpError> {
+        self.rx_instance
+            .get(&slot, 0)
+            .map_err(map_err(MAP_RX_INSTANCE))
+    }
+
+    /// Whether `vrrp_rx` fenced `slot` in the kernel (a preempting advert while Master).
+    pub fn slot_fenced(&self, slot: u32) -> Result<bool, XdpError> {
+        Ok(self
+            .slot_fence
+            .get(&slot, 0)
+            .map_err(map_err(MAP_SLOT_FENCE))?
+            != 0)
+    }
+
+    /// Clears the kernel fence of `slot` (on becoming Master).
+    pub fn clear_slot_fence(&mut self, slot: u32) -> Result<(), XdpError> {
+        self.slot_fence
+            .set(slot, 0, 0)
+            .map_err(map_err(MAP_SLOT_FENCE))
+    }
+
+    /// Tells `vip_fence` the agent is alive, now.
+    pub fn heartbeat(&mut self) -> Result<(), XdpError> {
+        let hb = Heartbeat {
+            last_ns: monotonic_ns(),
+        };
+        self.heartbeat.set(0, hb, 0).map_err(map_err(MAP_HEARTBEAT))
+    }
+
+    /// The last valid advert `vrrp_rx` recorded for `slot`.
+    pub fn peer(&self, slot: u32) -> Result<PeerRecord, XdpError> {
+        self.peer.get(&slot, 0).map_err(map_err(MAP_PEER))
+    }
+
+    /// The ring buffer of peer events; `None` once taken.
+    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+        self.events.take()
+    }
+
+    /// Events lost to a full ring buffer.
+    pub fn events_lost(&self) -> Result<u64, XdpError> {
+        sum_per_cpu(&self.events_lost, MAP_EVENTS_LOST, 0)
+    }
+
+    /// VRRP packets `vrrp_rx` has seen for `vrid` (valid or not), summed over CPUs.
     pub fn rx_adverts(&self, vrid: u8) -> Result<u64, XdpError> {
         sum_per_cpu(&self.rx_adverts, MAP_RX_ADVERTS, u32::from(vrid))
+    }
+
+    /// Valid adverts for `slot`.
+    pub fn accepted(&self, slot: u32) -> Result<u64, XdpError> {
+        sum_per_cpu(&self.accepted, MAP_ACCEPTED, slot)
+    }
+
+    /// Adverts rejected for `vrid` with `reason`.
+    pub fn rejected(&self, vrid: u8, reason: RejectReason) -> Result<u64, XdpError> {
+        sum_per_cpu(&self.stats, MAP_STATS, stats_index(vrid, reason as u8))
+    }
+
+    /// Every non-zero rejection counter: (VRID, reason, count). VRIDs whose total
+    /// (`RX_ADVERTS`) equals their valid adverts are skipped without reading their reasons.
+    pub fn rejections(&self) -> Result<Vec<(u8, RejectReason, u64)>, XdpError> {
+        let mut out = Vec::new();
+        for vrid in 0..VRID_SLOTS {
+            let vrid = vrid as u8;
+            let seen = self.rx_adverts(vrid)?;
+            if seen == 0 {
+                continue;
+            }
+            let valid = self.accepted(vrid.into())?
+                + self.accepted(ha_common::maps::instance_slot(vrid, true))?;
+            if seen == valid {
+                continue;
+            }
+            for reason in RejectReason::ALL {
+                let n = self.rejected(vrid, reason)?;
+                if n > 0 {
+                    out.push((vrid, reason, n));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Packets `vip_fence` has dropped, summed over CPUs.
@@ -133,17 +522,33 @@ impl XdpDatapath {
         sum_per_cpu(&self.fence_drops, MAP_FENCE_DROPS, 0)
     }
 
-    /// Starts dropping traffic to and from `vip` on this interface.
-    pub fn fence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
+    /// Puts `vip` (of the instance in `slot`) under `vip_fence`: its traffic is dropped while
+    /// `fenced`, while `SLOT_FENCE[slot]` is set, or while the heartbeat is older than
+    /// `heartbeat_timeout` (zero: never).
+    pub fn set_fence(
+        &mut self,
+        vip: IpAddr,
+        slot: u32,
+        fenced: bool,
+        heartbeat_timeout: Duration,
+    ) -> Result<(), XdpError> {
+        let entry = FenceEntry {
+            fenced: u8::from(fenced),
+            slot: slot as u16,
+            heartbeat_timeout_ns: heartbeat_timeout.as_nanos() as u64,
+            ..FenceEntry::default()
+        };
         self.fence
-            .insert(vip_key(vip), 1, 0)
-            .map_err(|source| XdpError::Map {
-                name: MAP_FENCE,
-                source,
-            })
+            .insert(vip_key(vip), entry, 0)
+            .map_err(map_err(MAP_FENCE))
     }
 
-    /// Stops dropping traffic of `vip`. Unfencing an address that is not fenced is not an error.
+    /// Fences `vip` unconditionally (slot 0, no heartbeat): a test and tool helper.
+    pub fn fence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
+        self.set_fence(vip, 0, true, Duration::ZERO)
+    }
+
+    /// Stops fencing `vip` and forgets it. Forgetting an unknown address is not an error.
     pub fn unfence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
         match self.fence.remove(&vip_key(vip)) {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
@@ -154,16 +559,191 @@ impl XdpDatapath {
         }
     }
 
-    /// Whether `vip` is fenced.
+    /// The VIPs under `vip_fence` on this interface.
+    pub fn fenced_vips(&self) -> Vec<VipKey> {
+        self.fence.keys().filter_map(Result::ok).collect()
+    }
+
+    /// Whether the agent has `vip` fenced (the `fenced` flag; the kernel and heartbeat fences
+    /// are separate: [`XdpDatapath::slot_fenced`]).
     pub fn is_fenced(&self, vip: IpAddr) -> Result<bool, XdpError> {
         match self.fence.get(&vip_key(vip), 0) {
-            Ok(_) => Ok(true),
+            Ok(e) => Ok(e.fenced != 0),
             Err(MapError::KeyNotFound) => Ok(false),
             Err(source) => Err(XdpError::Map {
                 name: MAP_FENCE,
                 source,
             }),
         }
+    }
+}
+
+/// The pin directory for `interface` in this network namespace under `root`:
+/// `ROOT/<netns inode>-<interface>-v<MAPS_ABI>`. Checks that `root` is on a BPF filesystem;
+/// when `root` is under `/sys/fs/bpf` and nothing is mounted there, mounts one (as systemd does
+/// at boot).
+pub fn pin_dir(root: &Path, interface: &str) -> Result<PathBuf, XdpError> {
+    ensure_bpffs(root)?;
+    let ns = std::fs::metadata("/proc/self/ns/net").map_err(|source| XdpError::Pin {
+        what: "reading the network namespace of",
+        path: "/proc/self/ns/net".into(),
+        source,
+    })?;
+    Ok(root.join(format!("{}-{interface}-v{MAPS_ABI}", ns.ino())))
+}
+
+fn is_bpffs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs(2) on a NUL-terminated path into a zeroed struct it fills.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == BPF_FS_MAGIC
+    }
+}
+
+fn ensure_bpffs(root: &Path) -> Result<(), XdpError> {
+    let sys = Path::new("/sys/fs/bpf");
+    if root.starts_with(sys) && !is_bpffs(sys) {
+        // SAFETY: mount(2) with NUL-terminated constant strings.
+        let rc = unsafe {
+            libc::mount(
+                c"bpf".as_ptr(),
+                c"/sys/fs/bpf".as_ptr(),
+                c"bpf".as_ptr(),
+                0,
+                c"mode=0700".as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            return Err(XdpError::Pin {
+                what: "mounting the BPF filesystem on",
+                path: sys.into(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        tracing::info!("mounted the BPF filesystem on /sys/fs/bpf");
+    }
+    std::fs::create_dir_all(root).map_err(|source| XdpError::Pin {
+        what: "creating",
+        path: root.into(),
+        source,
+    })?;
+    if !is_bpffs(root) {
+        return Err(XdpError::NotBpffs { path: root.into() });
+    }
+    Ok(())
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock of `bpf_ktime_get_ns()` (and of
+/// `std::time::Instant` on Linux).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) fills the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The `std::time::Instant` of a `bpf_ktime_get_ns()` reading.
+pub fn instant_of(ktime_ns: u64) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let ago = monotonic_ns().saturating_sub(ktime_ns);
+    now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
+}
+
+/// A pinned link at `path`, unpinned and ready to be handed to `attach_to_link`; `None` when
+/// there is none.
+fn adopt_link(path: &Path) -> Result<Option<FdLink>, XdpError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let pinned = PinnedLink::from_pin(path).map_err(|source| XdpError::Link {
+        path: path.into(),
+        source: Box::new(source),
+    })?;
+    let link = pinned.unpin().map_err(|source| XdpError::Pin {
+        what: "unpinning the previous link",
+        path: path.into(),
+        source,
+    })?;
+    tracing::info!("replacing the programs behind {}", path.display());
+    Ok(Some(link))
+}
+
+fn pin_link(link: Result<FdLink, LinkError>, path: &Path) -> Result<PinnedLink, XdpError> {
+    let link = link.map_err(|source| XdpError::Link {
+        path: path.into(),
+        source: Box::new(source),
+    })?;
+    link.pin(path).map_err(|e| XdpError::Pin {
+        what: "pinning",
+        path: path.into(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+fn load_programs(ebpf: &mut Ebpf) -> Result<(), XdpError> {
+    let xdp: &mut Xdp = program(ebpf, PROG_VRRP_RX)?;
+    xdp.load().map_err(|source| XdpError::Program {
+        name: PROG_VRRP_RX,
+        source: Box::new(source),
+    })?;
+    let tc: &mut SchedClassifier = program(ebpf, PROG_VIP_FENCE)?;
+    tc.load().map_err(|source| XdpError::Program {
+        name: PROG_VIP_FENCE,
+        source: Box::new(source),
+    })
+}
+
+/// Makes the hash map hold exactly `want`.
+fn sync_hash(
+    map: &mut HashMap<MapData, SlotAddr, u8>,
+    name: &'static str,
+    want: &std::collections::HashMap<SlotAddr, u8>,
+) -> Result<(), XdpError> {
+    let stale: Vec<SlotAddr> = map
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !want.contains_key(k))
+        .collect();
+    for k in stale {
+        match map.remove(&k) {
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(source) => return Err(XdpError::Map { name, source }),
+        }
+    }
+    for (k, v) in want {
+        map.insert(k, v, 0).map_err(map_err(name))?;
+    }
+    Ok(())
+}
+
+fn map_err(name: &'static str) -> impl Fn(MapError) -> XdpError {
+    move |source| XdpError::Map { name, source }
+}
+
+/// An address as the maps hold it: IPv4 in the first 4 bytes.
+pub fn addr16(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(a) => {
+            let mut out = [0u8; 16];
+            out[..4].copy_from_slice(&a.octets());
+            out
+        }
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+fn slot_addr(slot: u32, addr: IpAddr) -> SlotAddr {
+    SlotAddr {
+        slot: slot as u16,
+        _pad: 0,
+        addr: addr16(addr),
     }
 }
 
