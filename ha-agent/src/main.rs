@@ -59,6 +59,16 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9650). Off by default.
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<std::net::SocketAddr>,
+        /// Where the XDP/TC links and maps are pinned, one directory per network namespace and
+        /// interface (`<netns inode>-<interface>-v<N>`). Pins keep the fence in place when the
+        /// agent dies; a restarted agent takes them over; a clean exit removes them. Must be on a
+        /// BPF filesystem; under /sys/fs/bpf one is mounted if missing.
+        #[arg(long, value_name = "DIR", default_value = agent::DEFAULT_BPF_DIR)]
+        bpf_dir: PathBuf,
+        /// Debug: let XDP pass adverts on to the kernel after counting them, so tcpdump on the
+        /// interface sees them (by default valid and rejected adverts are consumed at XDP).
+        #[arg(long)]
+        xdp_pass_adverts: bool,
     },
     /// Show the state of a running agent: per instance state, priorities, master, VIPs, time in
     /// state, transitions, adverts sent/received/rejected by reason, trackers.
@@ -141,6 +151,8 @@ fn main() -> ExitCode {
             log_format,
             control_socket,
             metrics_listen,
+            bpf_dir,
+            xdp_pass_adverts,
         } => {
             let format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -162,6 +174,8 @@ fn main() -> ExitCode {
                     metrics_listen,
                 },
                 config,
+                bpf_dir,
+                xdp_pass_adverts,
             };
             match agent::run(options) {
                 Ok(()) => ExitCode::SUCCESS,

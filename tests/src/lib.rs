@@ -196,6 +196,9 @@ pub struct Lab {
     pub client: Node,
     /// Temporary directory for configs and logs; removed on drop.
     pub dir: PathBuf,
+    /// A BPF filesystem (`dir/bpf`) the lab's agents pin their XDP/TC objects in
+    /// (`--bpf-dir`); unmounted on drop, which releases whatever is still pinned.
+    pub bpf_dir: PathBuf,
 }
 
 impl Lab {
@@ -222,6 +225,7 @@ impl Lab {
                 .collect(),
             client: node(100, "cl".into(), "pc".into()),
             name,
+            bpf_dir: dir.join("bpf"),
             dir,
         };
         // On error, Drop removes whatever was created so far.
@@ -230,6 +234,7 @@ impl Lab {
     }
 
     fn build(&mut self) -> Result<()> {
+        netns::mount_bpffs(&self.bpf_dir)?;
         netns::add(&self.lan)?;
         let lan = self.lan.clone();
         run(Command::new("ip").args(["-n", &lan, "link", "set", "lo", "up"]))?;
@@ -358,6 +363,7 @@ impl Lab {
         let conf = self.write_file(&format!("{tag}.conf"), config)?;
         let pid = self.dir.join(format!("{tag}.pid")).display().to_string();
         let conf = conf.display().to_string();
+        let bpf_dir = self.bpf_dir.display().to_string();
         let mut args = vec![
             "run",
             "-f",
@@ -366,6 +372,8 @@ impl Lab {
             &pid,
             "--log-level",
             "debug",
+            "--bpf-dir",
+            &bpf_dir,
         ];
         args.extend_from_slice(extra);
         self.node(i)
@@ -389,6 +397,7 @@ impl Drop for Lab {
             netns::kill_all_and_delete(&node.ns);
         }
         netns::kill_all_and_delete(&self.lan);
+        netns::unmount(&self.bpf_dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -67,7 +67,43 @@ pub(crate) fn remove_stale() -> Result<()> {
             kill_all_and_delete(name);
         }
     }
+    // BPF filesystems of dead labs (`<tmp>/hal-<tag>-<pid>-<seq>/bpf`): their pins keep
+    // programs loaded until unmounted.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    for line in mounts.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(_), Some(point), Some("bpf")) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Some(lab) = std::path::Path::new(point)
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(NS_PREFIX))
+        else {
+            continue;
+        };
+        let parts: Vec<&str> = lab.rsplitn(3, '-').collect();
+        let Some(pid) = parts.get(1).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            unmount(std::path::Path::new(point));
+        }
+    }
     Ok(())
+}
+
+/// Mounts a BPF filesystem on `dir` (for the agents' pins in a lab).
+pub(crate) fn mount_bpffs(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    run(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(dir))?;
+    Ok(())
+}
+
+/// Lazily unmounts `dir`, ignoring errors (it may be gone already).
+pub(crate) fn unmount(dir: &std::path::Path) {
+    let _ = Command::new("umount").arg("-l").arg(dir).output();
 }
 
 /// Runs `f` on a new thread that has entered network namespace `ns`, and returns its result.

@@ -13,6 +13,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "tcpdump",
     "arping",
     "iputils-ping",
+    // The lab's VRRP-only partitions (nft output rules in a node).
+    "nftables",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).

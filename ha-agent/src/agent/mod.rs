@@ -36,7 +36,14 @@ pub struct RunOptions {
     pub pid_file: Option<PathBuf>,
     /// Control socket and metrics.
     pub control: crate::control::ControlOptions,
+    /// Where XDP/TC links and maps are pinned (a directory on a BPF filesystem).
+    pub bpf_dir: PathBuf,
+    /// Debug: XDP passes adverts on to the stack after counting them (tcpdump sees them).
+    pub xdp_pass_adverts: bool,
 }
+
+/// Default `--bpf-dir`.
+pub const DEFAULT_BPF_DIR: &str = "/sys/fs/bpf/ha-agent";
 
 /// Logs to stderr with `tracing`, at `level` (a level or a filter directive), as text (human
 /// on a terminal, journald-friendly under systemd) or JSON: see [`crate::control::logging`].

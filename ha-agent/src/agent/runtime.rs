@@ -11,7 +11,10 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 use aya::programs::XdpMode;
-use ha_common::RejectReason;
+use ha_common::{
+    RejectReason,
+    maps::{PeerEvent, RxGlobal, RxInstance, instance_slot, rx_flags},
+};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
@@ -26,7 +29,10 @@ use super::{
 };
 use crate::{
     config::Config,
-    datapath::{socket::VrrpSocket, xdp::XdpDatapath},
+    datapath::{
+        socket::VrrpSocket,
+        xdp::{self, SlotConfig, XdpDatapath, XdpOptions},
+    },
     net::{AdvertSender, DelOutcome, GarpSender, LinkWatch, Netlink},
     notify::{self, Subject},
     track::{
@@ -42,11 +48,25 @@ use crate::{
 
 /// A valid advert for one of our instances, with when it arrived.
 struct Incoming {
-    instance: usize,
+    target: Target,
     at: Instant,
     src: IpAddr,
     priority: u8,
     adver_int_cs: u16,
+}
+
+/// Whom an advert is for.
+enum Target {
+    /// Socket datapath: the receive task resolved the instance.
+    Instance(usize),
+    /// XDP datapath: a ring-buffer event for a slot of an interface, with its
+    /// `bpf_ktime_get_ns()`; the loop resolves the slot with the current plan (a reload may
+    /// have changed it).
+    Slot {
+        interface: Rc<str>,
+        slot: u32,
+        seen_ns: u64,
+    },
 }
 
 enum Unit {
@@ -75,6 +95,11 @@ struct Node {
     last_heard: Option<Instant>,
     last_takeover: Option<Duration>,
     trackers: Vec<TrackerStatus>,
+    /// XDP: the instance's slot on its interface, the newest peer record already delivered, and
+    /// the (master, priority) last written to `RX_INSTANCE`.
+    slot: Option<u32>,
+    peer_seen_ns: u64,
+    xdp_state: Option<(bool, u8)>,
 }
 
 /// Adverts dropped by the receive tasks, by (interface, VRID, reason).
@@ -91,6 +116,15 @@ struct Runtime {
     running: HashMap<String, bool>,
     scripts_up: Vec<bool>,
     xdp: HashMap<String, XdpDatapath>,
+    /// The ring-buffer reader of each XDP interface (kept across reloads with its datapath).
+    event_tasks: HashMap<String, AbortHandle>,
+    /// Where links and maps are pinned (`--bpf-dir`), and the debug switch that passes adverts
+    /// on after XDP (`--xdp-pass-adverts`).
+    bpf_dir: std::path::PathBuf,
+    pass_adverts: bool,
+    /// Event-loop wake-ups, and the fence drop counters (read with the other map counters).
+    wakeups: u64,
+    fence_drops: BTreeMap<String, u64>,
     senders: Vec<Rc<AdvertSender>>,
     garp: HashMap<String, Rc<GarpSender>>,
     run_as: Option<RunAs>,
@@ -119,6 +153,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     };
     let mut rt =
         Runtime::prepare(config, &options.config, options.datapath, channels, None).await?;
+    rt.bpf_dir = options.bpf_dir.clone();
+    rt.pass_adverts = options.xdp_pass_adverts;
     // Checks are done: from here on the host is changed.
     rt.remove_stale_vips(&[]).await;
     rt.attach_datapath(HashMap::new())?;
@@ -130,6 +166,9 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     // track_file values are re-read twice a second (keepalived watches them with inotify).
     let mut track_files = tokio::time::interval(TRACK_FILE_PERIOD);
     track_files.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // XDP counters (rejections, valid adverts, fence drops) are read from the maps once a second.
+    let mut counters = tokio::time::interval(COUNTERS_PERIOD);
+    counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     rt.startup(&[]).await;
     rt.publish();
@@ -151,14 +190,22 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             Some(update) = scripts.recv() => rt.on_script(update).await,
             Some(event) = links.next_event() => rt.on_link(event).await,
             _ = track_files.tick() => rt.on_track_files().await,
+            _ = counters.tick() => rt.refresh_counters(),
             _ = sleep_until(deadline) => rt.on_timers().await,
         }
+        rt.wakeups += 1;
+        rt.sync_xdp_states();
+        rt.heartbeat();
         rt.publish();
     }
     control.stopping();
     rt.shutdown().await;
+    rt.close_datapaths();
     Ok(())
 }
+
+/// How often the XDP counters are read into the status.
+const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
 
 /// How often track_file values are re-read.
 const TRACK_FILE_PERIOD: Duration = Duration::from_millis(500);
@@ -256,6 +303,9 @@ impl Runtime {
                     last_heard: None,
                     last_takeover: None,
                     trackers: Vec::new(),
+                    slot: None,
+                    peer_seen_ns: 0,
+                    xdp_state: None,
                 });
             }
             units.push(match unit.group {
@@ -277,6 +327,7 @@ impl Runtime {
                     instances: Vec::new(),
                     rejected: BTreeMap::new(),
                     fence_drops: BTreeMap::new(),
+                    wakeups: 0,
                 })
                 .0
             }
@@ -294,6 +345,14 @@ impl Runtime {
             running,
             scripts_up,
             xdp: HashMap::new(),
+            event_tasks: HashMap::new(),
+            bpf_dir: previous.map_or_else(
+                || std::path::PathBuf::from(super::DEFAULT_BPF_DIR),
+                |p| p.bpf_dir.clone(),
+            ),
+            pass_adverts: previous.is_some_and(|p| p.pass_adverts),
+            wakeups: previous.map_or(0, |p| p.wakeups),
+            fence_drops: previous.map(|p| p.fence_drops.clone()).unwrap_or_default(),
             senders: Vec::new(),
             garp: HashMap::new(),
             run_as,
@@ -356,11 +415,8 @@ impl Runtime {
             config_file: self.config_file.clone(),
             instances,
             rejected: self.rejected.borrow().clone(),
-            fence_drops: self
-                .xdp
-                .iter()
-                .filter_map(|(name, dp)| Some((name.clone(), dp.fence_drops().ok()?)))
-                .collect(),
+            fence_drops: self.fence_drops.clone(),
+            wakeups: self.wakeups,
         });
     }
 
@@ -406,41 +462,240 @@ impl Runtime {
         }
     }
 
-    /// Attaches XDP and TC to every VRRP interface (reusing `existing` attachments), and fences
-    /// every VIP whose instance is not master.
+    /// Attaches XDP and TC to every VRRP interface (reusing `existing` attachments, pinned under
+    /// `--bpf-dir`), writes the instances' rules to the maps, and fences every VIP whose
+    /// instance is not master. `auto`: any failure closes what was opened and falls back to
+    /// the socket datapath with one warning saying why.
     fn attach_datapath(&mut self, mut existing: HashMap<String, XdpDatapath>) -> Result<()> {
+        let mut old_tasks = std::mem::take(&mut self.event_tasks);
         if self.choice == DatapathChoice::Socket {
             info!("datapath socket (--datapath socket): no XDP counters, no TC fence");
+            close_all(existing, &mut old_tasks);
             return Ok(());
         }
-        let mut attached = HashMap::new();
+        for n in &mut self.nodes {
+            n.slot = None;
+            n.xdp_state = None;
+        }
+        let mut attached: HashMap<String, XdpDatapath> = HashMap::new();
+        let mut failure = None;
         for (name, _) in self.plan.listeners() {
             if attached.contains_key(&name) {
                 continue;
             }
-            if let Some(dp) = existing.remove(&name) {
-                attached.insert(name, dp);
-                continue;
-            }
-            match XdpDatapath::attach(&name, XdpMode::default()) {
+            let opened = match existing.remove(&name) {
+                Some(dp) => Ok(dp),
+                None => self.open_xdp(&name),
+            };
+            match opened.and_then(|mut dp| self.configure_xdp(&name, &mut dp).map(|()| dp)) {
                 Ok(dp) => {
                     attached.insert(name, dp);
                 }
-                Err(e) if self.choice == DatapathChoice::Auto => {
-                    warn!(
-                        "XDP/TC could not be attached to {name} ({e}); running the socket datapath without the fence"
-                    );
-                    return Ok(());
+                Err(e) => {
+                    failure = Some((name, e));
+                    break;
                 }
-                Err(e) => bail!("--datapath xdp: {e}"),
+            }
+        }
+        if let Some((name, e)) = failure {
+            close_all(attached, &mut old_tasks);
+            close_all(existing, &mut old_tasks);
+            for n in &mut self.nodes {
+                n.slot = None;
+            }
+            if self.choice == DatapathChoice::Auto {
+                warn!(
+                    "XDP/TC could not be set up on {name} ({e:#}); running the socket datapath without the fence"
+                );
+                return Ok(());
+            }
+            bail!("--datapath xdp: {name}: {e:#}");
+        }
+        close_all(existing, &mut old_tasks);
+        for (name, dp) in &mut attached {
+            if let Some(task) = old_tasks.remove(name) {
+                self.event_tasks.insert(name.clone(), task);
+            } else if let Some(events) = dp.take_events() {
+                let task = spawn_local(xdp_events(
+                    Rc::from(name.as_str()),
+                    events,
+                    self.channels.adverts.clone(),
+                ));
+                self.event_tasks.insert(name.clone(), task.abort_handle());
             }
         }
         self.xdp = attached;
+        self.heartbeat();
         for i in 0..self.plan.instances.len() {
             let master = self.instance(i).state() == State::Master;
             self.fence(i, !master);
         }
         Ok(())
+    }
+
+    fn open_xdp(&self, name: &str) -> Result<XdpDatapath> {
+        let pin_dir = xdp::pin_dir(&self.bpf_dir, name)?;
+        let dp = XdpDatapath::open(
+            name,
+            &XdpOptions {
+                mode: XdpMode::default(),
+                pin_dir: Some(pin_dir.clone()),
+            },
+        )?;
+        info!(
+            "XDP vrrp_rx and TC vip_fence attached to {name}, pinned in {}",
+            pin_dir.display()
+        );
+        Ok(dp)
+    }
+
+    /// Writes the rules of the instances on `name` to its maps and records their slots.
+    fn configure_xdp(&mut self, name: &str, dp: &mut XdpDatapath) -> Result<()> {
+        let mut slots = Vec::new();
+        for i in 0..self.plan.instances.len() {
+            let ip = &self.plan.instances[i];
+            if ip.interface != name {
+                continue;
+            }
+            let r = &ip.rules;
+            let vips = r.vips.clone().unwrap_or_default();
+            if r.vips.is_some() && vips.len() > ha_common::maps::MAX_CHECKED_VIPS {
+                bail!(
+                    "vrrp_instance {}: {} VIPs in adverts; XDP checks at most {} (set vrrp_skip_check_adv_addr, or use --datapath socket)",
+                    ip.name,
+                    vips.len(),
+                    ha_common::maps::MAX_CHECKED_VIPS
+                );
+            }
+            // A VIP listed twice keeps its first index, as `configure` writes ADV_ADDRS.
+            let vip_mask = vips.iter().enumerate().fold(0u64, |m, (k, v)| {
+                let first = vips.iter().position(|w| w == v).unwrap_or(k);
+                m | (1u64 << first)
+            });
+            let inst = self.instance(i);
+            let mut rx = RxInstance {
+                configured: 1,
+                version: ip.advert.version.number(),
+                master: u8::from(inst.state() == State::Master),
+                priority: inst.effective_priority(),
+                auth_type: r.auth.auth_type(),
+                check_vips: u8::from(r.vips.is_some()),
+                vip_count: vips.len() as u8,
+                check_peers: u8::from(!r.unicast_peers.is_empty()),
+                adver_int_cs: r.adver_int_cs,
+                vip_mask,
+                silence_ns: heartbeat_timeout(ip).as_nanos() as u64,
+                primary: xdp::addr16(ip.machine.primary_address),
+                ..RxInstance::default()
+            };
+            if let packet::Auth::Pass(p) = r.auth {
+                rx.auth = p;
+            }
+            let slot = instance_slot(ip.machine.vrid, ip.family == Family::Ipv6);
+            slots.push(SlotConfig {
+                slot,
+                rx,
+                vips,
+                peers: r.unicast_peers.clone(),
+            });
+            self.nodes[i].slot = Some(slot);
+            self.nodes[i].xdp_state = Some((rx.master != 0, rx.priority));
+        }
+        let v4 = self.plan.decode_options(name, Family::Ipv4);
+        let v6 = self.plan.decode_options(name, Family::Ipv6);
+        let mut flags = match v4.v3_ipv4_checksum {
+            packet::V3Ipv4Checksum::PseudoHeader => rx_flags::V3_V4_PSEUDO,
+            packet::V3Ipv4Checksum::AsV2 => rx_flags::V3_V4_AS_V2,
+            packet::V3Ipv4Checksum::Either => rx_flags::V3_V4_PSEUDO | rx_flags::V3_V4_AS_V2,
+        };
+        if v4.unicast_any_ttl || v6.unicast_any_ttl {
+            flags |= rx_flags::UNICAST_ANY_TTL;
+        }
+        if self.pass_adverts {
+            flags |= rx_flags::PASS_ADVERTS;
+        }
+        dp.configure(RxGlobal { flags, _pad: 0 }, &slots)?;
+        Ok(())
+    }
+
+    /// Writes (master, effective priority) of every instance whose values changed to
+    /// `RX_INSTANCE`: what `vrrp_rx` compares adverts with to fence in the kernel.
+    fn sync_xdp_states(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(slot) = self.nodes[i].slot else {
+                continue;
+            };
+            let inst = self.instance(i);
+            let want = (inst.state() == State::Master, inst.effective_priority());
+            if self.nodes[i].xdp_state == Some(want) {
+                continue;
+            }
+            let ip = &self.plan.instances[i];
+            if let Some(dp) = self.xdp.get_mut(&ip.interface) {
+                match dp.set_state(slot, want.0, want.1) {
+                    Ok(()) => self.nodes[i].xdp_state = Some(want),
+                    Err(e) => error!(instance = %ip.name, "writing the XDP instance state: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Tells every `vip_fence` the loop is alive.
+    fn heartbeat(&mut self) {
+        for (name, dp) in &mut self.xdp {
+            if let Err(e) = dp.heartbeat() {
+                error!("{name}: XDP heartbeat: {e}");
+            }
+        }
+    }
+
+    /// Reads the XDP counters into the status: rejections, valid adverts, fence drops.
+    fn refresh_counters(&mut self) {
+        for (name, dp) in &self.xdp {
+            match dp.rejections() {
+                Ok(list) => {
+                    let mut map = self.rejected.borrow_mut();
+                    for (vrid, reason, n) in list {
+                        map.insert((name.clone(), vrid, reason.as_str()), n);
+                    }
+                }
+                Err(e) => debug!("{name}: reading XDP rejections: {e}"),
+            }
+            if let Ok(n) = dp.fence_drops() {
+                self.fence_drops.insert(name.clone(), n);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let Some(slot) = self.nodes[i].slot else {
+                continue;
+            };
+            if let Some(dp) = self.xdp.get(&self.plan.instances[i].interface)
+                && let Ok(n) = dp.accepted(slot)
+            {
+                self.nodes[i].adverts_received = n;
+            }
+        }
+    }
+
+    /// A clean exit: detaches the programs and removes their pins.
+    fn close_datapaths(&mut self) {
+        let all = std::mem::take(&mut self.xdp);
+        close_all(all, &mut self.event_tasks);
+    }
+
+    /// The instance whose slot on `interface` is `slot`.
+    fn slot_owner(&self, interface: &str, slot: u32) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| {
+            self.nodes[i].slot == Some(slot) && self.plan.instances[i].interface == interface
+        })
+    }
+
+    /// The peer record of a backup's slot when it holds an advert not yet delivered.
+    fn fresh_peer(&self, i: usize) -> Option<ha_common::maps::PeerRecord> {
+        let slot = self.nodes[i].slot?;
+        let dp = self.xdp.get(&self.plan.instances[i].interface)?;
+        let peer = dp.peer(slot).ok()?;
+        (peer.last_seen_ns != 0 && peer.last_seen_ns > self.nodes[i].peer_seen_ns).then_some(peer)
     }
 
     /// Opens the sockets and starts the receive and tracker tasks.
@@ -470,6 +725,10 @@ impl Runtime {
 
     fn start_listeners(&mut self, tx: mpsc::UnboundedSender<Incoming>) -> Result<()> {
         for (name, family) in self.plan.listeners() {
+            if self.xdp.contains_key(&name) {
+                // vrrp_rx consumes the adverts; the ring buffer task reports the changes.
+                continue;
+            }
             let socket = match family {
                 Family::Ipv4 => VrrpSocket::open_v4(&name),
                 Family::Ipv6 => VrrpSocket::open_v6(&name),
@@ -674,7 +933,7 @@ impl Runtime {
             info!("reload: stopping {}", self.unit_name(ou));
             self.shutdown_unit(ou).await;
             for i in self.plan.units[ou].members.clone() {
-                self.fence(i, false);
+                self.release(i);
             }
         }
         for task in self.tasks.drain(..) {
@@ -728,6 +987,7 @@ impl Runtime {
             .collect();
         new.remove_stale_vips(&kept_names).await;
         let existing = std::mem::take(&mut self.xdp);
+        new.event_tasks = std::mem::take(&mut self.event_tasks);
         if let Err(e) = new.attach_datapath(existing) {
             error!("reload: {e:#}");
         }
@@ -897,9 +1157,28 @@ impl Runtime {
         }
     }
 
-    /// Fences (or unfences) the instance's VIPs in the TC program of their interface.
+    /// Fences (or unfences) the instance's VIPs in the TC program of their interface, and tells
+    /// `vrrp_rx` whether the instance is master. Unfencing refreshes the heartbeat and clears
+    /// the kernel's slot fence first, so the GARPs that follow are not dropped.
     fn fence(&mut self, i: usize, on: bool) {
         let ip = &self.plan.instances[i];
+        let slot = self.nodes[i].slot;
+        let timeout = heartbeat_timeout(ip);
+        let priority = self.instance(i).effective_priority();
+        if let (Some(slot), Some(dp)) = (slot, self.xdp.get_mut(&ip.interface)) {
+            let result = dp.set_state(slot, !on, priority).and_then(|()| {
+                if on {
+                    Ok(())
+                } else {
+                    dp.heartbeat()?;
+                    dp.clear_slot_fence(slot)
+                }
+            });
+            match result {
+                Ok(()) => self.nodes[i].xdp_state = Some((!on, priority)),
+                Err(e) => error!(instance = %ip.name, "writing the XDP instance state: {e}"),
+            }
+        }
         for pv in &ip.vips {
             if self.is_own_address(pv) {
                 continue;
@@ -912,13 +1191,20 @@ impl Runtime {
             let Some(dp) = self.xdp.get_mut(name) else {
                 continue;
             };
-            let result = if on {
-                dp.fence(pv.vip.addr)
-            } else {
-                dp.unfence(pv.vip.addr)
-            };
-            if let Err(e) = result {
+            if let Err(e) = dp.set_fence(pv.vip.addr, slot.unwrap_or(0), on, timeout) {
                 error!(instance = %ip.name, "{} {}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
+            }
+        }
+    }
+
+    /// Takes the instance's VIPs out of the fence map (the instance goes away on a reload).
+    fn release(&mut self, i: usize) {
+        let ip = &self.plan.instances[i];
+        for pv in &ip.vips {
+            for dp in self.xdp.values_mut() {
+                if let Err(e) = dp.unfence(pv.vip.addr) {
+                    error!(instance = %ip.name, "releasing {}: {e}", pv.vip.addr);
+                }
             }
         }
     }
@@ -1027,15 +1313,32 @@ impl Runtime {
     }
 
     async fn on_advert(&mut self, inc: Incoming) {
-        let n = &mut self.nodes[inc.instance];
-        n.adverts_received += 1;
+        let i = match &inc.target {
+            Target::Instance(i) => {
+                self.nodes[*i].adverts_received += 1;
+                *i
+            }
+            Target::Slot {
+                interface,
+                slot,
+                seen_ns,
+            } => {
+                let Some(i) = self.slot_owner(interface, *slot) else {
+                    return;
+                };
+                let n = &mut self.nodes[i];
+                n.peer_seen_ns = n.peer_seen_ns.max(*seen_ns);
+                i
+            }
+        };
+        let n = &mut self.nodes[i];
         n.last_heard = Some(inc.at);
         let event = Event::Advert {
             src: inc.src,
             priority: inc.priority,
             max_adver_int_cs: inc.adver_int_cs,
         };
-        self.deliver(inc.instance, inc.at, event).await;
+        self.deliver(i, inc.at, event).await;
     }
 
     async fn on_timers(&mut self) {
@@ -1044,6 +1347,26 @@ impl Runtime {
             if let Some(at) = self.nodes[i].timer
                 && at <= now
             {
+                // XDP: the Master_Down_Timer fires, but vrrp_rx may have seen the master since
+                // (unchanged adverts send no event). Its last advert re-arms the timer from when
+                // it arrived; only if that is due too does the timer really fire.
+                if self.instance(i).state() == State::Backup
+                    && let Some(peer) = self.fresh_peer(i)
+                {
+                    let seen = xdp::instant_of(peer.last_seen_ns);
+                    let n = &mut self.nodes[i];
+                    n.peer_seen_ns = peer.last_seen_ns;
+                    n.last_heard = Some(seen);
+                    let event = Event::Advert {
+                        src: peer_src(&peer, n.slot.unwrap_or(0)),
+                        priority: peer.priority,
+                        max_adver_int_cs: peer.adver_int_cs,
+                    };
+                    self.deliver(i, seen, event).await;
+                }
+                let Some(at) = self.nodes[i].timer.filter(|&t| t <= now) else {
+                    continue;
+                };
                 self.nodes[i].timer = None;
                 // The deadline, not the wake-up time: the advert timer does not drift.
                 self.deliver(i, at, Event::TimerFired).await;
@@ -1208,7 +1531,7 @@ async fn listen(
         match result {
             Ok((instance, src, advert)) => {
                 let incoming = Incoming {
-                    instance,
+                    target: Target::Instance(instance),
                     at,
                     src,
                     priority: advert.priority,
@@ -1246,5 +1569,93 @@ async fn listen(
                 }
             }
         }
+    }
+}
+
+/// How long `vip_fence` trusts a silent agent with an instance's VIPs: `down_timer_adverts`
+/// advert intervals (3 by default). A healthy master's loop wakes at least once an interval to
+/// advertise; a backup's VIPs are fenced anyway.
+fn heartbeat_timeout(ip: &plan::InstancePlan) -> Duration {
+    Duration::from_millis(10)
+        * u32::from(ip.machine.advert_interval_cs)
+        * u32::from(ip.machine.down_timer_adverts)
+}
+
+/// The source address of a peer record: IPv6 for slots 256 and up.
+fn peer_src(peer: &ha_common::maps::PeerRecord, slot: u32) -> IpAddr {
+    if slot >= ha_common::maps::VRID_SLOTS {
+        IpAddr::from(peer.src)
+    } else {
+        IpAddr::from([peer.src[0], peer.src[1], peer.src[2], peer.src[3]])
+    }
+}
+
+/// Detaches and unpins every datapath (a clean exit, or interfaces no longer used) and stops
+/// their ring-buffer readers.
+fn close_all(datapaths: HashMap<String, XdpDatapath>, tasks: &mut HashMap<String, AbortHandle>) {
+    for (name, dp) in datapaths {
+        if let Some(task) = tasks.remove(&name) {
+            task.abort();
+        }
+        if let Err(e) = dp.close() {
+            warn!("{name}: removing the XDP/TC programs and pins: {e}");
+        }
+    }
+}
+
+/// Reads `vrrp_rx`'s ring buffer on one interface and forwards each event to the loop.
+async fn xdp_events(
+    interface: Rc<str>,
+    events: aya::maps::RingBuf<aya::maps::MapData>,
+    tx: mpsc::UnboundedSender<Incoming>,
+) {
+    // SAFETY: the RingBuf owns its map fd, which stays open and the same until the AsyncFd
+    // (which owns the RingBuf) is dropped.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(events, tokio::io::Interest::READABLE)
+    };
+    let mut fd = match registered.map_err(std::io::Error::from) {
+        Ok(fd) => fd,
+        Err(e) => {
+            error!("{interface}: polling the XDP ring buffer: {e}; adverts are not received");
+            return;
+        }
+    };
+    let size = std::mem::size_of::<PeerEvent>();
+    loop {
+        let mut guard = match fd.readable_mut().await {
+            Ok(g) => g,
+            Err(e) => {
+                error!("{interface}: polling the XDP ring buffer: {e}; adverts are not received");
+                return;
+            }
+        };
+        let ring = guard.get_inner_mut();
+        while let Some(item) = ring.next() {
+            let Some(bytes) = item.get(..size) else {
+                continue;
+            };
+            let ev: PeerEvent = bytemuck::pod_read_unaligned(bytes);
+            let slot = u32::from(ev.slot);
+            let record = ha_common::maps::PeerRecord {
+                src: ev.src,
+                ..Default::default()
+            };
+            let incoming = Incoming {
+                target: Target::Slot {
+                    interface: interface.clone(),
+                    slot,
+                    seen_ns: ev.at_ns,
+                },
+                at: xdp::instant_of(ev.at_ns),
+                src: peer_src(&record, slot),
+                priority: ev.priority,
+                adver_int_cs: ev.adver_int_cs,
+            };
+            if tx.send(incoming).is_err() {
+                return;
+            }
+        }
+        guard.clear_ready();
     }
 }

@@ -20,6 +20,7 @@
 //! | `ha_agent_instance_last_takeover_seconds` | gauge | last failover: old master's last advert → we are master (absent before the first) |
 //! | `ha_agent_adverts_rejected_total{interface,vrid,reason}` | counter | adverts dropped, by reason |
 //! | `ha_agent_fence_drops_total{interface}` | counter | packets the TC fence dropped (xdp datapath only) |
+//! | `ha_agent_wakeups_total` | counter | event-loop wake-ups (adverts, timers, trackers, signals) |
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -254,6 +255,12 @@ pub fn render(r: &Report) -> String {
                 )
             })
             .collect(),
+    );
+    family(
+        "ha_agent_wakeups_total",
+        "counter",
+        "Event-loop wake-ups: adverts (every one on the socket datapath, changes only on XDP), timers, trackers, signals.",
+        vec![(String::new(), r.agent.wakeups.to_string())],
     );
     if r.agent.datapath == "xdp" {
         family(

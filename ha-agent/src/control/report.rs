@@ -16,7 +16,8 @@
 //!     "config_file": "/etc/keepalived/keepalived.conf",
 //!     "datapath": "xdp" | "socket",
 //!     "started_unix": 1700000000.0,
-//!     "uptime_seconds": 12.5
+//!     "uptime_seconds": 12.5,
+//!     "wakeups": 340                 // event-loop wake-ups since start (adverts, timers, ...)
 //!   },
 //!   "instances": [{
 //!     "name": "VI_1", "interface": "eth0", "vrid": 51,
@@ -82,6 +83,8 @@ pub struct AgentReport {
     pub datapath: String,
     pub started_unix: f64,
     pub uptime_seconds: f64,
+    #[serde(default)]
+    pub wakeups: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,6 +176,7 @@ impl Report {
                     .duration_since(status.started)
                     .unwrap_or_default()
                     .as_secs_f64(),
+                wakeups: status.wakeups,
             },
             instances,
             rejected: status

@@ -90,6 +90,7 @@ fn status(datapath: &'static str) -> (Status, Instant) {
         ],
         rejected,
         fence_drops,
+        wakeups: 42,
     };
     (status, now)
 }
@@ -104,6 +105,7 @@ fn json_has_the_documented_schema_and_reads_back() {
     assert_eq!(v["agent"]["datapath"], "xdp");
     assert_eq!(v["agent"]["pid"], std::process::id());
     assert!((v["agent"]["uptime_seconds"].as_f64().unwrap() - 100.0).abs() < 5.0);
+    assert_eq!(v["agent"]["wakeups"], 42);
     let i = &v["instances"][0];
     assert_eq!(i["name"], "VI_1");
     assert_eq!(i["state"], "MASTER");
@@ -203,6 +205,7 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
         r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="51",reason="auth_mismatch"} 2"#
             .into(),
         r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
+        "ha_agent_wakeups_total{} 42".into(),
         "# TYPE ha_agent_instance_transitions_total counter".into(),
     ] {
         assert!(
