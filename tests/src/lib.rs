@@ -13,6 +13,7 @@
 //! also when a test panics.
 
 mod daemon;
+pub mod flood;
 mod netns;
 mod probe;
 
