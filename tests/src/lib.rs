@@ -352,22 +352,19 @@ impl Lab {
     }
 
     /// Starts `ha-agent run` in node `i` with `config` (written to the lab directory) and
-    /// `extra` arguments. Its log is `ha-agent-n<i>.log` in the lab directory.
+    /// `extra` arguments (`--log-level debug` unless they set a level). Its log is
+    /// `ha-agent-n<i>.log` in the lab directory.
     pub fn ha_agent(&self, i: usize, config: &str, extra: &[&str]) -> Result<Daemon> {
         let bin = ha_agent_bin()?;
         let tag = format!("ha-agent-n{i}");
         let conf = self.write_file(&format!("{tag}.conf"), config)?;
         let pid = self.dir.join(format!("{tag}.pid")).display().to_string();
         let conf = conf.display().to_string();
-        let mut args = vec![
-            "run",
-            "-f",
-            &conf,
-            "--pid-file",
-            &pid,
-            "--log-level",
-            "debug",
-        ];
+        let mut args = vec!["run", "-f", &conf, "--pid-file", &pid];
+        // Tests log at debug; a caller's own level wins (the bench runs at info, as deployed).
+        if !extra.contains(&"--log-level") {
+            args.extend(["--log-level", "debug"]);
+        }
         args.extend_from_slice(extra);
         self.node(i)
             .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
