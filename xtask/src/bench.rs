@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::ValueEnum;
 use ha_tests::{Daemon, IFACE, Lab, Node, epoch_now, flood::FloodReport, wait_for};
 use serde::Serialize;
@@ -103,7 +103,8 @@ impl Scenario {
                 "N instances (VRIDs 1..N, one /32 VIP each) at advert_int 0.01 on one interface, \
                  priorities 150/100. Once node 1 holds every VIP: CPU (% of one core, \
                  /proc/PID/stat) and RSS (VmRSS) of every process in each node's namespace, over \
-                 a fixed window; the VIPs must not move during it."
+                 a fixed window, and the state transitions during it (0 for a stable pair). A \
+                 pair that does not settle within 20 s is measured anyway, with a note."
             }
         }
     }
@@ -444,6 +445,21 @@ fn scrub(lab: &Lab, vips: &[String]) -> Vec<usize> {
     scrubbed
 }
 
+/// The last lines each daemon logged, for a failed trial's error.
+fn log_tails(daemons: &[Daemon]) -> String {
+    let tails: Vec<String> = daemons
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let log = d.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(4)..].join(" | ");
+            format!("node {} log: {tail}", i + 1)
+        })
+        .collect();
+    tails.join("; ")
+}
+
 /// Transitions in `log` after byte offset `from`.
 fn transitions_since(imp: Impl, log: &str, from: usize) -> usize {
     log.get(from..)
@@ -596,7 +612,9 @@ impl<'a> Failover<'a> {
             imp.start(lab, 2, &self.conf2)?,
         ];
         let mut flood: Option<Daemon> = None;
-        let result = self.measure(imp, plan, &mut daemons, &mut flood);
+        let result = self
+            .measure(imp, plan, &mut daemons, &mut flood)
+            .map_err(|e| anyhow!("{e:#}; {}", log_tails(&daemons)));
         let mut notes = Vec::new();
         if let Some(n) = datapath_note(imp, &daemons[0].log()) {
             notes.push(n);
@@ -678,12 +696,10 @@ impl<'a> Failover<'a> {
                 .map(|(d, from)| transitions_since(imp, &d.log(), *from))
                 .sum();
             m.insert("spurious transitions".into(), before_cut as f64);
-            if holders(lab, vip)? != [1] {
-                bail!(
-                    "the flood moved the VIP off node 1: {:?}",
-                    holders(lab, vip)?
-                );
-            }
+            // A spurious takeover during the window is counted above; the cut needs node 1 as
+            // master again.
+            wait_holders(lab, vip, &[1], FAILOVER_TIMEOUT)
+                .context("the VIP back on node 1 after the flood window")?;
         }
 
         let backup_log_from = daemons[1].log().len();
@@ -886,9 +902,14 @@ fn scale(plan: &Plan, out: &mut ScenarioResult) -> Result<()> {
         let mut trials = Vec::new();
         alternate(plan.scale_trials, Scenario::Scale, &mut trials, |imp, i| {
             let daemons = vec![imp.start(&lab, 1, &c1)?, imp.start(&lab, 2, &c2)?];
-            let result = scale_measure(&lab, n, &vips, plan);
+            let result = scale_measure(&lab, imp, &daemons, n, &vips, plan)
+                .map_err(|e| anyhow!("{e:#}; {}", log_tails(&daemons)));
             let mut notes: Vec<String> =
                 datapath_note(imp, &daemons[0].log()).into_iter().collect();
+            let metrics = result.map(|(m, n)| {
+                notes.extend(n);
+                m
+            });
             stop_all(daemons);
             let scrubbed = scrub(&lab, &vips);
             if !scrubbed.is_empty() {
@@ -899,7 +920,7 @@ fn scale(plan: &Plan, out: &mut ScenarioResult) -> Result<()> {
             Ok(Trial {
                 daemon: imp,
                 trial: i,
-                metrics: result?,
+                metrics: metrics?,
                 notes,
                 error: None,
             })
@@ -909,7 +930,17 @@ fn scale(plan: &Plan, out: &mut ScenarioResult) -> Result<()> {
     Ok(())
 }
 
-fn scale_measure(lab: &Lab, n: u8, vips: &[String], plan: &Plan) -> Result<BTreeMap<String, f64>> {
+/// CPU and RSS of both nodes over the window, once node 1 holds every VIP. A pair that never
+/// settles (the master cannot send in time, backups take over) is measured anyway: that is the
+/// load it puts on the machine, and the transitions during the window say how unstable it was.
+fn scale_measure(
+    lab: &Lab,
+    imp: Impl,
+    daemons: &[Daemon],
+    n: u8,
+    vips: &[String],
+    plan: &Plan,
+) -> Result<(BTreeMap<String, f64>, Vec<String>)> {
     let count_on = |node: usize| -> Result<usize> {
         let addrs = lab.node(node).addrs()?;
         Ok(vips
@@ -918,18 +949,29 @@ fn scale_measure(lab: &Lab, n: u8, vips: &[String], plan: &Plan) -> Result<BTree
             .filter(|a| addrs.contains(a))
             .count())
     };
-    wait_for(
+    let mut notes = Vec::new();
+    let settled = wait_for(
         &format!("node 1 to hold all {n} VIPs"),
         ELECTION_TIMEOUT,
         || Ok(count_on(1)? == vips.len() && count_on(2)? == 0),
-    )?;
+    );
+    if settled.is_err() {
+        notes.push(format!(
+            "{n} VRIDs: not settled after {ELECTION_TIMEOUT:?} (node 1 held {}, node 2 {} of {n} \
+             VIPs); measured anyway",
+            count_on(1)?,
+            count_on(2)?
+        ));
+    }
     // Past every backup's Master_Down_Interval.
     std::thread::sleep(Duration::from_millis(500));
+    let logs: Vec<usize> = daemons.iter().map(|d| d.log().len()).collect();
     let cpu = cpu_usage(&[lab.node(1), lab.node(2)], plan.cpu_window_s)?;
-    let (on1, on2) = (count_on(1)?, count_on(2)?);
-    if on1 != vips.len() || on2 != 0 {
-        bail!("VIPs moved during the window: node 1 holds {on1}, node 2 holds {on2} of {n}");
-    }
+    let moved: usize = daemons
+        .iter()
+        .zip(&logs)
+        .map(|(d, from)| transitions_since(imp, &d.log(), *from))
+        .sum();
     let mut m = BTreeMap::new();
     m.insert(
         format!("master CPU (% of a core), {n} VRIDs"),
@@ -941,7 +983,11 @@ fn scale_measure(lab: &Lab, n: u8, vips: &[String], plan: &Plan) -> Result<BTree
     );
     m.insert(format!("master RSS (MB), {n} VRIDs"), cpu.rss_mb[0]);
     m.insert(format!("backup RSS (MB), {n} VRIDs"), cpu.rss_mb[1]);
-    Ok(m)
+    m.insert(
+        format!("transitions during the window, {n} VRIDs"),
+        moved as f64,
+    );
+    Ok((m, notes))
 }
 
 #[cfg(test)]
