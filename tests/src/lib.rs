@@ -13,6 +13,7 @@
 //! also when a test panics.
 
 mod daemon;
+pub mod flood;
 mod netns;
 mod probe;
 
@@ -356,7 +357,8 @@ impl Lab {
     }
 
     /// Starts `ha-agent run` in node `i` with `config` (written to the lab directory) and
-    /// `extra` arguments. Its log is `ha-agent-n<i>.log` in the lab directory.
+    /// `extra` arguments (`--log-level debug` unless they set a level). Its log is
+    /// `ha-agent-n<i>.log` in the lab directory.
     pub fn ha_agent(&self, i: usize, config: &str, extra: &[&str]) -> Result<Daemon> {
         let bin = ha_agent_bin()?;
         let tag = format!("ha-agent-n{i}");
@@ -364,17 +366,11 @@ impl Lab {
         let pid = self.dir.join(format!("{tag}.pid")).display().to_string();
         let conf = conf.display().to_string();
         let bpf_dir = self.bpf_dir.display().to_string();
-        let mut args = vec![
-            "run",
-            "-f",
-            &conf,
-            "--pid-file",
-            &pid,
-            "--log-level",
-            "debug",
-            "--bpf-dir",
-            &bpf_dir,
-        ];
+        let mut args = vec!["run", "-f", &conf, "--pid-file", &pid, "--bpf-dir", &bpf_dir];
+        // Tests log at debug; a caller's own level wins (the bench runs at info, as deployed).
+        if !extra.contains(&"--log-level") {
+            args.extend(["--log-level", "debug"]);
+        }
         args.extend_from_slice(extra);
         self.node(i)
             .spawn(&tag, &self.dir, &bin.display().to_string(), &args)

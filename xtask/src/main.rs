@@ -4,9 +4,12 @@
 //! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
 //!   runs every test of the workspace and a bounded fuzz run.
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
+//! - `bench [--quick] [--scenario NAME] [--trials N]`: ha-agent beside keepalived, report in
+//!   bench/results/.
 //! - `install [--destdir DIR] [--no-build]`: the binary and the systemd unit onto this host.
 //! - `dist`: a .deb (cargo-deb).
 
+mod bench;
 mod demo;
 mod dist;
 mod install;
@@ -42,6 +45,18 @@ enum Cmd {
     },
     /// Start two ha-agent nodes in a lab, fail the master over and back, show the timings.
     Demo,
+    /// Benchmark ha-agent beside keepalived in the lab (issue #8); writes bench/results/.
+    Bench {
+        /// 3 trials per daemon and short CPU windows: checks the harness, not numbers to quote.
+        #[arg(long)]
+        quick: bool,
+        /// Run only these scenarios (repeatable); default: all.
+        #[arg(long = "scenario", value_enum)]
+        scenarios: Vec<bench::Scenario>,
+        /// Trials per daemon in the failover scenarios (default 20, --quick 3).
+        #[arg(long)]
+        trials: Option<usize>,
+    },
     /// Build (release, eBPF included) and install ha-agent as a systemd service: the binary to
     /// /usr/local/sbin, dist/ha-agent.service to /etc/systemd/system, /etc/default/ha-agent if
     /// absent; `systemctl daemon-reload` when systemd runs.
@@ -62,6 +77,15 @@ fn main() -> Result<()> {
         Cmd::BuildEbpf => build_ebpf(),
         Cmd::Test { fuzz_seconds } => test(fuzz_seconds),
         Cmd::Demo => demo::run(),
+        Cmd::Bench {
+            quick,
+            scenarios,
+            trials,
+        } => bench::run(bench::Options {
+            quick,
+            scenarios,
+            trials,
+        }),
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
         Cmd::Dist => dist::run_dist(),
     }

@@ -1,0 +1,770 @@
+//! What a bench run leaves behind: `bench/results/<date>-<host>[-quick].json` with every sample
+//! and the machine's facts, a markdown report beside it with a table and the issue's targets per
+//! scenario, and SVG plots (plotters, SVG backend only) in a directory of the same name.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result, anyhow};
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::{Impl, Plan, SCALE_SIZES, Scenario, ScenarioResult, Trial};
+
+/// Facts about the machine and the software under test.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub hostname: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub cores: usize,
+    pub ha_agent_commit: String,
+    /// The working tree had uncommitted changes (the numbers may not match the commit).
+    pub ha_agent_dirty: bool,
+    pub keepalived_version: String,
+    /// UTC date of the run, YYYY-MM-DD.
+    pub date: String,
+    pub started_unix: f64,
+}
+
+fn output(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(crate::root())
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    // keepalived prints its version on stderr.
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok(text)
+}
+
+impl Machine {
+    pub fn probe() -> Result<Machine> {
+        let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned());
+        let cpuinfo = read("/proc/cpuinfo")?;
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+            .map(|(_, m)| m.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let commit = output("git", &["rev-parse", "HEAD"])?.trim().to_owned();
+        let dirty = !output("git", &["status", "--porcelain", "--untracked-files=no"])?
+            .trim()
+            .is_empty();
+        let keepalived = output("keepalived", &["--version"])?
+            .lines()
+            .next()
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        let now = ha_tests::epoch_now();
+        Ok(Machine {
+            hostname: read("/proc/sys/kernel/hostname")?,
+            kernel: read("/proc/sys/kernel/osrelease")?,
+            cpu_model,
+            cores,
+            ha_agent_commit: commit,
+            ha_agent_dirty: dirty,
+            keepalived_version: keepalived,
+            date: utc_date(now),
+            started_unix: now,
+        })
+    }
+}
+
+/// YYYY-MM-DD (UTC) of epoch seconds.
+fn utc_date(epoch: f64) -> String {
+    let days = (epoch / 86_400.0).floor() as i64;
+    // Inverse of days_from_civil (Howard Hinnant's civil_from_days).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Order statistics of one metric of one daemon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    pub n: usize,
+    pub median: f64,
+    /// Nearest-rank 95th percentile.
+    pub p95: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+pub fn stats(samples: &[f64]) -> Option<Stats> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n);
+    Some(Stats {
+        n,
+        median,
+        p95: s[rank - 1],
+        min: s[0],
+        max: s[n - 1],
+        mean: s.iter().sum::<f64>() / n as f64,
+    })
+}
+
+/// One row of a scenario's table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub metric: String,
+    pub daemon: Impl,
+    pub stats: Option<Stats>,
+    /// Trials of this daemon in the scenario that failed (they have no samples).
+    pub failed: usize,
+    /// This daemon's median over keepalived's (ha-agent rows only).
+    pub ratio_to_keepalived: Option<f64>,
+}
+
+fn samples(trials: &[Trial], daemon: Impl, metric: &str) -> Vec<f64> {
+    trials
+        .iter()
+        .filter(|t| t.daemon == daemon)
+        .filter_map(|t| t.metrics.get(metric).copied())
+        .collect()
+}
+
+/// Metric names in the order they first appear.
+fn metric_names(trials: &[Trial]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for t in trials {
+        for k in t.metrics.keys() {
+            if seen.insert(k.clone()) {
+                out.push(k.clone());
+            }
+        }
+    }
+    out
+}
+
+fn summarize(r: &ScenarioResult) -> Vec<Summary> {
+    let mut out = Vec::new();
+    for metric in metric_names(&r.trials) {
+        let ka = stats(&samples(&r.trials, Impl::Keepalived, &metric));
+        for daemon in [Impl::Keepalived, Impl::HaAgent] {
+            let st = stats(&samples(&r.trials, daemon, &metric));
+            let ratio = match (daemon, &st, &ka) {
+                (Impl::HaAgent, Some(a), Some(k)) if k.median != 0.0 => Some(a.median / k.median),
+                _ => None,
+            };
+            // A failed trial has no metrics: count this daemon's failures in the scenario.
+            let failed = r
+                .trials
+                .iter()
+                .filter(|t| t.daemon == daemon && t.error.is_some())
+                .count();
+            out.push(Summary {
+                metric: metric.clone(),
+                daemon,
+                stats: st,
+                failed,
+                ratio_to_keepalived: ratio,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct ScenarioOut<'a> {
+    #[serde(flatten)]
+    result: &'a ScenarioResult,
+    summary: Vec<Summary>,
+    targets: Vec<Target>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    schema: u32,
+    command: String,
+    quick: bool,
+    plan: &'a Plan,
+    machine: &'a Machine,
+    scenarios: Vec<ScenarioOut<'a>>,
+}
+
+/// A target of issue #8, checked against this run's ha-agent numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub target: String,
+    /// `None`: this run has no data for it.
+    pub met: Option<bool>,
+    pub detail: String,
+}
+
+fn median_of(r: &ScenarioResult, daemon: Impl, metric: &str) -> Option<f64> {
+    stats(&samples(&r.trials, daemon, metric)).map(|s| s.median)
+}
+
+/// "at most `limit`": met, or by how much it is missed.
+fn at_most(target: &str, value: Option<f64>, limit: Option<f64>, unit: &str) -> Target {
+    match (value, limit) {
+        (Some(v), Some(l)) => Target {
+            target: target.to_owned(),
+            met: Some(v <= l),
+            detail: if v <= l {
+                format!("{v:.2} {unit} ≤ {l:.2} {unit}")
+            } else {
+                format!("{v:.2} {unit}: missed by {:.2} {unit}", v - l)
+            },
+        },
+        _ => Target {
+            target: target.to_owned(),
+            met: None,
+            detail: "no data in this run".into(),
+        },
+    }
+}
+
+fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
+    let agent = |m: &str| median_of(r, Impl::HaAgent, m);
+    let ka = |m: &str| median_of(r, Impl::Keepalived, m);
+    let outage = "outage (ms)";
+    match r.scenario {
+        Scenario::Crash => vec![
+            at_most(
+                "median outage ≤ protocol floor + 2 ms (36.1 + 2)",
+                agent(outage),
+                Some(38.1),
+                "ms",
+            ),
+            at_most(
+                "median outage ≤ 0.9 × keepalived's in the same run",
+                agent(outage),
+                ka(outage).map(|k| 0.9 * k),
+                "ms",
+            ),
+        ],
+        Scenario::Graceful => vec![at_most(
+            "median outage ≤ skew + 2 ms (6.1 + 2)",
+            agent(outage),
+            Some(8.1),
+            "ms",
+        )],
+        Scenario::Tracked => Vec::new(),
+        Scenario::Flood => {
+            let idle = all
+                .iter()
+                .find(|s| s.scenario == Scenario::Crash)
+                .and_then(|c| median_of(c, Impl::HaAgent, outage));
+            let mut t = vec![
+                match (agent(outage), idle) {
+                    (Some(f), Some(i)) => Target {
+                        target: "median outage unchanged from idle (crash scenario) ± 2 ms".into(),
+                        met: Some((f - i).abs() <= 2.0),
+                        detail: format!("{f:.2} ms under flood, {i:.2} ms idle: {:+.2} ms", f - i),
+                    },
+                    _ => Target {
+                        target: "median outage unchanged from idle (crash scenario) ± 2 ms".into(),
+                        met: None,
+                        detail: "needs the crash scenario in the same run".into(),
+                    },
+                },
+                at_most(
+                    "master CPU ≤ 1 % of a core",
+                    agent("master CPU (% of a core)"),
+                    Some(1.0),
+                    "%",
+                ),
+                at_most(
+                    "backup CPU ≤ 1 % of a core",
+                    agent("backup CPU (% of a core)"),
+                    Some(1.0),
+                    "%",
+                ),
+            ];
+            let spurious = stats(&samples(&r.trials, Impl::HaAgent, "spurious transitions"));
+            t.push(at_most(
+                "zero spurious transitions (max over trials)",
+                spurious.map(|s| s.max),
+                Some(0.0),
+                "",
+            ));
+            t
+        }
+        Scenario::Scale => vec![
+            at_most(
+                "255 VRIDs: master CPU ≤ 10 % of a core",
+                agent("master CPU (% of a core), 255 VRIDs"),
+                Some(10.0),
+                "%",
+            ),
+            at_most(
+                "255 VRIDs: backup CPU ≤ 2 % of a core",
+                agent("backup CPU (% of a core), 255 VRIDs"),
+                Some(2.0),
+                "%",
+            ),
+            at_most(
+                "255 VRIDs: master RSS ≤ keepalived's",
+                agent("master RSS (MB), 255 VRIDs"),
+                ka("master RSS (MB), 255 VRIDs"),
+                "MB",
+            ),
+            at_most(
+                "255 VRIDs: backup RSS ≤ keepalived's",
+                agent("backup RSS (MB), 255 VRIDs"),
+                ka("backup RSS (MB), 255 VRIDs"),
+                "MB",
+            ),
+        ],
+    }
+}
+
+/// Writes the JSON, the markdown report and the plots; returns the JSON and markdown paths.
+pub fn write(
+    machine: &Machine,
+    plan: &Plan,
+    quick: bool,
+    results: &[ScenarioResult],
+) -> Result<Vec<PathBuf>> {
+    let dir = crate::root().join("bench").join("results");
+    let base = format!(
+        "{}-{}{}",
+        machine.date,
+        machine.hostname,
+        if quick { "-quick" } else { "" }
+    );
+    let plot_dir = dir.join(&base);
+    std::fs::create_dir_all(&plot_dir)
+        .with_context(|| format!("creating {}", plot_dir.display()))?;
+    let command = std::iter::once("cargo xtask".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Output {
+        schema: 1,
+        command: command.clone(),
+        quick,
+        plan,
+        machine,
+        scenarios: results
+            .iter()
+            .map(|r| ScenarioOut {
+                result: r,
+                summary: summarize(r),
+                targets: targets(r, results),
+            })
+            .collect(),
+    };
+    let json_path = dir.join(format!("{base}.json"));
+    std::fs::write(&json_path, serde_json::to_string_pretty(&out)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+
+    let mut md = String::new();
+    writeln!(
+        md,
+        "# ha-agent beside keepalived: benchmark of {} on {}\n",
+        machine.date, machine.hostname
+    )?;
+    writeln!(
+        md,
+        "`{command}` — raw samples in [`{base}.json`]({base}.json). Both daemons ran in the same \
+         lab, from the same generated keepalived.conf, alternating trial by trial.\n"
+    )?;
+    if quick {
+        writeln!(
+            md,
+            "**Quick run** ({} trials per daemon): a smoke test of the harness, not numbers to \
+             quote.\n",
+            plan.trials
+        )?;
+    }
+    writeln!(md, "| | |\n|---|---|")?;
+    writeln!(
+        md,
+        "| CPU | {} ({} cores) |",
+        machine.cpu_model, machine.cores
+    )?;
+    writeln!(md, "| kernel | {} |", machine.kernel)?;
+    writeln!(
+        md,
+        "| ha-agent | {}{} |",
+        machine.ha_agent_commit,
+        if machine.ha_agent_dirty {
+            " (uncommitted changes)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(md, "| keepalived | {} |", machine.keepalived_version)?;
+    writeln!(
+        md,
+        "| trials | {} per daemon (scale: {} per VRID count); CPU window {} s |\n",
+        plan.trials, plan.scale_trials, plan.cpu_window_s
+    )?;
+
+    for (r, so) in results.iter().zip(&out.scenarios) {
+        writeln!(md, "## {}\n\n{}\n", r.title, r.description)?;
+        table(&mut md, &so.summary)?;
+        if !so.targets.is_empty() {
+            writeln!(md, "\nTargets of issue #8 (ha-agent's medians):\n")?;
+            for t in &so.targets {
+                let mark = match t.met {
+                    Some(true) => "met",
+                    Some(false) => "**missed**",
+                    None => "n/a",
+                };
+                writeln!(md, "- {}: {mark} — {}", t.target, t.detail)?;
+            }
+        }
+        let plots = plot_scenario(r, &plot_dir)?;
+        if !plots.is_empty() {
+            writeln!(md)?;
+        }
+        for p in plots {
+            let rel = p.strip_prefix(&dir).unwrap_or(&p);
+            writeln!(md, "![{}]({})", r.scenario.name(), rel.display())?;
+        }
+        notes(&mut md, r)?;
+        for (node, conf) in &r.configs {
+            writeln!(
+                md,
+                "\n<details><summary>keepalived.conf, {node}</summary>\n\n```\n{conf}```\n</details>"
+            )?;
+        }
+        writeln!(md, "\n_{:.0} s of wall time._\n", r.wall_seconds)?;
+    }
+    let md_path = dir.join(format!("{base}.md"));
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    Ok(vec![json_path, md_path])
+}
+
+fn table(md: &mut String, rows: &[Summary]) -> Result<()> {
+    writeln!(
+        md,
+        "| metric | daemon | n | failed | median | p95 | min | max | ha-agent / keepalived |"
+    )?;
+    writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    for row in rows {
+        let cells = match &row.stats {
+            Some(s) => format!(
+                "{} | {} | {:.2} | {:.2} | {:.2} | {:.2}",
+                s.n, row.failed, s.median, s.p95, s.min, s.max
+            ),
+            None => format!("0 | {} | – | – | – | –", row.failed),
+        };
+        let ratio = row
+            .ratio_to_keepalived
+            .map_or(String::new(), |r| format!("{r:.2}×"));
+        writeln!(
+            md,
+            "| {} | {} | {cells} | {ratio} |",
+            row.metric,
+            row.daemon.name()
+        )?;
+    }
+    Ok(())
+}
+
+/// Notes and failures, grouped, so a reader sees what else happened.
+fn notes(md: &mut String, r: &ScenarioResult) -> Result<()> {
+    let mut grouped: BTreeMap<(Impl, String), usize> = BTreeMap::new();
+    for t in &r.trials {
+        for n in &t.notes {
+            // Flood notes carry per-trial numbers: keep them apart.
+            *grouped.entry((t.daemon, n.clone())).or_default() += 1;
+        }
+        if let Some(e) = &t.error {
+            *grouped
+                .entry((t.daemon, format!("FAILED trial: {}", e.replace('\n', " "))))
+                .or_default() += 1;
+        }
+    }
+    if grouped.is_empty() {
+        return Ok(());
+    }
+    writeln!(md, "\nNotes:\n")?;
+    for ((daemon, note), count) in grouped {
+        let times = if count > 1 {
+            format!(" (×{count})")
+        } else {
+            String::new()
+        };
+        writeln!(md, "- {}: {note}{times}", daemon.name())?;
+    }
+    Ok(())
+}
+
+const KEEPALIVED_COLOR: RGBColor = RGBColor(200, 70, 40);
+const AGENT_COLOR: RGBColor = RGBColor(30, 100, 200);
+
+fn color(daemon: Impl) -> RGBColor {
+    match daemon {
+        Impl::Keepalived => KEEPALIVED_COLOR,
+        Impl::HaAgent => AGENT_COLOR,
+    }
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+fn plot_scenario(r: &ScenarioResult, dir: &Path) -> Result<Vec<PathBuf>> {
+    if r.scenario == Scenario::Scale {
+        return plot_scale(r, dir);
+    }
+    let mut out = Vec::new();
+    for metric in metric_names(&r.trials) {
+        if !(metric.ends_with("(ms)") || metric.contains("CPU")) {
+            continue;
+        }
+        let series: Vec<(Impl, Vec<f64>)> = [Impl::Keepalived, Impl::HaAgent]
+            .into_iter()
+            .map(|d| (d, samples(&r.trials, d, &metric)))
+            .filter(|(_, s)| !s.is_empty())
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let path = dir.join(format!("{}-{}.svg", r.scenario.name(), slug(&metric)));
+        ecdf(
+            &path,
+            &format!("{}: {metric}", r.scenario.name()),
+            &metric,
+            &series,
+        )?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plotting: {e}")
+}
+
+/// Empirical distribution of each daemon's samples: x = value, y = fraction of trials ≤ x.
+fn ecdf(path: &Path, title: &str, x_desc: &str, series: &[(Impl, Vec<f64>)]) -> Result<()> {
+    let all: Vec<f64> = series.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+    let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.05).max(0.5);
+    let (x0, x1) = ((lo - pad).max(0.0), hi + pad);
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..x1, 0f64..1.05f64)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("fraction of trials ≤ x")
+        .draw()
+        .map_err(plot_err)?;
+    for (daemon, s) in series {
+        let mut s = s.clone();
+        s.sort_by(f64::total_cmp);
+        let n = s.len() as f64;
+        let c = color(*daemon);
+        let mut steps = vec![(x0, 0.0)];
+        for (i, x) in s.iter().enumerate() {
+            steps.push((*x, i as f64 / n));
+            steps.push((*x, (i + 1) as f64 / n));
+        }
+        steps.push((x1, 1.0));
+        chart
+            .draw_series(LineSeries::new(steps, c.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(format!(
+                "{} (n = {}, median {:.2})",
+                daemon.name(),
+                s.len(),
+                stats(&s).map_or(f64::NAN, |st| st.median)
+            ))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        chart
+            .draw_series(
+                s.iter()
+                    .enumerate()
+                    .map(|(i, x)| Circle::new((*x, (i + 1) as f64 / n), 3, c.filled())),
+            )
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+/// Scale: median CPU and RSS against the number of VRIDs, per daemon and role.
+fn plot_scale(r: &ScenarioResult, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for (what, unit) in [("CPU", "% of a core"), ("RSS", "MB")] {
+        let mut lines = Vec::new();
+        for daemon in [Impl::Keepalived, Impl::HaAgent] {
+            for role in ["master", "backup"] {
+                let pts: Vec<(f64, f64)> = SCALE_SIZES
+                    .iter()
+                    .filter_map(|n| {
+                        let m = format!("{role} {what} ({unit}), {n} VRIDs");
+                        Some((f64::from(*n), median_of(r, daemon, &m)?))
+                    })
+                    .collect();
+                if !pts.is_empty() {
+                    lines.push((daemon, role, pts));
+                }
+            }
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        let ymax = lines
+            .iter()
+            .flat_map(|(_, _, p)| p.iter().map(|(_, y)| *y))
+            .fold(0.0, f64::max)
+            * 1.15
+            + 0.1;
+        let path = dir.join(format!("scale-{}.svg", slug(what)));
+        let root = SVGBackend::new(&path, (720, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("scale: {what} (median) against VRIDs at advert_int 0.01"),
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d((0.8f64..320f64).log_scale(), 0f64..ymax)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("VRIDs on one interface (log scale)")
+            .y_desc(format!("{what} ({unit})"))
+            .draw()
+            .map_err(plot_err)?;
+        for (daemon, role, pts) in lines {
+            let c = color(daemon);
+            let style = if role == "master" {
+                c.stroke_width(3)
+            } else {
+                c.mix(0.55).stroke_width(2)
+            };
+            chart
+                .draw_series(LineSeries::new(pts.clone(), style))
+                .map_err(plot_err)?
+                .label(format!("{} {role}", daemon.name()))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 4, style.filled())))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+        drop(chart);
+        drop(root);
+        out.push(path);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_statistics() {
+        let s = stats(&[5.0, 1.0, 3.0, 2.0, 4.0]).unwrap();
+        assert_eq!(
+            (s.n, s.median, s.min, s.max, s.mean),
+            (5, 3.0, 1.0, 5.0, 3.0)
+        );
+        assert_eq!(s.p95, 5.0);
+        let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+        let s = stats(&twenty).unwrap();
+        assert_eq!((s.median, s.p95), (10.5, 19.0));
+        assert!(stats(&[]).is_none());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0.0), "1970-01-01");
+        assert_eq!(utc_date(1_795_318_562.8), "2026-11-22");
+        assert_eq!(utc_date(951_782_400.0), "2000-02-29");
+        for days in [0i64, 59, 60, 365, 11_016, 20_000, 24_000] {
+            let d = utc_date(days as f64 * 86_400.0);
+            let p: Vec<i64> = d.split('-').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(super::super::days_from_civil(p[0], p[1], p[2]), days, "{d}");
+        }
+    }
+
+    #[test]
+    fn targets_say_by_how_much() {
+        let t = at_most("x", Some(40.0), Some(38.1), "ms");
+        assert_eq!(t.met, Some(false));
+        assert!(t.detail.contains("missed by 1.90 ms"), "{}", t.detail);
+        assert_eq!(at_most("x", Some(1.0), Some(38.1), "ms").met, Some(true));
+        assert_eq!(at_most("x", None, Some(1.0), "ms").met, None);
+    }
+
+    #[test]
+    fn ecdf_svg_has_both_daemons() {
+        let dir = std::env::temp_dir().join(format!("xtask-ecdf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.svg");
+        ecdf(
+            &path,
+            "t",
+            "outage (ms)",
+            &[
+                (Impl::Keepalived, vec![41.0, 39.5, 44.0]),
+                (Impl::HaAgent, vec![37.0, 36.8]),
+            ],
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+        assert!(svg.contains("keepalived (n = 3, median 41.00)"));
+        assert!(svg.contains("ha-agent (n = 2, median 36.90)"));
+    }
+}
