@@ -232,15 +232,34 @@ fn fuzz(seconds: u32) -> Result<()> {
         .collect();
     names.sort();
     for name in names {
-        run(nightly_cargo().args([
-            "fuzz",
-            "run",
-            "--fuzz-dir",
-            &fuzz_dir.display().to_string(),
-            &name,
-            "--",
-            &format!("-max_total_time={seconds}"),
-        ]))?;
+        // The target's own corpus (kept between runs, git-ignored) first: libFuzzer writes new
+        // inputs to the first directory and only reads the seed directories after it.
+        let corpus = fuzz_dir.join("corpus").join(&name);
+        std::fs::create_dir_all(&corpus)?;
+        let mut cmd = nightly_cargo();
+        cmd.args(["fuzz", "run", "--fuzz-dir"])
+            .arg(&fuzz_dir)
+            .arg(&name)
+            .arg(&corpus)
+            .args(fuzz_seeds(&name))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"));
+        if name == "config" {
+            // Whole configuration files, not libFuzzer's 4 KiB default.
+            cmd.arg("-max_len=16384");
+        }
+        run(&mut cmd)?;
     }
     Ok(())
+}
+
+/// Seed corpora of a fuzz target, read recursively by libFuzzer.
+fn fuzz_seeds(target: &str) -> Vec<PathBuf> {
+    match target {
+        "config" => vec![
+            root().join("examples"),
+            root().join("ha-agent").join("tests").join("config"),
+        ],
+        _ => Vec::new(),
+    }
 }
