@@ -6,7 +6,9 @@
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
 //! - `install [--destdir DIR] [--no-build]`: the binary and the systemd unit onto this host.
 //! - `dist`: a .deb (cargo-deb).
+//! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
 
+mod chaos;
 mod demo;
 mod dist;
 mod install;
@@ -55,6 +57,8 @@ enum Cmd {
     },
     /// Build a .deb with cargo-deb (installed when missing) into target/debian/.
     Dist,
+    /// Chaos soak: three agents, two VRIDs, seeded random faults, invariants and a timeline.
+    Chaos(chaos::Args),
 }
 
 fn main() -> Result<()> {
@@ -64,6 +68,7 @@ fn main() -> Result<()> {
         Cmd::Demo => demo::run(),
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
         Cmd::Dist => dist::run_dist(),
+        Cmd::Chaos(args) => chaos::run(args),
     }
 }
 
