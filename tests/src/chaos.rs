@@ -265,6 +265,58 @@ impl Drop for ArpWatch {
     }
 }
 
+/// A thread that sleeps 5 ms at a time and notes when it woke much later: the host stalled
+/// (CPU starved), which stalls the agents too. Shown in the timeline so that a reader can tell
+/// such a stall from an agent's fault.
+struct StallWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<(f64, Duration)>>>,
+}
+
+impl StallWatch {
+    const TICK: Duration = Duration::from_millis(5);
+    const REPORTED: Duration = Duration::from_millis(50);
+
+    fn start() -> StallWatch {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut stalls = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let before = Instant::now();
+                let t = epoch_now();
+                std::thread::sleep(Self::TICK);
+                let late = before.elapsed().saturating_sub(Self::TICK);
+                if late >= Self::REPORTED {
+                    stalls.push((t, late));
+                }
+            }
+            stalls
+        });
+        StallWatch {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> Vec<(f64, Duration)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for StallWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The agents of a lab and what was done to them.
 struct Soak<'a> {
     opts: &'a Options,
@@ -616,6 +668,7 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         .iter()
         .map(|v| ArpWatch::start(&lab.client, v.vip))
         .collect::<Result<_>>()?;
+    let stalls = StallWatch::start();
     std::thread::sleep(Duration::from_millis(500));
     let t0 = epoch_now();
     soak.record(t0, "start".into(), Duration::ZERO, false);
@@ -653,6 +706,7 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
     let t_end = epoch_now();
     soak.record(t_end, "end of the schedule".into(), Duration::ZERO, false);
 
+    let stalls = stalls.stop();
     let arp_replies: Vec<Vec<(f64, String)>> = arps.drain(..).map(ArpWatch::stop).collect();
     let pings: Vec<_> = probers.drain(..).map(Prober::stop).collect::<Result<_>>()?;
 
@@ -813,6 +867,17 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         soak.agents[i - 1] = Some(agent);
     }
     f.timeline = timeline(soak, t0);
+    f.timeline.extend(stalls.iter().map(|(t, late)| Line {
+        t: *t,
+        text: format!("~~ host stall: the chaos driver woke {late:.0?} late"),
+    }));
+    f.timeline.sort_by(|a, b| a.t.total_cmp(&b.t));
+    f.notes.push(format!(
+        "host stalls ≥ {:?} (a 5 ms sleep of the chaos driver woke that late): {}, longest {:.0?}",
+        StallWatch::REPORTED,
+        stalls.len(),
+        stalls.iter().map(|s| s.1).max().unwrap_or_default()
+    ));
     for (node, before) in lab.nodes.iter().zip(&routes_before) {
         for v in &INSTANCES {
             if node.has_addr(IpAddr::V4(v.vip)).unwrap_or(false) {
@@ -1049,7 +1114,10 @@ impl Findings {
         for n in &self.notes {
             let _ = writeln!(r, "\nnote: {n}");
         }
-        let _ = writeln!(r, "\ntimeline (seconds since the start; ** = fault):");
+        let _ = writeln!(
+            r,
+            "\ntimeline (seconds since the start; ** = fault, ~~ = host stall):"
+        );
         for l in &self.timeline {
             let _ = writeln!(r, "  {:+9.3}  {}", rel(l.t), l.text);
         }
