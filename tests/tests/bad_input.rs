@@ -724,3 +724,30 @@ fn interface_disappears_and_comes_back_socket_datapath() {
 fn interface_disappears_and_comes_back_xdp_datapath() {
     interface_disappears_and_comes_back("ifgonex", Kind::AgentXdp);
 }
+
+/// A backup whose agent hangs (SIGSTOP, or starved of CPU) longer than the master-down interval
+/// and then resumes finds the master's adverts queued on its socket: it must read them rather
+/// than act on its expired timer first. Becoming MASTER for a moment adds the VIP and sends a
+/// gratuitous ARP that turns the client away from the real master (an outage of about a second,
+/// until the client's ARP entry fails over again).
+#[test]
+fn a_backup_resumed_after_a_hang_does_not_take_over() {
+    let mut s = Scene::new("resume", 2);
+    s.start(1, Kind::Agent, &(global_defs("n1") + &instance(150, "")));
+    s.start(2, Kind::Agent, &(global_defs("n2") + &instance(100, "")));
+    let timeout = Duration::from_secs(5);
+    s.wait_vip(vip(), &[1], timeout);
+    s.wait_log(2, "BACKUP", 1, timeout);
+    for round in 1..=3 {
+        s.daemon(2).signal(libc::SIGSTOP).unwrap();
+        std::thread::sleep(5 * master_down());
+        s.daemon(2).signal(libc::SIGCONT).unwrap();
+        s.hold_vip(vip(), &[1], 10 * ADVERT_INT);
+        if s.log(2).contains("BACKUP -> MASTER") {
+            s.fail(&format!(
+                "round {round}: node 2 became MASTER on resuming although node 1's adverts were \
+                 waiting on its socket"
+            ));
+        }
+    }
+}
