@@ -16,6 +16,7 @@ pub mod chaos;
 mod daemon;
 mod netns;
 mod probe;
+pub mod soak;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

@@ -7,12 +7,14 @@
 //! - `install [--destdir DIR] [--no-build]`: the binary and the systemd unit onto this host.
 //! - `dist`: a .deb (cargo-deb).
 //! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
+//! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
 
 mod chaos;
 mod demo;
 mod dist;
 mod install;
 mod setup;
+mod soak;
 
 use std::{
     path::{Path, PathBuf},
@@ -59,6 +61,8 @@ enum Cmd {
     Dist,
     /// Chaos soak: three agents, two VRIDs, seeded random faults, invariants and a timeline.
     Chaos(chaos::Args),
+    /// Resource soak: 16 VRIDs at advert_int 0.01, RSS, fds and threads sampled over time.
+    Soak(soak::Args),
 }
 
 fn main() -> Result<()> {
@@ -69,6 +73,7 @@ fn main() -> Result<()> {
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
         Cmd::Dist => dist::run_dist(),
         Cmd::Chaos(args) => chaos::run(args),
+        Cmd::Soak(args) => soak::run(args),
     }
 }
 
