@@ -13,6 +13,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "tcpdump",
     "arping",
     "iputils-ping",
+    // tests/tests/bad_input.rs: "run touched nothing" includes `bpftool net show`.
+    "bpftool",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).
