@@ -12,10 +12,12 @@
 //! lab creates (namespaces, processes, its temporary directory) is removed when it is dropped,
 //! also when a test panics.
 
+pub mod chaos;
 mod daemon;
 pub mod flood;
 mod netns;
 mod probe;
+pub mod soak;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

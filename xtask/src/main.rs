@@ -8,12 +8,16 @@
 //!   bench/results/.
 //! - `install [--destdir DIR] [--no-build]`: the binary and the systemd unit onto this host.
 //! - `dist`: a .deb (cargo-deb).
+//! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
+//! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
 
 mod bench;
+mod chaos;
 mod demo;
 mod dist;
 mod install;
 mod setup;
+mod soak;
 
 use std::{
     path::{Path, PathBuf},
@@ -70,6 +74,10 @@ enum Cmd {
     },
     /// Build a .deb with cargo-deb (installed when missing) into target/debian/.
     Dist,
+    /// Chaos soak: three agents, two VRIDs, seeded random faults, invariants and a timeline.
+    Chaos(chaos::Args),
+    /// Resource soak: 16 VRIDs at advert_int 0.01, RSS, fds and threads sampled over time.
+    Soak(soak::Args),
 }
 
 fn main() -> Result<()> {
@@ -88,6 +96,8 @@ fn main() -> Result<()> {
         }),
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
         Cmd::Dist => dist::run_dist(),
+        Cmd::Chaos(args) => chaos::run(args),
+        Cmd::Soak(args) => soak::run(args),
     }
 }
 
@@ -256,15 +266,34 @@ fn fuzz(seconds: u32) -> Result<()> {
         .collect();
     names.sort();
     for name in names {
-        run(nightly_cargo().args([
-            "fuzz",
-            "run",
-            "--fuzz-dir",
-            &fuzz_dir.display().to_string(),
-            &name,
-            "--",
-            &format!("-max_total_time={seconds}"),
-        ]))?;
+        // The target's own corpus (kept between runs, git-ignored) first: libFuzzer writes new
+        // inputs to the first directory and only reads the seed directories after it.
+        let corpus = fuzz_dir.join("corpus").join(&name);
+        std::fs::create_dir_all(&corpus)?;
+        let mut cmd = nightly_cargo();
+        cmd.args(["fuzz", "run", "--fuzz-dir"])
+            .arg(&fuzz_dir)
+            .arg(&name)
+            .arg(&corpus)
+            .args(fuzz_seeds(&name))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"));
+        if name == "config" {
+            // Whole configuration files, not libFuzzer's 4 KiB default.
+            cmd.arg("-max_len=16384");
+        }
+        run(&mut cmd)?;
     }
     Ok(())
+}
+
+/// Seed corpora of a fuzz target, read recursively by libFuzzer.
+fn fuzz_seeds(target: &str) -> Vec<PathBuf> {
+    match target {
+        "config" => vec![
+            root().join("examples"),
+            root().join("ha-agent").join("tests").join("config"),
+        ],
+        _ => Vec::new(),
+    }
 }

@@ -15,6 +15,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "iputils-ping",
     // The lab's VRRP-only partitions (nft output rules in a node).
     "nftables",
+    // tests/tests/bad_input.rs: "run touched nothing" includes `bpftool net show`.
+    "bpftool",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).

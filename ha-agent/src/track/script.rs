@@ -87,7 +87,10 @@ pub async fn run_once(argv: &[String], timeout: Duration, run_as: Option<RunAs>)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group, so that a timeout kills what the script started too (a
+        // `sleep` or `curl` under `sh`), as keepalived does; else they outlive it, one per run.
+        .process_group(0);
     if let Some(r) = run_as {
         cmd.uid(r.uid).gid(r.gid);
     }
@@ -102,6 +105,11 @@ pub async fn run_once(argv: &[String], timeout: Duration, run_as: Option<RunAs>)
         Ok(Ok(status)) if status.success() => Outcome::Success,
         Ok(_) => Outcome::Failure,
         Err(_) => {
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                // SAFETY: kill(2) on the process group this child leads; it is not reaped yet,
+                // so the group id cannot have been reused.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
             // Kill and reap: no zombie is left behind.
             let _ = child.kill().await;
             Outcome::TimedOut
@@ -224,6 +232,45 @@ mod tests {
         assert_eq!(
             run_once(&missing, Duration::from_secs(5), None).await,
             Outcome::Failure
+        );
+    }
+
+    /// Regression: only `sh` was killed at the timeout, and the `sleep` it started lived on
+    /// (one more per run of a hanging check).
+    #[tokio::test]
+    async fn a_timeout_kills_what_the_script_started() {
+        let dir = std::env::temp_dir().join(format!("ha-agent-script-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("child.pid");
+        let argv = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+        ];
+        assert_eq!(
+            run_once(&argv, Duration::from_millis(300), None).await,
+            Outcome::TimedOut
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        // Gone, or dead and waiting for init to reap it.
+        let dead = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).map_or(true, |stat| {
+                stat.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !dead() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            dead(),
+            "the script's child {} outlived its timeout",
+            pid.trim()
         );
     }
 }
