@@ -368,7 +368,15 @@ impl Lab {
         let pid = self.dir.join(format!("{tag}.pid")).display().to_string();
         let conf = conf.display().to_string();
         let bpf_dir = self.bpf_dir.display().to_string();
-        let mut args = vec!["run", "-f", &conf, "--pid-file", &pid, "--bpf-dir", &bpf_dir];
+        let mut args = vec![
+            "run",
+            "-f",
+            &conf,
+            "--pid-file",
+            &pid,
+            "--bpf-dir",
+            &bpf_dir,
+        ];
         // Tests log at debug; a caller's own level wins (the bench runs at info, as deployed).
         if !extra.contains(&"--log-level") {
             args.extend(["--log-level", "debug"]);

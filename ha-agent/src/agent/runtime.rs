@@ -188,10 +188,24 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             _ = sighup.recv() => rt = rt.reload().await,
             Some(inc) = adverts.recv() => rt.on_advert(inc).await,
             Some(update) = scripts.recv() => rt.on_script(update).await,
-            Some(event) = links.next_event() => rt.on_link(event).await,
+            Some(event) = links.next_event() => {
+                if rt.on_link(event).await {
+                    rt = rt.reload().await;
+                }
+            }
             _ = track_files.tick() => rt.on_track_files().await,
             _ = counters.tick() => rt.refresh_counters(),
-            _ = sleep_until(deadline) => rt.on_timers().await,
+            _ = sleep_until(deadline) => {
+                // After a stall longer than a master-down interval (a hung or starved agent)
+                // the timer is due and the master's adverts wait unread: let the receive tasks
+                // read them and deliver them first, so a live master is not taken over from.
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                while let Ok(inc) = adverts.try_recv() {
+                    rt.on_advert(inc).await;
+                }
+                rt.on_timers().await
+            }
         }
         rt.wakeups += 1;
         rt.sync_xdp_states();
@@ -961,6 +975,11 @@ impl Runtime {
                     .expect("each old instance is paired once");
                 node.unit = nu;
                 node.member = m;
+                // The interface may be a new one (re-created): its carrier as read now.
+                node.link_running = new
+                    .facts
+                    .get(&new.plan.instances[ni].interface)
+                    .is_some_and(|f| f.running);
                 new.nodes[ni] = node;
             }
         }
@@ -1393,10 +1412,32 @@ impl Runtime {
         }
     }
 
-    async fn on_link(&mut self, event: crate::net::LinkEvent) {
+    /// A link changed. Returns true when an interface we use came back under a new index (it
+    /// was deleted and re-created): sockets, VIPs and XDP must move to it, which a reload does.
+    async fn on_link(&mut self, event: crate::net::LinkEvent) -> bool {
+        if !event.removed
+            && self
+                .facts
+                .get(&event.name)
+                .is_some_and(|f| f.index != event.ifindex)
+        {
+            info!(
+                "interface {} is back as index {}: reloading to use it",
+                event.name, event.ifindex
+            );
+            if let Some(dp) = self.xdp.remove(&event.name) {
+                // Its programs went with the old interface; its pins are removed so the new
+                // one gets fresh ones.
+                close_all(
+                    HashMap::from([(event.name.clone(), dp)]),
+                    &mut self.event_tasks,
+                );
+            }
+            return true;
+        }
         let running = event.running && !event.removed;
         if self.running.get(&event.name) == Some(&running) {
-            return;
+            return false;
         }
         info!(
             "interface {} is {}",
@@ -1411,6 +1452,7 @@ impl Runtime {
             }
             self.recompute(i, now).await;
         }
+        false
     }
 
     /// Recomputes instance `i`'s fault and effective priority from its trackers, and tells its
