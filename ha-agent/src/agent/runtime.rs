@@ -95,9 +95,8 @@ struct Node {
     last_heard: Option<Instant>,
     last_takeover: Option<Duration>,
     trackers: Vec<TrackerStatus>,
-    /// XDP: the instance's slot on its interface, the newest peer record already delivered, and
-    /// the (master, priority) last written to `RX_INSTANCE`.
-    slot: Option<u32>,
+    /// XDP: the newest peer record already delivered, and the (master, priority) last written
+    /// to `RX_INSTANCE`.
     peer_seen_ns: u64,
     xdp_state: Option<(bool, u8)>,
 }
@@ -317,7 +316,6 @@ impl Runtime {
                     last_heard: None,
                     last_takeover: None,
                     trackers: Vec::new(),
-                    slot: None,
                     peer_seen_ns: 0,
                     xdp_state: None,
                 });
@@ -488,7 +486,6 @@ impl Runtime {
             return Ok(());
         }
         for n in &mut self.nodes {
-            n.slot = None;
             n.xdp_state = None;
         }
         let mut attached: HashMap<String, XdpDatapath> = HashMap::new();
@@ -514,9 +511,6 @@ impl Runtime {
         if let Some((name, e)) = failure {
             close_all(attached, &mut old_tasks);
             close_all(existing, &mut old_tasks);
-            for n in &mut self.nodes {
-                n.slot = None;
-            }
             if self.choice == DatapathChoice::Auto {
                 warn!(
                     "XDP/TC could not be set up on {name} ({e:#}); running the socket datapath without the fence"
@@ -605,14 +599,13 @@ impl Runtime {
             if let packet::Auth::Pass(p) = r.auth {
                 rx.auth = p;
             }
-            let slot = instance_slot(ip.machine.vrid, ip.family == Family::Ipv6);
+            let slot = slot_of(ip);
             slots.push(SlotConfig {
                 slot,
                 rx,
                 vips,
                 peers: r.unicast_peers.clone(),
             });
-            self.nodes[i].slot = Some(slot);
             self.nodes[i].xdp_state = Some((rx.master != 0, rx.priority));
         }
         let v4 = self.plan.decode_options(name, Family::Ipv4);
@@ -636,7 +629,7 @@ impl Runtime {
     /// `RX_INSTANCE`: what `vrrp_rx` compares adverts with to fence in the kernel.
     fn sync_xdp_states(&mut self) {
         for i in 0..self.nodes.len() {
-            let Some(slot) = self.nodes[i].slot else {
+            let Some(slot) = self.slot(i) else {
                 continue;
             };
             let inst = self.instance(i);
@@ -680,7 +673,7 @@ impl Runtime {
             }
         }
         for i in 0..self.nodes.len() {
-            let Some(slot) = self.nodes[i].slot else {
+            let Some(slot) = self.slot(i) else {
                 continue;
             };
             if let Some(dp) = self.xdp.get(&self.plan.instances[i].interface)
@@ -697,16 +690,21 @@ impl Runtime {
         close_all(all, &mut self.event_tasks);
     }
 
+    /// Instance `i`'s slot in the maps of its interface, when XDP runs there.
+    fn slot(&self, i: usize) -> Option<u32> {
+        let ip = &self.plan.instances[i];
+        self.xdp.contains_key(&ip.interface).then(|| slot_of(ip))
+    }
+
     /// The instance whose slot on `interface` is `slot`.
     fn slot_owner(&self, interface: &str, slot: u32) -> Option<usize> {
-        (0..self.nodes.len()).find(|&i| {
-            self.nodes[i].slot == Some(slot) && self.plan.instances[i].interface == interface
-        })
+        (0..self.nodes.len())
+            .find(|&i| self.plan.instances[i].interface == interface && self.slot(i) == Some(slot))
     }
 
     /// The peer record of a backup's slot when it holds an advert not yet delivered.
     fn fresh_peer(&self, i: usize) -> Option<ha_common::maps::PeerRecord> {
-        let slot = self.nodes[i].slot?;
+        let slot = self.slot(i)?;
         let dp = self.xdp.get(&self.plan.instances[i].interface)?;
         let peer = dp.peer(slot).ok()?;
         (peer.last_seen_ns != 0 && peer.last_seen_ns > self.nodes[i].peer_seen_ns).then_some(peer)
@@ -1181,7 +1179,7 @@ impl Runtime {
     /// the kernel's slot fence first, so the GARPs that follow are not dropped.
     fn fence(&mut self, i: usize, on: bool) {
         let ip = &self.plan.instances[i];
-        let slot = self.nodes[i].slot;
+        let slot = self.slot(i);
         let timeout = heartbeat_timeout(ip);
         let priority = self.instance(i).effective_priority();
         if let (Some(slot), Some(dp)) = (slot, self.xdp.get_mut(&ip.interface)) {
@@ -1373,11 +1371,12 @@ impl Runtime {
                     && let Some(peer) = self.fresh_peer(i)
                 {
                     let seen = xdp::instant_of(peer.last_seen_ns);
+                    let src = peer_src(peer.src, slot_of(&self.plan.instances[i]));
                     let n = &mut self.nodes[i];
                     n.peer_seen_ns = peer.last_seen_ns;
                     n.last_heard = Some(seen);
                     let event = Event::Advert {
-                        src: peer_src(&peer, n.slot.unwrap_or(0)),
+                        src,
                         priority: peer.priority,
                         max_adver_int_cs: peer.adver_int_cs,
                     };
@@ -1623,12 +1622,17 @@ fn heartbeat_timeout(ip: &plan::InstancePlan) -> Duration {
         * u32::from(ip.machine.down_timer_adverts)
 }
 
-/// The source address of a peer record: IPv6 for slots 256 and up.
-fn peer_src(peer: &ha_common::maps::PeerRecord, slot: u32) -> IpAddr {
+/// An instance's slot in the XDP maps: its VRID, +256 over IPv6.
+fn slot_of(ip: &plan::InstancePlan) -> u32 {
+    instance_slot(ip.machine.vrid, ip.family == Family::Ipv6)
+}
+
+/// A source address as the maps hold it (IPv4 in the first 4 bytes): IPv6 for slots 256 and up.
+fn peer_src(src: [u8; 16], slot: u32) -> IpAddr {
     if slot >= ha_common::maps::VRID_SLOTS {
-        IpAddr::from(peer.src)
+        IpAddr::from(src)
     } else {
-        IpAddr::from([peer.src[0], peer.src[1], peer.src[2], peer.src[3]])
+        IpAddr::from([src[0], src[1], src[2], src[3]])
     }
 }
 
@@ -1679,10 +1683,6 @@ async fn xdp_events(
             };
             let ev: PeerEvent = bytemuck::pod_read_unaligned(bytes);
             let slot = u32::from(ev.slot);
-            let record = ha_common::maps::PeerRecord {
-                src: ev.src,
-                ..Default::default()
-            };
             let incoming = Incoming {
                 target: Target::Slot {
                     interface: interface.clone(),
@@ -1690,7 +1690,7 @@ async fn xdp_events(
                     seen_ns: ev.at_ns,
                 },
                 at: xdp::instant_of(ev.at_ns),
-                src: peer_src(&record, slot),
+                src: peer_src(ev.src, slot),
                 priority: ev.priority,
                 adver_int_cs: ev.adver_int_cs,
             };
