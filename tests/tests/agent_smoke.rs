@@ -76,4 +76,35 @@ fn two_agents_elect_fail_over_and_hand_over() {
         Duration::from_secs(2),
         || lab.node(2).has_addr(vip).unwrap(),
     );
+    // The stopping master stayed until the new master advertised, and said who it was.
+    assert!(
+        a1.log()
+            .contains("handed over: 192.0.2.2 (priority 100) is master"),
+        "no hand-over line in n1's log:\n{}",
+        a1.log()
+    );
+    wait_for("node 2 to log its takeover", Duration::from_secs(2), || {
+        a2.log()
+            .contains("BACKUP -> MASTER (skew time expired after the master resigned (priority 0)")
+    });
+
+    // Alone, a stopping master waits at most its Master_Down_Interval (0.3 s + skew) for a
+    // successor, then says the VIP has no master and exits.
+    let mut a2 = a2;
+    a2.signal(libc::SIGTERM).unwrap();
+    let status = a2
+        .wait_timeout(Duration::from_secs(2))
+        .unwrap()
+        .expect("a lone ha-agent exits on SIGTERM within 2 s");
+    assert!(status.success(), "exit status {status}; log:\n{}", a2.log());
+    assert!(
+        a2.log()
+            .contains("no other router advertised within 360 ms of our priority-0 advert"),
+        "no warning about the VIP left without a master; n2 log:\n{}",
+        a2.log()
+    );
+    assert!(
+        !lab.node(2).has_addr(vip).unwrap(),
+        "the VIP is removed on exit"
+    );
 }

@@ -426,6 +426,23 @@ fn graceful_stop(tag: &str, proto: Proto, master: Kind, backup: Kind) {
     s.terminate(1);
     let stopped = common::epoch_now();
     let takeover = s.wait_vip(vip, &[2], v3_timeout());
+    if master.is_agent() {
+        // It stays (XDP/TC attached, pins kept) until the new master advertises.
+        s.wait_log(
+            1,
+            &format!("(priority {LOW}) is master"),
+            1,
+            Duration::from_secs(2),
+        );
+    }
+    if backup.is_agent() {
+        s.wait_log(
+            2,
+            "BACKUP -> MASTER (skew time expired after the master resigned (priority 0)",
+            1,
+            Duration::from_secs(2),
+        );
+    }
     s.reap(1, Duration::from_secs(5));
     common::wait_for_replies(&s, vip, common::epoch_now(), Duration::from_secs(3));
     let report = prober.stop().unwrap();

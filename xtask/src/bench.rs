@@ -730,8 +730,17 @@ impl<'a> Failover<'a> {
             }
             Scenario::Scale => unreachable!("not a failover scenario"),
         };
-        wait_holders(lab, vip, &[2], FAILOVER_TIMEOUT).context("failover to node 2")?;
+        // Until the outage is over, wait by reading logs only: polling `ip addr` in the nodes
+        // (a process and an rtnetlink dump each millisecond) competes for the CPU and the
+        // kernel's RTNL lock with the daemon adding the VIP.
+        wait_for(
+            "the VIP added on node 2 (ip monitor)",
+            FAILOVER_TIMEOUT,
+            || Ok(watch.added(vip).is_some()),
+        )
+        .context("failover to node 2")?;
         wait_replies(lab, vip, epoch_now())?;
+        wait_holders(lab, vip, &[2], FAILOVER_TIMEOUT).context("failover to node 2")?;
         std::thread::sleep(Duration::from_millis(100));
         let report = prober.stop()?;
         let added = watch.added(vip);

@@ -139,6 +139,8 @@ struct Runtime {
     /// The event being delivered and the instance it was delivered to: the reason in the
     /// transition log line.
     cause: Option<(usize, Event)>,
+    /// The timer being delivered is a backup's Skew_Time after a priority-0 advert.
+    resign_timer: bool,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -212,10 +214,22 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         rt.publish();
     }
     control.stopping();
-    rt.shutdown().await;
+    let resigned = rt.shutdown().await;
+    // The XDP/TC detach below takes the kernel's RTNL lock (and, on veth, waits for an RCU
+    // grace period under it): done at once, it delays a peer on the same kernel adding the
+    // VIPs we just gave up. Wait for the new master first; a second signal stops the wait.
+    tokio::select! {
+        biased;
+        _ = sigterm.recv() => {}
+        _ = sigint.recv() => {}
+        () = rt.await_handover(resigned, &mut adverts) => {}
+    }
     rt.close_datapaths();
     Ok(())
 }
+
+/// The longest a stopping agent waits for another router to take over the instances it resigned.
+const HANDOVER_WAIT_MAX: Duration = Duration::from_secs(2);
 
 /// How often the XDP counters are read into the status.
 const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
@@ -377,6 +391,7 @@ impl Runtime {
             started,
             config_file: config_file.to_owned(),
             cause: None,
+            resign_timer: false,
         };
         rt.scripts = rt.check_scripts()?;
         Ok(rt)
@@ -867,10 +882,79 @@ impl Runtime {
         }
     }
 
-    async fn shutdown(&mut self) {
+    /// Shuts every unit down; returns the instances that were master (they sent priority 0)
+    /// and when.
+    async fn shutdown(&mut self) -> Vec<(usize, Instant)> {
         info!("shutting down: resigning mastership (priority 0) and removing VIPs");
+        let now = Instant::now();
+        let resigned = (0..self.nodes.len())
+            .filter(|&i| self.instance(i).state() == State::Master)
+            .map(|i| (i, now))
+            .collect();
         for u in 0..self.units.len() {
             self.shutdown_unit(u).await;
+        }
+        resigned
+    }
+
+    /// After shutdown: waits until another router advertises (priority > 0) for each instance
+    /// that resigned, at most its Master_Down_Interval (capped at [`HANDOVER_WAIT_MAX`]), and
+    /// logs who took over and how long after our priority-0 advert.
+    async fn await_handover(
+        &self,
+        mut waiting: Vec<(usize, Instant)>,
+        adverts: &mut mpsc::UnboundedReceiver<Incoming>,
+    ) {
+        let Some(deadline) = waiting
+            .iter()
+            .map(|&(i, at)| {
+                at + self
+                    .instance(i)
+                    .master_down_interval()
+                    .min(HANDOVER_WAIT_MAX)
+            })
+            .max()
+        else {
+            return;
+        };
+        while !waiting.is_empty() {
+            let inc = tokio::select! {
+                biased;
+                inc = adverts.recv() => inc,
+                () = sleep_until(Some(deadline)) => None,
+            };
+            let Some(inc) = inc else {
+                break;
+            };
+            let i = match &inc.target {
+                Target::Instance(i) => Some(*i),
+                Target::Slot {
+                    interface, slot, ..
+                } => self.slot_owner(interface, *slot),
+            };
+            let Some(pos) = waiting
+                .iter()
+                .position(|&(w, _)| Some(w) == i && inc.priority > 0)
+            else {
+                continue;
+            };
+            let (i, at) = waiting.swap_remove(pos);
+            info!(
+                instance = %self.plan.instances[i].name,
+                "handed over: {} (priority {}) is master, {:.1} ms after our priority-0 advert",
+                inc.src,
+                inc.priority,
+                inc.at.saturating_duration_since(at).as_secs_f64() * 1e3
+            );
+        }
+        for (i, _) in waiting {
+            let inst = self.instance(i);
+            warn!(
+                instance = %self.plan.instances[i].name,
+                "no other router advertised within {} ms of our priority-0 advert: its VIPs \
+                 have no master until one does",
+                inst.master_down_interval().min(HANDOVER_WAIT_MAX).as_millis()
+            );
         }
     }
 
@@ -1305,6 +1389,7 @@ impl Runtime {
                 &event,
                 from,
                 (j != i).then(|| self.plan.instances[j].name.as_str()),
+                self.resign_timer,
             ),
             None if from == State::Initialize => "startup".to_owned(),
             None if to == State::Initialize => "shutdown".to_owned(),
@@ -1386,8 +1471,10 @@ impl Runtime {
                     continue;
                 };
                 self.nodes[i].timer = None;
+                self.resign_timer = self.instance(i).awaiting_resigned_master();
                 // The deadline, not the wake-up time: the advert timer does not drift.
                 self.deliver(i, at, Event::TimerFired).await;
+                self.resign_timer = false;
             }
         }
     }

@@ -186,8 +186,14 @@ impl Control {
 
 /// Why a transition happened, in words for the log line: the event that caused it.
 /// `via` names the sync-group member that received the event when it is not the instance
-/// that changed state.
-pub fn transition_reason(event: &Event, from: State, via: Option<&str>) -> String {
+/// that changed state; `after_resign` says a backup's timer was the Skew_Time that follows a
+/// priority-0 advert, not a Master_Down_Interval.
+pub fn transition_reason(
+    event: &Event,
+    from: State,
+    via: Option<&str>,
+    after_resign: bool,
+) -> String {
     let what = match *event {
         Event::Startup => "startup".to_owned(),
         Event::Shutdown => "shutdown".to_owned(),
@@ -197,6 +203,9 @@ pub fn transition_reason(event: &Event, from: State, via: Option<&str>) -> Strin
             format!("priority-0 advert from {src} (the master resigned)")
         }
         Event::Advert { src, priority, .. } => format!("advert from {src} priority {priority}"),
+        Event::TimerFired if from == State::Backup && after_resign => {
+            "skew time expired after the master resigned (priority 0)".to_owned()
+        }
         Event::TimerFired if from == State::Backup => {
             "master down timer expired (no advert from the master)".to_owned()
         }

@@ -347,6 +347,12 @@ impl Instance {
         )
     }
 
+    /// Whether the armed timer is a backup's Skew_Time after a priority-0 advert (the master
+    /// resigned), rather than a Master_Down_Interval.
+    pub fn awaiting_resigned_master(&self) -> bool {
+        self.state == State::Backup && matches!(self.down_basis, Some((DownBasis::Skew, _)))
+    }
+
     /// Master_Down_Interval with the current effective priority and Master_Adver_Interval.
     pub fn master_down_interval(&self) -> Duration {
         master_down_interval(
@@ -1213,8 +1219,10 @@ mod tests {
         let t0 = Instant::now();
         let mut instance = backup(v3(100, 1, 100), t0);
         instance.handle(t0 + ms(100), advert(2, 150, 20));
+        assert!(!instance.awaiting_resigned_master());
         let t1 = t0 + ms(200);
         let actions = instance.handle(t1, advert(2, 0, 20));
+        assert!(instance.awaiting_resigned_master());
         // Skew with the learned 20 cs: 156 * 200 ms / 256 = 121.875 ms.
         assert_eq!(
             actions,
@@ -1225,6 +1233,7 @@ mod tests {
         );
         let actions = instance.handle(t1 + Duration::from_micros(121_875), Event::TimerFired);
         assert_eq!(instance.state(), State::Master);
+        assert!(!instance.awaiting_resigned_master());
         assert_eq!(actions[1], Action::AddVips);
     }
 
