@@ -125,7 +125,7 @@ fn advert_v4_unicast_peers() {
     let lab = Lab::new("v4uc");
     let b_index = lab.run_in(&lab.b, || async { if_index(IF).unwrap() });
     let (ready_tx, ready_rx) = mpsc::channel();
-    let b = receiver(&lab, &lab.b, false, 4, ready_tx);
+    let b = receiver(&lab, &lab.b, false, 6, ready_tx);
     ready_rx.recv_timeout(WAIT).expect("B ready");
 
     lab.run_in(&lab.a, || async {
@@ -143,6 +143,23 @@ fn advert_v4_unicast_peers() {
             (&p4, IpAddr::V4(B_V4)),
         ];
         sender.send_batch(&batch).await.expect("sendmmsg");
+        // Instances share the socket: a datagram the kernel refuses (too large for an IP
+        // packet: EMSGSIZE) is reported with its index and does not stop the ones after it.
+        let (p5, p7) = (advert(5), advert(7));
+        let huge = vec![0u8; 70_000];
+        let batch: Vec<(&[u8], IpAddr)> = vec![
+            (&p5, IpAddr::V4(B_V4)),
+            (&huge, IpAddr::V4(B_V4)),
+            (&p7, IpAddr::V4(B_V4)),
+        ];
+        let failed = sender.send_each(&batch).await;
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, 1);
+        assert!(
+            failed[0].1.to_string().contains("sendmmsg"),
+            "{}",
+            failed[0].1
+        );
         // A v6 destination on a v4 socket is refused before any syscall.
         assert!(sender.send_to(&p2, IpAddr::V6(B_V6)).await.is_err());
         // Errors name the call and the interface.
@@ -159,8 +176,8 @@ fn advert_v4_unicast_peers() {
         );
     });
     let got = join(b);
-    for (i, g) in got.iter().enumerate() {
-        check_v4(g, A_V4, B_V4, &advert(i as u8 + 1), b_index);
+    for (g, tag) in got.iter().zip([1, 2, 3, 4, 5, 7]) {
+        check_v4(g, A_V4, B_V4, &advert(tag), b_index);
     }
 }
 

@@ -99,6 +99,19 @@ struct Node {
     /// to `RX_INSTANCE`.
     peer_seen_ns: u64,
     xdp_state: Option<(bool, u8)>,
+    /// The adverts last encoded, reused while priority, interval and source stay the same.
+    advert_cache: Option<AdvertCache>,
+}
+
+/// An advert waiting in [`Runtime::batch`]: instance, destination, bytes.
+type PendingAdvert = (usize, IpAddr, Rc<[u8]>);
+
+/// An instance's encoded adverts, one per destination.
+struct AdvertCache {
+    priority: u8,
+    adver_int_cs: u16,
+    src: IpAddr,
+    packets: Vec<(IpAddr, Rc<[u8]>)>,
 }
 
 /// Adverts dropped by the receive tasks, by (interface, VRID, reason).
@@ -124,7 +137,10 @@ struct Runtime {
     /// Event-loop wake-ups, and the fence drop counters (read with the other map counters).
     wakeups: u64,
     fence_drops: BTreeMap<String, u64>,
+    /// Each instance's advert socket; instances on one interface with one source share it.
     senders: Vec<Rc<AdvertSender>>,
+    /// While timers are handled: the adverts due, sent together ([`Runtime::flush_adverts`]).
+    batch: Option<Vec<PendingAdvert>>,
     garp: HashMap<String, Rc<GarpSender>>,
     run_as: Option<RunAs>,
     rejected: Rejected,
@@ -135,6 +151,9 @@ struct Runtime {
     tasks: Vec<AbortHandle>,
     status: watch::Sender<Status>,
     started: SystemTime,
+    /// When the status was last published, and whether a state changed since.
+    published: Option<Instant>,
+    status_dirty: bool,
     config_file: std::path::PathBuf,
     /// The event being delivered and the instance it was delivered to: the reason in the
     /// transition log line.
@@ -211,7 +230,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         rt.wakeups += 1;
         rt.sync_xdp_states();
         rt.heartbeat();
-        rt.publish();
+        rt.publish_if_due();
     }
     control.stopping();
     let resigned = rt.shutdown().await;
@@ -230,6 +249,9 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
 
 /// The longest a stopping agent waits for another router to take over the instances it resigned.
 const HANDOVER_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// The longest the published status (counters, wake-ups) lags the loop without a state change.
+const PUBLISH_PERIOD: Duration = Duration::from_millis(100);
 
 /// How often the XDP counters are read into the status.
 const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
@@ -332,6 +354,7 @@ impl Runtime {
                     trackers: Vec::new(),
                     peer_seen_ns: 0,
                     xdp_state: None,
+                    advert_cache: None,
                 });
             }
             units.push(match unit.group {
@@ -380,6 +403,7 @@ impl Runtime {
             wakeups: previous.map_or(0, |p| p.wakeups),
             fence_drops: previous.map(|p| p.fence_drops.clone()).unwrap_or_default(),
             senders: Vec::new(),
+            batch: None,
             garp: HashMap::new(),
             run_as,
             rejected: previous.map(|p| p.rejected.clone()).unwrap_or_default(),
@@ -389,6 +413,8 @@ impl Runtime {
             tasks: Vec::new(),
             status,
             started,
+            published: None,
+            status_dirty: true,
             config_file: config_file.to_owned(),
             cause: None,
             resign_timer: false,
@@ -403,7 +429,22 @@ impl Runtime {
     }
 
     /// Publishes the current status to the watchers.
-    fn publish(&self) {
+    /// Publishes the status after a state change, or when the last one is older than
+    /// [`PUBLISH_PERIOD`]: building it for every instance on every loop turn cost a master
+    /// of 255 instances more than the adverts did.
+    fn publish_if_due(&mut self) {
+        if self.status_dirty
+            || self
+                .published
+                .is_none_or(|at| at.elapsed() >= PUBLISH_PERIOD)
+        {
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        self.published = Some(Instant::now());
+        self.status_dirty = false;
         let instances = (0..self.nodes.len())
             .map(|i| {
                 let (ip, n, inst) = (&self.plan.instances[i], &self.nodes[i], self.instance(i));
@@ -780,7 +821,12 @@ impl Runtime {
             ));
             self.tasks.push(task.abort_handle());
         }
+        let mut shared: HashMap<(&str, IpAddr), Rc<AdvertSender>> = HashMap::new();
         for ip in &self.plan.instances {
+            if let Some(sender) = shared.get(&(ip.interface.as_str(), ip.src)) {
+                self.senders.push(sender.clone());
+                continue;
+            }
             let sender = match ip.src {
                 IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
                 IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
@@ -791,7 +837,9 @@ impl Runtime {
                     ip.name, ip.interface
                 )
             })?;
-            self.senders.push(Rc::new(sender));
+            let sender = Rc::new(sender);
+            shared.insert((ip.interface.as_str(), ip.src), sender.clone());
+            self.senders.push(sender);
         }
         let mut garp = HashMap::new();
         for ip in &self.plan.instances {
@@ -1199,21 +1247,77 @@ impl Runtime {
 
     async fn send_advert(&mut self, i: usize, priority: u8, adver_int_cs: u16) {
         self.nodes[i].adverts_sent += 1;
+        let Some(packets) = self.encoded_adverts(i, priority, adver_int_cs) else {
+            return;
+        };
+        if let Some(batch) = &mut self.batch {
+            batch.extend(packets.into_iter().map(|(dst, bytes)| (i, dst, bytes)));
+            return;
+        }
+        for (dst, bytes) in packets {
+            if let Err(e) = self.senders[i].send_to(&bytes, dst).await {
+                // A down link makes sends fail; the link watch puts the instance in FAULT.
+                debug!(instance = %self.plan.instances[i].name, "advert to {dst}: {e}");
+            }
+        }
+    }
+
+    /// Instance `i`'s adverts with `priority` and `adver_int_cs`, one per destination, from the
+    /// cache when they were encoded last time.
+    fn encoded_adverts(
+        &mut self,
+        i: usize,
+        priority: u8,
+        adver_int_cs: u16,
+    ) -> Option<Vec<(IpAddr, Rc<[u8]>)>> {
         let ip = &self.plan.instances[i];
+        if let Some(c) = &self.nodes[i].advert_cache
+            && (c.priority, c.adver_int_cs, c.src) == (priority, adver_int_cs, ip.src)
+        {
+            return Some(c.packets.clone());
+        }
         let mut advert = ip.advert.clone();
         advert.priority = priority;
         advert.adver_int_cs = adver_int_cs;
+        let mut packets = Vec::with_capacity(ip.destinations.len());
         for &dst in &ip.destinations {
-            let bytes = match advert.encode(ip.src, dst, &ip.encode) {
-                Ok(b) => b,
+            match advert.encode(ip.src, dst, &ip.encode) {
+                Ok(b) => packets.push((dst, Rc::from(b))),
                 Err(e) => {
                     error!(instance = %ip.name, "cannot encode advert: {e}");
-                    return;
+                    return None;
                 }
-            };
-            if let Err(e) = self.senders[i].send_to(&bytes, dst).await {
+            }
+        }
+        self.nodes[i].advert_cache = Some(AdvertCache {
+            priority,
+            adver_int_cs,
+            src: ip.src,
+            packets: packets.clone(),
+        });
+        Some(packets)
+    }
+
+    /// Sends the adverts batched while timers were handled: one `sendmmsg` per socket.
+    async fn flush_adverts(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let mut groups: Vec<(Rc<AdvertSender>, Vec<usize>)> = Vec::new();
+        for (k, (i, _, _)) in batch.iter().enumerate() {
+            let sender = &self.senders[*i];
+            match groups.iter_mut().find(|(g, _)| Rc::ptr_eq(g, sender)) {
+                Some((_, ks)) => ks.push(k),
+                None => groups.push((sender.clone(), vec![k])),
+            }
+        }
+        for (sender, ks) in groups {
+            let msgs: Vec<(&[u8], IpAddr)> =
+                ks.iter().map(|&k| (&*batch[k].2, batch[k].1)).collect();
+            for (j, e) in sender.send_each(&msgs).await {
+                let (i, dst, _) = &batch[ks[j]];
                 // A down link makes sends fail; the link watch puts the instance in FAULT.
-                debug!(instance = %ip.name, "advert to {dst}: {e}");
+                debug!(instance = %self.plan.instances[*i].name, "advert to {dst}: {e}");
             }
         }
     }
@@ -1369,6 +1473,7 @@ impl Runtime {
 
     fn notify(&mut self, i: usize, from: State, to: State) {
         let now = Instant::now();
+        self.status_dirty = true;
         let n = &mut self.nodes[i];
         n.transitions += 1;
         n.state = to;
@@ -1445,6 +1550,8 @@ impl Runtime {
 
     async fn on_timers(&mut self) {
         let now = Instant::now();
+        // Adverts that fall due together go out together (one sendmmsg per socket).
+        self.batch = Some(Vec::new());
         for i in 0..self.nodes.len() {
             if let Some(at) = self.nodes[i].timer
                 && at <= now
@@ -1477,6 +1584,7 @@ impl Runtime {
                 self.resign_timer = false;
             }
         }
+        self.flush_adverts().await;
     }
 
     /// Re-reads track_file values (through [`Runtime::recompute`]) when any instance tracks one.

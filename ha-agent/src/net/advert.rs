@@ -194,39 +194,58 @@ impl AdvertSender {
     }
 
     /// Sends many adverts at once with `sendmmsg(2)` (many instances due in the same tick): one
-    /// syscall per up to 1024 datagrams instead of one each. Stops at the first failing one.
+    /// syscall per up to 1024 datagrams instead of one each. A datagram that fails does not
+    /// stop the others; the first failure is returned.
     pub async fn send_batch(&self, batch: &[(&[u8], IpAddr)]) -> Result<(), AdvertError> {
-        let addrs = batch
-            .iter()
-            .map(|&(_, dst)| self.sockaddr(dst))
-            .collect::<Result<Vec<_>, _>>()?;
+        match self.send_each(batch).await.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// [`AdvertSender::send_batch`], returning every failure with its index in `batch`.
+    pub async fn send_each(&self, batch: &[(&[u8], IpAddr)]) -> Vec<(usize, AdvertError)> {
+        let mut failed = Vec::new();
+        let mut items: Vec<(usize, &[u8], SockAddr)> = Vec::with_capacity(batch.len());
+        for (k, &(payload, dst)) in batch.iter().enumerate() {
+            match self.sockaddr(dst) {
+                Ok(addr) => items.push((k, payload, addr)),
+                Err(e) => failed.push((k, e)),
+            }
+        }
+        let send_error = |k: usize, io_error| AdvertError::Send {
+            call: "sendmmsg",
+            dst: batch[k].1,
+            ifname: self.ifname.clone(),
+            io_error,
+        };
         let mut sent = 0;
-        while sent < batch.len() {
-            let mut guard = self
-                .fd
-                .writable()
-                .await
-                .map_err(|io_error| AdvertError::Send {
-                    call: "sendmmsg",
-                    dst: batch[sent].1,
-                    ifname: self.ifname.clone(),
-                    io_error,
-                })?;
+        while sent < items.len() {
+            let mut guard = match self.fd.writable().await {
+                Ok(g) => g,
+                Err(io_error) => {
+                    // The socket is unusable: everything left fails with the same error.
+                    let kind = io_error.kind();
+                    failed.push((items[sent].0, send_error(items[sent].0, io_error)));
+                    for item in &items[sent + 1..] {
+                        failed.push((item.0, send_error(item.0, io::Error::from(kind))));
+                    }
+                    break;
+                }
+            };
             let fd = guard.get_ref().as_raw_fd();
-            match guard.try_io(|_| sendmmsg(fd, &batch[sent..], &addrs[sent..])) {
+            match guard.try_io(|_| sendmmsg(fd, &items[sent..])) {
                 Ok(Ok(n)) => sent += n,
+                // The kernel refused the first datagram of this call: skip it, send the rest.
                 Ok(Err(io_error)) => {
-                    return Err(AdvertError::Send {
-                        call: "sendmmsg",
-                        dst: batch[sent].1,
-                        ifname: self.ifname.clone(),
-                        io_error,
-                    });
+                    failed.push((items[sent].0, send_error(items[sent].0, io_error)));
+                    sent += 1;
                 }
                 Err(_would_block) => continue,
             }
         }
-        Ok(())
+        failed.sort_by_key(|&(k, _)| k);
+        failed
     }
 }
 
@@ -234,17 +253,17 @@ impl AdvertSender {
 const SENDMMSG_MAX: usize = 1024;
 
 /// One `sendmmsg(2)`; returns how many datagrams went (at least one, or an error).
-fn sendmmsg(fd: RawFd, batch: &[(&[u8], IpAddr)], addrs: &[SockAddr]) -> io::Result<usize> {
-    let count = batch.len().min(SENDMMSG_MAX);
-    let mut iovs: Vec<libc::iovec> = batch[..count]
+fn sendmmsg(fd: RawFd, items: &[(usize, &[u8], SockAddr)]) -> io::Result<usize> {
+    let count = items.len().min(SENDMMSG_MAX);
+    let mut iovs: Vec<libc::iovec> = items[..count]
         .iter()
-        .map(|(payload, _)| libc::iovec {
+        .map(|(_, payload, _)| libc::iovec {
             iov_base: payload.as_ptr().cast_mut().cast(),
             iov_len: payload.len(),
         })
         .collect();
     let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(count);
-    for (iov, addr) in iovs.iter_mut().zip(addrs) {
+    for (iov, (_, _, addr)) in iovs.iter_mut().zip(items) {
         // SAFETY: all-zero is a valid `mmsghdr` (plain C struct, null pointers, zero lengths).
         let mut m: libc::mmsghdr = unsafe { mem::zeroed() };
         m.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
@@ -253,7 +272,7 @@ fn sendmmsg(fd: RawFd, batch: &[(&[u8], IpAddr)], addrs: &[SockAddr]) -> io::Res
         m.msg_hdr.msg_iovlen = 1;
         msgs.push(m);
     }
-    // SAFETY: `msgs` holds `count` headers whose names point into `addrs` and iovecs into
+    // SAFETY: `msgs` holds `count` headers whose names point into `items` and iovecs into
     // `iovs` -> the caller's payloads, all alive until the call returns; the kernel only reads
     // them (and writes `msg_len`, inside `msgs`).
     let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), count as libc::c_uint, 0) };
