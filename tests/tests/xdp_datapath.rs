@@ -7,7 +7,8 @@
 //! - a VRRP-only partition makes two masters; when it heals the lower one is fenced by XDP and
 //!   steps down, and one MAC answers again;
 //! - a backup on the XDP datapath wakes about once per master-down interval, not per advert
-//!   (the socket datapath wakes for every advert).
+//!   (the socket datapath wakes for every advert);
+//! - a stopping master sees its successor's first advert even when XDP sends no event for it.
 
 use std::{net::Ipv4Addr, path::Path, process::Command, time::Duration};
 
@@ -283,4 +284,33 @@ fn an_xdp_backup_wakes_per_master_down_interval_not_per_advert() {
         xdp_wakeups * 2 < xdp_adverts,
         "an XDP backup must not wake per advert: {xdp_wakeups} wake-ups for {xdp_adverts} adverts"
     );
+}
+
+/// A master stopped moments after it preempted: its successor's adverts are nothing new to its
+/// XDP program (the source and priority it heard as a backup, no silence between), so no event
+/// reaches the stopping agent; it still sees the hand-over (it reads the peer record) instead of
+/// waiting out its Master_Down_Interval and warning that nobody took over.
+#[test]
+fn a_master_stopped_right_after_preempting_sees_its_successor() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("handxdp", 2).expect("lab");
+    let xdp = ["--datapath", "xdp"];
+    let a2 = lab.ha_agent(2, &conf(100, "1"), &xdp).unwrap();
+    wait("node 2 master", 10, || state(&lab, 2) == "MASTER");
+    let mut a1 = lab.ha_agent(1, &conf(150, "1"), &xdp).unwrap();
+    // Node 1 preempts after its Master_Down_Interval (3 s + skew); stop it at once.
+    wait("node 1 to preempt", 10, || state(&lab, 1) == "MASTER");
+    a1.signal(libc::SIGTERM).unwrap();
+    let status = a1
+        .wait_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("node 1 exits");
+    assert!(status.success(), "exit status {status}; log:\n{}", a1.log());
+    let log = a1.log();
+    assert!(
+        log.contains("handed over: 192.0.2.2 (priority 100) is master"),
+        "node 1 did not see node 2 take over; its log:\n{log}\nnode 2:\n{}",
+        a2.log()
+    );
+    assert!(!log.contains("no other router advertised"), "{log}");
 }

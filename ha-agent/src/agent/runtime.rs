@@ -965,35 +965,48 @@ impl Runtime {
         else {
             return;
         };
+        // XDP sends no event for an advert that changes nothing it knows of (the successor
+        // may have been master moments ago): the peer records are read every millisecond too.
+        let mut poll = tokio::time::interval(Duration::from_millis(1));
         while !waiting.is_empty() {
-            let inc = tokio::select! {
+            let heard: Vec<(usize, IpAddr, u8, Instant)> = tokio::select! {
                 biased;
-                inc = adverts.recv() => inc,
-                () = sleep_until(Some(deadline)) => None,
+                inc = adverts.recv() => {
+                    let Some(inc) = inc else { break };
+                    let i = match &inc.target {
+                        Target::Instance(i) => Some(*i),
+                        Target::Slot { interface, slot, .. } => self.slot_owner(interface, *slot),
+                    };
+                    i.map(|i| (i, inc.src, inc.priority, inc.at)).into_iter().collect()
+                }
+                _ = poll.tick() => waiting
+                    .iter()
+                    .filter_map(|&(i, _)| {
+                        let slot = self.slot(i)?;
+                        let peer = self.xdp.get(&self.plan.instances[i].interface)?.peer(slot).ok()?;
+                        (peer.last_seen_ns != 0).then(|| {
+                            let src = peer_src(peer.src, slot);
+                            (i, src, peer.priority, xdp::instant_of(peer.last_seen_ns))
+                        })
+                    })
+                    .collect(),
+                () = sleep_until(Some(deadline)) => break,
             };
-            let Some(inc) = inc else {
-                break;
-            };
-            let i = match &inc.target {
-                Target::Instance(i) => Some(*i),
-                Target::Slot {
-                    interface, slot, ..
-                } => self.slot_owner(interface, *slot),
-            };
-            let Some(pos) = waiting
-                .iter()
-                .position(|&(w, _)| Some(w) == i && inc.priority > 0)
-            else {
-                continue;
-            };
-            let (i, at) = waiting.swap_remove(pos);
-            info!(
-                instance = %self.plan.instances[i].name,
-                "handed over: {} (priority {}) is master, {:.1} ms after our priority-0 advert",
-                inc.src,
-                inc.priority,
-                inc.at.saturating_duration_since(at).as_secs_f64() * 1e3
-            );
+            for (i, src, priority, seen) in heard {
+                let Some(pos) = waiting
+                    .iter()
+                    .position(|&(w, at)| w == i && priority > 0 && seen > at)
+                else {
+                    continue;
+                };
+                let (i, at) = waiting.swap_remove(pos);
+                info!(
+                    instance = %self.plan.instances[i].name,
+                    "handed over: {src} (priority {priority}) is master, {:.1} ms after our \
+                     priority-0 advert",
+                    seen.saturating_duration_since(at).as_secs_f64() * 1e3
+                );
+            }
         }
         for (i, _) in waiting {
             let inst = self.instance(i);
