@@ -139,6 +139,10 @@ struct Runtime {
     /// The event being delivered and the instance it was delivered to: the reason in the
     /// transition log line.
     cause: Option<(usize, Event)>,
+    /// An interface we use that came back under a new index (name, index): reloads move us
+    /// to it, and are retried at its link and address changes until one works (it needs its
+    /// addresses first).
+    rewiring: Option<(String, u32)>,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -377,6 +381,7 @@ impl Runtime {
             started,
             config_file: config_file.to_owned(),
             cause: None,
+            rewiring: None,
         };
         rt.scripts = rt.check_scripts()?;
         Ok(rt)
@@ -913,7 +918,13 @@ impl Runtime {
         {
             Ok(rt) => rt,
             Err(e) => {
-                error!("reload refused, the running configuration stays: {e:#}");
+                match &self.rewiring {
+                    Some((name, index)) => warn!(
+                        "reload deferred: interface {name} is back as index {index} but cannot be \
+                         used yet ({e:#}); retrying at its next link or address change"
+                    ),
+                    None => error!("reload refused, the running configuration stays: {e:#}"),
+                }
                 return self;
             }
         };
@@ -1411,8 +1422,10 @@ impl Runtime {
         }
     }
 
-    /// A link changed. Returns true when an interface we use came back under a new index (it
-    /// was deleted and re-created): sockets, VIPs and XDP must move to it, which a reload does.
+    /// A link changed, or an address was added. Returns true when an interface we use came
+    /// back under a new index (it was deleted and re-created): sockets, VIPs and XDP must move
+    /// to it, which a reload does. Until a reload works (the interface has its addresses) every
+    /// change of it asks again.
     async fn on_link(&mut self, event: crate::net::LinkEvent) -> bool {
         if !event.removed
             && self
@@ -1420,10 +1433,19 @@ impl Runtime {
                 .get(&event.name)
                 .is_some_and(|f| f.index != event.ifindex)
         {
-            info!(
-                "interface {} is back as index {}: reloading to use it",
-                event.name, event.ifindex
-            );
+            let back = (event.name.clone(), event.ifindex);
+            if self.rewiring.as_ref() == Some(&back) {
+                debug!(
+                    "interface {} (index {}) changed: retrying the reload",
+                    event.name, event.ifindex
+                );
+            } else {
+                info!(
+                    "interface {} is back as index {}: reloading to use it",
+                    event.name, event.ifindex
+                );
+                self.rewiring = Some(back);
+            }
             if let Some(dp) = self.xdp.remove(&event.name) {
                 // Its programs went with the old interface; its pins are removed so the new
                 // one gets fresh ones.
@@ -1433,6 +1455,9 @@ impl Runtime {
                 );
             }
             return true;
+        }
+        if event.address.is_some() {
+            return false;
         }
         let running = event.running && !event.removed;
         if self.running.get(&event.name) == Some(&running) {
