@@ -877,3 +877,41 @@ fn notify_with_user_and_group() {
         ("daemon", Some("adm"))
     );
 }
+
+/// Every interface name is kept with its position, so that one the host lacks is reported where
+/// it is written (`ha-agent run`/`check-config`).
+#[test]
+fn interface_names_keep_their_position() {
+    let loaded = parse_ok(
+        "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    track_interface {\n        eth5\n    }\n}\n\
+         vrrp_instance VI_1 {\n    interface eth9\n    virtual_router_id 51\n    track_interface {\n        eth8 weight -10\n    }\n    \
+         virtual_ipaddress {\n        192.0.2.200/24 dev eth7\n    }\n    virtual_routes {\n        \
+         198.51.100.0/24 via 192.0.2.254 dev eth6\n    }\n}\n",
+    );
+    let at = |name: &str| {
+        let r = loaded
+            .config
+            .interface_ref(name)
+            .unwrap_or_else(|| panic!("no position for {name}"));
+        (r.at.line, r.at.col, r.what.clone(), r.at.to_string())
+    };
+    assert_eq!(
+        at("eth9"),
+        (
+            10,
+            15,
+            "vrrp_instance VI_1: interface".to_owned(),
+            "/nonexistent/keepalived.conf:10:15".to_owned()
+        )
+    );
+    assert_eq!((at("eth8").0, at("eth8").1), (13, 9));
+    assert_eq!(
+        (at("eth7").0, at("eth7").1, at("eth7").2),
+        (16, 28, "virtual_ipaddress 192.0.2.200: dev".to_owned())
+    );
+    assert_eq!((at("eth6").0, at("eth6").1), (19, 45));
+    assert_eq!(
+        (at("eth5").0, at("eth5").1, at("eth5").2),
+        (6, 9, "vrrp_sync_group G: track_interface".to_owned())
+    );
+}

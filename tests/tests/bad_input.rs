@@ -416,9 +416,18 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
              advert_int 0.1\n    virtual_ipaddress {{\n        192.0.2.200/24\n    }}\n}}\n"
         )
     };
+    // What each refusal must say: `{}` is the configuration's path.
     let cases = [
-        ("no-such-interface", instance("eth9"), "eth9"),
-        ("loopback", instance("lo"), "loopback"),
+        (
+            "no-such-interface",
+            instance("eth9"),
+            "{}:2:15: vrrp_instance VI_1: interface: no interface `eth9` on this host",
+        ),
+        (
+            "loopback",
+            instance("lo"),
+            "{}:2:15: interface: the loopback",
+        ),
         (
             "no-such-user",
             "global_defs {\n    script_user nosuchuser\n}\n".to_owned() + &instance(IFACE),
@@ -429,6 +438,21 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
     let namespaces = lab_namespaces(&lab);
     for (name, conf, says) in cases {
         let path = lab.write_file(&format!("{name}.conf"), &conf).unwrap();
+        let says = says.replace("{}", &path.display().to_string());
+        if name != "no-such-user" {
+            // check-config reads the host's interfaces too (it does not resolve users).
+            let (code, out) = agent_in(
+                node,
+                &lab,
+                &format!("{name}-check"),
+                &["check-config", "-f", &path.display().to_string()],
+                Duration::from_secs(10),
+            );
+            assert!(
+                code == 1 && out.contains(&says),
+                "check-config {name}: exit {code}, want 1 and {says:?}:\n{out}"
+            );
+        }
         let socket = lab.dir.join(format!("{name}.sock"));
         let (code, out) = agent_in(
             node,
@@ -444,8 +468,8 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
             Duration::from_secs(10),
         );
         assert!(
-            code != 0 && out.contains(says),
-            "{name}: exit {code}:\n{out}"
+            code != 0 && out.contains(&says),
+            "{name}: exit {code}, want {says:?}:\n{out}"
         );
         assert!(!socket.exists(), "{name}: left its control socket");
         assert_eq!(snapshot(node), before, "{name}: the node changed");

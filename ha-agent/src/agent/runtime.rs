@@ -269,10 +269,12 @@ impl Runtime {
         let netlink = Netlink::new().context("opening rtnetlink")?;
         let mut facts = HashMap::new();
         for name in plan::interfaces(&config) {
-            let info = netlink
-                .interface(&name)
-                .await
-                .map_err(|e| anyhow!("interface {name}: {e}"))?;
+            let info = netlink.interface(&name).await.map_err(|e| match e {
+                crate::net::LinkError::NoSuchInterface { .. } => {
+                    anyhow!("{}", super::missing_interface(&config, &name))
+                }
+                e => anyhow!("interface {name}: {e}"),
+            })?;
             facts.insert(
                 name,
                 IfFacts {

@@ -27,6 +27,7 @@ const CENTI_US: u64 = 10_000;
 pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
     let mut b = Builder {
         d: diags,
+        interface_refs: Vec::new(),
         global: GlobalDefs::default(),
         scripts: Vec::new(),
         track_files: Vec::new(),
@@ -43,6 +44,7 @@ fn source(pos: &Pos) -> Source {
     Source {
         file: pos.file.to_path_buf(),
         line: pos.line,
+        col: pos.col,
     }
 }
 
@@ -118,6 +120,7 @@ struct RawGroup {
 
 struct Builder<'d> {
     d: &'d mut Diags,
+    interface_refs: Vec<InterfaceRef>,
     global: GlobalDefs,
     scripts: Vec<(VrrpScript, Pos)>,
     track_files: Vec<(TrackFile, Pos)>,
@@ -369,6 +372,28 @@ impl Builder<'_> {
 
     /// Lines of `track_interface`/`track_script`/`track_file`: `NAME [weight N [reverse|noreverse]]`
     /// (keepalived/vrrp/vrrp_track.c `alloc_track_if`, `alloc_track_script`).
+    /// `track_interface { … }`: [`Builder::track_refs`], and each name an interface reference.
+    fn track_interfaces(&mut self, st: &Stmt, out: &mut Vec<TrackRef>, what: String) {
+        let before = out.len();
+        self.track_refs(st, out);
+        for t in &out[before..] {
+            self.interface_refs.push(InterfaceRef {
+                name: t.name.clone(),
+                at: source(&t.pos),
+                what: what.clone(),
+            });
+        }
+    }
+
+    /// Records where an interface is named.
+    fn interface_ref(&mut self, name: &str, pos: &Pos, what: String) {
+        self.interface_refs.push(InterfaceRef {
+            name: name.to_owned(),
+            at: source(pos),
+            what,
+        });
+    }
+
     fn track_refs(&mut self, st: &Stmt, out: &mut Vec<TrackRef>) {
         let Some(lines) = self.block(st) else { return };
         for line in lines {
@@ -890,7 +915,10 @@ impl Builder<'_> {
                         }
                     }
                 }
-                "track_interface" => self.track_refs(x, &mut g.track_if),
+                "track_interface" => {
+                    let ctx = format!("vrrp_sync_group {}: track_interface", g.name);
+                    self.track_interfaces(x, &mut g.track_if, ctx);
+                }
                 "track_script" => self.track_refs(x, &mut g.track_script),
                 "track_file" => self.track_refs(x, &mut g.track_file),
                 "notify" => self.notify_script(x, &mut g.notify.notify),
@@ -1020,6 +1048,11 @@ impl Builder<'_> {
                     );
                     return;
                 }
+                self.interface_ref(
+                    &ifname,
+                    &x.args[0].pos,
+                    format!("vrrp_instance {}: interface", v.name),
+                );
                 v.interface = Some((ifname, x.pos().clone()));
             }
             "virtual_router_id" => {
@@ -1140,7 +1173,10 @@ impl Builder<'_> {
                 v.unicast_configured = true;
                 v.check_unicast_src = true;
             }
-            "track_interface" => self.track_refs(x, &mut v.track_if),
+            "track_interface" => {
+                let ctx = format!("vrrp_instance {}: track_interface", v.name);
+                self.track_interfaces(x, &mut v.track_if, ctx);
+            }
             "track_script" => self.track_refs(x, &mut v.track_script),
             "track_file" => self.track_refs(x, &mut v.track_file),
             "dont_track_primary" => {
@@ -1337,6 +1373,7 @@ impl Builder<'_> {
                         self.d.error(&val.pos, format!("{block_kw}: dev: {msg}"));
                         return None;
                     }
+                    self.interface_ref(&val.text, &val.pos, format!("{block_kw} {addr}: dev"));
                     va.dev = Some(val.text.clone());
                 }
                 ("scope", Some(val)) => {
@@ -1547,7 +1584,9 @@ impl Builder<'_> {
                     i += 2;
                 }
                 "dev" | "oif" => {
-                    r.dev = Some(need(self)?.text.clone());
+                    let val = need(self)?;
+                    self.interface_ref(&val.text, &val.pos, format!("virtual_routes: {}", w.text));
+                    r.dev = Some(val.text.clone());
                     i += 2;
                 }
                 "table" => {
@@ -1771,6 +1810,7 @@ impl Builder<'_> {
             track_files: self.track_files.into_iter().map(|(f, _)| f).collect(),
             instances: done.into_iter().map(|(i, _)| i).collect(),
             sync_groups,
+            interface_refs: self.interface_refs,
         }
     }
 

@@ -4,11 +4,30 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where a definition starts: the file and line of its keyword.
+/// Where something is written: the file, line and column (1-based, in characters) of its
+/// first word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub file: PathBuf,
     pub line: u32,
+    pub col: u32,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A place where the configuration names an interface, so that one the host lacks is reported
+/// where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceRef {
+    pub name: String,
+    /// The name itself, e.g. the word after `interface`.
+    pub at: Source,
+    /// What names it: `vrrp_instance VI_1: interface`, `… track_interface`, `… dev`.
+    pub what: String,
 }
 
 /// The VRRP part of a keepalived.conf.
@@ -19,9 +38,16 @@ pub struct Config {
     pub track_files: Vec<TrackFile>,
     pub instances: Vec<VrrpInstance>,
     pub sync_groups: Vec<SyncGroup>,
+    /// Every interface name written in the file, in file order.
+    pub interface_refs: Vec<InterfaceRef>,
 }
 
 impl Config {
+    /// Where interface `name` is first named.
+    pub fn interface_ref(&self, name: &str) -> Option<&InterfaceRef> {
+        self.interface_refs.iter().find(|r| r.name == name)
+    }
+
     pub fn instance(&self, name: &str) -> Option<&VrrpInstance> {
         self.instances.iter().find(|i| i.name == name)
     }
