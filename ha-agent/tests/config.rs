@@ -915,3 +915,73 @@ fn interface_names_keep_their_position() {
         (6, 9, "vrrp_sync_group G: track_interface".to_owned())
     );
 }
+
+/// A fresh directory under the system's temporary directory, removed by the caller.
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ha-agent-config-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Loads `path` on a thread and waits at most 5 s: a reader that blocks (a FIFO without a
+/// writer) fails the test instead of hanging it.
+fn load_within_5s(path: &Path) -> Result<Loaded, ConfigError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(config::load(&path));
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("reading the configuration still blocks after 5 s"))
+}
+
+/// A FIFO (or `/dev/stdin` on a pipe) as an include or as the file itself is refused at once,
+/// at the include's position: it used to block for a writer forever. A file above the size
+/// limit is refused without being read. (`/dev/zero`, which was read until memory ran out, is
+/// in the broken corpus: `broken/include_device.conf`.)
+#[test]
+fn what_is_not_a_regular_file_or_too_big_is_refused_at_once() {
+    let dir = scratch_dir("fifo");
+    let fifo = dir.join("fifo.conf");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let main = dir.join("keepalived.conf");
+    std::fs::write(
+        &main,
+        format!(
+            "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n}}\n  include {}\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let e = load_within_5s(&main).expect_err("an include of a FIFO is refused");
+    let first = e.first();
+    assert_eq!(
+        (first.file.as_path(), first.line, first.col),
+        (main.as_path(), 5, 3),
+        "{e}"
+    );
+    assert!(
+        first
+            .message
+            .contains("a FIFO (named pipe), not a regular file"),
+        "{e}"
+    );
+
+    let e = load_within_5s(&fifo).expect_err("a FIFO as the configuration is refused");
+    assert!(
+        e.to_string().contains("cannot read configuration: a FIFO"),
+        "{e}"
+    );
+
+    let big = dir.join("big.conf");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(config::MAX_FILE_BYTES + 1)
+        .unwrap();
+    let e = load_within_5s(&big).expect_err("a file above the limit is refused");
+    assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -98,6 +98,13 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
         "virtual_router_id",
     ),
     (
+        "include_device.conf",
+        "include_device.conf",
+        3,
+        1,
+        "include: cannot read /dev/zero: a character device, not a regular file",
+    ),
+    (
         "instance_no_name.conf",
         "instance_no_name.conf",
         1,
