@@ -9,7 +9,9 @@
 //! - a vrrp_script that hangs is killed at its timeout, with everything it started, and counts
 //!   as a failure;
 //! - the VRRP interface disappears (the veth is deleted inside the node) and comes back: the
-//!   instance goes FAULT, the backup takes over, and the instance recovers and preempts back.
+//!   instance goes FAULT, the backup takes over, and the instance recovers and preempts back;
+//! - another host claims the master's VIP (gratuitous ARP), or the VIP is already on the host
+//!   when the agent starts: an address conflict is reported and counted, nothing else changes.
 
 mod common;
 
@@ -763,4 +765,129 @@ fn a_backup_resumed_after_a_hang_does_not_take_over() {
             ));
         }
     }
+}
+
+/// Node `i`'s status as `ha-agent status --json` reports it.
+fn status_of(s: &Scene, i: usize) -> ha_agent::control::report::Report {
+    let conf = s.lab.dir.join(format!("ha-agent-n{i}.conf"));
+    let out = Command::new(ha_agent_bin().unwrap())
+        .args(["status", "--json", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ha-agent status: {out:?}");
+    ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
+}
+
+/// Claims of the VIP by other hosts that node `i`'s VI_1 counted.
+fn conflicts_of(s: &Scene, i: usize) -> u64 {
+    status_of(s, i).instances[0]
+        .vip_conflicts
+        .get(&vip())
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Someone else configures the VIP: the client adds it to its own interface and announces it
+/// (`arping -U`, gratuitous ARP). The master reports the conflict (WARN with the instance, the
+/// VIP and the client's MAC; a counter in the status) and does not change state, as keepalived;
+/// the backup, which does not own the VIP, counts nothing.
+fn a_host_claiming_the_vip_is_reported(tag: &str, kind: Kind) {
+    let mut s = Scene::new(tag, 2);
+    s.start(1, kind, &(global_defs("n1") + &instance(150, "")));
+    s.start(2, kind, &(global_defs("n2") + &instance(100, "")));
+    let timeout = Duration::from_secs(5);
+    s.wait_vip(vip(), &[1], timeout);
+    s.wait_log(2, "-> BACKUP", 1, timeout);
+    std::thread::sleep(5 * ADVERT_INT);
+    assert_eq!(
+        conflicts_of(&s, 1),
+        0,
+        "no conflict before the client claims the VIP"
+    );
+    let transitions = status_of(&s, 1).instances[0].transitions;
+
+    let client_mac = s.lab.client.mac().unwrap();
+    s.lab
+        .client
+        .run("ip", &["addr", "add", "192.0.2.200/24", "dev", IFACE])
+        .unwrap();
+    // Habets' arping: unsolicited (gratuitous) ARP, sender = target = the VIP (-S), from eth0;
+    // exit 1 means nobody answered, which is fine for an announcement.
+    s.lab
+        .client
+        .sh("arping -U -S 192.0.2.200 -c 3 -i eth0 192.0.2.200 >/dev/null; [ $? -le 1 ]")
+        .unwrap();
+    s.wait("node 1 to warn about the conflict", timeout, |s| {
+        s.log(1).lines().any(|l| {
+            l.contains("WARN")
+                && l.contains("address conflict")
+                && l.contains("192.0.2.200")
+                && l.contains(&client_mac)
+                && l.contains("instance=VI_1")
+        })
+    });
+    s.wait("node 1 to count the claims", timeout, |s| {
+        conflicts_of(s, 1) >= 3
+    });
+    let status = status_of(&s, 1);
+    if status.instances[0].state != "MASTER" || status.instances[0].transitions != transitions {
+        s.fail(&format!(
+            "a conflict changed node 1's state: {} after {} transitions (was MASTER after {transitions})",
+            status.instances[0].state, status.instances[0].transitions
+        ));
+    }
+    s.hold_vip(vip(), &[1], 3 * ADVERT_INT);
+    assert_eq!(
+        conflicts_of(&s, 2),
+        0,
+        "the backup owns nothing to conflict with"
+    );
+    // Three claims, one warning (the rest are counted until the next one, 10 s later).
+    let warnings = s.log(1).matches("address conflict").count();
+    if warnings != 1 {
+        s.fail(&format!(
+            "{warnings} warnings for one claimant's 3 claims, want 1"
+        ));
+    }
+}
+
+#[test]
+fn a_host_claiming_the_vip_is_reported_socket_datapath() {
+    a_host_claiming_the_vip_is_reported("claim", Kind::Agent);
+}
+
+#[test]
+fn a_host_claiming_the_vip_is_reported_xdp_datapath() {
+    a_host_claiming_the_vip_is_reported("claimx", Kind::AgentXdp);
+}
+
+/// The VIP is already configured on the host, not by the agent (here on a second interface):
+/// the agent says so at start and when it becomes master, naming the instance, the VIP and
+/// where it is, and runs on.
+#[test]
+fn a_vip_configured_by_someone_else_is_reported_at_start() {
+    let mut s = Scene::new("vipthere", 1);
+    s.lab
+        .node(1)
+        .sh("ip link add vx0 type veth peer name vx1 && ip addr add 192.0.2.200/32 dev vx0")
+        .unwrap();
+    s.start(1, Kind::Agent, &(global_defs("n1") + &instance(150, "")));
+    s.wait_log(1, "BACKUP -> MASTER", 1, Duration::from_secs(5));
+    let found = |s: &Scene| {
+        s.log(1)
+            .lines()
+            .filter(|l| {
+                l.contains("WARN")
+                    && l.contains("address conflict: VIP 192.0.2.200")
+                    && l.contains("192.0.2.200/32 on vx0")
+                    && l.contains("instance=VI_1")
+            })
+            .count()
+    };
+    s.wait(
+        "the warnings at start and on becoming master",
+        Duration::from_secs(5),
+        |s| found(s) >= 2,
+    );
 }

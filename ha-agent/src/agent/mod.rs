@@ -6,6 +6,7 @@
 //! remove stale VIPs of this configuration → data path (XDP/TC, or sockets) with every VIP
 //! fenced → sockets → Startup.
 
+mod conflict;
 pub mod pidfile;
 pub mod plan;
 mod runtime;

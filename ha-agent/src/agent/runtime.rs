@@ -23,7 +23,7 @@ use tokio::{
 use tracing::{debug, error, info, warn};
 
 use super::{
-    DatapathChoice, RunOptions,
+    DatapathChoice, RunOptions, conflict,
     plan::{self, IfFacts, Plan},
     status::{InstanceStatus, Status, TrackerStatus},
 };
@@ -33,7 +33,9 @@ use crate::{
         socket::VrrpSocket,
         xdp::{self, SlotConfig, XdpDatapath, XdpOptions},
     },
-    net::{AdvertSender, DelOutcome, GarpSender, LinkWatch, Netlink},
+    net::{
+        AddOutcome, AdvertSender, Claim, ClaimWatch, DelOutcome, GarpSender, LinkWatch, Netlink,
+    },
     notify::{self, Subject},
     track::{
         self, Tracked,
@@ -101,6 +103,8 @@ struct Node {
     /// to `RX_INSTANCE`.
     peer_seen_ns: u64,
     xdp_state: Option<(bool, u8)>,
+    /// Other hosts' claims to our VIPs while master.
+    conflicts: super::conflict::Conflicts,
 }
 
 /// Adverts dropped by the receive tasks, by (interface, VRID, reason).
@@ -152,15 +156,19 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let control = crate::control::Control::bind(&options.control)?;
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
+    let (claims_tx, mut claims) = mpsc::unbounded_channel();
     let channels = Channels {
         adverts: adverts_tx,
         scripts: scripts_tx,
+        claims: claims_tx,
     };
     let mut rt =
         Runtime::prepare(config, &options.config, options.datapath, channels, None).await?;
     rt.bpf_dir = options.bpf_dir.clone();
     rt.pass_adverts = options.xdp_pass_adverts;
     // Checks are done: from here on the host is changed.
+    let all: Vec<usize> = (0..rt.nodes.len()).collect();
+    rt.report_foreign_vips(&all, false).await;
     rt.remove_stale_vips(&[]).await;
     rt.attach_datapath(HashMap::new())?;
     rt.start_tasks()?;
@@ -193,6 +201,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             _ = sighup.recv() => rt = rt.reload().await,
             Some(inc) = adverts.recv() => rt.on_advert(inc).await,
             Some(update) = scripts.recv() => rt.on_script(update).await,
+            Some((interface, claim)) = claims.recv() => rt.on_claim(&interface, claim),
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;
@@ -234,6 +243,8 @@ const TRACK_FILE_PERIOD: Duration = Duration::from_millis(500);
 struct Channels {
     adverts: mpsc::UnboundedSender<Incoming>,
     scripts: mpsc::UnboundedSender<ScriptUpdate>,
+    /// ARP / NA claims other hosts make, by interface (address conflicts).
+    claims: mpsc::UnboundedSender<(Rc<str>, Claim)>,
 }
 
 /// Bursts of gratuitous ARPs / NAs: `repeat` now, `repeat` again after `delay` (0: not), then
@@ -336,6 +347,7 @@ impl Runtime {
                     trackers: Vec::new(),
                     peer_seen_ns: 0,
                     xdp_state: None,
+                    conflicts: Default::default(),
                 });
             }
             units.push(match unit.group {
@@ -437,6 +449,14 @@ impl Runtime {
                     adverts_received: n.adverts_received,
                     fault: n.fault,
                     trackers: n.trackers.clone(),
+                    vip_conflicts: ip
+                        .vips
+                        .iter()
+                        .map(|v| {
+                            let n = n.conflicts.counts.get(&v.vip.addr).copied();
+                            (v.vip.addr, n.unwrap_or(0))
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -811,6 +831,22 @@ impl Runtime {
             }
         }
         self.garp = garp;
+        // Address conflicts on the wire: where we may be master of VIPs.
+        for name in self.garp.keys() {
+            match ClaimWatch::open(name) {
+                Ok(watch) => {
+                    let task = spawn_local(watch_claims(
+                        Rc::from(name.as_str()),
+                        watch,
+                        self.channels.claims.clone(),
+                    ));
+                    self.tasks.push(task.abort_handle());
+                }
+                Err(e) => warn!(
+                    "{name}: other hosts claiming our VIPs (address conflicts) will not be seen: {e}"
+                ),
+            }
+        }
         // keepalived sets promote_secondaries so removing one VIP keeps the others.
         for (name, family) in self.plan.listeners() {
             if family == Family::Ipv4 {
@@ -1030,6 +1066,10 @@ impl Runtime {
                     .map(|&i| new.plan.instances[i].name.clone())
             })
             .collect();
+        let started: Vec<usize> = (0..new.nodes.len())
+            .filter(|&i| !kept_names.contains(&new.plan.instances[i].name))
+            .collect();
+        new.report_foreign_vips(&started, false).await;
         new.remove_stale_vips(&kept_names).await;
         let existing = std::mem::take(&mut self.xdp);
         new.event_tasks = std::mem::take(&mut self.event_tasks);
@@ -1169,13 +1209,91 @@ impl Runtime {
             let Some(index) = self.ifindex(&pv.interface) else {
                 continue;
             };
-            if let Err(e) = self.netlink.add_vip(index, &pv.vip).await {
-                error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface);
+            match self.netlink.add_vip(index, &pv.vip).await {
+                Ok(AddOutcome::Added) => {}
+                // We removed it leaving master (and stale ones at start): someone put it back.
+                Ok(AddOutcome::AlreadyPresent) if !self.is_own_address(pv) => warn!(
+                    instance = %ip.name,
+                    "address conflict: VIP {} was already on {} when this node became MASTER, not put there by this agent",
+                    pv.vip.addr, pv.interface
+                ),
+                Ok(AddOutcome::AlreadyPresent) => {}
+                Err(e) => {
+                    error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface)
+                }
             }
         }
+        // The VIPs first (a takeover must not wait), then a look for copies elsewhere.
+        self.report_foreign_vips(&[i], false).await;
         for route in &ip.routes {
             if let Err(e) = self.netlink.add_route(route).await {
                 error!(instance = %ip.name, "adding virtual route to {}/{}: {e}", route.dst, route.prefix_len);
+            }
+        }
+    }
+
+    /// Warns about every address of the host equal to a VIP of `instances` that this agent did
+    /// not put there (another interface, prefix or label): someone else configured the VIP.
+    async fn report_foreign_vips(&self, instances: &[usize], exact_too: bool) {
+        let host = match self.netlink.all_addresses().await {
+            Ok(h) => h,
+            Err(e) => {
+                warn!("listing the host's addresses to look for VIP conflicts: {e}");
+                return;
+            }
+        };
+        for &i in instances {
+            let ip = &self.plan.instances[i];
+            for pv in ip.vips.iter().filter(|pv| !self.is_own_address(pv)) {
+                let Some(index) = self.ifindex(&pv.interface) else {
+                    continue;
+                };
+                for a in conflict::foreign_addresses(pv, index, &pv.interface, &host, exact_too) {
+                    let ifname = crate::net::link::if_name(a.ifindex)
+                        .unwrap_or_else(|| format!("#{}", a.ifindex));
+                    warn!(
+                        instance = %ip.name,
+                        "address conflict: VIP {} (for {}) is already configured as {}, not by this agent",
+                        pv.vip.addr,
+                        pv.interface,
+                        conflict::describe(a, &ifname)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Another host said it has `claim.addr` (ARP, NA) on `interface`: a conflict when that is a
+    /// VIP of an instance we are master of and the MAC is not one of ours. Reported, counted;
+    /// the state does not change (as keepalived).
+    fn on_claim(&mut self, interface: &str, claim: Claim) {
+        if self.facts.values().any(|f| f.mac == Some(claim.mac)) {
+            return;
+        }
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            let ip = &self.plan.instances[i];
+            if self.instance(i).state() != State::Master
+                || !ip
+                    .vips
+                    .iter()
+                    .any(|pv| pv.interface == interface && pv.vip.addr == claim.addr)
+            {
+                continue;
+            }
+            if let Some(since) = self.nodes[i].conflicts.record(claim.addr, claim.mac, now) {
+                warn!(
+                    instance = %ip.name,
+                    "address conflict: VIP {} is claimed on {interface} by {} ({} from another host) while this node is MASTER for it{}",
+                    claim.addr,
+                    crate::net::conflict::mac_string(claim.mac),
+                    claim.kind,
+                    if since > 0 {
+                        format!("; {since} more claims by it since the last warning")
+                    } else {
+                        String::new()
+                    }
+                );
             }
         }
     }
@@ -1700,6 +1818,27 @@ async fn listen(
                         reason.as_str()
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Forwards the claims other hosts make on one interface to the loop.
+async fn watch_claims(
+    interface: Rc<str>,
+    watch: ClaimWatch,
+    tx: mpsc::UnboundedSender<(Rc<str>, Claim)>,
+) {
+    loop {
+        match watch.next().await {
+            Ok(claim) => {
+                if tx.send((interface.clone(), claim)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!("{e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

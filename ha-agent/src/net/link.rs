@@ -102,6 +102,19 @@ pub struct LinkEvent {
     pub address: Option<IpAddr>,
 }
 
+/// The name of interface `index` (`if_indextoname(3)`), if there is one.
+pub fn if_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success `buf` holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
 /// The index of interface `name` (`if_nametoindex(3)`).
 pub fn if_index(name: &str) -> io::Result<u32> {
     let c_name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
