@@ -201,7 +201,15 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             _ = sighup.recv() => rt = rt.reload().await,
             Some(inc) = adverts.recv() => rt.on_advert(inc).await,
             Some(update) = scripts.recv() => rt.on_script(update).await,
-            Some((interface, claim)) = claims.recv() => rt.on_claim(&interface, claim),
+            Some((interface, claim)) = claims.recv() => {
+                // A new master's advert goes out before its gratuitous ARPs: read what waits,
+                // so that a preemption (we step down) is not reported as a conflict.
+                tokio::task::yield_now().await;
+                while let Ok(inc) = adverts.try_recv() {
+                    rt.on_advert(inc).await;
+                }
+                rt.on_claim(&interface, claim)
+            }
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;
