@@ -89,7 +89,9 @@ enum Command {
     },
     /// Parse and check a configuration: print the resolved instances and every warning.
     ///
-    /// Exits 0 when `run` would start with this file, 1 otherwise. Touches nothing on the host.
+    /// Exits 0 when `run` would start with this file, 1 otherwise: errors in the file, or an
+    /// interface it names that this host lacks (each at file:line:col). Touches nothing on the
+    /// host.
     CheckConfig {
         /// Configuration file (keepalived.conf syntax).
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
@@ -134,6 +136,10 @@ fn main() -> ExitCode {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
+                }
+                if let Err(missing) = agent::check_interfaces(&loaded.config) {
+                    eprintln!("{missing}");
+                    return ExitCode::FAILURE;
                 }
                 print!("{}", ha_agent::config::summary(&loaded.config));
                 ExitCode::SUCCESS

@@ -877,3 +877,179 @@ fn notify_with_user_and_group() {
         ("daemon", Some("adm"))
     );
 }
+
+/// Every interface name is kept with its position, so that one the host lacks is reported where
+/// it is written (`ha-agent run`/`check-config`).
+#[test]
+fn interface_names_keep_their_position() {
+    let loaded = parse_ok(
+        "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    track_interface {\n        eth5\n    }\n}\n\
+         vrrp_instance VI_1 {\n    interface eth9\n    virtual_router_id 51\n    track_interface {\n        eth8 weight -10\n    }\n    \
+         virtual_ipaddress {\n        192.0.2.200/24 dev eth7\n    }\n    virtual_routes {\n        \
+         198.51.100.0/24 via 192.0.2.254 dev eth6\n    }\n}\n",
+    );
+    let at = |name: &str| {
+        let r = loaded
+            .config
+            .interface_ref(name)
+            .unwrap_or_else(|| panic!("no position for {name}"));
+        (r.at.line, r.at.col, r.what.clone(), r.at.to_string())
+    };
+    assert_eq!(
+        at("eth9"),
+        (
+            10,
+            15,
+            "vrrp_instance VI_1: interface".to_owned(),
+            "/nonexistent/keepalived.conf:10:15".to_owned()
+        )
+    );
+    assert_eq!((at("eth8").0, at("eth8").1), (13, 9));
+    assert_eq!(
+        (at("eth7").0, at("eth7").1, at("eth7").2),
+        (16, 28, "virtual_ipaddress 192.0.2.200: dev".to_owned())
+    );
+    assert_eq!((at("eth6").0, at("eth6").1), (19, 45));
+    assert_eq!(
+        (at("eth5").0, at("eth5").1, at("eth5").2),
+        (6, 9, "vrrp_sync_group G: track_interface".to_owned())
+    );
+}
+
+/// A fresh directory under the system's temporary directory, removed by the caller.
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ha-agent-config-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Loads `path` on a thread and waits at most 5 s: a reader that blocks (a FIFO without a
+/// writer) fails the test instead of hanging it.
+fn load_within_5s(path: &Path) -> Result<Loaded, ConfigError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(config::load(&path));
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("reading the configuration still blocks after 5 s"))
+}
+
+/// A FIFO (or `/dev/stdin` on a pipe) as an include or as the file itself is refused at once,
+/// at the include's position: it used to block for a writer forever. A file above the size
+/// limit is refused without being read. (`/dev/zero`, which was read until memory ran out, is
+/// in the broken corpus: `broken/include_device.conf`.)
+#[test]
+fn what_is_not_a_regular_file_or_too_big_is_refused_at_once() {
+    let dir = scratch_dir("fifo");
+    let fifo = dir.join("fifo.conf");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let main = dir.join("keepalived.conf");
+    std::fs::write(
+        &main,
+        format!(
+            "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n}}\n  include {}\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let e = load_within_5s(&main).expect_err("an include of a FIFO is refused");
+    let first = e.first();
+    assert_eq!(
+        (first.file.as_path(), first.line, first.col),
+        (main.as_path(), 5, 3),
+        "{e}"
+    );
+    assert!(
+        first
+            .message
+            .contains("a FIFO (named pipe), not a regular file"),
+        "{e}"
+    );
+
+    let e = load_within_5s(&fifo).expect_err("a FIFO as the configuration is refused");
+    assert!(
+        e.to_string().contains("cannot read configuration: a FIFO"),
+        "{e}"
+    );
+
+    let big = dir.join("big.conf");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(config::MAX_FILE_BYTES + 1)
+        .unwrap();
+    let e = load_within_5s(&big).expect_err("a file above the limit is refused");
+    assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// keepalived's GARPs for a lower-priority advert: per instance, else global, else the
+/// `vrrp_garp_master_*` values (5 s, 5); none in strict mode (with a warning when set).
+#[test]
+fn garp_lower_prio_defaults_and_overrides() {
+    let inst = |name: &str, vrid: u8, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n{extra}    \
+             virtual_ipaddress {{\n        192.0.2.{vrid}\n    }}\n}}\n"
+        )
+    };
+    let l = parse_ok(
+        &(inst("A", 1, "")
+            + &inst(
+                "B",
+                2,
+                "    garp_lower_prio_repeat 2\n    garp_lower_prio_delay 0\n",
+            )),
+    );
+    let a = l.config.instance("A").unwrap();
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (5, Duration::from_secs(5))
+    );
+    let b = l.config.instance("B").unwrap();
+    assert_eq!(
+        (b.garp_lower_prio_repeat, b.garp_lower_prio_delay),
+        (2, Duration::ZERO)
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+
+    let l = parse_ok(
+        &("global_defs {\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 7\n}\n"
+            .to_owned()
+            + &inst("A", 1, "")),
+    );
+    let a = l.config.instance("A").unwrap();
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (3, Duration::from_secs(7)),
+        "unset, the vrrp_garp_master_* values"
+    );
+    let l = parse_ok(
+        &("global_defs {\n    vrrp_garp_lower_prio_repeat 1\n    vrrp_garp_lower_prio_delay 2\n}\n"
+            .to_owned() + &inst("A", 1, "")),
+    );
+    let a = l.config.instance("A").unwrap();
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (1, Duration::from_secs(2))
+    );
+
+    let l = parse_ok(&inst(
+        "S",
+        1,
+        "    strict_mode on\n    priority 100\n    garp_lower_prio_repeat 4\n",
+    ));
+    let s = l.config.instance("S").unwrap();
+    assert_eq!(
+        (s.garp_lower_prio_repeat, s.garp_lower_prio_delay),
+        (0, Duration::ZERO)
+    );
+    assert_warning(
+        &l.warnings,
+        6,
+        "strict mode sends no repeated gratuitous ARPs",
+    );
+}

@@ -571,7 +571,7 @@ fn link_query_and_watch() {
                 .await
                 .unwrap_or_else(|_| panic!("no link event with running={running} within 5 s"))
                 .expect("watch ended");
-            if ev.ifindex == info.index && ev.running == running {
+            if ev.ifindex == info.index && ev.address.is_none() && ev.running == running {
                 return ev;
             }
         };

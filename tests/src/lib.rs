@@ -115,6 +115,27 @@ fn parse_ip_o_addr(out: &str) -> Vec<IpAddr> {
         .collect()
 }
 
+/// `node`'s addresses on its `eth0`: 192.0.2.N/24 and 2001:db8::N/64 (no DAD).
+fn add_addresses(node: &Node) -> Result<()> {
+    node.run(
+        "ip",
+        &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE],
+    )?;
+    let v6 = format!("{}/64", node.ipv6);
+    node.run("ip", &["-6", "addr", "add", &v6, "dev", IFACE, "nodad"])
+        .map(drop)
+}
+
+/// Waits until `node`'s `eth0` has carrier: IPv6 multicast and NA are dropped silently until
+/// both veth ends have it.
+fn wait_carrier(node: &Node) -> Result<()> {
+    node.sh(&format!(
+        "for i in $(seq 500); do [ \"$(cat /sys/class/net/{IFACE}/carrier 2>/dev/null)\" = 1 ] && exit 0; \
+         sleep 0.01; done; echo no carrier on {IFACE} >&2; exit 1"
+    ))
+    .map(drop)
+}
+
 /// Polls `cond` every millisecond until it holds, for at most `timeout`; returns how long it
 /// took, or fails naming `what`.
 pub fn wait_for(
@@ -273,45 +294,59 @@ impl Lab {
         ]))?;
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
             netns::add(&node.ns)?;
-            run(Command::new("ip").args([
-                "-n", &node.ns, "link", "add", IFACE, "type", "veth", "peer", "name", &node.port,
-                "netns", &lan,
-            ]))?;
-            run(Command::new("ip")
-                .args(["-n", &lan, "link", "set", &node.port, "master", "br0", "up"]))?;
-            // No DAD (addresses usable at once), no router solicitations: the lab has no router.
-            node.sh(
-                "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
-                 net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.router_solicitations=0 \
-                 net.ipv6.conf.all.forwarding=0",
-            )?;
-            node.run("ip", &["link", "set", "lo", "up"])?;
-            node.run("ip", &["link", "set", IFACE, "up"])?;
-            node.run(
-                "ip",
-                &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE],
-            )?;
-            node.run(
-                "ip",
-                &[
-                    "-6",
-                    "addr",
-                    "add",
-                    &format!("{}/64", node.ipv6),
-                    "dev",
-                    IFACE,
-                    "nodad",
-                ],
-            )?;
+            self.wire(node)?;
         }
-        // IPv6 multicast and NA are dropped silently until both veth ends have carrier.
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
-            node.sh(&format!(
-                "for i in $(seq 500); do [ \"$(cat /sys/class/net/{IFACE}/carrier 2>/dev/null)\" = 1 ] && exit 0; \
-                 sleep 0.01; done; echo no carrier on {IFACE} >&2; exit 1"
-            ))?;
+            wait_carrier(node)?;
         }
         Ok(())
+    }
+
+    /// Gives `node` its `eth0`: a veth whose peer is the node's port on the bridge, then (in
+    /// this order, as a host's network setup does it) the link up, then its addresses.
+    fn wire(&self, node: &Node) -> Result<()> {
+        self.wire_link(node)?;
+        add_addresses(node)
+    }
+
+    /// The link part of [`Lab::wire`]: the veth, its bridge port, sysctls, link up.
+    fn wire_link(&self, node: &Node) -> Result<()> {
+        run(Command::new("ip").args([
+            "-n", &node.ns, "link", "add", IFACE, "type", "veth", "peer", "name", &node.port,
+            "netns", &self.lan,
+        ]))?;
+        run(Command::new("ip").args([
+            "-n", &self.lan, "link", "set", &node.port, "master", "br0", "up",
+        ]))?;
+        // No DAD (addresses usable at once), no router solicitations: the lab has no router.
+        node.sh(
+            "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+             net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.router_solicitations=0 \
+             net.ipv6.conf.all.forwarding=0",
+        )?;
+        node.run("ip", &["link", "set", "lo", "up"])?;
+        node.run("ip", &["link", "set", IFACE, "up"]).map(drop)
+    }
+
+    /// Re-creates node `i`'s `eth0` after it was deleted (`ip link del eth0` in the node) as the
+    /// lab first made it: the same veth to the bridge, link up first and then its addresses;
+    /// waits for carrier. The interface comes back under a new ifindex.
+    pub fn rewire(&self, i: usize) -> Result<()> {
+        self.rewire_link(i)?;
+        self.readdress(i)
+    }
+
+    /// The first half of [`Lab::rewire`]: node `i`'s `eth0` back and up, with carrier, but no
+    /// address yet (what a host looks like between `ip link set up` and its DHCP lease).
+    pub fn rewire_link(&self, i: usize) -> Result<()> {
+        let node = self.node(i);
+        self.wire_link(node)?;
+        wait_carrier(node)
+    }
+
+    /// The second half of [`Lab::rewire`]: node `i`'s addresses on its `eth0`.
+    pub fn readdress(&self, i: usize) -> Result<()> {
+        add_addresses(self.node(i))
     }
 
     /// Node `i` (1-based).
@@ -331,6 +366,38 @@ impl Lab {
 
     fn set_port(&self, port: &str, state: &str) -> Result<()> {
         run(Command::new("ip").args(["-n", &self.lan, "link", "set", port, state])).map(drop)
+    }
+
+    /// A VRRP-only partition of node `i`: IP protocol 112 leaving the node is dropped
+    /// (nftables, output hook, table `inet hal`) while `on`, everything else passes; `on =
+    /// false` removes the table. Two nodes cut so both become master; ARP and pings still flow.
+    pub fn block_vrrp(&self, i: usize, on: bool) -> Result<()> {
+        which("nft").context("a VRRP-only partition needs nft: `apt-get install nftables`")?;
+        let node = self.node(i);
+        if on {
+            node.run("nft", &["add", "table", "inet", "hal"])?;
+            node.run(
+                "nft",
+                &[
+                    "add",
+                    "chain",
+                    "inet",
+                    "hal",
+                    "out",
+                    "{ type filter hook output priority 0 ; }",
+                ],
+            )?;
+            node.run(
+                "nft",
+                &[
+                    "add", "rule", "inet", "hal", "out", "meta", "l4proto", "112", "drop",
+                ],
+            )
+            .map(drop)
+        } else {
+            node.run("nft", &["delete", "table", "inet", "hal"])
+                .map(drop)
+        }
     }
 
     /// Writes `contents` to `name` in the lab directory and returns its path.

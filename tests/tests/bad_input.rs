@@ -9,7 +9,9 @@
 //! - a vrrp_script that hangs is killed at its timeout, with everything it started, and counts
 //!   as a failure;
 //! - the VRRP interface disappears (the veth is deleted inside the node) and comes back: the
-//!   instance goes FAULT, the backup takes over, and the instance recovers and preempts back.
+//!   instance goes FAULT, the backup takes over, and the instance recovers and preempts back;
+//! - another host claims the master's VIP (gratuitous ARP), or the VIP is already on the host
+//!   when the agent starts: an address conflict is reported and counted, nothing else changes.
 
 mod common;
 
@@ -96,6 +98,13 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
         3,
         23,
         "virtual_router_id",
+    ),
+    (
+        "include_device.conf",
+        "include_device.conf",
+        3,
+        1,
+        "include: cannot read /dev/zero: a character device, not a regular file",
     ),
     (
         "instance_no_name.conf",
@@ -416,9 +425,18 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
              advert_int 0.1\n    virtual_ipaddress {{\n        192.0.2.200/24\n    }}\n}}\n"
         )
     };
+    // What each refusal must say: `{}` is the configuration's path.
     let cases = [
-        ("no-such-interface", instance("eth9"), "eth9"),
-        ("loopback", instance("lo"), "loopback"),
+        (
+            "no-such-interface",
+            instance("eth9"),
+            "{}:2:15: vrrp_instance VI_1: interface: no interface `eth9` on this host",
+        ),
+        (
+            "loopback",
+            instance("lo"),
+            "{}:2:15: interface: the loopback",
+        ),
         (
             "no-such-user",
             "global_defs {\n    script_user nosuchuser\n}\n".to_owned() + &instance(IFACE),
@@ -429,6 +447,21 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
     let namespaces = lab_namespaces(&lab);
     for (name, conf, says) in cases {
         let path = lab.write_file(&format!("{name}.conf"), &conf).unwrap();
+        let says = says.replace("{}", &path.display().to_string());
+        if name != "no-such-user" {
+            // check-config reads the host's interfaces too (it does not resolve users).
+            let (code, out) = agent_in(
+                node,
+                &lab,
+                &format!("{name}-check"),
+                &["check-config", "-f", &path.display().to_string()],
+                Duration::from_secs(10),
+            );
+            assert!(
+                code == 1 && out.contains(&says),
+                "check-config {name}: exit {code}, want 1 and {says:?}:\n{out}"
+            );
+        }
         let socket = lab.dir.join(format!("{name}.sock"));
         let (code, out) = agent_in(
             node,
@@ -444,8 +477,8 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
             Duration::from_secs(10),
         );
         assert!(
-            code != 0 && out.contains(says),
-            "{name}: exit {code}:\n{out}"
+            code != 0 && out.contains(&says),
+            "{name}: exit {code}, want {says:?}:\n{out}"
         );
         assert!(!socket.exists(), "{name}: left its control socket");
         assert_eq!(snapshot(node), before, "{name}: the node changed");
@@ -635,42 +668,6 @@ fn delete_iface(lab: &Lab, i: usize) {
     lab.node(i).run("ip", &["link", "del", IFACE]).unwrap();
 }
 
-/// Creates node `i`'s `eth0` again as the lab first made it: a veth to the bridge, its
-/// addresses, up, carrier.
-fn recreate_iface(lab: &Lab, i: usize) {
-    let node = lab.node(i);
-    ha_tests::run(Command::new("ip").args([
-        "-n", &node.ns, "link", "add", IFACE, "type", "veth", "peer", "name", &node.port, "netns",
-        &lab.lan,
-    ]))
-    .unwrap();
-    ha_tests::run(Command::new("ip").args([
-        "-n", &lab.lan, "link", "set", &node.port, "master", "br0", "up",
-    ]))
-    .unwrap();
-    node.sh("sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.router_solicitations=0")
-        .unwrap();
-    node.run(
-        "ip",
-        &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE],
-    )
-    .unwrap();
-    node.run(
-        "ip",
-        &[
-            "-6",
-            "addr",
-            "add",
-            &format!("{}/64", node.ipv6),
-            "dev",
-            IFACE,
-            "nodad",
-        ],
-    )
-    .unwrap();
-    node.run("ip", &["link", "set", IFACE, "up"]).unwrap();
-}
-
 fn interface_disappears_and_comes_back(tag: &str, kind: Kind) {
     let mut s = Scene::new(tag, 2);
     s.start(1, kind, &(global_defs("n1") + &instance(150, "")));
@@ -692,8 +689,26 @@ fn interface_disappears_and_comes_back(tag: &str, kind: Kind) {
         !s.log(1).contains("FAULT -> ")
     });
 
-    recreate_iface(&s.lab, 1);
+    // As the lab first made it (`Lab::rewire`), link up first, then its addresses; here with
+    // the agent given the time to see the new interface before it has an address: its reload
+    // then cannot work (no address to send adverts from) and must be retried once the address
+    // comes (it was refused for good, leaving the node in FAULT on a dead ifindex).
+    s.lab.rewire_link(1).unwrap();
+    s.wait_log(1, "has no IPv4 address to send adverts from", 1, timeout);
+    s.lab.readdress(1).unwrap();
     s.wait_log(1, "FAULT -> BACKUP", 1, timeout);
+    // Each deferral said so, as a warning (it is not a refused configuration).
+    for line in s
+        .log(1)
+        .lines()
+        .filter(|l| l.contains("has no IPv4 address"))
+    {
+        if !(line.contains("WARN") && line.contains("deferred")) {
+            s.fail(&format!(
+                "the deferred reload is not a WARN saying so: {line}"
+            ));
+        }
+    }
     // Priority 150 preempts: the VIP comes back to node 1, on its new interface, and answers.
     s.wait_vip(vip(), &[1], timeout);
     let back = epoch_now();
@@ -750,4 +765,129 @@ fn a_backup_resumed_after_a_hang_does_not_take_over() {
             ));
         }
     }
+}
+
+/// Node `i`'s status as `ha-agent status --json` reports it.
+fn status_of(s: &Scene, i: usize) -> ha_agent::control::report::Report {
+    let conf = s.lab.dir.join(format!("ha-agent-n{i}.conf"));
+    let out = Command::new(ha_agent_bin().unwrap())
+        .args(["status", "--json", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ha-agent status: {out:?}");
+    ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
+}
+
+/// Claims of the VIP by other hosts that node `i`'s VI_1 counted.
+fn conflicts_of(s: &Scene, i: usize) -> u64 {
+    status_of(s, i).instances[0]
+        .vip_conflicts
+        .get(&vip())
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Someone else configures the VIP: the client adds it to its own interface and announces it
+/// (`arping -U`, gratuitous ARP). The master reports the conflict (WARN with the instance, the
+/// VIP and the client's MAC; a counter in the status) and does not change state, as keepalived;
+/// the backup, which does not own the VIP, counts nothing.
+fn a_host_claiming_the_vip_is_reported(tag: &str, kind: Kind) {
+    let mut s = Scene::new(tag, 2);
+    s.start(1, kind, &(global_defs("n1") + &instance(150, "")));
+    s.start(2, kind, &(global_defs("n2") + &instance(100, "")));
+    let timeout = Duration::from_secs(5);
+    s.wait_vip(vip(), &[1], timeout);
+    s.wait_log(2, "-> BACKUP", 1, timeout);
+    std::thread::sleep(5 * ADVERT_INT);
+    assert_eq!(
+        conflicts_of(&s, 1),
+        0,
+        "no conflict before the client claims the VIP"
+    );
+    let transitions = status_of(&s, 1).instances[0].transitions;
+
+    let client_mac = s.lab.client.mac().unwrap();
+    s.lab
+        .client
+        .run("ip", &["addr", "add", "192.0.2.200/24", "dev", IFACE])
+        .unwrap();
+    // Habets' arping: unsolicited (gratuitous) ARP, sender = target = the VIP (-S), from eth0;
+    // exit 1 means nobody answered, which is fine for an announcement.
+    s.lab
+        .client
+        .sh("arping -U -S 192.0.2.200 -c 3 -i eth0 192.0.2.200 >/dev/null; [ $? -le 1 ]")
+        .unwrap();
+    s.wait("node 1 to warn about the conflict", timeout, |s| {
+        s.log(1).lines().any(|l| {
+            l.contains("WARN")
+                && l.contains("address conflict")
+                && l.contains("192.0.2.200")
+                && l.contains(&client_mac)
+                && l.contains("instance=VI_1")
+        })
+    });
+    s.wait("node 1 to count the claims", timeout, |s| {
+        conflicts_of(s, 1) >= 3
+    });
+    let status = status_of(&s, 1);
+    if status.instances[0].state != "MASTER" || status.instances[0].transitions != transitions {
+        s.fail(&format!(
+            "a conflict changed node 1's state: {} after {} transitions (was MASTER after {transitions})",
+            status.instances[0].state, status.instances[0].transitions
+        ));
+    }
+    s.hold_vip(vip(), &[1], 3 * ADVERT_INT);
+    assert_eq!(
+        conflicts_of(&s, 2),
+        0,
+        "the backup owns nothing to conflict with"
+    );
+    // Three claims, one warning (the rest are counted until the next one, 10 s later).
+    let warnings = s.log(1).matches("address conflict").count();
+    if warnings != 1 {
+        s.fail(&format!(
+            "{warnings} warnings for one claimant's 3 claims, want 1"
+        ));
+    }
+}
+
+#[test]
+fn a_host_claiming_the_vip_is_reported_socket_datapath() {
+    a_host_claiming_the_vip_is_reported("claim", Kind::Agent);
+}
+
+#[test]
+fn a_host_claiming_the_vip_is_reported_xdp_datapath() {
+    a_host_claiming_the_vip_is_reported("claimx", Kind::AgentXdp);
+}
+
+/// The VIP is already configured on the host, not by the agent (here on a second interface):
+/// the agent says so at start and when it becomes master, naming the instance, the VIP and
+/// where it is, and runs on.
+#[test]
+fn a_vip_configured_by_someone_else_is_reported_at_start() {
+    let mut s = Scene::new("vipthere", 1);
+    s.lab
+        .node(1)
+        .sh("ip link add vx0 type veth peer name vx1 && ip addr add 192.0.2.200/32 dev vx0")
+        .unwrap();
+    s.start(1, Kind::Agent, &(global_defs("n1") + &instance(150, "")));
+    s.wait_log(1, "BACKUP -> MASTER", 1, Duration::from_secs(5));
+    let found = |s: &Scene| {
+        s.log(1)
+            .lines()
+            .filter(|l| {
+                l.contains("WARN")
+                    && l.contains("address conflict: VIP 192.0.2.200")
+                    && l.contains("192.0.2.200/32 on vx0")
+                    && l.contains("instance=VI_1")
+            })
+            .count()
+    };
+    s.wait(
+        "the warnings at start and on becoming master",
+        Duration::from_secs(5),
+        |s| found(s) >= 2,
+    );
 }

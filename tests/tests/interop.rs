@@ -91,7 +91,10 @@ fn interop(tag: &str, proto: Proto, high: Kind, low: Kind) {
     let backups = if high.is_agent() { 1 } else { 2 };
     s.wait_log(1, entered(high, "BACKUP"), backups, timeout);
     s.hold_vip(vip, &[2], past_master_down);
-    s.assert_clean_logs();
+    // A preempting master that the agent does not hear at once (unicast adverts wait for ARP
+    // after a link restore) makes two masters for a moment: the agent reports the other's
+    // gratuitous ARPs as an address conflict, rightly. This test is about the wire formats.
+    s.assert_clean_logs_except(&["address conflict"]);
 }
 
 #[test]

@@ -595,8 +595,8 @@ fn stale_control_socket_is_replaced_and_a_live_one_refused_json_logs() {
     }
 }
 
-/// Every example configuration loads without errors or warnings, `check-config` accepts it, and
-/// it has the instances its comment promises.
+/// Every example configuration loads without errors or warnings, `check-config` accepts it (on
+/// a lab node, which has their `eth0`), and it has the instances its comment promises.
 #[test]
 fn examples_pass_check_config() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
@@ -618,7 +618,18 @@ fn examples_pass_check_config() {
     let mut listed: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
     listed.sort();
     assert_eq!(found, listed, "every example is checked here");
-    let bin = ha_agent_bin().ok();
+    // check-config also looks for the interfaces the files name (eth0, and eth1 for the sync
+    // group): run it in a lab node, which has them whatever this host's are called.
+    let bin = ha_agent_bin().expect("the ha-agent binary: run `cargo build -p ha-agent` first");
+    let lab = Lab::new("opsex", 1).unwrap();
+    lab.node(1)
+        .run(
+            "ip",
+            &[
+                "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+            ],
+        )
+        .unwrap();
     for (name, instances) in expected {
         let path = dir.join(name);
         let loaded = ha_agent::config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -632,18 +643,18 @@ fn examples_pass_check_config() {
                 .collect::<Vec<_>>()
         );
         assert_eq!(loaded.config.instances.len(), *instances, "{name}");
-        if let Some(bin) = &bin {
-            let out = Command::new(bin)
-                .args(["check-config", "-f"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let out = lab
+            .node(1)
+            .command(&bin)
+            .args(["check-config", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

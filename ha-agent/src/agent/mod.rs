@@ -6,6 +6,7 @@
 //! remove stale VIPs of this configuration → data path (XDP/TC, or sockets) with every VIP
 //! fenced → sockets → Startup.
 
+mod conflict;
 pub mod pidfile;
 pub mod plan;
 mod runtime;
@@ -51,12 +52,50 @@ pub fn init_logging(level: &str, format: crate::control::logging::LogFormat) -> 
     crate::control::logging::init(level, format)
 }
 
+/// Checks that every interface the configuration names exists on this host (read-only:
+/// `if_nametoindex`), as keepalived's config test does. Each missing one is an error at the
+/// position where it is first named, one a line.
+pub fn check_interfaces(config: &config::Config) -> Result<(), String> {
+    let mut missing: Vec<String> = plan::interfaces(config)
+        .into_iter()
+        .filter(|name| crate::net::link::if_index(name).is_err())
+        .collect();
+    // In file order, as the configuration's own errors.
+    missing.sort_by_key(|name| {
+        config
+            .interface_ref(name)
+            .map(|r| (r.at.file.clone(), r.at.line, r.at.col))
+    });
+    let missing: Vec<String> = missing
+        .iter()
+        .map(|name| missing_interface(config, name))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing.join("\n"))
+    }
+}
+
+/// The error for interface `name` that the host lacks, at the place the configuration names it.
+fn missing_interface(config: &config::Config, name: &str) -> String {
+    let what = format!(
+        "no interface `{name}` on this host (`ip link show` lists them): fix the name, or \
+         create the interface before starting"
+    );
+    match config.interface_ref(name) {
+        Some(r) => format!("{}: {}: {what}", r.at, r.what),
+        None => what,
+    }
+}
+
 /// `ha-agent run`: returns after a clean shutdown (SIGTERM/SIGINT).
 pub fn run(options: RunOptions) -> Result<()> {
     let loaded = config::load(&options.config).map_err(|e| anyhow!("{e}"))?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    check_interfaces(&loaded.config).map_err(|e| anyhow!("{e}"))?;
     if loaded.config.instances.is_empty() {
         return Err(anyhow!(
             "{}: no vrrp_instance: nothing to run",

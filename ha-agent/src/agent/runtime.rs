@@ -23,7 +23,7 @@ use tokio::{
 use tracing::{debug, error, info, warn};
 
 use super::{
-    DatapathChoice, RunOptions,
+    DatapathChoice, RunOptions, conflict,
     plan::{self, IfFacts, Plan},
     status::{InstanceStatus, Status, TrackerStatus},
 };
@@ -33,7 +33,9 @@ use crate::{
         socket::VrrpSocket,
         xdp::{self, SlotConfig, XdpDatapath, XdpOptions},
     },
-    net::{AdvertSender, DelOutcome, GarpSender, LinkWatch, Netlink},
+    net::{
+        AddOutcome, AdvertSender, Claim, ClaimWatch, DelOutcome, GarpSender, LinkWatch, Netlink,
+    },
     notify::{self, Subject},
     track::{
         self, Tracked,
@@ -80,6 +82,8 @@ struct Node {
     member: usize,
     timer: Option<Instant>,
     garp: Option<AbortHandle>,
+    /// The gratuitous ARPs of a Master reasserting itself over a lower priority.
+    lower_garp: Option<AbortHandle>,
     /// The interface is running (carrier), as a tracker of the instance itself.
     link_running: bool,
     fault: bool,
@@ -101,6 +105,8 @@ struct Node {
     xdp_state: Option<(bool, u8)>,
     /// The adverts last encoded, reused while priority, interval and source stay the same.
     advert_cache: Option<AdvertCache>,
+    /// Other hosts' claims to our VIPs while master.
+    conflicts: super::conflict::Conflicts,
 }
 
 /// An advert waiting in [`Runtime::batch`]: instance, destination, bytes.
@@ -160,6 +166,10 @@ struct Runtime {
     cause: Option<(usize, Event)>,
     /// The timer being delivered is a backup's Skew_Time after a priority-0 advert.
     resign_timer: bool,
+    /// An interface we use that came back under a new index (name, index): reloads move us
+    /// to it, and are retried at its link and address changes until one works (it needs its
+    /// addresses first).
+    rewiring: Option<(String, u32)>,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -167,15 +177,19 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let control = crate::control::Control::bind(&options.control)?;
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
+    let (claims_tx, mut claims) = mpsc::unbounded_channel();
     let channels = Channels {
         adverts: adverts_tx,
         scripts: scripts_tx,
+        claims: claims_tx,
     };
     let mut rt =
         Runtime::prepare(config, &options.config, options.datapath, channels, None).await?;
     rt.bpf_dir = options.bpf_dir.clone();
     rt.pass_adverts = options.xdp_pass_adverts;
     // Checks are done: from here on the host is changed.
+    let all: Vec<usize> = (0..rt.nodes.len()).collect();
+    rt.report_foreign_vips(&all, false).await;
     rt.remove_stale_vips(&[]).await;
     rt.attach_datapath(HashMap::new())?;
     rt.start_tasks()?;
@@ -208,6 +222,15 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             _ = sighup.recv() => rt = rt.reload().await,
             Some(inc) = adverts.recv() => rt.on_advert(inc).await,
             Some(update) = scripts.recv() => rt.on_script(update).await,
+            Some((interface, claim)) = claims.recv() => {
+                // A new master's advert goes out before its gratuitous ARPs: read what waits,
+                // so that a preemption (we step down) is not reported as a conflict.
+                tokio::task::yield_now().await;
+                while let Ok(inc) = adverts.try_recv() {
+                    rt.on_advert(inc).await;
+                }
+                rt.on_claim(&interface, claim)
+            }
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;
@@ -264,6 +287,17 @@ const TRACK_FILE_PERIOD: Duration = Duration::from_millis(500);
 struct Channels {
     adverts: mpsc::UnboundedSender<Incoming>,
     scripts: mpsc::UnboundedSender<ScriptUpdate>,
+    /// ARP / NA claims other hosts make, by interface (address conflicts).
+    claims: mpsc::UnboundedSender<(Rc<str>, Claim)>,
+}
+
+/// Bursts of gratuitous ARPs / NAs: `repeat` now, `repeat` again after `delay` (0: not), then
+/// `refresh_repeat` every `refresh` (0: never).
+struct GarpBursts {
+    repeat: u32,
+    delay: Duration,
+    refresh: Duration,
+    refresh_repeat: u32,
 }
 
 /// A vrrp_script to supervise: index into `Config::scripts`, and who it runs as.
@@ -301,10 +335,12 @@ impl Runtime {
         let netlink = Netlink::new().context("opening rtnetlink")?;
         let mut facts = HashMap::new();
         for name in plan::interfaces(&config) {
-            let info = netlink
-                .interface(&name)
-                .await
-                .map_err(|e| anyhow!("interface {name}: {e}"))?;
+            let info = netlink.interface(&name).await.map_err(|e| match e {
+                crate::net::LinkError::NoSuchInterface { .. } => {
+                    anyhow!("{}", super::missing_interface(&config, &name))
+                }
+                e => anyhow!("interface {name}: {e}"),
+            })?;
             facts.insert(
                 name,
                 IfFacts {
@@ -340,6 +376,7 @@ impl Runtime {
                     member: m,
                     timer: None,
                     garp: None,
+                    lower_garp: None,
                     link_running: running,
                     fault: false,
                     priority: ip.machine.priority,
@@ -355,6 +392,7 @@ impl Runtime {
                     peer_seen_ns: 0,
                     xdp_state: None,
                     advert_cache: None,
+                    conflicts: Default::default(),
                 });
             }
             units.push(match unit.group {
@@ -418,6 +456,7 @@ impl Runtime {
             config_file: config_file.to_owned(),
             cause: None,
             resign_timer: false,
+            rewiring: None,
         };
         rt.scripts = rt.check_scripts()?;
         Ok(rt)
@@ -474,6 +513,14 @@ impl Runtime {
                     adverts_received: n.adverts_received,
                     fault: n.fault,
                     trackers: n.trackers.clone(),
+                    vip_conflicts: ip
+                        .vips
+                        .iter()
+                        .map(|v| {
+                            let n = n.conflicts.counts.get(&v.vip.addr).copied();
+                            (v.vip.addr, n.unwrap_or(0))
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -855,6 +902,22 @@ impl Runtime {
             }
         }
         self.garp = garp;
+        // Address conflicts on the wire: where we may be master of VIPs.
+        for name in self.garp.keys() {
+            match ClaimWatch::open(name) {
+                Ok(watch) => {
+                    let task = spawn_local(watch_claims(
+                        Rc::from(name.as_str()),
+                        watch,
+                        self.channels.claims.clone(),
+                    ));
+                    self.tasks.push(task.abort_handle());
+                }
+                Err(e) => warn!(
+                    "{name}: other hosts claiming our VIPs (address conflicts) will not be seen: {e}"
+                ),
+            }
+        }
         // keepalived sets promote_secondaries so removing one VIP keeps the others.
         for (name, family) in self.plan.listeners() {
             if family == Family::Ipv4 {
@@ -1023,7 +1086,10 @@ impl Runtime {
     async fn shutdown_unit(&mut self, u: usize) {
         self.deliver_unit(u, Instant::now(), Event::Shutdown).await;
         for &i in &self.plan.units[u].members {
-            if let Some(h) = self.nodes[i].garp.take() {
+            for h in [self.nodes[i].garp.take(), self.nodes[i].lower_garp.take()]
+                .into_iter()
+                .flatten()
+            {
                 h.abort();
             }
         }
@@ -1058,7 +1124,13 @@ impl Runtime {
         {
             Ok(rt) => rt,
             Err(e) => {
-                error!("reload refused, the running configuration stays: {e:#}");
+                match &self.rewiring {
+                    Some((name, index)) => warn!(
+                        "reload deferred: interface {name} is back as index {index} but cannot be \
+                         used yet ({e:#}); retrying at its next link or address change"
+                    ),
+                    None => error!("reload refused, the running configuration stays: {e:#}"),
+                }
                 return self;
             }
         };
@@ -1147,6 +1219,10 @@ impl Runtime {
                     .map(|&i| new.plan.instances[i].name.clone())
             })
             .collect();
+        let started: Vec<usize> = (0..new.nodes.len())
+            .filter(|&i| !kept_names.contains(&new.plan.instances[i].name))
+            .collect();
+        new.report_foreign_vips(&started, false).await;
         new.remove_stale_vips(&kept_names).await;
         let existing = std::mem::take(&mut self.xdp);
         new.event_tasks = std::mem::take(&mut self.event_tasks);
@@ -1252,6 +1328,7 @@ impl Runtime {
             Action::Fence => self.fence(i, true),
             Action::Unfence => self.fence(i, false),
             Action::SendGratuitous => self.send_gratuitous(i),
+            Action::ReassertGratuitous => self.reassert_gratuitous(i),
             Action::Notify { from, to } => self.notify(i, from, to),
             Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
             Action::CancelTimer => self.nodes[i].timer = None,
@@ -1341,10 +1418,22 @@ impl Runtime {
             let Some(index) = self.ifindex(&pv.interface) else {
                 continue;
             };
-            if let Err(e) = self.netlink.add_vip(index, &pv.vip).await {
-                error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface);
+            match self.netlink.add_vip(index, &pv.vip).await {
+                Ok(AddOutcome::Added) => {}
+                // We removed it leaving master (and stale ones at start): someone put it back.
+                Ok(AddOutcome::AlreadyPresent) if !self.is_own_address(pv) => warn!(
+                    instance = %ip.name,
+                    "address conflict: VIP {} was already on {} when this node became MASTER, not put there by this agent",
+                    pv.vip.addr, pv.interface
+                ),
+                Ok(AddOutcome::AlreadyPresent) => {}
+                Err(e) => {
+                    error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface)
+                }
             }
         }
+        // The VIPs first (a takeover must not wait), then a look for copies elsewhere.
+        self.report_foreign_vips(&[i], false).await;
         for route in &ip.routes {
             if let Err(e) = self.netlink.add_route(route).await {
                 error!(instance = %ip.name, "adding virtual route to {}/{}: {e}", route.dst, route.prefix_len);
@@ -1352,8 +1441,77 @@ impl Runtime {
         }
     }
 
+    /// Warns about every address of the host equal to a VIP of `instances` that this agent did
+    /// not put there (another interface, prefix or label): someone else configured the VIP.
+    async fn report_foreign_vips(&self, instances: &[usize], exact_too: bool) {
+        let host = match self.netlink.all_addresses().await {
+            Ok(h) => h,
+            Err(e) => {
+                warn!("listing the host's addresses to look for VIP conflicts: {e}");
+                return;
+            }
+        };
+        for &i in instances {
+            let ip = &self.plan.instances[i];
+            for pv in ip.vips.iter().filter(|pv| !self.is_own_address(pv)) {
+                let Some(index) = self.ifindex(&pv.interface) else {
+                    continue;
+                };
+                for a in conflict::foreign_addresses(pv, index, &pv.interface, &host, exact_too) {
+                    let ifname = crate::net::link::if_name(a.ifindex)
+                        .unwrap_or_else(|| format!("#{}", a.ifindex));
+                    warn!(
+                        instance = %ip.name,
+                        "address conflict: VIP {} (for {}) is already configured as {}, not by this agent",
+                        pv.vip.addr,
+                        pv.interface,
+                        conflict::describe(a, &ifname)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Another host said it has `claim.addr` (ARP, NA) on `interface`: a conflict when that is a
+    /// VIP of an instance we are master of and the MAC is not one of ours. Reported, counted;
+    /// the state does not change (as keepalived).
+    fn on_claim(&mut self, interface: &str, claim: Claim) {
+        if self.facts.values().any(|f| f.mac == Some(claim.mac)) {
+            return;
+        }
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            let ip = &self.plan.instances[i];
+            if self.instance(i).state() != State::Master
+                || !ip
+                    .vips
+                    .iter()
+                    .any(|pv| pv.interface == interface && pv.vip.addr == claim.addr)
+            {
+                continue;
+            }
+            if let Some(since) = self.nodes[i].conflicts.record(claim.addr, claim.mac, now) {
+                warn!(
+                    instance = %ip.name,
+                    "address conflict: VIP {} is claimed on {interface} by {} ({} from another host) while this node is MASTER for it{}",
+                    claim.addr,
+                    crate::net::conflict::mac_string(claim.mac),
+                    claim.kind,
+                    if since > 0 {
+                        format!("; {since} more claims by it since the last warning")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+    }
+
     async fn remove_vips(&mut self, i: usize) {
-        if let Some(h) = self.nodes[i].garp.take() {
+        for h in [self.nodes[i].garp.take(), self.nodes[i].lower_garp.take()]
+            .into_iter()
+            .flatten()
+        {
             h.abort();
         }
         let ip = &self.plan.instances[i];
@@ -1432,6 +1590,54 @@ impl Runtime {
     /// (after Unfence: the TC fence would drop GARPs for a fenced VIP).
     fn send_gratuitous(&mut self, i: usize) {
         let ip = &self.plan.instances[i];
+        let bursts = GarpBursts {
+            repeat: ip.garp_repeat,
+            delay: ip.garp_delay,
+            refresh: ip.garp_refresh,
+            refresh_repeat: ip.garp_refresh_repeat,
+        };
+        let task = self.gratuitous_task(i, bursts);
+        if let Some(old) = self.nodes[i].garp.replace(task) {
+            old.abort();
+        }
+    }
+
+    /// keepalived's `garp_lower_prio_repeat` GARPs of a Master that heard a lower-priority
+    /// advert, and as many again after `garp_lower_prio_delay`: the neighbours that followed
+    /// the other master (a healed partition) come back at once. One such pair at a time: a
+    /// stream of lower-priority adverts does not become a stream of bursts.
+    fn reassert_gratuitous(&mut self, i: usize) {
+        if self.nodes[i]
+            .lower_garp
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
+            return;
+        }
+        let ip = &self.plan.instances[i];
+        info!(
+            instance = %ip.name,
+            "reasserting over a lower priority: {} gratuitous ARP/NA per VIP{}",
+            ip.garp_lower_prio_repeat,
+            if ip.garp_lower_prio_delay.is_zero() {
+                String::new()
+            } else {
+                format!(", again in {:?}", ip.garp_lower_prio_delay)
+            }
+        );
+        let bursts = GarpBursts {
+            repeat: ip.garp_lower_prio_repeat,
+            delay: ip.garp_lower_prio_delay,
+            refresh: Duration::ZERO,
+            refresh_repeat: 0,
+        };
+        let task = self.gratuitous_task(i, bursts);
+        self.nodes[i].lower_garp = Some(task);
+    }
+
+    /// A task sending the instance's gratuitous ARPs / NAs as `bursts` says.
+    fn gratuitous_task(&self, i: usize, bursts: GarpBursts) -> AbortHandle {
+        let ip = &self.plan.instances[i];
         let mut by_if: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for pv in &ip.vips {
             by_if
@@ -1447,13 +1653,13 @@ impl Runtime {
                 Some((sender, vips, ll))
             })
             .collect();
-        let (repeat, delay, refresh, refresh_repeat, interval) = (
-            ip.garp_repeat,
-            ip.garp_delay,
-            ip.garp_refresh,
-            ip.garp_refresh_repeat,
-            ip.garp_interval,
-        );
+        let interval = ip.garp_interval;
+        let GarpBursts {
+            repeat,
+            delay,
+            refresh,
+            refresh_repeat,
+        } = bursts;
         let name = ip.name.clone();
         let task = spawn_local(async move {
             let burst = |n: u32| {
@@ -1479,9 +1685,7 @@ impl Runtime {
                 }
             }
         });
-        if let Some(old) = self.nodes[i].garp.replace(task.abort_handle()) {
-            old.abort();
-        }
+        task.abort_handle()
     }
 
     fn notify(&mut self, i: usize, from: State, to: State) {
@@ -1619,8 +1823,10 @@ impl Runtime {
         }
     }
 
-    /// A link changed. Returns true when an interface we use came back under a new index (it
-    /// was deleted and re-created): sockets, VIPs and XDP must move to it, which a reload does.
+    /// A link changed, or an address was added. Returns true when an interface we use came
+    /// back under a new index (it was deleted and re-created): sockets, VIPs and XDP must move
+    /// to it, which a reload does. Until a reload works (the interface has its addresses) every
+    /// change of it asks again.
     async fn on_link(&mut self, event: crate::net::LinkEvent) -> bool {
         if !event.removed
             && self
@@ -1628,10 +1834,19 @@ impl Runtime {
                 .get(&event.name)
                 .is_some_and(|f| f.index != event.ifindex)
         {
-            info!(
-                "interface {} is back as index {}: reloading to use it",
-                event.name, event.ifindex
-            );
+            let back = (event.name.clone(), event.ifindex);
+            if self.rewiring.as_ref() == Some(&back) {
+                debug!(
+                    "interface {} (index {}) changed: retrying the reload",
+                    event.name, event.ifindex
+                );
+            } else {
+                info!(
+                    "interface {} is back as index {}: reloading to use it",
+                    event.name, event.ifindex
+                );
+                self.rewiring = Some(back);
+            }
             if let Some(dp) = self.xdp.remove(&event.name) {
                 // Its programs went with the old interface; its pins are removed so the new
                 // one gets fresh ones.
@@ -1641,6 +1856,9 @@ impl Runtime {
                 );
             }
             return true;
+        }
+        if event.address.is_some() {
+            return false;
         }
         let running = event.running && !event.removed;
         if self.running.get(&event.name) == Some(&running) {
@@ -1816,6 +2034,27 @@ async fn listen(
                         reason.as_str()
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Forwards the claims other hosts make on one interface to the loop.
+async fn watch_claims(
+    interface: Rc<str>,
+    watch: ClaimWatch,
+    tx: mpsc::UnboundedSender<(Rc<str>, Claim)>,
+) {
+    loop {
+        match watch.next().await {
+            Ok(claim) => {
+                if tx.send((interface.clone(), claim)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!("{e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

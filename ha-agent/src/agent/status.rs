@@ -37,6 +37,9 @@ pub struct InstanceStatus {
     /// Fault conditions now (interface down, tracker in fault).
     pub fault: bool,
     pub trackers: Vec<TrackerStatus>,
+    /// Claims other hosts made (ARP, NA from another MAC) to each VIP while we were its master:
+    /// address conflicts.
+    pub vip_conflicts: BTreeMap<IpAddr, u64>,
 }
 
 /// A tracker reference and its state.

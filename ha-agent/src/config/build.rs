@@ -27,6 +27,7 @@ const CENTI_US: u64 = 10_000;
 pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
     let mut b = Builder {
         d: diags,
+        interface_refs: Vec::new(),
         global: GlobalDefs::default(),
         scripts: Vec::new(),
         track_files: Vec::new(),
@@ -43,6 +44,7 @@ fn source(pos: &Pos) -> Source {
     Source {
         file: pos.file.to_path_buf(),
         line: pos.line,
+        col: pos.col,
     }
 }
 
@@ -98,6 +100,8 @@ struct RawInstance {
     garp_rep: Option<u32>,
     garp_refresh: Option<Duration>,
     garp_refresh_rep: Option<u32>,
+    garp_lower_prio_delay: Option<(Duration, Pos)>,
+    garp_lower_prio_rep: Option<(u32, Pos)>,
     v3_checksum_as_v2: bool,
     accept: Option<bool>,
     strict: Option<bool>,
@@ -118,6 +122,7 @@ struct RawGroup {
 
 struct Builder<'d> {
     d: &'d mut Diags,
+    interface_refs: Vec<InterfaceRef>,
     global: GlobalDefs,
     scripts: Vec<(VrrpScript, Pos)>,
     track_files: Vec<(TrackFile, Pos)>,
@@ -369,6 +374,28 @@ impl Builder<'_> {
 
     /// Lines of `track_interface`/`track_script`/`track_file`: `NAME [weight N [reverse|noreverse]]`
     /// (keepalived/vrrp/vrrp_track.c `alloc_track_if`, `alloc_track_script`).
+    /// `track_interface { … }`: [`Builder::track_refs`], and each name an interface reference.
+    fn track_interfaces(&mut self, st: &Stmt, out: &mut Vec<TrackRef>, what: String) {
+        let before = out.len();
+        self.track_refs(st, out);
+        for t in &out[before..] {
+            self.interface_refs.push(InterfaceRef {
+                name: t.name.clone(),
+                at: source(&t.pos),
+                what: what.clone(),
+            });
+        }
+    }
+
+    /// Records where an interface is named.
+    fn interface_ref(&mut self, name: &str, pos: &Pos, what: String) {
+        self.interface_refs.push(InterfaceRef {
+            name: name.to_owned(),
+            at: source(pos),
+            what,
+        });
+    }
+
     fn track_refs(&mut self, st: &Stmt, out: &mut Vec<TrackRef>) {
         let Some(lines) = self.block(st) else { return };
         for line in lines {
@@ -890,7 +917,10 @@ impl Builder<'_> {
                         }
                     }
                 }
-                "track_interface" => self.track_refs(x, &mut g.track_if),
+                "track_interface" => {
+                    let ctx = format!("vrrp_sync_group {}: track_interface", g.name);
+                    self.track_interfaces(x, &mut g.track_if, ctx);
+                }
                 "track_script" => self.track_refs(x, &mut g.track_script),
                 "track_file" => self.track_refs(x, &mut g.track_file),
                 "notify" => self.notify_script(x, &mut g.notify.notify),
@@ -962,6 +992,8 @@ impl Builder<'_> {
             garp_rep: None,
             garp_refresh: None,
             garp_refresh_rep: None,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_rep: None,
             v3_checksum_as_v2: false,
             accept: None,
             strict: None,
@@ -1020,6 +1052,11 @@ impl Builder<'_> {
                     );
                     return;
                 }
+                self.interface_ref(
+                    &ifname,
+                    &x.args[0].pos,
+                    format!("vrrp_instance {}: interface", v.name),
+                );
                 v.interface = Some((ifname, x.pos().clone()));
             }
             "virtual_router_id" => {
@@ -1140,7 +1177,10 @@ impl Builder<'_> {
                 v.unicast_configured = true;
                 v.check_unicast_src = true;
             }
-            "track_interface" => self.track_refs(x, &mut v.track_if),
+            "track_interface" => {
+                let ctx = format!("vrrp_instance {}: track_interface", v.name);
+                self.track_interfaces(x, &mut v.track_if, ctx);
+            }
             "track_script" => self.track_refs(x, &mut v.track_script),
             "track_file" => self.track_refs(x, &mut v.track_file),
             "dont_track_primary" => {
@@ -1170,6 +1210,17 @@ impl Builder<'_> {
             "garp_master_refresh_repeat" => {
                 if let Some(n) = self.uint(x, 0, u64::from(u32::MAX)) {
                     v.garp_refresh_rep = Some(self.at_least_one(x, n));
+                }
+            }
+            // vrrp_parser.c vrrp_garp_lower_prio_delay_handler / _rep_handler.
+            "garp_lower_prio_delay" => {
+                if let Some(s) = self.uint(x, 0, max_secs) {
+                    v.garp_lower_prio_delay = Some((Duration::from_secs(s), x.pos().clone()));
+                }
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(n) = self.uint(x, 0, i32::MAX as u64) {
+                    v.garp_lower_prio_rep = Some((n as u32, x.pos().clone()));
                 }
             }
             "v3_checksum_as_v2" => {
@@ -1337,6 +1388,7 @@ impl Builder<'_> {
                         self.d.error(&val.pos, format!("{block_kw}: dev: {msg}"));
                         return None;
                     }
+                    self.interface_ref(&val.text, &val.pos, format!("{block_kw} {addr}: dev"));
                     va.dev = Some(val.text.clone());
                 }
                 ("scope", Some(val)) => {
@@ -1547,7 +1599,9 @@ impl Builder<'_> {
                     i += 2;
                 }
                 "dev" | "oif" => {
-                    r.dev = Some(need(self)?.text.clone());
+                    let val = need(self)?;
+                    self.interface_ref(&val.text, &val.pos, format!("virtual_routes: {}", w.text));
+                    r.dev = Some(val.text.clone());
                     i += 2;
                 }
                 "table" => {
@@ -1771,6 +1825,7 @@ impl Builder<'_> {
             track_files: self.track_files.into_iter().map(|(f, _)| f).collect(),
             instances: done.into_iter().map(|(i, _)| i).collect(),
             sync_groups,
+            interface_refs: self.interface_refs,
         }
     }
 
@@ -2236,6 +2291,42 @@ impl Builder<'_> {
             // Keep collecting errors elsewhere, but an instance with errors is not completed.
             return None;
         }
+        // vrrp.c vrrp_complete_instance: unset, the global value (itself defaulting to the
+        // vrrp_garp_master_* one, vrrp_complete_init); strict mode wants none.
+        let mut lower_prio = |set: Option<u64>, global: u64, pos: Option<&Pos>, what: &str| {
+            match set {
+                _ if strict => {
+                    if let (Some(n), Some(pos)) = (set, pos)
+                        && n != 0
+                    {
+                        self.d.warn(
+                        pos,
+                        format!("{ctx}: {what}: strict mode sends no repeated gratuitous ARPs: 0 (as keepalived)"),
+                    );
+                    }
+                    0
+                }
+                Some(n) => n,
+                None => global,
+            }
+        };
+        let garp_lower_prio_repeat = lower_prio(
+            raw.garp_lower_prio_rep.as_ref().map(|(n, _)| u64::from(*n)),
+            u64::from(
+                g.vrrp_garp_lower_prio_repeat
+                    .unwrap_or(g.vrrp_garp_master_repeat),
+            ),
+            raw.garp_lower_prio_rep.as_ref().map(|(_, p)| p),
+            "garp_lower_prio_repeat",
+        ) as u32;
+        let garp_lower_prio_delay = Duration::from_secs(lower_prio(
+            raw.garp_lower_prio_delay.as_ref().map(|(d, _)| d.as_secs()),
+            g.vrrp_garp_lower_prio_delay
+                .unwrap_or(g.vrrp_garp_master_delay)
+                .as_secs(),
+            raw.garp_lower_prio_delay.as_ref().map(|(_, p)| p),
+            "garp_lower_prio_delay",
+        ));
         Some(VrrpInstance {
             name: name.clone(),
             source: source(at),
@@ -2266,6 +2357,8 @@ impl Builder<'_> {
             garp_master_refresh_repeat: raw
                 .garp_refresh_rep
                 .unwrap_or(g.vrrp_garp_master_refresh_repeat),
+            garp_lower_prio_delay,
+            garp_lower_prio_repeat,
             v3_checksum_as_v2: raw.v3_checksum_as_v2,
             accept,
             strict_mode: strict,

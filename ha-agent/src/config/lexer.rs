@@ -178,7 +178,7 @@ impl Lexer<'_> {
             );
             return;
         }
-        match std::fs::read(path) {
+        match super::read_file(path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 self.chain.push(canon);

@@ -4,11 +4,30 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where a definition starts: the file and line of its keyword.
+/// Where something is written: the file, line and column (1-based, in characters) of its
+/// first word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub file: PathBuf,
     pub line: u32,
+    pub col: u32,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// A place where the configuration names an interface, so that one the host lacks is reported
+/// where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceRef {
+    pub name: String,
+    /// The name itself, e.g. the word after `interface`.
+    pub at: Source,
+    /// What names it: `vrrp_instance VI_1: interface`, `… track_interface`, `… dev`.
+    pub what: String,
 }
 
 /// The VRRP part of a keepalived.conf.
@@ -19,9 +38,16 @@ pub struct Config {
     pub track_files: Vec<TrackFile>,
     pub instances: Vec<VrrpInstance>,
     pub sync_groups: Vec<SyncGroup>,
+    /// Every interface name written in the file, in file order.
+    pub interface_refs: Vec<InterfaceRef>,
 }
 
 impl Config {
+    /// Where interface `name` is first named.
+    pub fn interface_ref(&self, name: &str) -> Option<&InterfaceRef> {
+        self.interface_refs.iter().find(|r| r.name == name)
+    }
+
     pub fn instance(&self, name: &str) -> Option<&VrrpInstance> {
         self.instances.iter().find(|i| i.name == name)
     }
@@ -61,9 +87,10 @@ pub struct GlobalDefs {
     pub vrrp_garp_master_refresh: Duration,
     /// `vrrp_garp_master_refresh_repeat` (default 1).
     pub vrrp_garp_master_refresh_repeat: u32,
-    /// `vrrp_garp_lower_prio_delay`; unset means `vrrp_garp_master_delay`… as keepalived, or 0 in strict mode.
+    /// `vrrp_garp_lower_prio_delay`; unset means `vrrp_garp_master_delay`, as keepalived (0 for
+    /// instances in strict mode).
     pub vrrp_garp_lower_prio_delay: Option<Duration>,
-    /// `vrrp_garp_lower_prio_repeat`; unset as above.
+    /// `vrrp_garp_lower_prio_repeat`; unset means `vrrp_garp_master_repeat` (as above).
     pub vrrp_garp_lower_prio_repeat: Option<u32>,
     /// `vrrp_garp_interval` (default 0): delay between gratuitous ARPs on one interface.
     pub vrrp_garp_interval: Duration,
@@ -315,6 +342,14 @@ pub struct VrrpInstance {
     pub garp_master_refresh: Duration,
     /// `garp_master_refresh_repeat` (default global, 1).
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay`: after a burst for a lower-priority advert (a master reasserting
+    /// itself), a second burst this much later; 0: none. Default the global
+    /// `vrrp_garp_lower_prio_delay`, itself `vrrp_garp_master_delay` (5 s); 0 in strict mode.
+    pub garp_lower_prio_delay: Duration,
+    /// `garp_lower_prio_repeat`: gratuitous ARPs / NAs per VIP a master sends when it hears a
+    /// lower-priority advert; 0: none. Default the global `vrrp_garp_lower_prio_repeat`, itself
+    /// `vrrp_garp_master_repeat` (5); 0 in strict mode.
+    pub garp_lower_prio_repeat: u32,
     /// `v3_checksum_as_v2`.
     pub v3_checksum_as_v2: bool,
     /// `accept` / `no_accept`; unset: on, except in strict mode for a non-owner.

@@ -18,6 +18,7 @@
 //! | `ha_agent_instance_adverts_sent_total` | counter | adverts sent |
 //! | `ha_agent_instance_adverts_received_total` | counter | valid adverts received |
 //! | `ha_agent_instance_last_takeover_seconds` | gauge | last failover: old master's last advert → we are master (absent before the first) |
+//! | `ha_agent_vip_conflicts_total{…,vip}` | counter | claims to the VIP (ARP, NA) by another MAC while this node was its master: address conflicts |
 //! | `ha_agent_adverts_rejected_total{interface,vrid,reason}` | counter | adverts dropped, by reason |
 //! | `ha_agent_fence_drops_total{interface}` | counter | packets the TC fence dropped (xdp datapath only) |
 //! | `ha_agent_wakeups_total` | counter | event-loop wake-ups (adverts, timers, trackers, signals) |
@@ -236,6 +237,19 @@ pub fn render(r: &Report) -> String {
         "gauge",
         "Duration of the last failover to this node: last advert of the old master to MASTER.",
         per(&|i| i.last_takeover_seconds.map(|s| format!("{s:.6}"))),
+    );
+    family(
+        "ha_agent_vip_conflicts_total",
+        "counter",
+        "Claims to the VIP (ARP, NA) by another host while this node was its master: address conflicts.",
+        r.instances
+            .iter()
+            .flat_map(|i| {
+                i.vip_conflicts
+                    .iter()
+                    .map(move |(vip, n)| (format!("{},vip=\"{vip}\"", labels(i)), n.to_string()))
+            })
+            .collect(),
     );
     family(
         "ha_agent_adverts_rejected_total",

@@ -38,7 +38,9 @@
 //!       "rejected": {"auth_mismatch": 2}      // this interface and VRID, by reason
 //!     },
 //!     "trackers": [{"kind": "interface" | "script" | "file", "name": "chk", "up": true,
-//!                   "weight": -20}]
+//!                   "weight": -20}],
+//!     "vip_conflicts": {"192.0.2.200": 0}  // per VIP: claims (ARP/NA) by another MAC while we
+//!                                          // were master: address conflicts
 //!   }],
 //!   "rejected": [{"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2}],
 //!   "fence_drops": {"eth0": 0}       // packets the TC fence dropped; empty on the socket datapath
@@ -106,6 +108,8 @@ pub struct InstanceReport {
     pub fault: bool,
     pub adverts: AdvertsReport,
     pub trackers: Vec<TrackerReport>,
+    #[serde(default)]
+    pub vip_conflicts: BTreeMap<IpAddr, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -260,6 +264,7 @@ impl InstanceReport {
                     weight: t.weight,
                 })
                 .collect(),
+            vip_conflicts: i.vip_conflicts.clone(),
         }
     }
 }
@@ -380,6 +385,20 @@ pub fn render_table(r: &Report) -> String {
         out.push_str("\ntrackers:\n");
         out.push_str(&table(&trackers));
     }
+    let conflicts: Vec<Vec<String>> = r
+        .instances
+        .iter()
+        .flat_map(|i| {
+            i.vip_conflicts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(vip, n)| vec![format!("  {}", i.name), vip.to_string(), n.to_string()])
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        out.push_str("\naddress conflicts (claims by another host while master):\n");
+        out.push_str(&table(&conflicts));
+    }
     if !r.rejected.is_empty() {
         out.push_str("\nrejected adverts:\n");
         let rows: Vec<Vec<String>> = r
@@ -473,6 +492,9 @@ pub fn render_stats(r: &Report) -> String {
         }
         for (reason, n) in &i.adverts.rejected {
             let _ = writeln!(out, "    {reason}: {n}");
+        }
+        for (vip, n) in i.vip_conflicts.iter().filter(|(_, n)| **n > 0) {
+            let _ = writeln!(out, "  Address conflicts for {vip}: {n}");
         }
     }
     if !r.rejected.is_empty() {

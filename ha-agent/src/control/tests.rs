@@ -66,6 +66,7 @@ fn instance(name: &str, vrid: u8, state: State, since: Instant) -> InstanceStatu
             up: false,
             weight: -20,
         }],
+        vip_conflicts: [("192.0.2.200".parse().unwrap(), 3)].into_iter().collect(),
     }
 }
 
@@ -129,6 +130,7 @@ fn json_has_the_documented_schema_and_reads_back() {
         i["trackers"][0],
         serde_json::json!({"kind": "script", "name": "chk_nginx", "up": false, "weight": -20})
     );
+    assert_eq!(i["vip_conflicts"], serde_json::json!({"192.0.2.200": 3}));
     assert_eq!(v["rejected"].as_array().unwrap().len(), 3);
     assert_eq!(
         v["rejected"][0],
@@ -175,6 +177,8 @@ fn table_shows_each_instance_its_trackers_and_rejects() {
     assert_eq!(&lines[header + 2][col..col + 6], "BACKUP");
     assert!(table.contains("chk_nginx  DOWN  weight -20"), "{table}");
     assert!(table.contains("vrid 52  interval_mismatch  5"), "{table}");
+    assert!(table.contains("address conflicts"), "{table}");
+    assert!(table.contains("  VI_1   192.0.2.200  3"), "{table}");
 }
 
 #[test]
@@ -206,6 +210,8 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
             .into(),
         r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
         "ha_agent_wakeups_total{} 42".into(),
+        format!(r#"ha_agent_vip_conflicts_total{{{l1},vip="192.0.2.200"}} 3"#),
+        "# TYPE ha_agent_vip_conflicts_total counter".into(),
         "# TYPE ha_agent_instance_transitions_total counter".into(),
     ] {
         assert!(

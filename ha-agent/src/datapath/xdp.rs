@@ -551,7 +551,8 @@ impl XdpDatapath {
     /// Stops fencing `vip` and forgets it. Forgetting an unknown address is not an error.
     pub fn unfence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
         match self.fence.remove(&vip_key(vip)) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if is_absent(&e) => Ok(()),
             Err(source) => Err(XdpError::Map {
                 name: MAP_FENCE,
                 source,
@@ -713,7 +714,8 @@ fn sync_hash(
         .collect();
     for k in stale {
         match map.remove(&k) {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Ok(()) => {}
+            Err(e) if is_absent(&e) => {}
             Err(source) => return Err(XdpError::Map { name, source }),
         }
     }
@@ -721,6 +723,16 @@ fn sync_hash(
         map.insert(k, v, 0).map_err(map_err(name))?;
     }
     Ok(())
+}
+
+/// Whether a map operation failed because the key is not there: aya reports a lookup's miss as
+/// `KeyNotFound` but a delete's as the syscall's `ENOENT`.
+fn is_absent(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
 }
 
 fn map_err(name: &'static str) -> impl Fn(MapError) -> XdpError {
@@ -788,4 +800,26 @@ fn sum_per_cpu(
         .get(&index, 0)
         .map_err(|source| XdpError::Map { name, source })?;
     Ok(values.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syscall_error(errno: i32) -> MapError {
+        MapError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_map_delete_elem",
+            io_error: std::io::Error::from_raw_os_error(errno),
+        })
+    }
+
+    /// A delete of a key that is not there fails with ENOENT: "already absent", not an error
+    /// (every reload logged one for each VIP missing from an interface's fence map).
+    #[test]
+    fn a_missing_key_is_absent_other_failures_are_errors() {
+        assert!(is_absent(&MapError::KeyNotFound));
+        assert!(is_absent(&syscall_error(libc::ENOENT)));
+        assert!(!is_absent(&syscall_error(libc::EPERM)));
+        assert!(!is_absent(&syscall_error(libc::EINVAL)));
+    }
 }

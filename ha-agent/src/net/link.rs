@@ -1,5 +1,6 @@
 //! Interfaces: a one-shot query of what the agent needs to know about one ([`InterfaceInfo`]),
-//! and a stream of link changes from the kernel ([`LinkWatch`], `RTNLGRP_LINK`, no polling).
+//! and a stream of link changes from the kernel ([`LinkWatch`], `RTNLGRP_LINK` and the address
+//! groups, no polling).
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -96,6 +97,22 @@ pub struct LinkEvent {
     pub oper_state: OperState,
     /// `RTM_DELLINK`: the interface is gone.
     pub removed: bool,
+    /// `RTM_NEWADDR`: this address was added to the interface; the other fields repeat the
+    /// link as last seen. `None` for a link change.
+    pub address: Option<IpAddr>,
+}
+
+/// The name of interface `index` (`if_indextoname(3)`), if there is one.
+pub fn if_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success `buf` holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// The index of interface `name` (`if_nametoindex(3)`).
@@ -254,11 +271,14 @@ impl Netlink {
 
 type Unsolicited = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
-/// Link changes as they happen: an rtnetlink socket bound to `RTNLGRP_LINK`.
+/// Link changes as they happen: an rtnetlink socket bound to `RTNLGRP_LINK`,
+/// `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR`.
 ///
 /// Yields a [`LinkEvent`] the first time an interface is seen and then whenever its name,
 /// `IFF_UP`, `IFF_RUNNING` or oper state changes (the kernel also sends `RTM_NEWLINK` for changes
-/// the agent does not care about, which are folded away). Ends if the socket fails.
+/// the agent does not care about, which are folded away), and one for each address added to an
+/// interface seen since the subscription (a re-created interface gets its addresses after its
+/// link: the agent waits for them). Ends if the socket fails.
 pub struct LinkWatch {
     messages: Unsolicited,
     task: JoinHandle<()>,
@@ -268,9 +288,12 @@ pub struct LinkWatch {
 impl LinkWatch {
     /// Subscribes; must be called inside a tokio runtime, in the namespace to watch.
     pub fn subscribe() -> Result<Self, LinkError> {
-        let (connection, _handle, messages) =
-            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
-                .map_err(LinkError::Subscribe)?;
+        let (connection, _handle, messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])
+        .map_err(LinkError::Subscribe)?;
         let task = tokio::spawn(connection);
         Ok(Self {
             messages,
@@ -288,6 +311,19 @@ impl LinkWatch {
         let (link, removed) = match msg.payload {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => (link, false),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => (link, true),
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(addr)) => {
+                let ifindex = addr.header.index;
+                let (name, up, running, oper_state) = self.last.get(&ifindex)?.clone();
+                return Some(LinkEvent {
+                    ifindex,
+                    name,
+                    up,
+                    running,
+                    oper_state,
+                    removed: false,
+                    address: Some(address_of(&addr)?),
+                });
+            }
             _ => return None,
         };
         let facts = link_facts(&link);
@@ -298,6 +334,7 @@ impl LinkWatch {
             running: facts.running,
             oper_state: facts.oper_state,
             removed,
+            address: None,
         };
         if removed {
             self.last.remove(&event.ifindex);

@@ -3,12 +3,14 @@
 //! - [`advert`]: sends VRRP adverts on raw `IPPROTO_VRRP` sockets (multicast or unicast peers),
 //! - [`vip`]: adds and removes virtual addresses and `virtual_routes` with rtnetlink,
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements on an `AF_PACKET` socket,
-//! - [`link`]: interface facts (ifindex, MAC, oper state, primary addresses) and link events.
+//! - [`link`]: interface facts (ifindex, MAC, oper state, primary addresses) and link events,
+//! - [`conflict`]: ARP and neighbour advertisements from other hosts, for address conflicts.
 //!
 //! Everything here takes and returns bytes and addresses: the codec (`vrrp::packet`) builds the
 //! adverts, the state machine (`vrrp::instance`) decides when.
 
 pub mod advert;
+pub mod conflict;
 pub mod garp;
 pub mod link;
 pub mod netlink;
@@ -16,6 +18,7 @@ pub(crate) mod sockopt;
 pub mod vip;
 
 pub use advert::{AdvertError, AdvertSender};
+pub use conflict::{Claim, ClaimError, ClaimWatch};
 pub use garp::{GarpError, GarpSender};
 pub use link::{InterfaceInfo, LinkError, LinkEvent, LinkWatch, OperState};
 pub use netlink::{Netlink, NetlinkError};

@@ -210,6 +210,8 @@ pub enum DelOutcome {
 /// An address as the kernel lists it on an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfAddress {
+    /// The interface it is on.
+    pub ifindex: u32,
     pub addr: IpAddr,
     pub prefix_len: u8,
     pub scope: Scope,
@@ -410,12 +412,21 @@ impl Netlink {
 
     /// The addresses on interface `ifindex`, IPv4 and IPv6, in the kernel's order.
     pub async fn addresses(&self, ifindex: u32) -> Result<Vec<IfAddress>, VipError> {
-        let mut dump = self
-            .handle()
-            .address()
-            .get()
-            .set_link_index_filter(ifindex)
-            .execute();
+        self.address_dump(Some(ifindex)).await
+    }
+
+    /// Every address of every interface (of this network namespace).
+    pub async fn all_addresses(&self) -> Result<Vec<IfAddress>, VipError> {
+        self.address_dump(None).await
+    }
+
+    async fn address_dump(&self, only: Option<u32>) -> Result<Vec<IfAddress>, VipError> {
+        let ifindex = only.unwrap_or(0);
+        let mut request = self.handle().address().get();
+        if let Some(index) = only {
+            request = request.set_link_index_filter(index);
+        }
+        let mut dump = request.execute();
         let mut out = Vec::new();
         loop {
             let msg = match dump.try_next().await {
@@ -460,6 +471,7 @@ impl Netlink {
                 ),
             };
             out.push(IfAddress {
+                ifindex: msg.header.index,
                 addr,
                 prefix_len: msg.header.prefix_len,
                 scope: Scope::from_u8(u8::from(msg.header.scope)),
