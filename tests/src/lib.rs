@@ -194,19 +194,33 @@ pub fn which(program: &str) -> Result<PathBuf> {
 
 /// The `ha-agent` binary: `$HA_AGENT_BIN`, or the one cargo built beside this test binary.
 pub fn ha_agent_bin() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("HA_AGENT_BIN") {
+    built_bin("ha-agent", "HA_AGENT_BIN", "cargo build -p ha-agent")
+}
+
+/// The lab client's prober (`tests/src/bin/icmp_prober.rs`): `$HA_PROBER_BIN`, or the one cargo
+/// built beside this binary (cargo builds it for this package's integration tests).
+pub fn prober_bin() -> Result<PathBuf> {
+    built_bin(
+        "icmp_prober",
+        "HA_PROBER_BIN",
+        "cargo build -p ha-tests --bin icmp_prober",
+    )
+}
+
+/// `$env`, or `name` in target/<profile>/ beside the running test (…/deps/<test>) or xtask.
+fn built_bin(name: &str, env: &str, build: &str) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> or target/<profile>/<xtask>
     for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("ha-agent");
+        let candidate = dir.join(name);
         if candidate.is_file() {
             return Ok(candidate);
         }
     }
     bail!(
-        "ha-agent binary not found next to {}: build it first (`cargo build -p ha-agent`) or set HA_AGENT_BIN",
+        "{name} binary not found next to {}: build it first (`{build}`) or set {env}",
         exe.display()
     )
 }

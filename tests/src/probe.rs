@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 
 use crate::{Daemon, IFACE, Node, which};
 
-/// `ping -D -i 0.001` from the client to a target; stop it to get the reply gaps.
+/// An ICMP echo every millisecond from the client to a target (`icmp_prober`, which prints
+/// `ping -D`'s lines without iputils ping's busy wait); stop it to get the reply gaps.
 pub struct Prober {
     daemon: Daemon,
 }
@@ -62,13 +63,13 @@ pub fn epoch_now() -> f64 {
 
 impl Prober {
     pub(crate) fn start(client: &Node, target: IpAddr, log_dir: &Path) -> Result<Prober> {
-        which("ping").context("the prober needs iputils' ping: `apt-get install iputils-ping`")?;
+        let bin = crate::prober_bin()?;
         let name = format!("prober-{}", target.to_string().replace([':', '.'], "_"));
         let daemon = client.spawn(
             &name,
             log_dir,
-            "ping",
-            &["-D", "-n", "-i", "0.001", "-W", "0.5", &target.to_string()],
+            &bin.to_string_lossy(),
+            &[&target.to_string(), "1"],
         )?;
         Ok(Prober { daemon })
     }

@@ -231,6 +231,8 @@ pub fn run(opts: Options) -> Result<()> {
         "ha-tests",
         "--bin",
         "vrrp_flood",
+        "--bin",
+        "icmp_prober",
     ]))?;
     let release = crate::root().join("target").join("release");
     let agent_bin = std::env::var_os("CARGO_TARGET_DIR")
@@ -238,7 +240,10 @@ pub fn run(opts: Options) -> Result<()> {
         .unwrap_or(release);
     // SAFETY: set_var before any thread is started (the bench is single-threaded up to here and
     // the lab's threads only read the environment after this).
-    unsafe { std::env::set_var("HA_AGENT_BIN", agent_bin.join("ha-agent")) };
+    unsafe {
+        std::env::set_var("HA_AGENT_BIN", agent_bin.join("ha-agent"));
+        std::env::set_var("HA_PROBER_BIN", agent_bin.join("icmp_prober"));
+    }
     let flood_bin = agent_bin.join("vrrp_flood");
 
     let plan = Plan::new(&opts);

@@ -56,7 +56,17 @@ pub fn run() -> Result<()> {
     ha_tests::require_privileges().context("the demo builds network namespaces and loads BPF")?;
     setup::debian_packages(setup::TEST_PACKAGES)?;
     crate::build_ebpf()?;
-    crate::run(Command::new("cargo").args(["build", "--package", "ha-agent"]))?;
+    crate::run(Command::new("cargo").args([
+        "build",
+        "--package",
+        "ha-agent",
+        "--package",
+        "ha-tests",
+        "--bin",
+        "ha-agent",
+        "--bin",
+        "icmp_prober",
+    ]))?;
 
     let vip: IpAddr = VIP.parse()?;
     let lab = Lab::new("demo", 2)?;
