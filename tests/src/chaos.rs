@@ -42,7 +42,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::{Daemon, IFACE, Lab, Node, Prober, epoch_now, run, which};
+use crate::{Daemon, IFACE, Lab, Node, Prober, epoch_now, which};
 
 /// What a chaos run does.
 #[derive(Clone, Debug)]
@@ -547,6 +547,7 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
     }
     let lab = Lab::new("chaos", NODES as u8)?;
     let lab_name = lab.name.clone();
+    let bpf_dir = lab.bpf_dir.clone();
     let mut soak = Soak {
         opts,
         lab: &lab,
@@ -581,22 +582,10 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
     drop(soak);
     drop(lab);
     let mut findings = result?;
-    // After the lab: none of its namespaces and none of the agents remain.
-    let left_ns: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&lab_name))
-                .collect()
-        })
-        .unwrap_or_default();
-    for ns in left_ns {
-        findings.leftovers.push(format!("namespace {ns}"));
-    }
-    for pid in pids {
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            findings.leftovers.push(format!("agent process {pid}"));
-        }
-    }
+    // After the lab: none of its namespaces, agents or BPF filesystem remain.
+    findings
+        .leftovers
+        .extend(crate::leftover::gone(&lab_name, &bpf_dir, &pids));
     Ok(findings.into_outcome(opts))
 }
 
@@ -640,7 +629,7 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         )?;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     }
-    let routes_before: Vec<String> = lab.nodes.iter().map(routes).collect::<Result<_>>()?;
+    let baseline = lab.baseline()?;
     for i in 1..=NODES {
         soak.start_agent(i)?;
     }
@@ -878,55 +867,13 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         stalls.len(),
         stalls.iter().map(|s| s.1).max().unwrap_or_default()
     ));
-    for (node, before) in lab.nodes.iter().zip(&routes_before) {
-        for v in &INSTANCES {
-            if node.has_addr(IpAddr::V4(v.vip)).unwrap_or(false) {
-                f.leftovers.push(format!(
-                    "VIP {} on n{} after the agents stopped",
-                    v.vip, node.index
-                ));
-            }
-        }
-        match routes(node) {
-            Ok(after) if after != *before => f.leftovers.push(format!(
-                "n{}'s routes changed:\nbefore:\n{before}after:\n{after}",
-                node.index
-            )),
-            Ok(_) => {}
-            Err(e) => f.leftovers.push(format!("n{}: {e:#}", node.index)),
-        }
-        if let Ok(attached) = node.run("bpftool", &["net", "show"]) {
-            let progs: Vec<&str> = attached.lines().filter(|l| l.contains("id ")).collect();
-            if !progs.is_empty() {
-                f.leftovers.push(format!(
-                    "BPF programs still attached in n{}: {}",
-                    node.index,
-                    progs.join("; ")
-                ));
-            }
-        }
-        let pids = run(Command::new("ip").args(["netns", "pids", &node.ns]))?;
-        for pid in pids.split_whitespace() {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .unwrap_or_default();
-            f.leftovers
-                .push(format!("process {pid} in n{}: {cmd}", node.index));
-        }
-    }
+    let vips: Vec<IpAddr> = INSTANCES.iter().map(|v| IpAddr::V4(v.vip)).collect();
+    f.leftovers
+        .extend(lab.leftovers(&baseline, &vips, Path::new(crate::leftover::SYS_BPF)));
     for socket in &soak.sockets {
         if socket.exists() {
             f.leftovers
                 .push(format!("control socket {}", socket.display()));
-        }
-    }
-    if let Ok(pins) = std::fs::read_dir("/sys/fs/bpf") {
-        for pin in pins.filter_map(|e| e.ok()) {
-            let name = pin.file_name().to_string_lossy().into_owned();
-            if name.contains(&lab.name) {
-                f.leftovers
-                    .push(format!("pinned BPF object /sys/fs/bpf/{name}"));
-            }
         }
     }
     Ok(f)
@@ -961,12 +908,6 @@ fn two_mac_intervals(
         }
     }
     out
-}
-
-/// IPv4 and IPv6 routes of every table of a node.
-fn routes(node: &Node) -> Result<String> {
-    Ok(node.run("ip", &["-4", "route", "show", "table", "all"])?
-        + &node.run("ip", &["-6", "route", "show", "table", "all"])?)
 }
 
 /// The faults and the state changes the agents logged (all their logs, restarts included).
