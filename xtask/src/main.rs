@@ -2,7 +2,8 @@
 //!
 //! - `build-ebpf [--release]`: installs what the eBPF build needs, then builds `ha-ebpf`.
 //! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
-//!   runs every test of the workspace and a bounded fuzz run.
+//!   runs every test of the workspace, a bounded fuzz run and a 60 s chaos soak (report in
+//!   target/chaos-test.txt).
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
 //! - `bench [--quick] [--scenario NAME] [--trials N]`: ha-agent beside keepalived, report in
 //!   bench/results/.
@@ -46,6 +47,12 @@ enum Cmd {
         /// Seconds for each fuzz target (0 skips fuzzing; CI uses the default).
         #[arg(long, default_value_t = 20)]
         fuzz_seconds: u32,
+        /// Seconds of the chaos soak's faults (0 skips it; CI uses the default).
+        #[arg(long, default_value_t = 60)]
+        chaos_seconds: u64,
+        /// Seed of the chaos soak's schedule (default: from the clock, printed at the start).
+        #[arg(long)]
+        chaos_seed: Option<u64>,
     },
     /// Start two ha-agent nodes in a lab, fail the master over and back, show the timings.
     Demo,
@@ -83,7 +90,11 @@ enum Cmd {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::BuildEbpf => build_ebpf(),
-        Cmd::Test { fuzz_seconds } => test(fuzz_seconds),
+        Cmd::Test {
+            fuzz_seconds,
+            chaos_seconds,
+            chaos_seed,
+        } => test(fuzz_seconds, chaos_seconds, chaos_seed),
         Cmd::Demo => demo::run(),
         Cmd::Bench {
             quick,
@@ -179,9 +190,17 @@ pub fn ebpf_object() -> PathBuf {
         .join("ha-ebpf")
 }
 
-fn test(fuzz_seconds: u32) -> Result<()> {
+fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Result<()> {
     ha_tests::require_privileges()
         .context("`cargo xtask test` runs network-namespace and BPF tests")?;
+    let chaos_seed = chaos_seed.unwrap_or_else(chaos::clock_seed);
+    if chaos_seconds > 0 {
+        // At the start, so that a run that fails anywhere can be repeated as it was.
+        eprintln!(
+            "xtask test: the chaos soak will run {chaos_seconds} s with seed {chaos_seed} \
+             (repeat: --chaos-seed {chaos_seed})"
+        );
+    }
     setup::debian_packages(setup::TEST_PACKAGES)?;
     build_ebpf()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
@@ -197,6 +216,9 @@ fn test(fuzz_seconds: u32) -> Result<()> {
         run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
     if fuzz_seconds > 0 {
         fuzz(fuzz_seconds)?;
+    }
+    if chaos_seconds > 0 {
+        chaos::in_test(chaos_seconds, chaos_seed)?;
     }
     println!(
         "xtask test: {} passed, {} failed",
