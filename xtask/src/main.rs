@@ -11,11 +11,13 @@
 //! - `dist`: a .deb (cargo-deb).
 //! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
 //! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
+//! - `fuzz --seconds N [--target T]`: the bounded fuzz runs of `test`, longer.
 
 mod bench;
 mod chaos;
 mod demo;
 mod dist;
+mod fuzz_seeds;
 mod install;
 mod setup;
 mod soak;
@@ -85,6 +87,14 @@ enum Cmd {
     Chaos(chaos::Args),
     /// Resource soak: 16 VRIDs at advert_int 0.01, RSS, fds and threads sampled over time.
     Soak(soak::Args),
+    /// Bounded fuzz runs (as at the end of `test`), each target for `--seconds`.
+    Fuzz {
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+        /// Only these targets (repeatable; default all).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -109,6 +119,7 @@ fn main() -> Result<()> {
         Cmd::Dist => dist::run_dist(),
         Cmd::Chaos(args) => chaos::run(args),
         Cmd::Soak(args) => soak::run(args),
+        Cmd::Fuzz { seconds, targets } => fuzz(seconds, &targets),
     }
 }
 
@@ -215,7 +226,7 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
     let totals =
         run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
     if fuzz_seconds > 0 {
-        fuzz(fuzz_seconds)?;
+        fuzz(fuzz_seconds, &[])?;
     }
     if chaos_seconds > 0 {
         chaos::in_test(chaos_seconds, chaos_seed)?;
@@ -275,8 +286,8 @@ fn run_tests(cmd: &mut Command) -> Result<Totals> {
     Ok(totals)
 }
 
-/// Bounded runs of every cargo-fuzz target.
-fn fuzz(seconds: u32) -> Result<()> {
+/// Bounded runs of the cargo-fuzz targets `only` (empty: all), `seconds` each.
+fn fuzz(seconds: u32, only: &[String]) -> Result<()> {
     let fuzz_dir = root().join("ha-agent").join("fuzz");
     let targets = fuzz_dir.join("fuzz_targets");
     if !targets.is_dir() {
@@ -287,6 +298,10 @@ fn fuzz(seconds: u32) -> Result<()> {
         .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
         .collect();
     names.sort();
+    if let Some(unknown) = only.iter().find(|t| !names.contains(t)) {
+        bail!("no fuzz target {unknown:?}; targets: {}", names.join(", "));
+    }
+    names.retain(|n| only.is_empty() || only.contains(n));
     for name in names {
         // The target's own corpus (kept between runs, git-ignored) first: libFuzzer writes new
         // inputs to the first directory and only reads the seed directories after it.
@@ -297,9 +312,10 @@ fn fuzz(seconds: u32) -> Result<()> {
             .arg(&fuzz_dir)
             .arg(&name)
             .arg(&corpus)
-            .args(fuzz_seeds(&name))
+            .args(fuzz_seeds(&name)?)
             .arg("--")
-            .arg(format!("-max_total_time={seconds}"));
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-print_final_stats=1");
         if name == "config" {
             // Whole configuration files, not libFuzzer's 4 KiB default.
             cmd.arg("-max_len=16384");
@@ -309,13 +325,27 @@ fn fuzz(seconds: u32) -> Result<()> {
     Ok(())
 }
 
-/// Seed corpora of a fuzz target, read recursively by libFuzzer.
-fn fuzz_seeds(target: &str) -> Vec<PathBuf> {
-    match target {
+/// Seed corpora of a fuzz target, read recursively by libFuzzer (`decode`: made from
+/// keepalived's captures into target/fuzz-seeds/decode).
+fn fuzz_seeds(target: &str) -> Result<Vec<PathBuf>> {
+    Ok(match target {
         "config" => vec![
             root().join("examples"),
             root().join("ha-agent").join("tests").join("config"),
         ],
+        "decode" => {
+            let dir = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root().join("target"))
+                .join("fuzz-seeds")
+                .join("decode");
+            let n = fuzz_seeds::decode(&dir)?;
+            eprintln!(
+                "{n} decode seeds from keepalived's captures in {}",
+                dir.display()
+            );
+            vec![dir]
+        }
         _ => Vec::new(),
-    }
+    })
 }
