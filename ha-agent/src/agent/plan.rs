@@ -59,11 +59,6 @@ pub struct InstancePlan {
     pub garp_refresh: Duration,
     pub garp_refresh_repeat: u32,
     pub garp_interval: Duration,
-    /// Gratuitous ARPs when a lower-priority master is heard while Master (keepalived: global
-    /// `vrrp_garp_lower_prio_repeat`/`_delay`, default the global master repeat and delay; 0
-    /// in strict mode).
-    pub garp_lower_prio_repeat: u32,
-    pub garp_lower_prio_delay: Duration,
     pub notify: config::Notify,
     pub track_interfaces: Vec<config::Tracker>,
     pub track_scripts: Vec<config::Tracker>,
@@ -298,16 +293,6 @@ fn instance(
         garp_refresh: inst.garp_master_refresh,
         garp_refresh_repeat: inst.garp_master_refresh_repeat,
         garp_interval: config.global.vrrp_garp_interval,
-        garp_lower_prio_repeat: match config.global.vrrp_garp_lower_prio_repeat {
-            _ if inst.strict_mode => 0,
-            Some(n) => n,
-            None => config.global.vrrp_garp_master_repeat,
-        },
-        garp_lower_prio_delay: match config.global.vrrp_garp_lower_prio_delay {
-            _ if inst.strict_mode => Duration::ZERO,
-            Some(d) => d,
-            None => config.global.vrrp_garp_master_delay,
-        },
         notify: inst.notify.clone(),
         track_interfaces: inst.track_interfaces.clone(),
         track_scripts: inst.track_scripts.clone(),

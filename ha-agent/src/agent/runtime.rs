@@ -1106,8 +1106,7 @@ impl Runtime {
             Action::RemoveVips => self.remove_vips(i).await,
             Action::Fence => self.fence(i, true),
             Action::Unfence => self.fence(i, false),
-            Action::SendGratuitous => self.send_gratuitous(i, false),
-            Action::SendGratuitousLowerPrio => self.send_gratuitous(i, true),
+            Action::SendGratuitous => self.send_gratuitous(i),
             Action::Notify { from, to } => self.notify(i, from, to),
             Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
             Action::CancelTimer => self.nodes[i].timer = None,
@@ -1230,17 +1229,8 @@ impl Runtime {
     /// Gratuitous ARP / unsolicited NA: a burst now, another after `garp_master_delay`, then
     /// every `garp_master_refresh`. Runs as a task, so it starts after this batch of actions
     /// (after Unfence: the TC fence would drop GARPs for a fenced VIP).
-    /// Gratuitous ARPs / unsolicited NAs for the VIPs: a burst, another after the delay, then
-    /// the refresh bursts; `lower_prio`: with the lower-priority repeat and delay instead.
-    fn send_gratuitous(&mut self, i: usize, lower_prio: bool) {
+    fn send_gratuitous(&mut self, i: usize) {
         let ip = &self.plan.instances[i];
-        if lower_prio {
-            if ip.garp_lower_prio_repeat == 0 {
-                return;
-            }
-            // keepalived logs "received lower priority advert" at INFO as well.
-            info!(instance = %ip.name, "a lower-priority master was heard: gratuitous ARP/NA for our VIPs");
-        }
         let mut by_if: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for pv in &ip.vips {
             by_if
@@ -1257,16 +1247,8 @@ impl Runtime {
             })
             .collect();
         let (repeat, delay, refresh, refresh_repeat, interval) = (
-            if lower_prio {
-                ip.garp_lower_prio_repeat
-            } else {
-                ip.garp_repeat
-            },
-            if lower_prio {
-                ip.garp_lower_prio_delay
-            } else {
-                ip.garp_delay
-            },
+            ip.garp_repeat,
+            ip.garp_delay,
             ip.garp_refresh,
             ip.garp_refresh_repeat,
             ip.garp_interval,

@@ -35,9 +35,6 @@
 //!   a previous run, as keepalived's `vrrp_restore_interface(.., force)` at startup), `Notify`,
 //!   timer action.
 //! - Backup ↔ Fault: `Notify` and the timer action only (already fenced, no VIPs).
-//! - **Master** hearing a lower-priority master: `SendAdvert`, `ArmTimer(Advert)`, then
-//!   `SendGratuitousLowerPrio` (at most once per advert interval): the hosts that followed the
-//!   other master's gratuitous ARPs come back at once, not when their neighbour entry expires.
 //!
 //! Invariant: outside Master an instance has asked for its VIPs to be fenced and removed;
 //! in Master they are added and unfenced.
@@ -236,10 +233,6 @@ pub enum Action {
     Unfence,
     /// Gratuitous ARP for IPv4 VIPs, unsolicited NA for IPv6 ones.
     SendGratuitous,
-    /// As `SendGratuitous`, because a lower-priority master was heard while we are Master (a
-    /// healed partition, a backup that took over while we were frozen): the hosts may have
-    /// followed it and must come back (keepalived `vrrp_garp_lower_prio_repeat`/`_delay`).
-    SendGratuitousLowerPrio,
     /// Run the notify scripts for a state change (`to == Initialize` is keepalived's STOP).
     Notify { from: State, to: State },
     /// Arm the instance's single timer at `at`, replacing any armed one.
@@ -297,9 +290,6 @@ pub struct Instance {
     want_master: bool,
     /// Set while the instance is a sync group member.
     sync: Option<SyncGates>,
-    /// When a lower-priority master last made us send gratuitous ARPs (at most one burst per
-    /// advert interval, whatever the rate of such adverts).
-    lower_prio_garp: Option<Instant>,
 }
 
 impl Instance {
@@ -327,7 +317,6 @@ impl Instance {
             preempt_until: None,
             master: None,
             sync: None,
-            lower_prio_garp: None,
         })
     }
 
@@ -555,15 +544,6 @@ impl Instance {
             // once: "received lower priority advert, forcing new election". RFC 5798 would
             // discard it and let the next periodic advert do it.
             self.send_advert_and_rearm(now, out);
-            // keepalived "we receive a lower prio adv we just refresh remote ARP cache".
-            let interval = self.advert_interval();
-            if self
-                .lower_prio_garp
-                .is_none_or(|at| now.saturating_duration_since(at) >= interval)
-            {
-                self.lower_prio_garp = Some(now);
-                out.push(Action::SendGratuitousLowerPrio);
-            }
         }
         // Else equal priority from our own address: our own advert looped back; ignore.
     }
@@ -1340,21 +1320,8 @@ mod tests {
                     kind: TimerKind::Advert,
                     at: t1 + ms(1000)
                 },
-                Action::SendGratuitousLowerPrio,
             ]
         );
-        // Another within the advert interval: the advert again, not the gratuitous ARPs; one
-        // an interval later: both.
-        let t2 = t1 + ms(500);
-        let again = instance.handle(t2, advert(2, 99, 100));
-        assert!(
-            !again.contains(&Action::SendGratuitousLowerPrio),
-            "{again:?}"
-        );
-        assert!(matches!(again[0], Action::SendAdvert { .. }));
-        let t3 = t1 + ms(1000);
-        let later = instance.handle(t3, advert(2, 99, 100));
-        assert_eq!(later.last(), Some(&Action::SendGratuitousLowerPrio));
     }
 
     #[test]
@@ -1611,7 +1578,7 @@ mod tests {
                         Action::Unfence => { prop_assert!(vips, "unfence before AddVips"); fenced = false }
                         Action::AddVips => { prop_assert!(fenced, "AddVips while unfenced"); vips = true }
                         Action::RemoveVips => { prop_assert!(fenced, "RemoveVips before Fence"); vips = false }
-                        Action::SendGratuitous | Action::SendGratuitousLowerPrio => prop_assert!(vips && !fenced),
+                        Action::SendGratuitous => prop_assert!(vips && !fenced),
                         _ => {}
                     }
                 }
