@@ -877,3 +877,71 @@ fn notify_with_user_and_group() {
         ("daemon", Some("adm"))
     );
 }
+
+/// keepalived's GARPs for a lower-priority advert: per instance, else global, else the
+/// `vrrp_garp_master_*` values (5 s, 5); none in strict mode (with a warning when set).
+#[test]
+fn garp_lower_prio_defaults_and_overrides() {
+    let inst = |name: &str, vrid: u8, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n{extra}    \
+             virtual_ipaddress {{\n        192.0.2.{vrid}\n    }}\n}}\n"
+        )
+    };
+    let l = parse_ok(
+        &(inst("A", 1, "")
+            + &inst(
+                "B",
+                2,
+                "    garp_lower_prio_repeat 2\n    garp_lower_prio_delay 0\n",
+            )),
+    );
+    let a = l.config.instance("A").unwrap();
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (5, Duration::from_secs(5))
+    );
+    let b = l.config.instance("B").unwrap();
+    assert_eq!(
+        (b.garp_lower_prio_repeat, b.garp_lower_prio_delay),
+        (2, Duration::ZERO)
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+
+    let l = parse_ok(
+        &("global_defs {\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 7\n}\n"
+            .to_owned()
+            + &inst("A", 1, "")),
+    );
+    let a = l.config.instance("A").unwrap();
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (3, Duration::from_secs(7)),
+        "unset, the vrrp_garp_master_* values"
+    );
+    let l = parse_ok(
+        &("global_defs {\n    vrrp_garp_lower_prio_repeat 1\n    vrrp_garp_lower_prio_delay 2\n}\n"
+            .to_owned() + &inst("A", 1, "")),
+    );
+    let a = l.config.instance("A").unwrap();
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (1, Duration::from_secs(2))
+    );
+
+    let l = parse_ok(&inst(
+        "S",
+        1,
+        "    strict_mode on\n    priority 100\n    garp_lower_prio_repeat 4\n",
+    ));
+    let s = l.config.instance("S").unwrap();
+    assert_eq!(
+        (s.garp_lower_prio_repeat, s.garp_lower_prio_delay),
+        (0, Duration::ZERO)
+    );
+    assert_warning(
+        &l.warnings,
+        6,
+        "strict mode sends no repeated gratuitous ARPs",
+    );
+}

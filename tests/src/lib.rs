@@ -320,6 +320,38 @@ impl Lab {
         run(Command::new("ip").args(["-n", &self.lan, "link", "set", port, state])).map(drop)
     }
 
+    /// A VRRP-only partition of node `i`: IP protocol 112 leaving the node is dropped
+    /// (nftables, output hook, table `inet hal`) while `on`, everything else passes; `on =
+    /// false` removes the table. Two nodes cut so both become master; ARP and pings still flow.
+    pub fn block_vrrp(&self, i: usize, on: bool) -> Result<()> {
+        which("nft").context("a VRRP-only partition needs nft: `apt-get install nftables`")?;
+        let node = self.node(i);
+        if on {
+            node.run("nft", &["add", "table", "inet", "hal"])?;
+            node.run(
+                "nft",
+                &[
+                    "add",
+                    "chain",
+                    "inet",
+                    "hal",
+                    "out",
+                    "{ type filter hook output priority 0 ; }",
+                ],
+            )?;
+            node.run(
+                "nft",
+                &[
+                    "add", "rule", "inet", "hal", "out", "meta", "l4proto", "112", "drop",
+                ],
+            )
+            .map(drop)
+        } else {
+            node.run("nft", &["delete", "table", "inet", "hal"])
+                .map(drop)
+        }
+    }
+
     /// Writes `contents` to `name` in the lab directory and returns its path.
     pub fn write_file(&self, name: &str, contents: &str) -> Result<PathBuf> {
         let path = self.dir.join(name);

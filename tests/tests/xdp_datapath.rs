@@ -179,35 +179,9 @@ fn keepalived_killed_the_same_way_answers_from_two_macs() {
     );
 }
 
-/// Drops VRRP (IP protocol 112) leaving node `i` (nftables output hook), or stops dropping.
+/// Drops VRRP (IP protocol 112) leaving node `i`, or stops dropping.
 fn vrrp_partition(lab: &Lab, i: usize, on: bool) {
-    let nft = |args: &[&str]| {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &lab.node(i).ns, "nft"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "nft {args:?} (apt-get install nftables): {out:?}"
-        );
-    };
-    if on {
-        nft(&["add", "table", "inet", "hal"]);
-        nft(&[
-            "add",
-            "chain",
-            "inet",
-            "hal",
-            "out",
-            "{ type filter hook output priority 0 ; }",
-        ]);
-        nft(&[
-            "add", "rule", "inet", "hal", "out", "meta", "l4proto", "112", "drop",
-        ]);
-    } else {
-        nft(&["delete", "table", "inet", "hal"]);
-    }
+    lab.block_vrrp(i, on).unwrap();
 }
 
 #[test]

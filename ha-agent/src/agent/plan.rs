@@ -59,6 +59,9 @@ pub struct InstancePlan {
     pub garp_refresh: Duration,
     pub garp_refresh_repeat: u32,
     pub garp_interval: Duration,
+    /// keepalived's `garp_lower_prio_repeat` and `garp_lower_prio_delay`.
+    pub garp_lower_prio_repeat: u32,
+    pub garp_lower_prio_delay: Duration,
     pub notify: config::Notify,
     pub track_interfaces: Vec<config::Tracker>,
     pub track_scripts: Vec<config::Tracker>,
@@ -234,6 +237,7 @@ fn instance(
     machine.preempt = inst.preempt;
     machine.preempt_delay = inst.preempt_delay;
     machine.vips = in_advert.clone();
+    machine.garp_lower_prio = inst.garp_lower_prio_repeat > 0;
     machine.initial_state = Some(match inst.state {
         config::State::Master => InitialState::Master,
         config::State::Backup => InitialState::Backup,
@@ -293,6 +297,8 @@ fn instance(
         garp_refresh: inst.garp_master_refresh,
         garp_refresh_repeat: inst.garp_master_refresh_repeat,
         garp_interval: config.global.vrrp_garp_interval,
+        garp_lower_prio_repeat: inst.garp_lower_prio_repeat,
+        garp_lower_prio_delay: inst.garp_lower_prio_delay,
         notify: inst.notify.clone(),
         track_interfaces: inst.track_interfaces.clone(),
         track_scripts: inst.track_scripts.clone(),

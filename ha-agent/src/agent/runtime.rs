@@ -80,6 +80,8 @@ struct Node {
     member: usize,
     timer: Option<Instant>,
     garp: Option<AbortHandle>,
+    /// The gratuitous ARPs of a Master reasserting itself over a lower priority.
+    lower_garp: Option<AbortHandle>,
     /// The interface is running (carrier), as a tracker of the instance itself.
     link_running: bool,
     fault: bool,
@@ -230,6 +232,15 @@ struct Channels {
     scripts: mpsc::UnboundedSender<ScriptUpdate>,
 }
 
+/// Bursts of gratuitous ARPs / NAs: `repeat` now, `repeat` again after `delay` (0: not), then
+/// `refresh_repeat` every `refresh` (0: never).
+struct GarpBursts {
+    repeat: u32,
+    delay: Duration,
+    refresh: Duration,
+    refresh_repeat: u32,
+}
+
 /// A vrrp_script to supervise: index into `Config::scripts`, and who it runs as.
 type ScriptJob = (usize, crate::config::VrrpScript, Option<RunAs>);
 
@@ -304,6 +315,7 @@ impl Runtime {
                     member: m,
                     timer: None,
                     garp: None,
+                    lower_garp: None,
                     link_running: running,
                     fault: false,
                     priority: ip.machine.priority,
@@ -878,7 +890,10 @@ impl Runtime {
     async fn shutdown_unit(&mut self, u: usize) {
         self.deliver_unit(u, Instant::now(), Event::Shutdown).await;
         for &i in &self.plan.units[u].members {
-            if let Some(h) = self.nodes[i].garp.take() {
+            for h in [self.nodes[i].garp.take(), self.nodes[i].lower_garp.take()]
+                .into_iter()
+                .flatten()
+            {
                 h.abort();
             }
         }
@@ -1107,6 +1122,7 @@ impl Runtime {
             Action::Fence => self.fence(i, true),
             Action::Unfence => self.fence(i, false),
             Action::SendGratuitous => self.send_gratuitous(i),
+            Action::ReassertGratuitous => self.reassert_gratuitous(i),
             Action::Notify { from, to } => self.notify(i, from, to),
             Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
             Action::CancelTimer => self.nodes[i].timer = None,
@@ -1152,7 +1168,10 @@ impl Runtime {
     }
 
     async fn remove_vips(&mut self, i: usize) {
-        if let Some(h) = self.nodes[i].garp.take() {
+        for h in [self.nodes[i].garp.take(), self.nodes[i].lower_garp.take()]
+            .into_iter()
+            .flatten()
+        {
             h.abort();
         }
         let ip = &self.plan.instances[i];
@@ -1231,6 +1250,54 @@ impl Runtime {
     /// (after Unfence: the TC fence would drop GARPs for a fenced VIP).
     fn send_gratuitous(&mut self, i: usize) {
         let ip = &self.plan.instances[i];
+        let bursts = GarpBursts {
+            repeat: ip.garp_repeat,
+            delay: ip.garp_delay,
+            refresh: ip.garp_refresh,
+            refresh_repeat: ip.garp_refresh_repeat,
+        };
+        let task = self.gratuitous_task(i, bursts);
+        if let Some(old) = self.nodes[i].garp.replace(task) {
+            old.abort();
+        }
+    }
+
+    /// keepalived's `garp_lower_prio_repeat` GARPs of a Master that heard a lower-priority
+    /// advert, and as many again after `garp_lower_prio_delay`: the neighbours that followed
+    /// the other master (a healed partition) come back at once. One such pair at a time: a
+    /// stream of lower-priority adverts does not become a stream of bursts.
+    fn reassert_gratuitous(&mut self, i: usize) {
+        if self.nodes[i]
+            .lower_garp
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
+            return;
+        }
+        let ip = &self.plan.instances[i];
+        info!(
+            instance = %ip.name,
+            "reasserting over a lower priority: {} gratuitous ARP/NA per VIP{}",
+            ip.garp_lower_prio_repeat,
+            if ip.garp_lower_prio_delay.is_zero() {
+                String::new()
+            } else {
+                format!(", again in {:?}", ip.garp_lower_prio_delay)
+            }
+        );
+        let bursts = GarpBursts {
+            repeat: ip.garp_lower_prio_repeat,
+            delay: ip.garp_lower_prio_delay,
+            refresh: Duration::ZERO,
+            refresh_repeat: 0,
+        };
+        let task = self.gratuitous_task(i, bursts);
+        self.nodes[i].lower_garp = Some(task);
+    }
+
+    /// A task sending the instance's gratuitous ARPs / NAs as `bursts` says.
+    fn gratuitous_task(&self, i: usize, bursts: GarpBursts) -> AbortHandle {
+        let ip = &self.plan.instances[i];
         let mut by_if: HashMap<String, Vec<IpAddr>> = HashMap::new();
         for pv in &ip.vips {
             by_if
@@ -1246,13 +1313,13 @@ impl Runtime {
                 Some((sender, vips, ll))
             })
             .collect();
-        let (repeat, delay, refresh, refresh_repeat, interval) = (
-            ip.garp_repeat,
-            ip.garp_delay,
-            ip.garp_refresh,
-            ip.garp_refresh_repeat,
-            ip.garp_interval,
-        );
+        let interval = ip.garp_interval;
+        let GarpBursts {
+            repeat,
+            delay,
+            refresh,
+            refresh_repeat,
+        } = bursts;
         let name = ip.name.clone();
         let task = spawn_local(async move {
             let burst = |n: u32| {
@@ -1278,9 +1345,7 @@ impl Runtime {
                 }
             }
         });
-        if let Some(old) = self.nodes[i].garp.replace(task.abort_handle()) {
-            old.abort();
-        }
+        task.abort_handle()
     }
 
     fn notify(&mut self, i: usize, from: State, to: State) {

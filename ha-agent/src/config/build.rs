@@ -98,6 +98,8 @@ struct RawInstance {
     garp_rep: Option<u32>,
     garp_refresh: Option<Duration>,
     garp_refresh_rep: Option<u32>,
+    garp_lower_prio_delay: Option<(Duration, Pos)>,
+    garp_lower_prio_rep: Option<(u32, Pos)>,
     v3_checksum_as_v2: bool,
     accept: Option<bool>,
     strict: Option<bool>,
@@ -962,6 +964,8 @@ impl Builder<'_> {
             garp_rep: None,
             garp_refresh: None,
             garp_refresh_rep: None,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_rep: None,
             v3_checksum_as_v2: false,
             accept: None,
             strict: None,
@@ -1170,6 +1174,17 @@ impl Builder<'_> {
             "garp_master_refresh_repeat" => {
                 if let Some(n) = self.uint(x, 0, u64::from(u32::MAX)) {
                     v.garp_refresh_rep = Some(self.at_least_one(x, n));
+                }
+            }
+            // vrrp_parser.c vrrp_garp_lower_prio_delay_handler / _rep_handler.
+            "garp_lower_prio_delay" => {
+                if let Some(s) = self.uint(x, 0, max_secs) {
+                    v.garp_lower_prio_delay = Some((Duration::from_secs(s), x.pos().clone()));
+                }
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(n) = self.uint(x, 0, i32::MAX as u64) {
+                    v.garp_lower_prio_rep = Some((n as u32, x.pos().clone()));
                 }
             }
             "v3_checksum_as_v2" => {
@@ -2236,6 +2251,42 @@ impl Builder<'_> {
             // Keep collecting errors elsewhere, but an instance with errors is not completed.
             return None;
         }
+        // vrrp.c vrrp_complete_instance: unset, the global value (itself defaulting to the
+        // vrrp_garp_master_* one, vrrp_complete_init); strict mode wants none.
+        let mut lower_prio = |set: Option<u64>, global: u64, pos: Option<&Pos>, what: &str| {
+            match set {
+                _ if strict => {
+                    if let (Some(n), Some(pos)) = (set, pos)
+                        && n != 0
+                    {
+                        self.d.warn(
+                        pos,
+                        format!("{ctx}: {what}: strict mode sends no repeated gratuitous ARPs: 0 (as keepalived)"),
+                    );
+                    }
+                    0
+                }
+                Some(n) => n,
+                None => global,
+            }
+        };
+        let garp_lower_prio_repeat = lower_prio(
+            raw.garp_lower_prio_rep.as_ref().map(|(n, _)| u64::from(*n)),
+            u64::from(
+                g.vrrp_garp_lower_prio_repeat
+                    .unwrap_or(g.vrrp_garp_master_repeat),
+            ),
+            raw.garp_lower_prio_rep.as_ref().map(|(_, p)| p),
+            "garp_lower_prio_repeat",
+        ) as u32;
+        let garp_lower_prio_delay = Duration::from_secs(lower_prio(
+            raw.garp_lower_prio_delay.as_ref().map(|(d, _)| d.as_secs()),
+            g.vrrp_garp_lower_prio_delay
+                .unwrap_or(g.vrrp_garp_master_delay)
+                .as_secs(),
+            raw.garp_lower_prio_delay.as_ref().map(|(_, p)| p),
+            "garp_lower_prio_delay",
+        ));
         Some(VrrpInstance {
             name: name.clone(),
             source: source(at),
@@ -2266,6 +2317,8 @@ impl Builder<'_> {
             garp_master_refresh_repeat: raw
                 .garp_refresh_rep
                 .unwrap_or(g.vrrp_garp_master_refresh_repeat),
+            garp_lower_prio_delay,
+            garp_lower_prio_repeat,
             v3_checksum_as_v2: raw.v3_checksum_as_v2,
             accept,
             strict_mode: strict,

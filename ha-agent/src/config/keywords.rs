@@ -169,8 +169,6 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
     "smtp_alert",
     "notify_priority_changes",
     "lvs_sync_daemon_interface",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
     "down_timer_adverts",
     "timer_expired_backup",
     "thread_timer_expired",

@@ -61,9 +61,10 @@ pub struct GlobalDefs {
     pub vrrp_garp_master_refresh: Duration,
     /// `vrrp_garp_master_refresh_repeat` (default 1).
     pub vrrp_garp_master_refresh_repeat: u32,
-    /// `vrrp_garp_lower_prio_delay`; unset means `vrrp_garp_master_delay`… as keepalived, or 0 in strict mode.
+    /// `vrrp_garp_lower_prio_delay`; unset means `vrrp_garp_master_delay`, as keepalived (0 for
+    /// instances in strict mode).
     pub vrrp_garp_lower_prio_delay: Option<Duration>,
-    /// `vrrp_garp_lower_prio_repeat`; unset as above.
+    /// `vrrp_garp_lower_prio_repeat`; unset means `vrrp_garp_master_repeat` (as above).
     pub vrrp_garp_lower_prio_repeat: Option<u32>,
     /// `vrrp_garp_interval` (default 0): delay between gratuitous ARPs on one interface.
     pub vrrp_garp_interval: Duration,
@@ -315,6 +316,14 @@ pub struct VrrpInstance {
     pub garp_master_refresh: Duration,
     /// `garp_master_refresh_repeat` (default global, 1).
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay`: after a burst for a lower-priority advert (a master reasserting
+    /// itself), a second burst this much later; 0: none. Default the global
+    /// `vrrp_garp_lower_prio_delay`, itself `vrrp_garp_master_delay` (5 s); 0 in strict mode.
+    pub garp_lower_prio_delay: Duration,
+    /// `garp_lower_prio_repeat`: gratuitous ARPs / NAs per VIP a master sends when it hears a
+    /// lower-priority advert; 0: none. Default the global `vrrp_garp_lower_prio_repeat`, itself
+    /// `vrrp_garp_master_repeat` (5); 0 in strict mode.
+    pub garp_lower_prio_repeat: u32,
     /// `v3_checksum_as_v2`.
     pub v3_checksum_as_v2: bool,
     /// `accept` / `no_accept`; unset: on, except in strict mode for a non-owner.

@@ -35,6 +35,9 @@
 //!   a previous run, as keepalived's `vrrp_restore_interface(.., force)` at startup), `Notify`,
 //!   timer action.
 //! - Backup ↔ Fault: `Notify` and the timer action only (already fenced, no VIPs).
+//! - **Master** hearing a lower priority: `SendAdvert`, `ArmTimer(Advert)`, then
+//!   `ReassertGratuitous` (unless `garp_lower_prio` is off): the advert makes the other master
+//!   step down, the gratuitous ARPs bring back the neighbours that followed it.
 //!
 //! Invariant: outside Master an instance has asked for its VIPs to be fenced and removed;
 //! in Master they are added and unfenced.
@@ -96,11 +99,16 @@ pub struct InstanceConfig {
     pub vips: Vec<IpAddr>,
     /// keepalived's `state`; `None` derives it from the priority (owner → Master).
     pub initial_state: Option<InitialState>,
+    /// keepalived's `garp_lower_prio_repeat` > 0: a Master that hears a lower-priority advert
+    /// (another master, after a partition heals) also sends gratuitous ARPs / NAs, so that
+    /// neighbours which followed the other one come back ([`Action::ReassertGratuitous`]).
+    pub garp_lower_prio: bool,
 }
 
 impl InstanceConfig {
     /// A configuration with keepalived's defaults: advert_int 1 s, preempt, no preempt delay,
-    /// down_timer_adverts 3, no VIPs, initial state derived from the priority.
+    /// down_timer_adverts 3, no VIPs, initial state derived from the priority, gratuitous ARPs
+    /// on a lower-priority advert.
     pub fn new(vrid: u8, version: Version, priority: u8, primary_address: IpAddr) -> Self {
         Self {
             vrid,
@@ -113,6 +121,7 @@ impl InstanceConfig {
             primary_address,
             vips: Vec::new(),
             initial_state: None,
+            garp_lower_prio: true,
         }
     }
 
@@ -233,6 +242,10 @@ pub enum Action {
     Unfence,
     /// Gratuitous ARP for IPv4 VIPs, unsolicited NA for IPv6 ones.
     SendGratuitous,
+    /// The same for a Master that heard a lower-priority advert and reasserts itself
+    /// (keepalived `vrrp_state_master_rx` with `garp_lower_prio_repeat`): the burst and the
+    /// delayed second burst of `garp_lower_prio_repeat`/`garp_lower_prio_delay`.
+    ReassertGratuitous,
     /// Run the notify scripts for a state change (`to == Initialize` is keepalived's STOP).
     Notify { from: State, to: State },
     /// Arm the instance's single timer at `at`, replacing any armed one.
@@ -542,8 +555,12 @@ impl Instance {
         } else if priority < ours || src < primary {
             // keepalived: a lower priority master (a healed partition, a late backup) is told at
             // once: "received lower priority advert, forcing new election". RFC 5798 would
-            // discard it and let the next periodic advert do it.
+            // discard it and let the next periodic advert do it. keepalived also refreshes the
+            // neighbours' caches, some of which point at the other master.
             self.send_advert_and_rearm(now, out);
+            if self.config.garp_lower_prio {
+                out.push(Action::ReassertGratuitous);
+            }
         }
         // Else equal priority from our own address: our own advert looped back; ignore.
     }
@@ -1309,6 +1326,51 @@ mod tests {
         let t1 = at + ms(10);
         let actions = instance.handle(t1, advert(2, 99, 100));
         assert_eq!(instance.state(), State::Master);
+        // keepalived vrrp_state_master_rx: an advert now, then garp_lower_prio_repeat GARPs.
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvert {
+                    priority: 100,
+                    adver_int_cs: 100
+                },
+                Action::ArmTimer {
+                    kind: TimerKind::Advert,
+                    at: t1 + ms(1000)
+                },
+                Action::ReassertGratuitous,
+            ]
+        );
+        // Equal priority from a lower address is lower too (RFC 5798 §6.4.3).
+        let t2 = t1 + ms(10);
+        let actions = instance.handle(t2, advert(0, 100, 100));
+        assert_eq!(actions.last(), Some(&Action::ReassertGratuitous));
+        // Our own advert looped back, priority 0 or a higher priority: no reassertion GARPs.
+        let (mut instance, at) = master(v3(100, 1, 100), t0);
+        let t1 = at + ms(10);
+        for (src, prio) in [(1, 100), (2, 0)] {
+            let actions = instance.handle(t1, advert(src, prio, 100));
+            assert!(
+                !actions.contains(&Action::ReassertGratuitous),
+                "{actions:?}"
+            );
+        }
+        let actions = instance.handle(t1, advert(2, 101, 100));
+        assert_eq!(instance.state(), State::Backup);
+        assert!(
+            !actions.contains(&Action::ReassertGratuitous),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn no_gratuitous_on_lower_priority_when_garp_lower_prio_repeat_is_0() {
+        let t0 = Instant::now();
+        let mut config = v3(100, 1, 100);
+        config.garp_lower_prio = false;
+        let (mut instance, at) = master(config, t0);
+        let t1 = at + ms(10);
+        let actions = instance.handle(t1, advert(2, 99, 100));
         assert_eq!(
             actions,
             vec![

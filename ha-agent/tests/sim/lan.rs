@@ -697,7 +697,7 @@ impl Sim {
                 }
                 self.nodes[node].vips[member] = false;
             }
-            Action::SendGratuitous => {
+            Action::SendGratuitous | Action::ReassertGratuitous => {
                 if self.nodes[node].fenced[member] || !self.nodes[node].vips[member] {
                     self.violation(format!(
                         "node {node} vrid#{member} gratuitous ARP while fenced or without VIPs"
