@@ -1052,7 +1052,7 @@ fn transition(line: &str, i: usize) -> Option<Line> {
         format!("n{i} {} {change}: {reason}", instance.unwrap_or("?"))
     } else if line.contains("ERROR")
         || line.contains("WARN")
-        || rest.contains("lower-priority master was heard")
+        || rest.contains("reasserting over a lower priority")
     {
         format!("n{i} {}", rest.chars().take(160).collect::<String>())
     } else {
