@@ -1084,6 +1084,26 @@ fn parse_rfc3339(s: &str) -> Option<f64> {
     Some((days * 86_400 + h * 3600 + mi * 60) as f64 + sec)
 }
 
+/// The `cargo xtask chaos` flags, besides `--seconds` and `--seed`, that repeat `opts`.
+fn reproduce_flags(opts: &Options) -> String {
+    let defaults = Options::new(opts.duration, opts.seed);
+    let mut flags = String::new();
+    if opts.faults != defaults.faults {
+        let names: Vec<&str> = opts.faults.iter().map(|f| f.name()).collect();
+        let _ = write!(flags, " --faults {}", names.join(","));
+    }
+    if opts.margin != defaults.margin {
+        let _ = write!(flags, " --margin-ms {}", opts.margin.as_millis());
+    }
+    if opts.advert_int != defaults.advert_int {
+        let _ = write!(flags, " --advert-int-ms {}", opts.advert_int.as_millis());
+    }
+    if opts.datapath != defaults.datapath {
+        let _ = write!(flags, " --datapath {}", opts.datapath);
+    }
+    flags
+}
+
 impl Findings {
     fn into_outcome(self, opts: &Options) -> Outcome {
         let mut r = String::new();
@@ -1094,7 +1114,7 @@ impl Findings {
              VI_A VRID 61 192.0.2.201 (n1 150, n2 120, n3 100); VI_B VRID 62 192.0.2.202 (n1 100, n2 120, n3 150)\n\
              bounds: master-down interval {:?} + margin {:?} (+ a restart's start-up, a script's interval + timeout)\n\
              faults drawn: {}\n\
-             reproduce: cargo xtask chaos --seconds {} --seed {}",
+             reproduce: cargo xtask chaos --seconds {} --seed {}{}",
             opts.seed,
             opts.duration.as_secs(),
             opts.datapath,
@@ -1107,7 +1127,8 @@ impl Findings {
                 .collect::<Vec<_>>()
                 .join(", "),
             opts.duration.as_secs(),
-            opts.seed
+            opts.seed,
+            reproduce_flags(opts)
         );
         let mut failed = Vec::new();
         let mut section = |name: &'static str, what: &str, summary: &[String], bad: &[String]| {
@@ -1204,6 +1225,30 @@ mod tests {
             "n2 VI_A BACKUP -> MASTER: master down timer expired (no advert from the master)"
         );
         assert!(transition("2026-11-22T03:39:00.550058Z DEBUG sent advert", 1).is_none());
+    }
+
+    #[test]
+    fn the_report_repeats_the_options() {
+        let mut o = Options::new(Duration::from_secs(60), 3);
+        assert_eq!(reproduce_flags(&o), "");
+        o.faults = vec![FaultKind::Partition, FaultKind::Stop];
+        o.advert_int = Duration::from_millis(50);
+        assert_eq!(
+            reproduce_flags(&o),
+            " --faults partition,stop --advert-int-ms 50"
+        );
+    }
+
+    #[test]
+    fn stalls_stretch_a_bound_only_where_they_overlap_it() {
+        let s = |at: f64, ms: u64| (at, Duration::from_millis(ms));
+        let bound = Duration::from_millis(1000);
+        assert_eq!(stretched(&[], 10.0, bound), bound);
+        // Before the event, and after the bound: not counted.
+        assert_eq!(stretched(&[s(9.0, 200), s(11.5, 300)], 10.0, bound), bound);
+        // Inside: counted; one just past the stretched end is then taken in too.
+        let got = stretched(&[s(10.5, 200), s(11.1, 100)], 10.0, bound);
+        assert_eq!(got, Duration::from_millis(1300));
     }
 
     #[test]
