@@ -5,7 +5,10 @@
 //! and type changes) runs through `vrrp::packet` and through `vrrp_rx` by `BPF_PROG_TEST_RUN`
 //! with the same rules written to its maps. For each packet the verdict must be the same: passed
 //! on (not VRRP), dropped and counted under the same VRID and reason, or valid and counted for
-//! the same instance. Loading needs root (CAP_BPF): without it these tests fail, never skip.
+//! the same instance. 20,000 random frames (any ethertype, random IP packets, half of them
+//! protocol 112) must only ever be passed or dropped, every non-IP frame passed, and the IP
+//! ones judged as the codec does. Loading needs root (CAP_BPF): without it these tests fail,
+//! never skip.
 //!
 //! `SEED=n` replays one mutation seed; `PARITY_MUTANTS=n` sets the mutants per packet.
 
@@ -628,4 +631,94 @@ fn valid_adverts_update_the_peer_record_events_and_kernel_fence() {
     dp.set_state(slot, false, 100).unwrap();
     send(&dp, 200);
     assert!(!dp.slot_fenced(slot).unwrap());
+}
+
+/// Random frames, not only mutants of adverts: whatever arrives, `vrrp_rx` returns PASS or
+/// DROP (never ABORTED, TX or REDIRECT), passes every frame that is not IPv4 or IPv6 (ARP,
+/// VLAN tags, junk ethertypes), and on random IP packets, half of them claiming protocol 112,
+/// agrees with the codec as for the corpus.
+#[test]
+fn random_frames_only_pass_or_drop() {
+    let insts = instances();
+    let mut dp = load();
+    let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
+    dp.configure(
+        RxGlobal {
+            flags: rx_flags::V3_V4_PSEUDO,
+            _pad: 0,
+        },
+        &slots,
+    )
+    .unwrap();
+    let table: HashMap<u32, InstanceRules> = insts
+        .iter()
+        .map(|i| (slot_of(&i.rules), i.rules.clone()))
+        .collect();
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234);
+    let mut rng = Rng(seed | 1);
+    let bytes = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.next() as u8).collect::<Vec<_>>();
+    let (mut passed, mut dropped) = (0usize, 0usize);
+    for n in 0..20_000 {
+        // BPF_PROG_TEST_RUN wants at least an Ethernet header; up to a full MTU.
+        let len = match rng.below(4) {
+            0 => 14 + rng.below(40),
+            1 | 2 => 14 + rng.below(200),
+            _ => 14 + rng.below(1500),
+        };
+        let mut f = bytes(&mut rng, len);
+        let ethertype = match rng.below(8) {
+            0..=2 => 0x0800,
+            3..=5 => 0x86dd,
+            6 => [0x0806, 0x8100, 0x88a8, 0x88cc][rng.below(4)],
+            _ => u16::from_be_bytes([f[12], f[13]]),
+        };
+        f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        let ip = f.len() > 14 && matches!(ethertype, 0x0800 | 0x86dd);
+        if ip {
+            // The version nibble to match the ethertype, and often protocol 112, or the
+            // program never looks past the IP header.
+            let v6 = ethertype == 0x86dd;
+            f[14] = if v6 {
+                0x60 | (f[14] & 0x0f)
+            } else {
+                0x40 | (f[14] & 0x0f)
+            };
+            let proto_at = 14 + if v6 { 6 } else { 9 };
+            if rng.below(2) == 0 && f.len() > proto_at {
+                f[proto_at] = 112;
+            }
+        }
+        let (verdict, _) = dp.test_run(&f, 1).expect("BPF_PROG_TEST_RUN");
+        assert!(
+            verdict == XDP_PASS || verdict == XDP_DROP,
+            "frame #{n} (seed {seed}) {f:02x?}: verdict {verdict}"
+        );
+        if verdict == XDP_PASS {
+            passed += 1;
+        } else {
+            dropped += 1;
+        }
+        if !ip {
+            assert_eq!(
+                verdict, XDP_PASS,
+                "frame #{n} (seed {seed}), ethertype {ethertype:#06x}, not IP: {f:02x?}"
+            );
+        } else {
+            // The codec's verdict on the IP packet, XDP's on the same packet in the corpus'
+            // frame (vrrp_rx does not look at MAC addresses).
+            let ip = &f[14..];
+            let expect = expected(ip, &DecodeOptions::default(), &table);
+            if let Err(msg) = observe(&dp, ip, &expect) {
+                panic!("random packet #{n} (seed {seed}) {ip:02x?}: {msg}");
+            }
+        }
+    }
+    eprintln!("20000 random frames: {passed} passed, {dropped} dropped");
+    assert!(
+        dropped > 1000,
+        "random VRRP must reach the checks: {dropped} dropped"
+    );
 }

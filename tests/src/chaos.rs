@@ -12,18 +12,25 @@
 //! heal; its track_script failing and passing again (weight −60); a reload (SIGHUP) with VI_B's
 //! priority lowered by 40, and back.
 //!
-//! Invariants, checked on what the client saw (a 1 ms ping and a 20 ms arping of each VIP) and
-//! on the nodes at the end:
+//! Invariants, checked on what the hosts saw (the client pings each VIP every 1 ms; an
+//! observer host, not the client, arpings each VIP every 20 ms so that the client's neighbour
+//! cache learns of a new master only as a real client's would) and on the nodes at the end:
 //!
 //! 1. **one MAC**: from the master-down interval + margin after each event until the next, at
 //!    most one MAC answers ARP for a VIP (not checked while a VRRP-only partition is in place:
 //!    with the adverts cut and the data path up, both sides are masters by design);
-//! 2. **bounded outages**: every gap in the echo replies longer than advert_int starts after an
-//!    event and ends within master-down + margin (+ the event's own reaction time: a restarted
-//!    agent's start, a script's interval and timeout) of it;
+//! 2. **bounded outages**: every gap in the echo replies longer than advert_int in which
+//!    requests went unanswered starts after an event and ends within master-down + margin
+//!    (+ the event's own reaction time: a restarted agent's start, a script's interval and
+//!    timeout) of it;
 //! 3. **nothing left behind**: after SIGTERM every agent exits 0 and no VIP, route, XDP/TC
 //!    attachment, control socket, pinned BPF object or process remains in the nodes, and when
 //!    the lab is gone none of its namespaces or processes remain.
+//!
+//! Host stalls are measured, not guessed: the driver's 5 ms sleeps that wake ≥ 50 ms late, and
+//! gaps ≥ 50 ms in a prober's replies with no request lost (the client's ping was not run).
+//! A bound (1 and 2) is stretched by the measured stalls that overlap it, and says so; a gap
+//! without a lost request is a stall, not an outage.
 //!
 //! A run reports every invariant with its violations, the seed and the timeline (faults and
 //! the agents' state changes, from their logs).
@@ -42,7 +49,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::{Daemon, IFACE, Lab, Node, Prober, epoch_now, run, which};
+use crate::{Daemon, IFACE, Lab, Node, Prober, epoch_now, which};
 
 /// What a chaos run does.
 #[derive(Clone, Debug)]
@@ -175,6 +182,12 @@ const INSTANCES: [Vrrp; 2] = [
     },
 ];
 const NODES: usize = 3;
+/// The lab node that watches ARP, running no agent. Not the client: arping's replies would
+/// refresh the client's own neighbour entry for the VIP every 20 ms, so the pinging client
+/// would find a new master by itself within the kernel's locktime (1 s) even when no
+/// gratuitous ARP told it, which a real client does not (it keeps the old MAC until its entry
+/// goes stale, tens of seconds).
+const OBSERVER: usize = NODES + 1;
 /// Tracker weight of the flapping script, and how much a reload lowers VI_B's priority.
 const FLAP_WEIGHT: u8 = 60;
 const RELOAD_DROP: u8 = 40;
@@ -545,8 +558,10 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
     if opts.faults.is_empty() {
         bail!("no faults to draw from");
     }
-    let lab = Lab::new("chaos", NODES as u8)?;
+    // The nodes, and an observer host that runs the ARP watch (see `OBSERVER`).
+    let lab = Lab::new("chaos", NODES as u8 + 1)?;
     let lab_name = lab.name.clone();
+    let bpf_dir = lab.bpf_dir.clone();
     let mut soak = Soak {
         opts,
         lab: &lab,
@@ -581,22 +596,10 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
     drop(soak);
     drop(lab);
     let mut findings = result?;
-    // After the lab: none of its namespaces and none of the agents remain.
-    let left_ns: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&lab_name))
-                .collect()
-        })
-        .unwrap_or_default();
-    for ns in left_ns {
-        findings.leftovers.push(format!("namespace {ns}"));
-    }
-    for pid in pids {
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            findings.leftovers.push(format!("agent process {pid}"));
-        }
-    }
+    // After the lab: none of its namespaces, agents or BPF filesystem remain.
+    findings
+        .leftovers
+        .extend(crate::leftover::gone(&lab_name, &bpf_dir, &pids));
     Ok(findings.into_outcome(opts))
 }
 
@@ -640,7 +643,7 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         )?;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     }
-    let routes_before: Vec<String> = lab.nodes.iter().map(routes).collect::<Result<_>>()?;
+    let baseline = lab.baseline()?;
     for i in 1..=NODES {
         soak.start_agent(i)?;
     }
@@ -666,7 +669,7 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         .collect::<Result<_>>()?;
     let mut arps: Vec<ArpWatch> = INSTANCES
         .iter()
-        .map(|v| ArpWatch::start(&lab.client, v.vip))
+        .map(|v| ArpWatch::start(lab.node(OBSERVER), v.vip))
         .collect::<Result<_>>()?;
     let stalls = StallWatch::start();
     std::thread::sleep(Duration::from_millis(500));
@@ -706,9 +709,29 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
     let t_end = epoch_now();
     soak.record(t_end, "end of the schedule".into(), Duration::ZERO, false);
 
-    let stalls = stalls.stop();
+    let driver_stalls = stalls.stop();
     let arp_replies: Vec<Vec<(f64, String)>> = arps.drain(..).map(ArpWatch::stop).collect();
     let pings: Vec<_> = probers.drain(..).map(Prober::stop).collect::<Result<_>>()?;
+    // The probers measure host stalls too: a gap in the replies without a lost request is
+    // the client's ping not being run (it sends every millisecond when it runs).
+    let mut prober_stalls: Vec<(f64, Duration)> = Vec::new();
+    for report in &pings {
+        for k in 0..report.reply_times.len().saturating_sub(1) {
+            let gap = report.reply_times[k + 1] - report.reply_times[k];
+            if report.lost_between(k) == 0 && gap >= StallWatch::REPORTED.as_secs_f64() {
+                prober_stalls.push((report.reply_times[k], Duration::from_secs_f64(gap)));
+            }
+        }
+    }
+    prober_stalls.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Both probers starved at once are one stall.
+    prober_stalls.dedup_by(|b, a| b.0 < a.0 + a.1.as_secs_f64());
+    let mut stalls: Vec<(f64, Duration)> = driver_stalls
+        .iter()
+        .chain(&prober_stalls)
+        .copied()
+        .collect();
+    stalls.sort_by(|a, b| a.0.total_cmp(&b.0));
 
     let mut f = Findings {
         t0,
@@ -743,14 +766,15 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
                 }
                 continue;
             }
-            let from = ev.t + (settle + ev.reaction).as_secs_f64();
+            let bound = stretched(&stalls, ev.t, settle + ev.reaction);
+            let from = ev.t + bound.as_secs_f64();
             if from >= next.t {
                 continue;
             }
             checked += Duration::from_secs_f64(next.t - from);
             for (a, b, set) in two_mac_intervals(replies, from, next.t) {
                 f.two_macs.push(format!(
-                    "{} {}: +{:.3}..+{:.3} s ({:.0} ms) answered by {}; {:.3} s after \"{}\" at +{:.3}",
+                    "{} {}: +{:.3}..+{:.3} s ({:.0} ms) answered by {}; {:.3} s after \"{}\" at +{:.3}{}",
                     v.name,
                     v.vip,
                     rel(a),
@@ -759,7 +783,8 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
                     set.iter().map(|m| node_of(m)).collect::<Vec<_>>().join(" and "),
                     a - ev.t,
                     ev.what,
-                    rel(ev.t)
+                    rel(ev.t),
+                    stall_note(bound, settle + ev.reaction)
                 ));
             }
         }
@@ -776,16 +801,19 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
 
     // Invariant 2: outages start after an event and end within its bound.
     for (v, report) in INSTANCES.iter().zip(&pings) {
-        let times: Vec<f64> = report
-            .reply_times
-            .iter()
-            .copied()
-            .filter(|t| *t >= t0 && *t <= t_end)
+        let kept: Vec<usize> = (0..report.reply_times.len())
+            .filter(|k| (t0..=t_end).contains(&report.reply_times[*k]))
             .collect();
-        let mut gaps: Vec<(f64, f64)> = times
+        let times: Vec<f64> = kept.iter().map(|k| report.reply_times[*k]).collect();
+        // A gap is an outage when requests in it went unanswered; one without is the prober
+        // starved (counted among the stalls above).
+        let mut gaps: Vec<(f64, f64)> = kept
             .windows(2)
-            .filter(|w| w[1] - w[0] > ai.as_secs_f64())
-            .map(|w| (w[0], w[1]))
+            .filter(|w| {
+                let (a, b) = (report.reply_times[w[0]], report.reply_times[w[1]]);
+                b - a > ai.as_secs_f64() && report.lost_between(w[0]) > 0
+            })
+            .map(|w| (report.reply_times[w[0]], report.reply_times[w[1]]))
             .collect();
         match (times.first(), times.last()) {
             (Some(first), Some(last)) => {
@@ -804,14 +832,16 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
             longest = longest.max(b - a);
             // The latest event at or before the gap's start (10 ms of slack for clocks).
             let cause = soak.events.iter().rev().find(|e| e.t <= a + 0.010);
-            let bounded = cause.is_some_and(|e| b <= e.t + (settle + e.reaction).as_secs_f64());
+            let bound = |e: &Event| stretched(&stalls, e.t, settle + e.reaction);
+            let bounded = cause.is_some_and(|e| b <= e.t + bound(e).as_secs_f64());
             if let Some(e) = cause {
                 listed.push(format!(
-                    "  +{:.3} s, {:.0} ms, {:.3} s after \"{}\"",
+                    "  +{:.3} s, {:.0} ms, {:.3} s after \"{}\"{}",
                     rel(a),
                     (b - a) * 1000.0,
                     a - e.t,
-                    e.what
+                    e.what,
+                    stall_note(bound(e), settle + e.reaction)
                 ));
             }
             if !bounded {
@@ -819,11 +849,12 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
                     || "before any event".to_owned(),
                     |e| {
                         format!(
-                            "{:.3} s after \"{}\" at +{:.3}, bound {:.3} s",
+                            "{:.3} s after \"{}\" at +{:.3}, bound {:.3} s{}",
                             b - e.t,
                             e.what,
                             rel(e.t),
-                            (settle + e.reaction).as_secs_f64()
+                            bound(e).as_secs_f64(),
+                            stall_note(bound(e), settle + e.reaction)
                         )
                     },
                 );
@@ -867,69 +898,71 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         soak.agents[i - 1] = Some(agent);
     }
     f.timeline = timeline(soak, t0);
-    f.timeline.extend(stalls.iter().map(|(t, late)| Line {
+    f.timeline
+        .extend(driver_stalls.iter().map(|(t, late)| Line {
+            t: *t,
+            text: format!("~~ host stall: the chaos driver woke {late:.0?} late"),
+        }));
+    f.timeline.extend(prober_stalls.iter().map(|(t, gap)| Line {
         t: *t,
-        text: format!("~~ host stall: the chaos driver woke {late:.0?} late"),
+        text: format!("~~ host stall: the client's ping sent nothing for {gap:.0?}"),
     }));
     f.timeline.sort_by(|a, b| a.t.total_cmp(&b.t));
     f.notes.push(format!(
-        "host stalls ≥ {:?} (a 5 ms sleep of the chaos driver woke that late): {}, longest {:.0?}",
+        "host stalls ≥ {:?}: the chaos driver's 5 ms sleep woke that late {} times (longest \
+         {:.0?}); the client's 1 ms ping sent nothing for that long {} times (longest {:.0?}); \
+         bounds are stretched by the measured stalls that overlap them",
         StallWatch::REPORTED,
-        stalls.len(),
-        stalls.iter().map(|s| s.1).max().unwrap_or_default()
+        driver_stalls.len(),
+        driver_stalls.iter().map(|s| s.1).max().unwrap_or_default(),
+        prober_stalls.len(),
+        prober_stalls.iter().map(|s| s.1).max().unwrap_or_default()
     ));
-    for (node, before) in lab.nodes.iter().zip(&routes_before) {
-        for v in &INSTANCES {
-            if node.has_addr(IpAddr::V4(v.vip)).unwrap_or(false) {
-                f.leftovers.push(format!(
-                    "VIP {} on n{} after the agents stopped",
-                    v.vip, node.index
-                ));
-            }
-        }
-        match routes(node) {
-            Ok(after) if after != *before => f.leftovers.push(format!(
-                "n{}'s routes changed:\nbefore:\n{before}after:\n{after}",
-                node.index
-            )),
-            Ok(_) => {}
-            Err(e) => f.leftovers.push(format!("n{}: {e:#}", node.index)),
-        }
-        if let Ok(attached) = node.run("bpftool", &["net", "show"]) {
-            let progs: Vec<&str> = attached.lines().filter(|l| l.contains("id ")).collect();
-            if !progs.is_empty() {
-                f.leftovers.push(format!(
-                    "BPF programs still attached in n{}: {}",
-                    node.index,
-                    progs.join("; ")
-                ));
-            }
-        }
-        let pids = run(Command::new("ip").args(["netns", "pids", &node.ns]))?;
-        for pid in pids.split_whitespace() {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-                .unwrap_or_default();
-            f.leftovers
-                .push(format!("process {pid} in n{}: {cmd}", node.index));
-        }
-    }
+    let vips: Vec<IpAddr> = INSTANCES.iter().map(|v| IpAddr::V4(v.vip)).collect();
+    f.leftovers
+        .extend(lab.leftovers(&baseline, &vips, Path::new(crate::leftover::SYS_BPF)));
     for socket in &soak.sockets {
         if socket.exists() {
             f.leftovers
                 .push(format!("control socket {}", socket.display()));
         }
     }
-    if let Ok(pins) = std::fs::read_dir("/sys/fs/bpf") {
-        for pin in pins.filter_map(|e| e.ok()) {
-            let name = pin.file_name().to_string_lossy().into_owned();
-            if name.contains(&lab.name) {
-                f.leftovers
-                    .push(format!("pinned BPF object /sys/fs/bpf/{name}"));
-            }
-        }
-    }
     Ok(f)
+}
+
+/// `bound` after an event at `t`, stretched by the host stalls the stall watch measured from
+/// `t` to the end of the stretched bound: while the host is frozen the agents' timers, the
+/// kernel's and the client's are too, so a stall of 300 ms delays every reaction by as much.
+/// Only measured stalls count (≥ [`StallWatch::REPORTED`]); shorter ones are the margin's.
+fn stretched(stalls: &[(f64, Duration)], t: f64, bound: Duration) -> Duration {
+    let mut out = bound;
+    // Each stretch may take in another stall; a few rounds reach the fixed point.
+    for _ in 0..8 {
+        let end = t + out.as_secs_f64();
+        let lost: Duration = stalls
+            .iter()
+            .filter(|(at, late)| *at < end && at + (StallWatch::TICK + *late).as_secs_f64() > t)
+            .map(|(_, late)| *late)
+            .sum();
+        if bound + lost == out {
+            break;
+        }
+        out = bound + lost;
+    }
+    out
+}
+
+/// `" (bound + N ms of host stalls)"` when the stalls stretched a bound, else nothing.
+fn stall_note(stretched: Duration, bound: Duration) -> String {
+    let lost = stretched.saturating_sub(bound);
+    if lost.is_zero() {
+        String::new()
+    } else {
+        format!(
+            " (bound stretched by {:.0} ms of host stalls)",
+            lost.as_secs_f64() * 1000.0
+        )
+    }
 }
 
 /// Intervals in `[from, to)` in which ARP replies from different MACs answered the same
@@ -961,12 +994,6 @@ fn two_mac_intervals(
         }
     }
     out
-}
-
-/// IPv4 and IPv6 routes of every table of a node.
-fn routes(node: &Node) -> Result<String> {
-    Ok(node.run("ip", &["-4", "route", "show", "table", "all"])?
-        + &node.run("ip", &["-6", "route", "show", "table", "all"])?)
 }
 
 /// The faults and the state changes the agents logged (all their logs, restarts included).
@@ -1023,7 +1050,10 @@ fn transition(line: &str, i: usize) -> Option<Line> {
             .next()
             .unwrap_or_default();
         format!("n{i} {} {change}: {reason}", instance.unwrap_or("?"))
-    } else if line.contains("ERROR") || line.contains("WARN") {
+    } else if line.contains("ERROR")
+        || line.contains("WARN")
+        || rest.contains("reasserting over a lower priority")
+    {
         format!("n{i} {}", rest.chars().take(160).collect::<String>())
     } else {
         return None;
@@ -1054,6 +1084,26 @@ fn parse_rfc3339(s: &str) -> Option<f64> {
     Some((days * 86_400 + h * 3600 + mi * 60) as f64 + sec)
 }
 
+/// The `cargo xtask chaos` flags, besides `--seconds` and `--seed`, that repeat `opts`.
+fn reproduce_flags(opts: &Options) -> String {
+    let defaults = Options::new(opts.duration, opts.seed);
+    let mut flags = String::new();
+    if opts.faults != defaults.faults {
+        let names: Vec<&str> = opts.faults.iter().map(|f| f.name()).collect();
+        let _ = write!(flags, " --faults {}", names.join(","));
+    }
+    if opts.margin != defaults.margin {
+        let _ = write!(flags, " --margin-ms {}", opts.margin.as_millis());
+    }
+    if opts.advert_int != defaults.advert_int {
+        let _ = write!(flags, " --advert-int-ms {}", opts.advert_int.as_millis());
+    }
+    if opts.datapath != defaults.datapath {
+        let _ = write!(flags, " --datapath {}", opts.datapath);
+    }
+    flags
+}
+
 impl Findings {
     fn into_outcome(self, opts: &Options) -> Outcome {
         let mut r = String::new();
@@ -1064,7 +1114,7 @@ impl Findings {
              VI_A VRID 61 192.0.2.201 (n1 150, n2 120, n3 100); VI_B VRID 62 192.0.2.202 (n1 100, n2 120, n3 150)\n\
              bounds: master-down interval {:?} + margin {:?} (+ a restart's start-up, a script's interval + timeout)\n\
              faults drawn: {}\n\
-             reproduce: cargo xtask chaos --seconds {} --seed {}",
+             reproduce: cargo xtask chaos --seconds {} --seed {}{}",
             opts.seed,
             opts.duration.as_secs(),
             opts.datapath,
@@ -1077,7 +1127,8 @@ impl Findings {
                 .collect::<Vec<_>>()
                 .join(", "),
             opts.duration.as_secs(),
-            opts.seed
+            opts.seed,
+            reproduce_flags(opts)
         );
         let mut failed = Vec::new();
         let mut section = |name: &'static str, what: &str, summary: &[String], bad: &[String]| {
@@ -1174,6 +1225,30 @@ mod tests {
             "n2 VI_A BACKUP -> MASTER: master down timer expired (no advert from the master)"
         );
         assert!(transition("2026-11-22T03:39:00.550058Z DEBUG sent advert", 1).is_none());
+    }
+
+    #[test]
+    fn the_report_repeats_the_options() {
+        let mut o = Options::new(Duration::from_secs(60), 3);
+        assert_eq!(reproduce_flags(&o), "");
+        o.faults = vec![FaultKind::Partition, FaultKind::Stop];
+        o.advert_int = Duration::from_millis(50);
+        assert_eq!(
+            reproduce_flags(&o),
+            " --faults partition,stop --advert-int-ms 50"
+        );
+    }
+
+    #[test]
+    fn stalls_stretch_a_bound_only_where_they_overlap_it() {
+        let s = |at: f64, ms: u64| (at, Duration::from_millis(ms));
+        let bound = Duration::from_millis(1000);
+        assert_eq!(stretched(&[], 10.0, bound), bound);
+        // Before the event, and after the bound: not counted.
+        assert_eq!(stretched(&[s(9.0, 200), s(11.5, 300)], 10.0, bound), bound);
+        // Inside: counted; one just past the stretched end is then taken in too.
+        let got = stretched(&[s(10.5, 200), s(11.1, 100)], 10.0, bound);
+        assert_eq!(got, Duration::from_millis(1300));
     }
 
     #[test]

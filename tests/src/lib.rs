@@ -15,6 +15,7 @@
 pub mod chaos;
 mod daemon;
 pub mod flood;
+pub mod leftover;
 mod netns;
 mod probe;
 pub mod soak;

@@ -26,6 +26,8 @@ pub struct ProberReport {
     pub last_seq: u64,
     /// Wall-clock time of each reply (seconds since the epoch, from `ping -D`).
     pub reply_times: Vec<f64>,
+    /// The ICMP sequence number of each reply (as printed: 0..=65535, wrapping).
+    pub reply_seqs: Vec<u16>,
 }
 
 impl ProberReport {
@@ -37,6 +39,16 @@ impl ProberReport {
             .map(|w| w[1] - w[0])
             .fold(0.0, f64::max);
         Duration::from_secs_f64(gap.max(0.0))
+    }
+
+    /// Requests that went unanswered between reply `k` and reply `k + 1` (sequence numbers
+    /// skipped). 0 means the prober itself sent nothing in between: a gap in the replies with
+    /// no request lost is the client's process being starved, not an outage.
+    pub fn lost_between(&self, k: usize) -> u16 {
+        match (self.reply_seqs.get(k), self.reply_seqs.get(k + 1)) {
+            (Some(a), Some(b)) => b.wrapping_sub(*a).saturating_sub(1),
+            _ => 0,
+        }
     }
 
     /// Replies received after wall-clock time `t` (seconds since the epoch).
@@ -84,6 +96,7 @@ impl Prober {
 
 fn parse_ping(log: &str) -> ProberReport {
     let mut reply_times = Vec::new();
+    let mut reply_seqs = Vec::new();
     let mut last_seq = 0;
     for line in log.lines() {
         if !line.contains("bytes from") {
@@ -93,18 +106,22 @@ fn parse_ping(log: &str) -> ProberReport {
             continue;
         };
         let Ok(ts) = ts.parse::<f64>() else { continue };
-        if let Some(seq) = line
+        let Some(seq) = line
             .split_whitespace()
             .find_map(|w| w.strip_prefix("icmp_seq="))
-        {
-            last_seq = last_seq.max(seq.parse().unwrap_or(0));
-        }
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        last_seq = last_seq.max(seq);
         reply_times.push(ts);
+        reply_seqs.push(seq as u16);
     }
     ProberReport {
         replies: reply_times.len(),
         last_seq,
         reply_times,
+        reply_seqs,
     }
 }
 
@@ -168,6 +185,21 @@ mod tests {
         assert_eq!(r.last_seq, 43);
         let gap = r.longest_gap().as_secs_f64();
         assert!((gap - 0.040).abs() < 1e-6, "{gap}");
+        assert_eq!(r.lost_between(0), 0);
+        assert_eq!(r.lost_between(1), 39);
+        assert_eq!(r.lost_between(3), 0, "past the end");
+    }
+
+    #[test]
+    fn a_starved_prober_is_not_an_outage_and_sequence_numbers_wrap() {
+        let log = "[1000.000] 64 bytes from 192.0.2.200: icmp_seq=65534 ttl=64 time=0.05 ms\n\
+            [1000.100] 64 bytes from 192.0.2.200: icmp_seq=65535 ttl=64 time=0.05 ms\n\
+            [1000.101] 64 bytes from 192.0.2.200: icmp_seq=0 ttl=64 time=0.05 ms\n\
+            [1000.200] 64 bytes from 192.0.2.200: icmp_seq=3 ttl=64 time=0.05 ms\n";
+        let r = parse_ping(log);
+        assert_eq!(r.lost_between(0), 0, "100 ms without a request sent");
+        assert_eq!(r.lost_between(1), 0, "65535 -> 0");
+        assert_eq!(r.lost_between(2), 2);
     }
 
     #[test]

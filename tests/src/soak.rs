@@ -31,6 +31,8 @@ struct Sample {
     rss_kib: u64,
     fds: usize,
     threads: u64,
+    /// utime + stime, in clock ticks.
+    cpu_ticks: u64,
 }
 
 fn sample(pid: i32, t: f64) -> Result<Sample> {
@@ -48,7 +50,21 @@ fn sample(pid: i32, t: f64) -> Result<Sample> {
         rss_kib: field("VmRSS:")?,
         threads: field("Threads:")?,
         fds: std::fs::read_dir(format!("/proc/{pid}/fd"))?.count(),
+        cpu_ticks: cpu_ticks(pid)?,
     })
+}
+
+/// utime + stime of a process (`/proc/PID/stat` fields 14 and 15, after the command name).
+fn cpu_ticks(pid: i32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat
+        .rsplit_once(')')
+        .with_context(|| format!("/proc/{pid}/stat: {stat}"))?
+        .1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state): utime is field 14, stime 15.
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    Ok(field(14).unwrap_or(0) + field(15).unwrap_or(0))
 }
 
 fn vip(k: u8) -> IpAddr {
@@ -80,6 +96,7 @@ pub fn run_resource_soak(opts: &SoakOptions) -> Result<SoakOutcome> {
         bail!("1 to 100 VRIDs");
     }
     let lab = Lab::new("soak", 2)?;
+    let baseline = lab.baseline()?;
     let mut agents = Vec::new();
     for node in 1..=2 {
         let mut a = lab.ha_agent(
@@ -161,10 +178,15 @@ pub fn run_resource_soak(opts: &SoakOptions) -> Result<SoakOutcome> {
             warm.iter().map(|x| x.threads).min().unwrap_or(0),
             warm.iter().map(|x| x.threads).max().unwrap_or(0),
         );
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let cpu = (last.cpu_ticks - first.cpu_ticks) as f64 / hz / (last.t - first.t).max(1e-3);
         let _ = writeln!(
             r,
-            "\nnode {node}: after warm-up RSS {} → {} KiB (max {max_rss}), fds {min_fd}..{max_fd}, threads {min_th}..{max_th}",
-            first.rss_kib, last.rss_kib
+            "\nnode {node}: after warm-up RSS {} → {} KiB (max {max_rss}), fds {min_fd}..{max_fd}, threads {min_th}..{max_th}, CPU {:.1} % of a core",
+            first.rss_kib,
+            last.rss_kib,
+            cpu * 100.0
         );
         // Flat: the last sample within 10 % + 1 MiB of the first after warm-up.
         if last.rss_kib > first.rss_kib + first.rss_kib / 10 + 1024 {
@@ -183,14 +205,18 @@ pub fn run_resource_soak(opts: &SoakOptions) -> Result<SoakOutcome> {
         }
         let _ = writeln!(
             r,
-            "  {:>8}  {:>9}  {:>4}  {:>7}",
-            "t (s)", "RSS KiB", "fds", "threads"
+            "  {:>8}  {:>9}  {:>4}  {:>7}  {:>9}",
+            "t (s)", "RSS KiB", "fds", "threads", "CPU s"
         );
         for x in s {
             let _ = writeln!(
                 r,
-                "  {:>8.1}  {:>9}  {:>4}  {:>7}",
-                x.t, x.rss_kib, x.fds, x.threads
+                "  {:>8.1}  {:>9}  {:>4}  {:>7}  {:>9.2}",
+                x.t,
+                x.rss_kib,
+                x.fds,
+                x.threads,
+                x.cpu_ticks as f64 / hz
             );
         }
     }
@@ -203,6 +229,30 @@ pub fn run_resource_soak(opts: &SoakOptions) -> Result<SoakOutcome> {
             "{split} of {checks} samples found a VRID without exactly one master"
         ));
     }
+    // SIGTERM: each agent exits 0 and leaves nothing behind.
+    for (i, mut a) in agents.drain(..).enumerate() {
+        a.signal(libc::SIGTERM)?;
+        match a.wait_timeout(Duration::from_secs(10))? {
+            Some(st) if st.success() => {}
+            st => failed.push(format!("node {}'s agent on SIGTERM: {st:?}", i + 1)),
+        }
+    }
+    let vips: Vec<IpAddr> = (1..=opts.vrids).map(vip).collect();
+    let left = lab.leftovers(
+        &baseline,
+        &vips,
+        std::path::Path::new(crate::leftover::SYS_BPF),
+    );
+    let _ = writeln!(
+        r,
+        "after SIGTERM: {}",
+        if left.is_empty() {
+            "nothing left (VIPs, routes, XDP/TC, pins, processes)".to_owned()
+        } else {
+            left.join("; ")
+        }
+    );
+    failed.extend(left.into_iter().map(|l| format!("left behind: {l}")));
     let _ = writeln!(
         r,
         "{}",
@@ -212,6 +262,5 @@ pub fn run_resource_soak(opts: &SoakOptions) -> Result<SoakOutcome> {
             format!("bounds broken:\n  {}", failed.join("\n  "))
         }
     );
-    drop(agents);
     Ok(SoakOutcome { report: r, failed })
 }

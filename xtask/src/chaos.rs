@@ -34,6 +34,67 @@ pub struct Args {
     keep_logs: Option<PathBuf>,
 }
 
+/// A seed from the clock (below a million, easy to type back).
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
+}
+
+/// The chaos soak of `cargo xtask test`: all faults but one, default bounds, `seconds` of faults; the
+/// report (and the lab's configs and logs) under target/; fails when an invariant broke.
+pub fn in_test(seconds: u64, seed: u64) -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::root().join("target"));
+    let report = target.join("chaos-test.txt");
+    let logs = target.join("chaos-test-logs");
+    // Logs of an earlier run would read as this one's (a restart's `.log.0`).
+    if logs.exists() {
+        std::fs::remove_dir_all(&logs).with_context(|| format!("removing {}", logs.display()))?;
+    }
+    let mut opts = Options::new(Duration::from_secs(seconds), seed);
+    opts.keep_logs = Some(logs);
+    // Not the VRRP-only partition: when it heals, the master that stays hears no advert of the
+    // lower one half of the time (the lower one hears the higher first and steps down
+    // silently), sends no gratuitous ARP, and a client keeps the old MAC until its neighbour
+    // entry expires: seconds, bounded by the client's ARP timers, not by VRRP (keepalived's
+    // defaults do the same; `higher_prio_send_advert` is its remedy, not supported yet).
+    // `cargo xtask chaos` draws it.
+    opts.faults.retain(|f| *f != FaultKind::Partition);
+    eprintln!(
+        "+ chaos soak: {seconds} s of faults ({}), seed {seed}",
+        opts.faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let outcome = run_soak(&opts)?;
+    std::fs::write(&report, &outcome.report)
+        .with_context(|| format!("writing {}", report.display()))?;
+    if !outcome.failed.is_empty() {
+        println!("{}", outcome.report);
+        bail!(
+            "chaos seed {seed}: invariants broken: {} (report: {}; repeat: cargo xtask chaos \
+             --seconds {seconds} --seed {seed})",
+            outcome.failed.join(", "),
+            report.display()
+        );
+    }
+    let summary: Vec<&str> = outcome
+        .report
+        .lines()
+        .filter(|l| l.starts_with('[') || l.starts_with("note: host stalls"))
+        .collect();
+    eprintln!(
+        "chaos soak: seed {seed}, all invariants held ({}); report: {}",
+        summary.join("; "),
+        report.display()
+    );
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
     ha_tests::require_privileges().context("`cargo xtask chaos` builds network namespaces")?;
     crate::setup::debian_packages(crate::setup::TEST_PACKAGES)?;
@@ -41,11 +102,7 @@ pub fn run(args: Args) -> Result<()> {
     crate::setup::debian_packages(&["nftables"])?;
     crate::build_ebpf()?;
     crate::run(Command::new("cargo").args(["build", "--package", "ha-agent"]))?;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
-    });
+    let seed = args.seed.unwrap_or_else(clock_seed);
     let mut opts = Options::new(Duration::from_secs(args.seconds), seed);
     opts.margin = Duration::from_millis(args.margin_ms);
     if args.advert_int_ms < 10 || !args.advert_int_ms.is_multiple_of(10) {

@@ -2,7 +2,8 @@
 //!
 //! - `build-ebpf [--release]`: installs what the eBPF build needs, then builds `ha-ebpf`.
 //! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
-//!   runs every test of the workspace and a bounded fuzz run.
+//!   runs every test of the workspace, a bounded fuzz run and a 60 s chaos soak (report in
+//!   target/chaos-test.txt).
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
 //! - `bench [--quick] [--scenario NAME] [--trials N]`: ha-agent beside keepalived, report in
 //!   bench/results/.
@@ -10,11 +11,13 @@
 //! - `dist`: a .deb (cargo-deb).
 //! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
 //! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
+//! - `fuzz --seconds N [--target T]`: the bounded fuzz runs of `test`, longer.
 
 mod bench;
 mod chaos;
 mod demo;
 mod dist;
+mod fuzz_seeds;
 mod install;
 mod setup;
 mod soak;
@@ -46,6 +49,12 @@ enum Cmd {
         /// Seconds for each fuzz target (0 skips fuzzing; CI uses the default).
         #[arg(long, default_value_t = 20)]
         fuzz_seconds: u32,
+        /// Seconds of the chaos soak's faults (0 skips it; CI uses the default).
+        #[arg(long, default_value_t = 60)]
+        chaos_seconds: u64,
+        /// Seed of the chaos soak's schedule (default: from the clock, printed at the start).
+        #[arg(long)]
+        chaos_seed: Option<u64>,
     },
     /// Start two ha-agent nodes in a lab, fail the master over and back, show the timings.
     Demo,
@@ -78,12 +87,24 @@ enum Cmd {
     Chaos(chaos::Args),
     /// Resource soak: 16 VRIDs at advert_int 0.01, RSS, fds and threads sampled over time.
     Soak(soak::Args),
+    /// Bounded fuzz runs (as at the end of `test`), each target for `--seconds`.
+    Fuzz {
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+        /// Only these targets (repeatable; default all).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::BuildEbpf => build_ebpf(),
-        Cmd::Test { fuzz_seconds } => test(fuzz_seconds),
+        Cmd::Test {
+            fuzz_seconds,
+            chaos_seconds,
+            chaos_seed,
+        } => test(fuzz_seconds, chaos_seconds, chaos_seed),
         Cmd::Demo => demo::run(),
         Cmd::Bench {
             quick,
@@ -98,6 +119,7 @@ fn main() -> Result<()> {
         Cmd::Dist => dist::run_dist(),
         Cmd::Chaos(args) => chaos::run(args),
         Cmd::Soak(args) => soak::run(args),
+        Cmd::Fuzz { seconds, targets } => fuzz(seconds, &targets),
     }
 }
 
@@ -179,9 +201,17 @@ pub fn ebpf_object() -> PathBuf {
         .join("ha-ebpf")
 }
 
-fn test(fuzz_seconds: u32) -> Result<()> {
+fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Result<()> {
     ha_tests::require_privileges()
         .context("`cargo xtask test` runs network-namespace and BPF tests")?;
+    let chaos_seed = chaos_seed.unwrap_or_else(chaos::clock_seed);
+    if chaos_seconds > 0 {
+        // At the start, so that a run that fails anywhere can be repeated as it was.
+        eprintln!(
+            "xtask test: the chaos soak will run {chaos_seconds} s with seed {chaos_seed} \
+             (repeat: --chaos-seed {chaos_seed})"
+        );
+    }
     setup::debian_packages(setup::TEST_PACKAGES)?;
     build_ebpf()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
@@ -196,7 +226,10 @@ fn test(fuzz_seconds: u32) -> Result<()> {
     let totals =
         run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
     if fuzz_seconds > 0 {
-        fuzz(fuzz_seconds)?;
+        fuzz(fuzz_seconds, &[])?;
+    }
+    if chaos_seconds > 0 {
+        chaos::in_test(chaos_seconds, chaos_seed)?;
     }
     println!(
         "xtask test: {} passed, {} failed",
@@ -253,8 +286,8 @@ fn run_tests(cmd: &mut Command) -> Result<Totals> {
     Ok(totals)
 }
 
-/// Bounded runs of every cargo-fuzz target.
-fn fuzz(seconds: u32) -> Result<()> {
+/// Bounded runs of the cargo-fuzz targets `only` (empty: all), `seconds` each.
+fn fuzz(seconds: u32, only: &[String]) -> Result<()> {
     let fuzz_dir = root().join("ha-agent").join("fuzz");
     let targets = fuzz_dir.join("fuzz_targets");
     if !targets.is_dir() {
@@ -265,6 +298,10 @@ fn fuzz(seconds: u32) -> Result<()> {
         .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
         .collect();
     names.sort();
+    if let Some(unknown) = only.iter().find(|t| !names.contains(t)) {
+        bail!("no fuzz target {unknown:?}; targets: {}", names.join(", "));
+    }
+    names.retain(|n| only.is_empty() || only.contains(n));
     for name in names {
         // The target's own corpus (kept between runs, git-ignored) first: libFuzzer writes new
         // inputs to the first directory and only reads the seed directories after it.
@@ -275,9 +312,10 @@ fn fuzz(seconds: u32) -> Result<()> {
             .arg(&fuzz_dir)
             .arg(&name)
             .arg(&corpus)
-            .args(fuzz_seeds(&name))
+            .args(fuzz_seeds(&name)?)
             .arg("--")
-            .arg(format!("-max_total_time={seconds}"));
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-print_final_stats=1");
         if name == "config" {
             // Whole configuration files, not libFuzzer's 4 KiB default.
             cmd.arg("-max_len=16384");
@@ -287,13 +325,27 @@ fn fuzz(seconds: u32) -> Result<()> {
     Ok(())
 }
 
-/// Seed corpora of a fuzz target, read recursively by libFuzzer.
-fn fuzz_seeds(target: &str) -> Vec<PathBuf> {
-    match target {
+/// Seed corpora of a fuzz target, read recursively by libFuzzer (`decode`: made from
+/// keepalived's captures into target/fuzz-seeds/decode).
+fn fuzz_seeds(target: &str) -> Result<Vec<PathBuf>> {
+    Ok(match target {
         "config" => vec![
             root().join("examples"),
             root().join("ha-agent").join("tests").join("config"),
         ],
+        "decode" => {
+            let dir = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root().join("target"))
+                .join("fuzz-seeds")
+                .join("decode");
+            let n = fuzz_seeds::decode(&dir)?;
+            eprintln!(
+                "{n} decode seeds from keepalived's captures in {}",
+                dir.display()
+            );
+            vec![dir]
+        }
         _ => Vec::new(),
-    }
+    })
 }

@@ -1,0 +1,79 @@
+//! A master that hears a lower-priority master sends gratuitous ARPs (keepalived: "we receive
+//! a lower prio adv, we just refresh remote ARP cache", `garp_lower_prio_repeat`), also after
+//! a hang: `tests/tests/partition.rs` shows the same for a healed partition.
+//!
+//! Node 1 (150) is master; it hangs (SIGSTOP) long enough for node 2 (100) to take over and
+//! announce itself by gratuitous ARP, so the client's neighbour entry for the VIP points at
+//! node 2. When node 1 resumes it is still master, hears node 2's adverts and node 2 steps
+//! down. Without node 1's gratuitous ARPs the client keeps node 2's MAC (which no longer
+//! answers for the VIP) until its entry goes stale: seconds without the VIP. With them it
+//! moves back at once.
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use ha_tests::{IFACE, Lab, ha_agent_bin, wait_for};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
+
+fn conf(priority: u8) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        \
+         192.0.2.200/24\n    }}\n}}\n"
+    )
+}
+
+/// The MAC the client's neighbour table has for the VIP, if any.
+fn client_mac(lab: &Lab) -> Option<String> {
+    let out = lab
+        .client
+        .run("ip", &["neigh", "show", &VIP.to_string(), "dev", IFACE])
+        .ok()?;
+    let mut words = out.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+#[test]
+fn a_resumed_master_brings_the_clients_back_by_gratuitous_arp() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("lowgarp", 2).expect("lab");
+    let (mac1, mac2) = (lab.node(1).mac().unwrap(), lab.node(2).mac().unwrap());
+    let a1 = lab.ha_agent(1, &conf(150), &[]).unwrap();
+    let _a2 = lab.ha_agent(2, &conf(100), &[]).unwrap();
+    let secs = Duration::from_secs;
+    wait_for("node 1 to hold the VIP", secs(10), || {
+        lab.node(1).has_addr(VIP.into())
+    })
+    .unwrap();
+    // The client resolves the VIP (a neighbour entry that gratuitous ARPs then update).
+    lab.client
+        .run("ping", &["-c", "1", "-W", "1", &VIP.to_string()])
+        .unwrap();
+    assert_eq!(client_mac(&lab).as_deref(), Some(&*mac1));
+
+    a1.signal(libc::SIGSTOP).unwrap();
+    wait_for("the client to follow node 2", secs(5), || {
+        Ok(client_mac(&lab).as_deref() == Some(&*mac2))
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    a1.signal(libc::SIGCONT).unwrap();
+    wait_for("node 2 to step down", secs(5), || {
+        Ok(!lab.node(2).has_addr(VIP.into())?)
+    })
+    .unwrap();
+    let took = wait_for("the client to come back to node 1", secs(3), || {
+        Ok(client_mac(&lab).as_deref() == Some(&*mac1))
+    })
+    .unwrap_or_else(|e| panic!("{e}: node 1's log:\n{}", a1.log()));
+    assert!(
+        a1.log().contains("reasserting over a lower priority"),
+        "{}",
+        a1.log()
+    );
+    // And the VIP answers through it.
+    lab.client
+        .run("ping", &["-c", "1", "-W", "1", &VIP.to_string()])
+        .unwrap_or_else(|e| panic!("{e} ({took:?} after node 2 stepped down)"));
+}
