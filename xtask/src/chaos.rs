@@ -101,7 +101,7 @@ pub fn run(args: Args) -> Result<()> {
     // The VRRP-only partition is an nftables bridge rule (kernels without TC's drop action).
     crate::setup::debian_packages(&["nftables"])?;
     crate::build_ebpf()?;
-    crate::run(Command::new("cargo").args(["build", "--package", "ha-agent"]))?;
+    crate::run(Command::new("cargo").args(crate::AGENT_AND_PROBER))?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     let mut opts = Options::new(Duration::from_secs(args.seconds), seed);
     opts.margin = Duration::from_millis(args.margin_ms);

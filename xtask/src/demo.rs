@@ -56,17 +56,7 @@ pub fn run() -> Result<()> {
     ha_tests::require_privileges().context("the demo builds network namespaces and loads BPF")?;
     setup::debian_packages(setup::TEST_PACKAGES)?;
     crate::build_ebpf()?;
-    crate::run(Command::new("cargo").args([
-        "build",
-        "--package",
-        "ha-agent",
-        "--package",
-        "ha-tests",
-        "--bin",
-        "ha-agent",
-        "--bin",
-        "icmp_prober",
-    ]))?;
+    crate::run(Command::new("cargo").args(crate::AGENT_AND_PROBER))?;
 
     let vip: IpAddr = VIP.parse()?;
     let lab = Lab::new("demo", 2)?;

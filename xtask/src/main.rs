@@ -13,6 +13,19 @@
 //! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
 //! - `fuzz --seconds N [--target T]`: the bounded fuzz runs of `test`, longer.
 
+/// `cargo build` arguments for what the labs run: the agent and the client's prober.
+const AGENT_AND_PROBER: [&str; 9] = [
+    "build",
+    "--package",
+    "ha-agent",
+    "--package",
+    "ha-tests",
+    "--bin",
+    "ha-agent",
+    "--bin",
+    "icmp_prober",
+];
+
 mod bench;
 mod chaos;
 mod demo;
@@ -222,7 +235,7 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
         .args(EBPF_ARGS)
         .args(["--", "-D", "warnings"]))?;
     // The agent binary is run by the lab tests of other packages: build it first.
-    run(Command::new("cargo").args(["build", "--package", "ha-agent"]))?;
+    run(Command::new("cargo").args(crate::AGENT_AND_PROBER))?;
     let totals =
         run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
     if fuzz_seconds > 0 {

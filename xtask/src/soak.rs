@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     ha_tests::require_privileges().context("`cargo xtask soak` builds network namespaces")?;
     crate::build_ebpf()?;
-    crate::run(Command::new("cargo").args(["build", "--package", "ha-agent"]))?;
+    crate::run(Command::new("cargo").args(crate::AGENT_AND_PROBER))?;
     let outcome = run_resource_soak(&SoakOptions {
         duration: Duration::from_secs(args.seconds),
         sample_every: Duration::from_secs(args.every.max(1)),
