@@ -3,9 +3,11 @@
 //! - `vrrp_rx` (XDP): validates VRRP adverts at the NIC, counts them per VRID and reason, feeds the
 //!   election through a peer map and a ring buffer, and consumes them.
 //! - `vip_fence` (TC, ingress and egress): drops traffic to or from a VIP this node must not own.
+//! - `xdp_baseline` (XDP, never attached): the empty program the per-packet benchmark subtracts.
 #![no_std]
 #![no_main]
 
+mod baseline;
 mod fence;
 mod maps;
 mod ptr;
