@@ -6,6 +6,8 @@
 //! - `xdp_baseline` (XDP, never attached): the empty program the per-packet benchmark subtracts.
 #![no_std]
 #![no_main]
+// Packet loads of their width (`ptr::read_at`).
+#![feature(asm_experimental_arch)]
 
 mod baseline;
 mod fence;
