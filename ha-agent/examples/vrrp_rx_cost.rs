@@ -10,8 +10,10 @@
 //! A sample is the kernel's figure: the run's elapsed time divided by the repeat count, in whole
 //! nanoseconds (truncated), per packet. It includes the kernel's loop around the program; the
 //! `baseline` case runs `xdp_baseline` (returns `XDP_PASS`, nothing else) the same way, so the
-//! program's own cost is a case's figure minus the baseline's. The userspace wall clock around
-//! each call, divided by the repeat count, is reported beside it (`wall_ns`) as a cross-check.
+//! program's own cost is a case's figure minus the baseline's. The `ktime` case runs `xdp_ktime`
+//! (one `bpf_ktime_get_ns()`, the timestamp every valid advert takes): that call's cost by
+//! itself. The userspace wall clock around each call, divided by the repeat count, is reported
+//! beside it (`wall_ns`) as a cross-check.
 //!
 //! Every call is checked: the verdict, and the counters moved by exactly the repeat count
 //! (`ACCEPTED[slot]` for a valid advert, `STATS[vrid][reason]` for a rejected one, nothing in
@@ -27,7 +29,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use aya::programs::{TestRun as _, TestRunOptions, Xdp};
+use aya::{
+    Ebpf,
+    programs::{TestRun as _, TestRunOptions, Xdp},
+};
 use clap::Parser;
 use ha_agent::{
     datapath::{
@@ -44,7 +49,9 @@ use serde::Serialize;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
+/// The reference programs in the eBPF object beside `vrrp_rx`.
 const BASELINE_PROG: &str = "xdp_baseline";
+const KTIME_PROG: &str = "xdp_ktime";
 
 /// The bench's master (node 1) sends; we are node 2, its backup.
 const MASTER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -72,8 +79,9 @@ struct Args {
 /// What a case must do, checked on every call.
 #[derive(Clone, Copy, Debug)]
 enum Expect {
-    /// `xdp_baseline`: XDP_PASS, no counter of `vrrp_rx` moves.
-    Baseline,
+    /// A reference program (`xdp_baseline`, `xdp_ktime`): XDP_PASS, no counter of `vrrp_rx`
+    /// moves.
+    Reference(&'static str),
     /// Valid: XDP_DROP (consumed), `ACCEPTED[slot]` and `RX_ADVERTS[vrid]` + repeat.
     Valid { vrid: u8, slot: u32 },
     /// Rejected: XDP_DROP, `STATS[vrid][reason]` and `RX_ADVERTS[vrid]` + repeat.
@@ -85,7 +93,7 @@ enum Expect {
 impl Expect {
     fn describe(self) -> String {
         match self {
-            Expect::Baseline => "XDP_PASS (empty program)".into(),
+            Expect::Reference(prog) => format!("XDP_PASS ({prog})"),
             Expect::Valid { slot, .. } => format!("XDP_DROP, valid (ACCEPTED[{slot}])"),
             Expect::Rejected { vrid, reason } => {
                 format!("XDP_DROP, rejected (STATS[{vrid}][{}])", reason.as_str())
@@ -96,7 +104,7 @@ impl Expect {
 
     fn verdict(self) -> u32 {
         match self {
-            Expect::Baseline | Expect::Pass => XDP_PASS,
+            Expect::Reference(_) | Expect::Pass => XDP_PASS,
             Expect::Valid { .. } | Expect::Rejected { .. } => XDP_DROP,
         }
     }
@@ -127,6 +135,7 @@ struct Output {
     runs: usize,
     program: &'static str,
     baseline_program: &'static str,
+    ktime_program: &'static str,
     configured_slots: usize,
     cases: Vec<CaseOut>,
 }
@@ -150,13 +159,16 @@ fn main() -> Result<()> {
     )
     .context("writing the rules")?;
 
-    let mut baseline_obj = aya::Ebpf::load(EBPF_OBJECT).context("loading the eBPF object")?;
-    let baseline: &mut Xdp = baseline_obj
-        .program_mut(BASELINE_PROG)
-        .context("no xdp_baseline in the eBPF object: rebuild with `cargo xtask build-ebpf`")?
-        .try_into()?;
-    baseline.load().context("loading xdp_baseline")?;
-    let baseline: &Xdp = baseline;
+    let mut references = aya::Ebpf::load(EBPF_OBJECT).context("loading the eBPF object")?;
+    for name in [BASELINE_PROG, KTIME_PROG] {
+        let prog: &mut Xdp = references
+            .program_mut(name)
+            .with_context(|| {
+                format!("no {name} in the eBPF object: rebuild with `cargo xtask build-ebpf`")
+            })?
+            .try_into()?;
+        prog.load().with_context(|| format!("loading {name}"))?;
+    }
 
     let mut cases = cases();
     if !args.cases.is_empty() {
@@ -186,14 +198,14 @@ fn main() -> Result<()> {
 
     // Warm-up: caches, branch predictors, and the peer records (their first advert is an event).
     for c in &cases {
-        measure(&dp, baseline, c, args.repeat.min(10_000))
+        measure(&dp, &references, c, args.repeat.min(10_000))
             .with_context(|| format!("case {} (warm-up)", c.name))?;
     }
     for run in 0..args.runs {
         for k in 0..cases.len() {
             let i = (run + k) % cases.len();
             let c = &cases[i];
-            let (ns, wall) = measure(&dp, baseline, c, args.repeat)
+            let (ns, wall) = measure(&dp, &references, c, args.repeat)
                 .with_context(|| format!("case {}, run {}", c.name, run + 1))?;
             out[i].ns.push(ns);
             out[i].wall_ns.push(wall);
@@ -213,6 +225,7 @@ fn main() -> Result<()> {
         runs: args.runs,
         program: "vrrp_rx",
         baseline_program: BASELINE_PROG,
+        ktime_program: KTIME_PROG,
         configured_slots: slots.len(),
         cases: out,
     };
@@ -222,12 +235,21 @@ fn main() -> Result<()> {
 
 /// One `BPF_PROG_TEST_RUN` call of `repeat` packets: (kernel ns per packet, wall ns per packet),
 /// after checking the verdict and the counters.
-fn measure(dp: &XdpDatapath, baseline: &Xdp, c: &Case, repeat: u32) -> Result<(f64, f64)> {
+fn measure(dp: &XdpDatapath, references: &Ebpf, c: &Case, repeat: u32) -> Result<(f64, f64)> {
+    let reference: Option<&Xdp> = match c.expect {
+        Expect::Reference(name) => Some(
+            references
+                .program(name)
+                .with_context(|| format!("no program {name}"))?
+                .try_into()?,
+        ),
+        _ => None,
+    };
     let before = Counters::read(dp, c.expect)?;
     let t0 = Instant::now();
-    let (verdict, per_packet) = match c.expect {
-        Expect::Baseline => run_prog(baseline, &c.frame, repeat)?,
-        _ => dp.test_run(&c.frame, repeat)?,
+    let (verdict, per_packet) = match reference {
+        Some(prog) => run_prog(prog, &c.frame, repeat)?,
+        None => dp.test_run(&c.frame, repeat)?,
     };
     let wall = t0.elapsed();
     let after = Counters::read(dp, c.expect)?;
@@ -240,7 +262,7 @@ fn measure(dp: &XdpDatapath, baseline: &Xdp, c: &Case, repeat: u32) -> Result<(f
     }
     let moved = after.delta(&before);
     let want = match c.expect {
-        Expect::Baseline | Expect::Pass => (0, 0),
+        Expect::Reference(_) | Expect::Pass => (0, 0),
         Expect::Valid { .. } | Expect::Rejected { .. } => (u64::from(repeat), u64::from(repeat)),
     };
     if moved != want {
@@ -256,7 +278,7 @@ fn measure(dp: &XdpDatapath, baseline: &Xdp, c: &Case, repeat: u32) -> Result<(f
     ))
 }
 
-/// Runs `xdp_baseline` as `XdpDatapath::test_run` runs `vrrp_rx`.
+/// Runs a reference program as `XdpDatapath::test_run` runs `vrrp_rx`.
 fn run_prog(prog: &Xdp, frame: &[u8], repeat: u32) -> Result<(u32, Duration)> {
     let mut out = vec![0u8; frame.len() + 256];
     let r = prog.test_run(TestRunOptions {
@@ -287,7 +309,7 @@ impl Counters {
                 own: dp.rejected(vrid, reason)?,
                 rx_adverts: dp.rx_adverts(vrid)?,
             },
-            Expect::Baseline | Expect::Pass => {
+            Expect::Reference(_) | Expect::Pass => {
                 let mut total = 0;
                 for vrid in 0..VRID_SLOTS {
                     total += dp.rx_adverts(vrid as u8)?;
@@ -411,7 +433,13 @@ fn cases() -> Vec<Case> {
             name: "baseline",
             label: "empty XDP program (baseline)",
             frame: valid_v3.clone(),
-            expect: Expect::Baseline,
+            expect: Expect::Reference(BASELINE_PROG),
+        },
+        Case {
+            name: "ktime",
+            label: "empty XDP program + one bpf_ktime_get_ns (reference)",
+            frame: valid_v3.clone(),
+            expect: Expect::Reference(KTIME_PROG),
         },
         Case {
             name: "valid-v3-ipv4",

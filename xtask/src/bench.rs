@@ -118,7 +118,9 @@ impl Scenario {
                  The kernel's figure includes its loop around the program: the empty XDP \
                  program `xdp_baseline` (returns XDP_PASS) run the same way measures it, and \
                  'minus baseline' = a case's median − the baseline's median is vrrp_rx's own \
-                 cost. 10G line rate (14.88 Mpps) leaves 67 ns a packet on one core."
+                 cost. A second reference, `xdp_ktime`, reads the clock once \
+                 (`bpf_ktime_get_ns()`, as every valid advert does for its peer record). 10G \
+                 line rate (14.88 Mpps) leaves 67 ns a packet on one core."
             }
             Scenario::Scale => {
                 "N instances (VRIDs 1..N, one /32 VIP each) at advert_int 0.01 on one interface, \

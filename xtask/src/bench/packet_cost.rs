@@ -18,6 +18,9 @@ pub const REPEAT: u32 = 1_000_000;
 /// The case whose cost is the kernel's loop around any program.
 pub const BASELINE: &str = "baseline";
 
+/// The case that reads the clock once and does nothing else.
+pub const KTIME: &str = "ktime";
+
 /// The case issue #8's target is about.
 pub const TARGET_CASE: &str = "valid-v3-ipv4";
 
@@ -48,6 +51,8 @@ pub struct PacketCost {
     pub runs: usize,
     pub program: String,
     pub baseline_program: String,
+    #[serde(default)]
+    pub ktime_program: String,
     pub configured_slots: usize,
     pub cases: Vec<Case>,
     /// Filled here, not by the example: JIT sysctls and CPU mitigations (a `ret` or an indirect
