@@ -454,6 +454,31 @@ fn load() -> XdpDatapath {
         .expect("loading vrrp_rx and vip_fence (needs root/CAP_BPF and `cargo xtask build-ebpf`)")
 }
 
+/// Runs every packet through both and panics at the first disagreement; the verdicts seen.
+fn judge_all(
+    dp: &XdpDatapath,
+    corpus: &[Vec<u8>],
+    opts: &DecodeOptions,
+    table: &HashMap<u32, InstanceRules>,
+    seed: u64,
+) -> HashMap<String, usize> {
+    let mut kinds: HashMap<String, usize> = HashMap::new();
+    for (n, ip) in corpus.iter().enumerate() {
+        let e = expected(ip, opts, table);
+        *kinds
+            .entry(match &e {
+                Expect::Pass => "pass".into(),
+                Expect::Reject(_, r) => r.as_str().to_owned(),
+                Expect::Valid(_) => "valid".into(),
+            })
+            .or_default() += 1;
+        if let Err(msg) = observe(dp, ip, &e) {
+            panic!("packet #{n} (seed {seed}) {ip:02x?}: {msg}");
+        }
+    }
+    kinds
+}
+
 fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
     let insts = instances();
     let mut dp = load();
@@ -483,20 +508,7 @@ fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
         }
     }
     corpus.push(vec![]);
-    let mut kinds: HashMap<String, usize> = HashMap::new();
-    for (n, ip) in corpus.iter().enumerate() {
-        let e = expected(ip, &opts, &table);
-        *kinds
-            .entry(match &e {
-                Expect::Pass => "pass".into(),
-                Expect::Reject(_, r) => r.as_str().to_owned(),
-                Expect::Valid(_) => "valid".into(),
-            })
-            .or_default() += 1;
-        if let Err(msg) = observe(&dp, ip, &e) {
-            panic!("packet #{n} (seed {seed}) {ip:02x?}: {msg}");
-        }
-    }
+    let kinds = judge_all(&dp, &corpus, &opts, &table, seed);
     eprintln!("{} packets: {kinds:?}", corpus.len());
     // The corpus reaches every verdict the rules can give, or the comparison proves little.
     for kind in [
@@ -534,6 +546,161 @@ fn xdp_and_codec_agree_with_either_checksum_and_unicast_any_ttl() {
         opts,
         rx_flags::V3_V4_PSEUDO | rx_flags::V3_V4_AS_V2 | rx_flags::UNICAST_ANY_TTL,
     );
+}
+
+/// `vrrp_rx` checks an address list in one of three ways (up to `RX_INLINE_VIPS` VIPs compared
+/// with the copy in `RX_INSTANCE`, up to 16 looked up in `ADV_ADDRS` in place, more in a
+/// `bpf_loop`) and sums a message in place up to 64 words, in a `bpf_loop` beyond: lists of
+/// every size across those limits, both families, v2 with PASS auth, a VIP listed twice and
+/// lists that are not checked, with their mutants, get the codec's verdicts.
+#[test]
+fn xdp_and_codec_agree_on_address_lists_of_every_length() {
+    let v4s = |vrid: u8, n: u8| -> Vec<IpAddr> {
+        (0..n)
+            .map(|k| Ipv4Addr::new(198, 18, vrid, k).into())
+            .collect()
+    };
+    let v6s = |vrid: u16, n: u16| -> Vec<IpAddr> {
+        (0..n)
+            .map(|k| Ipv6Addr::new(0x2001, 0xdb8, vrid, 0, 0, 0, 0, k + 1).into())
+            .collect()
+    };
+    let inst = |vrid, version, auth, cs, vips: Option<Vec<IpAddr>>, ipv6: bool| Inst {
+        rules: InstanceRules {
+            vrid,
+            version,
+            family: if ipv6 { Family::Ipv6 } else { Family::Ipv4 },
+            auth,
+            adver_int_cs: cs,
+            vips,
+            unicast_peers: vec![],
+        },
+        encode: EncodeOptions::default(),
+        src: if ipv6 { SRC6.into() } else { SRC4.into() },
+        dst: if ipv6 { MCAST6.into() } else { MCAST4.into() },
+    };
+    let mut dup = v4s(60, 3);
+    dup.push(dup[0]);
+    let pw = Auth::pass("pw");
+    let insts = vec![
+        // Inline: one VIP, a full inline list, a VIP listed twice.
+        inst(61, Version::V3, Auth::None, 1, Some(v4s(61, 1)), false),
+        inst(62, Version::V3, Auth::None, 1, Some(v4s(62, 8)), false),
+        inst(60, Version::V3, Auth::None, 1, Some(dup), false),
+        inst(63, Version::V2, pw, 100, Some(v4s(63, 8)), false),
+        inst(64, Version::V3, Auth::None, 1, Some(v6s(64, 8)), true),
+        // ADV_ADDRS in place: 9 and 16 VIPs; IPv6 16 VIPs is 66 words (bpf_loop sum).
+        inst(65, Version::V3, Auth::None, 1, Some(v4s(65, 9)), false),
+        inst(66, Version::V3, Auth::None, 1, Some(v4s(66, 16)), false),
+        inst(67, Version::V2, pw, 100, Some(v4s(67, 16)), false),
+        inst(68, Version::V3, Auth::None, 1, Some(v6s(68, 16)), true),
+        // bpf_loop: 17 VIPs (summed in place), 63 (65 words: summed in a loop too).
+        inst(69, Version::V3, Auth::None, 1, Some(v4s(69, 17)), false),
+        inst(70, Version::V3, Auth::None, 1, Some(v4s(70, 63)), false),
+        inst(71, Version::V3, Auth::None, 1, Some(v6s(71, 17)), true),
+        // Not checked (skip_check_adv_addr): long lists only summed.
+        inst(72, Version::V3, Auth::None, 1, None, false),
+        inst(73, Version::V3, Auth::None, 1, None, true),
+    ];
+    let mut dp = load();
+    let slots: Vec<SlotConfig> = insts
+        .iter()
+        .map(|i| {
+            let mut s = slot_config(i);
+            // The runtime's mask: each VIP's first index (ADV_ADDRS keeps the first).
+            s.rx.vip_mask = s.vips.iter().enumerate().fold(0, |m, (k, v)| {
+                m | 1u64 << s.vips.iter().position(|w| w == v).unwrap_or(k)
+            });
+            s
+        })
+        .collect();
+    dp.configure(
+        RxGlobal {
+            flags: rx_flags::V3_V4_PSEUDO,
+            _pad: 0,
+        },
+        &slots,
+    )
+    .unwrap();
+    let table: HashMap<u32, InstanceRules> = insts
+        .iter()
+        .map(|i| (slot_of(&i.rules), i.rules.clone()))
+        .collect();
+
+    let mut corpus = vec![];
+    for i in &insts {
+        let r = &i.rules;
+        let ours = r.vips.clone().unwrap_or_else(|| match r.family {
+            Family::Ipv4 => v4s(r.vrid, 255),
+            // 200 × 16 bytes: BPF_PROG_TEST_RUN takes one page of packet.
+            Family::Ipv6 => v6s(u16::from(r.vrid), 200),
+        });
+        let foreign: IpAddr = match r.family {
+            Family::Ipv4 => v4(99),
+            Family::Ipv6 => v6(0x99),
+        };
+        let mut lists = vec![ours.clone()];
+        let mut reversed = ours.clone();
+        reversed.reverse();
+        lists.push(reversed);
+        for k in [0, ours.len() / 2, ours.len() - 1] {
+            let mut l = ours.clone();
+            l[k] = foreign;
+            lists.push(l);
+            let mut l = ours.clone();
+            l[k] = ours[(k + 1) % ours.len()];
+            lists.push(l);
+        }
+        let mut longer = ours.clone();
+        longer.push(foreign);
+        lists.push(longer);
+        lists.push(ours[1..].to_vec());
+        for addrs in lists {
+            let advert = Advert {
+                version: r.version,
+                vrid: r.vrid,
+                priority: 100,
+                adver_int_cs: r.adver_int_cs,
+                addrs,
+                auth: r.auth,
+            };
+            if let Ok(vrrp) = advert.encode(i.src, i.dst, &i.encode) {
+                corpus.push(ip_packet(i.src, i.dst, 255, &vrrp));
+            }
+        }
+    }
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234);
+    let mut rng = Rng(seed | 1);
+    for p in corpus.clone() {
+        for _ in 0..16 {
+            let m = mutate(&p, &mut rng);
+            let m2 = mutate(&m, &mut rng);
+            corpus.push(m);
+            corpus.push(m2);
+        }
+    }
+    let kinds = judge_all(&dp, &corpus, &DecodeOptions::default(), &table, seed);
+    eprintln!("{} packets: {kinds:?}", corpus.len());
+    for kind in [
+        "valid",
+        "address_list_mismatch",
+        "bad_checksum",
+        "length_mismatch",
+    ] {
+        assert!(kinds.contains_key(kind), "no packet was {kind}: {kinds:?}");
+    }
+    // Every instance accepted its own list, so every path ran.
+    for i in &insts {
+        assert!(
+            dp.accepted(slot_of(&i.rules)).unwrap() > 0,
+            "VRID {} ({:?}): no valid advert",
+            i.rules.vrid,
+            i.rules.family
+        );
+    }
 }
 
 /// A valid advert updates the peer record and, when it changes something, sends an event; one

@@ -110,7 +110,15 @@ pub struct RxInstance {
     pub auth: [u8; 8],
     /// Our primary address (IPv4 in the first 4 bytes): the tie breaker.
     pub primary: [u8; 16],
+    /// Our first [`RX_INLINE_VIPS`] VIPs in order (IPv4 in the first 4 bytes, unused entries
+    /// zero), written by the agent from the list it writes to `ADV_ADDRS`. When `vip_count` is
+    /// at most [`RX_INLINE_VIPS`], `vrrp_rx` compares an advert's addresses with these instead of
+    /// looking each one up: the same bits (an address's first index), no map lookup.
+    pub vips: [[u8; 16]; RX_INLINE_VIPS],
 }
+
+/// VIPs an [`RxInstance`] carries inline for the advert address check.
+pub const RX_INLINE_VIPS: usize = 8;
 
 /// `PEER[slot]`: the last valid advert for the slot. Written by `vrrp_rx` (plain stores: a
 /// reader racing two senders may see fields of both, and gets an event for each anyway).

@@ -20,7 +20,10 @@ use aya_ebpf::{
 };
 use ha_common::{
     RejectReason,
-    maps::{PeerEvent, RxInstance, SlotAddr, event_why, instance_slot, rx_flags, stats_index},
+    maps::{
+        PeerEvent, RX_INLINE_VIPS, RxInstance, SlotAddr, event_why, instance_slot, rx_flags,
+        stats_index,
+    },
     wire::{
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV4_MIN_HLEN,
         IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN, VRRP_TTL,
@@ -283,7 +286,12 @@ fn vrrp(xdp: *mut xdp_md, data: usize, data_end: usize, ip: &Ip) -> Result<(), R
             return Err(RejectReason::AuthMismatch);
         }
         if hdr[4] == VRRP_AUTH_PASS {
-            let at = ip.vrrp + VRRP_HEADER_LEN + count * 4;
+            // After the addresses: check 16 made the length 8 + 4 × count + 8. Computed from the
+            // length, not `count`: a count in packet arithmetic is tracked precisely by the
+            // verifier, and the address loop's exits (one per count) then never merge. The mask
+            // bounds the offset for the verifier; it changes nothing (4 × 255 < 1024).
+            let addrs = ip.len.wrapping_sub(VRRP_HEADER_LEN + VRRP_V2_AUTH_LEN) & 0x3ff;
+            let at = ip.vrrp + VRRP_HEADER_LEN + addrs;
             let got = u64::from_ne_bytes(read_at(data, data_end, at).map_err(truncated)?);
             // Every byte compared whatever the first difference, as keepalived.
             if got ^ u64::from_ne_bytes(cfg.auth) != 0 {
@@ -299,7 +307,8 @@ fn vrrp(xdp: *mut xdp_md, data: usize, data_end: usize, ip: &Ip) -> Result<(), R
         if count != cfg.vip_count as usize {
             return Err(RejectReason::AddressListMismatch);
         }
-        let mask = vip_mask(xdp, ip.vrrp + VRRP_HEADER_LEN, count, slot, ip.ipv6);
+        let at = ip.vrrp + VRRP_HEADER_LEN;
+        let mask = vip_mask(xdp, at, count, slot, cfg, ip.ipv6);
         if mask & cfg.vip_mask != cfg.vip_mask {
             return Err(RejectReason::AddressListMismatch);
         }
@@ -422,9 +431,159 @@ struct LoopCtx {
     acc: u64,
 }
 
-/// The OR of `1 << ADV_ADDRS[slot, addr]` over the `count` addresses from `at`.
+/// Messages up to this many 32-bit words (v3 IPv4 with 62 VIPs, IPv6 with 15) are summed by
+/// direct packet access; longer ones in a `bpf_loop`.
+const DIRECT_WORDS: usize = 64;
+
+/// Adverts with up to this many addresses, when the instance has more than
+/// [`RX_INLINE_VIPS`], are looked up by direct packet access; more in a `bpf_loop`.
+const DIRECT_ADDRS: usize = 16;
+
+/// The packet's bounds, loaded afresh from the context for a loop over packet offsets: the
+/// pointers the loop checks then die with it. Checked on the caller's pointers, each exit of the
+/// loop would leave them with another verified range, and the verifier would walk the rest of
+/// the program once per exit.
 #[inline(always)]
-fn vip_mask(xdp: *mut xdp_md, at: usize, count: usize, slot: u32, ipv6: bool) -> u64 {
+fn packet(xdp: *mut xdp_md) -> (usize, usize) {
+    // SAFETY: the context the kernel passed to the program; volatile so the loads are not merged
+    // with `XdpContext::data`'s.
+    unsafe {
+        (
+            core::ptr::read_volatile(&(*xdp).data) as usize,
+            core::ptr::read_volatile(&(*xdp).data_end) as usize,
+        )
+    }
+}
+
+/// The mask of our VIPs an advert lists: the OR, over its `count` addresses from `at`, of
+/// `1 << i` where `i` is the address's first index in our list (nothing when not ours). The
+/// caller has checked that `count` is our number of VIPs.
+#[inline(always)]
+fn vip_mask(
+    xdp: *mut xdp_md,
+    at: usize,
+    count: usize,
+    slot: u32,
+    cfg: &RxInstance,
+    ipv6: bool,
+) -> u64 {
+    if count <= RX_INLINE_VIPS
+        && let Some(mask) = vip_mask_inline(xdp, at, count, cfg, ipv6)
+    {
+        return mask;
+    }
+    if count <= DIRECT_ADDRS
+        && let Some(mask) = vip_mask_direct(xdp, at, count, slot, ipv6)
+    {
+        return mask;
+    }
+    vip_mask_loop(xdp, at, count, slot, ipv6)
+}
+
+/// [`vip_mask`] against the VIPs the instance carries inline (all of them: `count` ≤
+/// [`RX_INLINE_VIPS`]), reading the addresses in place: no helper call, no map lookup. `None`
+/// when the packet is shorter than the addresses (the IP length checks make that impossible).
+#[inline(always)]
+fn vip_mask_inline(
+    xdp: *mut xdp_md,
+    at: usize,
+    count: usize,
+    cfg: &RxInstance,
+    ipv6: bool,
+) -> Option<u64> {
+    let (data, data_end) = packet(xdp);
+    let mut mask = 0u64;
+    // Every entry is compared, downwards, so that the first index of a VIP listed twice wins
+    // (as in ADV_ADDRS). An unused entry (zero) is never the first match of one of our VIPs, and
+    // its bit, at `count` or above, is cleared below. Not testing `j < count` keeps `count` out
+    // of the entries' addressing, where the verifier would track it precisely.
+    if ipv6 {
+        for i in 0..RX_INLINE_VIPS {
+            if i >= count {
+                break;
+            }
+            let a = u128::from_ne_bytes(read_at(data, data_end, at + i * 16).ok()?);
+            let mut bit = 0u64;
+            for j in (0..RX_INLINE_VIPS).rev() {
+                if a == u128::from_ne_bytes(cfg.vips[j]) {
+                    bit = 1 << j;
+                }
+            }
+            mask |= bit;
+        }
+    } else {
+        for i in 0..RX_INLINE_VIPS {
+            if i >= count {
+                break;
+            }
+            let a = u32::from_ne_bytes(read_at(data, data_end, at + i * 4).ok()?);
+            let mut bit = 0u64;
+            for j in (0..RX_INLINE_VIPS).rev() {
+                let v = &cfg.vips[j];
+                if a == u32::from_ne_bytes([v[0], v[1], v[2], v[3]]) {
+                    bit = 1 << j;
+                }
+            }
+            mask |= bit;
+        }
+    }
+    Some(mask & ((1u64 << count) - 1))
+}
+
+/// [`vip_mask`] looking each address up in `ADV_ADDRS`, reading them in place. `None` when
+/// the packet is shorter than the addresses (the IP length checks make that impossible).
+#[inline(always)]
+fn vip_mask_direct(
+    xdp: *mut xdp_md,
+    at: usize,
+    count: usize,
+    slot: u32,
+    ipv6: bool,
+) -> Option<u64> {
+    let (data, data_end) = packet(xdp);
+    let mut key = SlotAddr {
+        slot: slot as u16,
+        _pad: 0,
+        addr: [0; 16],
+    };
+    let mut mask = 0u64;
+    if ipv6 {
+        for i in 0..DIRECT_ADDRS {
+            if i >= count {
+                break;
+            }
+            key.addr = read_at(data, data_end, at + i * 16).ok()?;
+            mask |= adv_addr_bit(&key);
+        }
+    } else {
+        for i in 0..DIRECT_ADDRS {
+            if i >= count {
+                break;
+            }
+            let a: u32 = read_at(data, data_end, at + i * 4).ok()?;
+            // The first 4 bytes as one store (the other 12 stay zero): no memset call.
+            // SAFETY: `addr` is 16 bytes; an unaligned 4-byte store into its start.
+            unsafe { core::ptr::write_unaligned(key.addr.as_mut_ptr() as *mut u32, a) };
+            mask |= adv_addr_bit(&key);
+        }
+    }
+    Some(mask)
+}
+
+/// `1 << ADV_ADDRS[key]`, or 0 when the address is none of the instance's VIPs.
+#[inline(always)]
+fn adv_addr_bit(key: &SlotAddr) -> u64 {
+    // SAFETY: a u8 map value read once.
+    match unsafe { ADV_ADDRS.get(key) } {
+        Some(index) => 1u64 << (*index & 63),
+        None => 0,
+    }
+}
+
+/// [`vip_mask`] for long address lists: a `bpf_loop` copying each address out with
+/// `bpf_xdp_load_bytes`.
+#[inline(always)]
+fn vip_mask_loop(xdp: *mut xdp_md, at: usize, count: usize, slot: u32, ipv6: bool) -> u64 {
     let mut c = LoopCtx {
         xdp,
         at: at as u32,
@@ -473,6 +632,34 @@ extern "C" fn vip_bit(index: u64, c: *mut LoopCtx) -> i64 {
 /// The 32-bit-word sum of `words` words from `at` (RFC 1071: summed wide, folded later).
 #[inline(always)]
 fn sum_words(xdp: *mut xdp_md, at: usize, words: usize) -> u64 {
+    if words <= DIRECT_WORDS
+        && let Some(sum) = sum_words_direct(xdp, at, words)
+    {
+        return sum;
+    }
+    sum_words_loop(xdp, at, words)
+}
+
+/// [`sum_words`] reading the words in place, without a helper call. `None` when the packet is
+/// shorter than the words (the IP length checks make that impossible).
+#[inline(always)]
+fn sum_words_direct(xdp: *mut xdp_md, at: usize, words: usize) -> Option<u64> {
+    let (data, data_end) = packet(xdp);
+    let mut sum = 0u64;
+    for i in 0..DIRECT_WORDS {
+        if i >= words {
+            break;
+        }
+        let w: [u8; 4] = read_at(data, data_end, at + i * 4).ok()?;
+        sum += u32::from_be_bytes(w) as u64;
+    }
+    Some(sum)
+}
+
+/// [`sum_words`] for long messages: a `bpf_loop` copying each word out with
+/// `bpf_xdp_load_bytes`.
+#[inline(always)]
+fn sum_words_loop(xdp: *mut xdp_md, at: usize, words: usize) -> u64 {
     let mut c = LoopCtx {
         xdp,
         at: at as u32,

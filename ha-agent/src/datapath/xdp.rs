@@ -31,8 +31,8 @@ use aya::{
 use ha_common::{
     RejectReason,
     maps::{
-        FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RxGlobal, RxInstance, SlotAddr,
-        VRID_SLOTS, VipKey, stats_index,
+        FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RX_INLINE_VIPS, RxGlobal, RxInstance,
+        SlotAddr, VRID_SLOTS, VipKey, stats_index,
     },
 };
 
@@ -75,8 +75,8 @@ const PINNED_MAPS: [&str; 13] = [
 ];
 
 /// Version of the map layouts, part of the pin directory's name: a newer agent with other
-/// layouts never adopts an older one's maps.
-pub const MAPS_ABI: u32 = 2;
+/// layouts never adopts an older one's maps. 3: `RxInstance::vips`.
+pub const MAPS_ABI: u32 = 3;
 
 /// File names of the pinned links in the pin directory.
 const LINK_XDP: &str = "link_xdp";
@@ -148,6 +148,7 @@ pub struct XdpOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotConfig {
     pub slot: u32,
+    /// Its `vips` need not be set: [`XdpDatapath::configure`] copies them from `vips`.
     pub rx: RxInstance,
     /// The VIPs the advert must list (their index in the list is their mask bit).
     pub vips: Vec<IpAddr>,
@@ -399,7 +400,15 @@ impl XdpDatapath {
             let rx = slots
                 .iter()
                 .find(|s| s.slot == slot)
-                .map_or_else(RxInstance::default, |s| s.rx);
+                .map_or_else(RxInstance::default, |s| {
+                    // The inline copy of the list `ADV_ADDRS` gets below.
+                    let mut rx = s.rx;
+                    rx.vips = [[0; 16]; RX_INLINE_VIPS];
+                    for (inline, vip) in rx.vips.iter_mut().zip(&s.vips) {
+                        *inline = addr16(*vip);
+                    }
+                    rx
+                });
             self.rx_instance
                 .set(slot, rx, 0)
                 .map_err(map_err(MAP_RX_INSTANCE))?;
