@@ -168,7 +168,9 @@ fn split_brain_heals(tag: &str, proto: Proto, n1: Kind, n2: Kind) {
     partition(&s.lab, false);
     s.wait_vip(vip, &[winner], v3_timeout());
     s.hold_vip(vip, &[winner], Duration::from_secs(1));
-    s.assert_clean_logs();
+    // Two masters answered for the VIP while VRRP was cut: an agent that hears the other's
+    // gratuitous ARP reports the conflict, which is right (and all it does about it).
+    s.assert_clean_logs_except(&["address conflict: VIP"]);
 }
 
 #[test]
