@@ -34,6 +34,62 @@ fn client_mac(lab: &Lab) -> Option<String> {
     words.next().map(str::to_owned)
 }
 
+/// Node 1 hangs until node 2 has taken over and the client follows node 2, then resumes; the
+/// client must be back on node 1 within `within`. Returns how long that took.
+fn hang_and_resume(lab: &Lab, a1: &ha_tests::Daemon, within: Duration) -> Duration {
+    let (mac1, mac2) = (lab.node(1).mac().unwrap(), lab.node(2).mac().unwrap());
+    a1.signal(libc::SIGSTOP).unwrap();
+    wait_for(
+        "the client to follow node 2",
+        Duration::from_secs(5),
+        || Ok(client_mac(lab).as_deref() == Some(&*mac2)),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    a1.signal(libc::SIGCONT).unwrap();
+    wait_for("node 2 to step down", Duration::from_secs(5), || {
+        Ok(!lab.node(2).has_addr(VIP.into())?)
+    })
+    .unwrap();
+    wait_for("the client to come back to node 1", within, || {
+        Ok(client_mac(lab).as_deref() == Some(&*mac1))
+    })
+    .unwrap_or_else(|e| panic!("{e}: node 1's log:\n{}", a1.log()))
+}
+
+/// Two hangs in a row, the second within `garp_lower_prio_delay` (5 s) of the first
+/// reassertion: the second reassertion must not wait for the first one's delayed burst.
+#[test]
+fn a_second_hang_within_the_reassertion_delay_is_reasserted_too() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("lowgarp2", 2).expect("lab");
+    let a1 = lab.ha_agent(1, &conf(150), &[]).unwrap();
+    let _a2 = lab.ha_agent(2, &conf(100), &[]).unwrap();
+    wait_for("node 1 to hold the VIP", Duration::from_secs(10), || {
+        lab.node(1).has_addr(VIP.into())
+    })
+    .unwrap();
+    lab.client
+        .run("ping", &["-c", "1", "-W", "1", &VIP.to_string()])
+        .unwrap();
+    let first = std::time::Instant::now();
+    hang_and_resume(&lab, &a1, Duration::from_secs(1));
+    let second = hang_and_resume(&lab, &a1, Duration::from_secs(1));
+    assert!(
+        first.elapsed() < Duration::from_secs(5),
+        "both hangs within the 5 s delay ({:?}), back in {second:?}",
+        first.elapsed()
+    );
+    assert_eq!(
+        a1.log()
+            .matches("reasserting over a lower priority")
+            .count(),
+        2,
+        "{}",
+        a1.log()
+    );
+}
+
 #[test]
 fn a_resumed_master_brings_the_clients_back_by_gratuitous_arp() {
     ha_agent_bin().expect("ha-agent binary");

@@ -84,6 +84,8 @@ struct Node {
     garp: Option<AbortHandle>,
     /// The gratuitous ARPs of a Master reasserting itself over a lower priority.
     lower_garp: Option<AbortHandle>,
+    /// When `lower_garp` started.
+    lower_garp_at: Option<Instant>,
     /// The interface is running (carrier), as a tracker of the instance itself.
     link_running: bool,
     fault: bool,
@@ -377,6 +379,7 @@ impl Runtime {
                     timer: None,
                     garp: None,
                     lower_garp: None,
+                    lower_garp_at: None,
                     link_running: running,
                     fault: false,
                     priority: ip.machine.priority,
@@ -1604,16 +1607,26 @@ impl Runtime {
 
     /// keepalived's `garp_lower_prio_repeat` GARPs of a Master that heard a lower-priority
     /// advert, and as many again after `garp_lower_prio_delay`: the neighbours that followed
-    /// the other master (a healed partition) come back at once. One such pair at a time: a
-    /// stream of lower-priority adverts does not become a stream of bursts.
+    /// the other master (a healed partition) come back at once. One such pair per advert
+    /// interval at most: a stream of lower-priority adverts does not become a stream of
+    /// bursts; but a pair still waiting for its second burst does not swallow a later
+    /// reassertion, which starts a new pair (after a second hang the neighbours followed a
+    /// backup again meanwhile).
     fn reassert_gratuitous(&mut self, i: usize) {
-        if self.nodes[i]
-            .lower_garp
-            .as_ref()
-            .is_some_and(|h| !h.is_finished())
+        let every = Duration::from_millis(
+            10 * u64::from(self.plan.instances[i].machine.advert_interval_cs),
+        );
+        let now = Instant::now();
+        let n = &mut self.nodes[i];
+        if n.lower_garp_at
+            .is_some_and(|at| now.saturating_duration_since(at) < every)
         {
             return;
         }
+        if let Some(old) = n.lower_garp.take() {
+            old.abort();
+        }
+        n.lower_garp_at = Some(now);
         let ip = &self.plan.instances[i];
         info!(
             instance = %ip.name,
