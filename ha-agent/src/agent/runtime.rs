@@ -185,6 +185,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         scripts: scripts_tx,
         claims: claims_tx,
     };
+    // Subscribed before the interfaces are read: a link that changes while the agent starts
+    // (XDP loads can take a second) is reported, not lost between the read and the
+    // subscription (a cut link was missed that way and its instance never went to FAULT).
+    let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
     let mut rt =
         Runtime::prepare(config, &options.config, options.datapath, channels, None).await?;
     rt.bpf_dir = options.bpf_dir.clone();
@@ -195,7 +199,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.remove_stale_vips(&[]).await;
     rt.attach_datapath(HashMap::new())?;
     rt.start_tasks()?;
-    let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
