@@ -489,9 +489,19 @@ fn log_tails(daemons: &[Daemon]) -> String {
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let log = d.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(4)..].join(" | ");
+            // A log written by two processes at once (a daemon of the previous trial that
+            // outlived it) can hold megabytes of NULs: printable characters only, bounded.
+            let log: String = d
+                .log()
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\n')
+                .collect();
+            let lines: Vec<&str> = log.lines().map(str::trim).collect();
+            let tail: String = lines[lines.len().saturating_sub(4)..]
+                .join(" | ")
+                .chars()
+                .take(600)
+                .collect();
             format!("node {} log: {tail}", i + 1)
         })
         .collect();
