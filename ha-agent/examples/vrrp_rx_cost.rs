@@ -37,13 +37,13 @@ use clap::Parser;
 use ha_agent::{
     datapath::{
         EBPF_OBJECT,
-        xdp::{SlotConfig, XdpDatapath, addr16},
+        xdp::{SlotConfig, XdpDatapath},
     },
     vrrp::packet::{Advert, Auth, EncodeOptions, Family, InstanceRules, Version},
 };
 use ha_common::{
     RejectReason,
-    maps::{RxGlobal, RxInstance, VRID_SLOTS, instance_slot, rx_flags},
+    maps::{RxGlobal, VRID_SLOTS, instance_slot, rx_flags},
 };
 use serde::Serialize;
 
@@ -369,31 +369,13 @@ fn instances() -> Vec<InstanceRules> {
 /// What the agent writes for an instance (`Runtime::configure_xdp`): a backup at priority 100,
 /// events after 3 silent advert intervals.
 fn slot_config(r: &InstanceRules) -> SlotConfig {
-    let vips = r.vips.clone().unwrap_or_default();
-    let mut rx = RxInstance {
-        configured: 1,
-        version: r.version.number(),
-        master: 0,
-        priority: 100,
-        auth_type: r.auth.auth_type(),
-        check_vips: u8::from(r.vips.is_some()),
-        vip_count: vips.len() as u8,
-        check_peers: u8::from(!r.unicast_peers.is_empty()),
-        adver_int_cs: r.adver_int_cs,
-        vip_mask: (1u64 << vips.len()) - 1,
-        silence_ns: 3 * u64::from(r.adver_int_cs) * 10_000_000,
-        primary: addr16(OURS4.into()),
-        ..RxInstance::default()
-    };
-    if let Auth::Pass(p) = r.auth {
-        rx.auth = p;
-    }
-    SlotConfig {
-        slot: instance_slot(r.vrid, r.family == Family::Ipv6),
-        rx,
-        vips,
-        peers: r.unicast_peers.clone(),
-    }
+    SlotConfig::for_rules(
+        r,
+        OURS4.into(),
+        false,
+        100,
+        Duration::from_millis(30 * u64::from(r.adver_int_cs)),
+    )
 }
 
 /// The VRRP message the master of `rules` sends (priority 150).

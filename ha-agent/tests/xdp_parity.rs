@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::time::Duration;
 
 use ha_agent::datapath::xdp::{SlotConfig, XdpDatapath, addr16, instant_of, monotonic_ns};
 use ha_agent::vrrp::packet::{
@@ -22,7 +23,7 @@ use ha_agent::vrrp::packet::{
     decode_ip, validate, vrid_slot_ip,
 };
 use ha_common::RejectReason;
-use ha_common::maps::{PeerEvent, RxGlobal, RxInstance, event_why, instance_slot, rx_flags};
+use ha_common::maps::{PeerEvent, RxGlobal, event_why, instance_slot, rx_flags};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -179,36 +180,15 @@ fn slot_of(rules: &InstanceRules) -> u32 {
     instance_slot(rules.vrid, rules.family == Family::Ipv6)
 }
 
-/// What the agent writes for an instance (the same mapping as the runtime's).
+/// What the agent writes for an instance (backup, priority 100).
 fn slot_config(inst: &Inst) -> SlotConfig {
-    let r = &inst.rules;
-    let vips = r.vips.clone().unwrap_or_default();
-    let mut rx = RxInstance {
-        configured: 1,
-        version: match r.version {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        },
-        auth_type: r.auth.auth_type(),
-        check_vips: u8::from(r.vips.is_some()),
-        vip_count: vips.len() as u8,
-        check_peers: u8::from(!r.unicast_peers.is_empty()),
-        adver_int_cs: r.adver_int_cs,
-        vip_mask: (1u64 << vips.len()) - 1,
-        silence_ns: 1_000_000_000,
-        primary: addr16(LOCAL4.into()),
-        priority: 100,
-        ..RxInstance::default()
-    };
-    if let Auth::Pass(p) = r.auth {
-        rx.auth = p;
-    }
-    SlotConfig {
-        slot: slot_of(r),
-        rx,
-        vips,
-        peers: r.unicast_peers.clone(),
-    }
+    SlotConfig::for_rules(
+        &inst.rules,
+        LOCAL4.into(),
+        false,
+        100,
+        Duration::from_secs(1),
+    )
 }
 
 /// The IP packet (header built here, as the kernel would) carrying `vrrp`.
@@ -603,17 +583,7 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
         inst(73, Version::V3, Auth::None, 1, None, true),
     ];
     let mut dp = load();
-    let slots: Vec<SlotConfig> = insts
-        .iter()
-        .map(|i| {
-            let mut s = slot_config(i);
-            // The runtime's mask: each VIP's first index (ADV_ADDRS keeps the first).
-            s.rx.vip_mask = s.vips.iter().enumerate().fold(0, |m, (k, v)| {
-                m | 1u64 << s.vips.iter().position(|w| w == v).unwrap_or(k)
-            });
-            s
-        })
-        .collect();
+    let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
     dp.configure(
         RxGlobal {
             flags: rx_flags::V3_V4_PSEUDO,

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aya::programs::XdpMode;
 use ha_common::{
     RejectReason,
-    maps::{PeerEvent, RxGlobal, RxInstance, instance_slot, rx_flags},
+    maps::{PeerEvent, RxGlobal, instance_slot, rx_flags},
 };
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -675,47 +675,25 @@ impl Runtime {
                 continue;
             }
             let r = &ip.rules;
-            let vips = r.vips.clone().unwrap_or_default();
-            if r.vips.is_some() && vips.len() > ha_common::maps::MAX_CHECKED_VIPS {
+            let checked = r.vips.as_ref().map_or(0, Vec::len);
+            if checked > ha_common::maps::MAX_CHECKED_VIPS {
                 bail!(
                     "vrrp_instance {}: {} VIPs in adverts; XDP checks at most {} (set vrrp_skip_check_adv_addr, or use --datapath socket)",
                     ip.name,
-                    vips.len(),
+                    checked,
                     ha_common::maps::MAX_CHECKED_VIPS
                 );
             }
-            // A VIP listed twice keeps its first index, as `configure` writes ADV_ADDRS.
-            let vip_mask = vips.iter().enumerate().fold(0u64, |m, (k, v)| {
-                let first = vips.iter().position(|w| w == v).unwrap_or(k);
-                m | (1u64 << first)
-            });
             let inst = self.instance(i);
-            let mut rx = RxInstance {
-                configured: 1,
-                version: ip.advert.version.number(),
-                master: u8::from(inst.state() == State::Master),
-                priority: inst.effective_priority(),
-                auth_type: r.auth.auth_type(),
-                check_vips: u8::from(r.vips.is_some()),
-                vip_count: vips.len() as u8,
-                check_peers: u8::from(!r.unicast_peers.is_empty()),
-                adver_int_cs: r.adver_int_cs,
-                vip_mask,
-                silence_ns: heartbeat_timeout(ip).as_nanos() as u64,
-                primary: xdp::addr16(ip.machine.primary_address),
-                ..RxInstance::default()
-            };
-            if let packet::Auth::Pass(p) = r.auth {
-                rx.auth = p;
-            }
-            let slot = slot_of(ip);
-            slots.push(SlotConfig {
-                slot,
-                rx,
-                vips,
-                peers: r.unicast_peers.clone(),
-            });
-            self.nodes[i].xdp_state = Some((rx.master != 0, rx.priority));
+            let state = (inst.state() == State::Master, inst.effective_priority());
+            slots.push(SlotConfig::for_rules(
+                r,
+                ip.machine.primary_address,
+                state.0,
+                state.1,
+                heartbeat_timeout(ip),
+            ));
+            self.nodes[i].xdp_state = Some(state);
         }
         let v4 = self.plan.decode_options(name, Family::Ipv4);
         let v6 = self.plan.decode_options(name, Family::Ipv6);

@@ -32,11 +32,12 @@ use ha_common::{
     RejectReason,
     maps::{
         FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RX_INLINE_VIPS, RxGlobal, RxInstance,
-        SlotAddr, VRID_SLOTS, VipKey, stats_index,
+        SlotAddr, VRID_SLOTS, VipKey, instance_slot, stats_index,
     },
 };
 
 use super::EBPF_OBJECT;
+use crate::vrrp::packet::{Auth, Family, InstanceRules};
 
 /// Names of the kernel objects, as in `ha-ebpf`.
 pub const PROG_VRRP_RX: &str = "vrrp_rx";
@@ -154,6 +155,50 @@ pub struct SlotConfig {
     pub vips: Vec<IpAddr>,
     /// Allowed unicast sources.
     pub peers: Vec<IpAddr>,
+}
+
+impl SlotConfig {
+    /// What the agent writes for an instance that checks adverts by `rules`: its slot (VRID,
+    /// +256 over IPv6), its state (`master`, effective `priority`), its `primary` address (the
+    /// tie-break) and the `silence` after which an unchanged advert is news again. A VIP listed
+    /// twice keeps its first index, as [`XdpDatapath::configure`] writes `ADV_ADDRS`.
+    pub fn for_rules(
+        rules: &InstanceRules,
+        primary: IpAddr,
+        master: bool,
+        priority: u8,
+        silence: Duration,
+    ) -> SlotConfig {
+        let vips = rules.vips.clone().unwrap_or_default();
+        let vip_mask = vips.iter().enumerate().fold(0u64, |m, (k, v)| {
+            let first = vips.iter().position(|w| w == v).unwrap_or(k);
+            m | (1u64 << first)
+        });
+        let mut rx = RxInstance {
+            configured: 1,
+            version: rules.version.number(),
+            master: u8::from(master),
+            priority,
+            auth_type: rules.auth.auth_type(),
+            check_vips: u8::from(rules.vips.is_some()),
+            vip_count: vips.len() as u8,
+            check_peers: u8::from(!rules.unicast_peers.is_empty()),
+            adver_int_cs: rules.adver_int_cs,
+            vip_mask,
+            silence_ns: silence.as_nanos() as u64,
+            primary: addr16(primary),
+            ..RxInstance::default()
+        };
+        if let Auth::Pass(p) = rules.auth {
+            rx.auth = p;
+        }
+        SlotConfig {
+            slot: instance_slot(rules.vrid, rules.family == Family::Ipv6),
+            rx,
+            vips,
+            peers: rules.unicast_peers.clone(),
+        }
+    }
 }
 
 /// `vrrp_rx` and `vip_fence` on one interface (or loaded only, for `BPF_PROG_TEST_RUN`), with
