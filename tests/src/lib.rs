@@ -83,6 +83,17 @@ impl Node {
         Ok(self.addrs()?.contains(&addr))
     }
 
+    /// The MAC this node's neighbour table has for `addr` on `eth0` (whatever the entry's
+    /// state), if it has an entry with one.
+    pub fn neighbour_mac(&self, addr: IpAddr) -> Result<Option<String>> {
+        let out = self.run("ip", &["neigh", "show", &addr.to_string(), "dev", IFACE])?;
+        let mut words = out.split_whitespace();
+        Ok(words
+            .find(|w| *w == "lladdr")
+            .and_then(|_| words.next())
+            .map(str::to_owned))
+    }
+
     /// MAC address of `eth0`.
     pub fn mac(&self) -> Result<String> {
         let out = self.run("cat", &[&format!("/sys/class/net/{IFACE}/address")])?;
@@ -102,6 +113,16 @@ impl Node {
         cmd.args(args);
         Daemon::spawn(name, cmd, &log_dir.join(format!("{name}.log")))
     }
+}
+
+/// A VRRPv3 instance `VI_1` (VRID 51) on eth0 with the VIP 192.0.2.200/24, as most lab tests
+/// run it.
+pub fn v3_instance(priority: u8, advert_int: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {priority}\n    advert_int {advert_int}\n    virtual_ipaddress {{\n        \
+         192.0.2.200/24\n    }}\n}}\n"
+    )
 }
 
 /// Parses `ip -o addr show` lines into addresses.

@@ -11,27 +11,17 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use ha_tests::{IFACE, Lab, ha_agent_bin, wait_for};
+use ha_tests::{Lab, ha_agent_bin, v3_instance, wait_for};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 
 fn conf(priority: u8) -> String {
-    format!(
-        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         version 3\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        \
-         192.0.2.200/24\n    }}\n}}\n"
-    )
+    v3_instance(priority, "0.1")
 }
 
 /// The MAC the client's neighbour table has for the VIP, if any.
 fn client_mac(lab: &Lab) -> Option<String> {
-    let out = lab
-        .client
-        .run("ip", &["neigh", "show", &VIP.to_string(), "dev", IFACE])
-        .ok()?;
-    let mut words = out.split_whitespace();
-    words.find(|w| *w == "lladdr")?;
-    words.next().map(str::to_owned)
+    lab.client.neighbour_mac(VIP.into()).ok().flatten()
 }
 
 /// Node 1 hangs until node 2 has taken over and the client follows node 2, then resumes; the

@@ -17,23 +17,12 @@ fn vip() -> IpAddr {
 
 /// A VRRPv3 instance at advert_int 0.1 with the VIP.
 fn instance(priority: u8) -> String {
-    format!(
-        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         version 3\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        \
-         192.0.2.200/24\n    }}\n}}\n"
-    )
+    ha_tests::v3_instance(priority, "0.1")
 }
 
 /// The MAC of the client's neighbour entry for the VIP (whatever its state), if it has one.
 fn client_neighbour(s: &Scene) -> Option<String> {
-    let out = s
-        .lab
-        .client
-        .run("ip", &["neigh", "show", &vip().to_string(), "dev", "eth0"])
-        .unwrap();
-    let mut words = out.split_whitespace();
-    words.find(|w| *w == "lladdr")?;
-    words.next().map(str::to_owned)
+    s.lab.client.neighbour_mac(vip()).unwrap()
 }
 
 fn healed_partition_sends_gratuitous_arp(tag: &str, kind: Kind) {

@@ -18,21 +18,7 @@ use ha_tests::{Lab, ha_agent_bin, wait_for};
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 
 fn conf(priority: u8, advert_int: &str) -> String {
-    format!(
-        r#"
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    version 3
-    priority {priority}
-    advert_int {advert_int}
-    virtual_ipaddress {{
-        192.0.2.200/24
-    }}
-}}
-"#
-    )
+    ha_tests::v3_instance(priority, advert_int)
 }
 
 fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
