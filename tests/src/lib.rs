@@ -32,7 +32,7 @@ use anyhow::{Context, Result, bail};
 
 pub use daemon::Daemon;
 pub use netns::in_netns;
-pub use probe::{ArpProbe, Prober, ProberReport, epoch_now};
+pub use probe::{ArpProbe, Prober, ProberReport, days_from_civil, epoch_now, utc_epoch};
 
 /// Prefix of every namespace a lab creates.
 pub const NS_PREFIX: &str = "hal-";

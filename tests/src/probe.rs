@@ -73,6 +73,32 @@ pub fn epoch_now() -> f64 {
         .as_secs_f64()
 }
 
+/// Seconds since the epoch of a UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]` (`ip -ts monitor` with
+/// `TZ=UTC`, tracing's timestamps without their `Z`).
+pub fn utc_epoch(ts: &str) -> Option<f64> {
+    let (date, time) = ts.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.splitn(3, ':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = t.next()?.parse().ok()?;
+    Some((days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60) as f64 + sec)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 impl Prober {
     pub(crate) fn start(client: &Node, target: IpAddr, log_dir: &Path) -> Result<Prober> {
         let bin = crate::prober_bin()?;

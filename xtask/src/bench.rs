@@ -564,29 +564,7 @@ impl AddrWatch {
 
 /// `[2026-11-22T03:36:02.803177] …` (UTC) → epoch seconds.
 fn parse_monitor_ts(line: &str) -> Option<f64> {
-    let ts = line.strip_prefix('[')?.split(']').next()?;
-    let (date, time) = ts.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.splitn(3, ':');
-    let (h, min) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let sec: f64 = t.next()?.parse().ok()?;
-    let days = days_from_civil(y, m, day);
-    Some((days * 86400 + h * 3600 + min * 60) as f64 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    ha_tests::utc_epoch(line.strip_prefix('[')?.split(']').next()?)
 }
 
 /// The failover scenarios' lab and configurations.
@@ -1057,8 +1035,8 @@ mod tests {
         // `date -u -d 2026-11-22T03:36:02 +%s`
         let t = parse_monitor_ts(line).unwrap();
         assert!((t - 1_795_318_562.803177).abs() < 1e-6, "{t}");
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(ha_tests::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(ha_tests::days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]

@@ -948,7 +948,7 @@ mod tests {
         for days in [0i64, 59, 60, 365, 11_016, 20_000, 24_000] {
             let d = utc_date(days as f64 * 86_400.0);
             let p: Vec<i64> = d.split('-').map(|x| x.parse().unwrap()).collect();
-            assert_eq!(super::super::days_from_civil(p[0], p[1], p[2]), days, "{d}");
+            assert_eq!(ha_tests::days_from_civil(p[0], p[1], p[2]), days, "{d}");
         }
     }
 
