@@ -1053,3 +1053,69 @@ fn garp_lower_prio_defaults_and_overrides() {
         "strict mode sends no repeated gratuitous ARPs",
     );
 }
+
+/// `lower_prio_no_advert` and `higher_prio_send_advert`: per instance, else global (bare or
+/// true/false, as keepalived), else ha-agent's defaults (an advert in reply to a lower priority,
+/// as keepalived; one before stepping down, unlike keepalived); strict mode forces neither
+/// advert, with a warning when the configuration asked for one.
+#[test]
+fn lower_and_higher_prio_advert_defaults_and_overrides() {
+    let inst = |name: &str, vrid: u8, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n{extra}    \
+             virtual_ipaddress {{\n        192.0.2.{vrid}\n    }}\n}}\n"
+        )
+    };
+    let flags = |l: &Loaded, name: &str| {
+        let i = l.config.instance(name).unwrap();
+        (i.lower_prio_no_advert, i.higher_prio_send_advert)
+    };
+    let l = parse_ok(
+        &(inst("A", 1, "")
+            + &inst(
+                "B",
+                2,
+                "    lower_prio_no_advert\n    higher_prio_send_advert off\n",
+            )),
+    );
+    assert_eq!(flags(&l, "A"), (false, true), "ha-agent's defaults");
+    assert_eq!(flags(&l, "B"), (true, false));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+
+    let l = parse_ok(
+        &("global_defs {\n    vrrp_lower_prio_no_advert true\n    vrrp_higher_prio_send_advert false\n}\n"
+            .to_owned()
+            + &inst("A", 1, "")
+            + &inst("B", 2, "    higher_prio_send_advert\n")),
+    );
+    assert_eq!(flags(&l, "A"), (true, false), "the global values");
+    assert_eq!(
+        flags(&l, "B"),
+        (true, true),
+        "the instance's over the global"
+    );
+
+    let l = parse_ok(&inst(
+        "S",
+        1,
+        "    strict_mode on\n    priority 100\n    lower_prio_no_advert off\n    higher_prio_send_advert\n",
+    ));
+    assert_eq!(flags(&l, "S"), (true, false), "strict mode");
+    assert_warning(
+        &l.warnings,
+        6,
+        "strict mode sends no advert in reply to a lower priority",
+    );
+    assert_warning(
+        &l.warnings,
+        7,
+        "strict mode sends no advert before stepping down",
+    );
+
+    let e = parse(&inst("X", 1, "    higher_prio_send_advert maybe\n")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("4:29: higher_prio_send_advert: expected nothing or one of true/on/yes"),
+        "{e}"
+    );
+}

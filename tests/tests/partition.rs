@@ -3,7 +3,9 @@
 //! the lower-priority node. When the partition heals the higher-priority master hears a lower
 //! priority and reasserts itself: as keepalived does (`vrrp_garp_lower_prio_repeat`), it must
 //! send gratuitous ARPs then, or the client keeps sending to the node that stepped down until
-//! its neighbour entry is resolved again (seconds, or never while it stays STALE unused).
+//! its neighbour entry is resolved again (seconds, or never while it stays STALE unused). When
+//! the winner's advert reaches the loser first, the loser advertises once before it steps down
+//! (`higher_prio_send_advert`, on by default in ha-agent), so the winner reasserts all the same.
 
 mod common;
 
@@ -25,10 +27,17 @@ fn client_neighbour(s: &Scene) -> Option<String> {
     s.lab.client.neighbour_mac(vip()).unwrap()
 }
 
-fn healed_partition_sends_gratuitous_arp(tag: &str, kind: Kind) {
+/// Two masters: node 1 (priority 150, advert_int 0.1) and node 2 (priority 100, advert_int
+/// `advert_int_2`) after a VRRP-only partition, the client's neighbour entry for the VIP on node
+/// 2. Returns the scene, both MACs and how many times node 2 had stepped down before.
+fn partitioned(tag: &str, kind: Kind, advert_int_2: &str) -> (Scene, String, String, usize) {
     let mut s = Scene::new(tag, 2);
     s.start(1, kind, &(global_defs("n1") + &instance(150)));
-    s.start(2, kind, &(global_defs("n2") + &instance(100)));
+    s.start(
+        2,
+        kind,
+        &(global_defs("n2") + &ha_tests::v3_instance(100, advert_int_2)),
+    );
     let timeout = Duration::from_secs(5);
     s.wait_vip(vip(), &[1], timeout);
     s.wait_log(2, "-> BACKUP", 1, timeout);
@@ -52,12 +61,15 @@ fn healed_partition_sends_gratuitous_arp(tag: &str, kind: Kind) {
         timeout,
         |s| client_neighbour(s).as_deref() == Some(mac2.as_str()),
     );
+    (s, mac1, mac2, down)
+}
 
+fn healed_partition_sends_gratuitous_arp(tag: &str, kind: Kind) {
+    let (s, mac1, _, down) = partitioned(tag, kind, "0.1");
+    let timeout = Duration::from_secs(5);
     // The heal reaches node 1 first: node 2's adverts (priority 100) arrive while node 1's are
     // still dropped. Node 1, hearing a lower priority, reasserts with gratuitous ARPs at once
     // (the ARPs are not VRRP: they pass). Without them the client's entry keeps node 2's MAC.
-    // (Had node 1's advert reached node 2 first, node 2 would step down without a word and
-    // node 1 would hear no lower priority: keepalived, by default, sends no GARP then either.)
     s.lab.block_vrrp(2, false).unwrap();
     let took = s.wait(
         "the client's entry for the VIP to point at node 1 again after the heal",
@@ -77,6 +89,34 @@ fn healed_partition_sends_gratuitous_arp(tag: &str, kind: Kind) {
     eprintln!("client back on node 1 {took:?} after the heal");
 }
 
+/// The other order: the winner's advert reaches the loser first. Node 2 advertises every 10 s,
+/// and it sent its last periodic advert when it became master, under a second before the heal:
+/// none of its periodic adverts can reach node 1 in this test, only node 1's (every 100 ms)
+/// reach node 2. Node 2 steps down, and with `higher_prio_send_advert` (ha-agent's default) it
+/// advertises its priority once first: node 1 hears a lower priority and reasserts itself with
+/// gratuitous ARPs. Without that advert node 2 steps down silently and the client keeps node
+/// 2's MAC until its neighbour entry is resolved again (2.5–7.7 s in the chaos runs).
+fn healed_partition_winner_heard_first(tag: &str, kind: Kind) {
+    let (s, mac1, _, down) = partitioned(tag, kind, "10");
+    let timeout = Duration::from_secs(5);
+    s.lab.block_vrrp(2, false).unwrap();
+    s.lab.block_vrrp(1, false).unwrap();
+    s.wait_log(2, "MASTER -> BACKUP", down + 1, timeout);
+    let took = s.wait(
+        "the client's entry for the VIP to point at node 1 again after the heal",
+        Duration::from_secs(2),
+        |s| client_neighbour(s).as_deref() == Some(mac1.as_str()),
+    );
+    s.wait_log(1, "reasserting over a lower priority", 1, timeout);
+    s.hold(
+        "the client's entry on node 1",
+        Duration::from_millis(500),
+        |s| client_neighbour(s).as_deref() == Some(mac1.as_str()),
+    );
+    s.hold_vip(vip(), &[1], Duration::from_millis(500));
+    eprintln!("client back on node 1 {took:?} after the heal (winner heard first)");
+}
+
 #[test]
 fn a_healed_partition_turns_the_client_back_socket_datapath() {
     healed_partition_sends_gratuitous_arp("healsock", Kind::Agent);
@@ -85,4 +125,14 @@ fn a_healed_partition_turns_the_client_back_socket_datapath() {
 #[test]
 fn a_healed_partition_turns_the_client_back_xdp_datapath() {
     healed_partition_sends_gratuitous_arp("healxdp", Kind::AgentXdp);
+}
+
+#[test]
+fn a_healed_partition_heard_by_the_loser_first_turns_the_client_back_socket_datapath() {
+    healed_partition_winner_heard_first("healwsock", Kind::Agent);
+}
+
+#[test]
+fn a_healed_partition_heard_by_the_loser_first_turns_the_client_back_xdp_datapath() {
+    healed_partition_winner_heard_first("healwxdp", Kind::AgentXdp);
 }

@@ -150,7 +150,10 @@ fn keepalived_killed_the_same_way_answers_from_two_macs() {
         .trim()
         .parse()
         .unwrap();
-    for pid in [k1.pid(), vrrp_pid] {
+    // The VRRP child first: killed after its parent, it may get the SIGTERM keepalived's
+    // children ask for when the parent dies (PR_SET_PDEATHSIG) and remove the VIP before our
+    // SIGKILL lands (CI, on a loaded host).
+    for pid in [vrrp_pid, k1.pid()] {
         // SAFETY: kill(2) on processes this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }

@@ -238,6 +238,8 @@ fn instance(
     machine.preempt_delay = inst.preempt_delay;
     machine.vips = in_advert.clone();
     machine.garp_lower_prio = inst.garp_lower_prio_repeat > 0;
+    machine.lower_prio_advert = !inst.lower_prio_no_advert;
+    machine.higher_prio_advert = inst.higher_prio_send_advert;
     machine.initial_state = Some(match inst.state {
         config::State::Master => InitialState::Master,
         config::State::Backup => InitialState::Backup,

@@ -102,6 +102,8 @@ struct RawInstance {
     garp_refresh_rep: Option<u32>,
     garp_lower_prio_delay: Option<(Duration, Pos)>,
     garp_lower_prio_rep: Option<(u32, Pos)>,
+    lower_prio_no_advert: Option<(bool, Pos)>,
+    higher_prio_send_advert: Option<(bool, Pos)>,
     v3_checksum_as_v2: bool,
     accept: Option<bool>,
     strict: Option<bool>,
@@ -606,6 +608,18 @@ impl Builder<'_> {
                 self.bare_flag(st);
                 g.vrrp_strict = true;
             }
+            // global_parser.c vrrp_lower_prio_no_advert_handler / _higher_prio_send_advert_:
+            // bare, or true/false.
+            "vrrp_lower_prio_no_advert" => {
+                if let Some(b) = self.flag(st) {
+                    g.vrrp_lower_prio_no_advert = b;
+                }
+            }
+            "vrrp_higher_prio_send_advert" => {
+                if let Some(b) = self.flag(st) {
+                    g.vrrp_higher_prio_send_advert = b;
+                }
+            }
             "vrrp_check_unicast_src" => {
                 self.bare_flag(st);
                 g.vrrp_check_unicast_src = true;
@@ -994,6 +1008,8 @@ impl Builder<'_> {
             garp_refresh_rep: None,
             garp_lower_prio_delay: None,
             garp_lower_prio_rep: None,
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
             v3_checksum_as_v2: false,
             accept: None,
             strict: None,
@@ -1221,6 +1237,17 @@ impl Builder<'_> {
             "garp_lower_prio_repeat" => {
                 if let Some(n) = self.uint(x, 0, i32::MAX as u64) {
                     v.garp_lower_prio_rep = Some((n as u32, x.pos().clone()));
+                }
+            }
+            // vrrp_parser.c vrrp_lower_prio_no_advert_handler / _higher_prio_send_advert_.
+            "lower_prio_no_advert" => {
+                if let Some(b) = self.flag(x) {
+                    v.lower_prio_no_advert = Some((b, x.pos().clone()));
+                }
+            }
+            "higher_prio_send_advert" => {
+                if let Some(b) = self.flag(x) {
+                    v.higher_prio_send_advert = Some((b, x.pos().clone()));
                 }
             }
             "v3_checksum_as_v2" => {
@@ -2327,6 +2354,42 @@ impl Builder<'_> {
             raw.garp_lower_prio_delay.as_ref().map(|(_, p)| p),
             "garp_lower_prio_delay",
         ));
+        // vrrp.c vrrp_complete_instance: strict mode forces no advert on a lower priority and
+        // none before stepping down, with a message when the configuration asked otherwise.
+        let lower_prio_no_advert = match raw.lower_prio_no_advert {
+            _ if !strict => raw
+                .lower_prio_no_advert
+                .as_ref()
+                .map_or(g.vrrp_lower_prio_no_advert, |(b, _)| *b),
+            Some((false, ref pos)) => {
+                self.d.warn(
+                    pos,
+                    format!(
+                        "{ctx}: strict mode sends no advert in reply to a lower priority: \
+                         lower_prio_no_advert on (as keepalived)"
+                    ),
+                );
+                true
+            }
+            _ => true,
+        };
+        let higher_prio_send_advert = match raw.higher_prio_send_advert {
+            _ if !strict => raw
+                .higher_prio_send_advert
+                .as_ref()
+                .map_or(g.vrrp_higher_prio_send_advert, |(b, _)| *b),
+            Some((true, ref pos)) => {
+                self.d.warn(
+                    pos,
+                    format!(
+                        "{ctx}: strict mode sends no advert before stepping down: \
+                         higher_prio_send_advert off (as keepalived)"
+                    ),
+                );
+                false
+            }
+            _ => false,
+        };
         Some(VrrpInstance {
             name: name.clone(),
             source: source(at),
@@ -2359,6 +2422,8 @@ impl Builder<'_> {
                 .unwrap_or(g.vrrp_garp_master_refresh_repeat),
             garp_lower_prio_delay,
             garp_lower_prio_repeat,
+            lower_prio_no_advert,
+            higher_prio_send_advert,
             v3_checksum_as_v2: raw.v3_checksum_as_v2,
             accept,
             strict_mode: strict,

@@ -92,6 +92,12 @@ pub struct GlobalDefs {
     pub vrrp_garp_lower_prio_delay: Option<Duration>,
     /// `vrrp_garp_lower_prio_repeat`; unset means `vrrp_garp_master_repeat` (as above).
     pub vrrp_garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert`: the instances' `lower_prio_no_advert` default (false).
+    pub vrrp_lower_prio_no_advert: bool,
+    /// `vrrp_higher_prio_send_advert`: the instances' `higher_prio_send_advert` default. **On in
+    /// ha-agent** (keepalived: off): without it a healed partition can leave clients on the
+    /// node that stepped down for seconds (see `VrrpInstance::higher_prio_send_advert`).
+    pub vrrp_higher_prio_send_advert: bool,
     /// `vrrp_garp_interval` (default 0): delay between gratuitous ARPs on one interface.
     pub vrrp_garp_interval: Duration,
     /// `vrrp_gna_interval` (default 0): delay between unsolicited neighbour adverts.
@@ -123,6 +129,8 @@ impl Default for GlobalDefs {
             vrrp_garp_master_refresh_repeat: 1,
             vrrp_garp_lower_prio_delay: None,
             vrrp_garp_lower_prio_repeat: None,
+            vrrp_lower_prio_no_advert: false,
+            vrrp_higher_prio_send_advert: true,
             vrrp_garp_interval: Duration::ZERO,
             vrrp_gna_interval: Duration::ZERO,
             vrrp_skip_check_adv_addr: false,
@@ -350,6 +358,18 @@ pub struct VrrpInstance {
     /// lower-priority advert; 0: none. Default the global `vrrp_garp_lower_prio_repeat`, itself
     /// `vrrp_garp_master_repeat` (5); 0 in strict mode.
     pub garp_lower_prio_repeat: u32,
+    /// `lower_prio_no_advert`: a master that hears a lower priority sends no advert in reply
+    /// (its gratuitous ARPs still go). Default the global `vrrp_lower_prio_no_advert`; always
+    /// on in strict mode (RFC 5798 §6.4.3 discards the advert).
+    pub lower_prio_no_advert: bool,
+    /// `higher_prio_send_advert`: a master that hears a higher priority advertises its own once
+    /// before it steps down, so that the new master hears a lower priority and sends its
+    /// gratuitous ARPs (`garp_lower_prio_repeat`). Without it, when a partition heals and the
+    /// winner's advert reaches the loser first, the loser steps down silently and clients that
+    /// followed it stay on its MAC until their neighbour entries expire. Default the global
+    /// `vrrp_higher_prio_send_advert`, **on in ha-agent** (keepalived's default is off); always
+    /// off in strict mode.
+    pub higher_prio_send_advert: bool,
     /// `v3_checksum_as_v2`.
     pub v3_checksum_as_v2: bool,
     /// `accept` / `no_accept`; unset: on, except in strict mode for a non-owner.

@@ -35,9 +35,13 @@
 //!   a previous run, as keepalived's `vrrp_restore_interface(.., force)` at startup), `Notify`,
 //!   timer action.
 //! - Backup ↔ Fault: `Notify` and the timer action only (already fenced, no VIPs).
-//! - **Master** hearing a lower priority: `SendAdvert`, `ArmTimer(Advert)`, then
-//!   `ReassertGratuitous` (unless `garp_lower_prio` is off): the advert makes the other master
-//!   step down, the gratuitous ARPs bring back the neighbours that followed it.
+//! - **Master** hearing a lower priority: `SendAdvert` (unless `lower_prio_advert` is off),
+//!   `ArmTimer(Advert)`, then `ReassertGratuitous` (unless `garp_lower_prio` is off): the advert
+//!   makes the other master step down, the gratuitous ARPs bring back the neighbours that
+//!   followed it.
+//! - **Master** hearing a higher priority: as leaving Master, with `SendAdvert` of our priority
+//!   right after `Fence` (unless `higher_prio_advert` is off), so that the new master hears a
+//!   lower priority and reasserts itself as above.
 //!
 //! Invariant: outside Master an instance has asked for its VIPs to be fenced and removed;
 //! in Master they are added and unfenced.
@@ -103,12 +107,23 @@ pub struct InstanceConfig {
     /// (another master, after a partition heals) also sends gratuitous ARPs / NAs, so that
     /// neighbours which followed the other one come back ([`Action::ReassertGratuitous`]).
     pub garp_lower_prio: bool,
+    /// Not keepalived's `lower_prio_no_advert`: a Master that hears a lower-priority advert
+    /// answers with an advert at once (keepalived's default) instead of discarding it (RFC
+    /// 5798 §6.4.3; strict mode).
+    pub lower_prio_advert: bool,
+    /// keepalived's `higher_prio_send_advert`: a Master that hears a higher priority sends one
+    /// advert with its own priority before it steps down, so that the new master hears a lower
+    /// priority and reasserts itself with gratuitous ARPs. On by default here (keepalived: off):
+    /// when a partition heals and the winner's advert reaches the loser first, it is the only
+    /// way the winner learns that neighbours may still point at the loser.
+    pub higher_prio_advert: bool,
 }
 
 impl InstanceConfig {
     /// A configuration with keepalived's defaults: advert_int 1 s, preempt, no preempt delay,
-    /// down_timer_adverts 3, no VIPs, initial state derived from the priority, gratuitous ARPs
-    /// on a lower-priority advert.
+    /// down_timer_adverts 3, no VIPs, initial state derived from the priority, an advert and
+    /// gratuitous ARPs on a lower-priority advert; and ha-agent's: one advert before stepping
+    /// down for a higher priority.
     pub fn new(vrid: u8, version: Version, priority: u8, primary_address: IpAddr) -> Self {
         Self {
             vrid,
@@ -122,6 +137,8 @@ impl InstanceConfig {
             vips: Vec::new(),
             initial_state: None,
             garp_lower_prio: true,
+            lower_prio_advert: true,
+            higher_prio_advert: true,
         }
     }
 
@@ -554,16 +571,22 @@ impl Instance {
             self.send_advert_and_rearm(now, out);
         } else if priority > ours || (priority == ours && src > primary) {
             // §6.4.3: higher priority, or equal priority and a greater primary address (compared
-            // as unsigned integers, RFC 5798 §6.4.3): step down at once.
+            // as unsigned integers, RFC 5798 §6.4.3): step down at once. keepalived's
+            // higher_prio_send_advert: advertise our priority once first (the other master,
+            // hearing a lower one, reasserts itself to the neighbours that followed us).
             self.learn_master_adver_int(max_adver_int_cs);
             self.master = Some((src, priority));
-            self.leave_master_to_backup(now, out);
+            self.leave_master_to_backup(now, self.config.higher_prio_advert, out);
         } else if priority < ours || src < primary {
             // keepalived: a lower priority master (a healed partition, a late backup) is told at
             // once: "received lower priority advert, forcing new election". RFC 5798 would
             // discard it and let the next periodic advert do it. keepalived also refreshes the
-            // neighbours' caches, some of which point at the other master.
-            self.send_advert_and_rearm(now, out);
+            // neighbours' caches, some of which point at the other master. With
+            // lower_prio_no_advert (strict mode) the advert is discarded as the RFC says; the
+            // gratuitous ARPs still go.
+            if self.config.lower_prio_advert {
+                self.send_advert_and_rearm(now, out);
+            }
             if self.config.garp_lower_prio {
                 out.push(Action::ReassertGratuitous);
             }
@@ -693,12 +716,19 @@ impl Instance {
         self.arm_master_down(now, basis, out);
     }
 
-    /// keepalived `vrrp_state_leave_master` with wantstate BACKUP.
-    fn leave_master_to_backup(&mut self, now: Instant, out: &mut Vec<Action>) {
+    /// keepalived `vrrp_state_leave_master` with wantstate BACKUP; `advert_first`: one last
+    /// advert with our priority (`higher_prio_send_advert`), sent once we are fenced.
+    fn leave_master_to_backup(&mut self, now: Instant, advert_first: bool, out: &mut Vec<Action>) {
         self.state = State::Backup;
         self.want_master = false;
         self.preempt_until = None;
         out.push(Action::Fence);
+        if advert_first {
+            out.push(Action::SendAdvert {
+                priority: self.effective_priority,
+                adver_int_cs: self.config.advert_interval_cs,
+            });
+        }
         out.push(Action::RemoveVips);
         out.push(Action::Notify {
             from: State::Master,
@@ -815,7 +845,7 @@ impl Instance {
     /// keepalived `vrrp_sync_backup`: Master steps down, Fault (held by the group) comes up.
     pub(crate) fn force_backup(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.state {
-            State::Master => self.leave_master_to_backup(now, out),
+            State::Master => self.leave_master_to_backup(now, false, out),
             State::Fault if self.link_up => self.leave_fault(now, false, out),
             State::Initialize | State::Backup | State::Fault => {}
         }
@@ -1311,21 +1341,48 @@ mod tests {
         let actions = instance.handle(t1, advert(2, 101, 50));
         assert_eq!(instance.state(), State::Backup);
         let down = ms(1500) + skew_time(Version::V3, 100, 50);
-        assert_eq!(
-            actions,
-            vec![
-                Action::Fence,
+        let step_down = |advert_first: bool| {
+            let mut actions = vec![Action::Fence];
+            if advert_first {
+                // higher_prio_send_advert: our own priority, once, fenced already.
+                actions.push(Action::SendAdvert {
+                    priority: 100,
+                    adver_int_cs: 100,
+                });
+            }
+            actions.extend([
                 Action::RemoveVips,
                 Action::Notify {
                     from: State::Master,
-                    to: State::Backup
+                    to: State::Backup,
                 },
                 Action::ArmTimer {
                     kind: TimerKind::MasterDown,
-                    at: t1 + down
+                    at: t1 + down,
                 },
-            ]
-        );
+            ]);
+            actions
+        };
+        assert_eq!(actions, step_down(true));
+        let mut config = v3(100, 1, 100);
+        config.higher_prio_advert = false;
+        let (mut instance, at) = master(config, t0);
+        assert_eq!(at + ms(10), t1);
+        assert_eq!(instance.handle(t1, advert(2, 101, 50)), step_down(false));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn lower_prio_no_advert_keeps_the_gratuitous_arps_only() {
+        let t0 = Instant::now();
+        let mut config = v3(100, 1, 100);
+        config.lower_prio_advert = false;
+        let (mut instance, at) = master(config, t0);
+        let actions = instance.handle(at + ms(10), advert(2, 99, 100));
+        assert_eq!(instance.state(), State::Master);
+        // No advert and no re-arm: the Adver_Timer armed when we became master runs on.
+        assert_eq!(actions, vec![Action::ReassertGratuitous]);
+        assert_eq!(instance.timer(), Some((TimerKind::Advert, at + ms(1000))));
     }
 
     #[test]
