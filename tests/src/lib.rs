@@ -521,13 +521,70 @@ impl Drop for Lab {
         }
         netns::kill_all_and_delete(&self.lan);
         netns::unmount(&self.bpf_dir);
+        remove_control_files(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where an agent's log says its control socket is: the `control socket PATH` line it writes at
+/// start (text or JSON format), if the path is under `/run/ha-agent`.
+fn control_socket_in_log(log: &str) -> Option<PathBuf> {
+    const NEEDLE: &str = "control socket /run/ha-agent/";
+    let at = log.find(NEEDLE)? + "control socket ".len();
+    let path: String = log[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ':')
+        .collect();
+    Some(PathBuf::from(path))
+}
+
+/// Removes the control sockets and dumps (`.data`, `.stats`, `.json` beside the socket) of the
+/// agents this lab started, once they are dead: an agent killed by a test (SIGKILL, or SIGTERM
+/// while it waited for a successor longer than the lab waits) cannot remove them itself, and
+/// their names, one per lab's config path, would pile up in `/run/ha-agent`.
+fn remove_control_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("ha-agent") && name.contains(".log")) {
+            continue;
+        }
+        let Some(socket) = std::fs::read(entry.path())
+            .ok()
+            .and_then(|log| control_socket_in_log(&String::from_utf8_lossy(&log)))
+        else {
+            continue;
+        };
+        for ext in ["sock", "data", "stats", "json"] {
+            let _ = std::fs::remove_file(socket.with_extension(ext));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_control_socket_in_an_agent_log() {
+        let text = "2026-11-22T07:00:00.000001Z  INFO ha_agent::control: control socket \
+                    /run/ha-agent/ha-agent-n1-0427ca63.sock\n";
+        let json = "{\"level\":\"INFO\",\"fields\":{\"message\":\"control socket \
+                    /run/ha-agent/ha-agent-n2-068052ac.sock\"}}\n";
+        assert_eq!(
+            control_socket_in_log(text),
+            Some(PathBuf::from("/run/ha-agent/ha-agent-n1-0427ca63.sock"))
+        );
+        assert_eq!(
+            control_socket_in_log(json),
+            Some(PathBuf::from("/run/ha-agent/ha-agent-n2-068052ac.sock"))
+        );
+        // Only the agent's run directory: nothing else is ever removed.
+        assert_eq!(control_socket_in_log("control socket /tmp/x.sock\n"), None);
+    }
 
     #[test]
     fn parses_ip_o_addr_output() {
