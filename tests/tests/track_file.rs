@@ -66,3 +66,70 @@ fn track_file_value_moves_the_vip() {
         lab.node(1).has_addr(vip).unwrap()
     });
 }
+
+/// A `vrrp_sync_group`'s own `track_file` with weight 0 (any value but 0 is a fault) faults every
+/// member: both VIPs move to the other node together, and come back when the file reads 0 again.
+#[test]
+fn a_sync_group_track_file_faults_the_whole_group() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("grpfile", 2).expect("lab");
+    let file = lab.dir.join("maintenance");
+    let instance = |name: &str, vrid: u8, priority: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n    version 3\n    \
+             priority {priority}\n    advert_int 0.05\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n"
+        )
+    };
+    let conf = |priority: u8, track: bool| {
+        let (tracking, reference) = if track {
+            (
+                format!(
+                    "track_file maint {{\n    file {}\n    weight 0\n    init_file 0 overwrite\n}}\n",
+                    file.display()
+                ),
+                "    track_file {\n        maint\n    }\n",
+            )
+        } else {
+            (String::new(), "")
+        };
+        format!(
+            "{tracking}vrrp_sync_group G {{\n    group {{\n        VI_A\n        VI_B\n    }}\n{reference}}}\n{}{}",
+            instance("VI_A", 61, priority, "192.0.2.201"),
+            instance("VI_B", 62, priority, "192.0.2.202")
+        )
+    };
+    let vips: [IpAddr; 2] = [
+        "192.0.2.201".parse().unwrap(),
+        "192.0.2.202".parse().unwrap(),
+    ];
+    let holds = |node: usize| vips.iter().all(|v| lab.node(node).has_addr(*v).unwrap());
+    let a1 = lab
+        .ha_agent(1, &conf(150, true), &["--datapath", "socket"])
+        .unwrap();
+    let _a2 = lab
+        .ha_agent(2, &conf(100, false), &["--datapath", "socket"])
+        .unwrap();
+    wait_for("node 1 to hold both VIPs", Duration::from_secs(5), || {
+        holds(1)
+    });
+
+    std::fs::write(&file, "1\n").unwrap();
+    wait_for("node 2 to take both VIPs", Duration::from_secs(5), || {
+        holds(2) && vips.iter().all(|v| !lab.node(1).has_addr(*v).unwrap())
+    });
+    let log = a1.log();
+    for name in ["VI_A", "VI_B"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(name) && l.contains("MASTER -> FAULT")),
+            "{name} did not go to FAULT; log:\n{log}"
+        );
+    }
+
+    std::fs::write(&file, "0\n").unwrap();
+    wait_for(
+        "node 1 to take both VIPs back",
+        Duration::from_secs(5),
+        || holds(1),
+    );
+}

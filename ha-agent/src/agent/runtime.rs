@@ -1798,9 +1798,18 @@ impl Runtime {
         self.flush_adverts().await;
     }
 
-    /// Re-reads track_file values (through [`Runtime::recompute`]) when any instance tracks one.
+    /// Re-reads track_file values (through [`Runtime::recompute`]) when any instance or sync
+    /// group tracks one.
     async fn on_track_files(&mut self) {
-        if self.plan.instances.iter().all(|i| i.track_files.is_empty()) {
+        let tracked = |files: &[crate::config::Tracker]| !files.is_empty();
+        if !self.plan.instances.iter().any(|i| tracked(&i.track_files))
+            && !self
+                .plan
+                .units
+                .iter()
+                .filter_map(|u| u.group.as_ref())
+                .any(|g| tracked(&g.track_files))
+        {
             return;
         }
         let now = Instant::now();
@@ -1916,7 +1925,8 @@ impl Runtime {
             show("script", t, up);
             trackers.push(up_down(up, t));
         }
-        for t in &ip.track_files {
+        let group_files = group.map(|g| g.track_files.as_slice()).unwrap_or_default();
+        for t in ip.track_files.iter().chain(group_files) {
             let path = self.config.track_file(&t.name).map(|f| f.file.clone());
             let value = path
                 .and_then(|p| std::fs::read_to_string(p).ok())
