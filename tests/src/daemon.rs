@@ -2,6 +2,7 @@
 
 use std::{
     fs::File,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
@@ -20,7 +21,10 @@ impl Daemon {
     pub(crate) fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Daemon> {
         let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
+        // Its own process group, so that dropping it reaches the processes it forks too
+        // (keepalived's VRRP child, scripts) when it does not stop them itself in time.
         let child = cmd
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -101,14 +105,24 @@ impl Daemon {
 
 impl Drop for Daemon {
     /// SIGTERM first, so daemons clean up what they own (ha-agent: VIPs, control socket), then
-    /// SIGKILL after two seconds; always reaped.
+    /// SIGKILL to its whole process group after two seconds; always reaped. Returns once no
+    /// process of the group is left (at most a second more): a keepalived whose VRRP child
+    /// outlived its parent held the next bench trial's pid file ("daemon is already running")
+    /// and wrote into its log.
     fn drop(&mut self) {
         if self.is_running() {
             let _ = self.signal(libc::SIGTERM);
-            if !matches!(self.wait_timeout(Duration::from_secs(2)), Ok(Some(_))) {
-                let _ = self.child.kill();
-            }
+            let _ = self.wait_timeout(Duration::from_secs(2));
         }
+        let group = -self.pid();
+        // SAFETY: kill(2) on the process group this daemon leads (spawned with process_group(0));
+        // ESRCH when it is already empty.
+        unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        // SAFETY: signal 0 only checks whether a process of the group still exists.
+        while unsafe { libc::kill(group, 0) } == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
