@@ -51,9 +51,9 @@ fn receiver(
 ) -> std::thread::JoinHandle<Vec<(Received, Vec<u8>)>> {
     lab.spawn_in(ns, move || async move {
         let socket = if v6 {
-            VrrpSocket::open_v6(IF).expect("open v6 receive socket")
+            VrrpSocket::open_v6(IF, &[VRRP_MCAST_V6]).expect("open v6 receive socket")
         } else {
-            VrrpSocket::open_v4(IF).expect("open v4 receive socket")
+            VrrpSocket::open_v4(IF, &[VRRP_MCAST_V4]).expect("open v4 receive socket")
         };
         ready.send(()).unwrap();
         let mut got = Vec::new();
@@ -94,7 +94,7 @@ fn advert_v4_multicast() {
 
     let own_copies = lab.run_in(&lab.a, || async {
         // A listens too: with IP_MULTICAST_LOOP off it must not hear itself.
-        let own = VrrpSocket::open_v4(IF).unwrap();
+        let own = VrrpSocket::open_v4(IF, &[VRRP_MCAST_V4]).unwrap();
         let primary = AdvertSender::open_v4(IF, None).expect("open sender");
         assert_eq!(primary.group(), IpAddr::V4(VRRP_MCAST_V4));
         primary.send_multicast(&advert(1)).await.expect("send");

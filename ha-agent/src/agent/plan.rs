@@ -105,6 +105,23 @@ impl Plan {
     }
 
     /// The (interface, family) pairs that need a receive socket.
+    /// The multicast groups the instances on `interface` in `family` advertise to (none when
+    /// they all use unicast peers), each once.
+    pub fn groups(&self, interface: &str, family: Family) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for i in &self.instances {
+            if i.interface != interface || i.family != family {
+                continue;
+            }
+            for d in &i.destinations {
+                if d.is_multicast() && !out.contains(d) {
+                    out.push(*d);
+                }
+            }
+        }
+        out
+    }
+
     pub fn listeners(&self) -> Vec<(String, Family)> {
         let mut out: Vec<(String, Family)> = Vec::new();
         for i in &self.instances {

@@ -30,7 +30,7 @@ use super::{
 use crate::{
     config::Config,
     datapath::{
-        socket::VrrpSocket,
+        socket::{Membership, VrrpSocket, v4s, v6s},
         xdp::{self, SlotConfig, XdpDatapath, XdpOptions},
     },
     net::{
@@ -157,6 +157,8 @@ struct Runtime {
     scripts: Vec<ScriptJob>,
     /// Receive and tracker tasks, aborted on reload.
     tasks: Vec<AbortHandle>,
+    /// The VRRP groups joined on the interfaces XDP reads (left when dropped).
+    memberships: Vec<Membership>,
     status: watch::Sender<Status>,
     started: SystemTime,
     /// When the status was last published, and whether a state changed since.
@@ -455,6 +457,7 @@ impl Runtime {
             choice,
             scripts: Vec::new(),
             tasks: Vec::new(),
+            memberships: Vec::new(),
             status,
             started,
             published: None,
@@ -824,13 +827,20 @@ impl Runtime {
 
     fn start_listeners(&mut self, tx: mpsc::UnboundedSender<Incoming>) -> Result<()> {
         for (name, family) in self.plan.listeners() {
+            let groups = self.plan.groups(&name, family);
             if self.xdp.contains_key(&name) {
-                // vrrp_rx consumes the adverts; the ring buffer task reports the changes.
+                // vrrp_rx consumes the adverts; the ring buffer task reports the changes. The
+                // groups are still joined, or a NIC's multicast filter may never pass them.
+                if !groups.is_empty() {
+                    let joined = Membership::join(&name, &groups)
+                        .with_context(|| format!("joining the VRRP multicast group on {name}"))?;
+                    self.memberships.push(joined);
+                }
                 continue;
             }
             let socket = match family {
-                Family::Ipv4 => VrrpSocket::open_v4(&name),
-                Family::Ipv6 => VrrpSocket::open_v6(&name),
+                Family::Ipv4 => VrrpSocket::open_v4(&name, &v4s(&groups)),
+                Family::Ipv6 => VrrpSocket::open_v6(&name, &v6s(&groups)),
             }
             .with_context(|| format!("opening the VRRP receive socket on {name}"))?;
             let opts = self.plan.decode_options(&name, family);

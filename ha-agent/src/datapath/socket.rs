@@ -9,8 +9,9 @@
 //! - IPv6: the kernel strips the IPv6 header, so `IPV6_RECVPKTINFO` and `IPV6_RECVHOPLIMIT`
 //!   deliver destination, ifindex and hop limit as ancillary data.
 //!
-//! Both join the VRRP group on the interface only, are bound to it (`SO_BINDTODEVICE`), and
-//! also see unicast adverts addressed to the host on that interface (`unicast_peer`).
+//! Both join the VRRP groups on the interface only, are bound to it (`SO_BINDTODEVICE`), and
+//! also see unicast adverts addressed to the host on that interface (`unicast_peer`). On an
+//! interface whose adverts XDP reads, [`Membership`] joins the groups without a receive path.
 
 use std::io;
 use std::mem;
@@ -20,13 +21,23 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use crate::net::{IPPROTO_VRRP, IfError, VRRP_MCAST_V4, VRRP_MCAST_V6, resolve, sockopt, syscall};
+use crate::net::{IPPROTO_VRRP, IfError, resolve, sockopt, syscall};
 
 /// What went wrong, which syscall, on what interface.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
     #[error(transparent)]
     Interface(#[from] IfError),
+    #[error(
+        "joining the VRRP multicast group {group} on interface `{ifname}` \
+         (IP_ADD_MEMBERSHIP / IPV6_ADD_MEMBERSHIP) failed"
+    )]
+    Join {
+        group: IpAddr,
+        ifname: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("VRRP packet on `{ifname}` longer than the {buf_len}-byte buffer: dropped")]
     Truncated { ifname: String, buf_len: usize },
 }
@@ -47,6 +58,99 @@ pub struct Received {
     pub ttl: u8,
 }
 
+/// Joins `groups` on interface `ifindex` with `socket`, and asks for those groups only (not
+/// every group some socket on the host joined).
+fn join_v4(
+    socket: &Socket,
+    ifname: &str,
+    ifindex: u32,
+    groups: &[Ipv4Addr],
+) -> Result<(), SocketError> {
+    for group in groups {
+        socket
+            .join_multicast_v4_n(group, &InterfaceIndexOrAddress::Index(ifindex))
+            .map_err(|source| SocketError::Join {
+                group: IpAddr::V4(*group),
+                ifname: ifname.to_owned(),
+                source,
+            })?;
+    }
+    socket
+        .set_multicast_all_v4(false)
+        .map_err(syscall("setsockopt(IP_MULTICAST_ALL)", ifname))?;
+    Ok(())
+}
+
+fn join_v6(
+    socket: &Socket,
+    ifname: &str,
+    ifindex: u32,
+    groups: &[Ipv6Addr],
+) -> Result<(), SocketError> {
+    for group in groups {
+        socket
+            .join_multicast_v6(group, ifindex)
+            .map_err(|source| SocketError::Join {
+                group: IpAddr::V6(*group),
+                ifname: ifname.to_owned(),
+                source,
+            })?;
+    }
+    socket
+        .set_multicast_all_v6(false)
+        .map_err(syscall("setsockopt(IPV6_MULTICAST_ALL)", ifname))?;
+    Ok(())
+}
+
+/// The IPv4 ones of `groups`.
+pub fn v4s(groups: &[IpAddr]) -> Vec<Ipv4Addr> {
+    groups
+        .iter()
+        .filter_map(|g| match g {
+            IpAddr::V4(g) => Some(*g),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+/// The IPv6 ones of `groups`.
+pub fn v6s(groups: &[IpAddr]) -> Vec<Ipv6Addr> {
+    groups
+        .iter()
+        .filter_map(|g| match g {
+            IpAddr::V6(g) => Some(*g),
+            IpAddr::V4(_) => None,
+        })
+        .collect()
+}
+
+/// The VRRP groups joined on an interface whose adverts XDP reads: nothing is received on it,
+/// but a NIC filters multicast by the groups the host joined, and without a membership the
+/// adverts to 224.0.0.18 / ff02::12 (or the configured groups) may never reach XDP at all.
+/// (The socket data path's receive socket joins them itself.) Left when dropped.
+pub struct Membership {
+    _socket: Socket,
+}
+
+impl Membership {
+    /// Joins `groups` on `ifname` from a UDP socket that is never bound, so it receives nothing.
+    pub fn join(ifname: &str, groups: &[IpAddr]) -> Result<Self, SocketError> {
+        let ifindex = resolve(ifname)?;
+        let v6 = groups.iter().any(IpAddr::is_ipv6);
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(syscall(
+            "socket(SOCK_DGRAM) for multicast membership",
+            ifname,
+        ))?;
+        if v6 {
+            join_v6(&socket, ifname, ifindex, &v6s(groups))?;
+        } else {
+            join_v4(&socket, ifname, ifindex, &v4s(groups))?;
+        }
+        Ok(Self { _socket: socket })
+    }
+}
+
 /// A raw VRRP receive socket on one interface.
 pub struct VrrpSocket {
     fd: AsyncFd<Socket>,
@@ -56,40 +160,31 @@ pub struct VrrpSocket {
 }
 
 impl VrrpSocket {
-    /// Opens the IPv4 socket on `ifname` and joins 224.0.0.18 there.
-    pub fn open_v4(ifname: &str) -> Result<Self, SocketError> {
+    /// Opens the IPv4 socket on `ifname` and joins `groups` there (224.0.0.18, or the
+    /// configured `vrrp_mcast_group4`; none when every instance on it is unicast).
+    pub fn open_v4(ifname: &str, groups: &[Ipv4Addr]) -> Result<Self, SocketError> {
         let ifindex = resolve(ifname)?;
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))
             .map_err(syscall("socket(AF_INET, SOCK_RAW, IPPROTO_VRRP)", ifname))?;
         socket
             .bind_device(Some(ifname.as_bytes()))
             .map_err(syscall("setsockopt(SO_BINDTODEVICE)", ifname))?;
-        socket
-            .join_multicast_v4_n(&VRRP_MCAST_V4, &InterfaceIndexOrAddress::Index(ifindex))
-            .map_err(syscall("setsockopt(IP_ADD_MEMBERSHIP, 224.0.0.18)", ifname))?;
-        // Only the groups this socket joined, not every group any socket on the host joined.
-        socket
-            .set_multicast_all_v4(false)
-            .map_err(syscall("setsockopt(IP_MULTICAST_ALL)", ifname))?;
+        join_v4(&socket, ifname, ifindex, groups)?;
         sockopt::set_int(socket.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
             .map_err(syscall("setsockopt(IP_PKTINFO)", ifname))?;
         Self::finish(socket, ifname, ifindex, false)
     }
 
-    /// Opens the IPv6 socket on `ifname` and joins ff02::12 there.
-    pub fn open_v6(ifname: &str) -> Result<Self, SocketError> {
+    /// Opens the IPv6 socket on `ifname` and joins `groups` there (ff02::12, or the configured
+    /// `vrrp_mcast_group6`).
+    pub fn open_v6(ifname: &str, groups: &[Ipv6Addr]) -> Result<Self, SocketError> {
         let ifindex = resolve(ifname)?;
         let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))
             .map_err(syscall("socket(AF_INET6, SOCK_RAW, IPPROTO_VRRP)", ifname))?;
         socket
             .bind_device(Some(ifname.as_bytes()))
             .map_err(syscall("setsockopt(SO_BINDTODEVICE)", ifname))?;
-        socket
-            .join_multicast_v6(&VRRP_MCAST_V6, ifindex)
-            .map_err(syscall("setsockopt(IPV6_ADD_MEMBERSHIP, ff02::12)", ifname))?;
-        socket
-            .set_multicast_all_v6(false)
-            .map_err(syscall("setsockopt(IPV6_MULTICAST_ALL)", ifname))?;
+        join_v6(&socket, ifname, ifindex, groups)?;
         sockopt::set_int(
             socket.as_fd(),
             libc::IPPROTO_IPV6,

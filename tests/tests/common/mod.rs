@@ -85,6 +85,14 @@ impl Scene {
             .1
     }
 
+    /// What runs on node `i`.
+    pub fn kind(&self, i: usize) -> Kind {
+        self.daemons[i - 1]
+            .as_ref()
+            .unwrap_or_else(|| panic!("no daemon on node {i}"))
+            .0
+    }
+
     /// The log of the daemon on node `i`.
     pub fn log(&self, i: usize) -> String {
         self.daemon(i).log()
