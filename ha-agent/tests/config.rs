@@ -1119,3 +1119,29 @@ fn lower_and_higher_prio_advert_defaults_and_overrides() {
         "{e}"
     );
 }
+
+/// Accept mode off is not enforced (no firewall rules): said once per instance, at the
+/// instance, whether `no_accept` asked for it or strict mode made it the default.
+#[test]
+fn accept_mode_off_is_reported_as_not_enforced() {
+    let inst = |extra: &str| {
+        format!(
+            "vrrp_instance A {{\n    interface eth0\n    virtual_router_id 1\n    priority 100\n{extra}    \
+             virtual_ipaddress {{\n        192.0.2.1\n    }}\n}}\n"
+        )
+    };
+    for extra in ["    no_accept\n", "    strict_mode on\n"] {
+        let l = parse_ok(&inst(extra));
+        assert!(!l.config.instance("A").unwrap().accept, "{extra}");
+        assert_warning(&l.warnings, 1, "ha-agent does not enforce it");
+    }
+    for extra in ["", "    accept\n"] {
+        let l = parse_ok(&inst(extra));
+        assert!(l.config.instance("A").unwrap().accept, "{extra}");
+        assert!(
+            !l.warnings.iter().any(|w| w.to_string().contains("enforce")),
+            "{:?}",
+            l.warnings
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ha_agent::datapath::socket::{Received, VrrpSocket};
-use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN};
+use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN, Spacing};
 use ha_agent::net::link::if_index;
 use ha_agent::net::{
     AddOutcome, AdvertSender, DelOutcome, GarpSender, LinkWatch, Netlink, OperState, Scope,
@@ -452,21 +452,30 @@ fn garp_and_unsolicited_na() {
 
     let vip4 = Ipv4Addr::new(192, 0, 2, 100);
     let vip6: Ipv6Addr = "2001:db8::100".parse().unwrap();
-    let sent = lab.run_in(&lab.a, move || async move {
+    // vrrp_garp_interval 0.2 s between the two GARPs, vrrp_gna_interval 0 between the NAs.
+    let spacing = Spacing {
+        garp: Duration::from_millis(200),
+        gna: Duration::ZERO,
+    };
+    let (sent, took) = lab.run_in(&lab.a, move || async move {
         let nl = Netlink::new().unwrap();
         let info = nl.interface(IF).await.unwrap();
         let garp = GarpSender::open(IF, info.mac.expect("veth has a MAC")).unwrap();
-        garp.announce(
-            &[IpAddr::V4(vip4), IpAddr::V6(vip6)],
-            info.link_local_v6,
-            false,
-            2,
-            Duration::from_millis(20),
-        )
-        .await
-        .expect("announce")
+        let start = std::time::Instant::now();
+        let sent = garp
+            .announce(
+                &[IpAddr::V4(vip4), IpAddr::V6(vip6)],
+                info.link_local_v6,
+                false,
+                2,
+                spacing,
+            )
+            .await
+            .expect("announce");
+        (sent, start.elapsed())
     });
     assert_eq!(sent, 4);
+    assert!(took >= spacing.garp, "the second GARP came after {took:?}");
     let frames = join(capture);
 
     let arps: Vec<_> = frames
@@ -600,4 +609,43 @@ fn link_query_and_watch() {
     }
     lab.ip(&lab.b, &["link", "set", IF, "up"]);
     join(a);
+}
+
+/// `vrrp_gna_interval` spaces unsolicited NAs and only them; `vrrp_garp_interval` only GARPs.
+#[test]
+fn gna_interval_spaces_neighbour_adverts_only() {
+    let lab = Lab::new("gnaint");
+    let vip4 = Ipv4Addr::new(192, 0, 2, 101);
+    let vip6: Ipv6Addr = "2001:db8::101".parse().unwrap();
+    let second = Duration::from_secs(1);
+    let (v6_took, v4_took) = lab.run_in(&lab.a, move || async move {
+        let nl = Netlink::new().unwrap();
+        let info = nl.interface(IF).await.unwrap();
+        let garp = GarpSender::open(IF, info.mac.expect("veth has a MAC")).unwrap();
+        let na_only = Spacing {
+            garp: Duration::ZERO,
+            gna: second,
+        };
+        let timed = |vip: IpAddr, spacing: Spacing| {
+            let garp = &garp;
+            async move {
+                let start = std::time::Instant::now();
+                let sent = garp
+                    .announce(&[vip], info.link_local_v6, false, 2, spacing)
+                    .await
+                    .expect("announce");
+                assert_eq!(sent, 2);
+                start.elapsed()
+            }
+        };
+        (
+            timed(IpAddr::V6(vip6), na_only).await,
+            timed(IpAddr::V4(vip4), na_only).await,
+        )
+    });
+    assert!(v6_took >= second, "two NAs {v6_took:?} apart");
+    assert!(
+        v4_took < second,
+        "two GARPs waited for the NA interval: {v4_took:?}"
+    );
 }

@@ -1,5 +1,6 @@
-//! Two ha-agent nodes elect the higher priority as master, which holds the VIP; a link cut
-//! moves the VIP; SIGTERM hands over and removes the VIP.
+//! Two ha-agent nodes elect the higher priority as master, which holds the VIP and the virtual
+//! route; a link cut moves both; SIGTERM hands over and removes them. `dont_track_primary`
+//! keeps a master through its own link going down.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -8,6 +9,14 @@ use ha_tests::{Lab, ha_agent_bin};
 /// Waits for `cond` (lab commands inside may fail the test) for at most `timeout`.
 fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
+}
+
+/// Whether node `i` has the virtual route 198.51.100.0/24.
+fn has_route(lab: &Lab, i: usize) -> bool {
+    lab.node(i)
+        .run("ip", &["-4", "route", "show", "198.51.100.0/24"])
+        .unwrap()
+        .contains("198.51.100.0/24 via 192.0.2.254")
 }
 
 fn conf(priority: u8) -> String {
@@ -51,11 +60,19 @@ fn two_agents_elect_fail_over_and_hand_over() {
         "backup holds the VIP; n2 log:\n{}",
         a2.log()
     );
+    // virtual_routes go with the VIPs.
+    assert!(has_route(&lab, 1), "no virtual route on the master");
+    assert!(!has_route(&lab, 2), "a virtual route on the backup");
 
     lab.cut(1).unwrap();
     wait_for("node 2 to take the VIP", Duration::from_secs(5), || {
         lab.node(2).has_addr(vip).unwrap()
     });
+    wait_for(
+        "the virtual route to move to node 2",
+        Duration::from_secs(2),
+        || has_route(&lab, 2) && !has_route(&lab, 1),
+    );
     lab.restore(1).unwrap();
     wait_for("node 1 to preempt back", Duration::from_secs(5), || {
         lab.node(1).has_addr(vip).unwrap() && !lab.node(2).has_addr(vip).unwrap()
@@ -71,6 +88,7 @@ fn two_agents_elect_fail_over_and_hand_over() {
         !lab.node(1).has_addr(vip).unwrap(),
         "the VIP is removed on exit"
     );
+    assert!(!has_route(&lab, 1), "the virtual route is removed on exit");
     wait_for(
         "node 2 to take over after the priority-0 advert",
         Duration::from_secs(2),
@@ -107,4 +125,47 @@ fn two_agents_elect_fail_over_and_hand_over() {
         !lab.node(2).has_addr(vip).unwrap(),
         "the VIP is removed on exit"
     );
+}
+
+/// keepalived's `dont_track_primary`: an instance whose own interface loses its carrier stays
+/// master (only its trackers can fault it); without it, the instance goes to FAULT and removes
+/// the VIP. One node of each, each alone in its VRID, both links cut.
+#[test]
+fn dont_track_primary_keeps_a_master_through_its_link_going_down() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("dtprim", 2).expect("lab");
+    let conf = |vrid: u8, vip: &str, extra: &str| {
+        format!(
+            "vrrp_instance VI_{vrid} {{\n    interface eth0\n    virtual_router_id {vrid}\n    \
+             version 3\n    priority 150\n    advert_int 0.1\n{extra}    virtual_ipaddress {{\n        \
+             {vip}/24\n    }}\n}}\n"
+        )
+    };
+    let (v1, v2): (IpAddr, IpAddr) = (
+        "192.0.2.201".parse().unwrap(),
+        "192.0.2.202".parse().unwrap(),
+    );
+    let a1 = lab
+        .ha_agent(1, &conf(61, "192.0.2.201", "    dont_track_primary\n"), &[])
+        .unwrap();
+    let a2 = lab.ha_agent(2, &conf(62, "192.0.2.202", ""), &[]).unwrap();
+    wait_for(
+        "both nodes to hold their VIP",
+        Duration::from_secs(5),
+        || lab.node(1).has_addr(v1).unwrap() && lab.node(2).has_addr(v2).unwrap(),
+    );
+    lab.cut(1).unwrap();
+    lab.cut(2).unwrap();
+    wait_for("node 2 to go to FAULT", Duration::from_secs(5), || {
+        a2.log().contains("MASTER -> FAULT") && !lab.node(2).has_addr(v2).unwrap()
+    });
+    // Node 1 saw the same link change, and stays master with its VIP.
+    wait_for(
+        "node 1 to see its link down",
+        Duration::from_secs(2),
+        || a1.log().contains("interface eth0 is down"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.node(1).has_addr(v1).unwrap(), "log:\n{}", a1.log());
+    assert!(!a1.log().contains("-> FAULT"), "log:\n{}", a1.log());
 }

@@ -58,7 +58,11 @@ pub struct InstancePlan {
     pub garp_repeat: u32,
     pub garp_refresh: Duration,
     pub garp_refresh_repeat: u32,
-    pub garp_interval: Duration,
+    /// `vrrp_garp_interval` / `vrrp_gna_interval`: between two GARPs, between two NAs.
+    pub garp_spacing: crate::net::garp::Spacing,
+    /// keepalived's `dont_track_primary`: the instance's own interface going down is not a
+    /// fault (only its trackers count).
+    pub dont_track_primary: bool,
     /// keepalived's `garp_lower_prio_repeat` and `garp_lower_prio_delay`.
     pub garp_lower_prio_repeat: u32,
     pub garp_lower_prio_delay: Duration,
@@ -315,7 +319,11 @@ fn instance(
         garp_repeat: inst.garp_master_repeat,
         garp_refresh: inst.garp_master_refresh,
         garp_refresh_repeat: inst.garp_master_refresh_repeat,
-        garp_interval: config.global.vrrp_garp_interval,
+        garp_spacing: crate::net::garp::Spacing {
+            garp: config.global.vrrp_garp_interval,
+            gna: config.global.vrrp_gna_interval,
+        },
+        dont_track_primary: inst.dont_track_primary,
         garp_lower_prio_repeat: inst.garp_lower_prio_repeat,
         garp_lower_prio_delay: inst.garp_lower_prio_delay,
         notify: inst.notify.clone(),

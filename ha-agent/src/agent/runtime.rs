@@ -1657,7 +1657,7 @@ impl Runtime {
                 Some((sender, vips, ll))
             })
             .collect();
-        let interval = ip.garp_interval;
+        let spacing = ip.garp_spacing;
         let GarpBursts {
             repeat,
             delay,
@@ -1671,7 +1671,7 @@ impl Runtime {
                 let name = &name;
                 async move {
                     for (sender, vips, ll) in jobs {
-                        if let Err(e) = sender.announce(vips, *ll, false, n, interval).await {
+                        if let Err(e) = sender.announce(vips, *ll, false, n, spacing).await {
                             warn!(instance = %name, "gratuitous ARP/NA: {e}");
                         }
                     }
@@ -1951,7 +1951,8 @@ impl Runtime {
         }
         let eff = track::effective(ip.machine.priority, &trackers);
         self.nodes[i].trackers = shown;
-        let fault = eff.fault || !self.nodes[i].link_running;
+        // keepalived's dont_track_primary: the instance's own link does not count.
+        let fault = eff.fault || (!self.nodes[i].link_running && !ip.dont_track_primary);
         if fault != self.nodes[i].fault {
             self.nodes[i].fault = fault;
             let event = if fault {

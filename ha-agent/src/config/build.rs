@@ -2157,6 +2157,19 @@ impl Builder<'_> {
             self.d.warn(at, format!("{ctx}: accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: off (as keepalived)"));
             accept = false;
         }
+        if !accept {
+            // keepalived enforces accept mode off with firewall rules (iptables/nftables) that
+            // drop what is addressed to the VIPs; ha-agent installs none.
+            self.d.warn(
+                at,
+                format!(
+                    "{ctx}: accept mode is off (no_accept, or strict mode for a non-owner), and \
+                     ha-agent does not enforce it: traffic addressed to the VIPs is accepted \
+                     while master (keepalived drops it with firewall rules); add your own \
+                     filter if you rely on it"
+                ),
+            );
+        }
 
         // Advert interval: whole seconds for v2, centiseconds for v3.
         let mut adv = raw.advert_int.as_ref().map_or(US_PER_SEC, |(a, _)| *a);

@@ -132,7 +132,7 @@ pub fn summary(config: &Config) -> String {
         let _ = writeln!(
             out,
             "  {pre}, accept {}, garp delay {} x{}{}",
-            if i.accept { "on" } else { "off" },
+            if i.accept { "on" } else { "off (not enforced)" },
             dur(i.garp_master_delay),
             i.garp_master_repeat,
             if i.authentication.is_some() {

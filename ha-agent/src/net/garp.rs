@@ -208,31 +208,40 @@ impl GarpSender {
         .await
     }
 
-    /// keepalived's `garp_master_repeat` / `garp_interval`: `repeat` rounds of one GARP or NA
-    /// per VIP, `interval` apart. IPv6 VIPs need `link_local` (the NA's source). Returns the
-    /// number of frames sent.
+    /// keepalived's `garp_master_repeat`: `repeat` rounds of one GARP or NA per VIP. As
+    /// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`, each GARP after the first waits
+    /// `spacing.garp` and each NA after the first `spacing.gna`. IPv6 VIPs need `link_local`
+    /// (the NA's source). Returns the number of frames sent.
     pub async fn announce(
         &self,
         vips: &[IpAddr],
         link_local: Option<Ipv6Addr>,
         router: bool,
         repeat: u32,
-        interval: Duration,
+        spacing: Spacing,
     ) -> Result<usize, GarpError> {
         let mut sent = 0;
-        for round in 0..repeat {
-            if round > 0 && !interval.is_zero() {
-                tokio::time::sleep(interval).await;
-            }
+        let (mut arps, mut nas) = (0u32, 0u32);
+        for _ in 0..repeat {
             for vip in vips {
                 match *vip {
-                    IpAddr::V4(v4) => self.send_garp(v4).await?,
+                    IpAddr::V4(v4) => {
+                        if arps > 0 && !spacing.garp.is_zero() {
+                            tokio::time::sleep(spacing.garp).await;
+                        }
+                        self.send_garp(v4).await?;
+                        arps += 1;
+                    }
                     IpAddr::V6(v6) => {
                         let src = link_local.ok_or_else(|| GarpError::NoLinkLocal {
                             vip: v6,
                             ifname: self.ifname.clone(),
                         })?;
-                        self.send_na(v6, src, router).await?
+                        if nas > 0 && !spacing.gna.is_zero() {
+                            tokio::time::sleep(spacing.gna).await;
+                        }
+                        self.send_na(v6, src, router).await?;
+                        nas += 1;
                     }
                 }
                 sent += 1;
@@ -240,6 +249,14 @@ impl GarpSender {
         }
         Ok(sent)
     }
+}
+
+/// The delays between gratuitous ARPs and between unsolicited NAs on one interface
+/// (keepalived's `vrrp_garp_interval`, `vrrp_gna_interval`; 0: back to back).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spacing {
+    pub garp: Duration,
+    pub gna: Duration,
 }
 
 /// `sendto(2)` of a whole Ethernet frame on interface `ifindex`.
