@@ -137,14 +137,17 @@ fn parse_ip_o_addr(out: &str) -> Vec<IpAddr> {
         .collect()
 }
 
-/// `node`'s addresses on its `eth0`: 192.0.2.N/24 and 2001:db8::N/64 (no DAD).
+/// `node`'s addresses on its `eth0`: 192.0.2.N/24 and 2001:db8::N/64 (no DAD), and the IPv4
+/// multicast route (224.0.0.0/4 via `eth0`, as a host with one LAN has it; IPv6's ff00::/8 is
+/// the kernel's own on every interface).
 fn add_addresses(node: &Node) -> Result<()> {
     node.run(
         "ip",
         &["addr", "add", &format!("{}/24", node.ipv4), "dev", IFACE],
     )?;
     let v6 = format!("{}/64", node.ipv6);
-    node.run("ip", &["-6", "addr", "add", &v6, "dev", IFACE, "nodad"])
+    node.run("ip", &["-6", "addr", "add", &v6, "dev", IFACE, "nodad"])?;
+    node.run("ip", &["route", "replace", "224.0.0.0/4", "dev", IFACE])
         .map(drop)
 }
 

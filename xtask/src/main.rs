@@ -56,7 +56,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build the eBPF programs (installs rust-src for nightly and bpf-linker when missing).
-    BuildEbpf,
+    /// The object is always built with the release profile (the verifier rejects what
+    /// unoptimized builds emit), so there is no debug build to choose.
+    BuildEbpf {
+        /// Accepted for the usual cargo habit; the build is the release one either way.
+        #[arg(long)]
+        release: bool,
+    },
     /// The full test run, as CI does it: packages, eBPF, fmt, clippy, tests, bounded fuzzing.
     Test {
         /// Seconds for each fuzz target (0 skips fuzzing; CI uses the default).
@@ -112,7 +118,7 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::BuildEbpf => build_ebpf(),
+        Cmd::BuildEbpf { release: _ } => build_ebpf(),
         Cmd::Test {
             fuzz_seconds,
             chaos_seconds,
@@ -227,6 +233,8 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
     }
     setup::debian_packages(setup::TEST_PACKAGES)?;
     build_ebpf()?;
+    setup::stable_component("rustfmt")?;
+    setup::stable_component("clippy")?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
     run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     setup::nightly_component("clippy")?;

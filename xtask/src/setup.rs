@@ -101,11 +101,31 @@ pub fn debian_packages(packages: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// cargo-fuzz, for the bounded fuzz runs.
+/// The cargo-fuzz release known to build with this machine's toolchains (a newer one may need
+/// a newer rustc).
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// cargo-fuzz, for the bounded fuzz runs: any installed release is used; a missing one is
+/// installed at the pinned version.
 pub fn cargo_fuzz() -> Result<()> {
     if output("cargo", &["fuzz", "--version"]).is_some() {
         return Ok(());
     }
-    eprintln!("xtask: installing cargo-fuzz");
-    run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+    eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+    run(Command::new("cargo").args([
+        "install",
+        &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+        "--locked",
+    ]))
+}
+
+/// Adds `component` (rustfmt, clippy) to the default toolchain if missing, for the checks
+/// `cargo xtask test` runs.
+pub fn stable_component(component: &str) -> Result<()> {
+    let installed = output("rustup", &["component", "list", "--installed"]).unwrap_or_default();
+    if !installed.lines().any(|l| l.starts_with(component)) {
+        eprintln!("xtask: adding {component} to the default toolchain");
+        run(Command::new("rustup").args(["component", "add", component]))?;
+    }
+    Ok(())
 }
