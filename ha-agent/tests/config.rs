@@ -420,6 +420,84 @@ fn mixed_families_drop_the_odd_vip_with_a_warning() {
     );
 }
 
+/// A warning at exactly `line:col` containing `fragment`.
+fn assert_warning_at(warnings: &[Warning], line: u32, col: u32, fragment: &str) {
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.line == line && w.col == col && w.message.contains(fragment)),
+        "no warning at {line}:{col} containing {fragment:?}; warnings:\n{}",
+        warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn vip_options_keepalived_ignores_warn_where_written() {
+    let l = parse_ok(
+        "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n unicast_peer {\n \
+         10.0.0.9 min_ttl 250 max_ttl 255\n }\n virtual_ipaddress {\n \
+         10.0.0.1 preferred_lft 0 home noprefixroute -nodad mngtmpaddr autojoin\n \
+         10.0.0.2/24 peer 10.0.0.3\n }\n}\n",
+    );
+    let w = &l.warnings;
+    assert_warning_at(
+        w,
+        5,
+        11,
+        "min_ttl/max_ttl not supported by ha-agent, ignored",
+    );
+    assert_warning_at(w, 8, 11, "preferred_lft on IPv4 address 10.0.0.1 ignored");
+    assert_warning_at(w, 8, 27, "home is an IPv6 option: ignored");
+    assert_warning_at(w, 8, 46, "-nodad is an IPv6 option: ignored");
+    assert_warning_at(w, 8, 53, "mngtmpaddr is an IPv6 option: ignored");
+    assert_warning_at(
+        w,
+        9,
+        14,
+        "prefix /24 ignored: with a peer the prefix is the peer's",
+    );
+    assert_eq!(w.len(), 6, "{w:?}");
+    let i = &l.config.instances[0];
+    assert!(i.check_unicast_src, "the source is still checked");
+    let v = &i.virtual_ipaddress;
+    assert_eq!(v[0].flags, ["noprefixroute", "autojoin"]);
+    assert_eq!(v[0].preferred_lft, None);
+    assert_eq!(
+        (v[1].peer, v[1].prefix_len),
+        (Some(v4("10.0.0.3")), 32),
+        "the peer's prefix"
+    );
+}
+
+#[test]
+fn ipv6_vip_options_are_kept_without_warnings() {
+    let l = parse_ok(
+        "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+         2001:db8::1/64 preferred_lft 0 -nodad mngtmpaddr home noprefixroute no_track dev eth1\n \
+         2001:db8::2 peer 2001:db8::3/128 preferred_lft forever\n 2001:db8::4\n }\n}\n",
+    );
+    // Only RFC 5798's wish for a link-local first VIP.
+    assert!(
+        l.warnings.iter().all(|w| w.message.contains("link-local")),
+        "{:?}",
+        l.warnings
+    );
+    let v = &l.config.instances[0].virtual_ipaddress;
+    assert_eq!(
+        v[0].flags,
+        ["-nodad", "mngtmpaddr", "home", "noprefixroute"]
+    );
+    assert_eq!((v[0].preferred_lft, v[0].no_track), (Some(0), true));
+    assert_eq!(v[1].peer, Some(v6("2001:db8::3")));
+    assert_eq!(v[1].preferred_lft, Some(u32::MAX));
+    // Unset: the plan applies keepalived's default (0 for a /128) when it places the VIP.
+    assert_eq!(v[2].preferred_lft, None);
+}
+
 #[test]
 fn v2_fractional_advert_int_is_rounded_with_a_warning() {
     let l = parse_ok(&instance("advert_int 1.5"));

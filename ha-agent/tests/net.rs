@@ -13,8 +13,8 @@ use ha_agent::datapath::socket::{Received, VrrpSocket};
 use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN, Spacing};
 use ha_agent::net::link::if_index;
 use ha_agent::net::{
-    AddOutcome, AdvertSender, DelOutcome, GarpSender, LinkWatch, Netlink, OperState, Scope,
-    VRRP_MCAST_V4, VRRP_MCAST_V6, Vip, VirtualRoute,
+    AddOutcome, AdvertSender, DelOutcome, GarpSender, LIFETIME_FOREVER, LinkWatch, Netlink,
+    OperState, Scope, VRRP_MCAST_V4, VRRP_MCAST_V6, Vip, VipFlags, VirtualRoute,
 };
 use lab::{IF, Lab, MAC_A, join};
 
@@ -407,6 +407,129 @@ fn vip_add_del_idempotent_and_routes() {
         assert!(!check(&["route", "show"]).contains("192.0.2.192/26"));
         assert!(check(&["route", "show", "table", "1000"]).trim().is_empty());
         assert!(!check(&["-6", "route", "show"]).contains("2001:db8::8000"));
+    });
+}
+
+/// keepalived's `peer`, `preferred_lft` and `noprefixroute` reach the kernel as `ip address add`
+/// sends them: `ip -d addr` shows them, the dump reads them back, and removal matches the
+/// address with its peer.
+#[test]
+fn vip_peer_preferred_lft_and_noprefixroute() {
+    let lab = Lab::new("vipopt");
+    let a = lab.a.clone();
+    let check = move |args: &[&str]| lab::sh(&[&["ip", "-n", a.as_str()][..], args].concat());
+    lab.run_in(&lab.a, move || async move {
+        let nl = Netlink::new().unwrap();
+        let ifindex = if_index(IF).unwrap();
+        let noprefixroute = VipFlags {
+            noprefixroute: true,
+            ..VipFlags::default()
+        };
+        // Point-to-point: IFA_LOCAL 10.9.0.1, IFA_ADDRESS (the peer) 10.9.0.2.
+        let p4 = Vip::new("10.9.0.1".parse().unwrap()).with_peer("10.9.0.2".parse().unwrap());
+        let n4 = Vip::new("10.9.1.1".parse().unwrap())
+            .with_prefix_len(24)
+            .with_flags(noprefixroute);
+        // Deprecated at once (never a source), valid forever, no prefix route.
+        let d6 = Vip::new("2001:db8:5::1".parse().unwrap())
+            .with_prefix_len(64)
+            .with_preferred_lft(0)
+            .with_flags(noprefixroute);
+        let p6 =
+            Vip::new("2001:db8:6::1".parse().unwrap()).with_peer("2001:db8:6::2".parse().unwrap());
+        for vip in [&p4, &n4, &d6, &p6] {
+            assert_eq!(
+                nl.add_vip(ifindex, vip).await.unwrap(),
+                AddOutcome::Added,
+                "{vip}"
+            );
+            assert_eq!(
+                nl.add_vip(ifindex, vip).await.unwrap(),
+                AddOutcome::AlreadyPresent,
+                "{vip}"
+            );
+        }
+
+        let shown = check(&["-d", "-o", "addr", "show", "dev", IF]);
+        let line = |needle: &str| {
+            shown
+                .lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("`{needle}` not in `ip -d addr`:\n{shown}"))
+                .to_owned()
+        };
+        line("inet 10.9.0.1 peer 10.9.0.2/32 ");
+        let l = line("inet 10.9.1.1/24 ");
+        assert!(l.contains("noprefixroute"), "{l}");
+        let l = line("inet6 2001:db8:5::1/64 ");
+        assert!(l.contains("deprecated"), "preferred_lft 0: {l}");
+        assert!(l.contains("noprefixroute"), "{l}");
+        assert!(l.contains("nodad"), "{l}");
+        assert!(
+            l.contains("valid_lft forever preferred_lft 0sec"),
+            "lifetimes: {l}"
+        );
+        let l = line("inet6 2001:db8:6::1 peer 2001:db8:6::2/128 ");
+        assert!(l.contains("preferred_lft forever"), "{l}");
+
+        // The routes the flags and peers make, or do not make.
+        let routes = check(&["route", "show"]);
+        assert!(routes.contains("10.9.0.2 dev veth0"), "{routes}");
+        assert!(!routes.contains("10.9.1.0/24"), "noprefixroute:\n{routes}");
+        let routes6 = check(&["-6", "route", "show"]);
+        assert!(
+            !routes6.contains("2001:db8:5::/64"),
+            "noprefixroute:\n{routes6}"
+        );
+        assert!(routes6.contains("2001:db8:6::2 dev veth0"), "{routes6}");
+
+        let listed = nl.addresses(ifindex).await.unwrap();
+        let find = |a: &str| {
+            listed
+                .iter()
+                .find(|x| x.addr == a.parse::<IpAddr>().unwrap())
+                .unwrap_or_else(|| panic!("{a} not listed: {listed:?}"))
+        };
+        let x = find("10.9.0.1");
+        assert_eq!(
+            (x.peer, x.prefix_len),
+            (Some("10.9.0.2".parse().unwrap()), 32)
+        );
+        assert!(find("10.9.1.1").noprefixroute);
+        let x = find("2001:db8:5::1");
+        assert_eq!((x.preferred_lft, x.peer), (Some(0), None));
+        assert!(x.noprefixroute && x.nodad);
+        assert_eq!(
+            find("2001:db8:6::1").peer,
+            Some("2001:db8:6::2".parse().unwrap())
+        );
+        assert_eq!(find("2001:db8:6::1").preferred_lft, Some(LIFETIME_FOREVER));
+
+        // An IPv4 delete that does not name the peer does not match the address.
+        let without_peer = Vip::new("10.9.0.1".parse().unwrap());
+        assert_eq!(
+            nl.del_vip(ifindex, &without_peer).await.unwrap(),
+            DelOutcome::AlreadyAbsent
+        );
+        for vip in [&p4, &n4, &d6, &p6] {
+            assert_eq!(
+                nl.del_vip(ifindex, vip).await.unwrap(),
+                DelOutcome::Removed,
+                "{vip}"
+            );
+            assert_eq!(
+                nl.del_vip(ifindex, vip).await.unwrap(),
+                DelOutcome::AlreadyAbsent,
+                "{vip}"
+            );
+        }
+        let shown = check(&["-o", "addr", "show", "dev", IF]);
+        for gone in ["10.9.0.1", "10.9.1.1", "2001:db8:5::1", "2001:db8:6::1"] {
+            assert!(!shown.contains(gone), "{gone} still there:\n{shown}");
+        }
+        let routes = check(&["route", "show"]);
+        assert!(!routes.contains("10.9.0.2"), "{routes}");
+        assert!(!check(&["-6", "route", "show"]).contains("2001:db8:6::2"));
     });
 }
 

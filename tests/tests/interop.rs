@@ -592,3 +592,186 @@ fn address_owner_keeps_its_own_address() {
         s.fail("ha-agent removed node 1's own address (the owner's VIP) on exit");
     }
 }
+
+/// A VIP on another interface than the instance's (`dev eth1`) makes the instance track that
+/// interface, as keepalived does, unless the VIP says `no_track`. Node 1 (`high`) runs VI_T
+/// with an excluded VIP on eth1 and VI_N with one on eth1 `no_track`; node 2 (`low`) runs both
+/// without them. When eth1 loses carrier VI_T goes to FAULT and its VIP moves to node 2, VI_N
+/// stays master on node 1; when eth1 comes back VI_T's VIP returns.
+fn vip_interface_tracking(tag: &str, high: Kind, low: Kind) {
+    let proto = Proto::V3Ipv4;
+    let (t, n) = (proto.vip(30), proto.vip(31));
+    let conf = |prio: u8, on_eth1: bool| {
+        let evip = |line: &str| {
+            if on_eth1 {
+                format!("    virtual_ipaddress_excluded {{\n        {line}\n    }}\n")
+            } else {
+                String::new()
+            }
+        };
+        global_defs("viptrack")
+            + &instance(
+                "VI_T",
+                81,
+                prio,
+                proto,
+                30,
+                &evip("198.51.100.1/32 dev eth1"),
+            )
+            + &instance(
+                "VI_N",
+                82,
+                prio,
+                proto,
+                31,
+                &evip("198.51.100.2/32 dev eth1 no_track"),
+            )
+    };
+    let mut s = Scene::new(tag, 2);
+    let n1 = s.lab.node(1).clone();
+    n1.sh(
+        "ip link add eth1 type veth peer name eth1p && ip link set eth1p up && ip link set eth1 up",
+    )
+    .unwrap();
+    s.start(1, high, &conf(HIGH, true));
+    s.start(2, low, &conf(LOW, false));
+    s.wait("both VIPs on node 1", v3_timeout(), |s| {
+        s.holders(t) == [1] && s.holders(n) == [1]
+    });
+    let on_eth1 = |addr: &str| {
+        n1.run("ip", &["-o", "addr", "show", "dev", "eth1"])
+            .unwrap()
+            .contains(addr)
+    };
+    s.wait("both excluded VIPs on eth1", v3_timeout(), |_| {
+        on_eth1("198.51.100.1/32") && on_eth1("198.51.100.2/32")
+    });
+
+    n1.sh("ip link set eth1p down").unwrap();
+    s.wait("VI_T's VIP on node 2", v3_timeout(), |s| {
+        s.holders(t) == [2]
+    });
+    s.hold(
+        "VI_N (no_track) stays on node 1 while eth1 is down",
+        Duration::from_secs(1),
+        |s| s.holders(t) == [2] && s.holders(n) == [1],
+    );
+    n1.sh("ip link set eth1p up").unwrap();
+    s.wait("VI_T's VIP back on node 1", v3_timeout(), |s| {
+        s.holders(t) == [1] && s.holders(n) == [1]
+    });
+    s.assert_clean_logs();
+}
+
+#[test]
+fn vip_interface_tracking_agent_as_keepalived() {
+    vip_interface_tracking("vtrka", Kind::Agent, Kind::Keepalived);
+}
+
+#[test]
+fn vip_interface_tracking_keepalived_reference() {
+    vip_interface_tracking("vtrkk", Kind::Keepalived, Kind::Agent);
+}
+
+/// The addresses keepalived and ha-agent add for the same `virtual_ipaddress` options are the
+/// same: `ip -d addr` lists the same flags, peers and lifetimes. Node 1 runs keepalived, then
+/// ha-agent, alone, with VIPs with `peer`, `noprefixroute`, `preferred_lft` and an IPv6 /128
+/// without `preferred_lft` (keepalived's default makes it deprecated).
+#[test]
+fn vip_options_applied_as_keepalived_applies_them() {
+    let proto = Proto::V3Ipv4;
+    let lines = [
+        "10.9.0.1 peer 10.9.0.2",
+        "10.9.1.1/24 noprefixroute",
+        "2001:db8:5::1/64 preferred_lft 0 noprefixroute",
+        "2001:db8:6::1 peer 2001:db8:6::2",
+        "2001:db8:7::1",
+        "2001:db8:8::1/64",
+        "2001:db8:9::1/64 preferred_lft forever",
+    ];
+    // How `ip -o addr` starts each one's line.
+    let heads = [
+        "inet 10.9.0.1 peer 10.9.0.2/32 ",
+        "inet 10.9.1.1/24 ",
+        "inet6 2001:db8:5::1/64 ",
+        "inet6 2001:db8:6::1 peer 2001:db8:6::2/128 ",
+        "inet6 2001:db8:7::1/128 ",
+        "inet6 2001:db8:8::1/64 ",
+        "inet6 2001:db8:9::1/64 ",
+    ];
+    let evips: String = lines.iter().map(|l| format!("        {l}\n")).collect();
+    let conf = global_defs("vipopts")
+        + &instance(
+            "VI_1",
+            91,
+            HIGH,
+            proto,
+            40,
+            &format!("    virtual_ipaddress_excluded {{\n{evips}    }}\n"),
+        );
+    let mut s = Scene::new("vipopt", 1);
+    let n1 = s.lab.node(1).clone();
+    // Each VIP's words after the address, as `ip -o -d addr` shows them (the `\` line breaks
+    // dropped).
+    let shown = |s: &Scene| -> Option<Vec<String>> {
+        let out = n1
+            .run("ip", &["-o", "-d", "addr", "show", "dev", "eth0"])
+            .unwrap_or_else(|e| s.fail(&format!("ip addr: {e:#}")));
+        heads
+            .iter()
+            .map(|h| {
+                let line = out.lines().find(|l| l.contains(h))?;
+                let words = line[line.find(h)?..].split_whitespace();
+                Some(words.filter(|w| *w != "\\").collect::<Vec<_>>().join(" "))
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for kind in [Kind::Keepalived, Kind::Agent] {
+        s.start(1, kind, &conf);
+        s.wait_vip(proto.vip(40), &[1], v3_timeout());
+        let mut got = None;
+        s.wait("every VIP with its options", v3_timeout(), |s| {
+            got = shown(s);
+            got.is_some()
+        });
+        seen.push(got.unwrap());
+        s.assert_clean_logs();
+        s.terminate(1);
+        s.reap(1, Duration::from_secs(5));
+        if kind == Kind::Keepalived {
+            // keepalived 2.2.7 deletes an IPv4 address with IFA_ADDRESS = the address itself,
+            // which does not match one with a peer: it stays. ha-agent names the peer (below,
+            // every VIP is gone after it stops).
+            let _ = n1.run(
+                "ip",
+                &["addr", "del", "10.9.0.1", "peer", "10.9.0.2", "dev", "eth0"],
+            );
+        }
+        s.wait("the VIPs removed", v3_timeout(), |s| {
+            n1.run("ip", &["-o", "addr", "show", "dev", "eth0"])
+                .unwrap_or_else(|e| s.fail(&format!("ip addr: {e:#}")))
+                .lines()
+                .all(|l| heads.iter().all(|h| !l.contains(h)))
+        });
+    }
+    let (keepalived, agent) = (&seen[0], &seen[1]);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(
+            agent[i], keepalived[i],
+            "`{line}`: ha-agent's address differs from keepalived's"
+        );
+    }
+    // And they are what the options say (not both ignoring them).
+    let has = |i: usize, w: &str| agent[i].contains(w);
+    assert!(has(1, "noprefixroute"), "{}", agent[1]);
+    assert!(
+        has(2, "deprecated") && has(2, "noprefixroute"),
+        "{}",
+        agent[2]
+    );
+    assert!(has(2, "preferred_lft 0sec"), "{}", agent[2]);
+    assert!(has(4, "deprecated"), "/128 default: {}", agent[4]);
+    assert!(!has(5, "deprecated"), "/64 default: {}", agent[5]);
+    assert!(!has(6, "deprecated"), "{}", agent[6]);
+}

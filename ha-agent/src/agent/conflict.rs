@@ -59,7 +59,7 @@ impl Conflicts {
 
 /// The host's addresses (`host`, every interface) equal to `vip` that this agent did not put
 /// there: on another interface than the VIP's (`ifindex`, with name `ifname`), or there with
-/// another prefix length or (IPv4) label. With `exact_too`, also one exactly as we would add
+/// another prefix length, peer or (IPv4) label. With `exact_too`, also one exactly as we would add
 /// it: when an instance becomes master its VIPs are not there (it removed them on leaving
 /// master, and stale ones at start), so one that is, someone else added.
 pub(super) fn foreign_addresses<'h>(
@@ -75,6 +75,7 @@ pub(super) fn foreign_addresses<'h>(
         .filter(|a| {
             let ours = a.ifindex == ifindex
                 && a.prefix_len == vip.vip.prefix_len
+                && a.peer == vip.vip.peer
                 && (a.addr.is_ipv6() || a.label.as_deref().is_none_or(|l| l == label));
             exact_too || !ours
         })
@@ -83,7 +84,10 @@ pub(super) fn foreign_addresses<'h>(
 
 /// How a foreign address reads in a log line: `192.0.2.200/32 on eth1 (label eth1:x)`.
 pub(super) fn describe(a: &IfAddress, ifname: &str) -> String {
-    let mut s = format!("{}/{} on {ifname}", a.addr, a.prefix_len);
+    let mut s = match a.peer {
+        Some(p) => format!("{} peer {p}/{} on {ifname}", a.addr, a.prefix_len),
+        None => format!("{}/{} on {ifname}", a.addr, a.prefix_len),
+    };
     if let Some(l) = a.label.as_deref().filter(|l| *l != ifname) {
         s.push_str(&format!(" (label {l})"));
     }
@@ -105,6 +109,9 @@ mod tests {
             label: label.map(str::to_owned),
             secondary: false,
             nodad: false,
+            peer: None,
+            preferred_lft: None,
+            noprefixroute: false,
         }
     }
 

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::{
     config::{self, Config, VrrpInstance},
-    net::{self, Scope, Vip},
+    net::{self, LIFETIME_FOREVER, Scope, Vip, VipFlags},
     vrrp::{
         instance::{InitialState, InstanceConfig, Version},
         packet::{self, Advert, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules},
@@ -70,6 +70,10 @@ pub struct InstancePlan {
     pub track_interfaces: Vec<config::Tracker>,
     pub track_scripts: Vec<config::Tracker>,
     pub track_files: Vec<config::Tracker>,
+    /// The interfaces of VIPs placed on another interface than the instance's (`dev`), unless
+    /// the VIP says `no_track`, each once: one that is not running faults the instance, as
+    /// keepalived tracks them (weight 0, `vrrp_complete_instance`).
+    pub vip_interfaces: Vec<String>,
 }
 
 /// A set of instances that change state together.
@@ -141,6 +145,9 @@ fn cs(d: Duration) -> u16 {
     u16::try_from(d.as_millis() / 10).unwrap_or(u16::MAX)
 }
 
+/// A `virtual_ipaddress` line as the address to add, with every option keepalived applies
+/// (vrrp_ipaddress.c `netlink_ipaddress`). The configuration layer has already dropped, with a
+/// warning, what keepalived ignores (IPv6-only options on IPv4 addresses).
 fn placed(v: &config::VirtualAddress, default_if: &str) -> PlacedVip {
     let mut vip = Vip::new(v.addr).with_prefix_len(v.prefix_len);
     if let Some(b) = v.broadcast {
@@ -151,6 +158,30 @@ fn placed(v: &config::VirtualAddress, default_if: &str) -> PlacedVip {
     }
     if let Some(l) = &v.label {
         vip = vip.with_label(l.clone());
+    }
+    if let Some(p) = v.peer {
+        vip = vip.with_peer(p);
+    }
+    let has = |flag: &str| v.flags.iter().any(|f| f == flag);
+    vip = vip.with_flags(VipFlags {
+        home: has("home"),
+        mngtmpaddr: has("mngtmpaddr"),
+        noprefixroute: has("noprefixroute"),
+        autojoin: has("autojoin"),
+        dad: has("-nodad"),
+    });
+    if v.addr.is_ipv6() {
+        // keepalived's default when preferred_lft is not set: a /128 is deprecated (preferred
+        // 0), so that the kernel never picks the VIP as a source; a subnet is preferred forever.
+        let preferred = v.preferred_lft.unwrap_or(if v.prefix_len == 128 {
+            0
+        } else {
+            LIFETIME_FOREVER
+        });
+        // Like keepalived, no IFA_CACHEINFO for forever: the kernel's default.
+        if preferred != LIFETIME_FOREVER {
+            vip = vip.with_preferred_lft(preferred);
+        }
     }
     PlacedVip {
         vip,
@@ -293,6 +324,20 @@ fn instance(
         .chain(&inst.virtual_ipaddress_excluded)
         .map(|v| placed(v, &interface))
         .collect();
+    let mut vip_interfaces: Vec<String> = Vec::new();
+    for v in inst
+        .virtual_ipaddress
+        .iter()
+        .chain(&inst.virtual_ipaddress_excluded)
+        .filter(|v| !v.no_track)
+    {
+        if let Some(dev) = &v.dev
+            && *dev != interface
+            && !vip_interfaces.contains(dev)
+        {
+            vip_interfaces.push(dev.clone());
+        }
+    }
     let routes = inst
         .virtual_routes
         .iter()
@@ -330,6 +375,7 @@ fn instance(
         track_interfaces: inst.track_interfaces.clone(),
         track_scripts: inst.track_scripts.clone(),
         track_files: inst.track_files.clone(),
+        vip_interfaces,
     })
 }
 
@@ -444,7 +490,7 @@ mod tests {
     use super::*;
 
     fn facts() -> HashMap<String, IfFacts> {
-        HashMap::from([(
+        let mut facts = HashMap::from([(
             "eth0".to_owned(),
             IfFacts {
                 index: 2,
@@ -453,7 +499,20 @@ mod tests {
                 link_local_v6: Some("fe80::1".parse().unwrap()),
                 running: true,
             },
-        )])
+        )]);
+        for (name, index) in [("eth1", 3), ("eth2", 4)] {
+            facts.insert(
+                name.to_owned(),
+                IfFacts {
+                    index,
+                    mac: Some([2, 0, 0, 0, 0, index as u8]),
+                    primary_v4: None,
+                    link_local_v6: None,
+                    running: true,
+                },
+            );
+        }
+        facts
     }
 
     fn plan(text: &str) -> Plan {
@@ -534,6 +593,89 @@ mod tests {
         assert_eq!(r[0].ifindex, None);
         assert_eq!((r[1].prefix_len, r[1].table), (0, Some(100)));
         assert_eq!((r[2].prefix_len, r[2].ifindex), (32, Some(2)));
+    }
+
+    #[test]
+    fn vip_options_are_applied() {
+        let p = plan(
+            "vrrp_instance V4 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+             192.0.2.200 peer 192.0.2.201 noprefixroute autojoin\n \
+             192.0.2.202/24 brd + scope link label eth0:x\n \
+             192.0.2.203 preferred_lft 0 home mngtmpaddr -nodad\n }\n}\n\
+             vrrp_instance V6 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n \
+             2001:db8::10/64 preferred_lft 0 noprefixroute home mngtmpaddr -nodad\n \
+             2001:db8::11\n 2001:db8::12/64\n 2001:db8::13 preferred_lft forever\n \
+             2001:db8::14/64 preferred_lft 30\n 2001:db8::15 peer 2001:db8::16\n }\n}\n",
+        );
+        let v4: Vec<&Vip> = p.instances[0].vips.iter().map(|v| &v.vip).collect();
+        let noprefixroute_autojoin = VipFlags {
+            noprefixroute: true,
+            autojoin: true,
+            ..VipFlags::default()
+        };
+        assert_eq!(
+            *v4[0],
+            Vip::new("192.0.2.200".parse().unwrap())
+                .with_peer("192.0.2.201".parse().unwrap())
+                .with_flags(noprefixroute_autojoin)
+        );
+        assert_eq!(
+            *v4[1],
+            Vip::new("192.0.2.202".parse().unwrap())
+                .with_prefix_len(24)
+                .with_broadcast("192.0.2.255".parse().unwrap())
+                .with_scope(Scope::Link)
+                .with_label("eth0:x")
+        );
+        // keepalived applies preferred_lft, home, mngtmpaddr and -nodad to IPv6 only (the
+        // configuration warns and drops them on IPv4).
+        assert_eq!(*v4[2], Vip::new("192.0.2.203".parse().unwrap()));
+
+        let v6: Vec<&Vip> = p.instances[1].vips.iter().map(|v| &v.vip).collect();
+        assert_eq!(
+            *v6[0],
+            Vip::new("2001:db8::10".parse().unwrap())
+                .with_prefix_len(64)
+                .with_preferred_lft(0)
+                .with_flags(VipFlags {
+                    home: true,
+                    mngtmpaddr: true,
+                    noprefixroute: true,
+                    autojoin: false,
+                    dad: true,
+                })
+        );
+        // Unset preferred_lft: keepalived's default, deprecated for a /128, forever otherwise
+        // (forever is the kernel's default: no lifetimes sent).
+        assert_eq!(v6[1].preferred_lft, Some(0));
+        assert_eq!(v6[2].preferred_lft, None);
+        assert_eq!(v6[3].preferred_lft, None, "preferred_lft forever on a /128");
+        assert_eq!(v6[4].preferred_lft, Some(30));
+        assert_eq!(
+            (v6[5].peer, v6[5].prefix_len, v6[5].preferred_lft),
+            (Some("2001:db8::16".parse().unwrap()), 128, Some(0))
+        );
+        assert!(v6.iter().skip(1).all(|v| v.flags == VipFlags::default()));
+    }
+
+    #[test]
+    fn vips_on_other_interfaces_are_tracked_unless_no_track() {
+        let p = plan(
+            "vrrp_instance T {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+             192.0.2.200\n 192.0.2.201 dev eth0\n 198.51.100.1 dev eth1\n \
+             198.51.100.2 dev eth1\n 198.51.100.3 dev eth2 no_track\n }\n \
+             virtual_ipaddress_excluded {\n 203.0.113.1 dev eth2\n }\n}\n\
+             vrrp_instance N {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n \
+             192.0.2.210 dev eth1 no_track\n 192.0.2.211 no_track\n }\n}\n",
+        );
+        assert_eq!(p.instances[0].vip_interfaces, ["eth1", "eth2"]);
+        assert!(p.instances[1].vip_interfaces.is_empty());
+        let placed: Vec<&str> = p.instances[0]
+            .vips
+            .iter()
+            .map(|v| v.interface.as_str())
+            .collect();
+        assert_eq!(placed, ["eth0", "eth0", "eth1", "eth1", "eth2", "eth2"]);
     }
 
     #[test]

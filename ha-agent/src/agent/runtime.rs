@@ -1921,6 +1921,17 @@ impl Runtime {
             show("interface", t, up);
             trackers.push(up_down(up, t));
         }
+        // The interfaces of VIPs on another `dev` (without `no_track`): weight 0, as keepalived.
+        for name in &ip.vip_interfaces {
+            let t = crate::config::Tracker {
+                name: name.clone(),
+                weight: 0,
+                reverse: false,
+            };
+            let up = self.running.get(name).copied().unwrap_or(false);
+            show("interface", &t, up);
+            trackers.push(up_down(up, &t));
+        }
         let group_scripts = group
             .map(|g| g.track_scripts.as_slice())
             .unwrap_or_default();

@@ -1479,8 +1479,29 @@ impl Builder<'_> {
                         );
                         return None;
                     }
+                    if first.text.contains('/') && prefix_len != len {
+                        // vrrp_ipaddress.c: "Cannot specify address prefix when specifying peer
+                        // address - ignoring".
+                        self.d.warn(
+                            &w.pos,
+                            format!(
+                                "{block_kw}: {addr}: prefix /{prefix_len} ignored: with a peer the \
+                                 prefix is the peer's (/{len}), as keepalived does"
+                            ),
+                        );
+                    }
                     va.peer = Some(p);
                     va.prefix_len = len;
+                }
+                ("preferred_lft", Some(_)) if !is6 => {
+                    // keepalived sends address lifetimes for IPv6 VIPs only.
+                    self.d.warn(
+                        &w.pos,
+                        format!(
+                            "{block_kw}: preferred_lft on IPv4 address {addr} ignored \
+                             (keepalived applies it to IPv6 addresses only)"
+                        ),
+                    );
                 }
                 ("preferred_lft", Some(val)) => {
                     if val.text == "forever" {
@@ -1494,8 +1515,20 @@ impl Builder<'_> {
                     }
                 }
                 ("no_track", None) => va.no_track = true,
+                ("home" | "-nodad" | "mngtmpaddr", None) if !is6 => {
+                    // IPv6 address flags: IPv4 has no DAD, home addresses or privacy addresses.
+                    self.d.warn(
+                        &w.pos,
+                        format!(
+                            "{block_kw}: {} is an IPv6 option: ignored on IPv4 address {addr}",
+                            w.text
+                        ),
+                    );
+                }
                 ("home" | "-nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin", None) => {
-                    va.flags.push(w.text.clone());
+                    if !va.flags.contains(&w.text) {
+                        va.flags.push(w.text.clone());
+                    }
                 }
                 ("use_vmac", None) => {
                     self.d.warn(
@@ -1697,6 +1730,7 @@ impl Builder<'_> {
             min_ttl: 0,
             max_ttl: 255,
         };
+        let mut ttl_word = None;
         let mut i = 0;
         while i < l.args.len() {
             let k = &l.args[i];
@@ -1730,7 +1764,21 @@ impl Builder<'_> {
             }
             // A TTL check only makes sense with source checking (alloc_vrrp_unicast_peer).
             v.check_unicast_src = true;
+            ttl_word.get_or_insert(k);
             i += 2;
+        }
+        if let Some(k) = ttl_word {
+            // keepalived (vrrp_check_packet) drops an advert from this peer whose TTL / hop
+            // limit is outside [min_ttl, max_ttl]. Neither datapath checks a per-peer range (XDP
+            // would need it in ALLOWED_PEERS): say so rather than accept adverts silently.
+            self.d.warn(
+                &k.pos,
+                format!(
+                    "unicast_peer {addr}: min_ttl/max_ttl not supported by ha-agent, ignored: \
+                     adverts from this peer are accepted whatever their TTL (the source is \
+                     still checked)"
+                ),
+            );
         }
         if v.peers.iter().any(|p| p.addr == addr) {
             self.d

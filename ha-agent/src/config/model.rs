@@ -244,13 +244,19 @@ pub struct VirtualAddress {
     pub scope: Option<u8>,
     /// `label NAME` (IPv4 only).
     pub label: Option<String>,
-    /// `peer ADDR[/len]`.
+    /// `peer ADDR[/len]`: `prefix_len` is then the peer's.
     pub peer: Option<IpAddr>,
-    /// `no_track`: the address's interface going down does not fault the instance.
+    /// `no_track`: the address's interface going down does not fault the instance (without
+    /// it, a VIP on another interface than the instance's makes the instance track that
+    /// interface, as keepalived does).
     pub no_track: bool,
-    /// `home`, `-nodad`, `mngtmpaddr`, `noprefixroute`, `autojoin` as written.
+    /// `home`, `-nodad`, `mngtmpaddr`, `noprefixroute`, `autojoin` as written, each once. On
+    /// an IPv4 address only `noprefixroute` and `autojoin` are kept (the IPv6 ones are dropped
+    /// with a warning).
     pub flags: Vec<String>,
-    /// `preferred_lft N|forever`.
+    /// `preferred_lft N|forever` (forever is `u32::MAX`), IPv6 only: keepalived ignores it on
+    /// IPv4, and so do we, with a warning. Unset, an IPv6 VIP gets keepalived's default when
+    /// it is placed: 0 (deprecated) for a /128, forever otherwise.
     pub preferred_lft: Option<u32>,
 }
 
@@ -271,9 +277,9 @@ pub struct VirtualRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnicastPeer {
     pub addr: IpAddr,
-    /// `min_ttl N` (default 0).
+    /// `min_ttl N` (default 0). Parsed, not enforced: a warning says so.
     pub min_ttl: u8,
-    /// `max_ttl N` (default 255).
+    /// `max_ttl N` (default 255). Parsed, not enforced: a warning says so.
     pub max_ttl: u8,
 }
 

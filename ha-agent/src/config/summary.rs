@@ -41,6 +41,16 @@ fn vip(v: &VirtualAddress) -> String {
     if let Some(p) = v.peer {
         let _ = write!(s, " peer {p}");
     }
+    for f in &v.flags {
+        let _ = write!(s, " {f}");
+    }
+    match v.preferred_lft {
+        Some(u32::MAX) => s.push_str(" preferred_lft forever"),
+        Some(n) => {
+            let _ = write!(s, " preferred_lft {n}");
+        }
+        None => {}
+    }
     if v.no_track {
         s.push_str(" no_track");
     }

@@ -22,7 +22,10 @@ pub use conflict::{Claim, ClaimError, ClaimWatch};
 pub use garp::{GarpError, GarpSender};
 pub use link::{InterfaceInfo, LinkError, LinkEvent, LinkWatch, OperState};
 pub use netlink::{Netlink, NetlinkError};
-pub use vip::{AddOutcome, DelOutcome, IfAddress, Scope, Vip, VipError, VirtualRoute};
+pub use vip::{
+    AddOutcome, DelOutcome, IfAddress, LIFETIME_FOREVER, Scope, Vip, VipError, VipFlags,
+    VirtualRoute,
+};
 
 use std::{
     io,

@@ -19,7 +19,7 @@ use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
 use rtnetlink::packet_route::route::{RouteMessage, RouteScope};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -28,6 +28,9 @@ use super::netlink::{Netlink, to_io};
 
 /// Longest `IFA_LABEL` the kernel keeps (`IFNAMSIZ - 1`).
 const MAX_LABEL_LEN: usize = 15;
+
+/// An address lifetime of `forever` (`INFINITY_LIFE_TIME`).
+pub const LIFETIME_FOREVER: u32 = u32::MAX;
 
 /// What went wrong, and on which address or route.
 #[derive(Debug, thiserror::Error)]
@@ -82,17 +85,65 @@ impl Scope {
     }
 }
 
-/// One `virtual_ipaddress` entry: `<addr>[/<prefix>] [brd <addr>] [scope <scope>] [label <l>]`.
+/// The `IFA_F_*` flags a VIP is added with: keepalived's (and `ip address add`'s) `home`,
+/// `mngtmpaddr`, `noprefixroute`, `autojoin` and `-nodad`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VipFlags {
+    /// `home`: `IFA_F_HOMEADDRESS` (Mobile IPv6 home address).
+    pub home: bool,
+    /// `mngtmpaddr`: `IFA_F_MANAGETEMPADDR` (the kernel makes privacy addresses from it; IPv6,
+    /// /64 only).
+    pub mngtmpaddr: bool,
+    /// `noprefixroute`: `IFA_F_NOPREFIXROUTE`, no route for the prefix is added with it.
+    pub noprefixroute: bool,
+    /// `autojoin`: `IFA_F_MCAUTOJOIN`, a multicast address joins its group.
+    pub autojoin: bool,
+    /// `-nodad`: IPv6 duplicate address detection runs. Without it IPv6 VIPs get
+    /// `IFA_F_NODAD` (keepalived's default).
+    pub dad: bool,
+}
+
+impl VipFlags {
+    /// The `IFA_FLAGS` for an address of this family.
+    fn bits(self, ipv6: bool) -> AddressFlags {
+        let mut f = AddressFlags::empty();
+        for (on, bit) in [
+            (self.home, AddressFlags::Homeaddress),
+            (self.mngtmpaddr, AddressFlags::Managetempaddr),
+            (self.noprefixroute, AddressFlags::Noprefixroute),
+            (self.autojoin, AddressFlags::Mcautojoin),
+            // A VIP moves between nodes: DAD would hold it tentative (unusable) for a second and
+            // fail it outright while the old master still answers (keepalived does the same).
+            (ipv6 && !self.dad, AddressFlags::Nodad),
+        ] {
+            if on {
+                f |= bit;
+            }
+        }
+        f
+    }
+}
+
+/// One `virtual_ipaddress` entry: `<addr>[/<prefix>] [brd <addr>] [scope <scope>] [label <l>]
+/// [peer <addr>] [home] [-nodad] [mngtmpaddr] [noprefixroute] [autojoin] [preferred_lft <n>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
     pub addr: IpAddr,
-    /// keepalived's default is /32 (IPv4) and /128 (IPv6).
+    /// keepalived's default is /32 (IPv4) and /128 (IPv6). With a peer, the peer's prefix.
     pub prefix_len: u8,
     /// `IFA_BROADCAST`, IPv4 only; none unless configured (keepalived's default).
     pub broadcast: Option<Ipv4Addr>,
     pub scope: Scope,
     /// `IFA_LABEL`, IPv4 only (the kernel has no labels on IPv6 addresses); at most 15 bytes.
     pub label: Option<String>,
+    /// `peer`: the other end of a point-to-point link, sent as `IFA_ADDRESS` (with `addr` as
+    /// `IFA_LOCAL`); the prefix route goes to the peer's prefix.
+    pub peer: Option<IpAddr>,
+    pub flags: VipFlags,
+    /// `preferred_lft` in seconds ([`LIFETIME_FOREVER`]: forever), sent as `IFA_CACHEINFO`
+    /// with a valid lifetime of forever. 0 makes the address deprecated: the kernel does not
+    /// pick it as a source. `None`: the kernel's default (forever), no `IFA_CACHEINFO`.
+    pub preferred_lft: Option<u32>,
 }
 
 impl Vip {
@@ -104,6 +155,9 @@ impl Vip {
             broadcast: None,
             scope: Scope::Global,
             label: None,
+            peer: None,
+            flags: VipFlags::default(),
+            preferred_lft: None,
         }
     }
 
@@ -127,6 +181,23 @@ impl Vip {
         self
     }
 
+    /// A point-to-point address: `peer` as `IFA_ADDRESS`. `prefix_len` then is the peer's.
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    pub fn with_flags(mut self, flags: VipFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// `preferred_lft` seconds ([`LIFETIME_FOREVER`]: forever; 0: deprecated at once).
+    pub fn with_preferred_lft(mut self, seconds: u32) -> Self {
+        self.preferred_lft = Some(seconds);
+        self
+    }
+
     fn validate(&self) -> Result<(), VipError> {
         let max = if self.addr.is_ipv4() { 32 } else { 128 };
         if self.prefix_len > max {
@@ -134,6 +205,12 @@ impl Vip {
         }
         if self.addr.is_ipv6() && self.broadcast.is_some() {
             return Err(self.invalid("IPv6 has no broadcast address"));
+        }
+        if self
+            .peer
+            .is_some_and(|p| p.is_ipv4() != self.addr.is_ipv4())
+        {
+            return Err(self.invalid("the peer must be of the address's family"));
         }
         if let Some(label) = &self.label {
             if self.addr.is_ipv6() {
@@ -162,28 +239,50 @@ impl Vip {
         msg.header.prefix_len = self.prefix_len;
         msg.header.scope = AddressScope::from(self.scope.as_u8());
         msg.header.index = ifindex;
+        // As `ip address add ADDR peer PEER`: IFA_LOCAL is ours, IFA_ADDRESS the other end (the
+        // same address when there is no peer).
         msg.attributes.push(AddressAttribute::Local(self.addr));
-        msg.attributes.push(AddressAttribute::Address(self.addr));
+        msg.attributes
+            .push(AddressAttribute::Address(self.peer.unwrap_or(self.addr)));
         if let Some(brd) = self.broadcast {
             msg.attributes.push(AddressAttribute::Broadcast(brd));
         }
         if let Some(label) = &self.label {
             msg.attributes.push(AddressAttribute::Label(label.clone()));
         }
-        if self.addr.is_ipv6() {
-            // A VIP moves between nodes: DAD would hold it tentative (unusable) for a second
-            // and fail it outright while the old master still answers (keepalived does the same).
-            msg.header.flags = AddressHeaderFlags::Nodad;
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        if let Some(preferred) = self.preferred_lft {
+            let mut lifetimes = CacheInfo::default();
+            lifetimes.ifa_preferred = preferred;
+            lifetimes.ifa_valid = LIFETIME_FOREVER;
+            msg.attributes.push(AddressAttribute::CacheInfo(lifetimes));
         }
+        let flags = self.flags.bits(self.addr.is_ipv6());
+        if !flags.is_empty() {
+            // The header keeps the low 8 bits (kernels before IFA_FLAGS read only those).
+            msg.header.flags = AddressHeaderFlags::from_bits_retain(flags.bits() as u8);
+            msg.attributes.push(AddressAttribute::Flags(flags));
+        }
+        msg
+    }
+
+    /// The `RTM_DELADDR` message: address, peer and prefix only, so that a label, scope,
+    /// lifetime or flag that differs does not keep the address. IPv4 matches a point-to-point
+    /// address only with its peer as `IFA_ADDRESS`.
+    fn del_message(&self, ifindex: u32) -> AddressMessage {
+        let mut msg = self.message(ifindex);
+        msg.attributes
+            .retain(|a| matches!(a, AddressAttribute::Local(_) | AddressAttribute::Address(_)));
+        msg.header.flags = AddressHeaderFlags::empty();
         msg
     }
 }
 
 impl fmt::Display for Vip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)?;
+        match self.peer {
+            Some(peer) => write!(f, "{} peer {peer}/{}", self.addr, self.prefix_len)?,
+            None => write!(f, "{}/{}", self.addr, self.prefix_len)?,
+        }
         if let Some(label) = &self.label {
             write!(f, " label {label}")?;
         }
@@ -221,6 +320,13 @@ pub struct IfAddress {
     pub secondary: bool,
     /// `IFA_F_NODAD`.
     pub nodad: bool,
+    /// `IFA_ADDRESS` when it differs from `IFA_LOCAL`: a point-to-point peer.
+    pub peer: Option<IpAddr>,
+    /// The preferred lifetime left, in seconds ([`LIFETIME_FOREVER`]: forever), when the
+    /// kernel reports one (`IFA_CACHEINFO`).
+    pub preferred_lft: Option<u32>,
+    /// `IFA_F_NOPREFIXROUTE`.
+    pub noprefixroute: bool,
 }
 
 /// One `virtual_routes` entry: `[src <addr>] <dst>/<prefix> [via <gw>] [dev <if>] [scope <s>]
@@ -363,7 +469,8 @@ impl Netlink {
     }
 
     /// Adds `vip` to interface `ifindex` (`RTM_NEWADDR`, `NLM_F_EXCL`); an existing address is
-    /// [`AddOutcome::AlreadyPresent`]. IPv6 VIPs are added with `IFA_F_NODAD`.
+    /// [`AddOutcome::AlreadyPresent`] (its flags and lifetimes are left as they are). IPv6 VIPs
+    /// are added with `IFA_F_NODAD` unless [`VipFlags::dad`].
     pub async fn add_vip(&self, ifindex: u32, vip: &Vip) -> Result<AddOutcome, VipError> {
         vip.validate()?;
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
@@ -382,17 +489,12 @@ impl Netlink {
         }
     }
 
-    /// Removes `vip` (address and prefix length) from interface `ifindex` (`RTM_DELADDR`); a
-    /// missing address is [`DelOutcome::AlreadyAbsent`].
+    /// Removes `vip` (address, peer and prefix length) from interface `ifindex`
+    /// (`RTM_DELADDR`); a missing address is [`DelOutcome::AlreadyAbsent`].
     pub async fn del_vip(&self, ifindex: u32, vip: &Vip) -> Result<DelOutcome, VipError> {
-        let mut msg = vip.message(ifindex);
-        // Match on address and prefix only: a label or scope that differs must not keep it.
-        msg.attributes
-            .retain(|a| matches!(a, AddressAttribute::Local(_) | AddressAttribute::Address(_)));
-        msg.header.flags = AddressHeaderFlags::empty();
         match self
             .acked(
-                RouteNetlinkMessage::DelAddress(msg),
+                RouteNetlinkMessage::DelAddress(vip.del_message(ifindex)),
                 NLM_F_REQUEST | NLM_F_ACK,
             )
             .await
@@ -446,6 +548,7 @@ impl Netlink {
             let mut broadcast = None;
             let mut label = None;
             let mut flags = None;
+            let mut preferred_lft = None;
             for attr in msg.attributes {
                 match attr {
                     AddressAttribute::Local(a) => local = Some(a),
@@ -453,23 +556,18 @@ impl Netlink {
                     AddressAttribute::Broadcast(b) => broadcast = Some(b),
                     AddressAttribute::Label(l) => label = Some(l),
                     AddressAttribute::Flags(f) => flags = Some(f),
+                    AddressAttribute::CacheInfo(c) => preferred_lft = Some(c.ifa_preferred),
                     _ => {}
                 }
             }
             let Some(addr) = local.or(address) else {
                 continue;
             };
+            let peer = address.filter(|a| *a != addr);
             // IFA_FLAGS (32 bits) supersedes the 8-bit header flags when present.
-            let (secondary, nodad) = match flags {
-                Some(f) => (
-                    f.contains(AddressFlags::Secondary),
-                    f.contains(AddressFlags::Nodad),
-                ),
-                None => (
-                    msg.header.flags.contains(AddressHeaderFlags::Secondary),
-                    msg.header.flags.contains(AddressHeaderFlags::Nodad),
-                ),
-            };
+            let flags = flags.unwrap_or_else(|| {
+                AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits()))
+            });
             out.push(IfAddress {
                 ifindex: msg.header.index,
                 addr,
@@ -477,8 +575,11 @@ impl Netlink {
                 scope: Scope::from_u8(u8::from(msg.header.scope)),
                 broadcast,
                 label,
-                secondary,
-                nodad,
+                secondary: flags.contains(AddressFlags::Secondary),
+                nodad: flags.contains(AddressFlags::Nodad),
+                peer,
+                preferred_lft,
+                noprefixroute: flags.contains(AddressFlags::Noprefixroute),
             });
         }
     }
@@ -519,5 +620,129 @@ impl Netlink {
                 io_error,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn flags_of(msg: &AddressMessage) -> Option<AddressFlags> {
+        msg.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        })
+    }
+
+    fn cache_info_of(msg: &AddressMessage) -> Option<CacheInfo> {
+        msg.attributes.iter().find_map(|a| match a {
+            AddressAttribute::CacheInfo(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn plain_vips_as_before() {
+        let v4 = Vip::new(ip("192.0.2.10")).message(3);
+        assert_eq!(
+            v4.attributes,
+            [
+                AddressAttribute::Local(ip("192.0.2.10")),
+                AddressAttribute::Address(ip("192.0.2.10"))
+            ]
+        );
+        assert_eq!(v4.header.flags, AddressHeaderFlags::empty());
+        let v6 = Vip::new(ip("2001:db8::10")).message(3);
+        assert_eq!(flags_of(&v6), Some(AddressFlags::Nodad));
+        assert_eq!(v6.header.flags, AddressHeaderFlags::Nodad);
+        assert_eq!(cache_info_of(&v6), None, "no lifetimes unless asked");
+    }
+
+    #[test]
+    fn peer_is_ifa_address_and_local_is_ours() {
+        let vip = Vip::new(ip("192.0.2.10")).with_peer(ip("192.0.2.11"));
+        let msg = vip.message(3);
+        assert!(
+            msg.attributes
+                .contains(&AddressAttribute::Local(ip("192.0.2.10")))
+        );
+        assert!(
+            msg.attributes
+                .contains(&AddressAttribute::Address(ip("192.0.2.11")))
+        );
+        assert!(
+            !msg.attributes
+                .contains(&AddressAttribute::Address(ip("192.0.2.10")))
+        );
+        // The delete names the peer too (IPv4 matches on it), and nothing else.
+        let del = vip.del_message(3);
+        assert_eq!(
+            del.attributes,
+            [
+                AddressAttribute::Local(ip("192.0.2.10")),
+                AddressAttribute::Address(ip("192.0.2.11"))
+            ]
+        );
+        assert_eq!(vip.to_string(), "192.0.2.10 peer 192.0.2.11/32");
+        let odd = Vip::new(ip("192.0.2.10")).with_peer(ip("2001:db8::1"));
+        assert!(odd.validate().is_err());
+    }
+
+    #[test]
+    fn preferred_lft_is_cache_info_valid_forever() {
+        let vip = Vip::new(ip("2001:db8::10"))
+            .with_prefix_len(64)
+            .with_preferred_lft(0);
+        let c = cache_info_of(&vip.message(3)).expect("IFA_CACHEINFO");
+        assert_eq!((c.ifa_preferred, c.ifa_valid), (0, LIFETIME_FOREVER));
+        let del = vip.del_message(3);
+        assert_eq!(cache_info_of(&del), None);
+        assert_eq!(del.header.flags, AddressHeaderFlags::empty());
+    }
+
+    #[test]
+    fn flags_are_ifa_flags() {
+        let all = VipFlags {
+            home: true,
+            mngtmpaddr: true,
+            noprefixroute: true,
+            autojoin: true,
+            dad: false,
+        };
+        let msg = Vip::new(ip("2001:db8::10")).with_flags(all).message(3);
+        assert_eq!(
+            flags_of(&msg),
+            Some(
+                AddressFlags::Homeaddress
+                    | AddressFlags::Managetempaddr
+                    | AddressFlags::Noprefixroute
+                    | AddressFlags::Mcautojoin
+                    | AddressFlags::Nodad
+            )
+        );
+        // The 8-bit header carries what fits.
+        assert_eq!(
+            msg.header.flags,
+            AddressHeaderFlags::Homeaddress | AddressHeaderFlags::Nodad
+        );
+        // `-nodad`: IPv6 DAD runs.
+        let dad = VipFlags {
+            dad: true,
+            ..VipFlags::default()
+        };
+        let msg = Vip::new(ip("2001:db8::10")).with_flags(dad).message(3);
+        assert_eq!(flags_of(&msg), None);
+        // IPv4 has no DAD: never IFA_F_NODAD.
+        let only = VipFlags {
+            noprefixroute: true,
+            ..VipFlags::default()
+        };
+        let msg = Vip::new(ip("192.0.2.10")).with_flags(only).message(3);
+        assert_eq!(flags_of(&msg), Some(AddressFlags::Noprefixroute));
+        assert_eq!(msg.header.flags, AddressHeaderFlags::empty());
     }
 }
