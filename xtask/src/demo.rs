@@ -71,16 +71,28 @@ pub fn run() -> Result<()> {
     for (i, prio) in [(1, 150), (2, 100)] {
         agents.push(lab.ha_agent(i, &config(prio), &[])?);
     }
-    let took = wait_for("a master", Duration::from_secs(10), || {
-        Ok(holder(&lab, vip)?.is_some())
+    // Each agent says which datapath it runs once it is up (loading XDP can take a second).
+    for (i, a) in agents.iter().enumerate() {
+        wait_for(
+            &format!("node {} to be running", i + 1),
+            Duration::from_secs(10),
+            || Ok(a.log().contains("ha-agent running")),
+        )?;
+    }
+    // Whichever started first may hold the VIP for a moment; node 1 preempts it.
+    let took = wait_for("node 1 to be master", Duration::from_secs(10), || {
+        Ok(lab.node(1).has_addr(vip)? && !lab.node(2).has_addr(vip)?)
     })?;
-    println!("\n== election: first master after {} ms", took.as_millis());
+    println!(
+        "\n== election: node 1 (priority 150) is master {} ms after both agents ran",
+        took.as_millis()
+    );
     show(&lab, vip)?;
     for (i, a) in agents.iter().enumerate() {
         let datapath = if a.log().contains("datapath xdp") {
             "xdp"
         } else {
-            "socket"
+            "socket (XDP could not be set up: see the warning in its log)"
         };
         println!("   node {}: datapath {datapath}", i + 1);
     }

@@ -2,8 +2,8 @@
 //!
 //! - `build-ebpf [--release]`: installs what the eBPF build needs, then builds `ha-ebpf`.
 //! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
-//!   runs every test of the workspace, a bounded fuzz run and a 60 s chaos soak (report in
-//!   target/chaos-test.txt).
+//!   runs every test of the workspace, the demo, a bounded fuzz run and a 60 s chaos soak
+//!   (report in target/chaos-test.txt).
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
 //! - `bench [--quick] [--scenario NAME] [--trials N]`: ha-agent beside keepalived, report in
 //!   bench/results/.
@@ -246,6 +246,9 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
     run(Command::new("cargo").args(crate::AGENT_AND_PROBER))?;
     let totals =
         run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
+    // The README's "see it work" command, so that it keeps working: it fails when node 1 is
+    // not elected, a failover or the handover does not happen.
+    demo::run().context("cargo xtask demo")?;
     if fuzz_seconds > 0 {
         fuzz(fuzz_seconds, &[])?;
     }
