@@ -89,9 +89,14 @@ enum Command {
     },
     /// Parse and check a configuration: print the resolved instances and every warning.
     ///
-    /// Exits 0 when `run` would start with this file, 1 otherwise: errors in the file, or an
-    /// interface it names that this host lacks (each at file:line:col). Touches nothing on the
-    /// host.
+    /// Exits 0 when `run` would start with this file, 1 otherwise: it makes the checks `run`
+    /// makes before it changes anything (the same code): errors in the file, no vrrp_instance,
+    /// an interface the host lacks or without the address adverts need, a virtual route or
+    /// setting ha-agent cannot install, a script_user or script user the host lacks, a script
+    /// enable_script_security refuses, a track_file init_file whose directory is missing (each
+    /// at file:line:col where the file has one). Reads the interfaces, users and script files;
+    /// touches nothing on the host. Not checked: what depends on run's options (--pid-file,
+    /// the control socket, --datapath xdp loading).
     CheckConfig {
         /// Configuration file (keepalived.conf syntax).
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
@@ -137,8 +142,9 @@ fn main() -> ExitCode {
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
                 }
-                if let Err(missing) = agent::check_interfaces(&loaded.config) {
-                    eprintln!("{missing}");
+                // The checks `run` makes before it touches the host, with the same function.
+                if let Err(err) = agent::check_config(&loaded.config, &config) {
+                    eprintln!("{err:#}");
                     return ExitCode::FAILURE;
                 }
                 print!("{}", ha_agent::config::summary(&loaded.config));

@@ -412,7 +412,8 @@ fn broken_configs_are_refused_at_their_position_and_touch_nothing() {
 }
 
 /// A configuration that reads well but names what the host lacks (an interface, the loopback,
-/// a script user) is refused by `run` before it touches anything, naming what is missing.
+/// a script user) is refused by `check-config` and by `run`, before it touches anything, naming
+/// what is missing where the file names it.
 #[test]
 fn run_refuses_what_the_host_lacks_and_touches_nothing() {
     ha_agent_bin().expect("the ha-agent binary: run `cargo build -p ha-agent` first");
@@ -440,7 +441,7 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
         (
             "no-such-user",
             "global_defs {\n    script_user nosuchuser\n}\n".to_owned() + &instance(IFACE),
-            "nosuchuser",
+            "{}:2:17: global_defs script_user: user `nosuchuser` does not exist on this host",
         ),
     ];
     let before = snapshot(node);
@@ -448,20 +449,18 @@ fn run_refuses_what_the_host_lacks_and_touches_nothing() {
     for (name, conf, says) in cases {
         let path = lab.write_file(&format!("{name}.conf"), &conf).unwrap();
         let says = says.replace("{}", &path.display().to_string());
-        if name != "no-such-user" {
-            // check-config reads the host's interfaces too (it does not resolve users).
-            let (code, out) = agent_in(
-                node,
-                &lab,
-                &format!("{name}-check"),
-                &["check-config", "-f", &path.display().to_string()],
-                Duration::from_secs(10),
-            );
-            assert!(
-                code == 1 && out.contains(&says),
-                "check-config {name}: exit {code}, want 1 and {says:?}:\n{out}"
-            );
-        }
+        // check-config makes the same checks (the same function: `agent::preflight`).
+        let (code, out) = agent_in(
+            node,
+            &lab,
+            &format!("{name}-check"),
+            &["check-config", "-f", &path.display().to_string()],
+            Duration::from_secs(10),
+        );
+        assert!(
+            code == 1 && out.contains(&says),
+            "check-config {name}: exit {code}, want 1 and {says:?}:\n{out}"
+        );
         let socket = lab.dir.join(format!("{name}.sock"));
         let (code, out) = agent_in(
             node,

@@ -619,17 +619,18 @@ fn examples_pass_check_config() {
     listed.sort();
     assert_eq!(found, listed, "every example is checked here");
     // check-config also looks for the interfaces the files name (eth0, and eth1 for the sync
-    // group): run it in a lab node, which has them whatever this host's are called.
+    // group) and the IPv4 address adverts go out from: run it in a lab node, which has them
+    // whatever this host's are called.
     let bin = ha_agent_bin().expect("the ha-agent binary: run `cargo build -p ha-agent` first");
     let lab = Lab::new("opsex", 1).unwrap();
-    lab.node(1)
-        .run(
-            "ip",
-            &[
-                "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
-            ],
-        )
-        .unwrap();
+    for args in [
+        &[
+            "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+        ][..],
+        &["addr", "add", "198.18.0.1/24", "dev", "eth1"],
+    ] {
+        lab.node(1).run("ip", args).unwrap();
+    }
     for (name, instances) in expected {
         let path = dir.join(name);
         let loaded = ha_agent::config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -2,13 +2,15 @@
 //! machines from adverts, timers, trackers, link events and signals.
 //!
 //! Start-up order, so that a bad configuration changes nothing and a crashed run leaves
-//! nothing behind: parse (errors: exit before anything is touched) → pid file → interfaces →
-//! remove stale VIPs of this configuration → data path (XDP/TC, or sockets) with every VIP
-//! fenced → sockets → Startup.
+//! nothing behind: parse → [`preflight`] (interfaces, plan, script users and permissions: the
+//! checks `check-config` makes, with the same function) → pid file → control socket → remove
+//! stale VIPs of this configuration → data path (XDP/TC, or sockets) with every VIP fenced →
+//! sockets → Startup. An error before the pid file exits with nothing touched.
 
 mod conflict;
 pub mod pidfile;
 pub mod plan;
+pub mod preflight;
 mod runtime;
 pub mod status;
 
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 
+pub use self::preflight::{Checked, check_config, preflight};
 use crate::config;
 
 /// How adverts come in (`--datapath`).
@@ -95,18 +98,6 @@ pub fn run(options: RunOptions) -> Result<()> {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    check_interfaces(&loaded.config).map_err(|e| anyhow!("{e}"))?;
-    if loaded.config.instances.is_empty() {
-        return Err(anyhow!(
-            "{}: no vrrp_instance: nothing to run",
-            options.config.display()
-        ));
-    }
-    let _pid_file = options
-        .pid_file
-        .as_deref()
-        .map(pidfile::PidFile::create)
-        .transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -227,12 +227,7 @@ fn instance(
     inst: &VrrpInstance,
     facts: &HashMap<String, IfFacts>,
 ) -> Result<InstancePlan> {
-    let at = format!(
-        "{}:{}: vrrp_instance {}",
-        inst.source.file.display(),
-        inst.source.line,
-        inst.name
-    );
+    let at = format!("{}: vrrp_instance {}", inst.source, inst.name);
     let interface = inst
         .interface
         .clone()
@@ -342,8 +337,14 @@ fn instance(
         .virtual_routes
         .iter()
         .map(|r| {
-            route(r, &interface, family, facts)
-                .map_err(|e| anyhow!("{at}: virtual_routes `{}`: {e}", r.to))
+            route(r, &interface, family, facts).map_err(|e| {
+                anyhow!(
+                    "{}: vrrp_instance {}: virtual_routes `{}`: {e}",
+                    r.source,
+                    inst.name,
+                    r.to
+                )
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(InstancePlan {
@@ -388,7 +389,10 @@ fn route(
     facts: &HashMap<String, IfFacts>,
 ) -> Result<net::VirtualRoute> {
     if let Some(word) = r.options.first() {
-        bail!("`{word}` is not supported (supported: to, via, dev, src, table, metric)");
+        bail!(
+            "`{word}` is not supported by ha-agent (it installs routes with to, via, dev, src, \
+             table and metric only): remove `{word}`, or manage this route outside ha-agent"
+        );
     }
     let (dst, prefix_len) = if r.to == "default" {
         let fam = r.via.map(|v| Family::of(&v)).unwrap_or(family);
@@ -687,7 +691,7 @@ mod tests {
         .unwrap();
         let err = build(&loaded.config, &facts()).unwrap_err().to_string();
         assert!(
-            err.contains("/k.conf:1: vrrp_instance X: interface bond9 does not exist"),
+            err.contains("/k.conf:1:1: vrrp_instance X: interface bond9 does not exist"),
             "{err}"
         );
     }

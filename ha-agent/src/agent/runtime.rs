@@ -25,6 +25,7 @@ use tracing::{debug, error, info, warn};
 use super::{
     DatapathChoice, RunOptions, conflict,
     plan::{self, IfFacts, Plan},
+    preflight::{Checked, ScriptJob},
     status::{InstanceStatus, Status, TrackerStatus},
 };
 use crate::{
@@ -177,7 +178,20 @@ struct Runtime {
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
-    // The control socket and the metrics port first: a collision stops the start untouched.
+    // Subscribed before the interfaces are read: a link that changes while the agent starts
+    // (XDP loads can take a second) is reported, not lost between the read and the
+    // subscription (a cut link was missed that way and its instance never went to FAULT).
+    let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
+    let netlink = Netlink::new().context("opening rtnetlink")?;
+    // What `check-config` checks, with the same function: a refused configuration stops the
+    // start before the pid file, the control socket or anything on the host.
+    let checked = super::preflight(&config, &options.config, &netlink).await?;
+    let _pid_file = options
+        .pid_file
+        .as_deref()
+        .map(super::pidfile::PidFile::create)
+        .transpose()?;
+    // The control socket and the metrics port next: a collision stops the start untouched.
     let control = crate::control::Control::bind(&options.control)?;
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
@@ -187,12 +201,15 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         scripts: scripts_tx,
         claims: claims_tx,
     };
-    // Subscribed before the interfaces are read: a link that changes while the agent starts
-    // (XDP loads can take a second) is reported, not lost between the read and the
-    // subscription (a cut link was missed that way and its instance never went to FAULT).
-    let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
-    let mut rt =
-        Runtime::prepare(config, &options.config, options.datapath, channels, None).await?;
+    let mut rt = Runtime::prepare(
+        config,
+        checked,
+        netlink,
+        &options.config,
+        options.datapath,
+        channels,
+        None,
+    )?;
     rt.bpf_dir = options.bpf_dir.clone();
     rt.pass_adverts = options.xdp_pass_adverts;
     // Checks are done: from here on the host is changed.
@@ -307,9 +324,6 @@ struct GarpBursts {
     refresh_repeat: u32,
 }
 
-/// A vrrp_script to supervise: index into `Config::scripts`, and who it runs as.
-type ScriptJob = (usize, crate::config::VrrpScript, Option<RunAs>);
-
 /// Whether two sync groups are the same apart from where they are written.
 fn same_group(a: &crate::config::SyncGroup, b: &crate::config::SyncGroup) -> bool {
     a.name == b.name
@@ -329,43 +343,24 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 impl Runtime {
-    /// Reads the interfaces, builds the plan and checks everything that can be checked without
-    /// changing the host (scripts' users and permissions included). `previous` supplies the
-    /// status channel on reload.
-    async fn prepare(
+    /// The runtime of a configuration that passed the checks (`checked`, from
+    /// [`super::preflight`]): state machines and per-instance state, nothing opened yet.
+    /// `previous` supplies the status channel on reload.
+    fn prepare(
         config: Config,
+        checked: Checked,
+        netlink: Netlink,
         config_file: &std::path::Path,
         choice: DatapathChoice,
         channels: Channels,
         previous: Option<&Runtime>,
     ) -> Result<Runtime> {
-        let netlink = Netlink::new().context("opening rtnetlink")?;
-        let mut facts = HashMap::new();
-        for name in plan::interfaces(&config) {
-            let info = netlink.interface(&name).await.map_err(|e| match e {
-                crate::net::LinkError::NoSuchInterface { .. } => {
-                    anyhow!("{}", super::missing_interface(&config, &name))
-                }
-                e => anyhow!("interface {name}: {e}"),
-            })?;
-            facts.insert(
-                name,
-                IfFacts {
-                    index: info.index,
-                    mac: info.mac,
-                    primary_v4: info.primary_v4,
-                    link_local_v6: info.link_local_v6,
-                    running: info.running,
-                },
-            );
-        }
-        let plan = plan::build(&config, &facts)?;
-        let run_as = config
-            .global
-            .script_user
-            .as_ref()
-            .map(script::resolve_user)
-            .transpose()?;
+        let Checked {
+            facts,
+            plan,
+            run_as,
+            scripts,
+        } = checked;
         let now = Instant::now();
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
         let mut units = Vec::new();
@@ -427,7 +422,7 @@ impl Runtime {
                 .0
             }
         };
-        let mut rt = Runtime {
+        Ok(Runtime {
             config,
             plan,
             units,
@@ -455,7 +450,7 @@ impl Runtime {
             rejected: previous.map(|p| p.rejected.clone()).unwrap_or_default(),
             channels,
             choice,
-            scripts: Vec::new(),
+            scripts,
             tasks: Vec::new(),
             memberships: Vec::new(),
             status,
@@ -466,9 +461,7 @@ impl Runtime {
             cause: None,
             resign_timer: false,
             rewiring: None,
-        };
-        rt.scripts = rt.check_scripts()?;
-        Ok(rt)
+        })
     }
 
     /// A receiver of the status, updated after every event.
@@ -924,45 +917,6 @@ impl Runtime {
         Ok(())
     }
 
-    /// The scripts to supervise, with their users resolved and `enable_script_security`
-    /// checked: a failure here refuses the configuration before the host is touched.
-    fn check_scripts(&self) -> Result<Vec<ScriptJob>> {
-        let mut jobs = Vec::new();
-        let used = |name: &str| {
-            self.plan
-                .instances
-                .iter()
-                .any(|i| i.track_scripts.iter().any(|t| t.name == name))
-                || self
-                    .config
-                    .sync_groups
-                    .iter()
-                    .any(|g| g.track_scripts.iter().any(|t| t.name == name))
-        };
-        for (index, s) in self.config.scripts.iter().enumerate() {
-            if !used(&s.name) {
-                continue;
-            }
-            let run_as = match &s.user {
-                Some(u) => Some(
-                    script::resolve_user(u).with_context(|| format!("vrrp_script {}", s.name))?,
-                ),
-                None => self.run_as,
-            };
-            let runs_as_root = run_as.is_none_or(|r| r.uid == 0);
-            if self.config.global.enable_script_security && runs_as_root {
-                let program = s
-                    .command
-                    .first()
-                    .map(std::path::Path::new)
-                    .ok_or_else(|| anyhow!("vrrp_script {}: empty script", s.name))?;
-                script::check_secure(program).with_context(|| format!("vrrp_script {}", s.name))?;
-            }
-            jobs.push((index, s.clone(), run_as));
-        }
-        Ok(jobs)
-    }
-
     fn instance(&self, i: usize) -> &Instance {
         let n = &self.nodes[i];
         match &self.units[n.unit] {
@@ -1107,15 +1061,22 @@ impl Runtime {
                 return self;
             }
         };
-        let mut new = match Runtime::prepare(
-            config,
-            &self.config_file.clone(),
-            self.choice,
-            self.channels.clone(),
-            Some(&self),
-        )
-        .await
-        {
+        // The checks of `run` and `check-config`, except that a configuration without
+        // instances is taken: it stops them all.
+        let prepared = async {
+            let netlink = Netlink::new().context("opening rtnetlink")?;
+            let checked = super::preflight::check(&config, &netlink).await?;
+            Runtime::prepare(
+                config,
+                checked,
+                netlink,
+                &self.config_file,
+                self.choice,
+                self.channels.clone(),
+                Some(&self),
+            )
+        };
+        let mut new = match prepared.await {
             Ok(rt) => rt,
             Err(e) => {
                 match &self.rewiring {

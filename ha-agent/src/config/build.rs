@@ -320,10 +320,11 @@ impl Builder<'_> {
 
     fn script_user(&mut self, st: &Stmt) -> Option<ScriptUser> {
         self.no_block(st);
-        let user = self.arg(st, 0, "a user name")?.text.clone();
+        let word = self.arg(st, 0, "a user name")?;
+        let (user, at) = (word.text.clone(), source(&word.pos));
         let group = st.args.get(1).map(|w| w.text.clone());
         self.extra_args(st, 2);
-        Some(ScriptUser { user, group })
+        Some(ScriptUser { user, group, at })
     }
 
     /// `notify* "COMMAND ARGS" [USER [GROUP]]` (lib/notify.c `notify_script_init`).
@@ -361,6 +362,7 @@ impl Builder<'_> {
         let user = words.get(1).map(|u| ScriptUser {
             user: u.clone(),
             group: words.get(2).cloned(),
+            at: source(st.pos()),
         });
         if words.len() > 3 {
             self.d.warn(
@@ -1623,6 +1625,7 @@ impl Builder<'_> {
     fn route(&mut self, l: &Stmt) -> Option<VirtualRoute> {
         let words: Vec<&Word> = std::iter::once(&l.keyword).chain(l.args.iter()).collect();
         let mut r = VirtualRoute {
+            source: source(l.pos()),
             to: String::new(),
             via: None,
             dev: None,

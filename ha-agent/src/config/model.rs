@@ -150,11 +150,23 @@ pub struct EmailSettings {
     pub smtp_server: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ScriptUser {
     pub user: String,
     pub group: Option<String>,
+    /// Where the user is named, for the error when the host lacks it.
+    pub at: Source,
 }
+
+/// Two users are the same when they name the same user and group, wherever written: a notify
+/// line that only moved does not change its instance on reload.
+impl PartialEq for ScriptUser {
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user && self.group == other.group
+    }
+}
+
+impl Eq for ScriptUser {}
 
 /// `vrrp_script NAME { … }`. Defaults from keepalived/vrrp/vrrp_data.c `alloc_vrrp_script`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +275,8 @@ pub struct VirtualAddress {
 /// One line of `virtual_routes`, kept close to `ip route` words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualRoute {
+    /// Where the line starts.
+    pub source: Source,
     /// Destination: `default` or `ADDR[/len]` (the `to` keyword is optional).
     pub to: String,
     pub via: Option<IpAddr>,

@@ -38,7 +38,10 @@ pub fn resolve_user(user: &ScriptUser) -> Result<RunAs> {
     // other passwd call on this thread.
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
     if pw.is_null() {
-        bail!("script user `{}` does not exist", user.user);
+        bail!(
+            "user `{}` does not exist on this host: create it, or name an existing user",
+            user.user
+        );
     }
     // SAFETY: non-null record from getpwnam (see above).
     let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
@@ -47,7 +50,9 @@ pub fn resolve_user(user: &ScriptUser) -> Result<RunAs> {
         // SAFETY: as getpwnam above.
         let gr = unsafe { libc::getgrnam(gname.as_ptr()) };
         if gr.is_null() {
-            bail!("script group `{group}` does not exist");
+            bail!(
+                "group `{group}` does not exist on this host: create it, or name an existing group"
+            );
         }
         // SAFETY: non-null record from getgrnam.
         gid = unsafe { (*gr).gr_gid };
@@ -62,14 +67,23 @@ pub fn check_secure(program: &Path) -> Result<()> {
     while let Some(p) = path {
         let meta = std::fs::metadata(p).with_context(|| format!("script {}", program.display()))?;
         let mode = meta.mode();
-        if meta.uid() != 0 || mode & 0o022 != 0 {
+        let why = if meta.uid() != 0 {
+            Some(format!("is owned by uid {}, not root", meta.uid()))
+        } else if mode & 0o022 != 0 {
+            Some(format!(
+                "is writable by its group or others (mode {:o})",
+                mode & 0o7777
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
             bail!(
-                "script {} is not secure: {} is writable by a non-root user (mode {:o}, uid {}); \
-                 fix the permissions or remove enable_script_security",
+                "script {} is not secure: {} {why}, so a non-root user could change what runs \
+                 as root; fix the permissions (root-owned, not group/other-writable, directories \
+                 included) or remove enable_script_security",
                 program.display(),
                 p.display(),
-                mode & 0o7777,
-                meta.uid()
             );
         }
         path = p.parent().filter(|p| !p.as_os_str().is_empty());

@@ -1,0 +1,168 @@
+//! Everything `run` checks before it changes anything on the host, in one place: `run` calls
+//! [`preflight`] before its pid file, control socket and data path, and `check-config` calls
+//! the same function through [`check_config`], so that `check-config` exits 0 exactly when
+//! `run` would start with the file.
+//!
+//! Read-only: it reads the interfaces and their addresses (rtnetlink dumps), the user and
+//! group databases, and the scripts' and track files' metadata. Nothing is added, bound,
+//! loaded or written.
+
+use std::{collections::HashMap, path::Path};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::plan::{self, IfFacts, Plan};
+use crate::{
+    config::{Config, VrrpScript},
+    net::Netlink,
+    track::script::{self, RunAs},
+};
+
+/// A `vrrp_script` to supervise: index into `Config::scripts`, the script, and who it runs as.
+pub type ScriptJob = (usize, VrrpScript, Option<RunAs>);
+
+/// What the checks found: what `run` goes on with.
+#[derive(Debug)]
+pub struct Checked {
+    /// The interfaces the configuration names, as read from the host.
+    pub facts: HashMap<String, IfFacts>,
+    pub plan: Plan,
+    /// `global_defs { script_user }`, resolved.
+    pub run_as: Option<RunAs>,
+    /// The scripts a tracker uses, with their users resolved and `enable_script_security`
+    /// checked.
+    pub scripts: Vec<ScriptJob>,
+}
+
+/// The checks `run` makes before it touches the host, in the order it makes them: at least one
+/// `vrrp_instance`, then [`check`]. `file` is the configuration's path (for the one error that
+/// has no line).
+pub async fn preflight(config: &Config, file: &Path, netlink: &Netlink) -> Result<Checked> {
+    if config.instances.is_empty() {
+        bail!(
+            "{}: no vrrp_instance: nothing to run; add a `vrrp_instance NAME {{ … }}` block",
+            file.display()
+        );
+    }
+    check(config, netlink).await
+}
+
+/// [`preflight`] without the tokio runtime `run` has: for `check-config`.
+pub fn check_config(config: &Config, file: &Path) -> Result<Checked> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async {
+        let netlink = Netlink::new().context("opening rtnetlink")?;
+        preflight(config, file, &netlink).await
+    })
+}
+
+/// The checks of a configuration that has instances (a reload may have none: it stops them
+/// all): every interface exists, the plan builds from the interfaces' facts, the script users
+/// exist, the scripts pass `enable_script_security`, and the track files can be created.
+pub(super) async fn check(config: &Config, netlink: &Netlink) -> Result<Checked> {
+    // Every missing interface at once, in file order.
+    super::check_interfaces(config).map_err(|e| anyhow!("{e}"))?;
+    let mut facts = HashMap::new();
+    for name in plan::interfaces(config) {
+        let info = netlink.interface(&name).await.map_err(|e| match e {
+            crate::net::LinkError::NoSuchInterface { .. } => {
+                anyhow!("{}", super::missing_interface(config, &name))
+            }
+            e => anyhow!("interface {name}: {e}"),
+        })?;
+        facts.insert(
+            name,
+            IfFacts {
+                index: info.index,
+                mac: info.mac,
+                primary_v4: info.primary_v4,
+                link_local_v6: info.link_local_v6,
+                running: info.running,
+            },
+        );
+    }
+    let plan = plan::build(config, &facts)?;
+    let run_as = config
+        .global
+        .script_user
+        .as_ref()
+        .map(|u| {
+            script::resolve_user(u).with_context(|| format!("{}: global_defs script_user", u.at))
+        })
+        .transpose()?;
+    let scripts = scripts(config, &plan, run_as)?;
+    track_files(config)?;
+    Ok(Checked {
+        facts,
+        plan,
+        run_as,
+        scripts,
+    })
+}
+
+/// The scripts to supervise (those a tracker uses), with their users resolved and
+/// `enable_script_security` checked.
+fn scripts(config: &Config, plan: &Plan, run_as: Option<RunAs>) -> Result<Vec<ScriptJob>> {
+    let used = |name: &str| {
+        plan.instances
+            .iter()
+            .any(|i| i.track_scripts.iter().any(|t| t.name == name))
+            || config
+                .sync_groups
+                .iter()
+                .any(|g| g.track_scripts.iter().any(|t| t.name == name))
+    };
+    let mut jobs = Vec::new();
+    for (index, s) in config.scripts.iter().enumerate() {
+        if !used(&s.name) {
+            continue;
+        }
+        let run_as = match &s.user {
+            Some(u) => Some(
+                script::resolve_user(u)
+                    .with_context(|| format!("{}: vrrp_script {}", u.at, s.name))?,
+            ),
+            None => run_as,
+        };
+        let runs_as_root = run_as.is_none_or(|r| r.uid == 0);
+        if config.global.enable_script_security && runs_as_root {
+            let program = s
+                .command
+                .first()
+                .map(Path::new)
+                .ok_or_else(|| anyhow!("{}: vrrp_script {}: empty script", s.source, s.name))?;
+            script::check_secure(program)
+                .with_context(|| format!("{}: vrrp_script {}", s.source, s.name))?;
+        }
+        jobs.push((index, s.clone(), run_as));
+    }
+    Ok(jobs)
+}
+
+/// `track_file … init_file`: the file is written at start, so its directory must exist.
+fn track_files(config: &Config) -> Result<()> {
+    for f in &config.track_files {
+        let Some(init) = f.init_file else { continue };
+        if !init.overwrite && f.file.exists() {
+            continue;
+        }
+        let dir = match f.file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            bail!(
+                "{}: track_file {}: init_file: {} is not a directory, so {} cannot be created: \
+                 create the directory, or change `file`",
+                f.source,
+                f.name,
+                dir.display(),
+                f.file.display()
+            );
+        }
+    }
+    Ok(())
+}

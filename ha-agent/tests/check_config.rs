@@ -1,0 +1,341 @@
+//! `check-config` makes the checks `run` makes before it touches the host (one function,
+//! `agent::preflight`): every configuration below that `run` refuses, `check-config` refuses
+//! with the same message, at the file:line:col where the file has one; `run` still refuses it
+//! before its pid file and control socket; and a good configuration passes both (and
+//! `check-config` changes nothing in the namespace).
+//!
+//! Each binary runs in a network namespace of its own with one interface, `eth0`
+//! (192.0.2.1/24), so nothing reaches the host's network. Root is needed; the tests fail, never
+//! skip, otherwise.
+
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ha-agent");
+
+/// Runs a command and returns its stdout; panics with its stderr if it fails.
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace with `eth0` (192.0.2.1/24, up; a veth whose peer is there too) and a scratch directory; both
+/// removed on drop, also on panic.
+struct Scratch {
+    ns: String,
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        // /proc/self belongs to the effective user.
+        let euid = std::fs::metadata("/proc/self").unwrap().uid();
+        assert_eq!(
+            euid, 0,
+            "these tests run ha-agent in a network namespace: run them as root"
+        );
+        let pid = std::process::id();
+        let s = Scratch {
+            ns: format!("hacc-{test}-{pid}"),
+            dir: std::env::temp_dir().join(format!("ha-agent-check-config-{test}-{pid}")),
+        };
+        s.remove();
+        std::fs::create_dir_all(&s.dir).unwrap();
+        // Not writable by group or others, so that a script below it passes
+        // enable_script_security unless the script itself is not secure.
+        std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        sh(&["ip", "netns", "add", &s.ns]);
+        sh(&["ip", "-n", &s.ns, "link", "set", "lo", "up"]);
+        s.ip(&[
+            "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
+        ]);
+        s.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
+        s.ip(&["link", "set", "eth0p", "up"]);
+        s.ip(&["link", "set", "eth0", "up"]);
+        s
+    }
+
+    /// `ip -n NS ARGS…`
+    fn ip(&self, args: &[&str]) -> String {
+        let mut full = vec!["ip", "-n", &self.ns];
+        full.extend_from_slice(args);
+        sh(&full)
+    }
+
+    fn remove(&self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// What `ip` shows of the namespace: links, addresses, routes.
+    fn snapshot(&self) -> String {
+        ["link", "addr", "route"]
+            .iter()
+            .map(|what| self.ip(&[what]))
+            .collect()
+    }
+
+    /// `ha-agent check-config -f FILE` in the namespace: (exit code, stdout, stderr).
+    fn check_config(&self, file: &Path) -> (i32, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, BIN, "check-config", "-f"])
+            .arg(file)
+            .output()
+            .unwrap();
+        split(&out)
+    }
+
+    /// `ha-agent run -f FILE --datapath socket` in the namespace, with the pid file and control
+    /// socket in the scratch directory. `ip netns exec` execs the agent, so the child is it.
+    fn spawn_run(&self, file: &Path) -> std::process::Child {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                BIN,
+                "run",
+                "--datapath",
+                "socket",
+                "-f",
+            ])
+            .arg(file)
+            .arg("--pid-file")
+            .arg(self.pid_file())
+            .arg("--control-socket")
+            .arg(self.socket())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("agent.pid")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("agent.sock")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn split(out: &Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits at most `limit` for `child` to exit; kills it (and fails) if it does not.
+fn wait_within(mut child: std::process::Child, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what}: still running after {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A VRRPv3 instance on `eth0` with one VIP (8 lines), and `extra` lines before its closing
+/// brace.
+fn instance(extra: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    virtual_ipaddress {{\n        192.0.2.200/24\n    }}\n{extra}}}\n"
+    )
+}
+
+const TRACK_CHK: &str = "    track_script {\n        chk\n    }\n";
+
+/// Each refused configuration: name, file text (`{dir}` is the scratch directory), and what
+/// both commands must say (`{}` is the file's path).
+fn refused() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        (
+            "route-option",
+            instance(
+                "    virtual_routes {\n        198.51.100.0/24 via 192.0.2.254 blackhole\n    }\n",
+            ),
+            "{}:10:9: vrrp_instance VI_1: virtual_routes `198.51.100.0/24`: `blackhole` is not \
+             supported by ha-agent",
+        ),
+        (
+            "script-user",
+            "global_defs {\n    script_user nosuchuser\n}\nvrrp_script chk {\n    script \
+             \"/bin/true\"\n}\n"
+                .to_owned()
+                + &instance(TRACK_CHK),
+            "{}:2:17: global_defs script_user: user `nosuchuser` does not exist on this host: \
+             create it",
+        ),
+        (
+            "no-instance",
+            "global_defs {\n    router_id lab\n}\n".to_owned(),
+            "{}: no vrrp_instance: nothing to run",
+        ),
+        (
+            "script-security",
+            "global_defs {\n    enable_script_security\n}\nvrrp_script chk {\n    script \
+             \"{dir}/chk.sh\"\n}\n"
+                .to_owned()
+                + &instance(TRACK_CHK),
+            "{}:4:1: vrrp_script chk: script {dir}/chk.sh is not secure: {dir}/chk.sh is \
+             writable by its group or others (mode 777)",
+        ),
+        (
+            "vrrp-script-user",
+            "vrrp_script chk {\n    script \"/bin/true\"\n    user nosuchuser\n}\n".to_owned()
+                + &instance(TRACK_CHK),
+            "{}:3:10: vrrp_script chk: user `nosuchuser` does not exist on this host",
+        ),
+        (
+            "init-file-dir",
+            "track_file tf {\n    file {dir}/missing/tf\n    init_file 0\n}\n".to_owned()
+                + &instance("    track_file {\n        tf\n    }\n"),
+            "{}:1:1: track_file tf: init_file: {dir}/missing is not a directory",
+        ),
+        (
+            "no-address",
+            instance("").replace("eth0", "eth1"),
+            "{}:1:1: vrrp_instance VI_1: interface eth1 has no IPv4 address to send adverts from",
+        ),
+    ]
+}
+
+#[test]
+fn what_run_refuses_check_config_refuses_with_the_same_message() {
+    let s = Scratch::new("refused");
+    // A script anyone may change: enable_script_security refuses it.
+    let script = s.write("chk.sh", "#!/bin/sh\nexit 0\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // An interface without an address: adverts have no source.
+    s.ip(&[
+        "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+    ]);
+    let dir = s.dir.display().to_string();
+    let before = s.snapshot();
+    let mut failures = Vec::new();
+    for (name, text, says) in refused() {
+        let path = s.write(&format!("{name}.conf"), &text.replace("{dir}", &dir));
+        let says = says
+            .replace("{}", &path.display().to_string())
+            .replace("{dir}", &dir);
+
+        let (code, _, err) = s.check_config(&path);
+        let errors: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.starts_with("warning: "))
+            .collect();
+        if code != 1 || !err.contains(&says) {
+            failures.push(format!(
+                "check-config {name}: exit {code}, want 1 and {says:?}:\n{err}"
+            ));
+        }
+
+        let out = wait_within(
+            s.spawn_run(&path),
+            Duration::from_secs(10),
+            &format!("run {name}"),
+        );
+        let (code, _, run_err) = split(&out);
+        if code == 0 || !run_err.contains(&says) {
+            failures.push(format!(
+                "run {name}: exit {code}, want non-zero and {says:?}:\n{run_err}"
+            ));
+        }
+        // The same checks: every error line of check-config is in run's.
+        for line in &errors {
+            if !run_err.contains(line) {
+                failures.push(format!(
+                    "run {name} does not say what check-config says: {line:?}:\n{run_err}"
+                ));
+            }
+        }
+        for left in [s.pid_file(), s.socket()] {
+            if left.exists() {
+                failures.push(format!("run {name} left {}", left.display()));
+                let _ = std::fs::remove_file(&left);
+            }
+        }
+        if s.snapshot() != before {
+            failures.push(format!("{name}: the namespace changed"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_good_configuration_passes_check_config_and_runs() {
+    let s = Scratch::new("good");
+    let conf = "global_defs {\n    enable_script_security\n    script_user root\n}\n\
+                vrrp_script chk {\n    script \"/bin/true\"\n}\n"
+        .to_owned()
+        + &instance(&format!(
+            "{TRACK_CHK}    virtual_routes {{\n        198.51.100.0/24 via 192.0.2.254\n    }}\n"
+        ));
+    let path = s.write("good.conf", &conf);
+    let before = s.snapshot();
+    let (code, out, err) = s.check_config(&path);
+    assert_eq!(code, 0, "check-config: {err}");
+    assert!(
+        out.contains("VI_1"),
+        "the summary names the instance:\n{out}"
+    );
+    assert!(!err.contains("warning"), "{err}");
+    assert_eq!(s.snapshot(), before, "check-config changed the namespace");
+    assert!(!s.pid_file().exists() && !s.socket().exists());
+
+    // run gets past the same checks: its control socket appears, then SIGTERM stops it.
+    let child = s.spawn_run(&path);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.socket().exists() {
+        if Instant::now() > deadline {
+            let out = wait_within(child, Duration::ZERO, "run good.conf");
+            panic!(
+                "run did not start within 10 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(s.pid_file().exists(), "run wrote its pid file");
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    let out = wait_within(
+        child,
+        Duration::from_secs(10),
+        "run good.conf after SIGTERM",
+    );
+    let (code, _, err) = split(&out);
+    assert_eq!(code, 0, "run good.conf: {err}");
+}
