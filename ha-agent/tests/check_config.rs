@@ -220,6 +220,18 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
             "{}:3:10: vrrp_script chk: user `nosuchuser` does not exist on this host",
         ),
         (
+            "notify-user",
+            instance("    notify_master \"/bin/true\" nosuchuser\n"),
+            "{}:9:5: vrrp_instance VI_1: notify user: user `nosuchuser` does not exist on this \
+             host",
+        ),
+        (
+            "notify-security",
+            "global_defs {\n    enable_script_security\n}\n".to_owned()
+                + &instance("    notify_master \"{dir}/chk.sh\"\n"),
+            "{}:4:1: vrrp_instance VI_1: notify script: script {dir}/chk.sh is not secure",
+        ),
+        (
             "init-file-dir",
             "track_file tf {\n    file {dir}/missing/tf\n    init_file 0\n}\n".to_owned()
                 + &instance("    track_file {\n        tf\n    }\n"),

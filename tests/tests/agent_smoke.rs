@@ -169,3 +169,47 @@ fn dont_track_primary_keeps_a_master_through_its_link_going_down() {
     assert!(lab.node(1).has_addr(v1).unwrap(), "log:\n{}", a1.log());
     assert!(!a1.log().contains("-> FAULT"), "log:\n{}", a1.log());
 }
+
+/// A notify line that names a user runs its script as that user (keepalived's
+/// `notify_master "SCRIPT" USER`); one that names none runs as `script_user` (here unset: root).
+#[test]
+fn a_notify_line_runs_as_the_user_it_names() {
+    use std::os::unix::fs::PermissionsExt as _;
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("notifyuser", 1).expect("lab");
+    // Readable by nobody all the way down, the output directory writable by it.
+    let dir = lab.dir.join("notify");
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    for (path, mode) in [(&lab.dir, 0o755), (&dir, 0o755), (&dir.join("out"), 0o777)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let script = dir.join("who.sh");
+    std::fs::write(&script, "#!/bin/sh\nid -u > \"$(dirname \"$0\")/out/$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = script.display();
+    let conf = format!(
+        "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    version 3\n    \
+         priority 150\n    advert_int 0.1\n    notify_master \"{s} master\" nobody\n    \
+         notify_backup \"{s} backup\"\n    virtual_ipaddress {{\n        192.0.2.200/24\n    }}\n}}\n"
+    );
+    let _agent = lab.ha_agent(1, &conf, &["--datapath", "socket"]).unwrap();
+    let read = |which: &str| std::fs::read_to_string(dir.join("out").join(which)).ok();
+    wait_for("both notify scripts to run", Duration::from_secs(5), || {
+        read("master").is_some() && read("backup").is_some()
+    });
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .unwrap();
+    let nobody = String::from_utf8_lossy(&nobody.stdout).into_owned();
+    assert_eq!(
+        read("master").unwrap().trim(),
+        nobody.trim(),
+        "notify_master ... nobody"
+    );
+    assert_eq!(
+        read("backup").unwrap().trim(),
+        "0",
+        "notify_backup without a user"
+    );
+}

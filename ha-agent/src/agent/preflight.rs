@@ -13,8 +13,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::plan::{self, IfFacts, Plan};
 use crate::{
-    config::{Config, VrrpScript},
+    config::{Config, ScriptUser, VrrpScript},
     net::Netlink,
+    notify,
     track::script::{self, RunAs},
 };
 
@@ -32,6 +33,8 @@ pub struct Checked {
     /// The scripts a tracker uses, with their users resolved and `enable_script_security`
     /// checked.
     pub scripts: Vec<ScriptJob>,
+    /// The users notify lines name (`notify_master "…" USER [GROUP]`), resolved.
+    pub notify_users: notify::Users,
 }
 
 /// The checks `run` makes before it touches the host, in the order it makes them: at least one
@@ -94,12 +97,14 @@ pub(super) async fn check(config: &Config, netlink: &Netlink) -> Result<Checked>
         })
         .transpose()?;
     let scripts = scripts(config, &plan, run_as)?;
+    let notify_users = notify_users(config, run_as)?;
     track_files(config)?;
     Ok(Checked {
         facts,
         plan,
         run_as,
         scripts,
+        notify_users,
     })
 }
 
@@ -140,6 +145,52 @@ fn scripts(config: &Config, plan: &Plan, run_as: Option<RunAs>) -> Result<Vec<Sc
         jobs.push((index, s.clone(), run_as));
     }
     Ok(jobs)
+}
+
+/// The notify scripts of every instance and sync group: the users their lines name resolved
+/// (keepalived runs a notify script as its own user, else `script_user`), and those that run
+/// as root checked by `enable_script_security`, as keepalived checks them.
+fn notify_users(config: &Config, run_as: Option<RunAs>) -> Result<notify::Users> {
+    let owners = config
+        .instances
+        .iter()
+        .map(|i| (format!("vrrp_instance {}", i.name), &i.notify, &i.source))
+        .chain(
+            config
+                .sync_groups
+                .iter()
+                .map(|g| (format!("vrrp_sync_group {}", g.name), &g.notify, &g.source)),
+        );
+    let mut resolved: Vec<(ScriptUser, RunAs)> = Vec::new();
+    for (owner, n, at) in owners {
+        for s in notify::scripts(n) {
+            let runs_as = match &s.user {
+                Some(u) => {
+                    let r = match resolved.iter().find(|(k, _)| k == u) {
+                        Some((_, r)) => *r,
+                        None => {
+                            let r = script::resolve_user(u)
+                                .with_context(|| format!("{}: {owner}: notify user", u.at))?;
+                            resolved.push((u.clone(), r));
+                            r
+                        }
+                    };
+                    Some(r)
+                }
+                None => run_as,
+            };
+            if config.global.enable_script_security && runs_as.is_none_or(|r| r.uid == 0) {
+                let program = s
+                    .command
+                    .first()
+                    .map(Path::new)
+                    .ok_or_else(|| anyhow!("{at}: {owner}: empty notify script"))?;
+                script::check_secure(program)
+                    .with_context(|| format!("{at}: {owner}: notify script"))?;
+            }
+        }
+    }
+    Ok(notify::Users::new(resolved))
 }
 
 /// `track_file … init_file`: the file is written at start, so its directory must exist.

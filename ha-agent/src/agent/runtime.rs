@@ -152,6 +152,8 @@ struct Runtime {
     batch: Option<Vec<PendingAdvert>>,
     garp: HashMap<String, Rc<GarpSender>>,
     run_as: Option<RunAs>,
+    /// Who the notify lines that name a user run as.
+    notify_users: notify::Users,
     rejected: Rejected,
     channels: Channels,
     choice: DatapathChoice,
@@ -360,6 +362,7 @@ impl Runtime {
             plan,
             run_as,
             scripts,
+            notify_users,
         } = checked;
         let now = Instant::now();
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
@@ -447,6 +450,7 @@ impl Runtime {
             batch: None,
             garp: HashMap::new(),
             run_as,
+            notify_users,
             rejected: previous.map(|p| p.rejected.clone()).unwrap_or_default(),
             channels,
             choice,
@@ -1254,10 +1258,10 @@ impl Runtime {
                 GroupAction::Notify { from, to } => {
                     if let Some(group) = &self.plan.units[u].group {
                         info!(group = %group.name, "sync group {}: {} -> {}", group.name, notify::state_word(from), notify::state_word(to));
-                        for argv in
+                        for (argv, user) in
                             notify::commands(&group.notify, Subject::Group, &group.name, to, 0)
                         {
-                            notify::spawn(argv, self.run_as);
+                            notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
                         }
                     }
                 }
@@ -1690,14 +1694,14 @@ impl Runtime {
             ip.machine.priority,
             inst.effective_priority()
         );
-        for argv in notify::commands(
+        for (argv, user) in notify::commands(
             &ip.notify,
             Subject::Instance,
             &ip.name,
             to,
             inst.effective_priority(),
         ) {
-            notify::spawn(argv, self.run_as);
+            notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
         }
     }
 
