@@ -961,8 +961,10 @@ impl Runtime {
     }
 
     /// After shutdown: waits until another router advertises (priority > 0) for each instance
-    /// that resigned, at most its Master_Down_Interval (capped at [`HANDOVER_WAIT_MAX`]), and
-    /// logs who took over and how long after our priority-0 advert.
+    /// that resigned, at most one of its advert intervals (capped at [`HANDOVER_WAIT_MAX`]),
+    /// and logs who took over and how long after our priority-0 advert. A backup takes over
+    /// Skew_Time after our priority 0, always less than our advert interval, so a successor is
+    /// heard within the wait, and the agent exits within one advert interval of resigning.
     async fn await_handover(
         &self,
         mut waiting: Vec<(usize, Instant)>,
@@ -970,12 +972,7 @@ impl Runtime {
     ) {
         let Some(deadline) = waiting
             .iter()
-            .map(|&(i, at)| {
-                at + self
-                    .instance(i)
-                    .master_down_interval()
-                    .min(HANDOVER_WAIT_MAX)
-            })
+            .map(|&(i, at)| at + self.handover_wait(i))
             .max()
         else {
             return;
@@ -1024,14 +1021,18 @@ impl Runtime {
             }
         }
         for (i, _) in waiting {
-            let inst = self.instance(i);
             warn!(
                 instance = %self.plan.instances[i].name,
                 "no other router advertised within {} ms of our priority-0 advert: its VIPs \
                  have no master until one does",
-                inst.master_down_interval().min(HANDOVER_WAIT_MAX).as_millis()
+                self.handover_wait(i).as_millis()
             );
         }
+    }
+
+    /// How long a resigned instance `i` waits for its successor's advert.
+    fn handover_wait(&self, i: usize) -> Duration {
+        self.instance(i).advert_interval().min(HANDOVER_WAIT_MAX)
     }
 
     /// Shutdown of one unit: priority 0 from a master, VIPs removed, notify STOP.

@@ -814,7 +814,8 @@ impl Instance {
         }
     }
 
-    fn advert_interval(&self) -> Duration {
+    /// Our own Advertisement_Interval (what we advertise as master).
+    pub fn advert_interval(&self) -> Duration {
         interval(self.config.advert_interval_cs)
     }
 
