@@ -13,22 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ha-agent");
+#[path = "net/lab.rs"]
+#[allow(dead_code)] // the net tests' lab: only its `sh` here
+mod lab;
 
-/// Runs a command and returns its stdout; panics with its stderr if it fails.
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use lab::sh;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ha-agent");
 
 /// A network namespace with `eth0` (192.0.2.1/24, up; a veth whose peer is there too) and a scratch directory; both
 /// removed on drop, also on panic.
