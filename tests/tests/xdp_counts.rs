@@ -81,6 +81,9 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
                 IFACE,
                 "-n",
                 "-U",
+                // Each packet as it comes: a block still being filled when tcpdump is stopped
+                // would be lost, and the counts would disagree.
+                "--immediate-mode",
                 "-w",
                 &pcap.display().to_string(),
                 "ip proto 112 or ip6 proto 112",

@@ -1643,14 +1643,25 @@ impl Runtime {
                     }
                 }
             };
+            // keepalived: the burst, the same again `delay` after it, and `refresh_repeat`
+            // every `refresh` counted from the transition (vrrp_state_become_master arms the
+            // refresh timer then), not from the delayed burst.
+            let start = tokio::time::Instant::now();
             burst(repeat).await;
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-                burst(repeat).await;
-            }
-            if !refresh.is_zero() {
-                loop {
-                    tokio::time::sleep(refresh).await;
+            let mut delayed = (!delay.is_zero()).then(|| start + delay);
+            let mut refreshed = (!refresh.is_zero()).then(|| start + refresh);
+            loop {
+                let next = match (delayed, refreshed) {
+                    (None, None) => break,
+                    (Some(d), Some(r)) => d.min(r),
+                    (Some(t), None) | (None, Some(t)) => t,
+                };
+                tokio::time::sleep_until(next).await;
+                if delayed == Some(next) {
+                    delayed = None;
+                    burst(repeat).await;
+                } else {
+                    refreshed = Some(next + refresh);
                     burst(refresh_repeat).await;
                 }
             }
