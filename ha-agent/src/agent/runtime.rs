@@ -198,10 +198,12 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
     let (claims_tx, mut claims) = mpsc::unbounded_channel();
+    let (files_tx, mut files) = mpsc::unbounded_channel();
     let channels = Channels {
         adverts: adverts_tx,
         scripts: scripts_tx,
         claims: claims_tx,
+        files: files_tx,
     };
     let mut rt = Runtime::prepare(
         config,
@@ -223,9 +225,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    // track_file values are re-read twice a second (keepalived watches them with inotify).
-    let mut track_files = tokio::time::interval(TRACK_FILE_PERIOD);
-    track_files.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // XDP counters (rejections, valid adverts, fence drops) are read from the maps once a second.
     let mut counters = tokio::time::interval(COUNTERS_PERIOD);
     counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -262,7 +261,11 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
                     rt = rt.reload().await;
                 }
             }
-            _ = track_files.tick() => rt.on_track_files().await,
+            Some(()) = files.recv() => {
+                // One re-read for every change that waits (an editor writes several times).
+                while files.try_recv().is_ok() {}
+                rt.on_track_files().await
+            }
             _ = counters.tick() => rt.refresh_counters(),
             _ = sleep_until(deadline) => {
                 // After a stall longer than a master-down interval (a hung or starved agent)
@@ -305,9 +308,6 @@ const PUBLISH_PERIOD: Duration = Duration::from_millis(100);
 /// How often the XDP counters are read into the status.
 const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
 
-/// How often track_file values are re-read.
-const TRACK_FILE_PERIOD: Duration = Duration::from_millis(500);
-
 /// Where the receive and tracker tasks report; kept across reloads.
 #[derive(Clone)]
 struct Channels {
@@ -315,6 +315,8 @@ struct Channels {
     scripts: mpsc::UnboundedSender<ScriptUpdate>,
     /// ARP / NA claims other hosts make, by interface (address conflicts).
     claims: mpsc::UnboundedSender<(Rc<str>, Claim)>,
+    /// A tracked file may have changed (`track::file::watch`).
+    files: mpsc::UnboundedSender<()>,
 }
 
 /// Bursts of gratuitous ARPs / NAs: `repeat` now, `repeat` again after `delay` (0: not), then
@@ -816,6 +818,25 @@ impl Runtime {
                 script,
                 run_as,
                 self.channels.scripts.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
+        }
+        // The track files an instance or a sync group tracks: re-read when they change.
+        let tracked: Vec<std::path::PathBuf> = self
+            .config
+            .track_files
+            .iter()
+            .filter(|f| {
+                let uses = |t: &[crate::config::Tracker]| t.iter().any(|t| t.name == f.name);
+                self.plan.instances.iter().any(|i| uses(&i.track_files))
+                    || self.config.sync_groups.iter().any(|g| uses(&g.track_files))
+            })
+            .map(|f| f.file.clone())
+            .collect();
+        if !tracked.is_empty() {
+            let task = spawn_local(crate::track::file::watch(
+                tracked,
+                self.channels.files.clone(),
             ));
             self.tasks.push(task.abort_handle());
         }

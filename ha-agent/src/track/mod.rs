@@ -9,6 +9,7 @@
 //! - track_file: the file's integer value × weight (a value × weight of -254 or less is FAULT).
 //! - The result is clamped to 1..=254; the address owner (255) is never changed.
 
+pub mod file;
 pub mod script;
 
 /// The state of one tracker reference, as the priority computation needs it.
