@@ -718,15 +718,17 @@ fn advert_int_with_more_than_microsecond_precision() {
 }
 
 #[test]
-fn version_2_with_ipv6() {
-    let e = load_err("broken/v2_ipv6.conf");
-    assert_error(
-        &e,
-        "broken/v2_ipv6.conf",
-        4,
-        13,
-        "version 2 cannot be used with IPv6",
-    );
+fn version_2_with_ipv6_as_keepalived() {
+    // keepalived sends VRRPv2 over IPv6 outside strict mode (tests/golden/v2-ipv6); in strict
+    // mode it reports it and uses version 3 (vrrp.c vrrp_complete_instance).
+    let v6 = "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n version 2\n \
+              virtual_ipaddress { fe80::1 }\n";
+    let loaded = parse_ok(&format!("{v6}}}\n"));
+    assert_eq!(loaded.config.instances[0].version, 2);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let strict = parse_ok(&format!("{v6} strict_mode on\n}}\n"));
+    assert_eq!(strict.config.instances[0].version, 3);
+    assert_warning(&strict.warnings, 4, "cannot use IPv6 with VRRP version 2");
 }
 
 #[test]

@@ -1,19 +1,27 @@
 //! Golden vectors: adverts captured from keepalived 2.2.7 (see `tests/golden/README.md`).
 //!
-//! For every case, the expected advert comes from the `keepalived.conf` that produced the
-//! capture, and every captured packet must
-//! - decode (from the IP header) to exactly that advert, priority 0 for the last one (sent on
-//!   SIGTERM), the others the configured priority;
-//! - pass `validate` against the instance's rules;
-//! - be byte-identical, in its VRRP part, to what ha-agent encodes for the same advert, source
-//!   and destination (the IP header is the kernel's);
+//! Every case's `keepalived.conf` goes through the agent's own path: `config::load`, then
+//! `agent::plan::build` (with the facts of `va`, keepalived's interface in `capture.sh`, so the
+//! host's interfaces do not matter), then the state machine (`vrrp::Instance`) for the priority
+//! and interval of each advert, then `InstancePlan::encode_adverts`, the runtime's encoder.
+//! Every captured packet must
+//! - be byte-identical, in its VRRP part, to what that path sends: the adverts as MASTER and
+//!   the priority-0 one on shutdown (SIGTERM), checksum included (the IP header is the
+//!   kernel's);
+//! - decode (from the IP header) to the configured fields, from the planned source to a planned
+//!   destination, and pass `validate` against the planned rules;
 //! - be rejected after any single-bit change of its VRRP part.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
+use ha_agent::agent::plan::{self, IfFacts, InstancePlan};
+use ha_agent::config;
+use ha_agent::vrrp::instance::{Action, Event, Instance, State};
 use ha_agent::vrrp::packet::{
-    Advert, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules, Version, decode_ip, validate,
+    Advert, Auth, DecodeOptions, Family, InstanceRules, Version, decode_ip, validate,
 };
 use ha_common::RejectReason;
 
@@ -22,8 +30,7 @@ const VA_IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// The link-local address of `va` (EUI-64 of its MAC 02:00:00:00:00:0a), keepalived's IPv6
 /// source (RFC 5798 §5.1.2.1).
 const VA_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 0x0a);
-const VRRP_MCAST4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-const VRRP_MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+const VA_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
 
 const CASES: [&str; 5] = [
     "v2-pass",
@@ -37,110 +44,76 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// What a case's keepalived.conf configures, read by a line scanner that knows exactly the
-/// keywords these files use (the real parser lives in `ha_agent::config`).
-#[derive(Debug)]
-struct Instance {
-    version: Version,
-    vrid: u8,
-    priority: u8,
-    adver_int_cs: u16,
-    auth: Auth,
-    vips: Vec<IpAddr>,
-    unicast_src: Option<IpAddr>,
-    unicast_peers: Vec<IpAddr>,
-}
-
-impl Instance {
-    fn family(&self) -> Family {
-        Family::of(&self.vips[0])
-    }
-
-    fn src(&self) -> IpAddr {
-        self.unicast_src.unwrap_or(match self.family() {
-            Family::Ipv4 => VA_IPV4.into(),
-            Family::Ipv6 => VA_LINK_LOCAL.into(),
+/// A case's only `vrrp_instance` as the agent plans it, with `va`'s facts for every interface
+/// the file names.
+fn load_plan(path: &Path) -> (config::VrrpInstance, InstancePlan) {
+    let loaded = config::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let facts: HashMap<String, IfFacts> = plan::interfaces(&loaded.config)
+        .into_iter()
+        .map(|name| {
+            let va = IfFacts {
+                index: 2,
+                mac: Some(VA_MAC),
+                primary_v4: Some(VA_IPV4),
+                link_local_v6: Some(VA_LINK_LOCAL),
+                running: true,
+            };
+            (name, va)
         })
-    }
-
-    fn dst(&self) -> IpAddr {
-        match (self.unicast_peers.first(), self.family()) {
-            (Some(peer), _) => *peer,
-            (None, Family::Ipv4) => VRRP_MCAST4.into(),
-            (None, Family::Ipv6) => VRRP_MCAST6.into(),
-        }
-    }
-
-    fn advert(&self, priority: u8) -> Advert {
-        Advert {
-            version: self.version,
-            vrid: self.vrid,
-            priority,
-            adver_int_cs: self.adver_int_cs,
-            addrs: self.vips.clone(),
-            auth: self.auth,
-        }
-    }
-
-    fn rules(&self) -> InstanceRules {
-        InstanceRules {
-            vrid: self.vrid,
-            version: self.version,
-            family: self.family(),
-            auth: self.auth,
-            adver_int_cs: self.adver_int_cs,
-            vips: Some(self.vips.clone()),
-            // The receiver's view: adverts come from the sender's address.
-            unicast_peers: self.unicast_src.into_iter().collect(),
-        }
-    }
+        .collect();
+    let mut p =
+        plan::build(&loaded.config, &facts).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    assert_eq!(
+        p.instances.len(),
+        1,
+        "{}: one vrrp_instance",
+        path.display()
+    );
+    (loaded.config.instances[0].clone(), p.instances.remove(0))
 }
 
-fn read_conf(path: &Path) -> Instance {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (mut global_version, mut version) = (None, None);
-    let (mut vrid, mut priority, mut adver_int_cs) = (None, None, None);
-    let (mut auth, mut vips, mut unicast_src, mut peers) = (Auth::None, vec![], None, vec![]);
-    let mut block = "";
-    for line in text.lines().map(|l| l.split('#').next().unwrap().trim()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [] => {}
-            ["}"] => block = "",
-            ["virtual_ipaddress", "{"] => block = "vips",
-            ["unicast_peer", "{"] => block = "peers",
-            [addr] if block == "vips" => {
-                vips.push(addr.split('/').next().unwrap().parse().unwrap())
-            }
-            [addr] if block == "peers" => peers.push(addr.parse().unwrap()),
-            ["vrrp_version", v] => global_version = Some(*v),
-            ["version", v] => version = Some(*v),
-            ["virtual_router_id", v] => vrid = Some(v.parse().unwrap()),
-            ["priority", v] => priority = Some(v.parse().unwrap()),
-            ["advert_int", v] => {
-                adver_int_cs = Some((v.parse::<f64>().unwrap() * 100.0).round() as u16)
-            }
-            ["auth_pass", v] => auth = Auth::pass(v),
-            ["unicast_src_ip", v] => unicast_src = Some(v.parse().unwrap()),
-            _ => {}
-        }
-    }
-    let ipv6 = matches!(vips.first(), Some(IpAddr::V6(_)));
-    // keepalived applies the global vrrp_version to IPv4 instances only; IPv6 defaults to 3.
-    let version = match version.or(if ipv6 { None } else { global_version }) {
-        Some("2") => Version::V2,
-        Some("3") | None => Version::V3,
-        Some(v) => panic!("version {v}"),
+/// An `Action::SendAdvert`: priority and interval.
+type Send = (u8, u16);
+
+/// The `SendAdvert`s of the planned state machine from startup to its second advert as MASTER,
+/// and then on shutdown.
+fn machine_adverts(p: &InstancePlan) -> (Vec<Send>, Vec<Send>) {
+    let sends = |actions: Vec<Action>| -> Vec<Send> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::SendAdvert {
+                    priority,
+                    adver_int_cs,
+                } => Some((priority, adver_int_cs)),
+                _ => None,
+            })
+            .collect()
     };
-    Instance {
-        version,
-        vrid: vrid.expect("virtual_router_id"),
-        priority: priority.expect("priority"),
-        adver_int_cs: adver_int_cs.expect("advert_int"),
-        auth,
-        vips,
-        unicast_src,
-        unicast_peers: peers,
+    let mut m = Instance::new(p.machine.clone()).unwrap();
+    let mut now = Instant::now();
+    let mut as_master = sends(m.handle(now, Event::Startup));
+    // Alone on the link: the Master_Down_Timer fires, then one Adver_Timer.
+    while as_master.len() < 2 {
+        now = m.next_timeout().expect("a timer is armed");
+        as_master.extend(sends(m.handle(now, Event::TimerFired)));
+    }
+    assert_eq!(m.state(), State::Master);
+    (as_master, sends(m.handle(now, Event::Shutdown)))
+}
+
+/// The source and destination of an IP packet (the tests' own header arithmetic).
+fn ip_addrs(ip: &[u8]) -> (IpAddr, IpAddr) {
+    match ip[0] >> 4 {
+        4 => {
+            let a = |o: usize| IpAddr::from(<[u8; 4]>::try_from(&ip[o..o + 4]).unwrap());
+            (a(12), a(16))
+        }
+        6 => {
+            let a = |o: usize| IpAddr::from(<[u8; 16]>::try_from(&ip[o..o + 16]).unwrap());
+            (a(8), a(24))
+        }
+        v => panic!("IP version {v}"),
     }
 }
 
@@ -191,8 +164,34 @@ fn vrrp_part(ip: &[u8]) -> &[u8] {
 
 struct Case {
     name: &'static str,
-    instance: Instance,
+    /// The instance as the configuration parser read it.
+    conf: config::VrrpInstance,
+    plan: InstancePlan,
     packets: Vec<Vec<u8>>,
+}
+
+impl Case {
+    fn family(&self) -> Family {
+        self.plan.family
+    }
+
+    /// The advert the plan sends with `priority`.
+    fn advert(&self, priority: u8) -> Advert {
+        Advert {
+            priority,
+            ..self.plan.advert.clone()
+        }
+    }
+
+    /// The planned rules, from a receiver's view: a unicast instance's adverts come from our
+    /// source.
+    fn rules(&self) -> InstanceRules {
+        let unicast = !self.plan.destinations.iter().any(IpAddr::is_multicast);
+        InstanceRules {
+            unicast_peers: if unicast { vec![self.plan.src] } else { vec![] },
+            ..self.plan.rules.clone()
+        }
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -200,9 +199,11 @@ fn cases() -> Vec<Case> {
         .iter()
         .map(|name| {
             let dir = golden_dir().join(name);
+            let (conf, plan) = load_plan(&dir.join("keepalived.conf"));
             Case {
                 name,
-                instance: read_conf(&dir.join("keepalived.conf")),
+                conf,
+                plan,
                 packets: read_pcap(&dir.join("capture.pcap")),
             }
         })
@@ -227,7 +228,6 @@ fn every_case_directory_is_tested() {
 fn keepalived_adverts_decode_to_the_configured_fields() {
     let opts = DecodeOptions::default();
     for case in cases() {
-        let inst = &case.instance;
         assert!(
             case.packets.len() >= 2,
             "{}: adverts as MASTER and the shutdown one",
@@ -237,15 +237,17 @@ fn keepalived_adverts_decode_to_the_configured_fields() {
         for (i, ip) in case.packets.iter().enumerate() {
             let what = format!("{} packet {i}", case.name);
             let rx = decode_ip(ip, &opts).unwrap_or_else(|r| panic!("{what}: {}", r.as_str()));
-            let priority = if i == last { 0 } else { inst.priority };
-            assert_eq!(rx.advert, inst.advert(priority), "{what}");
-            assert_eq!(
-                (rx.src, rx.dst, rx.ttl),
-                (inst.src(), inst.dst(), 255),
-                "{what}"
+            let priority = if i == last { 0 } else { case.conf.priority };
+            assert_eq!(rx.advert, case.advert(priority), "{what}");
+            assert_eq!((rx.src, rx.ttl), (case.plan.src, 255), "{what}");
+            assert!(
+                case.plan.destinations.contains(&rx.dst),
+                "{what}: to {}, planned {:?}",
+                rx.dst,
+                case.plan.destinations
             );
             assert_eq!(
-                validate(&rx.advert, rx.src, &inst.rules()),
+                validate(&rx.advert, rx.src, &case.rules()),
                 Ok(()),
                 "{what}"
             );
@@ -256,15 +258,33 @@ fn keepalived_adverts_decode_to_the_configured_fields() {
 #[test]
 fn ha_agent_encodes_the_same_bytes_as_keepalived() {
     for case in cases() {
-        let inst = &case.instance;
+        let (as_master, on_shutdown) = machine_adverts(&case.plan);
+        // Every periodic advert is the same; the state machine sends one on shutdown.
+        assert!(as_master.windows(2).all(|w| w[0] == w[1]), "{as_master:?}");
+        assert_eq!(on_shutdown.len(), 1, "{}: {on_shutdown:?}", case.name);
+        assert_eq!(
+            on_shutdown[0].0, 0,
+            "{}: resigns with priority 0",
+            case.name
+        );
         let last = case.packets.len() - 1;
         for (i, ip) in case.packets.iter().enumerate() {
-            let priority = if i == last { 0 } else { inst.priority };
-            let ours = inst
-                .advert(priority)
-                .encode(inst.src(), inst.dst(), &EncodeOptions::default())
-                .unwrap();
-            assert_eq!(ours, vrrp_part(ip), "{} packet {i}", case.name);
+            let what = format!("{} packet {i}", case.name);
+            let (priority, adver_int_cs) = if i == last {
+                on_shutdown[0]
+            } else {
+                as_master[0]
+            };
+            let ours = case
+                .plan
+                .encode_adverts(priority, adver_int_cs)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (src, dst) = ip_addrs(ip);
+            assert_eq!(src, case.plan.src, "{what}: source");
+            let Some((_, bytes)) = ours.iter().find(|(d, _)| *d == dst) else {
+                panic!("{what}: sent to {dst}, ha-agent sends to {ours:?}");
+            };
+            assert_eq!(bytes.as_slice(), vrrp_part(ip), "{what}");
         }
     }
 }
@@ -294,14 +314,14 @@ fn any_single_bit_flip_in_the_vrrp_part_is_rejected() {
 #[test]
 fn instance_mismatches_are_rejected_with_their_reason() {
     for case in cases() {
-        let inst = &case.instance;
         let rx = decode_ip(&case.packets[0], &DecodeOptions::default()).unwrap();
         let check = |edit: &dyn Fn(&mut InstanceRules)| {
-            let mut rules = inst.rules();
+            let mut rules = case.rules();
             edit(&mut rules);
             validate(&rx.advert, rx.src, &rules)
         };
-        let other_version = match inst.version {
+        let version = case.plan.advert.version;
+        let other_version = match version {
             Version::V2 => Version::V3,
             Version::V3 => Version::V2,
         };
@@ -315,7 +335,7 @@ fn instance_mismatches_are_rejected_with_their_reason() {
             check(&|r| r.version = other_version),
             Err(RejectReason::BadVersion)
         );
-        let mut fewer = inst.vips.clone();
+        let mut fewer = case.plan.advert.addrs.clone();
         fewer.pop();
         assert_eq!(
             check(&|r| r.vips = Some(fewer.clone())),
@@ -325,7 +345,7 @@ fn instance_mismatches_are_rejected_with_their_reason() {
             check(&|r| r.unicast_peers = vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99))]),
             Err(RejectReason::PeerNotAllowed)
         );
-        if inst.version == Version::V2 {
+        if version == Version::V2 {
             assert_eq!(
                 check(&|r| r.adver_int_cs += 100),
                 Err(RejectReason::IntervalMismatch)
@@ -351,7 +371,7 @@ fn v3_ipv4_captures_need_the_pseudo_header() {
         ..Default::default()
     };
     for case in cases() {
-        if case.instance.version != Version::V3 || case.instance.family() != Family::Ipv4 {
+        if case.plan.advert.version != Version::V3 || case.family() != Family::Ipv4 {
             continue;
         }
         for ip in &case.packets {

@@ -213,13 +213,6 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
         "unknown keyword \"nötify_master\"",
     ),
     (
-        "v2_ipv6.conf",
-        "v2_ipv6.conf",
-        4,
-        13,
-        "version 2 cannot be used with IPv6",
-    ),
-    (
         "vip_without_block.conf",
         "vip_without_block.conf",
         4,

@@ -13,7 +13,9 @@ use crate::{
     net::{self, LIFETIME_FOREVER, Scope, Vip, VipFlags},
     vrrp::{
         instance::{InitialState, InstanceConfig, Version},
-        packet::{self, Advert, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules},
+        packet::{
+            self, Advert, Auth, DecodeOptions, EncodeError, EncodeOptions, Family, InstanceRules,
+        },
     },
 };
 
@@ -138,6 +140,24 @@ impl Plan {
             }
         }
         out
+    }
+}
+
+impl InstancePlan {
+    /// The adverts for one `Action::SendAdvert { priority, adver_int_cs }`, one per destination:
+    /// what the runtime sends, and what the golden tests compare with keepalived's packets.
+    pub fn encode_adverts(
+        &self,
+        priority: u8,
+        adver_int_cs: u16,
+    ) -> Result<Vec<(IpAddr, Vec<u8>)>, EncodeError> {
+        let mut advert = self.advert.clone();
+        advert.priority = priority;
+        advert.adver_int_cs = adver_int_cs;
+        self.destinations
+            .iter()
+            .map(|&dst| Ok((dst, advert.encode(self.src, dst, &self.encode)?)))
+            .collect()
     }
 }
 

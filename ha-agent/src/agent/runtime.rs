@@ -1347,19 +1347,13 @@ impl Runtime {
         {
             return Some(c.packets.clone());
         }
-        let mut advert = ip.advert.clone();
-        advert.priority = priority;
-        advert.adver_int_cs = adver_int_cs;
-        let mut packets = Vec::with_capacity(ip.destinations.len());
-        for &dst in &ip.destinations {
-            match advert.encode(ip.src, dst, &ip.encode) {
-                Ok(b) => packets.push((dst, Rc::from(b))),
-                Err(e) => {
-                    error!(instance = %ip.name, "cannot encode advert: {e}");
-                    return None;
-                }
+        let packets: Vec<(IpAddr, Rc<[u8]>)> = match ip.encode_adverts(priority, adver_int_cs) {
+            Ok(p) => p.into_iter().map(|(dst, b)| (dst, Rc::from(b))).collect(),
+            Err(e) => {
+                error!(instance = %ip.name, "cannot encode advert: {e}");
+                return None;
             }
-        }
+        };
         self.nodes[i].advert_cache = Some(AdvertCache {
             priority,
             adver_int_cs,

@@ -2012,16 +2012,18 @@ impl Builder<'_> {
         let strict = raw.strict.unwrap_or(g.vrrp_strict);
         let family = raw.family.as_ref().map_or(Family::V4, |(f, _)| *f);
 
-        // Version: instance `version`, else 3 for IPv6, else global vrrp_version.
+        // Version: instance `version`, else 3 for IPv6, else global vrrp_version. VRRPv2 over
+        // IPv6 is no RFC's but keepalived sends it outside strict mode (tests/golden/v2-ipv6);
+        // in strict mode it says so and uses 3 (vrrp.c vrrp_complete_instance).
         let version = match (&raw.version, family) {
-            (Some((2, pos)), Family::V6) => {
-                self.d.error(
+            (Some((2, pos)), Family::V6) if strict => {
+                self.d.warn(
                     pos,
                     format!(
-                        "{ctx}: version 2 cannot be used with IPv6 addresses (VRRPv2 is IPv4 only)"
+                        "{ctx}: strict mode cannot use IPv6 with VRRP version 2: version 3 (as keepalived)"
                     ),
                 );
-                2
+                3
             }
             (Some((v, _)), _) => *v,
             (None, Family::V6) => 3,

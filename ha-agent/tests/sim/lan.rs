@@ -2,15 +2,18 @@
 //!
 //! Every node runs the real [`Instance`] (or a [`SyncGroup`] of them), one member per VRID
 //! (member `i` of every node serves the same VRID). Adverts travel over per-directed-link delay
-//! plus jitter, can be lost (loss bursts) or cut (partitions, link down). Events are ordered by
-//! time, ties by insertion order, and all randomness comes from one seeded [`Rng`]: a seed
-//! replays exactly.
+//! plus jitter, can be lost (LAN-wide loss bursts, or loss on one directed link) or cut
+//! (partitions, link down). Events are ordered by time, ties by insertion order, and all
+//! randomness comes from one seeded [`Rng`]: a seed replays exactly.
 //!
 //! While it runs, the simulator checks, independently of the state machine's own arithmetic:
 //! - the fence order on every action list (AddVips before Unfence before SendGratuitous;
 //!   Fence before RemoveVips) and that Master ⇔ VIPs added and unfenced;
 //! - the RFC takeover bound: a Backup never becomes Master before Master_Down_Interval since it
 //!   entered Backup or last accepted an advert, nor before Skew_Time after a priority 0 advert.
+//!   A sync group member that the group takes to Master with it must have waited that long too,
+//!   at some time since it last accepted an advert: the group only moves when every member
+//!   wants Master (keepalived `vrrp_sync_can_goto_master`).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -60,6 +63,18 @@ pub enum Fault {
     /// Each advert is lost with this probability (permille) until the matching end.
     LossStart(u16),
     LossEnd(u16),
+    /// Each advert from node `from` to node `to` (one direction) is lost with this probability
+    /// (permille) until the matching end: a bad cable or a congested port, not the whole LAN.
+    LinkLossStart {
+        from: usize,
+        to: usize,
+        permille: u16,
+    },
+    LinkLossEnd {
+        from: usize,
+        to: usize,
+        permille: u16,
+    },
 }
 
 /// A state change seen by the simulator.
@@ -119,6 +134,9 @@ struct Oracle {
     learned_cs: u16,
     /// keepalived's preempt_time: until when a lower-priority master is still accepted.
     preempt_until: Option<Duration>,
+    /// The wait ran out at some event since the basis last came from an accepted advert (or
+    /// the instance entered Backup): a sync group member held in Backup has waited.
+    expired: bool,
 }
 
 struct Node {
@@ -184,6 +202,10 @@ pub struct Stats {
     pub adverts_sent: u64,
     pub adverts_lost: u64,
     pub transitions: u64,
+    /// VRIDs whose final master was checked to be the incumbent (`scenario::run`).
+    pub incumbent_checks: u64,
+    /// Of those, how many had a nopreempt backup above the incumbent.
+    pub nopreempt_checks: u64,
 }
 
 pub struct Sim {
@@ -194,8 +216,10 @@ pub struct Sim {
     nodes: Vec<Node>,
     link: LinkParams,
     loss: Vec<u16>,
+    /// `(from, to, permille)` of every directed link's running loss.
+    link_loss: Vec<(usize, usize, u16)>,
     rng: Rng,
-    /// Check the RFC takeover bound (off for sync-group nodes, which jump by design).
+    /// Check the RFC takeover bound (sync group members: see the module documentation).
     pub check_takeover_bound: bool,
     pub transitions: Vec<Transition>,
     pub violations: Vec<String>,
@@ -229,6 +253,7 @@ impl Sim {
                         basis: None,
                         learned_cs: c.advert_interval_cs,
                         preempt_until: None,
+                        expired: false,
                     })
                     .collect(),
                 spec,
@@ -243,6 +268,7 @@ impl Sim {
             nodes,
             link,
             loss: Vec::new(),
+            link_loss: Vec::new(),
             rng: Rng::new(seed),
             check_takeover_bound: true,
             transitions: Vec::new(),
@@ -299,6 +325,19 @@ impl Sim {
             .filter(|t| t.node == node && t.member == member && t.to == to)
             .map(|t| t.at)
             .collect()
+    }
+
+    /// Whether an instance may take part in the election: running, link up, and no tracker
+    /// fault of its own or, in a sync group, of any member (the group holds them all in Fault).
+    pub fn eligible(&self, node: usize, member: usize) -> bool {
+        let n = &self.nodes[node];
+        n.runner.is_some()
+            && n.link_down == 0
+            && if n.spec.sync_group {
+                !n.member_down.iter().any(|&d| d)
+            } else {
+                !n.member_down[member]
+            }
     }
 
     /// The effective priority an instance elects with, per keepalived's clamping.
@@ -451,6 +490,18 @@ impl Sim {
                     self.loss.remove(i);
                 }
             }
+            Fault::LinkLossStart { from, to, permille } => {
+                self.link_loss.push((from, to, permille));
+            }
+            Fault::LinkLossEnd { from, to, permille } => {
+                if let Some(i) = self
+                    .link_loss
+                    .iter()
+                    .position(|&l| l == (from, to, permille))
+                {
+                    self.link_loss.remove(i);
+                }
+            }
         }
     }
 
@@ -530,6 +581,16 @@ impl Sim {
         let members = self.members();
         let before: Vec<State> = (0..members).map(|m| self.state(node, m).unwrap()).collect();
         let receiver_priority = self.effective_priority(node, member);
+        if before[member] == State::Backup {
+            // Has the wait run out by now (the instance's timer fires no earlier than this)?
+            let cfg = &self.nodes[node].spec.instances[member];
+            let o = &self.nodes[node].oracle[member];
+            if let Some((since, basis)) = o.basis
+                && self.now >= since + oracle_wait(cfg, receiver_priority, o.learned_cs, basis)
+            {
+                self.nodes[node].oracle[member].expired = true;
+            }
+        }
         let runner = self.nodes[node].runner.as_mut().unwrap();
         let actions: Vec<(usize, Action)> = match runner {
             Runner::Single(v) => v[member]
@@ -585,12 +646,18 @@ impl Sim {
                     o.basis = Some((self.now, Basis::Skew));
                 } else if nopreempt || priority >= receiver_priority || in_preempt_delay {
                     o.basis = Some((self.now, Basis::MasterDown));
+                    o.expired = false;
                     if v3 {
                         o.learned_cs = max_adver_int_cs;
                     }
                 }
-            } else if !v2_mismatch && before[member] == State::Master && v3 {
-                // A master stepping down learns the new master's interval.
+            } else if !v2_mismatch
+                && before[member] == State::Master
+                && after[member] == State::Backup
+                && v3
+            {
+                // A master stepping down for this advert learns the new master's interval (not
+                // one that only hears a lower one, nor a sync group member taken along).
                 o.learned_cs = max_adver_int_cs;
             }
         }
@@ -622,13 +689,16 @@ impl Sim {
             "node {node} vrid#{member} {from:?} -> {to:?} (prio {prio})"
         ));
         let cfg = self.nodes[node].spec.instances[member].clone();
-        if to == State::Master && self.check_takeover_bound && !self.nodes[node].spec.sync_group {
+        if to == State::Master && self.check_takeover_bound {
             match from {
                 State::Backup => {
                     let o = self.nodes[node].oracle[member].clone();
+                    // A sync group member may be taken along after its own wait ran out and it
+                    // was held (it wanted Master); a lone instance goes at the end of its wait.
+                    let waited = self.nodes[node].spec.sync_group && o.expired;
                     if let Some((since, basis)) = o.basis {
                         let wait = oracle_wait(&cfg, prio, o.learned_cs, basis);
-                        if self.now < since + wait {
+                        if self.now < since + wait && !waited {
                             self.violation(format!(
                                 "node {node} vrid#{member} became master {:?} after {basis:?} \
                                  basis at {:.6}s; the RFC wait is {wait:?}",
@@ -655,13 +725,19 @@ impl Sim {
                 State::Master => unreachable!(),
             }
         }
+        let owner_starts = cfg.priority == PRIORITY_OWNER
+            && cfg.initial_state.unwrap_or(InitialState::Master) == InitialState::Master;
         let o = &mut self.nodes[node].oracle[member];
         o.preempt_until = None;
+        o.expired = false;
         match to {
             State::Backup => {
                 if from != State::Master {
                     // Entering Backup from Initialize or Fault starts with our own interval.
                     o.learned_cs = cfg.advert_interval_cs;
+                    // An address owner may go to Master at once there (RFC 5798 §6.4.1); held
+                    // by its sync group, it wants Master from the start.
+                    o.expired = owner_starts;
                 }
                 o.basis = Some((self.now, Basis::MasterDown));
             }
@@ -746,12 +822,18 @@ impl Sim {
             return;
         }
         self.stats.adverts_sent += 1;
-        let loss = self.loss.iter().copied().max().unwrap_or(0);
+        let lan_loss = self.loss.iter().copied().max().unwrap_or(0);
         let side = self.nodes[src].partition_side;
         for to in 0..self.nodes.len() {
             if to == src || self.nodes[to].partition_side != side {
                 continue;
             }
+            let loss = self
+                .link_loss
+                .iter()
+                .filter(|&&(f, t, _)| (f, t) == (src, to))
+                .map(|&(_, _, p)| p)
+                .fold(lan_loss, u16::max);
             if loss > 0 && self.rng.chance(u64::from(loss)) {
                 self.stats.adverts_lost += 1;
                 continue;
@@ -776,16 +858,27 @@ impl Sim {
         }
     }
 
-    /// After convergence: per VRID exactly one master among the running nodes, and it is the
-    /// one the election must produce; everyone else is Backup.
+    /// After convergence: per VRID exactly one master among the eligible nodes, and it is the
+    /// one the election must produce; everyone else is Backup; the members of a sync group on
+    /// a node are all in the same state.
     pub fn check_converged(&self) -> Result<(), String> {
         let mut report = String::new();
+        for (node, n) in self.nodes.iter().enumerate() {
+            if !n.spec.sync_group || n.runner.is_none() {
+                continue;
+            }
+            let states: Vec<Option<State>> =
+                (0..self.members()).map(|m| self.state(node, m)).collect();
+            if states.iter().any(|s| *s != states[0]) {
+                let _ = writeln!(
+                    report,
+                    "node {node}: sync group members in different states {states:?}"
+                );
+            }
+        }
         for member in 0..self.members() {
             let eligible: Vec<usize> = (0..self.nodes.len())
-                .filter(|&n| {
-                    let node = &self.nodes[n];
-                    node.runner.is_some() && node.link_down == 0 && !node.member_down[member]
-                })
+                .filter(|&n| self.eligible(n, member))
                 .collect();
             if eligible.is_empty() {
                 continue;
