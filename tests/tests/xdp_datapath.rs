@@ -277,3 +277,38 @@ fn a_master_stopped_right_after_preempting_sees_its_successor() {
     );
     assert!(!log.contains("no other router advertised"), "{log}");
 }
+
+/// An agent of another pin layout killed before an upgrade leaves its programs attached and
+/// pinned under `<netns>-eth0-v<N>`: the new agent removes them (detaching the old XDP link,
+/// which would refuse its own, and the old fence, whose stale heartbeat would drop the VIP's
+/// traffic), says so, and runs on XDP.
+#[test]
+fn pins_of_another_layout_left_by_a_crash_are_removed_at_start() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("layout", 1).expect("lab");
+    let xdp = ["--datapath", "xdp"];
+    let mut a1 = lab.ha_agent(1, &conf(150, "0.1"), &xdp).unwrap();
+    wait("node 1 master", 5, || state(&lab, 1) == "MASTER");
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    drop(a1);
+    // The killed agent's pins, renamed as an older layout would have named them.
+    let ours = pins(&lab.bpf_dir);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    let old = ours[0].rsplit_once("-v").unwrap().0.to_owned() + "-v1";
+    std::fs::rename(lab.bpf_dir.join(&ours[0]), lab.bpf_dir.join(&old)).unwrap();
+
+    let a1 = lab.ha_agent(1, &conf(150, "0.1"), &xdp).unwrap();
+    wait("node 1 master again, on XDP", 5, || {
+        a1.log().contains("datapath xdp") && state(&lab, 1) == "MASTER"
+    });
+    assert!(
+        a1.log()
+            .contains(&format!("removing {}", lab.bpf_dir.join(&old).display())),
+        "no warning about the old layout; log:\n{}",
+        a1.log()
+    );
+    assert_eq!(pins(&lab.bpf_dir), ours, "only this layout's pins are left");
+    // The old fence is gone with its pins: the VIP answers.
+    assert_eq!(arp_macs(&lab).len(), 1);
+}

@@ -636,7 +636,10 @@ impl XdpDatapath {
 /// The pin directory for `interface` in this network namespace under `root`:
 /// `ROOT/<netns inode>-<interface>-v<MAPS_ABI>`. Checks that `root` is on a BPF filesystem;
 /// when `root` is under `/sys/fs/bpf` and nothing is mounted there, mounts one (as systemd does
-/// at boot).
+/// at boot). The pins of another layout for the same interface (an older ha-agent that did not
+/// exit cleanly before an upgrade) are removed first: their programs cannot be adopted, and
+/// left attached their XDP link would refuse ours and their fence, its heartbeat stale, would
+/// drop the VIPs' traffic.
 pub fn pin_dir(root: &Path, interface: &str) -> Result<PathBuf, XdpError> {
     ensure_bpffs(root)?;
     let ns = std::fs::metadata("/proc/self/ns/net").map_err(|source| XdpError::Pin {
@@ -644,7 +647,51 @@ pub fn pin_dir(root: &Path, interface: &str) -> Result<PathBuf, XdpError> {
         path: "/proc/self/ns/net".into(),
         source,
     })?;
+    remove_other_layouts(root, ns.ino(), interface)?;
     Ok(root.join(format!("{}-{interface}-v{MAPS_ABI}", ns.ino())))
+}
+
+/// Removes `ROOT/<ino>-<interface>-v<N>` for every layout N but [`MAPS_ABI`] (unpinning their
+/// links detaches the programs), with a warning for each.
+fn remove_other_layouts(root: &Path, ino: u64, interface: &str) -> Result<(), XdpError> {
+    let prefix = format!("{ino}-{interface}-v");
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(XdpError::Pin {
+                what: "listing",
+                path: root.to_owned(),
+                source,
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(layout) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        // Only a number after the prefix: `eth0-v` must not match interface `eth0-v1`'s pins.
+        if layout.is_empty()
+            || !layout.bytes().all(|b| b.is_ascii_digit())
+            || layout == MAPS_ABI.to_string()
+        {
+            continue;
+        }
+        let path = entry.path();
+        tracing::warn!(
+            "removing {}: the pins of another ha-agent layout (v{layout}, this one is \
+             v{MAPS_ABI}) for {interface}, left by an agent that did not exit cleanly; its \
+             programs are detached",
+            path.display()
+        );
+        std::fs::remove_dir_all(&path).map_err(|source| XdpError::Pin {
+            what: "removing the pins of another layout",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 fn is_bpffs(path: &Path) -> bool {
