@@ -47,6 +47,19 @@ impl Scratch {
         // enable_script_security unless the script itself is not secure.
         std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         sh(&["ip", "netns", "add", &s.ns]);
+        // No IPv6 DAD on the interfaces made below: a link-local address going from
+        // `tentative` to valid in the middle of a test would read as a change to the namespace.
+        for conf in ["all", "default"] {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &s.ns,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{conf}.accept_dad=0"),
+            ]);
+        }
         sh(&["ip", "-n", &s.ns, "link", "set", "lo", "up"]);
         s.ip(&[
             "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
