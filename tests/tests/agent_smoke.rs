@@ -184,7 +184,13 @@ fn a_notify_line_runs_as_the_user_it_names() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
     let script = dir.join("who.sh");
-    std::fs::write(&script, "#!/bin/sh\nid -u > \"$(dirname \"$0\")/out/$1\"\n").unwrap();
+    // Written aside and renamed: the test never reads a file the shell has created but `id`
+    // has not written yet.
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nout=\"$(dirname \"$0\")/out\"\nid -u > \"$out/.$1\" && mv \"$out/.$1\" \"$out/$1\"\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = script.display();
     let conf = format!(
