@@ -132,16 +132,12 @@ fn scripts(config: &Config, plan: &Plan, run_as: Option<RunAs>) -> Result<Vec<Sc
             ),
             None => run_as,
         };
-        let runs_as_root = run_as.is_none_or(|r| r.uid == 0);
-        if config.global.enable_script_security && runs_as_root {
-            let program = s
-                .command
-                .first()
-                .map(Path::new)
-                .ok_or_else(|| anyhow!("{}: vrrp_script {}: empty script", s.source, s.name))?;
-            script::check_secure(program)
-                .with_context(|| format!("{}: vrrp_script {}", s.source, s.name))?;
-        }
+        check_secure_if_root(
+            config,
+            run_as,
+            &s.command,
+            &format!("{}: vrrp_script {}", s.source, s.name),
+        )?;
         jobs.push((index, s.clone(), run_as));
     }
     Ok(jobs)
@@ -179,18 +175,33 @@ fn notify_users(config: &Config, run_as: Option<RunAs>) -> Result<notify::Users>
                 }
                 None => run_as,
             };
-            if config.global.enable_script_security && runs_as.is_none_or(|r| r.uid == 0) {
-                let program = s
-                    .command
-                    .first()
-                    .map(Path::new)
-                    .ok_or_else(|| anyhow!("{at}: {owner}: empty notify script"))?;
-                script::check_secure(program)
-                    .with_context(|| format!("{at}: {owner}: notify script"))?;
-            }
+            check_secure_if_root(
+                config,
+                runs_as,
+                &s.command,
+                &format!("{at}: {owner}: notify script"),
+            )?;
         }
     }
     Ok(notify::Users::new(resolved))
+}
+
+/// `enable_script_security`: a script that runs as root (no user, or uid 0) must pass
+/// `script::check_secure`; `what` names it in the error.
+fn check_secure_if_root(
+    config: &Config,
+    run_as: Option<RunAs>,
+    command: &[String],
+    what: &str,
+) -> Result<()> {
+    if !config.global.enable_script_security || run_as.is_some_and(|r| r.uid != 0) {
+        return Ok(());
+    }
+    let program = command
+        .first()
+        .map(Path::new)
+        .ok_or_else(|| anyhow!("{what}: empty script"))?;
+    script::check_secure(program).with_context(|| what.to_owned())
 }
 
 /// `track_file … init_file`: the file is written at start, so its directory must exist.

@@ -1800,20 +1800,9 @@ impl Runtime {
         self.flush_adverts().await;
     }
 
-    /// Re-reads track_file values (through [`Runtime::recompute`]) when any instance or sync
-    /// group tracks one.
+    /// Re-reads track_file values (through [`Runtime::recompute`]): a tracked file may have
+    /// changed (only the watch task `start_tasks` starts for the tracked files sends this).
     async fn on_track_files(&mut self) {
-        let tracked = |files: &[crate::config::Tracker]| !files.is_empty();
-        if !self.plan.instances.iter().any(|i| tracked(&i.track_files))
-            && !self
-                .plan
-                .units
-                .iter()
-                .filter_map(|u| u.group.as_ref())
-                .any(|g| tracked(&g.track_files))
-        {
-            return;
-        }
         let now = Instant::now();
         for i in 0..self.nodes.len() {
             self.recompute(i, now).await;

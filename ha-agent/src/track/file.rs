@@ -81,12 +81,7 @@ pub async fn watch(files: Vec<PathBuf>, changed: mpsc::UnboundedSender<()>) {
     let mut poll = tokio::time::interval(POLL_PERIOD);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let Some((mut events, watched)) = stream else {
-        loop {
-            poll.tick().await;
-            if changed.send(()).is_err() {
-                return;
-            }
-        }
+        return poll_forever(poll, &changed).await;
     };
     loop {
         tokio::select! {
@@ -114,6 +109,11 @@ pub async fn watch(files: Vec<PathBuf>, changed: mpsc::UnboundedSender<()>) {
             }
         }
     }
+    poll_forever(poll, &changed).await
+}
+
+/// Says "re-read" at every tick of `poll`, until `changed` is closed.
+async fn poll_forever(mut poll: tokio::time::Interval, changed: &mpsc::UnboundedSender<()>) {
     loop {
         poll.tick().await;
         if changed.send(()).is_err() {
