@@ -506,6 +506,52 @@ impl Lab {
             .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
     }
 
+    /// Node `i`'s agent's status as JSON (`ha-agent status --json -f <its config>`, through its
+    /// control socket); `None` while it does not answer (not started yet, or gone).
+    pub fn agent_status(&self, i: usize) -> Option<String> {
+        let conf = self.dir.join(format!("ha-agent-n{i}.conf"));
+        let out = Command::new(ha_agent_bin().ok()?)
+            .args(["status", "--json", "-f"])
+            .arg(&conf)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Waits until node `i`'s agent answers on its status socket, which it opens once its
+    /// datapath is attached and its instances have started: what a test may assume of a running
+    /// agent. Fails with the agent's log when it exits first or is not ready within `timeout`
+    /// (a loaded machine can take seconds to load the XDP programs: never a fixed wait).
+    pub fn wait_agent_ready(
+        &self,
+        i: usize,
+        agent: &mut Daemon,
+        timeout: Duration,
+    ) -> Result<String> {
+        let start = Instant::now();
+        loop {
+            if let Some(report) = self.agent_status(i) {
+                return Ok(report);
+            }
+            if !agent.is_running() {
+                bail!(
+                    "node {i}'s agent exited before it was ready:\n{}",
+                    agent.log()
+                );
+            }
+            if start.elapsed() >= timeout {
+                bail!(
+                    "node {i}'s agent was not ready (status socket) after {timeout:?}:\n{}",
+                    agent.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Pings `target` from the client every millisecond until [`Prober::stop`].
     pub fn prober(&self, target: IpAddr) -> Result<Prober> {
         Prober::start(&self.client, target, &self.dir)

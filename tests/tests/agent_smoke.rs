@@ -6,6 +6,9 @@ use std::{net::IpAddr, time::Duration};
 
 use ha_tests::{Lab, ha_agent_bin};
 
+/// How long an agent may take to answer on its status socket (XDP loads on a loaded machine).
+const READY: Duration = Duration::from_secs(20);
+
 /// Waits for `cond` (lab commands inside may fail the test) for at most `timeout`.
 fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
@@ -48,9 +51,11 @@ fn two_agents_elect_fail_over_and_hand_over() {
     let mut a1 = lab
         .ha_agent(1, &conf(150), &["--datapath", "socket"])
         .unwrap();
-    let a2 = lab
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
         .ha_agent(2, &conf(100), &["--datapath", "socket"])
         .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
     wait_for("node 1 to hold the VIP", Duration::from_secs(5), || {
         lab.node(1).has_addr(vip).unwrap()
     });
@@ -145,10 +150,12 @@ fn dont_track_primary_keeps_a_master_through_its_link_going_down() {
         "192.0.2.201".parse().unwrap(),
         "192.0.2.202".parse().unwrap(),
     );
-    let a1 = lab
+    let mut a1 = lab
         .ha_agent(1, &conf(61, "192.0.2.201", "    dont_track_primary\n"), &[])
         .unwrap();
-    let a2 = lab.ha_agent(2, &conf(62, "192.0.2.202", ""), &[]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab.ha_agent(2, &conf(62, "192.0.2.202", ""), &[]).unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
     wait_for(
         "both nodes to hold their VIP",
         Duration::from_secs(5),
@@ -198,7 +205,8 @@ fn a_notify_line_runs_as_the_user_it_names() {
          priority 150\n    advert_int 0.1\n    notify_master \"{s} master\" nobody\n    \
          notify_backup \"{s} backup\"\n    virtual_ipaddress {{\n        192.0.2.200/24\n    }}\n}}\n"
     );
-    let _agent = lab.ha_agent(1, &conf, &["--datapath", "socket"]).unwrap();
+    let mut agent = lab.ha_agent(1, &conf, &["--datapath", "socket"]).unwrap();
+    lab.wait_agent_ready(1, &mut agent, READY).unwrap();
     let read = |which: &str| std::fs::read_to_string(dir.join("out").join(which)).ok();
     wait_for("both notify scripts to run", Duration::from_secs(5), || {
         read("master").is_some() && read("backup").is_some()

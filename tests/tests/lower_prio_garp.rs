@@ -13,6 +13,9 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use ha_tests::{Lab, ha_agent_bin, v3_instance, wait_for};
 
+/// How long an agent may take to answer on its status socket (XDP loads on a loaded machine).
+const READY: Duration = Duration::from_secs(20);
+
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 
 fn conf(priority: u8) -> String {
@@ -53,8 +56,10 @@ fn hang_and_resume(lab: &Lab, a1: &ha_tests::Daemon, within: Duration) -> Durati
 fn a_second_hang_within_the_reassertion_delay_is_reasserted_too() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("lowgarp2", 2).expect("lab");
-    let a1 = lab.ha_agent(1, &conf(150), &[]).unwrap();
-    let _a2 = lab.ha_agent(2, &conf(100), &[]).unwrap();
+    let mut a1 = lab.ha_agent(1, &conf(150), &[]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab.ha_agent(2, &conf(100), &[]).unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
     wait_for("node 1 to hold the VIP", Duration::from_secs(10), || {
         lab.node(1).has_addr(VIP.into())
     })
@@ -86,8 +91,10 @@ fn a_resumed_master_brings_the_clients_back_by_gratuitous_arp() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("lowgarp", 2).expect("lab");
     let (mac1, mac2) = (lab.node(1).mac().unwrap(), lab.node(2).mac().unwrap());
-    let a1 = lab.ha_agent(1, &conf(150), &[]).unwrap();
-    let _a2 = lab.ha_agent(2, &conf(100), &[]).unwrap();
+    let mut a1 = lab.ha_agent(1, &conf(150), &[]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab.ha_agent(2, &conf(100), &[]).unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
     let secs = Duration::from_secs;
     wait_for("node 1 to hold the VIP", secs(10), || {
         lab.node(1).has_addr(VIP.into())

@@ -5,6 +5,9 @@ use std::{net::IpAddr, time::Duration};
 
 use ha_tests::{Lab, ha_agent_bin};
 
+/// How long an agent may take to answer on its status socket (XDP loads on a loaded machine).
+const READY: Duration = Duration::from_secs(20);
+
 /// Waits for `cond` (lab commands inside may fail the test) for at most `timeout`.
 fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
@@ -35,12 +38,14 @@ fn track_file_value_moves_the_vip() {
         )
     };
     let vip: IpAddr = "192.0.2.200".parse().unwrap();
-    let a1 = lab
+    let mut a1 = lab
         .ha_agent(1, &conf(150, true), &["--datapath", "socket"])
         .unwrap();
-    let _a2 = lab
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
         .ha_agent(2, &conf(100, false), &["--datapath", "socket"])
         .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
     wait_for("node 1 to be master", Duration::from_secs(5), || {
         lab.node(1).has_addr(vip).unwrap()
     });
@@ -103,12 +108,14 @@ fn a_sync_group_track_file_faults_the_whole_group() {
         "192.0.2.202".parse().unwrap(),
     ];
     let holds = |node: usize| vips.iter().all(|v| lab.node(node).has_addr(*v).unwrap());
-    let a1 = lab
+    let mut a1 = lab
         .ha_agent(1, &conf(150, true), &["--datapath", "socket"])
         .unwrap();
-    let _a2 = lab
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
         .ha_agent(2, &conf(100, false), &["--datapath", "socket"])
         .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
     wait_for("node 1 to hold both VIPs", Duration::from_secs(5), || {
         holds(1)
     });

@@ -41,6 +41,10 @@ impl Kind {
     }
 }
 
+/// How long an agent may take to answer on its status socket after it was started (XDP loads
+/// take seconds on a loaded 2-core machine).
+pub const AGENT_READY: Duration = Duration::from_secs(20);
+
 /// A lab with a daemon (or none) per node. Every failure message carries all daemons' logs.
 pub struct Scene {
     // Dropped before the lab: the daemons are killed, then the namespaces removed.
@@ -75,6 +79,15 @@ impl Scene {
         }
         .unwrap_or_else(|e| self.fail(&format!("starting {} on node {i}: {e:#}", kind.name())));
         self.daemons[i - 1] = Some((kind, daemon));
+        if kind.is_agent() {
+            // What the test does next assumes a running agent: wait for its status socket
+            // (datapath attached, instances started), never a fixed time.
+            let (_, daemon) = self.daemons[i - 1].as_mut().expect("just started");
+            let ready = self.lab.wait_agent_ready(i, daemon, AGENT_READY);
+            if let Err(e) = ready {
+                self.fail(&format!("{e:#}"));
+            }
+        }
     }
 
     /// The daemon on node `i`.
