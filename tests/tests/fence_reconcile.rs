@@ -158,3 +158,58 @@ fn a_kernel_fence_whose_event_was_lost_steps_the_master_down() {
     // The forged peer never advertises again: node 1 takes over once it is silent.
     s.wait_vip(IpAddr::V4(VIP), &[1], Duration::from_secs(10));
 }
+
+/// CPUs a per-CPU map holds a value for (`/sys/devices/system/cpu/possible`: `0-N` or `0`).
+fn possible_cpus() -> usize {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    text.trim()
+        .split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum()
+}
+
+/// A ring-buffer overflow the agent was not told about: `PEER[51]` changed to a priority-200
+/// router heard now with no event, and `EVENTS_LOST` moved. The agent notices the count within
+/// a second, re-reads every instance's peer record and steps down, and shows the loss.
+#[test]
+fn lost_events_resync_every_instance_from_the_peer_records() {
+    let s = lone_master("evlost");
+    let transitions = status_of(&s, 1).instances[0].transitions;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    // Heard 0.3 s from now: still fresh when the agent reads EVENTS_LOST (once a second),
+    // within the master-down interval (1.5 s + skew) when it delivers it.
+    let ns = now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64 + 300_000_000;
+    let mut peer = Vec::new();
+    peer.extend_from_slice(&ns.to_le_bytes());
+    peer.extend_from_slice(&[192, 0, 2, 9]);
+    peer.extend_from_slice(&[0; 12]);
+    peer.extend_from_slice(&[200, 0]);
+    peer.extend_from_slice(&50u16.to_le_bytes());
+    peer.extend_from_slice(&[0; 4]);
+    map_update(&s, &pinned_map(&s, 1, "PEER"), &VRID.to_le_bytes(), &peer);
+    // One value: bpftool writes it on every CPU of the per-CPU array.
+    let events_lost = pinned_map(&s, 1, "EVENTS_LOST");
+    map_update(&s, &events_lost, &0u32.to_le_bytes(), &3u64.to_le_bytes());
+    s.wait_log(1, "XDP peer events lost", 1, Duration::from_secs(3));
+    s.wait(
+        "node 1 to step down on the resynchronised peer record",
+        2 * ADVERT_INT,
+        |s| status_of(s, 1).instances[0].transitions > transitions,
+    );
+    let st = status_of(&s, 1);
+    let expected = 3 * possible_cpus() as u64;
+    if st.events_lost.get("eth0") != Some(&expected) {
+        s.fail(&format!(
+            "status events_lost {:?}, want eth0: {expected}",
+            st.events_lost
+        ));
+    }
+}
