@@ -21,6 +21,11 @@ pub struct ArpFloodSpec {
     pub interface: String,
     /// The address every frame claims (sender and target protocol address: a gratuitous ARP).
     pub addr: Ipv4Addr,
+    /// Destination MAC; `None`: broadcast, as a gratuitous ARP is. Unicast to one host claims
+    /// the address at that host only (the LAN's other neighbour caches are left alone).
+    pub dst_mac: Option<[u8; 6]>,
+    /// ARP replies (op 2) instead of requests: the receiver does not answer each one.
+    pub reply: bool,
     /// Seed of the MACs (xorshift; 0 is replaced by a constant).
     pub seed: u64,
     /// Frames per second at most (`None`: as fast as the device takes them).
@@ -56,7 +61,13 @@ fn next_mac(state: &mut u64) -> [u8; 6] {
 
 /// Sends `spec`'s claims until its duration is over or `stop` is set.
 pub fn arp_flood(spec: &ArpFloodSpec, stop: &AtomicBool) -> Result<FloodReport> {
-    let frame = garp_frame([2, 0, 0, 0, 0, 1], spec.addr);
+    let mut frame = garp_frame([2, 0, 0, 0, 0, 1], spec.addr);
+    if let Some(dst) = spec.dst_mac {
+        frame[0..6].copy_from_slice(&dst);
+    }
+    if spec.reply {
+        frame[21] = 2;
+    }
     let ring = TxRing::open(&spec.interface)?;
     ring.fill(&frame)?;
     let mut rng = if spec.seed == 0 {

@@ -99,6 +99,8 @@ fn a_gratuitous_arp_flood_from_random_macs_neither_bloats_nor_starves_the_master
     let spec = ArpFloodSpec {
         interface: IFACE.to_owned(),
         addr: VIP,
+        dst_mac: None,
+        reply: false,
         seed: 13,
         rate: None,
         duration: FLOOD,
