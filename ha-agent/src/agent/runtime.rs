@@ -259,7 +259,11 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
                 // read them and deliver them first, so a live master is not taken over from.
                 tokio::task::yield_now().await;
                 tokio::task::yield_now().await;
-                while let Ok(inc) = adverts.try_recv() {
+                // Bounded: a flood of adverts does not hold the timers back either.
+                for _ in 0..ADVERT_DRAIN {
+                    let Ok(inc) = adverts.try_recv() else {
+                        break;
+                    };
                     rt.on_advert(inc).await;
                 }
                 rt.on_timers().await
@@ -285,7 +289,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
                 // A new master's advert goes out before its gratuitous ARPs: read what waits,
                 // so that a preemption (we step down) is not reported as a conflict.
                 tokio::task::yield_now().await;
-                while let Ok(inc) = adverts.try_recv() {
+                for _ in 0..ADVERT_DRAIN {
+                    let Ok(inc) = adverts.try_recv() else {
+                        break;
+                    };
                     rt.on_advert(inc).await;
                 }
                 rt.on_claim(&interface, claim);
@@ -326,6 +333,9 @@ const PUBLISH_PERIOD: Duration = Duration::from_millis(100);
 
 /// How often the XDP counters are read into the status.
 const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Adverts read ahead of a due timer or a claim, at most (the rest in later loop turns).
+const ADVERT_DRAIN: usize = 1024;
 
 /// Claims waiting for the loop, at most; claims handled in one loop turn, at most.
 const CLAIM_QUEUE: usize = 256;
@@ -1643,7 +1653,11 @@ impl Runtime {
                     continue;
                 }
             };
-            let before = self.events_lost.insert(name.clone(), lost).unwrap_or(0);
+            // The first reading is the baseline: maps adopted from an earlier run keep its count.
+            let Some(before) = self.events_lost.insert(name.clone(), lost) else {
+                self.status_dirty = true;
+                continue;
+            };
             if lost > before {
                 warn!(
                     "{name}: {} XDP peer events lost (ring buffer full, {lost} in all): resynchronising every instance on {name} from the kernel's peer records",
