@@ -186,3 +186,49 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
     );
     s.hold_vip(IpAddr::V4(VIP), &[1], 2 * ADVERT_INT);
 }
+
+/// The socket filter lists the VIPs: a VIP added by a reload must be in the new one. After
+/// SIGHUP adds 192.0.2.210, the client announcing it as its own is reported.
+#[test]
+fn a_vip_added_by_a_reload_is_watched_for_claims() {
+    let conf = |vips: &str| {
+        global_defs("n1")
+            + &format!(
+                "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+                 version 3\n    priority 150\n    advert_int 0.5\n    virtual_ipaddress {{\n{vips}    }}\n}}\n"
+            )
+    };
+    let mut s = Scene::new("claimrel", 1);
+    s.start(1, Kind::AgentXdp, &conf("        192.0.2.200/24\n"));
+    let added: IpAddr = "192.0.2.210".parse().unwrap();
+    s.wait_vip(IpAddr::V4(VIP), &[1], Duration::from_secs(10));
+    s.lab
+        .write_file(
+            "ha-agent-n1.conf",
+            &conf("        192.0.2.200/24\n        192.0.2.210/24\n"),
+        )
+        .unwrap();
+    s.daemon(1).signal(libc::SIGHUP).unwrap();
+    s.wait_vip(added, &[1], Duration::from_secs(5));
+    let client_mac = s.lab.client.mac().unwrap();
+    s.lab
+        .client
+        .run("ip", &["addr", "add", "192.0.2.210/24", "dev", IFACE])
+        .unwrap();
+    // Habets' arping: unsolicited ARP from the client claiming .210; exit 1 (no reply) is fine.
+    s.lab
+        .client
+        .sh("arping -U -S 192.0.2.210 -c 3 -i eth0 192.0.2.210 >/dev/null; [ $? -le 1 ]")
+        .unwrap();
+    s.wait(
+        "node 1 to report the claim of the new VIP",
+        Duration::from_secs(5),
+        |s| {
+            s.log(1).lines().any(|l| {
+                l.contains("address conflict")
+                    && l.contains("192.0.2.210")
+                    && l.contains(&client_mac)
+            })
+        },
+    );
+}
