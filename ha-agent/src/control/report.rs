@@ -434,6 +434,24 @@ pub fn render_table(r: &Report) -> String {
             .collect();
         out.push_str(&table(&rows));
     }
+    // Only when something was lost: the usual answer is nothing.
+    let lost: Vec<Vec<String>> = r
+        .events_lost
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| vec![format!("  {i}"), n.to_string()])
+        .collect();
+    if !lost.is_empty() {
+        out.push_str("\nXDP events lost (resynchronised from the peer records):\n");
+        out.push_str(&table(&lost));
+    }
+    if r.agent.claims_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "\naddress claims dropped unread (a flood): {}",
+            r.agent.claims_dropped
+        );
+    }
     out
 }
 

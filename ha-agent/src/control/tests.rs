@@ -146,6 +146,17 @@ fn json_has_the_documented_schema_and_reads_back() {
     );
     assert_eq!(v["fence_drops"], serde_json::json!({"eth0": 9}));
     assert_eq!(Report::from_json(&text).unwrap(), report);
+    let table = super::report::render_table(&report);
+    assert!(
+        table.contains("XDP events lost (resynchronised from the peer records):\n  eth0  4"),
+        "{table}"
+    );
+    let stats = super::report::render_stats(&report);
+    assert!(stats.contains("XDP events lost on eth0: 4"), "{stats}");
+    assert!(
+        stats.contains("Address claims dropped unread: 5"),
+        "{stats}"
+    );
 }
 
 #[test]
@@ -154,6 +165,10 @@ fn table_shows_each_instance_its_trackers_and_rejects() {
     let table = super::report::render_table(&Report::new(&status, now, SystemTime::now()));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].contains("datapath socket"), "{table}");
+    assert!(
+        table.contains("address claims dropped unread (a flood): 5"),
+        "{table}"
+    );
     let header = lines
         .iter()
         .position(|l| l.starts_with("INSTANCE"))
