@@ -53,6 +53,20 @@ fn rss_kib(pid: i32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
+/// CPU time (user + system) a process has used: `/proc/PID/stat` fields 14 and 15, in ticks
+/// of 10 ms.
+fn cpu_ms(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (f[0] + f[1]) * 10
+}
+
 /// Capture times (seconds) of node 1's adverts in the client's tcpdump log.
 fn advert_times(log: &str) -> Vec<f64> {
     log.lines()
@@ -95,7 +109,8 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
     });
 
     let pid = s.daemon(1).pid();
-    let (rss_before, lines_before) = (rss_kib(pid), s.log(1).lines().count());
+    let (rss_before, lines_before, cpu_before) =
+        (rss_kib(pid), s.log(1).lines().count(), cpu_ms(pid));
     let (m0, b0) = (status_of(&s, 1), status_of(&s, 2));
     let spec = ArpFloodSpec {
         interface: IFACE.to_owned(),
@@ -110,7 +125,7 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
         arp_flood(&spec, &AtomicBool::new(false))
     })
     .unwrap_or_else(|e| s.fail(&format!("the ARP flood: {e:#}")));
-    let (rss_after, lines_after) = (rss_kib(pid), s.log(1).lines().count());
+    let (rss_after, lines_after, cpu_after) = (rss_kib(pid), s.log(1).lines().count(), cpu_ms(pid));
     let (m1, b1) = (status_of(&s, 1), status_of(&s, 2));
     let times = advert_times(&tcpdump.log());
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
@@ -118,12 +133,13 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
     let (i0, i1) = (&m0.instances[0], &m1.instances[0]);
     let report = format!(
         "flood: {} (claims from {} random MACs)\nmaster RSS {rss_before} KiB -> {rss_after} KiB \
-         (+{} KiB)\nmaster log +{} lines\nmaster {} -> {}, transitions {} -> {}, adverts sent {} \
+         (+{} KiB), CPU {} ms\nmaster log +{} lines\nmaster {} -> {}, transitions {} -> {}, adverts sent {} \
          -> {}\nbackup {} -> {}, transitions {} -> {}\nadverts captured by the client: {}, \
          longest gap {longest_gap:.3}s\nclaims counted {:?}, dropped unread {}",
         sent.line(),
         sent.sent,
         rss_after.saturating_sub(rss_before),
+        cpu_after - cpu_before,
         lines_after - lines_before,
         i0.state,
         i1.state,
