@@ -10,7 +10,10 @@
 //! and restored; its agent SIGKILLed and restarted; SIGSTOPped and SIGCONTed; a VRRP-only
 //! partition (IP protocol 112 dropped to and from its bridge port, everything else passes) and
 //! heal; its track_script failing and passing again (weight −60); a reload (SIGHUP) with VI_B's
-//! priority lowered by 40, and back.
+//! priority lowered by 40, and back; an ARP flood: the client claims the VIP the node holds
+//! (or VI_A's) from a new random MAC each frame, [`ARP_FLOOD_RATE`] a second, sent to the
+//! node's MAC (a broadcast flood would repoint every host's neighbour entry for the VIP at
+//! random MACs, an outage no VRRP daemon can prevent; the agent is what is under test here).
 //!
 //! Invariants, checked on what the hosts saw (the client pings each VIP every 1 ms; an
 //! observer host, not the client, arpings each VIP every 20 ms so that the client's neighbour
@@ -91,16 +94,18 @@ pub enum FaultKind {
     Partition,
     Flap,
     Reload,
+    ArpFlood,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::LinkCut,
         FaultKind::Kill,
         FaultKind::Stop,
         FaultKind::Partition,
         FaultKind::Flap,
         FaultKind::Reload,
+        FaultKind::ArpFlood,
     ];
 
     pub fn name(self) -> &'static str {
@@ -111,6 +116,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Flap => "flap",
             FaultKind::Reload => "reload",
+            FaultKind::ArpFlood => "arpflood",
         }
     }
 
@@ -195,6 +201,15 @@ const SCRIPT_INTERVAL: Duration = Duration::from_millis(200);
 const SCRIPT_TIMEOUT: Duration = Duration::from_millis(500);
 /// arping's interval; replies of different MACs closer than half of it answer one request.
 const ARP_INTERVAL: Duration = Duration::from_millis(20);
+/// Claims a second of the `arpflood` fault: bounded, so that the flood tests the agent and not
+/// the host's CPU (a shared machine stalls every agent at line rate).
+const ARP_FLOOD_RATE: u64 = 5_000;
+
+/// A running `arpflood`: its stop switch and the thread that sends it.
+type RunningFlood = (
+    Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Result<crate::flood::FloodReport>>,
+);
 
 /// What happened when, in epoch seconds (as `ping -D`).
 #[derive(Clone, Debug)]
@@ -346,6 +361,8 @@ struct Soak<'a> {
     pids: Vec<i32>,
     /// Control sockets the agents announced.
     sockets: BTreeSet<PathBuf>,
+    /// The `arpflood` in progress.
+    flood: Option<RunningFlood>,
 }
 
 impl Soak<'_> {
@@ -452,6 +469,34 @@ impl Soak<'_> {
                     false,
                 )
             }
+            FaultKind::ArpFlood => {
+                let vip = INSTANCES
+                    .iter()
+                    .map(|v| v.vip)
+                    .find(|v| self.holders(*v).contains(&i))
+                    .unwrap_or(INSTANCES[0].vip);
+                let mac = parse_mac(&lab.node(i).mac()?)?;
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let spec = crate::arpflood::ArpFloodSpec {
+                    interface: IFACE.to_owned(),
+                    addr: vip,
+                    dst_mac: Some(mac),
+                    reply: true,
+                    seed: t.to_bits(),
+                    rate: Some(ARP_FLOOD_RATE),
+                    duration: Duration::from_secs(3600),
+                };
+                let (ns, flag) = (lab.client.ns.clone(), Arc::clone(&stop));
+                let thread = std::thread::spawn(move || {
+                    crate::in_netns(&ns, move || crate::arpflood::arp_flood(&spec, &flag))
+                });
+                self.flood = Some((stop, thread));
+                (
+                    format!("ARP flood at n{i}: {vip} claimed from random MACs"),
+                    Duration::ZERO,
+                    false,
+                )
+            }
         };
         self.record(t, what, reaction, partitioned);
         Ok(())
@@ -494,9 +539,29 @@ impl Soak<'_> {
                 self.reload(i)?;
                 (format!("reload n{i}: VI_B priority back"), Duration::ZERO)
             }
+            FaultKind::ArpFlood => {
+                let sent = self.stop_flood()?;
+                (
+                    format!(
+                        "ARP flood at n{i} over: {} claims at {:.0}/s",
+                        sent.sent,
+                        sent.pps()
+                    ),
+                    Duration::ZERO,
+                )
+            }
         };
         self.record(t, what, reaction, false);
         Ok(())
+    }
+
+    /// Stops the `arpflood` in progress and returns what it sent.
+    fn stop_flood(&mut self) -> Result<crate::flood::FloodReport> {
+        let (stop, thread) = self.flood.take().context("no ARP flood runs")?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ARP flood thread panicked"))?
     }
 
     /// Writes node i's configuration (as it now should be) and sends SIGHUP.
@@ -572,8 +637,13 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
         events: Vec::new(),
         pids: Vec::new(),
         sockets: BTreeSet::new(),
+        flood: None,
     };
     let result = drive(&mut soak);
+    // A run cut short mid-flood: the flood stops with it.
+    if soak.flood.is_some() {
+        let _ = soak.stop_flood();
+    }
     // Whatever happened, no agent stays stopped (SIGTERM would wait on it).
     for (i, agent) in soak.agents.iter().enumerate() {
         if soak.stopped[i]
@@ -601,6 +671,18 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
         .leftovers
         .extend(crate::leftover::gone(&lab_name, &bpf_dir, &pids));
     Ok(findings.into_outcome(opts))
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("MAC {s:?}"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("MAC {s:?}: not 6 bytes"))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

@@ -207,14 +207,14 @@ fn vnet_header(len: usize) -> [u8; VNET_HDR_LEN] {
 }
 
 /// An `AF_PACKET` socket bound to one interface with a mapped `TPACKET_V2` TX ring.
-struct TxRing {
+pub(crate) struct TxRing {
     fd: std::os::fd::OwnedFd,
     map: NonNull<u8>,
     len: usize,
 }
 
 impl TxRing {
-    fn open(interface: &str) -> Result<TxRing> {
+    pub(crate) fn open(interface: &str) -> Result<TxRing> {
         use std::os::fd::{AsRawFd, FromRawFd};
         let name = CString::new(interface)?;
         // SAFETY: if_nametoindex reads a NUL-terminated string we own.
@@ -341,7 +341,7 @@ impl TxRing {
     }
 
     /// Writes `frame` into every slot once; only the status words change afterwards.
-    fn fill(&self, frame: &[u8]) -> Result<()> {
+    pub(crate) fn fill(&self, frame: &[u8]) -> Result<()> {
         let mut data = vnet_header(frame.len()).to_vec();
         data.extend_from_slice(frame);
         if DATA_OFFSET + data.len() > FRAME_SIZE {
@@ -372,7 +372,18 @@ impl TxRing {
 
     /// Hands up to `n` free slots from `*next` on (wrapping) to the kernel, advancing `*next`
     /// past them; returns how many it handed over.
-    fn queue(&self, next: &mut usize, n: usize) -> usize {
+    pub(crate) fn queue(&self, next: &mut usize, n: usize) -> usize {
+        self.queue_with(next, n, |_| {})
+    }
+
+    /// [`TxRing::queue`], calling `edit` on each slot's frame (as [`TxRing::fill`] wrote it)
+    /// before it is handed over: frames that differ, from one ring.
+    pub(crate) fn queue_with(
+        &self,
+        next: &mut usize,
+        n: usize,
+        mut edit: impl FnMut(&mut [u8]),
+    ) -> usize {
         let mut k = 0;
         while k < n {
             let status = self.status(*next);
@@ -380,6 +391,17 @@ impl TxRing {
             if status.load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE {
                 break;
             }
+            let hdr = self.header(*next);
+            // SAFETY: the slot is AVAILABLE, so the kernel does not read it until the status
+            // store below; `tp_len` and the data were written by `fill` and lie in the slot.
+            let frame = unsafe {
+                let len = (&raw const (*hdr).tp_len).read() as usize;
+                std::slice::from_raw_parts_mut(
+                    hdr.cast::<u8>().add(DATA_OFFSET + VNET_HDR_LEN),
+                    len - VNET_HDR_LEN,
+                )
+            };
+            edit(frame);
             status.store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
             *next = (*next + 1) % FRAME_NR;
             k += 1;
@@ -390,7 +412,7 @@ impl TxRing {
     /// Asks the kernel to transmit the queued slots. `Ok(true)`: it did; `Ok(false)`: the device
     /// refused a frame (veth: the peer's backlog was full, or no carrier); the kernel left that
     /// slot and the ones after it queued, and sends them on the next call.
-    fn kick(&self) -> Result<bool> {
+    pub(crate) fn kick(&self) -> Result<bool> {
         use std::os::fd::AsRawFd;
         // SAFETY: sendto(2) with no buffer: the kernel transmits the slots marked SEND_REQUEST.
         let rc = unsafe {
@@ -414,7 +436,7 @@ impl TxRing {
     }
 
     /// Slots still queued or in flight.
-    fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         (0..FRAME_NR)
             .filter(|i| self.status(*i).load(Ordering::Acquire) != libc::TP_STATUS_AVAILABLE)
             .count()

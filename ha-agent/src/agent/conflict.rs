@@ -10,7 +10,7 @@
 //!   instance (`net::conflict`), counted per instance and VIP ([`Conflicts`]).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -23,35 +23,113 @@ use crate::net::IfAddress;
 /// does not flood the log.
 pub(super) const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// Claimants (MACs) remembered by name per VIP; claims by any further MAC are counted together
+/// as "others": a flood from random MACs costs a counter, not memory.
+pub(super) const MAX_CLAIMANTS: usize = 8;
+
+/// Conflict warnings the agent logs per [`WARN_EVERY`], all instances together; the rest are
+/// counted and summed up in one line.
+pub(super) const WARN_LINES: u32 = 10;
+
 /// One instance's claims from other hosts.
 #[derive(Debug, Default)]
 pub(super) struct Conflicts {
     /// Claims seen, by VIP (every claim, warned about or not).
     pub(super) counts: BTreeMap<IpAddr, u64>,
-    /// By claimant: when we last warned, and the claims since.
-    warned: HashMap<(IpAddr, [u8; 6]), (Instant, u64)>,
+    /// By VIP: who claimed it.
+    claimants: BTreeMap<IpAddr, Claimants>,
+}
+
+/// The claimants of one VIP: the first [`MAX_CLAIMANTS`] MACs each with when we last warned
+/// and its claims since; then the others together.
+#[derive(Debug, Default)]
+struct Claimants {
+    known: Vec<([u8; 6], Instant, u64)>,
+    others: Option<(Instant, u64)>,
+}
+
+/// What a claim is to be warned about as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Warning {
+    /// A claimant, with its claims since the last warning about it (0 the first time).
+    Claimant { since: u64 },
+    /// One of the MACs beyond the first [`MAX_CLAIMANTS`], with the claims by all of them since
+    /// the last such warning (0 the first time).
+    Others { since: u64 },
 }
 
 impl Conflicts {
-    /// Counts a claim of `vip` by `mac` at `now`. Returns `Some(n)` when it is to be warned
-    /// about now, `n` being the claims by this claimant since the last warning (0 the first
-    /// time).
-    pub(super) fn record(&mut self, vip: IpAddr, mac: [u8; 6], now: Instant) -> Option<u64> {
+    /// Counts a claim of `vip` by `mac` at `now`. Returns what to warn about now, if anything:
+    /// a claimant the first time and then at most every [`WARN_EVERY`], the same for the others
+    /// together.
+    pub(super) fn record(&mut self, vip: IpAddr, mac: [u8; 6], now: Instant) -> Option<Warning> {
         *self.counts.entry(vip).or_insert(0) += 1;
-        match self.warned.get_mut(&(vip, mac)) {
-            None => {
-                self.warned.insert((vip, mac), (now, 0));
-                Some(0)
-            }
-            Some((last, since)) if now.saturating_duration_since(*last) >= WARN_EVERY => {
+        let c = self.claimants.entry(vip).or_default();
+        let due = |last: &mut Instant, since: &mut u64| {
+            if now.saturating_duration_since(*last) >= WARN_EVERY {
                 let n = *since;
-                *last = now;
-                *since = 0;
+                (*last, *since) = (now, 0);
                 Some(n)
-            }
-            Some((_, since)) => {
+            } else {
                 *since += 1;
                 None
+            }
+        };
+        if let Some((_, last, since)) = c.known.iter_mut().find(|(m, _, _)| *m == mac) {
+            return due(last, since).map(|since| Warning::Claimant { since });
+        }
+        if c.known.len() < MAX_CLAIMANTS {
+            c.known.push((mac, now, 0));
+            return Some(Warning::Claimant { since: 0 });
+        }
+        match &mut c.others {
+            None => {
+                c.others = Some((now, 0));
+                Some(Warning::Others { since: 0 })
+            }
+            Some((last, since)) => due(last, since).map(|since| Warning::Others { since }),
+        }
+    }
+}
+
+/// A bound on log lines: at most [`WARN_LINES`] per [`WARN_EVERY`]; the lines refused are
+/// counted and reported once the interval is over.
+#[derive(Debug, Default)]
+pub(super) struct LogBudget {
+    /// Start of the current interval, and the lines allowed and refused in it.
+    window: Option<Instant>,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    /// Whether a line may be logged at `now`, and the lines refused in the interval that just
+    /// ended, if any (to be reported first).
+    pub(super) fn allow(&mut self, now: Instant) -> (bool, Option<u64>) {
+        let ended = self.roll(now);
+        let ok = self.used < WARN_LINES;
+        if ok {
+            self.used += 1;
+        } else {
+            self.suppressed += 1;
+        }
+        (ok, ended)
+    }
+
+    /// The lines refused in an interval that has ended by `now`, once (a flood that stopped
+    /// still gets its summary).
+    pub(super) fn flush(&mut self, now: Instant) -> Option<u64> {
+        self.roll(now)
+    }
+
+    fn roll(&mut self, now: Instant) -> Option<u64> {
+        match self.window {
+            Some(start) if now.saturating_duration_since(start) < WARN_EVERY => None,
+            _ => {
+                let n = std::mem::take(&mut self.suppressed);
+                self.window = Some(now);
+                self.used = 0;
+                (n > 0).then_some(n)
             }
         }
     }
@@ -160,14 +238,79 @@ mod tests {
         let vip: IpAddr = "192.0.2.200".parse().unwrap();
         let (a, b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
         let mut c = Conflicts::default();
-        assert_eq!(c.record(vip, a, t0), Some(0));
+        let claimant = |since| Some(Warning::Claimant { since });
+        assert_eq!(c.record(vip, a, t0), claimant(0));
         assert_eq!(c.record(vip, a, t0 + Duration::from_secs(1)), None);
         assert_eq!(c.record(vip, a, t0 + Duration::from_secs(2)), None);
         // Another claimant is news.
-        assert_eq!(c.record(vip, b, t0 + Duration::from_secs(2)), Some(0));
-        assert_eq!(c.record(vip, a, t0 + WARN_EVERY), Some(2));
+        assert_eq!(c.record(vip, b, t0 + Duration::from_secs(2)), claimant(0));
+        assert_eq!(c.record(vip, a, t0 + WARN_EVERY), claimant(2));
         assert_eq!(c.record(vip, a, t0 + WARN_EVERY), None);
         assert_eq!(c.counts[&vip], 6);
+    }
+
+    #[test]
+    fn claimants_beyond_the_cap_are_counted_together_and_memory_stays_bounded() {
+        let t0 = Instant::now();
+        let vip: IpAddr = "192.0.2.200".parse().unwrap();
+        let mac = |n: u32| {
+            let b = n.to_be_bytes();
+            [2, 0, b[0], b[1], b[2], b[3]]
+        };
+        let mut c = Conflicts::default();
+        let mut warnings = Vec::new();
+        for n in 0..100_000 {
+            let at = t0 + Duration::from_micros(u64::from(n) * 200); // 5000 claims/s for 20 s
+            if let Some(w) = c.record(vip, mac(n), at) {
+                warnings.push(w);
+            }
+        }
+        assert_eq!(c.counts[&vip], 100_000);
+        let cl = &c.claimants[&vip];
+        assert_eq!(cl.known.len(), MAX_CLAIMANTS);
+        // The first 8 by name; the others once, then with their count every 10 s.
+        let named = warnings
+            .iter()
+            .filter(|w| matches!(w, Warning::Claimant { .. }))
+            .count();
+        assert_eq!(named, MAX_CLAIMANTS);
+        let others: Vec<_> = warnings
+            .iter()
+            .filter_map(|w| match w {
+                Warning::Others { since } => Some(*since),
+                Warning::Claimant { .. } => None,
+            })
+            .collect();
+        assert_eq!(others, vec![0, 49_999]);
+        // A named claimant is still recognised after the flood.
+        assert_eq!(
+            c.record(vip, mac(3), t0 + 3 * WARN_EVERY),
+            Some(Warning::Claimant { since: 0 })
+        );
+    }
+
+    #[test]
+    fn the_log_budget_allows_a_burst_per_interval_then_reports_what_it_refused() {
+        let t0 = Instant::now();
+        let mut b = LogBudget::default();
+        let allowed = (0..25)
+            .filter(|n| b.allow(t0 + Duration::from_millis(*n)).0)
+            .count();
+        assert_eq!(allowed, WARN_LINES as usize);
+        assert_eq!(
+            b.flush(t0 + Duration::from_secs(1)),
+            None,
+            "the interval is not over"
+        );
+        // The next line after the interval comes with the count of the refused ones.
+        assert_eq!(b.allow(t0 + WARN_EVERY), (true, Some(15)));
+        assert_eq!(b.flush(t0 + 2 * WARN_EVERY), None, "nothing refused since");
+        for n in 0..12 {
+            b.allow(t0 + 2 * WARN_EVERY + Duration::from_millis(n));
+        }
+        // A flood that stopped: the summary comes from the periodic flush.
+        assert_eq!(b.flush(t0 + 3 * WARN_EVERY), Some(2));
+        assert_eq!(b.flush(t0 + 4 * WARN_EVERY), None);
     }
 
     #[test]

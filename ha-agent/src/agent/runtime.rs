@@ -177,6 +177,10 @@ struct Runtime {
     /// to it, and are retried at its link and address changes until one works (it needs its
     /// addresses first).
     rewiring: Option<(String, u32)>,
+    /// The bound on address-conflict warnings (all instances).
+    claim_log: conflict::LogBudget,
+    /// `EVENTS_LOST` of each XDP interface when last read: a change means a resync.
+    events_lost: BTreeMap<String, u64>,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -197,12 +201,14 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let control = crate::control::Control::bind(&options.control)?;
     let (adverts_tx, mut adverts) = mpsc::unbounded_channel();
     let (scripts_tx, mut scripts) = mpsc::unbounded_channel();
-    let (claims_tx, mut claims) = mpsc::unbounded_channel();
+    // Bounded: a flood of claims waits in (and overflows from) the kernel's socket queue.
+    let (claims_tx, mut claims) = mpsc::channel(CLAIM_QUEUE);
     let (files_tx, mut files) = mpsc::unbounded_channel();
     let channels = Channels {
         adverts: adverts_tx,
         scripts: scripts_tx,
         claims: claims_tx,
+        claims_dropped: Rc::default(),
         files: files_tx,
     };
     let mut rt = Runtime::prepare(
@@ -240,22 +246,30 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
 
     loop {
         let deadline = rt.next_deadline();
+        // Timers first, claims last: no input, however fast it comes, delays an advert or a
+        // Master_Down_Timer (a claim flood once kept a master from advertising).
         tokio::select! {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => rt = rt.reload().await,
-            Some(inc) = adverts.recv() => rt.on_advert(inc).await,
-            Some(update) = scripts.recv() => rt.on_script(update).await,
-            Some((interface, claim)) = claims.recv() => {
-                // A new master's advert goes out before its gratuitous ARPs: read what waits,
-                // so that a preemption (we step down) is not reported as a conflict.
+            _ = sleep_until(deadline) => {
+                // After a stall longer than a master-down interval (a hung or starved agent)
+                // the timer is due and the master's adverts wait unread: let the receive tasks
+                // read them and deliver them first, so a live master is not taken over from.
                 tokio::task::yield_now().await;
-                while let Ok(inc) = adverts.try_recv() {
+                tokio::task::yield_now().await;
+                // Bounded: a flood of adverts does not hold the timers back either.
+                for _ in 0..ADVERT_DRAIN {
+                    let Ok(inc) = adverts.try_recv() else {
+                        break;
+                    };
                     rt.on_advert(inc).await;
                 }
-                rt.on_claim(&interface, claim)
+                rt.on_timers().await
             }
+            Some(inc) = adverts.recv() => rt.on_advert(inc).await,
+            Some(update) = scripts.recv() => rt.on_script(update).await,
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;
@@ -266,17 +280,29 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
                 while files.try_recv().is_ok() {}
                 rt.on_track_files().await
             }
-            _ = counters.tick() => rt.refresh_counters(),
-            _ = sleep_until(deadline) => {
-                // After a stall longer than a master-down interval (a hung or starved agent)
-                // the timer is due and the master's adverts wait unread: let the receive tasks
-                // read them and deliver them first, so a live master is not taken over from.
+            _ = counters.tick() => {
+                rt.refresh_counters();
+                rt.resync_lost_events().await;
+                rt.flush_claim_warnings();
+            }
+            Some((interface, claim)) = claims.recv() => {
+                // A new master's advert goes out before its gratuitous ARPs: read what waits,
+                // so that a preemption (we step down) is not reported as a conflict.
                 tokio::task::yield_now().await;
-                tokio::task::yield_now().await;
-                while let Ok(inc) = adverts.try_recv() {
+                for _ in 0..ADVERT_DRAIN {
+                    let Ok(inc) = adverts.try_recv() else {
+                        break;
+                    };
                     rt.on_advert(inc).await;
                 }
-                rt.on_timers().await
+                rt.on_claim(&interface, claim);
+                // The claims that wait too, a bounded number: one loop turn for many.
+                for _ in 1..CLAIM_BATCH {
+                    let Ok((more_on, more)) = claims.try_recv() else {
+                        break;
+                    };
+                    rt.on_claim(&more_on, more);
+                }
             }
         }
         rt.wakeups += 1;
@@ -308,13 +334,28 @@ const PUBLISH_PERIOD: Duration = Duration::from_millis(100);
 /// How often the XDP counters are read into the status.
 const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
 
+/// Adverts read ahead of a due timer or a claim, at most (the rest in later loop turns).
+const ADVERT_DRAIN: usize = 1024;
+
+/// Claims waiting for the loop, at most; claims handled in one loop turn, at most.
+const CLAIM_QUEUE: usize = 256;
+const CLAIM_BATCH: usize = 64;
+
+/// Claims read from one interface's socket per [`CLAIM_WINDOW`], at most (1000/s): more wait in
+/// the kernel's socket queue, whose overflow the kernel drops and counts. Conflicts are news
+/// at their first claim; a flood costs the agent this much and no more.
+const CLAIMS_PER_WINDOW: u32 = 100;
+const CLAIM_WINDOW: Duration = Duration::from_millis(100);
+
 /// Where the receive and tracker tasks report; kept across reloads.
 #[derive(Clone)]
 struct Channels {
     adverts: mpsc::UnboundedSender<Incoming>,
     scripts: mpsc::UnboundedSender<ScriptUpdate>,
     /// ARP / NA claims other hosts make, by interface (address conflicts).
-    claims: mpsc::UnboundedSender<(Rc<str>, Claim)>,
+    claims: mpsc::Sender<(Rc<str>, Claim)>,
+    /// Claims the kernel dropped because the agent did not read them (a flood), all interfaces.
+    claims_dropped: Rc<std::cell::Cell<u64>>,
     /// A tracked file may have changed (`track::file::watch`).
     files: mpsc::UnboundedSender<()>,
 }
@@ -423,6 +464,8 @@ impl Runtime {
                     rejected: BTreeMap::new(),
                     fence_drops: BTreeMap::new(),
                     wakeups: 0,
+                    claims_dropped: 0,
+                    events_lost: BTreeMap::new(),
                 })
                 .0
             }
@@ -467,6 +510,8 @@ impl Runtime {
             cause: None,
             resign_timer: false,
             rewiring: None,
+            claim_log: Default::default(),
+            events_lost: previous.map(|p| p.events_lost.clone()).unwrap_or_default(),
         })
     }
 
@@ -540,6 +585,8 @@ impl Runtime {
             rejected: self.rejected.borrow().clone(),
             fence_drops: self.fence_drops.clone(),
             wakeups: self.wakeups,
+            claims_dropped: self.channels.claims_dropped.get(),
+            events_lost: self.events_lost.clone(),
         });
     }
 
@@ -916,12 +963,22 @@ impl Runtime {
         self.garp = garp;
         // Address conflicts on the wire: where we may be master of VIPs.
         for name in self.garp.keys() {
-            match ClaimWatch::open(name) {
+            // Only claims of the VIPs placed on this interface pass its socket's filter.
+            let vips: Vec<IpAddr> = self
+                .plan
+                .instances
+                .iter()
+                .flat_map(|ip| &ip.vips)
+                .filter(|pv| pv.interface == *name)
+                .map(|pv| pv.vip.addr)
+                .collect();
+            match ClaimWatch::open(name, &vips) {
                 Ok(watch) => {
                     let task = spawn_local(watch_claims(
                         Rc::from(name.as_str()),
                         watch,
                         self.channels.claims.clone(),
+                        self.channels.claims_dropped.clone(),
                     ));
                     self.tasks.push(task.abort_handle());
                 }
@@ -1465,20 +1522,182 @@ impl Runtime {
             {
                 continue;
             }
-            if let Some(since) = self.nodes[i].conflicts.record(claim.addr, claim.mac, now) {
+            let Some(warning) = self.nodes[i].conflicts.record(claim.addr, claim.mac, now) else {
+                continue;
+            };
+            let (allowed, suppressed) = self.claim_log.allow(now);
+            if let Some(n) = suppressed {
+                warn_suppressed(n);
+            }
+            if !allowed {
+                continue;
+            }
+            let mac = crate::net::conflict::mac_string(claim.mac);
+            let more = |since: u64, by: &str| {
+                if since > 0 {
+                    format!("; {since} more claims by {by} since the last warning")
+                } else {
+                    String::new()
+                }
+            };
+            match warning {
+                conflict::Warning::Claimant { since } => warn!(
+                    instance = %ip.name,
+                    "address conflict: VIP {} is claimed on {interface} by {mac} ({} from another host) while this node is MASTER for it{}",
+                    claim.addr,
+                    claim.kind,
+                    more(since, "it")
+                ),
+                conflict::Warning::Others { since } => warn!(
+                    instance = %ip.name,
+                    "address conflict: VIP {} is claimed on {interface} by {mac} ({}) and more MACs than the {} named so far while this node is MASTER for it: a misconfigured or hostile host; further MACs are counted together, not named{}",
+                    claim.addr,
+                    claim.kind,
+                    conflict::MAX_CLAIMANTS,
+                    more(since, "them")
+                ),
+            }
+        }
+    }
+
+    /// XDP: `vrrp_rx` sets `SLOT_FENCE[slot]` when an advert preempts a Master, and sends an
+    /// event that makes us step down; if that event was lost (a full ring buffer) we would stay
+    /// MASTER with our VIPs fenced. On each advert tick of a Master whose slot is fenced, the
+    /// peer record decides: a preempting peer heard within the master-down interval is
+    /// delivered (we step down, as its event would have made us), else the flag is cleared.
+    async fn reconcile_slot_fence(&mut self, i: usize, now: Instant) {
+        if self.instance(i).state() != State::Master {
+            return;
+        }
+        let Some(slot) = self.slot(i) else {
+            return;
+        };
+        let ip = &self.plan.instances[i];
+        let Some(dp) = self.xdp.get(&ip.interface) else {
+            return;
+        };
+        match dp.slot_fenced(slot) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                error!(instance = %ip.name, "reading the XDP slot fence: {e}");
+                return;
+            }
+        }
+        let peer = dp.peer(slot).ok().filter(|p| p.last_seen_ns != 0);
+        let down = self.instance(i).master_down_interval();
+        let ours = (
+            self.instance(i).effective_priority(),
+            ip.machine.primary_address,
+        );
+        if let Some(peer) = peer {
+            let seen = xdp::instant_of(peer.last_seen_ns);
+            let src = peer_src(peer.src, slot);
+            let preempts = peer.priority > ours.0 || (peer.priority == ours.0 && src > ours.1);
+            if preempts && now.saturating_duration_since(seen) < down {
                 warn!(
                     instance = %ip.name,
-                    "address conflict: VIP {} is claimed on {interface} by {} ({} from another host) while this node is MASTER for it{}",
-                    claim.addr,
-                    crate::net::conflict::mac_string(claim.mac),
-                    claim.kind,
-                    if since > 0 {
-                        format!("; {since} more claims by it since the last warning")
-                    } else {
-                        String::new()
-                    }
+                    "{}: XDP fenced this MASTER's VIPs on an advert from {src} (priority {}) whose event never reached the agent (ring buffer overflow?): stepping down as that advert requires",
+                    ip.interface,
+                    peer.priority
                 );
+                let n = &mut self.nodes[i];
+                n.peer_seen_ns = n.peer_seen_ns.max(peer.last_seen_ns);
+                n.last_heard = Some(seen);
+                let event = Event::Advert {
+                    src,
+                    priority: peer.priority,
+                    max_adver_int_cs: peer.adver_int_cs,
+                };
+                self.deliver(i, seen, event).await;
+                if self.instance(i).state() != State::Master {
+                    return;
+                }
             }
+        }
+        let ip = &self.plan.instances[i];
+        let heard = match peer {
+            Some(p) => format!(
+                "the last advert was from {} with priority {}, {:.1}s ago",
+                peer_src(p.src, slot),
+                p.priority,
+                now.saturating_duration_since(xdp::instant_of(p.last_seen_ns))
+                    .as_secs_f64()
+            ),
+            None => "no advert was ever recorded".to_owned(),
+        };
+        let Some(dp) = self.xdp.get_mut(&ip.interface) else {
+            return;
+        };
+        match dp.clear_slot_fence(slot) {
+            Ok(()) => warn!(
+                instance = %ip.name,
+                "{}: XDP had fenced this MASTER's VIPs (SLOT_FENCE[{slot}]) but no higher-priority router was heard within the master-down interval ({:.1}s; {heard}): fence cleared, the VIPs answer again",
+                ip.interface,
+                down.as_secs_f64()
+            ),
+            Err(e) => error!(instance = %ip.name, "clearing the XDP slot fence: {e}"),
+        }
+    }
+
+    /// XDP: when `EVENTS_LOST` of an interface moved, the ring buffer overflowed and some peer
+    /// changes never reached us: every instance on it is brought up to date from its peer
+    /// record (as if each had an event), and each Master's slot fence is reconciled.
+    async fn resync_lost_events(&mut self) {
+        let mut moved = Vec::new();
+        for (name, dp) in &self.xdp {
+            let lost = match dp.events_lost() {
+                Ok(n) => n,
+                Err(e) => {
+                    debug!("{name}: reading XDP EVENTS_LOST: {e}");
+                    continue;
+                }
+            };
+            // The first reading is the baseline: maps adopted from an earlier run keep its count.
+            let Some(before) = self.events_lost.insert(name.clone(), lost) else {
+                self.status_dirty = true;
+                continue;
+            };
+            if lost > before {
+                warn!(
+                    "{name}: {} XDP peer events lost (ring buffer full, {lost} in all): resynchronising every instance on {name} from the kernel's peer records",
+                    lost - before
+                );
+                moved.push(name.clone());
+            } else if lost < before {
+                // A new map (the programs were attached again): a new count.
+                self.status_dirty = true;
+            }
+        }
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            if !moved.contains(&self.plan.instances[i].interface) {
+                continue;
+            }
+            if let Some(peer) = self.fresh_peer(i) {
+                let seen = xdp::instant_of(peer.last_seen_ns);
+                let src = peer_src(peer.src, slot_of(&self.plan.instances[i]));
+                let n = &mut self.nodes[i];
+                n.peer_seen_ns = peer.last_seen_ns;
+                n.last_heard = Some(seen);
+                let event = Event::Advert {
+                    src,
+                    priority: peer.priority,
+                    max_adver_int_cs: peer.adver_int_cs,
+                };
+                self.deliver(i, seen, event).await;
+            }
+            self.reconcile_slot_fence(i, now).await;
+        }
+        if !moved.is_empty() {
+            self.status_dirty = true;
+        }
+    }
+
+    /// The summary of the conflict warnings held back in an interval that is over.
+    fn flush_claim_warnings(&mut self) {
+        if let Some(n) = self.claim_log.flush(Instant::now()) {
+            warn_suppressed(n);
         }
     }
 
@@ -1795,6 +2014,7 @@ impl Runtime {
                 // The deadline, not the wake-up time: the advert timer does not drift.
                 self.deliver(i, at, Event::TimerFired).await;
                 self.resign_timer = false;
+                self.reconcile_slot_fence(i, now).await;
             }
         }
         self.flush_adverts().await;
@@ -2046,25 +2266,56 @@ async fn listen(
     }
 }
 
-/// Forwards the claims other hosts make on one interface to the loop.
+/// Forwards the claims other hosts make on one interface to the loop, at most
+/// [`CLAIMS_PER_WINDOW`] per [`CLAIM_WINDOW`] and only when the channel has room: the rest wait
+/// in the socket's queue, and what overflows it the kernel drops; those are counted in
+/// `dropped` (read every [`COUNTERS_PERIOD`]).
 async fn watch_claims(
     interface: Rc<str>,
     watch: ClaimWatch,
-    tx: mpsc::UnboundedSender<(Rc<str>, Claim)>,
+    tx: mpsc::Sender<(Rc<str>, Claim)>,
+    dropped: Rc<std::cell::Cell<u64>>,
 ) {
+    let mut stats = tokio::time::interval(COUNTERS_PERIOD);
+    stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut window, mut taken) = (Instant::now(), 0u32);
     loop {
-        match watch.next().await {
-            Ok(claim) => {
-                if tx.send((interface.clone(), claim)).is_err() {
-                    return;
+        if taken >= CLAIMS_PER_WINDOW {
+            tokio::time::sleep_until((window + CLAIM_WINDOW).into()).await;
+        }
+        if window.elapsed() >= CLAIM_WINDOW {
+            (window, taken) = (Instant::now(), 0);
+        }
+        let Ok(permit) = tx.reserve().await else {
+            return;
+        };
+        tokio::select! {
+            claim = watch.next() => match claim {
+                Ok(claim) => {
+                    taken += 1;
+                    permit.send((interface.clone(), claim));
                 }
-            }
-            Err(e) => {
-                warn!("{e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+                Err(e) => {
+                    warn!("{e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = stats.tick() => match watch.dropped() {
+                Ok(n) => dropped.set(dropped.get() + n),
+                Err(e) => debug!("{e}"),
+            },
         }
     }
+}
+
+/// The summary of the address-conflict warnings [`conflict::LogBudget`] held back.
+fn warn_suppressed(n: u64) {
+    warn!(
+        "{n} more address-conflict warnings in the last {}s were not logged (at most {} per {}s); every claim is counted: `ha-agent status` (vip_conflicts), metric ha_agent_vip_conflicts_total",
+        conflict::WARN_EVERY.as_secs(),
+        conflict::WARN_LINES,
+        conflict::WARN_EVERY.as_secs()
+    );
 }
 
 /// How long `vip_fence` trusts a silent agent with an instance's VIPs: `down_timer_adverts`

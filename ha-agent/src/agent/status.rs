@@ -67,4 +67,9 @@ pub struct Status {
     /// Times the event loop woke up (an advert, a timer, a tracker, a signal...). On the XDP
     /// datapath adverts that change nothing do not wake it.
     pub wakeups: u64,
+    /// ARP/NA claims of our VIPs the kernel dropped unread (a flood beyond what the agent reads).
+    pub claims_dropped: u64,
+    /// XDP peer events lost to a full ring buffer, by interface (each loss is resynchronised
+    /// from the peer records).
+    pub events_lost: BTreeMap<String, u64>,
 }

@@ -22,6 +22,8 @@
 //! | `ha_agent_adverts_rejected_total{interface,vrid,reason}` | counter | adverts dropped, by reason |
 //! | `ha_agent_fence_drops_total{interface}` | counter | packets the TC fence dropped (xdp datapath only) |
 //! | `ha_agent_wakeups_total` | counter | event-loop wake-ups (adverts, timers, trackers, signals) |
+//! | `ha_agent_claims_dropped_total` | counter | ARP/NA claims of our VIPs the kernel dropped unread (a flood) |
+//! | `ha_agent_xdp_events_lost_total{interface}` | counter | XDP peer events lost to a full ring buffer, each resynchronised from the peer records (xdp datapath only) |
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -276,12 +278,27 @@ pub fn render(r: &Report) -> String {
         "Event-loop wake-ups: adverts (every one on the socket datapath, changes only on XDP), timers, trackers, signals.",
         vec![(String::new(), r.agent.wakeups.to_string())],
     );
+    family(
+        "ha_agent_claims_dropped_total",
+        "counter",
+        "ARP/NA claims of our VIPs the kernel dropped unread: a flood beyond what the agent reads.",
+        vec![(String::new(), r.agent.claims_dropped.to_string())],
+    );
     if r.agent.datapath == "xdp" {
         family(
             "ha_agent_fence_drops_total",
             "counter",
             "Packets the TC fence dropped on the interface.",
             r.fence_drops
+                .iter()
+                .map(|(i, n)| (format!("interface=\"{}\"", escape(i)), n.to_string()))
+                .collect(),
+        );
+        family(
+            "ha_agent_xdp_events_lost_total",
+            "counter",
+            "XDP peer events lost to a full ring buffer; each loss is resynchronised from the peer records.",
+            r.events_lost
                 .iter()
                 .map(|(i, n)| (format!("interface=\"{}\"", escape(i)), n.to_string()))
                 .collect(),

@@ -17,7 +17,9 @@
 //!     "datapath": "xdp" | "socket",
 //!     "started_unix": 1700000000.0,
 //!     "uptime_seconds": 12.5,
-//!     "wakeups": 340                 // event-loop wake-ups since start (adverts, timers, ...)
+//!     "wakeups": 340,                // event-loop wake-ups since start (adverts, timers, ...)
+//!     "claims_dropped": 0            // ARP/NA claims of our VIPs the kernel dropped unread (a
+//!                                    // flood beyond the 1000/s per interface the agent reads)
 //!   },
 //!   "instances": [{
 //!     "name": "VI_1", "interface": "eth0", "vrid": 51,
@@ -43,7 +45,9 @@
 //!                                          // were master: address conflicts
 //!   }],
 //!   "rejected": [{"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2}],
-//!   "fence_drops": {"eth0": 0}       // packets the TC fence dropped; empty on the socket datapath
+//!   "fence_drops": {"eth0": 0},      // packets the TC fence dropped; empty on the socket datapath
+//!   "events_lost": {"eth0": 0}       // XDP peer events lost to a full ring buffer (each loss
+//!                                    // resynchronised from the peer records); empty on socket
 //! }
 //! ```
 //!
@@ -75,6 +79,8 @@ pub struct Report {
     pub instances: Vec<InstanceReport>,
     pub rejected: Vec<RejectedReport>,
     pub fence_drops: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub events_lost: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +93,8 @@ pub struct AgentReport {
     pub uptime_seconds: f64,
     #[serde(default)]
     pub wakeups: u64,
+    #[serde(default)]
+    pub claims_dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,6 +189,7 @@ impl Report {
                     .unwrap_or_default()
                     .as_secs_f64(),
                 wakeups: status.wakeups,
+                claims_dropped: status.claims_dropped,
             },
             instances,
             rejected: status
@@ -194,6 +203,7 @@ impl Report {
                 })
                 .collect(),
             fence_drops: status.fence_drops.clone(),
+            events_lost: status.events_lost.clone(),
         }
     }
 
@@ -424,6 +434,24 @@ pub fn render_table(r: &Report) -> String {
             .collect();
         out.push_str(&table(&rows));
     }
+    // Only when something was lost: the usual answer is nothing.
+    let lost: Vec<Vec<String>> = r
+        .events_lost
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| vec![format!("  {i}"), n.to_string()])
+        .collect();
+    if !lost.is_empty() {
+        out.push_str("\nXDP events lost (resynchronised from the peer records):\n");
+        out.push_str(&table(&lost));
+    }
+    if r.agent.claims_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "\naddress claims dropped unread (a flood): {}",
+            r.agent.claims_dropped
+        );
+    }
     out
 }
 
@@ -509,6 +537,16 @@ pub fn render_stats(r: &Report) -> String {
     }
     for (interface, n) in &r.fence_drops {
         let _ = writeln!(out, "\nFence drops on {interface}: {n}");
+    }
+    for (interface, n) in r.events_lost.iter().filter(|(_, n)| **n > 0) {
+        let _ = writeln!(out, "XDP events lost on {interface}: {n}");
+    }
+    if r.agent.claims_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "Address claims dropped unread: {}",
+            r.agent.claims_dropped
+        );
     }
     out
 }

@@ -92,6 +92,12 @@ fn status(datapath: &'static str) -> (Status, Instant) {
         rejected,
         fence_drops,
         wakeups: 42,
+        claims_dropped: 5,
+        events_lost: if datapath == "xdp" {
+            [("eth0".to_owned(), 4)].into_iter().collect()
+        } else {
+            BTreeMap::new()
+        },
     };
     (status, now)
 }
@@ -107,6 +113,8 @@ fn json_has_the_documented_schema_and_reads_back() {
     assert_eq!(v["agent"]["pid"], std::process::id());
     assert!((v["agent"]["uptime_seconds"].as_f64().unwrap() - 100.0).abs() < 5.0);
     assert_eq!(v["agent"]["wakeups"], 42);
+    assert_eq!(v["agent"]["claims_dropped"], 5);
+    assert_eq!(v["events_lost"], serde_json::json!({"eth0": 4}));
     let i = &v["instances"][0];
     assert_eq!(i["name"], "VI_1");
     assert_eq!(i["state"], "MASTER");
@@ -138,6 +146,17 @@ fn json_has_the_documented_schema_and_reads_back() {
     );
     assert_eq!(v["fence_drops"], serde_json::json!({"eth0": 9}));
     assert_eq!(Report::from_json(&text).unwrap(), report);
+    let table = super::report::render_table(&report);
+    assert!(
+        table.contains("XDP events lost (resynchronised from the peer records):\n  eth0  4"),
+        "{table}"
+    );
+    let stats = super::report::render_stats(&report);
+    assert!(stats.contains("XDP events lost on eth0: 4"), "{stats}");
+    assert!(
+        stats.contains("Address claims dropped unread: 5"),
+        "{stats}"
+    );
 }
 
 #[test]
@@ -146,6 +165,10 @@ fn table_shows_each_instance_its_trackers_and_rejects() {
     let table = super::report::render_table(&Report::new(&status, now, SystemTime::now()));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].contains("datapath socket"), "{table}");
+    assert!(
+        table.contains("address claims dropped unread (a flood): 5"),
+        "{table}"
+    );
     let header = lines
         .iter()
         .position(|l| l.starts_with("INSTANCE"))
@@ -210,6 +233,8 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
             .into(),
         r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
         "ha_agent_wakeups_total{} 42".into(),
+        "ha_agent_claims_dropped_total{} 5".into(),
+        r#"ha_agent_xdp_events_lost_total{interface="eth0"} 4"#.into(),
         format!(r#"ha_agent_vip_conflicts_total{{{l1},vip="192.0.2.200"}} 3"#),
         "# TYPE ha_agent_vip_conflicts_total counter".into(),
         "# TYPE ha_agent_instance_transitions_total counter".into(),

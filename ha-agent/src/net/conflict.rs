@@ -97,24 +97,106 @@ pub fn parse_claim(frame: &[u8]) -> Option<Claim> {
     }
 }
 
-/// The classic BPF program of the socket: accept ARP and ICMPv6 type 136, drop the rest.
-fn filter() -> [libc::sock_filter; 9] {
+/// The most VIPs of one family the socket filter lists one by one; beyond that (a kernel
+/// filter holds at most 4096 instructions) that family's claims are all passed and the loop
+/// matches them, with the same result at a higher cost.
+const MAX_FILTER_V4: usize = 1000;
+const MAX_FILTER_V6: usize = 200;
+/// Offset of the ARP sender protocol address, and of the NA's target address, in the frame.
+const ARP_SPA: u32 = (ETH_HLEN + 14) as u32;
+const NA_TARGET: u32 = (ETH_HLEN + 40 + 8) as u32;
+
+/// The classic BPF program of the socket: accept ARP whose sender protocol address is one of
+/// `vips` and ICMPv6 neighbour advertisements whose target is one, drop the rest; a LAN's
+/// other ARP never reaches the agent. Every jump is short (a VIP's test skips only over
+/// itself), so any number of VIPs fits the 8-bit jump offsets.
+fn filter(vips: &[IpAddr]) -> Vec<libc::sock_filter> {
+    const LD_W_ABS: u16 = 0x20;
     const LD_H_ABS: u16 = 0x28;
     const LD_B_ABS: u16 = 0x30;
+    const JA: u16 = 0x05;
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
     let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    [
-        op(LD_H_ABS, 0, 0, 12),                         // 0: ethertype
-        op(JEQ_K, 5, 0, u32::from(ETH_P_ARP)),          // 1: ARP -> 7
-        op(JEQ_K, 0, 5, u32::from(ETH_P_IPV6)),         // 2: not IPv6 -> 8
-        op(LD_B_ABS, 0, 0, 20),                         // 3: next header
-        op(JEQ_K, 0, 3, u32::from(IPPROTO_ICMPV6)),     // 4: not ICMPv6 -> 8
-        op(LD_B_ABS, 0, 0, (ETH_HLEN + 40) as u32),     // 5: ICMPv6 type
-        op(JEQ_K, 0, 1, u32::from(ND_NEIGHBOR_ADVERT)), // 6: not an NA -> 8
-        op(RET_K, 0, 0, SNAPLEN),                       // 7: accept
-        op(RET_K, 0, 0, 0),                             // 8: drop
-    ]
+    let v4: Vec<Ipv4Addr> = vips
+        .iter()
+        .filter_map(|v| match v {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let v6: Vec<Ipv6Addr> = vips
+        .iter()
+        .filter_map(|v| match v {
+            IpAddr::V6(a) => Some(*a),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    // ARP: sender protocol address, one (jeq, accept) pair per VIP.
+    let mut arp = vec![op(LD_W_ABS, 0, 0, ARP_SPA)];
+    if v4.len() > MAX_FILTER_V4 {
+        arp.push(op(RET_K, 0, 0, SNAPLEN));
+    } else {
+        for a in &v4 {
+            arp.push(op(JEQ_K, 0, 1, u32::from(*a)));
+            arp.push(op(RET_K, 0, 0, SNAPLEN));
+        }
+        arp.push(op(RET_K, 0, 0, 0));
+    }
+    let mut prog = vec![
+        op(LD_H_ABS, 0, 0, 12),                // ethertype
+        op(JEQ_K, 1, 0, u32::from(ETH_P_ARP)), // ARP: on to its block
+        op(JA, 0, 0, arp.len() as u32),        // else past it
+    ];
+    prog.extend(arp);
+    prog.extend([
+        op(JEQ_K, 1, 0, u32::from(ETH_P_IPV6)),
+        op(RET_K, 0, 0, 0),
+        op(LD_B_ABS, 0, 0, 20), // next header
+        op(JEQ_K, 1, 0, u32::from(IPPROTO_ICMPV6)),
+        op(RET_K, 0, 0, 0),
+        op(LD_B_ABS, 0, 0, (ETH_HLEN + 40) as u32), // ICMPv6 type
+        op(JEQ_K, 1, 0, u32::from(ND_NEIGHBOR_ADVERT)),
+        op(RET_K, 0, 0, 0),
+    ]);
+    if v6.len() > MAX_FILTER_V6 {
+        prog.push(op(RET_K, 0, 0, SNAPLEN));
+        return prog;
+    }
+    // NA: the target's four words; a mismatch skips to the next VIP's test.
+    for a in &v6 {
+        let o = a.octets();
+        for w in 0..4u8 {
+            let k = u32::from_be_bytes(o[usize::from(w) * 4..][..4].try_into().expect("4 bytes"));
+            prog.push(op(LD_W_ABS, 0, 0, NA_TARGET + u32::from(w) * 4));
+            prog.push(op(JEQ_K, 0, 7 - 2 * w, k));
+        }
+        prog.push(op(RET_K, 0, 0, SNAPLEN));
+    }
+    prog.push(op(RET_K, 0, 0, 0));
+    prog
+}
+
+/// `getsockopt(PACKET_STATISTICS)`: frames the kernel dropped because the socket's queue was
+/// full, since the last call (the kernel resets the counters on each read).
+fn kernel_drops(fd: std::os::fd::RawFd) -> io::Result<u64> {
+    // SAFETY: all-zero is a valid `tpacket_stats` (two u32).
+    let mut stats: libc::tpacket_stats = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `stats` is live and writable for the call, passed with its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from(stats.tp_drops))
 }
 
 /// What went wrong opening or reading the claim socket.
@@ -128,22 +210,29 @@ pub enum ClaimError {
         #[source]
         io_error: io::Error,
     },
+    #[error("`getsockopt(PACKET_STATISTICS)` on the ARP/NA socket of interface `{ifname}` failed")]
+    Stats {
+        ifname: String,
+        #[source]
+        io_error: io::Error,
+    },
 }
 
-/// ARP and neighbour advertisements arriving on one interface.
+/// ARP and neighbour advertisements for our VIPs arriving on one interface.
 pub struct ClaimWatch {
     fd: AsyncFd<Socket>,
     ifname: String,
 }
 
 impl ClaimWatch {
-    /// Opens the socket on `ifname`: created receiving nothing, the filter attached, then bound
-    /// to the interface for every protocol, so no unfiltered frame is ever queued.
-    pub fn open(ifname: &str) -> Result<Self, ClaimError> {
+    /// Opens the socket on `ifname` for claims of `vips` (the VIPs placed on it): created
+    /// receiving nothing, the filter attached, then bound to the interface for every protocol,
+    /// so no unfiltered frame is ever queued. A reload opens a new one for the new VIPs.
+    pub fn open(ifname: &str, vips: &[IpAddr]) -> Result<Self, ClaimError> {
         let ifindex = resolve(ifname)?;
         let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))
             .map_err(syscall("socket(AF_PACKET, SOCK_RAW, 0)", ifname))?;
-        let program = filter();
+        let program = filter(vips);
         let prog = libc::sock_fprog {
             len: program.len() as u16,
             filter: program.as_ptr().cast_mut(),
@@ -190,6 +279,15 @@ impl ClaimWatch {
 
     pub fn ifname(&self) -> &str {
         &self.ifname
+    }
+
+    /// Claims the kernel dropped since the last call because the agent read too slowly (its
+    /// socket queue was full): what a flood costs is counted, never queued.
+    pub fn dropped(&self) -> Result<u64, ClaimError> {
+        kernel_drops(self.fd.get_ref().as_raw_fd()).map_err(|io_error| ClaimError::Stats {
+            ifname: self.ifname.clone(),
+            io_error,
+        })
     }
 
     /// The next claim another host makes on the interface (frames we sent are skipped).
@@ -330,19 +428,106 @@ mod tests {
         assert_eq!(parse_claim(&h), None);
     }
 
+    /// What the kernel does with `frame` under `prog` (the classic BPF subset `filter` uses):
+    /// the bytes it keeps, 0 to drop.
+    fn run(prog: &[libc::sock_filter], frame: &[u8]) -> u32 {
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = prog[pc];
+            let at = |n: usize| frame.get(i.k as usize..i.k as usize + n);
+            pc += 1;
+            match i.code {
+                0x20 => match at(4) {
+                    Some(b) => acc = u32::from_be_bytes(b.try_into().unwrap()),
+                    None => return 0,
+                },
+                0x28 => match at(2) {
+                    Some(b) => acc = u32::from(u16::from_be_bytes(b.try_into().unwrap())),
+                    None => return 0,
+                },
+                0x30 => match at(1) {
+                    Some(b) => acc = u32::from(b[0]),
+                    None => return 0,
+                },
+                0x05 => pc += i.k as usize,
+                0x15 => pc += usize::from(if acc == i.k { i.jt } else { i.jf }),
+                0x06 => return i.k,
+                other => panic!("opcode {other:#x} not in the subset"),
+            }
+        }
+    }
+
     #[test]
-    fn the_filter_jumps_land_on_accept_and_drop() {
-        let f = filter();
-        // Each conditional jump's targets: (index + 1 + jt, index + 1 + jf).
-        let targets: Vec<(usize, usize)> = f
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| i.code == 0x15)
-            .map(|(n, i)| (n + 1 + usize::from(i.jt), n + 1 + usize::from(i.jf)))
+    fn the_filter_passes_claims_of_our_vips_only() {
+        let (v4, v4b, other4) = (
+            Ipv4Addr::new(192, 0, 2, 200),
+            Ipv4Addr::new(192, 0, 2, 201),
+            Ipv4Addr::new(192, 0, 2, 9),
+        );
+        let v6: Ipv6Addr = "2001:db8::200".parse().unwrap();
+        let other6: Ipv6Addr = "2001:db8::201".parse().unwrap();
+        let ll: Ipv6Addr = "fe80::64".parse().unwrap();
+        let prog = filter(&[v4.into(), v6.into(), v4b.into()]);
+        assert_eq!(run(&prog, &garp_frame(MAC, v4)), SNAPLEN);
+        assert_eq!(run(&prog, &garp_frame(MAC, v4b)), SNAPLEN);
+        assert_eq!(run(&prog, &garp_frame(MAC, other4)), 0);
+        assert_eq!(run(&prog, &na_frame(MAC, ll, v6, false)), SNAPLEN);
+        assert_eq!(run(&prog, &na_frame(MAC, ll, other6, false)), 0);
+        // A VIP differing in its last word only, and an NS for the VIP: dropped.
+        let mut ns = na_frame(MAC, ll, v6, false);
+        ns[54] = 135;
+        assert_eq!(run(&prog, &ns), 0);
+        // Not ARP nor IPv6; IPv6 but not ICMPv6; truncated.
+        let mut ip4 = garp_frame(MAC, v4);
+        ip4[12..14].copy_from_slice(&[0x08, 0x00]);
+        assert_eq!(run(&prog, &ip4), 0);
+        let mut udp6 = na_frame(MAC, ll, v6, false);
+        udp6[20] = 17;
+        assert_eq!(run(&prog, &udp6), 0);
+        assert_eq!(run(&prog, &garp_frame(MAC, v4)[..30]), 0);
+        // No VIPs: nothing passes.
+        assert_eq!(run(&filter(&[]), &garp_frame(MAC, v4)), 0);
+        assert_eq!(run(&filter(&[]), &na_frame(MAC, ll, v6, false)), 0);
+    }
+
+    #[test]
+    fn the_filter_of_many_vips_fits_the_kernel_and_passes_each() {
+        let v4: Vec<IpAddr> = (0..MAX_FILTER_V4 as u32)
+            .map(|n| Ipv4Addr::from(0x0a00_0000 + n).into())
             .collect();
-        assert_eq!(targets, vec![(7, 2), (3, 8), (5, 8), (7, 8)]);
-        assert_eq!((f[7].code, f[7].k), (0x06, SNAPLEN));
-        assert_eq!((f[8].code, f[8].k), (0x06, 0));
+        let v6: Vec<IpAddr> = (0..MAX_FILTER_V6 as u128)
+            .map(|n| Ipv6Addr::from(0x2001_0db8_u128 << 96 | n).into())
+            .collect();
+        let all: Vec<IpAddr> = v4.iter().chain(&v6).copied().collect();
+        let prog = filter(&all);
+        assert!(prog.len() <= 4096, "{} instructions", prog.len());
+        let ll: Ipv6Addr = "fe80::64".parse().unwrap();
+        for vip in [
+            all[0],
+            all[MAX_FILTER_V4 - 1],
+            all[MAX_FILTER_V4],
+            all[all.len() - 1],
+        ] {
+            let frame = match vip {
+                IpAddr::V4(a) => garp_frame(MAC, a).to_vec(),
+                IpAddr::V6(a) => na_frame(MAC, ll, a, false).to_vec(),
+            };
+            assert_eq!(run(&prog, &frame), SNAPLEN, "{vip}");
+        }
+        assert_eq!(run(&prog, &garp_frame(MAC, Ipv4Addr::new(192, 0, 2, 1))), 0);
+        // Beyond the bound, that family passes whole (the loop matches it).
+        let more: Vec<IpAddr> = (0..=MAX_FILTER_V4 as u32)
+            .map(|n| Ipv4Addr::from(0x0a00_0000 + n).into())
+            .collect();
+        let prog = filter(&more);
+        assert_eq!(
+            run(&prog, &garp_frame(MAC, Ipv4Addr::new(192, 0, 2, 1))),
+            SNAPLEN
+        );
+        let IpAddr::V6(first6) = v6[0] else {
+            unreachable!("v6 holds IPv6 addresses")
+        };
+        assert_eq!(run(&prog, &na_frame(MAC, ll, first6, false)), 0);
     }
 
     #[test]
