@@ -13,7 +13,10 @@
 //! priority lowered by 40, and back; an ARP flood: the client claims the VIP the node holds
 //! (or VI_A's) from a new random MAC each frame, [`ARP_FLOOD_RATE`] a second, sent to the
 //! node's MAC (a broadcast flood would repoint every host's neighbour entry for the VIP at
-//! random MACs, an outage no VRRP daemon can prevent; the agent is what is under test here).
+//! random MACs, an outage no VRRP daemon can prevent; the agent is what is under test here);
+//! another VRRP domain (`foreign`): keepalived for VRID 70 in a container behind the node's
+//! NIC (a macvlan child of its eth0) and on the observer, which must agree on one master (the
+//! observer) while the agent's XDP sees their adverts first.
 //!
 //! Invariants, checked on what the hosts saw (the client pings each VIP every 1 ms; an
 //! observer host, not the client, arpings each VIP every 20 ms so that the client's neighbour
@@ -26,7 +29,9 @@
 //!    requests went unanswered starts after an event and ends within master-down + margin
 //!    (+ the event's own reaction time: a restarted agent's start, a script's interval and
 //!    timeout) of it;
-//! 3. **nothing left behind**: after SIGTERM every agent exits 0 and no VIP, route, XDP/TC
+//! 3. **foreign VRRP** (when `foreign` was drawn): the other domain ends each fault with one
+//!    master, the observer, within [`FOREIGN_SETTLE`] of its start;
+//! 4. **nothing left behind**: after SIGTERM every agent exits 0 and no VIP, route, XDP/TC
 //!    attachment, control socket, pinned BPF object or process remains in the nodes, and when
 //!    the lab is gone none of its namespaces or processes remain.
 //!
@@ -95,10 +100,11 @@ pub enum FaultKind {
     Flap,
     Reload,
     ArpFlood,
+    Foreign,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::LinkCut,
         FaultKind::Kill,
         FaultKind::Stop,
@@ -106,6 +112,7 @@ impl FaultKind {
         FaultKind::Flap,
         FaultKind::Reload,
         FaultKind::ArpFlood,
+        FaultKind::Foreign,
     ];
 
     pub fn name(self) -> &'static str {
@@ -117,6 +124,7 @@ impl FaultKind {
             FaultKind::Flap => "flap",
             FaultKind::Reload => "reload",
             FaultKind::ArpFlood => "arpflood",
+            FaultKind::Foreign => "foreign",
         }
     }
 
@@ -204,6 +212,93 @@ const ARP_INTERVAL: Duration = Duration::from_millis(20);
 /// Claims a second of the `arpflood` fault: bounded, so that the flood tests the agent and not
 /// the host's CPU (a shared machine stalls every agent at line rate).
 const ARP_FLOOD_RATE: u64 = 5_000;
+
+/// The `foreign` fault: another VRRP domain on the LAN, VRID 70 with its own VIP, spoken by
+/// keepalived in a container behind the target node's NIC (a macvlan child of its eth0,
+/// priority 100) and on the observer (priority 150). The agents run other VRIDs: XDP on the
+/// node's eth0 must pass these adverts on to the container, or it never hears the observer and
+/// becomes a second master.
+const FOREIGN_VRID: u8 = 70;
+const FOREIGN_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 210);
+/// The container's own address on the LAN.
+const FOREIGN_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 60);
+/// How long the foreign speakers may take to agree on one master after they start (keepalived's
+/// start-up, then its Master_Down_Interval of 0.36 s), checked when the fault heals.
+const FOREIGN_SETTLE: Duration = Duration::from_secs(5);
+
+/// The `foreign` fault's speakers while it lasts; dropping them stops both keepalived and
+/// deletes the container's namespace (and the macvlan in it).
+struct Foreign {
+    daemons: Vec<Daemon>,
+    container: Node,
+}
+
+impl Foreign {
+    /// A namespace whose `eth0` is a macvlan child (mode bridge) of `parent`'s `eth0`, running
+    /// keepalived with priority 100, and keepalived on `observer` with priority 150.
+    fn start(lab: &Lab, parent: &Node, observer: &Node) -> Result<Foreign> {
+        let ns = format!("{}-fctr", lab.name);
+        crate::run(Command::new("ip").args(["netns", "add", &ns]))?;
+        let mut foreign = Foreign {
+            daemons: Vec::new(),
+            container: Node {
+                ns,
+                index: 60,
+                port: String::new(),
+                ipv4: FOREIGN_ADDR,
+                ipv6: "2001:db8::60".parse()?,
+            },
+        };
+        let c = &foreign.container;
+        crate::run(Command::new("ip").args([
+            "-n", &parent.ns, "link", "add", "link", IFACE, "name", "fv0", "type", "macvlan",
+            "mode", "bridge",
+        ]))?;
+        crate::run(
+            Command::new("ip").args(["-n", &parent.ns, "link", "set", "fv0", "netns", &c.ns]),
+        )?;
+        c.run("ip", &["link", "set", "fv0", "name", IFACE])?;
+        c.run("ip", &["link", "set", "lo", "up"])?;
+        c.run("ip", &["link", "set", IFACE, "up"])?;
+        c.run(
+            "ip",
+            &["addr", "add", &format!("{FOREIGN_ADDR}/24"), "dev", IFACE],
+        )?;
+        c.run("ip", &["route", "replace", "224.0.0.0/4", "dev", IFACE])?;
+        for (node, tag, priority) in [(c, "fctr", 100), (observer, "fobs", 150)] {
+            let conf = format!(
+                "global_defs {{\n    router_id {tag}\n}}\n\
+                 vrrp_instance VF {{\n    state BACKUP\n    interface {IFACE}\n    \
+                 virtual_router_id {FOREIGN_VRID}\n    version 3\n    priority {priority}\n    \
+                 advert_int 0.1\n    virtual_ipaddress {{\n        {FOREIGN_VIP}/24\n    }}\n}}\n"
+            );
+            let daemon = lab.keepalived_on(node, &format!("keepalived-{tag}"), &conf)?;
+            foreign.daemons.push(daemon);
+        }
+        Ok(foreign)
+    }
+
+    /// Who holds the foreign VIP: "container", "observer".
+    fn holders(&self, observer: &Node) -> Vec<&'static str> {
+        let vip = IpAddr::V4(FOREIGN_VIP);
+        let mut out = Vec::new();
+        if self.container.has_addr(vip).unwrap_or(false) {
+            out.push("container");
+        }
+        if observer.has_addr(vip).unwrap_or(false) {
+            out.push("observer");
+        }
+        out
+    }
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        // The daemons first (killed and reaped), then their namespace.
+        self.daemons.clear();
+        let _ = crate::run(Command::new("ip").args(["netns", "del", &self.container.ns]));
+    }
+}
 
 /// A running `arpflood`: its stop switch and the thread that sends it.
 type RunningFlood = (
@@ -363,6 +458,11 @@ struct Soak<'a> {
     sockets: BTreeSet<PathBuf>,
     /// The `arpflood` in progress.
     flood: Option<RunningFlood>,
+    /// The `foreign` speakers in place, and the target node they sit behind.
+    foreign: Option<(usize, Foreign)>,
+    /// Each `foreign` fault's outcome: whether its domain ended with exactly one master (the
+    /// observer), and what was seen.
+    foreign_checks: Vec<(bool, f64, String)>,
 }
 
 impl Soak<'_> {
@@ -497,6 +597,18 @@ impl Soak<'_> {
                     false,
                 )
             }
+            FaultKind::Foreign => {
+                let foreign = Foreign::start(lab, lab.node(i), lab.node(OBSERVER))?;
+                self.foreign = Some((i, foreign));
+                (
+                    format!(
+                        "foreign VRRP: keepalived VRID {FOREIGN_VRID} behind n{i}'s NIC (macvlan) \
+                         and on the observer"
+                    ),
+                    Duration::ZERO,
+                    false,
+                )
+            }
         };
         self.record(t, what, reaction, partitioned);
         Ok(())
@@ -538,6 +650,34 @@ impl Soak<'_> {
                 self.reloaded[i - 1] = false;
                 self.reload(i)?;
                 (format!("reload n{i}: VI_B priority back"), Duration::ZERO)
+            }
+            FaultKind::Foreign => {
+                let (node, foreign) = self.foreign.take().context("no foreign speakers run")?;
+                let observer = lab.node(OBSERVER);
+                // The observer (priority 150) must end up the only master: the container
+                // behind the agent's NIC hears it.
+                let agreed = crate::wait_for("one foreign master", FOREIGN_SETTLE, || {
+                    Ok(foreign.holders(observer) == ["observer"])
+                });
+                let seen = foreign.holders(observer);
+                let ok = agreed.is_ok();
+                self.foreign_checks.push((
+                    ok,
+                    t,
+                    format!(
+                        "VRID {FOREIGN_VRID} behind n{node}'s NIC: holders {seen:?}{}",
+                        if ok {
+                            ""
+                        } else {
+                            " (expected only the observer)"
+                        }
+                    ),
+                ));
+                drop(foreign);
+                (
+                    format!("foreign VRRP behind n{node} stopped (holders were {seen:?})"),
+                    Duration::ZERO,
+                )
             }
             FaultKind::ArpFlood => {
                 let sent = self.stop_flood()?;
@@ -638,6 +778,8 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
         pids: Vec::new(),
         sockets: BTreeSet::new(),
         flood: None,
+        foreign: None,
+        foreign_checks: Vec::new(),
     };
     let result = drive(&mut soak);
     // A run cut short mid-flood: the flood stops with it.
@@ -709,6 +851,9 @@ struct Findings {
     leftovers: Vec<String>,
     notes: Vec<String>,
     schedule: BTreeMap<&'static str, usize>,
+    /// `foreign` faults whose domain ended with one master, and those that did not.
+    foreign_checked: Vec<String>,
+    foreign_bad: Vec<String>,
 }
 
 fn drive(soak: &mut Soak) -> Result<Findings> {
@@ -826,7 +971,17 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         leftovers: Vec::new(),
         notes: Vec::new(),
         schedule,
+        foreign_checked: Vec::new(),
+        foreign_bad: Vec::new(),
     };
+    for (ok, t, what) in std::mem::take(&mut soak.foreign_checks) {
+        let line = format!("{:+9.3}  {what}", t - t0);
+        if ok {
+            f.foreign_checked.push(line);
+        } else {
+            f.foreign_bad.push(line);
+        }
+    }
     let rel = |t: f64| t - t0;
     let node_of = |mac: &str| {
         macs.get(mac)
@@ -1220,6 +1375,14 @@ impl Findings {
             &self.outage_summary,
             &self.outages,
         );
+        if !self.foreign_checked.is_empty() || !self.foreign_bad.is_empty() {
+            section(
+                "foreign-vrrp",
+                "another VRRP domain behind an agent's NIC (macvlan) and on the LAN keeps one master",
+                &self.foreign_checked,
+                &self.foreign_bad,
+            );
+        }
         section(
             "nothing-left",
             "after SIGTERM and the lab's removal: no VIP, route, attachment, socket, pin, process or namespace",

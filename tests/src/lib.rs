@@ -449,8 +449,13 @@ impl Lab {
 
     /// Starts keepalived (VRRP only, no fork, logging to its log file) in node `i` with `config`.
     pub fn keepalived(&self, i: usize, config: &str) -> Result<Daemon> {
+        self.keepalived_on(self.node(i), &format!("keepalived-n{i}"), config)
+    }
+
+    /// Starts keepalived as [`Lab::keepalived`] does, in any namespace of the lab (a container
+    /// beside the nodes); `tag` names its config, pid files and log in the lab directory.
+    pub fn keepalived_on(&self, node: &Node, tag: &str, config: &str) -> Result<Daemon> {
         which("keepalived").context("keepalived is needed: `apt-get install keepalived`")?;
-        let tag = format!("keepalived-n{i}");
         let conf = self.write_file(&format!("{tag}.conf"), config)?;
         let pid = |what: &str| {
             self.dir
@@ -458,8 +463,8 @@ impl Lab {
                 .display()
                 .to_string()
         };
-        self.node(i).spawn(
-            &tag,
+        node.spawn(
+            tag,
             &self.dir,
             "keepalived",
             &[

@@ -26,8 +26,8 @@ pub struct Args {
     /// The agents' --datapath: auto, xdp or socket.
     #[arg(long, default_value = "auto")]
     datapath: String,
-    /// Comma-separated faults to draw from: link, kill, stop, partition, flap, reload, arpflood
-    /// (default all).
+    /// Comma-separated faults to draw from: link, kill, stop, partition, flap, reload, arpflood,
+    /// foreign (default all).
     #[arg(long, value_delimiter = ',')]
     faults: Vec<String>,
     /// Copy the lab's configs and agent logs to this directory before the lab is removed.
