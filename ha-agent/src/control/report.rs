@@ -43,7 +43,10 @@
 //!                                          // were master: address conflicts
 //!   }],
 //!   "rejected": [{"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2}],
-//!   "fence_drops": {"eth0": 0}       // packets the TC fence dropped; empty on the socket datapath
+//!   "fence_drops": {"eth0": 0},      // packets the TC fence dropped; empty on the socket datapath
+//!   "foreign": [{"interface": "eth0", "vrid": 52, "count": 7}]
+//!                                    // VRRP for other speakers (VRID, group, VLAN or MAC not
+//!                                    // ours): passed to the kernel by XDP, ignored by sockets
 //! }
 //! ```
 //!
@@ -75,6 +78,15 @@ pub struct Report {
     pub instances: Vec<InstanceReport>,
     pub rejected: Vec<RejectedReport>,
     pub fence_drops: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub foreign: Vec<ForeignReport>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignReport {
+    pub interface: String,
+    pub vrid: u8,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,6 +206,15 @@ impl Report {
                 })
                 .collect(),
             fence_drops: status.fence_drops.clone(),
+            foreign: status
+                .foreign
+                .iter()
+                .map(|((interface, vrid), &count)| ForeignReport {
+                    interface: interface.clone(),
+                    vrid: *vrid,
+                    count,
+                })
+                .collect(),
         }
     }
 
@@ -424,6 +445,25 @@ pub fn render_table(r: &Report) -> String {
             .collect();
         out.push_str(&table(&rows));
     }
+    if !r.foreign.is_empty() {
+        out.push_str(
+            "
+other speakers' adverts (not ours, passed on):
+",
+        );
+        let rows: Vec<Vec<String>> = r
+            .foreign
+            .iter()
+            .map(|x| {
+                vec![
+                    format!("  {}", x.interface),
+                    format!("vrid {}", x.vrid),
+                    x.count.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&rows));
+    }
     out
 }
 
@@ -509,6 +549,13 @@ pub fn render_stats(r: &Report) -> String {
     }
     for (interface, n) in &r.fence_drops {
         let _ = writeln!(out, "\nFence drops on {interface}: {n}");
+    }
+    for x in &r.foreign {
+        let _ = writeln!(
+            out,
+            "\nOther speakers' adverts on {} vrid {}: {}",
+            x.interface, x.vrid, x.count
+        );
     }
     out
 }

@@ -91,6 +91,7 @@ fn status(datapath: &'static str) -> (Status, Instant) {
         ],
         rejected,
         fence_drops,
+        foreign: BTreeMap::from([(("eth0".to_owned(), 52), 7)]),
         wakeups: 42,
     };
     (status, now)
@@ -137,6 +138,10 @@ fn json_has_the_documented_schema_and_reads_back() {
         serde_json::json!({"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2})
     );
     assert_eq!(v["fence_drops"], serde_json::json!({"eth0": 9}));
+    assert_eq!(
+        v["foreign"],
+        serde_json::json!([{"interface": "eth0", "vrid": 52, "count": 7}])
+    );
     assert_eq!(Report::from_json(&text).unwrap(), report);
 }
 
@@ -209,6 +214,7 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
         r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="51",reason="auth_mismatch"} 2"#
             .into(),
         r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
+        r#"ha_agent_adverts_foreign_total{interface="eth0",vrid="52"} 7"#.into(),
         "ha_agent_wakeups_total{} 42".into(),
         format!(r#"ha_agent_vip_conflicts_total{{{l1},vip="192.0.2.200"}} 3"#),
         "# TYPE ha_agent_vip_conflicts_total counter".into(),
