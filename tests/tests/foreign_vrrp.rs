@@ -23,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::global_defs;
+use common::{Kind, Proto, Scene, global_defs, unicast_lines};
 use ha_agent::control::report::Report;
 use ha_tests::{Daemon, IFACE, Lab, Node, ha_agent_bin, run};
 
@@ -244,5 +244,51 @@ fn xdp_passes_a_containers_vrrp_behind_the_same_nic() {
         report.rejected.is_empty(),
         "nothing is rejected: other speakers' adverts are not ours to judge: {:?}",
         report.rejected
+    );
+}
+
+/// Check 5a's other half: a unicast advert in a frame to the interface's own MAC is ours. An
+/// agent on XDP, backup of a unicast keepalived master, hears it (its status names the master)
+/// and stays backup over many master-down intervals; taken for another host's, it would be
+/// master within one.
+#[test]
+fn xdp_hears_unicast_adverts_to_its_own_mac() {
+    let mut s = Scene::new("fgnuni", 2);
+    let proto = Proto::V3Unicast;
+    let conf = |node: u8, priority: u8| {
+        format!(
+            "{}{}",
+            global_defs(&format!("n{node}")),
+            common::instance(
+                "VI_1",
+                51,
+                priority,
+                proto,
+                0,
+                &unicast_lines(proto, node, 2)
+            )
+        )
+    };
+    s.start(1, Kind::Keepalived, &conf(1, 150));
+    s.start(2, Kind::AgentXdp, &conf(2, 100));
+    let vip = proto.vip(0);
+    let agent_conf = s.lab.dir.join("ha-agent-n2.conf");
+    let node1: IpAddr = s.lab.node(1).ipv4.into();
+    s.wait(
+        "the agent on xdp, backup, hearing node 1 as master",
+        Duration::from_secs(15),
+        |_| {
+            status_of(&agent_conf).is_some_and(|r| {
+                r.agent.datapath == "xdp"
+                    && r.instances[0].state == "BACKUP"
+                    && r.instances[0].master.as_ref().map(|m| m.address) == Some(node1)
+            })
+        },
+    );
+    s.hold_vip(vip, &[1], proto.master_down(100) * 8);
+    let r = status_of(&agent_conf).expect("the agent's status");
+    assert!(
+        r.instances[0].adverts.received > 0 && r.foreign.is_empty(),
+        "node 1's unicast adverts are valid, none another host's: {r:#?}"
     );
 }
