@@ -285,10 +285,15 @@ fn xdp_hears_unicast_adverts_to_its_own_mac() {
             })
         },
     );
+    // Counted before the agent wrote its rules (programs attach first): passed, harmlessly.
+    let foreign = |r: &Report| r.foreign.iter().map(|f| f.count).sum::<u64>();
+    let before = status_of(&agent_conf).expect("the agent's status");
     s.hold_vip(vip, &[1], proto.master_down(100) * 8);
-    let r = status_of(&agent_conf).expect("the agent's status");
+    let after = status_of(&agent_conf).expect("the agent's status");
     assert!(
-        r.instances[0].adverts.received > 0 && r.foreign.is_empty(),
-        "node 1's unicast adverts are valid, none another host's: {r:#?}"
+        after.instances[0].adverts.received > before.instances[0].adverts.received
+            && foreign(&after) == foreign(&before),
+        "node 1's unicast adverts are valid, none another host's: before {before:#?}\nafter \
+         {after:#?}"
     );
 }

@@ -446,11 +446,7 @@ pub fn render_table(r: &Report) -> String {
         out.push_str(&table(&rows));
     }
     if !r.foreign.is_empty() {
-        out.push_str(
-            "
-other speakers' adverts (not ours, passed on):
-",
-        );
+        out.push_str("\nother speakers' adverts (not for our instances; XDP passes them on):\n");
         let rows: Vec<Vec<String>> = r
             .foreign
             .iter()

@@ -151,6 +151,15 @@ fn table_shows_each_instance_its_trackers_and_rejects() {
     let table = super::report::render_table(&Report::new(&status, now, SystemTime::now()));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].contains("datapath socket"), "{table}");
+    let foreign = lines
+        .iter()
+        .position(|l| l.starts_with("other speakers' adverts"))
+        .unwrap_or_else(|| panic!("no other speakers' section:\n{table}"));
+    assert_eq!(
+        lines[foreign + 1].split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "vrid", "52", "7"],
+        "{table}"
+    );
     let header = lines
         .iter()
         .position(|l| l.starts_with("INSTANCE"))
