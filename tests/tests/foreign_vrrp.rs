@@ -297,3 +297,39 @@ fn xdp_hears_unicast_adverts_to_its_own_mac() {
          {after:#?}"
     );
 }
+
+/// The socket datapath ignores other speakers' adverts as keepalived ignores VRIDs it does not
+/// run: counted as foreign in the status, not as rejected.
+#[test]
+fn the_socket_datapath_counts_other_vrids_as_foreign() {
+    let mut s = Scene::new("fgnsock", 2);
+    s.start(
+        1,
+        Kind::Agent,
+        &format!("{}{}", global_defs("n1"), instance("VI_51", 51, 150, VIP51)),
+    );
+    s.start(
+        2,
+        Kind::Keepalived,
+        &format!("{}{}", global_defs("n2"), instance("VI_52", 52, 150, VIP52)),
+    );
+    let conf = s.lab.dir.join("ha-agent-n1.conf");
+    s.wait(
+        "the agent on sockets, master of VRID 51, counting VRID 52 as foreign",
+        Duration::from_secs(15),
+        |_| {
+            status_of(&conf).is_some_and(|r| {
+                r.agent.datapath == "socket"
+                    && r.instances[0].state == "MASTER"
+                    && r.foreign.iter().any(|f| f.vrid == 52 && f.count > 2)
+            })
+        },
+    );
+    let r = status_of(&conf).expect("the agent's status");
+    assert!(
+        r.rejected.is_empty(),
+        "another VRID is not a rejection: {:?}",
+        r.rejected
+    );
+    s.wait_vip(VIP52.into(), &[2], Duration::from_secs(5));
+}
