@@ -16,8 +16,9 @@
 //! beside it (`wall_ns`) as a cross-check.
 //!
 //! Every call is checked: the verdict, and the counters moved by exactly the repeat count
-//! (`ACCEPTED[slot]` for a valid advert, `STATS[vrid][reason]` for a rejected one, nothing in
-//! `RX_ADVERTS` for a packet that is not VRRP), so the benchmark cannot measure the wrong path.
+//! (`ACCEPTED[slot]` for a valid advert, `STATS[vrid][reason]` for a rejected one, `FOREIGN[vrid]`
+//! and not `RX_ADVERTS` for another speaker's, nothing in `RX_ADVERTS` for a packet that is not
+//! VRRP), so the benchmark cannot measure the wrong path.
 //!
 //! Prints JSON on stdout, progress on stderr. Needs root (CAP_BPF) and `cargo xtask build-ebpf`.
 //! `cargo xtask bench --scenario packet-cost` builds it in release and runs it; alone:
@@ -37,13 +38,13 @@ use clap::Parser;
 use ha_agent::{
     datapath::{
         EBPF_OBJECT,
-        xdp::{SlotConfig, XdpDatapath},
+        xdp::{SlotConfig, XdpDatapath, rx_global},
     },
     vrrp::packet::{Advert, Auth, EncodeOptions, Family, InstanceRules, Version},
 };
 use ha_common::{
     RejectReason,
-    maps::{RxGlobal, VRID_SLOTS, instance_slot, rx_flags},
+    maps::{VRID_SLOTS, instance_slot, rx_flags},
 };
 use serde::Serialize;
 
@@ -61,6 +62,8 @@ const MASTER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 const BENCH_VRID: u8 = 51;
 const BENCH_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
+/// Our interface's MAC (unicast frames to it are ours).
+const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 #[derive(Parser)]
 #[command(about = "Per-packet cost of XDP vrrp_rx with BPF_PROG_TEST_RUN; JSON on stdout")]
@@ -86,6 +89,8 @@ enum Expect {
     Valid { vrid: u8, slot: u32 },
     /// Rejected: XDP_DROP, `STATS[vrid][reason]` and `RX_ADVERTS[vrid]` + repeat.
     Rejected { vrid: u8, reason: RejectReason },
+    /// Another speaker's VRRP: XDP_PASS, `FOREIGN[vrid]` + repeat, `RX_ADVERTS[vrid]` unmoved.
+    Foreign { vrid: u8 },
     /// Not VRRP: XDP_PASS, no `RX_ADVERTS` counter moves.
     Pass,
 }
@@ -98,13 +103,14 @@ impl Expect {
             Expect::Rejected { vrid, reason } => {
                 format!("XDP_DROP, rejected (STATS[{vrid}][{}])", reason.as_str())
             }
+            Expect::Foreign { vrid } => format!("XDP_PASS, another speaker's (FOREIGN[{vrid}])"),
             Expect::Pass => "XDP_PASS, not counted".into(),
         }
     }
 
     fn verdict(self) -> u32 {
         match self {
-            Expect::Reference(_) | Expect::Pass => XDP_PASS,
+            Expect::Reference(_) | Expect::Pass | Expect::Foreign { .. } => XDP_PASS,
             Expect::Valid { .. } | Expect::Rejected { .. } => XDP_DROP,
         }
     }
@@ -150,11 +156,8 @@ fn main() -> Result<()> {
     let instances = instances();
     let slots: Vec<SlotConfig> = instances.iter().map(slot_config).collect();
     dp.configure(
-        RxGlobal {
-            // keepalived's default v3 IPv4 checksum (over the pseudo-header).
-            flags: rx_flags::V3_V4_PSEUDO,
-            _pad: 0,
-        },
+        // keepalived's default v3 IPv4 checksum (over the pseudo-header).
+        rx_global(rx_flags::V3_V4_PSEUDO, MCAST4, MCAST6, OUR_MAC),
         &slots,
     )
     .context("writing the rules")?;
@@ -263,6 +266,7 @@ fn measure(dp: &XdpDatapath, references: &Ebpf, c: &Case, repeat: u32) -> Result
     let moved = after.delta(&before);
     let want = match c.expect {
         Expect::Reference(_) | Expect::Pass => (0, 0),
+        Expect::Foreign { .. } => (u64::from(repeat), 0),
         Expect::Valid { .. } | Expect::Rejected { .. } => (u64::from(repeat), u64::from(repeat)),
     };
     if moved != want {
@@ -309,6 +313,10 @@ impl Counters {
                 own: dp.rejected(vrid, reason)?,
                 rx_adverts: dp.rx_adverts(vrid)?,
             },
+            Expect::Foreign { vrid } => Counters {
+                own: dp.foreign(vrid)?,
+                rx_adverts: dp.rx_adverts(vrid)?,
+            },
             Expect::Reference(_) | Expect::Pass => {
                 let mut total = 0;
                 for vrid in 0..VRID_SLOTS {
@@ -344,6 +352,7 @@ fn instances() -> Vec<InstanceRules> {
         adver_int_cs: 1,
         vips: Some(vips),
         unicast_peers: vec![],
+        unicast_any_ttl: false,
     };
     let mut out = vec![
         v3(BENCH_VRID, vec![BENCH_VIP.into()]),
@@ -360,6 +369,7 @@ fn instances() -> Vec<InstanceRules> {
             adver_int_cs: 100,
             vips: Some(vec![v4(192, 0, 2, 220)]),
             unicast_peers: vec![],
+            unicast_any_ttl: false,
         },
     ];
     out.extend((1..=16).map(|vrid| v3(vrid, vec![v4(198, 51, 100, vrid)])));
@@ -406,8 +416,11 @@ fn cases() -> Vec<Case> {
     let valid_v3 = ipv4_frame(255, 112, m4, d4, &advert(bench, BENCH_VRID, m4, d4));
     let mut bad_checksum = advert(bench, BENCH_VRID, m4, d4);
     bad_checksum[7] ^= 0x01;
-    // A foreign VRID, as the flood scenario's forged adverts: valid up to the instance lookup.
+    // Another speaker's VRID (or the flood scenario's forged adverts): passed at the lookup.
     let unknown = advert(bench, 99, m4, d4);
+    // Our VRID to another group (a keepalived with another vrrp_mcast_group4 behind the NIC).
+    let other_group: IpAddr = Ipv4Addr::new(224, 0, 0, 19).into();
+    let foreign_group = advert(bench, BENCH_VRID, m4, other_group);
     let valid = |vrid, slot| Expect::Valid { vrid, slot };
     let rejected = |vrid, reason| Expect::Rejected { vrid, reason };
     vec![
@@ -478,10 +491,16 @@ fn cases() -> Vec<Case> {
             expect: rejected(BENCH_VRID, RejectReason::TtlNot255),
         },
         Case {
-            name: "unknown-vrid",
-            label: "rejected: unconfigured VRID 99 (v3 IPv4)",
+            name: "foreign-vrid",
+            label: "another speaker's: unconfigured VRID 99 (v3 IPv4), passed",
             frame: ipv4_frame(255, 112, m4, d4, &unknown),
-            expect: rejected(99, RejectReason::UnknownVrid),
+            expect: Expect::Foreign { vrid: 99 },
+        },
+        Case {
+            name: "foreign-group",
+            label: "another speaker's: our VRID to 224.0.0.19 (v3 IPv4), passed",
+            frame: ipv4_frame(255, 112, m4, other_group, &foreign_group),
+            expect: Expect::Foreign { vrid: BENCH_VRID },
         },
         Case {
             name: "udp-ipv4",
@@ -543,7 +562,7 @@ fn ipv4_frame(ttl: u8, proto: u8, src: IpAddr, dst: IpAddr, payload: &[u8]) -> V
         let o = d.octets();
         [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
     } else {
-        [0x02, 0, 0, 0, 0, 0x02]
+        OUR_MAC
     };
     ethernet(mac, 0x0800, &p)
 }
@@ -562,7 +581,7 @@ fn ipv6_frame(hop_limit: u8, next: u8, src: IpAddr, dst: IpAddr, payload: &[u8])
         let o = d.octets();
         [0x33, 0x33, o[12], o[13], o[14], o[15]]
     } else {
-        [0x02, 0, 0, 0, 0, 0x02]
+        OUR_MAC
     };
     ethernet(mac, 0x86dd, &p)
 }

@@ -69,6 +69,13 @@ enum Command {
         /// interface sees them (by default valid and rejected adverts are consumed at XDP).
         #[arg(long)]
         xdp_pass_adverts: bool,
+        /// Drop VRRP adverts that are not for this agent's instances at XDP (counted as
+        /// "foreign"). By default they are passed to the kernel, so another VRRP speaker behind
+        /// the same NIC (a keepalived in a macvlan container, on a VLAN sub-interface, or
+        /// running other VRIDs on this host) still hears its peers. Only for a LAN that carries
+        /// no other VRRP: it silences every other speaker behind this interface.
+        #[arg(long)]
+        xdp_drop_foreign: bool,
     },
     /// Show the state of a running agent: per instance state, priorities, master, VIPs, time in
     /// state, transitions, adverts sent/received/rejected by reason, trackers.
@@ -165,6 +172,7 @@ fn main() -> ExitCode {
             metrics_listen,
             bpf_dir,
             xdp_pass_adverts,
+            xdp_drop_foreign,
         } => {
             let format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -188,6 +196,7 @@ fn main() -> ExitCode {
                 config,
                 bpf_dir,
                 xdp_pass_adverts,
+                xdp_drop_foreign,
             };
             match agent::run(options) {
                 Ok(()) => ExitCode::SUCCESS,

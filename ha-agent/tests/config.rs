@@ -668,6 +668,70 @@ fn duplicate_vrid_on_one_interface() {
     ));
 }
 
+/// keepalived runs a unicast and a multicast instance with one VRID on one interface, or two
+/// unicast ones with different peers; ha-agent's datapaths find an advert's instance by
+/// (interface, family, VRID) and would keep one of them: refused at the second VRID.
+#[test]
+fn same_vrid_on_one_interface_and_family_whatever_the_destinations() {
+    let unicast = |name: &str, vrid: u8, peer: &str| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n \
+             unicast_peer {{\n {peer}\n }}\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n"
+        )
+    };
+    let multicast = |name: &str, vrid: u8| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n \
+             virtual_ipaddress {{ 10.0.0.2 }}\n}}\n"
+        )
+    };
+    for (text, first) in [
+        (
+            format!("{}{}", unicast("U", 7, "10.0.0.9"), multicast("M", 7)),
+            "U and M",
+        ),
+        (
+            format!("{}{}", multicast("M", 7), unicast("U", 7, "10.0.0.9")),
+            "M and U",
+        ),
+        (
+            format!(
+                "{}{}",
+                unicast("U1", 7, "10.0.0.8"),
+                unicast("U2", 7, "10.0.0.9")
+            ),
+            "U1 and U2",
+        ),
+    ] {
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        // The second instance's `virtual_router_id`.
+        let at = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("virtual_router_id"));
+        let (line, l) = at.last().unwrap();
+        let d = e.first();
+        assert_eq!(
+            (d.line, d.col),
+            (line as u32 + 1, l.find('v').unwrap() as u32 + 1),
+            "{e}"
+        );
+        assert!(
+            d.message.contains(&format!(
+                "{first} both use VRID 7 with IPv4 on interface eth0"
+            )) && d.message.contains("another VRID"),
+            "{e}"
+        );
+    }
+    // Other VRIDs, or another interface, are fine.
+    parse_ok(&format!(
+        "{}{}",
+        unicast("U", 7, "10.0.0.9"),
+        multicast("M", 8)
+    ));
+}
+
 #[test]
 fn unterminated_quote() {
     let e = load_err("broken/unterminated_quote.conf");

@@ -1,14 +1,16 @@
 //! The XDP program and the userspace codec agree on every packet.
 //!
 //! One corpus (keepalived 2.2.7's captured adverts, adverts ha-agent encodes for six kinds of
-//! instance, and seeded mutations of all of them: bit flips, truncations, TTL, length, version
-//! and type changes) runs through `vrrp::packet` and through `vrrp_rx` by `BPF_PROG_TEST_RUN`
-//! with the same rules written to its maps. For each packet the verdict must be the same: passed
-//! on (not VRRP), dropped and counted under the same VRID and reason, or valid and counted for
-//! the same instance. 20,000 random frames (any ethertype, random IP packets, half of them
-//! protocol 112) must only ever be passed or dropped, every non-IP frame passed, and the IP
-//! ones judged as the codec does. Loading needs root (CAP_BPF): without it these tests fail,
-//! never skip.
+//! instance, other speakers' adverts: VRIDs not configured, other multicast groups, unicast
+//! frames to another MAC, VLAN-tagged frames; and seeded mutations of all of them: bit flips,
+//! truncations, TTL, length, version and type changes) runs through `vrrp::packet::receive_ip`
+//! and through `vrrp_rx` by `BPF_PROG_TEST_RUN` with the same rules written to its maps. For
+//! each frame the verdict must be the same: passed on (not VRRP), passed on and counted as
+//! another speaker's (`FOREIGN[vrid]`; dropped with `DROP_FOREIGN`), dropped and counted under
+//! the same VRID and reason, or valid and counted for the same instance. 20,000 random frames
+//! (any ethertype, random IP packets, half of them protocol 112) must only ever be passed or
+//! dropped, every non-IP frame passed, and the IP ones judged as the codec does. Loading needs
+//! root (CAP_BPF): without it these tests fail, never skip.
 //!
 //! `SEED=n` replays one mutation seed; `PARITY_MUTANTS=n` sets the mutants per packet.
 
@@ -17,10 +19,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use ha_agent::datapath::xdp::{SlotConfig, XdpDatapath, addr16, instant_of, monotonic_ns};
+use ha_agent::datapath::xdp::{
+    SlotConfig, XdpDatapath, addr16, instant_of, monotonic_ns, rx_global,
+};
 use ha_agent::vrrp::packet::{
-    Advert, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules, V3Ipv4Checksum, Version,
-    decode_ip, validate, vrid_slot_ip,
+    Advert, Arrival, Auth, DecodeOptions, EncodeOptions, Family, InstanceRules, Receiver,
+    V3Ipv4Checksum, Verdict, Version, receive_ip,
 };
 use ha_common::RejectReason;
 use ha_common::maps::{PeerEvent, RxGlobal, event_why, instance_slot, rx_flags};
@@ -33,6 +37,26 @@ const LOCAL4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const MCAST4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 const SRC6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
 const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// Other speakers' groups (another `vrrp_mcast_group4/6` behind the same NIC).
+const OTHER4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 19);
+const OTHER6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x13);
+/// The test interface's MAC, and a macvlan child's behind it.
+const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const CHILD_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+
+/// `RX_GLOBAL` for the test interface: `flags`, the default groups, [`OUR_MAC`].
+fn global(flags: u32) -> RxGlobal {
+    rx_global(flags, MCAST4, MCAST6, OUR_MAC)
+}
+
+/// The codec's view of the test interface.
+fn receiver(rules: &[InstanceRules]) -> Receiver<'_> {
+    Receiver {
+        group4: MCAST4,
+        group6: MCAST6,
+        instances: rules,
+    }
+}
 
 /// An instance of the test interface: its rules and how its peers send.
 struct Inst {
@@ -51,14 +75,18 @@ fn v6(last: u16) -> IpAddr {
 }
 
 fn instances() -> Vec<Inst> {
-    let rules = |vrid, version, family, auth, cs, vips: Option<Vec<IpAddr>>, peers| InstanceRules {
-        vrid,
-        version,
-        family,
-        auth,
-        adver_int_cs: cs,
-        vips,
-        unicast_peers: peers,
+    // A unicast instance (peers listed) waives the TTL check, as the agent's plan sets it.
+    let rules = |vrid, version, family, auth, cs, vips: Option<Vec<IpAddr>>, peers: Vec<IpAddr>| {
+        InstanceRules {
+            vrid,
+            version,
+            family,
+            auth,
+            adver_int_cs: cs,
+            vips,
+            unicast_any_ttl: !peers.is_empty(),
+            unicast_peers: peers,
+        }
     };
     vec![
         // keepalived's golden v2-pass and v3-ipv4 cases use VRIDs 51 and 52 too: their captures
@@ -217,15 +245,47 @@ fn ip_packet(src: IpAddr, dst: IpAddr, ttl: u8, vrrp: &[u8]) -> Vec<u8> {
     }
 }
 
-fn frame(ip: &[u8]) -> Vec<u8> {
-    let ethertype: u16 = match ip.first().map(|b| b >> 4) {
-        Some(6) => 0x86dd,
-        _ => 0x0800,
+/// How a corpus packet is framed.
+#[derive(Clone, Copy, Debug)]
+enum Wrap {
+    /// As a sender on the LAN frames it: the group's multicast MAC, or our MAC for unicast.
+    Ours,
+    /// To a macvlan child's MAC behind our NIC.
+    Child,
+    /// As `Ours`, with an 802.1Q tag (VLAN 100) in front of the IP ethertype.
+    Tagged,
+}
+
+/// The Ethernet frame of IP packet `ip`.
+fn frame_as(ip: &[u8], wrap: Wrap) -> Vec<u8> {
+    let ipv6 = ip.first().map(|b| b >> 4) == Some(6);
+    let ethertype: u16 = if ipv6 { 0x86dd } else { 0x0800 };
+    // The destination MAC a sender derives from the IP destination (RFC 1112 §6.4, RFC 2464 §7).
+    let dst = if ipv6 {
+        ip.get(24..40)
+            .filter(|d| d[0] == 0xff)
+            .map(|d| [0x33, 0x33, d[12], d[13], d[14], d[15]])
+    } else {
+        ip.get(16..20)
+            .filter(|d| d[0] >> 4 == 14)
+            .map(|d| [0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]])
     };
-    let mut f = vec![0x01, 0x00, 0x5e, 0, 0, 0x12, 0x02, 0, 0, 0, 0, 0x0b];
+    let dst = match wrap {
+        Wrap::Child => CHILD_MAC,
+        Wrap::Ours | Wrap::Tagged => dst.unwrap_or(OUR_MAC),
+    };
+    let mut f = dst.to_vec();
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x0b]);
+    if let Wrap::Tagged = wrap {
+        f.extend_from_slice(&[0x81, 0x00, 0x00, 100]);
+    }
     f.extend_from_slice(&ethertype.to_be_bytes());
     f.extend_from_slice(ip);
     f
+}
+
+fn frame(ip: &[u8]) -> Vec<u8> {
+    frame_as(ip, Wrap::Ours)
 }
 
 /// The IP packets of a classic pcap file (link type Ethernet).
@@ -302,6 +362,36 @@ fn seeds(insts: &[Inst]) -> Vec<Vec<u8>> {
                 out.push(ip_packet(src, inst.dst, 255, &vrrp));
             }
         }
+        // Other speakers': VRIDs this interface does not run (0 is nobody's), and our VRID to
+        // another group.
+        for vrid in [0u8, 99, 255] {
+            let a = Advert {
+                vrid,
+                ..advert.clone()
+            };
+            if let Ok(vrrp) = a.encode(inst.src, inst.dst, &inst.encode) {
+                out.push(ip_packet(inst.src, inst.dst, 255, &vrrp));
+            }
+        }
+        if inst.dst.is_multicast() {
+            let group: IpAddr = match r.family {
+                Family::Ipv4 => OTHER4.into(),
+                Family::Ipv6 => OTHER6.into(),
+            };
+            if let Ok(vrrp) = advert.encode(inst.src, group, &inst.encode) {
+                out.push(ip_packet(inst.src, group, 255, &vrrp));
+            }
+        }
+        // Sent to our unicast address with TTL 254 (a router on the way): only a unicast
+        // instance waives the TTL check; a multicast one beside it does not.
+        let local: IpAddr = match r.family {
+            Family::Ipv4 => LOCAL4.into(),
+            Family::Ipv6 => Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1).into(),
+        };
+        if let Ok(vrrp) = advert.encode(inst.src, local, &inst.encode) {
+            out.push(ip_packet(inst.src, local, 254, &vrrp));
+            out.push(ip_packet(inst.src, local, 255, &vrrp));
+        }
     }
     out
 }
@@ -370,53 +460,60 @@ fn mutate(p: &[u8], rng: &mut Rng) -> Vec<u8> {
 #[derive(Debug, PartialEq, Eq)]
 enum Expect {
     Pass,
+    Foreign(u8),
     Reject(u8, RejectReason),
     Valid(u32),
 }
 
-fn expected(ip: &[u8], opts: &DecodeOptions, table: &HashMap<u32, InstanceRules>) -> Expect {
-    // What XDP cannot even identify as VRRP goes to the stack (the codec calls some of it
-    // Truncated: a raw socket never sees such packets anyway).
-    let vrrp = match ip.first().map(|b| b >> 4) {
-        Some(4) => ip.len() >= 10 && ip[9] == 112,
-        Some(6) => ip.len() >= 7 && ip[6] == 112,
-        _ => false,
+/// The codec's verdict on an Ethernet frame arriving on the test interface.
+fn expected(frame: &[u8], opts: &DecodeOptions, rules: &[InstanceRules]) -> Expect {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
     };
-    if !vrrp {
+    // As `rx::l3_offset`: one tag skipped.
+    let (ethertype, l3) = match be16(12) {
+        Some(0x8100 | 0x88a8) => (be16(16), 18),
+        t => (t, 14),
+    };
+    if !matches!(ethertype, Some(0x0800 | 0x86dd)) {
         return Expect::Pass;
     }
-    match decode_ip(ip, opts) {
-        Err(RejectReason::NotVrrp) => Expect::Pass,
-        Err(r) => Expect::Reject(vrid_slot_ip(ip), r),
-        Ok(rx) => {
-            let slot = instance_slot(rx.advert.vrid, Family::of(&rx.src) == Family::Ipv6);
-            match table.get(&slot) {
-                None => Expect::Reject(rx.advert.vrid, RejectReason::UnknownVrid),
-                Some(rules) => match validate(&rx.advert, rx.src, rules) {
-                    Ok(()) => Expect::Valid(slot),
-                    Err(r) => Expect::Reject(rx.advert.vrid, r),
-                },
-            }
-        }
+    let ip = frame.get(l3..).unwrap_or_default();
+    let rx = receiver(rules);
+    match receive_ip(ip, Arrival::of_frame(frame, OUR_MAC), &rx, opts) {
+        Verdict::NotVrrp => Expect::Pass,
+        Verdict::Foreign { vrid } => Expect::Foreign(vrid),
+        Verdict::Rejected { vrid, reason } => Expect::Reject(vrid, reason),
+        Verdict::Valid { instance, .. } => Expect::Valid(slot_of(&rules[instance])),
     }
 }
 
-fn observe(dp: &XdpDatapath, ip: &[u8], expect: &Expect) -> Result<(), String> {
+fn observe(
+    dp: &XdpDatapath,
+    frame: &[u8],
+    expect: &Expect,
+    drop_foreign: bool,
+) -> Result<(), String> {
     let before = |e: &Expect| match e {
         Expect::Pass => 0,
+        Expect::Foreign(v) => dp.foreign(*v).unwrap() + (dp.rx_adverts(*v).unwrap() << 32),
         Expect::Reject(v, r) => dp.rejected(*v, *r).unwrap() + (dp.rx_adverts(*v).unwrap() << 32),
         Expect::Valid(s) => dp.accepted(*s).unwrap(),
     };
     let b = before(expect);
-    let (verdict, _) = dp.test_run(&frame(ip), 1).map_err(|e| e.to_string())?;
+    let (verdict, _) = dp.test_run(frame, 1).map_err(|e| e.to_string())?;
     let a = before(expect);
-    let want_verdict = if *expect == Expect::Pass {
-        XDP_PASS
-    } else {
-        XDP_DROP
+    let want_verdict = match expect {
+        Expect::Pass => XDP_PASS,
+        Expect::Foreign(_) if !drop_foreign => XDP_PASS,
+        _ => XDP_DROP,
     };
     let want_delta = match expect {
         Expect::Pass => 0,
+        // Counted as another speaker's, not among the adverts seen.
+        Expect::Foreign(_) => 1,
         Expect::Reject(..) => 1 + (1 << 32),
         Expect::Valid(_) => 1,
     };
@@ -434,40 +531,53 @@ fn load() -> XdpDatapath {
         .expect("loading vrrp_rx and vip_fence (needs root/CAP_BPF and `cargo xtask build-ebpf`)")
 }
 
-/// Runs every packet through both and panics at the first disagreement; the verdicts seen.
+/// Runs every frame through both and panics at the first disagreement; the verdicts seen.
 fn judge_all(
     dp: &XdpDatapath,
     corpus: &[Vec<u8>],
     opts: &DecodeOptions,
-    table: &HashMap<u32, InstanceRules>,
+    rules: &[InstanceRules],
+    drop_foreign: bool,
     seed: u64,
 ) -> HashMap<String, usize> {
     let mut kinds: HashMap<String, usize> = HashMap::new();
-    for (n, ip) in corpus.iter().enumerate() {
-        let e = expected(ip, opts, table);
+    for (n, f) in corpus.iter().enumerate() {
+        let e = expected(f, opts, rules);
         *kinds
             .entry(match &e {
                 Expect::Pass => "pass".into(),
+                Expect::Foreign(_) => "foreign".into(),
                 Expect::Reject(_, r) => r.as_str().to_owned(),
                 Expect::Valid(_) => "valid".into(),
             })
             .or_default() += 1;
-        if let Err(msg) = observe(dp, ip, &e) {
-            panic!("packet #{n} (seed {seed}) {ip:02x?}: {msg}");
+        if let Err(msg) = observe(dp, f, &e, drop_foreign) {
+            panic!("frame #{n} (seed {seed}) {f:02x?}: {msg}");
         }
     }
     kinds
+}
+
+/// Frames for IP packets: each as its sender frames it, and every fourth also to a macvlan
+/// child's MAC and VLAN-tagged.
+fn frames(ips: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(ips.len() * 3 / 2);
+    for (k, ip) in ips.iter().enumerate() {
+        out.push(frame(ip));
+        if k % 4 == 0 {
+            out.push(frame_as(ip, Wrap::Child));
+            out.push(frame_as(ip, Wrap::Tagged));
+        }
+    }
+    out
 }
 
 fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
     let insts = instances();
     let mut dp = load();
     let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
-    dp.configure(RxGlobal { flags, _pad: 0 }, &slots).unwrap();
-    let table: HashMap<u32, InstanceRules> = insts
-        .iter()
-        .map(|i| (slot_of(&i.rules), i.rules.clone()))
-        .collect();
+    dp.configure(global(flags), &slots).unwrap();
+    let rules: Vec<InstanceRules> = insts.iter().map(|i| i.rules.clone()).collect();
     let seed: u64 = std::env::var("SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -488,11 +598,15 @@ fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
         }
     }
     corpus.push(vec![]);
-    let kinds = judge_all(&dp, &corpus, &opts, &table, seed);
-    eprintln!("{} packets: {kinds:?}", corpus.len());
+    let corpus = frames(&corpus);
+    let drop_foreign = flags & rx_flags::DROP_FOREIGN != 0;
+    let kinds = judge_all(&dp, &corpus, &opts, &rules, drop_foreign, seed);
+    eprintln!("{} frames: {kinds:?}", corpus.len());
     // The corpus reaches every verdict the rules can give, or the comparison proves little.
+    // (`unknown_vrid` is no longer a rejection: another speaker's VRID is `foreign`.)
     for kind in [
         "pass",
+        "foreign",
         "valid",
         "truncated",
         "ttl_not_255",
@@ -501,7 +615,6 @@ fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
         "length_mismatch",
         "bad_checksum",
         "auth_mismatch",
-        "unknown_vrid",
         "address_list_mismatch",
         "peer_not_allowed",
     ] {
@@ -516,15 +629,16 @@ fn xdp_and_codec_agree_on_every_packet() {
     assert!(n > 10_000, "{n} packets");
 }
 
+/// Also `--xdp-drop-foreign`: other speakers' adverts are dropped, still counted as foreign.
 #[test]
-fn xdp_and_codec_agree_with_either_checksum_and_unicast_any_ttl() {
+fn xdp_and_codec_agree_with_either_checksum_and_drop_foreign() {
     let opts = DecodeOptions {
         v3_ipv4_checksum: V3Ipv4Checksum::Either,
-        unicast_any_ttl: true,
+        unicast_any_ttl: false,
     };
     run_corpus(
         opts,
-        rx_flags::V3_V4_PSEUDO | rx_flags::V3_V4_AS_V2 | rx_flags::UNICAST_ANY_TTL,
+        rx_flags::V3_V4_PSEUDO | rx_flags::V3_V4_AS_V2 | rx_flags::DROP_FOREIGN,
     );
 }
 
@@ -554,6 +668,7 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
             adver_int_cs: cs,
             vips,
             unicast_peers: vec![],
+            unicast_any_ttl: false,
         },
         encode: EncodeOptions::default(),
         src: if ipv6 { SRC6.into() } else { SRC4.into() },
@@ -584,18 +699,9 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
     ];
     let mut dp = load();
     let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
-    dp.configure(
-        RxGlobal {
-            flags: rx_flags::V3_V4_PSEUDO,
-            _pad: 0,
-        },
-        &slots,
-    )
-    .unwrap();
-    let table: HashMap<u32, InstanceRules> = insts
-        .iter()
-        .map(|i| (slot_of(&i.rules), i.rules.clone()))
-        .collect();
+    dp.configure(global(rx_flags::V3_V4_PSEUDO), &slots)
+        .unwrap();
+    let rules: Vec<InstanceRules> = insts.iter().map(|i| i.rules.clone()).collect();
 
     let mut corpus = vec![];
     for i in &insts {
@@ -652,8 +758,9 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
             corpus.push(m2);
         }
     }
-    let kinds = judge_all(&dp, &corpus, &DecodeOptions::default(), &table, seed);
-    eprintln!("{} packets: {kinds:?}", corpus.len());
+    let corpus = frames(&corpus);
+    let kinds = judge_all(&dp, &corpus, &DecodeOptions::default(), &rules, false, seed);
+    eprintln!("{} frames: {kinds:?}", corpus.len());
     for kind in [
         "valid",
         "address_list_mismatch",
@@ -681,14 +788,8 @@ fn valid_adverts_update_the_peer_record_events_and_kernel_fence() {
     let inst = &insts[1]; // v3 IPv4, VRID 52
     let mut dp = load();
     let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
-    dp.configure(
-        RxGlobal {
-            flags: rx_flags::V3_V4_PSEUDO,
-            _pad: 0,
-        },
-        &slots,
-    )
-    .unwrap();
+    dp.configure(global(rx_flags::V3_V4_PSEUDO), &slots)
+        .unwrap();
     let slot = slot_of(&inst.rules);
     let mut events = dp.take_events().expect("the ring buffer");
     let send = |dp: &XdpDatapath, priority: u8| {
@@ -779,18 +880,10 @@ fn random_frames_only_pass_or_drop() {
     let insts = instances();
     let mut dp = load();
     let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
-    dp.configure(
-        RxGlobal {
-            flags: rx_flags::V3_V4_PSEUDO,
-            _pad: 0,
-        },
-        &slots,
-    )
-    .unwrap();
-    let table: HashMap<u32, InstanceRules> = insts
-        .iter()
-        .map(|i| (slot_of(&i.rules), i.rules.clone()))
-        .collect();
+    dp.configure(global(rx_flags::V3_V4_PSEUDO), &slots)
+        .unwrap();
+    let rules: Vec<InstanceRules> = insts.iter().map(|i| i.rules.clone()).collect();
+    let vrids: Vec<u8> = rules.iter().map(|r| r.vrid).collect();
     let seed: u64 = std::env::var("SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -826,6 +919,27 @@ fn random_frames_only_pass_or_drop() {
             let proto_at = 14 + if v6 { 6 } else { 9 };
             if rng.below(2) == 0 && f.len() > proto_at {
                 f[proto_at] = 112;
+                // Mostly ours (a VRID we run, to our group or our MAC), or nearly all of it
+                // would be another speaker's and never reach the checks.
+                let vrid_at =
+                    14 + if v6 {
+                        40
+                    } else {
+                        usize::from(f[14] & 0x0f) * 4
+                    } + 1;
+                if rng.below(4) != 0 && vrid_at < f.len() {
+                    f[vrid_at] = vrids[rng.below(vrids.len())];
+                    let (dst, group) = if v6 {
+                        (38, MCAST6.octets().to_vec())
+                    } else {
+                        (30, MCAST4.octets().to_vec())
+                    };
+                    if rng.below(2) == 0 && f.len() >= dst + group.len() {
+                        f[dst..dst + group.len()].copy_from_slice(&group);
+                    } else {
+                        f[..6].copy_from_slice(&OUR_MAC);
+                    }
+                }
             }
         }
         let (verdict, _) = dp.test_run(&f, 1).expect("BPF_PROG_TEST_RUN");
@@ -844,12 +958,9 @@ fn random_frames_only_pass_or_drop() {
                 "frame #{n} (seed {seed}), ethertype {ethertype:#06x}, not IP: {f:02x?}"
             );
         } else {
-            // The codec's verdict on the IP packet, XDP's on the same packet in the corpus'
-            // frame (vrrp_rx does not look at MAC addresses).
-            let ip = &f[14..];
-            let expect = expected(ip, &DecodeOptions::default(), &table);
-            if let Err(msg) = observe(&dp, ip, &expect) {
-                panic!("random packet #{n} (seed {seed}) {ip:02x?}: {msg}");
+            let expect = expected(&f, &DecodeOptions::default(), &rules);
+            if let Err(msg) = observe(&dp, &f, &expect, false) {
+                panic!("random frame #{n} (seed {seed}) {f:02x?}: {msg}");
             }
         }
     }
@@ -858,4 +969,103 @@ fn random_frames_only_pass_or_drop() {
         dropped > 1000,
         "random VRRP must reach the checks: {dropped} dropped"
     );
+}
+
+/// Issue 13 items 2 and 7, spelled out: each case's verdict is fixed here, and both sides must
+/// give it. Other speakers' adverts (a VRID we do not run, another group, a unicast frame to a
+/// macvlan child's MAC, a VLAN-tagged frame, even malformed) pass to the stack, counted; the TTL
+/// waiver belongs to the unicast instance alone: a multicast instance on the same interface
+/// still rejects TTL 254, even on an advert sent to our unicast address.
+#[test]
+fn other_speakers_pass_and_the_ttl_waiver_is_per_instance() {
+    let insts = instances();
+    let mut dp = load();
+    let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
+    dp.configure(global(rx_flags::V3_V4_PSEUDO), &slots)
+        .unwrap();
+    let rules: Vec<InstanceRules> = insts.iter().map(|i| i.rules.clone()).collect();
+    let find = |vrid: u8| insts.iter().find(|i| i.rules.vrid == vrid).unwrap();
+    let encode = |inst: &Inst, vrid: u8, dst: IpAddr, ttl: u8| {
+        let r = &inst.rules;
+        let advert = Advert {
+            version: r.version,
+            vrid,
+            priority: 100,
+            adver_int_cs: r.adver_int_cs,
+            addrs: r.vips.clone().unwrap(),
+            auth: r.auth,
+        };
+        ip_packet(
+            inst.src,
+            dst,
+            ttl,
+            &advert.encode(inst.src, dst, &inst.encode).unwrap(),
+        )
+    };
+    let (m52, u57) = (find(52), find(57));
+    let mut broken = encode(m52, 99, MCAST4.into(), 1);
+    broken[20 + 6] ^= 0xff; // and a bad checksum: theirs to judge
+    let slot52 = instance_slot(52, false);
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
+        (
+            "our VRID, our group",
+            frame(&encode(m52, 52, MCAST4.into(), 255)),
+            Expect::Valid(slot52),
+        ),
+        (
+            "a VRID we do not run",
+            frame(&encode(m52, 99, MCAST4.into(), 255)),
+            Expect::Foreign(99),
+        ),
+        (
+            "another VRID, malformed",
+            frame(&broken),
+            Expect::Foreign(99),
+        ),
+        (
+            "our VRID to another group",
+            frame(&encode(m52, 52, OTHER4.into(), 255)),
+            Expect::Foreign(52),
+        ),
+        (
+            "our VRID, VLAN-tagged",
+            frame_as(&encode(m52, 52, MCAST4.into(), 255), Wrap::Tagged),
+            Expect::Foreign(52),
+        ),
+        (
+            "our unicast VRID to a macvlan child's MAC",
+            frame_as(&encode(u57, 57, LOCAL4.into(), 255), Wrap::Child),
+            Expect::Foreign(57),
+        ),
+        (
+            "unicast instance, unicast advert, TTL 64",
+            frame(&encode(u57, 57, LOCAL4.into(), 64)),
+            Expect::Valid(instance_slot(57, false)),
+        ),
+        (
+            "multicast instance, multicast advert, TTL 254",
+            frame(&encode(m52, 52, MCAST4.into(), 254)),
+            Expect::Reject(52, RejectReason::TtlNot255),
+        ),
+        (
+            "multicast instance beside a unicast one, unicast advert, TTL 254",
+            frame(&encode(m52, 52, LOCAL4.into(), 254)),
+            Expect::Reject(52, RejectReason::TtlNot255),
+        ),
+    ];
+    for (what, f, want) in &cases {
+        let codec = expected(f, &DecodeOptions::default(), &rules);
+        assert_eq!(&codec, want, "{what}: the codec");
+        observe(&dp, f, want, false).unwrap_or_else(|e| panic!("{what}: XDP: {e}"));
+    }
+    // --xdp-drop-foreign: the same frames, other speakers' dropped (still counted).
+    dp.configure(
+        global(rx_flags::V3_V4_PSEUDO | rx_flags::DROP_FOREIGN),
+        &slots,
+    )
+    .unwrap();
+    for (what, f, want) in &cases {
+        observe(&dp, f, want, true)
+            .unwrap_or_else(|e| panic!("{what}, --xdp-drop-foreign: XDP: {e}"));
+    }
 }

@@ -64,17 +64,26 @@ pub mod rx_flags {
     pub const V3_V4_PSEUDO: u32 = 1 << 1;
     /// VRRPv3 over IPv4: accept checksums over the message only (`v3_checksum_as_v2`).
     pub const V3_V4_AS_V2: u32 = 1 << 2;
-    /// Accept any TTL on adverts sent to a unicast address (unicast instances here).
-    pub const UNICAST_ANY_TTL: u32 = 1 << 3;
+    // 1 << 3 was UNICAST_ANY_TTL: per instance since MAPS_ABI 4 (`RxInstance::unicast_any_ttl`).
+    /// Drop VRRP that is not for one of this interface's instances instead of passing it to the
+    /// stack (`--xdp-drop-foreign`: a dedicated VRRP LAN under attack). Counted either way.
+    pub const DROP_FOREIGN: u32 = 1 << 4;
 }
 
-/// The one entry of `RX_GLOBAL`: per-interface knobs of `vrrp_rx` (the agent's `DecodeOptions`).
+/// The one entry of `RX_GLOBAL`: per-interface knobs of `vrrp_rx` (the agent's `DecodeOptions`)
+/// and what tells this interface's adverts from other speakers' (the agent's `Receiver`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RxGlobal {
     /// [`rx_flags`].
     pub flags: u32,
-    pub _pad: u32,
+    /// `vrrp_mcast_group4`: a multicast advert to another group is another speaker's.
+    pub group4: [u8; 4],
+    /// `vrrp_mcast_group6`.
+    pub group6: [u8; 16],
+    /// The interface's MAC: a unicast advert to another (a macvlan child's) is another's.
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
 }
 
 /// `RX_INSTANCE[slot]`: what `vrrp_rx` checks an advert against (the agent's `InstanceRules`),
@@ -100,7 +109,10 @@ pub struct RxInstance {
     pub check_peers: u8,
     /// v2: the Adver Int adverts must carry, in centiseconds.
     pub adver_int_cs: u16,
-    pub _pad: [u8; 6],
+    /// 1: any TTL / hop limit on adverts to a unicast address (a unicast instance, as
+    /// keepalived); multicast adverts always need 255.
+    pub unicast_any_ttl: u8,
+    pub _pad: [u8; 5],
     /// The bits of `ADV_ADDRS` indexes of our VIPs: an advert passes the address check when
     /// its count is `vip_count` and the indexes of its addresses cover this mask.
     pub vip_mask: u64,

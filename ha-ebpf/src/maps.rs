@@ -21,6 +21,11 @@ pub static RX_ADVERTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(VRID_SLO
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STATS_ENTRIES, 0);
 
+/// VRRP packets passed to the stack (or dropped with `DROP_FOREIGN`) as another speaker's, per
+/// VRID byte, per CPU: not counted in `RX_ADVERTS`.
+#[map]
+pub static FOREIGN: PerCpuArray<u64> = PerCpuArray::with_max_entries(VRID_SLOTS, 0);
+
 /// Valid adverts per instance slot, per CPU.
 #[map]
 pub static ACCEPTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(INSTANCE_SLOTS, 0);

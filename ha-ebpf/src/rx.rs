@@ -3,6 +3,11 @@
 //!
 //! - Not VRRP (not IP protocol 112 directly behind an IPv4/IPv6 header, one 802.1Q tag allowed),
 //!   or too short to hold the protocol field: `XDP_PASS`, nothing counted.
+//! - Another speaker's (check 5a: VLAN-tagged, a VRID and family none of this interface's
+//!   instances run, a multicast group other than `vrrp_mcast_group4/6`, a unicast frame to
+//!   another MAC): `FOREIGN[vrid]++`, `XDP_PASS` to the stack (a keepalived on `eth0.100`, in a
+//!   macvlan container or for other VRIDs on this host hears it), whatever else is wrong with
+//!   it; `XDP_DROP` only with `RX_GLOBAL.flags & DROP_FOREIGN`.
 //! - Rejected: `STATS[vrid][reason]++`, `XDP_DROP`.
 //! - Valid: `ACCEPTED[slot]++`, `PEER[slot]` updated, an `EVENTS` record when the election must
 //!   see it (new source, priority, interval, priority 0, first after a silence, or any while we
@@ -21,8 +26,8 @@ use aya_ebpf::{
 use ha_common::{
     RejectReason,
     maps::{
-        PeerEvent, RX_INLINE_VIPS, RxInstance, SlotAddr, event_why, instance_slot, rx_flags,
-        stats_index,
+        PeerEvent, RX_INLINE_VIPS, RxGlobal, RxInstance, SlotAddr, event_why, instance_slot,
+        rx_flags, stats_index,
     },
     wire::{
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV4_MIN_HLEN,
@@ -33,8 +38,8 @@ use ha_common::{
 
 use crate::{
     maps::{
-        ACCEPTED, ADV_ADDRS, ALLOWED_PEERS, EVENTS, EVENTS_LOST, PEER, RX_ADVERTS, RX_GLOBAL,
-        RX_INSTANCE, SLOT_FENCE, STATS, bump,
+        ACCEPTED, ADV_ADDRS, ALLOWED_PEERS, EVENTS, EVENTS_LOST, FOREIGN, PEER, RX_ADVERTS,
+        RX_GLOBAL, RX_INSTANCE, SLOT_FENCE, STATS, bump,
     },
     ptr::{read_at, read_be16},
 };
@@ -45,36 +50,49 @@ const MAX_VRRP_WORDS: usize = (VRRP_HEADER_LEN + 255 * 16) / 4;
 #[xdp]
 pub fn vrrp_rx(ctx: XdpContext) -> u32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    let verdict = classify(ctx.ctx, data, data_end);
-    let pass_all = RX_GLOBAL
-        .get(0)
-        .is_some_and(|g| g.flags & rx_flags::PASS_ADVERTS != 0);
+    let global = RX_GLOBAL.get(0).copied().unwrap_or_default();
+    let verdict = classify(ctx.ctx, data, data_end, &global);
+    let pass_all = global.flags & rx_flags::PASS_ADVERTS != 0;
+    let consumed = if pass_all {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    };
     match verdict {
         Verdict::NotVrrp => xdp_action::XDP_PASS,
+        Verdict::Foreign { vrid } => {
+            bump(&FOREIGN, vrid as u32);
+            if global.flags & rx_flags::DROP_FOREIGN != 0 {
+                consumed
+            } else {
+                xdp_action::XDP_PASS
+            }
+        }
         Verdict::Rejected { vrid, reason } => {
             bump(&RX_ADVERTS, vrid as u32);
             bump(&STATS, stats_index(vrid, reason as u8));
-            if pass_all {
-                xdp_action::XDP_PASS
-            } else {
-                xdp_action::XDP_DROP
-            }
+            consumed
         }
         Verdict::Valid { vrid } => {
             bump(&RX_ADVERTS, vrid as u32);
-            if pass_all {
-                xdp_action::XDP_PASS
-            } else {
-                xdp_action::XDP_DROP
-            }
+            consumed
         }
     }
 }
 
 enum Verdict {
     NotVrrp,
-    Rejected { vrid: u8, reason: RejectReason },
-    Valid { vrid: u8 },
+    /// Another speaker's advert (check 5a): the stack's to deliver.
+    Foreign {
+        vrid: u8,
+    },
+    Rejected {
+        vrid: u8,
+        reason: RejectReason,
+    },
+    Valid {
+        vrid: u8,
+    },
 }
 
 /// Offset of the L3 header and its ethertype, skipping one VLAN tag.
@@ -100,7 +118,7 @@ struct Ip {
 }
 
 #[inline(always)]
-fn classify(xdp: *mut xdp_md, data: usize, data_end: usize) -> Verdict {
+fn classify(xdp: *mut xdp_md, data: usize, data_end: usize, global: &RxGlobal) -> Verdict {
     let Ok((ethertype, l3)) = l3_offset(data, data_end) else {
         return Verdict::NotVrrp;
     };
@@ -110,25 +128,101 @@ fn classify(xdp: *mut xdp_md, data: usize, data_end: usize) -> Verdict {
     let Ok(first) = read_at::<u8>(data, data_end, l3) else {
         return Verdict::NotVrrp;
     };
-    let parsed = match first >> 4 {
-        4 => ipv4(data, data_end, l3),
-        6 => ipv6(data, data_end, l3),
+    // 2, 5, 9: IPv4 or IPv6 carrying protocol 112.
+    let ipv6 = match first >> 4 {
+        4 => false,
+        6 => true,
         _ => return Verdict::NotVrrp,
     };
-    let ip = match parsed {
-        Ok(Some(ip)) => ip,
-        Ok(None) => return Verdict::NotVrrp,
-        Err((vrrp_at, reason)) => {
-            // The VRID byte from the buffer, as the codec's `vrid_slot_ip`.
-            let vrid = read_at::<u8>(data, data_end, vrrp_at + 1).unwrap_or(0);
-            return Verdict::Rejected { vrid, reason };
-        }
+    let proto_at = if ipv6 { l3 + 6 } else { l3 + 9 };
+    if read_at::<u8>(data, data_end, proto_at) != Ok(IPPROTO_VRRP) {
+        return Verdict::NotVrrp;
+    }
+    let hlen = if ipv6 {
+        IPV6_HLEN
+    } else {
+        ((first & 0x0f) as usize) * 4
     };
-    let vrid = read_at::<u8>(data, data_end, ip.vrrp + 1).unwrap_or(0);
-    match vrrp(xdp, data, data_end, &ip) {
+    let vrrp_at = l3 + hlen;
+    // The VRID byte from the buffer, as the codec's `vrid_slot_ip`.
+    let vrid = read_at::<u8>(data, data_end, vrrp_at + 1).ok();
+    // 5a, first: our instances live on the untagged interface; a tagged frame is another VLAN's.
+    if l3 != ETH_HLEN {
+        return Verdict::Foreign {
+            vrid: vrid.unwrap_or(0),
+        };
+    }
+    // 3, 8: the fixed header.
+    if !fits(
+        data,
+        data_end,
+        l3 + if ipv6 { IPV6_HLEN } else { IPV4_MIN_HLEN },
+    ) {
+        return Verdict::Rejected {
+            vrid: vrid.unwrap_or(0),
+            reason: RejectReason::Truncated,
+        };
+    }
+    // 4.
+    if hlen < IPV4_MIN_HLEN {
+        return Verdict::NotVrrp;
+    }
+    // 5a: whose advert is it? Decided before anything else is judged: a malformed advert for
+    // another speaker is theirs to judge.
+    let Some(vrid) = vrid else {
+        return Verdict::Rejected {
+            vrid: 0,
+            reason: RejectReason::Truncated,
+        };
+    };
+    let slot = instance_slot(vrid, ipv6);
+    let cfg = match RX_INSTANCE.get(slot) {
+        Some(cfg) if cfg.configured != 0 => cfg,
+        _ => return Verdict::Foreign { vrid },
+    };
+    let dst = if ipv6 { l3 + 24 } else { l3 + 16 };
+    if !for_us(data, data_end, dst, ipv6, global) {
+        return Verdict::Foreign { vrid };
+    }
+
+    let parsed = if ipv6 {
+        ipv6_rest(data, data_end, l3)
+    } else {
+        ipv4_rest(data, data_end, l3, hlen)
+    };
+    let ip = match parsed {
+        Ok(ip) => ip,
+        Err(reason) => return Verdict::Rejected { vrid, reason },
+    };
+    match vrrp(xdp, data, data_end, &ip, slot, cfg, global.flags) {
         Ok(()) => Verdict::Valid { vrid },
         Err(reason) => Verdict::Rejected { vrid, reason },
     }
+}
+
+/// Check 5a's destination test: a multicast advert must go to this interface's group of its
+/// family, a unicast one to this interface's MAC. The caller checked the IP header is there.
+#[inline(always)]
+fn for_us(data: usize, data_end: usize, dst: usize, ipv6: bool, global: &RxGlobal) -> bool {
+    if ipv6 {
+        let Ok(d) = read_at::<[u8; 16]>(data, data_end, dst) else {
+            return false;
+        };
+        if d[0] == 0xff {
+            return u128::from_ne_bytes(d) == u128::from_ne_bytes(global.group6);
+        }
+    } else {
+        let Ok(d) = read_at::<[u8; 4]>(data, data_end, dst) else {
+            return false;
+        };
+        if d[0] >> 4 == 14 {
+            return u32::from_ne_bytes(d) == u32::from_ne_bytes(global.group4);
+        }
+    }
+    let Ok(mac) = read_at::<[u8; 6]>(data, data_end, 0) else {
+        return false;
+    };
+    mac == global.mac
 }
 
 /// Whether the packet holds at least `len` bytes. A pointer comparison: the verifier refuses
@@ -138,87 +232,69 @@ fn fits(data: usize, data_end: usize, len: usize) -> bool {
     data + len <= data_end
 }
 
-/// IPv4 (RFC 791 §3.1): checks 3–7. `Ok(None)`: not VRRP. `Err`: the VRRP offset and reason.
+/// IPv4 (RFC 791 §3.1) after check 5a: checks 6–7. The caller checked 3–5.
 #[inline(always)]
-fn ipv4(data: usize, data_end: usize, l3: usize) -> Result<Option<Ip>, (usize, RejectReason)> {
-    let Ok(proto) = read_at::<u8>(data, data_end, l3 + 9) else {
-        return Ok(None);
-    };
-    if proto != IPPROTO_VRRP {
-        return Ok(None);
-    }
-    let ver_ihl = read_at::<u8>(data, data_end, l3).map_err(|_| (l3, RejectReason::Truncated))?;
-    let ihl = ((ver_ihl & 0x0f) as usize) * 4;
-    let vrrp_at = l3 + ihl;
-    if !fits(data, data_end, l3 + IPV4_MIN_HLEN) {
-        return Err((vrrp_at, RejectReason::Truncated));
-    }
-    if ihl < IPV4_MIN_HLEN {
-        return Ok(None);
-    }
-    let truncated = (vrrp_at, RejectReason::Truncated);
-    let total = read_be16(data, data_end, l3 + 2).map_err(|_| truncated)? as usize;
+fn ipv4_rest(data: usize, data_end: usize, l3: usize, ihl: usize) -> Result<Ip, RejectReason> {
+    let truncated = |_| RejectReason::Truncated;
+    let total = read_be16(data, data_end, l3 + 2).map_err(truncated)? as usize;
     if !fits(data, data_end, l3 + total) || total < ihl {
-        return Err(truncated);
+        return Err(RejectReason::Truncated);
     }
-    if read_be16(data, data_end, l3 + 6).map_err(|_| truncated)? & 0x3fff != 0 {
-        return Err(truncated);
+    if read_be16(data, data_end, l3 + 6).map_err(truncated)? & 0x3fff != 0 {
+        return Err(RejectReason::Truncated);
     }
-    let ttl = read_at::<u8>(data, data_end, l3 + 8).map_err(|_| truncated)?;
-    Ok(Some(Ip {
+    let ttl = read_at::<u8>(data, data_end, l3 + 8).map_err(truncated)?;
+    Ok(Ip {
         ipv6: false,
         src: l3 + 12,
         dst: l3 + 16,
         ttl,
-        vrrp: vrrp_at,
+        vrrp: l3 + ihl,
         len: total - ihl,
-    }))
+    })
 }
 
-/// IPv6 (RFC 8200 §3): checks 8–9a.
+/// IPv6 (RFC 8200 §3) after check 5a: check 9a. The caller checked 8–9.
 #[inline(always)]
-fn ipv6(data: usize, data_end: usize, l3: usize) -> Result<Option<Ip>, (usize, RejectReason)> {
-    let Ok(next) = read_at::<u8>(data, data_end, l3 + 6) else {
-        return Ok(None);
-    };
-    if next != IPPROTO_VRRP {
-        return Ok(None);
-    }
-    let vrrp_at = l3 + IPV6_HLEN;
-    let truncated = (vrrp_at, RejectReason::Truncated);
-    if !fits(data, data_end, l3 + IPV6_HLEN) {
-        return Err(truncated);
-    }
-    let payload = read_be16(data, data_end, l3 + 4).map_err(|_| truncated)? as usize;
+fn ipv6_rest(data: usize, data_end: usize, l3: usize) -> Result<Ip, RejectReason> {
+    let truncated = |_| RejectReason::Truncated;
+    let payload = read_be16(data, data_end, l3 + 4).map_err(truncated)? as usize;
     if !fits(data, data_end, l3 + IPV6_HLEN + payload) {
-        return Err(truncated);
+        return Err(RejectReason::Truncated);
     }
-    let ttl = read_at::<u8>(data, data_end, l3 + 7).map_err(|_| truncated)?;
-    Ok(Some(Ip {
+    let ttl = read_at::<u8>(data, data_end, l3 + 7).map_err(truncated)?;
+    Ok(Ip {
         ipv6: true,
         src: l3 + 8,
         dst: l3 + 24,
         ttl,
-        vrrp: vrrp_at,
+        vrrp: l3 + IPV6_HLEN,
         len: payload,
-    }))
+    })
 }
 
-/// Checks 11–26 on a VRRP message, then records a valid one.
+/// Checks 11–26 on a VRRP message for the instance in `slot` (`cfg`), then records a valid one.
 #[inline(always)]
-fn vrrp(xdp: *mut xdp_md, data: usize, data_end: usize, ip: &Ip) -> Result<(), RejectReason> {
-    let flags = RX_GLOBAL.get(0).map_or(0, |g| g.flags);
+fn vrrp(
+    xdp: *mut xdp_md,
+    data: usize,
+    data_end: usize,
+    ip: &Ip,
+    slot: u32,
+    cfg: &RxInstance,
+    flags: u32,
+) -> Result<(), RejectReason> {
     let truncated = |_| RejectReason::Truncated;
     let alen = if ip.ipv6 { 16 } else { 4 };
 
-    // 11: TTL / hop limit (RFC 5798 §7.1).
+    // 11: TTL / hop limit (RFC 5798 §7.1), waived for unicast adverts to a unicast instance.
     let dst0 = read_at::<u8>(data, data_end, ip.dst).map_err(truncated)?;
     let multicast = if ip.ipv6 {
         dst0 == 0xff
     } else {
         dst0 >> 4 == 14
     };
-    if (multicast || flags & rx_flags::UNICAST_ANY_TTL == 0) && ip.ttl != VRRP_TTL {
+    if (multicast || cfg.unicast_any_ttl == 0) && ip.ttl != VRRP_TTL {
         return Err(RejectReason::TtlNot255);
     }
     // 12–15: the fixed header.
@@ -234,6 +310,7 @@ fn vrrp(xdp: *mut xdp_md, data: usize, data_end: usize, ip: &Ip) -> Result<(), R
         return Err(RejectReason::BadType);
     }
     let (vrid, priority, count) = (hdr[1], hdr[2], hdr[3] as usize);
+    // Unreachable (VRID 0 is no instance's: 5a passed it), kept as the codec's step.
     if vrid == 0 {
         return Err(RejectReason::BadVrid);
     }
@@ -269,14 +346,7 @@ fn vrrp(xdp: *mut xdp_md, data: usize, data_end: usize, ip: &Ip) -> Result<(), R
         }
     }
 
-    // 20: the instance (the slot includes the family, so 21 cannot fail here).
-    let slot = instance_slot(vrid, ip.ipv6);
-    let Some(cfg) = RX_INSTANCE.get(slot) else {
-        return Err(RejectReason::UnknownVrid);
-    };
-    if cfg.configured == 0 {
-        return Err(RejectReason::UnknownVrid);
-    }
+    // 20–21 were decided by 5a (the slot is the VRID and family).
     // 22–24.
     if version != cfg.version {
         return Err(RejectReason::BadVersion);

@@ -1,16 +1,13 @@
 //! `vrrp_rx` attached in one node counts, per VRID, every advert a real keepalived sends from
 //! another node: the same count tcpdump sees on the same interface in the same window. With no
-//! instance configured every one is rejected as `unknown_vrid`; the debug switch
-//! (`PASS_ADVERTS`) passes them on so tcpdump, which sees packets after XDP, sees them too.
+//! instance configured every one is another speaker's: counted in `FOREIGN` (not among our
+//! `RX_ADVERTS`) and passed on, without any debug switch, so tcpdump, which sees packets after
+//! XDP, sees them too.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use aya::programs::XdpMode;
-use ha_agent::datapath::xdp::XdpDatapath;
-use ha_common::{
-    RejectReason,
-    maps::{RxGlobal, rx_flags},
-};
+use ha_agent::datapath::xdp::{XdpDatapath, rx_global};
 use ha_tests::{IFACE, Lab, in_netns};
 
 const KEEPALIVED_CONF: &str = r#"
@@ -62,10 +59,12 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
         .expect("attaching vrrp_rx and vip_fence in node 1 (needs root and BPF)");
     datapath
         .configure(
-            RxGlobal {
-                flags: rx_flags::PASS_ADVERTS,
-                _pad: 0,
-            },
+            rx_global(
+                0,
+                "224.0.0.18".parse().unwrap(),
+                "ff02::12".parse().unwrap(),
+                [0; 6],
+            ),
             &[],
         )
         .unwrap();
@@ -116,7 +115,7 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
     );
     for vrid in [51u8, 52] {
         let by_tcpdump = seen.get(&vrid).copied().unwrap_or(0);
-        let by_xdp = datapath.rx_adverts(vrid).unwrap();
+        let by_xdp = datapath.foreign(vrid).unwrap();
         eprintln!("vrid {vrid}: xdp {by_xdp}, tcpdump {by_tcpdump}");
         // 1.5 s at 50 ms is ~30 adverts; well above 10 unless keepalived never became master.
         assert!(
@@ -126,13 +125,13 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
         );
         assert_eq!(by_xdp, by_tcpdump, "vrid {vrid}: XDP and tcpdump disagree");
         assert_eq!(
-            datapath.rejected(vrid, RejectReason::UnknownVrid).unwrap(),
-            by_xdp,
-            "vrid {vrid}: no instance here, so every advert is unknown_vrid"
+            datapath.rx_adverts(vrid).unwrap(),
+            0,
+            "vrid {vrid}: no instance here, so no advert is ours to judge"
         );
     }
     assert_eq!(
-        datapath.rx_adverts(53).unwrap(),
+        datapath.foreign(53).unwrap(),
         0,
         "no adverts were sent for vrid 53"
     );

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub bpf_dir: PathBuf,
     /// Debug: XDP passes adverts on to the stack after counting them (tcpdump sees them).
     pub xdp_pass_adverts: bool,
+    /// XDP drops VRRP for other speakers (other VRIDs, groups, VLANs, MACs) instead of passing it.
+    pub xdp_drop_foreign: bool,
 }
 
 /// Default `--bpf-dir`.

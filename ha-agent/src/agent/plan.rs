@@ -94,8 +94,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Decode options for adverts arriving on `interface` in `family`: the checksum variants and
-    /// TTL rule that the instances there need.
+    /// Decode options for adverts arriving on `interface` in `family`: the checksum variants
+    /// that the instances there need (the TTL rule is per instance: `InstanceRules`).
     pub fn decode_options(&self, interface: &str, family: Family) -> DecodeOptions {
         let here = || {
             self.instances
@@ -110,7 +110,7 @@ impl Plan {
                 n if n == all => packet::V3Ipv4Checksum::AsV2,
                 _ => packet::V3Ipv4Checksum::Either,
             },
-            unicast_any_ttl: here().any(|i| !i.destinations.iter().any(IpAddr::is_multicast)),
+            unicast_any_ttl: false,
         }
     }
 
@@ -332,6 +332,8 @@ fn instance(
         } else {
             Vec::new()
         },
+        // keepalived checks TTL per instance, for multicast ones only.
+        unicast_any_ttl: !inst.unicast_peers.is_empty(),
     };
     let vips = inst
         .virtual_ipaddress
@@ -594,7 +596,10 @@ mod tests {
             p.instances[0].destinations,
             vec!["192.0.2.2".parse::<IpAddr>().unwrap()]
         );
-        assert!(p.decode_options("eth0", Family::Ipv4).unicast_any_ttl);
+        // The TTL waiver is the unicast instance's alone, not its interface's.
+        assert!(p.instances[0].rules.unicast_any_ttl);
+        assert!(!p.instances[1].rules.unicast_any_ttl);
+        assert!(!p.decode_options("eth0", Family::Ipv4).unicast_any_ttl);
         assert_eq!(p.units.len(), 2);
         assert_eq!(p.units[0].members, vec![0, 1]);
         assert_eq!(p.units[1].members, vec![2]);

@@ -11,10 +11,7 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 use aya::programs::XdpMode;
-use ha_common::{
-    RejectReason,
-    maps::{PeerEvent, RxGlobal, instance_slot, rx_flags},
-};
+use ha_common::maps::{PeerEvent, instance_slot, rx_flags};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{mpsc, watch},
@@ -126,6 +123,10 @@ struct AdvertCache {
 /// Adverts dropped by the receive tasks, by (interface, VRID, reason).
 type Rejected = Rc<RefCell<BTreeMap<(String, u8, &'static str), u64>>>;
 
+/// Adverts for other speakers, by (interface, VRID): ignored by the receive tasks, passed on
+/// by XDP.
+type Foreign = Rc<RefCell<BTreeMap<(String, u8), u64>>>;
+
 struct Runtime {
     config: Config,
     plan: Plan,
@@ -143,6 +144,8 @@ struct Runtime {
     /// on after XDP (`--xdp-pass-adverts`).
     bpf_dir: std::path::PathBuf,
     pass_adverts: bool,
+    /// `--xdp-drop-foreign`: XDP drops other speakers' VRRP instead of passing it.
+    drop_foreign: bool,
     /// Event-loop wake-ups, and the fence drop counters (read with the other map counters).
     wakeups: u64,
     fence_drops: BTreeMap<String, u64>,
@@ -155,6 +158,7 @@ struct Runtime {
     /// Who the notify lines that name a user run as.
     notify_users: notify::Users,
     rejected: Rejected,
+    foreign: Foreign,
     channels: Channels,
     choice: DatapathChoice,
     scripts: Vec<ScriptJob>,
@@ -222,6 +226,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     rt.bpf_dir = options.bpf_dir.clone();
     rt.pass_adverts = options.xdp_pass_adverts;
+    rt.drop_foreign = options.xdp_drop_foreign;
     // Checks are done: from here on the host is changed.
     let all: Vec<usize> = (0..rt.nodes.len()).collect();
     rt.report_foreign_vips(&all, false).await;
@@ -463,6 +468,7 @@ impl Runtime {
                     instances: Vec::new(),
                     rejected: BTreeMap::new(),
                     fence_drops: BTreeMap::new(),
+                    foreign: BTreeMap::new(),
                     wakeups: 0,
                     claims_dropped: 0,
                     events_lost: BTreeMap::new(),
@@ -489,6 +495,7 @@ impl Runtime {
                 |p| p.bpf_dir.clone(),
             ),
             pass_adverts: previous.is_some_and(|p| p.pass_adverts),
+            drop_foreign: previous.is_some_and(|p| p.drop_foreign),
             wakeups: previous.map_or(0, |p| p.wakeups),
             fence_drops: previous.map(|p| p.fence_drops.clone()).unwrap_or_default(),
             senders: Vec::new(),
@@ -497,6 +504,7 @@ impl Runtime {
             run_as,
             notify_users,
             rejected: previous.map(|p| p.rejected.clone()).unwrap_or_default(),
+            foreign: previous.map(|p| p.foreign.clone()).unwrap_or_default(),
             channels,
             choice,
             scripts,
@@ -584,6 +592,7 @@ impl Runtime {
             instances,
             rejected: self.rejected.borrow().clone(),
             fence_drops: self.fence_drops.clone(),
+            foreign: self.foreign.borrow().clone(),
             wakeups: self.wakeups,
             claims_dropped: self.channels.claims_dropped.get(),
             events_lost: self.events_lost.clone(),
@@ -745,19 +754,31 @@ impl Runtime {
             self.nodes[i].xdp_state = Some(state);
         }
         let v4 = self.plan.decode_options(name, Family::Ipv4);
-        let v6 = self.plan.decode_options(name, Family::Ipv6);
         let mut flags = match v4.v3_ipv4_checksum {
             packet::V3Ipv4Checksum::PseudoHeader => rx_flags::V3_V4_PSEUDO,
             packet::V3Ipv4Checksum::AsV2 => rx_flags::V3_V4_AS_V2,
             packet::V3Ipv4Checksum::Either => rx_flags::V3_V4_PSEUDO | rx_flags::V3_V4_AS_V2,
         };
-        if v4.unicast_any_ttl || v6.unicast_any_ttl {
-            flags |= rx_flags::UNICAST_ANY_TTL;
-        }
         if self.pass_adverts {
             flags |= rx_flags::PASS_ADVERTS;
         }
-        dp.configure(RxGlobal { flags, _pad: 0 }, &slots)?;
+        if self.drop_foreign {
+            flags |= rx_flags::DROP_FOREIGN;
+        }
+        // Without our MAC every unicast advert would look like another host's: refuse.
+        let mac = self.facts.get(name).and_then(|f| f.mac).with_context(|| {
+            format!(
+                "{name} has no Ethernet address: XDP tells our unicast adverts from other \
+                 hosts' by it (use --datapath socket on this interface)"
+            )
+        })?;
+        let global = xdp::rx_global(
+            flags,
+            self.config.global.vrrp_mcast_group4,
+            self.config.global.vrrp_mcast_group6,
+            mac,
+        );
+        dp.configure(global, &slots)?;
         Ok(())
     }
 
@@ -806,6 +827,15 @@ impl Runtime {
             }
             if let Ok(n) = dp.fence_drops() {
                 self.fence_drops.insert(name.clone(), n);
+            }
+            match dp.foreigners() {
+                Ok(list) => {
+                    let mut map = self.foreign.borrow_mut();
+                    for (vrid, n) in list {
+                        map.insert((name.clone(), vrid), n);
+                    }
+                }
+                Err(e) => debug!("{name}: reading XDP foreign counters: {e}"),
             }
         }
         for i in 0..self.nodes.len() {
@@ -909,21 +939,27 @@ impl Runtime {
             }
             .with_context(|| format!("opening the VRRP receive socket on {name}"))?;
             let opts = self.plan.decode_options(&name, family);
-            let table: HashMap<u8, (usize, InstanceRules)> = self
+            let (indices, rules): (Vec<usize>, Vec<InstanceRules>) = self
                 .plan
                 .instances
                 .iter()
                 .enumerate()
                 .filter(|(_, i)| i.interface == name && i.family == family)
-                .map(|(n, i)| (i.machine.vrid, (n, i.rules.clone())))
-                .collect();
+                .map(|(n, i)| (n, i.rules.clone()))
+                .unzip();
             let task = spawn_local(listen(
                 socket,
                 family,
-                opts,
-                table,
+                Listener {
+                    opts,
+                    group4: self.config.global.vrrp_mcast_group4,
+                    group6: self.config.global.vrrp_mcast_group6,
+                    indices,
+                    rules,
+                },
                 tx.clone(),
                 self.rejected.clone(),
+                self.foreign.clone(),
             ));
             self.tasks.push(task.abort_handle());
         }
@@ -2189,15 +2225,32 @@ impl Runtime {
     }
 }
 
-/// Receives, decodes and validates adverts on one socket; forwards the valid ones.
+/// What a receive task checks adverts with: the interface's instances (their plan indices and
+/// rules) and groups.
+struct Listener {
+    opts: DecodeOptions,
+    group4: std::net::Ipv4Addr,
+    group6: std::net::Ipv6Addr,
+    indices: Vec<usize>,
+    rules: Vec<InstanceRules>,
+}
+
+/// Receives, decodes and validates adverts on one socket; forwards the valid ones, counts the
+/// rejected and other speakers' ones.
 async fn listen(
     socket: VrrpSocket,
     family: Family,
-    opts: DecodeOptions,
-    table: HashMap<u8, (usize, InstanceRules)>,
+    listener: Listener,
     tx: mpsc::UnboundedSender<Incoming>,
     rejected: Rejected,
+    foreign: Foreign,
 ) {
+    let receiver = packet::Receiver {
+        group4: listener.group4,
+        group6: listener.group6,
+        instances: &listener.rules,
+    };
+    let opts = listener.opts;
     let mut buf = vec![0u8; 65536];
     loop {
         let received = match socket.recv(&mut buf).await {
@@ -2210,33 +2263,41 @@ async fn listen(
         };
         let at = Instant::now();
         let bytes = &buf[..received.len];
-        let decoded = match family {
-            Family::Ipv4 => packet::decode_ip(bytes, &opts).map(|r| (r.src, r.advert)),
-            Family::Ipv6 => {
-                packet::decode_vrrp(received.src, received.dst, received.ttl, bytes, &opts)
-                    .map(|a| (received.src, a))
-            }
+        let arrival = packet::Arrival::SOCKET;
+        let verdict = match family {
+            Family::Ipv4 => packet::receive_ip(bytes, arrival, &receiver, &opts),
+            Family::Ipv6 => packet::receive_vrrp(
+                received.src,
+                received.dst,
+                received.ttl,
+                bytes,
+                arrival,
+                &receiver,
+                &opts,
+            ),
         };
-        let result = decoded.and_then(|(src, advert)| {
-            let (index, rules) = table.get(&advert.vrid).ok_or(RejectReason::UnknownVrid)?;
-            packet::validate(&advert, src, rules)?;
-            Ok((*index, src, advert))
-        });
-        match result {
-            Ok((instance, src, advert)) => {
+        match verdict {
+            packet::Verdict::Valid { instance, received } => {
                 let incoming = Incoming {
-                    target: Target::Instance(instance),
+                    target: Target::Instance(listener.indices[instance]),
                     at,
-                    src,
-                    priority: advert.priority,
-                    adver_int_cs: advert.adver_int_cs,
+                    src: received.src,
+                    priority: received.advert.priority,
+                    adver_int_cs: received.advert.adver_int_cs,
                 };
                 if tx.send(incoming).is_err() {
                     return;
                 }
             }
-            Err(reason) => {
-                let vrid = packet::vrid_slot(&bytes[received.payload_offset.min(bytes.len())..]);
+            // Another speaker's (keepalived ignores VRIDs it does not run): counted only.
+            packet::Verdict::Foreign { vrid } => {
+                *foreign
+                    .borrow_mut()
+                    .entry((socket.ifname().to_owned(), vrid))
+                    .or_insert(0) += 1;
+            }
+            packet::Verdict::NotVrrp => {}
+            packet::Verdict::Rejected { vrid, reason } => {
                 let n = {
                     let mut map = rejected.borrow_mut();
                     let n = map

@@ -64,6 +64,9 @@ pub struct Status {
     pub rejected: BTreeMap<(String, u8, &'static str), u64>,
     /// Packets the TC fence dropped, by interface (empty on the socket datapath).
     pub fence_drops: BTreeMap<String, u64>,
+    /// VRRP for other speakers (VRIDs, groups, VLANs, MACs not ours), by (interface, VRID):
+    /// passed to the kernel by XDP, ignored by the receive sockets.
+    pub foreign: BTreeMap<(String, u8), u64>,
     /// Times the event loop woke up (an advert, a timer, a tracker, a signal...). On the XDP
     /// datapath adverts that change nothing do not wake it.
     pub wakeups: u64,

@@ -2501,34 +2501,46 @@ impl Builder<'_> {
     }
 
     /// vrrp.c `check_vrid_conflicts`: one VRID per interface, family and multicast group; for
-    /// unicast, per local address and shared peer.
+    /// unicast, per local address and shared peer. Stricter than keepalived: one VRID per
+    /// interface and family whatever the destinations, since both datapaths (XDP's slots, the
+    /// socket's table) find an advert's instance by (interface, family, VRID) alone.
     fn vrid_conflicts(&mut self, done: &[(VrrpInstance, &RawInstance)]) {
         for (j, (b, braw)) in done.iter().enumerate() {
             for (a, _) in &done[..j] {
-                if a.family != b.family || a.vrid != b.vrid || a.is_unicast() != b.is_unicast() {
+                if a.family != b.family || a.vrid != b.vrid {
                     continue;
                 }
-                let conflict = if a.is_unicast() {
-                    let same_if = a.interface.is_none()
-                        || b.interface.is_none()
-                        || a.interface == b.interface;
-                    let same_src = a.src_ip.is_none() || b.src_ip.is_none() || a.src_ip == b.src_ip;
-                    let shared_peer = a
-                        .unicast_peers
-                        .iter()
-                        .any(|p| b.unicast_peers.iter().any(|q| q.addr == p.addr));
-                    same_if && same_src && shared_peer
-                } else {
-                    a.interface.is_some()
-                        && a.interface == b.interface
-                        && a.mcast_group == b.mcast_group
-                };
-                if conflict {
+                let one_slot = a.interface.is_some() && a.interface == b.interface;
+                let keepalived = a.is_unicast() == b.is_unicast()
+                    && if a.is_unicast() {
+                        let same_if = a.interface.is_none()
+                            || b.interface.is_none()
+                            || a.interface == b.interface;
+                        let same_src =
+                            a.src_ip.is_none() || b.src_ip.is_none() || a.src_ip == b.src_ip;
+                        let shared_peer = a
+                            .unicast_peers
+                            .iter()
+                            .any(|p| b.unicast_peers.iter().any(|q| q.addr == p.addr));
+                        same_if && same_src && shared_peer
+                    } else {
+                        a.interface.is_some()
+                            && a.interface == b.interface
+                            && a.mcast_group == b.mcast_group
+                    };
+                if keepalived || one_slot {
                     let pos = braw.vrid.as_ref().map_or(&braw.pos, |(_, p)| p);
+                    // keepalived would run these two; say why ha-agent cannot.
+                    let why = if keepalived {
+                        ""
+                    } else {
+                        " (ha-agent runs one instance per VRID, family and interface, whatever \
+                         their unicast peers or multicast: give one of them another VRID)"
+                    };
                     self.d.error(
                         pos,
                         format!(
-                            "virtual_router_id: {} and {} both use VRID {} with {} on interface {}",
+                            "virtual_router_id: {} and {} both use VRID {} with {} on interface {}{why}",
                             a.name,
                             b.name,
                             b.vrid,

@@ -21,6 +21,7 @@
 //! | `ha_agent_vip_conflicts_total{…,vip}` | counter | claims to the VIP (ARP, NA) by another MAC while this node was its master: address conflicts |
 //! | `ha_agent_adverts_rejected_total{interface,vrid,reason}` | counter | adverts dropped, by reason |
 //! | `ha_agent_fence_drops_total{interface}` | counter | packets the TC fence dropped (xdp datapath only) |
+//! | `ha_agent_adverts_foreign_total{interface,vrid}` | counter | VRRP for other speakers (VRID, group, VLAN or MAC not ours): passed to the kernel by XDP, ignored by sockets |
 //! | `ha_agent_wakeups_total` | counter | event-loop wake-ups (adverts, timers, trackers, signals) |
 //! | `ha_agent_claims_dropped_total` | counter | ARP/NA claims of our VIPs the kernel dropped unread (a flood) |
 //! | `ha_agent_xdp_events_lost_total{interface}` | counter | XDP peer events lost to a full ring buffer, each resynchronised from the peer records (xdp datapath only) |
@@ -267,6 +268,20 @@ pub fn render(r: &Report) -> String {
                         x.vrid,
                         escape(&x.reason)
                     ),
+                    x.count.to_string(),
+                )
+            })
+            .collect(),
+    );
+    family(
+        "ha_agent_adverts_foreign_total",
+        "counter",
+        "VRRP adverts for other speakers (VRID, group, VLAN or MAC not ours), by interface and VRID: passed to the kernel by XDP, ignored by the receive sockets.",
+        r.foreign
+            .iter()
+            .map(|x| {
+                (
+                    format!("interface=\"{}\",vrid=\"{}\"", escape(&x.interface), x.vrid),
                     x.count.to_string(),
                 )
             })

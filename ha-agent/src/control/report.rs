@@ -46,8 +46,11 @@
 //!   }],
 //!   "rejected": [{"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2}],
 //!   "fence_drops": {"eth0": 0},      // packets the TC fence dropped; empty on the socket datapath
-//!   "events_lost": {"eth0": 0}       // XDP peer events lost to a full ring buffer (each loss
+//!   "events_lost": {"eth0": 0},      // XDP peer events lost to a full ring buffer (each loss
 //!                                    // resynchronised from the peer records); empty on socket
+//!   "foreign": [{"interface": "eth0", "vrid": 52, "count": 7}]
+//!                                    // VRRP for other speakers (VRID, group, VLAN or MAC not
+//!                                    // ours): passed to the kernel by XDP, ignored by sockets
 //! }
 //! ```
 //!
@@ -81,6 +84,15 @@ pub struct Report {
     pub fence_drops: BTreeMap<String, u64>,
     #[serde(default)]
     pub events_lost: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub foreign: Vec<ForeignReport>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignReport {
+    pub interface: String,
+    pub vrid: u8,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,6 +216,15 @@ impl Report {
                 .collect(),
             fence_drops: status.fence_drops.clone(),
             events_lost: status.events_lost.clone(),
+            foreign: status
+                .foreign
+                .iter()
+                .map(|((interface, vrid), &count)| ForeignReport {
+                    interface: interface.clone(),
+                    vrid: *vrid,
+                    count,
+                })
+                .collect(),
         }
     }
 
@@ -452,6 +473,21 @@ pub fn render_table(r: &Report) -> String {
             r.agent.claims_dropped
         );
     }
+    if !r.foreign.is_empty() {
+        out.push_str("\nother speakers' adverts (not for our instances; XDP passes them on):\n");
+        let rows: Vec<Vec<String>> = r
+            .foreign
+            .iter()
+            .map(|x| {
+                vec![
+                    format!("  {}", x.interface),
+                    format!("vrid {}", x.vrid),
+                    x.count.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&rows));
+    }
     out
 }
 
@@ -546,6 +582,13 @@ pub fn render_stats(r: &Report) -> String {
             out,
             "Address claims dropped unread: {}",
             r.agent.claims_dropped
+        );
+    }
+    for x in &r.foreign {
+        let _ = writeln!(
+            out,
+            "\nOther speakers' adverts on {} vrid {}: {}",
+            x.interface, x.vrid, x.count
         );
     }
     out

@@ -91,6 +91,7 @@ fn status(datapath: &'static str) -> (Status, Instant) {
         ],
         rejected,
         fence_drops,
+        foreign: BTreeMap::from([(("eth0".to_owned(), 52), 7)]),
         wakeups: 42,
         claims_dropped: 5,
         events_lost: if datapath == "xdp" {
@@ -145,6 +146,10 @@ fn json_has_the_documented_schema_and_reads_back() {
         serde_json::json!({"interface": "eth0", "vrid": 51, "reason": "auth_mismatch", "count": 2})
     );
     assert_eq!(v["fence_drops"], serde_json::json!({"eth0": 9}));
+    assert_eq!(
+        v["foreign"],
+        serde_json::json!([{"interface": "eth0", "vrid": 52, "count": 7}])
+    );
     assert_eq!(Report::from_json(&text).unwrap(), report);
     let table = super::report::render_table(&report);
     assert!(
@@ -167,6 +172,15 @@ fn table_shows_each_instance_its_trackers_and_rejects() {
     assert!(lines[0].contains("datapath socket"), "{table}");
     assert!(
         table.contains("address claims dropped unread (a flood): 5"),
+        "{table}"
+    );
+    let foreign = lines
+        .iter()
+        .position(|l| l.starts_with("other speakers' adverts"))
+        .unwrap_or_else(|| panic!("no other speakers' section:\n{table}"));
+    assert_eq!(
+        lines[foreign + 1].split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "vrid", "52", "7"],
         "{table}"
     );
     let header = lines
@@ -232,6 +246,7 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
         r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="51",reason="auth_mismatch"} 2"#
             .into(),
         r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
+        r#"ha_agent_adverts_foreign_total{interface="eth0",vrid="52"} 7"#.into(),
         "ha_agent_wakeups_total{} 42".into(),
         "ha_agent_claims_dropped_total{} 5".into(),
         r#"ha_agent_xdp_events_lost_total{interface="eth0"} 4"#.into(),

@@ -56,6 +56,7 @@ pub const MAP_SLOT_FENCE: &str = "SLOT_FENCE";
 pub const MAP_FENCE: &str = "FENCE";
 pub const MAP_HEARTBEAT: &str = "HEARTBEAT";
 pub const MAP_FENCE_DROPS: &str = "FENCE_DROPS";
+pub const MAP_FOREIGN: &str = "FOREIGN";
 
 /// The maps pinned (and adopted) by name; `EVENTS` is not: a restarted agent must not read a
 /// dead one's events.
@@ -76,8 +77,9 @@ const PINNED_MAPS: [&str; 13] = [
 ];
 
 /// Version of the map layouts, part of the pin directory's name: a newer agent with other
-/// layouts never adopts an older one's maps. 3: `RxInstance::vips`.
-pub const MAPS_ABI: u32 = 3;
+/// layouts never adopts an older one's maps. 3: `RxInstance::vips`. 4: `RxGlobal`'s groups
+/// and MAC, `RxInstance::unicast_any_ttl`.
+pub const MAPS_ABI: u32 = 4;
 
 /// File names of the pinned links in the pin directory.
 const LINK_XDP: &str = "link_xdp";
@@ -184,6 +186,7 @@ impl SlotConfig {
             vip_count: vips.len() as u8,
             check_peers: u8::from(!rules.unicast_peers.is_empty()),
             adver_int_cs: rules.adver_int_cs,
+            unicast_any_ttl: u8::from(rules.unicast_any_ttl),
             vip_mask,
             silence_ns: silence.as_nanos() as u64,
             primary: addr16(primary),
@@ -198,6 +201,24 @@ impl SlotConfig {
             vips,
             peers: rules.unicast_peers.clone(),
         }
+    }
+}
+
+/// What the agent writes to `RX_GLOBAL`: the [`rx_flags`](ha_common::maps::rx_flags), the
+/// interface's multicast groups (`vrrp_mcast_group4/6`) and its MAC, by which `vrrp_rx` tells
+/// this interface's adverts from other speakers' (passed to the stack).
+pub fn rx_global(
+    flags: u32,
+    group4: std::net::Ipv4Addr,
+    group6: std::net::Ipv6Addr,
+    mac: [u8; 6],
+) -> RxGlobal {
+    RxGlobal {
+        flags,
+        group4: group4.octets(),
+        group6: group6.octets(),
+        mac,
+        _pad: [0; 2],
     }
 }
 
@@ -223,6 +244,7 @@ pub struct XdpDatapath {
     fence: HashMap<MapData, VipKey, FenceEntry>,
     heartbeat: Array<MapData, Heartbeat>,
     fence_drops: PerCpuArray<MapData, u64>,
+    foreign: PerCpuArray<MapData, u64>,
 }
 
 impl XdpDatapath {
@@ -362,6 +384,7 @@ impl XdpDatapath {
             fence: take_map(&mut ebpf, MAP_FENCE)?,
             heartbeat: take_map(&mut ebpf, MAP_HEARTBEAT)?,
             fence_drops: take_map(&mut ebpf, MAP_FENCE_DROPS)?,
+            foreign: take_map(&mut ebpf, MAP_FOREIGN)?,
             ebpf,
         })
     }
@@ -566,6 +589,24 @@ impl XdpDatapath {
                 if n > 0 {
                     out.push((vrid, reason, n));
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// VRRP packets for `vrid` that `vrrp_rx` judged another speaker's (passed to the stack, or
+    /// dropped with `DROP_FOREIGN`), summed over CPUs.
+    pub fn foreign(&self, vrid: u8) -> Result<u64, XdpError> {
+        sum_per_cpu(&self.foreign, MAP_FOREIGN, u32::from(vrid))
+    }
+
+    /// Every non-zero foreign counter: (VRID, count).
+    pub fn foreigners(&self) -> Result<Vec<(u8, u64)>, XdpError> {
+        let mut out = Vec::new();
+        for vrid in 0..VRID_SLOTS {
+            let n = self.foreign(vrid as u8)?;
+            if n > 0 {
+                out.push((vrid as u8, n));
             }
         }
         Ok(out)

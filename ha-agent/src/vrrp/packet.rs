@@ -1,50 +1,66 @@
 //! The VRRP advert codec: VRRPv2 (RFC 3768) and VRRPv3 (RFC 5798), over IPv4 and IPv6.
 //!
-//! Receiving is split in two stages so that the XDP program (`ha-ebpf/src/rx.rs`) can mirror it
+//! Receiving is split in stages so that the XDP program (`ha-ebpf/src/rx.rs`) can mirror it
 //! check for check, and so that both agree on the [`RejectReason`] a packet is counted under:
 //!
-//! 1. **Stateless decoding**, [`decode_ip`] (from the IP header: XDP, the IPv4 raw socket, the
-//!    parity tests) or [`decode_vrrp`] (from the VRRP header, with addresses and TTL/hop limit
-//!    given: the IPv6 raw socket, which gets the hop limit by `IPV6_HOPLIMIT` cmsg). Depends
-//!    only on the bytes and on [`DecodeOptions`], which are per interface.
-//! 2. **Per-instance validation**, [`validate`]: checks that depend on the instance configured
+//! 1. **Whose advert**, check 5a of [`receive_ip`] / [`receive_vrrp`]: an advert that is not for
+//!    one of the receiving interface's instances ([`Receiver`]: another VRID or family, another
+//!    VLAN, another multicast group, a unicast frame to another MAC) is [`Verdict::Foreign`],
+//!    not a rejection: another speaker behind the same NIC (a keepalived in a macvlan container,
+//!    on a VLAN sub-interface, for other VRIDs) must get it, whatever else is wrong with it.
+//!    XDP passes it to the stack; the socket datapath ignores it, as keepalived ignores VRIDs it
+//!    does not run. Both count it.
+//! 2. **Stateless decoding**, [`decode_ip`] (from the IP header) or [`decode_vrrp`] (from the
+//!    VRRP header, with addresses and TTL/hop limit given: the IPv6 raw socket, which gets the
+//!    hop limit by `IPV6_HOPLIMIT` cmsg). Depends only on the bytes and on [`DecodeOptions`].
+//! 3. **Per-instance validation**, [`validate`]: checks that depend on the instance configured
 //!    for the advert's VRID ([`InstanceRules`]).
+//!
+//! [`receive_ip`] and [`receive_vrrp`] run the three in the order below; [`decode_ip`],
+//! [`decode_vrrp`] and [`validate`] are the stages alone (fuzzing, golden captures).
 //!
 //! # Order of checks
 //!
-//! The first failing check decides the reason. [`decode_ip`] (steps 1–9), then [`decode_vrrp`]
-//! (steps 10–19), then [`validate`] (steps 20–26):
+//! The first failing check decides the verdict. [`receive_ip`] runs steps 1–5a, then
+//! [`decode_ip`] (steps 6–19), then [`validate`] (steps 22–26):
 //!
-//! | # | check | reason |
+//! | # | check | verdict |
 //! |---|-------|--------|
-//! | 1 | packet is empty | `Truncated` |
+//! | 1 | packet is empty | `NotVrrp` (the stateless [`decode_ip`]: `Truncated`) |
 //! | 2 | IP version nibble is neither 4 nor 6 | `NotVrrp` |
+//! | 5, 9 | the protocol / next header byte is missing or ≠ 112 (extension headers are not walked) | `NotVrrp` |
+//! | 5a′ | the frame is VLAN-tagged (our instances live on the untagged interface) | `Foreign` (VRID byte, or 0) |
 //! | | **IPv4** (RFC 791) | |
 //! | 3 | fewer than 20 bytes | `Truncated` |
 //! | 4 | IHL < 5 | `NotVrrp` |
-//! | 5 | protocol ≠ 112 | `NotVrrp` |
+//! | | **IPv6** (RFC 8200) | |
+//! | 8 | fewer than 40 bytes | `Truncated` |
+//! | | **whose advert** ([`Receiver`]) | |
+//! | 5a | the VRID byte (IHL × 4 + 1, or 41) is past the end of the packet | `Truncated` (VRID 0) |
+//! | 5a | no instance with this VRID and family on the interface (VRID 0 is none's) | `Foreign` |
+//! | 5a | multicast destination ≠ the interface's group of its family (`vrrp_mcast_group4/6`) | `Foreign` |
+//! | 5a | unicast destination and the frame was not sent to the interface's MAC | `Foreign` |
+//! | | **IPv4** | |
 //! | 6 | total length > bytes present, or total length < IHL × 4 | `Truncated` |
 //! | 7 | a fragment: MF set or fragment offset ≠ 0 | `Truncated` |
 //! | | VRRP part = bytes IHL × 4 .. total length (link padding after it is ignored) | |
-//! | | **IPv6** (RFC 8200) | |
-//! | 8 | fewer than 40 bytes | `Truncated` |
-//! | 9 | next header ≠ 112 (extension headers are not walked) | `NotVrrp` |
+//! | | **IPv6** | |
 //! | 9a | 40 + payload length > bytes present | `Truncated` |
 //! | | VRRP part = bytes 40 .. 40 + payload length | |
 //! | | **VRRP** ([`decode_vrrp`]) | |
 //! | 10 | source and destination are of different families (API misuse only) | `FamilyMismatch` |
-//! | 11 | TTL / hop limit ≠ 255, unless [`DecodeOptions::unicast_any_ttl`] and the destination is not multicast | `TtlNot255` |
+//! | 11 | TTL / hop limit ≠ 255, unless the instance is unicast ([`InstanceRules::unicast_any_ttl`]) and the destination is not multicast | `TtlNot255` |
 //! | 12 | VRRP part shorter than 8 bytes | `Truncated` |
 //! | 13 | version ∉ {2, 3} | `BadVersion` |
 //! | 14 | type ≠ 1 (ADVERTISEMENT) | `BadType` |
-//! | 15 | VRID = 0 | `BadVrid` |
+//! | 15 | VRID = 0 (only the stateless decoders reach it: 5a made it `Foreign`) | `BadVrid` |
 //! | 16 | length ≠ 8 + count × (4 or 16) + (8 for v2 over IPv4) | `LengthMismatch` |
 //! | 17 | checksum does not verify (see [Checksums](#checksums)) | `BadChecksum` |
 //! | 18 | v2: auth type ∉ {0, 1} (2 is IPsec AH, never accepted) | `AuthMismatch` |
 //! | 19 | v2 over IPv6: auth type ≠ 0 (there is no room for a password) | `AuthMismatch` |
 //! | | **instance** ([`validate`]) | |
-//! | 20 | VRID ≠ the instance's | `UnknownVrid` |
-//! | 21 | source family ≠ the instance's | `FamilyMismatch` |
+//! | 20 | VRID ≠ the instance's ([`validate`] alone; 5a decided it) | `UnknownVrid` |
+//! | 21 | source family ≠ the instance's ([`validate`] alone; 5a decided it) | `FamilyMismatch` |
 //! | 22 | version ≠ the instance's | `BadVersion` |
 //! | 23 | v2: auth type or password ≠ the instance's | `AuthMismatch` |
 //! | 24 | v2: Adver Int ≠ the instance's | `IntervalMismatch` |
@@ -76,13 +92,13 @@
 //!
 //! # Where we differ from keepalived 2.2.7 (`vrrp_check_packet`)
 //!
-//! - keepalived checks length, TTL, version, auth and interval *before* the type and checksum,
-//!   and only for the instance with the packet's VRID; we do every stateless check first, in
-//!   the fixed order above, so XDP can do them before looking up the instance. Apart from the
-//!   points below, we accept what keepalived accepts; only the reason counted may differ.
+//! - keepalived checks length, TTL, version, auth and interval *before* the type and checksum;
+//!   we look the instance up first (5a), then do every stateless check in the fixed order
+//!   above, so XDP can do them in one pass. Apart from the points below, we accept what
+//!   keepalived accepts; only the reason counted may differ.
 //! - keepalived skips the TTL check for unicast instances and then checks a per-peer
-//!   `min_ttl`/`max_ttl`; we skip it for unicast destinations when the interface has unicast
-//!   instances ([`DecodeOptions::unicast_any_ttl`]) and leave the per-peer range out.
+//!   `min_ttl`/`max_ttl`; we skip it for unicast destinations of unicast instances
+//!   ([`InstanceRules::unicast_any_ttl`]) and leave the per-peer range out.
 //! - keepalived ≥ 2.2.8 with `v3_checksum_as_v2` accepts v3 IPv4 adverts whatever their
 //!   checksum (the failed comparison is ignored when the flag is set); we verify the checksum
 //!   without the pseudo-header, which is what the option says it does.
@@ -92,7 +108,7 @@
 //!   that is a property of the socket and lives in `datapath`.
 //! - keepalived never sees fragments or link padding (the kernel reassembles and trims for raw
 //!   sockets); XDP does, hence checks 6–7 and the use of the IP length fields, not the buffer's.
-//! - VRID 0 is `BadVrid` here; keepalived just finds no instance for it. Same verdict.
+//! - VRID 0 is `Foreign` (no instance has it), as keepalived finds no instance for it.
 //! - v2 over IPv6 with auth type 1: keepalived compares the last 8 bytes of the last address
 //!   with its password; we reject it (`AuthMismatch`), there being no password field.
 //! - IPsec AH authentication (v2 auth type 2, IP protocol 51) is not supported: such adverts
@@ -294,8 +310,10 @@ pub enum V3Ipv4Checksum {
 pub struct DecodeOptions {
     /// Which VRRPv3 IPv4 checksums verify.
     pub v3_ipv4_checksum: V3Ipv4Checksum,
-    /// Accept any TTL / hop limit on adverts sent to a unicast address (keepalived checks TTL
-    /// only for multicast instances). Multicast adverts always need 255 (RFC 5798 §7.1).
+    /// Accept any TTL / hop limit on adverts sent to a unicast address. Multicast adverts always
+    /// need 255 (RFC 5798 §7.1). For the stateless [`decode_ip`] / [`decode_vrrp`] only:
+    /// [`receive_ip`] and [`receive_vrrp`] take it from the instance
+    /// ([`InstanceRules::unicast_any_ttl`]), as keepalived checks TTL per instance.
     pub unicast_any_ttl: bool,
 }
 
@@ -344,6 +362,193 @@ pub struct InstanceRules {
     /// When non-empty, adverts are accepted only from these sources (keepalived's
     /// `unicast_peer` with `check_unicast_src`).
     pub unicast_peers: Vec<IpAddr>,
+    /// A unicast instance: any TTL / hop limit on adverts to a unicast address (keepalived
+    /// checks TTL only for multicast instances). Multicast adverts always need 255.
+    pub unicast_any_ttl: bool,
+}
+
+/// How a packet reached the codec, below IP: what XDP sees of the frame and a raw socket does
+/// not (the kernel delivered the socket's packets untagged and to this interface's address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Arrival {
+    /// The frame carried an 802.1Q or 802.1ad tag.
+    pub tagged: bool,
+    /// The Ethernet destination was the receiving interface's MAC (a unicast advert to a
+    /// macvlan child behind the same NIC carries the child's).
+    pub to_our_mac: bool,
+}
+
+impl Arrival {
+    /// What a raw socket on the interface receives.
+    pub const SOCKET: Arrival = Arrival {
+        tagged: false,
+        to_our_mac: true,
+    };
+
+    /// What an Ethernet `frame` says, for an interface with MAC `mac`.
+    pub fn of_frame(frame: &[u8], mac: [u8; 6]) -> Arrival {
+        let ethertype = frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]));
+        Arrival {
+            tagged: matches!(ethertype, Some(0x8100 | 0x88a8)),
+            to_our_mac: frame.get(..6) == Some(&mac[..]),
+        }
+    }
+}
+
+/// The receiving interface as check 5a sees it: which adverts are its instances' at all.
+#[derive(Clone, Copy, Debug)]
+pub struct Receiver<'r> {
+    /// `vrrp_mcast_group4`: the group multicast instances here advertise to.
+    pub group4: Ipv4Addr,
+    /// `vrrp_mcast_group6`.
+    pub group6: Ipv6Addr,
+    /// The instances on the interface (one per VRID and family).
+    pub instances: &'r [InstanceRules],
+}
+
+impl Receiver<'_> {
+    /// The index of the instance with `vrid` in `family`.
+    pub fn instance(&self, vrid: u8, family: Family) -> Option<usize> {
+        self.instances
+            .iter()
+            .position(|r| r.vrid == vrid && r.family == family)
+    }
+
+    /// Whether an advert to `dst` is addressed to us: a multicast one to our group of its
+    /// family, a unicast one in a frame to our MAC.
+    fn for_us(&self, dst: IpAddr, arrival: Arrival) -> bool {
+        match dst {
+            IpAddr::V4(d) if d.is_multicast() => d == self.group4,
+            IpAddr::V6(d) if d.is_multicast() => d == self.group6,
+            _ => arrival.to_our_mac,
+        }
+    }
+}
+
+/// What [`receive_ip`] and [`receive_vrrp`] make of a packet: the same verdicts as `vrrp_rx`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not VRRP (XDP passes it, uncounted).
+    NotVrrp,
+    /// VRRP for another speaker (check 5a): not ours to judge. XDP passes it to the stack.
+    Foreign { vrid: u8 },
+    /// For us and wrong: counted under the VRID byte and the reason.
+    Rejected { vrid: u8, reason: RejectReason },
+    /// A valid advert for `Receiver::instances[instance]`.
+    Valid { instance: usize, received: Received },
+}
+
+/// Judges an IP packet (from the IP header) that arrived on the interface `rx` describes, in
+/// the [order of checks](self#order-of-checks): `vrrp_rx`'s verdict on the same frame.
+pub fn receive_ip(
+    packet: &[u8],
+    arrival: Arrival,
+    rx: &Receiver<'_>,
+    opts: &DecodeOptions,
+) -> Verdict {
+    let Some(&first) = packet.first() else {
+        return Verdict::NotVrrp;
+    };
+    let (family, hlen, min) = match first >> 4 {
+        4 => (Family::Ipv4, usize::from(first & 0x0f) * 4, IPV4_MIN_HLEN),
+        6 => (Family::Ipv6, IPV6_HLEN, IPV6_HLEN),
+        _ => return Verdict::NotVrrp,
+    };
+    let proto_at = if family == Family::Ipv6 { 6 } else { 9 };
+    if packet.get(proto_at) != Some(&IPPROTO_VRRP) {
+        return Verdict::NotVrrp;
+    }
+    let vrid = packet.get(hlen + 1).copied();
+    if arrival.tagged {
+        return Verdict::Foreign {
+            vrid: vrid.unwrap_or(0),
+        };
+    }
+    if packet.len() < min {
+        return Verdict::Rejected {
+            vrid: vrid.unwrap_or(0),
+            reason: RejectReason::Truncated,
+        };
+    }
+    if hlen < IPV4_MIN_HLEN {
+        return Verdict::NotVrrp;
+    }
+    let Some(vrid) = vrid else {
+        return Verdict::Rejected {
+            vrid: 0,
+            reason: RejectReason::Truncated,
+        };
+    };
+    let dst: IpAddr = match family {
+        Family::Ipv4 => array_at::<4>(packet, 16).map(|d| Ipv4Addr::from(*d).into()),
+        Family::Ipv6 => array_at::<16>(packet, 24).map(|d| Ipv6Addr::from(*d).into()),
+    }
+    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let Some(instance) = rx.instance(vrid, family) else {
+        return Verdict::Foreign { vrid };
+    };
+    if !rx.for_us(dst, arrival) {
+        return Verdict::Foreign { vrid };
+    }
+    let rules = &rx.instances[instance];
+    let opts = DecodeOptions {
+        unicast_any_ttl: rules.unicast_any_ttl,
+        ..*opts
+    };
+    match decode_ip(packet, &opts).and_then(|r| validate(&r.advert, r.src, rules).map(|()| r)) {
+        Ok(received) => Verdict::Valid { instance, received },
+        Err(reason) => Verdict::Rejected { vrid, reason },
+    }
+}
+
+/// [`receive_ip`] for a VRRP message whose IP header the kernel has consumed (the IPv6 raw
+/// socket): `payload` from `src` to `dst` with TTL / hop limit `ttl`.
+pub fn receive_vrrp(
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    payload: &[u8],
+    arrival: Arrival,
+    rx: &Receiver<'_>,
+    opts: &DecodeOptions,
+) -> Verdict {
+    let vrid = payload.get(1).copied();
+    if arrival.tagged {
+        return Verdict::Foreign {
+            vrid: vrid.unwrap_or(0),
+        };
+    }
+    let Some(vrid) = vrid else {
+        return Verdict::Rejected {
+            vrid: 0,
+            reason: RejectReason::Truncated,
+        };
+    };
+    let Some(instance) = rx.instance(vrid, Family::of(&src)) else {
+        return Verdict::Foreign { vrid };
+    };
+    if !rx.for_us(dst, arrival) {
+        return Verdict::Foreign { vrid };
+    }
+    let rules = &rx.instances[instance];
+    let opts = DecodeOptions {
+        unicast_any_ttl: rules.unicast_any_ttl,
+        ..*opts
+    };
+    match decode_vrrp(src, dst, ttl, payload, &opts)
+        .and_then(|a| validate(&a, src, rules).map(|()| a))
+    {
+        Ok(advert) => Verdict::Valid {
+            instance,
+            received: Received {
+                src,
+                dst,
+                ttl,
+                advert,
+            },
+        },
+        Err(reason) => Verdict::Rejected { vrid, reason },
+    }
 }
 
 impl Advert {

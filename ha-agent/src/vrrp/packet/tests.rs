@@ -460,6 +460,7 @@ fn rules_for(a: &Advert) -> InstanceRules {
         adver_int_cs: a.adver_int_cs,
         vips: Some(a.addrs.clone()),
         unicast_peers: vec![],
+        unicast_any_ttl: false,
     }
 }
 
@@ -548,4 +549,94 @@ fn vrid_slots() {
     assert_eq!(vrid_slot_ip(&[]), 0);
     assert_eq!(vrid_slot_ip(&[0x4f]), 0);
     assert_eq!(vrid_slot(&p[20..]), 52);
+}
+
+/// The codec's check 5a (`receive_ip`): other speakers' adverts are `Foreign`, not rejected,
+/// whatever else is wrong with them; ours go on to the checks, the TTL waiver per instance.
+#[test]
+fn receive_tells_other_speakers_from_ours() {
+    let mac = [2, 0, 0, 0, 0, 1];
+    let mcast = rules_for(&v3_ipv4());
+    let unicast = InstanceRules {
+        vrid: 51,
+        unicast_any_ttl: true,
+        ..rules_for(&v3_ipv4())
+    };
+    let rules = [mcast, unicast];
+    let rx = Receiver {
+        group4: Ipv4Addr::new(224, 0, 0, 18),
+        group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+        instances: &rules,
+    };
+    let ours = Arrival::SOCKET;
+    let opts = DecodeOptions::default();
+    let advert = |vrid: u8| Advert { vrid, ..v3_ipv4() };
+    let packet = |vrid: u8, dst: IpAddr, ttl: u8| {
+        ipv4_packet(SRC4, dst, ttl, &encode(&advert(vrid), SRC4, dst))
+    };
+    let verdict = |p: &[u8], arrival| receive_ip(p, arrival, &rx, &opts);
+    assert!(matches!(
+        verdict(&packet(52, MCAST4, 255), ours),
+        Verdict::Valid { instance: 0, .. }
+    ));
+    assert_eq!(
+        verdict(&packet(99, MCAST4, 255), ours),
+        Verdict::Foreign { vrid: 99 }
+    );
+    // Another VRID, broken everywhere else (TTL, checksum): still not ours to judge.
+    let mut broken = packet(99, MCAST4, 1);
+    broken[27] ^= 0xff;
+    assert_eq!(verdict(&broken, ours), Verdict::Foreign { vrid: 99 });
+    let other_group = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 19));
+    assert_eq!(
+        verdict(&packet(52, other_group, 255), ours),
+        Verdict::Foreign { vrid: 52 }
+    );
+    let tagged = Arrival {
+        tagged: true,
+        to_our_mac: true,
+    };
+    assert_eq!(
+        verdict(&packet(52, MCAST4, 255), tagged),
+        Verdict::Foreign { vrid: 52 }
+    );
+    let child = Arrival {
+        tagged: false,
+        to_our_mac: false,
+    };
+    assert_eq!(
+        verdict(&packet(51, PEER4, 255), child),
+        Verdict::Foreign { vrid: 51 }
+    );
+    // The unicast instance waives TTL on unicast adverts; the multicast one beside it does not.
+    assert!(matches!(
+        verdict(&packet(51, PEER4, 64), ours),
+        Verdict::Valid { instance: 1, .. }
+    ));
+    assert_eq!(
+        verdict(&packet(52, PEER4, 64), ours),
+        Verdict::Rejected {
+            vrid: 52,
+            reason: TtlNot255
+        }
+    );
+    assert_eq!(
+        verdict(&packet(51, MCAST4, 64), ours),
+        Verdict::Rejected {
+            vrid: 51,
+            reason: TtlNot255
+        }
+    );
+    // Arrival from a frame: the tag and the destination MAC.
+    let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    assert_eq!(Arrival::of_frame(&frame, mac), Arrival::SOCKET);
+    frame[12..14].copy_from_slice(&[0x81, 0x00]);
+    frame[5] = 9;
+    assert_eq!(
+        Arrival::of_frame(&frame, mac),
+        Arrival {
+            tagged: true,
+            to_our_mac: false
+        }
+    );
 }
