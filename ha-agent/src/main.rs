@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ha_agent::config::escape_lines;
 use ha_agent::{
     agent::{self, DatapathChoice, RunOptions},
     control::{self, ControlOptions, logging::LogFormat},
@@ -128,11 +129,11 @@ fn main() -> ExitCode {
             let socket = control_socket.unwrap_or_else(|| control::default_socket_path(&config));
             match control::status(&socket, json) {
                 Ok(text) => {
-                    print!("{text}");
+                    print!("{}", escape_lines(&text));
                     ExitCode::SUCCESS
                 }
                 Err(err) => {
-                    eprintln!("ha-agent status: {err:#}");
+                    eprintln!("ha-agent status: {}", escape_lines(&format!("{err:#}")));
                     ExitCode::FAILURE
                 }
             }
@@ -144,10 +145,13 @@ fn main() -> ExitCode {
                 }
                 // The checks `run` makes before it touches the host, with the same function.
                 if let Err(err) = agent::check_config(&loaded.config, &config) {
-                    eprintln!("{err:#}");
+                    eprintln!("{}", escape_lines(&format!("{err:#}")));
                     return ExitCode::FAILURE;
                 }
-                print!("{}", ha_agent::config::summary(&loaded.config));
+                print!(
+                    "{}",
+                    escape_lines(&ha_agent::config::summary(&loaded.config))
+                );
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -193,7 +197,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");
-                    eprintln!("ha-agent: {err:#}");
+                    eprintln!("ha-agent: {}", escape_lines(&format!("{err:#}")));
                     ExitCode::FAILURE
                 }
             }
