@@ -595,6 +595,89 @@ fn stale_control_socket_is_replaced_and_a_live_one_refused_json_logs() {
     }
 }
 
+/// The pid file is locked for the agent's life: a second agent is refused naming the first's
+/// pid; a stale file naming a live (reused) pid does not block a start; nothing planted beside
+/// it (the old `.tmp` name) is followed.
+#[test]
+fn pid_file_is_locked_and_symlinks_beside_it_are_not_followed() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opspid", 1).unwrap();
+    let pid_file = lab.dir.join("agent.pid");
+    // A crashed agent's pid file whose pid now belongs to another program (pid 1 is alive).
+    std::fs::write(&pid_file, "1\n").unwrap();
+    let victim = lab.dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, lab.dir.join("agent.tmp")).unwrap();
+    let conf_a = lab.write_file("a.conf", &conf(150)).unwrap();
+    let pid = pid_file.to_str().unwrap();
+    let sock_a = lab.dir.join("a.sock");
+    let mut first = spawn_env(
+        &lab,
+        "agent-pid-a",
+        &[],
+        &[
+            "-f",
+            conf_a.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            sock_a.to_str().unwrap(),
+            "--pid-file",
+            pid,
+        ],
+    );
+    let up = ha_tests::wait_for("the first agent to answer", Duration::from_secs(5), || {
+        Ok(status_cmd(&["--control-socket", sock_a.to_str().unwrap()])
+            .status
+            .success())
+    });
+    up.unwrap_or_else(|e| panic!("{e}:\n{}", first.log()));
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), first.pid().to_string());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+
+    let conf_b = lab
+        .write_file(
+            "b.conf",
+            &conf(100).replace("51", "61").replace(VIP, "192.0.2.201"),
+        )
+        .unwrap();
+    let sock_b = lab.dir.join("b.sock");
+    let mut second = spawn_env(
+        &lab,
+        "agent-pid-b",
+        &[],
+        &[
+            "-f",
+            conf_b.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            sock_b.to_str().unwrap(),
+            "--pid-file",
+            pid,
+        ],
+    );
+    let status = second
+        .wait_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("the second agent exits");
+    assert!(!status.success());
+    let log = second.log();
+    assert!(
+        log.contains(&format!(
+            "(pid {}) is running with this pid file",
+            first.pid()
+        )) && log.contains("agent.pid"),
+        "{log}"
+    );
+    assert!(!sock_b.exists(), "refused before its control socket");
+    assert!(first.is_running());
+    first.signal(libc::SIGTERM).unwrap();
+    first.wait_timeout(Duration::from_secs(3)).unwrap();
+    assert!(!pid_file.exists(), "removed at exit");
+}
+
 /// Every example configuration loads without errors or warnings, `check-config` accepts it (on
 /// a lab node, which has their `eth0`), and it has the instances its comment promises.
 #[test]
