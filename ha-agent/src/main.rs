@@ -144,9 +144,16 @@ fn main() -> ExitCode {
                     eprintln!("warning: {warning}");
                 }
                 // The checks `run` makes before it touches the host, with the same function.
-                if let Err(err) = agent::check_config(&loaded.config, &config) {
-                    eprintln!("{}", escape_lines(&format!("{err:#}")));
-                    return ExitCode::FAILURE;
+                match agent::check_config(&loaded.config, &config) {
+                    Ok(checked) => {
+                        for warning in &checked.warnings {
+                            eprintln!("warning: {}", escape_lines(warning));
+                        }
+                    }
+                    Err(err) => {
+                        eprintln!("{}", escape_lines(&format!("{err:#}")));
+                        return ExitCode::FAILURE;
+                    }
                 }
                 print!(
                     "{}",

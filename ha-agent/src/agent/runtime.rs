@@ -365,6 +365,7 @@ impl Runtime {
             run_as,
             scripts,
             notify_users,
+            ..
         } = checked;
         let now = Instant::now();
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
