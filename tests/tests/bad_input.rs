@@ -655,6 +655,36 @@ fn a_hanging_vrrp_script_is_killed_at_its_timeout_and_counts_as_failed() {
     }
 }
 
+/// A track_file that is a FIFO (nothing writes it) does not hang the agent: it is refused with a
+/// warning and counts as 0; once it is a regular file its value counts again.
+#[test]
+fn a_track_file_that_is_a_fifo_does_not_hang_the_agent() {
+    let mut s = Scene::new("trackfifo", 2);
+    let file = s.lab.dir.join("maint");
+    let c = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let tracked = format!(
+        "track_file maint {{\n    file \"{}\"\n    weight 100\n}}\n",
+        file.display()
+    );
+    let track = "    track_file {\n        maint\n    }\n";
+    s.start(
+        1,
+        Kind::Agent,
+        &(global_defs("n1") + &tracked + &instance(150, track)),
+    );
+    s.start(2, Kind::Agent, &(global_defs("n2") + &instance(100, "")));
+    let timeout = Duration::from_secs(10);
+    // A blocking open of the FIFO would stop node 1's loop before its first advert.
+    s.wait_vip(vip(), &[1], timeout);
+    s.wait_log(1, "not a regular file", 1, timeout);
+    // A regular file with -1: 150 - 100 = 50 < 100, node 2 takes over.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, "-1\n").unwrap();
+    s.wait_vip(vip(), &[2], timeout);
+}
+
 /// Deletes node `i`'s `eth0` (and so its veth peer, the bridge port).
 fn delete_iface(lab: &Lab, i: usize) {
     lab.node(i).run("ip", &["link", "del", IFACE]).unwrap();

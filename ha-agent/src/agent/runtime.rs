@@ -136,6 +136,8 @@ struct Runtime {
     /// Interface name → whether it is running (for track_interface).
     running: HashMap<String, bool>,
     scripts_up: Vec<bool>,
+    /// Each track_file's last reading, by name (read off the loop by `read_track_files`).
+    track_values: HashMap<String, Result<i64, String>>,
     xdp: HashMap<String, XdpDatapath>,
     /// The ring-buffer reader of each XDP interface (kept across reloads with its datapath).
     event_tasks: HashMap<String, AbortHandle>,
@@ -440,6 +442,7 @@ impl Runtime {
             facts,
             running,
             scripts_up,
+            track_values: HashMap::new(),
             xdp: HashMap::new(),
             event_tasks: HashMap::new(),
             bpf_dir: previous.map_or_else(
@@ -807,7 +810,7 @@ impl Runtime {
             if let Some(init) = f.init_file
                 && (init.overwrite || !f.file.exists())
             {
-                std::fs::write(&f.file, format!("{}\n", init.value)).with_context(|| {
+                track::file::write_init(&f.file, i64::from(init.value)).with_context(|| {
                     format!("track_file {}: init_file {}", f.name, f.file.display())
                 })?;
             }
@@ -961,7 +964,8 @@ impl Runtime {
         for u in (0..self.units.len()).filter(|u| !kept.contains(u)) {
             self.deliver_unit(u, now, Event::Startup).await;
         }
-        // Trackers known at start (interfaces down, init_fail scripts).
+        // Trackers known at start (interfaces down, init_fail scripts, track files).
+        self.read_track_files().await;
         for i in 0..self.nodes.len() {
             self.recompute(i, now).await;
         }
@@ -1804,9 +1808,50 @@ impl Runtime {
     /// Re-reads track_file values (through [`Runtime::recompute`]): a tracked file may have
     /// changed (only the watch task `start_tasks` starts for the tracked files sends this).
     async fn on_track_files(&mut self) {
+        self.read_track_files().await;
         let now = Instant::now();
         for i in 0..self.nodes.len() {
             self.recompute(i, now).await;
+        }
+    }
+
+    /// Reads every track_file on the blocking pool (a slow disk or NFS never stalls the loop;
+    /// `read_value` never waits on a FIFO) into `track_values`. A file that cannot be read
+    /// counts as 0, as keepalived; why is said once, when it starts.
+    async fn read_track_files(&mut self) {
+        let files: Vec<(String, std::path::PathBuf)> = self
+            .config
+            .track_files
+            .iter()
+            .map(|f| (f.name.clone(), f.file.clone()))
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            files
+                .into_iter()
+                .map(|(name, path)| {
+                    let value = track::file::read_value(&path);
+                    (name, path, value)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(read) = read else {
+            error!("track_file: the reader task failed; values unchanged");
+            return;
+        };
+        for (name, path, value) in read {
+            if let Err(why) = &value
+                && self.track_values.get(&name) != Some(&value)
+            {
+                warn!(
+                    "track_file {name}: {}: {why}; counted as 0 until it can be read",
+                    path.display()
+                );
+            }
+            self.track_values.insert(name, value);
         }
     }
 
@@ -1930,11 +1975,10 @@ impl Runtime {
         }
         let group_files = group.map(|g| g.track_files.as_slice()).unwrap_or_default();
         for t in ip.track_files.iter().chain(group_files) {
-            let path = self.config.track_file(&t.name).map(|f| f.file.clone());
-            let value = path
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let value = match self.track_values.get(&t.name) {
+                Some(Ok(v)) => *v,
+                _ => 0,
+            };
             show("file", t, value == 0 || t.weight != 0);
             trackers.push(Tracked::File {
                 value,

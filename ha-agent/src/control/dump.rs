@@ -69,7 +69,12 @@ impl DumpPaths {
 /// temporary file has a name no one can guess and is created with `O_EXCL | O_NOFOLLOW`: a
 /// symlink planted beside `path` (a predictable `.tmp`) is never followed to clobber its target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let (tmp, mut file) = create_temporary(path)
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomic`] with the file's permissions `mode` (before the umask).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let (tmp, mut file) = create_temporary(path, mode)
         .with_context(|| format!("creating a temporary file beside {}", path.display()))?;
     let result = (|| {
         file.write_all(bytes)?;
@@ -82,9 +87,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.with_context(|| format!("writing {}", path.display()))
 }
 
-/// Creates a new owner-only file `PATH.tmp.PID.RANDOM` beside `path`, never an existing file or
+/// Creates a new file `PATH.tmp.PID.RANDOM` with `mode` beside `path`, never an existing file or
 /// a symlink's target.
-fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+fn create_temporary(path: &Path, mode: u32) -> std::io::Result<(PathBuf, std::fs::File)> {
     let mut last = None;
     for _ in 0..16 {
         let mut tmp = path.as_os_str().to_owned();
@@ -94,7 +99,7 @@ fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
             .write(true)
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .mode(0o600)
+            .mode(mode)
             .open(&tmp)
         {
             Ok(file) => return Ok((tmp, file)),
