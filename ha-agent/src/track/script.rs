@@ -236,6 +236,8 @@ pub async fn run_once(argv: &[String], timeout: Duration, run_as: Option<RunAs>)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
+        // The agent's systemd socket is not the script's to write to.
+        .env_remove("NOTIFY_SOCKET")
         // Its own process group, so that a timeout kills what the script started too (a
         // `sleep` or `curl` under `sh`), as keepalived does; else they outlive it, one per run.
         .process_group(0);
