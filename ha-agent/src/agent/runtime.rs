@@ -61,7 +61,7 @@ struct Incoming {
 /// Whom an advert is for.
 enum Target {
     /// Socket datapath: the receive task resolved the instance.
-    Instance(usize),
+    Instance(PlanIndex),
     /// XDP datapath: a ring-buffer event for a slot of an interface, with its
     /// `bpf_ktime_get_ns()`; the loop resolves the slot with the current plan (a reload may
     /// have changed it).
@@ -75,6 +75,25 @@ enum Target {
 enum Unit {
     Single(Instance),
     Group(SyncGroup),
+}
+
+/// An instance's index in the plan of configuration `generation`: a reload renumbers the
+/// instances, and what was queued before it is dropped rather than delivered to another one.
+#[derive(Clone, Copy)]
+struct PlanIndex {
+    index: usize,
+    generation: u64,
+}
+
+/// What a configuration's tasks need and can fail to open: opened before a reload stops or
+/// swaps anything ([`Runtime::open_io`]), started by [`Runtime::start_io`], which cannot fail.
+struct Io {
+    /// Each listener (interface, family): its receive socket, and its groups joined on their
+    /// own (what XDP needs); the one the datapath uses is kept.
+    listeners: Vec<(String, Family, VrrpSocket, Option<Membership>)>,
+    /// One per instance, in plan order.
+    senders: Vec<Rc<AdvertSender>>,
+    garp: HashMap<String, Rc<GarpSender>>,
 }
 
 /// Per-instance runtime state beside the state machine.
@@ -179,6 +198,8 @@ struct Runtime {
     /// to it, and are retried at its link and address changes until one works (it needs its
     /// addresses first).
     rewiring: Option<(String, u32)>,
+    /// Which configuration this is (0 at start, +1 each reload): tags what tasks queue.
+    generation: u64,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -471,6 +492,7 @@ impl Runtime {
             cause: None,
             resign_timer: false,
             rewiring: None,
+            generation: previous.map_or(0, |p| p.generation + 1),
         })
     }
 
@@ -805,89 +827,36 @@ impl Runtime {
 
     /// Opens the sockets and starts the receive and tracker tasks.
     fn start_tasks(&mut self) -> Result<()> {
-        // track_file `init_file`: create the file (or overwrite it) with its initial value.
-        for f in &self.config.track_files {
-            if let Some(init) = f.init_file
-                && (init.overwrite || !f.file.exists())
-            {
-                track::file::write_init(&f.file, i64::from(init.value)).with_context(|| {
-                    format!("track_file {}: init_file {}", f.name, f.file.display())
-                })?;
-            }
-        }
-        self.start_listeners(self.channels.adverts.clone())?;
-        for (index, script, run_as) in self.scripts.clone() {
-            let task = spawn_local(script::supervise(
-                index,
-                script,
-                run_as,
-                self.channels.scripts.clone(),
-            ));
-            self.tasks.push(task.abort_handle());
-        }
-        // The track files an instance or a sync group tracks: re-read when they change.
-        let tracked: Vec<std::path::PathBuf> = self
-            .config
-            .track_files
-            .iter()
-            .filter(|f| {
-                let uses = |t: &[crate::config::Tracker]| t.iter().any(|t| t.name == f.name);
-                self.plan.instances.iter().any(|i| uses(&i.track_files))
-                    || self.config.sync_groups.iter().any(|g| uses(&g.track_files))
-            })
-            .map(|f| f.file.clone())
-            .collect();
-        if !tracked.is_empty() {
-            let task = spawn_local(crate::track::file::watch(
-                tracked,
-                self.channels.files.clone(),
-            ));
-            self.tasks.push(task.abort_handle());
-        }
+        let io = self.open_io()?;
+        self.start_io(io);
         Ok(())
     }
 
-    fn start_listeners(&mut self, tx: mpsc::UnboundedSender<Incoming>) -> Result<()> {
+    /// Opens what the tasks need and can fail (receive sockets and group memberships, advert
+    /// and GARP sockets), then writes the track files' `init_file`s. Nothing is started or
+    /// swapped: on an error what was opened is closed and the host is as it was.
+    fn open_io(&self) -> Result<Io> {
+        let mut listeners = Vec::new();
         for (name, family) in self.plan.listeners() {
             let groups = self.plan.groups(&name, family);
-            if self.xdp.contains_key(&name) {
-                // vrrp_rx consumes the adverts; the ring buffer task reports the changes. The
-                // groups are still joined, or a NIC's multicast filter may never pass them.
-                if !groups.is_empty() {
-                    let joined = Membership::join(&name, &groups)
-                        .with_context(|| format!("joining the VRRP multicast group on {name}"))?;
-                    self.memberships.push(joined);
-                }
-                continue;
-            }
             let socket = match family {
                 Family::Ipv4 => VrrpSocket::open_v4(&name, &v4s(&groups)),
                 Family::Ipv6 => VrrpSocket::open_v6(&name, &v6s(&groups)),
             }
             .with_context(|| format!("opening the VRRP receive socket on {name}"))?;
-            let opts = self.plan.decode_options(&name, family);
-            let table: HashMap<u8, (usize, InstanceRules)> = self
-                .plan
-                .instances
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| i.interface == name && i.family == family)
-                .map(|(n, i)| (i.machine.vrid, (n, i.rules.clone())))
-                .collect();
-            let task = spawn_local(listen(
-                socket,
-                family,
-                opts,
-                table,
-                tx.clone(),
-                self.rejected.clone(),
-            ));
-            self.tasks.push(task.abort_handle());
+            // XDP reads the adverts, but the groups are still joined, or a NIC's multicast
+            // filter may never pass them.
+            let membership = (!groups.is_empty())
+                .then(|| Membership::join(&name, &groups))
+                .transpose()
+                .with_context(|| format!("joining the VRRP multicast group on {name}"))?;
+            listeners.push((name, family, socket, membership));
         }
+        let mut senders = Vec::new();
         let mut shared: HashMap<(&str, IpAddr), Rc<AdvertSender>> = HashMap::new();
         for ip in &self.plan.instances {
             if let Some(sender) = shared.get(&(ip.interface.as_str(), ip.src)) {
-                self.senders.push(sender.clone());
+                senders.push(sender.clone());
                 continue;
             }
             let sender = match ip.src {
@@ -902,7 +871,7 @@ impl Runtime {
             })?;
             let sender = Rc::new(sender);
             shared.insert((ip.interface.as_str(), ip.src), sender.clone());
-            self.senders.push(sender);
+            senders.push(sender);
         }
         let mut garp = HashMap::new();
         for ip in &self.plan.instances {
@@ -917,6 +886,58 @@ impl Runtime {
                 garp.insert(pv.interface.clone(), Rc::new(sender));
             }
         }
+        // track_file `init_file`: create the file (or overwrite it) with its initial value.
+        for f in &self.config.track_files {
+            if let Some(init) = f.init_file
+                && (init.overwrite || !f.file.exists())
+            {
+                track::file::write_init(&f.file, i64::from(init.value)).with_context(|| {
+                    format!("track_file {}: init_file {}", f.name, f.file.display())
+                })?;
+            }
+        }
+        Ok(Io {
+            listeners,
+            senders,
+            garp,
+        })
+    }
+
+    /// Starts the receive, claim, script and track-file tasks on what [`Runtime::open_io`]
+    /// opened, for the datapath attached now. Cannot fail.
+    fn start_io(&mut self, io: Io) {
+        let Io {
+            listeners,
+            senders,
+            garp,
+        } = io;
+        for (name, family, socket, membership) in listeners {
+            if self.xdp.contains_key(&name) {
+                // vrrp_rx consumes the adverts; the ring buffer task reports the changes.
+                self.memberships.extend(membership);
+                continue;
+            }
+            let opts = self.plan.decode_options(&name, family);
+            let table: HashMap<u8, (usize, InstanceRules)> = self
+                .plan
+                .instances
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.interface == name && i.family == family)
+                .map(|(n, i)| (i.machine.vrid, (n, i.rules.clone())))
+                .collect();
+            let task = spawn_local(listen(
+                socket,
+                family,
+                opts,
+                table,
+                self.generation,
+                self.channels.adverts.clone(),
+                self.rejected.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
+        }
+        self.senders = senders;
         self.garp = garp;
         // Address conflicts on the wire: where we may be master of VIPs.
         for name in self.garp.keys() {
@@ -943,7 +964,35 @@ impl Runtime {
                 }
             }
         }
-        Ok(())
+        for (index, script, run_as) in self.scripts.clone() {
+            let task = spawn_local(script::supervise(
+                index,
+                self.generation,
+                script,
+                run_as,
+                self.channels.scripts.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
+        }
+        // The track files an instance or a sync group tracks: re-read when they change.
+        let tracked: Vec<std::path::PathBuf> = self
+            .config
+            .track_files
+            .iter()
+            .filter(|f| {
+                let uses = |t: &[crate::config::Tracker]| t.iter().any(|t| t.name == f.name);
+                self.plan.instances.iter().any(|i| uses(&i.track_files))
+                    || self.config.sync_groups.iter().any(|g| uses(&g.track_files))
+            })
+            .map(|f| f.file.clone())
+            .collect();
+        if !tracked.is_empty() {
+            let task = spawn_local(crate::track::file::watch(
+                tracked,
+                self.channels.files.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
+        }
     }
 
     fn instance(&self, i: usize) -> &Instance {
@@ -1012,7 +1061,9 @@ impl Runtime {
                 inc = adverts.recv() => {
                     let Some(inc) = inc else { break };
                     let i = match &inc.target {
-                        Target::Instance(i) => Some(*i),
+                        Target::Instance(at) => {
+                            (at.generation == self.generation).then_some(at.index)
+                        }
                         Target::Slot { interface, slot, .. } => self.slot_owner(interface, *slot),
                     };
                     i.map(|i| (i, inc.src, inc.priority, inc.at)).into_iter().collect()
@@ -1094,10 +1145,12 @@ impl Runtime {
         };
         // The checks of `run` and `check-config`, except that a configuration without
         // instances is taken: it stops them all.
+        // Everything that can fail (sockets, init files) is opened here, before any unit is
+        // stopped: a reload is refused whole, with the running configuration untouched.
         let prepared = async {
             let netlink = Netlink::new().context("opening rtnetlink")?;
             let checked = super::preflight::check(&config, &netlink).await?;
-            Runtime::prepare(
+            let new = Runtime::prepare(
                 config,
                 checked,
                 netlink,
@@ -1105,9 +1158,11 @@ impl Runtime {
                 self.choice,
                 self.channels.clone(),
                 Some(&self),
-            )
+            )?;
+            let io = new.open_io()?;
+            anyhow::Ok((new, io))
         };
-        let mut new = match prepared.await {
+        let (mut new, io) = match prepared.await {
             Ok(rt) => rt,
             Err(e) => {
                 match &self.rewiring {
@@ -1215,9 +1270,7 @@ impl Runtime {
         if let Err(e) = new.attach_datapath(existing) {
             error!("reload: {e:#}");
         }
-        if let Err(e) = new.start_tasks() {
-            error!("reload: {e:#}; adverts may not be received until the next reload");
-        }
+        new.start_io(io);
         drop(self);
         new.startup(&kept_units).await;
         info!(
@@ -1739,9 +1792,15 @@ impl Runtime {
 
     async fn on_advert(&mut self, inc: Incoming) {
         let i = match &inc.target {
-            Target::Instance(i) => {
-                self.nodes[*i].adverts_received += 1;
-                *i
+            Target::Instance(at) => {
+                // Queued before a reload renumbered the instances: dropped (the next comes in
+                // one advert interval).
+                if at.generation != self.generation {
+                    debug!("dropped an advert queued before the reload (the plan changed)");
+                    return;
+                }
+                self.nodes[at.index].adverts_received += 1;
+                at.index
             }
             Target::Slot {
                 interface,
@@ -1856,6 +1915,12 @@ impl Runtime {
     }
 
     async fn on_script(&mut self, update: ScriptUpdate) {
+        // From a script task a reload stopped: its index is the old configuration's (the new
+        // task sends its first result anyway).
+        if update.generation != self.generation {
+            debug!("dropped a script result queued before the reload (the plan changed)");
+            return;
+        }
         self.scripts_up[update.index] = update.up;
         let now = Instant::now();
         for i in 0..self.nodes.len() {
@@ -2020,6 +2085,7 @@ async fn listen(
     family: Family,
     opts: DecodeOptions,
     table: HashMap<u8, (usize, InstanceRules)>,
+    generation: u64,
     tx: mpsc::UnboundedSender<Incoming>,
     rejected: Rejected,
 ) {
@@ -2050,7 +2116,10 @@ async fn listen(
         match result {
             Ok((instance, src, advert)) => {
                 let incoming = Incoming {
-                    target: Target::Instance(instance),
+                    target: Target::Instance(PlanIndex {
+                        index: instance,
+                        generation,
+                    }),
                     at,
                     src,
                     priority: advert.priority,

@@ -13,10 +13,13 @@ use tokio::{process::Command, sync::mpsc};
 
 use crate::config::{ScriptUser, VrrpScript};
 
-/// A script's state changed: `index` into `Config::scripts`, `up` = succeeding.
+/// A script's state changed: `index` into `Config::scripts` of the configuration `generation`
+/// (the runtime drops updates of an earlier one: a reload renumbers the scripts), `up` =
+/// succeeding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScriptUpdate {
     pub index: usize,
+    pub generation: u64,
     pub up: bool,
 }
 
@@ -311,6 +314,7 @@ impl RiseFall {
 /// Runs `script` forever, sending its state changes. The first result is always sent.
 pub async fn supervise(
     index: usize,
+    generation: u64,
     script: VrrpScript,
     run_as: Option<RunAs>,
     tx: mpsc::UnboundedSender<ScriptUpdate>,
@@ -332,6 +336,7 @@ pub async fn supervise(
             if tx
                 .send(ScriptUpdate {
                     index,
+                    generation,
                     up: state.up(),
                 })
                 .is_err()
