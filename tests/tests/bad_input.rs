@@ -801,6 +801,44 @@ fn status_of(s: &Scene, i: usize) -> ha_agent::control::report::Report {
     ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
 }
 
+/// A VIP the kernel refuses to add is retried with backoff; after the bound the instance goes
+/// to FAULT and says which VIP and why (log and status), and gives up the VIPs it added. Here
+/// the VIP's `dev` (no_track, so its loss alone faults nothing) is deleted while node 1 waits
+/// to become master: the add fails with ENODEV.
+#[test]
+fn a_vip_that_cannot_be_added_is_retried_then_faults_the_instance() {
+    let mut s = Scene::new("vipfail", 1);
+    let node = s.lab.node(1).clone();
+    node.sh("ip link add vx0 type veth peer name vx1 && ip link set vx1 up && ip link set vx0 up")
+        .unwrap();
+    let conf = "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+                version 3\n    priority 100\n    advert_int 1\n    virtual_ipaddress {\n        \
+                192.0.2.200/24\n        198.51.100.50/24 dev vx0 no_track\n    }\n}\n";
+    s.start(1, Kind::Agent, &(global_defs("n1") + conf));
+    let timeout = Duration::from_secs(10);
+    s.wait_log(1, "INIT -> BACKUP", 1, timeout);
+    // Master_Down_Interval is 3.6 s: the interface goes well before the takeover.
+    node.sh("ip link del vx0").unwrap();
+    s.wait_log(1, "retry 2 of 5", 1, timeout);
+    s.wait("node 1 in FAULT, saying why", timeout, |s| {
+        let r = status_of(s, 1);
+        let i = &r.instances[0];
+        i.state == "FAULT"
+            && i.trackers
+                .iter()
+                .any(|t| t.kind == "vip" && !t.up && t.name.contains("198.51.100.50 on vx0"))
+    });
+    s.wait_log(
+        1,
+        "could not be added (6 attempts): going to FAULT",
+        1,
+        timeout,
+    );
+    s.wait("the VIP it had added to be removed", timeout, |_| {
+        !node.has_addr(vip()).unwrap()
+    });
+}
+
 /// Claims of the VIP by other hosts that node `i`'s VI_1 counted.
 fn conflicts_of(s: &Scene, i: usize) -> u64 {
     status_of(s, i).instances[0]

@@ -129,6 +129,30 @@ struct Node {
     advert_cache: Option<AdvertCache>,
     /// Other hosts' claims to our VIPs while master.
     conflicts: super::conflict::Conflicts,
+    /// VIPs whose add failed while master, retried with backoff ([`Runtime::retry_vips`]).
+    vip_retry: Option<VipRetry>,
+    /// Why the instance is in FAULT after a VIP could not be added, and until when.
+    vip_fault: Option<(String, Instant)>,
+}
+
+/// VIPs of an instance that the kernel refused to add: indices into its plan's `vips`.
+struct VipRetry {
+    failed: Vec<usize>,
+    /// Retries made so far.
+    attempts: u32,
+    at: Instant,
+    error: String,
+}
+
+/// Retries of a VIP add before the instance goes to FAULT: 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s.
+const VIP_ADD_RETRIES: u32 = 5;
+/// How long an instance stays in FAULT after its VIPs could not be added, before it tries
+/// again (a FAULT forever would need an operator; a retry every advert would flap).
+const VIP_FAULT_HOLD: Duration = Duration::from_secs(10);
+
+/// The wait before retry `attempt` (0-based) of a VIP add.
+fn vip_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(4))
 }
 
 /// An advert waiting in [`Runtime::batch`]: instance, destination, bytes.
@@ -425,6 +449,8 @@ impl Runtime {
                     xdp_state: None,
                     advert_cache: None,
                     conflicts: Default::default(),
+                    vip_retry: None,
+                    vip_fault: None,
                 });
             }
             units.push(match unit.group {
@@ -1004,7 +1030,14 @@ impl Runtime {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.nodes.iter().filter_map(|n| n.timer).min()
+        self.nodes
+            .iter()
+            .flat_map(|n| {
+                let retry = n.vip_retry.as_ref().map(|r| r.at);
+                [n.timer, retry, n.vip_fault.as_ref().map(|f| f.1)]
+            })
+            .flatten()
+            .min()
     }
 
     /// Startup for every unit but the `kept` ones (which carry on their state after a reload).
@@ -1447,7 +1480,8 @@ impl Runtime {
 
     async fn add_vips(&mut self, i: usize) {
         let ip = &self.plan.instances[i];
-        for pv in &ip.vips {
+        let mut failed = Vec::new();
+        for (k, pv) in ip.vips.iter().enumerate() {
             let Some(index) = self.ifindex(&pv.interface) else {
                 continue;
             };
@@ -1461,9 +1495,18 @@ impl Runtime {
                 ),
                 Ok(AddOutcome::AlreadyPresent) => {}
                 Err(e) => {
-                    error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface)
+                    error!(instance = %ip.name, "adding VIP {} on {}: {e}; retrying in {:?}", pv.vip.addr, pv.interface, vip_backoff(0));
+                    failed.push((k, format!("VIP {} on {}: {e}", pv.vip.addr, pv.interface)));
                 }
             }
+        }
+        if let Some((_, error)) = failed.last() {
+            self.nodes[i].vip_retry = Some(VipRetry {
+                error: error.clone(),
+                failed: failed.iter().map(|f| f.0).collect(),
+                attempts: 0,
+                at: Instant::now() + vip_backoff(0),
+            });
         }
         // The VIPs first (a takeover must not wait), then a look for copies elsewhere.
         self.report_foreign_vips(&[i], false).await;
@@ -1541,6 +1584,7 @@ impl Runtime {
     }
 
     async fn remove_vips(&mut self, i: usize) {
+        self.nodes[i].vip_retry = None;
         for h in [self.nodes[i].garp.take(), self.nodes[i].lower_garp.take()]
             .into_iter()
             .flatten()
@@ -1827,6 +1871,7 @@ impl Runtime {
 
     async fn on_timers(&mut self) {
         let now = Instant::now();
+        self.retry_vips(now).await;
         // Adverts that fall due together go out together (one sendmmsg per socket).
         self.batch = Some(Vec::new());
         for i in 0..self.nodes.len() {
@@ -1862,6 +1907,63 @@ impl Runtime {
             }
         }
         self.flush_adverts().await;
+    }
+
+    /// VIP adds that failed are retried with backoff while the instance is master; after
+    /// [`VIP_ADD_RETRIES`] the instance goes to FAULT (saying which VIP and why) for
+    /// [`VIP_FAULT_HOLD`], then leaves it to try again.
+    async fn retry_vips(&mut self, now: Instant) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].vip_fault.as_ref().is_some_and(|f| f.1 <= now) {
+                self.nodes[i].vip_fault = None;
+                info!(instance = %self.plan.instances[i].name, "leaving FAULT to try adding the VIPs again");
+                self.recompute(i, now).await;
+            }
+            let due = self.nodes[i].vip_retry.as_ref().map(|r| r.at <= now);
+            let Some(mut retry) = self.nodes[i].vip_retry.take_if(|_| due == Some(true)) else {
+                continue;
+            };
+            if self.instance(i).state() != State::Master {
+                continue;
+            }
+            let ip = &self.plan.instances[i];
+            let mut still = Vec::new();
+            for &k in &retry.failed {
+                let pv = &ip.vips[k];
+                let Some(index) = self.ifindex(&pv.interface) else {
+                    continue;
+                };
+                match self.netlink.add_vip(index, &pv.vip).await {
+                    Ok(_) => {
+                        info!(instance = %ip.name, "VIP {} added on {} (retry {})", pv.vip.addr, pv.interface, retry.attempts + 1)
+                    }
+                    Err(e) => {
+                        retry.error = format!("VIP {} on {}: {e}", pv.vip.addr, pv.interface);
+                        still.push(k);
+                    }
+                }
+            }
+            if still.is_empty() {
+                continue;
+            }
+            retry.attempts += 1;
+            retry.failed = still;
+            if retry.attempts < VIP_ADD_RETRIES {
+                retry.at = now + vip_backoff(retry.attempts);
+                warn!(instance = %ip.name, "adding {}; retry {} of {VIP_ADD_RETRIES} in {:?}", retry.error, retry.attempts + 1, vip_backoff(retry.attempts));
+                self.nodes[i].vip_retry = Some(retry);
+                continue;
+            }
+            error!(
+                instance = %ip.name,
+                "{} could not be added ({} attempts): going to FAULT for {VIP_FAULT_HOLD:?}, \
+                 then trying again; check the address and the interface (`ip addr`)",
+                retry.error,
+                retry.attempts + 1
+            );
+            self.nodes[i].vip_fault = Some((retry.error, now + VIP_FAULT_HOLD));
+            self.recompute(i, now).await;
+        }
     }
 
     /// Re-reads track_file values (through [`Runtime::recompute`]): a tracked file may have
@@ -2052,9 +2154,21 @@ impl Runtime {
             });
         }
         let eff = track::effective(ip.machine.priority, &trackers);
+        // A VIP the kernel would not add: FAULT, shown as a tracker that is down.
+        let vip_fault = self.nodes[i].vip_fault.as_ref().map(|f| f.0.clone());
+        if let Some(why) = &vip_fault {
+            shown.push(TrackerStatus {
+                kind: "vip",
+                name: format!("{why} (cannot be added)"),
+                up: false,
+                weight: 0,
+            });
+        }
         self.nodes[i].trackers = shown;
         // keepalived's dont_track_primary: the instance's own link does not count.
-        let fault = eff.fault || (!self.nodes[i].link_running && !ip.dont_track_primary);
+        let fault = eff.fault
+            || (!self.nodes[i].link_running && !ip.dont_track_primary)
+            || vip_fault.is_some();
         if fault != self.nodes[i].fault {
             self.nodes[i].fault = fault;
             let event = if fault {
