@@ -510,6 +510,10 @@ fn sd_notify_sends_one_datagram_to_a_path_or_abstract_socket() {
     let path = dir.0.join("notify");
     let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert_eq!(
+        sd_notify::status_line("VI_\x1b[2J MASTER"),
+        "STATUS=VI_\\x1b[2J MASTER"
+    );
     let state = format!("READY=1\n{}", sd_notify::status_line("VI_1 MASTER\nx"));
     sd_notify::notify_to(path.as_os_str(), &state).unwrap();
     let mut buf = [0u8; 256];
