@@ -2,8 +2,8 @@
 //! PRIORITY`; `notify_master`, `notify_backup`, `notify_fault`, `notify_stop` run as written.
 //! They run in the background: a slow or failing script never blocks the election. Each runs
 //! in its own process group, without the agent's `NOTIFY_SOCKET`, and is killed with everything
-//! it started after [`NOTIFY_TIMEOUT`] (keepalived has no notify timeout: a hung notify script
-//! there stays forever, one more at each transition).
+//! it started after [`NOTIFY_TIMEOUT`] (ha-agent's default: no keepalived setting maps to it),
+//! so a hung script does not stay forever, one more at each transition.
 
 use std::{process::Stdio, time::Duration};
 
@@ -126,9 +126,9 @@ pub fn spawn_with_timeout(
         // systemd's socket is the agent's: a script that wrote READY/STATUS to it would speak
         // for the agent (NotifyAccess=main drops it at best).
         .env_remove("NOTIFY_SOCKET")
-        // Its own group, so that the timeout kills what it started too.
-        .process_group(0)
-        .kill_on_drop(true);
+        // Its own group, so that the timeout kills what it started too. Not killed when the
+        // agent exits: a notify_stop script runs to its end.
+        .process_group(0);
     if let Some(r) = run_as {
         cmd.uid(r.uid).gid(r.gid);
     }
