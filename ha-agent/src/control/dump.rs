@@ -57,7 +57,8 @@ impl DumpPaths {
             Dump::Data => (&self.data, render_data(report)),
             Dump::Stats => (&self.stats, render_stats(report)),
         };
-        write_atomic(path, text.as_bytes())?;
+        // Read with `cat` on a terminal: names from the configuration are escaped.
+        write_atomic(path, crate::config::escape_lines(&text).as_bytes())?;
         let mut json = serde_json::to_string_pretty(report).expect("a report serializes");
         json.push('\n');
         write_atomic(&self.json, json.as_bytes())?;

@@ -299,6 +299,15 @@ fn dumps_are_written_whole_and_owner_only() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+    // A name from the configuration that would clear the screen of whoever `cat`s the dump.
+    let mut hostile = report.clone();
+    hostile.instances[0].name = "VI_\x1b[2J".into();
+    paths.write(Dump::Data, &hostile).unwrap();
+    let data = std::fs::read_to_string(&paths.data).unwrap();
+    assert!(
+        !data.contains('\x1b') && data.contains("VI_\\x1b[2J"),
+        "{data}"
+    );
     assert!(write_atomic(&dir.0.join("missing/x"), b"x").is_err());
 }
 
