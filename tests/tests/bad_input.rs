@@ -804,7 +804,7 @@ fn status_of(s: &Scene, i: usize) -> ha_agent::control::report::Report {
 /// A VIP the kernel refuses to add is retried with backoff; after the bound the instance goes
 /// to FAULT and says which VIP and why (log and status), and gives up the VIPs it added. Here
 /// the VIP's `dev` (no_track, so its loss alone faults nothing) is deleted while node 1 waits
-/// to become master: the add fails with ENODEV.
+/// to become master: the add fails with ENODEV. After a hold it leaves FAULT and tries again.
 #[test]
 fn a_vip_that_cannot_be_added_is_retried_then_faults_the_instance() {
     let mut s = Scene::new("vipfail", 1);
@@ -836,6 +836,16 @@ fn a_vip_that_cannot_be_added_is_retried_then_faults_the_instance() {
     );
     s.wait("the VIP it had added to be removed", timeout, |_| {
         !node.has_addr(vip()).unwrap()
+    });
+    // Not FAULT forever: after the hold (10 s) it leaves FAULT to try again.
+    s.wait_log(
+        1,
+        "leaving FAULT to try adding the VIPs again",
+        1,
+        Duration::from_secs(15),
+    );
+    s.wait("node 1 out of FAULT", timeout, |s| {
+        status_of(s, 1).instances[0].state != "FAULT"
     });
 }
 
