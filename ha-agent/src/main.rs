@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ha_agent::config::escape_lines;
 use ha_agent::{
     agent::{self, DatapathChoice, RunOptions},
     control::{self, ControlOptions, logging::LogFormat},
@@ -135,11 +136,11 @@ fn main() -> ExitCode {
             let socket = control_socket.unwrap_or_else(|| control::default_socket_path(&config));
             match control::status(&socket, json) {
                 Ok(text) => {
-                    print!("{text}");
+                    print!("{}", escape_lines(&text));
                     ExitCode::SUCCESS
                 }
                 Err(err) => {
-                    eprintln!("ha-agent status: {err:#}");
+                    eprintln!("ha-agent status: {}", escape_lines(&format!("{err:#}")));
                     ExitCode::FAILURE
                 }
             }
@@ -150,11 +151,21 @@ fn main() -> ExitCode {
                     eprintln!("warning: {warning}");
                 }
                 // The checks `run` makes before it touches the host, with the same function.
-                if let Err(err) = agent::check_config(&loaded.config, &config) {
-                    eprintln!("{err:#}");
-                    return ExitCode::FAILURE;
+                match agent::check_config(&loaded.config, &config) {
+                    Ok(checked) => {
+                        for warning in &checked.warnings {
+                            eprintln!("warning: {}", escape_lines(warning));
+                        }
+                    }
+                    Err(err) => {
+                        eprintln!("{}", escape_lines(&format!("{err:#}")));
+                        return ExitCode::FAILURE;
+                    }
                 }
-                print!("{}", ha_agent::config::summary(&loaded.config));
+                print!(
+                    "{}",
+                    escape_lines(&ha_agent::config::summary(&loaded.config))
+                );
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -202,7 +213,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");
-                    eprintln!("ha-agent: {err:#}");
+                    eprintln!("ha-agent: {}", escape_lines(&format!("{err:#}")));
                     ExitCode::FAILURE
                 }
             }

@@ -215,7 +215,7 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
                 .to_owned()
                 + &instance(TRACK_CHK),
             "{}:4:1: vrrp_script chk: script {dir}/chk.sh is not secure: {dir}/chk.sh is \
-             writable by its group or others (mode 777)",
+             writable by others (mode 777)",
         ),
         (
             "vrrp-script-user",
@@ -354,4 +354,28 @@ fn a_good_configuration_passes_check_config_and_runs() {
     );
     let (code, _, err) = split(&out);
     assert_eq!(code, 0, "run good.conf: {err}");
+}
+
+/// keepalived's warning: scripts run as root without enable_script_security. check-config
+/// accepts the file and says so.
+#[test]
+fn scripts_as_root_without_script_security_are_a_security_violation_warning() {
+    let s = Scratch::new("violation");
+    let conf = "vrrp_script chk {\n    script \"/bin/true\"\n}\n".to_owned() + &instance(TRACK_CHK);
+    let path = s.write("violation.conf", &conf);
+    let (code, _, err) = s.check_config(&path);
+    assert_eq!(code, 0, "check-config: {err}");
+    assert!(
+        err.contains(
+            "warning: SECURITY VIOLATION - scripts are being executed but script_security not \
+             enabled"
+        ),
+        "{err}"
+    );
+    // As another user: nothing to warn about.
+    let conf = format!("global_defs {{\n    script_user nobody\n}}\n{conf}");
+    let path = s.write("as-nobody.conf", &conf);
+    let (code, _, err) = s.check_config(&path);
+    assert_eq!(code, 0, "check-config: {err}");
+    assert!(!err.contains("SECURITY VIOLATION"), "{err}");
 }

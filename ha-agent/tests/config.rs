@@ -1289,3 +1289,103 @@ fn accept_mode_off_is_reported_as_not_enforced() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: escapes echoed, includes that multiply
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn terminal_escapes_in_a_config_come_out_escaped() {
+    // An unknown keyword that clears the screen, and an interface name with a carriage return.
+    let text = "vrrp_instance VI {\n \x1b[2J\x1b[Hpwned 1\n interface e\rth0\n virtual_router_id 1\n \
+                virtual_ipaddress { 10.0.0.1 }\n}\n! \x1b]0;title\x07\n";
+    let e = parse(text).expect_err("an unknown keyword is an error");
+    let shown = e.to_string();
+    assert!(
+        !shown.contains(['\x1b', '\r', '\x07']),
+        "raw control bytes in {shown:?}"
+    );
+    assert!(shown.contains("\\x1b[2J\\x1b[Hpwned"), "{shown}");
+    for d in &e.errors {
+        assert!(!d.message.contains('\x1b'), "{:?}", d.message);
+    }
+}
+
+/// A directory of its own under the temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ha-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn include_fan_out_is_bounded_at_the_include() {
+    // Each level includes the next twice: 2^13 inclusions of tiny files.
+    let dir = TempDir::new("fanout");
+    for level in 0..13 {
+        let next = format!("include l{}.conf\n", level + 1);
+        std::fs::write(dir.0.join(format!("l{level}.conf")), next.repeat(2)).unwrap();
+    }
+    std::fs::write(dir.0.join("l13.conf"), "! leaf\n").unwrap();
+    let main = dir.0.join("keepalived.conf");
+    std::fs::write(&main, "global_defs {\n}\ninclude l0.conf\n").unwrap();
+    let e = config::load(&main).expect_err("fan-out must be refused");
+    let found = e
+        .errors
+        .iter()
+        .find(|d| d.message.contains("more than 4096 files included"));
+    let d = found.unwrap_or_else(|| panic!("no fan-out error in:\n{e}"));
+    assert_eq!(d.col, 1, "{d}");
+    assert!(d.file.starts_with(&dir.0), "{d}");
+    assert_eq!(
+        e.errors
+            .iter()
+            .filter(|d| d.message.contains("files included"))
+            .count(),
+        1,
+        "said once: {e}"
+    );
+}
+
+#[test]
+fn include_total_bytes_are_bounded() {
+    // One file of 1 MiB of comments, included 70 times: the 64th goes past 64 MiB (the main
+    // file counts too).
+    let dir = TempDir::new("bytes");
+    let big = format!("!{}\n", "x".repeat(1024 * 1024 - 2));
+    std::fs::write(dir.0.join("big.conf"), big).unwrap();
+    let main = dir.0.join("keepalived.conf");
+    std::fs::write(&main, "include big.conf\n".repeat(70)).unwrap();
+    let e = config::load(&main).expect_err("70 MiB must be refused");
+    let d = e
+        .errors
+        .iter()
+        .find(|d| d.message.contains("more than 64 MiB read in all"))
+        .unwrap_or_else(|| panic!("no size error in:\n{e}"));
+    assert_eq!(
+        (d.file.as_path(), d.line, d.col),
+        (main.as_path(), 64, 1),
+        "{d}"
+    );
+}
+
+#[test]
+fn include_brace_expansion_is_bounded_with_an_error() {
+    let deep = format!("include /nonexistent/{}x.conf\n", "{a}".repeat(40));
+    let e = parse(&deep).expect_err("40 nested groups");
+    assert!(e.to_string().contains("brace groups"), "{e}");
+    let wide = format!("include /nonexistent/{}.conf\n", "{a,b}".repeat(11));
+    let e = parse(&wide).expect_err("2048 alternatives");
+    assert!(e.to_string().contains("more than 1024 file names"), "{e}");
+}

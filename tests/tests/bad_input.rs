@@ -655,6 +655,36 @@ fn a_hanging_vrrp_script_is_killed_at_its_timeout_and_counts_as_failed() {
     }
 }
 
+/// A track_file that is a FIFO (nothing writes it) does not hang the agent: it is refused with a
+/// warning and counts as 0; once it is a regular file its value counts again.
+#[test]
+fn a_track_file_that_is_a_fifo_does_not_hang_the_agent() {
+    let mut s = Scene::new("trackfifo", 2);
+    let file = s.lab.dir.join("maint");
+    let c = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let tracked = format!(
+        "track_file maint {{\n    file \"{}\"\n    weight 100\n}}\n",
+        file.display()
+    );
+    let track = "    track_file {\n        maint\n    }\n";
+    s.start(
+        1,
+        Kind::Agent,
+        &(global_defs("n1") + &tracked + &instance(150, track)),
+    );
+    s.start(2, Kind::Agent, &(global_defs("n2") + &instance(100, "")));
+    let timeout = Duration::from_secs(10);
+    // A blocking open of the FIFO would stop node 1's loop before its first advert.
+    s.wait_vip(vip(), &[1], timeout);
+    s.wait_log(1, "not a regular file", 1, timeout);
+    // A regular file with -1: 150 - 100 = 50 < 100, node 2 takes over.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, "-1\n").unwrap();
+    s.wait_vip(vip(), &[2], timeout);
+}
+
 /// Deletes node `i`'s `eth0` (and so its veth peer, the bridge port).
 fn delete_iface(lab: &Lab, i: usize) {
     lab.node(i).run("ip", &["link", "del", IFACE]).unwrap();
@@ -769,6 +799,54 @@ fn status_of(s: &Scene, i: usize) -> ha_agent::control::report::Report {
         .unwrap();
     assert!(out.status.success(), "ha-agent status: {out:?}");
     ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
+}
+
+/// A VIP the kernel refuses to add is retried with backoff; after the bound the instance goes
+/// to FAULT and says which VIP and why (log and status), and gives up the VIPs it added. Here
+/// the VIP's `dev` (no_track, so its loss alone faults nothing) is deleted while node 1 waits
+/// to become master: the add fails with ENODEV. After a hold it leaves FAULT and tries again.
+#[test]
+fn a_vip_that_cannot_be_added_is_retried_then_faults_the_instance() {
+    let mut s = Scene::new("vipfail", 1);
+    let node = s.lab.node(1).clone();
+    node.sh("ip link add vx0 type veth peer name vx1 && ip link set vx1 up && ip link set vx0 up")
+        .unwrap();
+    let conf = "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+                version 3\n    priority 100\n    advert_int 1\n    virtual_ipaddress {\n        \
+                192.0.2.200/24\n        198.51.100.50/24 dev vx0 no_track\n    }\n}\n";
+    s.start(1, Kind::Agent, &(global_defs("n1") + conf));
+    let timeout = Duration::from_secs(10);
+    s.wait_log(1, "INIT -> BACKUP", 1, timeout);
+    // Master_Down_Interval is 3.6 s: the interface goes well before the takeover.
+    node.sh("ip link del vx0").unwrap();
+    s.wait_log(1, "retry 2 of 5", 1, timeout);
+    s.wait("node 1 in FAULT, saying why", timeout, |s| {
+        let r = status_of(s, 1);
+        let i = &r.instances[0];
+        i.state == "FAULT"
+            && i.trackers
+                .iter()
+                .any(|t| t.kind == "vip" && !t.up && t.name.contains("198.51.100.50 on vx0"))
+    });
+    s.wait_log(
+        1,
+        "could not be added (6 attempts): going to FAULT",
+        1,
+        timeout,
+    );
+    s.wait("the VIP it had added to be removed", timeout, |_| {
+        !node.has_addr(vip()).unwrap()
+    });
+    // Not FAULT forever: after the hold (10 s) it leaves FAULT to try again.
+    s.wait_log(
+        1,
+        "leaving FAULT to try adding the VIPs again",
+        1,
+        Duration::from_secs(15),
+    );
+    s.wait("node 1 out of FAULT", timeout, |s| {
+        status_of(s, 1).instances[0].state != "FAULT"
+    });
 }
 
 /// Claims of the VIP by other hosts that node `i`'s VI_1 counted.

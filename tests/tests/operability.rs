@@ -595,6 +595,181 @@ fn stale_control_socket_is_replaced_and_a_live_one_refused_json_logs() {
     }
 }
 
+/// Under systemd the agent has NOTIFY_SOCKET; its notify and vrrp_script children must not (a
+/// script writing READY=1 or STATUS= there would speak for the agent).
+#[test]
+fn notify_and_check_scripts_do_not_inherit_notify_socket() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opsnsock", 1).unwrap();
+    let notify_path = lab.dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let seen = |name: &str| lab.dir.join(format!("{name}.env"));
+    let script = |name: &str| {
+        let path = lab
+            .write_file(
+                &format!("{name}.sh"),
+                &format!(
+                    "#!/bin/sh\necho \"${{NOTIFY_SOCKET-unset}}\" > {0}.tmp && mv {0}.tmp {0}\n",
+                    seen(name).display()
+                ),
+            )
+            .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    let (notify_master, check) = (script("notify_master"), script("check"));
+    let text = format!(
+        "vrrp_script chk {{\n    script \"{}\"\n    interval 1\n}}\n{}",
+        check.display(),
+        conf(150).replace(
+            "    virtual_ipaddress",
+            &format!(
+                "    notify_master \"{}\"\n    track_script {{\n        chk\n    }}\n    \
+                 virtual_ipaddress",
+                notify_master.display()
+            )
+        )
+    );
+    let conf = lab.write_file("nsock.conf", &text).unwrap();
+    let socket = lab.dir.join("ctl.sock");
+    let mut agent = spawn_env(
+        &lab,
+        "agent-nsock",
+        &[format!("NOTIFY_SOCKET={}", notify_path.display())],
+        &[
+            "-f",
+            conf.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    // The agent itself still has it: READY=1 arrives.
+    let mut buf = [0u8; 1024];
+    let n = notify
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("no READY ({e}); log:\n{}", agent.log()));
+    assert!(buf[..n].starts_with(b"READY=1"));
+    for name in ["check", "notify_master"] {
+        let path = seen(name);
+        wait_for(&format!("{name} to run"), Duration::from_secs(10), || {
+            path.exists()
+        });
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            "unset",
+            "{name} inherited NOTIFY_SOCKET"
+        );
+    }
+    agent.signal(libc::SIGTERM).unwrap();
+    agent.wait_timeout(Duration::from_secs(3)).unwrap();
+}
+
+/// The systemd unit bounds the agent's descriptors (and the metrics cap fits well within).
+#[test]
+fn the_unit_sets_limit_nofile() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/ha-agent.service"),
+    )
+    .unwrap();
+    let limit = unit
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("LimitNOFILE="))
+        .unwrap_or_else(|| panic!("no LimitNOFILE= in dist/ha-agent.service"));
+    let n: usize = limit.parse().expect("a number, not infinity");
+    assert!(
+        n >= 1024.max(4 * ha_agent::control::metrics::MAX_CONNECTIONS),
+        "LimitNOFILE={n}"
+    );
+}
+
+/// The pid file is locked for the agent's life: a second agent is refused naming the first's
+/// pid; a stale file naming a live (reused) pid does not block a start; nothing planted beside
+/// it (the old `.tmp` name) is followed.
+#[test]
+fn pid_file_is_locked_and_symlinks_beside_it_are_not_followed() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opspid", 1).unwrap();
+    let pid_file = lab.dir.join("agent.pid");
+    // A crashed agent's pid file whose pid now belongs to another program (pid 1 is alive).
+    std::fs::write(&pid_file, "1\n").unwrap();
+    let victim = lab.dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, lab.dir.join("agent.tmp")).unwrap();
+    let conf_a = lab.write_file("a.conf", &conf(150)).unwrap();
+    let pid = pid_file.to_str().unwrap();
+    let sock_a = lab.dir.join("a.sock");
+    let mut first = spawn_env(
+        &lab,
+        "agent-pid-a",
+        &[],
+        &[
+            "-f",
+            conf_a.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            sock_a.to_str().unwrap(),
+            "--pid-file",
+            pid,
+        ],
+    );
+    let up = ha_tests::wait_for("the first agent to answer", Duration::from_secs(5), || {
+        Ok(status_cmd(&["--control-socket", sock_a.to_str().unwrap()])
+            .status
+            .success())
+    });
+    up.unwrap_or_else(|e| panic!("{e}:\n{}", first.log()));
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), first.pid().to_string());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+
+    let conf_b = lab
+        .write_file(
+            "b.conf",
+            &conf(100).replace("51", "61").replace(VIP, "192.0.2.201"),
+        )
+        .unwrap();
+    let sock_b = lab.dir.join("b.sock");
+    let mut second = spawn_env(
+        &lab,
+        "agent-pid-b",
+        &[],
+        &[
+            "-f",
+            conf_b.to_str().unwrap(),
+            "--datapath",
+            "socket",
+            "--control-socket",
+            sock_b.to_str().unwrap(),
+            "--pid-file",
+            pid,
+        ],
+    );
+    let status = second
+        .wait_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("the second agent exits");
+    assert!(!status.success());
+    let log = second.log();
+    assert!(
+        log.contains(&format!(
+            "(pid {}) is running with this pid file",
+            first.pid()
+        )) && log.contains("agent.pid"),
+        "{log}"
+    );
+    assert!(!sock_b.exists(), "refused before its control socket");
+    assert!(first.is_running());
+    first.signal(libc::SIGTERM).unwrap();
+    first.wait_timeout(Duration::from_secs(3)).unwrap();
+    assert!(!pid_file.exists(), "removed at exit");
+}
+
 /// Every example configuration loads without errors or warnings, `check-config` accepts it (on
 /// a lab node, which has their `eth0`), and it has the instances its comment promises.
 #[test]

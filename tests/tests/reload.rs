@@ -197,3 +197,201 @@ fn a_reload_on_the_xdp_datapath_logs_no_error() {
         agents[0].log()
     );
 }
+
+/// `ha-agent status --json` of node `i`'s agent, once it answers.
+fn status_of(lab: &Lab, i: usize) -> Option<ha_agent::control::report::Report> {
+    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
+    let socket = ha_agent::control::default_socket_path(&conf);
+    let json = ha_agent::control::socket::request_status(&socket).ok()?;
+    ha_agent::control::report::Report::from_json(&json).ok()
+}
+
+/// An instance at `advert_int 0.02` tracking `scripts` (weight 1: they never change who wins).
+fn tracking(name: &str, vrid: u8, priority: u8, scripts: &[&str]) -> String {
+    let track = if scripts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "    track_script {{\n{}    }}\n",
+            scripts
+                .iter()
+                .map(|s| format!("        {s} weight 1\n"))
+                .collect::<String>()
+        )
+    };
+    format!(
+        "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {vrid}\n    \
+         version 3\n    priority {priority}\n    advert_int 0.02\n{track}    virtual_ipaddress {{\n        \
+         192.0.2.{vrid}/24\n    }}\n}}\n"
+    )
+}
+
+/// A vrrp_script whose result changes every second (an update queued at any reload is likely).
+fn flapping(name: &str) -> String {
+    format!(
+        "vrrp_script {name} {{\n    script \"/bin/sh -c '[ $(( $(date +%s) % 2 )) = 0 ]'\"\n    \
+         interval 1\n    rise 1\n    fall 1\n}}\n"
+    )
+}
+
+/// Regression: adverts (socket datapath) and script results queued while a reload ran carried
+/// the old plan's indices: one past the new plan's end panicked the agent, others went to the
+/// wrong instance or script. Node 2 is master of 16 instances at 50 adverts/s each; node 1 is
+/// reloaded back and forth between all 16 (4 scripts) and 4 of them, reordered (2 scripts),
+/// until what was queued for the old plan was seen (and dropped) three times.
+#[test]
+fn reloads_that_reorder_and_remove_instances_drop_what_was_queued_for_the_old_plan() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("reloadq", 2).expect("lab");
+    let scripts4: String = ["chk0", "chk1", "chk2", "chk3"]
+        .iter()
+        .map(|s| flapping(s))
+        .collect();
+    let all = |priority: u8, tracked: bool| -> String {
+        (0..16u8)
+            .map(|k| {
+                let s = ["chk0", "chk1", "chk2", "chk3"][usize::from(k % 4)];
+                let scripts: &[&str] = if tracked { &[s] } else { &[] };
+                tracking(&format!("VI_{k}"), 61 + k, priority, scripts)
+            })
+            .collect()
+    };
+    let full = scripts4.clone() + &all(100, true);
+    let half = flapping("chk3")
+        + &flapping("chk1")
+        + &[7u8, 5, 3, 1]
+            .iter()
+            .map(|&k| {
+                tracking(
+                    &format!("VI_{k}"),
+                    61 + k,
+                    100,
+                    &[["chk3", "chk1"][usize::from(k % 4 == 1)]],
+                )
+            })
+            .collect::<String>();
+    let mut peer = lab
+        .ha_agent(2, &all(200, false), &["--datapath", "socket"])
+        .unwrap();
+    let mut agent = lab.ha_agent(1, &full, &["--datapath", "socket"]).unwrap();
+    let backups = |n: usize| {
+        status_of(&lab, 1).is_some_and(|r| {
+            r.instances.len() == n
+                && r.instances
+                    .iter()
+                    .all(|i| i.state == "BACKUP" && i.adverts.received > 0 && i.master.is_some())
+        })
+    };
+    wait_for("node 1 backup of all 16", Duration::from_secs(10), || {
+        backups(16)
+    });
+    let conf_path = lab.dir.join("ha-agent-n1.conf");
+    let stale = |log: &str| log.matches("queued before the reload").count();
+    let mut round = 0;
+    while stale(&agent.log()) < 3 {
+        round += 1;
+        assert!(
+            round <= 60,
+            "60 reloads and nothing was ever queued across one: the test does not test"
+        );
+        let (text, n) = if round % 2 == 1 {
+            (&half, 4)
+        } else {
+            (&full, 16)
+        };
+        std::fs::write(&conf_path, text).unwrap();
+        agent.signal(libc::SIGHUP).unwrap();
+        wait_for(&format!("reload {round}"), Duration::from_secs(10), || {
+            agent.log().matches("reload done").count() >= round || !agent.is_running()
+        });
+        assert!(
+            agent.is_running(),
+            "node 1 died in reload {round}:\n{}",
+            agent.log()
+        );
+        wait_for(
+            &format!("node 1 backup of all {n} after reload {round}"),
+            Duration::from_secs(10),
+            || !agent.is_running() || backups(n),
+        );
+        assert!(
+            agent.is_running(),
+            "node 1 died after reload {round}:\n{}",
+            agent.log()
+        );
+    }
+    assert!(peer.is_running(), "{}", peer.log());
+    eprintln!(
+        "{round} reloads; {} adverts or script results queued across them were dropped",
+        stale(&agent.log())
+    );
+    agent.signal(libc::SIGTERM).unwrap();
+    agent.wait_timeout(Duration::from_secs(5)).unwrap();
+}
+
+/// A reload whose sockets or files cannot be set up is refused whole: the running
+/// configuration keeps advertising. Before, the failure came after the old units were stopped
+/// and left the new runtime without advert sockets: the next advert panicked the agent.
+#[test]
+fn a_reload_that_cannot_start_is_refused_and_the_old_configuration_keeps_running() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("reloadf", 1).expect("lab");
+    let n1 = lab.node(1);
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let first = instance("KEEP", 51, "192.0.2.201");
+    let mut agent = lab.ha_agent(1, &first, &["--datapath", "socket"]).unwrap();
+    wait_for("KEEP's VIP", Duration::from_secs(5), || {
+        n1.has_addr(ip("192.0.2.201")).unwrap()
+    });
+    // init_file over a directory: it passes the checks (its directory exists) and fails when
+    // written, after the new configuration's sockets are open.
+    let dir = lab.dir.join("adir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = format!(
+        "track_file maint {{\n    file \"{}\"\n    init_file 0 overwrite\n}}\n",
+        dir.display()
+    );
+    let second = instance("KEEP", 51, "192.0.2.201") + &instance("NEW", 52, "192.0.2.202");
+    let conf_path = lab.dir.join("ha-agent-n1.conf");
+    std::fs::write(&conf_path, bad + &second).unwrap();
+    let sent = |lab: &Lab| {
+        status_of(lab, 1).map_or(0, |r| {
+            r.instances
+                .iter()
+                .find(|i| i.name == "KEEP")
+                .map_or(0, |i| i.adverts.sent)
+        })
+    };
+    agent.signal(libc::SIGHUP).unwrap();
+    wait_for("the reload to be refused", Duration::from_secs(5), || {
+        agent.log().contains("reload refused") || !agent.is_running()
+    });
+    assert!(
+        agent.log().contains("init_file"),
+        "the refusal says why:\n{}",
+        agent.log()
+    );
+    // Still advertising (20 adverts at 0.05 s), still only KEEP.
+    let before = sent(&lab);
+    wait_for("KEEP to keep advertising", Duration::from_secs(5), || {
+        !agent.is_running() || sent(&lab) >= before + 20
+    });
+    assert!(agent.is_running(), "the agent died:\n{}", agent.log());
+    let report = status_of(&lab, 1).unwrap();
+    assert_eq!(report.instances.len(), 1, "NEW must not run");
+    assert_eq!(report.instances[0].state, "MASTER");
+    assert!(!n1.has_addr(ip("192.0.2.202")).unwrap());
+    // Fixed, the same reload is applied.
+    std::fs::write(&conf_path, &second).unwrap();
+    agent.signal(libc::SIGHUP).unwrap();
+    agent
+        .wait_for_log("reload done", Duration::from_secs(5))
+        .unwrap();
+    wait_for("NEW's VIP", Duration::from_secs(5), || {
+        n1.has_addr(ip("192.0.2.202")).unwrap()
+    });
+    agent.signal(libc::SIGTERM).unwrap();
+    agent.wait_timeout(Duration::from_secs(5)).unwrap();
+}

@@ -35,6 +35,8 @@ pub struct Checked {
     pub scripts: Vec<ScriptJob>,
     /// The users notify lines name (`notify_master "…" USER [GROUP]`), resolved.
     pub notify_users: notify::Users,
+    /// What does not stop a start but an operator must hear (keepalived's SECURITY VIOLATION).
+    pub warnings: Vec<String>,
 }
 
 /// The checks `run` makes before it touches the host, in the order it makes them: at least one
@@ -88,7 +90,7 @@ pub(super) async fn check(config: &Config, netlink: &Netlink) -> Result<Checked>
         );
     }
     let plan = plan::build(config, &facts)?;
-    let run_as = config
+    let script_user = config
         .global
         .script_user
         .as_ref()
@@ -96,21 +98,64 @@ pub(super) async fn check(config: &Config, netlink: &Netlink) -> Result<Checked>
             script::resolve_user(u).with_context(|| format!("{}: global_defs script_user", u.at))
         })
         .transpose()?;
-    let scripts = scripts(config, &plan, run_as)?;
-    let notify_users = notify_users(config, run_as)?;
+    let run_as = script::default_run_as(script_user, script::lookup_user);
+    let mut audit = ScriptAudit::default();
+    let scripts = scripts(config, &plan, run_as, &mut audit)?;
+    let notify_users = notify_users(config, run_as, &mut audit)?;
     track_files(config)?;
+    let warnings: Vec<String> = audit
+        .violation(config.global.enable_script_security)
+        .into_iter()
+        .collect();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     Ok(Checked {
         facts,
         plan,
         run_as,
         scripts,
         notify_users,
+        warnings,
     })
+}
+
+/// What the script checks saw across every script: for keepalived's SECURITY VIOLATION warning.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ScriptAudit {
+    /// A script runs as root (uid or gid 0, or set-uid/gid root).
+    root: bool,
+    /// A script running as root fails the check (not enforced: enable_script_security is off).
+    insecure: bool,
+}
+
+impl ScriptAudit {
+    /// keepalived's warning (core/main.c) when scripts run as root without
+    /// `enable_script_security`.
+    fn violation(&self, enable_script_security: bool) -> Option<String> {
+        (self.root && !enable_script_security).then(|| {
+            format!(
+                "SECURITY VIOLATION - scripts are being executed but script_security not \
+                 enabled{}: add enable_script_security to global_defs, and script_user (or \
+                 create the user keepalived_script) so scripts do not run as root",
+                if self.insecure {
+                    " and there are insecure scripts"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
 }
 
 /// The scripts to supervise (those a tracker uses), with their users resolved and
 /// `enable_script_security` checked.
-fn scripts(config: &Config, plan: &Plan, run_as: Option<RunAs>) -> Result<Vec<ScriptJob>> {
+fn scripts(
+    config: &Config,
+    plan: &Plan,
+    run_as: Option<RunAs>,
+    audit: &mut ScriptAudit,
+) -> Result<Vec<ScriptJob>> {
     let used = |name: &str| {
         plan.instances
             .iter()
@@ -137,6 +182,7 @@ fn scripts(config: &Config, plan: &Plan, run_as: Option<RunAs>) -> Result<Vec<Sc
             run_as,
             &s.command,
             &format!("{}: vrrp_script {}", s.source, s.name),
+            audit,
         )?;
         jobs.push((index, s.clone(), run_as));
     }
@@ -146,7 +192,11 @@ fn scripts(config: &Config, plan: &Plan, run_as: Option<RunAs>) -> Result<Vec<Sc
 /// The notify scripts of every instance and sync group: the users their lines name resolved
 /// (keepalived runs a notify script as its own user, else `script_user`), and those that run
 /// as root checked by `enable_script_security`, as keepalived checks them.
-fn notify_users(config: &Config, run_as: Option<RunAs>) -> Result<notify::Users> {
+fn notify_users(
+    config: &Config,
+    run_as: Option<RunAs>,
+    audit: &mut ScriptAudit,
+) -> Result<notify::Users> {
     let owners = config
         .instances
         .iter()
@@ -180,28 +230,40 @@ fn notify_users(config: &Config, run_as: Option<RunAs>) -> Result<notify::Users>
                 runs_as,
                 &s.command,
                 &format!("{at}: {owner}: notify script"),
+                audit,
             )?;
         }
     }
     Ok(notify::Users::new(resolved))
 }
 
-/// `enable_script_security`: a script that runs as root (no user, or uid 0) must pass
-/// `script::check_secure`; `what` names it in the error.
+/// `enable_script_security`: a script that runs as root must pass `script::check_secure`
+/// (found through `$PATH` as it will be run, symlinks resolved, every component checked);
+/// `what` names it in the error. Without it, what is found goes into `audit` (the warning).
 fn check_secure_if_root(
     config: &Config,
     run_as: Option<RunAs>,
     command: &[String],
     what: &str,
+    audit: &mut ScriptAudit,
 ) -> Result<()> {
-    if !config.global.enable_script_security || run_as.is_some_and(|r| r.uid != 0) {
-        return Ok(());
-    }
     let program = command
         .first()
-        .map(Path::new)
         .ok_or_else(|| anyhow!("{what}: empty script"))?;
-    script::check_secure(program).with_context(|| what.to_owned())
+    let enforce = config.global.enable_script_security;
+    match script::check_secure(program, run_as, std::env::var_os("PATH").as_deref()) {
+        Ok(script::Security::NotRoot) => {}
+        Ok(script::Security::Secure) => audit.root = true,
+        Ok(script::Security::Insecure(why)) if enforce => bail!("{what}: {why}"),
+        Ok(script::Security::Insecure(_)) => {
+            audit.root = true;
+            audit.insecure = true;
+        }
+        Err(e) if enforce => return Err(e.context(what.to_owned())),
+        // Not found: it fails when run; who would run it is what the warning needs.
+        Err(_) => audit.root |= run_as.is_none_or(|r| r.uid == 0 || r.gid == 0),
+    }
+    Ok(())
 }
 
 /// `track_file … init_file`: the file is written at start, so its directory must exist.
@@ -227,4 +289,37 @@ fn track_files(config: &Config) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_as_root_without_script_security_warn_as_keepalived() {
+        let none = ScriptAudit::default();
+        assert_eq!(none.violation(false), None);
+        let root = ScriptAudit {
+            root: true,
+            insecure: false,
+        };
+        let w = root.violation(false).unwrap();
+        assert!(
+            w.starts_with(
+                "SECURITY VIOLATION - scripts are being executed but script_security not enabled:"
+            ),
+            "{w}"
+        );
+        assert_eq!(root.violation(true), None);
+        let insecure = ScriptAudit {
+            root: true,
+            insecure: true,
+        };
+        assert!(
+            insecure
+                .violation(false)
+                .unwrap()
+                .contains("not enabled and there are insecure scripts")
+        );
+    }
 }

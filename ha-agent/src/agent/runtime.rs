@@ -58,7 +58,7 @@ struct Incoming {
 /// Whom an advert is for.
 enum Target {
     /// Socket datapath: the receive task resolved the instance.
-    Instance(usize),
+    Instance(PlanIndex),
     /// XDP datapath: a ring-buffer event for a slot of an interface, with its
     /// `bpf_ktime_get_ns()`; the loop resolves the slot with the current plan (a reload may
     /// have changed it).
@@ -72,6 +72,25 @@ enum Target {
 enum Unit {
     Single(Instance),
     Group(SyncGroup),
+}
+
+/// An instance's index in the plan of configuration `generation`: a reload renumbers the
+/// instances, and what was queued before it is dropped rather than delivered to another one.
+#[derive(Clone, Copy)]
+struct PlanIndex {
+    index: usize,
+    generation: u64,
+}
+
+/// What a configuration's tasks need and can fail to open: opened before a reload stops or
+/// swaps anything ([`Runtime::open_io`]), started by [`Runtime::start_io`], which cannot fail.
+struct Io {
+    /// Each listener (interface, family): its receive socket, and its groups joined on their
+    /// own (what XDP needs); the one the datapath uses is kept.
+    listeners: Vec<(String, Family, VrrpSocket, Option<Membership>)>,
+    /// One per instance, in plan order.
+    senders: Vec<Rc<AdvertSender>>,
+    garp: HashMap<String, Rc<GarpSender>>,
 }
 
 /// Per-instance runtime state beside the state machine.
@@ -107,6 +126,30 @@ struct Node {
     advert_cache: Option<AdvertCache>,
     /// Other hosts' claims to our VIPs while master.
     conflicts: super::conflict::Conflicts,
+    /// VIPs whose add failed while master, retried with backoff ([`Runtime::retry_vips`]).
+    vip_retry: Option<VipRetry>,
+    /// Why the instance is in FAULT after a VIP could not be added, and until when.
+    vip_fault: Option<(String, Instant)>,
+}
+
+/// VIPs of an instance that the kernel refused to add: indices into its plan's `vips`.
+struct VipRetry {
+    failed: Vec<usize>,
+    /// Retries made so far.
+    attempts: u32,
+    at: Instant,
+    error: String,
+}
+
+/// Retries of a VIP add before the instance goes to FAULT: 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s.
+const VIP_ADD_RETRIES: u32 = 5;
+/// How long an instance stays in FAULT after its VIPs could not be added, before it tries
+/// again (a FAULT forever would need an operator; a retry every advert would flap).
+const VIP_FAULT_HOLD: Duration = Duration::from_secs(10);
+
+/// The wait before retry `attempt` (0-based) of a VIP add.
+fn vip_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(4))
 }
 
 /// An advert waiting in [`Runtime::batch`]: instance, destination, bytes.
@@ -137,6 +180,8 @@ struct Runtime {
     /// Interface name → whether it is running (for track_interface).
     running: HashMap<String, bool>,
     scripts_up: Vec<bool>,
+    /// Each track_file's last reading, by name (read off the loop by `read_track_files`).
+    track_values: HashMap<String, Result<i64, String>>,
     xdp: HashMap<String, XdpDatapath>,
     /// The ring-buffer reader of each XDP interface (kept across reloads with its datapath).
     event_tasks: HashMap<String, AbortHandle>,
@@ -185,6 +230,8 @@ struct Runtime {
     claim_log: conflict::LogBudget,
     /// `EVENTS_LOST` of each XDP interface when last read: a change means a resync.
     events_lost: BTreeMap<String, u64>,
+    /// Which configuration this is (0 at start, +1 each reload): tags what tasks queue.
+    generation: u64,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -411,6 +458,7 @@ impl Runtime {
             run_as,
             scripts,
             notify_users,
+            ..
         } = checked;
         let now = Instant::now();
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
@@ -447,6 +495,8 @@ impl Runtime {
                     xdp_state: None,
                     advert_cache: None,
                     conflicts: Default::default(),
+                    vip_retry: None,
+                    vip_fault: None,
                 });
             }
             units.push(match unit.group {
@@ -488,6 +538,7 @@ impl Runtime {
             facts,
             running,
             scripts_up,
+            track_values: HashMap::new(),
             xdp: HashMap::new(),
             event_tasks: HashMap::new(),
             bpf_dir: previous.map_or_else(
@@ -520,6 +571,7 @@ impl Runtime {
             rewiring: None,
             claim_log: Default::default(),
             events_lost: previous.map(|p| p.events_lost.clone()).unwrap_or_default(),
+            generation: previous.map_or(0, |p| p.generation + 1),
         })
     }
 
@@ -878,66 +930,96 @@ impl Runtime {
 
     /// Opens the sockets and starts the receive and tracker tasks.
     fn start_tasks(&mut self) -> Result<()> {
-        // track_file `init_file`: create the file (or overwrite it) with its initial value.
-        for f in &self.config.track_files {
-            if let Some(init) = f.init_file
-                && (init.overwrite || !f.file.exists())
-            {
-                std::fs::write(&f.file, format!("{}\n", init.value)).with_context(|| {
-                    format!("track_file {}: init_file {}", f.name, f.file.display())
-                })?;
-            }
-        }
-        self.start_listeners(self.channels.adverts.clone())?;
-        for (index, script, run_as) in self.scripts.clone() {
-            let task = spawn_local(script::supervise(
-                index,
-                script,
-                run_as,
-                self.channels.scripts.clone(),
-            ));
-            self.tasks.push(task.abort_handle());
-        }
-        // The track files an instance or a sync group tracks: re-read when they change.
-        let tracked: Vec<std::path::PathBuf> = self
-            .config
-            .track_files
-            .iter()
-            .filter(|f| {
-                let uses = |t: &[crate::config::Tracker]| t.iter().any(|t| t.name == f.name);
-                self.plan.instances.iter().any(|i| uses(&i.track_files))
-                    || self.config.sync_groups.iter().any(|g| uses(&g.track_files))
-            })
-            .map(|f| f.file.clone())
-            .collect();
-        if !tracked.is_empty() {
-            let task = spawn_local(crate::track::file::watch(
-                tracked,
-                self.channels.files.clone(),
-            ));
-            self.tasks.push(task.abort_handle());
-        }
+        let io = self.open_io()?;
+        self.start_io(io);
         Ok(())
     }
 
-    fn start_listeners(&mut self, tx: mpsc::UnboundedSender<Incoming>) -> Result<()> {
+    /// Opens what the tasks need and can fail (receive sockets and group memberships, advert
+    /// and GARP sockets), then writes the track files' `init_file`s. Nothing is started or
+    /// swapped: on an error what was opened is closed and the host is as it was.
+    fn open_io(&self) -> Result<Io> {
+        let mut listeners = Vec::new();
         for (name, family) in self.plan.listeners() {
             let groups = self.plan.groups(&name, family);
-            if self.xdp.contains_key(&name) {
-                // vrrp_rx consumes the adverts; the ring buffer task reports the changes. The
-                // groups are still joined, or a NIC's multicast filter may never pass them.
-                if !groups.is_empty() {
-                    let joined = Membership::join(&name, &groups)
-                        .with_context(|| format!("joining the VRRP multicast group on {name}"))?;
-                    self.memberships.push(joined);
-                }
-                continue;
-            }
             let socket = match family {
                 Family::Ipv4 => VrrpSocket::open_v4(&name, &v4s(&groups)),
                 Family::Ipv6 => VrrpSocket::open_v6(&name, &v6s(&groups)),
             }
             .with_context(|| format!("opening the VRRP receive socket on {name}"))?;
+            // XDP reads the adverts, but the groups are still joined, or a NIC's multicast
+            // filter may never pass them.
+            let membership = (!groups.is_empty())
+                .then(|| Membership::join(&name, &groups))
+                .transpose()
+                .with_context(|| format!("joining the VRRP multicast group on {name}"))?;
+            listeners.push((name, family, socket, membership));
+        }
+        let mut senders = Vec::new();
+        let mut shared: HashMap<(&str, IpAddr), Rc<AdvertSender>> = HashMap::new();
+        for ip in &self.plan.instances {
+            if let Some(sender) = shared.get(&(ip.interface.as_str(), ip.src)) {
+                senders.push(sender.clone());
+                continue;
+            }
+            let sender = match ip.src {
+                IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
+                IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
+            }
+            .with_context(|| {
+                format!(
+                    "vrrp_instance {}: opening the advert socket on {}",
+                    ip.name, ip.interface
+                )
+            })?;
+            let sender = Rc::new(sender);
+            shared.insert((ip.interface.as_str(), ip.src), sender.clone());
+            senders.push(sender);
+        }
+        let mut garp = HashMap::new();
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                if garp.contains_key(&pv.interface) {
+                    continue;
+                }
+                let mac = self.facts.get(&pv.interface).and_then(|f| f.mac);
+                let Some(mac) = mac else { continue };
+                let sender = GarpSender::open(&pv.interface, mac)
+                    .with_context(|| format!("opening the GARP socket on {}", pv.interface))?;
+                garp.insert(pv.interface.clone(), Rc::new(sender));
+            }
+        }
+        // track_file `init_file`: create the file (or overwrite it) with its initial value.
+        for f in &self.config.track_files {
+            if let Some(init) = f.init_file
+                && (init.overwrite || !f.file.exists())
+            {
+                track::file::write_init(&f.file, i64::from(init.value)).with_context(|| {
+                    format!("track_file {}: init_file {}", f.name, f.file.display())
+                })?;
+            }
+        }
+        Ok(Io {
+            listeners,
+            senders,
+            garp,
+        })
+    }
+
+    /// Starts the receive, claim, script and track-file tasks on what [`Runtime::open_io`]
+    /// opened, for the datapath attached now. Cannot fail.
+    fn start_io(&mut self, io: Io) {
+        let Io {
+            listeners,
+            senders,
+            garp,
+        } = io;
+        for (name, family, socket, membership) in listeners {
+            if self.xdp.contains_key(&name) {
+                // vrrp_rx consumes the adverts; the ring buffer task reports the changes.
+                self.memberships.extend(membership);
+                continue;
+            }
             let opts = self.plan.decode_options(&name, family);
             let (indices, rules): (Vec<usize>, Vec<InstanceRules>) = self
                 .plan
@@ -957,45 +1039,14 @@ impl Runtime {
                     indices,
                     rules,
                 },
-                tx.clone(),
+                self.generation,
+                self.channels.adverts.clone(),
                 self.rejected.clone(),
                 self.foreign.clone(),
             ));
             self.tasks.push(task.abort_handle());
         }
-        let mut shared: HashMap<(&str, IpAddr), Rc<AdvertSender>> = HashMap::new();
-        for ip in &self.plan.instances {
-            if let Some(sender) = shared.get(&(ip.interface.as_str(), ip.src)) {
-                self.senders.push(sender.clone());
-                continue;
-            }
-            let sender = match ip.src {
-                IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
-                IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
-            }
-            .with_context(|| {
-                format!(
-                    "vrrp_instance {}: opening the advert socket on {}",
-                    ip.name, ip.interface
-                )
-            })?;
-            let sender = Rc::new(sender);
-            shared.insert((ip.interface.as_str(), ip.src), sender.clone());
-            self.senders.push(sender);
-        }
-        let mut garp = HashMap::new();
-        for ip in &self.plan.instances {
-            for pv in &ip.vips {
-                if garp.contains_key(&pv.interface) {
-                    continue;
-                }
-                let mac = self.facts.get(&pv.interface).and_then(|f| f.mac);
-                let Some(mac) = mac else { continue };
-                let sender = GarpSender::open(&pv.interface, mac)
-                    .with_context(|| format!("opening the GARP socket on {}", pv.interface))?;
-                garp.insert(pv.interface.clone(), Rc::new(sender));
-            }
-        }
+        self.senders = senders;
         self.garp = garp;
         // Address conflicts on the wire: where we may be master of VIPs.
         for name in self.garp.keys() {
@@ -1032,7 +1083,35 @@ impl Runtime {
                 }
             }
         }
-        Ok(())
+        for (index, script, run_as) in self.scripts.clone() {
+            let task = spawn_local(script::supervise(
+                index,
+                self.generation,
+                script,
+                run_as,
+                self.channels.scripts.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
+        }
+        // The track files an instance or a sync group tracks: re-read when they change.
+        let tracked: Vec<std::path::PathBuf> = self
+            .config
+            .track_files
+            .iter()
+            .filter(|f| {
+                let uses = |t: &[crate::config::Tracker]| t.iter().any(|t| t.name == f.name);
+                self.plan.instances.iter().any(|i| uses(&i.track_files))
+                    || self.config.sync_groups.iter().any(|g| uses(&g.track_files))
+            })
+            .map(|f| f.file.clone())
+            .collect();
+        if !tracked.is_empty() {
+            let task = spawn_local(crate::track::file::watch(
+                tracked,
+                self.channels.files.clone(),
+            ));
+            self.tasks.push(task.abort_handle());
+        }
     }
 
     fn instance(&self, i: usize) -> &Instance {
@@ -1044,7 +1123,14 @@ impl Runtime {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.nodes.iter().filter_map(|n| n.timer).min()
+        self.nodes
+            .iter()
+            .flat_map(|n| {
+                let retry = n.vip_retry.as_ref().map(|r| r.at);
+                [n.timer, retry, n.vip_fault.as_ref().map(|f| f.1)]
+            })
+            .flatten()
+            .min()
     }
 
     /// Startup for every unit but the `kept` ones (which carry on their state after a reload).
@@ -1053,7 +1139,8 @@ impl Runtime {
         for u in (0..self.units.len()).filter(|u| !kept.contains(u)) {
             self.deliver_unit(u, now, Event::Startup).await;
         }
-        // Trackers known at start (interfaces down, init_fail scripts).
+        // Trackers known at start (interfaces down, init_fail scripts, track files).
+        self.read_track_files().await;
         for i in 0..self.nodes.len() {
             self.recompute(i, now).await;
         }
@@ -1100,7 +1187,9 @@ impl Runtime {
                 inc = adverts.recv() => {
                     let Some(inc) = inc else { break };
                     let i = match &inc.target {
-                        Target::Instance(i) => Some(*i),
+                        Target::Instance(at) => {
+                            (at.generation == self.generation).then_some(at.index)
+                        }
                         Target::Slot { interface, slot, .. } => self.slot_owner(interface, *slot),
                     };
                     i.map(|i| (i, inc.src, inc.priority, inc.at)).into_iter().collect()
@@ -1182,10 +1271,12 @@ impl Runtime {
         };
         // The checks of `run` and `check-config`, except that a configuration without
         // instances is taken: it stops them all.
+        // Everything that can fail (sockets, init files) is opened here, before any unit is
+        // stopped: a reload is refused whole, with the running configuration untouched.
         let prepared = async {
             let netlink = Netlink::new().context("opening rtnetlink")?;
             let checked = super::preflight::check(&config, &netlink).await?;
-            Runtime::prepare(
+            let new = Runtime::prepare(
                 config,
                 checked,
                 netlink,
@@ -1193,9 +1284,11 @@ impl Runtime {
                 self.choice,
                 self.channels.clone(),
                 Some(&self),
-            )
+            )?;
+            let io = new.open_io()?;
+            anyhow::Ok((new, io))
         };
-        let mut new = match prepared.await {
+        let (mut new, io) = match prepared.await {
             Ok(rt) => rt,
             Err(e) => {
                 match &self.rewiring {
@@ -1303,9 +1396,7 @@ impl Runtime {
         if let Err(e) = new.attach_datapath(existing) {
             error!("reload: {e:#}");
         }
-        if let Err(e) = new.start_tasks() {
-            error!("reload: {e:#}; adverts may not be received until the next reload");
-        }
+        new.start_io(io);
         drop(self);
         new.startup(&kept_units).await;
         info!(
@@ -1482,7 +1573,8 @@ impl Runtime {
 
     async fn add_vips(&mut self, i: usize) {
         let ip = &self.plan.instances[i];
-        for pv in &ip.vips {
+        let mut failed = Vec::new();
+        for (k, pv) in ip.vips.iter().enumerate() {
             let Some(index) = self.ifindex(&pv.interface) else {
                 continue;
             };
@@ -1496,9 +1588,18 @@ impl Runtime {
                 ),
                 Ok(AddOutcome::AlreadyPresent) => {}
                 Err(e) => {
-                    error!(instance = %ip.name, "adding VIP {} on {}: {e}", pv.vip.addr, pv.interface)
+                    error!(instance = %ip.name, "adding VIP {} on {}: {e}; retrying in {:?}", pv.vip.addr, pv.interface, vip_backoff(0));
+                    failed.push((k, format!("VIP {} on {}: {e}", pv.vip.addr, pv.interface)));
                 }
             }
+        }
+        if let Some((_, error)) = failed.last() {
+            self.nodes[i].vip_retry = Some(VipRetry {
+                error: error.clone(),
+                failed: failed.iter().map(|f| f.0).collect(),
+                attempts: 0,
+                at: Instant::now() + vip_backoff(0),
+            });
         }
         // The VIPs first (a takeover must not wait), then a look for copies elsewhere.
         self.report_foreign_vips(&[i], false).await;
@@ -1738,6 +1839,7 @@ impl Runtime {
     }
 
     async fn remove_vips(&mut self, i: usize) {
+        self.nodes[i].vip_retry = None;
         for h in [self.nodes[i].garp.take(), self.nodes[i].lower_garp.take()]
             .into_iter()
             .flatten()
@@ -1989,9 +2091,15 @@ impl Runtime {
 
     async fn on_advert(&mut self, inc: Incoming) {
         let i = match &inc.target {
-            Target::Instance(i) => {
-                self.nodes[*i].adverts_received += 1;
-                *i
+            Target::Instance(at) => {
+                // Queued before a reload renumbered the instances: dropped (the next comes in
+                // one advert interval).
+                if at.generation != self.generation {
+                    debug!("dropped an advert queued before the reload (the plan changed)");
+                    return;
+                }
+                self.nodes[at.index].adverts_received += 1;
+                at.index
             }
             Target::Slot {
                 interface,
@@ -2018,6 +2126,7 @@ impl Runtime {
 
     async fn on_timers(&mut self) {
         let now = Instant::now();
+        self.retry_vips(now).await;
         // Adverts that fall due together go out together (one sendmmsg per socket).
         self.batch = Some(Vec::new());
         for i in 0..self.nodes.len() {
@@ -2056,16 +2165,120 @@ impl Runtime {
         self.flush_adverts().await;
     }
 
+    /// VIP adds that failed are retried with backoff while the instance is master; after
+    /// [`VIP_ADD_RETRIES`] the instance goes to FAULT (saying which VIP and why) for
+    /// [`VIP_FAULT_HOLD`], then leaves it to try again.
+    async fn retry_vips(&mut self, now: Instant) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].vip_fault.as_ref().is_some_and(|f| f.1 <= now) {
+                self.nodes[i].vip_fault = None;
+                info!(instance = %self.plan.instances[i].name, "leaving FAULT to try adding the VIPs again");
+                self.recompute(i, now).await;
+            }
+            let due = self.nodes[i].vip_retry.as_ref().map(|r| r.at <= now);
+            let Some(mut retry) = self.nodes[i].vip_retry.take_if(|_| due == Some(true)) else {
+                continue;
+            };
+            if self.instance(i).state() != State::Master {
+                continue;
+            }
+            let ip = &self.plan.instances[i];
+            let mut still = Vec::new();
+            for &k in &retry.failed {
+                let pv = &ip.vips[k];
+                let Some(index) = self.ifindex(&pv.interface) else {
+                    continue;
+                };
+                match self.netlink.add_vip(index, &pv.vip).await {
+                    Ok(_) => {
+                        info!(instance = %ip.name, "VIP {} added on {} (retry {})", pv.vip.addr, pv.interface, retry.attempts + 1)
+                    }
+                    Err(e) => {
+                        retry.error = format!("VIP {} on {}: {e}", pv.vip.addr, pv.interface);
+                        still.push(k);
+                    }
+                }
+            }
+            if still.is_empty() {
+                continue;
+            }
+            retry.attempts += 1;
+            retry.failed = still;
+            if retry.attempts < VIP_ADD_RETRIES {
+                retry.at = now + vip_backoff(retry.attempts);
+                warn!(instance = %ip.name, "adding {}; retry {} of {VIP_ADD_RETRIES} in {:?}", retry.error, retry.attempts + 1, vip_backoff(retry.attempts));
+                self.nodes[i].vip_retry = Some(retry);
+                continue;
+            }
+            error!(
+                instance = %ip.name,
+                "{} could not be added ({} attempts): going to FAULT for {VIP_FAULT_HOLD:?}, \
+                 then trying again; check the address and the interface (`ip addr`)",
+                retry.error,
+                retry.attempts + 1
+            );
+            self.nodes[i].vip_fault = Some((retry.error, now + VIP_FAULT_HOLD));
+            self.recompute(i, now).await;
+        }
+    }
+
     /// Re-reads track_file values (through [`Runtime::recompute`]): a tracked file may have
     /// changed (only the watch task `start_tasks` starts for the tracked files sends this).
     async fn on_track_files(&mut self) {
+        self.read_track_files().await;
         let now = Instant::now();
         for i in 0..self.nodes.len() {
             self.recompute(i, now).await;
         }
     }
 
+    /// Reads every track_file on the blocking pool (a slow disk or NFS never stalls the loop;
+    /// `read_value` never waits on a FIFO) into `track_values`. A file that cannot be read
+    /// counts as 0, as keepalived; why is said once, when it starts.
+    async fn read_track_files(&mut self) {
+        let files: Vec<(String, std::path::PathBuf)> = self
+            .config
+            .track_files
+            .iter()
+            .map(|f| (f.name.clone(), f.file.clone()))
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            files
+                .into_iter()
+                .map(|(name, path)| {
+                    let value = track::file::read_value(&path);
+                    (name, path, value)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(read) = read else {
+            error!("track_file: the reader task failed; values unchanged");
+            return;
+        };
+        for (name, path, value) in read {
+            if let Err(why) = &value
+                && self.track_values.get(&name) != Some(&value)
+            {
+                warn!(
+                    "track_file {name}: {}: {why}; counted as 0 until it can be read",
+                    path.display()
+                );
+            }
+            self.track_values.insert(name, value);
+        }
+    }
+
     async fn on_script(&mut self, update: ScriptUpdate) {
+        // From a script task a reload stopped: its index is the old configuration's (the new
+        // task sends its first result anyway).
+        if update.generation != self.generation {
+            debug!("dropped a script result queued before the reload (the plan changed)");
+            return;
+        }
         self.scripts_up[update.index] = update.up;
         let now = Instant::now();
         for i in 0..self.nodes.len() {
@@ -2185,11 +2398,10 @@ impl Runtime {
         }
         let group_files = group.map(|g| g.track_files.as_slice()).unwrap_or_default();
         for t in ip.track_files.iter().chain(group_files) {
-            let path = self.config.track_file(&t.name).map(|f| f.file.clone());
-            let value = path
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let value = match self.track_values.get(&t.name) {
+                Some(Ok(v)) => *v,
+                _ => 0,
+            };
             show("file", t, value == 0 || t.weight != 0);
             trackers.push(Tracked::File {
                 value,
@@ -2198,9 +2410,21 @@ impl Runtime {
             });
         }
         let eff = track::effective(ip.machine.priority, &trackers);
+        // A VIP the kernel would not add: FAULT, shown as a tracker that is down.
+        let vip_fault = self.nodes[i].vip_fault.as_ref().map(|f| f.0.clone());
+        if let Some(why) = &vip_fault {
+            shown.push(TrackerStatus {
+                kind: "vip",
+                name: format!("{why} (cannot be added)"),
+                up: false,
+                weight: 0,
+            });
+        }
         self.nodes[i].trackers = shown;
         // keepalived's dont_track_primary: the instance's own link does not count.
-        let fault = eff.fault || (!self.nodes[i].link_running && !ip.dont_track_primary);
+        let fault = eff.fault
+            || (!self.nodes[i].link_running && !ip.dont_track_primary)
+            || vip_fault.is_some();
         if fault != self.nodes[i].fault {
             self.nodes[i].fault = fault;
             let event = if fault {
@@ -2241,6 +2465,7 @@ async fn listen(
     socket: VrrpSocket,
     family: Family,
     listener: Listener,
+    generation: u64,
     tx: mpsc::UnboundedSender<Incoming>,
     rejected: Rejected,
     foreign: Foreign,
@@ -2279,7 +2504,10 @@ async fn listen(
         match verdict {
             packet::Verdict::Valid { instance, received } => {
                 let incoming = Incoming {
-                    target: Target::Instance(listener.indices[instance]),
+                    target: Target::Instance(PlanIndex {
+                        index: listener.indices[instance],
+                        generation,
+                    }),
                     at,
                     src: received.src,
                     priority: received.advert.priority,

@@ -44,7 +44,7 @@ impl Diagnostic {
             file: pos.file.to_path_buf(),
             line: pos.line,
             col: pos.col,
-            message: message.into(),
+            message: printable(message.into()),
         }
     }
 
@@ -53,24 +53,27 @@ impl Diagnostic {
             file: file.to_path_buf(),
             line: 0,
             col: 0,
-            message: message.into(),
+            message: printable(message.into()),
         }
+    }
+}
+
+/// A message quoting configuration text, with what a terminal would act on escaped.
+fn printable(message: String) -> String {
+    match super::escape::escape_lines(&message) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(escaped) => escaped,
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
+        let file = super::escape::escape(&file);
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{file}: {}", self.message)
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                self.line,
-                self.col,
-                self.message
-            )
+            write!(f, "{file}:{}:{}: {}", self.line, self.col, self.message)
         }
     }
 }

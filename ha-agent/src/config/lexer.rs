@@ -17,6 +17,13 @@ use super::error::{Diags, Pos};
 const MAX_INCLUDE_DEPTH: usize = 32;
 /// Bound on brace-expansion alternatives of one include pattern.
 const MAX_BRACE_EXPANSIONS: usize = 1024;
+/// Bound on the brace groups expanded in one include pattern (the expansion's recursion depth).
+const MAX_BRACE_GROUPS: usize = 32;
+/// Bound on the files read for one configuration, includes counted each time they are included:
+/// a file included many times, at many levels, multiplies (2 includes a level, 32 levels).
+pub(crate) const MAX_INCLUDED_FILES: usize = 4096;
+/// Bound on the bytes read for one configuration, all included files together.
+pub(crate) const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One word of a line.
 #[derive(Debug, Clone)]
@@ -45,6 +52,8 @@ pub(crate) fn lex(text: &str, path: &Path, diags: &mut Diags) -> Vec<Tok> {
         diags,
         toks: Vec::new(),
         chain: vec![canonical(path)],
+        files: 0,
+        bytes: text.len() as u64,
     };
     lexer.lex_file(text, path);
     lexer.toks
@@ -59,6 +68,9 @@ struct Lexer<'d> {
     toks: Vec<Tok>,
     /// Files being read, outermost first: include loop detection.
     chain: Vec<PathBuf>,
+    /// Files included so far (each time it is included), and bytes read, the main file's too.
+    files: usize,
+    bytes: u64,
 }
 
 impl Lexer<'_> {
@@ -123,8 +135,16 @@ impl Lexer<'_> {
             return;
         }
         let base = including.parent().unwrap_or_else(|| Path::new(""));
+        let alternatives = match expand_braces(pattern) {
+            Ok(a) => a,
+            Err(e) => {
+                self.diags
+                    .error(&kw.pos, format!("include \"{pattern}\": {e}"));
+                return;
+            }
+        };
         let mut matched = 0usize;
-        for alternative in expand_braces(pattern) {
+        for alternative in alternatives {
             let full = if Path::new(&alternative).is_absolute() {
                 PathBuf::from(&alternative)
             } else {
@@ -156,7 +176,9 @@ impl Lexer<'_> {
                     continue;
                 }
                 matched += 1;
-                self.include_file(kw, &p);
+                if !self.include_file(kw, &p) {
+                    return;
+                }
             }
         }
         if matched == 0 {
@@ -169,17 +191,49 @@ impl Lexer<'_> {
         }
     }
 
-    fn include_file(&mut self, kw: &Word, path: &Path) {
+    /// Reads and lexes one included file; false once the bounds on what is read are reached
+    /// (said once, at the include that went past them: reading stops there).
+    fn include_file(&mut self, kw: &Word, path: &Path) -> bool {
         let canon = canonical(path);
         if self.chain.contains(&canon) {
             self.diags.error(
                 &kw.pos,
                 format!("include: {} includes itself (include loop)", path.display()),
             );
-            return;
+            return true;
+        }
+        if self.files == usize::MAX {
+            return false;
+        }
+        self.files += 1;
+        if self.files > MAX_INCLUDED_FILES {
+            self.files = usize::MAX;
+            self.diags.error(
+                &kw.pos,
+                format!(
+                    "include: more than {MAX_INCLUDED_FILES} files included in all (counting each \
+                     time a file is included): a file included many times, or includes that \
+                     fan out; nothing more is read"
+                ),
+            );
+            return false;
         }
         match super::read_file(path) {
             Ok(bytes) => {
+                self.bytes += bytes.len() as u64;
+                if self.bytes > MAX_TOTAL_BYTES {
+                    self.files = usize::MAX;
+                    self.diags.error(
+                        &kw.pos,
+                        format!(
+                            "include: {}: more than {} MiB read in all with the files included \
+                             before it; nothing more is read",
+                            path.display(),
+                            MAX_TOTAL_BYTES / (1024 * 1024)
+                        ),
+                    );
+                    return false;
+                }
                 let text = String::from_utf8_lossy(&bytes);
                 self.chain.push(canon);
                 self.lex_file(&text, path);
@@ -190,6 +244,7 @@ impl Lexer<'_> {
                 format!("include: cannot read {}: {e}", path.display()),
             ),
         }
+        self.files != usize::MAX
     }
 }
 
@@ -281,54 +336,64 @@ fn lex_line(
     line.len()
 }
 
-/// GLOB_BRACE expansion: `a{b,c}d` gives `abd`, `acd`; nested braces work; unbalanced braces stay.
-pub(crate) fn expand_braces(pattern: &str) -> Vec<String> {
+/// GLOB_BRACE expansion: `a{b,c}d` gives `abd`, `acd`; nested braces work; unbalanced braces
+/// stay. More than [`MAX_BRACE_GROUPS`] brace groups or [`MAX_BRACE_EXPANSIONS`] alternatives
+/// is an error: each group is a level of recursion, and their product is the work.
+pub(crate) fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    expand_into(pattern, &mut out);
-    out
+    expand_into(pattern, 0, &mut out)?;
+    Ok(out)
 }
 
-fn expand_into(pattern: &str, out: &mut Vec<String>) {
-    if out.len() >= MAX_BRACE_EXPANSIONS {
-        return;
-    }
+fn expand_into(pattern: &str, depth: usize, out: &mut Vec<String>) -> Result<(), String> {
     let bytes = pattern.as_bytes();
     let Some(open) = find_unescaped(bytes, 0, b'{') else {
+        if out.len() >= MAX_BRACE_EXPANSIONS {
+            return Err(format!(
+                "more than {MAX_BRACE_EXPANSIONS} file names from its {{a,b}} brace expansion"
+            ));
+        }
         out.push(pattern.to_string());
-        return;
+        return Ok(());
     };
-    let mut depth = 0usize;
+    let mut level = 0usize;
     let mut commas = Vec::new();
     let mut close = None;
     let mut i = open;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => i += 1,
-            b'{' => depth += 1,
+            b'{' => level += 1,
             b'}' => {
-                depth -= 1;
-                if depth == 0 {
+                level -= 1;
+                if level == 0 {
                     close = Some(i);
                     break;
                 }
             }
-            b',' if depth == 1 => commas.push(i),
+            b',' if level == 1 => commas.push(i),
             _ => {}
         }
         i += 1;
     }
     let Some(close) = close else {
         out.push(pattern.to_string());
-        return;
+        return Ok(());
     };
+    if depth >= MAX_BRACE_GROUPS {
+        return Err(format!(
+            "more than {MAX_BRACE_GROUPS} {{a,b}} brace groups in one pattern"
+        ));
+    }
     let (prefix, suffix) = (&pattern[..open], &pattern[close + 1..]);
     let mut bounds = vec![open];
     bounds.extend(commas);
     bounds.push(close);
     for w in bounds.windows(2) {
         let alt = &pattern[w[0] + 1..w[1]];
-        expand_into(&format!("{prefix}{alt}{suffix}"), out);
+        expand_into(&format!("{prefix}{alt}{suffix}"), depth + 1, out)?;
     }
+    Ok(())
 }
 
 fn find_unescaped(bytes: &[u8], from: usize, wanted: u8) -> Option<usize> {
@@ -437,9 +502,27 @@ mod tests {
 
     #[test]
     fn braces_expand() {
-        assert_eq!(expand_braces("a{b,c{d,e}}f"), ["abf", "acdf", "acef"]);
-        assert_eq!(expand_braces("plain"), ["plain"]);
-        assert_eq!(expand_braces("x{y"), ["x{y"]);
+        assert_eq!(
+            expand_braces("a{b,c{d,e}}f").unwrap(),
+            ["abf", "acdf", "acef"]
+        );
+        assert_eq!(expand_braces("plain").unwrap(), ["plain"]);
+        assert_eq!(expand_braces("x{y").unwrap(), ["x{y"]);
+    }
+
+    #[test]
+    fn brace_expansion_is_bounded() {
+        // 100k empty groups recursed once each: a stack overflow before the bound.
+        let deep = "{}".repeat(100_000);
+        let e = expand_braces(&deep).unwrap_err();
+        assert!(e.contains("more than 32 {a,b} brace groups"), "{e}");
+        let nested = format!("{}x{}", "{".repeat(50_000), "}".repeat(50_000));
+        assert!(expand_braces(&nested).is_err());
+        // 2^11 alternatives: refused, not silently cut.
+        let wide = "{a,b}".repeat(11);
+        let e = expand_braces(&wide).unwrap_err();
+        assert!(e.contains("more than 1024 file names"), "{e}");
+        assert_eq!(expand_braces(&"{a,b}".repeat(10)).unwrap().len(), 1024);
     }
 
     #[test]

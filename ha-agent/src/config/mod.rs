@@ -6,6 +6,7 @@
 
 mod build;
 mod error;
+mod escape;
 mod keywords;
 mod lexer;
 mod model;
@@ -15,6 +16,7 @@ mod summary;
 use std::path::Path;
 
 pub use error::{ConfigError, Diagnostic, Warning};
+pub use escape::{escape, escape_lines};
 pub use model::*;
 pub use summary::summary;
 

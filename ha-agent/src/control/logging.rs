@@ -65,14 +65,65 @@ where
     }
 }
 
+/// Stderr, with the control bytes of a log line escaped (`\r`, `\x0e`…, `\x1b` unless the line
+/// is coloured): tracing escapes ESC in field values, not the other controls a config or a
+/// packet can carry. Line breaks and tabs are kept.
+#[derive(Clone, Copy)]
+struct EscapingStderr {
+    /// The formatter colours its output: its ESC bytes pass.
+    ansi: bool,
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for EscapingStderr {
+    type Writer = EscapingStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+impl std::io::Write for EscapingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let escaped = escape_control_bytes(buf, self.ansi);
+        std::io::Write::write_all(&mut std::io::stderr().lock(), &escaped)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::Write::flush(&mut std::io::stderr())
+    }
+}
+
+/// `buf` with C0 controls and DEL as `\xNN`, but `\n`, `\t` and (when `keep_esc`) ESC. Byte by
+/// byte is safe on UTF-8: no byte of a multi-byte character is below 0x80.
+fn escape_control_bytes(buf: &[u8], keep_esc: bool) -> std::borrow::Cow<'_, [u8]> {
+    let escaped =
+        |b: u8| (b < 0x20 || b == 0x7f) && b != b'\n' && b != b'\t' && !(keep_esc && b == 0x1b);
+    if !buf.iter().any(|&b| escaped(b)) {
+        return std::borrow::Cow::Borrowed(buf);
+    }
+    let mut out = Vec::with_capacity(buf.len() + 16);
+    for &b in buf {
+        if escaped(b) {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Installs the global subscriber at `level` (a level or a filter directive).
 pub fn init(level: &str, format: LogFormat) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .map_err(|e| anyhow!("--log-level {level}: {e}"))?;
     let journal = stderr_is_journal();
+    let ansi = format == LogFormat::Text
+        && !journal
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(EscapingStderr { ansi })
         .with_target(false);
     let result = match (format, journal) {
         (LogFormat::Json, false) => builder.json().try_init(),
@@ -87,9 +138,26 @@ pub fn init(level: &str, format: LogFormat) -> Result<()> {
                 .event_format(JournalPriority(inner))
                 .try_init()
         }
-        (LogFormat::Text, false) => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
+        (LogFormat::Text, false) => builder.with_ansi(ansi).try_init(),
     };
     result.map_err(|e| anyhow!("logging: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_escape_control_bytes() {
+        let line = "instance a\rb\x1b[2J\x0e: é\tok\n";
+        assert_eq!(
+            &*escape_control_bytes(line.as_bytes(), false),
+            "instance a\\x0db\\x1b[2J\\x0e: é\tok\n".as_bytes()
+        );
+        // A coloured line keeps the formatter's ESC (tracing escapes those of field values).
+        assert_eq!(
+            &*escape_control_bytes(b"\x1b[1mI\x1b[0m\n", true),
+            b"\x1b[1mI\x1b[0m\n"
+        );
+    }
 }

@@ -25,6 +25,11 @@
 //! | `ha_agent_wakeups_total` | counter | event-loop wake-ups (adverts, timers, trackers, signals) |
 //! | `ha_agent_claims_dropped_total` | counter | ARP/NA claims of our VIPs the kernel dropped unread (a flood) |
 //! | `ha_agent_xdp_events_lost_total{interface}` | counter | XDP peer events lost to a full ring buffer, each resynchronised from the peer records (xdp datapath only) |
+//! | `ha_agent_metrics_connections_refused_total` | counter | scrapes closed at once: [`MAX_CONNECTIONS`] were being served |
+//!
+//! At most [`MAX_CONNECTIONS`] connections are served at a time; more are closed as soon as
+//! they are accepted (and counted), so a flood of idle connections costs a bounded number of
+//! descriptors and tasks.
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -40,6 +45,8 @@ use super::report::{InstanceReport, Report};
 use crate::agent::status::Status;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; a scraper needs one.
+pub const MAX_CONNECTIONS: usize = 32;
 const MAX_REQUEST: usize = 8192;
 const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
 
@@ -57,11 +64,31 @@ pub fn serve(
     status: watch::Receiver<Status>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::from_std(listener)?;
+    let open = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let refused = std::rc::Rc::new(std::cell::Cell::new(0u64));
     Ok(tokio::task::spawn_local(async move {
         loop {
             match listener.accept().await {
-                Ok((stream, _)) => {
-                    tokio::task::spawn_local(answer(stream, status.clone()));
+                Ok((stream, peer)) => {
+                    if open.get() >= MAX_CONNECTIONS {
+                        // Closed at once: the descriptor is not held for a slow client.
+                        drop(stream);
+                        refused.set(refused.get() + 1);
+                        if refused.get().is_power_of_two() {
+                            warn!(
+                                "metrics: {MAX_CONNECTIONS} connections already open: closed one \
+                                 from {peer} ({} so far)",
+                                refused.get()
+                            );
+                        }
+                        continue;
+                    }
+                    open.set(open.get() + 1);
+                    let (open, refused, status) = (open.clone(), refused.clone(), status.clone());
+                    tokio::task::spawn_local(async move {
+                        answer(stream, status, refused.get()).await;
+                        open.set(open.get() - 1);
+                    });
                 }
                 Err(e) => {
                     warn!("metrics: accept: {e}");
@@ -72,7 +99,7 @@ pub fn serve(
     }))
 }
 
-async fn answer(mut stream: TcpStream, status: watch::Receiver<Status>) {
+async fn answer(mut stream: TcpStream, status: watch::Receiver<Status>, refused: u64) {
     let head = match tokio::time::timeout(TIMEOUT, read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
         Ok(Err(e)) => {
@@ -89,7 +116,7 @@ async fn answer(mut stream: TcpStream, status: watch::Receiver<Status>) {
         ("GET" | "HEAD", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            render(&Report::now(&status.borrow())),
+            render(&Report::now(&status.borrow())) + &render_refused(refused),
         ),
         ("GET" | "HEAD", _) => (
             "404 Not Found",
@@ -152,6 +179,16 @@ fn labels(i: &InstanceReport) -> String {
         escape(&i.interface),
         i.vrid,
         i.family
+    )
+}
+
+/// The counter of connections the cap closed.
+fn render_refused(refused: u64) -> String {
+    format!(
+        "# HELP ha_agent_metrics_connections_refused_total Metrics connections closed at once: \
+         {MAX_CONNECTIONS} were being served.\n\
+         # TYPE ha_agent_metrics_connections_refused_total counter\n\
+         ha_agent_metrics_connections_refused_total {refused}\n"
     )
 }
 

@@ -27,7 +27,8 @@ pub fn notify_to(socket: &std::ffi::OsStr, state: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// A STATUS= line: one line, whatever `text` holds.
+/// A STATUS= line: one line, whatever `text` holds, with what a terminal would act on escaped
+/// (`systemctl status` shows it; instance names come from the configuration).
 pub fn status_line(text: &str) -> String {
-    format!("STATUS={}", text.replace('\n', " "))
+    format!("STATUS={}", crate::config::escape(&text.replace('\n', " ")))
 }

@@ -339,6 +339,15 @@ fn dumps_are_written_whole_and_owner_only() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+    // A name from the configuration that would clear the screen of whoever `cat`s the dump.
+    let mut hostile = report.clone();
+    hostile.instances[0].name = "VI_\x1b[2J".into();
+    paths.write(Dump::Data, &hostile).unwrap();
+    let data = std::fs::read_to_string(&paths.data).unwrap();
+    assert!(
+        !data.contains('\x1b') && data.contains("VI_\\x1b[2J"),
+        "{data}"
+    );
     assert!(write_atomic(&dir.0.join("missing/x"), b"x").is_err());
 }
 
@@ -474,12 +483,86 @@ fn metrics_endpoint_serves_get_metrics_only() {
     );
 }
 
+/// More than MAX_CONNECTIONS idle connections: the extra one is closed at once and counted,
+/// and a scrape works again once the idle ones go.
+#[test]
+fn metrics_connections_are_capped() {
+    let (status, _) = status("socket");
+    let (_tx, rx) = tokio::sync::watch::channel(status);
+    let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&local_runtime(), async {
+        let task = metrics::serve(listener, rx).unwrap();
+        let idle: Vec<tokio::net::TcpStream> = {
+            let mut v = Vec::new();
+            for _ in 0..metrics::MAX_CONNECTIONS {
+                v.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            }
+            v
+        };
+        // Let the server accept them all (each holds a slot while it waits for a request).
+        let extra = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut buf = [0u8; 16];
+            // EOF (or a reset) at once, not a wait for the 5 s request timeout.
+            let started = std::time::Instant::now();
+            let n = s.read(&mut buf);
+            (n.map_err(|e| e.kind()), started.elapsed())
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(extra.0, Ok(0) | Err(std::io::ErrorKind::ConnectionReset)),
+            "{extra:?}"
+        );
+        assert!(extra.1 < Duration::from_secs(2), "{extra:?}");
+        drop(idle);
+        let body = scrape_when_served(addr).await;
+        // The extra connection, and scrapes tried before the idle ones' slots were free.
+        let refused = body
+            .lines()
+            .find_map(|l| l.strip_prefix("ha_agent_metrics_connections_refused_total "))
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(refused.is_some_and(|n| n >= 1), "{body}");
+        task.abort();
+    });
+}
+
+/// GET /metrics until a scrape is served (the idle connections' slots free as the server reads
+/// their EOF).
+async fn scrape_when_served(addr: std::net::SocketAddr) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            out.starts_with("HTTP/1.1 200").then_some(out)
+        })
+        .await
+        .unwrap();
+        if let Some(body) = got {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scrape served");
+        tokio::task::yield_now().await;
+    }
+}
+
 #[test]
 fn sd_notify_sends_one_datagram_to_a_path_or_abstract_socket() {
     let dir = TempDir::new("notify");
     let path = dir.0.join("notify");
     let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert_eq!(
+        sd_notify::status_line("VI_\x1b[2J MASTER"),
+        "STATUS=VI_\\x1b[2J MASTER"
+    );
     let state = format!("READY=1\n{}", sd_notify::status_line("VI_1 MASTER\nx"));
     sd_notify::notify_to(path.as_os_str(), &state).unwrap();
     let mut buf = [0u8; 256];

@@ -7,10 +7,9 @@ use std::ffi::CString;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use futures::channel::mpsc::UnboundedReceiver;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{
@@ -271,6 +270,17 @@ impl Netlink {
 
 type Unsolicited = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
+/// What a full re-read finds: every link (index, name, up, running, oper state) and every
+/// address (interface index, address).
+type Snapshot = (
+    Vec<(u32, String, bool, bool, OperState)>,
+    Vec<(u32, IpAddr)>,
+);
+
+/// A full re-read in flight: kept across calls, so a caller that drops `next_event` (a
+/// `select!` another branch won) does not start it over.
+type Resync = Pin<Box<dyn std::future::Future<Output = Result<Snapshot, rtnetlink::Error>>>>;
+
 /// Link changes as they happen: an rtnetlink socket bound to `RTNLGRP_LINK`,
 /// `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR`.
 ///
@@ -279,10 +289,22 @@ type Unsolicited = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, Socke
 /// the agent does not care about, which are folded away), and one for each address added to an
 /// interface seen since the subscription (a re-created interface gets its addresses after its
 /// link: the agent waits for them). Ends if the socket fails.
+///
+/// When the kernel drops notifications because the socket's buffer is full (`ENOBUFS`, an
+/// overrun: the agent was busy), every link and address is read again (dumps on a separate
+/// request socket) and what changed meanwhile is reported as if it had been notified.
 pub struct LinkWatch {
     messages: Unsolicited,
     task: JoinHandle<()>,
     last: HashMap<u32, (String, bool, bool, OperState)>,
+    /// The request connection of the re-reads, and its I/O task.
+    requests: rtnetlink::Handle,
+    requests_task: JoinHandle<()>,
+    _requests_unsolicited: Unsolicited,
+    resync: Option<Resync>,
+    pending: std::collections::VecDeque<LinkEvent>,
+    /// Overruns seen since the subscription.
+    pub overruns: u64,
 }
 
 impl LinkWatch {
@@ -295,16 +317,111 @@ impl LinkWatch {
         ])
         .map_err(LinkError::Subscribe)?;
         let task = tokio::spawn(connection);
+        let (requests_connection, requests, requests_unsolicited) =
+            rtnetlink::new_connection().map_err(LinkError::Subscribe)?;
+        let requests_task = tokio::spawn(requests_connection);
         Ok(Self {
             messages,
             task,
             last: HashMap::new(),
+            requests,
+            requests_task,
+            _requests_unsolicited: requests_unsolicited,
+            resync: None,
+            pending: std::collections::VecDeque::new(),
+            overruns: 0,
         })
     }
 
-    /// The next change (same as `StreamExt::next`).
+    /// The next change. Cancel-safe: a re-read in progress carries on at the next call.
     pub async fn next_event(&mut self) -> Option<LinkEvent> {
-        self.next().await
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if let Some(resync) = self.resync.as_mut() {
+                let snapshot = resync.await;
+                self.resync = None;
+                match snapshot {
+                    Ok(snapshot) => self.apply(snapshot),
+                    Err(e) => {
+                        tracing::warn!(
+                            "link watch: re-reading the interfaces after an overrun failed \
+                             ({e}); changes missed meanwhile show at their next notification"
+                        );
+                    }
+                }
+                continue;
+            }
+            let (msg, _) = self.messages.next().await?;
+            if matches!(msg.payload, NetlinkPayload::Overrun(_)) {
+                self.overruns += 1;
+                tracing::warn!(
+                    "link watch: the kernel dropped link and address notifications (netlink \
+                     ENOBUFS, overrun {}): re-reading every interface and address",
+                    self.overruns
+                );
+                self.resync = Some(Box::pin(snapshot(self.requests.clone())));
+                continue;
+            }
+            if let Some(event) = self.absorb(msg) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Queues what a re-read shows changed since the last notification seen: links new or
+    /// changed, links gone, and every address (the agent waits for a re-created interface's).
+    fn apply(&mut self, (links, addresses): Snapshot) {
+        let present: std::collections::HashSet<u32> = links.iter().map(|l| l.0).collect();
+        let gone: Vec<u32> = self
+            .last
+            .keys()
+            .filter(|i| !present.contains(i))
+            .copied()
+            .collect();
+        for ifindex in gone {
+            if let Some((name, up, running, oper_state)) = self.last.remove(&ifindex) {
+                self.pending.push_back(LinkEvent {
+                    ifindex,
+                    name,
+                    up,
+                    running,
+                    oper_state,
+                    removed: true,
+                    address: None,
+                });
+            }
+        }
+        for (ifindex, name, up, running, oper_state) in links {
+            let now = (name.clone(), up, running, oper_state);
+            if self.last.get(&ifindex) == Some(&now) {
+                continue;
+            }
+            self.last.insert(ifindex, now);
+            self.pending.push_back(LinkEvent {
+                ifindex,
+                name,
+                up,
+                running,
+                oper_state,
+                removed: false,
+                address: None,
+            });
+        }
+        for (ifindex, address) in addresses {
+            if let Some((name, up, running, oper_state)) = self.last.get(&ifindex).cloned() {
+                self.pending.push_back(LinkEvent {
+                    ifindex,
+                    name,
+                    up,
+                    running,
+                    oper_state,
+                    removed: false,
+                    address: Some(address),
+                });
+            }
+        }
     }
 
     fn absorb(&mut self, msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<LinkEvent> {
@@ -354,26 +471,94 @@ impl LinkWatch {
     }
 }
 
-impl Stream for LinkWatch {
-    type Item = LinkEvent;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LinkEvent>> {
-        loop {
-            match self.messages.poll_next_unpin(cx) {
-                Poll::Ready(Some((msg, _))) => {
-                    if let Some(event) = self.absorb(msg) {
-                        return Poll::Ready(Some(event));
-                    }
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
+/// Every link and address, read with `requests` (RTM_GETLINK and RTM_GETADDR dumps).
+async fn snapshot(requests: rtnetlink::Handle) -> Result<Snapshot, rtnetlink::Error> {
+    let mut links = Vec::new();
+    let mut dump = requests.link().get().execute();
+    while let Some(msg) = dump.try_next().await? {
+        let f = link_facts(&msg);
+        links.push((f.index, f.name, f.up, f.running, f.oper_state));
+    }
+    let mut addresses = Vec::new();
+    let mut dump = requests.address().get().execute();
+    while let Some(msg) = dump.try_next().await? {
+        if let Some(a) = address_of(&msg) {
+            addresses.push((msg.header.index, a));
         }
     }
+    Ok((links, addresses))
 }
 
 impl Drop for LinkWatch {
     fn drop(&mut self) {
         self.task.abort();
+        self.requests_task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: an overrun (ENOBUFS) was ignored, and what the kernel dropped was never
+    /// known: here a link created while the socket's buffer is full of address notifications.
+    /// In a network namespace of this thread's own (`unshare`), so nothing of the host changes.
+    #[test]
+    fn an_overrun_is_followed_by_a_full_re_read() {
+        let t = std::thread::spawn(|| {
+            // SAFETY: unshare(2) on this thread only; it owns nothing shared with other threads
+            // that depends on its network namespace.
+            assert_eq!(
+                unsafe { libc::unshare(libc::CLONE_NEWNET) },
+                0,
+                "run as root"
+            );
+            let ip = |args: &str, stdin: Option<String>| {
+                let mut cmd = std::process::Command::new("ip");
+                cmd.args(args.split_whitespace());
+                cmd.stdin(std::process::Stdio::piped());
+                let mut child = cmd.spawn().expect("ip");
+                if let Some(text) = stdin {
+                    use std::io::Write as _;
+                    child
+                        .stdin
+                        .take()
+                        .unwrap()
+                        .write_all(text.as_bytes())
+                        .unwrap();
+                }
+                drop(child.stdin.take());
+                assert!(child.wait().unwrap().success(), "ip {args}");
+            };
+            ip("link set lo up", None);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut watch = LinkWatch::subscribe().unwrap();
+                // The runtime does not run while `ip` does: nothing reads the socket, and 4096
+                // address notifications overflow its buffer (a busy agent).
+                let batch: String = (0..4096u32)
+                    .map(|n| format!("addr add 10.{}.{}.1/32 dev lo\n", n / 256, n % 256))
+                    .collect();
+                ip("-batch -", Some(batch));
+                // Created while the buffer is full: its notification is dropped.
+                ip("link add hav0 type veth peer name hav1", None);
+                let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                    loop {
+                        let ev = watch.next_event().await.expect("watch ended");
+                        if ev.name == "hav0" && !ev.removed {
+                            return ev;
+                        }
+                    }
+                })
+                .await
+                .expect("hav0 never reported: the overrun was not followed by a re-read");
+                assert!(watch.overruns >= 1);
+                assert!(!seen.running);
+            });
+        });
+        t.join().unwrap();
     }
 }

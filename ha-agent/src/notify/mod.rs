@@ -1,8 +1,14 @@
 //! Notify scripts with keepalived's conventions: `notify` gets `INSTANCE|GROUP NAME STATE
 //! PRIORITY`; `notify_master`, `notify_backup`, `notify_fault`, `notify_stop` run as written.
-//! They run in the background: a slow or failing script never blocks the election.
+//! They run in the background: a slow or failing script never blocks the election. Each runs
+//! in its own process group, without the agent's `NOTIFY_SOCKET`, and is killed with everything
+//! it started after [`NOTIFY_TIMEOUT`] (ha-agent's default: no keepalived setting maps to it),
+//! so a hung script does not stay forever, one more at each transition.
 
-use std::process::Stdio;
+use std::{process::Stdio, time::Duration};
+
+/// How long a notify script may run before it and its process group are killed.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 use crate::{
     config::{Notify, NotifyScript, ScriptUser},
@@ -99,31 +105,60 @@ impl Users {
     }
 }
 
-/// Starts `argv` in the background; its exit is logged, and it is reaped.
+/// Starts `argv` in the background; its exit is logged, and it is reaped; killed with its
+/// process group after [`NOTIFY_TIMEOUT`].
 pub fn spawn(argv: Vec<String>, run_as: Option<RunAs>) {
-    let Some((program, args)) = argv.split_first() else {
-        return;
-    };
+    spawn_with_timeout(argv, run_as, NOTIFY_TIMEOUT);
+}
+
+/// [`spawn`] with `timeout`; the task that waits for it, or None when it could not start.
+pub fn spawn_with_timeout(
+    argv: Vec<String>,
+    run_as: Option<RunAs>,
+    timeout: Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let (program, args) = argv.split_first()?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        // systemd's socket is the agent's: a script that wrote READY/STATUS to it would speak
+        // for the agent (NotifyAccess=main drops it at best).
+        .env_remove("NOTIFY_SOCKET")
+        // Its own group, so that the timeout kills what it started too. Not killed when the
+        // agent exits: a notify_stop script runs to its end.
+        .process_group(0);
     if let Some(r) = run_as {
         cmd.uid(r.uid).gid(r.gid);
     }
     match cmd.spawn() {
         Ok(mut child) => {
             let line = argv.join(" ");
-            tokio::spawn(async move {
-                match child.wait().await {
-                    Ok(s) if s.success() => tracing::debug!("notify `{line}` done"),
-                    Ok(s) => tracing::warn!("notify `{line}` failed: {s}"),
-                    Err(e) => tracing::warn!("notify `{line}`: {e}"),
+            Some(tokio::spawn(async move {
+                match tokio::time::timeout(timeout, child.wait()).await {
+                    Ok(Ok(s)) if s.success() => tracing::debug!("notify `{line}` done"),
+                    Ok(Ok(s)) => tracing::warn!("notify `{line}` failed: {s}"),
+                    Ok(Err(e)) => tracing::warn!("notify `{line}`: {e}"),
+                    Err(_) => {
+                        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                            // SAFETY: kill(2) on the process group this child leads; it is not
+                            // reaped yet, so the group id cannot have been reused.
+                            unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        }
+                        let _ = child.kill().await;
+                        tracing::warn!(
+                            "notify `{line}` still running after {timeout:?}: killed, with the \
+                             processes it started"
+                        );
+                    }
                 }
-            });
+            }))
         }
-        Err(e) => tracing::warn!("notify `{}`: cannot start: {e}", argv.join(" ")),
+        Err(e) => {
+            tracing::warn!("notify `{}`: cannot start: {e}", argv.join(" "));
+            None
+        }
     }
 }
 
@@ -134,6 +169,62 @@ mod tests {
 
     fn argvs(calls: Vec<(Vec<String>, Option<&ScriptUser>)>) -> Vec<Vec<String>> {
         calls.into_iter().map(|(argv, _)| argv).collect()
+    }
+
+    /// Regression: a hung notify script (and what it started) lived forever, in the agent's
+    /// process group. (NOTIFY_SOCKET: the lab test operability::notify_scripts_...)
+    #[tokio::test]
+    async fn a_hung_notify_script_is_killed_with_its_group() {
+        let dir = std::env::temp_dir().join(format!("ha-agent-notify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let argv = vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "sleep 30 & echo \"$! $(ps -o pgid= $$)\" > {}.tmp; mv {0}.tmp {0}; wait",
+                out.display()
+            ),
+        ];
+        let task = spawn_with_timeout(argv, None, Duration::from_millis(500)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !out.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the script did not run"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let text = std::fs::read_to_string(&out).unwrap();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (child, pgid) = (words[0], words[1]);
+        // SAFETY: getpgrp(2) cannot fail.
+        let ours = unsafe { libc::getpgrp() };
+        assert_ne!(
+            pgid,
+            ours.to_string(),
+            "the script runs in the agent's process group"
+        );
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the timeout ends the wait")
+            .unwrap();
+        let dead = || {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).map_or(true, |stat| {
+                stat.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !dead() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(dead(), "the script's child {child} outlived its timeout");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -20,6 +20,85 @@ use tracing::warn;
 /// How often the files of a directory that cannot be watched are re-read.
 pub const POLL_PERIOD: Duration = Duration::from_millis(500);
 
+/// The most of a tracked file that is read: keepalived reads 127 bytes and takes the number at
+/// their start.
+pub const MAX_VALUE_BYTES: u64 = 127;
+
+/// Reads a tracked file's value as keepalived does (track_file.c `process_track_file`): a file
+/// that does not exist or is empty is 0; otherwise the integer at its start (`strtol` base 0:
+/// `12`, `-3`, `0x1f`, `017`), 0 when there is none. Blocking (run it off the event loop), but
+/// never waits: opened `O_NONBLOCK`, at most [`MAX_VALUE_BYTES`] read. A path that is not a
+/// regular file (a FIFO, a device, a directory) or cannot be read is an error: the caller
+/// counts it as 0, as keepalived counts a file it cannot read, and says why.
+pub fn read_value(path: &Path) -> Result<i64, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot open it: {e}")),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot stat it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file (a FIFO, a device or a directory is not read)".into());
+    }
+    let mut buf = Vec::with_capacity(MAX_VALUE_BYTES as usize);
+    file.take(MAX_VALUE_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(strtol(&buf))
+}
+
+/// C's `strtol(s, NULL, 0)`, saturating: leading blanks, a sign, then a `0x` (hex), `0` (octal)
+/// or decimal number; 0 when there are no digits.
+fn strtol(s: &[u8]) -> i64 {
+    let mut i = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let negative = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let rest = &s[i..];
+    let (radix, digits) = match rest {
+        [b'0', b'x' | b'X', d, ..] if d.is_ascii_hexdigit() => (16, &rest[2..]),
+        [b'0', ..] => (8, rest),
+        _ => (10, rest),
+    };
+    let mut value: i64 = 0;
+    for &b in digits {
+        let Some(d) = (b as char).to_digit(radix) else {
+            break;
+        };
+        value = value
+            .saturating_mul(i64::from(radix))
+            .saturating_add(i64::from(d));
+    }
+    if negative {
+        value.saturating_neg()
+    } else {
+        value
+    }
+}
+
+/// `init_file`: writes `value` to `path` through a new temporary file renamed over it, so a
+/// symlink planted at the path (or beside it) is replaced, never followed.
+pub fn write_init(path: &Path, value: i64) -> anyhow::Result<()> {
+    crate::control::dump::write_atomic_mode(path, format!("{value}\n").as_bytes(), 0o644)
+}
+
 /// What changes a tracked file: written and closed, created, removed, renamed to or from.
 fn mask() -> WatchMask {
     WatchMask::CLOSE_WRITE
@@ -133,6 +212,57 @@ fn warn_polled(dir: &Path, e: &std::io::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_read_as_keepalived_reads_them() {
+        assert_eq!(strtol(b"12\n"), 12);
+        assert_eq!(strtol(b"  -3 # maintenance"), -3);
+        assert_eq!(strtol(b"0x1f"), 31);
+        assert_eq!(strtol(b"017"), 15);
+        assert_eq!(strtol(b"abc"), 0);
+        assert_eq!(strtol(b""), 0);
+        assert_eq!(strtol(b"99999999999999999999999"), i64::MAX);
+    }
+
+    #[test]
+    fn fifos_devices_and_big_files_do_not_hang_or_swallow_the_reader() {
+        let dir = std::env::temp_dir().join(format!("ha-agent-track-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(read_value(&dir.join("missing")), Ok(0));
+        // A FIFO with no writer: a blocking open would wait forever.
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_value(&fifo).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        // A device that never ends.
+        assert!(read_value(Path::new("/dev/zero")).is_err());
+        // 8 MiB of digits: only the first 127 bytes are read.
+        let big = dir.join("big");
+        std::fs::write(&big, "7".repeat(8 << 20)).unwrap();
+        assert_eq!(read_value(&big), Ok(i64::MAX));
+        std::fs::write(&big, "5\n").unwrap();
+        assert_eq!(read_value(&big), Ok(5));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn init_file_replaces_a_planted_symlink_instead_of_following_it() {
+        let dir = std::env::temp_dir().join(format!("ha-agent-track-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let file = dir.join("maint");
+        std::os::unix::fs::symlink(&victim, &file).unwrap();
+        write_init(&file, 7).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "7\n");
+        assert!(!std::fs::symlink_metadata(&file).unwrap().is_symlink());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn writes_renames_and_removals_are_seen_other_files_are_not() {

@@ -50,8 +50,8 @@ pub fn effective(priority: u8, trackers: &[Tracked]) -> Effective {
                 let up = up != reverse;
                 match weight {
                     0 if !up => fault = true,
-                    w if w > 0 && up => delta += i64::from(w),
-                    w if w < 0 && !up => delta += i64::from(w),
+                    w if w > 0 && up => delta = delta.saturating_add(i64::from(w)),
+                    w if w < 0 && !up => delta = delta.saturating_add(i64::from(w)),
                     _ => {}
                 }
             }
@@ -65,14 +65,15 @@ pub fn effective(priority: u8, trackers: &[Tracked]) -> Effective {
                 } else {
                     i64::from(weight)
                 };
-                let v = value.saturating_mul(w);
+                // vrrp_track.c process_update_track_file_status: value × weight within -254..=253.
+                let v = value.saturating_mul(w).clamp(-254, 253);
                 if weight != 0 && v <= -254 {
                     fault = true;
                 } else if weight == 0 && value != 0 {
                     // keepalived: weight 0 and a non-zero value is FAULT.
                     fault = true;
                 } else {
-                    delta += v;
+                    delta = delta.saturating_add(v);
                 }
             }
         }
@@ -80,7 +81,7 @@ pub fn effective(priority: u8, trackers: &[Tracked]) -> Effective {
     if priority == 255 {
         return Effective { fault, priority };
     }
-    let p = (i64::from(priority) + delta).clamp(1, 254);
+    let p = i64::from(priority).saturating_add(delta).clamp(1, 254);
     Effective {
         fault,
         priority: p as u8,
@@ -148,5 +149,23 @@ mod tests {
         assert!(effective(100, &[f(-254, 1)]).fault);
         assert!(effective(100, &[f(1, 0)]).fault);
         assert!(!effective(100, &[f(0, 0)]).fault);
+    }
+
+    #[test]
+    fn huge_values_and_many_weights_saturate_instead_of_overflowing() {
+        let f = |value, weight| Tracked::File {
+            value,
+            weight,
+            reverse: false,
+        };
+        // Each file counts at most 253 (keepalived): two huge ones and a -200 give 100+506-200.
+        let big = [f(i64::MAX, 254), f(i64::MAX, 254), f(-200, 1)];
+        assert_eq!(effective(100, &big).priority, 254);
+        let sum = [f(i64::MAX, 254), f(-200, 1)];
+        assert_eq!(effective(1, &sum).priority, 54);
+        assert!(effective(100, &[f(i64::MIN, 254), f(i64::MAX, 254)]).fault);
+        // A million weights of 254 up: saturating, clamped.
+        let many = vec![ud(true, 254); 1_000_000];
+        assert_eq!(effective(100, &many).priority, 254);
     }
 }
