@@ -920,6 +920,22 @@ impl Runtime {
             .find(|&i| self.plan.instances[i].interface == interface && self.slot(i) == Some(slot))
     }
 
+    /// Delivers the peer record `peer` of instance `i` as the advert it records (a missed or
+    /// unsent ring-buffer event, or a timer's re-read), and marks it seen.
+    async fn deliver_peer(&mut self, i: usize, peer: ha_common::maps::PeerRecord) {
+        let seen = xdp::instant_of(peer.last_seen_ns);
+        let src = peer_src(peer.src, slot_of(&self.plan.instances[i]));
+        let n = &mut self.nodes[i];
+        n.peer_seen_ns = n.peer_seen_ns.max(peer.last_seen_ns);
+        n.last_heard = Some(seen);
+        let event = Event::Advert {
+            src,
+            priority: peer.priority,
+            max_adver_int_cs: peer.adver_int_cs,
+        };
+        self.deliver(i, seen, event).await;
+    }
+
     /// The peer record of a backup's slot when it holds an advert not yet delivered.
     fn fresh_peer(&self, i: usize) -> Option<ha_common::maps::PeerRecord> {
         let slot = self.slot(i)?;
@@ -1738,15 +1754,7 @@ impl Runtime {
                     ip.interface,
                     peer.priority
                 );
-                let n = &mut self.nodes[i];
-                n.peer_seen_ns = n.peer_seen_ns.max(peer.last_seen_ns);
-                n.last_heard = Some(seen);
-                let event = Event::Advert {
-                    src,
-                    priority: peer.priority,
-                    max_adver_int_cs: peer.adver_int_cs,
-                };
-                self.deliver(i, seen, event).await;
+                self.deliver_peer(i, peer).await;
                 if self.instance(i).state() != State::Master {
                     return;
                 }
@@ -1812,17 +1820,7 @@ impl Runtime {
                 continue;
             }
             if let Some(peer) = self.fresh_peer(i) {
-                let seen = xdp::instant_of(peer.last_seen_ns);
-                let src = peer_src(peer.src, slot_of(&self.plan.instances[i]));
-                let n = &mut self.nodes[i];
-                n.peer_seen_ns = peer.last_seen_ns;
-                n.last_heard = Some(seen);
-                let event = Event::Advert {
-                    src,
-                    priority: peer.priority,
-                    max_adver_int_cs: peer.adver_int_cs,
-                };
-                self.deliver(i, seen, event).await;
+                self.deliver_peer(i, peer).await;
             }
             self.reconcile_slot_fence(i, now).await;
         }
@@ -2139,17 +2137,7 @@ impl Runtime {
                 if self.instance(i).state() == State::Backup
                     && let Some(peer) = self.fresh_peer(i)
                 {
-                    let seen = xdp::instant_of(peer.last_seen_ns);
-                    let src = peer_src(peer.src, slot_of(&self.plan.instances[i]));
-                    let n = &mut self.nodes[i];
-                    n.peer_seen_ns = peer.last_seen_ns;
-                    n.last_heard = Some(seen);
-                    let event = Event::Advert {
-                        src,
-                        priority: peer.priority,
-                        max_adver_int_cs: peer.adver_int_cs,
-                    };
-                    self.deliver(i, seen, event).await;
+                    self.deliver_peer(i, peer).await;
                 }
                 let Some(at) = self.nodes[i].timer.filter(|&t| t <= now) else {
                     continue;
