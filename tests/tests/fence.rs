@@ -1,11 +1,18 @@
-//! `vip_fence` drops traffic to a VIP placed in its map, and stops dropping once it is removed:
-//! seen from a client pinging the VIP every millisecond and asking for it by ARP.
+//! `vip_fence_ingress`/`vip_fence_egress` drop traffic to a VIP placed in their map, and stop
+//! dropping once it is removed: seen from a client pinging the VIP every millisecond and asking
+//! for it by ARP. A backup, whose VIPs are all fenced, is still a client of the VIP (ping, TCP),
+//! and a killed master's VIP answers nothing.
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    process::Command,
+    time::Duration,
+};
 
 use aya::programs::XdpMode;
-use ha_agent::datapath::xdp::XdpDatapath;
-use ha_tests::{IFACE, Lab, epoch_now, in_netns};
+use ha_agent::{control::report::Report, datapath::xdp::XdpDatapath};
+use ha_tests::{IFACE, Lab, Node, epoch_now, ha_agent_bin, in_netns, v3_instance, wait_for};
 
 const WINDOW: Duration = Duration::from_millis(600);
 /// Slack at each window edge for replies in flight.
@@ -88,4 +95,136 @@ fn fence_drops_vip_traffic_while_fenced() {
         "the VIP answers ARP after the fence"
     );
     assert!(datapath.fence_drops().unwrap() > 0);
+}
+
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
+const PORT: u16 = 7000;
+
+fn state(lab: &Lab, i: usize) -> String {
+    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
+    let out = Command::new(ha_agent_bin().unwrap())
+        .args(["status", "--json", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return "-".into();
+    }
+    Report::from_json(&String::from_utf8_lossy(&out.stdout))
+        .unwrap()
+        .instances[0]
+        .state
+        .clone()
+}
+
+fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(secs), || Ok(cond())).unwrap();
+}
+
+/// Echo replies `node` got from `ping -c count` to the VIP (`ping -w 2` bounds the wait: a
+/// node that never answers is the result, not an error).
+fn ping_replies(node: &Node, count: u32) -> u32 {
+    let out = node
+        .command("ping")
+        .args(["-n", "-c", &count.to_string(), "-i", "0.01", "-w", "2"])
+        .arg(VIP.to_string())
+        .output()
+        .expect("running ping");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(',')
+        .find_map(|part| part.trim().strip_suffix(" received"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ping summary: {text}"))
+}
+
+/// A line sent to the VIP's echo listener from `node` comes back.
+fn tcp_echo(node: &Node) -> Result<String, String> {
+    in_netns(&node.ns, || {
+        let to = SocketAddr::from((VIP, PORT));
+        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.write_all(b"hello\n")?;
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line)?;
+        Ok(line)
+    })
+    .map_err(|e| format!("{e:#}"))
+}
+
+/// The most common keepalived deployment (an API server VIP every node talks to): the backup,
+/// all its VIPs fenced, pings the VIP and talks TCP to a listener bound on it at the master. The
+/// master then dies by SIGKILL with its VIP still configured: after the takeover only the new
+/// master answers ARP for it, and pings sent to the killed node's MAC are not answered.
+#[test]
+fn a_backup_is_a_client_of_the_vip_and_a_killed_master_answers_nothing() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("client", 2).expect("lab");
+    let xdp = ["--datapath", "xdp"];
+    let mut a1 = lab.ha_agent(1, &v3_instance(150, "0.1"), &xdp).unwrap();
+    let a2 = lab.ha_agent(2, &v3_instance(100, "0.1"), &xdp).unwrap();
+    wait_for(
+        "node 1 master, node 2 backup",
+        Duration::from_secs(10),
+        || Ok(state(&lab, 1) == "MASTER" && state(&lab, 2) == "BACKUP"),
+    )
+    .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}\nn2 log:\n{}", a1.log(), a2.log()));
+    let (n1, n2) = (lab.node(1).clone(), lab.node(2).clone());
+
+    let listener = in_netns(&n1.ns, || Ok(TcpListener::bind((VIP, PORT))?)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(&conn);
+            if reader.read_line(&mut line).is_ok() {
+                let _ = (&conn).write_all(line.as_bytes());
+            }
+        }
+    });
+    let replies = ping_replies(&n2, 5);
+    assert_eq!(
+        replies,
+        5,
+        "the backup's pings to the VIP are answered; n2 log:\n{}",
+        a2.log()
+    );
+    assert_eq!(
+        tcp_echo(&n2).as_deref(),
+        Ok("hello\n"),
+        "the backup talks TCP to the VIP"
+    );
+
+    // SIGKILL: the VIP stays on node 1; nothing it would answer for the VIP gets through.
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    wait("node 2 to take over", 5, || state(&lab, 2) == "MASTER");
+    assert!(n1.has_addr(VIP.into()).unwrap(), "the zombie VIP is there");
+    let macs: Vec<String> = lab.arp_probe(VIP, 20).unwrap().macs.into_iter().collect();
+    assert_eq!(macs, vec![n2.mac().unwrap()], "only node 2 answers ARP");
+    let client = &lab.client;
+    let pin = |mac: &str| {
+        client
+            .run(
+                "ip",
+                &[
+                    "neigh",
+                    "replace",
+                    &VIP.to_string(),
+                    "lladdr",
+                    mac,
+                    "dev",
+                    IFACE,
+                    "nud",
+                    "permanent",
+                ],
+            )
+            .unwrap();
+    };
+    pin(&n1.mac().unwrap());
+    assert_eq!(
+        ping_replies(client, 20),
+        0,
+        "the killed node answered pings to the VIP"
+    );
+    pin(&n2.mac().unwrap());
+    assert!(ping_replies(client, 20) > 0, "the new master answers");
 }

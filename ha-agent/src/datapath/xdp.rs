@@ -41,7 +41,8 @@ use crate::vrrp::packet::{Auth, Family, InstanceRules};
 
 /// Names of the kernel objects, as in `ha-ebpf`.
 pub const PROG_VRRP_RX: &str = "vrrp_rx";
-pub const PROG_VIP_FENCE: &str = "vip_fence";
+pub const PROG_FENCE_INGRESS: &str = "vip_fence_ingress";
+pub const PROG_FENCE_EGRESS: &str = "vip_fence_egress";
 pub const MAP_RX_ADVERTS: &str = "RX_ADVERTS";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_ACCEPTED: &str = "ACCEPTED";
@@ -306,11 +307,21 @@ impl XdpDatapath {
         if !tcx && let Err(e) = aya::programs::tc::qdisc_add_clsact(interface) {
             tracing::debug!("clsact qdisc on {interface}: {e} (an existing one is fine)");
         }
-        let tc: &mut SchedClassifier = program(&mut ebpf, PROG_VIP_FENCE)?;
-        for (hook, attach_type, file) in [
-            ("tc ingress", TcAttachType::Ingress, LINK_TC_INGRESS),
-            ("tc egress", TcAttachType::Egress, LINK_TC_EGRESS),
+        for (hook, attach_type, file, prog) in [
+            (
+                "tc ingress",
+                TcAttachType::Ingress,
+                LINK_TC_INGRESS,
+                PROG_FENCE_INGRESS,
+            ),
+            (
+                "tc egress",
+                TcAttachType::Egress,
+                LINK_TC_EGRESS,
+                PROG_FENCE_EGRESS,
+            ),
         ] {
+            let tc: &mut SchedClassifier = program(&mut ebpf, prog)?;
             match pin(file) {
                 Some(path) => {
                     let id = match adopt_link(&path)? {
@@ -325,13 +336,13 @@ impl XdpDatapath {
                         }
                         None => tc.attach(interface, attach_type),
                     }
-                    .map_err(attach_err(hook, PROG_VIP_FENCE))?;
-                    let link = tc.take_link(id).map_err(attach_err(hook, PROG_VIP_FENCE))?;
+                    .map_err(attach_err(hook, prog))?;
+                    let link = tc.take_link(id).map_err(attach_err(hook, prog))?;
                     links.push(pin_link(FdLink::try_from(link), &path)?);
                 }
                 None => {
                     tc.attach(interface, attach_type)
-                        .map_err(attach_err(hook, PROG_VIP_FENCE))?;
+                        .map_err(attach_err(hook, prog))?;
                 }
             }
         }
@@ -795,11 +806,14 @@ fn load_programs(ebpf: &mut Ebpf) -> Result<(), XdpError> {
         name: PROG_VRRP_RX,
         source: Box::new(source),
     })?;
-    let tc: &mut SchedClassifier = program(ebpf, PROG_VIP_FENCE)?;
-    tc.load().map_err(|source| XdpError::Program {
-        name: PROG_VIP_FENCE,
-        source: Box::new(source),
-    })
+    for name in [PROG_FENCE_INGRESS, PROG_FENCE_EGRESS] {
+        let tc: &mut SchedClassifier = program(ebpf, name)?;
+        tc.load().map_err(|source| XdpError::Program {
+            name,
+            source: Box::new(source),
+        })?;
+    }
+    Ok(())
 }
 
 /// Makes the hash map hold exactly `want`.
