@@ -506,6 +506,24 @@ impl Lab {
             .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
     }
 
+    /// Starts the agent in node `i` as a user deploys it: `ip netns exec NS ha-agent run -f
+    /// FILE` and `extra` (`--log-level debug` unless they set a level), no `--bpf-dir` nor pid
+    /// file: its default BPF directory is a BPF filesystem in the private mount namespace `ip
+    /// netns exec` gives it, gone with the process. Log and config as [`Lab::ha_agent`]'s.
+    pub fn ha_agent_as_deployed(&self, i: usize, config: &str, extra: &[&str]) -> Result<Daemon> {
+        let bin = ha_agent_bin()?;
+        let tag = format!("ha-agent-n{i}");
+        let conf = self.write_file(&format!("{tag}.conf"), config)?;
+        let conf = conf.display().to_string();
+        let mut args = vec!["run", "-f", &conf];
+        if !extra.contains(&"--log-level") {
+            args.extend(["--log-level", "debug"]);
+        }
+        args.extend_from_slice(extra);
+        self.node(i)
+            .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
+    }
+
     /// Pings `target` from the client every millisecond until [`Prober::stop`].
     pub fn prober(&self, target: IpAddr) -> Result<Prober> {
         Prober::start(&self.client, target, &self.dir)

@@ -218,6 +218,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.pass_adverts = options.xdp_pass_adverts;
     // Checks are done: from here on the host is changed.
     let all: Vec<usize> = (0..rt.nodes.len()).collect();
+    rt.check_interface_locks()?;
     rt.report_foreign_vips(&all, false).await;
     rt.remove_stale_vips(&[]).await;
     rt.attach_datapath(HashMap::new())?;
@@ -548,11 +549,52 @@ impl Runtime {
     }
 
     /// An address owner's VIP that is the interface's own primary address: never removed or
-    /// fenced, in any state (it was there before us and must stay after us).
+    /// fenced, in any state (it was there before us and must stay after us). Only for an
+    /// instance of priority 255: a VIP a crashed run left as an interface's first address is
+    /// not the host's own and must still be removed and fenced.
     fn is_own_address(&self, pv: &plan::PlacedVip) -> bool {
         self.facts
             .get(&pv.interface)
             .is_some_and(|f| Some(pv.vip.addr) == f.primary_v4.map(IpAddr::V4))
+            && self
+                .plan
+                .instances
+                .iter()
+                .any(|i| i.machine.priority == 255 && i.vips.contains(pv))
+    }
+
+    /// The interface whose fence holds `pv` of instance `ip`, and the slot its entry is keyed
+    /// to: its own device when the datapath runs there (keyed to no slot: the slots there are
+    /// other instances'), else the instance's interface and slot.
+    fn fence_target<'a>(
+        &self,
+        ip: &'a plan::InstancePlan,
+        pv: &'a plan::PlacedVip,
+    ) -> (&'a str, u32) {
+        if pv.interface != ip.interface
+            && self
+                .plan
+                .listeners()
+                .iter()
+                .any(|(n, _)| *n == pv.interface)
+        {
+            (&pv.interface, xdp::NO_SLOT)
+        } else {
+            (&ip.interface, slot_of(ip))
+        }
+    }
+
+    /// The VIPs the fence on `name` holds: every configured VIP placed there.
+    fn fence_vips(&self, name: &str) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                if !self.is_own_address(pv) && self.fence_target(ip, pv).0 == name {
+                    out.push(pv.vip.addr);
+                }
+            }
+        }
+        out
     }
 
     /// VIPs of this configuration left on the host by a run that crashed are removed before
@@ -569,7 +611,7 @@ impl Runtime {
                     continue;
                 };
                 // An address owner's VIP is the interface's own address: never removed.
-                if Some(pv.vip.addr) == f.primary_v4.map(IpAddr::V4) {
+                if self.is_own_address(pv) {
                     continue;
                 }
                 match self.netlink.del_vip(f.index, &pv.vip).await {
@@ -583,6 +625,19 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Refuses to start, before the host is changed (stale VIPs removed), when another agent
+    /// holds the XDP datapath of one of our interfaces: it would take our VIPs and programs.
+    fn check_interface_locks(&self) -> Result<()> {
+        if self.choice == DatapathChoice::Socket {
+            return Ok(());
+        }
+        for (name, _) in self.plan.listeners() {
+            // Released at once: the datapath takes it for good when it attaches.
+            drop(xdp::lock_interface(&name)?);
+        }
+        Ok(())
     }
 
     /// Attaches XDP and TC to every VRRP interface (reusing `existing` attachments, pinned under
@@ -609,7 +664,12 @@ impl Runtime {
                 Some(dp) => Ok(dp),
                 None => self.open_xdp(&name),
             };
-            match opened.and_then(|mut dp| self.configure_xdp(&name, &mut dp).map(|()| dp)) {
+            let configured = opened.and_then(|mut dp| {
+                self.configure_xdp(&name, &mut dp)?;
+                dp.prune_fence(&self.fence_vips(&name))?;
+                Ok(dp)
+            });
+            match configured {
                 Ok(dp) => {
                     attached.insert(name, dp);
                 }
@@ -652,19 +712,35 @@ impl Runtime {
         Ok(())
     }
 
+    /// Attaches the programs to `name` through netlink (they stay when the agent dies) with
+    /// every VIP placed there fenced; maps pinned under `--bpf-dir` when it is (or can be made)
+    /// a BPF filesystem, for bpftool and a restart: nothing depends on the pins.
     fn open_xdp(&self, name: &str) -> Result<XdpDatapath> {
-        let pin_dir = xdp::pin_dir(&self.bpf_dir, name)?;
+        let pin_dir = match xdp::pin_dir(&self.bpf_dir, name) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                info!("{name}: XDP/TC maps not pinned ({e}); the fence does not need the pins");
+                None
+            }
+        };
         let dp = XdpDatapath::open(
             name,
             &XdpOptions {
                 mode: XdpMode::default(),
-                pin_dir: Some(pin_dir.clone()),
+                pin_dir: pin_dir.clone(),
+                persist: true,
+                fence: self.fence_vips(name),
             },
         )?;
-        info!(
-            "XDP vrrp_rx and TC vip_fence attached to {name}, pinned in {}",
-            pin_dir.display()
-        );
+        match pin_dir {
+            Some(dir) => info!(
+                "XDP vrrp_rx and TC vip_fence_ingress/vip_fence_egress attached to {name}, maps pinned in {}",
+                dir.display()
+            ),
+            None => {
+                info!("XDP vrrp_rx and TC vip_fence_ingress/vip_fence_egress attached to {name}")
+            }
+        }
         Ok(dp)
     }
 
@@ -1534,15 +1610,11 @@ impl Runtime {
             if self.is_own_address(pv) {
                 continue;
             }
-            let name = if self.xdp.contains_key(&pv.interface) {
-                &pv.interface
-            } else {
-                &ip.interface
-            };
+            let (name, slot) = self.fence_target(ip, pv);
             let Some(dp) = self.xdp.get_mut(name) else {
                 continue;
             };
-            if let Err(e) = dp.set_fence(pv.vip.addr, slot.unwrap_or(0), on, timeout) {
+            if let Err(e) = dp.set_fence(pv.vip.addr, slot, on, timeout) {
                 error!(instance = %ip.name, "{} {}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
             }
         }
