@@ -126,8 +126,8 @@ fn attachments(node: &Node) -> Vec<String> {
     let mut found = Vec::new();
     match node.run("bpftool", &["net", "show"]) {
         // Section headers (`xdp:`, `tc:`, `flow_dissector:`, …) and blank lines aside, every
-        // line is an attachment: `eth0(2) driver id 42`, `eth0(2) clsact/ingress vip_fence_ingress:[43]
-        // prog_id 43 link_id 7`.
+        // line is an attachment: `eth0(2) driver id 42`,
+        // `eth0(2) clsact/ingress vip_fence_ingress:[43] id 43`.
         Ok(out) => found.extend(
             out.lines()
                 .map(str::trim)

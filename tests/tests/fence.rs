@@ -124,10 +124,15 @@ fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 /// Echo replies `node` got from `ping -c count` to the VIP (`ping -w 2` bounds the wait: a
 /// node that never answers is the result, not an error).
 fn ping_replies(node: &Node, count: u32) -> u32 {
+    ping_replies_to(node, VIP.into(), count)
+}
+
+/// Echo replies `node` got from `ping -c count` to `target` within 2 s.
+fn ping_replies_to(node: &Node, target: IpAddr, count: u32) -> u32 {
     let out = node
         .command("ping")
         .args(["-n", "-c", &count.to_string(), "-i", "0.01", "-w", "2"])
-        .arg(VIP.to_string())
+        .arg(target.to_string())
         .output()
         .expect("running ping");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -227,4 +232,77 @@ fn a_backup_is_a_client_of_the_vip_and_a_killed_master_answers_nothing() {
     );
     pin(&n2.mac().unwrap());
     assert!(ping_replies(client, 20) > 0, "the new master answers");
+}
+
+/// A VIP on another `dev` than its instance's interface (`198.51.100.200 dev eth1`, eth1 a
+/// second link from node 1 to the client): the fence runs on eth1 too. The master answers for
+/// it there; killed with SIGKILL (the VIP left configured), its stale heartbeat fences the VIP
+/// on eth1, where before only eth0's fence held it and eth1 answered.
+#[test]
+fn a_vip_on_another_dev_is_fenced_on_that_dev() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("vipdev", 1).expect("lab");
+    let (n1, client) = (lab.node(1).clone(), lab.client.clone());
+    let (a, b) = (
+        format!("v{}a", std::process::id()),
+        format!("v{}b", std::process::id()),
+    );
+    let root = |args: &[&str]| {
+        ha_tests::run(Command::new("ip").args(args)).unwrap();
+    };
+    root(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+    root(&["link", "set", &a, "netns", &n1.ns, "name", "eth1"]);
+    root(&["link", "set", &b, "netns", &client.ns, "name", "eth1"]);
+    for (node, addr) in [(&n1, "198.51.100.1/24"), (&client, "198.51.100.100/24")] {
+        node.run("ip", &["addr", "add", addr, "dev", "eth1"])
+            .unwrap();
+        node.run("ip", &["link", "set", "eth1", "up"]).unwrap();
+    }
+    let conf = v3_instance(150, "0.1").replace(
+        "192.0.2.200/24\n",
+        "192.0.2.200/24\n        198.51.100.200/24 dev eth1\n",
+    );
+    let mut a1 = lab.ha_agent(1, &conf, &["--datapath", "xdp"]).unwrap();
+    let vip2: IpAddr = "198.51.100.200".parse().unwrap();
+    let answers = |count: &str| {
+        client
+            .command("ping")
+            .args(["-n", "-c", count, "-i", "0.01", "-w", "1"])
+            .arg(vip2.to_string())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    wait_for(
+        "the master to answer for the VIP on eth1",
+        Duration::from_secs(10),
+        || Ok(state(&lab, 1) == "MASTER" && answers("1")),
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", a1.log()));
+    let filters = n1
+        .run("tc", &["filter", "show", "dev", "eth1", "ingress"])
+        .unwrap();
+    assert!(filters.contains("vip_fence_ingress"), "{filters}");
+
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    let eth1 = n1
+        .run("ip", &["-o", "addr", "show", "dev", "eth1"])
+        .unwrap();
+    assert!(
+        eth1.contains("198.51.100.200"),
+        "the zombie VIP is on eth1: {eth1}"
+    );
+    wait_for(
+        "the killed master's VIP on eth1 to be fenced",
+        Duration::from_secs(5),
+        || Ok(!answers("1")),
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", a1.log()));
+    assert_eq!(
+        ping_replies_to(&client, vip2, 20),
+        0,
+        "the fenced VIP answered on eth1"
+    );
 }

@@ -446,3 +446,106 @@ fn a_non_ethernet_interface_is_refused_by_xdp_and_runs_sockets_with_auto() {
     );
     assert_eq!(status(&lab, 1).unwrap().agent.datapath, "socket");
 }
+
+/// Another program's XDP on the interface (here the object's `xdp_baseline`, attached by this
+/// test) is never replaced: `--datapath xdp` refuses to start, naming the interface, the
+/// program and how to remove it, and the program stays.
+#[test]
+fn an_xdp_program_that_is_not_ours_is_refused_not_replaced() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("foreignxdp", 1).expect("lab");
+    let n1 = lab.node(1).clone();
+    let ebpf = ha_tests::in_netns(&n1.ns, || {
+        let mut ebpf = aya::Ebpf::load(ha_agent::datapath::EBPF_OBJECT)?;
+        let prog: &mut aya::programs::Xdp = ebpf
+            .program_mut("xdp_baseline")
+            .expect("xdp_baseline in the object")
+            .try_into()?;
+        prog.load()?;
+        prog.attach(ha_tests::IFACE, aya::programs::XdpMode::Driver)?;
+        Ok(ebpf)
+    })
+    .expect("attaching xdp_baseline in node 1");
+    let path = lab.write_file("foreign.conf", &conf(150, "0.1")).unwrap();
+    let out = n1
+        .command(ha_agent_bin().unwrap())
+        .args(["run", "--datapath", "xdp", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent replaced it: {err}");
+    assert!(
+        err.contains("interface eth0 already runs XDP program `xdp_baseline`")
+            && err.contains("ip link set dev eth0 xdp off"),
+        "the refusal names the interface, the program and the fix: {err}"
+    );
+    let link = n1
+        .run("ip", &["-d", "link", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        link.contains("prog/xdp"),
+        "the program is still there: {link}"
+    );
+    assert!(!n1.has_addr(VIP.into()).unwrap());
+    drop(ebpf);
+}
+
+/// A backup killed with its VIP fenced in its pinned fence map, restarted with a configuration
+/// that no longer has that VIP: the entry is pruned at start, so the address, configured on
+/// the node by other means, answers (it was blackholed by the dead run's entry).
+#[test]
+fn fence_entries_of_vips_no_longer_configured_are_pruned_at_start() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("prune", 2).expect("lab");
+    let xdp = ["--datapath", "xdp"];
+    let _a2 = lab.ha_agent(2, &conf(150, "0.1"), &xdp).unwrap();
+    let mut a1 = lab.ha_agent(1, &conf(100, "0.1"), &xdp).unwrap();
+    wait_for(
+        "node 2 master, node 1 backup",
+        Duration::from_secs(10),
+        || Ok(state(&lab, 2) == "MASTER" && state(&lab, 1) == "BACKUP"),
+    )
+    .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}", a1.log()));
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    drop(a1);
+
+    // The same instance with another VIP: 192.0.2.200 is no longer ha-agent's.
+    let other = conf(100, "0.1").replace("192.0.2.200/24", "192.0.2.201/24");
+    let mut a1 = lab.ha_agent(1, &other, &xdp).unwrap();
+    a1.wait_for_log("ha-agent running", Duration::from_secs(10))
+        .unwrap();
+    let n1 = lab.node(1);
+    n1.run("ip", &["addr", "add", "192.0.2.200/32", "dev", "eth0"])
+        .unwrap();
+    let client = &lab.client;
+    client
+        .run(
+            "ip",
+            &[
+                "neigh",
+                "replace",
+                &VIP.to_string(),
+                "lladdr",
+                &n1.mac().unwrap(),
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
+        )
+        .unwrap();
+    let out = client
+        .command("ping")
+        .args(["-n", "-c", "3", "-i", "0.05", "-w", "3"])
+        .arg(VIP.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "192.0.2.200 on node 1 is still fenced by the dead run's entry: {}\nn1 log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        a1.log()
+    );
+}

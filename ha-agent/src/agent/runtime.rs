@@ -563,25 +563,35 @@ impl Runtime {
                 .any(|i| i.machine.priority == 255 && i.vips.contains(pv))
     }
 
-    /// The interface whose fence holds `pv` of instance `ip`, and the slot its entry is keyed
-    /// to: its own device when the datapath runs there (keyed to no slot: the slots there are
-    /// other instances'), else the instance's interface and slot.
-    fn fence_target<'a>(
-        &self,
+    /// The interfaces whose fence holds `pv` of instance `ip`, with the slot each entry is
+    /// keyed to: the instance's interface (its slot: the kernel fences it on a preempting
+    /// advert), and the VIP's own `dev` when it is another, keyed to no slot (the slots there
+    /// are other instances'): traffic for the VIP may come in on either.
+    fn fence_targets<'a>(
         ip: &'a plan::InstancePlan,
         pv: &'a plan::PlacedVip,
-    ) -> (&'a str, u32) {
-        if pv.interface != ip.interface
-            && self
-                .plan
-                .listeners()
-                .iter()
-                .any(|(n, _)| *n == pv.interface)
-        {
-            (&pv.interface, xdp::NO_SLOT)
-        } else {
-            (&ip.interface, slot_of(ip))
+    ) -> impl Iterator<Item = (&'a str, u32)> {
+        std::iter::once((ip.interface.as_str(), slot_of(ip)))
+            .chain((pv.interface != ip.interface).then_some((pv.interface.as_str(), xdp::NO_SLOT)))
+    }
+
+    /// Every interface the datapath runs on: the instances' (XDP and fence), then those that
+    /// only carry VIPs of instances running elsewhere (`dev`: the fence only).
+    fn datapath_interfaces(&self) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for (name, _) in self.plan.listeners() {
+            if !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, false));
+            }
         }
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                if !self.is_own_address(pv) && !out.iter().any(|(n, _)| *n == pv.interface) {
+                    out.push((pv.interface.clone(), true));
+                }
+            }
+        }
+        out
     }
 
     /// The VIPs the fence on `name` holds: every configured VIP placed there.
@@ -589,7 +599,7 @@ impl Runtime {
         let mut out = Vec::new();
         for ip in &self.plan.instances {
             for pv in &ip.vips {
-                if !self.is_own_address(pv) && self.fence_target(ip, pv).0 == name {
+                if !self.is_own_address(pv) && Self::fence_targets(ip, pv).any(|(n, _)| n == name) {
                     out.push(pv.vip.addr);
                 }
             }
@@ -633,7 +643,7 @@ impl Runtime {
         if self.choice == DatapathChoice::Socket {
             return Ok(());
         }
-        for (name, _) in self.plan.listeners() {
+        for (name, _) in self.datapath_interfaces() {
             // Released at once: the datapath takes it for good when it attaches.
             drop(xdp::lock_interface(&name)?);
         }
@@ -656,22 +666,32 @@ impl Runtime {
         }
         let mut attached: HashMap<String, XdpDatapath> = HashMap::new();
         let mut failure = None;
-        for (name, _) in self.plan.listeners() {
-            if attached.contains_key(&name) {
-                continue;
-            }
+        for (name, fence_only) in self.datapath_interfaces() {
             let opened = match existing.remove(&name) {
                 Some(dp) => Ok(dp),
-                None => self.open_xdp(&name),
+                None => self.open_xdp(&name, fence_only),
             };
             let configured = opened.and_then(|mut dp| {
-                self.configure_xdp(&name, &mut dp)?;
+                if !fence_only {
+                    self.configure_xdp(&name, &mut dp)?;
+                }
                 dp.prune_fence(&self.fence_vips(&name))?;
                 Ok(dp)
             });
             match configured {
                 Ok(dp) => {
                     attached.insert(name, dp);
+                }
+                // A VIP's `dev` that cannot take the fence (lo, tun, WireGuard): its VIPs stay
+                // fenced on their instance's interface, where the LAN's traffic comes in.
+                Err(e)
+                    if fence_only
+                        && matches!(
+                            e.downcast_ref::<xdp::XdpError>(),
+                            Some(xdp::XdpError::NotEthernet { .. })
+                        ) =>
+                {
+                    warn!("{e}; its VIPs are fenced only on their instances' interfaces");
                 }
                 Err(e) => {
                     failure = Some((name, e));
@@ -715,7 +735,7 @@ impl Runtime {
     /// Attaches the programs to `name` through netlink (they stay when the agent dies) with
     /// every VIP placed there fenced; maps pinned under `--bpf-dir` when it is (or can be made)
     /// a BPF filesystem, for bpftool and a restart: nothing depends on the pins.
-    fn open_xdp(&self, name: &str) -> Result<XdpDatapath> {
+    fn open_xdp(&self, name: &str, fence_only: bool) -> Result<XdpDatapath> {
         let pin_dir = match xdp::pin_dir(&self.bpf_dir, name) {
             Ok(dir) => Some(dir),
             Err(e) => {
@@ -729,17 +749,21 @@ impl Runtime {
                 mode: XdpMode::default(),
                 pin_dir: pin_dir.clone(),
                 persist: true,
+                fence_only,
                 fence: self.fence_vips(name),
             },
         )?;
+        let what = if fence_only {
+            "TC vip_fence_ingress/vip_fence_egress (VIPs of instances on other interfaces)"
+        } else {
+            "XDP vrrp_rx and TC vip_fence_ingress/vip_fence_egress"
+        };
         match pin_dir {
             Some(dir) => info!(
-                "XDP vrrp_rx and TC vip_fence_ingress/vip_fence_egress attached to {name}, maps pinned in {}",
+                "{what} attached to {name}, maps pinned in {}",
                 dir.display()
             ),
-            None => {
-                info!("XDP vrrp_rx and TC vip_fence_ingress/vip_fence_egress attached to {name}")
-            }
+            None => info!("{what} attached to {name}"),
         }
         Ok(dp)
     }
@@ -1610,12 +1634,13 @@ impl Runtime {
             if self.is_own_address(pv) {
                 continue;
             }
-            let (name, slot) = self.fence_target(ip, pv);
-            let Some(dp) = self.xdp.get_mut(name) else {
-                continue;
-            };
-            if let Err(e) = dp.set_fence(pv.vip.addr, slot, on, timeout) {
-                error!(instance = %ip.name, "{} {}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
+            for (name, slot) in Self::fence_targets(ip, pv) {
+                let Some(dp) = self.xdp.get_mut(name) else {
+                    continue;
+                };
+                if let Err(e) = dp.set_fence(pv.vip.addr, slot, on, timeout) {
+                    error!(instance = %ip.name, "{} {} on {name}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
+                }
             }
         }
     }

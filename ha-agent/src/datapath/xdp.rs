@@ -196,6 +196,9 @@ pub struct XdpOptions {
     /// Leave the programs attached when dropped, and lock the interface against a second
     /// agent ([`LOCK_DIR`]): the agent. `false`: detach on drop (tests, tools).
     pub persist: bool,
+    /// Only the fence (TC), no `vrrp_rx`: an interface that carries VIPs of instances that run
+    /// on another one.
+    pub fence_only: bool,
     /// The VIPs fenced (unconditionally) before the programs are attached, and the only ones
     /// left in the fence map: a replaced fence never lets a zombie VIP through, and VIPs no
     /// longer configured are forgotten.
@@ -267,7 +270,7 @@ pub struct XdpDatapath {
     /// Where the programs are attached; `None` when loaded detached or once detached.
     attached: Option<Attached>,
     /// The interface lock ([`XdpOptions::persist`]), released with the datapath.
-    _lock: Option<File>,
+    lock: Option<InterfaceLock>,
     // Holds the programs: their netlink attachments hold them too, so they outlive it.
     ebpf: Ebpf,
     rx_adverts: PerCpuArray<MapData, u64>,
@@ -290,8 +293,8 @@ pub struct XdpDatapath {
 #[derive(Clone, Copy, Debug)]
 struct Attached {
     ifindex: u32,
-    /// The XDP mode flag the program runs in (what removing it must say).
-    xdp_mode: u32,
+    /// The XDP mode flag the program runs in (what removing it must say); `None`: fence only.
+    xdp_mode: Option<u32>,
     /// Leave attached on drop.
     persist: bool,
 }
@@ -343,7 +346,7 @@ impl XdpDatapath {
             .then(|| lock_interface(interface))
             .transpose()?;
         // Whose XDP program is there: ours is replaced, anyone else's refused.
-        let previous = match state.xdp {
+        let previous = match state.xdp.filter(|_| !options.fence_only) {
             Some((id, mode)) => {
                 let info = aya::programs::loaded_programs()
                     .filter_map(Result::ok)
@@ -390,7 +393,7 @@ impl XdpDatapath {
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(Box::new)?;
         load_programs(&mut ebpf)?;
         let mut dp = Self::with_maps(interface.to_owned(), options.pin_dir.clone(), ebpf)?;
-        dp._lock = lock;
+        dp.lock = lock;
 
         // Every VIP fenced before anything is attached: no unfenced window when replacing.
         dp.heartbeat()?;
@@ -411,7 +414,7 @@ impl XdpDatapath {
         let xdp_mode = previous
             .as_ref()
             .map_or(mode_flags(options.mode), |(_, m, _)| *m);
-        {
+        if !options.fence_only {
             let xdp: &mut Xdp = program(&mut dp.ebpf, PROG_VRRP_RX)?;
             let fd = xdp.fd().map_err(attach_err("xdp", PROG_VRRP_RX))?;
             let result = match &previous {
@@ -432,26 +435,46 @@ impl XdpDatapath {
         }
         dp.attached = Some(Attached {
             ifindex,
-            xdp_mode,
+            xdp_mode: (!options.fence_only).then_some(xdp_mode),
             persist: options.persist,
         });
+        if let Err(e) = dp.attach_fence() {
+            // Not half attached: no XDP without its fence.
+            let _ = dp.detach();
+            return Err(e);
+        }
+        Ok(dp)
+    }
+
+    /// Attaches the fence programs to TC ingress and egress of the interface.
+    fn attach_fence(&mut self) -> Result<(), XdpError> {
+        let interface = self.interface.clone();
+        let attach_err = |hook: &'static str, name: &'static str| {
+            let interface = interface.clone();
+            move |source| XdpError::Attach {
+                name,
+                hook,
+                interface,
+                source: Box::new(source),
+            }
+        };
 
         // The fence's filters hang off a clsact qdisc; it may exist already.
-        if let Err(e) = aya::programs::tc::qdisc_add_clsact(interface) {
+        if let Err(e) = aya::programs::tc::qdisc_add_clsact(&interface) {
             tracing::debug!("clsact qdisc on {interface}: {e} (an existing one is fine)");
         }
         for (hook, attach_type, prog) in [
             ("tc ingress", TcAttachType::Ingress, PROG_FENCE_INGRESS),
             ("tc egress", TcAttachType::Egress, PROG_FENCE_EGRESS),
         ] {
-            let tc: &mut SchedClassifier = program(&mut dp.ebpf, prog)?;
-            if attach_tc(tc, interface, attach_type).map_err(attach_err(hook, prog))? {
+            let tc: &mut SchedClassifier = program(&mut self.ebpf, prog)?;
+            if attach_tc(tc, &interface, attach_type).map_err(attach_err(hook, prog))? {
                 tracing::info!(
                     "replacing {prog} ({hook}) on {interface}, left by an earlier ha-agent"
                 );
             }
         }
-        Ok(dp)
+        Ok(())
     }
 
     fn with_maps(
@@ -463,7 +486,7 @@ impl XdpDatapath {
             interface,
             pin_dir,
             attached: None,
-            _lock: None,
+            lock: None,
             rx_adverts: take_map(&mut ebpf, MAP_RX_ADVERTS)?,
             stats: take_map(&mut ebpf, MAP_STATS)?,
             accepted: take_map(&mut ebpf, MAP_ACCEPTED)?,
@@ -486,6 +509,10 @@ impl XdpDatapath {
     /// deleted) and removes every pin (maps, the directory).
     pub fn close(mut self) -> Result<(), XdpError> {
         let mut first_err = self.detach().err();
+        // Unlinked while still held: nothing is left in the lock directory after a clean exit.
+        if let Some(lock) = &self.lock {
+            let _ = std::fs::remove_file(&lock.path);
+        }
         if let Some(dir) = self.pin_dir.take()
             && let Err(source) = std::fs::remove_dir_all(&dir)
             && source.kind() != std::io::ErrorKind::NotFound
@@ -512,8 +539,9 @@ impl XdpDatapath {
         };
         let mut first_err = None;
         let xdp: &mut Xdp = program(&mut self.ebpf, PROG_VRRP_RX)?;
-        if let Ok(fd) = xdp.fd()
-            && let Err(source) = rtnl::set_xdp(a.ifindex, None, a.xdp_mode, Some(fd.as_fd()))
+        if let Some(mode) = a.xdp_mode
+            && let Ok(fd) = xdp.fd()
+            && let Err(source) = rtnl::set_xdp(a.ifindex, None, mode, Some(fd.as_fd()))
             && !gone(&source)
         {
             first_err = Some(XdpError::Netlink {
@@ -995,10 +1023,17 @@ fn mode_flags(mode: XdpMode) -> u32 {
     }
 }
 
+/// An interface's lock: held while the file is open.
+#[derive(Debug)]
+pub struct InterfaceLock {
+    _file: File,
+    path: PathBuf,
+}
+
 /// Takes the lock of `interface` in this network namespace (`LOCK_DIR/xdp-<netns inode>-
 /// <interface>.lock`, `flock`, holding our pid), so a second agent cannot fight over it;
 /// refused with the pid of the holder.
-pub fn lock_interface(interface: &str) -> Result<File, XdpError> {
+pub fn lock_interface(interface: &str) -> Result<InterfaceLock, XdpError> {
     let ns = std::fs::metadata("/proc/self/ns/net").map_err(|source| XdpError::Pin {
         what: "reading the network namespace of",
         path: "/proc/self/ns/net".into(),
@@ -1042,7 +1077,7 @@ pub fn lock_interface(interface: &str) -> Result<File, XdpError> {
         .and_then(|()| file.rewind())
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .map_err(io("writing our pid to", &path))?;
-    Ok(file)
+    Ok(InterfaceLock { _file: file, path })
 }
 
 /// Removes the links an older ha-agent pinned in `dir` (unpinning the last reference detaches
