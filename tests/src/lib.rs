@@ -538,12 +538,33 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
+            remove_interface_locks(&node.ns);
             netns::kill_all_and_delete(&node.ns);
         }
         netns::kill_all_and_delete(&self.lan);
         netns::unmount(&self.bpf_dir);
         remove_control_files(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes the interface locks (`/run/ha-agent/xdp-<netns inode>-<interface>.lock`) agents
+/// killed in namespace `ns` left (a clean exit removes its own), so test runs do not pile them up.
+fn remove_interface_locks(ns: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(ino) = std::fs::metadata(format!("/run/netns/{ns}")).map(|m| m.ino()) else {
+        return;
+    };
+    let prefix = format!("xdp-{ino}-");
+    let Ok(entries) = std::fs::read_dir("/run/ha-agent") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".lock") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
