@@ -587,7 +587,7 @@ impl XdpDatapath {
         &self.interface
     }
 
-    /// Where links and maps are pinned, if they are.
+    /// Where the maps are pinned, if they are.
     pub fn pin_dir(&self) -> Option<&Path> {
         self.pin_dir.as_deref()
     }
@@ -861,9 +861,10 @@ impl Drop for XdpDatapath {
 /// `ROOT/<netns inode>-<interface>-v<MAPS_ABI>`. Checks that `root` is on a BPF filesystem;
 /// when `root` is under `/sys/fs/bpf` and nothing is mounted there, mounts one (as systemd does
 /// at boot). The pins of another layout for the same interface (an older ha-agent that did not
-/// exit cleanly before an upgrade) are removed first: their programs cannot be adopted, and
-/// left attached their XDP link would refuse ours and their fence, its heartbeat stale, would
-/// drop the VIPs' traffic.
+/// exit cleanly before an upgrade) are removed first: their maps cannot be adopted, and the
+/// links an agent before netlink attachment pinned there, left attached, would refuse our XDP
+/// and keep a fence whose stale heartbeat drops the VIPs' traffic (programs attached through
+/// netlink are replaced in place by [`XdpDatapath::open`]).
 pub fn pin_dir(root: &Path, interface: &str) -> Result<PathBuf, XdpError> {
     ensure_bpffs(root)?;
     let ns = std::fs::metadata("/proc/self/ns/net").map_err(|source| XdpError::Pin {
@@ -906,7 +907,7 @@ fn remove_other_layouts(root: &Path, ino: u64, interface: &str) -> Result<(), Xd
         tracing::warn!(
             "removing {}: the pins of another ha-agent layout (v{layout}, this one is \
              v{MAPS_ABI}) for {interface}, left by an agent that did not exit cleanly; its \
-             programs are detached",
+             programs are detached or replaced",
             path.display()
         );
         std::fs::remove_dir_all(&path).map_err(|source| XdpError::Pin {
