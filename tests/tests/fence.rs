@@ -306,3 +306,62 @@ fn a_vip_on_another_dev_is_fenced_on_that_dev() {
         "the fenced VIP answered on eth1"
     );
 }
+
+/// The "own address" shortcut (an address owner's VIP that is the interface's primary address
+/// is never removed nor fenced) is only for a priority-255 owner: a VIP a killed run left as
+/// the first address of a `dev` with no address of its own is stale, and the restarted agent
+/// removes it before anything else (it kept answering for it).
+#[test]
+fn a_stale_vip_that_became_an_interfaces_first_address_is_removed() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("ownaddr", 1).expect("lab");
+    let (n1, client) = (lab.node(1).clone(), lab.client.clone());
+    let (a, b) = (
+        format!("o{}a", std::process::id()),
+        format!("o{}b", std::process::id()),
+    );
+    let root = |args: &[&str]| {
+        ha_tests::run(Command::new("ip").args(args)).unwrap();
+    };
+    root(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+    root(&["link", "set", &a, "netns", &n1.ns, "name", "eth1"]);
+    root(&["link", "set", &b, "netns", &client.ns, "name", "eth1"]);
+    for node in [&n1, &client] {
+        node.run("ip", &["link", "set", "eth1", "up"]).unwrap();
+    }
+    let conf = |advert_int: &str| {
+        v3_instance(150, advert_int).replace(
+            "192.0.2.200/24\n",
+            "192.0.2.200/24\n        198.51.100.200/24 dev eth1\n",
+        )
+    };
+    let on_eth1 = || {
+        n1.run("ip", &["-o", "-4", "addr", "show", "dev", "eth1"])
+            .unwrap()
+            .contains("198.51.100.200")
+    };
+    let mut a1 = lab
+        .ha_agent(1, &conf("0.1"), &["--datapath", "xdp"])
+        .unwrap();
+    wait_for("the VIP on eth1", Duration::from_secs(10), || Ok(on_eth1()))
+        .unwrap_or_else(|e| panic!("{e}; log:\n{}", a1.log()));
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    drop(a1);
+    assert!(
+        on_eth1(),
+        "the killed run left its VIP, eth1's only address"
+    );
+
+    // Restarted as a backup that waits 3 s before it may become master: the stale VIP is
+    // removed at start.
+    let mut a1 = lab.ha_agent(1, &conf("1"), &["--datapath", "xdp"]).unwrap();
+    a1.wait_for_log("ha-agent running", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(state(&lab, 1), "BACKUP", "{}", a1.log());
+    assert!(
+        !on_eth1(),
+        "the stale VIP is still on eth1; log:\n{}",
+        a1.log()
+    );
+}
