@@ -549,3 +549,42 @@ fn fence_entries_of_vips_no_longer_configured_are_pruned_at_start() {
         a1.log()
     );
 }
+
+/// `auto` falls back to sockets when the datapath cannot be configured after it was attached
+/// (here: more VIPs in adverts than `vrrp_rx` checks) and leaves nothing attached: a fence left
+/// behind, its heartbeat stale, would drop the traffic of the VIPs the socket datapath serves.
+#[test]
+fn a_datapath_that_cannot_be_configured_is_not_left_attached() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("cfgfail", 1).expect("lab");
+    let many: String = (1..=65)
+        .map(|k| format!("        192.0.2.{}/24\n", 130 + k))
+        .collect();
+    let conf = conf(150, "0.1").replace("        192.0.2.200/24\n", &many);
+    let a1 = lab
+        .ha_agent(1, &conf, &["--datapath", "auto", "--log-level", "info"])
+        .unwrap();
+    wait_for("node 1 master", Duration::from_secs(10), || {
+        Ok(state(&lab, 1) == "MASTER")
+    })
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", a1.log()));
+    assert_eq!(status(&lab, 1).unwrap().agent.datapath, "socket");
+    let n1 = lab.node(1);
+    for hook in ["ingress", "egress"] {
+        let filters = n1
+            .run("tc", &["filter", "show", "dev", "eth0", hook])
+            .unwrap();
+        assert!(filters.trim().is_empty(), "{hook} fence left: {filters}");
+    }
+    let link = n1
+        .run("ip", &["-d", "link", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(!link.contains("prog/xdp"), "XDP left: {link}");
+    let out = lab
+        .client
+        .command("ping")
+        .args(["-n", "-c", "3", "-i", "0.05", "-w", "3", "192.0.2.131"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the master's VIP does not answer");
+}

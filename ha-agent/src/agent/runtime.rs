@@ -672,11 +672,19 @@ impl Runtime {
                 None => self.open_xdp(&name, fence_only),
             };
             let configured = opened.and_then(|mut dp| {
-                if !fence_only {
-                    self.configure_xdp(&name, &mut dp)?;
+                let written = if fence_only {
+                    Ok(())
+                } else {
+                    self.configure_xdp(&name, &mut dp)
+                };
+                match written.and_then(|()| Ok(dp.prune_fence(&self.fence_vips(&name))?)) {
+                    Ok(()) => Ok(dp),
+                    Err(e) => {
+                        // Not left attached: its fence would blackhole the socket datapath's VIPs.
+                        close_all(HashMap::from([(name.clone(), dp)]), &mut HashMap::new());
+                        Err(e)
+                    }
                 }
-                dp.prune_fence(&self.fence_vips(&name))?;
-                Ok(dp)
             });
             match configured {
                 Ok(dp) => {
