@@ -98,7 +98,34 @@ fn fence_drops_vip_traffic_while_fenced() {
 }
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
+const VIP6: &str = "2001:db8::200";
 const PORT: u16 = 7000;
+
+/// The lab's IPv4 instance `VI_1` and an IPv6 one, `VI_6` (VRID 52, VIP [`VIP6`]).
+fn dual_stack(priority: u8) -> String {
+    v3_instance(priority, "0.1")
+        + &format!(
+            "vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 52\n    \
+             version 3\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        \
+             {VIP6}/64\n    }}\n}}\n"
+        )
+}
+
+/// Every instance's state on node `i` ("-" when its status cannot be read).
+fn states(lab: &Lab, i: usize) -> String {
+    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
+    let out = Command::new(ha_agent_bin().unwrap())
+        .args(["status", "--json", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return "-".into();
+    }
+    let report = Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let all: Vec<&str> = report.instances.iter().map(|i| i.state.as_str()).collect();
+    all.join(",")
+}
 
 fn state(lab: &Lab, i: usize) -> String {
     let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
@@ -121,12 +148,6 @@ fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     wait_for(what, Duration::from_secs(secs), || Ok(cond())).unwrap();
 }
 
-/// Echo replies `node` got from `ping -c count` to the VIP (`ping -w 2` bounds the wait: a
-/// node that never answers is the result, not an error).
-fn ping_replies(node: &Node, count: u32) -> u32 {
-    ping_replies_to(node, VIP.into(), count)
-}
-
 /// Echo replies `node` got from `ping -c count` to `target` within 2 s.
 fn ping_replies_to(node: &Node, target: IpAddr, count: u32) -> u32 {
     let out = node
@@ -142,10 +163,10 @@ fn ping_replies_to(node: &Node, target: IpAddr, count: u32) -> u32 {
         .unwrap_or_else(|| panic!("no ping summary: {text}"))
 }
 
-/// A line sent to the VIP's echo listener from `node` comes back.
-fn tcp_echo(node: &Node) -> Result<String, String> {
-    in_netns(&node.ns, || {
-        let to = SocketAddr::from((VIP, PORT));
+/// A line sent to the echo listener on `vip` from `node` comes back.
+fn tcp_echo(node: &Node, vip: IpAddr) -> Result<String, String> {
+    in_netns(&node.ns, move || {
+        let to = SocketAddr::from((vip, PORT));
         let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
         s.set_read_timeout(Some(Duration::from_secs(3)))?;
         s.write_all(b"hello\n")?;
@@ -157,81 +178,93 @@ fn tcp_echo(node: &Node) -> Result<String, String> {
 }
 
 /// The most common keepalived deployment (an API server VIP every node talks to): the backup,
-/// all its VIPs fenced, pings the VIP and talks TCP to a listener bound on it at the master. The
-/// master then dies by SIGKILL with its VIP still configured: after the takeover only the new
-/// master answers ARP for it, and pings sent to the killed node's MAC are not answered.
+/// all its VIPs fenced, pings the VIPs (IPv4 and IPv6) and talks TCP to listeners bound on them
+/// at the master. The master then dies by SIGKILL with its VIPs still configured: after the
+/// takeover only the new master answers ARP for the VIP, and pings sent to the killed node's
+/// MAC are not answered.
 #[test]
 fn a_backup_is_a_client_of_the_vip_and_a_killed_master_answers_nothing() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("client", 2).expect("lab");
     let xdp = ["--datapath", "xdp"];
-    let mut a1 = lab.ha_agent(1, &v3_instance(150, "0.1"), &xdp).unwrap();
-    let a2 = lab.ha_agent(2, &v3_instance(100, "0.1"), &xdp).unwrap();
+    let mut a1 = lab.ha_agent(1, &dual_stack(150), &xdp).unwrap();
+    let a2 = lab.ha_agent(2, &dual_stack(100), &xdp).unwrap();
     wait_for(
         "node 1 master, node 2 backup",
         Duration::from_secs(10),
-        || Ok(state(&lab, 1) == "MASTER" && state(&lab, 2) == "BACKUP"),
+        || Ok(states(&lab, 1) == "MASTER,MASTER" && states(&lab, 2) == "BACKUP,BACKUP"),
     )
     .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}\nn2 log:\n{}", a1.log(), a2.log()));
     let (n1, n2) = (lab.node(1).clone(), lab.node(2).clone());
 
-    let listener = in_netns(&n1.ns, || Ok(TcpListener::bind((VIP, PORT))?)).unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut line = String::new();
-            let mut reader = BufReader::new(&conn);
-            if reader.read_line(&mut line).is_ok() {
-                let _ = (&conn).write_all(line.as_bytes());
+    let vip6: IpAddr = VIP6.parse().unwrap();
+    for vip in [IpAddr::V4(VIP), vip6] {
+        let listener = in_netns(&n1.ns, move || Ok(TcpListener::bind((vip, PORT))?)).unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut line = String::new();
+                let mut reader = BufReader::new(&conn);
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = (&conn).write_all(line.as_bytes());
+                }
             }
-        }
-    });
-    let replies = ping_replies(&n2, 5);
-    assert_eq!(
-        replies,
-        5,
-        "the backup's pings to the VIP are answered; n2 log:\n{}",
-        a2.log()
-    );
-    assert_eq!(
-        tcp_echo(&n2).as_deref(),
-        Ok("hello\n"),
-        "the backup talks TCP to the VIP"
-    );
+        });
+        let replies = ping_replies_to(&n2, vip, 5);
+        assert_eq!(
+            replies,
+            5,
+            "the backup's pings to {vip} are answered; n2 log:\n{}",
+            a2.log()
+        );
+        assert_eq!(
+            tcp_echo(&n2, vip).as_deref(),
+            Ok("hello\n"),
+            "the backup talks TCP to {vip}"
+        );
+    }
 
     // SIGKILL: the VIP stays on node 1; nothing it would answer for the VIP gets through.
     a1.signal(libc::SIGKILL).unwrap();
     a1.wait_timeout(Duration::from_secs(5)).unwrap();
-    wait("node 2 to take over", 5, || state(&lab, 2) == "MASTER");
+    wait("node 2 to take over", 5, || {
+        states(&lab, 2) == "MASTER,MASTER"
+    });
     assert!(n1.has_addr(VIP.into()).unwrap(), "the zombie VIP is there");
+    assert!(n1.has_addr(vip6).unwrap(), "the zombie IPv6 VIP is there");
     let macs: Vec<String> = lab.arp_probe(VIP, 20).unwrap().macs.into_iter().collect();
     assert_eq!(macs, vec![n2.mac().unwrap()], "only node 2 answers ARP");
     let client = &lab.client;
-    let pin = |mac: &str| {
-        client
-            .run(
-                "ip",
-                &[
-                    "neigh",
-                    "replace",
-                    &VIP.to_string(),
-                    "lladdr",
-                    mac,
-                    "dev",
-                    IFACE,
-                    "nud",
-                    "permanent",
-                ],
-            )
-            .unwrap();
-    };
-    pin(&n1.mac().unwrap());
-    assert_eq!(
-        ping_replies(client, 20),
-        0,
-        "the killed node answered pings to the VIP"
-    );
-    pin(&n2.mac().unwrap());
-    assert!(ping_replies(client, 20) > 0, "the new master answers");
+    for vip in [IpAddr::V4(VIP), vip6] {
+        let pin = |mac: &str| {
+            client
+                .run(
+                    "ip",
+                    &[
+                        "neigh",
+                        "replace",
+                        &vip.to_string(),
+                        "lladdr",
+                        mac,
+                        "dev",
+                        IFACE,
+                        "nud",
+                        "permanent",
+                    ],
+                )
+                .unwrap();
+        };
+        pin(&n1.mac().unwrap());
+        assert_eq!(
+            ping_replies_to(client, vip, 20),
+            0,
+            "the killed node answered pings to {vip}"
+        );
+        pin(&n2.mac().unwrap());
+        assert!(
+            ping_replies_to(client, vip, 20) > 0,
+            "the new master answers {vip}"
+        );
+    }
 }
 
 /// A VIP on another `dev` than its instance's interface (`198.51.100.200 dev eth1`, eth1 a
