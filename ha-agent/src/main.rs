@@ -60,10 +60,12 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9650). Off by default.
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<std::net::SocketAddr>,
-        /// Where the XDP/TC links and maps are pinned, one directory per network namespace and
-        /// interface (`<netns inode>-<interface>-v<N>`). Pins keep the fence in place when the
-        /// agent dies; a restarted agent takes them over; a clean exit removes them. Must be on a
-        /// BPF filesystem; under /sys/fs/bpf one is mounted if missing.
+        /// Where the XDP/TC maps are pinned, one directory per network namespace and interface
+        /// (`<netns inode>-<interface>-v<N>`), for bpftool and for a restarted agent to carry the
+        /// counters on; a clean exit removes them. The fence does not depend on them: the
+        /// programs are attached through netlink and stay with the interface when the agent
+        /// dies. Under /sys/fs/bpf a BPF filesystem is mounted if missing; elsewhere, not on one,
+        /// nothing is pinned.
         #[arg(long, value_name = "DIR", default_value = agent::DEFAULT_BPF_DIR)]
         bpf_dir: PathBuf,
         /// Debug: let XDP pass adverts on to the kernel after counting them, so tcpdump on the

@@ -1,5 +1,12 @@
-//! TC `vip_fence` (ingress and egress): drops IPv4/IPv6 packets to or from a fenced VIP, ARP that
-//! claims one (sender address), and neighbour advertisements for one. Everything else goes on.
+//! TC `vip_fence_egress` and `vip_fence_ingress`: on a node that must not own a VIP, drop exactly
+//! what would make it a second owner, and nothing else.
+//!
+//! - egress: IPv4/IPv6 whose source is a fenced VIP, ARP whose sender protocol address is one,
+//!   ICMPv6 neighbour advertisements whose target is one (we never speak as the VIP);
+//! - ingress: IPv4/IPv6 whose destination is a fenced VIP (a zombie VIP takes nothing).
+//!
+//! Everything else passes: a backup is still a client of the VIP (its ARP requests for it, the
+//! master's replies from it, its own connections to it).
 //!
 //! A VIP in `FENCE` is fenced when the agent says so (`fenced`), when `vrrp_rx` saw its instance
 //! preempted (`SLOT_FENCE[slot]`), or when the agent's `HEARTBEAT` is older than the VIP's
@@ -17,20 +24,31 @@ use crate::{
     rx::l3_offset,
 };
 
-/// TCX verdicts (include/uapi/linux/bpf.h `enum tcx_action_base`).
-const TCX_NEXT: i32 = -1;
-const TCX_DROP: i32 = 2;
+/// Verdicts, the same values for cls_bpf direct-action and TCX (`TC_ACT_UNSPEC`/`TCX_NEXT`: the
+/// next filter or the default; `TC_ACT_SHOT`/`TCX_DROP`).
+const TC_NEXT: i32 = -1;
+const TC_DROP: i32 = 2;
 /// ICMPv6 Neighbor Advertisement (RFC 4861 §4.4).
 const ND_NEIGHBOR_ADVERT: u8 = 136;
 
 #[classifier]
-pub fn vip_fence(ctx: TcContext) -> i32 {
-    match try_vip_fence(&ctx) {
+pub fn vip_fence_egress(ctx: TcContext) -> i32 {
+    verdict(try_egress(&ctx))
+}
+
+#[classifier]
+pub fn vip_fence_ingress(ctx: TcContext) -> i32 {
+    verdict(try_ingress(&ctx))
+}
+
+#[inline(always)]
+fn verdict(drop: Result<bool, ()>) -> i32 {
+    match drop {
         Ok(true) => {
             bump(&FENCE_DROPS, 0);
-            TCX_DROP
+            TC_DROP
         }
-        Ok(false) | Err(()) => TCX_NEXT,
+        Ok(false) | Err(()) => TC_NEXT,
     }
 }
 
@@ -62,20 +80,20 @@ fn fenced_v6(addr: [u8; 16]) -> bool {
     fenced(&VipKey::v6(addr))
 }
 
-/// Whether the packet must be dropped.
+/// Whether a packet leaving the node speaks as a fenced VIP.
 #[inline(always)]
-fn try_vip_fence(ctx: &TcContext) -> Result<bool, ()> {
+fn try_egress(ctx: &TcContext) -> Result<bool, ()> {
     let (data, data_end) = (ctx.data(), ctx.data_end());
     let (ethertype, l3) = l3_offset(data, data_end)?;
     match ethertype {
-        ETH_P_IP => Ok(fenced_v4(read_at(data, data_end, l3 + 12)?)
-            || fenced_v4(read_at(data, data_end, l3 + 16)?)),
+        // IPv4 source address at 12 (RFC 791).
+        ETH_P_IP => Ok(fenced_v4(read_at(data, data_end, l3 + 12)?)),
         ETH_P_IPV6 => {
-            if fenced_v6(read_at(data, data_end, l3 + 8)?)
-                || fenced_v6(read_at(data, data_end, l3 + 24)?)
-            {
+            // IPv6 source address at 8 (RFC 8200).
+            if fenced_v6(read_at(data, data_end, l3 + 8)?) {
                 return Ok(true);
             }
+            // An NA for the VIP from another source (link-local) still claims it.
             let next = read_at::<u8>(data, data_end, l3 + 6)?;
             if next != IPPROTO_ICMPV6 {
                 return Ok(false);
@@ -89,6 +107,20 @@ fn try_vip_fence(ctx: &TcContext) -> Result<bool, ()> {
         }
         // ARP for IPv4 over Ethernet: sender protocol address at 14 (RFC 826).
         ETH_P_ARP => Ok(fenced_v4(read_at(data, data_end, l3 + 14)?)),
+        _ => Ok(false),
+    }
+}
+
+/// Whether a packet arriving at the node is addressed to a fenced VIP.
+#[inline(always)]
+fn try_ingress(ctx: &TcContext) -> Result<bool, ()> {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let (ethertype, l3) = l3_offset(data, data_end)?;
+    match ethertype {
+        // IPv4 destination address at 16 (RFC 791).
+        ETH_P_IP => Ok(fenced_v4(read_at(data, data_end, l3 + 16)?)),
+        // IPv6 destination address at 24 (RFC 8200).
+        ETH_P_IPV6 => Ok(fenced_v6(read_at(data, data_end, l3 + 24)?)),
         _ => Ok(false),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - `vrrp_rx` (XDP): validates VRRP adverts at the NIC, counts them per VRID and reason, feeds the
 //!   election through a peer map and a ring buffer, and consumes them.
-//! - `vip_fence` (TC, ingress and egress): drops traffic to or from a VIP this node must not own.
+//! - `vip_fence_egress`, `vip_fence_ingress` (TC): on a node that must not own a VIP, drop what
+//!   speaks as the VIP (egress) and what is addressed to it (ingress); a backup stays its client.
 //! - `xdp_baseline`, `xdp_ktime` (XDP, never attached): reference programs of the per-packet
 //!   benchmark (the kernel's test loop; one clock read).
 #![no_std]

@@ -3,7 +3,7 @@
 //!
 //! [`Lab::baseline`] notes what a lab's nodes look like before any agent runs; after the agents
 //! stopped, [`Lab::leftovers`] lists everything that differs: VIPs, routes, XDP/TC attachments
-//! (`bpftool net` and `ip link` in each node), processes in the nodes, and pinned BPF objects
+//! (`bpftool net`, `tc filter` and `ip link` in each node), processes in the nodes, and pinned BPF objects
 //! both in the lab's own BPF filesystem (the agents' `--bpf-dir`) and under `/sys/fs/bpf` (an
 //! agent that ignored `--bpf-dir` pins there, named after its network namespace's inode). After
 //! the lab was dropped, [`gone`] checks that its namespaces, processes and BPF mount went too.
@@ -120,13 +120,14 @@ impl Lab {
 }
 
 /// XDP and TC programs attached in `node`: `bpftool net show` (XDP, tc and tcx, links
-/// included) and `ip link` (`prog/xdp`); a failing tool is reported as such.
+/// included), `tc filter show` (netlink filters) and `ip link` (`prog/xdp`); a failing tool is
+/// reported as such.
 fn attachments(node: &Node) -> Vec<String> {
     let mut found = Vec::new();
     match node.run("bpftool", &["net", "show"]) {
         // Section headers (`xdp:`, `tc:`, `flow_dissector:`, …) and blank lines aside, every
-        // line is an attachment: `eth0(2) driver id 42`, `eth0(2) tcx/ingress vip_fence
-        // prog_id 43 link_id 7`.
+        // line is an attachment: `eth0(2) driver id 42`,
+        // `eth0(2) clsact/ingress vip_fence_ingress:[43] id 43`.
         Ok(out) => found.extend(
             out.lines()
                 .map(str::trim)
@@ -134,6 +135,20 @@ fn attachments(node: &Node) -> Vec<String> {
                 .map(|l| format!("BPF program attached: {l}")),
         ),
         Err(e) => found.push(format!("cannot list BPF attachments: {e:#}")),
+    }
+    // The agent's fence: cls_bpf filters on clsact, attached through netlink.
+    for hook in ["ingress", "egress"] {
+        match node.run("tc", &["filter", "show", "dev", IFACE, hook]) {
+            Ok(out) => found.extend(
+                out.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("tc filter {hook} on {IFACE}: {l}")),
+            ),
+            // A node whose interface was deleted has no filter on it.
+            Err(e) if e.to_string().contains("Cannot find device") => {}
+            Err(e) => found.push(format!("cannot list tc filters ({hook}) on {IFACE}: {e:#}")),
+        }
     }
     // bpftool 7.1 (Debian's) does not show TCX attachments: ask the kernel.
     for (hook, attach_type) in [("ingress", BPF_TCX_INGRESS), ("egress", BPF_TCX_EGRESS)] {
@@ -300,7 +315,7 @@ mod tests {
     }
 
     /// The check passes after a clean exit, and finds what a SIGKILLed agent leaves (its VIP,
-    /// route, pins and XDP/TC links), a stray process, pins named after the lab's namespaces in
+    /// route, pins and XDP/TC attachments), a stray process, pins named after the lab's namespaces in
     /// the system's BPF directory (and only those), and a lab that was not removed.
     #[test]
     fn finds_what_a_killed_agent_leaves_and_nothing_after_a_clean_exit() {
@@ -350,8 +365,8 @@ mod tests {
             "198.51.100.0/24",
             &format!("pinned BPF object {bpf_dir}/{ino}-eth0-v"),
             "BPF program attached: eth0",
-            "tcx/ingress",
-            "tcx/egress",
+            "tc filter ingress on eth0",
+            "tc filter egress on eth0",
             "XDP program on eth0",
             "sleep 600",
             &format!(

@@ -558,6 +558,24 @@ impl Lab {
         }
     }
 
+    /// Starts the agent in node `i` as a user deploys it: `ip netns exec NS ha-agent run -f
+    /// FILE` and `extra` (`--log-level debug` unless they set a level), no `--bpf-dir` nor pid
+    /// file: its default BPF directory is a BPF filesystem in the private mount namespace `ip
+    /// netns exec` gives it, gone with the process. Log and config as [`Lab::ha_agent`]'s.
+    pub fn ha_agent_as_deployed(&self, i: usize, config: &str, extra: &[&str]) -> Result<Daemon> {
+        let bin = ha_agent_bin()?;
+        let tag = format!("ha-agent-n{i}");
+        let conf = self.write_file(&format!("{tag}.conf"), config)?;
+        let conf = conf.display().to_string();
+        let mut args = vec!["run", "-f", &conf];
+        if !extra.contains(&"--log-level") {
+            args.extend(["--log-level", "debug"]);
+        }
+        args.extend_from_slice(extra);
+        self.node(i)
+            .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
+    }
+
     /// Pings `target` from the client every millisecond until [`Prober::stop`].
     pub fn prober(&self, target: IpAddr) -> Result<Prober> {
         Prober::start(&self.client, target, &self.dir)
@@ -572,12 +590,33 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
+            remove_interface_locks(&node.ns);
             netns::kill_all_and_delete(&node.ns);
         }
         netns::kill_all_and_delete(&self.lan);
         netns::unmount(&self.bpf_dir);
         remove_control_files(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes the interface locks (`/run/ha-agent/xdp-<netns inode>-<interface>.lock`) agents
+/// killed in namespace `ns` left (a clean exit removes its own), so test runs do not pile them up.
+fn remove_interface_locks(ns: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(ino) = std::fs::metadata(format!("/run/netns/{ns}")).map(|m| m.ino()) else {
+        return;
+    };
+    let prefix = format!("xdp-{ino}-");
+    let Ok(entries) = std::fs::read_dir("/run/ha-agent") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".lock") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

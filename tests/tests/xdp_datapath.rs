@@ -1,9 +1,14 @@
 //! The eBPF datapath end to end, with real agents in a lab:
 //!
 //! - a master agent killed with SIGKILL (or hung with SIGSTOP) leaves its VIP configured, but
-//!   its TC fence (pinned, heartbeat gone stale) stops it answering: one MAC answers ARP for the
-//!   VIP after the takeover. keepalived in the same situation answers from both nodes;
-//! - a restarted agent takes over the pinned programs and a clean exit removes every pin;
+//!   its TC fence (attached through netlink, heartbeat gone stale) stops it answering: one MAC
+//!   answers ARP for the VIP after the takeover, also when the agent ran as users start it
+//!   (plain `ip netns exec`, no `--bpf-dir`: its pins die with it). keepalived in the same
+//!   situation answers from both nodes;
+//! - a restarted agent replaces the programs left attached and a clean exit removes them and
+//!   every pin; a second agent on the same interface is refused, naming the first one's pid;
+//! - an interface that is not Ethernet is refused by `--datapath xdp` and runs sockets with
+//!   `auto`;
 //! - a VRRP-only partition makes two masters; when it heals the lower one is fenced by XDP and
 //!   steps down, and one MAC answers again;
 //! - a backup on the XDP datapath wakes about once per master-down interval, not per advert
@@ -13,7 +18,7 @@
 use std::{net::Ipv4Addr, path::Path, process::Command, time::Duration};
 
 use ha_agent::control::report::Report;
-use ha_tests::{Lab, ha_agent_bin, wait_for};
+use ha_tests::{Lab, ha_agent_bin, leftover::SYS_BPF, wait_for};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 
@@ -61,7 +66,7 @@ fn pins(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_killed_or_hung_master_is_fenced_a_restart_adopts_and_a_clean_exit_unpins() {
+fn a_killed_or_hung_master_is_fenced_a_restart_replaces_and_a_clean_exit_unpins() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("zombie", 2).expect("lab");
     let xdp = ["--datapath", "xdp"];
@@ -92,9 +97,9 @@ fn a_killed_or_hung_master_is_fenced_a_restart_adopts_and_a_clean_exit_unpins() 
     );
     assert_ne!(macs, one, "and it is node 2");
 
-    // Restart: the pinned programs are replaced, the stale VIP removed, node 1 preempts.
+    // Restart: the programs left attached are replaced, the stale VIP removed, node 1 preempts.
     let mut a1 = lab.ha_agent(1, &conf(150, "0.1"), &xdp).unwrap();
-    a1.wait_for_log("replacing the programs behind", Duration::from_secs(5))
+    a1.wait_for_log("replacing vrrp_rx", Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}", a1.log()));
     wait("node 1 master again", 5, || state(&lab, 1) == "MASTER");
     wait("node 2 backup again", 5, || state(&lab, 2) == "BACKUP");
@@ -311,4 +316,275 @@ fn pins_of_another_layout_left_by_a_crash_are_removed_at_start() {
     assert_eq!(pins(&lab.bpf_dir), ours, "only this layout's pins are left");
     // The old fence is gone with its pins: the VIP answers.
     assert_eq!(arp_macs(&lab).len(), 1);
+}
+
+/// The SIGKILL test as users deploy the agent: plain `ip netns exec NS ha-agent run -f FILE`,
+/// no `--bpf-dir` (the BPF filesystem it mounts lives in `ip netns exec`'s private mount
+/// namespace and dies with it). The fence, attached through netlink, stays: one MAC answers
+/// for the VIP. A restarted agent replaces the programs and runs on XDP; a second agent on the
+/// same interface is refused; clean exits leave nothing attached.
+#[test]
+fn a_master_killed_under_plain_ip_netns_exec_stays_fenced() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("plainkill", 2).expect("lab");
+    let base = lab.baseline().unwrap();
+    let xdp = ["--datapath", "xdp"];
+    let mut a1 = lab
+        .ha_agent_as_deployed(1, &conf(150, "0.1"), &xdp)
+        .unwrap();
+    let mut a2 = lab
+        .ha_agent_as_deployed(2, &conf(100, "0.1"), &xdp)
+        .unwrap();
+    wait_for(
+        "node 1 master, node 2 backup",
+        Duration::from_secs(10),
+        || Ok(state(&lab, 1) == "MASTER" && state(&lab, 2) == "BACKUP"),
+    )
+    .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}\nn2 log:\n{}", a1.log(), a2.log()));
+    assert_eq!(status(&lab, 1).unwrap().agent.datapath, "xdp");
+    let one = arp_macs(&lab);
+    assert_eq!(one.len(), 1, "one MAC for the VIP: {one:?}");
+
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    wait("node 2 to take over", 5, || state(&lab, 2) == "MASTER");
+    assert!(lab.node(1).has_addr(VIP.into()).unwrap());
+    let macs = arp_macs(&lab);
+    assert_eq!(
+        macs.len(),
+        1,
+        "only the new master answers ARP for the VIP: {macs:?}; n1 log:\n{}",
+        a1.log()
+    );
+    assert_ne!(macs, one, "and it is node 2");
+
+    let mut a1 = lab
+        .ha_agent_as_deployed(1, &conf(150, "0.1"), &xdp)
+        .unwrap();
+    a1.wait_for_log("replacing vrrp_rx", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}", a1.log()));
+    wait_for(
+        "node 1 master again on XDP",
+        Duration::from_secs(10),
+        || {
+            Ok(state(&lab, 1) == "MASTER"
+                && state(&lab, 2) == "BACKUP"
+                && status(&lab, 1).is_some_and(|r| r.agent.datapath == "xdp"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}", a1.log()));
+    wait("one MAC (node 1) again", 5, || arp_macs(&lab) == one);
+
+    // A second agent on node 1's eth0 (another config file) is refused, naming the first.
+    let other = lab.write_file("other.conf", &conf(120, "0.1")).unwrap();
+    let out = lab
+        .node(1)
+        .command(ha_agent_bin().unwrap())
+        .args(["run", "--datapath", "xdp", "-f"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second agent ran: {err}");
+    assert!(
+        err.contains(&format!("already driven by ha-agent pid {}", a1.pid())),
+        "the refusal names the first agent's pid: {err}"
+    );
+    assert_eq!(state(&lab, 1), "MASTER", "the first agent is undisturbed");
+
+    for a in [&mut a1, &mut a2] {
+        a.signal(libc::SIGTERM).unwrap();
+        let status = a.wait_timeout(Duration::from_secs(5)).unwrap();
+        assert!(status.is_some_and(|s| s.success()), "{}", a.log());
+    }
+    let left = lab.leftovers(&base, &[VIP.into()], Path::new(SYS_BPF));
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// An interface that is not Ethernet (a `tun` device: no Ethernet header for `vrrp_rx` or the
+/// fence to parse): `--datapath xdp` refuses it naming the interface; `auto` warns once and
+/// runs the socket datapath.
+#[test]
+fn a_non_ethernet_interface_is_refused_by_xdp_and_runs_sockets_with_auto() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("tun", 1).expect("lab");
+    let n1 = lab.node(1);
+    n1.run("ip", &["tuntap", "add", "mode", "tun", "name", "tun0"])
+        .unwrap();
+    n1.run("ip", &["addr", "add", "198.51.100.1/24", "dev", "tun0"])
+        .unwrap();
+    n1.run("ip", &["link", "set", "tun0", "up"]).unwrap();
+    let tun = conf(150, "1")
+        .replace("interface eth0", "interface tun0")
+        .replace("192.0.2.200/24", "198.51.100.200/24");
+
+    let conf_path = lab.write_file("tun.conf", &tun).unwrap();
+    let out = n1
+        .command(ha_agent_bin().unwrap())
+        .args(["run", "--datapath", "xdp", "-f"])
+        .arg(&conf_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "xdp ran on a tun device: {err}");
+    assert!(
+        err.contains("interface tun0 is not Ethernet"),
+        "the refusal names the interface and why: {err}"
+    );
+
+    let mut a1 = lab
+        .ha_agent(1, &tun, &["--datapath", "auto", "--log-level", "info"])
+        .unwrap();
+    a1.wait_for_log("ha-agent running", Duration::from_secs(10))
+        .unwrap();
+    let log = a1.log();
+    assert!(log.contains("datapath socket"), "{log}");
+    assert_eq!(
+        log.matches("is not Ethernet").count(),
+        1,
+        "one warning saying why: {log}"
+    );
+    assert_eq!(status(&lab, 1).unwrap().agent.datapath, "socket");
+}
+
+/// Another program's XDP on the interface (here the object's `xdp_baseline`, attached by this
+/// test) is never replaced: `--datapath xdp` refuses to start, naming the interface, the
+/// program and how to remove it, and the program stays.
+#[test]
+fn an_xdp_program_that_is_not_ours_is_refused_not_replaced() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("foreignxdp", 1).expect("lab");
+    let n1 = lab.node(1).clone();
+    let ebpf = ha_tests::in_netns(&n1.ns, || {
+        let mut ebpf = aya::Ebpf::load(ha_agent::datapath::EBPF_OBJECT)?;
+        let prog: &mut aya::programs::Xdp = ebpf
+            .program_mut("xdp_baseline")
+            .expect("xdp_baseline in the object")
+            .try_into()?;
+        prog.load()?;
+        prog.attach(ha_tests::IFACE, aya::programs::XdpMode::Driver)?;
+        Ok(ebpf)
+    })
+    .expect("attaching xdp_baseline in node 1");
+    let path = lab.write_file("foreign.conf", &conf(150, "0.1")).unwrap();
+    let out = n1
+        .command(ha_agent_bin().unwrap())
+        .args(["run", "--datapath", "xdp", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent replaced it: {err}");
+    assert!(
+        err.contains("interface eth0 already runs XDP program `xdp_baseline`")
+            && err.contains("ip link set dev eth0 xdp off"),
+        "the refusal names the interface, the program and the fix: {err}"
+    );
+    let link = n1
+        .run("ip", &["-d", "link", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        link.contains("prog/xdp"),
+        "the program is still there: {link}"
+    );
+    assert!(!n1.has_addr(VIP.into()).unwrap());
+    drop(ebpf);
+}
+
+/// A backup killed with its VIP fenced in its pinned fence map, restarted with a configuration
+/// that no longer has that VIP: the entry is pruned at start, so the address, configured on
+/// the node by other means, answers (it was blackholed by the dead run's entry).
+#[test]
+fn fence_entries_of_vips_no_longer_configured_are_pruned_at_start() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("prune", 2).expect("lab");
+    let xdp = ["--datapath", "xdp"];
+    let _a2 = lab.ha_agent(2, &conf(150, "0.1"), &xdp).unwrap();
+    let mut a1 = lab.ha_agent(1, &conf(100, "0.1"), &xdp).unwrap();
+    wait_for(
+        "node 2 master, node 1 backup",
+        Duration::from_secs(10),
+        || Ok(state(&lab, 2) == "MASTER" && state(&lab, 1) == "BACKUP"),
+    )
+    .unwrap_or_else(|e| panic!("{e}; n1 log:\n{}", a1.log()));
+    a1.signal(libc::SIGKILL).unwrap();
+    a1.wait_timeout(Duration::from_secs(5)).unwrap();
+    drop(a1);
+
+    // The same instance with another VIP: 192.0.2.200 is no longer ha-agent's.
+    let other = conf(100, "0.1").replace("192.0.2.200/24", "192.0.2.201/24");
+    let mut a1 = lab.ha_agent(1, &other, &xdp).unwrap();
+    a1.wait_for_log("ha-agent running", Duration::from_secs(10))
+        .unwrap();
+    let n1 = lab.node(1);
+    n1.run("ip", &["addr", "add", "192.0.2.200/32", "dev", "eth0"])
+        .unwrap();
+    let client = &lab.client;
+    client
+        .run(
+            "ip",
+            &[
+                "neigh",
+                "replace",
+                &VIP.to_string(),
+                "lladdr",
+                &n1.mac().unwrap(),
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
+        )
+        .unwrap();
+    let out = client
+        .command("ping")
+        .args(["-n", "-c", "3", "-i", "0.05", "-w", "3"])
+        .arg(VIP.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "192.0.2.200 on node 1 is still fenced by the dead run's entry: {}\nn1 log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        a1.log()
+    );
+}
+
+/// `auto` falls back to sockets when the datapath cannot be configured after it was attached
+/// (here: more VIPs in adverts than `vrrp_rx` checks) and leaves nothing attached: a fence left
+/// behind, its heartbeat stale, would drop the traffic of the VIPs the socket datapath serves.
+#[test]
+fn a_datapath_that_cannot_be_configured_is_not_left_attached() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("cfgfail", 1).expect("lab");
+    let many: String = (1..=65)
+        .map(|k| format!("        192.0.2.{}/24\n", 130 + k))
+        .collect();
+    let conf = conf(150, "0.1").replace("        192.0.2.200/24\n", &many);
+    let a1 = lab
+        .ha_agent(1, &conf, &["--datapath", "auto", "--log-level", "info"])
+        .unwrap();
+    wait_for("node 1 master", Duration::from_secs(10), || {
+        Ok(state(&lab, 1) == "MASTER")
+    })
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", a1.log()));
+    assert_eq!(status(&lab, 1).unwrap().agent.datapath, "socket");
+    let n1 = lab.node(1);
+    for hook in ["ingress", "egress"] {
+        let filters = n1
+            .run("tc", &["filter", "show", "dev", "eth0", hook])
+            .unwrap();
+        assert!(filters.trim().is_empty(), "{hook} fence left: {filters}");
+    }
+    let link = n1
+        .run("ip", &["-d", "link", "show", "dev", "eth0"])
+        .unwrap();
+    assert!(!link.contains("prog/xdp"), "XDP left: {link}");
+    let out = lab
+        .client
+        .command("ping")
+        .args(["-n", "-c", "3", "-i", "0.05", "-w", "3", "192.0.2.131"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the master's VIP does not answer");
 }

@@ -276,6 +276,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.drop_foreign = options.xdp_drop_foreign;
     // Checks are done: from here on the host is changed.
     let all: Vec<usize> = (0..rt.nodes.len()).collect();
+    rt.check_interface_locks()?;
     rt.report_foreign_vips(&all, false).await;
     rt.remove_stale_vips(&[]).await;
     rt.attach_datapath(HashMap::new())?;
@@ -656,11 +657,62 @@ impl Runtime {
     }
 
     /// An address owner's VIP that is the interface's own primary address: never removed or
-    /// fenced, in any state (it was there before us and must stay after us).
+    /// fenced, in any state (it was there before us and must stay after us). Only for an
+    /// instance of priority 255: a VIP a crashed run left as an interface's first address is
+    /// not the host's own and must still be removed and fenced.
     fn is_own_address(&self, pv: &plan::PlacedVip) -> bool {
         self.facts
             .get(&pv.interface)
             .is_some_and(|f| Some(pv.vip.addr) == f.primary_v4.map(IpAddr::V4))
+            && self
+                .plan
+                .instances
+                .iter()
+                .any(|i| i.machine.priority == 255 && i.vips.contains(pv))
+    }
+
+    /// The interfaces whose fence holds `pv` of instance `ip`, with the slot each entry is
+    /// keyed to: the instance's interface (its slot: the kernel fences it on a preempting
+    /// advert), and the VIP's own `dev` when it is another, keyed to no slot (the slots there
+    /// are other instances'): traffic for the VIP may come in on either.
+    fn fence_targets<'a>(
+        ip: &'a plan::InstancePlan,
+        pv: &'a plan::PlacedVip,
+    ) -> impl Iterator<Item = (&'a str, u32)> {
+        std::iter::once((ip.interface.as_str(), slot_of(ip)))
+            .chain((pv.interface != ip.interface).then_some((pv.interface.as_str(), xdp::NO_SLOT)))
+    }
+
+    /// Every interface the datapath runs on: the instances' (XDP and fence), then those that
+    /// only carry VIPs of instances running elsewhere (`dev`: the fence only).
+    fn datapath_interfaces(&self) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for (name, _) in self.plan.listeners() {
+            if !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, false));
+            }
+        }
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                if !self.is_own_address(pv) && !out.iter().any(|(n, _)| *n == pv.interface) {
+                    out.push((pv.interface.clone(), true));
+                }
+            }
+        }
+        out
+    }
+
+    /// The VIPs the fence on `name` holds: every configured VIP placed there.
+    fn fence_vips(&self, name: &str) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for ip in &self.plan.instances {
+            for pv in &ip.vips {
+                if !self.is_own_address(pv) && Self::fence_targets(ip, pv).any(|(n, _)| n == name) {
+                    out.push(pv.vip.addr);
+                }
+            }
+        }
+        out
     }
 
     /// VIPs of this configuration left on the host by a run that crashed are removed before
@@ -677,7 +729,7 @@ impl Runtime {
                     continue;
                 };
                 // An address owner's VIP is the interface's own address: never removed.
-                if Some(pv.vip.addr) == f.primary_v4.map(IpAddr::V4) {
+                if self.is_own_address(pv) {
                     continue;
                 }
                 match self.netlink.del_vip(f.index, &pv.vip).await {
@@ -691,6 +743,19 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Refuses to start, before the host is changed (stale VIPs removed), when another agent
+    /// holds the XDP datapath of one of our interfaces: it would take our VIPs and programs.
+    fn check_interface_locks(&self) -> Result<()> {
+        if self.choice == DatapathChoice::Socket {
+            return Ok(());
+        }
+        for (name, _) in self.datapath_interfaces() {
+            // Released at once: the datapath takes it for good when it attaches.
+            drop(xdp::lock_interface(&name)?);
+        }
+        Ok(())
     }
 
     /// Attaches XDP and TC to every VRRP interface (reusing `existing` attachments, pinned under
@@ -709,17 +774,40 @@ impl Runtime {
         }
         let mut attached: HashMap<String, XdpDatapath> = HashMap::new();
         let mut failure = None;
-        for (name, _) in self.plan.listeners() {
-            if attached.contains_key(&name) {
-                continue;
-            }
+        for (name, fence_only) in self.datapath_interfaces() {
             let opened = match existing.remove(&name) {
                 Some(dp) => Ok(dp),
-                None => self.open_xdp(&name),
+                None => self.open_xdp(&name, fence_only),
             };
-            match opened.and_then(|mut dp| self.configure_xdp(&name, &mut dp).map(|()| dp)) {
+            let configured = opened.and_then(|mut dp| {
+                let written = if fence_only {
+                    Ok(())
+                } else {
+                    self.configure_xdp(&name, &mut dp)
+                };
+                match written.and_then(|()| Ok(dp.prune_fence(&self.fence_vips(&name))?)) {
+                    Ok(()) => Ok(dp),
+                    Err(e) => {
+                        // Not left attached: its fence would blackhole the socket datapath's VIPs.
+                        close_all(HashMap::from([(name.clone(), dp)]), &mut HashMap::new());
+                        Err(e)
+                    }
+                }
+            });
+            match configured {
                 Ok(dp) => {
                     attached.insert(name, dp);
+                }
+                // A VIP's `dev` that cannot take the fence (lo, tun, WireGuard): its VIPs stay
+                // fenced on their instance's interface, where the LAN's traffic comes in.
+                Err(e)
+                    if fence_only
+                        && matches!(
+                            e.downcast_ref::<xdp::XdpError>(),
+                            Some(xdp::XdpError::NotEthernet { .. })
+                        ) =>
+                {
+                    warn!("{e}; its VIPs are fenced only on their instances' interfaces");
                 }
                 Err(e) => {
                     failure = Some((name, e));
@@ -760,19 +848,39 @@ impl Runtime {
         Ok(())
     }
 
-    fn open_xdp(&self, name: &str) -> Result<XdpDatapath> {
-        let pin_dir = xdp::pin_dir(&self.bpf_dir, name)?;
+    /// Attaches the programs to `name` through netlink (they stay when the agent dies) with
+    /// every VIP placed there fenced; maps pinned under `--bpf-dir` when it is (or can be made)
+    /// a BPF filesystem, for bpftool and a restart: nothing depends on the pins.
+    fn open_xdp(&self, name: &str, fence_only: bool) -> Result<XdpDatapath> {
+        let pin_dir = match xdp::pin_dir(&self.bpf_dir, name) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                info!("{name}: XDP/TC maps not pinned ({e}); the fence does not need the pins");
+                None
+            }
+        };
         let dp = XdpDatapath::open(
             name,
             &XdpOptions {
                 mode: XdpMode::default(),
-                pin_dir: Some(pin_dir.clone()),
+                pin_dir: pin_dir.clone(),
+                persist: true,
+                fence_only,
+                fence: self.fence_vips(name),
             },
         )?;
-        info!(
-            "XDP vrrp_rx and TC vip_fence attached to {name}, pinned in {}",
-            pin_dir.display()
-        );
+        let what = if fence_only {
+            "TC vip_fence_ingress/vip_fence_egress (VIPs of instances on other interfaces)"
+        } else {
+            "XDP vrrp_rx and TC vip_fence_ingress/vip_fence_egress"
+        };
+        match pin_dir {
+            Some(dir) => info!(
+                "{what} attached to {name}, maps pinned in {}",
+                dir.display()
+            ),
+            None => info!("{what} attached to {name}"),
+        }
         Ok(dp)
     }
 
@@ -1889,16 +1997,13 @@ impl Runtime {
             if self.is_own_address(pv) {
                 continue;
             }
-            let name = if self.xdp.contains_key(&pv.interface) {
-                &pv.interface
-            } else {
-                &ip.interface
-            };
-            let Some(dp) = self.xdp.get_mut(name) else {
-                continue;
-            };
-            if let Err(e) = dp.set_fence(pv.vip.addr, slot.unwrap_or(0), on, timeout) {
-                error!(instance = %ip.name, "{} {}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
+            for (name, slot) in Self::fence_targets(ip, pv) {
+                let Some(dp) = self.xdp.get_mut(name) else {
+                    continue;
+                };
+                if let Err(e) = dp.set_fence(pv.vip.addr, slot, on, timeout) {
+                    error!(instance = %ip.name, "{} {} on {name}: {e}", if on { "fencing" } else { "unfencing" }, pv.vip.addr);
+                }
             }
         }
     }

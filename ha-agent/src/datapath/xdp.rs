@@ -1,19 +1,32 @@
-//! The eBPF data path: loads `vrrp_rx` (XDP) and `vip_fence` (TC ingress + egress, TCX on
-//! kernels ≥ 6.6) onto one interface, and reads and writes their maps.
+//! The eBPF data path: loads `vrrp_rx` (XDP) and `vip_fence_ingress` / `vip_fence_egress` (TC)
+//! onto one interface, and reads and writes their maps.
 //!
 //! # Lifetime
 //!
-//! Without a pin directory ([`XdpOptions::pin_dir`] `None`: tests, tools) dropping an
-//! [`XdpDatapath`] detaches both programs. With one, the three links (XDP, TC ingress, TC
-//! egress) and every map but the ring buffer are pinned there, so they outlive the process:
-//! a crashed or killed agent leaves its programs attached and, its heartbeat going stale, every
-//! VIP on the interface fenced. A restarted agent adopts the pinned maps (fence state and
-//! counters carry on) and atomically replaces the programs behind the pinned links
-//! (`bpf_link_update`). Only [`XdpDatapath::close`] (a clean exit) detaches and unpins.
+//! The programs are attached through netlink: XDP with `IFLA_XDP` (not a `bpf_link`), the fence
+//! as `cls_bpf` filters on a `clsact` qdisc at a fixed priority and handle ([`TC_PRIORITY`],
+//! [`TC_HANDLE`]). The kernel keeps such attachments with the interface whatever happens to the
+//! process, pins or no pins: a crashed or killed agent leaves its programs attached and, its
+//! heartbeat going stale, every VIP on the interface fenced.
+//!
+//! With [`XdpOptions::persist`] (the agent), dropping an [`XdpDatapath`] leaves them attached;
+//! a restarted agent finds them (the XDP program's name, the filters' priority and handle) and
+//! replaces them atomically with programs whose fence map already holds every VIP fenced, and
+//! an XDP program that is not ours is refused. Only [`XdpDatapath::close`] (a clean exit)
+//! detaches them and removes the pins. Without `persist` (tests, tools) dropping detaches.
+//!
+//! Maps are pinned under [`XdpOptions::pin_dir`] when there is one (a BPF filesystem: bpftool
+//! can read them, and a restarted agent adopts them: counters carry on), but nothing depends on
+//! a pin outliving the process.
 
 use std::{
+    fs::File,
+    io::{Read as _, Seek as _, Write as _},
     net::IpAddr,
-    os::unix::fs::MetadataExt,
+    os::{
+        fd::{AsFd as _, AsRawFd as _},
+        unix::fs::{MetadataExt, OpenOptionsExt as _},
+    },
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -22,10 +35,8 @@ use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
-        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
-        links::{FdLink, LinkError, PinnedLink},
-        tc::SchedClassifierLink,
-        xdp::XdpLink,
+        Link as _, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcError, TcHandle},
     },
 };
 use ha_common::{
@@ -36,12 +47,13 @@ use ha_common::{
     },
 };
 
-use super::EBPF_OBJECT;
+use super::{EBPF_OBJECT, rtnl};
 use crate::vrrp::packet::{Auth, Family, InstanceRules};
 
 /// Names of the kernel objects, as in `ha-ebpf`.
 pub const PROG_VRRP_RX: &str = "vrrp_rx";
-pub const PROG_VIP_FENCE: &str = "vip_fence";
+pub const PROG_FENCE_INGRESS: &str = "vip_fence_ingress";
+pub const PROG_FENCE_EGRESS: &str = "vip_fence_egress";
 pub const MAP_RX_ADVERTS: &str = "RX_ADVERTS";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_ACCEPTED: &str = "ACCEPTED";
@@ -60,7 +72,7 @@ pub const MAP_FOREIGN: &str = "FOREIGN";
 
 /// The maps pinned (and adopted) by name; `EVENTS` is not: a restarted agent must not read a
 /// dead one's events.
-const PINNED_MAPS: [&str; 13] = [
+const PINNED_MAPS: [&str; 14] = [
     MAP_RX_ADVERTS,
     MAP_STATS,
     MAP_ACCEPTED,
@@ -74,6 +86,7 @@ const PINNED_MAPS: [&str; 13] = [
     MAP_FENCE,
     MAP_HEARTBEAT,
     MAP_FENCE_DROPS,
+    MAP_FOREIGN,
 ];
 
 /// Version of the map layouts, part of the pin directory's name: a newer agent with other
@@ -81,10 +94,21 @@ const PINNED_MAPS: [&str; 13] = [
 /// and MAC, `RxInstance::unicast_any_ttl`.
 pub const MAPS_ABI: u32 = 4;
 
-/// File names of the pinned links in the pin directory.
-const LINK_XDP: &str = "link_xdp";
-const LINK_TC_INGRESS: &str = "link_tc_ingress";
-const LINK_TC_EGRESS: &str = "link_tc_egress";
+/// Priority (`tc filter … pref`) and handle of the fence's filters on both hooks: fixed, so a
+/// restarted agent finds its predecessor's and replaces them in place (112: VRRP's protocol).
+pub const TC_PRIORITY: u16 = 112;
+pub const TC_HANDLE: u16 = 112;
+
+/// File names of the links an older ha-agent (TCX and `bpf_link` XDP) pinned in the pin
+/// directory: removed (which detaches them) before attaching.
+const LEGACY_LINKS: [&str; 3] = ["link_xdp", "link_tc_ingress", "link_tc_egress"];
+
+/// `FenceEntry::slot` of a VIP whose instance has no slot on the interface it is fenced on (it
+/// lives on another `dev`): no `SLOT_FENCE` entry, so no other instance's slot fences it.
+pub const NO_SLOT: u32 = u16::MAX as u32;
+
+/// Where the per-interface locks live (`xdp-<netns inode>-<interface>.lock`).
+pub const LOCK_DIR: &str = "/run/ha-agent";
 
 /// `statfs(2)` magic of the BPF filesystem (include/uapi/linux/magic.h).
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
@@ -113,17 +137,45 @@ pub enum XdpError {
         #[source]
         source: Box<ProgramError>,
     },
+    #[error("interface {interface}: {what}: {source}")]
+    Netlink {
+        interface: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "interface {interface} is not Ethernet (link type {link_type}): the XDP datapath and its \
+         fence parse Ethernet frames; use --datapath socket (or auto) on it"
+    )]
+    NotEthernet {
+        interface: String,
+        link_type: String,
+    },
+    #[error(
+        "interface {interface} already runs XDP program `{name}` (id {id}), not ha-agent's \
+         `vrrp_rx`: it is not replaced; remove it (`ip link set dev {interface} xdp off`) or \
+         use --datapath socket"
+    )]
+    ForeignXdp {
+        interface: String,
+        id: u32,
+        name: String,
+    },
+    #[error(
+        "interface {interface} is already driven by ha-agent pid {pid} (lock {path}): stop that \
+         agent first, or use --datapath socket"
+    )]
+    Locked {
+        interface: String,
+        pid: String,
+        path: PathBuf,
+    },
     #[error("map `{name}`: {source}")]
     Map {
         name: &'static str,
         #[source]
         source: MapError,
-    },
-    #[error("pinned link {path}: {source}")]
-    Link {
-        path: PathBuf,
-        #[source]
-        source: Box<LinkError>,
     },
     #[error("{what} {path}: {source}")]
     Pin {
@@ -142,8 +194,18 @@ pub enum XdpError {
 #[derive(Clone, Debug, Default)]
 pub struct XdpOptions {
     pub mode: XdpMode,
-    /// Where to pin links and maps (see [Lifetime](self#lifetime)); `None`: nothing pinned.
+    /// Where to pin the maps (see [Lifetime](self#lifetime)); `None`: nothing pinned.
     pub pin_dir: Option<PathBuf>,
+    /// Leave the programs attached when dropped, and lock the interface against a second
+    /// agent ([`LOCK_DIR`]): the agent. `false`: detach on drop (tests, tools).
+    pub persist: bool,
+    /// Only the fence (TC), no `vrrp_rx`: an interface that carries VIPs of instances that run
+    /// on another one.
+    pub fence_only: bool,
+    /// The VIPs fenced (unconditionally) before the programs are attached, and the only ones
+    /// left in the fence map: a replaced fence never lets a zombie VIP through, and VIPs no
+    /// longer configured are forgotten.
+    pub fence: Vec<IpAddr>,
 }
 
 /// One instance's rules for `vrrp_rx`: the slot and what goes in `RX_INSTANCE`, `ADV_ADDRS` and
@@ -222,13 +284,16 @@ pub fn rx_global(
     }
 }
 
-/// `vrrp_rx` and `vip_fence` on one interface (or loaded only, for `BPF_PROG_TEST_RUN`), with
+/// `vrrp_rx` and the fence on one interface (or loaded only, for `BPF_PROG_TEST_RUN`), with
 /// their maps.
 pub struct XdpDatapath {
     interface: String,
     pin_dir: Option<PathBuf>,
-    links: Vec<PinnedLink>,
-    // Holds the programs (and, unpinned, their links): dropping it detaches them.
+    /// Where the programs are attached; `None` when loaded detached or once detached.
+    attached: Option<Attached>,
+    /// The interface lock ([`XdpOptions::persist`]), released with the datapath.
+    lock: Option<InterfaceLock>,
+    // Holds the programs: their netlink attachments hold them too, so they outlive it.
     ebpf: Ebpf,
     rx_adverts: PerCpuArray<MapData, u64>,
     stats: PerCpuArray<MapData, u64>,
@@ -247,15 +312,26 @@ pub struct XdpDatapath {
     foreign: PerCpuArray<MapData, u64>,
 }
 
+/// The netlink attachments of one interface.
+#[derive(Clone, Copy, Debug)]
+struct Attached {
+    ifindex: u32,
+    /// The XDP mode flag the program runs in (what removing it must say); `None`: fence only.
+    xdp_mode: Option<u32>,
+    /// Leave attached on drop.
+    persist: bool,
+}
+
 impl XdpDatapath {
     /// Loads the embedded programs and attaches them to `interface`: XDP in `mode`, the fence on
-    /// TC ingress and egress; nothing pinned. Fails with the step and the kernel's reason.
+    /// TC ingress and egress; nothing pinned, detached on drop. Fails with the step and the
+    /// kernel's reason.
     pub fn attach(interface: &str, mode: XdpMode) -> Result<Self, XdpError> {
         Self::open(
             interface,
             &XdpOptions {
                 mode,
-                pin_dir: None,
+                ..XdpOptions::default()
             },
         )
     }
@@ -265,11 +341,62 @@ impl XdpDatapath {
     pub fn load_detached() -> Result<Self, XdpError> {
         let mut ebpf = Ebpf::load(EBPF_OBJECT).map_err(Box::new)?;
         load_programs(&mut ebpf)?;
-        Self::with_maps(String::new(), None, Vec::new(), ebpf)
+        Self::with_maps(String::new(), None, ebpf)
     }
 
-    /// Loads the programs and attaches them to `interface` (see [Lifetime](self#lifetime)).
+    /// Loads the programs and attaches them to `interface` (see [Lifetime](self#lifetime)):
+    /// refuses an interface that is not Ethernet, one another agent holds, and one that runs
+    /// another XDP program; replaces ha-agent's own programs left attached.
     pub fn open(interface: &str, options: &XdpOptions) -> Result<Self, XdpError> {
+        let netlink = |what: &'static str| {
+            let interface = interface.to_owned();
+            move |source| XdpError::Netlink {
+                interface,
+                what,
+                source,
+            }
+        };
+        let ifindex = crate::net::link::if_index(interface).map_err(netlink("looking it up"))?;
+        let state = rtnl::link_state(ifindex).map_err(netlink("reading its link"))?;
+        if state.link_layer != rtnetlink::packet_route::link::LinkLayerType::Ether {
+            return Err(XdpError::NotEthernet {
+                interface: interface.to_owned(),
+                link_type: format!("{:?}", state.link_layer),
+            });
+        }
+        let lock = options
+            .persist
+            .then(|| lock_interface(interface))
+            .transpose()?;
+        // Whose XDP program is there: ours is replaced, anyone else's refused.
+        let previous = match state.xdp.filter(|_| !options.fence_only) {
+            Some((id, mode)) => {
+                let info = aya::programs::loaded_programs()
+                    .filter_map(Result::ok)
+                    .find(|p| p.id() == id);
+                let name = info
+                    .as_ref()
+                    .and_then(|p| p.name_as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if name != PROG_VRRP_RX {
+                    return Err(XdpError::ForeignXdp {
+                        interface: interface.to_owned(),
+                        id,
+                        name,
+                    });
+                }
+                let fd = info
+                    .map(|p| p.fd())
+                    .transpose()
+                    .map_err(|source| XdpError::Program {
+                        name: PROG_VRRP_RX,
+                        source: Box::new(source),
+                    })?;
+                fd.map(|fd| (id, mode, fd))
+            }
+            None => None,
+        };
+
         let mut loader = EbpfLoader::new();
         if let Some(dir) = &options.pin_dir {
             std::fs::create_dir_all(dir).map_err(|source| XdpError::Pin {
@@ -277,6 +404,7 @@ impl XdpDatapath {
                 path: dir.clone(),
                 source,
             })?;
+            remove_legacy_links(dir)?;
         }
         let paths: Vec<(&str, PathBuf)> = match &options.pin_dir {
             Some(dir) => PINNED_MAPS.iter().map(|m| (*m, dir.join(m))).collect(),
@@ -287,10 +415,16 @@ impl XdpDatapath {
         }
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(Box::new)?;
         load_programs(&mut ebpf)?;
+        let mut dp = Self::with_maps(interface.to_owned(), options.pin_dir.clone(), ebpf)?;
+        dp.lock = lock;
 
-        let pin = |name: &str| options.pin_dir.as_ref().map(|d| d.join(name));
-        let mut links = Vec::new();
-        let xdp: &mut Xdp = program(&mut ebpf, PROG_VRRP_RX)?;
+        // Every VIP fenced before anything is attached: no unfenced window when replacing.
+        dp.heartbeat()?;
+        dp.prune_fence(&options.fence)?;
+        for vip in &options.fence {
+            dp.fence(*vip)?;
+        }
+
         let attach_err = |hook: &'static str, name: &'static str| {
             let interface = interface.to_owned();
             move |source| XdpError::Attach {
@@ -300,76 +434,82 @@ impl XdpDatapath {
                 source: Box::new(source),
             }
         };
-        match pin(LINK_XDP) {
-            Some(path) => {
-                let id = match adopt_link(&path)? {
-                    Some(old) => {
-                        let link = XdpLink::try_from(old).map_err(|source| XdpError::Link {
-                            path: path.clone(),
-                            source: Box::new(source),
-                        })?;
-                        xdp.attach_to_link(link)
-                    }
-                    None => xdp.attach(interface, options.mode),
+        let xdp_mode = previous
+            .as_ref()
+            .map_or(mode_flags(options.mode), |(_, m, _)| *m);
+        if !options.fence_only {
+            let xdp: &mut Xdp = program(&mut dp.ebpf, PROG_VRRP_RX)?;
+            let fd = xdp.fd().map_err(attach_err("xdp", PROG_VRRP_RX))?;
+            let result = match &previous {
+                Some((id, _, old)) => {
+                    tracing::info!(
+                        "replacing {PROG_VRRP_RX} (program id {id}) on {interface}, left by an earlier ha-agent"
+                    );
+                    rtnl::set_xdp(ifindex, Some(fd.as_fd()), xdp_mode, Some(old.as_fd()))
                 }
-                .map_err(attach_err("xdp", PROG_VRRP_RX))?;
-                let link = xdp.take_link(id).map_err(attach_err("xdp", PROG_VRRP_RX))?;
-                links.push(pin_link(FdLink::try_from(link), &path)?);
-            }
-            None => {
-                xdp.attach(interface, options.mode)
-                    .map_err(attach_err("xdp", PROG_VRRP_RX))?;
-            }
+                None => rtnl::set_xdp(
+                    ifindex,
+                    Some(fd.as_fd()),
+                    xdp_mode | rtnl::XDP_FLAGS_UPDATE_IF_NOEXIST,
+                    None,
+                ),
+            };
+            result.map_err(netlink("setting its XDP program (IFLA_XDP)"))?;
         }
+        dp.attached = Some(Attached {
+            ifindex,
+            xdp_mode: (!options.fence_only).then_some(xdp_mode),
+            persist: options.persist,
+        });
+        if let Err(e) = dp.attach_fence() {
+            // Not half attached: no XDP without its fence.
+            let _ = dp.detach();
+            return Err(e);
+        }
+        Ok(dp)
+    }
 
-        // Before TCX (Linux 6.6) TC programs hang off a clsact qdisc; it may exist already.
-        let tcx = aya::util::KernelVersion::current()
-            .is_ok_and(|v| v >= aya::util::KernelVersion::new(6, 6, 0));
-        if !tcx && let Err(e) = aya::programs::tc::qdisc_add_clsact(interface) {
+    /// Attaches the fence programs to TC ingress and egress of the interface.
+    fn attach_fence(&mut self) -> Result<(), XdpError> {
+        let interface = self.interface.clone();
+        let attach_err = |hook: &'static str, name: &'static str| {
+            let interface = interface.clone();
+            move |source| XdpError::Attach {
+                name,
+                hook,
+                interface,
+                source: Box::new(source),
+            }
+        };
+
+        // The fence's filters hang off a clsact qdisc; it may exist already.
+        if let Err(e) = aya::programs::tc::qdisc_add_clsact(&interface) {
             tracing::debug!("clsact qdisc on {interface}: {e} (an existing one is fine)");
         }
-        let tc: &mut SchedClassifier = program(&mut ebpf, PROG_VIP_FENCE)?;
-        for (hook, attach_type, file) in [
-            ("tc ingress", TcAttachType::Ingress, LINK_TC_INGRESS),
-            ("tc egress", TcAttachType::Egress, LINK_TC_EGRESS),
+        for (hook, attach_type, prog) in [
+            ("tc ingress", TcAttachType::Ingress, PROG_FENCE_INGRESS),
+            ("tc egress", TcAttachType::Egress, PROG_FENCE_EGRESS),
         ] {
-            match pin(file) {
-                Some(path) => {
-                    let id = match adopt_link(&path)? {
-                        Some(old) => {
-                            let link = SchedClassifierLink::try_from(old).map_err(|source| {
-                                XdpError::Link {
-                                    path: path.clone(),
-                                    source: Box::new(source),
-                                }
-                            })?;
-                            tc.attach_to_link(link)
-                        }
-                        None => tc.attach(interface, attach_type),
-                    }
-                    .map_err(attach_err(hook, PROG_VIP_FENCE))?;
-                    let link = tc.take_link(id).map_err(attach_err(hook, PROG_VIP_FENCE))?;
-                    links.push(pin_link(FdLink::try_from(link), &path)?);
-                }
-                None => {
-                    tc.attach(interface, attach_type)
-                        .map_err(attach_err(hook, PROG_VIP_FENCE))?;
-                }
+            let tc: &mut SchedClassifier = program(&mut self.ebpf, prog)?;
+            if attach_tc(tc, &interface, attach_type).map_err(attach_err(hook, prog))? {
+                tracing::info!(
+                    "replacing {prog} ({hook}) on {interface}, left by an earlier ha-agent"
+                );
             }
         }
-        Self::with_maps(interface.to_owned(), options.pin_dir.clone(), links, ebpf)
+        Ok(())
     }
 
     fn with_maps(
         interface: String,
         pin_dir: Option<PathBuf>,
-        links: Vec<PinnedLink>,
         mut ebpf: Ebpf,
     ) -> Result<Self, XdpError> {
         Ok(Self {
             interface,
             pin_dir,
-            links,
+            attached: None,
+            lock: None,
             rx_adverts: take_map(&mut ebpf, MAP_RX_ADVERTS)?,
             stats: take_map(&mut ebpf, MAP_STATS)?,
             accepted: take_map(&mut ebpf, MAP_ACCEPTED)?,
@@ -389,18 +529,13 @@ impl XdpDatapath {
         })
     }
 
-    /// A clean exit: detaches the programs and removes every pin (links, maps, the directory).
+    /// A clean exit: detaches the programs (XDP off if it is still ours, both TC filters
+    /// deleted) and removes every pin (maps, the directory).
     pub fn close(mut self) -> Result<(), XdpError> {
-        let mut first_err = None;
-        for link in std::mem::take(&mut self.links) {
-            // Unpinned and dropped: the last reference goes and the kernel detaches it.
-            if let Err(source) = link.unpin() {
-                first_err.get_or_insert(XdpError::Pin {
-                    what: "unpinning a link in",
-                    path: self.pin_dir.clone().unwrap_or_default(),
-                    source,
-                });
-            }
+        let mut first_err = self.detach().err();
+        // Unlinked while still held: nothing is left in the lock directory after a clean exit.
+        if let Some(lock) = &self.lock {
+            let _ = std::fs::remove_file(&lock.path);
         }
         if let Some(dir) = self.pin_dir.take()
             && let Err(source) = std::fs::remove_dir_all(&dir)
@@ -412,7 +547,62 @@ impl XdpDatapath {
                 source,
             });
         }
-        drop(self);
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Removes the programs from the interface; an interface that is gone took them with it.
+    fn detach(&mut self) -> Result<(), XdpError> {
+        let Some(a) = self.attached.take() else {
+            return Ok(());
+        };
+        let gone = |e: &std::io::Error| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::ENODEV | libc::ENOENT | libc::EINVAL)
+            )
+        };
+        let mut first_err = None;
+        let xdp: &mut Xdp = program(&mut self.ebpf, PROG_VRRP_RX)?;
+        if let Some(mode) = a.xdp_mode
+            && let Ok(fd) = xdp.fd()
+            && let Err(source) = rtnl::set_xdp(a.ifindex, None, mode, Some(fd.as_fd()))
+            && !gone(&source)
+        {
+            first_err = Some(XdpError::Netlink {
+                interface: self.interface.clone(),
+                what: "removing its XDP program",
+                source,
+            });
+        }
+        for (attach_type, prog) in [
+            (TcAttachType::Ingress, PROG_FENCE_INGRESS),
+            (TcAttachType::Egress, PROG_FENCE_EGRESS),
+        ] {
+            let Ok(link) = SchedClassifierLink::attached(
+                &self.interface,
+                attach_type,
+                TC_PRIORITY,
+                TcHandle::new(0, TC_HANDLE),
+                None,
+            ) else {
+                continue;
+            };
+            if let Err(e) = link.detach() {
+                let lost = match &e {
+                    ProgramError::NetlinkError(n) => n.raw_os_error(),
+                    ProgramError::TcError(TcError::NetlinkError(n)) => n.raw_os_error(),
+                    _ => None,
+                };
+                if !lost.is_some_and(|errno| gone(&std::io::Error::from_raw_os_error(errno))) {
+                    first_err.get_or_insert(XdpError::Attach {
+                        name: prog,
+                        hook: "removing the tc filter",
+                        interface: self.interface.clone(),
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
         first_err.map_or(Ok(()), Err)
     }
 
@@ -421,7 +611,7 @@ impl XdpDatapath {
         &self.interface
     }
 
-    /// Where links and maps are pinned, if they are.
+    /// Where the maps are pinned, if they are.
     pub fn pin_dir(&self) -> Option<&Path> {
         self.pin_dir.as_deref()
     }
@@ -655,7 +845,31 @@ impl XdpDatapath {
         }
     }
 
-    /// The VIPs under `vip_fence` on this interface.
+    /// Forgets every VIP in the fence map but `keep`.
+    pub fn prune_fence(&mut self, keep: &[IpAddr]) -> Result<(), XdpError> {
+        let keep: Vec<VipKey> = keep.iter().map(|v| vip_key(*v)).collect();
+        let stale: Vec<VipKey> = self
+            .fence
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !keep.contains(k))
+            .collect();
+        for k in stale {
+            match self.fence.remove(&k) {
+                Ok(()) => {}
+                Err(e) if is_absent(&e) => {}
+                Err(source) => {
+                    return Err(XdpError::Map {
+                        name: MAP_FENCE,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The VIPs under the fence on this interface.
     pub fn fenced_vips(&self) -> Vec<VipKey> {
         self.fence.keys().filter_map(Result::ok).collect()
     }
@@ -674,13 +888,25 @@ impl XdpDatapath {
     }
 }
 
+impl Drop for XdpDatapath {
+    /// Detaches the programs unless they must outlive us ([`XdpOptions::persist`]).
+    fn drop(&mut self) {
+        if self.attached.is_some_and(|a| !a.persist)
+            && let Err(e) = self.detach()
+        {
+            tracing::warn!("{}: detaching the XDP/TC programs: {e}", self.interface);
+        }
+    }
+}
+
 /// The pin directory for `interface` in this network namespace under `root`:
 /// `ROOT/<netns inode>-<interface>-v<MAPS_ABI>`. Checks that `root` is on a BPF filesystem;
 /// when `root` is under `/sys/fs/bpf` and nothing is mounted there, mounts one (as systemd does
 /// at boot). The pins of another layout for the same interface (an older ha-agent that did not
-/// exit cleanly before an upgrade) are removed first: their programs cannot be adopted, and
-/// left attached their XDP link would refuse ours and their fence, its heartbeat stale, would
-/// drop the VIPs' traffic.
+/// exit cleanly before an upgrade) are removed first: their maps cannot be adopted, and the
+/// links an agent before netlink attachment pinned there, left attached, would refuse our XDP
+/// and keep a fence whose stale heartbeat drops the VIPs' traffic (programs attached through
+/// netlink are replaced in place by [`XdpDatapath::open`]).
 pub fn pin_dir(root: &Path, interface: &str) -> Result<PathBuf, XdpError> {
     ensure_bpffs(root)?;
     let ns = std::fs::metadata("/proc/self/ns/net").map_err(|source| XdpError::Pin {
@@ -723,7 +949,7 @@ fn remove_other_layouts(root: &Path, ino: u64, interface: &str) -> Result<(), Xd
         tracing::warn!(
             "removing {}: the pins of another ha-agent layout (v{layout}, this one is \
              v{MAPS_ABI}) for {interface}, left by an agent that did not exit cleanly; its \
-             programs are detached",
+             programs are detached or replaced",
             path.display()
         );
         std::fs::remove_dir_all(&path).map_err(|source| XdpError::Pin {
@@ -799,35 +1025,125 @@ pub fn instant_of(ktime_ns: u64) -> std::time::Instant {
     now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
 }
 
-/// A pinned link at `path`, unpinned and ready to be handed to `attach_to_link`; `None` when
-/// there is none.
-fn adopt_link(path: &Path) -> Result<Option<FdLink>, XdpError> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    let pinned = PinnedLink::from_pin(path).map_err(|source| XdpError::Link {
-        path: path.into(),
-        source: Box::new(source),
-    })?;
-    let link = pinned.unpin().map_err(|source| XdpError::Pin {
-        what: "unpinning the previous link",
-        path: path.into(),
-        source,
-    })?;
-    tracing::info!("replacing the programs behind {}", path.display());
-    Ok(Some(link))
+/// Attaches the fence program `tc` to `interface` at [`TC_PRIORITY`]/[`TC_HANDLE`], replacing in
+/// place the filter an earlier agent left there (true). The kernel keeps the filter with the
+/// interface: aya's link would delete it when dropped, so it is forgotten.
+fn attach_tc(
+    tc: &mut SchedClassifier,
+    interface: &str,
+    attach_type: TcAttachType,
+) -> Result<bool, ProgramError> {
+    let handle = TcHandle::new(0, TC_HANDLE);
+    let options = TcAttachOptions::Netlink(NlOptions {
+        priority: TC_PRIORITY,
+        handle,
+        classid: None,
+    });
+    let (id, replaced) = match tc.attach_with_options(interface, attach_type, options) {
+        Ok(id) => (id, false),
+        Err(ProgramError::TcError(TcError::NetlinkError(e)))
+            if e.raw_os_error() == Some(libc::EEXIST) =>
+        {
+            let link =
+                SchedClassifierLink::attached(interface, attach_type, TC_PRIORITY, handle, None)
+                    .map_err(TcError::IoError)?;
+            (tc.attach_to_link(link)?, true)
+        }
+        Err(e) => return Err(e),
+    };
+    // A netlink link is (ifindex, hook, priority, handle): forgetting it leaks nothing.
+    std::mem::forget(tc.take_link(id)?);
+    Ok(replaced)
 }
 
-fn pin_link(link: Result<FdLink, LinkError>, path: &Path) -> Result<PinnedLink, XdpError> {
-    let link = link.map_err(|source| XdpError::Link {
-        path: path.into(),
-        source: Box::new(source),
+/// `IFLA_XDP_FLAGS` mode bit of `mode` (0: the kernel chooses, native where the driver can).
+fn mode_flags(mode: XdpMode) -> u32 {
+    match mode {
+        XdpMode::Default => 0,
+        XdpMode::Skb => rtnl::XDP_FLAGS_SKB_MODE,
+        XdpMode::Driver => rtnl::XDP_FLAGS_DRV_MODE,
+        XdpMode::Hardware => rtnl::XDP_FLAGS_HW_MODE,
+    }
+}
+
+/// An interface's lock: held while the file is open.
+#[derive(Debug)]
+pub struct InterfaceLock {
+    _file: File,
+    path: PathBuf,
+}
+
+/// Takes the lock of `interface` in this network namespace (`LOCK_DIR/xdp-<netns inode>-
+/// <interface>.lock`, `flock`, holding our pid), so a second agent cannot fight over it;
+/// refused with the pid of the holder.
+pub fn lock_interface(interface: &str) -> Result<InterfaceLock, XdpError> {
+    let ns = std::fs::metadata("/proc/self/ns/net").map_err(|source| XdpError::Pin {
+        what: "reading the network namespace of",
+        path: "/proc/self/ns/net".into(),
+        source,
     })?;
-    link.pin(path).map_err(|e| XdpError::Pin {
-        what: "pinning",
-        path: path.into(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    let dir = Path::new(LOCK_DIR);
+    let path = dir.join(format!("xdp-{}-{interface}.lock", ns.ino()));
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| XdpError::Pin { what, path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(io("opening the interface lock", &path))?;
+    // SAFETY: flock(2) on a file descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(XdpError::Pin {
+                what: "locking",
+                path,
+                source: err,
+            });
+        }
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        return Err(XdpError::Locked {
+            interface: interface.to_owned(),
+            pid: pid.trim().to_owned(),
+            path,
+        });
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(io("writing our pid to", &path))?;
+    Ok(InterfaceLock { _file: file, path })
+}
+
+/// Removes the links an older ha-agent pinned in `dir` (unpinning the last reference detaches
+/// them): their `bpf_link` XDP would refuse ours, their fence would keep its own maps.
+fn remove_legacy_links(dir: &Path) -> Result<(), XdpError> {
+    for name in LEGACY_LINKS {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::warn!(
+                "removed {} (a link an older ha-agent pinned): its program is detached",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(XdpError::Pin {
+                    what: "removing an older agent's link",
+                    path,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn load_programs(ebpf: &mut Ebpf) -> Result<(), XdpError> {
@@ -836,11 +1152,14 @@ fn load_programs(ebpf: &mut Ebpf) -> Result<(), XdpError> {
         name: PROG_VRRP_RX,
         source: Box::new(source),
     })?;
-    let tc: &mut SchedClassifier = program(ebpf, PROG_VIP_FENCE)?;
-    tc.load().map_err(|source| XdpError::Program {
-        name: PROG_VIP_FENCE,
-        source: Box::new(source),
-    })
+    for name in [PROG_FENCE_INGRESS, PROG_FENCE_EGRESS] {
+        let tc: &mut SchedClassifier = program(ebpf, name)?;
+        tc.load().map_err(|source| XdpError::Program {
+            name,
+            source: Box::new(source),
+        })?;
+    }
+    Ok(())
 }
 
 /// Makes the hash map hold exactly `want`.
