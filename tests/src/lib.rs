@@ -512,25 +512,13 @@ impl Lab {
             .spawn(&tag, &self.dir, &bin.display().to_string(), &args)
     }
 
-    /// Node `i`'s agent's status as JSON (`ha-agent status --json -f <its config>`, through its
-    /// control socket); `None` while it does not answer (not started yet, or gone).
-    pub fn agent_status(&self, i: usize) -> Option<String> {
-        let conf = self.dir.join(format!("ha-agent-n{i}.conf"));
-        let out = Command::new(ha_agent_bin().ok()?)
-            .args(["status", "--json", "-f"])
-            .arg(&conf)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        Some(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// Waits until node `i`'s agent answers on its status socket, which it opens once its
+    /// Waits until node `i`'s agent answers on its status socket, which it serves once its
     /// datapath is attached and its instances have started: what a test may assume of a running
-    /// agent. Fails with the agent's log when it exits first or is not ready within `timeout`
-    /// (a loaded machine can take seconds to load the XDP programs: never a fixed wait).
+    /// agent. The socket's path is the one the agent logs (`control socket PATH`); the query is
+    /// made on the socket directly, not by spawning `ha-agent status`, so that many tests
+    /// waiting at once on a 2-core machine do not load it with processes. Fails with the agent's
+    /// log when it exits first or is not ready within `timeout` (a loaded machine can take
+    /// seconds to load the XDP programs: never a fixed wait). Returns the status JSON.
     pub fn wait_agent_ready(
         &self,
         i: usize,
@@ -539,8 +527,9 @@ impl Lab {
     ) -> Result<String> {
         let start = Instant::now();
         loop {
-            if let Some(report) = self.agent_status(i) {
-                return Ok(report);
+            if let Some(reply) = control_socket_in_log(&agent.log()).and_then(|p| query_status(&p))
+            {
+                return Ok(reply);
             }
             if !agent.is_running() {
                 bail!(
@@ -554,7 +543,7 @@ impl Lab {
                     agent.log()
                 );
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -630,6 +619,21 @@ fn control_socket_in_log(log: &str) -> Option<PathBuf> {
         .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ':')
         .collect();
     Some(PathBuf::from(path))
+}
+
+/// The agent's status JSON from its control socket at `path` (the `status` request `ha-agent
+/// status` makes), or `None` when it does not answer with one.
+fn query_status(path: &Path) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(path).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .ok()?;
+    stream.write_all(b"status\n").ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    (reply.trim_start().starts_with('{') && !reply.contains("\"error\"")).then_some(reply)
 }
 
 /// Removes the control sockets and dumps (`.data`, `.stats`, `.json` beside the socket) of the
