@@ -40,7 +40,12 @@ fn partitioned(tag: &str, kind: Kind, advert_int_2: &str) -> (Scene, String, Str
     );
     let timeout = Duration::from_secs(5);
     s.wait_vip(vip(), &[1], timeout);
-    s.wait_log(2, "-> BACKUP", 1, timeout);
+    // Node 2 must have heard node 1 before the partition: a backup that never did waits its own
+    // Master_Down_Interval (30 s at advert_int 10), not the one it learns from node 1's adverts.
+    let n1 = IpAddr::V4(s.lab.node(1).ipv4);
+    s.wait("node 2 to hear node 1 as master", timeout, |s| {
+        s.hears_master(2, n1)
+    });
     let (mac1, mac2) = (s.lab.node(1).mac().unwrap(), s.lab.node(2).mac().unwrap());
     // The client resolves the VIP: node 1.
     s.lab

@@ -244,8 +244,14 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
         .args(["--", "-D", "warnings"]))?;
     // The agent binary is run by the lab tests of other packages: build it first.
     run(Command::new("cargo").args(crate::AGENT_AND_PROBER))?;
-    let totals =
-        run_tests(Command::new("cargo").args(["test", "--workspace", "--exclude", "ha-ebpf"]))?;
+    // --no-fail-fast: one failing test binary must not hide the results of the ones after it.
+    let totals = run_tests(Command::new("cargo").args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "ha-ebpf",
+        "--no-fail-fast",
+    ]))?;
     // The README's "see it work" command, so that it keeps working: it fails when node 1 is
     // not elected, a failover or the handover does not happen.
     demo::run().context("cargo xtask demo")?;

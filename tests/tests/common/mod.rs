@@ -170,6 +170,31 @@ impl Scene {
         panic!("{msg}\naddresses: {addrs:#?}\n{}", self.logs());
     }
 
+    /// Node `i`'s agent's status (`ha-agent status --json`), `None` while it does not answer.
+    pub fn status(&self, i: usize) -> Option<ha_agent::control::report::Report> {
+        let conf = self.lab.dir.join(format!("ha-agent-n{i}.conf"));
+        let out = std::process::Command::new(ha_agent_bin().ok()?)
+            .args(["status", "--json", "-f"])
+            .arg(&conf)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).ok()
+    }
+
+    /// Whether node `i`'s agent hears `master` as the master of its first instance (a backup
+    /// that has heard it has learned its Master_Adver_Interval, RFC 5798 §6.4.2).
+    pub fn hears_master(&self, i: usize, master: IpAddr) -> bool {
+        self.status(i).is_some_and(|r| {
+            r.instances
+                .first()
+                .and_then(|inst| inst.master.as_ref())
+                .is_some_and(|m| m.address == master && !m.is_self)
+        })
+    }
+
     /// The nodes (1-based) that hold `vip`.
     pub fn holders(&self, vip: IpAddr) -> Vec<usize> {
         self.lab
