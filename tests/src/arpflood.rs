@@ -99,20 +99,7 @@ pub fn arp_flood(spec: &ArpFloodSpec, stop: &AtomicBool) -> Result<FloodReport> 
             refusals += 1;
         }
     }
-    let drain_until = Instant::now() + Duration::from_millis(500);
-    let mut pending = ring.pending();
-    while pending > 0 && Instant::now() < drain_until {
-        if !ring.kick()? {
-            refusals += 1;
-        }
-        pending = ring.pending();
-    }
-    Ok(FloodReport {
-        sent: queued - pending as u64,
-        refusals,
-        elapsed: start.elapsed(),
-        frame_len: frame.len(),
-    })
+    ring.finish(queued, refusals, start, frame.len())
 }
 
 #[cfg(test)]

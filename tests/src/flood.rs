@@ -434,6 +434,30 @@ impl TxRing {
             _ => Err(err).context("sendto on the TX ring"),
         }
     }
+    /// Ends a flood of `queued` frames of `frame_len` bytes started at `start`: what is still
+    /// queued goes out before we count, unless the device keeps refusing it (500 ms at most).
+    pub(crate) fn finish(
+        &self,
+        queued: u64,
+        mut refusals: u64,
+        start: Instant,
+        frame_len: usize,
+    ) -> Result<FloodReport> {
+        let drain_until = Instant::now() + Duration::from_millis(500);
+        let mut pending = self.pending();
+        while pending > 0 && Instant::now() < drain_until {
+            if !self.kick()? {
+                refusals += 1;
+            }
+            pending = self.pending();
+        }
+        Ok(FloodReport {
+            sent: queued - pending as u64,
+            refusals,
+            elapsed: start.elapsed(),
+            frame_len,
+        })
+    }
 
     /// Slots still queued or in flight.
     pub(crate) fn pending(&self) -> usize {
@@ -480,21 +504,7 @@ pub fn flood(spec: &FloodSpec, stop: &AtomicBool) -> Result<FloodReport> {
             refusals += 1;
         }
     }
-    // What is still queued goes out before we count, unless the device keeps refusing it.
-    let drain_until = Instant::now() + Duration::from_millis(500);
-    let mut pending = ring.pending();
-    while pending > 0 && Instant::now() < drain_until {
-        if !ring.kick()? {
-            refusals += 1;
-        }
-        pending = ring.pending();
-    }
-    Ok(FloodReport {
-        sent: queued - pending as u64,
-        refusals,
-        elapsed: start.elapsed(),
-        frame_len: frame.len(),
-    })
+    ring.finish(queued, refusals, start, frame.len())
 }
 
 #[cfg(test)]

@@ -8,17 +8,15 @@ mod common;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    process::Command,
     sync::atomic::AtomicBool,
     time::Duration,
 };
 
 use common::{Kind, Scene, global_defs};
-use ha_agent::control::report::Report;
 use ha_tests::{
     IFACE,
     arpflood::{ArpFloodSpec, arp_flood},
-    ha_agent_bin, in_netns, v3_instance,
+    in_netns, v3_instance,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
@@ -30,19 +28,6 @@ const FLOOD: Duration = Duration::from_secs(10);
 /// (10 per 10 s, the flood may straddle two intervals) and their summaries, with room for the
 /// lab's debug lines.
 const MAX_LOG_LINES: usize = 60;
-
-fn status_of(s: &Scene, i: usize) -> Report {
-    let conf = s.lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let out = Command::new(ha_agent_bin().unwrap())
-        .args(["status", "--json", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        s.fail(&format!("ha-agent status on node {i}: {out:?}"));
-    }
-    Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
-}
 
 fn rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -92,7 +77,7 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
     let timeout = Duration::from_secs(10);
     s.wait_vip(IpAddr::V4(VIP), &[1], timeout);
     s.wait("node 2 to be BACKUP", timeout, |s| {
-        status_of(s, 2).instances[0].state == "BACKUP"
+        s.report(2).instances[0].state == "BACKUP"
     });
     let tcpdump = s
         .lab
@@ -111,7 +96,7 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
     let pid = s.daemon(1).pid();
     let (rss_before, lines_before, cpu_before) =
         (rss_kib(pid), s.log(1).lines().count(), cpu_ms(pid));
-    let (m0, b0) = (status_of(&s, 1), status_of(&s, 2));
+    let (m0, b0) = (s.report(1), s.report(2));
     let spec = ArpFloodSpec {
         interface: IFACE.to_owned(),
         addr: VIP,
@@ -126,7 +111,7 @@ fn arp_flood_at_the_master(tag: &str, kind: Kind) {
     })
     .unwrap_or_else(|e| s.fail(&format!("the ARP flood: {e:#}")));
     let (rss_after, lines_after, cpu_after) = (rss_kib(pid), s.log(1).lines().count(), cpu_ms(pid));
-    let (m1, b1) = (status_of(&s, 1), status_of(&s, 2));
+    let (m1, b1) = (s.report(1), s.report(2));
     let times = advert_times(&tcpdump.log());
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let longest_gap = gaps.iter().copied().fold(0.0, f64::max);

@@ -789,18 +789,6 @@ fn a_backup_resumed_after_a_hang_does_not_take_over() {
     }
 }
 
-/// Node `i`'s status as `ha-agent status --json` reports it.
-fn status_of(s: &Scene, i: usize) -> ha_agent::control::report::Report {
-    let conf = s.lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let out = Command::new(ha_agent_bin().unwrap())
-        .args(["status", "--json", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ha-agent status: {out:?}");
-    ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
-}
-
 /// A VIP the kernel refuses to add is retried with backoff; after the bound the instance goes
 /// to FAULT and says which VIP and why (log and status), and gives up the VIPs it added. Here
 /// the VIP's `dev` (no_track, so its loss alone faults nothing) is deleted while node 1 waits
@@ -821,7 +809,7 @@ fn a_vip_that_cannot_be_added_is_retried_then_faults_the_instance() {
     node.sh("ip link del vx0").unwrap();
     s.wait_log(1, "retry 2 of 5", 1, timeout);
     s.wait("node 1 in FAULT, saying why", timeout, |s| {
-        let r = status_of(s, 1);
+        let r = s.report(1);
         let i = &r.instances[0];
         i.state == "FAULT"
             && i.trackers
@@ -845,13 +833,13 @@ fn a_vip_that_cannot_be_added_is_retried_then_faults_the_instance() {
         Duration::from_secs(15),
     );
     s.wait("node 1 out of FAULT", timeout, |s| {
-        status_of(s, 1).instances[0].state != "FAULT"
+        s.report(1).instances[0].state != "FAULT"
     });
 }
 
 /// Claims of the VIP by other hosts that node `i`'s VI_1 counted.
 fn conflicts_of(s: &Scene, i: usize) -> u64 {
-    status_of(s, i).instances[0]
+    s.report(i).instances[0]
         .vip_conflicts
         .get(&vip())
         .copied()
@@ -875,7 +863,7 @@ fn a_host_claiming_the_vip_is_reported(tag: &str, kind: Kind) {
         0,
         "no conflict before the client claims the VIP"
     );
-    let transitions = status_of(&s, 1).instances[0].transitions;
+    let transitions = s.report(1).instances[0].transitions;
 
     let client_mac = s.lab.client.mac().unwrap();
     s.lab
@@ -900,7 +888,7 @@ fn a_host_claiming_the_vip_is_reported(tag: &str, kind: Kind) {
     s.wait("node 1 to count the claims", timeout, |s| {
         conflicts_of(s, 1) >= 3
     });
-    let status = status_of(&s, 1);
+    let status = s.report(1);
     if status.instances[0].state != "MASTER" || status.instances[0].transitions != transitions {
         s.fail(&format!(
             "a conflict changed node 1's state: {} after {} transitions (was MASTER after {transitions})",

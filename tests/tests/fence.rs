@@ -267,6 +267,21 @@ fn a_backup_is_a_client_of_the_vip_and_a_killed_master_answers_nothing() {
     }
 }
 
+/// A second link, `eth1` in `node` and in `client`, a veth pair made in the root namespace under
+/// names unique to this process (`tag` keeps two tests' pairs apart), then moved and renamed.
+fn eth1_to_client(node: &Node, client: &Node, tag: char) {
+    let (a, b) = (
+        format!("{tag}{}a", std::process::id()),
+        format!("{tag}{}b", std::process::id()),
+    );
+    let root = |args: &[&str]| {
+        ha_tests::run(Command::new("ip").args(args)).unwrap();
+    };
+    root(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+    root(&["link", "set", &a, "netns", &node.ns, "name", "eth1"]);
+    root(&["link", "set", &b, "netns", &client.ns, "name", "eth1"]);
+}
+
 /// A VIP on another `dev` than its instance's interface (`198.51.100.200 dev eth1`, eth1 a
 /// second link from node 1 to the client): the fence runs on eth1 too. The master answers for
 /// it there; killed with SIGKILL (the VIP left configured), its stale heartbeat fences the VIP
@@ -276,16 +291,7 @@ fn a_vip_on_another_dev_is_fenced_on_that_dev() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("vipdev", 1).expect("lab");
     let (n1, client) = (lab.node(1).clone(), lab.client.clone());
-    let (a, b) = (
-        format!("v{}a", std::process::id()),
-        format!("v{}b", std::process::id()),
-    );
-    let root = |args: &[&str]| {
-        ha_tests::run(Command::new("ip").args(args)).unwrap();
-    };
-    root(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    root(&["link", "set", &a, "netns", &n1.ns, "name", "eth1"]);
-    root(&["link", "set", &b, "netns", &client.ns, "name", "eth1"]);
+    eth1_to_client(&n1, &client, 'v');
     for (node, addr) in [(&n1, "198.51.100.1/24"), (&client, "198.51.100.100/24")] {
         node.run("ip", &["addr", "add", addr, "dev", "eth1"])
             .unwrap();
@@ -349,16 +355,7 @@ fn a_stale_vip_that_became_an_interfaces_first_address_is_removed() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("ownaddr", 1).expect("lab");
     let (n1, client) = (lab.node(1).clone(), lab.client.clone());
-    let (a, b) = (
-        format!("o{}a", std::process::id()),
-        format!("o{}b", std::process::id()),
-    );
-    let root = |args: &[&str]| {
-        ha_tests::run(Command::new("ip").args(args)).unwrap();
-    };
-    root(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    root(&["link", "set", &a, "netns", &n1.ns, "name", "eth1"]);
-    root(&["link", "set", &b, "netns", &client.ns, "name", "eth1"]);
+    eth1_to_client(&n1, &client, 'o');
     for node in [&n1, &client] {
         node.run("ip", &["link", "set", "eth1", "up"]).unwrap();
     }

@@ -19,25 +19,11 @@ use std::{
 };
 
 use common::{Kind, Scene, epoch_now, global_defs, wait_for_replies};
-use ha_agent::control::report::Report;
-use ha_tests::{ha_agent_bin, run, v3_instance};
+use ha_tests::{run, v3_instance};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 const VRID: u32 = 51;
 const ADVERT_INT: Duration = Duration::from_millis(500);
-
-fn status_of(s: &Scene, i: usize) -> Report {
-    let conf = s.lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let out = Command::new(ha_agent_bin().unwrap())
-        .args(["status", "--json", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        s.fail(&format!("ha-agent status on node {i}: {out:?}"));
-    }
-    Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap()
-}
 
 /// Node `i`'s pinned map `name`: `BPF_DIR/<netns inode>-eth0-v<ABI>/name`.
 fn pinned_map(s: &Scene, i: usize, name: &str) -> PathBuf {
@@ -80,7 +66,7 @@ fn lone_master(tag: &str) -> Scene {
     );
     s.wait_vip(IpAddr::V4(VIP), &[1], Duration::from_secs(10));
     s.wait("node 1 to be MASTER", Duration::from_secs(5), |s| {
-        status_of(s, 1).instances[0].state == "MASTER"
+        s.report(1).instances[0].state == "MASTER"
     });
     s
 }
@@ -90,7 +76,7 @@ fn a_stale_kernel_fence_on_a_master_is_cleared() {
     let s = lone_master("fencerec");
     let prober = s.lab.prober(IpAddr::V4(VIP)).expect("pinging the VIP");
     wait_for_replies(&s, IpAddr::V4(VIP), epoch_now(), Duration::from_secs(5));
-    let transitions = status_of(&s, 1).instances[0].transitions;
+    let transitions = s.report(1).instances[0].transitions;
 
     let fenced_at = epoch_now();
     set_slot_fence(&s, true);
@@ -105,7 +91,7 @@ fn a_stale_kernel_fence_on_a_master_is_cleared() {
     );
     s.wait_log(1, "fence cleared, the VIPs answer again", 1, ADVERT_INT);
     let report = prober.stop().expect("the prober");
-    let st = status_of(&s, 1);
+    let st = s.report(1);
     println!(
         "longest gap in the client's pings: {:?}; state {} after {} transitions",
         report.longest_gap(),
@@ -126,7 +112,7 @@ fn a_stale_kernel_fence_on_a_master_is_cleared() {
 #[test]
 fn a_kernel_fence_whose_event_was_lost_steps_the_master_down() {
     let s = lone_master("fencepeer");
-    let transitions = status_of(&s, 1).instances[0].transitions;
+    let transitions = s.report(1).instances[0].transitions;
     // PEER[51]: last_seen_ns (u64), src (16 bytes, IPv4 first), priority, pad, adver_int_cs
     // (u16), pad (u32): a router 192.0.2.9 of priority 200 heard now (CLOCK_MONOTONIC, as
     // bpf_ktime_get_ns).
@@ -153,7 +139,7 @@ fn a_kernel_fence_whose_event_was_lost_steps_the_master_down() {
         4 * ADVERT_INT,
     );
     s.wait("node 1 to leave MASTER", 2 * ADVERT_INT, |s| {
-        status_of(s, 1).instances[0].transitions > transitions
+        s.report(1).instances[0].transitions > transitions
     });
     // The forged peer never advertises again: node 1 takes over once it is silent.
     s.wait_vip(IpAddr::V4(VIP), &[1], Duration::from_secs(10));
@@ -177,7 +163,7 @@ fn possible_cpus() -> usize {
 #[test]
 fn lost_events_resync_every_instance_from_the_peer_records() {
     let s = lone_master("evlost");
-    let transitions = status_of(&s, 1).instances[0].transitions;
+    let transitions = s.report(1).instances[0].transitions;
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -202,9 +188,9 @@ fn lost_events_resync_every_instance_from_the_peer_records() {
     s.wait(
         "node 1 to step down on the resynchronised peer record",
         2 * ADVERT_INT,
-        |s| status_of(s, 1).instances[0].transitions > transitions,
+        |s| s.report(1).instances[0].transitions > transitions,
     );
-    let st = status_of(&s, 1);
+    let st = s.report(1);
     let expected = 3 * possible_cpus() as u64;
     if st.events_lost.get("eth0") != Some(&expected) {
         s.fail(&format!(

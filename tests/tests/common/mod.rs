@@ -184,6 +184,12 @@ impl Scene {
         ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).ok()
     }
 
+    /// Node `i`'s agent's status; fails the test with every log when it does not answer.
+    pub fn report(&self, i: usize) -> ha_agent::control::report::Report {
+        self.status(i)
+            .unwrap_or_else(|| self.fail(&format!("ha-agent status on node {i}: no answer")))
+    }
+
     /// Whether node `i`'s agent hears `master` as the master of its first instance (a backup
     /// that has heard it has learned its Master_Adver_Interval, RFC 5798 §6.4.2).
     pub fn hears_master(&self, i: usize, master: IpAddr) -> bool {
