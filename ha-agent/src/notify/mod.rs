@@ -187,8 +187,11 @@ mod tests {
                 out.display()
             ),
         ];
-        let task = spawn_with_timeout(argv, None, Duration::from_millis(500)).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // The timeout must leave a loaded CI machine time to start `sh` and `ps` and write the
+        // file (500 ms did not, once, with 120 unit tests on two cores): killed before it
+        // wrote, the script looked as if it never ran.
+        let task = spawn_with_timeout(argv, None, Duration::from_secs(3)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
         while !out.exists() {
             assert!(
                 std::time::Instant::now() < deadline,
@@ -206,7 +209,7 @@ mod tests {
             ours.to_string(),
             "the script runs in the agent's process group"
         );
-        tokio::time::timeout(Duration::from_secs(5), task)
+        tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .expect("the timeout ends the wait")
             .unwrap();
