@@ -99,6 +99,33 @@ pub fn write_init(path: &Path, value: i64) -> anyhow::Result<()> {
     crate::control::dump::write_atomic_mode(path, format!("{value}\n").as_bytes(), 0o644)
 }
 
+/// Writes the `init_file` of each track_file that has one: created, or overwritten when it
+/// says `overwrite`.
+pub fn write_inits(files: &[crate::config::TrackFile]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    for f in files {
+        if let Some(init) = f.init_file
+            && (init.overwrite || !f.file.exists())
+        {
+            write_init(&f.file, i64::from(init.value)).with_context(|| {
+                format!("track_file {}: init_file {}", f.name, f.file.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads each (name, path) with [`read_value`]: blocking, for the blocking pool.
+pub fn read_all(files: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf, Result<i64, String>)> {
+    files
+        .into_iter()
+        .map(|(name, path)| {
+            let value = read_value(&path);
+            (name, path, value)
+        })
+        .collect()
+}
+
 /// What changes a tracked file: written and closed, created, removed, renamed to or from.
 fn mask() -> WatchMask {
     WatchMask::CLOSE_WRITE

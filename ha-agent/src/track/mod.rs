@@ -11,6 +11,9 @@
 
 pub mod file;
 pub mod script;
+mod trackers;
+
+pub use trackers::{Evaluation, Shown, Trackers, Tracks};
 
 /// The state of one tracker reference, as the priority computation needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

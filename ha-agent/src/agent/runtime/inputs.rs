@@ -1,0 +1,390 @@
+//! The driver's reactions to each input of the loop: adverts, timers, tracker changes, links,
+//! claims, and the counters read each second. Each finds the instances concerned and delivers
+//! what changed to their state machines.
+
+use std::time::Instant;
+
+use tracing::{debug, error, info, warn};
+
+use super::{
+    Runtime,
+    board::{Live, Totals},
+    intake::Incoming,
+    vips::Retried,
+};
+use crate::{
+    agent::status::TrackerStatus,
+    net::{Claim, LinkEvent},
+    track::{self, Tracks},
+    vrrp::instance::{Event, State},
+};
+
+impl Runtime {
+    pub(super) async fn on_advert(&mut self, inc: Incoming) {
+        if let Some((i, event)) = self.intake.take(&inc, &self.datapaths) {
+            self.deliver(i, inc.at, event).await;
+        }
+    }
+
+    /// Delivers the advert instance `i`'s peer record holds (see [`super::intake::Intake`]).
+    async fn deliver_peer(&mut self, i: usize, peer: ha_common::maps::PeerRecord) {
+        let (seen, event) = self.intake.take_peer(i, peer, &self.datapaths);
+        self.deliver(i, seen, event).await;
+    }
+
+    pub(super) async fn on_timers(&mut self) {
+        let now = Instant::now();
+        self.retry_vips(now).await;
+        // Adverts that fall due together go out together (one sendmmsg per socket).
+        self.adverts.begin_batch();
+        for i in 0..self.nodes.len() {
+            if let Some(at) = self.nodes[i].timer
+                && at <= now
+            {
+                // XDP: the Master_Down_Timer fires, but vrrp_rx may have seen the master since
+                // (unchanged adverts send no event). Its last advert re-arms the timer from when
+                // it arrived; only if that is due too does the timer really fire.
+                if self.instance(i).state() == State::Backup
+                    && let Some(peer) = self.intake.fresh_peer(i, &self.datapaths)
+                {
+                    self.deliver_peer(i, peer).await;
+                }
+                let Some(at) = self.nodes[i].timer.filter(|&t| t <= now) else {
+                    continue;
+                };
+                self.nodes[i].timer = None;
+                self.resign_timer = self.instance(i).awaiting_resigned_master();
+                // The deadline, not the wake-up time: the advert timer does not drift.
+                self.deliver(i, at, Event::TimerFired).await;
+                self.resign_timer = false;
+                self.reconcile_slot_fence(i, now).await;
+            }
+        }
+        self.adverts.flush(&self.plan).await;
+    }
+
+    /// VIP adds that failed are retried while the instance is master; too many failures, or
+    /// the end of the FAULT they caused, change its fault ([`super::vips::Vips::retry`]).
+    async fn retry_vips(&mut self, now: Instant) {
+        for i in 0..self.nodes.len() {
+            let master = self.is_master(i);
+            let ip = &self.plan.instances[i];
+            let retried = self.vips.retry(i, ip, &self.facts, master, now).await;
+            if retried != Retried::Nothing {
+                self.recompute(i, now).await;
+            }
+        }
+    }
+
+    /// XDP: `vrrp_rx` sets `SLOT_FENCE[slot]` when an advert preempts a Master, and sends an
+    /// event that makes us step down; if that event was lost (a full ring buffer) we would stay
+    /// MASTER with our VIPs fenced. On each advert tick of a Master whose slot is fenced, the
+    /// peer record decides: a preempting peer heard within the master-down interval is
+    /// delivered (we step down, as its event would have made us), else the flag is cleared.
+    async fn reconcile_slot_fence(&mut self, i: usize, now: Instant) {
+        if !self.is_master(i) {
+            return;
+        }
+        let name = self.plan.instances[i].name.clone();
+        match self.datapaths.slot_fenced(i) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                error!(instance = %name, "reading the XDP slot fence: {e}");
+                return;
+            }
+        }
+        let ip = &self.plan.instances[i];
+        let last = self.intake.last_peer(i, &self.datapaths);
+        let down = self.instance(i).master_down_interval();
+        let ours = (
+            self.instance(i).effective_priority(),
+            ip.machine.primary_address,
+        );
+        if let Some((src, priority, seen)) = last {
+            let preempts = priority > ours.0 || (priority == ours.0 && src > ours.1);
+            if preempts && now.saturating_duration_since(seen) < down {
+                warn!(
+                    instance = %name,
+                    "{}: XDP fenced this MASTER's VIPs on an advert from {src} (priority {priority}) whose event never reached the agent (ring buffer overflow?): stepping down as that advert requires",
+                    ip.interface,
+                );
+                if let Some(peer) = self.datapaths.peer(i) {
+                    self.deliver_peer(i, peer).await;
+                }
+                if !self.is_master(i) {
+                    return;
+                }
+            }
+        }
+        let heard = match last {
+            Some((src, priority, seen)) => format!(
+                "the last advert was from {src} with priority {priority}, {:.1}s ago",
+                now.saturating_duration_since(seen).as_secs_f64()
+            ),
+            None => "no advert was ever recorded".to_owned(),
+        };
+        let interface = &self.plan.instances[i].interface;
+        match self.datapaths.clear_slot_fence(i) {
+            Ok(()) => warn!(
+                instance = %name,
+                "{interface}: XDP had fenced this MASTER's VIPs (SLOT_FENCE) but no higher-priority router was heard within the master-down interval ({:.1}s; {heard}): fence cleared, the VIPs answer again",
+                down.as_secs_f64()
+            ),
+            Err(e) => error!(instance = %name, "clearing the XDP slot fence: {e}"),
+        }
+    }
+
+    /// XDP: when `EVENTS_LOST` of an interface moved, the ring buffer overflowed and some peer
+    /// changes never reached us: every instance on it is brought up to date from its peer
+    /// record (as if each had an event), and each Master's slot fence is reconciled.
+    pub(super) async fn resync_lost_events(&mut self) {
+        let (moved, changed) = self.datapaths.lost_events();
+        if changed {
+            self.board.touch();
+        }
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            if !self.datapaths.on_any(i, &moved) {
+                continue;
+            }
+            if let Some(peer) = self.intake.fresh_peer(i, &self.datapaths) {
+                self.deliver_peer(i, peer).await;
+            }
+            self.reconcile_slot_fence(i, now).await;
+        }
+    }
+
+    /// Reads the XDP counters into the status: rejections, valid adverts, fence drops.
+    pub(super) fn refresh_counters(&mut self) {
+        let (rejected, foreign) = (self.intake.rejected.clone(), self.intake.foreign.clone());
+        let mut received: Vec<u64> = (0..self.nodes.len())
+            .map(|i| self.intake.heard(i).received)
+            .collect();
+        self.datapaths
+            .refresh_counters(&rejected, &foreign, &mut received);
+        for (n, count) in self.intake.received_mut().zip(received) {
+            *n = count;
+        }
+    }
+
+    /// Writes (master, effective priority) of every instance whose values changed to the XDP
+    /// maps: what `vrrp_rx` compares adverts with to fence in the kernel.
+    pub(super) fn sync_states(&mut self) {
+        for i in 0..self.nodes.len() {
+            let inst = self.instance(i);
+            let (master, priority) = (inst.state() == State::Master, inst.effective_priority());
+            if let Err(e) = self.datapaths.set_instance(i, master, priority) {
+                let name = &self.plan.instances[i].name;
+                error!(instance = %name, "writing the XDP instance state: {e}");
+            }
+        }
+    }
+
+    /// Publishes the status now.
+    pub(super) fn publish(&mut self) {
+        let totals = Totals {
+            datapath: self.datapaths.label(),
+            rejected: self.intake.rejected.borrow().clone(),
+            fence_drops: self.datapaths.fence_drops.clone(),
+            foreign: self.intake.foreign.borrow().clone(),
+            claims_dropped: self.intake.claims_dropped.get(),
+            events_lost: self.datapaths.events_lost.clone(),
+        };
+        let live: Vec<Live> = (0..self.nodes.len())
+            .map(|i| {
+                let (ip, inst) = (&self.plan.instances[i], self.instance(i));
+                Live {
+                    state: inst.state(),
+                    effective: inst.effective_priority(),
+                    master: if inst.state() == State::Master {
+                        Some((ip.src, inst.effective_priority()))
+                    } else {
+                        inst.master()
+                    },
+                    fault: self.nodes[i].fault,
+                    received: self.intake.heard(i).received,
+                }
+            })
+            .collect();
+        let claims = &self.claims;
+        self.board
+            .publish(&self.plan, live, |i, vip| claims.count(i, vip), totals);
+    }
+
+    pub(super) fn on_claim(&mut self, interface: &str, claim: Claim) {
+        let masters: Vec<bool> = (0..self.nodes.len()).map(|i| self.is_master(i)).collect();
+        self.claims
+            .on_claim(&self.plan, &self.facts, |i| masters[i], interface, claim);
+    }
+
+    /// Re-reads track_file values: a tracked file may have changed (only the watch task of the
+    /// tracked files sends this).
+    pub(super) async fn on_track_files(&mut self) {
+        self.read_track_files().await;
+        self.recompute_all().await;
+    }
+
+    /// Reads every track_file on the blocking pool (a slow disk or NFS never stalls the loop;
+    /// `read_value` never waits on a FIFO). A file that cannot be read counts as 0, as
+    /// keepalived; why is said once, when it starts.
+    pub(super) async fn read_track_files(&mut self) {
+        let files: Vec<(String, std::path::PathBuf)> = self
+            .config
+            .track_files
+            .iter()
+            .map(|f| (f.name.clone(), f.file.clone()))
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let Ok(read) = tokio::task::spawn_blocking(move || track::file::read_all(files)).await
+        else {
+            error!("track_file: the reader task failed; values unchanged");
+            return;
+        };
+        for (name, path, value) in read {
+            if let Some(why) = self.trackers.set_value(&name, value) {
+                warn!(
+                    "track_file {name}: {}: {why}; counted as 0 until it can be read",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    pub(super) async fn on_script(&mut self, update: crate::track::script::ScriptUpdate) {
+        // From a script task a reload stopped: its index is the old configuration's (the new
+        // task sends its first result anyway).
+        if !self.intake.current(&update) {
+            debug!("dropped a script result queued before the reload (the plan changed)");
+            return;
+        }
+        self.trackers.set_script(update.index, update.up);
+        self.recompute_all().await;
+    }
+
+    /// A link changed, or an address was added. Returns true when an interface we use came
+    /// back under a new index (it was deleted and re-created): sockets, VIPs and XDP must move
+    /// to it, which a reload does. Until a reload works (the interface has its addresses) every
+    /// change of it asks again.
+    pub(super) async fn on_link(&mut self, event: LinkEvent) -> bool {
+        if !event.removed
+            && self
+                .facts
+                .get(&event.name)
+                .is_some_and(|f| f.index != event.ifindex)
+        {
+            let back = (event.name.clone(), event.ifindex);
+            if self.rewiring.as_ref() == Some(&back) {
+                debug!(
+                    "interface {} (index {}) changed: retrying the reload",
+                    event.name, event.ifindex
+                );
+            } else {
+                info!(
+                    "interface {} is back as index {}: reloading to use it",
+                    event.name, event.ifindex
+                );
+                self.rewiring = Some(back);
+            }
+            self.datapaths.forget(&event.name);
+            return true;
+        }
+        if event.address.is_some() {
+            return false;
+        }
+        let running = event.running && !event.removed;
+        if !self.trackers.set_running(&event.name, running) {
+            return false;
+        }
+        info!(
+            "interface {} is {}",
+            event.name,
+            if running { "up" } else { "down" }
+        );
+        for i in 0..self.nodes.len() {
+            if self.plan.instances[i].interface == event.name {
+                self.nodes[i].link_running = running;
+            }
+        }
+        self.recompute_all().await;
+        false
+    }
+
+    pub(super) async fn recompute_all(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.nodes.len() {
+            self.recompute(i, now).await;
+        }
+    }
+
+    /// Recomputes instance `i`'s fault and effective priority from its trackers, and tells its
+    /// state machine what changed.
+    pub(super) async fn recompute(&mut self, i: usize, now: Instant) {
+        let ip = &self.plan.instances[i];
+        let own = Tracks {
+            interfaces: &ip.track_interfaces,
+            scripts: &ip.track_scripts,
+            files: &ip.track_files,
+        };
+        let group = self.plan.units[self.nodes[i].unit]
+            .group
+            .as_ref()
+            .map(|g| Tracks {
+                interfaces: &g.track_interfaces,
+                scripts: &g.track_scripts,
+                files: &g.track_files,
+            })
+            .unwrap_or_default();
+        let eval = self
+            .trackers
+            .evaluate(ip.machine.priority, own, &ip.vip_interfaces, group);
+        let mut shown: Vec<TrackerStatus> = eval
+            .shown
+            .into_iter()
+            .map(|s| TrackerStatus {
+                kind: s.kind,
+                name: s.name,
+                up: s.up,
+                weight: s.weight,
+            })
+            .collect();
+        // A VIP the kernel would not add: FAULT, shown as a tracker that is down.
+        let vip_fault = self.vips.fault(i).map(str::to_owned);
+        if let Some(why) = &vip_fault {
+            shown.push(TrackerStatus {
+                kind: "vip",
+                name: format!("{why} (cannot be added)"),
+                up: false,
+                weight: 0,
+            });
+        }
+        self.board.counters(i).trackers = shown;
+        // keepalived's dont_track_primary: the instance's own link does not count.
+        let fault = eval.fault
+            || (!self.nodes[i].link_running && !ip.dont_track_primary)
+            || vip_fault.is_some();
+        if fault != self.nodes[i].fault {
+            self.nodes[i].fault = fault;
+            let event = if fault {
+                Event::InterfaceDown
+            } else {
+                Event::InterfaceUp
+            };
+            self.deliver(i, now, event).await;
+        }
+        if eval.priority != self.nodes[i].priority {
+            self.nodes[i].priority = eval.priority;
+            info!(instance = %self.plan.instances[i].name, "effective priority {}", eval.priority);
+            self.deliver(
+                i,
+                now,
+                Event::PriorityChanged {
+                    effective_priority: eval.priority,
+                },
+            )
+            .await;
+        }
+    }
+}

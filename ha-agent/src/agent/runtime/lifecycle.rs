@@ -1,0 +1,417 @@
+//! A configuration's life in the driver: prepared (state machines, nothing opened), its sockets
+//! opened and tasks started, its units started; a reload that keeps what did not change; and the
+//! shutdown that resigns and waits for a successor.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, anyhow};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use super::{
+    Node, Runtime, Unit, adverts, adverts::Adverts, board::Board, claims::Claims, datapaths,
+    datapaths::Datapaths, garp, garp::Garp, intake, intake::Channels, intake::Incoming,
+    intake::Intake, reload, sleep_until, vips::Vips,
+};
+use crate::{
+    agent::preflight::Checked,
+    config::Config,
+    datapath::xdp::XdpDatapath,
+    net::{AdvertSender, GarpSender, Netlink},
+    track::Trackers,
+    vrrp::{
+        instance::{Event, Instance},
+        packet::Family,
+        sync_group::SyncGroup,
+    },
+};
+
+/// The longest a stopping agent waits for another router to take over the instances it resigned.
+const HANDOVER_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// What a configuration's tasks need and can fail to open: opened before a reload stops or
+/// swaps anything ([`Runtime::open_io`]), started by [`Runtime::start_io`], which cannot fail.
+pub(super) struct Io {
+    listeners: Vec<intake::Listening>,
+    /// One per instance, in plan order.
+    senders: Vec<Rc<AdvertSender>>,
+    garp: HashMap<String, Rc<GarpSender>>,
+}
+
+impl Runtime {
+    /// The runtime of a configuration that passed the checks (`checked`, from
+    /// [`crate::agent::preflight`]): state machines and components, nothing opened yet.
+    /// `previous` supplies the status channel and counters on reload.
+    pub(super) fn prepare(
+        config: Config,
+        checked: Checked,
+        netlink: Netlink,
+        config_file: &std::path::Path,
+        datapath: datapaths::Options,
+        channels: Channels,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime> {
+        let Checked {
+            facts,
+            plan,
+            run_as,
+            scripts,
+            notify_users,
+            ..
+        } = checked;
+        let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
+        let mut units = Vec::new();
+        for (u, unit) in plan.units.iter().enumerate() {
+            let mut members = Vec::new();
+            for (m, &i) in unit.members.iter().enumerate() {
+                let ip = &plan.instances[i];
+                members.push(
+                    Instance::new(ip.machine.clone())
+                        .map_err(|e| anyhow!("vrrp_instance {}: {e}", ip.name))?,
+                );
+                nodes[i] = Some(Node {
+                    unit: u,
+                    member: m,
+                    timer: None,
+                    link_running: facts.get(&ip.interface).is_some_and(|f| f.running),
+                    fault: false,
+                    priority: ip.machine.priority,
+                });
+            }
+            units.push(match unit.group {
+                Some(_) => Unit::Group(SyncGroup::new(members)),
+                None => Unit::Single(members.pop().expect("a unit has a member")),
+            });
+        }
+        let n = plan.instances.len();
+        let running = facts.iter().map(|(n, f)| (n.clone(), f.running)).collect();
+        let generation = previous.map_or(0, |p| p.intake.generation() + 1);
+        Ok(Runtime {
+            trackers: Trackers::new(running, &config.scripts),
+            datapaths: Datapaths::new(datapath, &plan, &facts, previous.map(|p| &p.datapaths)),
+            vips: Vips::new(netlink, n),
+            adverts: Adverts::new(n),
+            garp: Garp::new(n),
+            claims: Claims::new(n),
+            intake: Intake::new(channels, n, generation, previous.map(|p| &p.intake)),
+            board: Board::new(config_file, n, previous.map(|p| &p.board)),
+            config,
+            plan,
+            units,
+            nodes: nodes
+                .into_iter()
+                .map(|n| n.expect("every instance is in a unit"))
+                .collect(),
+            facts,
+            run_as,
+            notify_users,
+            scripts,
+            config_file: config_file.to_owned(),
+            cause: None,
+            resign_timer: false,
+            rewiring: None,
+        })
+    }
+
+    /// Attaches the datapath (reusing `existing` attachments) with each instance's state.
+    pub(super) fn attach(&mut self, existing: HashMap<String, XdpDatapath>) -> Result<()> {
+        let states: Vec<(bool, u8)> = (0..self.nodes.len())
+            .map(|i| (self.is_master(i), self.instance(i).effective_priority()))
+            .collect();
+        self.datapaths.attach(
+            existing,
+            &self.plan,
+            &self.facts,
+            &self.config.global,
+            &states,
+            self.intake.channels().adverts(),
+        )
+    }
+
+    /// Opens what the tasks need and can fail (receive sockets and group memberships, advert
+    /// and GARP sockets), then writes the track files' `init_file`s. Nothing is started or
+    /// swapped: on an error what was opened is closed and the host is as it was.
+    pub(super) fn open_io(&self) -> Result<Io> {
+        let listeners = intake::open_listeners(&self.plan)?;
+        let senders = adverts::open(&self.plan)?;
+        let garp = garp::open(&self.plan, &self.facts)?;
+        crate::track::file::write_inits(&self.config.track_files)?;
+        Ok(Io {
+            listeners,
+            senders,
+            garp,
+        })
+    }
+
+    /// Starts the receive, claim, script and track-file tasks on what [`Runtime::open_io`]
+    /// opened, for the datapath attached now. Cannot fail.
+    pub(super) fn start_io(&mut self, io: Io) {
+        self.adverts.install(io.senders);
+        self.garp.install(io.garp);
+        let garp_interfaces = self.garp.interfaces().cloned().collect();
+        self.intake.start(
+            io.listeners,
+            &mut self.datapaths,
+            &self.plan,
+            &self.config,
+            garp_interfaces,
+            self.scripts.clone(),
+        );
+        // keepalived sets promote_secondaries so removing one VIP keeps the others.
+        for (name, family) in self.plan.listeners() {
+            if family == Family::Ipv4 {
+                let path = format!("/proc/sys/net/ipv4/conf/{name}/promote_secondaries");
+                if let Err(e) = std::fs::write(&path, "1") {
+                    warn!("setting {path}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Startup for every unit but the `kept` ones (which carry on their state after a reload).
+    pub(super) async fn startup(&mut self, kept: &[usize]) {
+        let now = Instant::now();
+        for u in (0..self.units.len()).filter(|u| !kept.contains(u)) {
+            self.deliver_unit(u, now, Event::Startup).await;
+        }
+        // Trackers known at start (interfaces down, init_fail scripts, track files).
+        self.read_track_files().await;
+        self.recompute_all().await;
+    }
+
+    /// Shuts every unit down; returns the instances that were master (they sent priority 0)
+    /// and when.
+    pub(super) async fn shutdown(&mut self) -> Vec<(usize, Instant)> {
+        info!("shutting down: resigning mastership (priority 0) and removing VIPs");
+        let now = Instant::now();
+        let resigned = (0..self.nodes.len())
+            .filter(|&i| self.is_master(i))
+            .map(|i| (i, now))
+            .collect();
+        for u in 0..self.units.len() {
+            self.shutdown_unit(u).await;
+        }
+        resigned
+    }
+
+    /// Shutdown of one unit: priority 0 from a master, VIPs removed, notify STOP.
+    async fn shutdown_unit(&mut self, u: usize) {
+        self.deliver_unit(u, Instant::now(), Event::Shutdown).await;
+        for &i in &self.plan.units[u].members {
+            self.garp.stop(i);
+        }
+    }
+
+    /// After shutdown: waits until another router advertises (priority > 0) for each instance
+    /// that resigned, at most one of its advert intervals (capped at [`HANDOVER_WAIT_MAX`]),
+    /// and logs who took over and how long after our priority-0 advert. A backup takes over
+    /// Skew_Time after our priority 0, always less than our advert interval, so a successor is
+    /// heard within the wait, and the agent exits within one advert interval of resigning.
+    pub(super) async fn await_handover(
+        &self,
+        mut waiting: Vec<(usize, Instant)>,
+        adverts: &mut mpsc::UnboundedReceiver<Incoming>,
+    ) {
+        let Some(deadline) = waiting
+            .iter()
+            .map(|&(i, at)| at + self.handover_wait(i))
+            .max()
+        else {
+            return;
+        };
+        // XDP sends no event for an advert that changes nothing it knows of (the successor
+        // may have been master moments ago): the peer records are read every millisecond too.
+        let mut poll = tokio::time::interval(Duration::from_millis(1));
+        while !waiting.is_empty() {
+            let heard: Vec<(usize, IpAddr, u8, Instant)> = tokio::select! {
+                biased;
+                inc = adverts.recv() => {
+                    let Some(inc) = inc else { break };
+                    self.intake.peek(&inc, &self.datapaths).into_iter().collect()
+                }
+                _ = poll.tick() => waiting
+                    .iter()
+                    .filter_map(|&(i, _)| {
+                        let (src, priority, seen) = self.intake.last_peer(i, &self.datapaths)?;
+                        Some((i, src, priority, seen))
+                    })
+                    .collect(),
+                () = sleep_until(Some(deadline)) => break,
+            };
+            for (i, src, priority, seen) in heard {
+                let Some(pos) = waiting
+                    .iter()
+                    .position(|&(w, at)| w == i && priority > 0 && seen > at)
+                else {
+                    continue;
+                };
+                let (i, at) = waiting.swap_remove(pos);
+                info!(
+                    instance = %self.plan.instances[i].name,
+                    "handed over: {src} (priority {priority}) is master, {:.1} ms after our \
+                     priority-0 advert",
+                    seen.saturating_duration_since(at).as_secs_f64() * 1e3
+                );
+            }
+        }
+        for (i, _) in waiting {
+            warn!(
+                instance = %self.plan.instances[i].name,
+                "no other router advertised within {} ms of our priority-0 advert: its VIPs \
+                 have no master until one does",
+                self.handover_wait(i).as_millis()
+            );
+        }
+    }
+
+    /// How long a resigned instance `i` waits for its successor's advert.
+    fn handover_wait(&self, i: usize) -> Duration {
+        self.instance(i).advert_interval().min(HANDOVER_WAIT_MAX)
+    }
+
+    /// SIGHUP: re-reads the configuration. Units (an instance, or a sync group with its
+    /// members) whose configuration did not change keep their state, timers and VIPs; the
+    /// others are shut down (priority 0, VIPs removed) and the new ones started. A
+    /// configuration that does not load is refused and the running one stays.
+    pub(super) async fn reload(mut self) -> Runtime {
+        info!("SIGHUP: reloading {}", self.config_file.display());
+        let config = match crate::config::load(&self.config_file) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    warn!("{w}");
+                }
+                loaded.config
+            }
+            Err(e) => {
+                error!("reload refused, the running configuration stays:\n{e}");
+                return self;
+            }
+        };
+        // The checks of `run` and `check-config`, except that a configuration without
+        // instances is taken: it stops them all.
+        // Everything that can fail (sockets, init files) is opened here, before any unit is
+        // stopped: a reload is refused whole, with the running configuration untouched.
+        let prepared = async {
+            let netlink = Netlink::new().context("opening rtnetlink")?;
+            let checked = crate::agent::preflight::check(&config, &netlink).await?;
+            let new = Runtime::prepare(
+                config,
+                checked,
+                netlink,
+                &self.config_file,
+                self.datapaths.options().clone(),
+                self.intake.channels().clone(),
+                Some(&self),
+            )?;
+            let io = new.open_io()?;
+            anyhow::Ok((new, io))
+        };
+        let (mut new, io) = match prepared.await {
+            Ok(rt) => rt,
+            Err(e) => {
+                match &self.rewiring {
+                    Some((name, index)) => warn!(
+                        "reload deferred: interface {name} is back as index {index} but cannot be \
+                         used yet ({e:#}); retrying at its next link or address change"
+                    ),
+                    None => error!("reload refused, the running configuration stays: {e:#}"),
+                }
+                return self;
+            }
+        };
+        let pairs = reload::pair_units(&self.plan, &new.plan);
+        // Units that go away or change: shut down, and their VIPs no longer fenced (not ours).
+        for ou in (0..self.units.len()).filter(|ou| !pairs.iter().any(|p| p.1 == *ou)) {
+            info!("reload: stopping {}", self.unit_name(ou));
+            self.shutdown_unit(ou).await;
+            for &i in &self.plan.units[ou].members {
+                self.datapaths.release(&self.plan.instances[i]);
+            }
+        }
+        self.intake.stop();
+        self.carry_over(&mut new, &pairs);
+        let kept_units: Vec<usize> = pairs.iter().map(|p| p.0).collect();
+        let kept_names: Vec<String> = kept_units
+            .iter()
+            .flat_map(|&u| {
+                new.plan.units[u]
+                    .members
+                    .iter()
+                    .map(|&i| new.plan.instances[i].name.clone())
+            })
+            .collect();
+        let started: Vec<&_> = new
+            .plan
+            .instances
+            .iter()
+            .filter(|ip| !kept_names.contains(&ip.name))
+            .collect();
+        new.vips
+            .report_foreign(&started, &new.plan, &new.facts, false)
+            .await;
+        new.vips
+            .remove_stale(&new.plan, &new.facts, &kept_names)
+            .await;
+        let existing = self.datapaths.hand_over(&mut new.datapaths);
+        if let Err(e) = new.attach(existing) {
+            error!("reload: {e:#}");
+        }
+        new.start_io(io);
+        drop(self);
+        new.startup(&kept_units).await;
+        info!(
+            "reload done: {} unit(s) kept, {} started",
+            kept_units.len(),
+            new.units.len() - kept_units.len()
+        );
+        new
+    }
+
+    /// Moves the state machines and the components' per-instance state of the kept units
+    /// (`pairs`: new unit, old unit) into `new`, and the trackers' readings.
+    fn carry_over(&mut self, new: &mut Runtime, pairs: &[(usize, usize)]) {
+        let mut old_units: Vec<Option<Unit>> = std::mem::take(&mut self.units)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for &(nu, ou) in pairs {
+            new.units[nu] = old_units[ou].take().expect("each old unit is paired once");
+        }
+        for (ni, oi, m) in reload::pair_instances(&self.plan, &new.plan, pairs) {
+            let old = &self.nodes[oi];
+            new.nodes[ni] = Node {
+                unit: new.nodes[ni].unit,
+                member: m,
+                timer: old.timer,
+                // The interface may be a new one (re-created): its carrier as read now.
+                link_running: new.nodes[ni].link_running,
+                fault: old.fault,
+                priority: old.priority,
+            };
+            self.vips.carry(oi, &mut new.vips, ni);
+            self.adverts.carry(oi, &mut new.adverts, ni);
+            self.garp.carry(oi, &mut new.garp, ni);
+            self.claims.carry(oi, &mut new.claims, ni);
+            self.intake.carry(oi, &mut new.intake, ni);
+            self.board.carry(oi, &mut new.board, ni);
+        }
+        // Scripts that did not change keep their state.
+        new.trackers.carry_over(std::mem::take(&mut self.trackers));
+    }
+
+    /// A name for log lines: the sync group's, or the instance's.
+    fn unit_name(&self, u: usize) -> String {
+        match &self.plan.units[u].group {
+            Some(g) => format!("sync group {}", g.name),
+            None => format!(
+                "vrrp_instance {}",
+                self.plan.instances[self.plan.units[u].members[0]].name
+            ),
+        }
+    }
+}

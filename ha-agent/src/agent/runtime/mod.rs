@@ -1,0 +1,413 @@
+//! The event loop: one thread, one task per receive socket and per tracker, and the loop below
+//! that owns every state machine and performs their actions in order.
+//!
+//! The loop ([`run`]) waits for the next input and hands it on; [`Runtime::execute`] maps each
+//! [`Action`] of a state machine to one call on one component. The components own their state
+//! and import nothing from here:
+//!
+//! - [`intake`]: the receive sockets' tasks, the XDP ring-buffer readers, the claim watchers, the
+//!   tracker tasks and their channels; the only reader of the kernel's peer records;
+//! - [`datapaths`]: the XDP/TC handles and the mirror of what the kernel was told per instance;
+//! - [`vips`]: VIPs and routes on the host (netlink), their retries, stale and foreign addresses;
+//! - [`adverts`]: the advert sockets, the encoded-advert cache, batching;
+//! - [`garp`]: gratuitous ARP/NA schedules and the reassertion rate limit;
+//! - [`claims`]: other hosts claiming our VIPs;
+//! - [`board`]: the published status and its counters;
+//! - [`reload`]: which units a reload keeps;
+//! - trackers: [`crate::track::Trackers`].
+//!
+//! The driver's reactions to each input are in `inputs.rs`; start, reload and stop in
+//! `lifecycle.rs`.
+
+mod adverts;
+mod board;
+mod claims;
+mod datapaths;
+mod garp;
+mod inputs;
+mod intake;
+mod lifecycle;
+mod reload;
+mod vips;
+
+use std::{collections::HashMap, time::Instant};
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+use self::{
+    adverts::Adverts,
+    board::Board,
+    claims::Claims,
+    datapaths::Datapaths,
+    garp::Garp,
+    intake::{ADVERT_DRAIN, CLAIM_BATCH, COUNTERS_PERIOD, Channels, Intake},
+    vips::Vips,
+};
+use super::{
+    RunOptions,
+    plan::{IfFacts, Plan},
+    preflight::ScriptJob,
+};
+use crate::{
+    config::Config,
+    net::LinkWatch,
+    notify::{self, Subject},
+    track::{Trackers, script::RunAs},
+    vrrp::{
+        instance::{Action, Event, Instance, State},
+        sync_group::{GroupAction, SyncGroup},
+    },
+};
+
+enum Unit {
+    Single(Instance),
+    Group(SyncGroup),
+}
+
+/// Per-instance driver state beside the state machine.
+struct Node {
+    unit: usize,
+    member: usize,
+    timer: Option<Instant>,
+    /// The interface is running (carrier), as a tracker of the instance itself.
+    link_running: bool,
+    /// The fault and effective priority last told to the state machine.
+    fault: bool,
+    priority: u8,
+}
+
+struct Runtime {
+    config: Config,
+    plan: Plan,
+    units: Vec<Unit>,
+    nodes: Vec<Node>,
+    facts: HashMap<String, IfFacts>,
+    trackers: Trackers,
+    datapaths: Datapaths,
+    vips: Vips,
+    adverts: Adverts,
+    garp: Garp,
+    claims: Claims,
+    intake: Intake,
+    board: Board,
+    run_as: Option<RunAs>,
+    /// Who the notify lines that name a user run as.
+    notify_users: notify::Users,
+    scripts: Vec<ScriptJob>,
+    config_file: std::path::PathBuf,
+    /// The event being delivered and the instance it was delivered to: the reason in the
+    /// transition log line.
+    cause: Option<(usize, Event)>,
+    /// The timer being delivered is a backup's Skew_Time after a priority-0 advert.
+    resign_timer: bool,
+    /// An interface we use that came back under a new index (name, index): reloads move us
+    /// to it, and are retried at its link and address changes until one works (it needs its
+    /// addresses first).
+    rewiring: Option<(String, u32)>,
+}
+
+pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
+    // Subscribed before the interfaces are read: a link that changes while the agent starts
+    // (XDP loads can take a second) is reported, not lost between the read and the
+    // subscription (a cut link was missed that way and its instance never went to FAULT).
+    let mut links = LinkWatch::subscribe().context("subscribing to link events")?;
+    let netlink = crate::net::Netlink::new().context("opening rtnetlink")?;
+    // What `check-config` checks, with the same function: a refused configuration stops the
+    // start before the pid file, the control socket or anything on the host.
+    let checked = super::preflight(&config, &options.config, &netlink).await?;
+    let _pid_file = options
+        .pid_file
+        .as_deref()
+        .map(super::pidfile::PidFile::create)
+        .transpose()?;
+    // The control socket and the metrics port next: a collision stops the start untouched.
+    let control = crate::control::Control::bind(&options.control)?;
+    let (channels, mut inbox) = Channels::new();
+    let datapath = datapaths::Options {
+        choice: options.datapath,
+        bpf_dir: options.bpf_dir.clone(),
+        pass_adverts: options.xdp_pass_adverts,
+        drop_foreign: options.xdp_drop_foreign,
+    };
+    let mut rt = Runtime::prepare(
+        config,
+        checked,
+        netlink,
+        &options.config,
+        datapath,
+        channels,
+        None,
+    )?;
+    // Checks are done: from here on the host is changed.
+    rt.datapaths.check_locks()?;
+    let all: Vec<&_> = rt.plan.instances.iter().collect();
+    rt.vips
+        .report_foreign(&all, &rt.plan, &rt.facts, false)
+        .await;
+    rt.vips.remove_stale(&rt.plan, &rt.facts, &[]).await;
+    rt.attach(HashMap::new())?;
+    let io = rt.open_io()?;
+    rt.start_io(io);
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // XDP counters (rejections, valid adverts, fence drops) are read from the maps once a second.
+    let mut counters = tokio::time::interval(COUNTERS_PERIOD);
+    counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    rt.startup(&[]).await;
+    rt.publish();
+    let control = control.start(rt.board.subscribe())?;
+    info!(
+        "ha-agent running: {} instance(s), datapath {}",
+        rt.nodes.len(),
+        rt.datapaths.label()
+    );
+
+    loop {
+        let deadline = rt.next_deadline();
+        // Timers first, claims last: no input, however fast it comes, delays an advert or a
+        // Master_Down_Timer (a claim flood once kept a master from advertising).
+        tokio::select! {
+            biased;
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => rt = rt.reload().await,
+            _ = sleep_until(deadline) => {
+                // After a stall longer than a master-down interval (a hung or starved agent)
+                // the timer is due and the master's adverts wait unread: let the receive tasks
+                // read them and deliver them first, so a live master is not taken over from.
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                // Bounded: a flood of adverts does not hold the timers back either.
+                for _ in 0..ADVERT_DRAIN {
+                    let Ok(inc) = inbox.adverts.try_recv() else {
+                        break;
+                    };
+                    rt.on_advert(inc).await;
+                }
+                rt.on_timers().await
+            }
+            Some(inc) = inbox.adverts.recv() => rt.on_advert(inc).await,
+            Some(update) = inbox.scripts.recv() => rt.on_script(update).await,
+            Some(event) = links.next_event() => {
+                if rt.on_link(event).await {
+                    rt = rt.reload().await;
+                }
+            }
+            Some(()) = inbox.files.recv() => {
+                // One re-read for every change that waits (an editor writes several times).
+                while inbox.files.try_recv().is_ok() {}
+                rt.on_track_files().await
+            }
+            _ = counters.tick() => {
+                rt.refresh_counters();
+                rt.resync_lost_events().await;
+                rt.claims.flush_warnings();
+            }
+            Some((interface, claim)) = inbox.claims.recv() => {
+                // A new master's advert goes out before its gratuitous ARPs: read what waits,
+                // so that a preemption (we step down) is not reported as a conflict.
+                tokio::task::yield_now().await;
+                for _ in 0..ADVERT_DRAIN {
+                    let Ok(inc) = inbox.adverts.try_recv() else {
+                        break;
+                    };
+                    rt.on_advert(inc).await;
+                }
+                rt.on_claim(&interface, claim);
+                // The claims that wait too, a bounded number: one loop turn for many.
+                for _ in 1..CLAIM_BATCH {
+                    let Ok((more_on, more)) = inbox.claims.try_recv() else {
+                        break;
+                    };
+                    rt.on_claim(&more_on, more);
+                }
+            }
+        }
+        rt.board.wakeups += 1;
+        rt.sync_states();
+        rt.datapaths.heartbeat();
+        if rt.board.due() {
+            rt.publish();
+        }
+    }
+    control.stopping();
+    let resigned = rt.shutdown().await;
+    // The XDP/TC detach below takes the kernel's RTNL lock (and, on veth, waits for an RCU
+    // grace period under it): done at once, it delays a peer on the same kernel adding the
+    // VIPs we just gave up. Wait for the new master first; a second signal stops the wait.
+    tokio::select! {
+        biased;
+        _ = sigterm.recv() => {}
+        _ = sigint.recv() => {}
+        () = rt.await_handover(resigned, &mut inbox.adverts) => {}
+    }
+    rt.datapaths.close();
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Runtime {
+    fn instance(&self, i: usize) -> &Instance {
+        let n = &self.nodes[i];
+        match &self.units[n.unit] {
+            Unit::Single(inst) => inst,
+            Unit::Group(g) => g.member(n.member),
+        }
+    }
+
+    fn is_master(&self, i: usize) -> bool {
+        self.instance(i).state() == State::Master
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let timers = self.nodes.iter().filter_map(|n| n.timer);
+        timers.chain(self.vips.next_deadline()).min()
+    }
+
+    /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.
+    async fn deliver_unit(&mut self, u: usize, now: Instant, event: Event) {
+        let actions = match &mut self.units[u] {
+            Unit::Single(inst) => {
+                let i = self.plan.units[u].members[0];
+                inst.handle(now, event)
+                    .into_iter()
+                    .map(|a| (i, a))
+                    .collect()
+            }
+            Unit::Group(g) => {
+                let out = g.handle_all(now, event);
+                self.group_actions(u, out)
+            }
+        };
+        self.execute_all(actions).await;
+    }
+
+    /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
+    async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
+        self.cause = Some((i, event));
+        let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
+        let actions = match &mut self.units[u] {
+            Unit::Single(inst) => inst
+                .handle(now, event)
+                .into_iter()
+                .map(|a| (i, a))
+                .collect(),
+            Unit::Group(g) => {
+                let out = g.handle(now, m, event);
+                self.group_actions(u, out)
+            }
+        };
+        self.execute_all(actions).await;
+        self.cause = None;
+    }
+
+    fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
+        let members = &self.plan.units[u].members;
+        let mut actions = Vec::new();
+        for ga in out {
+            match ga {
+                GroupAction::Member { member, action } => actions.push((members[member], action)),
+                GroupAction::Notify { from, to } => {
+                    if let Some(group) = &self.plan.units[u].group {
+                        info!(group = %group.name, "sync group {}: {} -> {}", group.name, notify::state_word(from), notify::state_word(to));
+                        for (argv, user) in
+                            notify::commands(&group.notify, Subject::Group, &group.name, to, 0)
+                        {
+                            notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
+                        }
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    async fn execute_all(&mut self, actions: Vec<(usize, Action)>) {
+        for (i, action) in actions {
+            self.execute(i, action).await;
+        }
+    }
+
+    /// One action of instance `i`'s state machine: one call on one component.
+    async fn execute(&mut self, i: usize, action: Action) {
+        let ip = &self.plan.instances[i];
+        match action {
+            Action::SendAdvert {
+                priority,
+                adver_int_cs,
+            } => {
+                self.board.counters(i).adverts_sent += 1;
+                self.adverts.send(i, ip, priority, adver_int_cs).await;
+            }
+            Action::AddVips => self.vips.add(i, ip, &self.plan, &self.facts).await,
+            Action::RemoveVips => {
+                self.garp.stop(i);
+                self.vips.remove(i, ip, &self.plan, &self.facts).await;
+            }
+            Action::Fence => {
+                let priority = self.instance(i).effective_priority();
+                self.datapaths.fence(i, true, priority);
+            }
+            Action::Unfence => {
+                let priority = self.instance(i).effective_priority();
+                self.datapaths.fence(i, false, priority);
+            }
+            Action::SendGratuitous => self.garp.announce(i, ip, &self.facts),
+            Action::ReassertGratuitous => self.garp.reassert(i, ip, &self.facts),
+            Action::Notify { from, to } => self.notify(i, from, to),
+            Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
+            Action::CancelTimer => self.nodes[i].timer = None,
+        }
+    }
+
+    /// A transition: counted, logged with its reason, and the notify scripts run.
+    fn notify(&mut self, i: usize, from: State, to: State) {
+        let now = Instant::now();
+        self.board.transition(i, to, now, self.intake.heard(i).last);
+        let ip = &self.plan.instances[i];
+        let inst = self.instance(i);
+        let master = inst
+            .master()
+            .map(|(a, p)| format!("{a} (priority {p})"))
+            .unwrap_or_else(|| "-".into());
+        // Startup and Shutdown are the only ways out of and into INIT; they go to whole units.
+        let reason = match self.cause {
+            Some((j, event)) => crate::control::transition_reason(
+                &event,
+                from,
+                (j != i).then(|| self.plan.instances[j].name.as_str()),
+                self.resign_timer,
+            ),
+            None if from == State::Initialize => "startup".to_owned(),
+            None if to == State::Initialize => "shutdown".to_owned(),
+            None => "-".to_owned(),
+        };
+        info!(
+            instance = %ip.name,
+            "{} -> {} ({reason}; priority {}, effective {}, master {master})",
+            if from == State::Initialize { "INIT" } else { notify::state_word(from) },
+            notify::state_word(to),
+            ip.machine.priority,
+            inst.effective_priority()
+        );
+        for (argv, user) in notify::commands(
+            &ip.notify,
+            Subject::Instance,
+            &ip.name,
+            to,
+            inst.effective_priority(),
+        ) {
+            notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
+        }
+    }
+}
