@@ -1,4 +1,4 @@
-//! The XDP/TC datapaths of the interfaces: their handles, the ring-buffer readers, and the mirror
+//! The XDP/TC datapaths of the interfaces: their handles, and the mirror
 //! of what the kernel was told about each instance (its slot, master or not and priority, its
 //! fenced VIPs). One [`Datapaths::set_instance`] writes an instance's state for configure, sync and
 //! fence alike; an instance's slot is computed in one place ([`slot_of`]).
@@ -7,23 +7,15 @@ use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
     path::PathBuf,
-    rc::Rc,
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
 use aya::programs::XdpMode;
 use ha_common::maps::{PeerRecord, instance_slot, rx_flags};
-use tokio::{
-    sync::mpsc,
-    task::{AbortHandle, spawn_local},
-};
 use tracing::{debug, error, info, warn};
 
-use super::{
-    intake::{self, Incoming},
-    vips::is_own_address,
-};
+use super::vips::is_own_address;
 use crate::{
     agent::{
         DatapathChoice,
@@ -63,12 +55,22 @@ struct Told {
     heartbeat: Duration,
 }
 
+/// An interface's ring buffer of peer events.
+pub(super) type Ring = aya::maps::RingBuf<aya::maps::MapData>;
+
+/// XDP counters as read: rejected adverts by (interface, VRID, reason), other speakers' by
+/// (interface, VRID), and each XDP instance's valid adverts.
+#[derive(Default)]
+pub(super) struct Counts {
+    pub rejected: Vec<((String, u8, &'static str), u64)>,
+    pub foreign: Vec<((String, u8), u64)>,
+    pub accepted: Vec<(usize, u64)>,
+}
+
 /// Every interface's XDP/TC datapath and what it was told.
 pub(super) struct Datapaths {
     options: Options,
     xdp: HashMap<String, XdpDatapath>,
-    /// The ring-buffer reader of each XDP interface (kept across reloads with its datapath).
-    event_tasks: HashMap<String, AbortHandle>,
     told: Vec<Told>,
     /// The interfaces to attach: the instances' (XDP and fence), then those that only carry VIPs
     /// of instances running elsewhere (fence only), each with the VIPs its fence holds.
@@ -158,7 +160,6 @@ impl Datapaths {
         Datapaths {
             options,
             xdp: HashMap::new(),
-            event_tasks: HashMap::new(),
             told,
             interfaces,
             memberships: Vec::new(),
@@ -199,16 +200,21 @@ impl Datapaths {
         Ok(())
     }
 
-    /// Hands the attachments and their readers over to the next configuration (reload).
-    pub fn hand_over(&mut self, to: &mut Datapaths) -> HashMap<String, XdpDatapath> {
-        to.event_tasks = std::mem::take(&mut self.event_tasks);
+    /// Hands the attachments over to the next configuration (reload).
+    pub fn hand_over(&mut self) -> HashMap<String, XdpDatapath> {
         std::mem::take(&mut self.xdp)
+    }
+
+    /// The interfaces XDP/TC runs on.
+    pub fn attached(&self) -> Vec<String> {
+        self.xdp.keys().cloned().collect()
     }
 
     /// Attaches XDP and TC to every VRRP interface (reusing `existing` attachments), writes the
     /// instances' rules to the maps, and fences every VIP whose instance is not master (`states`:
     /// each instance's (master, effective priority)). `auto`: any failure closes what was opened
-    /// and falls back to the socket datapath with one warning saying why.
+    /// and falls back to the socket datapath with one warning saying why. Returns the ring
+    /// buffers of the interfaces attached anew, for [`super::intake`] to read.
     pub fn attach(
         &mut self,
         mut existing: HashMap<String, XdpDatapath>,
@@ -216,13 +222,11 @@ impl Datapaths {
         facts: &HashMap<String, IfFacts>,
         global: &GlobalDefs,
         states: &[(bool, u8)],
-        adverts: &mpsc::UnboundedSender<Incoming>,
-    ) -> Result<()> {
-        let mut old_tasks = std::mem::take(&mut self.event_tasks);
+    ) -> Result<Vec<(String, Ring)>> {
         if self.options.choice == DatapathChoice::Socket {
             info!("datapath socket (--datapath socket): no XDP counters, no TC fence");
-            close_all(existing, &mut old_tasks);
-            return Ok(());
+            close_all(existing);
+            return Ok(Vec::new());
         }
         for t in &mut self.told {
             t.state = None;
@@ -244,7 +248,7 @@ impl Datapaths {
                     Ok(()) => Ok(dp),
                     Err(e) => {
                         // Not left attached: its fence would blackhole the socket datapath's VIPs.
-                        close_all(HashMap::from([(name.clone(), dp)]), &mut HashMap::new());
+                        close_all(HashMap::from([(name.clone(), dp)]));
                         Err(e)
                     }
                 }
@@ -271,8 +275,8 @@ impl Datapaths {
             }
         }
         if let Some((name, e)) = failure {
-            close_all(attached, &mut old_tasks);
-            close_all(existing, &mut old_tasks);
+            close_all(attached);
+            close_all(existing);
             for t in &mut self.told {
                 t.state = None;
             }
@@ -280,29 +284,22 @@ impl Datapaths {
                 warn!(
                     "XDP/TC could not be set up on {name} ({e:#}); running the socket datapath without the fence"
                 );
-                return Ok(());
+                return Ok(Vec::new());
             }
             bail!("--datapath xdp: {name}: {e:#}");
         }
-        close_all(existing, &mut old_tasks);
-        for (name, dp) in &mut attached {
-            if let Some(task) = old_tasks.remove(name) {
-                self.event_tasks.insert(name.clone(), task);
-            } else if let Some(events) = dp.take_events() {
-                let task = spawn_local(intake::xdp_events(
-                    Rc::from(name.as_str()),
-                    events,
-                    adverts.clone(),
-                ));
-                self.event_tasks.insert(name.clone(), task.abort_handle());
-            }
-        }
+        close_all(existing);
+        // A datapath kept from the last configuration gave its ring buffer away already.
+        let rings = attached
+            .iter_mut()
+            .filter_map(|(name, dp)| Some((name.clone(), dp.take_events()?)))
+            .collect();
         self.xdp = attached;
         self.heartbeat();
         for (i, &(master, priority)) in states.iter().enumerate() {
             self.fence(i, !master, priority);
         }
-        Ok(())
+        Ok(rings)
     }
 
     /// Attaches the programs to `name` through netlink (they stay when the agent dies) with
@@ -520,45 +517,35 @@ impl Datapaths {
         }
     }
 
-    /// Reads the XDP counters: rejections and other speakers' adverts (into the maps the
-    /// socket tasks count in too), fence drops, and each instance's valid adverts
-    /// (`received`, in plan order).
-    pub fn refresh_counters(
-        &mut self,
-        rejected: &intake::Rejected,
-        foreign: &intake::Foreign,
-        received: &mut [u64],
-    ) {
+    /// Reads the XDP counters: fence drops (kept here), and what [`Counts`] holds.
+    pub fn read_counters(&mut self) -> Counts {
+        let mut counts = Counts::default();
         for (name, dp) in &self.xdp {
             match dp.rejections() {
-                Ok(list) => {
-                    let mut map = rejected.borrow_mut();
-                    for (vrid, reason, n) in list {
-                        map.insert((name.clone(), vrid, reason.as_str()), n);
-                    }
-                }
+                Ok(list) => counts.rejected.extend(
+                    list.into_iter()
+                        .map(|(vrid, reason, n)| ((name.clone(), vrid, reason.as_str()), n)),
+                ),
                 Err(e) => debug!("{name}: reading XDP rejections: {e}"),
             }
             if let Ok(n) = dp.fence_drops() {
                 self.fence_drops.insert(name.clone(), n);
             }
             match dp.foreigners() {
-                Ok(list) => {
-                    let mut map = foreign.borrow_mut();
-                    for (vrid, n) in list {
-                        map.insert((name.clone(), vrid), n);
-                    }
-                }
+                Ok(list) => counts
+                    .foreign
+                    .extend(list.into_iter().map(|(vrid, n)| ((name.clone(), vrid), n))),
                 Err(e) => debug!("{name}: reading XDP foreign counters: {e}"),
             }
         }
-        for (i, n) in received.iter_mut().enumerate() {
+        for i in 0..self.told.len() {
             if let Some((slot, dp)) = self.instance_dp(i)
-                && let Ok(count) = dp.accepted(slot)
+                && let Ok(n) = dp.accepted(slot)
             {
-                *n = count;
+                counts.accepted.push((i, n));
             }
         }
+        counts
     }
 
     /// The interfaces whose `EVENTS_LOST` grew since the last reading (their ring buffer
@@ -601,27 +588,19 @@ impl Datapaths {
     /// and its pins are removed so the new one gets fresh ones.
     pub fn forget(&mut self, name: &str) {
         if let Some(dp) = self.xdp.remove(name) {
-            close_all(
-                HashMap::from([(name.to_owned(), dp)]),
-                &mut self.event_tasks,
-            );
+            close_all(HashMap::from([(name.to_owned(), dp)]));
         }
     }
 
     /// A clean exit: detaches the programs and removes their pins.
     pub fn close(&mut self) {
-        let all = std::mem::take(&mut self.xdp);
-        close_all(all, &mut self.event_tasks);
+        close_all(std::mem::take(&mut self.xdp));
     }
 }
 
-/// Detaches and unpins every datapath (a clean exit, or interfaces no longer used) and stops
-/// their ring-buffer readers.
-fn close_all(datapaths: HashMap<String, XdpDatapath>, tasks: &mut HashMap<String, AbortHandle>) {
+/// Detaches and unpins every datapath (a clean exit, or interfaces no longer used).
+fn close_all(datapaths: HashMap<String, XdpDatapath>) {
     for (name, dp) in datapaths {
-        if let Some(task) = tasks.remove(&name) {
-            task.abort();
-        }
         if let Err(e) = dp.close() {
             warn!("{name}: removing the XDP/TC programs and pins: {e}");
         }

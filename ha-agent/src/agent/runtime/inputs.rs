@@ -125,10 +125,11 @@ impl Runtime {
             None => "no advert was ever recorded".to_owned(),
         };
         let interface = &self.plan.instances[i].interface;
+        let slot = self.datapaths.slot(i).unwrap_or_default();
         match self.datapaths.clear_slot_fence(i) {
             Ok(()) => warn!(
                 instance = %name,
-                "{interface}: XDP had fenced this MASTER's VIPs (SLOT_FENCE) but no higher-priority router was heard within the master-down interval ({:.1}s; {heard}): fence cleared, the VIPs answer again",
+                "{interface}: XDP had fenced this MASTER's VIPs (SLOT_FENCE[{slot}]) but no higher-priority router was heard within the master-down interval ({:.1}s; {heard}): fence cleared, the VIPs answer again",
                 down.as_secs_f64()
             ),
             Err(e) => error!(instance = %name, "clearing the XDP slot fence: {e}"),
@@ -157,15 +158,8 @@ impl Runtime {
 
     /// Reads the XDP counters into the status: rejections, valid adverts, fence drops.
     pub(super) fn refresh_counters(&mut self) {
-        let (rejected, foreign) = (self.intake.rejected.clone(), self.intake.foreign.clone());
-        let mut received: Vec<u64> = (0..self.nodes.len())
-            .map(|i| self.intake.heard(i).received)
-            .collect();
-        self.datapaths
-            .refresh_counters(&rejected, &foreign, &mut received);
-        for (n, count) in self.intake.received_mut().zip(received) {
-            *n = count;
-        }
+        let counts = self.datapaths.read_counters();
+        self.intake.count_xdp(counts);
     }
 
     /// Writes (master, effective priority) of every instance whose values changed to the XDP
@@ -289,6 +283,8 @@ impl Runtime {
                 self.rewiring = Some(back);
             }
             self.datapaths.forget(&event.name);
+            self.intake
+                .read_rings(&self.datapaths.attached(), Vec::new());
             return true;
         }
         if event.address.is_some() {

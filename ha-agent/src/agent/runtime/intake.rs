@@ -6,7 +6,7 @@
 
 use std::{
     cell::{Cell, RefCell},
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::IpAddr,
     path::PathBuf,
     rc::Rc,
@@ -21,7 +21,7 @@ use tokio::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::datapaths::{Datapaths, peer_src};
+use super::datapaths::{Counts, Datapaths, Ring, peer_src};
 use crate::{
     agent::{plan::Plan, preflight::ScriptJob},
     config::Config,
@@ -123,10 +123,6 @@ impl Channels {
         };
         (channels, inboxes)
     }
-
-    pub fn adverts(&self) -> &mpsc::UnboundedSender<Incoming> {
-        &self.adverts
-    }
 }
 
 /// One receive socket, opened before anything is swapped (a reload is refused whole).
@@ -182,6 +178,8 @@ pub(super) struct Intake {
     heard: Vec<Heard>,
     /// Receive, claim and tracker tasks, aborted on reload.
     tasks: Vec<AbortHandle>,
+    /// The ring-buffer reader of each XDP interface (kept across reloads with its datapath).
+    readers: HashMap<String, AbortHandle>,
     pub rejected: Rejected,
     pub foreign: Foreign,
     /// Claims the kernel dropped because the agent did not read them (a flood), all interfaces.
@@ -202,6 +200,7 @@ impl Intake {
             generation,
             heard: vec![Heard::default(); instances],
             tasks: Vec::new(),
+            readers: HashMap::new(),
             rejected: previous.map(|p| p.rejected.clone()).unwrap_or_default(),
             foreign: previous.map(|p| p.foreign.clone()).unwrap_or_default(),
             claims_dropped: previous
@@ -221,11 +220,6 @@ impl Intake {
 
     pub fn heard(&self, i: usize) -> &Heard {
         &self.heard[i]
-    }
-
-    /// Each instance's valid adverts, for the XDP counters to update.
-    pub fn received_mut(&mut self) -> impl Iterator<Item = &mut u64> {
-        self.heard.iter_mut().map(|h| &mut h.received)
     }
 
     /// Instance `i`'s record carries over to index `to` of `next` (a reload that keeps it).
@@ -407,6 +401,42 @@ impl Intake {
         }
     }
 
+    /// Reads the ring buffers `fresh` of interfaces XDP was attached to anew; stops the readers
+    /// of interfaces not in `attached` any more (a reader of a kept interface goes on).
+    pub fn read_rings(&mut self, attached: &[String], fresh: Vec<(String, Ring)>) {
+        self.readers.retain(|name, task| {
+            let keep = attached.contains(name);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (name, ring) in fresh {
+            let task = spawn_local(xdp_events(
+                Rc::from(name.as_str()),
+                ring,
+                self.channels.adverts.clone(),
+            ));
+            if let Some(old) = self.readers.insert(name, task.abort_handle()) {
+                old.abort();
+            }
+        }
+    }
+
+    /// The ring-buffer readers go on for the next configuration (reload).
+    pub fn hand_over_readers(&mut self, next: &mut Intake) {
+        next.readers = std::mem::take(&mut self.readers);
+    }
+
+    /// Counts what XDP counted: into the same maps the socket tasks count in.
+    pub fn count_xdp(&mut self, counts: Counts) {
+        self.rejected.borrow_mut().extend(counts.rejected);
+        self.foreign.borrow_mut().extend(counts.foreign);
+        for (i, n) in counts.accepted {
+            self.heard[i].received = n;
+        }
+    }
+
     /// Whether a script result is from this configuration's tasks (a reload renumbers them).
     pub fn current(&self, update: &ScriptUpdate) -> bool {
         update.generation == self.generation
@@ -569,11 +599,7 @@ async fn watch_claims(
 }
 
 /// Reads `vrrp_rx`'s ring buffer on one interface and forwards each event to the loop.
-pub(super) async fn xdp_events(
-    interface: Rc<str>,
-    events: aya::maps::RingBuf<aya::maps::MapData>,
-    tx: mpsc::UnboundedSender<Incoming>,
-) {
+async fn xdp_events(interface: Rc<str>, events: Ring, tx: mpsc::UnboundedSender<Incoming>) {
     // SAFETY: the RingBuf owns its map fd, which stays open and the same until the AsyncFd
     // (which owns the RingBuf) is dropped.
     let registered = unsafe {

@@ -123,14 +123,20 @@ impl Runtime {
         let states: Vec<(bool, u8)> = (0..self.nodes.len())
             .map(|i| (self.is_master(i), self.instance(i).effective_priority()))
             .collect();
-        self.datapaths.attach(
+        let attached = self.datapaths.attach(
             existing,
             &self.plan,
             &self.facts,
             &self.config.global,
             &states,
-            self.intake.channels().adverts(),
-        )
+        );
+        // Readers of interfaces no longer attached stop even when the attach failed.
+        let (rings, result) = match attached {
+            Ok(fresh) => (fresh, Ok(())),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        self.intake.read_rings(&self.datapaths.attached(), rings);
+        result
     }
 
     /// Opens what the tasks need and can fail (receive sockets and group memberships, advert
@@ -357,7 +363,8 @@ impl Runtime {
         new.vips
             .remove_stale(&new.plan, &new.facts, &kept_names)
             .await;
-        let existing = self.datapaths.hand_over(&mut new.datapaths);
+        let existing = self.datapaths.hand_over();
+        self.intake.hand_over_readers(&mut new.intake);
         if let Err(e) = new.attach(existing) {
             error!("reload: {e:#}");
         }
