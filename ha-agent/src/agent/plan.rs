@@ -509,13 +509,15 @@ pub fn interfaces(config: &Config) -> Vec<String> {
     out
 }
 
+/// A plan built from configuration text on three made-up interfaces (eth0 with 192.0.2.1 and
+/// fe80::1, eth1, eth2), for the tests of the plan and of what is built on it.
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
+pub(crate) mod fixtures {
+    use std::{collections::HashMap, path::Path};
 
-    use super::*;
+    use super::{IfFacts, Plan, build};
 
-    fn facts() -> HashMap<String, IfFacts> {
+    pub fn facts() -> HashMap<String, IfFacts> {
         let mut facts = HashMap::from([(
             "eth0".to_owned(),
             IfFacts {
@@ -541,10 +543,21 @@ mod tests {
         facts
     }
 
-    fn plan(text: &str) -> Plan {
-        let loaded = config::parse_str(text, Path::new("/etc/keepalived/keepalived.conf")).unwrap();
+    pub fn plan(text: &str) -> Plan {
+        let path = Path::new("/etc/keepalived/keepalived.conf");
+        let loaded = crate::config::parse_str(text, path).unwrap();
         build(&loaded.config, &facts()).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{
+        fixtures::{facts, plan},
+        *,
+    };
 
     #[test]
     fn keepalived_v2_pass_instance() {

@@ -222,35 +222,16 @@ mod tests {
     fn weights_of_the_instance_and_its_group_add_up() {
         let mut tr =
             Trackers::with_scripts(HashMap::new(), [script("chk", false), script("db", true)]);
-        let own = [t("chk", 10, false)];
-        let group = [t("db", -20, false)];
-        let e = tr.evaluate(
-            100,
-            Tracks {
-                scripts: &own,
-                ..Default::default()
-            },
-            &[],
-            Tracks {
-                scripts: &group,
-                ..Default::default()
-            },
-        );
+        let (own, group) = ([t("chk", 10, false)], [t("db", -20, false)]);
+        let scripts = |s| Tracks {
+            scripts: s,
+            ..Default::default()
+        };
+        let e = tr.evaluate(100, scripts(&own), &[], scripts(&group));
         // chk succeeds (+10), db starts failed (init_fail: -20).
         assert_eq!((e.fault, e.priority), (false, 90));
         tr.set_script(1, true);
-        let e = tr.evaluate(
-            100,
-            Tracks {
-                scripts: &own,
-                ..Default::default()
-            },
-            &[],
-            Tracks {
-                scripts: &group,
-                ..Default::default()
-            },
-        );
+        let e = tr.evaluate(100, scripts(&own), &[], scripts(&group));
         assert_eq!(e.priority, 110);
     }
 

@@ -67,26 +67,8 @@ pub(super) fn pair_instances(
 
 #[cfg(test)]
 mod tests {
-    use std::{collections::HashMap, path::Path};
-
     use super::*;
-    use crate::agent::plan::{self, IfFacts};
-
-    fn plan(text: &str) -> Plan {
-        let facts = HashMap::from([(
-            "eth0".to_owned(),
-            IfFacts {
-                index: 2,
-                mac: Some([2, 0, 0, 0, 0, 1]),
-                primary_v4: Some("192.0.2.1".parse().unwrap()),
-                link_local_v6: Some("fe80::1".parse().unwrap()),
-                running: true,
-            },
-        )]);
-        let loaded =
-            crate::config::parse_str(text, Path::new("/etc/keepalived/keepalived.conf")).unwrap();
-        plan::build(&loaded.config, &facts).unwrap()
-    }
+    use crate::agent::plan::fixtures::plan;
 
     fn instance(name: &str, vrid: u8, priority: u8) -> String {
         format!(
