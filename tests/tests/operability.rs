@@ -313,8 +313,9 @@ fn status_metrics_dumps_and_transition_logs() {
         Some(5.0),
         "INIT→BACKUP→MASTER→FAULT→BACKUP→MASTER:\n{body}"
     );
+    // The failback is a preemption, told as one on both sides (not "master down timer").
     a2.wait_for_log(
-        "MASTER -> BACKUP (advert from 192.0.2.1 priority 150",
+        "MASTER -> BACKUP (preempted by 192.0.2.1, priority 150 > 100",
         Duration::from_secs(2),
     )
     .unwrap_or_else(|e| panic!("{e}:\n{}", a2.log()));
@@ -324,6 +325,7 @@ fn status_metrics_dumps_and_transition_logs() {
         "BACKUP -> MASTER (master down timer expired",
         "MASTER -> FAULT (fault (interface down",
         "FAULT -> BACKUP (fault cleared",
+        "BACKUP -> MASTER (preempting 192.0.2.2, priority 100 < 150;",
     ] {
         assert!(log1.contains(line), "no {line:?} in node 1's log:\n{log1}");
     }

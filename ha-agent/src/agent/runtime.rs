@@ -40,7 +40,7 @@ use crate::{
         script::{self, RunAs, ScriptUpdate},
     },
     vrrp::{
-        instance::{Action, Event, Instance, State},
+        instance::{Action, Cause, Event, Instance, State},
         packet::{self, DecodeOptions, Family, InstanceRules},
         sync_group::{GroupAction, SyncGroup},
     },
@@ -217,11 +217,6 @@ struct Runtime {
     published: Option<Instant>,
     status_dirty: bool,
     config_file: std::path::PathBuf,
-    /// The event being delivered and the instance it was delivered to: the reason in the
-    /// transition log line.
-    cause: Option<(usize, Event)>,
-    /// The timer being delivered is a backup's Skew_Time after a priority-0 advert.
-    resign_timer: bool,
     /// An interface we use that came back under a new index (name, index): reloads move us
     /// to it, and are retried at its link and address changes until one works (it needs its
     /// addresses first).
@@ -567,8 +562,6 @@ impl Runtime {
             published: None,
             status_dirty: true,
             config_file: config_file.to_owned(),
-            cause: None,
-            resign_timer: false,
             rewiring: None,
             claim_log: Default::default(),
             events_lost: previous.map(|p| p.events_lost.clone()).unwrap_or_default(),
@@ -1562,7 +1555,6 @@ impl Runtime {
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
     async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
-        self.cause = Some((i, event));
         let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
         let actions = match &mut self.units[u] {
             Unit::Single(inst) => inst
@@ -1576,7 +1568,6 @@ impl Runtime {
             }
         };
         self.execute_all(actions).await;
-        self.cause = None;
     }
 
     fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
@@ -1618,7 +1609,7 @@ impl Runtime {
             Action::Unfence => self.fence(i, false),
             Action::SendGratuitous => self.send_gratuitous(i),
             Action::ReassertGratuitous => self.reassert_gratuitous(i),
-            Action::Notify { from, to } => self.notify(i, from, to),
+            Action::Notify { from, to, cause } => self.notify(i, from, to, cause),
             Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
             Action::CancelTimer => self.nodes[i].timer = None,
         }
@@ -2144,7 +2135,7 @@ impl Runtime {
         task.abort_handle()
     }
 
-    fn notify(&mut self, i: usize, from: State, to: State) {
+    fn notify(&mut self, i: usize, from: State, to: State, cause: Cause) {
         let now = Instant::now();
         self.status_dirty = true;
         let n = &mut self.nodes[i];
@@ -2161,18 +2152,8 @@ impl Runtime {
             .master()
             .map(|(a, p)| format!("{a} (priority {p})"))
             .unwrap_or_else(|| "-".into());
-        // Startup and Shutdown are the only ways out of and into INIT; they go to whole units.
-        let reason = match self.cause {
-            Some((j, event)) => crate::control::transition_reason(
-                &event,
-                from,
-                (j != i).then(|| self.plan.instances[j].name.as_str()),
-                self.resign_timer,
-            ),
-            None if from == State::Initialize => "startup".to_owned(),
-            None if to == State::Initialize => "shutdown".to_owned(),
-            None => "-".to_owned(),
-        };
+        let members = &self.plan.units[self.nodes[i].unit].members;
+        let reason = cause.display_with(|m| &self.plan.instances[members[m]].name);
         info!(
             instance = %ip.name,
             "{} -> {} ({reason}; priority {}, effective {}, master {master})",
@@ -2248,10 +2229,8 @@ impl Runtime {
                     continue;
                 };
                 self.nodes[i].timer = None;
-                self.resign_timer = self.instance(i).awaiting_resigned_master();
                 // The deadline, not the wake-up time: the advert timer does not drift.
                 self.deliver(i, at, Event::TimerFired).await;
-                self.resign_timer = false;
                 self.reconcile_slot_fence(i, now).await;
             }
         }
