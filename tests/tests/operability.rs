@@ -330,6 +330,15 @@ fn status_metrics_dumps_and_transition_logs() {
         assert!(log1.contains(line), "no {line:?} in node 1's log:\n{log1}");
     }
     assert!(log1.contains("priority 150, effective 150"), "{log1}");
+    // Taking over, node 1 is "self": its own address never reads as the master it replaced.
+    let takeovers: Vec<_> = log1.lines().filter(|l| l.contains("-> MASTER (")).collect();
+    assert_eq!(takeovers.len(), 2, "{log1}");
+    for line in takeovers {
+        assert!(
+            line.contains("master self)") && !line.contains("192.0.2.1"),
+            "{line}"
+        );
+    }
 
     // SIGTERM: the socket goes with the agent.
     a1.signal(libc::SIGTERM).unwrap();

@@ -2148,10 +2148,12 @@ impl Runtime {
         }
         let ip = &self.plan.instances[i];
         let inst = self.instance(i);
-        let master = inst
-            .master()
-            .map(|(a, p)| format!("{a} (priority {p})"))
-            .unwrap_or_else(|| "-".into());
+        let master = match inst.master() {
+            // Our own address here read as the master we replaced: say "self".
+            Some(_) if inst.state() == State::Master => "self".to_owned(),
+            Some((a, p)) => format!("{a} (priority {p})"),
+            None => "-".into(),
+        };
         let members = &self.plan.units[self.nodes[i].unit].members;
         let reason = cause.display_with(|m| &self.plan.instances[members[m]].name);
         info!(
