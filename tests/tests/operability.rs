@@ -313,8 +313,9 @@ fn status_metrics_dumps_and_transition_logs() {
         Some(5.0),
         "INIT→BACKUP→MASTER→FAULT→BACKUP→MASTER:\n{body}"
     );
+    // The failback is a preemption, told as one on both sides (not "master down timer").
     a2.wait_for_log(
-        "MASTER -> BACKUP (advert from 192.0.2.1 priority 150",
+        "MASTER -> BACKUP (preempted by 192.0.2.1, priority 150 > 100",
         Duration::from_secs(2),
     )
     .unwrap_or_else(|e| panic!("{e}:\n{}", a2.log()));
@@ -324,10 +325,20 @@ fn status_metrics_dumps_and_transition_logs() {
         "BACKUP -> MASTER (master down timer expired",
         "MASTER -> FAULT (fault (interface down",
         "FAULT -> BACKUP (fault cleared",
+        "BACKUP -> MASTER (preempting 192.0.2.2, priority 100 < 150;",
     ] {
         assert!(log1.contains(line), "no {line:?} in node 1's log:\n{log1}");
     }
     assert!(log1.contains("priority 150, effective 150"), "{log1}");
+    // Taking over, node 1 is "self": its own address never reads as the master it replaced.
+    let takeovers: Vec<_> = log1.lines().filter(|l| l.contains("-> MASTER (")).collect();
+    assert_eq!(takeovers.len(), 2, "{log1}");
+    for line in takeovers {
+        assert!(
+            line.contains("master self)") && !line.contains("192.0.2.1"),
+            "{line}"
+        );
+    }
 
     // SIGTERM: the socket goes with the agent.
     a1.signal(libc::SIGTERM).unwrap();

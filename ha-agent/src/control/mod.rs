@@ -31,10 +31,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use crate::{
-    agent::status::Status,
-    vrrp::instance::{Event, State},
-};
+use crate::agent::status::Status;
 use dump::{Dump, DumpPaths};
 use report::Report;
 
@@ -181,44 +178,6 @@ impl Control {
             _socket: file,
             tasks,
         })
-    }
-}
-
-/// Why a transition happened, in words for the log line: the event that caused it.
-/// `via` names the sync-group member that received the event when it is not the instance
-/// that changed state; `after_resign` says a backup's timer was the Skew_Time that follows a
-/// priority-0 advert, not a Master_Down_Interval.
-pub fn transition_reason(
-    event: &Event,
-    from: State,
-    via: Option<&str>,
-    after_resign: bool,
-) -> String {
-    let what = match *event {
-        Event::Startup => "startup".to_owned(),
-        Event::Shutdown => "shutdown".to_owned(),
-        Event::Advert {
-            src, priority: 0, ..
-        } => {
-            format!("priority-0 advert from {src} (the master resigned)")
-        }
-        Event::Advert { src, priority, .. } => format!("advert from {src} priority {priority}"),
-        Event::TimerFired if from == State::Backup && after_resign => {
-            "skew time expired after the master resigned (priority 0)".to_owned()
-        }
-        Event::TimerFired if from == State::Backup => {
-            "master down timer expired (no advert from the master)".to_owned()
-        }
-        Event::TimerFired => "timer expired".to_owned(),
-        Event::PriorityChanged { effective_priority } => {
-            format!("effective priority changed to {effective_priority}")
-        }
-        Event::InterfaceUp => "fault cleared (interface up, trackers up)".to_owned(),
-        Event::InterfaceDown => "fault (interface down or a tracker in fault)".to_owned(),
-    };
-    match via {
-        Some(member) => format!("sync group: {what} on {member}"),
-        None => what,
     }
 }
 

@@ -4,7 +4,8 @@
 //! [`Instance::handle`] takes `(now, Event)` and returns the [`Action`]s to perform, in order.
 //! Nothing here opens a socket, reads a clock or spawns a task: time is an input (as in
 //! quinn-proto), so the same code runs in the daemon and in the deterministic LAN simulator
-//! (`ha-agent/tests/simulator.rs`).
+//! (`ha-agent/tests/simulator.rs`). Each [`Action::Notify`] carries the transition's [`Cause`],
+//! decided here at the transition, so the driver keeps no copy of the event it delivered.
 //!
 //! # Timers
 //!
@@ -46,6 +47,7 @@
 //! Invariant: outside Master an instance has asked for its VIPs to be fenced and removed;
 //! in Master they are added and unfenced.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -235,6 +237,97 @@ pub enum Event {
     InterfaceDown,
 }
 
+/// Why a transition happened, recorded by the state machine at the transition itself (as
+/// holo-vrrp does), so the driver keeps no copy of the event it delivered. `Display` is the
+/// log text; [`Cause::display_with`] names sync-group members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// RFC 5798 §6.4.1 Startup.
+    Startup,
+    /// Shutdown: a clean exit or the instance removed by a reload.
+    Shutdown,
+    /// A backup's Master_Down_Timer expired with no advert from the master (RFC 5798 §6.4.2);
+    /// `master` is the one it last accepted, if any.
+    MasterDown { master: Option<IpAddr> },
+    /// A backup's Master_Down_Timer expired while it discarded a lower-priority master's
+    /// adverts (Preempt_Mode, RFC 5798 §6.4.2): it takes over from `master`.
+    Preempting {
+        master: IpAddr,
+        priority: u8,
+        ours: u8,
+    },
+    /// A backup's Skew_Time expired after `master` resigned with a priority-0 advert (RFC 5798
+    /// §6.4.2).
+    MasterResigned { master: IpAddr },
+    /// A master heard `master` with a higher priority, or an equal one and a greater primary
+    /// address (RFC 5798 §6.4.3), and stepped down.
+    PreemptedBy {
+        master: IpAddr,
+        priority: u8,
+        ours: u8,
+    },
+    /// The interface went down or a tracked object with weight 0 failed.
+    Fault,
+    /// The fault condition cleared.
+    FaultCleared,
+    /// Moved by its sync group: member `member` (an index into the group) changed state for
+    /// `cause`.
+    SyncGroup { member: usize, cause: Box<Cause> },
+}
+
+impl Cause {
+    /// The log text, with sync-group member `m` named `name(m)`.
+    pub fn display_with<N: fmt::Display>(&self, name: impl Fn(usize) -> N) -> String {
+        match self {
+            Cause::SyncGroup { member, cause } => {
+                format!("sync group: {cause} on {}", name(*member))
+            }
+            cause => cause.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Startup => f.write_str("startup"),
+            Cause::Shutdown => f.write_str("shutdown"),
+            Cause::MasterDown { master: None } => {
+                f.write_str("master down timer expired (no advert from the master)")
+            }
+            Cause::MasterDown {
+                master: Some(master),
+            } => write!(f, "master down timer expired (no advert from {master})"),
+            Cause::Preempting {
+                master,
+                priority,
+                ours,
+            } => write!(f, "preempting {master}, priority {priority} < {ours}"),
+            Cause::MasterResigned { .. } => {
+                f.write_str("skew time expired after the master resigned (priority 0)")
+            }
+            Cause::PreemptedBy {
+                master,
+                priority,
+                ours,
+            } if priority == ours => write!(
+                f,
+                "preempted by {master}, priority {priority} = {ours} from a greater address"
+            ),
+            Cause::PreemptedBy {
+                master,
+                priority,
+                ours,
+            } => write!(f, "preempted by {master}, priority {priority} > {ours}"),
+            Cause::Fault => f.write_str("fault (interface down or a tracker in fault)"),
+            Cause::FaultCleared => f.write_str("fault cleared (interface up, trackers up)"),
+            Cause::SyncGroup { member, cause } => {
+                write!(f, "sync group: {cause} on member {member}")
+            }
+        }
+    }
+}
+
 /// Which RFC 5798 §6.1 timer an [`Action::ArmTimer`] arms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TimerKind {
@@ -263,8 +356,13 @@ pub enum Action {
     /// (keepalived `vrrp_state_master_rx` with `garp_lower_prio_repeat`): the burst and the
     /// delayed second burst of `garp_lower_prio_repeat`/`garp_lower_prio_delay`.
     ReassertGratuitous,
-    /// Run the notify scripts for a state change (`to == Initialize` is keepalived's STOP).
-    Notify { from: State, to: State },
+    /// Run the notify scripts for a state change (`to == Initialize` is keepalived's STOP), and
+    /// log it with its `cause`.
+    Notify {
+        from: State,
+        to: State,
+        cause: Cause,
+    },
     /// Arm the instance's single timer at `at`, replacing any armed one.
     ArmTimer { kind: TimerKind, at: Instant },
     /// Disarm the timer.
@@ -277,8 +375,8 @@ pub enum Action {
 enum DownBasis {
     /// Master_Down_Interval from `since` (entered Backup, or accepted an advert).
     MasterDown,
-    /// Skew_Time from `since` (a priority 0 advert, RFC 5798 §6.4.2).
-    Skew,
+    /// Skew_Time from `since` (a priority 0 advert from this master, RFC 5798 §6.4.2).
+    Skew(IpAddr),
     /// keepalived's first timer of a sync-group member configured `state MASTER`:
     /// Master_Adver_Interval + the minimal skew (`vrrp_init_state`).
     SyncStartup,
@@ -316,6 +414,8 @@ pub struct Instance {
     preempt_until: Option<Instant>,
     /// The master we last accepted an advert from, and its priority.
     master: Option<(IpAddr, u8)>,
+    /// In Backup, the lower-priority master whose last advert we discarded to preempt it.
+    lower_master: Option<(IpAddr, u8)>,
     /// keepalived `wantstate == MASTER`, read by the sync group.
     want_master: bool,
     /// Set while the instance is a sync group member.
@@ -346,6 +446,7 @@ impl Instance {
             down_basis: None,
             preempt_until: None,
             master: None,
+            lower_master: None,
             sync: None,
         })
     }
@@ -380,7 +481,7 @@ impl Instance {
     /// Whether the armed timer is a backup's Skew_Time after a priority-0 advert (the master
     /// resigned), rather than a Master_Down_Interval.
     pub fn awaiting_resigned_master(&self) -> bool {
-        self.state == State::Backup && matches!(self.down_basis, Some((DownBasis::Skew, _)))
+        self.state == State::Backup && matches!(self.down_basis, Some((DownBasis::Skew(_), _)))
     }
 
     /// Master_Down_Interval with the current effective priority and Master_Adver_Interval.
@@ -456,17 +557,29 @@ impl Instance {
         self.want_master = self.config.resolved_initial_state() == InitialState::Master;
         self.master = None;
         if !self.link_up || self.sync.is_some_and(|s| s.hold_fault) {
-            self.enter_fault(State::Initialize, out);
+            self.enter_fault(State::Initialize, Cause::Startup, out);
         } else if self.owner_starts_master() && self.may_become_master() {
             // §6.4.1: "If the Priority = 255 ... transition to the {Master} state".
-            self.enter_master(now, State::Initialize, out);
+            self.enter_master(now, State::Initialize, Cause::Startup, out);
         } else if self.sync.is_some() && self.want_master {
             // keepalived vrrp_init_state: a sync-group member that wants MASTER while the
             // group is BACKUP waits one advert interval (plus minimal skew) for another master.
-            self.enter_backup(now, State::Initialize, DownBasis::SyncStartup, out);
+            self.enter_backup(
+                now,
+                State::Initialize,
+                DownBasis::SyncStartup,
+                Cause::Startup,
+                out,
+            );
         } else {
             // §6.4.1: Master_Down_Timer = Master_Down_Interval, transition to {Backup}.
-            self.enter_backup(now, State::Initialize, DownBasis::MasterDown, out);
+            self.enter_backup(
+                now,
+                State::Initialize,
+                DownBasis::MasterDown,
+                Cause::Startup,
+                out,
+            );
         }
     }
 
@@ -490,11 +603,13 @@ impl Instance {
         out.push(Action::Notify {
             from,
             to: State::Initialize,
+            cause: Cause::Shutdown,
         });
         self.cancel_timer(out);
         self.down_basis = None;
         self.preempt_until = None;
         self.master = None;
+        self.lower_master = None;
     }
 
     fn on_advert(
@@ -530,7 +645,7 @@ impl Instance {
     ) {
         if priority == PRIORITY_STOP {
             // §6.4.2: Master_Down_Timer = Skew_Time. The interval is not learned from it.
-            self.arm_master_down(now, DownBasis::Skew, out);
+            self.arm_master_down(now, DownBasis::Skew(src), out);
             return;
         }
         let preempt_delay_running = !self.config.preempt_delay.is_zero()
@@ -540,6 +655,7 @@ impl Instance {
             // recompute Master_Down_Interval, reset Master_Down_Timer.
             self.learn_master_adver_int(max_adver_int_cs);
             self.master = Some((src, priority));
+            self.lower_master = None;
             self.want_master = false;
             if !self.config.preempt_delay.is_zero() {
                 // keepalived vrrp_state_backup: the delay starts with the first lower-priority
@@ -551,8 +667,10 @@ impl Instance {
                 }
             }
             self.arm_master_down(now, DownBasis::MasterDown, out);
+        } else {
+            // §6.4.2: discard; the Master_Down_Timer runs on and we preempt when it fires.
+            self.lower_master = Some((src, priority));
         }
-        // Else §6.4.2: discard; the Master_Down_Timer runs on and we preempt when it fires.
     }
 
     /// RFC 5798 §6.4.3 "If an ADVERTISEMENT is received"; keepalived `vrrp_state_master_rx`.
@@ -576,7 +694,12 @@ impl Instance {
             // hearing a lower one, reasserts itself to the neighbours that followed us).
             self.learn_master_adver_int(max_adver_int_cs);
             self.master = Some((src, priority));
-            self.leave_master_to_backup(now, self.config.higher_prio_advert, out);
+            let cause = Cause::PreemptedBy {
+                master: src,
+                priority,
+                ours,
+            };
+            self.leave_master_to_backup(now, self.config.higher_prio_advert, cause, out);
         } else if priority < ours || src < primary {
             // keepalived: a lower priority master (a healed partition, a late backup) is told at
             // once: "received lower priority advert, forcing new election". RFC 5798 would
@@ -608,7 +731,8 @@ impl Instance {
             (State::Backup, TimerKind::MasterDown) => {
                 self.want_master = true;
                 if self.may_become_master() {
-                    self.enter_master(now, State::Backup, out);
+                    let cause = self.takeover_cause();
+                    self.enter_master(now, State::Backup, cause, out);
                 } else {
                     // keepalived vrrp_sync_can_goto_master: held in Backup by the sync group,
                     // wanting Master; give the other members another Master_Down_Interval.
@@ -618,6 +742,24 @@ impl Instance {
             _ => {
                 self.timer = None;
             }
+        }
+    }
+
+    /// Why a Backup whose Master_Down_Timer fired takes over: the master resigned, we preempt a
+    /// lower priority, or the master went silent.
+    fn takeover_cause(&self) -> Cause {
+        match (self.down_basis, self.lower_master) {
+            (Some((DownBasis::Skew(master), _)), _) => Cause::MasterResigned { master },
+            (_, Some((master, priority))) if priority < self.effective_priority => {
+                Cause::Preempting {
+                    master,
+                    priority,
+                    ours: self.effective_priority,
+                }
+            }
+            _ => Cause::MasterDown {
+                master: self.master.map(|(address, _)| address),
+            },
         }
     }
 
@@ -647,7 +789,7 @@ impl Instance {
     fn on_interface_down(&mut self, out: &mut Vec<Action>) {
         self.link_up = false;
         match self.state {
-            State::Master | State::Backup => self.enter_fault(self.state, out),
+            State::Master | State::Backup => self.enter_fault(self.state, Cause::Fault, out),
             State::Initialize | State::Fault => {}
         }
     }
@@ -661,17 +803,18 @@ impl Instance {
         self.leave_fault(
             now,
             self.owner_starts_master() && self.may_become_master(),
+            Cause::FaultCleared,
             out,
         );
     }
 
-    fn leave_fault(&mut self, now: Instant, to_master: bool, out: &mut Vec<Action>) {
+    fn leave_fault(&mut self, now: Instant, to_master: bool, cause: Cause, out: &mut Vec<Action>) {
         self.master_adver_int_cs = self.config.advert_interval_cs;
         self.want_master = self.owner_starts_master();
         if to_master {
-            self.enter_master(now, State::Fault, out);
+            self.enter_master(now, State::Fault, cause, out);
         } else {
-            self.enter_backup(now, State::Fault, DownBasis::MasterDown, out);
+            self.enter_backup(now, State::Fault, DownBasis::MasterDown, cause, out);
         }
     }
 
@@ -680,7 +823,7 @@ impl Instance {
     }
 
     /// keepalived `vrrp_state_goto_master` + `vrrp_state_master_tx` + `vrrp_state_become_master`.
-    fn enter_master(&mut self, now: Instant, from: State, out: &mut Vec<Action>) {
+    fn enter_master(&mut self, now: Instant, from: State, cause: Cause, out: &mut Vec<Action>) {
         self.state = State::Master;
         self.want_master = true;
         // RFC 5798 §6.4.1/§6.4.2: a master advertises its own Advertisement_Interval.
@@ -688,6 +831,7 @@ impl Instance {
         self.down_basis = None;
         self.preempt_until = None;
         self.master = None;
+        self.lower_master = None;
         out.push(Action::SendAdvert {
             priority: self.effective_priority,
             adver_int_cs: self.config.advert_interval_cs,
@@ -698,13 +842,22 @@ impl Instance {
         out.push(Action::Notify {
             from,
             to: State::Master,
+            cause,
         });
         self.arm(TimerKind::Advert, now + self.advert_interval(), out);
     }
 
-    fn enter_backup(&mut self, now: Instant, from: State, basis: DownBasis, out: &mut Vec<Action>) {
+    fn enter_backup(
+        &mut self,
+        now: Instant,
+        from: State,
+        basis: DownBasis,
+        cause: Cause,
+        out: &mut Vec<Action>,
+    ) {
         self.state = State::Backup;
         self.preempt_until = None;
+        self.lower_master = None;
         if from == State::Initialize {
             out.push(Action::Fence);
             out.push(Action::RemoveVips);
@@ -712,16 +865,24 @@ impl Instance {
         out.push(Action::Notify {
             from,
             to: State::Backup,
+            cause,
         });
         self.arm_master_down(now, basis, out);
     }
 
     /// keepalived `vrrp_state_leave_master` with wantstate BACKUP; `advert_first`: one last
     /// advert with our priority (`higher_prio_send_advert`), sent once we are fenced.
-    fn leave_master_to_backup(&mut self, now: Instant, advert_first: bool, out: &mut Vec<Action>) {
+    fn leave_master_to_backup(
+        &mut self,
+        now: Instant,
+        advert_first: bool,
+        cause: Cause,
+        out: &mut Vec<Action>,
+    ) {
         self.state = State::Backup;
         self.want_master = false;
         self.preempt_until = None;
+        self.lower_master = None;
         out.push(Action::Fence);
         if advert_first {
             out.push(Action::SendAdvert {
@@ -733,12 +894,13 @@ impl Instance {
         out.push(Action::Notify {
             from: State::Master,
             to: State::Backup,
+            cause,
         });
         self.arm_master_down(now, DownBasis::MasterDown, out);
     }
 
     /// keepalived `vrrp_state_leave_master` / `vrrp_state_leave_fault` with wantstate FAULT.
-    fn enter_fault(&mut self, from: State, out: &mut Vec<Action>) {
+    fn enter_fault(&mut self, from: State, cause: Cause, out: &mut Vec<Action>) {
         match from {
             State::Master => {
                 // keepalived sends priority 0 on the way to FAULT so a backup takes over after
@@ -762,9 +924,11 @@ impl Instance {
         self.down_basis = None;
         self.preempt_until = None;
         self.master = None;
+        self.lower_master = None;
         out.push(Action::Notify {
             from,
             to: State::Fault,
+            cause,
         });
         self.cancel_timer(out);
     }
@@ -789,7 +953,7 @@ impl Instance {
     fn arm_master_down(&mut self, since: Instant, basis: DownBasis, out: &mut Vec<Action>) {
         let wait = match basis {
             DownBasis::MasterDown => self.master_down_interval(),
-            DownBasis::Skew => self.skew_time(),
+            DownBasis::Skew(_) => self.skew_time(),
             DownBasis::SyncStartup => {
                 self.master_adver_interval()
                     + skew_time(
@@ -836,27 +1000,27 @@ impl Instance {
     }
 
     /// keepalived `vrrp_sync_master`: a Backup member follows the group to Master at once.
-    pub(crate) fn force_master(&mut self, now: Instant, out: &mut Vec<Action>) {
+    pub(crate) fn force_master(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
         self.want_master = true;
         if self.state == State::Backup {
-            self.enter_master(now, State::Backup, out);
+            self.enter_master(now, State::Backup, cause, out);
         }
     }
 
     /// keepalived `vrrp_sync_backup`: Master steps down, Fault (held by the group) comes up.
-    pub(crate) fn force_backup(&mut self, now: Instant, out: &mut Vec<Action>) {
+    pub(crate) fn force_backup(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
         match self.state {
-            State::Master => self.leave_master_to_backup(now, false, out),
-            State::Fault if self.link_up => self.leave_fault(now, false, out),
+            State::Master => self.leave_master_to_backup(now, false, cause, out),
+            State::Fault if self.link_up => self.leave_fault(now, false, cause, out),
             State::Initialize | State::Backup | State::Fault => {}
         }
         self.want_master = false;
     }
 
     /// keepalived `vrrp_sync_fault`.
-    pub(crate) fn force_fault(&mut self, out: &mut Vec<Action>) {
+    pub(crate) fn force_fault(&mut self, cause: Cause, out: &mut Vec<Action>) {
         match self.state {
-            State::Master | State::Backup => self.enter_fault(self.state, out),
+            State::Master | State::Backup => self.enter_fault(self.state, cause, out),
             State::Initialize | State::Fault => {}
         }
     }
@@ -1058,7 +1222,8 @@ mod tests {
                 Action::RemoveVips,
                 Action::Notify {
                     from: State::Initialize,
-                    to: State::Backup
+                    to: State::Backup,
+                    cause: Cause::Startup
                 },
                 Action::ArmTimer {
                     kind: TimerKind::MasterDown,
@@ -1082,7 +1247,8 @@ mod tests {
                 Action::SendGratuitous,
                 Action::Notify {
                     from: State::Backup,
-                    to: State::Master
+                    to: State::Master,
+                    cause: Cause::MasterDown { master: None }
                 },
                 Action::ArmTimer {
                     kind: TimerKind::Advert,
@@ -1127,7 +1293,8 @@ mod tests {
             actions[4],
             Action::Notify {
                 from: State::Initialize,
-                to: State::Master
+                to: State::Master,
+                cause: Cause::Startup
             }
         );
         assert_eq!(armed(&actions), Some((TimerKind::Advert, t0 + ms(1000))));
@@ -1168,7 +1335,8 @@ mod tests {
                 Action::RemoveVips,
                 Action::Notify {
                     from: State::Master,
-                    to: State::Fault
+                    to: State::Fault,
+                    cause: Cause::Fault
                 },
                 Action::CancelTimer,
             ]
@@ -1189,7 +1357,8 @@ mod tests {
             vec![
                 Action::Notify {
                     from: State::Backup,
-                    to: State::Fault
+                    to: State::Fault,
+                    cause: Cause::Fault
                 },
                 Action::CancelTimer
             ]
@@ -1323,7 +1492,8 @@ mod tests {
                 Action::RemoveVips,
                 Action::Notify {
                     from: State::Master,
-                    to: State::Initialize
+                    to: State::Initialize,
+                    cause: Cause::Shutdown
                 },
                 Action::CancelTimer,
             ]
@@ -1356,6 +1526,11 @@ mod tests {
                 Action::Notify {
                     from: State::Master,
                     to: State::Backup,
+                    cause: Cause::PreemptedBy {
+                        master: ip(2),
+                        priority: 101,
+                        ours: 100,
+                    },
                 },
                 Action::ArmTimer {
                     kind: TimerKind::MasterDown,
@@ -1648,7 +1823,334 @@ mod tests {
         assert_eq!(instance.state(), State::Initialize);
     }
 
+    /// The transitions in `actions`, with their causes.
+    fn transitions(actions: &[Action]) -> Vec<(State, State, Cause)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Notify { from, to, cause } => Some((*from, *to, cause.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Fires the armed timer at its deadline.
+    fn fire(instance: &mut Instance) -> Vec<Action> {
+        let at = instance.next_timeout().expect("a timer is armed");
+        instance.handle(at, Event::TimerFired)
+    }
+
+    #[test]
+    fn each_transition_carries_its_cause_v2_and_v3() {
+        use State::{Backup, Fault, Initialize, Master};
+        for version in [Version::V2, Version::V3] {
+            let t0 = Instant::now();
+            let mut config = InstanceConfig::new(7, version, 150, ip(5));
+            config.advert_interval_cs = 100;
+            let mut instance = Instance::new(config).unwrap();
+            let at = |dt: u64| t0 + ms(dt);
+            let only = |actions: Vec<Action>, from, to, cause| {
+                assert_eq!(
+                    transitions(&actions),
+                    vec![(from, to, cause)],
+                    "{version:?}"
+                );
+            };
+
+            only(
+                instance.handle(t0, Event::Startup),
+                Initialize,
+                Backup,
+                Cause::Startup,
+            );
+            // Nobody heard since startup.
+            only(
+                fire(&mut instance),
+                Backup,
+                Master,
+                Cause::MasterDown { master: None },
+            );
+            // A lower priority advert: we reassert, no transition.
+            let actions = instance.handle(at(4000), advert(2, 100, 100));
+            assert!(actions.contains(&Action::ReassertGratuitous));
+            assert!(transitions(&actions).is_empty(), "{version:?}");
+            // A higher priority: preempted by it.
+            only(
+                instance.handle(at(4100), advert(2, 200, 100)),
+                Master,
+                Backup,
+                Cause::PreemptedBy {
+                    master: ip(2),
+                    priority: 200,
+                    ours: 150,
+                },
+            );
+            // Then it goes silent: the master down timer names it.
+            only(
+                fire(&mut instance),
+                Backup,
+                Master,
+                Cause::MasterDown {
+                    master: Some(ip(2)),
+                },
+            );
+            // Equal priority from a greater address also preempts us (RFC 5798 §6.4.3).
+            only(
+                instance.handle(at(9000), advert(9, 150, 100)),
+                Master,
+                Backup,
+                Cause::PreemptedBy {
+                    master: ip(9),
+                    priority: 150,
+                    ours: 150,
+                },
+            );
+            // It resigns: Skew_Time, not a master down timer.
+            instance.handle(at(9100), advert(9, 0, 100));
+            only(
+                fire(&mut instance),
+                Backup,
+                Master,
+                Cause::MasterResigned { master: ip(9) },
+            );
+            only(
+                instance.handle(at(10_000), Event::InterfaceDown),
+                Master,
+                Fault,
+                Cause::Fault,
+            );
+            only(
+                instance.handle(at(10_100), Event::InterfaceUp),
+                Fault,
+                Backup,
+                Cause::FaultCleared,
+            );
+            // A lower-priority master is discarded and preempted when the timer fires.
+            assert!(
+                instance.handle(at(10_200), advert(2, 100, 100)).is_empty(),
+                "{version:?}"
+            );
+            only(
+                fire(&mut instance),
+                Backup,
+                Master,
+                Cause::Preempting {
+                    master: ip(2),
+                    priority: 100,
+                    ours: 150,
+                },
+            );
+            only(
+                instance.handle(at(20_000), Event::Shutdown),
+                Master,
+                Initialize,
+                Cause::Shutdown,
+            );
+            // A backup in fault, and a backup shutting down.
+            instance.handle(at(20_100), Event::Startup);
+            only(
+                instance.handle(at(20_200), Event::InterfaceDown),
+                Backup,
+                Fault,
+                Cause::Fault,
+            );
+            only(
+                instance.handle(at(20_300), Event::Shutdown),
+                Fault,
+                Initialize,
+                Cause::Shutdown,
+            );
+        }
+    }
+
+    #[test]
+    fn the_address_owner_starts_and_recovers_as_master_with_its_cause() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(255, 1, 100)).unwrap();
+        let actions = instance.handle(t0, Event::Startup);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Initialize, State::Master, Cause::Startup)]
+        );
+        instance.handle(t0 + ms(10), Event::InterfaceDown);
+        let actions = instance.handle(t0 + ms(20), Event::InterfaceUp);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Fault, State::Master, Cause::FaultCleared)]
+        );
+        // Down before startup: it starts in Fault, for the startup.
+        let mut instance = Instance::new(v3(100, 1, 100)).unwrap();
+        instance.handle(t0, Event::InterfaceDown);
+        let actions = instance.handle(t0, Event::Startup);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Initialize, State::Fault, Cause::Startup)]
+        );
+    }
+
+    #[test]
+    fn a_preemption_is_told_from_a_master_down() {
+        let t0 = Instant::now();
+        // The lower master is accepted during preempt_delay: when it dies, that is a master
+        // down, not a preemption.
+        let mut config = v3(150, 1, 100);
+        config.preempt_delay = ms(60_000);
+        let mut instance = backup(config, t0);
+        instance.handle(t0 + ms(100), advert(2, 100, 100));
+        assert_eq!(
+            transitions(&fire(&mut instance)),
+            vec![(
+                State::Backup,
+                State::Master,
+                Cause::MasterDown {
+                    master: Some(ip(2))
+                }
+            )]
+        );
+        // Our priority fell below the master we were about to preempt: not a preemption.
+        let mut instance = backup(v3(150, 1, 100), t0);
+        instance.handle(t0 + ms(100), advert(2, 100, 100));
+        instance.handle(
+            t0 + ms(200),
+            Event::PriorityChanged {
+                effective_priority: 90,
+            },
+        );
+        assert_eq!(
+            transitions(&fire(&mut instance)),
+            vec![(
+                State::Backup,
+                State::Master,
+                Cause::MasterDown { master: None }
+            )]
+        );
+        // A higher master heard after the lower one: accepted, the preemption is forgotten.
+        let mut instance = backup(v3(150, 1, 100), t0);
+        instance.handle(t0 + ms(100), advert(2, 100, 100));
+        instance.handle(t0 + ms(200), advert(3, 200, 100));
+        assert_eq!(
+            transitions(&fire(&mut instance)),
+            vec![(
+                State::Backup,
+                State::Master,
+                Cause::MasterDown {
+                    master: Some(ip(3))
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn cause_texts() {
+        let other: IpAddr = "198.18.0.1".parse().unwrap();
+        for (cause, text) in [
+            (Cause::Startup, "startup"),
+            (Cause::Shutdown, "shutdown"),
+            (
+                Cause::MasterDown { master: None },
+                "master down timer expired (no advert from the master)",
+            ),
+            (
+                Cause::MasterDown {
+                    master: Some(other),
+                },
+                "master down timer expired (no advert from 198.18.0.1)",
+            ),
+            // The example: a preemption says so and names the master it replaced.
+            (
+                Cause::Preempting {
+                    master: other,
+                    priority: 150,
+                    ours: 200,
+                },
+                "preempting 198.18.0.1, priority 150 < 200",
+            ),
+            (
+                Cause::MasterResigned { master: other },
+                "skew time expired after the master resigned (priority 0)",
+            ),
+            (
+                Cause::PreemptedBy {
+                    master: other,
+                    priority: 200,
+                    ours: 150,
+                },
+                "preempted by 198.18.0.1, priority 200 > 150",
+            ),
+            (
+                Cause::PreemptedBy {
+                    master: other,
+                    priority: 150,
+                    ours: 150,
+                },
+                "preempted by 198.18.0.1, priority 150 = 150 from a greater address",
+            ),
+            (Cause::Fault, "fault (interface down or a tracker in fault)"),
+            (
+                Cause::FaultCleared,
+                "fault cleared (interface up, trackers up)",
+            ),
+        ] {
+            assert_eq!(cause.to_string(), text);
+            assert_eq!(cause.display_with(|_| "unused"), text);
+        }
+        let moved = Cause::SyncGroup {
+            member: 1,
+            cause: Box::new(Cause::Fault),
+        };
+        assert_eq!(
+            moved.to_string(),
+            "sync group: fault (interface down or a tracker in fault) on member 1"
+        );
+        assert_eq!(
+            moved.display_with(|m| ["VI_A", "VI_B"][m]),
+            "sync group: fault (interface down or a tracker in fault) on VI_B"
+        );
+    }
+
     proptest! {
+        /// `next_timeout` is what a driver mirroring ArmTimer/CancelTimer would hold (the runtime
+        /// drops its copy when it delivers a due timer, as here), whatever the event sequence.
+        #[test]
+        fn next_timeout_matches_the_timer_actions(
+            events in proptest::collection::vec((0u8..8, 0u8..=255, 1u8..5, 0u64..3000), 1..60),
+            owner in any::<bool>(),
+            v2 in any::<bool>(),
+        ) {
+            let t0 = Instant::now();
+            let mut config = v3(if owner { 255 } else { 100 }, 5, 100);
+            if v2 {
+                config.version = Version::V2;
+            }
+            let mut instance = Instance::new(config).unwrap();
+            let mut mirror: Option<Instant> = None;
+            let mut now = t0;
+            for (kind, priority, src, dt) in events {
+                now += ms(dt);
+                let event = match kind {
+                    0 => Event::Startup,
+                    1 => Event::Shutdown,
+                    2 | 3 => advert(src * 2, priority, 100),
+                    4 => Event::TimerFired,
+                    5 => Event::PriorityChanged { effective_priority: priority },
+                    6 => Event::InterfaceDown,
+                    _ => Event::InterfaceUp,
+                };
+                if kind == 4 && let Some(at) = mirror {
+                    now = now.max(at);
+                    mirror = None;
+                }
+                for action in instance.handle(now, event) {
+                    match action {
+                        Action::ArmTimer { at, .. } => mirror = Some(at),
+                        Action::CancelTimer => mirror = None,
+                        _ => {}
+                    }
+                }
+                prop_assert_eq!(instance.next_timeout(), mirror);
+            }
+        }
+
         /// Skew is never zero, grows as priority falls, and Master_Down_Interval exceeds
         /// down_timer_adverts intervals by exactly the skew.
         #[test]

@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use super::instance::{Action, Event, Instance, State, SyncGates};
+use super::instance::{Action, Cause, Event, Instance, State, SyncGates};
 
 /// Output of [`SyncGroup::handle`], in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +64,12 @@ impl SyncGroup {
         &self.members[member]
     }
 
+    /// The earliest deadline of the members' timers: when the driver must next feed
+    /// [`Event::TimerFired`] to one of them ([`Instance::next_timeout`] says which).
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.members.iter().filter_map(Instance::next_timeout).min()
+    }
+
     /// Delivers `event` to `member`, then moves the other members as keepalived's sync
     /// handlers would. Panics if `member` is out of range.
     pub fn handle(&mut self, now: Instant, member: usize, event: Event) -> Vec<GroupAction> {
@@ -75,17 +81,29 @@ impl SyncGroup {
         let mut actions = Vec::new();
         instance.handle_into(now, event, &mut actions);
         let new = instance.state();
+        // The others move for the member's own transition, and say so.
+        let cause = actions.iter().find_map(|action| match action {
+            Action::Notify { cause, .. } => Some(Cause::SyncGroup {
+                member,
+                cause: Box::new(cause.clone()),
+            }),
+            _ => None,
+        });
         push_member(&mut out, member, actions);
 
         // keepalived VRRP_TSM (B→M, F→M: vrrp_sync_master; M→B: vrrp_sync_backup) plus the
         // fault handlers called from down_instance / try_up_instance.
-        match (prev, new) {
-            (p, State::Master) if p != State::Master => self.sync_master(now, member, &mut out),
-            (State::Master | State::Fault, State::Backup) => {
-                self.sync_backup(now, member, &mut out)
+        if let Some(cause) = cause {
+            match (prev, new) {
+                (p, State::Master) if p != State::Master => {
+                    self.sync_master(now, member, cause, &mut out)
+                }
+                (State::Master | State::Fault, State::Backup) => {
+                    self.sync_backup(now, member, cause, &mut out)
+                }
+                (p, State::Fault) if p != State::Fault => self.sync_fault(member, cause, &mut out),
+                _ => {}
             }
-            (p, State::Fault) if p != State::Fault => self.sync_fault(member, &mut out),
-            _ => {}
         }
         out
     }
@@ -113,42 +131,54 @@ impl SyncGroup {
         }
     }
 
-    fn sync_master(&mut self, now: Instant, member: usize, out: &mut Vec<GroupAction>) {
+    fn sync_master(
+        &mut self,
+        now: Instant,
+        member: usize,
+        cause: Cause,
+        out: &mut Vec<GroupAction>,
+    ) {
         if self.state == State::Master {
             return;
         }
         for (i, m) in self.members.iter_mut().enumerate() {
             if i != member && m.state() != State::Master {
                 let mut actions = Vec::new();
-                m.force_master(now, &mut actions);
+                m.force_master(now, cause.clone(), &mut actions);
                 push_member(out, i, actions);
             }
         }
         self.set_state(State::Master, out);
     }
 
-    fn sync_backup(&mut self, now: Instant, member: usize, out: &mut Vec<GroupAction>) {
+    fn sync_backup(
+        &mut self,
+        now: Instant,
+        member: usize,
+        cause: Cause,
+        out: &mut Vec<GroupAction>,
+    ) {
         if self.state == State::Backup {
             return;
         }
         for (i, m) in self.members.iter_mut().enumerate() {
             if i != member && m.state() != State::Backup {
                 let mut actions = Vec::new();
-                m.force_backup(now, &mut actions);
+                m.force_backup(now, cause.clone(), &mut actions);
                 push_member(out, i, actions);
             }
         }
         self.set_state(State::Backup, out);
     }
 
-    fn sync_fault(&mut self, member: usize, out: &mut Vec<GroupAction>) {
+    fn sync_fault(&mut self, member: usize, cause: Cause, out: &mut Vec<GroupAction>) {
         if self.state == State::Fault {
             return;
         }
         for (i, m) in self.members.iter_mut().enumerate() {
             if i != member && m.state() != State::Fault {
                 let mut actions = Vec::new();
-                m.force_fault(&mut actions);
+                m.force_fault(cause.clone(), &mut actions);
                 push_member(out, i, actions);
             }
         }
@@ -178,6 +208,8 @@ fn push_member(out: &mut Vec<GroupAction>, member: usize, actions: Vec<Action>) 
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::time::Duration;
+
+    use proptest::prelude::*;
 
     use super::*;
     use crate::vrrp::instance::{InstanceConfig, TimerKind, Version};
@@ -344,5 +376,133 @@ mod tests {
             group.member(0).next_timeout(),
             Some(t0 + Duration::from_secs(1) + Duration::from_nanos(3_906_250))
         );
+    }
+
+    /// The transitions of `member` in `out`, with their causes.
+    fn transitions_of(out: &[GroupAction], member: usize) -> Vec<(State, State, Cause)> {
+        out.iter()
+            .filter_map(|a| match a {
+                GroupAction::Member {
+                    member: m,
+                    action: Action::Notify { from, to, cause },
+                } if *m == member => Some((*from, *to, cause.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn moved_by(member: usize, cause: Cause) -> Cause {
+        Cause::SyncGroup {
+            member,
+            cause: Box::new(cause),
+        }
+    }
+
+    #[test]
+    fn members_moved_by_another_carry_its_index_and_cause() {
+        let t0 = Instant::now();
+        let mut group = started(&[100, 100], t0);
+        fire(&mut group, 0);
+        // Member 1's timer takes both to Master: member 1 for its own reason, member 0 for
+        // member 1's.
+        let out = fire(&mut group, 1);
+        let down = Cause::MasterDown { master: None };
+        assert_eq!(
+            transitions_of(&out, 1),
+            vec![(State::Backup, State::Master, down.clone())]
+        );
+        assert_eq!(
+            transitions_of(&out, 0),
+            vec![(State::Backup, State::Master, moved_by(1, down))]
+        );
+        // A higher priority on member 0 takes member 1 to Backup.
+        let t1 = t0 + Duration::from_secs(10);
+        let out = group.handle(t1, 0, advert(150));
+        let preempted = Cause::PreemptedBy {
+            master: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            priority: 150,
+            ours: 100,
+        };
+        assert_eq!(
+            transitions_of(&out, 1),
+            vec![(State::Master, State::Backup, moved_by(0, preempted))]
+        );
+        // A fault on member 1 faults member 0; its recovery brings member 0 back.
+        let out = group.handle(t1, 1, Event::InterfaceDown);
+        assert_eq!(
+            transitions_of(&out, 0),
+            vec![(State::Backup, State::Fault, moved_by(1, Cause::Fault))]
+        );
+        let out = group.handle(t1, 1, Event::InterfaceUp);
+        assert_eq!(
+            transitions_of(&out, 1),
+            vec![(State::Fault, State::Backup, Cause::FaultCleared)]
+        );
+        assert_eq!(
+            transitions_of(&out, 0),
+            vec![(
+                State::Fault,
+                State::Backup,
+                moved_by(1, Cause::FaultCleared)
+            )]
+        );
+        // Shutdown reaches every member itself.
+        let out = group.handle_all(t1, Event::Shutdown);
+        for m in 0..2 {
+            assert_eq!(
+                transitions_of(&out, m),
+                vec![(State::Backup, State::Initialize, Cause::Shutdown)]
+            );
+        }
+    }
+
+    proptest! {
+        /// Each member's `next_timeout` is what a driver mirroring its ArmTimer/CancelTimer
+        /// actions would hold, and the group's is the earliest of them.
+        #[test]
+        fn next_timeout_matches_the_timer_actions(
+            events in proptest::collection::vec((0usize..3, 0u8..8, 0u8..=255, 0u64..3000), 1..60),
+        ) {
+            let t0 = Instant::now();
+            let mut group = SyncGroup::new(vec![member(1, 100), member(2, 150), member(3, 255)]);
+            let mut mirror: Vec<Option<Instant>> = vec![None; 3];
+            let mut now = t0;
+            for (m, kind, priority, dt) in events {
+                now += Duration::from_millis(dt);
+                let event = match kind {
+                    0 => Event::Startup,
+                    1 => Event::Shutdown,
+                    2 | 3 => advert(priority),
+                    4 => Event::TimerFired,
+                    5 => Event::PriorityChanged { effective_priority: priority },
+                    6 => Event::InterfaceDown,
+                    _ => Event::InterfaceUp,
+                };
+                if kind == 4 && let Some(at) = mirror[m] {
+                    now = now.max(at);
+                    mirror[m] = None;
+                }
+                let out = if kind <= 1 {
+                    group.handle_all(now, event)
+                } else {
+                    group.handle(now, m, event)
+                };
+                for action in out {
+                    match action {
+                        GroupAction::Member { member, action: Action::ArmTimer { at, .. } } => {
+                            mirror[member] = Some(at)
+                        }
+                        GroupAction::Member { member, action: Action::CancelTimer } => {
+                            mirror[member] = None
+                        }
+                        _ => {}
+                    }
+                }
+                for (i, armed) in mirror.iter().enumerate() {
+                    prop_assert_eq!(group.member(i).next_timeout(), *armed);
+                }
+                prop_assert_eq!(group.next_timeout(), mirror.iter().flatten().min().copied());
+            }
+        }
     }
 }

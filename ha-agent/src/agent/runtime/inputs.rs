@@ -38,9 +38,7 @@ impl Runtime {
         // Adverts that fall due together go out together (one sendmmsg per socket).
         self.adverts.begin_batch();
         for i in 0..self.nodes.len() {
-            if let Some(at) = self.nodes[i].timer
-                && at <= now
-            {
+            if self.instance(i).next_timeout().is_some_and(|at| at <= now) {
                 // XDP: the Master_Down_Timer fires, but vrrp_rx may have seen the master since
                 // (unchanged adverts send no event). Its last advert re-arms the timer from when
                 // it arrived; only if that is due too does the timer really fire.
@@ -49,14 +47,11 @@ impl Runtime {
                 {
                     self.deliver_peer(i, peer).await;
                 }
-                let Some(at) = self.nodes[i].timer.filter(|&t| t <= now) else {
+                let Some(at) = self.instance(i).next_timeout().filter(|&t| t <= now) else {
                     continue;
                 };
-                self.nodes[i].timer = None;
-                self.resign_timer = self.instance(i).awaiting_resigned_master();
                 // The deadline, not the wake-up time: the advert timer does not drift.
                 self.deliver(i, at, Event::TimerFired).await;
-                self.resign_timer = false;
                 self.reconcile_slot_fence(i, now).await;
             }
         }

@@ -77,7 +77,6 @@ impl Runtime {
                 nodes[i] = Some(Node {
                     unit: u,
                     member: m,
-                    timer: None,
                     link_running: facts.get(&ip.interface).is_some_and(|f| f.running),
                     fault: false,
                     priority: ip.machine.priority,
@@ -112,8 +111,6 @@ impl Runtime {
             notify_users,
             scripts,
             config_file: config_file.to_owned(),
-            cause: None,
-            resign_timer: false,
             rewiring: None,
         })
     }
@@ -394,7 +391,6 @@ impl Runtime {
             new.nodes[ni] = Node {
                 unit: new.nodes[ni].unit,
                 member: m,
-                timer: old.timer,
                 // The interface may be a new one (re-created): its carrier as read now.
                 link_running: new.nodes[ni].link_running,
                 fault: old.fault,

@@ -56,7 +56,7 @@ use crate::{
     notify::{self, Subject},
     track::{Trackers, script::RunAs},
     vrrp::{
-        instance::{Action, Event, Instance, State},
+        instance::{Action, Cause, Event, Instance, State},
         sync_group::{GroupAction, SyncGroup},
     },
 };
@@ -70,7 +70,6 @@ enum Unit {
 struct Node {
     unit: usize,
     member: usize,
-    timer: Option<Instant>,
     /// The interface is running (carrier), as a tracker of the instance itself.
     link_running: bool,
     /// The fault and effective priority last told to the state machine.
@@ -97,11 +96,6 @@ struct Runtime {
     notify_users: notify::Users,
     scripts: Vec<ScriptJob>,
     config_file: std::path::PathBuf,
-    /// The event being delivered and the instance it was delivered to: the reason in the
-    /// transition log line.
-    cause: Option<(usize, Event)>,
-    /// The timer being delivered is a backup's Skew_Time after a priority-0 advert.
-    resign_timer: bool,
     /// An interface we use that came back under a new index (name, index): reloads move us
     /// to it, and are retried at its link and address changes until one works (it needs its
     /// addresses first).
@@ -269,8 +263,12 @@ impl Runtime {
         self.instance(i).state() == State::Master
     }
 
+    /// The next timer of a state machine (each owns its timer), or of a VIP retry.
     fn next_deadline(&self) -> Option<Instant> {
-        let timers = self.nodes.iter().filter_map(|n| n.timer);
+        let timers = self.units.iter().filter_map(|u| match u {
+            Unit::Single(inst) => inst.next_timeout(),
+            Unit::Group(g) => g.next_timeout(),
+        });
         timers.chain(self.vips.next_deadline()).min()
     }
 
@@ -294,7 +292,6 @@ impl Runtime {
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
     async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
-        self.cause = Some((i, event));
         let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
         let actions = match &mut self.units[u] {
             Unit::Single(inst) => inst
@@ -308,7 +305,6 @@ impl Runtime {
             }
         };
         self.execute_all(actions).await;
-        self.cause = None;
     }
 
     fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
@@ -364,34 +360,26 @@ impl Runtime {
             }
             Action::SendGratuitous => self.garp.announce(i, ip, &self.facts),
             Action::ReassertGratuitous => self.garp.reassert(i, ip, &self.facts),
-            Action::Notify { from, to } => self.notify(i, from, to),
-            Action::ArmTimer { at, .. } => self.nodes[i].timer = Some(at),
-            Action::CancelTimer => self.nodes[i].timer = None,
+            Action::Notify { from, to, cause } => self.notify(i, from, to, cause),
+            // The state machine keeps its timer: the loop asks `next_timeout` (`next_deadline`).
+            Action::ArmTimer { .. } | Action::CancelTimer => {}
         }
     }
 
     /// A transition: counted, logged with its reason, and the notify scripts run.
-    fn notify(&mut self, i: usize, from: State, to: State) {
+    fn notify(&mut self, i: usize, from: State, to: State, cause: Cause) {
         let now = Instant::now();
         self.board.transition(i, to, now, self.intake.heard(i).last);
         let ip = &self.plan.instances[i];
         let inst = self.instance(i);
-        let master = inst
-            .master()
-            .map(|(a, p)| format!("{a} (priority {p})"))
-            .unwrap_or_else(|| "-".into());
-        // Startup and Shutdown are the only ways out of and into INIT; they go to whole units.
-        let reason = match self.cause {
-            Some((j, event)) => crate::control::transition_reason(
-                &event,
-                from,
-                (j != i).then(|| self.plan.instances[j].name.as_str()),
-                self.resign_timer,
-            ),
-            None if from == State::Initialize => "startup".to_owned(),
-            None if to == State::Initialize => "shutdown".to_owned(),
-            None => "-".to_owned(),
+        let master = match inst.master() {
+            // Our own address here read as the master we replaced: say "self".
+            Some(_) if inst.state() == State::Master => "self".to_owned(),
+            Some((a, p)) => format!("{a} (priority {p})"),
+            None => "-".into(),
         };
+        let members = &self.plan.units[self.nodes[i].unit].members;
+        let reason = cause.display_with(|m| &self.plan.instances[members[m]].name);
         info!(
             instance = %ip.name,
             "{} -> {} ({reason}; priority {}, effective {}, master {master})",
