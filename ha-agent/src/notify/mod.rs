@@ -213,20 +213,10 @@ mod tests {
             .await
             .expect("the timeout ends the wait")
             .unwrap();
-        let dead = || {
-            std::fs::read_to_string(format!("/proc/{child}/stat")).map_or(true, |stat| {
-                stat.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while !dead() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(dead(), "the script's child {child} outlived its timeout");
+        assert!(
+            crate::testing::dies(child).await,
+            "the script's child {child} outlived its timeout"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
