@@ -1339,11 +1339,12 @@ impl Runtime {
                     continue;
                 };
                 let (i, at) = waiting.swap_remove(pos);
-                info!(
-                    instance = %self.plan.instances[i].name,
-                    "handed over: {src} (priority {priority}) is master, {:.1} ms after our \
-                     priority-0 advert",
-                    seen.saturating_duration_since(at).as_secs_f64() * 1e3
+                let after = seen.saturating_duration_since(at);
+                crate::control::events::handed_over(
+                    &self.plan.instances[i].name,
+                    src,
+                    priority,
+                    after,
                 );
             }
         }
@@ -1587,7 +1588,7 @@ impl Runtime {
                 GroupAction::Member { member, action } => actions.push((members[member], action)),
                 GroupAction::Notify { from, to } => {
                     if let Some(group) = &self.plan.units[u].group {
-                        info!(group = %group.name, "sync group {}: {} -> {}", group.name, notify::state_word(from), notify::state_word(to));
+                        crate::control::events::group_transition(&group.name, from, to);
                         for (argv, user) in
                             notify::commands(&group.notify, Subject::Group, &group.name, to, 0)
                         {
@@ -2157,10 +2158,6 @@ impl Runtime {
         }
         let ip = &self.plan.instances[i];
         let inst = self.instance(i);
-        let master = inst
-            .master()
-            .map(|(a, p)| format!("{a} (priority {p})"))
-            .unwrap_or_else(|| "-".into());
         // Startup and Shutdown are the only ways out of and into INIT; they go to whole units.
         let reason = match self.cause {
             Some((j, event)) => crate::control::transition_reason(
@@ -2173,14 +2170,27 @@ impl Runtime {
             None if to == State::Initialize => "shutdown".to_owned(),
             None => "-".to_owned(),
         };
-        info!(
-            instance = %ip.name,
-            "{} -> {} ({reason}; priority {}, effective {}, master {master})",
-            if from == State::Initialize { "INIT" } else { notify::state_word(from) },
-            notify::state_word(to),
-            ip.machine.priority,
-            inst.effective_priority()
-        );
+        let n = &self.nodes[i];
+        crate::control::events::Transition {
+            instance: &ip.name,
+            from,
+            to,
+            reason: &reason,
+            priority: ip.machine.priority,
+            effective: inst.effective_priority(),
+            master: inst.master(),
+            fault: (to == State::Fault)
+                .then(|| {
+                    let link = !n.link_running && !ip.dont_track_primary;
+                    let down = n.trackers.iter().filter(|t| !t.up && t.weight == 0);
+                    crate::control::events::fault_text(
+                        link.then_some(ip.interface.as_str()),
+                        down.map(|t| (t.kind, t.name.as_str())),
+                    )
+                })
+                .flatten(),
+        }
+        .emit();
         for (argv, user) in notify::commands(
             &ip.notify,
             Subject::Instance,

@@ -10,6 +10,7 @@
 //! beside it (see [`dump`]).
 
 pub mod dump;
+pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod report;
