@@ -214,8 +214,8 @@ fn main() -> ExitCode {
             match agent::run(options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    tracing::error!("{err:#}");
-                    eprintln!("ha-agent: {}", escape_lines(&format!("{err:#}")));
+                    // Once, through the log (stderr): its level is the journal's priority.
+                    control::logging::error_lines("", format!("{err:#}"));
                     ExitCode::FAILURE
                 }
             }

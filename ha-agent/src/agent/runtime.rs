@@ -980,7 +980,13 @@ impl Runtime {
                 Ok(list) => {
                     let mut map = self.rejected.borrow_mut();
                     for (vrid, reason, n) in list {
-                        map.insert((name.clone(), vrid, reason.as_str()), n);
+                        crate::control::rejections::record(
+                            &mut map,
+                            name,
+                            vrid,
+                            reason.as_str(),
+                            n,
+                        );
                     }
                 }
                 Err(e) => debug!("{name}: reading XDP rejections: {e}"),
@@ -1390,7 +1396,10 @@ impl Runtime {
                 loaded.config
             }
             Err(e) => {
-                error!("reload refused, the running configuration stays:\n{e}");
+                crate::control::logging::error_lines(
+                    "reload refused, the running configuration stays: ",
+                    &e,
+                );
                 return self;
             }
         };
@@ -1421,7 +1430,10 @@ impl Runtime {
                         "reload deferred: interface {name} is back as index {index} but cannot be \
                          used yet ({e:#}); retrying at its next link or address change"
                     ),
-                    None => error!("reload refused, the running configuration stays: {e:#}"),
+                    None => crate::control::logging::error_lines(
+                        "reload refused, the running configuration stays: ",
+                        format!("{e:#}"),
+                    ),
                 }
                 return self;
             }

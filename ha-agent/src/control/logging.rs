@@ -136,6 +136,15 @@ pub fn init(level: &str, format: LogFormat) -> Result<()> {
         .map_err(|e| anyhow!("logging: {e}"))
 }
 
+/// Logs `err` at ERROR after `prefix`, one event per line of it: a multi-line error (every
+/// error of a configuration) is that many lines, each with its own level (the journal's
+/// priority prefix), none a bare continuation line.
+pub fn error_lines(prefix: &str, err: impl std::fmt::Display) {
+    for line in err.to_string().lines() {
+        tracing::error!("{prefix}{line}");
+    }
+}
+
 /// The subscriber [`init`] installs, writing to `writer` (a buffer in tests).
 fn subscriber<W>(
     level: &str,
@@ -292,6 +301,21 @@ mod tests {
         assert_eq!(
             &*escape_control_bytes(b"\x1b[1mI\x1b[0m\n", true),
             b"\x1b[1mI\x1b[0m\n"
+        );
+    }
+
+    #[test]
+    fn an_error_is_one_line_per_line_each_with_its_priority() {
+        let journal = Captured::run("info", LogFormat::Text, true, || {
+            error_lines(
+                "reload refused: ",
+                "a.conf:2:9: state: expected MASTER\na.conf:4:21: virtual_router_id: 300",
+            );
+        });
+        assert_eq!(
+            journal,
+            "<3>ERROR reload refused: a.conf:2:9: state: expected MASTER\n\
+             <3>ERROR reload refused: a.conf:4:21: virtual_router_id: 300\n"
         );
     }
 

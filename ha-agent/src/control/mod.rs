@@ -13,6 +13,7 @@ pub mod dump;
 pub mod events;
 pub mod logging;
 pub mod metrics;
+pub mod rejections;
 pub mod report;
 pub mod sd_notify;
 pub mod socket;
