@@ -2,7 +2,9 @@
 //! systemd's journal (`$JOURNAL_STREAM` names our stderr) no colours, no timestamp (the journal
 //! stamps each line) and a `<N>` syslog priority prefix the journal turns into the entry's
 //! priority; otherwise (a pipe, a file) plain text with timestamps. `--log-format json` writes
-//! one JSON object a line.
+//! one JSON object a line, with the fields of the typed events ([`super::events`]) that the text
+//! formats leave to the message. A bare `--log-level` holds aya's BPF loader at warn; an error
+//! of several lines is logged as that many lines, each with its level ([`error_lines`]).
 
 use anyhow::{Result, anyhow};
 use tracing::{Event, Level, Subscriber};
