@@ -495,7 +495,14 @@ fn log_tails(daemons: &[Daemon]) -> String {
                 .chars()
                 .filter(|c| !c.is_control() || *c == '\n')
                 .collect();
-            let lines: Vec<&str> = log.lines().map(str::trim).collect();
+            // The agent's JSON lines as `LEVEL message`.
+            let lines: Vec<String> = log
+                .lines()
+                .map(|l| match ha_tests::agent_log::parse(l) {
+                    Some(e) => format!("{} {}", e.level, e.message()),
+                    None => l.trim().to_owned(),
+                })
+                .collect();
             let tail: String = lines[lines.len().saturating_sub(4)..]
                 .join(" | ")
                 .chars()
