@@ -42,14 +42,18 @@ enum Command {
         /// IPPROTO_VRRP sockets only), or `auto` (xdp when it loads, else socket with a warning).
         #[arg(long, value_enum, default_value_t = DatapathArg::Auto)]
         datapath: DatapathArg,
-        /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
+        /// Log level: error, warn, info, debug, trace: the agent's; aya's BPF loader stays at
+        /// warn (its ~130 relocation lines need a filter directive, e.g. `debug,aya=debug`,
+        /// which is taken as written).
         #[arg(long, default_value = "info")]
         log_level: String,
         /// Write the process id here; refuse to start if it names a live process.
         #[arg(long)]
         pid_file: Option<PathBuf>,
         /// Log format: `text` (human on a terminal; no colours or timestamps and a <N> priority
-        /// prefix when stderr is systemd's journal) or `json` (one object a line).
+        /// prefix when stderr is systemd's journal) or `json` (one object a line; transitions,
+        /// handovers and XDP rejections carry typed fields: `event`, `from`, `to`, `reason`,
+        /// `priority`, `effective`, `master`…, see the README).
         #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
         log_format: LogFormatArg,
         /// Control socket for `ha-agent status` (owner-only). Default:
@@ -214,8 +218,8 @@ fn main() -> ExitCode {
             match agent::run(options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    tracing::error!("{err:#}");
-                    eprintln!("ha-agent: {}", escape_lines(&format!("{err:#}")));
+                    // Once, through the log (stderr): its level is the journal's priority.
+                    control::logging::error_lines("", format!("{err:#}"));
                     ExitCode::FAILURE
                 }
             }

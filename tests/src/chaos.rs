@@ -497,15 +497,16 @@ impl Soak<'_> {
     fn start_agent(&mut self, i: usize) -> Result<Duration> {
         let started = Instant::now();
         let conf = self.conf(i);
-        let mut agent = self
-            .lab
-            .ha_agent(i, &conf, &["--datapath", &self.opts.datapath])?;
+        let mut agent = self.lab.ha_agent(
+            i,
+            &conf,
+            &["--datapath", &self.opts.datapath, "--log-format", "json"],
+        )?;
         self.pids.push(agent.pid());
         agent.wait_for_log("ha-agent running", Duration::from_secs(20))?;
-        for line in agent.log().lines() {
-            if let Some(path) = line.split("control socket ").nth(1) {
-                self.sockets
-                    .insert(PathBuf::from(path.split_whitespace().next().unwrap_or("")));
+        for e in crate::agent_log::entries(&agent.log()) {
+            if let Some(path) = e.message().strip_prefix("control socket ") {
+                self.sockets.insert(PathBuf::from(path));
             }
         }
         self.agents[i - 1] = Some(agent);
@@ -1263,44 +1264,27 @@ fn timeline(soak: &Soak, t0: f64) -> Vec<Line> {
     lines
 }
 
-/// `2026-11-22T03:39:00.550058Z  INFO BACKUP -> MASTER (reason; …) instance=VI_A` as a
-/// timeline line of node i.
+/// A line of node i's agent log (`--log-format json`) as a timeline line: its `transition`
+/// events by their fields, its warnings and errors and its reassertions by their message.
 fn transition(line: &str, i: usize) -> Option<Line> {
-    let (stamp, rest) = line.split_once(' ')?;
-    let t = parse_rfc3339(stamp)?;
-    let rest = rest.trim_start();
-    let rest = rest
-        .strip_prefix("INFO ")
-        .or_else(|| rest.strip_prefix("WARN "))
-        .or_else(|| rest.strip_prefix("ERROR "))?
-        .trim_start();
-    let instance = rest
-        .rsplit("instance=")
-        .next()
-        .filter(|_| rest.contains("instance="));
-    let text = if rest.contains(" -> ") && rest.contains('(') {
-        let change = rest.split(" (").next()?;
-        let reason = rest
-            .split_once(" (")?
-            .1
-            .split(';')
-            .next()
-            .unwrap_or_default();
-        format!("n{i} {} {change}: {reason}", instance.unwrap_or("?"))
-    } else if line.contains("ERROR")
-        || line.contains("WARN")
-        || rest.contains("reasserting over a lower priority")
+    let e = crate::agent_log::parse(line)?;
+    let text = if e.is_transition() {
+        format!(
+            "n{i} {} {} -> {}: {}",
+            e.str("instance").unwrap_or("?"),
+            e.str("from")?,
+            e.str("to")?,
+            e.str("reason").unwrap_or_default()
+        )
+    } else if e.level == "ERROR"
+        || e.level == "WARN"
+        || e.message().contains("reasserting over a lower priority")
     {
-        format!("n{i} {}", rest.chars().take(160).collect::<String>())
+        format!("n{i} {}", e.message().chars().take(160).collect::<String>())
     } else {
         return None;
     };
-    Some(Line { t, text })
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-fn parse_rfc3339(s: &str) -> Option<f64> {
-    crate::utc_epoch(s.strip_suffix('Z')?)
+    Some(Line { t: e.t, text })
 }
 
 /// The `cargo xtask chaos` flags, besides `--seconds` and `--seed`, that repeat `opts`.
@@ -1433,17 +1417,9 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339_timestamps() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        let t = parse_rfc3339("2026-11-22T03:39:00.550058Z").unwrap();
-        assert!((t - 1_795_318_740.550_058).abs() < 1e-6, "{t}");
-    }
-
-    #[test]
     fn transitions_from_agent_logs() {
         let l = transition(
-            "2026-11-22T03:39:00.550058Z  INFO BACKUP -> MASTER (master down timer expired (no \
-             advert from the master); priority 150, effective 150, master -) instance=VI_A",
+            r#"{"timestamp":"2026-11-22T03:39:00.550058Z","level":"INFO","fields":{"message":"BACKUP -> MASTER (master down timer expired (no advert from the master); priority 150, effective 150, master -)","instance":"VI_A","event":"transition","from":"BACKUP","to":"MASTER","reason":"master down timer expired (no advert from the master)","priority":150,"effective":150}}"#,
             2,
         )
         .unwrap();
@@ -1451,7 +1427,22 @@ mod tests {
             l.text,
             "n2 VI_A BACKUP -> MASTER: master down timer expired (no advert from the master)"
         );
-        assert!(transition("2026-11-22T03:39:00.550058Z DEBUG sent advert", 1).is_none());
+        assert!((l.t - 1_795_318_740.550_058).abs() < 1e-6, "{}", l.t);
+        let warn = transition(
+            r#"{"timestamp":"1970-01-01T00:00:00Z","level":"WARN","fields":{"message":"removed stale VIP","instance":"VI_A"}}"#,
+            1,
+        )
+        .unwrap();
+        assert_eq!((warn.t, warn.text.as_str()), (0.0, "n1 removed stale VIP"));
+        assert!(
+            transition(
+                r#"{"timestamp":"2026-11-22T03:39:00.550058Z","level":"DEBUG","fields":{"message":"BACKUP -> MASTER (sent advert)"}}"#,
+                1
+            )
+            .is_none(),
+            "a message that reads like a transition is not one"
+        );
+        assert!(transition("2026-11-22T03:39:00.550058Z  INFO BACKUP -> MASTER (x)", 1).is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! lab creates (namespaces, processes, its temporary directory) is removed when it is dropped,
 //! also when a test panics.
 
+pub mod agent_log;
 pub mod arpflood;
 pub mod chaos;
 mod daemon;

@@ -1,7 +1,8 @@
 //! What an operator relies on while ha-agent runs: `ha-agent status` (table and JSON) over the
 //! per-configuration control socket, Prometheus metrics scraped inside the node, the SIGUSR1 /
 //! SIGUSR2 dumps, transition log lines with their reason, systemd's READY/STATUS/STOPPING, the
-//! journal and JSON log formats, stale and colliding control sockets, and the example configs.
+//! journal and JSON log formats and the typed events of the JSON log, rejected adverts in the
+//! log, a fatal start error, stale and colliding control sockets, and the example configs.
 
 use std::{
     io::{Read as _, Write as _},
@@ -13,7 +14,7 @@ use std::{
 };
 
 use ha_agent::control::{default_socket_path, report::Report};
-use ha_tests::{Daemon, Lab, ha_agent_bin, in_netns};
+use ha_tests::{Daemon, Lab, agent_log, ha_agent_bin, in_netns};
 
 const VIP: &str = "192.0.2.200";
 
@@ -357,6 +358,176 @@ fn status_metrics_dumps_and_transition_logs() {
     );
 }
 
+/// The typed events of `--log-format json` (ha-agent's `control::events`): a takeover, a fault
+/// (at WARN, naming what is down) and a graceful handover carry their facts as fields, so the
+/// chaos driver and the bench read them without parsing the message.
+#[test]
+fn json_log_events_carry_transitions_faults_and_the_handover() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("opsevents", 2).unwrap();
+    let json = ["--datapath", "socket", "--log-format", "json"];
+    let mut a1 = lab.ha_agent(1, &conf(150), &json).unwrap();
+    let a2 = lab.ha_agent(2, &conf(100), &json).unwrap();
+    let _cleanup = RemoveOnDrop(vec![
+        default_socket_path(&conf_path(&lab, 1)),
+        default_socket_path(&conf_path(&lab, 2)),
+    ]);
+    let (c1, c2) = (conf_path(&lab, 1), conf_path(&lab, 2));
+    wait_status("node 1 MASTER", &c1, |r| r.instances[0].state == "MASTER");
+    wait_status("node 2 BACKUP hearing node 1", &c2, |r| {
+        r.instances[0].state == "BACKUP"
+            && r.instances[0]
+                .master
+                .as_ref()
+                .is_some_and(|m| m.address.to_string() == "192.0.2.1")
+    });
+    let transitions = |d: &Daemon| -> Vec<agent_log::Entry> {
+        agent_log::entries(&d.log())
+            .filter(agent_log::Entry::is_transition)
+            .collect()
+    };
+    let t1 = transitions(&a1);
+    let steps: Vec<(&str, &str)> = t1
+        .iter()
+        .map(|e| (e.str("from").unwrap(), e.str("to").unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("INIT", "BACKUP"), ("BACKUP", "MASTER")],
+        "{}",
+        a1.log()
+    );
+    let up = &t1[1];
+    assert_eq!(up.str("instance"), Some("VI_1"));
+    assert_eq!(up.level, "INFO");
+    assert_eq!(
+        (up.num("priority"), up.num("effective")),
+        (Some(150.0), Some(150.0))
+    );
+    assert!(
+        up.str("reason").is_some_and(|r| !r.is_empty()),
+        "{:?}",
+        up.fields
+    );
+    assert!(
+        up.message().starts_with("BACKUP -> MASTER ("),
+        "{}",
+        up.message()
+    );
+    // A master knows itself as the master.
+    assert_eq!(up.str("master"), Some("192.0.2.1"));
+    assert_eq!(up.num("master_priority"), Some(150.0));
+
+    // FAULT: a WARN that says what is down.
+    lab.cut(2).unwrap();
+    wait_status("node 2 in FAULT", &c2, |r| r.instances[0].state == "FAULT");
+    let fault = transitions(&a2)
+        .into_iter()
+        .find(|e| e.str("to") == Some("FAULT"))
+        .unwrap_or_else(|| panic!("no FAULT event:\n{}", a2.log()));
+    assert_eq!(fault.level, "WARN");
+    assert_eq!(fault.str("from"), Some("BACKUP"));
+    assert_eq!(
+        fault.str("fault"),
+        Some("interface eth0 down"),
+        "{:?}",
+        fault.fields
+    );
+    lab.restore(2).unwrap();
+    wait_status("node 2 BACKUP again", &c2, |r| {
+        r.instances[0].state == "BACKUP"
+            && r.instances[0]
+                .master
+                .as_ref()
+                .is_some_and(|m| m.address.to_string() == "192.0.2.1")
+    });
+
+    // SIGTERM on the master: node 1 logs whom it handed over to, and after how long.
+    a1.signal(libc::SIGTERM).unwrap();
+    assert!(
+        a1.wait_timeout(Duration::from_secs(3))
+            .unwrap()
+            .is_some_and(|s| s.success())
+    );
+    let handed = agent_log::entries(&a1.log())
+        .find(|e| e.event() == Some("handed_over"))
+        .unwrap_or_else(|| panic!("no handed_over event:\n{}", a1.log()));
+    assert_eq!(handed.str("instance"), Some("VI_1"));
+    assert_eq!(handed.str("successor"), Some("192.0.2.2"));
+    assert_eq!(handed.num("priority"), Some(100.0));
+    assert!(
+        handed
+            .num("after_ms")
+            .is_some_and(|ms| ms > 0.0 && ms < 1000.0),
+        "{:?}",
+        handed.fields
+    );
+    let last = transitions(&a1).pop().unwrap();
+    assert_eq!(
+        (last.str("from"), last.str("to")),
+        (Some("MASTER"), Some("STOP"))
+    );
+    let took = transitions(&a2).pop().unwrap();
+    assert_eq!(
+        (took.str("from"), took.str("to")),
+        (Some("BACKUP"), Some("MASTER"))
+    );
+}
+
+/// A fatal start error is printed once, one line per error, each at ERROR (under the journal,
+/// each with the `<3>` priority prefix): no second copy on stderr, no continuation line
+/// without a priority.
+#[test]
+fn a_fatal_start_error_is_printed_once_one_line_per_error() {
+    let bin = ha_agent_bin().expect("ha-agent binary");
+    let dir = std::env::temp_dir().join(format!("ha-agent-fatal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.conf");
+    std::fs::write(
+        &bad,
+        "vrrp_instance X {\n    state BOGUS\n    interface eth0\n    virtual_router_id 300\n}\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.conf");
+    let run = |conf: &Path, journal: bool| -> String {
+        let log = dir.join("stderr");
+        let file = std::fs::File::create(&log).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["run", "-f", conf.to_str().unwrap(), "--control-socket"])
+            .arg(dir.join("ctl.sock"))
+            .env_remove("JOURNAL_STREAM")
+            .stderr(file);
+        if journal {
+            cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
+        let status = cmd.status().unwrap();
+        assert_eq!(status.code(), Some(1));
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let out = run(&missing, false);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("ERROR") && out.contains("cannot read configuration"),
+        "{out}"
+    );
+    let out = run(&bad, false);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("ERROR") && lines[0].contains("bad.conf:2:11: state"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("ERROR") && lines[1].contains("bad.conf:4:23: virtual_router_id"),
+        "{out}"
+    );
+    let out = run(&bad, true);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().all(|l| l.starts_with("<3>ERROR ")), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn v2_auth_conf(pass: &str) -> String {
     format!(
         "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 52\n    \
@@ -427,6 +598,24 @@ fn two_masters_from_an_auth_mismatch_show_as_rejected_adverts() {
         r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="52",reason="auth_mismatch"}"#,
     );
     assert!(n.is_some_and(|n| n >= 1.0), "{body}\n{}", a1.log());
+    // The XDP datapath logs its rejections as the socket datapath does: one line at info per
+    // (interface, vrid, reason), then at debug as the count grows.
+    let first = "INFO eth0: dropped advert(s) (vrid 52): auth_mismatch (";
+    assert_eq!(a1.log().matches(first).count(), 1, "{}", a1.log());
+    wait_for(
+        "a debug line as the count grows",
+        Duration::from_secs(5),
+        || {
+            a1.log()
+                .lines()
+                .any(|l| l.contains("DEBUG eth0: dropped advert(s) (vrid 52): auth_mismatch (+"))
+        },
+    );
+    assert_eq!(a1.log().matches(first).count(), 1, "{}", a1.log());
+    // --log-level debug (the lab's) is the agent's debug, not aya's BPF loader.
+    for loader in ["relocating", "BPF Feature Detection"] {
+        assert!(!a1.log().contains(loader), "{loader}: {}", a1.log());
+    }
 }
 
 /// `env NOTIFY_SOCKET=… [JOURNAL_STREAM=…] ha-agent run …` in node 1 with its own pid file and

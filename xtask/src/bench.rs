@@ -160,20 +160,19 @@ impl Impl {
     fn is_transition(self, line: &str) -> bool {
         match self {
             Impl::Keepalived => line.contains("Entering ") && line.contains(" STATE"),
-            Impl::HaAgent => {
-                !line.contains("sync group")
-                    && ["MASTER", "BACKUP", "FAULT", "STOP"]
-                        .iter()
-                        .any(|s| line.contains(&format!(" -> {s} (")))
-            }
+            // Its `transition` events (`--log-format json`), not its wording.
+            Impl::HaAgent => ha_tests::agent_log::parse(line).is_some_and(|e| e.is_transition()),
         }
     }
 
     fn start(self, lab: &Lab, node: usize, conf: &str) -> Result<Daemon> {
         match self {
             Impl::Keepalived => lab.keepalived(node, conf),
-            // The default datapath (auto: XDP when it loads) at the default log level.
-            Impl::HaAgent => lab.ha_agent(node, conf, &["--log-level", "info"]),
+            // The default datapath (auto: XDP when it loads) at the default log level; JSON, so
+            // that transitions are read by their fields.
+            Impl::HaAgent => {
+                lab.ha_agent(node, conf, &["--log-level", "info", "--log-format", "json"])
+            }
         }
     }
 }
@@ -496,7 +495,14 @@ fn log_tails(daemons: &[Daemon]) -> String {
                 .chars()
                 .filter(|c| !c.is_control() || *c == '\n')
                 .collect();
-            let lines: Vec<&str> = log.lines().map(str::trim).collect();
+            // The agent's JSON lines as `LEVEL message`.
+            let lines: Vec<String> = log
+                .lines()
+                .map(|l| match ha_tests::agent_log::parse(l) {
+                    Some(e) => format!("{} {}", e.level, e.message()),
+                    None => l.trim().to_owned(),
+                })
+                .collect();
             let tail: String = lines[lines.len().saturating_sub(4)..]
                 .join(" | ")
                 .chars()
@@ -1041,11 +1047,23 @@ mod tests {
 
     #[test]
     fn transitions_of_both_daemons() {
-        let agent = "2026 INFO BACKUP -> MASTER (master down timer expired) instance=VI_51\n\
-                     2026 INFO sync group G: BACKUP -> MASTER\n\
-                     2026 INFO INIT -> BACKUP (start; priority 100) instance=VI_51\n\
-                     2026 DEBUG something -> else\n";
-        assert_eq!(transitions_since(Impl::HaAgent, agent, 0), 2);
+        let line = |level: &str, fields: &str| {
+            format!(
+                "{{\"timestamp\":\"2026-11-22T03:39:00.5Z\",\"level\":\"{level}\",\"fields\":{{{fields}}}}}\n"
+            )
+        };
+        let agent = line(
+            "INFO",
+            r#""message":"BACKUP -> MASTER (x)","instance":"VI_51","event":"transition","from":"BACKUP","to":"MASTER""#,
+        ) + &line(
+            "INFO",
+            r#""message":"sync group G: BACKUP -> MASTER","group":"G","event":"group_transition","from":"BACKUP","to":"MASTER""#,
+        ) + &line(
+            "WARN",
+            r#""message":"MASTER -> FAULT (y)","instance":"VI_51","event":"transition","from":"MASTER","to":"FAULT""#,
+        ) + &line("DEBUG", r#""message":"something -> MASTER (else)""#)
+            + "2026 INFO BACKUP -> MASTER (a text line) instance=VI_51\n";
+        assert_eq!(transitions_since(Impl::HaAgent, &agent, 0), 2);
         let ka = "Sun Nov 22 (VI_51) Entering BACKUP STATE (init)\n\
                   Sun Nov 22 (VI_51) received lower priority advert\n\
                   Sun Nov 22 (VI_51) Entering MASTER STATE\n";

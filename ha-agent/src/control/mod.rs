@@ -1,7 +1,9 @@
 //! The operator's side of the agent: the control socket that `ha-agent status` reads, the
 //! keepalived dump signals (SIGUSR1/SIGUSR2), Prometheus metrics, systemd's readiness
-//! protocol, and logging. Everything here reads the [`Status`] the event loop publishes on a
-//! watch channel after every event: nothing here can block or slow the loop.
+//! protocol, and logging: its format ([`logging`]), the typed events tools read ([`events`]) and
+//! the XDP datapath's rejection lines ([`rejections`]). Everything here reads the [`Status`]
+//! the event loop publishes on a watch channel after every event: nothing here can block or
+//! slow the loop.
 //!
 //! Paths: the control socket is `/run/ha-agent/<config-stem>-<hash>.sock` by default, the hash
 //! taken over the configuration file's absolute path, so several agents (one per network
@@ -10,8 +12,10 @@
 //! beside it (see [`dump`]).
 
 pub mod dump;
+pub mod events;
 pub mod logging;
 pub mod metrics;
+pub mod rejections;
 pub mod report;
 pub mod sd_notify;
 pub mod socket;

@@ -119,6 +119,10 @@ impl Board {
         self.dirty = true;
     }
 
+    pub fn counter(&self, i: usize) -> &Counters {
+        &self.per[i]
+    }
+
     pub fn counters(&mut self, i: usize) -> &mut Counters {
         &mut self.per[i]
     }

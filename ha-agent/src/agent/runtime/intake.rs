@@ -428,9 +428,14 @@ impl Intake {
         next.readers = std::mem::take(&mut self.readers);
     }
 
-    /// Counts what XDP counted: into the same maps the socket tasks count in.
+    /// Counts what XDP counted: into the same maps the socket tasks count in; a rejection
+    /// count that appears or grows is logged as the socket tasks log theirs.
     pub fn count_xdp(&mut self, counts: Counts) {
-        self.rejected.borrow_mut().extend(counts.rejected);
+        let mut rejected = self.rejected.borrow_mut();
+        for ((interface, vrid, reason), n) in counts.rejected {
+            crate::control::rejections::record(&mut rejected, &interface, vrid, reason, n);
+        }
+        drop(rejected);
         self.foreign.borrow_mut().extend(counts.foreign);
         for (i, n) in counts.accepted {
             self.heard[i].received = n;

@@ -21,6 +21,7 @@ use super::{
 use crate::{
     agent::preflight::Checked,
     config::Config,
+    control::{events, logging},
     datapath::xdp::XdpDatapath,
     net::{AdvertSender, GarpSender, Netlink},
     track::Trackers,
@@ -254,12 +255,8 @@ impl Runtime {
                     continue;
                 };
                 let (i, at) = waiting.swap_remove(pos);
-                info!(
-                    instance = %self.plan.instances[i].name,
-                    "handed over: {src} (priority {priority}) is master, {:.1} ms after our \
-                     priority-0 advert",
-                    seen.saturating_duration_since(at).as_secs_f64() * 1e3
-                );
+                let after = seen.saturating_duration_since(at);
+                events::handed_over(&self.plan.instances[i].name, src, priority, after);
             }
         }
         for (i, _) in waiting {
@@ -291,7 +288,7 @@ impl Runtime {
                 loaded.config
             }
             Err(e) => {
-                error!("reload refused, the running configuration stays:\n{e}");
+                logging::error_lines("reload refused, the running configuration stays: ", &e);
                 return self;
             }
         };
@@ -322,7 +319,10 @@ impl Runtime {
                         "reload deferred: interface {name} is back as index {index} but cannot be \
                          used yet ({e:#}); retrying at its next link or address change"
                     ),
-                    None => error!("reload refused, the running configuration stays: {e:#}"),
+                    None => logging::error_lines(
+                        "reload refused, the running configuration stays: ",
+                        format!("{e:#}"),
+                    ),
                 }
                 return self;
             }

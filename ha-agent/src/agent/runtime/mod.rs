@@ -52,6 +52,7 @@ use super::{
 };
 use crate::{
     config::Config,
+    control::events,
     net::LinkWatch,
     notify::{self, Subject},
     track::{Trackers, script::RunAs},
@@ -315,7 +316,7 @@ impl Runtime {
                 GroupAction::Member { member, action } => actions.push((members[member], action)),
                 GroupAction::Notify { from, to } => {
                     if let Some(group) = &self.plan.units[u].group {
-                        info!(group = %group.name, "sync group {}: {} -> {}", group.name, notify::state_word(from), notify::state_word(to));
+                        events::group_transition(&group.name, from, to);
                         for (argv, user) in
                             notify::commands(&group.notify, Subject::Group, &group.name, to, 0)
                         {
@@ -372,22 +373,29 @@ impl Runtime {
         self.board.transition(i, to, now, self.intake.heard(i).last);
         let ip = &self.plan.instances[i];
         let inst = self.instance(i);
-        let master = match inst.master() {
-            // Our own address here read as the master we replaced: say "self".
-            Some(_) if inst.state() == State::Master => "self".to_owned(),
-            Some((a, p)) => format!("{a} (priority {p})"),
-            None => "-".into(),
-        };
         let members = &self.plan.units[self.nodes[i].unit].members;
         let reason = cause.display_with(|m| &self.plan.instances[members[m]].name);
-        info!(
-            instance = %ip.name,
-            "{} -> {} ({reason}; priority {}, effective {}, master {master})",
-            if from == State::Initialize { "INIT" } else { notify::state_word(from) },
-            notify::state_word(to),
-            ip.machine.priority,
-            inst.effective_priority()
-        );
+        let n = &self.nodes[i];
+        let fault = (to == State::Fault).then(|| {
+            let link = !n.link_running && !ip.dont_track_primary;
+            let trackers = &self.board.counter(i).trackers;
+            let down = trackers.iter().filter(|t| !t.up && t.weight == 0);
+            events::fault_text(
+                link.then_some(ip.interface.as_str()),
+                down.map(|t| (t.kind, t.name.as_str())),
+            )
+        });
+        events::Transition {
+            instance: &ip.name,
+            from,
+            to,
+            reason: &reason,
+            priority: ip.machine.priority,
+            effective: inst.effective_priority(),
+            master: inst.master(),
+            fault: fault.flatten(),
+        }
+        .emit();
         for (argv, user) in notify::commands(
             &ip.notify,
             Subject::Instance,
