@@ -23,7 +23,6 @@ use super::{
     DatapathChoice, RunOptions, conflict,
     plan::{self, IfFacts, Plan},
     preflight::{Checked, ScriptJob},
-    status::{InstanceStatus, Status, TrackerStatus},
 };
 use crate::{
     config::Config,
@@ -35,6 +34,7 @@ use crate::{
         AddOutcome, AdvertSender, Claim, ClaimWatch, DelOutcome, GarpSender, LinkWatch, Netlink,
     },
     notify::{self, Subject},
+    status::{InstanceStatus, Status, TrackerStatus},
     track::{
         self, Tracked,
         script::{self, RunAs, ScriptUpdate},

@@ -32,7 +32,7 @@ use tokio::{
 use tracing::{info, warn};
 
 use crate::{
-    agent::status::Status,
+    status::Status,
     vrrp::instance::{Event, State},
 };
 use dump::{Dump, DumpPaths};
