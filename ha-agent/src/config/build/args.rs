@@ -1,0 +1,344 @@
+//! Reading one statement's arguments: integers, decimals, flags, addresses, users, notify
+//! scripts. Each error is reported at the word that is wrong, in keepalived's terms.
+
+use std::net::IpAddr;
+
+use super::{Builder, source};
+use crate::config::error::Pos;
+use crate::config::lexer::{Word, split_command, split_words};
+use crate::config::model::{InterfaceRef, NotifyScript, ScriptUser};
+use crate::config::parser::Stmt;
+
+impl Builder<'_> {
+    pub(super) fn arg<'a>(&mut self, st: &'a Stmt, i: usize, what: &str) -> Option<&'a Word> {
+        let w = st.args.get(i);
+        if w.is_none() {
+            self.d.error(
+                &st.end_pos(),
+                format!("{}: expected {what}, found end of line", st.kw()),
+            );
+        }
+        w
+    }
+
+    pub(super) fn extra_args(&mut self, st: &Stmt, n: usize) {
+        if let Some(w) = st.args.get(n) {
+            self.d.warn(
+                &w.pos,
+                format!("{}: unexpected \"{}\" ignored", st.kw(), w.text),
+            );
+        }
+    }
+
+    pub(super) fn no_block(&mut self, st: &Stmt) {
+        if let Some(b) = &st.block {
+            self.d
+                .error(&b.open, format!("{}: takes no '{{' block", st.kw()));
+        }
+    }
+
+    pub(super) fn block<'a>(&mut self, st: &'a Stmt) -> Option<&'a [Stmt]> {
+        match &st.block {
+            Some(b) => Some(&b.stmts),
+            None => {
+                self.d
+                    .error(&st.end_pos(), format!("{}: expected a '{{' block", st.kw()));
+                None
+            }
+        }
+    }
+
+    pub(super) fn string(&mut self, st: &Stmt, what: &str) -> Option<String> {
+        self.no_block(st);
+        let w = self.arg(st, 0, what)?.text.clone();
+        self.extra_args(st, 1);
+        Some(w)
+    }
+
+    pub(super) fn uint_word(&mut self, kw: &str, w: &Word, min: u64, max: u64) -> Option<u64> {
+        match w.text.parse::<u64>() {
+            Ok(v) if (min..=max).contains(&v) => Some(v),
+            _ => {
+                self.d.error(
+                    &w.pos,
+                    format!(
+                        "{kw}: expected an integer {min}-{max}, found \"{}\"",
+                        w.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn uint(&mut self, st: &Stmt, min: u64, max: u64) -> Option<u64> {
+        self.no_block(st);
+        let w = self.arg(st, 0, &format!("an integer {min}-{max}"))?;
+        let v = self.uint_word(st.kw(), w, min, max);
+        self.extra_args(st, 1);
+        v
+    }
+
+    pub(super) fn int_word(&mut self, kw: &str, w: &Word, min: i64, max: i64) -> Option<i64> {
+        match w.text.parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => Some(v),
+            _ => {
+                self.d.error(
+                    &w.pos,
+                    format!(
+                        "{kw}: expected an integer {min} to {max}, found \"{}\"",
+                        w.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A decimal number of seconds with up to `digits` decimals, returned in 10^-digits units
+    /// (lib/parser.c `read_decimal_unsigned_long_func`).
+    pub(super) fn decimal_word(
+        &mut self,
+        kw: &str,
+        w: &Word,
+        digits: u32,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
+        let range = format!("{}-{}", fmt_decimal(min, digits), fmt_decimal(max, digits));
+        match parse_decimal(&w.text, digits) {
+            Ok(v) if (min..=max).contains(&v) => Some(v),
+            Ok(_) | Err(DecimalError::Invalid) | Err(DecimalError::Negative) => {
+                self.d.error(
+                    &w.pos,
+                    format!(
+                        "{kw}: expected a number of seconds {range}, found \"{}\"",
+                        w.text
+                    ),
+                );
+                None
+            }
+            Err(DecimalError::TooPrecise) => {
+                self.d.error(
+                    &w.pos,
+                    format!("{kw}: \"{}\" has more than {digits} decimal places", w.text),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn decimal(&mut self, st: &Stmt, digits: u32, min: u64, max: u64) -> Option<u64> {
+        self.no_block(st);
+        let w = self.arg(st, 0, "a number of seconds")?;
+        let v = self.decimal_word(st.kw(), w, digits, min, max);
+        self.extra_args(st, 1);
+        v
+    }
+
+    /// A flag with an optional `true|on|yes|false|off|no` (lib/parser.c `check_true_false`).
+    pub(super) fn flag(&mut self, st: &Stmt) -> Option<bool> {
+        self.no_block(st);
+        let Some(w) = st.args.first() else {
+            return Some(true);
+        };
+        self.extra_args(st, 1);
+        match w.text.as_str() {
+            "true" | "on" | "yes" => Some(true),
+            "false" | "off" | "no" => Some(false),
+            _ => {
+                self.d.error(
+                    &w.pos,
+                    format!(
+                        "{}: expected nothing or one of true/on/yes/false/off/no, found \"{}\"",
+                        st.kw(),
+                        w.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A flag keepalived sets whatever follows it.
+    pub(super) fn bare_flag(&mut self, st: &Stmt) {
+        self.no_block(st);
+        self.extra_args(st, 0);
+    }
+
+    pub(super) fn ip_word(&mut self, kw: &str, w: &Word) -> Option<IpAddr> {
+        match w.text.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.d.error(
+                    &w.pos,
+                    format!("{kw}: expected an IP address, found \"{}\"", w.text),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn ip(&mut self, st: &Stmt) -> Option<(IpAddr, Pos)> {
+        self.no_block(st);
+        let w = self.arg(st, 0, "an IP address")?;
+        let a = self.ip_word(st.kw(), w)?;
+        self.extra_args(st, 1);
+        Some((a, w.pos.clone()))
+    }
+
+    pub(super) fn unsupported(&mut self, st: &Stmt, context: &str) {
+        self.d.warn(
+            st.pos(),
+            format!("{}{}: not supported by ha-agent, ignored", context, st.kw()),
+        );
+    }
+
+    pub(super) fn unknown(&mut self, st: &Stmt, context: &str) {
+        self.d.error(
+            st.pos(),
+            format!("{context}unknown keyword \"{}\"", st.kw()),
+        );
+    }
+
+    pub(super) fn script_user(&mut self, st: &Stmt) -> Option<ScriptUser> {
+        self.no_block(st);
+        let word = self.arg(st, 0, "a user name")?;
+        let (user, at) = (word.text.clone(), source(&word.pos));
+        let group = st.args.get(1).map(|w| w.text.clone());
+        self.extra_args(st, 2);
+        Some(ScriptUser { user, group, at })
+    }
+
+    /// `notify* "COMMAND ARGS" [USER [GROUP]]` (lib/notify.c `notify_script_init`).
+    pub(super) fn notify_script(&mut self, st: &Stmt, slot: &mut Option<NotifyScript>) {
+        self.no_block(st);
+        if self.arg(st, 0, "a command").is_none() {
+            return;
+        }
+        if slot.is_some() {
+            self.d.error(
+                st.pos(),
+                format!("{}: already specified in this block", st.kw()),
+            );
+            return;
+        }
+        let words = match split_words(st.raw_args(), false) {
+            Ok(w) => w,
+            Err(e) => {
+                self.d.error(&st.args[0].pos, format!("{}: {e}", st.kw()));
+                return;
+            }
+        };
+        let command = match split_command(words.first().map_or("", String::as_str)) {
+            Ok(c) if !c.is_empty() => c,
+            Ok(_) => {
+                self.d
+                    .error(&st.args[0].pos, format!("{}: empty command", st.kw()));
+                return;
+            }
+            Err(e) => {
+                self.d.error(&st.args[0].pos, format!("{}: {e}", st.kw()));
+                return;
+            }
+        };
+        let user = words.get(1).map(|u| ScriptUser {
+            user: u.clone(),
+            group: words.get(2).cloned(),
+            at: source(st.pos()),
+        });
+        if words.len() > 3 {
+            self.d.warn(
+                &st.args[st.args.len() - 1].pos,
+                format!(
+                    "{}: words after COMMAND USER GROUP are ignored (quote the whole command)",
+                    st.kw()
+                ),
+            );
+        }
+        *slot = Some(NotifyScript { command, user });
+    }
+
+    /// Records where an interface is named.
+    pub(super) fn interface_ref(&mut self, name: &str, pos: &Pos, what: String) {
+        self.interface_refs.push(InterfaceRef {
+            name: name.to_owned(),
+            at: source(pos),
+            what,
+        });
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum DecimalError {
+    Negative,
+    Invalid,
+    TooPrecise,
+}
+
+/// `digits` fixed decimals: "1.5" with 6 digits is 1_500_000.
+fn parse_decimal(s: &str, digits: u32) -> Result<u64, DecimalError> {
+    if s.starts_with('-') {
+        return Err(DecimalError::Negative);
+    }
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(DecimalError::Invalid);
+    }
+    if frac.len() > digits as usize {
+        return Err(DecimalError::TooPrecise);
+    }
+    let scale = 10u64.pow(digits);
+    let int_v: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| DecimalError::Invalid)?
+    };
+    let frac_v: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u64>().map_err(|_| DecimalError::Invalid)?
+            * 10u64.pow(digits - frac.len() as u32)
+    };
+    int_v
+        .checked_mul(scale)
+        .and_then(|v| v.checked_add(frac_v))
+        .ok_or(DecimalError::Invalid)
+}
+
+/// `1500000` with 6 digits is "1.5"; whole numbers have no decimals.
+pub(crate) fn fmt_decimal(v: u64, digits: u32) -> String {
+    let scale = 10u64.pow(digits);
+    let (i, f) = (v / scale, v % scale);
+    if f == 0 {
+        return i.to_string();
+    }
+    let frac = format!("{f:0width$}", width = digits as usize);
+    format!("{i}.{}", frac.trim_end_matches('0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn decimals() {
+        assert_eq!(parse_decimal("1", 6), Ok(1_000_000));
+        assert_eq!(parse_decimal("0.01", 6), Ok(10_000));
+        assert_eq!(parse_decimal(".5", 6), Ok(500_000));
+        assert_eq!(parse_decimal("1.0000001", 6), Err(DecimalError::TooPrecise));
+        assert_eq!(parse_decimal("-1", 6), Err(DecimalError::Negative));
+        assert_eq!(parse_decimal("1e3", 6), Err(DecimalError::Invalid));
+        assert_eq!(parse_decimal(".", 6), Err(DecimalError::Invalid));
+        assert_eq!(
+            parse_decimal("99999999999999999999", 6),
+            Err(DecimalError::Invalid)
+        );
+        assert_eq!(fmt_decimal(1_500_000, 6), "1.5");
+        assert_eq!(fmt_decimal(2_000_000, 6), "2");
+        assert_eq!(fmt_decimal(10_000, 6), "0.01");
+    }
+}
