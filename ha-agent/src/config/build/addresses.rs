@@ -52,6 +52,20 @@ impl Builder<'_> {
             } else {
                 None
             };
+            let v4_only = match w.text.as_str() {
+                "scope" | "label" => Some(w.text.as_str()),
+                "broadcast" | "brd" => Some("broadcast"),
+                _ => None,
+            };
+            if let Some(opt) = v4_only
+                && is6
+            {
+                self.d.error(
+                    &w.pos,
+                    format!("{block_kw}: {opt} cannot be set on an IPv6 address"),
+                );
+                return None;
+            }
             match (w.text.as_str(), value) {
                 ("dev", Some(val)) => {
                     if va.dev.is_some() {
@@ -66,46 +80,23 @@ impl Builder<'_> {
                     self.interface_ref(&val.text, &val.pos, format!("{block_kw} {addr}: dev"));
                     va.dev = Some(val.text.clone());
                 }
-                ("scope", Some(val)) => {
-                    if is6 {
+                ("scope", Some(val)) => match scope_value(&val.text) {
+                    Some(s) => va.scope = Some(s),
+                    None => {
                         self.d.error(
-                            &w.pos,
-                            format!("{block_kw}: scope cannot be set on an IPv6 address"),
-                        );
-                        return None;
-                    }
-                    match scope_value(&val.text) {
-                        Some(s) => va.scope = Some(s),
-                        None => {
-                            self.d.error(
                                 &val.pos,
                                 format!(
                                     "{block_kw}: scope: expected global, site, link, host, nowhere or 0-255, found \"{}\"",
                                     val.text
                                 ),
                             );
-                            return None;
-                        }
-                    }
-                }
-                ("broadcast" | "brd", Some(val)) => {
-                    if is6 {
-                        self.d.error(
-                            &w.pos,
-                            format!("{block_kw}: broadcast cannot be set on an IPv6 address"),
-                        );
                         return None;
                     }
+                },
+                ("broadcast" | "brd", Some(val)) => {
                     brd = Some(val);
                 }
                 ("label", Some(val)) => {
-                    if is6 {
-                        self.d.error(
-                            &w.pos,
-                            format!("{block_kw}: label cannot be set on an IPv6 address"),
-                        );
-                        return None;
-                    }
                     if val.text.len() >= 16 {
                         self.d.error(
                             &val.pos,

@@ -2,6 +2,7 @@
 //! scripts. Each error is reported at the word that is wrong, in keepalived's terms.
 
 use std::net::IpAddr;
+use std::str::FromStr;
 
 use super::{Builder, source};
 use crate::config::error::Pos;
@@ -55,20 +56,29 @@ impl Builder<'_> {
         Some(w)
     }
 
-    pub(super) fn uint_word(&mut self, kw: &str, w: &Word, min: u64, max: u64) -> Option<u64> {
-        match w.text.parse::<u64>() {
+    /// An integer in `min..=max`; `range` is how the message writes the bounds.
+    fn integer<T: FromStr + PartialOrd>(
+        &mut self,
+        kw: &str,
+        w: &Word,
+        min: T,
+        max: T,
+        range: String,
+    ) -> Option<T> {
+        match w.text.parse::<T>() {
             Ok(v) if (min..=max).contains(&v) => Some(v),
             _ => {
                 self.d.error(
                     &w.pos,
-                    format!(
-                        "{kw}: expected an integer {min}-{max}, found \"{}\"",
-                        w.text
-                    ),
+                    format!("{kw}: expected an integer {range}, found \"{}\"", w.text),
                 );
                 None
             }
         }
+    }
+
+    pub(super) fn uint_word(&mut self, kw: &str, w: &Word, min: u64, max: u64) -> Option<u64> {
+        self.integer(kw, w, min, max, format!("{min}-{max}"))
     }
 
     pub(super) fn uint(&mut self, st: &Stmt, min: u64, max: u64) -> Option<u64> {
@@ -80,19 +90,7 @@ impl Builder<'_> {
     }
 
     pub(super) fn int_word(&mut self, kw: &str, w: &Word, min: i64, max: i64) -> Option<i64> {
-        match w.text.parse::<i64>() {
-            Ok(v) if (min..=max).contains(&v) => Some(v),
-            _ => {
-                self.d.error(
-                    &w.pos,
-                    format!(
-                        "{kw}: expected an integer {min} to {max}, found \"{}\"",
-                        w.text
-                    ),
-                );
-                None
-            }
-        }
+        self.integer(kw, w, min, max, format!("{min} to {max}"))
     }
 
     /// A decimal number of seconds with up to `digits` decimals, returned in 10^-digits units

@@ -24,25 +24,20 @@ impl Builder<'_> {
                     g.vrrp_version = v as u8;
                 }
             }
-            "vrrp_mcast_group4" => {
-                // global_parser.c vrrp_mcast_group4_handler: IPv4 and multicast.
+            "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+                // global_parser.c vrrp_mcast_group4_handler / _group6_: that family and multicast.
+                let six = st.kw() == "vrrp_mcast_group6";
                 if let Some((a, pos)) = self.ip(st) {
                     match a {
-                        IpAddr::V4(a) if a.is_multicast() => g.vrrp_mcast_group4 = a,
+                        IpAddr::V4(a) if !six && a.is_multicast() => g.vrrp_mcast_group4 = a,
+                        IpAddr::V6(a) if six && a.is_multicast() => g.vrrp_mcast_group6 = a,
                         _ => self.d.error(
                             &pos,
-                            format!("vrrp_mcast_group4: expected an IPv4 multicast address, found \"{a}\""),
-                        ),
-                    }
-                }
-            }
-            "vrrp_mcast_group6" => {
-                if let Some((a, pos)) = self.ip(st) {
-                    match a {
-                        IpAddr::V6(a) if a.is_multicast() => g.vrrp_mcast_group6 = a,
-                        _ => self.d.error(
-                            &pos,
-                            format!("vrrp_mcast_group6: expected an IPv6 multicast address, found \"{a}\""),
+                            format!(
+                                "{}: expected an IPv{} multicast address, found \"{a}\"",
+                                st.kw(),
+                                if six { 6 } else { 4 }
+                            ),
                         ),
                     }
                 }

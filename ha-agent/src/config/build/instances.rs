@@ -15,16 +15,12 @@ use crate::config::parser::Stmt;
 
 impl Builder<'_> {
     pub(super) fn vrrp_instance(&mut self, st: &Stmt) {
-        let Some(name) = self.block_name(st) else {
+        // vrrp_handler: "vrrp instance %s already defined"
+        let Some((name, stmts)) =
+            self.named_block(st, |b, name| b.instances.iter().any(|i| i.name == name))
+        else {
             return;
         };
-        let Some(stmts) = self.block(st) else { return };
-        if self.instances.iter().any(|i| i.name == name) {
-            // vrrp_handler: "vrrp instance %s already defined"
-            self.d
-                .error(st.pos(), format!("vrrp_instance {name}: already defined"));
-            return;
-        }
         let mut v = RawInstance {
             name: name.clone(),
             pos: st.pos().clone(),

@@ -180,11 +180,22 @@ impl Builder<'_> {
         }
     }
 
-    /// The NAME of `vrrp_instance NAME {`, `vrrp_script NAME {`, …
-    fn block_name(&mut self, st: &Stmt) -> Option<String> {
+    /// `KEYWORD NAME { … }` (vrrp_instance, vrrp_script, track_file, vrrp_sync_group): the name
+    /// and the statements, unless `defined(name)`: then "already defined", as keepalived.
+    fn named_block<'s>(
+        &mut self,
+        st: &'s Stmt,
+        defined: impl FnOnce(&Self, &str) -> bool,
+    ) -> Option<(String, &'s [Stmt])> {
         let name = self.arg(st, 0, "a name")?.text.clone();
         self.extra_args(st, 1);
-        Some(name)
+        let stmts = self.block(st)?;
+        if defined(self, &name) {
+            self.d
+                .error(st.pos(), format!("{} {name}: already defined", st.kw()));
+            return None;
+        }
+        Some((name, stmts))
     }
 
     /// Once every statement is read: resolves the names, completes the instances and the sync

@@ -15,15 +15,11 @@ pub(super) type Members = (Vec<(RawGroup, Vec<String>)>, HashMap<String, String>
 
 impl Builder<'_> {
     pub(super) fn sync_group(&mut self, st: &Stmt) {
-        let Some(name) = self.block_name(st) else {
+        let Some((name, stmts)) =
+            self.named_block(st, |b, name| b.groups.iter().any(|g| g.name == name))
+        else {
             return;
         };
-        let Some(stmts) = self.block(st) else { return };
-        if self.groups.iter().any(|g| g.name == name) {
-            self.d
-                .error(st.pos(), format!("vrrp_sync_group {name}: already defined"));
-            return;
-        }
         let mut g = RawGroup {
             name: name.clone(),
             pos: st.pos().clone(),

@@ -171,15 +171,11 @@ impl Builder<'_> {
 /// Definitions: `vrrp_script NAME { … }`, `track_file NAME { … }`.
 impl Builder<'_> {
     pub(super) fn vrrp_script(&mut self, st: &Stmt) {
-        let Some(name) = self.block_name(st) else {
+        let Some((name, stmts)) =
+            self.named_block(st, |b, name| b.scripts.iter().any(|(s, _)| s.name == name))
+        else {
             return;
         };
-        let Some(stmts) = self.block(st) else { return };
-        if self.scripts.iter().any(|(s, _)| s.name == name) {
-            self.d
-                .error(st.pos(), format!("vrrp_script {name}: already defined"));
-            return;
-        }
         // Defaults: keepalived/vrrp/vrrp_data.c alloc_vrrp_script.
         let mut s = VrrpScript {
             name: name.clone(),
@@ -287,15 +283,11 @@ impl Builder<'_> {
     }
 
     pub(super) fn track_file_def(&mut self, st: &Stmt) {
-        let Some(name) = self.block_name(st) else {
+        let Some((name, stmts)) = self.named_block(st, |b, name| {
+            b.track_files.iter().any(|(f, _)| f.name == name)
+        }) else {
             return;
         };
-        let Some(stmts) = self.block(st) else { return };
-        if self.track_files.iter().any(|(f, _)| f.name == name) {
-            self.d
-                .error(st.pos(), format!("{} {name}: already defined", st.kw()));
-            return;
-        }
         // Defaults: keepalived/trackers/track_file.c track_file_handler (weight 1).
         let mut f = TrackFile {
             name: name.clone(),
