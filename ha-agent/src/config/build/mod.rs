@@ -20,6 +20,7 @@
 //! - `sync_groups.rs`: `vrrp_sync_group` and its members;
 //! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
 //!   steps) and the VRID conflicts between instances.
+//! - `tests.rs`: the rules shared between kinds of tracker and between flags, with their wording.
 
 mod addresses;
 mod args;
@@ -244,3 +245,6 @@ fn state_name(s: State) -> &'static str {
         State::Backup => "BACKUP",
     }
 }
+
+#[cfg(test)]
+mod tests;
