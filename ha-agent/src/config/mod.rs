@@ -4,7 +4,8 @@
 //! [`Config`] with keepalived's defaults and fix-ups applied, plus warnings; or every error found,
 //! each at `file:line:col`. Reading is pure: files are read, nothing else is touched.
 
-mod build;
+mod builder;
+mod decimal;
 mod error;
 mod escape;
 mod keywords;
@@ -103,7 +104,7 @@ pub fn parse_str(text: &str, virtual_path: &Path) -> Result<Loaded, ConfigError>
     let mut diags = error::Diags::default();
     let toks = lexer::lex(text, virtual_path, &mut diags);
     let stmts = parser::parse(toks, &mut diags);
-    let config = build::build(&stmts, &mut diags);
+    let config = builder::build(&stmts, &mut diags);
     if diags.errors.is_empty() {
         Ok(Loaded {
             config,

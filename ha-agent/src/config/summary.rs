@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::build::fmt_decimal;
+use super::decimal::fmt_decimal;
 use super::model::*;
 
 fn dur(d: Duration) -> String {

@@ -6,12 +6,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::addresses::is_link_local6;
-use super::args::fmt_decimal;
 use super::trackers::{NoWeight, TrackKind};
 use super::{
     Builder, CENTI_US, RawGroup, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, fam_name, secs, source,
     state_name,
 };
+use crate::config::decimal::fmt_decimal;
 use crate::config::error::Pos;
 use crate::config::model::{Authentication, Family, State, VirtualAddress, VrrpInstance};
 

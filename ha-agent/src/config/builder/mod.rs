@@ -9,7 +9,7 @@
 //!
 //! One file per concern, each an `impl Builder` block over the same state:
 //! - `mod.rs`: the `Builder`, the statements as read (`RawInstance`, `RawGroup`,
-//!   `TrackRef`) and the top-level dispatch;
+//!   `TrackRef`), the top-level dispatch and `finish`, which resolves once all is read;
 //! - `args.rs`: reading one statement's arguments (integers, decimals, flags, addresses, notify
 //!   scripts), each error at the word that is wrong;
 //! - `globals.rs`: `global_defs`;
@@ -17,9 +17,9 @@
 //!   resolving those references against the definitions;
 //! - `instances.rs`: `vrrp_instance` keywords;
 //! - `addresses.rs`: `virtual_ipaddress`, `virtual_routes` lines and address syntax;
-//! - `sync_groups.rs`: `vrrp_sync_group` and its members;
+//! - `sync_groups.rs`: `vrrp_sync_group`, its members and its trackers;
 //! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
-//!   steps) and the VRID conflicts between instances.
+//!   steps) and the VRID conflicts between instances;
 //! - `tests.rs`: the rules shared between kinds of tracker and between flags, with their wording.
 
 mod addresses;
@@ -38,8 +38,6 @@ use super::keywords;
 use super::lexer::Word;
 use super::model::*;
 use super::parser::Stmt;
-
-pub(crate) use args::fmt_decimal;
 
 /// keepalived lib/timer.h TIMER_HZ_DIGITS: timers are read with up to 6 decimals (microseconds).
 const TIMER_HZ_DIGITS: u32 = 6;

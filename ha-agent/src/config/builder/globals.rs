@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::args::fmt_decimal;
 use super::{Builder, TIMER_HZ_DIGITS, US_PER_SEC, secs};
+use crate::config::decimal::fmt_decimal;
 use crate::config::keywords;
 use crate::config::parser::Stmt;
 
