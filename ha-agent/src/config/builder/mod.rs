@@ -200,23 +200,20 @@ impl Builder<'_> {
     /// Once every statement is read: resolves the names, completes the instances and the sync
     /// groups, checks what instances share.
     fn finish(mut self) -> Config {
-        let (groups, member_of) = self.sync_group_members();
+        let members = self.sync_group_members();
         let instances: Vec<RawInstance> = std::mem::take(&mut self.instances);
         let mut done = Vec::new();
         for raw in &instances {
-            let group = member_of
-                .get(&raw.name)
-                .and_then(|gname| groups.iter().find(|(g, _)| &g.name == gname))
-                .map(|(g, _)| g);
-            if let Some(inst) = self.complete(raw, group) {
+            if let Some(inst) = self.complete(raw, members.group_of(&raw.name)) {
                 done.push((inst, raw));
             }
         }
         self.vrid_conflicts(&done);
 
-        let sync_groups = groups
+        let sync_groups = members
+            .groups
             .iter()
-            .map(|(g, members)| self.complete_sync_group(g, members, &done))
+            .map(|(g, names)| self.complete_sync_group(g, names, &done))
             .collect();
 
         Config {

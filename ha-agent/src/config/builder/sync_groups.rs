@@ -10,8 +10,19 @@ use crate::config::keywords;
 use crate::config::model::{Notify, SyncGroup, VrrpInstance};
 use crate::config::parser::Stmt;
 
-/// The groups with the names of their valid members, and the group of each member.
-pub(super) type Members = (Vec<(RawGroup, Vec<String>)>, HashMap<String, String>);
+/// The sync groups with the names of their valid members, and the group of each member.
+pub(super) struct Members {
+    pub(super) groups: Vec<(RawGroup, Vec<String>)>,
+    member_of: HashMap<String, String>,
+}
+
+impl Members {
+    /// The sync group `instance` is a member of.
+    pub(super) fn group_of(&self, instance: &str) -> Option<&RawGroup> {
+        let name = self.member_of.get(instance)?;
+        self.groups.iter().map(|(g, _)| g).find(|g| &g.name == name)
+    }
+}
 
 impl Builder<'_> {
     pub(super) fn sync_group(&mut self, st: &Stmt) {
@@ -136,7 +147,7 @@ impl Builder<'_> {
             }
             groups.push((g, members));
         }
-        (groups, member_of)
+        Members { groups, member_of }
     }
 
     /// A group as configured, once its members are complete: with a priority-255 member,
