@@ -165,18 +165,15 @@ impl Builder<'_> {
         })
     }
 
-    /// `virtual_router_id` is required.
+    /// `virtual_router_id` is required; an invalid one was reported where it was written.
     fn vrid(&mut self, c: &Draft) -> Option<u8> {
-        let Some((vrid, _)) = c.raw.vrid.clone() else {
-            if !c.raw.vrid_seen {
-                self.d.error(
-                    &c.raw.pos,
-                    format!("{}: virtual_router_id: required (1-255)", c.ctx),
-                );
-            } // else already reported where it was written
-            return None;
-        };
-        Some(vrid)
+        if c.raw.vrid.is_none() && !c.raw.vrid_seen {
+            self.d.error(
+                &c.raw.pos,
+                format!("{}: virtual_router_id: required (1-255)", c.ctx),
+            );
+        }
+        c.raw.vrid.as_ref().map(|(vrid, _)| *vrid)
     }
 
     /// Version: instance `version`, else 3 for IPv6, else global vrrp_version. VRRPv2 over
