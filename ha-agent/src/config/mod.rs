@@ -3,6 +3,11 @@
 //! [`load`] reads a keepalived.conf (and what it includes) and returns the resolved
 //! [`Config`] with keepalived's defaults and fix-ups applied, plus warnings; or every error found,
 //! each at `file:line:col`. Reading is pure: files are read, nothing else is touched.
+//!
+//! The path of a file: `file` (bounded reads) -> `lexer` (words, includes in place) -> `parser`
+//! (statements) -> `builder` (typed [`Config`], one file per concern) -> `model`; beside them
+//! `error` (diagnostics), `keywords` (keepalived's tables), `decimal` (timer values), `escape`,
+//! and `summary` (what `check-config` prints).
 
 mod builder;
 mod decimal;
