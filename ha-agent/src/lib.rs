@@ -10,6 +10,7 @@ pub mod control;
 pub mod datapath;
 pub mod net;
 pub mod notify;
+pub mod status;
 pub mod track;
 pub mod vrrp;
 

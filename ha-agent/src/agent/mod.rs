@@ -12,7 +12,6 @@ pub mod pidfile;
 pub mod plan;
 pub mod preflight;
 mod runtime;
-pub mod status;
 
 use std::path::PathBuf;
 

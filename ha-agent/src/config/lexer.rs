@@ -218,7 +218,7 @@ impl Lexer<'_> {
             );
             return false;
         }
-        match super::read_file(path) {
+        match super::file::read_file(path) {
             Ok(bytes) => {
                 self.bytes += bytes.len() as u64;
                 if self.bytes > MAX_TOTAL_BYTES {

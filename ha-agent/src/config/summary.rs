@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::build::fmt_decimal;
+use super::decimal::fmt_decimal;
 use super::model::*;
 
 fn dur(d: Duration) -> String {
@@ -22,6 +22,19 @@ fn tracker(kind: &str, t: &Tracker) -> String {
         s.push_str(" reverse");
     }
     s
+}
+
+/// The `track_*` lines of an instance or a sync group.
+fn tracker_lines(out: &mut String, interfaces: &[Tracker], scripts: &[Tracker], files: &[Tracker]) {
+    for (kind, list) in [
+        ("track_interface", interfaces),
+        ("track_script", scripts),
+        ("track_file", files),
+    ] {
+        for t in list {
+            let _ = writeln!(out, "  {}", tracker(kind, t));
+        }
+    }
 }
 
 fn vip(v: &VirtualAddress) -> String {
@@ -187,15 +200,12 @@ pub fn summary(config: &Config) -> String {
             }
             let _ = writeln!(out, "{s}");
         }
-        for t in &i.track_interfaces {
-            let _ = writeln!(out, "  {}", tracker("track_interface", t));
-        }
-        for t in &i.track_scripts {
-            let _ = writeln!(out, "  {}", tracker("track_script", t));
-        }
-        for t in &i.track_files {
-            let _ = writeln!(out, "  {}", tracker("track_file", t));
-        }
+        tracker_lines(
+            &mut out,
+            &i.track_interfaces,
+            &i.track_scripts,
+            &i.track_files,
+        );
         notify_lines(&mut out, "  ", &i.notify);
     }
     for sg in &config.sync_groups {
@@ -205,15 +215,12 @@ pub fn summary(config: &Config) -> String {
             sg.name,
             sg.members.join(", ")
         );
-        for t in &sg.track_interfaces {
-            let _ = writeln!(out, "  {}", tracker("track_interface", t));
-        }
-        for t in &sg.track_scripts {
-            let _ = writeln!(out, "  {}", tracker("track_script", t));
-        }
-        for t in &sg.track_files {
-            let _ = writeln!(out, "  {}", tracker("track_file", t));
-        }
+        tracker_lines(
+            &mut out,
+            &sg.track_interfaces,
+            &sg.track_scripts,
+            &sg.track_files,
+        );
         notify_lines(&mut out, "  ", &sg.notify);
     }
     for s in &config.scripts {

@@ -42,7 +42,7 @@ use tokio::{
 use tracing::{debug, warn};
 
 use super::report::{InstanceReport, Report};
-use crate::agent::status::Status;
+use crate::status::Status;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; a scraper needs one.

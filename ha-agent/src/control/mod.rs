@@ -35,7 +35,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use crate::agent::status::Status;
+use crate::status::Status;
 use dump::{Dump, DumpPaths};
 use report::Report;
 

@@ -68,7 +68,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    agent::status::{InstanceStatus, Status},
+    status::{InstanceStatus, Status},
     vrrp::instance::State,
 };
 

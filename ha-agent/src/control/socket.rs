@@ -21,7 +21,7 @@ use tokio::{
 use tracing::{debug, warn};
 
 use super::report::Report;
-use crate::agent::status::Status;
+use crate::status::Status;
 
 /// How long a client may take to send its request line, and the client to get its answer.
 const TIMEOUT: Duration = Duration::from_secs(5);

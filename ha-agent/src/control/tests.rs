@@ -18,7 +18,7 @@ use super::{
     socket::{ControlSocket, request_status},
 };
 use crate::{
-    agent::status::{InstanceStatus, Status, TrackerStatus},
+    status::{InstanceStatus, Status, TrackerStatus},
     vrrp::instance::State,
 };
 

@@ -12,10 +12,8 @@ use std::{
 use tokio::sync::watch;
 
 use crate::{
-    agent::{
-        plan::Plan,
-        status::{InstanceStatus, Status, TrackerStatus},
-    },
+    agent::plan::Plan,
+    status::{InstanceStatus, Status, TrackerStatus},
     vrrp::{instance::State, packet::Family},
 };
 

@@ -13,8 +13,8 @@ use super::{
     vips::Retried,
 };
 use crate::{
-    agent::status::TrackerStatus,
     net::{Claim, LinkEvent},
+    status::TrackerStatus,
     track::{self, Tracks},
     vrrp::instance::{Event, State},
 };

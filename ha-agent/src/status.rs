@@ -1,5 +1,7 @@
 //! What the agent knows about itself, published after every event for the control socket,
 //! metrics and dumps (`tokio::sync::watch`: readers see the latest, never block the loop).
+//! A top-level module so that `agent` (which writes it) and `control` (which reads it) both
+//! import it from below.
 
 use std::{
     collections::BTreeMap,

@@ -1,0 +1,177 @@
+//! `global_defs`: the defaults every instance inherits (keepalived/core/global_parser.c).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{Builder, TIMER_HZ_DIGITS, US_PER_SEC, secs};
+use crate::config::decimal::fmt_decimal;
+use crate::config::keywords;
+use crate::config::parser::Stmt;
+
+impl Builder<'_> {
+    pub(super) fn global_def(&mut self, st: &Stmt) {
+        // Work on a copy so the helpers can borrow `self`; stored back at the end.
+        let mut g = self.global.clone();
+        let max_secs = u64::from(u32::MAX) / US_PER_SEC;
+        match st.kw() {
+            "router_id" => {
+                if let Some(v) = self.string(st, "a router id") {
+                    g.router_id = Some(v);
+                }
+            }
+            "vrrp_version" => {
+                if let Some(v) = self.uint(st, 2, 3) {
+                    g.vrrp_version = v as u8;
+                }
+            }
+            "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+                // global_parser.c vrrp_mcast_group4_handler / _group6_: that family and multicast.
+                let six = st.kw() == "vrrp_mcast_group6";
+                if let Some((a, pos)) = self.ip(st) {
+                    match a {
+                        IpAddr::V4(a) if !six && a.is_multicast() => g.vrrp_mcast_group4 = a,
+                        IpAddr::V6(a) if six && a.is_multicast() => g.vrrp_mcast_group6 = a,
+                        _ => self.d.error(
+                            &pos,
+                            format!(
+                                "{}: expected an IPv{} multicast address, found \"{a}\"",
+                                st.kw(),
+                                if six { 6 } else { 4 }
+                            ),
+                        ),
+                    }
+                }
+            }
+            "vrrp_garp_master_delay" => {
+                if let Some(v) = self.uint(st, 0, max_secs) {
+                    g.vrrp_garp_master_delay = Duration::from_secs(v);
+                }
+            }
+            "vrrp_garp_master_repeat" => {
+                if let Some(v) = self.uint(st, 0, u64::from(u32::MAX)) {
+                    g.vrrp_garp_master_repeat = self.at_least_one(st, v);
+                }
+            }
+            "vrrp_garp_master_refresh" => {
+                if let Some(v) = self.uint(st, 0, u64::from(u32::MAX)) {
+                    g.vrrp_garp_master_refresh = Duration::from_secs(v);
+                }
+            }
+            "vrrp_garp_master_refresh_repeat" => {
+                if let Some(v) = self.uint(st, 0, u64::from(u32::MAX)) {
+                    g.vrrp_garp_master_refresh_repeat = self.at_least_one(st, v);
+                }
+            }
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = self.uint(st, 0, max_secs) {
+                    g.vrrp_garp_lower_prio_delay = Some(Duration::from_secs(v));
+                }
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = self.uint(st, 0, i32::MAX as u64) {
+                    g.vrrp_garp_lower_prio_repeat = Some(v as u32);
+                }
+            }
+            "vrrp_garp_interval" | "vrrp_gna_interval" => {
+                // global_parser.c vrrp_garp_interval_handler / vrrp_gna_interval_handler.
+                // keepalived's minimum is 1 us, but its own sample keepalived.conf says `0` (the
+                // default, "no delay"), so 0 is accepted rather than rejected.
+                if let Some(v) = self.decimal(st, TIMER_HZ_DIGITS, 0, u64::from(u32::MAX)) {
+                    if v >= US_PER_SEC {
+                        self.d.warn(
+                            st.pos(),
+                            format!(
+                                "{}: very large ({} seconds)",
+                                st.kw(),
+                                fmt_decimal(v, TIMER_HZ_DIGITS)
+                            ),
+                        );
+                    }
+                    if st.kw() == "vrrp_garp_interval" {
+                        g.vrrp_garp_interval = secs(v);
+                    } else {
+                        g.vrrp_gna_interval = secs(v);
+                    }
+                }
+            }
+            "vrrp_skip_check_adv_addr" => {
+                self.bare_flag(st);
+                g.vrrp_skip_check_adv_addr = true;
+            }
+            "vrrp_strict" => {
+                self.bare_flag(st);
+                g.vrrp_strict = true;
+            }
+            // global_parser.c vrrp_lower_prio_no_advert_handler / _higher_prio_send_advert_:
+            // bare, or true/false.
+            "vrrp_lower_prio_no_advert" => {
+                if let Some(b) = self.flag(st) {
+                    g.vrrp_lower_prio_no_advert = b;
+                }
+            }
+            "vrrp_higher_prio_send_advert" => {
+                if let Some(b) = self.flag(st) {
+                    g.vrrp_higher_prio_send_advert = b;
+                }
+            }
+            "vrrp_check_unicast_src" => {
+                self.bare_flag(st);
+                g.vrrp_check_unicast_src = true;
+            }
+            "script_user" => {
+                if let Some(u) = self.script_user(st) {
+                    g.script_user = Some(u);
+                }
+            }
+            "enable_script_security" => {
+                self.bare_flag(st);
+                g.enable_script_security = true;
+            }
+            kw if keywords::GLOBAL_EMAIL.contains(&kw) => {
+                match kw {
+                    "notification_email" => {
+                        if let Some(lines) = self.block(st) {
+                            for l in lines {
+                                g.email.notification_email.push(l.keyword.text.clone());
+                                g.email
+                                    .notification_email
+                                    .extend(l.args.iter().map(|w| w.text.clone()));
+                            }
+                        }
+                    }
+                    "notification_email_from" => {
+                        g.email.notification_email_from = self.string(st, "an email address");
+                    }
+                    "smtp_server" => {
+                        g.email.smtp_server =
+                            self.arg(st, 0, "a server address").map(|w| w.text.clone());
+                    }
+                    _ => {}
+                }
+                self.d.warn(
+                    st.pos(),
+                    format!("{kw}: parsed but not used: ha-agent sends no email notifications"),
+                );
+            }
+            kw if keywords::GLOBAL_KNOWN.contains(&kw) => self.unsupported(st, "global_defs: "),
+            _ => self.unknown(st, "global_defs: "),
+        }
+        self.global = g;
+    }
+
+    /// keepalived: "must be greater than 0, setting to 1" for the GARP repeat counts.
+    pub(super) fn at_least_one(&mut self, st: &Stmt, v: u64) -> u32 {
+        if v == 0 {
+            self.d.warn(
+                &st.args[0].pos,
+                format!(
+                    "{}: must be greater than 0, using 1 (as keepalived)",
+                    st.kw()
+                ),
+            );
+            1
+        } else {
+            u32::try_from(v).unwrap_or(u32::MAX)
+        }
+    }
+}

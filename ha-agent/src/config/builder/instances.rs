@@ -1,0 +1,490 @@
+//! `vrrp_instance`: each keyword as written into a `RawInstance` (keepalived/vrrp/vrrp_parser.c
+//! handlers, in the order keepalived reads them), with the checks one line allows: the family
+//! its addresses share, duplicate VIPs and peers. What needs the whole instance is `resolve.rs`'s.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{
+    Builder, RawAuth, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, addresses::bad_ifname, fam_name,
+};
+use crate::config::error::Pos;
+use crate::config::keywords;
+use crate::config::model::{Family, Notify, State, UnicastPeer, VirtualAddress};
+use crate::config::parser::Stmt;
+
+impl Builder<'_> {
+    pub(super) fn vrrp_instance(&mut self, st: &Stmt) {
+        // vrrp_handler: "vrrp instance %s already defined"
+        let Some((name, stmts)) =
+            self.named_block(st, |b, name| b.instances.iter().any(|i| i.name == name))
+        else {
+            return;
+        };
+        let mut v = RawInstance {
+            name: name.clone(),
+            pos: st.pos().clone(),
+            state: None,
+            interface: None,
+            interface_seen: false,
+            vrid_seen: false,
+            vrid: None,
+            priority: None,
+            advert_int: None,
+            version: None,
+            family: None,
+            nopreempt: None,
+            preempt_delay: None,
+            auth: RawAuth::default(),
+            vips: Vec::new(),
+            evips: Vec::new(),
+            routes: Vec::new(),
+            src_ip: None,
+            peers: Vec::new(),
+            unicast_configured: false,
+            check_unicast_src: false,
+            track_if: Vec::new(),
+            track_script: Vec::new(),
+            track_file: Vec::new(),
+            dont_track_primary: false,
+            notify: Notify::default(),
+            garp_delay: None,
+            garp_rep: None,
+            garp_refresh: None,
+            garp_refresh_rep: None,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_rep: None,
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
+            v3_checksum_as_v2: false,
+            accept: None,
+            strict: None,
+            skip_check_adv_addr: None,
+        };
+        let ctx = format!("vrrp_instance {name}: ");
+        for x in stmts {
+            self.instance_keyword(&mut v, x, &ctx);
+        }
+        self.instances.push(v);
+    }
+
+    fn instance_keyword(&mut self, v: &mut RawInstance, x: &Stmt, ctx: &str) {
+        let max_secs = u64::from(u32::MAX) / US_PER_SEC;
+        match x.kw() {
+            "state" => {
+                let Some(s) = self.string(x, "MASTER or BACKUP") else {
+                    return;
+                };
+                let state = match s.as_str() {
+                    "MASTER" => State::Master,
+                    "BACKUP" => State::Backup,
+                    _ => {
+                        // vrrp_state_handler: "unknown state, defaulting to BACKUP"
+                        self.d.error(
+                            &x.args[0].pos,
+                            format!("state: expected MASTER or BACKUP, found \"{s}\""),
+                        );
+                        return;
+                    }
+                };
+                if state == State::Backup && matches!(v.state, Some((State::Master, _))) {
+                    // vrrp_state_handler: "state previously set as MASTER - ignoring BACKUP"
+                    self.d.warn(
+                        x.pos(),
+                        "state: previously set as MASTER - ignoring BACKUP (as keepalived)",
+                    );
+                    return;
+                }
+                v.state = Some((state, x.pos().clone()));
+            }
+            "interface" => {
+                v.interface_seen = true;
+                let Some(ifname) = self.string(x, "an interface name") else {
+                    return;
+                };
+                if let Some(msg) = bad_ifname(&ifname) {
+                    self.d.error(&x.args[0].pos, format!("interface: {msg}"));
+                    return;
+                }
+                if ifname == "lo" {
+                    // vrrp_int_handler: "cannot use a loopback interface (%s) for vrrp"
+                    self.d.error(
+                        &x.args[0].pos,
+                        "interface: the loopback interface cannot carry VRRP",
+                    );
+                    return;
+                }
+                self.interface_ref(
+                    &ifname,
+                    &x.args[0].pos,
+                    format!("vrrp_instance {}: interface", v.name),
+                );
+                v.interface = Some((ifname, x.pos().clone()));
+            }
+            "virtual_router_id" => {
+                v.vrid_seen = true;
+                // vrrp_vrid_handler: read_unsigned_strvec(…, 1, 255)
+                if let Some(id) = self.uint(x, 1, 255) {
+                    v.vrid = Some((id as u8, x.pos().clone()));
+                }
+            }
+            "priority" => {
+                // vrrp_prio_handler: [1, VRRP_PRIO_OWNER]
+                if let Some(p) = self.uint(x, 1, 255) {
+                    v.priority = Some((p as u8, x.pos().clone()));
+                }
+            }
+            "advert_int" => {
+                // vrrp_adv_handler: [TIMER_HZ / 100, 255 * TIMER_HZ] with 6 decimals
+                if let Some(us) =
+                    self.decimal(x, TIMER_HZ_DIGITS, US_PER_SEC / 100, 255 * US_PER_SEC)
+                {
+                    v.advert_int = Some((us, x.args[0].pos.clone()));
+                }
+            }
+            "version" => {
+                if let Some(ver) = self.uint(x, 2, 3) {
+                    v.version = Some((ver as u8, x.args[0].pos.clone()));
+                }
+            }
+            "nopreempt" => {
+                self.bare_flag(x);
+                v.nopreempt = Some(x.pos().clone());
+            }
+            "preempt" => {
+                self.bare_flag(x);
+                v.nopreempt = None;
+            }
+            "preempt_delay" => {
+                // vrrp_preempt_delay_handler: [0, TIMER_MAX_SEC]
+                if let Some(us) = self.decimal(x, TIMER_HZ_DIGITS, 0, 1000 * US_PER_SEC) {
+                    v.preempt_delay = Some((us, x.pos().clone()));
+                }
+            }
+            "authentication" => {
+                self.extra_args(x, 0);
+                let Some(lines) = self.block(x) else { return };
+                v.auth.block_pos = Some(x.pos().clone());
+                for l in lines {
+                    match l.kw() {
+                        "auth_type" => {
+                            if let Some(t) = self.string(l, "PASS or AH") {
+                                v.auth.auth_type = Some((t, l.args[0].pos.clone()));
+                            }
+                        }
+                        "auth_pass" => {
+                            if let Some(p) = self.string(l, "a password") {
+                                let mut bytes = p.into_bytes();
+                                if bytes.len() > 8 {
+                                    // vrrp_auth_pass_handler: "Truncating auth_pass to 8 characters"
+                                    bytes.truncate(8);
+                                    self.d.warn(
+                                        &l.args[0].pos,
+                                        format!(
+                                            "auth_pass: longer than 8 characters, truncated to \"{}\" (as keepalived)",
+                                            String::from_utf8_lossy(&bytes)
+                                        ),
+                                    );
+                                }
+                                v.auth.pass = Some((bytes, l.args[0].pos.clone()));
+                            }
+                        }
+                        _ => self.unknown(l, &format!("{ctx}authentication: ")),
+                    }
+                }
+            }
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                self.extra_args(x, 0);
+                let excluded = x.kw() == "virtual_ipaddress_excluded";
+                let Some(lines) = self.block(x) else { return };
+                for l in lines {
+                    self.no_block(l);
+                    let Some(addr) = self.vip(x.kw(), l) else {
+                        continue;
+                    };
+                    self.add_vip(v, addr, l, excluded);
+                }
+            }
+            "virtual_routes" => {
+                self.extra_args(x, 0);
+                let Some(lines) = self.block(x) else { return };
+                for l in lines {
+                    self.no_block(l);
+                    if let Some(r) = self.route(l) {
+                        v.routes.push(r);
+                    }
+                }
+            }
+            "unicast_src_ip" | "mcast_src_ip" => {
+                // vrrp_srcip_handler: sets the instance family; must match it.
+                if x.kw() == "unicast_src_ip" {
+                    v.unicast_configured = true;
+                }
+                let Some((a, pos)) = self.ip(x) else { return };
+                if self.check_family(v, &a, &pos, x.kw()) {
+                    v.src_ip = Some(a);
+                }
+            }
+            "unicast_peer" => {
+                v.unicast_configured = true;
+                self.extra_args(x, 0);
+                let Some(lines) = self.block(x) else { return };
+                for l in lines {
+                    self.no_block(l);
+                    self.unicast_peer(v, l);
+                }
+            }
+            "check_unicast_src" => {
+                self.bare_flag(x);
+                v.unicast_configured = true;
+                v.check_unicast_src = true;
+            }
+            "track_interface" => {
+                let ctx = format!("vrrp_instance {}: track_interface", v.name);
+                self.track_interfaces(x, &mut v.track_if, ctx);
+            }
+            "track_script" => self.track_refs(x, &mut v.track_script),
+            "track_file" => self.track_refs(x, &mut v.track_file),
+            "dont_track_primary" => {
+                self.bare_flag(x);
+                v.dont_track_primary = true;
+            }
+            "notify" => self.notify_script(x, &mut v.notify.notify),
+            "notify_master" => self.notify_script(x, &mut v.notify.master),
+            "notify_backup" => self.notify_script(x, &mut v.notify.backup),
+            "notify_fault" => self.notify_script(x, &mut v.notify.fault),
+            "notify_stop" => self.notify_script(x, &mut v.notify.stop),
+            "garp_master_delay" => {
+                if let Some(s) = self.uint(x, 0, max_secs) {
+                    v.garp_delay = Some(Duration::from_secs(s));
+                }
+            }
+            "garp_master_refresh" => {
+                if let Some(s) = self.uint(x, 0, u64::from(u32::MAX)) {
+                    v.garp_refresh = Some(Duration::from_secs(s));
+                }
+            }
+            "garp_master_repeat" => {
+                if let Some(n) = self.uint(x, 0, u64::from(u32::MAX)) {
+                    v.garp_rep = Some(self.at_least_one(x, n));
+                }
+            }
+            "garp_master_refresh_repeat" => {
+                if let Some(n) = self.uint(x, 0, u64::from(u32::MAX)) {
+                    v.garp_refresh_rep = Some(self.at_least_one(x, n));
+                }
+            }
+            // vrrp_parser.c vrrp_garp_lower_prio_delay_handler / _rep_handler.
+            "garp_lower_prio_delay" => {
+                if let Some(s) = self.uint(x, 0, max_secs) {
+                    v.garp_lower_prio_delay = Some((Duration::from_secs(s), x.pos().clone()));
+                }
+            }
+            "garp_lower_prio_repeat" => {
+                if let Some(n) = self.uint(x, 0, i32::MAX as u64) {
+                    v.garp_lower_prio_rep = Some((n as u32, x.pos().clone()));
+                }
+            }
+            // vrrp_parser.c vrrp_lower_prio_no_advert_handler / _higher_prio_send_advert_.
+            "lower_prio_no_advert" => {
+                if let Some(b) = self.flag(x) {
+                    v.lower_prio_no_advert = Some((b, x.pos().clone()));
+                }
+            }
+            "higher_prio_send_advert" => {
+                if let Some(b) = self.flag(x) {
+                    v.higher_prio_send_advert = Some((b, x.pos().clone()));
+                }
+            }
+            "v3_checksum_as_v2" => {
+                if let Some(b) = self.flag(x) {
+                    v.v3_checksum_as_v2 = b;
+                }
+            }
+            "accept" => {
+                self.bare_flag(x);
+                v.accept = Some(true);
+            }
+            "no_accept" => {
+                self.bare_flag(x);
+                v.accept = Some(false);
+            }
+            "strict_mode" => {
+                if let Some(b) = self.flag(x) {
+                    v.strict = Some(b);
+                }
+            }
+            "skip_check_adv_addr" => {
+                // vrrp_skip_check_adv_addr_handler sets the flag for any valid argument.
+                if self.flag(x).is_some() {
+                    v.skip_check_adv_addr = Some(true);
+                }
+            }
+            "auth_type" | "auth_pass" => {
+                self.d.error(
+                    x.pos(),
+                    format!(
+                        "{ctx}{} belongs inside an authentication {{ }} block",
+                        x.kw()
+                    ),
+                );
+            }
+            kw if keywords::INSTANCE_UNSUPPORTED.contains(&kw) => self.unsupported(x, ctx),
+            _ => self.unknown(x, ctx),
+        }
+    }
+
+    /// Sets the instance family from its first address, or checks the address against it.
+    fn check_family(&mut self, v: &mut RawInstance, a: &IpAddr, pos: &Pos, kw: &str) -> bool {
+        let fam = Family::of(a);
+        match &v.family {
+            None => {
+                v.family = Some((fam, pos.clone()));
+                true
+            }
+            Some((f, _)) if *f == fam => true,
+            Some((f, set_at)) => {
+                self.d.error(
+                    pos,
+                    format!(
+                        "{kw}: {a} is {} but the instance is {} (from {}:{}:{})",
+                        fam_name(fam),
+                        fam_name(*f),
+                        set_at.file.display(),
+                        set_at.line,
+                        set_at.col
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn add_vip(&mut self, v: &mut RawInstance, addr: VirtualAddress, l: &Stmt, excluded: bool) {
+        let pos = l.pos().clone();
+        let dup = v
+            .vips
+            .iter()
+            .chain(v.evips.iter())
+            .find(|(o, _)| o.addr == addr.addr && (!excluded || o.dev == addr.dev));
+        if let Some((_, at)) = dup {
+            // vrrp_data.c vip_is_duplicate
+            self.d.error(
+                &pos,
+                format!(
+                    "{}: {} duplicates the address at line {}",
+                    l.keyword.text, addr.addr, at.line
+                ),
+            );
+            return;
+        }
+        if excluded {
+            v.evips.push((addr, pos));
+            return;
+        }
+        let fam = Family::of(&addr.addr);
+        match &v.family {
+            None => v.family = Some((fam, pos.clone())),
+            Some((f, set_at)) if *f != fam => {
+                // vrrp_data.c alloc_vrrp_vip: "address family must match VRRP instance [%s] - ignoring".
+                // keepalived drops the address (it does not move it to the excluded list).
+                self.d.warn(
+                    &pos,
+                    format!(
+                        "virtual_ipaddress: {} is {} but the instance is {} (from line {}): \
+                         address ignored, as keepalived does; list it under \
+                         virtual_ipaddress_excluded to have it managed",
+                        addr.addr,
+                        fam_name(fam),
+                        fam_name(*f),
+                        set_at.line
+                    ),
+                );
+                return;
+            }
+            Some(_) => {}
+        }
+        v.vips.push((addr, pos));
+    }
+
+    /// One `unicast_peer` line: `ADDR [min_ttl N] [max_ttl N]` (vrrp_data.c `alloc_vrrp_unicast_peer`).
+    fn unicast_peer(&mut self, v: &mut RawInstance, l: &Stmt) {
+        let Some(addr) = self.ip_word("unicast_peer", &l.keyword) else {
+            return;
+        };
+        if !self.check_family(v, &addr, l.pos(), "unicast_peer") {
+            return;
+        }
+        let mut peer = UnicastPeer {
+            addr,
+            min_ttl: 0,
+            max_ttl: 255,
+        };
+        let mut ttl_word = None;
+        let mut i = 0;
+        while i < l.args.len() {
+            let k = &l.args[i];
+            let Some(val) = l.args.get(i + 1) else {
+                self.d.error(
+                    &l.end_pos(),
+                    format!(
+                        "unicast_peer: {}: expected an integer 0-255, found end of line",
+                        k.text
+                    ),
+                );
+                return;
+            };
+            let Some(ttl) = self.uint_word(&format!("unicast_peer: {}", k.text), val, 0, 255)
+            else {
+                return;
+            };
+            match k.text.as_str() {
+                "min_ttl" => peer.min_ttl = ttl as u8,
+                "max_ttl" => peer.max_ttl = ttl as u8,
+                _ => {
+                    self.d.error(
+                        &k.pos,
+                        format!(
+                            "unicast_peer: expected min_ttl or max_ttl, found \"{}\"",
+                            k.text
+                        ),
+                    );
+                    return;
+                }
+            }
+            // A TTL check only makes sense with source checking (alloc_vrrp_unicast_peer).
+            v.check_unicast_src = true;
+            ttl_word.get_or_insert(k);
+            i += 2;
+        }
+        if let Some(k) = ttl_word {
+            // keepalived (vrrp_check_packet) drops an advert from this peer whose TTL / hop
+            // limit is outside [min_ttl, max_ttl]. Neither datapath checks a per-peer range (XDP
+            // would need it in ALLOWED_PEERS): say so rather than accept adverts silently.
+            self.d.warn(
+                &k.pos,
+                format!(
+                    "unicast_peer {addr}: min_ttl/max_ttl not supported by ha-agent, ignored: \
+                     adverts from this peer are accepted whatever their TTL (the source is \
+                     still checked)"
+                ),
+            );
+        }
+        if v.peers.iter().any(|p| p.addr == addr) {
+            self.d
+                .error(l.pos(), format!("unicast_peer: duplicate peer {addr}"));
+            return;
+        }
+        if peer.min_ttl > peer.max_ttl {
+            self.d.error(
+                l.pos(),
+                format!(
+                    "unicast_peer: {addr}: min_ttl {} > max_ttl {} would discard every advert",
+                    peer.min_ttl, peer.max_ttl
+                ),
+            );
+            return;
+        }
+        v.peers.push(peer);
+    }
+}

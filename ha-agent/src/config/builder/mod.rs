@@ -1,0 +1,245 @@
+//! Statements -> typed [`Config`], with keepalived's defaults, fix-ups and semantic checks.
+//!
+//! Policy: input keepalived cannot read (bad syntax, a value out of range, an unknown keyword, a
+//! name that refers to nothing, a conflict) is an error. Where keepalived reads the value but
+//! adjusts it (rounds advert_int, truncates auth_pass, drops a VIP of the wrong family, clears
+//! nopreempt on a MASTER…), ha-agent makes the same adjustment, so it behaves on the wire as
+//! keepalived would, and says so in a warning. Keywords keepalived knows but ha-agent does not act
+//! on are warnings ("not supported, ignored").
+//!
+//! One file per concern, each an `impl Builder` block over the same state:
+//! - `mod.rs`: the `Builder`, the statements as read (`RawInstance`, `RawGroup`,
+//!   `TrackRef`), the top-level dispatch and `finish`, which resolves once all is read;
+//! - `args.rs`: reading one statement's arguments (integers, decimals, flags, addresses, notify
+//!   scripts), each error at the word that is wrong;
+//! - `globals.rs`: `global_defs`;
+//! - `trackers.rs`: `vrrp_script`, `track_file`, `track_*` references and their weights, and
+//!   resolving those references against the definitions;
+//! - `instances.rs`: `vrrp_instance` keywords;
+//! - `addresses.rs`: `virtual_ipaddress`, `virtual_routes` lines and address syntax;
+//! - `sync_groups.rs`: `vrrp_sync_group`, its members and its trackers;
+//! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
+//!   steps) and the VRID conflicts between instances;
+//! - `tests.rs`: the rules shared between kinds of tracker and between flags, with their wording.
+
+mod addresses;
+mod args;
+mod globals;
+mod instances;
+mod resolve;
+mod sync_groups;
+mod trackers;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::error::{Diags, Pos};
+use super::keywords;
+use super::lexer::Word;
+use super::model::*;
+use super::parser::Stmt;
+
+/// keepalived lib/timer.h TIMER_HZ_DIGITS: timers are read with up to 6 decimals (microseconds).
+const TIMER_HZ_DIGITS: u32 = 6;
+const US_PER_SEC: u64 = 1_000_000;
+/// keepalived lib/timer.h TIMER_CENTI_HZ: the VRRPv3 advert interval unit.
+const CENTI_US: u64 = 10_000;
+
+pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
+    let mut b = Builder {
+        d: diags,
+        interface_refs: Vec::new(),
+        global: GlobalDefs::default(),
+        scripts: Vec::new(),
+        track_files: Vec::new(),
+        instances: Vec::new(),
+        groups: Vec::new(),
+    };
+    for st in stmts {
+        b.root(st);
+    }
+    b.finish()
+}
+
+fn source(pos: &Pos) -> Source {
+    Source {
+        file: pos.file.to_path_buf(),
+        line: pos.line,
+        col: pos.col,
+    }
+}
+
+fn secs(us: u64) -> Duration {
+    Duration::from_micros(us)
+}
+
+#[derive(Debug, Clone)]
+struct TrackRef {
+    name: String,
+    pos: Pos,
+    weight: Option<i32>,
+    reverse: Option<bool>,
+}
+
+#[derive(Default)]
+struct RawAuth {
+    block_pos: Option<Pos>,
+    auth_type: Option<(String, Pos)>,
+    pass: Option<(Vec<u8>, Pos)>,
+}
+
+struct RawInstance {
+    name: String,
+    pos: Pos,
+    state: Option<(State, Pos)>,
+    interface: Option<(String, Pos)>,
+    /// An `interface` line was present (even if invalid): no "interface required" cascade.
+    interface_seen: bool,
+    vrid_seen: bool,
+    vrid: Option<(u8, Pos)>,
+    priority: Option<(u8, Pos)>,
+    advert_int: Option<(u64, Pos)>,
+    version: Option<(u8, Pos)>,
+    /// The family and the position of the address that set it.
+    family: Option<(Family, Pos)>,
+    nopreempt: Option<Pos>,
+    preempt_delay: Option<(u64, Pos)>,
+    auth: RawAuth,
+    vips: Vec<(VirtualAddress, Pos)>,
+    evips: Vec<(VirtualAddress, Pos)>,
+    routes: Vec<VirtualRoute>,
+    src_ip: Option<IpAddr>,
+    peers: Vec<UnicastPeer>,
+    unicast_configured: bool,
+    check_unicast_src: bool,
+    track_if: Vec<TrackRef>,
+    track_script: Vec<TrackRef>,
+    track_file: Vec<TrackRef>,
+    dont_track_primary: bool,
+    notify: Notify,
+    garp_delay: Option<Duration>,
+    garp_rep: Option<u32>,
+    garp_refresh: Option<Duration>,
+    garp_refresh_rep: Option<u32>,
+    garp_lower_prio_delay: Option<(Duration, Pos)>,
+    garp_lower_prio_rep: Option<(u32, Pos)>,
+    lower_prio_no_advert: Option<(bool, Pos)>,
+    higher_prio_send_advert: Option<(bool, Pos)>,
+    v3_checksum_as_v2: bool,
+    accept: Option<bool>,
+    strict: Option<bool>,
+    skip_check_adv_addr: Option<bool>,
+}
+
+struct RawGroup {
+    name: String,
+    pos: Pos,
+    members: Vec<Word>,
+    had_group: bool,
+    notify: Notify,
+    track_if: Vec<TrackRef>,
+    track_script: Vec<TrackRef>,
+    track_file: Vec<TrackRef>,
+    tracking_weight: bool,
+}
+
+struct Builder<'d> {
+    d: &'d mut Diags,
+    interface_refs: Vec<InterfaceRef>,
+    global: GlobalDefs,
+    scripts: Vec<(VrrpScript, Pos)>,
+    track_files: Vec<(TrackFile, Pos)>,
+    instances: Vec<RawInstance>,
+    groups: Vec<RawGroup>,
+}
+
+/// Top-level blocks, and the resolution once every block is read.
+impl Builder<'_> {
+    fn root(&mut self, st: &Stmt) {
+        match st.kw() {
+            "global_defs" => {
+                self.extra_args(st, 0);
+                if let Some(stmts) = self.block(st) {
+                    for s in stmts {
+                        self.global_def(s);
+                    }
+                }
+            }
+            "vrrp_script" => self.vrrp_script(st),
+            "vrrp_instance" => self.vrrp_instance(st),
+            "vrrp_sync_group" => self.sync_group(st),
+            "track_file" | "vrrp_track_file" => self.track_file_def(st),
+            kw if keywords::ROOT_UNSUPPORTED.contains(&kw) => {
+                self.d.warn(
+                    st.pos(),
+                    format!("{kw}: not supported by ha-agent, ignored (the whole block)"),
+                );
+            }
+            _ => self.unknown(st, ""),
+        }
+    }
+
+    /// `KEYWORD NAME { … }` (vrrp_instance, vrrp_script, track_file, vrrp_sync_group): the name
+    /// and the statements, unless `defined(name)`: then "already defined", as keepalived.
+    fn named_block<'s>(
+        &mut self,
+        st: &'s Stmt,
+        defined: impl FnOnce(&Self, &str) -> bool,
+    ) -> Option<(String, &'s [Stmt])> {
+        let name = self.arg(st, 0, "a name")?.text.clone();
+        self.extra_args(st, 1);
+        let stmts = self.block(st)?;
+        if defined(self, &name) {
+            self.d
+                .error(st.pos(), format!("{} {name}: already defined", st.kw()));
+            return None;
+        }
+        Some((name, stmts))
+    }
+
+    /// Once every statement is read: resolves the names, completes the instances and the sync
+    /// groups, checks what instances share.
+    fn finish(mut self) -> Config {
+        let members = self.sync_group_members();
+        let instances: Vec<RawInstance> = std::mem::take(&mut self.instances);
+        let mut done = Vec::new();
+        for raw in &instances {
+            if let Some(inst) = self.complete(raw, members.group_of(&raw.name)) {
+                done.push((inst, raw));
+            }
+        }
+        self.vrid_conflicts(&done);
+
+        let sync_groups = members
+            .groups
+            .iter()
+            .map(|(g, names)| self.complete_sync_group(g, names, &done))
+            .collect();
+
+        Config {
+            global: self.global,
+            scripts: self.scripts.into_iter().map(|(s, _)| s).collect(),
+            track_files: self.track_files.into_iter().map(|(f, _)| f).collect(),
+            instances: done.into_iter().map(|(i, _)| i).collect(),
+            sync_groups,
+            interface_refs: self.interface_refs,
+        }
+    }
+}
+
+fn fam_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+    }
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Master => "MASTER",
+        State::Backup => "BACKUP",
+    }
+}
+
+#[cfg(test)]
+mod tests;

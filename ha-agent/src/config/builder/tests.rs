@@ -1,0 +1,243 @@
+//! The rules `trackers.rs` and `resolve.rs` share between kinds of tracker and between flags,
+//! pinned with their exact wording and position, without root.
+
+use std::path::Path;
+
+use crate::config::{ConfigError, Loaded, Tracker, parse_str};
+
+fn parse(text: &str) -> Result<Loaded, ConfigError> {
+    parse_str(text, Path::new("t.conf"))
+}
+
+/// Every warning as `line:col: message`.
+fn warnings(l: &Loaded) -> Vec<String> {
+    l.warnings
+        .iter()
+        .map(|w| format!("{}:{}: {}", w.line, w.col, w.message))
+        .collect()
+}
+
+/// Every error as `line:col: message`.
+fn errors(text: &str) -> Vec<String> {
+    let e = parse(text).expect_err("should fail");
+    e.errors
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+        .collect()
+}
+
+fn tracker(name: &str, weight: i32, reverse: bool) -> Tracker {
+    Tracker {
+        name: name.into(),
+        weight,
+        reverse,
+    }
+}
+
+const DEFS: &str = "vrrp_script s {\n script \"/bin/true\"\n weight 10 reverse\n}\n\
+                    track_file f {\n file /tmp/f\n}\n\
+                    track_file g {\n file /tmp/g\n weight 7\n}\n";
+
+fn instance(name: &str, vrid: u8, body: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n \
+         virtual_ipaddress {{\n 192.0.2.{vrid}\n }}\n {body}\n}}\n"
+    )
+}
+
+#[test]
+fn references_inherit_the_definition_and_clamp_254() {
+    let text = format!(
+        "{DEFS}{}",
+        instance(
+            "A",
+            1,
+            "track_script {\n s\n }\n track_file {\n f weight -254\n g weight 5 noreverse\n }"
+        )
+    );
+    let l = parse(&text).unwrap();
+    let i = &l.config.instances[0];
+    assert_eq!(i.track_scripts, [tracker("s", 10, true)]);
+    assert_eq!(
+        i.track_files,
+        [tracker("f", -253, false), tracker("g", 5, false)]
+    );
+    assert_eq!(
+        warnings(&l),
+        ["22:11: track_file: weight for f cannot be +/-254, using -253"]
+    );
+}
+
+#[test]
+fn reverse_is_the_only_word_after_a_definition_weight_and_noreverse_also_after_a_reference() {
+    let text = format!(
+        "vrrp_script s {{\n script \"/bin/true\"\n weight 3 rev\n}}\n\
+         track_file f {{\n file /tmp/f\n weight 255\n}}\n{}",
+        instance("A", 1, "track_script {\n s weight 3 rev\n }")
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "3:11: weight: expected \"reverse\", found \"rev\"",
+            "7:9: weight: expected an integer -254 to 254, found \"255\"",
+            "16:13: track_script: expected \"reverse\" or \"noreverse\", found \"rev\"",
+        ]
+    );
+}
+
+#[test]
+fn a_sync_group_member_without_tracking_weight_keeps_some_references_at_zero_and_drops_others() {
+    let text = format!(
+        "{DEFS}{}vrrp_sync_group G {{\n group {{\n A\n }}\n}}\n",
+        instance(
+            "A",
+            1,
+            "track_interface {\n eth0\n eth1 weight 5\n }\n track_script {\n s\n }\n \
+             track_file {\n f\n g\n }"
+        )
+    );
+    let l = parse(&text).unwrap();
+    let i = &l.config.instances[0];
+    assert_eq!(i.track_interfaces, [tracker("eth1", 0, false)]);
+    assert!(i.track_scripts.is_empty());
+    assert_eq!(i.track_files, [tracker("f", 0, false)]);
+    let ctx = "vrrp_instance A";
+    let why = "member of a sync group without sync_group_tracking_weight (as keepalived)";
+    assert_eq!(
+        warnings(&l),
+        [
+            "30:1: vrrp_sync_group G: only one instance (A) - this probably isn't what you want"
+                .to_owned(),
+            format!("19:2: {ctx}: track_interface eth0: own interface is always tracked, ignored"),
+            format!("20:2: {ctx}: weight of track_interface eth1 ignored: {why}"),
+            format!("23:2: {ctx}: weighted track_script s ignored: {why}"),
+            format!("26:2: {ctx}: track_file f: weight set to 0: {why}"),
+            format!("27:2: {ctx}: track_file g with weight 7 ignored: {why}"),
+        ]
+    );
+}
+
+#[test]
+fn the_owner_drops_weighted_interfaces_too() {
+    let text = instance(
+        "A",
+        1,
+        "priority 255\n track_interface {\n eth1 weight 5\n eth2\n }",
+    );
+    let l = parse(&text).unwrap();
+    assert_eq!(
+        l.config.instances[0].track_interfaces,
+        [tracker("eth2", 0, false)]
+    );
+    assert_eq!(
+        warnings(&l),
+        [
+            "9:2: vrrp_instance A: weighted track_interface eth1 ignored: address owner (priority 255) (as keepalived)"
+        ]
+    );
+}
+
+#[test]
+fn a_sync_group_with_an_owner_clears_its_own_tracker_weights() {
+    let text = format!(
+        "{DEFS}{}{}vrrp_sync_group G {{\n group {{\n A\n B\n }}\n sync_group_tracking_weight\n \
+         track_interface {{\n eth1 weight 5\n }}\n track_script {{\n s\n }}\n track_file {{\n g\n }}\n}}\n",
+        instance("A", 1, "priority 255"),
+        instance("B", 2, "priority 100"),
+    );
+    let l = parse(&text).unwrap();
+    let g = &l.config.sync_groups[0];
+    assert_eq!(g.track_interfaces, [tracker("eth1", 0, false)]);
+    assert_eq!(g.track_scripts, [tracker("s", 0, true)]);
+    assert_eq!(g.track_files, [tracker("g", 0, false)]);
+    let ctx = "vrrp_sync_group G";
+    assert_eq!(
+        warnings(&l),
+        [
+            format!("35:2: {ctx}: weight of tracked eth1 cleared: a member has priority 255"),
+            format!("38:2: {ctx}: weight of track_script s cleared: a member has priority 255"),
+            format!("41:2: {ctx}: weight of track_file g set to 0: a member has priority 255"),
+        ]
+    );
+}
+
+#[test]
+fn undefined_references_are_errors_in_instances_and_sync_groups() {
+    let text = format!(
+        "{}vrrp_sync_group G {{\n group {{\n A\n }}\n track_file {{\n nofile\n }}\n}}\n",
+        instance("A", 1, "track_script {\n noscript\n }")
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "8:2: vrrp_instance A: track_script: no vrrp_script named \"noscript\"",
+            "16:2: vrrp_sync_group G: track_file: no track_file named \"nofile\"",
+        ]
+    );
+}
+
+#[test]
+fn strict_mode_forces_the_advert_flags_and_no_lower_priority_garp() {
+    let text = instance(
+        "A",
+        1,
+        "strict_mode\n lower_prio_no_advert off\n higher_prio_send_advert on\n \
+         garp_lower_prio_repeat 3\n garp_lower_prio_delay 0",
+    );
+    let l = parse(&text).unwrap();
+    let i = &l.config.instances[0];
+    assert!(i.lower_prio_no_advert);
+    assert!(!i.higher_prio_send_advert);
+    assert_eq!(i.garp_lower_prio_repeat, 0);
+    let ctx = "vrrp_instance A";
+    let strict: Vec<String> = warnings(&l)
+        .into_iter()
+        .filter(|w| w.contains("strict mode sends"))
+        .collect();
+    assert_eq!(
+        strict,
+        [
+            format!(
+                "10:2: {ctx}: garp_lower_prio_repeat: strict mode sends no repeated gratuitous ARPs: 0 (as keepalived)"
+            ),
+            format!(
+                "8:2: {ctx}: strict mode sends no advert in reply to a lower priority: lower_prio_no_advert on (as keepalived)"
+            ),
+            format!(
+                "9:2: {ctx}: strict mode sends no advert before stepping down: higher_prio_send_advert off (as keepalived)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn outside_strict_mode_the_instance_flag_wins_over_the_global_one() {
+    let text = format!(
+        "global_defs {{\n vrrp_lower_prio_no_advert\n vrrp_garp_lower_prio_repeat 4\n}}\n{}",
+        instance("A", 1, "lower_prio_no_advert off")
+    );
+    let l = parse(&text).unwrap();
+    let i = &l.config.instances[0];
+    assert!(!i.lower_prio_no_advert);
+    assert_eq!(i.garp_lower_prio_repeat, 4);
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+}
+
+#[test]
+fn every_named_block_is_defined_once() {
+    let text = format!(
+        "{DEFS}vrrp_script s {{\n script \"/bin/true\"\n}}\nvrrp_track_file f {{\n file /x\n}}\n{}{}\
+         vrrp_sync_group G {{\n group {{\n A\n }}\n}}\nvrrp_sync_group G {{\n group {{\n A\n }}\n}}\n",
+        instance("A", 1, ""),
+        instance("A", 2, ""),
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "12:1: vrrp_script s: already defined",
+            "15:1: vrrp_track_file f: already defined",
+            "26:1: vrrp_instance A: already defined",
+            "39:1: vrrp_sync_group G: already defined",
+        ]
+    );
+}
