@@ -439,8 +439,11 @@ fn http_get(addr: std::net::SocketAddr, request: &str) -> String {
     out
 }
 
-#[test]
-fn metrics_endpoint_serves_get_metrics_only() {
+/// Serves the metrics of a socket-datapath status on a free loopback port while `client` runs
+/// against it; the server task is stopped and its LocalSet dropped before this returns the port.
+fn with_metrics_server<F: std::future::Future<Output = ()>>(
+    client: impl FnOnce(std::net::SocketAddr) -> F,
+) -> std::net::SocketAddr {
     let (status, _) = status("socket");
     let (_tx, rx) = tokio::sync::watch::channel(status);
     let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -448,6 +451,16 @@ fn metrics_endpoint_serves_get_metrics_only() {
     let local = tokio::task::LocalSet::new();
     local.block_on(&local_runtime(), async {
         let task = metrics::serve(listener, rx).unwrap();
+        client(addr).await;
+        task.abort();
+    });
+    drop(local);
+    addr
+}
+
+#[test]
+fn metrics_endpoint_serves_get_metrics_only() {
+    let addr = with_metrics_server(|addr| async move {
         let get = |req: &'static str| tokio::task::spawn_blocking(move || http_get(addr, req));
         let ok = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
@@ -469,9 +482,7 @@ fn metrics_endpoint_serves_get_metrics_only() {
             .await
             .unwrap();
         assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
-        task.abort();
     });
-    drop(local);
     // The listener is closed with its task: a connect is refused rather than
     // queued behind a listener nobody accepts on. (Re-binding the port proved
     // flaky: a parallel test's client may take it as its ephemeral port.)
@@ -487,13 +498,7 @@ fn metrics_endpoint_serves_get_metrics_only() {
 /// and a scrape works again once the idle ones go.
 #[test]
 fn metrics_connections_are_capped() {
-    let (status, _) = status("socket");
-    let (_tx, rx) = tokio::sync::watch::channel(status);
-    let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&local_runtime(), async {
-        let task = metrics::serve(listener, rx).unwrap();
+    with_metrics_server(|addr| async move {
         let idle: Vec<tokio::net::TcpStream> = {
             let mut v = Vec::new();
             for _ in 0..metrics::MAX_CONNECTIONS {
@@ -526,7 +531,6 @@ fn metrics_connections_are_capped() {
             .find_map(|l| l.strip_prefix("ha_agent_metrics_connections_refused_total "))
             .and_then(|n| n.parse::<u64>().ok());
         assert!(refused.is_some_and(|n| n >= 1), "{body}");
-        task.abort();
     });
 }
 
