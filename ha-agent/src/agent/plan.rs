@@ -250,10 +250,7 @@ fn instance(
     let f = facts
         .get(&interface)
         .ok_or_else(|| anyhow!("{at}: interface {interface} does not exist on this host"))?;
-    let family = match inst.family {
-        config::Family::V4 => Family::Ipv4,
-        config::Family::V6 => Family::Ipv6,
-    };
+    let family = inst.family;
     let src: IpAddr = match (inst.src_ip, family) {
         (Some(a), _) => a,
         (None, Family::Ipv4) => f
@@ -273,11 +270,7 @@ fn instance(
             Family::Ipv6 => config.global.vrrp_mcast_group6.into(),
         })]
     };
-    let version = match inst.version {
-        2 => Version::V2,
-        3 => Version::V3,
-        v => bail!("{at}: version {v} is not 2 or 3"),
-    };
+    let version = inst.version;
     let adver_int_cs = duration_to_cs(inst.advert_int).max(1);
     let in_advert: Vec<IpAddr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
     let auth = match (&inst.authentication, version, family) {

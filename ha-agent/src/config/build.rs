@@ -17,12 +17,11 @@ use super::keywords;
 use super::lexer::{Word, split_command, split_words};
 use super::model::*;
 use super::parser::Stmt;
+use crate::vrrp::types::{US_PER_CS, V3_MAX_ADVER_INT_CS, round_to_unit_us};
 
 /// keepalived lib/timer.h TIMER_HZ_DIGITS: timers are read with up to 6 decimals (microseconds).
 const TIMER_HZ_DIGITS: u32 = 6;
 const US_PER_SEC: u64 = 1_000_000;
-/// keepalived lib/timer.h TIMER_CENTI_HZ: the VRRPv3 advert interval unit.
-const CENTI_US: u64 = 10_000;
 
 pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
     let mut b = Builder {
@@ -78,7 +77,7 @@ struct RawInstance {
     vrid: Option<(u8, Pos)>,
     priority: Option<(u8, Pos)>,
     advert_int: Option<(u64, Pos)>,
-    version: Option<(u8, Pos)>,
+    version: Option<(Version, Pos)>,
     /// The family and the position of the address that set it.
     family: Option<(Family, Pos)>,
     nopreempt: Option<Pos>,
@@ -201,6 +200,12 @@ impl Builder<'_> {
         let v = self.uint_word(st.kw(), w, min, max);
         self.extra_args(st, 1);
         v
+    }
+
+    /// `version 2|3` / `vrrp_version 2|3`.
+    fn version(&mut self, st: &Stmt) -> Option<Version> {
+        let n = self.uint(st, 2, 3)?;
+        u8::try_from(n).ok().and_then(Version::from_number)
     }
 
     fn int_word(&mut self, kw: &str, w: &Word, min: i64, max: i64) -> Option<i64> {
@@ -523,8 +528,8 @@ impl Builder<'_> {
                 }
             }
             "vrrp_version" => {
-                if let Some(v) = self.uint(st, 2, 3) {
-                    g.vrrp_version = v as u8;
+                if let Some(v) = self.version(st) {
+                    g.vrrp_version = v;
                 }
             }
             "vrrp_mcast_group4" => {
@@ -1099,8 +1104,8 @@ impl Builder<'_> {
                 }
             }
             "version" => {
-                if let Some(ver) = self.uint(x, 2, 3) {
-                    v.version = Some((ver as u8, x.args[0].pos.clone()));
+                if let Some(ver) = self.version(x) {
+                    v.version = Some((ver, x.args[0].pos.clone()));
                 }
             }
             "nopreempt" => {
@@ -1304,8 +1309,8 @@ impl Builder<'_> {
                     pos,
                     format!(
                         "{kw}: {a} is {} but the instance is {} (from {}:{}:{})",
-                        fam_name(fam),
-                        fam_name(*f),
+                        fam,
+                        f,
                         set_at.file.display(),
                         set_at.line,
                         set_at.col
@@ -1350,10 +1355,7 @@ impl Builder<'_> {
                         "virtual_ipaddress: {} is {} but the instance is {} (from line {}): \
                          address ignored, as keepalived does; list it under \
                          virtual_ipaddress_excluded to have it managed",
-                        addr.addr,
-                        fam_name(fam),
-                        fam_name(*f),
-                        set_at.line
+                        addr.addr, fam, f, set_at.line
                     ),
                 );
                 return;
@@ -2010,24 +2012,24 @@ impl Builder<'_> {
             return None;
         };
         let strict = raw.strict.unwrap_or(g.vrrp_strict);
-        let family = raw.family.as_ref().map_or(Family::V4, |(f, _)| *f);
+        let family = raw.family.as_ref().map_or(Family::Ipv4, |(f, _)| *f);
 
         // Version: instance `version`, else 3 for IPv6, else global vrrp_version. VRRPv2 over
         // IPv6 is no RFC's but keepalived sends it outside strict mode (tests/golden/v2-ipv6);
         // in strict mode it says so and uses 3 (vrrp.c vrrp_complete_instance).
         let version = match (&raw.version, family) {
-            (Some((2, pos)), Family::V6) if strict => {
+            (Some((Version::V2, pos)), Family::Ipv6) if strict => {
                 self.d.warn(
                     pos,
                     format!(
                         "{ctx}: strict mode cannot use IPv6 with VRRP version 2: version 3 (as keepalived)"
                     ),
                 );
-                3
+                Version::V3
             }
             (Some((v, _)), _) => *v,
-            (None, Family::V6) => 3,
-            (None, Family::V4) => g.vrrp_version,
+            (None, Family::Ipv6) => Version::V3,
+            (None, Family::Ipv4) => g.vrrp_version,
         };
 
         // Priority from state, state from priority.
@@ -2082,7 +2084,7 @@ impl Builder<'_> {
                     "PASS" => {
                         if strict {
                             self.d.warn(tpos, format!("{ctx}: strict mode does not support authentication, ignored (as keepalived)"));
-                        } else if version == 3 {
+                        } else if version == Version::V3 {
                             self.d.warn(tpos, format!("{ctx}: VRRP version 3 does not support authentication, ignored (as keepalived)"));
                         } else if let Some((p, _)) = pass.as_ref().filter(|(p, _)| !p.is_empty()) {
                             authentication = Some(Authentication { pass: p.clone() });
@@ -2135,7 +2137,7 @@ impl Builder<'_> {
         let mut vips: Vec<VirtualAddress> = raw.vips.iter().map(|(v, _)| v.clone()).collect();
         let mut evips: Vec<VirtualAddress> = raw.evips.iter().map(|(v, _)| v.clone()).collect();
         if vips.is_empty() {
-            if version == 3 || family == Family::V6 || strict {
+            if version == Version::V3 || family == Family::Ipv6 || strict {
                 self.d.error(
                     at,
                     format!("{ctx}: no virtual_ipaddress: at least one is required"),
@@ -2147,7 +2149,7 @@ impl Builder<'_> {
                 );
             }
         }
-        if family == Family::V6
+        if family == Family::Ipv6
             && !unicast
             && let Some((first, fpos)) = raw.vips.first()
             && let IpAddr::V6(a) = first.addr
@@ -2162,8 +2164,8 @@ impl Builder<'_> {
         }
         // The count field is 8 bits and the advert must fit a 1500-byte frame (DEFAULT_MTU).
         let max_addr = match family {
-            Family::V4 => 255,
-            Family::V6 => (1500 - 14 - 40 - 8) / 16,
+            Family::Ipv4 => 255,
+            Family::Ipv6 => (1500 - 14 - 40 - 8) / 16,
         };
         if vips.len() > max_addr {
             self.d.warn(
@@ -2206,7 +2208,7 @@ impl Builder<'_> {
 
         // Accept mode default: on, unless strict and not the owner.
         let mut accept = raw.accept.unwrap_or(priority == 255 || !strict);
-        if accept && priority != 255 && strict && version == 2 {
+        if accept && priority != 255 && strict && version == Version::V2 {
             self.d.warn(at, format!("{ctx}: accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: off (as keepalived)"));
             accept = false;
         }
@@ -2227,9 +2229,9 @@ impl Builder<'_> {
         // Advert interval: whole seconds for v2, centiseconds for v3.
         let mut adv = raw.advert_int.as_ref().map_or(US_PER_SEC, |(a, _)| *a);
         let adv_pos = raw.advert_int.as_ref().map_or(at, |(_, p)| p);
-        if version == 2 {
+        if version == Version::V2 {
             if !adv.is_multiple_of(US_PER_SEC) {
-                let rounded = ((adv + US_PER_SEC / 2) / US_PER_SEC * US_PER_SEC).max(US_PER_SEC);
+                let rounded = round_to_unit_us(adv, US_PER_SEC);
                 self.d.warn(
                     adv_pos,
                     format!(
@@ -2240,7 +2242,7 @@ impl Builder<'_> {
                 );
                 adv = rounded;
             }
-        } else if adv >= 4096 * CENTI_US {
+        } else if adv >= (u64::from(V3_MAX_ADVER_INT_CS) + 1) * US_PER_CS {
             self.d.warn(
                 adv_pos,
                 format!(
@@ -2248,9 +2250,9 @@ impl Builder<'_> {
                     fmt_decimal(adv, TIMER_HZ_DIGITS)
                 ),
             );
-            adv = 4095 * CENTI_US;
-        } else if !adv.is_multiple_of(CENTI_US) {
-            let rounded = ((adv + CENTI_US / 2) / CENTI_US * CENTI_US).max(CENTI_US);
+            adv = u64::from(V3_MAX_ADVER_INT_CS) * US_PER_CS;
+        } else if !adv.is_multiple_of(US_PER_CS) {
+            let rounded = round_to_unit_us(adv, US_PER_CS);
             self.d.warn(
                 adv_pos,
                 format!(
@@ -2375,8 +2377,8 @@ impl Builder<'_> {
             None
         } else {
             Some(match family {
-                Family::V4 => IpAddr::V4(g.vrrp_mcast_group4),
-                Family::V6 => IpAddr::V6(g.vrrp_mcast_group6),
+                Family::Ipv4 => IpAddr::V4(g.vrrp_mcast_group4),
+                Family::Ipv6 => IpAddr::V6(g.vrrp_mcast_group6),
             })
         };
 
@@ -2544,20 +2546,13 @@ impl Builder<'_> {
                             a.name,
                             b.name,
                             b.vrid,
-                            fam_name(b.family),
+                            b.family,
                             b.interface.as_deref().unwrap_or("(none)")
                         ),
                     );
                 }
             }
         }
-    }
-}
-
-fn fam_name(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "IPv4",
-        Family::V6 => "IPv6",
     }
 }
 
