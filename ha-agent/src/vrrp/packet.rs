@@ -378,6 +378,28 @@ impl Receiver<'_> {
             _ => arrival.to_our_mac,
         }
     }
+
+    /// Check 5a, whose advert: the instance an advert for `vrid` in `family` to `dst` is for,
+    /// its rules, and `opts` with its TTL rule; `None` when it is another speaker's.
+    fn whose(
+        &self,
+        vrid: u8,
+        family: Family,
+        dst: IpAddr,
+        arrival: Arrival,
+        opts: &DecodeOptions,
+    ) -> Option<(usize, &InstanceRules, DecodeOptions)> {
+        let instance = self.instance(vrid, family)?;
+        if !self.for_us(dst, arrival) {
+            return None;
+        }
+        let rules = &self.instances[instance];
+        let opts = DecodeOptions {
+            unicast_any_ttl: rules.unicast_any_ttl,
+            ..*opts
+        };
+        Some((instance, rules, opts))
+    }
 }
 
 /// What [`receive_ip`] and [`receive_vrrp`] make of a packet: the same verdicts as `vrrp_rx`.
@@ -439,16 +461,8 @@ pub fn receive_ip(
         Family::Ipv6 => array_at::<16>(packet, 24).map(|d| Ipv6Addr::from(*d).into()),
     }
     .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let Some(instance) = rx.instance(vrid, family) else {
+    let Some((instance, rules, opts)) = rx.whose(vrid, family, dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
-    };
-    if !rx.for_us(dst, arrival) {
-        return Verdict::Foreign { vrid };
-    }
-    let rules = &rx.instances[instance];
-    let opts = DecodeOptions {
-        unicast_any_ttl: rules.unicast_any_ttl,
-        ..*opts
     };
     match decode_ip(packet, &opts).and_then(|r| validate(&r.advert, r.src, rules).map(|()| r)) {
         Ok(received) => Verdict::Valid { instance, received },
@@ -479,16 +493,8 @@ pub fn receive_vrrp(
             reason: RejectReason::Truncated,
         };
     };
-    let Some(instance) = rx.instance(vrid, Family::of(&src)) else {
+    let Some((instance, rules, opts)) = rx.whose(vrid, Family::of(&src), dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
-    };
-    if !rx.for_us(dst, arrival) {
-        return Verdict::Foreign { vrid };
-    }
-    let rules = &rx.instances[instance];
-    let opts = DecodeOptions {
-        unicast_any_ttl: rules.unicast_any_ttl,
-        ..*opts
     };
     match decode_vrrp(src, dst, ttl, payload, &opts)
         .and_then(|a| validate(&a, src, rules).map(|()| a))

@@ -22,7 +22,7 @@ use aya::{
 
 use super::{
     Attached, MAPS_ABI, PINNED_MAPS, PROG_FENCE_EGRESS, PROG_FENCE_INGRESS, PROG_VRRP_RX,
-    TC_HANDLE, TC_PRIORITY, XdpDatapath, XdpError, XdpOptions, program,
+    TC_HANDLE, TC_PRIORITY, XdpDatapath, XdpError, XdpOptions, program, program_err,
 };
 use crate::datapath::{EBPF_OBJECT, rtnl};
 
@@ -62,16 +62,10 @@ impl XdpDatapath {
     /// refuses an interface that is not Ethernet, one another agent holds, and one that runs
     /// another XDP program; replaces ha-agent's own programs left attached.
     pub fn open(interface: &str, options: &XdpOptions) -> Result<Self, XdpError> {
-        let netlink = |what: &'static str| {
-            let interface = interface.to_owned();
-            move |source| XdpError::Netlink {
-                interface,
-                what,
-                source,
-            }
-        };
-        let ifindex = crate::net::link::if_index(interface).map_err(netlink("looking it up"))?;
-        let state = rtnl::link_state(ifindex).map_err(netlink("reading its link"))?;
+        let ifindex = crate::net::link::if_index(interface)
+            .map_err(netlink_err(interface, "looking it up"))?;
+        let state =
+            rtnl::link_state(ifindex).map_err(netlink_err(interface, "reading its link"))?;
         if state.link_layer != rtnetlink::packet_route::link::LinkLayerType::Ether {
             return Err(XdpError::NotEthernet {
                 interface: interface.to_owned(),
@@ -102,10 +96,7 @@ impl XdpDatapath {
                 let fd = info
                     .map(|p| p.fd())
                     .transpose()
-                    .map_err(|source| XdpError::Program {
-                        name: PROG_VRRP_RX,
-                        source: Box::new(source),
-                    })?;
+                    .map_err(program_err(PROG_VRRP_RX))?;
                 fd.map(|fd| (id, mode, fd))
             }
             None => None,
@@ -139,21 +130,14 @@ impl XdpDatapath {
             dp.fence(*vip)?;
         }
 
-        let attach_err = |hook: &'static str, name: &'static str| {
-            let interface = interface.to_owned();
-            move |source| XdpError::Attach {
-                name,
-                hook,
-                interface,
-                source: Box::new(source),
-            }
-        };
         let xdp_mode = previous
             .as_ref()
             .map_or(mode_flags(options.mode), |(_, m, _)| *m);
         if !options.fence_only {
             let xdp: &mut Xdp = program(&mut dp.ebpf, PROG_VRRP_RX)?;
-            let fd = xdp.fd().map_err(attach_err("xdp", PROG_VRRP_RX))?;
+            let fd = xdp
+                .fd()
+                .map_err(attach_err(interface, "xdp", PROG_VRRP_RX))?;
             let result = match &previous {
                 Some((id, _, old)) => {
                     tracing::info!(
@@ -168,7 +152,7 @@ impl XdpDatapath {
                     None,
                 ),
             };
-            result.map_err(netlink("setting its XDP program (IFLA_XDP)"))?;
+            result.map_err(netlink_err(interface, "setting its XDP program (IFLA_XDP)"))?;
         }
         dp.attached = Some(Attached {
             ifindex,
@@ -186,15 +170,6 @@ impl XdpDatapath {
     /// Attaches the fence programs to TC ingress and egress of the interface.
     fn attach_fence(&mut self) -> Result<(), XdpError> {
         let interface = self.interface.clone();
-        let attach_err = |hook: &'static str, name: &'static str| {
-            let interface = interface.clone();
-            move |source| XdpError::Attach {
-                name,
-                hook,
-                interface,
-                source: Box::new(source),
-            }
-        };
 
         // The fence's filters hang off a clsact qdisc; it may exist already.
         if let Err(e) = aya::programs::tc::qdisc_add_clsact(&interface) {
@@ -205,7 +180,7 @@ impl XdpDatapath {
             ("tc egress", TcAttachType::Egress, PROG_FENCE_EGRESS),
         ] {
             let tc: &mut SchedClassifier = program(&mut self.ebpf, prog)?;
-            if attach_tc(tc, &interface, attach_type).map_err(attach_err(hook, prog))? {
+            if attach_tc(tc, &interface, attach_type).map_err(attach_err(&interface, hook, prog))? {
                 tracing::info!(
                     "replacing {prog} ({hook}) on {interface}, left by an earlier ha-agent"
                 );
@@ -253,11 +228,9 @@ impl XdpDatapath {
             && let Err(source) = rtnl::set_xdp(a.ifindex, None, mode, Some(fd.as_fd()))
             && !gone(&source)
         {
-            first_err = Some(XdpError::Netlink {
-                interface: self.interface.clone(),
-                what: "removing its XDP program",
+            first_err = Some(netlink_err(&self.interface, "removing its XDP program")(
                 source,
-            });
+            ));
         }
         for (attach_type, prog) in [
             (TcAttachType::Ingress, PROG_FENCE_INGRESS),
@@ -279,12 +252,11 @@ impl XdpDatapath {
                     _ => None,
                 };
                 if !lost.is_some_and(|errno| gone(&std::io::Error::from_raw_os_error(errno))) {
-                    first_err.get_or_insert(XdpError::Attach {
-                        name: prog,
-                        hook: "removing the tc filter",
-                        interface: self.interface.clone(),
-                        source: Box::new(e),
-                    });
+                    first_err.get_or_insert(attach_err(
+                        &self.interface,
+                        "removing the tc filter",
+                        prog,
+                    )(e));
                 }
             }
         }
@@ -522,16 +494,36 @@ fn remove_legacy_links(dir: &Path) -> Result<(), XdpError> {
 
 fn load_programs(ebpf: &mut Ebpf) -> Result<(), XdpError> {
     let xdp: &mut Xdp = program(ebpf, PROG_VRRP_RX)?;
-    xdp.load().map_err(|source| XdpError::Program {
-        name: PROG_VRRP_RX,
-        source: Box::new(source),
-    })?;
+    xdp.load().map_err(program_err(PROG_VRRP_RX))?;
     for name in [PROG_FENCE_INGRESS, PROG_FENCE_EGRESS] {
         let tc: &mut SchedClassifier = program(ebpf, name)?;
-        tc.load().map_err(|source| XdpError::Program {
-            name,
-            source: Box::new(source),
-        })?;
+        tc.load().map_err(program_err(name))?;
     }
     Ok(())
+}
+
+/// `map_err` adapter: attaching program `name` to `hook` of `interface` (or removing it) failed.
+fn attach_err<'a>(
+    interface: &'a str,
+    hook: &'static str,
+    name: &'static str,
+) -> impl FnOnce(ProgramError) -> XdpError + 'a {
+    move |source| XdpError::Attach {
+        name,
+        hook,
+        interface: interface.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// `map_err` adapter: a netlink request (`what`) on `interface` failed.
+fn netlink_err<'a>(
+    interface: &'a str,
+    what: &'static str,
+) -> impl FnOnce(std::io::Error) -> XdpError + 'a {
+    move |source| XdpError::Netlink {
+        interface: interface.to_owned(),
+        what,
+        source,
+    }
 }

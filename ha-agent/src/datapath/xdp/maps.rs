@@ -4,7 +4,10 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use aya::maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf};
+use aya::{
+    Pod,
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
+};
 use ha_common::{
     RejectReason,
     maps::{
@@ -16,7 +19,7 @@ use ha_common::{
 use super::{
     MAP_ACCEPTED, MAP_ADV_ADDRS, MAP_ALLOWED_PEERS, MAP_EVENTS_LOST, MAP_FENCE, MAP_FENCE_DROPS,
     MAP_FOREIGN, MAP_HEARTBEAT, MAP_PEER, MAP_RX_ADVERTS, MAP_RX_GLOBAL, MAP_RX_INSTANCE,
-    MAP_SLOT_FENCE, MAP_STATS, XdpDatapath, XdpError, monotonic_ns,
+    MAP_SLOT_FENCE, MAP_STATS, XdpDatapath, XdpError, map_err, monotonic_ns,
 };
 use crate::vrrp::{
     packet::{Auth, InstanceRules},
@@ -289,38 +292,13 @@ impl XdpDatapath {
 
     /// Stops fencing `vip` and forgets it. Forgetting an unknown address is not an error.
     pub fn unfence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
-        match self.fence.remove(&vip_key(vip)) {
-            Ok(()) => Ok(()),
-            Err(e) if is_absent(&e) => Ok(()),
-            Err(source) => Err(XdpError::Map {
-                name: MAP_FENCE,
-                source,
-            }),
-        }
+        forget(&mut self.fence, MAP_FENCE, &vip_key(vip))
     }
 
     /// Forgets every VIP in the fence map but `keep`.
     pub fn prune_fence(&mut self, keep: &[IpAddr]) -> Result<(), XdpError> {
         let keep: Vec<VipKey> = keep.iter().map(|v| vip_key(*v)).collect();
-        let stale: Vec<VipKey> = self
-            .fence
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !keep.contains(k))
-            .collect();
-        for k in stale {
-            match self.fence.remove(&k) {
-                Ok(()) => {}
-                Err(e) if is_absent(&e) => {}
-                Err(source) => {
-                    return Err(XdpError::Map {
-                        name: MAP_FENCE,
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(())
+        retain_keys(&mut self.fence, MAP_FENCE, |k| keep.contains(k))
     }
 
     /// The VIPs under the fence on this interface.
@@ -334,10 +312,7 @@ impl XdpDatapath {
         match self.fence.get(&vip_key(vip), 0) {
             Ok(e) => Ok(e.fenced != 0),
             Err(MapError::KeyNotFound) => Ok(false),
-            Err(source) => Err(XdpError::Map {
-                name: MAP_FENCE,
-                source,
-            }),
+            Err(source) => Err(map_err(MAP_FENCE)(source)),
         }
     }
 }
@@ -348,22 +323,40 @@ fn sync_hash(
     name: &'static str,
     want: &std::collections::HashMap<SlotAddr, u8>,
 ) -> Result<(), XdpError> {
-    let stale: Vec<SlotAddr> = map
-        .keys()
-        .filter_map(Result::ok)
-        .filter(|k| !want.contains_key(k))
-        .collect();
-    for k in stale {
-        match map.remove(&k) {
-            Ok(()) => {}
-            Err(e) if is_absent(&e) => {}
-            Err(source) => return Err(XdpError::Map { name, source }),
-        }
-    }
+    retain_keys(map, name, |k| want.contains_key(k))?;
     for (k, v) in want {
         map.insert(k, v, 0).map_err(map_err(name))?;
     }
     Ok(())
+}
+
+/// Removes from `map` every key `keep` refuses.
+fn retain_keys<K: Pod, V: Pod>(
+    map: &mut HashMap<MapData, K, V>,
+    name: &'static str,
+    keep: impl Fn(&K) -> bool,
+) -> Result<(), XdpError> {
+    let stale: Vec<K> = map
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !keep(k))
+        .collect();
+    for k in stale {
+        forget(map, name, &k)?;
+    }
+    Ok(())
+}
+
+/// Removes `key` from `map`; a key that is not there is no error.
+fn forget<K: Pod, V: Pod>(
+    map: &mut HashMap<MapData, K, V>,
+    name: &'static str,
+    key: &K,
+) -> Result<(), XdpError> {
+    match map.remove(key) {
+        Err(e) if !is_absent(&e) => Err(map_err(name)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a map operation failed because the key is not there: aya reports a lookup's miss as
@@ -374,10 +367,6 @@ fn is_absent(e: &MapError) -> bool {
         MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
         _ => false,
     }
-}
-
-fn map_err(name: &'static str) -> impl Fn(MapError) -> XdpError {
-    move |source| XdpError::Map { name, source }
 }
 
 /// An address as the maps hold it: IPv4 in the first 4 bytes.
@@ -413,9 +402,7 @@ fn sum_per_cpu(
     name: &'static str,
     index: u32,
 ) -> Result<u64, XdpError> {
-    let values = map
-        .get(&index, 0)
-        .map_err(|source| XdpError::Map { name, source })?;
+    let values = map.get(&index, 0).map_err(map_err(name))?;
     Ok(values.iter().sum())
 }
 

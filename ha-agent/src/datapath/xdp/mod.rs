@@ -283,10 +283,7 @@ impl XdpDatapath {
                 name: PROG_VRRP_RX,
             })?
             .try_into()
-            .map_err(|source| XdpError::Program {
-                name: PROG_VRRP_RX,
-                source: Box::new(source),
-            })?;
+            .map_err(program_err(PROG_VRRP_RX))?;
         let mut out = vec![0u8; frame.len() + 256];
         let opts = aya::programs::TestRunOptions {
             data_in: Some(frame),
@@ -294,10 +291,7 @@ impl XdpDatapath {
             repeat,
             ..Default::default()
         };
-        let result = prog.test_run(opts).map_err(|source| XdpError::Program {
-            name: PROG_VRRP_RX,
-            source: Box::new(source),
-        })?;
+        let result = prog.test_run(opts).map_err(program_err(PROG_VRRP_RX))?;
         Ok((result.return_value, result.duration))
     }
 }
@@ -340,10 +334,7 @@ where
         kind: "program",
         name,
     })?;
-    prog.try_into().map_err(|source| XdpError::Program {
-        name,
-        source: Box::new(source),
-    })
+    prog.try_into().map_err(program_err(name))
 }
 
 fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, XdpError>
@@ -353,5 +344,18 @@ where
     let map = ebpf
         .take_map(name)
         .ok_or(XdpError::Missing { kind: "map", name })?;
-    T::try_from(map).map_err(|source| XdpError::Map { name, source })
+    T::try_from(map).map_err(map_err(name))
+}
+
+/// `map_err` adapter: program `name` failed (loading it, its fd, a test run).
+fn program_err(name: &'static str) -> impl Fn(ProgramError) -> XdpError {
+    move |source| XdpError::Program {
+        name,
+        source: Box::new(source),
+    }
+}
+
+/// `map_err` adapter: an operation on map `name` failed.
+fn map_err(name: &'static str) -> impl Fn(MapError) -> XdpError {
+    move |source| XdpError::Map { name, source }
 }
