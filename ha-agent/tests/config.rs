@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ha_agent::config::{self, ConfigError, Family, Loaded, State, Tracker, Warning};
+use ha_agent::config::{self, ConfigError, Family, Loaded, State, Tracker, Version, Warning};
 use proptest::prelude::*;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -123,8 +123,8 @@ fn classic_master() {
     let i = config.instance("VI_1").unwrap();
     assert_eq!(i.state, State::Master);
     assert_eq!(i.interface.as_deref(), Some("eth0"));
-    assert_eq!((i.vrid, i.priority, i.version), (51, 150, 2));
-    assert_eq!(i.family, Family::V4);
+    assert_eq!((i.vrid, i.priority, i.version), (51, 150, Version::V2));
+    assert_eq!(i.family, Family::Ipv4);
     assert_eq!(i.advert_int, Duration::from_secs(1));
     assert!(i.preempt);
     assert_eq!(i.authentication.as_ref().unwrap().pass, b"1111");
@@ -234,8 +234,8 @@ fn unicast() {
 fn ipv6_defaults_to_v3_with_centisecond_adverts() {
     let Loaded { config, warnings } = load_ok("good/ipv6.conf");
     let i = config.instance("VI_6").unwrap();
-    assert_eq!(i.family, Family::V6);
-    assert_eq!(i.version, 3, "IPv6 instances are VRRPv3");
+    assert_eq!(i.family, Family::Ipv6);
+    assert_eq!(i.version, Version::V3, "IPv6 instances are VRRPv3");
     assert_eq!(i.advert_int, Duration::from_millis(500));
     assert_eq!(i.mcast_group, Some(v6("ff02::12")));
     assert_eq!(i.virtual_ipaddress[0].addr, v6("fe80::7"));
@@ -262,7 +262,7 @@ fn sync_group() {
 #[test]
 fn scripts_defined_after_use_and_track_files() {
     let Loaded { config, .. } = load_ok("good/scripts.conf");
-    assert_eq!(config.global.vrrp_version, 3);
+    assert_eq!(config.global.vrrp_version, Version::V3);
     assert_eq!(
         config.global.script_user.as_ref().unwrap().user,
         "keepalived_script"
@@ -295,7 +295,7 @@ fn scripts_defined_after_use_and_track_files() {
     assert_eq!((init.value, init.overwrite), (0, true));
 
     let i = config.instance("VI_S").unwrap();
-    assert_eq!(i.version, 3, "from global vrrp_version");
+    assert_eq!(i.version, Version::V3, "from global vrrp_version");
     assert_eq!(i.advert_int, Duration::from_millis(250));
     // Reference weights override the script's; without one, the script's own applies.
     assert_eq!(
@@ -358,7 +358,10 @@ fn instance(body: &str) -> String {
 fn priority_and_state_derive_from_each_other() {
     let c = parse_ok(&instance("")).config;
     let i = &c.instances[0];
-    assert_eq!((i.state, i.priority, i.version), (State::Backup, 100, 2));
+    assert_eq!(
+        (i.state, i.priority, i.version),
+        (State::Backup, 100, Version::V2)
+    );
     assert_eq!(i.advert_int, Duration::from_secs(1));
     assert!(i.preempt && i.accept && !i.strict_mode);
     // vrrp_complete_instance: state MASTER without priority is the address owner.
@@ -788,10 +791,10 @@ fn version_2_with_ipv6_as_keepalived() {
     let v6 = "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n version 2\n \
               virtual_ipaddress { fe80::1 }\n";
     let loaded = parse_ok(&format!("{v6}}}\n"));
-    assert_eq!(loaded.config.instances[0].version, 2);
+    assert_eq!(loaded.config.instances[0].version, Version::V2);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let strict = parse_ok(&format!("{v6} strict_mode on\n}}\n"));
-    assert_eq!(strict.config.instances[0].version, 3);
+    assert_eq!(strict.config.instances[0].version, Version::V3);
     assert_warning(&strict.warnings, 4, "cannot use IPv6 with VRRP version 2");
 }
 

@@ -18,6 +18,25 @@ pub const VRRP_V2_AUTH_LEN: usize = 8;
 pub const VRRP_AUTH_NONE: u8 = 0;
 pub const VRRP_AUTH_PASS: u8 = 1;
 pub const VRRP_AUTH_AH: u8 = 2;
+/// Largest v3 Max Adver Int: 12 bits of centiseconds (RFC 5798 §5.2.7).
+pub const V3_MAX_ADVER_INT_CS: u16 = 0x0fff;
+/// Centiseconds in one unit of the v2 Adver Int, which counts seconds (RFC 3768 §5.3.7).
+pub const CS_PER_SEC: u16 = 100;
+/// Largest v2 Adver Int: 8 bits of seconds (RFC 3768 §5.3.7), in centiseconds.
+pub const V2_MAX_ADVER_INT_CS: u16 = u8::MAX as u16 * CS_PER_SEC;
+
+/// The v2 Adver Int byte (seconds) in centiseconds.
+#[inline(always)]
+pub const fn v2_adver_int_cs(adver_int: u8) -> u16 {
+    adver_int as u16 * CS_PER_SEC
+}
+
+/// The v3 Max Adver Int in centiseconds from header bytes 4..6: the reserved nibble is ignored
+/// on reception (RFC 5798 §5.2.6).
+#[inline(always)]
+pub const fn v3_max_adver_int_cs(word1: [u8; 2]) -> u16 {
+    u16::from_be_bytes(word1) & V3_MAX_ADVER_INT_CS
+}
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
@@ -62,6 +81,25 @@ impl VrrpHeader {
     }
     /// v3 Max Adver Int in centiseconds (12 bits).
     pub const fn max_adver_int_cs(&self) -> u16 {
-        (((self.word1[0] & 0x0f) as u16) << 8) | self.word1[1] as u16
+        v3_max_adver_int_cs(self.word1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adver_int_fields_decode_to_centiseconds() {
+        assert_eq!(v2_adver_int_cs(0), 0);
+        assert_eq!(v2_adver_int_cs(1), 100);
+        assert_eq!(v2_adver_int_cs(u8::MAX), V2_MAX_ADVER_INT_CS);
+        assert_eq!(V2_MAX_ADVER_INT_CS, 25_500);
+        assert_eq!(v3_max_adver_int_cs([0, 0]), 0);
+        assert_eq!(v3_max_adver_int_cs([0x00, 0x64]), 100);
+        assert_eq!(v3_max_adver_int_cs([0x0f, 0xff]), 4095);
+        // The reserved nibble is not part of the interval.
+        assert_eq!(v3_max_adver_int_cs([0xf0, 0x01]), 1);
+        assert_eq!(v3_max_adver_int_cs([0xff, 0xff]), V3_MAX_ADVER_INT_CS);
     }
 }

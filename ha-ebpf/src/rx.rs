@@ -32,7 +32,7 @@ use ha_common::{
     wire::{
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV4_MIN_HLEN,
         IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN, VRRP_TTL,
-        VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN,
+        VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN, v2_adver_int_cs, v3_max_adver_int_cs,
     },
 };
 
@@ -368,7 +368,7 @@ fn vrrp(
                 return Err(RejectReason::AuthMismatch);
             }
         }
-        if hdr[5] as u16 * 100 != cfg.adver_int_cs {
+        if v2_adver_int_cs(hdr[5]) != cfg.adver_int_cs {
             return Err(RejectReason::IntervalMismatch);
         }
     }
@@ -398,9 +398,9 @@ fn vrrp(
     }
 
     let adver_int_cs = if version == 2 {
-        hdr[5] as u16 * 100
+        v2_adver_int_cs(hdr[5])
     } else {
-        u16::from_be_bytes([hdr[4], hdr[5]]) & 0x0fff
+        v3_max_adver_int_cs([hdr[4], hdr[5]])
     };
     record(slot, cfg, src, priority, adver_int_cs);
     Ok(())

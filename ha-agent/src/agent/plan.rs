@@ -12,10 +12,9 @@ use crate::{
     config::{self, Config, VrrpInstance},
     net::{self, LIFETIME_FOREVER, Scope, Vip, VipFlags},
     vrrp::{
-        instance::{InitialState, InstanceConfig, Version},
-        packet::{
-            self, Advert, Auth, DecodeOptions, EncodeError, EncodeOptions, Family, InstanceRules,
-        },
+        instance::{InitialState, InstanceConfig},
+        packet::{self, Advert, Auth, DecodeOptions, EncodeError, EncodeOptions, InstanceRules},
+        types::{Family, Version, duration_to_cs},
     },
 };
 
@@ -161,10 +160,6 @@ impl InstancePlan {
     }
 }
 
-fn cs(d: Duration) -> u16 {
-    u16::try_from(d.as_millis() / 10).unwrap_or(u16::MAX)
-}
-
 /// A `virtual_ipaddress` line as the address to add, with every option keepalived applies
 /// (vrrp_ipaddress.c `netlink_ipaddress`). The configuration layer has already dropped, with a
 /// warning, what keepalived ignores (IPv6-only options on IPv4 addresses).
@@ -255,10 +250,7 @@ fn instance(
     let f = facts
         .get(&interface)
         .ok_or_else(|| anyhow!("{at}: interface {interface} does not exist on this host"))?;
-    let family = match inst.family {
-        config::Family::V4 => Family::Ipv4,
-        config::Family::V6 => Family::Ipv6,
-    };
+    let family = inst.family;
     let src: IpAddr = match (inst.src_ip, family) {
         (Some(a), _) => a,
         (None, Family::Ipv4) => f
@@ -278,16 +270,8 @@ fn instance(
             Family::Ipv6 => config.global.vrrp_mcast_group6.into(),
         })]
     };
-    let version = match inst.version {
-        2 => Version::V2,
-        3 => Version::V3,
-        v => bail!("{at}: version {v} is not 2 or 3"),
-    };
-    let pversion = match version {
-        Version::V2 => packet::Version::V2,
-        Version::V3 => packet::Version::V3,
-    };
-    let adver_int_cs = cs(inst.advert_int).max(1);
+    let version = inst.version;
+    let adver_int_cs = duration_to_cs(inst.advert_int).max(1);
     let in_advert: Vec<IpAddr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
     let auth = match (&inst.authentication, version, family) {
         (Some(a), Version::V2, Family::Ipv4) => {
@@ -313,7 +297,7 @@ fn instance(
     });
     machine.validate().map_err(|e| anyhow!("{at}: {e}"))?;
     let advert = Advert {
-        version: pversion,
+        version,
         vrid: inst.vrid,
         priority: inst.priority,
         adver_int_cs,
@@ -322,7 +306,7 @@ fn instance(
     };
     let rules = InstanceRules {
         vrid: inst.vrid,
-        version: pversion,
+        version,
         family,
         auth,
         adver_int_cs,

@@ -4,6 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+// The protocol's own types: one Version and one Family from the config to the wire.
+pub use crate::vrrp::types::{Family, Version};
+
 /// Where something is written: the file, line and column (1-based, in characters) of its
 /// first word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +77,7 @@ pub struct GlobalDefs {
     /// `router_id`; keepalived defaults it to the host name at run time.
     pub router_id: Option<String>,
     /// `vrrp_version` (default 2): the version of instances that set none and are IPv4.
-    pub vrrp_version: u8,
+    pub vrrp_version: Version,
     /// `vrrp_mcast_group4` (default 224.0.0.18).
     pub vrrp_mcast_group4: Ipv4Addr,
     /// `vrrp_mcast_group6` (default ff02::12).
@@ -120,7 +123,7 @@ impl Default for GlobalDefs {
     fn default() -> Self {
         Self {
             router_id: None,
-            vrrp_version: 2,
+            vrrp_version: Version::V2,
             vrrp_mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
             vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
             vrrp_garp_master_delay: Duration::from_secs(5),
@@ -217,21 +220,6 @@ pub struct TrackFileInit {
 pub enum State {
     Master,
     Backup,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(addr: &IpAddr) -> Self {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
 }
 
 /// `authentication { auth_type PASS; auth_pass … }` (VRRPv2 only).
@@ -339,7 +327,7 @@ pub struct VrrpInstance {
     /// `advert_int` (default 1 s), rounded to whole seconds (v2) or centiseconds (v3).
     pub advert_int: Duration,
     /// `version`, else 3 for IPv6, else global `vrrp_version`.
-    pub version: u8,
+    pub version: Version,
     /// Address family of the instance: of its first VIP, peer or source address (IPv4 if none).
     pub family: Family,
     /// `preempt` (default) / `nopreempt`.

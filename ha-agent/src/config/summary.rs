@@ -132,10 +132,7 @@ pub fn summary(config: &Config) -> String {
             "  interface {}, VRID {}, {}, VRRPv{}, priority {}, advert_int {}, state {}",
             i.interface.as_deref().unwrap_or("(none)"),
             i.vrid,
-            match i.family {
-                Family::V4 => "IPv4",
-                Family::V6 => "IPv6",
-            },
+            i.family,
             i.version,
             i.priority,
             dur(i.advert_int),

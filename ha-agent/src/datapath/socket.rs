@@ -19,9 +19,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
-use tokio::io::unix::AsyncFd;
 
-use crate::net::{IPPROTO_VRRP, IfError, resolve, sockopt, syscall};
+use crate::net::{IPPROTO_VRRP, IfError, resolve, sockopt, sockopt::BoundSocket, syscall};
+pub use crate::net::{v4s, v6s};
 
 /// What went wrong, which syscall, on what interface.
 #[derive(Debug, thiserror::Error)]
@@ -102,28 +102,6 @@ fn join_v6(
     Ok(())
 }
 
-/// The IPv4 ones of `groups`.
-pub fn v4s(groups: &[IpAddr]) -> Vec<Ipv4Addr> {
-    groups
-        .iter()
-        .filter_map(|g| match g {
-            IpAddr::V4(g) => Some(*g),
-            IpAddr::V6(_) => None,
-        })
-        .collect()
-}
-
-/// The IPv6 ones of `groups`.
-pub fn v6s(groups: &[IpAddr]) -> Vec<Ipv6Addr> {
-    groups
-        .iter()
-        .filter_map(|g| match g {
-            IpAddr::V6(g) => Some(*g),
-            IpAddr::V4(_) => None,
-        })
-        .collect()
-}
-
 /// The VRRP groups joined on an interface whose adverts XDP reads: nothing is received on it,
 /// but a NIC filters multicast by the groups the host joined, and without a membership the
 /// adverts to 224.0.0.18 / ff02::12 (or the configured groups) may never reach XDP at all.
@@ -153,10 +131,7 @@ impl Membership {
 
 /// A raw VRRP receive socket on one interface.
 pub struct VrrpSocket {
-    fd: AsyncFd<Socket>,
-    ifname: String,
-    ifindex: u32,
-    v6: bool,
+    bound: BoundSocket,
 }
 
 impl VrrpSocket {
@@ -172,7 +147,9 @@ impl VrrpSocket {
         join_v4(&socket, ifname, ifindex, groups)?;
         sockopt::set_int(socket.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
             .map_err(syscall("setsockopt(IP_PKTINFO)", ifname))?;
-        Self::finish(socket, ifname, ifindex, false)
+        Ok(Self {
+            bound: BoundSocket::new(socket, ifname, ifindex, false)?,
+        })
     }
 
     /// Opens the IPv6 socket on `ifname` and joins `groups` there (ff02::12, or the configured
@@ -198,25 +175,17 @@ impl VrrpSocket {
         // A kernel-verified checksum would drop adverts the codec should count as bad.
         sockopt::ensure_no_ipv6_checksum(socket.as_fd())
             .map_err(syscall("getsockopt/setsockopt(IPV6_CHECKSUM)", ifname))?;
-        Self::finish(socket, ifname, ifindex, true)
-    }
-
-    fn finish(socket: Socket, ifname: &str, ifindex: u32, v6: bool) -> Result<Self, SocketError> {
-        let fd = sockopt::into_async(socket).map_err(|(call, e)| syscall(call, ifname)(e))?;
         Ok(Self {
-            fd,
-            ifname: ifname.to_owned(),
-            ifindex,
-            v6,
+            bound: BoundSocket::new(socket, ifname, ifindex, true)?,
         })
     }
 
     pub fn ifname(&self) -> &str {
-        &self.ifname
+        &self.bound.ifname
     }
 
     pub fn ifindex(&self) -> u32 {
-        self.ifindex
+        self.bound.ifindex
     }
 
     /// Waits for the next VRRP packet on the interface and writes it to `buf` (IPv4: with its IP
@@ -224,14 +193,15 @@ impl VrrpSocket {
     pub async fn recv(&self, buf: &mut [u8]) -> Result<Received, SocketError> {
         loop {
             let mut guard = self
+                .bound
                 .fd
                 .readable()
                 .await
-                .map_err(syscall("epoll_wait", &self.ifname))?;
-            match guard.try_io(|fd| recvmsg(fd.get_ref().as_raw_fd(), buf, self.v6)) {
+                .map_err(syscall("epoll_wait", &self.bound.ifname))?;
+            match guard.try_io(|fd| recvmsg(fd.get_ref().as_raw_fd(), buf, self.bound.v6)) {
                 Ok(Ok(raw)) => return self.received(raw, buf),
                 Ok(Err(io_error)) => {
-                    return Err(syscall("recvmsg", &self.ifname)(io_error).into());
+                    return Err(syscall("recvmsg", &self.bound.ifname)(io_error).into());
                 }
                 Err(_would_block) => continue,
             }
@@ -241,12 +211,12 @@ impl VrrpSocket {
     fn received(&self, raw: RawRecv, buf: &[u8]) -> Result<Received, SocketError> {
         if raw.truncated {
             return Err(SocketError::Truncated {
-                ifname: self.ifname.clone(),
+                ifname: self.bound.ifname.clone(),
                 buf_len: buf.len(),
             });
         }
-        let ifindex = raw.ifindex.unwrap_or(self.ifindex);
-        if self.v6 {
+        let ifindex = raw.ifindex.unwrap_or(self.bound.ifindex);
+        if self.bound.v6 {
             return Ok(Received {
                 len: raw.len,
                 payload_offset: 0,

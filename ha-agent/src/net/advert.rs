@@ -14,10 +14,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tokio::io::unix::AsyncFd;
 
 use super::{
-    IPPROTO_VRRP, IfError, VRRP_MCAST_V4, VRRP_MCAST_V6, VRRP_TTL, resolve, sockopt, syscall,
+    IPPROTO_VRRP, IfError, VRRP_MCAST_V4, VRRP_MCAST_V6, VRRP_TTL, resolve, sockopt,
+    sockopt::BoundSocket, syscall,
 };
 
 /// What went wrong, which syscall, on what interface or destination.
@@ -39,10 +39,7 @@ pub enum AdvertError {
 
 /// A send-only raw VRRP socket bound to one interface and one source address.
 pub struct AdvertSender {
-    fd: AsyncFd<Socket>,
-    ifname: String,
-    ifindex: u32,
-    v6: bool,
+    bound: BoundSocket,
 }
 
 impl AdvertSender {
@@ -75,7 +72,9 @@ impl AdvertSender {
         socket
             .set_multicast_loop_v4(false)
             .map_err(syscall("setsockopt(IP_MULTICAST_LOOP)", ifname))?;
-        Self::finish(socket, ifname, ifindex, false)
+        Ok(Self {
+            bound: BoundSocket::new(socket, ifname, ifindex, false)?,
+        })
     }
 
     /// IPv6 sender on `ifname`. With `src` `None` the kernel picks the interface's link-local
@@ -115,30 +114,14 @@ impl AdvertSender {
         socket
             .set_multicast_loop_v6(false)
             .map_err(syscall("setsockopt(IPV6_MULTICAST_LOOP)", ifname))?;
-        Self::finish(socket, ifname, ifindex, true)
-    }
-
-    fn finish(socket: Socket, ifname: &str, ifindex: u32, v6: bool) -> Result<Self, AdvertError> {
-        let fd = sockopt::into_async(socket).map_err(|(call, e)| syscall(call, ifname)(e))?;
         Ok(Self {
-            fd,
-            ifname: ifname.to_owned(),
-            ifindex,
-            v6,
+            bound: BoundSocket::new(socket, ifname, ifindex, true)?,
         })
-    }
-
-    pub fn ifname(&self) -> &str {
-        &self.ifname
-    }
-
-    pub fn ifindex(&self) -> u32 {
-        self.ifindex
     }
 
     /// The VRRP group of this socket's family: 224.0.0.18 or ff02::12.
     pub fn group(&self) -> IpAddr {
-        if self.v6 {
+        if self.bound.v6 {
             IpAddr::V6(VRRP_MCAST_V6)
         } else {
             IpAddr::V4(VRRP_MCAST_V4)
@@ -146,19 +129,19 @@ impl AdvertSender {
     }
 
     fn sockaddr(&self, dst: IpAddr) -> Result<SockAddr, AdvertError> {
-        match (dst, self.v6) {
+        match (dst, self.bound.v6) {
             (IpAddr::V4(a), false) => Ok(SockAddr::from(SocketAddrV4::new(a, 0))),
             (IpAddr::V6(a), true) => {
                 // Link-scope destinations (fe80::/10, ff02::/16) need the interface as scope.
                 let link_scope = a.is_unicast_link_local() || a.segments()[0] == 0xff02;
-                let scope = if link_scope { self.ifindex } else { 0 };
+                let scope = if link_scope { self.bound.ifindex } else { 0 };
                 Ok(SockAddr::from(SocketAddr::V6(SocketAddrV6::new(
                     a, 0, 0, scope,
                 ))))
             }
             _ => Err(AdvertError::FamilyMismatch {
                 dst,
-                ifname: self.ifname.clone(),
+                ifname: self.bound.ifname.clone(),
             }),
         }
     }
@@ -169,11 +152,11 @@ impl AdvertSender {
         let send_error = |io_error| AdvertError::Send {
             call: "sendto",
             dst,
-            ifname: self.ifname.clone(),
+            ifname: self.bound.ifname.clone(),
             io_error,
         };
         loop {
-            let mut guard = self.fd.writable().await.map_err(send_error)?;
+            let mut guard = self.bound.fd.writable().await.map_err(send_error)?;
             match guard.try_io(|fd| fd.get_ref().send_to(advert, &addr)) {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(io_error)) => return Err(send_error(io_error)),
@@ -216,12 +199,12 @@ impl AdvertSender {
         let send_error = |k: usize, io_error| AdvertError::Send {
             call: "sendmmsg",
             dst: batch[k].1,
-            ifname: self.ifname.clone(),
+            ifname: self.bound.ifname.clone(),
             io_error,
         };
         let mut sent = 0;
         while sent < items.len() {
-            let mut guard = match self.fd.writable().await {
+            let mut guard = match self.bound.fd.writable().await {
                 Ok(g) => g,
                 Err(io_error) => {
                     // The socket is unusable: everything left fails with the same error.

@@ -22,13 +22,11 @@ use std::os::fd::AsRawFd;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use super::{IfError, resolve, sockopt, syscall};
+use ha_common::wire::{ETH_HLEN, ETH_P_ARP, ETH_P_IPV6, IPPROTO_ICMPV6};
 
-const ETH_HLEN: usize = 14;
+use super::{IfError, resolve, sockopt, syscall, v4s, v6s};
+
 const ETH_P_ALL: u16 = 0x0003;
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_IPV6: u16 = 0x86dd;
-const IPPROTO_ICMPV6: u8 = 58;
 const ND_NEIGHBOR_ADVERT: u8 = 136;
 const ND_OPT_TARGET_LL_ADDR: u8 = 2;
 /// Bytes of each frame the filter passes: an ARP frame is 42, an NA with its option 86.
@@ -118,20 +116,7 @@ fn filter(vips: &[IpAddr]) -> Vec<libc::sock_filter> {
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
     let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    let v4: Vec<Ipv4Addr> = vips
-        .iter()
-        .filter_map(|v| match v {
-            IpAddr::V4(a) => Some(*a),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
-    let v6: Vec<Ipv6Addr> = vips
-        .iter()
-        .filter_map(|v| match v {
-            IpAddr::V6(a) => Some(*a),
-            IpAddr::V4(_) => None,
-        })
-        .collect();
+    let (v4, v6) = (v4s(vips), v6s(vips));
     // ARP: sender protocol address, one (jeq, accept) pair per VIP.
     let mut arp = vec![op(LD_W_ABS, 0, 0, ARP_SPA)];
     if v4.len() > MAX_FILTER_V4 {
@@ -270,7 +255,7 @@ impl ClaimWatch {
                 syscall("bind(AF_PACKET, ETH_P_ALL)", ifname)(io::Error::last_os_error()).into(),
             );
         }
-        let fd = sockopt::into_async(socket).map_err(|(call, e)| syscall(call, ifname)(e))?;
+        let fd = sockopt::into_async(socket, ifname)?;
         Ok(Self {
             fd,
             ifname: ifname.to_owned(),

@@ -22,6 +22,8 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
+use ha_common::wire::{ETH_P_ARP, ETH_P_IPV6};
+
 use super::{IfError, resolve, sockopt, syscall};
 
 /// What went wrong, which syscall, on what interface or VIP.
@@ -41,8 +43,6 @@ pub enum GarpError {
     NoLinkLocal { vip: Ipv6Addr, ifname: String },
 }
 
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_IPV6: u16 = 0x86dd;
 const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 /// ff02::1 (all nodes) mapped to Ethernet (RFC 2464 §7).
 const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
@@ -135,7 +135,7 @@ impl GarpSender {
         // Protocol 0: the socket receives nothing, it only sends.
         let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(0)))
             .map_err(syscall("socket(AF_PACKET, SOCK_RAW, 0)", ifname))?;
-        let fd = sockopt::into_async(socket).map_err(|(call, e)| syscall(call, ifname)(e))?;
+        let fd = sockopt::into_async(socket, ifname)?;
         Ok(Self {
             fd,
             ifname: ifname.to_owned(),

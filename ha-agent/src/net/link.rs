@@ -270,12 +270,43 @@ impl Netlink {
 
 type Unsolicited = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
-/// What a full re-read finds: every link (index, name, up, running, oper state) and every
-/// address (interface index, address).
-type Snapshot = (
-    Vec<(u32, String, bool, bool, OperState)>,
-    Vec<(u32, IpAddr)>,
-);
+/// What a full re-read finds: every link (index, what an event says of it) and every address
+/// (interface index, address).
+type Snapshot = (Vec<(u32, Seen)>, Vec<(u32, IpAddr)>);
+
+/// What [`LinkWatch`] remembers of a link: what a [`LinkEvent`] says of it, and what a change
+/// of which is news.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    name: String,
+    up: bool,
+    running: bool,
+    oper_state: OperState,
+}
+
+impl Seen {
+    fn of(facts: LinkFacts) -> Seen {
+        Seen {
+            name: facts.name,
+            up: facts.up,
+            running: facts.running,
+            oper_state: facts.oper_state,
+        }
+    }
+
+    /// The event for interface `ifindex` as last seen: `removed`, or with a new `address`.
+    fn event(self, ifindex: u32, removed: bool, address: Option<IpAddr>) -> LinkEvent {
+        LinkEvent {
+            ifindex,
+            name: self.name,
+            up: self.up,
+            running: self.running,
+            oper_state: self.oper_state,
+            removed,
+            address,
+        }
+    }
+}
 
 /// A full re-read in flight: kept across calls, so a caller that drops `next_event` (a
 /// `select!` another branch won) does not start it over.
@@ -296,7 +327,7 @@ type Resync = Pin<Box<dyn std::future::Future<Output = Result<Snapshot, rtnetlin
 pub struct LinkWatch {
     messages: Unsolicited,
     task: JoinHandle<()>,
-    last: HashMap<u32, (String, bool, bool, OperState)>,
+    last: HashMap<u32, Seen>,
     /// The request connection of the re-reads, and its I/O task.
     requests: rtnetlink::Handle,
     requests_task: JoinHandle<()>,
@@ -381,45 +412,21 @@ impl LinkWatch {
             .copied()
             .collect();
         for ifindex in gone {
-            if let Some((name, up, running, oper_state)) = self.last.remove(&ifindex) {
-                self.pending.push_back(LinkEvent {
-                    ifindex,
-                    name,
-                    up,
-                    running,
-                    oper_state,
-                    removed: true,
-                    address: None,
-                });
+            if let Some(seen) = self.last.remove(&ifindex) {
+                self.pending.push_back(seen.event(ifindex, true, None));
             }
         }
-        for (ifindex, name, up, running, oper_state) in links {
-            let now = (name.clone(), up, running, oper_state);
+        for (ifindex, now) in links {
             if self.last.get(&ifindex) == Some(&now) {
                 continue;
             }
-            self.last.insert(ifindex, now);
-            self.pending.push_back(LinkEvent {
-                ifindex,
-                name,
-                up,
-                running,
-                oper_state,
-                removed: false,
-                address: None,
-            });
+            self.last.insert(ifindex, now.clone());
+            self.pending.push_back(now.event(ifindex, false, None));
         }
         for (ifindex, address) in addresses {
-            if let Some((name, up, running, oper_state)) = self.last.get(&ifindex).cloned() {
-                self.pending.push_back(LinkEvent {
-                    ifindex,
-                    name,
-                    up,
-                    running,
-                    oper_state,
-                    removed: false,
-                    address: Some(address),
-                });
+            if let Some(seen) = self.last.get(&ifindex).cloned() {
+                self.pending
+                    .push_back(seen.event(ifindex, false, Some(address)));
             }
         }
     }
@@ -430,44 +437,23 @@ impl LinkWatch {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => (link, true),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(addr)) => {
                 let ifindex = addr.header.index;
-                let (name, up, running, oper_state) = self.last.get(&ifindex)?.clone();
-                return Some(LinkEvent {
-                    ifindex,
-                    name,
-                    up,
-                    running,
-                    oper_state,
-                    removed: false,
-                    address: Some(address_of(&addr)?),
-                });
+                let seen = self.last.get(&ifindex)?.clone();
+                return Some(seen.event(ifindex, false, Some(address_of(&addr)?)));
             }
             _ => return None,
         };
         let facts = link_facts(&link);
-        let event = LinkEvent {
-            ifindex: facts.index,
-            name: facts.name,
-            up: facts.up,
-            running: facts.running,
-            oper_state: facts.oper_state,
-            removed,
-            address: None,
-        };
+        let ifindex = facts.index;
+        let now = Seen::of(facts);
         if removed {
-            self.last.remove(&event.ifindex);
-            return Some(event);
+            self.last.remove(&ifindex);
+            return Some(now.event(ifindex, true, None));
         }
-        let now = (
-            event.name.clone(),
-            event.up,
-            event.running,
-            event.oper_state,
-        );
-        if self.last.get(&event.ifindex) == Some(&now) {
+        if self.last.get(&ifindex) == Some(&now) {
             return None;
         }
-        self.last.insert(event.ifindex, now);
-        Some(event)
+        self.last.insert(ifindex, now.clone());
+        Some(now.event(ifindex, false, None))
     }
 }
 
@@ -477,7 +463,7 @@ async fn snapshot(requests: rtnetlink::Handle) -> Result<Snapshot, rtnetlink::Er
     let mut dump = requests.link().get().execute();
     while let Some(msg) = dump.try_next().await? {
         let f = link_facts(&msg);
-        links.push((f.index, f.name, f.up, f.running, f.oper_state));
+        links.push((f.index, Seen::of(f)));
     }
     let mut addresses = Vec::new();
     let mut dump = requests.address().get().execute();
@@ -499,6 +485,31 @@ impl Drop for LinkWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_repeats_the_link_as_last_seen() {
+        let seen = Seen {
+            name: "eth0".into(),
+            up: true,
+            running: false,
+            oper_state: OperState::Down,
+        };
+        let addr: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            seen.clone().event(7, false, Some(addr)),
+            LinkEvent {
+                ifindex: 7,
+                name: "eth0".into(),
+                up: true,
+                running: false,
+                oper_state: OperState::Down,
+                removed: false,
+                address: Some(addr),
+            }
+        );
+        let gone = seen.event(7, true, None);
+        assert!(gone.removed && gone.address.is_none());
+    }
 
     /// Regression: an overrun (ENOBUFS) was ignored, and what the kernel dropped was never
     /// known: here a link created while the socket's buffer is full of address notifications.

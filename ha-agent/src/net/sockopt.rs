@@ -1,23 +1,52 @@
 //! The few socket options socket2 does not wrap, shared by the send (`net::advert`) and receive
-//! (`datapath::socket`) sides of the raw VRRP sockets.
+//! (`datapath::socket`) sides of the raw VRRP sockets, and the registered socket both hold.
 
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-/// Makes a raw socket non-blocking and registers it with tokio's reactor. On failure, the
-/// syscall that failed and why.
-pub(crate) fn into_async(
-    socket: socket2::Socket,
-) -> Result<tokio::io::unix::AsyncFd<socket2::Socket>, (&'static str, io::Error)> {
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
+
+use super::{IfError, syscall};
+
+/// Makes a raw socket of interface `ifname` non-blocking and registers it with tokio's reactor.
+pub(crate) fn into_async(socket: Socket, ifname: &str) -> Result<AsyncFd<Socket>, IfError> {
     socket
         .set_nonblocking(true)
-        .map_err(|e| ("fcntl(O_NONBLOCK)", e))?;
+        .map_err(syscall("fcntl(O_NONBLOCK)", ifname))?;
     // SAFETY: the `Socket` owns its fd, which stays open and the same until the `AsyncFd`
     // (which owns the `Socket`) is dropped.
-    unsafe { tokio::io::unix::AsyncFd::register(socket) }
-        .map_err(|e| ("epoll_ctl(EPOLL_CTL_ADD)", e.into()))
+    unsafe { AsyncFd::register(socket) }
+        .map_err(|e| syscall("epoll_ctl(EPOLL_CTL_ADD)", ifname)(e.into()))
+}
+
+/// A raw VRRP socket bound to one interface and registered with tokio: what the advert sender
+/// and the receive socket both hold.
+pub(crate) struct BoundSocket {
+    pub(crate) fd: AsyncFd<Socket>,
+    pub(crate) ifname: String,
+    pub(crate) ifindex: u32,
+    /// IPv6, else IPv4.
+    pub(crate) v6: bool,
+}
+
+impl BoundSocket {
+    /// Registers `socket`, bound to `ifname` (index `ifindex`).
+    pub(crate) fn new(
+        socket: Socket,
+        ifname: &str,
+        ifindex: u32,
+        v6: bool,
+    ) -> Result<Self, IfError> {
+        Ok(Self {
+            fd: into_async(socket, ifname)?,
+            ifname: ifname.to_owned(),
+            ifindex,
+            v6,
+        })
+    }
 }
 
 /// `setsockopt(fd, level, name, &value, sizeof value)` for a plain-old-data `value`.

@@ -51,6 +51,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+// The one Version, re-exported at its historical path.
+pub use super::types::Version;
+use super::types::{NANOS_PER_CS, V3_MAX_ADVER_INT_CS, cs_to_duration};
+
 /// The address owner's priority (RFC 5798 §5.2.4).
 pub const PRIORITY_OWNER: u8 = 255;
 /// The priority a master sends when it resigns (RFC 5798 §5.2.4).
@@ -60,20 +64,8 @@ pub const PRIORITY_STOP: u8 = 0;
 pub const DEFAULT_DOWN_TIMER_ADVERTS: u8 = 3;
 /// keepalived accepts `down_timer_adverts` in 1..=100 (vrrp_parser.c).
 pub const MAX_DOWN_TIMER_ADVERTS: u8 = 100;
-/// The v3 Max Adver Int field is 12 bits of centiseconds (RFC 5798 §5.2.7).
-pub const MAX_V3_ADVER_INT_CS: u16 = 4095;
 
-const NANOS_PER_CS: u64 = 10_000_000;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
-
-/// Protocol version of the instance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Version {
-    /// RFC 3768: whole-second intervals, no interval learning.
-    V2,
-    /// RFC 5798: centisecond intervals, backups learn Master_Adver_Interval.
-    V3,
-}
 
 /// keepalived's `state MASTER|BACKUP`: a hint, not a command (see [`Instance`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,20 +155,14 @@ impl InstanceConfig {
         if self.priority == PRIORITY_STOP {
             return Err(ConfigError::Priority);
         }
-        match self.version {
-            Version::V2 => {
-                if self.advert_interval_cs == 0
-                    || !self.advert_interval_cs.is_multiple_of(100)
-                    || self.advert_interval_cs / 100 > u16::from(u8::MAX)
-                {
-                    return Err(ConfigError::V2AdvertInterval(self.advert_interval_cs));
-                }
-            }
-            Version::V3 => {
-                if self.advert_interval_cs == 0 || self.advert_interval_cs > MAX_V3_ADVER_INT_CS {
-                    return Err(ConfigError::V3AdvertInterval(self.advert_interval_cs));
-                }
-            }
+        if !self
+            .version
+            .is_valid_advert_interval(self.advert_interval_cs)
+        {
+            return Err(match self.version {
+                Version::V2 => ConfigError::V2AdvertInterval(self.advert_interval_cs),
+                Version::V3 => ConfigError::V3AdvertInterval(self.advert_interval_cs),
+            });
         }
         if self.down_timer_adverts == 0 || self.down_timer_adverts > MAX_DOWN_TIMER_ADVERTS {
             return Err(ConfigError::DownTimerAdverts(self.down_timer_adverts));
@@ -466,7 +452,7 @@ impl Instance {
 
     /// Master_Adver_Interval: learned from the master's adverts in v3, ours otherwise.
     pub fn master_adver_interval(&self) -> Duration {
-        interval(self.master_adver_int_cs)
+        cs_to_duration(self.master_adver_int_cs)
     }
 
     /// Skew_Time with the current effective priority and Master_Adver_Interval.
@@ -946,7 +932,7 @@ impl Instance {
         if self.config.version == Version::V3 {
             // An interval of 0 is invalid on the wire (§5.2.7); never let it collapse the
             // Master_Down_Interval to the skew alone.
-            self.master_adver_int_cs = max_adver_int_cs.clamp(1, MAX_V3_ADVER_INT_CS);
+            self.master_adver_int_cs = max_adver_int_cs.clamp(1, V3_MAX_ADVER_INT_CS);
         }
     }
 
@@ -980,7 +966,7 @@ impl Instance {
 
     /// Our own Advertisement_Interval (what we advertise as master).
     pub fn advert_interval(&self) -> Duration {
-        interval(self.config.advert_interval_cs)
+        cs_to_duration(self.config.advert_interval_cs)
     }
 
     // ----- sync group coupling (keepalived vrrp_sync.c), used by `super::sync_group` -----
@@ -1026,10 +1012,6 @@ impl Instance {
     }
 }
 
-fn interval(cs: u16) -> Duration {
-    Duration::from_nanos(u64::from(cs) * NANOS_PER_CS)
-}
-
 /// Skew_Time: RFC 5798 §6.1 ((256 − Priority) × Master_Adver_Interval) / 256 for v3,
 /// RFC 3768 §6.1 (256 − Priority) / 256 seconds for v2. Exact to the nanosecond, never zero.
 pub fn skew_time(version: Version, priority: u8, master_adver_int_cs: u16) -> Duration {
@@ -1049,7 +1031,7 @@ pub fn master_down_interval(
     master_adver_int_cs: u16,
     down_timer_adverts: u8,
 ) -> Duration {
-    interval(master_adver_int_cs) * u32::from(down_timer_adverts)
+    cs_to_duration(master_adver_int_cs) * u32::from(down_timer_adverts)
         + skew_time(version, priority, master_adver_int_cs)
 }
 
@@ -2156,7 +2138,7 @@ mod tests {
         #[test]
         fn skew_and_master_down_arithmetic(
             priority in 1u8..=255,
-            cs in 1u16..=MAX_V3_ADVER_INT_CS,
+            cs in 1u16..=V3_MAX_ADVER_INT_CS,
             dta in 1u8..=MAX_DOWN_TIMER_ADVERTS,
         ) {
             for version in [Version::V2, Version::V3] {
@@ -2166,12 +2148,12 @@ mod tests {
                     prop_assert!(skew_time(version, priority - 1, cs) > skew);
                 }
                 let mdi = master_down_interval(version, priority, cs, dta);
-                prop_assert_eq!(mdi, interval(cs) * u32::from(dta) + skew);
+                prop_assert_eq!(mdi, cs_to_duration(cs) * u32::from(dta) + skew);
             }
             // v3 skew is the exact rational (256 - p) * cs * 10 ms / 256, floored to a ns.
             let exact = (256 - u128::from(priority)) * u128::from(cs) * 10_000_000;
             prop_assert_eq!(skew_time(Version::V3, priority, cs).as_nanos(), exact / 256);
-            prop_assert!(skew_time(Version::V3, priority, cs) < interval(cs));
+            prop_assert!(skew_time(Version::V3, priority, cs) < cs_to_duration(cs));
         }
 
         /// Whatever the event sequence: outside Master the last fence/VIP actions leave the

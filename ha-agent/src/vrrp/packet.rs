@@ -123,59 +123,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ha_common::RejectReason;
 use ha_common::wire::{
     IPPROTO_VRRP, IPV4_MIN_HLEN, IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN,
-    VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN,
+    VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN, v2_adver_int_cs, v3_max_adver_int_cs,
 };
 
 pub use checksum::Checksum;
 
-/// Largest v3 Max Adver Int: 12 bits of centiseconds (RFC 5798 §5.2.7).
-pub const V3_MAX_ADVER_INT_CS: u16 = 0x0fff;
-/// Largest v2 Adver Int: 8 bits of seconds (RFC 3768 §5.3.7), in centiseconds.
-pub const V2_MAX_ADVER_INT_CS: u16 = 255 * 100;
-
-/// VRRP protocol version: the high nibble of the first byte.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Version {
-    /// RFC 3768: IPv4, Adver Int in seconds, optional simple-text password.
-    V2,
-    /// RFC 5798: IPv4 and IPv6, Max Adver Int in centiseconds, no authentication.
-    V3,
-}
-
-impl Version {
-    /// The number in the Version field.
-    pub const fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
-    }
-}
-
-/// Address family of an advert: the family of its IP header and of all its addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    /// The family of `addr`.
-    pub const fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-
-    /// Bytes of one address.
-    pub const fn addr_len(self) -> usize {
-        match self {
-            Family::Ipv4 => 4,
-            Family::Ipv6 => 16,
-        }
-    }
-}
+// The one Version and Family, re-exported at their historical path.
+use super::types::CS_PER_SEC;
+pub use super::types::{Family, Version};
 
 /// v2 authentication (RFC 3768 §5.3.6, §5.3.10). v3 has none (RFC 5798 §9: removed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -423,6 +378,28 @@ impl Receiver<'_> {
             _ => arrival.to_our_mac,
         }
     }
+
+    /// Check 5a, whose advert: the instance an advert for `vrid` in `family` to `dst` is for,
+    /// its rules, and `opts` with its TTL rule; `None` when it is another speaker's.
+    fn whose(
+        &self,
+        vrid: u8,
+        family: Family,
+        dst: IpAddr,
+        arrival: Arrival,
+        opts: &DecodeOptions,
+    ) -> Option<(usize, &InstanceRules, DecodeOptions)> {
+        let instance = self.instance(vrid, family)?;
+        if !self.for_us(dst, arrival) {
+            return None;
+        }
+        let rules = &self.instances[instance];
+        let opts = DecodeOptions {
+            unicast_any_ttl: rules.unicast_any_ttl,
+            ..*opts
+        };
+        Some((instance, rules, opts))
+    }
 }
 
 /// What [`receive_ip`] and [`receive_vrrp`] make of a packet: the same verdicts as `vrrp_rx`.
@@ -484,16 +461,8 @@ pub fn receive_ip(
         Family::Ipv6 => array_at::<16>(packet, 24).map(|d| Ipv6Addr::from(*d).into()),
     }
     .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let Some(instance) = rx.instance(vrid, family) else {
+    let Some((instance, rules, opts)) = rx.whose(vrid, family, dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
-    };
-    if !rx.for_us(dst, arrival) {
-        return Verdict::Foreign { vrid };
-    }
-    let rules = &rx.instances[instance];
-    let opts = DecodeOptions {
-        unicast_any_ttl: rules.unicast_any_ttl,
-        ..*opts
     };
     match decode_ip(packet, &opts).and_then(|r| validate(&r.advert, r.src, rules).map(|()| r)) {
         Ok(received) => Verdict::Valid { instance, received },
@@ -524,16 +493,8 @@ pub fn receive_vrrp(
             reason: RejectReason::Truncated,
         };
     };
-    let Some(instance) = rx.instance(vrid, Family::of(&src)) else {
+    let Some((instance, rules, opts)) = rx.whose(vrid, Family::of(&src), dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
-    };
-    if !rx.for_us(dst, arrival) {
-        return Verdict::Foreign { vrid };
-    }
-    let rules = &rx.instances[instance];
-    let opts = DecodeOptions {
-        unicast_any_ttl: rules.unicast_any_ttl,
-        ..*opts
     };
     match decode_vrrp(src, dst, ttl, payload, &opts)
         .and_then(|a| validate(&a, src, rules).map(|()| a))
@@ -577,25 +538,23 @@ impl Advert {
         }
         let count = u8::try_from(self.addrs.len())
             .map_err(|_| EncodeError::TooManyAddresses(self.addrs.len()))?;
-        let bad_interval = EncodeError::IntervalNotRepresentable {
-            version: self.version,
-            adver_int_cs: self.adver_int_cs,
-        };
+        if !self.version.carries_interval(self.adver_int_cs) {
+            return Err(EncodeError::IntervalNotRepresentable {
+                version: self.version,
+                adver_int_cs: self.adver_int_cs,
+            });
+        }
         let word1: [u8; 2] = match self.version {
             Version::V2 => {
-                if !self.adver_int_cs.is_multiple_of(100) || self.adver_int_cs > V2_MAX_ADVER_INT_CS
-                {
-                    return Err(bad_interval);
-                }
                 if family == Family::Ipv6 && self.auth != Auth::None {
                     return Err(EncodeError::AuthNotSupported);
                 }
-                [self.auth.auth_type(), (self.adver_int_cs / 100) as u8]
+                [
+                    self.auth.auth_type(),
+                    (self.adver_int_cs / CS_PER_SEC) as u8,
+                ]
             }
             Version::V3 => {
-                if self.adver_int_cs > V3_MAX_ADVER_INT_CS {
-                    return Err(bad_interval);
-                }
                 if self.auth != Auth::None {
                     return Err(EncodeError::AuthNotSupported);
                 }
@@ -767,12 +726,9 @@ pub fn decode_vrrp(
                 }
                 _ => return Err(RejectReason::AuthMismatch),
             };
-            (u16::from(hdr[5]) * 100, auth)
+            (v2_adver_int_cs(hdr[5]), auth)
         }
-        Version::V3 => (
-            u16::from_be_bytes([hdr[4], hdr[5]]) & V3_MAX_ADVER_INT_CS,
-            Auth::None,
-        ),
+        Version::V3 => (v3_max_adver_int_cs([hdr[4], hdr[5]]), Auth::None),
     };
     Ok(Advert {
         version,

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::{
     agent::plan::Plan,
     status::{InstanceStatus, Status, TrackerStatus},
-    vrrp::{instance::State, packet::Family},
+    vrrp::instance::State,
 };
 
 /// The longest the published status (counters, wake-ups) lags the loop without a state change.
@@ -175,10 +175,7 @@ impl Board {
                     interface: ip.interface.clone(),
                     vrid: ip.machine.vrid,
                     version: ip.advert.version.number(),
-                    family: match ip.family {
-                        Family::Ipv4 => 4,
-                        Family::Ipv6 => 6,
-                    },
+                    family: ip.family.number(),
                     state: now.state,
                     state_since: c.state_since,
                     state_since_wall: c.state_since_wall,

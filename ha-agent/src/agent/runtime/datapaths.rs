@@ -26,7 +26,10 @@ use crate::{
         socket::Membership,
         xdp::{self, SlotConfig, XdpDatapath, XdpOptions},
     },
-    vrrp::packet::{self, Family},
+    vrrp::{
+        packet::{self, Family},
+        types::cs_to_duration,
+    },
 };
 
 /// How the operator asked the datapath to run (`--datapath`, `--bpf-dir`, `--xdp-*`).
@@ -100,9 +103,7 @@ pub(super) fn peer_src(src: [u8; 16], slot: u32) -> IpAddr {
 /// advert intervals (3 by default). A healthy master's loop wakes at least once an interval to
 /// advertise; a backup's VIPs are fenced anyway.
 fn heartbeat_timeout(ip: &InstancePlan) -> Duration {
-    Duration::from_millis(10)
-        * u32::from(ip.machine.advert_interval_cs)
-        * u32::from(ip.machine.down_timer_adverts)
+    cs_to_duration(ip.machine.advert_interval_cs) * u32::from(ip.machine.down_timer_adverts)
 }
 
 impl Datapaths {

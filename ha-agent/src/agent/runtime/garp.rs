@@ -175,7 +175,7 @@ impl Garp {
     /// swallow a later reassertion, which starts a new pair (after a second hang the neighbours
     /// followed a backup again meanwhile).
     pub fn reassert(&mut self, i: usize, ip: &InstancePlan, facts: &HashMap<String, IfFacts>) {
-        let every = Duration::from_millis(10 * u64::from(ip.machine.advert_interval_cs));
+        let every = crate::vrrp::types::cs_to_duration(ip.machine.advert_interval_cs);
         if !self.tasks[i].limit.allow(Instant::now(), every) {
             return;
         }

@@ -10,6 +10,7 @@ use crate::config::error::Pos;
 use crate::config::lexer::{Word, split_command, split_words};
 use crate::config::model::{InterfaceRef, NotifyScript, ScriptUser};
 use crate::config::parser::Stmt;
+use crate::vrrp::types::Version;
 
 impl Builder<'_> {
     pub(super) fn arg<'a>(&mut self, st: &'a Stmt, i: usize, what: &str) -> Option<&'a Word> {
@@ -80,6 +81,12 @@ impl Builder<'_> {
 
     pub(super) fn uint_word(&mut self, kw: &str, w: &Word, min: u64, max: u64) -> Option<u64> {
         self.integer(kw, w, min, max, format!("{min}-{max}"))
+    }
+
+    /// `version 2|3` / `vrrp_version 2|3`.
+    pub(super) fn version_word(&mut self, st: &Stmt) -> Option<Version> {
+        let n = self.uint(st, 2, 3)?;
+        u8::try_from(n).ok().and_then(Version::from_number)
     }
 
     pub(super) fn uint(&mut self, st: &Stmt, min: u64, max: u64) -> Option<u64> {

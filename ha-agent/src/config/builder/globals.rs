@@ -20,8 +20,8 @@ impl Builder<'_> {
                 }
             }
             "vrrp_version" => {
-                if let Some(v) = self.uint(st, 2, 3) {
-                    g.vrrp_version = v as u8;
+                if let Some(v) = self.version_word(st) {
+                    g.vrrp_version = v;
                 }
             }
             "vrrp_mcast_group4" | "vrrp_mcast_group6" => {

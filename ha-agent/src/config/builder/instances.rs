@@ -5,9 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{
-    Builder, RawAuth, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, addresses::bad_ifname, fam_name,
-};
+use super::{Builder, RawAuth, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, addresses::bad_ifname};
 use crate::config::error::Pos;
 use crate::config::keywords;
 use crate::config::model::{Family, Notify, State, UnicastPeer, VirtualAddress};
@@ -143,8 +141,8 @@ impl Builder<'_> {
                 }
             }
             "version" => {
-                if let Some(ver) = self.uint(x, 2, 3) {
-                    v.version = Some((ver as u8, x.args[0].pos.clone()));
+                if let Some(ver) = self.version_word(x) {
+                    v.version = Some((ver, x.args[0].pos.clone()));
                 }
             }
             "nopreempt" => {
@@ -348,8 +346,8 @@ impl Builder<'_> {
                     pos,
                     format!(
                         "{kw}: {a} is {} but the instance is {} (from {}:{}:{})",
-                        fam_name(fam),
-                        fam_name(*f),
+                        fam,
+                        f,
                         set_at.file.display(),
                         set_at.line,
                         set_at.col
@@ -394,10 +392,7 @@ impl Builder<'_> {
                         "virtual_ipaddress: {} is {} but the instance is {} (from line {}): \
                          address ignored, as keepalived does; list it under \
                          virtual_ipaddress_excluded to have it managed",
-                        addr.addr,
-                        fam_name(fam),
-                        fam_name(*f),
-                        set_at.line
+                        addr.addr, fam, f, set_at.line
                     ),
                 );
                 return;

@@ -42,8 +42,6 @@ use super::parser::Stmt;
 /// keepalived lib/timer.h TIMER_HZ_DIGITS: timers are read with up to 6 decimals (microseconds).
 const TIMER_HZ_DIGITS: u32 = 6;
 const US_PER_SEC: u64 = 1_000_000;
-/// keepalived lib/timer.h TIMER_CENTI_HZ: the VRRPv3 advert interval unit.
-const CENTI_US: u64 = 10_000;
 
 pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
     let mut b = Builder {
@@ -99,7 +97,7 @@ struct RawInstance {
     vrid: Option<(u8, Pos)>,
     priority: Option<(u8, Pos)>,
     advert_int: Option<(u64, Pos)>,
-    version: Option<(u8, Pos)>,
+    version: Option<(Version, Pos)>,
     /// The family and the position of the address that set it.
     family: Option<(Family, Pos)>,
     nopreempt: Option<Pos>,
@@ -224,13 +222,6 @@ impl Builder<'_> {
             sync_groups,
             interface_refs: self.interface_refs,
         }
-    }
-}
-
-fn fam_name(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "IPv4",
-        Family::V6 => "IPv6",
     }
 }
 

@@ -8,12 +8,12 @@ use std::time::Duration;
 use super::addresses::is_link_local6;
 use super::trackers::{NoWeight, TrackKind};
 use super::{
-    Builder, CENTI_US, RawGroup, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, fam_name, secs, source,
-    state_name,
+    Builder, RawGroup, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, secs, source, state_name,
 };
 use crate::config::decimal::fmt_decimal;
 use crate::config::error::Pos;
 use crate::config::model::{Authentication, Family, State, VirtualAddress, VrrpInstance};
+use crate::vrrp::types::{US_PER_CS, V3_MAX_ADVER_INT_CS, Version, round_to_unit_us};
 
 /// One instance being completed: as written, and what every step reads.
 struct Draft<'r> {
@@ -39,7 +39,7 @@ impl Builder<'_> {
             strict: raw.strict.unwrap_or(g.vrrp_strict),
         };
         let vrid = self.vrid(&c)?;
-        let family = raw.family.as_ref().map_or(Family::V4, |(f, _)| *f);
+        let family = raw.family.as_ref().map_or(Family::Ipv4, |(f, _)| *f);
         let version = self.version(&c, family, g.vrrp_version);
         let (priority, state) = self.priority_and_state(&c);
         let authentication = self.authentication(&c, version);
@@ -71,8 +71,8 @@ impl Builder<'_> {
             None
         } else {
             Some(match family {
-                Family::V4 => IpAddr::V4(g.vrrp_mcast_group4),
-                Family::V6 => IpAddr::V6(g.vrrp_mcast_group6),
+                Family::Ipv4 => IpAddr::V4(g.vrrp_mcast_group4),
+                Family::Ipv6 => IpAddr::V6(g.vrrp_mcast_group6),
             })
         };
 
@@ -179,21 +179,21 @@ impl Builder<'_> {
     /// Version: instance `version`, else 3 for IPv6, else global vrrp_version. VRRPv2 over
     /// IPv6 is no RFC's but keepalived sends it outside strict mode (tests/golden/v2-ipv6);
     /// in strict mode it says so and uses 3 (vrrp.c vrrp_complete_instance).
-    fn version(&mut self, c: &Draft, family: Family, global_version: u8) -> u8 {
+    fn version(&mut self, c: &Draft, family: Family, global_version: Version) -> Version {
         let ctx = &c.ctx;
         match (&c.raw.version, family) {
-            (Some((2, pos)), Family::V6) if c.strict => {
+            (Some((Version::V2, pos)), Family::Ipv6) if c.strict => {
                 self.d.warn(
                     pos,
                     format!(
                         "{ctx}: strict mode cannot use IPv6 with VRRP version 2: version 3 (as keepalived)"
                     ),
                 );
-                3
+                Version::V3
             }
             (Some((v, _)), _) => *v,
-            (None, Family::V6) => 3,
-            (None, Family::V4) => global_version,
+            (None, Family::Ipv6) => Version::V3,
+            (None, Family::Ipv4) => global_version,
         }
     }
 
@@ -240,7 +240,7 @@ impl Builder<'_> {
     }
 
     /// `authentication`: PASS for VRRPv2 outside strict mode, else none, saying why.
-    fn authentication(&mut self, c: &Draft, version: u8) -> Option<Authentication> {
+    fn authentication(&mut self, c: &Draft, version: Version) -> Option<Authentication> {
         let (raw, ctx, strict) = (c.raw, &c.ctx, c.strict);
         let mut authentication = None;
         if let Some(block) = &raw.auth.block_pos {
@@ -255,7 +255,7 @@ impl Builder<'_> {
                     "PASS" => {
                         if strict {
                             self.d.warn(tpos, format!("{ctx}: strict mode does not support authentication, ignored (as keepalived)"));
-                        } else if version == 3 {
+                        } else if version == Version::V3 {
                             self.d.warn(tpos, format!("{ctx}: VRRP version 3 does not support authentication, ignored (as keepalived)"));
                         } else if let Some((p, _)) = pass.as_ref().filter(|(p, _)| !p.is_empty()) {
                             authentication = Some(Authentication { pass: p.clone() });
@@ -320,7 +320,7 @@ impl Builder<'_> {
     fn vips(
         &mut self,
         c: &Draft,
-        version: u8,
+        version: Version,
         family: Family,
         unicast: bool,
     ) -> (Vec<VirtualAddress>, Vec<VirtualAddress>) {
@@ -328,7 +328,7 @@ impl Builder<'_> {
         let mut vips: Vec<VirtualAddress> = raw.vips.iter().map(|(v, _)| v.clone()).collect();
         let mut evips: Vec<VirtualAddress> = raw.evips.iter().map(|(v, _)| v.clone()).collect();
         if vips.is_empty() {
-            if version == 3 || family == Family::V6 || strict {
+            if version == Version::V3 || family == Family::Ipv6 || strict {
                 self.d.error(
                     at,
                     format!("{ctx}: no virtual_ipaddress: at least one is required"),
@@ -340,7 +340,7 @@ impl Builder<'_> {
                 );
             }
         }
-        if family == Family::V6
+        if family == Family::Ipv6
             && !unicast
             && let Some((first, fpos)) = raw.vips.first()
             && let IpAddr::V6(a) = first.addr
@@ -355,8 +355,8 @@ impl Builder<'_> {
         }
         // The count field is 8 bits and the advert must fit a 1500-byte frame (DEFAULT_MTU).
         let max_addr = match family {
-            Family::V4 => 255,
-            Family::V6 => (1500 - 14 - 40 - 8) / 16,
+            Family::Ipv4 => 255,
+            Family::Ipv6 => (1500 - 14 - 40 - 8) / 16,
         };
         if vips.len() > max_addr {
             self.d.warn(
@@ -404,10 +404,10 @@ impl Builder<'_> {
     }
 
     /// Accept mode default: on, unless strict and not the owner.
-    fn accept_mode(&mut self, c: &Draft, priority: u8, version: u8) -> bool {
+    fn accept_mode(&mut self, c: &Draft, priority: u8, version: Version) -> bool {
         let (raw, ctx, strict, at) = (c.raw, &c.ctx, c.strict, &c.raw.pos);
         let mut accept = raw.accept.unwrap_or(priority == 255 || !strict);
-        if accept && priority != 255 && strict && version == 2 {
+        if accept && priority != 255 && strict && version == Version::V2 {
             self.d.warn(at, format!("{ctx}: accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: off (as keepalived)"));
             accept = false;
         }
@@ -428,13 +428,13 @@ impl Builder<'_> {
     }
 
     /// Advert interval (µs): whole seconds for v2, centiseconds for v3.
-    fn advert_int(&mut self, c: &Draft, version: u8) -> u64 {
+    fn advert_int(&mut self, c: &Draft, version: Version) -> u64 {
         let (raw, ctx, at) = (c.raw, &c.ctx, &c.raw.pos);
         let mut adv = raw.advert_int.as_ref().map_or(US_PER_SEC, |(a, _)| *a);
         let adv_pos = raw.advert_int.as_ref().map_or(at, |(_, p)| p);
-        if version == 2 {
+        if version == Version::V2 {
             if !adv.is_multiple_of(US_PER_SEC) {
-                let rounded = ((adv + US_PER_SEC / 2) / US_PER_SEC * US_PER_SEC).max(US_PER_SEC);
+                let rounded = round_to_unit_us(adv, US_PER_SEC);
                 self.d.warn(
                     adv_pos,
                     format!(
@@ -445,7 +445,7 @@ impl Builder<'_> {
                 );
                 adv = rounded;
             }
-        } else if adv >= 4096 * CENTI_US {
+        } else if adv >= (u64::from(V3_MAX_ADVER_INT_CS) + 1) * US_PER_CS {
             self.d.warn(
                 adv_pos,
                 format!(
@@ -453,9 +453,9 @@ impl Builder<'_> {
                     fmt_decimal(adv, TIMER_HZ_DIGITS)
                 ),
             );
-            adv = 4095 * CENTI_US;
-        } else if !adv.is_multiple_of(CENTI_US) {
-            let rounded = ((adv + CENTI_US / 2) / CENTI_US * CENTI_US).max(CENTI_US);
+            adv = u64::from(V3_MAX_ADVER_INT_CS) * US_PER_CS;
+        } else if !adv.is_multiple_of(US_PER_CS) {
+            let rounded = round_to_unit_us(adv, US_PER_CS);
             self.d.warn(
                 adv_pos,
                 format!(
@@ -559,7 +559,7 @@ impl Builder<'_> {
                             a.name,
                             b.name,
                             b.vrid,
-                            fam_name(b.family),
+                            b.family,
                             b.interface.as_deref().unwrap_or("(none)")
                         ),
                     );
