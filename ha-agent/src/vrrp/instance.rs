@@ -574,28 +574,14 @@ impl Instance {
         let from = self.state;
         match from {
             State::Initialize => return,
-            State::Master => {
-                // §6.4.3: send an advert with priority 0 so a backup takes over after Skew_Time.
-                out.push(Action::Fence);
-                out.push(Action::SendAdvert {
-                    priority: PRIORITY_STOP,
-                    adver_int_cs: self.config.advert_interval_cs,
-                });
-                out.push(Action::RemoveVips);
-            }
+            // §6.4.3: send an advert with priority 0 so a backup takes over after Skew_Time.
+            State::Master => self.resign(out),
             State::Backup | State::Fault => {}
         }
         self.state = State::Initialize;
-        out.push(Action::Notify {
-            from,
-            to: State::Initialize,
-            cause: Cause::Shutdown,
-        });
+        notify(out, from, State::Initialize, Cause::Shutdown);
         self.cancel_timer(out);
-        self.down_basis = None;
-        self.preempt_until = None;
-        self.master = None;
-        self.lower_master = None;
+        self.forget_master();
     }
 
     fn on_advert(
@@ -804,6 +790,26 @@ impl Instance {
         }
     }
 
+    /// A master stepping down for good (shutdown, fault): fenced first, then priority 0, then its
+    /// VIPs removed.
+    fn resign(&self, out: &mut Vec<Action>) {
+        out.push(Action::Fence);
+        out.push(Action::SendAdvert {
+            priority: PRIORITY_STOP,
+            adver_int_cs: self.config.advert_interval_cs,
+        });
+        out.push(Action::RemoveVips);
+    }
+
+    /// Leaving Backup (for Master, Fault or Initialize): no master is heard, waited for or
+    /// preempted any more.
+    fn forget_master(&mut self) {
+        self.down_basis = None;
+        self.preempt_until = None;
+        self.master = None;
+        self.lower_master = None;
+    }
+
     fn may_become_master(&self) -> bool {
         self.sync.is_none_or(|s| s.may_become_master)
     }
@@ -814,10 +820,7 @@ impl Instance {
         self.want_master = true;
         // RFC 5798 §6.4.1/§6.4.2: a master advertises its own Advertisement_Interval.
         self.master_adver_int_cs = self.config.advert_interval_cs;
-        self.down_basis = None;
-        self.preempt_until = None;
-        self.master = None;
-        self.lower_master = None;
+        self.forget_master();
         out.push(Action::SendAdvert {
             priority: self.effective_priority,
             adver_int_cs: self.config.advert_interval_cs,
@@ -825,11 +828,7 @@ impl Instance {
         out.push(Action::AddVips);
         out.push(Action::Unfence);
         out.push(Action::SendGratuitous);
-        out.push(Action::Notify {
-            from,
-            to: State::Master,
-            cause,
-        });
+        notify(out, from, State::Master, cause);
         self.arm(TimerKind::Advert, now + self.advert_interval(), out);
     }
 
@@ -848,11 +847,7 @@ impl Instance {
             out.push(Action::Fence);
             out.push(Action::RemoveVips);
         }
-        out.push(Action::Notify {
-            from,
-            to: State::Backup,
-            cause,
-        });
+        notify(out, from, State::Backup, cause);
         self.arm_master_down(now, basis, out);
     }
 
@@ -877,27 +872,16 @@ impl Instance {
             });
         }
         out.push(Action::RemoveVips);
-        out.push(Action::Notify {
-            from: State::Master,
-            to: State::Backup,
-            cause,
-        });
+        notify(out, State::Master, State::Backup, cause);
         self.arm_master_down(now, DownBasis::MasterDown, out);
     }
 
     /// keepalived `vrrp_state_leave_master` / `vrrp_state_leave_fault` with wantstate FAULT.
     fn enter_fault(&mut self, from: State, cause: Cause, out: &mut Vec<Action>) {
         match from {
-            State::Master => {
-                // keepalived sends priority 0 on the way to FAULT so a backup takes over after
-                // Skew_Time (useful when the fault is a tracker, not the link).
-                out.push(Action::Fence);
-                out.push(Action::SendAdvert {
-                    priority: PRIORITY_STOP,
-                    adver_int_cs: self.config.advert_interval_cs,
-                });
-                out.push(Action::RemoveVips);
-            }
+            // keepalived sends priority 0 on the way to FAULT so a backup takes over after
+            // Skew_Time (useful when the fault is a tracker, not the link).
+            State::Master => self.resign(out),
             State::Initialize => {
                 out.push(Action::Fence);
                 out.push(Action::RemoveVips);
@@ -907,15 +891,8 @@ impl Instance {
         self.state = State::Fault;
         self.want_master = false;
         self.master_adver_int_cs = self.config.advert_interval_cs;
-        self.down_basis = None;
-        self.preempt_until = None;
-        self.master = None;
-        self.lower_master = None;
-        out.push(Action::Notify {
-            from,
-            to: State::Fault,
-            cause,
-        });
+        self.forget_master();
+        notify(out, from, State::Fault, cause);
         self.cancel_timer(out);
     }
 
@@ -1033,6 +1010,11 @@ pub fn master_down_interval(
 ) -> Duration {
     cs_to_duration(master_adver_int_cs) * u32::from(down_timer_adverts)
         + skew_time(version, priority, master_adver_int_cs)
+}
+
+/// A transition from `from` to `to`, told to the driver with its cause.
+fn notify(out: &mut Vec<Action>, from: State, to: State, cause: Cause) {
+    out.push(Action::Notify { from, to, cause });
 }
 
 #[cfg(test)]
