@@ -414,8 +414,9 @@ fn json_log_events_carry_transitions_faults_and_the_handover() {
         "{}",
         up.message()
     );
-    // A master knows itself as the master.
-    assert_eq!(up.str("master"), Some("192.0.2.1"));
+    // A new master names itself "self", never its address (which would read as the master it
+    // replaced).
+    assert_eq!(up.str("master"), Some("self"));
     assert_eq!(up.num("master_priority"), Some(150.0));
 
     // FAULT: a WARN that says what is down.
