@@ -1,5 +1,5 @@
 //! The maps the programs share with the agent. Names are the agent's too: keep them in sync with
-//! `ha-agent/src/datapath/xdp.rs`.
+//! `ha-agent/src/datapath/xdp/`.
 //!
 //! The agent pins every map but `EVENTS` under its pin directory for the interface (by name), so
 //! the fence outlives a crashed agent and a restarted one adopts the state (and the counters).
