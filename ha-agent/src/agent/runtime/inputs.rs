@@ -62,6 +62,9 @@ impl Runtime {
     /// the end of the FAULT they caused, change its fault ([`super::vips::Vips::retry`]).
     async fn retry_vips(&mut self, now: Instant) {
         for i in 0..self.nodes.len() {
+            if !self.vips.due(i, now) {
+                continue;
+            }
             let master = self.is_master(i);
             let ip = &self.plan.instances[i];
             let retried = self.vips.retry(i, ip, &self.facts, master, now).await;

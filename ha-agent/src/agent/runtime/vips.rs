@@ -96,6 +96,13 @@ impl Vips {
         self.fault[i].as_ref().map(|f| f.0.as_str())
     }
 
+    /// Whether instance `i` has a retry or the end of a FAULT hold due at `now` (the loop asks
+    /// for every instance at every timer: no future is made for the others).
+    pub fn due(&self, i: usize, now: Instant) -> bool {
+        self.retry[i].as_ref().is_some_and(|r| r.at <= now)
+            || self.fault[i].as_ref().is_some_and(|f| f.1 <= now)
+    }
+
     /// The next retry or end of a FAULT hold.
     pub fn next_deadline(&self) -> Option<Instant> {
         let retries = self.retry.iter().flatten().map(|r| r.at);
