@@ -3,6 +3,8 @@
 //! for it by ARP. A backup, whose VIPs are all fenced, is still a client of the VIP (ping, TCP),
 //! and a killed master's VIP answers nothing.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader, Write},
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
@@ -11,7 +13,7 @@ use std::{
 };
 
 use aya::programs::XdpMode;
-use ha_agent::{control::report::Report, datapath::xdp::XdpDatapath};
+use ha_agent::datapath::xdp::XdpDatapath;
 use ha_tests::{IFACE, Lab, Node, epoch_now, ha_agent_bin, in_netns, v3_instance, wait_for};
 
 const WINDOW: Duration = Duration::from_millis(600);
@@ -113,35 +115,18 @@ fn dual_stack(priority: u8) -> String {
 
 /// Every instance's state on node `i` ("-" when its status cannot be read).
 fn states(lab: &Lab, i: usize) -> String {
-    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let out = Command::new(ha_agent_bin().unwrap())
-        .args(["status", "--json", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return "-".into();
-    }
-    let report = Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    let all: Vec<&str> = report.instances.iter().map(|i| i.state.as_str()).collect();
-    all.join(",")
+    common::node_status(lab, i).map_or_else(
+        || "-".into(),
+        |r| {
+            let all: Vec<&str> = r.instances.iter().map(|i| i.state.as_str()).collect();
+            all.join(",")
+        },
+    )
 }
 
+/// The state of node `i`'s first instance ("-" when its status cannot be read).
 fn state(lab: &Lab, i: usize) -> String {
-    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let out = Command::new(ha_agent_bin().unwrap())
-        .args(["status", "--json", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return "-".into();
-    }
-    Report::from_json(&String::from_utf8_lossy(&out.stdout))
-        .unwrap()
-        .instances[0]
-        .state
-        .clone()
+    common::node_status(lab, i).map_or_else(|| "-".into(), |r| r.instances[0].state.clone())
 }
 
 fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {

@@ -25,7 +25,7 @@ use std::{
 
 use common::{Kind, Proto, Scene, global_defs, unicast_lines};
 use ha_agent::control::report::Report;
-use ha_tests::{Daemon, IFACE, Lab, Node, ha_agent_bin, run};
+use ha_tests::{Daemon, IFACE, Lab, Node, run};
 
 const VIP51: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 const VIP52: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 252);
@@ -120,19 +120,6 @@ impl Drop for Container {
     }
 }
 
-/// The parsed `status --json` of the agent running `conf`, or None while it does not answer.
-fn status_of(conf: &Path) -> Option<Report> {
-    let out = Command::new(ha_agent_bin().ok()?)
-        .args(["status", "--json", "-f"])
-        .arg(conf)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| Report::from_json(&String::from_utf8_lossy(&out.stdout)).ok())
-        .flatten()
-}
-
 /// Who holds `vip`: the lab's nodes by number, the container as 50.
 fn holders(lab: &Lab, ctr: &Container, vip: Ipv4Addr) -> Vec<u8> {
     let vip = IpAddr::V4(vip);
@@ -214,7 +201,7 @@ fn xdp_passes_a_containers_vrrp_behind_the_same_nic() {
              VRID 52 as foreign); last status {last:#?}\n{}",
             logs(&mut agent, &ctr)
         );
-        last = status_of(&conf);
+        last = common::agent_status(&conf);
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -232,7 +219,7 @@ fn xdp_passes_a_containers_vrrp_behind_the_same_nic() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let report = status_of(&conf).expect("the agent's status");
+    let report = common::agent_status(&conf).expect("the agent's status");
     let vi = &report.instances[0];
     assert_eq!(
         (vi.state.as_str(), Some(vi.transitions)),
@@ -278,7 +265,7 @@ fn xdp_hears_unicast_adverts_to_its_own_mac() {
         "the agent on xdp, backup, hearing node 1 as master",
         Duration::from_secs(15),
         |_| {
-            status_of(&agent_conf).is_some_and(|r| {
+            common::agent_status(&agent_conf).is_some_and(|r| {
                 r.agent.datapath == "xdp"
                     && r.instances[0].state == "BACKUP"
                     && r.instances[0].master.as_ref().map(|m| m.address) == Some(node1)
@@ -287,9 +274,9 @@ fn xdp_hears_unicast_adverts_to_its_own_mac() {
     );
     // Counted before the agent wrote its rules (programs attach first): passed, harmlessly.
     let foreign = |r: &Report| r.foreign.iter().map(|f| f.count).sum::<u64>();
-    let before = status_of(&agent_conf).expect("the agent's status");
+    let before = common::agent_status(&agent_conf).expect("the agent's status");
     s.hold_vip(vip, &[1], proto.master_down(100) * 8);
-    let after = status_of(&agent_conf).expect("the agent's status");
+    let after = common::agent_status(&agent_conf).expect("the agent's status");
     assert!(
         after.instances[0].adverts.received > before.instances[0].adverts.received
             && foreign(&after) == foreign(&before),
@@ -318,14 +305,14 @@ fn the_socket_datapath_counts_other_vrids_as_foreign() {
         "the agent on sockets, master of VRID 51, counting VRID 52 as foreign",
         Duration::from_secs(15),
         |_| {
-            status_of(&conf).is_some_and(|r| {
+            common::agent_status(&conf).is_some_and(|r| {
                 r.agent.datapath == "socket"
                     && r.instances[0].state == "MASTER"
                     && r.foreign.iter().any(|f| f.vrid == 52 && f.count > 2)
             })
         },
     );
-    let r = status_of(&conf).expect("the agent's status");
+    let r = common::agent_status(&conf).expect("the agent's status");
     assert!(
         r.rejected.is_empty(),
         "another VRID is not a rejection: {:?}",

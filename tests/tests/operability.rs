@@ -4,6 +4,8 @@
 //! journal and JSON log formats and the typed events of the JSON log, rejected adverts in the
 //! log, a fatal start error, stale and colliding control sockets, and the example configs.
 
+mod common;
+
 use std::{
     io::{Read as _, Write as _},
     net::IpAddr,
@@ -48,14 +50,6 @@ fn status_cmd(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// The parsed `status --json` of the agent running `conf`, or None while it does not answer.
-fn status_of(conf: &Path) -> Option<Report> {
-    let out = status_cmd(&["-f", conf.to_str().unwrap(), "--json"]);
-    out.status
-        .success()
-        .then(|| Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap())
-}
-
 fn wait_status(what: &str, conf: &Path, cond: impl FnMut(&Report) -> bool) -> Report {
     wait_status_for(what, Duration::from_secs(5), conf, cond)
 }
@@ -68,7 +62,7 @@ fn wait_status_for(
 ) -> Report {
     let mut last = None;
     let found = ha_tests::wait_for(what, timeout, || {
-        last = status_of(conf);
+        last = common::agent_status(conf);
         Ok(last.as_ref().is_some_and(&mut cond))
     });
     if let Err(e) = found {
@@ -579,7 +573,7 @@ fn two_masters_from_an_auth_mismatch_show_as_rejected_adverts() {
             "{r:#?}"
         );
     }
-    let r1 = status_of(&conf_path(&lab, 1)).unwrap();
+    let r1 = common::agent_status(&conf_path(&lab, 1)).unwrap();
     assert_eq!(r1.agent.datapath, "xdp", "{}", a1.log());
     assert!(r1.fence_drops.contains_key("eth0"), "{r1:#?}");
     let (_, body) = http_get(&lab.node(1).ns, 9651, "/metrics");

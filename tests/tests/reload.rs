@@ -2,6 +2,8 @@
 //! state and VIPs (no outage), changed ones are restarted, new ones start, removed ones stop;
 //! a configuration that does not load is refused and changes nothing.
 
+mod common;
+
 use std::{net::IpAddr, time::Duration};
 
 use ha_tests::{Lab, ha_agent_bin};
@@ -198,14 +200,6 @@ fn a_reload_on_the_xdp_datapath_logs_no_error() {
     );
 }
 
-/// `ha-agent status --json` of node `i`'s agent, once it answers.
-fn status_of(lab: &Lab, i: usize) -> Option<ha_agent::control::report::Report> {
-    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let socket = ha_agent::control::default_socket_path(&conf);
-    let json = ha_agent::control::socket::request_status(&socket).ok()?;
-    ha_agent::control::report::Report::from_json(&json).ok()
-}
-
 /// An instance at `advert_int 0.02` tracking `scripts` (weight 1: they never change who wins).
 fn tracking(name: &str, vrid: u8, priority: u8, scripts: &[&str]) -> String {
     let track = if scripts.is_empty() {
@@ -276,7 +270,7 @@ fn reloads_that_reorder_and_remove_instances_drop_what_was_queued_for_the_old_pl
         .unwrap();
     let mut agent = lab.ha_agent(1, &full, &["--datapath", "socket"]).unwrap();
     let backups = |n: usize| {
-        status_of(&lab, 1).is_some_and(|r| {
+        common::node_status(&lab, 1).is_some_and(|r| {
             r.instances.len() == n
                 && r.instances
                     .iter()
@@ -357,7 +351,7 @@ fn a_reload_that_cannot_start_is_refused_and_the_old_configuration_keeps_running
     let conf_path = lab.dir.join("ha-agent-n1.conf");
     std::fs::write(&conf_path, bad + &second).unwrap();
     let sent = |lab: &Lab| {
-        status_of(lab, 1).map_or(0, |r| {
+        common::node_status(lab, 1).map_or(0, |r| {
             r.instances
                 .iter()
                 .find(|i| i.name == "KEEP")
@@ -379,7 +373,7 @@ fn a_reload_that_cannot_start_is_refused_and_the_old_configuration_keeps_running
         !agent.is_running() || sent(&lab) >= before + 20
     });
     assert!(agent.is_running(), "the agent died:\n{}", agent.log());
-    let report = status_of(&lab, 1).unwrap();
+    let report = common::node_status(&lab, 1).unwrap();
     assert_eq!(report.instances.len(), 1, "NEW must not run");
     assert_eq!(report.instances[0].state, "MASTER");
     assert!(!n1.has_addr(ip("192.0.2.202")).unwrap());

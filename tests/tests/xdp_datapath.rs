@@ -15,7 +15,9 @@
 //!   (the socket datapath wakes for every advert);
 //! - a stopping master sees its successor's first advert even when XDP sends no event for it.
 
-use std::{net::Ipv4Addr, path::Path, process::Command, time::Duration};
+mod common;
+
+use std::{net::Ipv4Addr, path::Path, time::Duration};
 
 use ha_agent::control::report::Report;
 use ha_tests::{Lab, ha_agent_bin, leftover::SYS_BPF, wait_for};
@@ -31,15 +33,7 @@ fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 }
 
 fn status(lab: &Lab, i: usize) -> Option<Report> {
-    let conf = lab.dir.join(format!("ha-agent-n{i}.conf"));
-    let out = Command::new(ha_agent_bin().unwrap())
-        .args(["status", "--json", "-f"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| Report::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap())
+    common::node_status(lab, i)
 }
 
 fn state(lab: &Lab, i: usize) -> String {

@@ -14,6 +14,27 @@ use std::{
 };
 
 pub use ha_tests::epoch_now;
+
+/// `ha-agent status --json -f CONF`: the report of the agent running `conf`, `None` while it does
+/// not answer. An answer that does not parse panics (a broken status is a bug, not a wait).
+pub fn agent_status(conf: &std::path::Path) -> Option<ha_agent::control::report::Report> {
+    let out = std::process::Command::new(ha_agent_bin().ok()?)
+        .args(["status", "--json", "-f"])
+        .arg(conf)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = ha_agent::control::report::Report::from_json(&text);
+    Some(report.unwrap_or_else(|e| panic!("status --json -f {}: {e}\n{text}", conf.display())))
+}
+
+/// The status of node `i`'s agent (started by `Lab::ha_agent`), `None` while it does not answer.
+pub fn node_status(lab: &Lab, i: usize) -> Option<ha_agent::control::report::Report> {
+    agent_status(&lab.dir.join(format!("ha-agent-n{i}.conf")))
+}
 use ha_tests::{Daemon, Lab, ha_agent_bin};
 
 /// Which daemon runs on a node.
@@ -172,16 +193,7 @@ impl Scene {
 
     /// Node `i`'s agent's status (`ha-agent status --json`), `None` while it does not answer.
     pub fn status(&self, i: usize) -> Option<ha_agent::control::report::Report> {
-        let conf = self.lab.dir.join(format!("ha-agent-n{i}.conf"));
-        let out = std::process::Command::new(ha_agent_bin().ok()?)
-            .args(["status", "--json", "-f"])
-            .arg(&conf)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        ha_agent::control::report::Report::from_json(&String::from_utf8_lossy(&out.stdout)).ok()
+        node_status(&self.lab, i)
     }
 
     /// Node `i`'s agent's status; fails the test with every log when it does not answer.
