@@ -124,10 +124,16 @@ fn status_metrics_dumps_and_transition_logs() {
             ],
         )
         .unwrap();
+    let (c1, c2) = (conf_path(&lab, 1), conf_path(&lab, 2));
+    // Node 2 starts once node 1 is master: node 1's takeover is then by the master-down timer
+    // (no master heard), the one the log assertions below name; started together, node 2 could
+    // win first and node 1's takeover would be a preemption.
+    wait_status("node 1 MASTER before node 2 starts", &c1, |r| {
+        r.instances[0].state == "MASTER"
+    });
     let mut a2 = lab
         .ha_agent(2, &conf(100), &["--datapath", "socket"])
         .unwrap();
-    let (c1, c2) = (conf_path(&lab, 1), conf_path(&lab, 2));
 
     // Each agent has its own owner-only socket, derived from its configuration file.
     let (s1, s2) = (default_socket_path(&c1), default_socket_path(&c2));
