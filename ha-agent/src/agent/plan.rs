@@ -75,6 +75,9 @@ pub struct InstancePlan {
     /// the VIP says `no_track`, each once: one that is not running faults the instance, as
     /// keepalived tracks them (weight 0, `vrrp_complete_instance`).
     pub vip_interfaces: Vec<String>,
+    /// A fault the configuration itself imposes (`unicast_fault_no_peer` without peers): the
+    /// instance stays in FAULT, shown as a tracker that is down.
+    pub config_fault: Option<&'static str>,
 }
 
 /// A set of instances that change state together.
@@ -287,6 +290,7 @@ fn instance(
     machine.advert_interval_cs = adver_int_cs;
     machine.preempt = inst.preempt;
     machine.preempt_delay = inst.preempt_delay;
+    machine.down_timer_adverts = inst.down_timer_adverts;
     machine.vips = in_advert.clone();
     machine.garp_lower_prio = inst.garp_lower_prio_repeat > 0;
     machine.lower_prio_advert = !inst.lower_prio_no_advert;
@@ -383,6 +387,9 @@ fn instance(
         track_scripts: inst.track_scripts.clone(),
         track_files: inst.track_files.clone(),
         vip_interfaces,
+        config_fault: inst
+            .unicast_fault_no_peer
+            .then_some("unicast without any unicast_peer (unicast_fault_no_peer)"),
     })
 }
 

@@ -111,6 +111,12 @@ pub struct GlobalDefs {
     pub vrrp_strict: bool,
     /// `vrrp_check_unicast_src`: drop unicast adverts not from a configured peer.
     pub vrrp_check_unicast_src: bool,
+    /// `vrrp_down_timer_adverts` (default 3, 1-100): the instances' `down_timer_adverts`.
+    pub vrrp_down_timer_adverts: u8,
+    /// `vrrp_startup_delay` (default 0): after the daemon starts (not after a reload), no backup
+    /// takes over before this delay plus its Master_Down_Interval (keepalived vrrp_scheduler.c
+    /// `vrrp_init_instance_sands`), so a booting node does not grab VIPs before its links settle.
+    pub vrrp_startup_delay: Duration,
     /// `script_user USER [GROUP]`.
     pub script_user: Option<ScriptUser>,
     /// `enable_script_security`.
@@ -139,6 +145,8 @@ impl Default for GlobalDefs {
             vrrp_skip_check_adv_addr: false,
             vrrp_strict: false,
             vrrp_check_unicast_src: false,
+            vrrp_down_timer_adverts: 3,
+            vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
             email: EmailSettings::default(),
@@ -388,6 +396,12 @@ pub struct VrrpInstance {
     pub skip_check_adv_addr: bool,
     /// `check_unicast_src` or global `vrrp_check_unicast_src`, or a peer with `min_ttl`/`max_ttl`.
     pub check_unicast_src: bool,
+    /// `down_timer_adverts`, else global `vrrp_down_timer_adverts`: the multiplier of the
+    /// Master_Down_Interval (1-100, default 3).
+    pub down_timer_adverts: u8,
+    /// `unicast_fault_no_peer` with no `unicast_peer`: the instance stays in FAULT instead of
+    /// falling back to multicast (keepalived vrrp.c `vrrp_complete_instance`).
+    pub unicast_fault_no_peer: bool,
 }
 
 impl VrrpInstance {

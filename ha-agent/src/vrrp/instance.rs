@@ -406,6 +406,8 @@ pub struct Instance {
     want_master: bool,
     /// Set while the instance is a sync group member.
     sync: Option<SyncGates>,
+    /// keepalived's `vrrp_startup_delay`: no Master_Down_Timer counts from before this instant.
+    start_hold: Option<Instant>,
 }
 
 impl Instance {
@@ -434,7 +436,16 @@ impl Instance {
             master: None,
             lower_master: None,
             sync: None,
+            start_hold: None,
         })
+    }
+
+    /// keepalived's `vrrp_startup_delay`: until `until`, a Master_Down_Timer counts from `until`
+    /// rather than from now (vrrp_scheduler.c `vrrp_init_instance_sands`), so no backup takes
+    /// over before `until` + Master_Down_Interval. Given before [`Event::Startup`], at the
+    /// daemon's start only (not after a reload, as keepalived).
+    pub fn delay_start(&mut self, until: Instant) {
+        self.start_hold = Some(until);
     }
 
     pub fn config(&self) -> &InstanceConfig {
@@ -914,6 +925,10 @@ impl Instance {
     }
 
     fn arm_master_down(&mut self, since: Instant, basis: DownBasis, out: &mut Vec<Action>) {
+        let since = match (&basis, self.start_hold) {
+            (DownBasis::MasterDown | DownBasis::SyncStartup, Some(hold)) => since.max(hold),
+            _ => since,
+        };
         let wait = match basis {
             DownBasis::MasterDown => self.master_down_interval(),
             DownBasis::Skew(_) => self.skew_time(),

@@ -64,6 +64,13 @@ impl SyncGroup {
         &self.members[member]
     }
 
+    /// [`Instance::delay_start`] for every member.
+    pub fn delay_start(&mut self, until: Instant) {
+        for m in &mut self.members {
+            m.delay_start(until);
+        }
+    }
+
     /// The earliest deadline of the members' timers: when the driver must next feed
     /// [`Event::TimerFired`] to one of them ([`Instance::next_timeout`] says which).
     pub fn next_timeout(&self) -> Option<Instant> {

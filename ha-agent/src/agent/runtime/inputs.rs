@@ -354,9 +354,18 @@ impl Runtime {
                 weight: 0,
             });
         }
+        if let Some(why) = ip.config_fault {
+            shown.push(TrackerStatus {
+                kind: "config",
+                name: why.to_owned(),
+                up: false,
+                weight: 0,
+            });
+        }
         self.board.counters(i).trackers = shown;
         // keepalived's dont_track_primary: the instance's own link does not count.
         let fault = eval.fault
+            || ip.config_fault.is_some()
             || (!self.nodes[i].link_running && !ip.dont_track_primary)
             || vip_fault.is_some();
         if fault != self.nodes[i].fault {

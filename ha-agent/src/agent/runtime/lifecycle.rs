@@ -177,6 +177,26 @@ impl Runtime {
         }
     }
 
+    /// keepalived's `vrrp_startup_delay`, at the daemon's start only: no backup takes over
+    /// before the delay plus its Master_Down_Interval.
+    pub(super) fn delay_start(&mut self) {
+        let delay = self.config.global.vrrp_startup_delay;
+        if delay.is_zero() {
+            return;
+        }
+        info!(
+            "delaying startup for {:.3} s (vrrp_startup_delay)",
+            delay.as_secs_f64()
+        );
+        let until = Instant::now() + delay;
+        for unit in &mut self.units {
+            match unit {
+                Unit::Single(m) => m.delay_start(until),
+                Unit::Group(g) => g.delay_start(until),
+            }
+        }
+    }
+
     /// Startup for every unit but the `kept` ones (which carry on their state after a reload).
     pub(super) async fn startup(&mut self, kept: &[usize]) {
         let now = Instant::now();

@@ -152,6 +152,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let mut counters = tokio::time::interval(COUNTERS_PERIOD);
     counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    rt.delay_start();
     rt.startup(&[]).await;
     rt.publish();
     let control = control.start(rt.board.subscribe())?;

@@ -42,6 +42,27 @@ impl Builder<'_> {
                     }
                 }
             }
+            "vrrp_down_timer_adverts" => {
+                // global_parser.c vrrp_down_timer_adverts_handler: 1-100.
+                if let Some(n) = self.uint(st, 1, 100) {
+                    g.vrrp_down_timer_adverts = n as u8;
+                }
+            }
+            "vrrp_startup_delay" => {
+                // global_parser.c vrrp_startup_delay_handler: seconds, at least 1 ms.
+                if let Some(v) = self.decimal(st, TIMER_HZ_DIGITS, 1000, u64::from(u32::MAX)) {
+                    if v >= 60 * US_PER_SEC {
+                        self.d.warn(
+                            st.pos(),
+                            format!(
+                                "vrrp_startup_delay: {} s is very large (as keepalived says)",
+                                v / US_PER_SEC
+                            ),
+                        );
+                    }
+                    g.vrrp_startup_delay = Duration::from_micros(v);
+                }
+            }
             "vrrp_garp_master_delay" => {
                 if let Some(v) = self.uint(st, 0, max_secs) {
                     g.vrrp_garp_master_delay = Duration::from_secs(v);

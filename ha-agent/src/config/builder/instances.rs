@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Builder, RawAuth, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, addresses::bad_ifname};
 use crate::config::error::Pos;
 use crate::config::keywords;
-use crate::config::model::{Family, Notify, State, UnicastPeer, VirtualAddress};
+use crate::config::model::{Family, Notify, State, UnicastPeer, Version, VirtualAddress};
 use crate::config::parser::Stmt;
 
 impl Builder<'_> {
@@ -41,6 +41,8 @@ impl Builder<'_> {
             peers: Vec::new(),
             unicast_configured: false,
             check_unicast_src: false,
+            unicast_fault_no_peer: false,
+            down_timer_adverts: None,
             track_if: Vec::new(),
             track_script: Vec::new(),
             track_file: Vec::new(),
@@ -236,6 +238,38 @@ impl Builder<'_> {
                 self.bare_flag(x);
                 v.unicast_configured = true;
                 v.check_unicast_src = true;
+            }
+            "unicast_fault_no_peer" => {
+                // vrrp_parser.c vrrp_unicast_fault_no_peer: unicast, and FAULT without peers.
+                self.bare_flag(x);
+                v.unicast_configured = true;
+                v.unicast_fault_no_peer = true;
+            }
+            "down_timer_adverts" => {
+                // vrrp_parser.c vrrp_down_timer_adverts_handler: 1-100.
+                if let Some(n) = self.uint(x, 1, 100) {
+                    v.down_timer_adverts = Some(n as u8);
+                }
+            }
+            "native_ipv6" => {
+                // vrrp_parser.c vrrp_native_ipv6_handler: an IPv6 instance, VRRPv3, even before
+                // (or without) an IPv6 address; an IPv4 address already seen is an error.
+                self.bare_flag(x);
+                match &v.family {
+                    Some((Family::Ipv4, at)) => self.d.error(
+                        x.pos(),
+                        format!(
+                            "native_ipv6: the instance is already IPv4 (from {}:{}:{})",
+                            at.file.display(),
+                            at.line,
+                            at.col
+                        ),
+                    ),
+                    _ => {
+                        v.family = Some((Family::Ipv6, x.pos().clone()));
+                        v.version = Some((Version::V3, x.pos().clone()));
+                    }
+                }
             }
             "track_interface" => {
                 let ctx = format!("vrrp_instance {}: track_interface", v.name);

@@ -110,6 +110,8 @@ struct RawInstance {
     peers: Vec<UnicastPeer>,
     unicast_configured: bool,
     check_unicast_src: bool,
+    unicast_fault_no_peer: bool,
+    down_timer_adverts: Option<u8>,
     track_if: Vec<TrackRef>,
     track_script: Vec<TrackRef>,
     track_file: Vec<TrackRef>,

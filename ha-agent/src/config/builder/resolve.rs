@@ -162,6 +162,8 @@ impl Builder<'_> {
                 .skip_check_adv_addr
                 .unwrap_or(g.vrrp_skip_check_adv_addr),
             check_unicast_src: raw.check_unicast_src || g.vrrp_check_unicast_src,
+            down_timer_adverts: raw.down_timer_adverts.unwrap_or(g.vrrp_down_timer_adverts),
+            unicast_fault_no_peer: raw.unicast_fault_no_peer && raw.peers.is_empty(),
         })
     }
 
@@ -281,7 +283,12 @@ impl Builder<'_> {
     fn unicast(&mut self, c: &Draft) -> bool {
         let (raw, ctx, strict, at) = (c.raw, &c.ctx, c.strict, &c.raw.pos);
         let unicast = !raw.peers.is_empty();
-        if raw.unicast_configured && !unicast {
+        if raw.unicast_configured && !unicast && raw.unicast_fault_no_peer {
+            self.d.warn(
+                at,
+                format!("{ctx}: unicast without any unicast_peer (unicast_fault_no_peer): the instance stays in FAULT (as keepalived)"),
+            );
+        } else if raw.unicast_configured && !unicast {
             self.d.warn(
                 at,
                 format!("{ctx}: unicast keyword without any unicast_peer: using multicast (deprecated in keepalived)"),

@@ -241,3 +241,77 @@ fn every_named_block_is_defined_once() {
         ]
     );
 }
+
+#[test]
+fn down_timer_adverts_instance_then_global_then_three() {
+    let text = format!(
+        "global_defs {{\n vrrp_down_timer_adverts 5\n}}\n{}{}",
+        instance("A", 1, "down_timer_adverts 7"),
+        instance("B", 2, "")
+    );
+    let l = parse(&text).unwrap();
+    assert_eq!(l.config.instances[0].down_timer_adverts, 7);
+    assert_eq!(l.config.instances[1].down_timer_adverts, 5);
+    let l = parse(&instance("C", 3, "")).unwrap();
+    assert_eq!(l.config.instances[0].down_timer_adverts, 3);
+    assert_eq!(
+        errors(&instance("D", 4, "down_timer_adverts 101")),
+        ["7:21: down_timer_adverts: expected an integer 1-100, found \"101\""]
+    );
+}
+
+#[test]
+fn native_ipv6_makes_an_ipv6_v3_instance_and_refuses_ipv4() {
+    let text = "vrrp_instance A {\n interface eth0\n native_ipv6\n virtual_router_id 1\n \
+                virtual_ipaddress {\n fe80::1\n 2001:db8::1\n }\n}\n";
+    let l = parse(text).unwrap();
+    let i = &l.config.instances[0];
+    assert_eq!(i.family, crate::config::Family::Ipv6);
+    assert_eq!(i.version, crate::config::Version::V3);
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+                virtual_ipaddress {\n 192.0.2.1\n }\n native_ipv6\n}\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("7:2: native_ipv6: the instance is already IPv4 (from t.conf:5:2)"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn unicast_fault_no_peer_without_peers_is_a_fault_not_multicast() {
+    let l = parse(&instance("A", 1, "unicast_fault_no_peer")).unwrap();
+    assert!(l.config.instances[0].unicast_fault_no_peer);
+    assert!(
+        warnings(&l).iter().any(|w| w.contains("stays in FAULT")),
+        "{:?}",
+        warnings(&l)
+    );
+    let with_peer = instance(
+        "B",
+        2,
+        "unicast_fault_no_peer\n unicast_src_ip 192.0.2.10\n unicast_peer {\n 192.0.2.11\n }",
+    );
+    let l = parse(&with_peer).unwrap();
+    assert!(!l.config.instances[0].unicast_fault_no_peer);
+    assert!(l.config.instances[0].is_unicast());
+}
+
+#[test]
+fn vrrp_startup_delay_is_read_to_the_microsecond() {
+    let text = format!(
+        "global_defs {{\n vrrp_startup_delay 2.5\n}}\n{}",
+        instance("A", 1, "")
+    );
+    let l = parse(&text).unwrap();
+    assert_eq!(
+        l.config.global.vrrp_startup_delay,
+        std::time::Duration::from_millis(2500)
+    );
+    let text = format!(
+        "global_defs {{\n vrrp_startup_delay 90\n}}\n{}",
+        instance("A", 1, "")
+    );
+    let l = parse(&text).unwrap();
+    assert!(warnings(&l).iter().any(|w| w.contains("very large")));
+}

@@ -130,6 +130,34 @@ fn down_timer_adverts_replaces_the_three() {
 }
 
 #[test]
+fn startup_delay_holds_the_master_down_timer() {
+    let t0 = Instant::now();
+    let hold = t0 + Duration::from_secs(5);
+    let mut instance = Instance::new(v3(100, 1, 100)).unwrap();
+    instance.delay_start(hold);
+    let out = instance.handle(t0, Event::Startup);
+    assert_eq!(instance.state(), State::Backup);
+    // keepalived vrrp_init_instance_sands: counted from the end of the delay, not from now.
+    let down = instance.master_down_interval();
+    assert_eq!(armed(&out), Some((TimerKind::MasterDown, hold + down)));
+    assert_eq!(instance.next_timeout(), Some(hold + down));
+    // An advert within the delay re-arms from the delay's end too.
+    let out = instance.handle(t0 + ms(100), advert(2, 150, 100));
+    assert_eq!(armed(&out), Some((TimerKind::MasterDown, hold + down)));
+    // Priority 0 is not held: the master resigned, take over after the skew.
+    let out = instance.handle(t0 + ms(200), advert(2, 0, 100));
+    let skew = instance.skew_time();
+    assert_eq!(
+        armed(&out),
+        Some((TimerKind::MasterDown, t0 + ms(200) + skew))
+    );
+    // After the delay, from the advert as usual.
+    let late = hold + ms(10);
+    let out = instance.handle(late, advert(2, 150, 100));
+    assert_eq!(armed(&out), Some((TimerKind::MasterDown, late + down)));
+}
+
+#[test]
 fn config_validation() {
     assert_eq!(
         Instance::new(v3(0, 1, 100)).unwrap_err(),
