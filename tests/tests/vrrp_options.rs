@@ -1,7 +1,8 @@
 //! keepalived's VRRP options that change when an instance may take over, measured on real
 //! agents: `vrrp_startup_delay` holds a booting backup, `down_timer_adverts` stretches the
 //! Master_Down_Interval, `unicast_fault_no_peer` keeps a unicast instance without peers in FAULT
-//! instead of falling back to multicast.
+//! instead of falling back to multicast, `track_src_ip` faults an instance whose source address
+//! leaves its interface.
 
 mod common;
 
@@ -118,4 +119,48 @@ fn unicast_fault_no_peer_stays_in_fault() {
         Duration::from_secs(1),
         |s| state(s, 1) == "FAULT" && s.holders(vip).is_empty(),
     );
+}
+
+#[test]
+fn track_src_ip_faults_while_the_source_address_is_gone() {
+    let mut s = Scene::new("tsrc", 1);
+    let vip: IpAddr = VIP.parse().unwrap();
+    s.lab
+        .node(1)
+        .run("ip", &["addr", "add", "192.0.2.50/24", "dev", "eth0"])
+        .unwrap();
+    s.start(
+        1,
+        Kind::Agent,
+        &conf("", 100, "    mcast_src_ip 192.0.2.50\n    track_src_ip"),
+    );
+    s.wait("node 1 to become MASTER", Duration::from_secs(5), |s| {
+        state(s, 1) == "MASTER"
+    });
+    s.wait_vip(vip, &[1], Duration::from_secs(2));
+    s.lab
+        .node(1)
+        .run("ip", &["addr", "del", "192.0.2.50/24", "dev", "eth0"])
+        .unwrap();
+    s.wait("node 1 in FAULT", Duration::from_secs(5), |s| {
+        state(s, 1) == "FAULT"
+    });
+    s.wait_vip(vip, &[], Duration::from_secs(2));
+    let r = s.report(1);
+    assert!(
+        r.instances[0]
+            .trackers
+            .iter()
+            .any(|t| t.kind == "src_ip" && t.name == "192.0.2.50 on eth0" && !t.up),
+        "{:?}",
+        r.instances[0].trackers
+    );
+    s.lab
+        .node(1)
+        .run("ip", &["addr", "add", "192.0.2.50/24", "dev", "eth0"])
+        .unwrap();
+    s.wait("node 1 back to MASTER", Duration::from_secs(5), |s| {
+        state(s, 1) == "MASTER"
+    });
+    s.wait_vip(vip, &[1], Duration::from_secs(2));
 }

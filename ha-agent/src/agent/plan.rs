@@ -78,6 +78,9 @@ pub struct InstancePlan {
     /// A fault the configuration itself imposes (`unicast_fault_no_peer` without peers): the
     /// instance stays in FAULT, shown as a tracker that is down.
     pub config_fault: Option<&'static str>,
+    /// keepalived's `track_src_ip`: the configured source address, FAULT while it is not on
+    /// the instance's interface.
+    pub track_src: Option<IpAddr>,
 }
 
 /// A set of instances that change state together.
@@ -390,6 +393,7 @@ fn instance(
         config_fault: inst
             .unicast_fault_no_peer
             .then_some("unicast without any unicast_peer (unicast_fault_no_peer)"),
+        track_src: inst.src_ip.filter(|_| inst.track_src_ip),
     })
 }
 

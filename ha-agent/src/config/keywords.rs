@@ -151,7 +151,6 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_process",
     "track_bfd",
     "mcast_dst_ip",
-    "track_src_ip",
     "unicast_ttl",
     "no_virtual_ipaddress",
     "promote_secondaries",

@@ -399,6 +399,9 @@ pub struct VrrpInstance {
     /// `down_timer_adverts`, else global `vrrp_down_timer_adverts`: the multiplier of the
     /// Master_Down_Interval (1-100, default 3).
     pub down_timer_adverts: u8,
+    /// `track_src_ip` with a `unicast_src_ip`/`mcast_src_ip`: FAULT while that address is not
+    /// on the interface (keepalived_netlink.c, `VRRP_FLAG_TRACK_SADDR`).
+    pub track_src_ip: bool,
     /// `unicast_fault_no_peer` with no `unicast_peer`: the instance stays in FAULT instead of
     /// falling back to multicast (keepalived vrrp.c `vrrp_complete_instance`).
     pub unicast_fault_no_peer: bool,

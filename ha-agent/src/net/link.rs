@@ -96,9 +96,11 @@ pub struct LinkEvent {
     pub oper_state: OperState,
     /// `RTM_DELLINK`: the interface is gone.
     pub removed: bool,
-    /// `RTM_NEWADDR`: this address was added to the interface; the other fields repeat the
-    /// link as last seen. `None` for a link change.
+    /// `RTM_NEWADDR` (or `RTM_DELADDR`): this address was added to (removed from) the interface;
+    /// the other fields repeat the link as last seen. `None` for a link change.
     pub address: Option<IpAddr>,
+    /// `RTM_DELADDR`: `address` was removed, not added.
+    pub address_removed: bool,
 }
 
 /// The name of interface `index` (`if_indextoname(3)`), if there is one.
@@ -304,6 +306,7 @@ impl Seen {
             oper_state: self.oper_state,
             removed,
             address,
+            address_removed: false,
         }
     }
 }
@@ -317,8 +320,9 @@ type Resync = Pin<Box<dyn std::future::Future<Output = Result<Snapshot, rtnetlin
 ///
 /// Yields a [`LinkEvent`] the first time an interface is seen and then whenever its name,
 /// `IFF_UP`, `IFF_RUNNING` or oper state changes (the kernel also sends `RTM_NEWLINK` for changes
-/// the agent does not care about, which are folded away), and one for each address added to an
-/// interface seen since the subscription (a re-created interface gets its addresses after its
+/// the agent does not care about, which are folded away), and one for each address added to or
+/// removed from an interface (`address_removed`; the link as last seen, or only its name if it
+/// did not change since the subscription; a re-created interface gets its addresses after its
 /// link: the agent waits for them). Ends if the socket fails.
 ///
 /// When the kernel drops notifications because the socket's buffer is full (`ENOBUFS`, an
@@ -435,10 +439,29 @@ impl LinkWatch {
         let (link, removed) = match msg.payload {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => (link, false),
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => (link, true),
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(addr)) => {
+            NetlinkPayload::InnerMessage(
+                m @ (RouteNetlinkMessage::NewAddress(_) | RouteNetlinkMessage::DelAddress(_)),
+            ) => {
+                let (addr, removed) = match &m {
+                    RouteNetlinkMessage::NewAddress(a) => (a, false),
+                    RouteNetlinkMessage::DelAddress(a) => (a, true),
+                    _ => return None,
+                };
                 let ifindex = addr.header.index;
-                let seen = self.last.get(&ifindex)?.clone();
-                return Some(seen.event(ifindex, false, Some(address_of(&addr)?)));
+                // Said even of an interface whose link did not change since the subscription
+                // (`track_src_ip` watches the addresses of links that never change).
+                let seen = match self.last.get(&ifindex) {
+                    Some(seen) => seen.clone(),
+                    None => Seen {
+                        name: if_name(ifindex)?,
+                        up: false,
+                        running: false,
+                        oper_state: OperState::Unknown,
+                    },
+                };
+                let mut event = seen.event(ifindex, false, Some(address_of(addr)?));
+                event.address_removed = removed;
+                return Some(event);
             }
             _ => return None,
         };
@@ -505,6 +528,7 @@ mod tests {
                 oper_state: OperState::Down,
                 removed: false,
                 address: Some(addr),
+                address_removed: false,
             }
         );
         let gone = seen.event(7, true, None);

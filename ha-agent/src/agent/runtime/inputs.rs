@@ -286,6 +286,9 @@ impl Runtime {
             return true;
         }
         if event.address.is_some() {
+            for i in self.check_sources(Some(&event.name)).await {
+                self.recompute(i, Instant::now()).await;
+            }
             return false;
         }
         let running = event.running && !event.removed;
@@ -304,6 +307,41 @@ impl Runtime {
         }
         self.recompute_all().await;
         false
+    }
+
+    /// keepalived's `track_src_ip`: reads whether each tracking instance's source address is on
+    /// its interface (all, or those on `interface`); returns the instances whose answer changed.
+    pub(super) async fn check_sources(&mut self, interface: Option<&str>) -> Vec<usize> {
+        let mut changed = Vec::new();
+        for i in 0..self.nodes.len() {
+            let ip = &self.plan.instances[i];
+            let Some(src) = ip.track_src else { continue };
+            if interface.is_some_and(|name| name != ip.interface) {
+                continue;
+            }
+            let Some(f) = self.facts.get(&ip.interface) else {
+                continue;
+            };
+            let Some(present) = self.vips.has_address(f.index, src).await else {
+                continue;
+            };
+            if self.nodes[i].src_missing == present {
+                self.nodes[i].src_missing = !present;
+                if present {
+                    info!(
+                        "{}: track_src_ip: {src} is back on {}",
+                        ip.name, ip.interface
+                    );
+                } else {
+                    warn!(
+                        "{}: track_src_ip: {src} is not on {}: FAULT",
+                        ip.name, ip.interface
+                    );
+                }
+                changed.push(i);
+            }
+        }
+        changed
     }
 
     pub(super) async fn recompute_all(&mut self) {
@@ -354,6 +392,14 @@ impl Runtime {
                 weight: 0,
             });
         }
+        if let (Some(src), true) = (ip.track_src, self.nodes[i].src_missing) {
+            shown.push(TrackerStatus {
+                kind: "src_ip",
+                name: format!("{src} on {}", ip.interface),
+                up: false,
+                weight: 0,
+            });
+        }
         if let Some(why) = ip.config_fault {
             shown.push(TrackerStatus {
                 kind: "config",
@@ -366,6 +412,7 @@ impl Runtime {
         // keepalived's dont_track_primary: the instance's own link does not count.
         let fault = eval.fault
             || ip.config_fault.is_some()
+            || self.nodes[i].src_missing
             || (!self.nodes[i].link_running && !ip.dont_track_primary)
             || vip_fault.is_some();
         if fault != self.nodes[i].fault {

@@ -79,6 +79,7 @@ impl Runtime {
                     unit: u,
                     member: m,
                     link_running: facts.get(&ip.interface).is_some_and(|f| f.running),
+                    src_missing: false,
                     fault: false,
                     priority: ip.machine.priority,
                 });
@@ -203,8 +204,9 @@ impl Runtime {
         for u in (0..self.units.len()).filter(|u| !kept.contains(u)) {
             self.deliver_unit(u, now, Event::Startup).await;
         }
-        // Trackers known at start (interfaces down, init_fail scripts, track files).
+        // Trackers known at start (interfaces down, init_fail scripts, track files, sources).
         self.read_track_files().await;
+        self.check_sources(None).await;
         self.recompute_all().await;
     }
 
@@ -413,6 +415,7 @@ impl Runtime {
                 member: m,
                 // The interface may be a new one (re-created): its carrier as read now.
                 link_running: new.nodes[ni].link_running,
+                src_missing: old.src_missing,
                 fault: old.fault,
                 priority: old.priority,
             };

@@ -73,6 +73,8 @@ struct Node {
     member: usize,
     /// The interface is running (carrier), as a tracker of the instance itself.
     link_running: bool,
+    /// keepalived's `track_src_ip`: the source address is not on the interface.
+    src_missing: bool,
     /// The fault and effective priority last told to the state machine.
     fault: bool,
     priority: u8,

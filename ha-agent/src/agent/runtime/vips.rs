@@ -77,6 +77,18 @@ pub(super) struct Vips {
 }
 
 impl Vips {
+    /// Whether `addr` is on interface `ifindex`; `None` (said in the log) when the kernel would
+    /// not tell.
+    pub async fn has_address(&self, ifindex: u32, addr: IpAddr) -> Option<bool> {
+        match self.netlink.addresses(ifindex).await {
+            Ok(addrs) => Some(addrs.iter().any(|a| a.addr == addr)),
+            Err(e) => {
+                warn!("reading the addresses of interface {ifindex}: {e}");
+                None
+            }
+        }
+    }
+
     pub fn new(netlink: Netlink, instances: usize) -> Vips {
         Vips {
             netlink,

@@ -42,6 +42,7 @@ impl Builder<'_> {
             unicast_configured: false,
             check_unicast_src: false,
             unicast_fault_no_peer: false,
+            track_src_ip: None,
             down_timer_adverts: None,
             track_if: Vec::new(),
             track_script: Vec::new(),
@@ -244,6 +245,10 @@ impl Builder<'_> {
                 self.bare_flag(x);
                 v.unicast_configured = true;
                 v.unicast_fault_no_peer = true;
+            }
+            "track_src_ip" => {
+                self.bare_flag(x);
+                v.track_src_ip = Some(x.pos().clone());
             }
             "down_timer_adverts" => {
                 // vrrp_parser.c vrrp_down_timer_adverts_handler: 1-100.

@@ -111,6 +111,7 @@ struct RawInstance {
     unicast_configured: bool,
     check_unicast_src: bool,
     unicast_fault_no_peer: bool,
+    track_src_ip: Option<Pos>,
     down_timer_adverts: Option<u8>,
     track_if: Vec<TrackRef>,
     track_script: Vec<TrackRef>,

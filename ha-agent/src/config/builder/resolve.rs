@@ -164,7 +164,26 @@ impl Builder<'_> {
             check_unicast_src: raw.check_unicast_src || g.vrrp_check_unicast_src,
             down_timer_adverts: raw.down_timer_adverts.unwrap_or(g.vrrp_down_timer_adverts),
             unicast_fault_no_peer: raw.unicast_fault_no_peer && raw.peers.is_empty(),
+            track_src_ip: self.track_src_ip(&c),
         })
+    }
+
+    /// `track_src_ip` needs a configured source address to track (vrrp.c clears it otherwise).
+    fn track_src_ip(&mut self, c: &Draft) -> bool {
+        match (&c.raw.track_src_ip, c.raw.src_ip) {
+            (Some(_), Some(_)) => true,
+            (Some(pos), None) => {
+                self.d.warn(
+                    pos,
+                    format!(
+                        "{}: track_src_ip without unicast_src_ip or mcast_src_ip: nothing to track, ignored (as keepalived)",
+                        c.ctx
+                    ),
+                );
+                false
+            }
+            (None, _) => false,
+        }
     }
 
     /// `virtual_router_id` is required; an invalid one was reported where it was written.

@@ -315,3 +315,17 @@ fn vrrp_startup_delay_is_read_to_the_microsecond() {
     let l = parse(&text).unwrap();
     assert!(warnings(&l).iter().any(|w| w.contains("very large")));
 }
+
+#[test]
+fn track_src_ip_needs_a_configured_source() {
+    let l = parse(&instance("A", 1, "mcast_src_ip 192.0.2.9\n track_src_ip")).unwrap();
+    assert!(l.config.instances[0].track_src_ip);
+    let l = parse(&instance("B", 2, "track_src_ip")).unwrap();
+    assert!(!l.config.instances[0].track_src_ip);
+    assert_eq!(
+        warnings(&l),
+        [
+            "7:2: vrrp_instance B: track_src_ip without unicast_src_ip or mcast_src_ip: nothing to track, ignored (as keepalived)"
+        ]
+    );
+}
