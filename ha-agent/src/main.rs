@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ha_agent::config::escape_lines;
+use ha_agent::config::{ReadOptions, escape_lines, ignored_line};
 use ha_agent::{
     agent::{self, DatapathChoice, RunOptions},
     control::{self, ControlOptions, logging::LogFormat},
@@ -83,6 +83,15 @@ enum Command {
         /// no other VRRP: it silences every other speaker behind this interface.
         #[arg(long)]
         xdp_drop_foreign: bool,
+        /// keepalived's `-i`: keep the `@ID` lines of this configuration id (and drop `@^ID`
+        /// ones); default, as keepalived: the host name up to its first dot.
+        #[arg(short = 'i', long = "config-id", value_name = "ID")]
+        config_id: Option<String>,
+        /// Run even with keywords that change failover behaviour and that ha-agent does not act
+        /// on (use_vmac, track_process, virtual_server…): each becomes a warning and is ignored.
+        /// Without it they are errors naming the keyword and its line.
+        #[arg(long)]
+        allow_unsupported: bool,
     },
     /// Show the state of a running agent: per instance state, priorities, master, VIPs, time in
     /// state, transitions, adverts sent/received/rejected by reason, trackers.
@@ -115,6 +124,15 @@ enum Command {
         /// Configuration file (keepalived.conf syntax).
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// keepalived's `-i`: keep the `@ID` lines of this configuration id (and drop `@^ID`
+        /// ones); default, as keepalived: the host name up to its first dot.
+        #[arg(short = 'i', long = "config-id", value_name = "ID")]
+        config_id: Option<String>,
+        /// Run even with keywords that change failover behaviour and that ha-agent does not act
+        /// on (use_vmac, track_process, virtual_server…): each becomes a warning and is ignored.
+        /// Without it they are errors naming the keyword and its line.
+        #[arg(long)]
+        allow_unsupported: bool,
     },
 }
 
@@ -151,7 +169,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckConfig { config } => match ha_agent::config::load(&config) {
+        Command::CheckConfig {
+            config,
+            config_id,
+            allow_unsupported,
+        } => match ha_agent::config::load_with(
+            &config,
+            &ReadOptions {
+                config_id,
+                allow_unsupported,
+            },
+        ) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
@@ -172,6 +200,7 @@ fn main() -> ExitCode {
                     "{}",
                     escape_lines(&ha_agent::config::summary(&loaded.config))
                 );
+                print!("{}", escape_lines(&ignored_line(&loaded.ignored)));
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -190,6 +219,8 @@ fn main() -> ExitCode {
             bpf_dir,
             xdp_pass_adverts,
             xdp_drop_foreign,
+            config_id,
+            allow_unsupported,
         } => {
             let format = match log_format {
                 LogFormatArg::Text => LogFormat::Text,
@@ -214,6 +245,10 @@ fn main() -> ExitCode {
                 bpf_dir,
                 xdp_pass_adverts,
                 xdp_drop_foreign,
+                read: ReadOptions {
+                    config_id,
+                    allow_unsupported,
+                },
             };
             match agent::run(options) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -98,9 +98,15 @@ impl Scratch {
 
     /// `ha-agent check-config -f FILE` in the namespace: (exit code, stdout, stderr).
     fn check_config(&self, file: &Path) -> (i32, String, String) {
+        self.check_config_with(file, &[])
+    }
+
+    /// `ha-agent check-config -f FILE ARGS…` in the namespace.
+    fn check_config_with(&self, file: &Path, args: &[&str]) -> (i32, String, String) {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns, BIN, "check-config", "-f"])
             .arg(file)
+            .args(args)
             .output()
             .unwrap();
         split(&out)
@@ -109,6 +115,11 @@ impl Scratch {
     /// `ha-agent run -f FILE --datapath socket` in the namespace, with the pid file and control
     /// socket in the scratch directory. `ip netns exec` execs the agent, so the child is it.
     fn spawn_run(&self, file: &Path) -> std::process::Child {
+        self.spawn_run_with(file, &[])
+    }
+
+    /// [`Scratch::spawn_run`] with more arguments.
+    fn spawn_run_with(&self, file: &Path, args: &[&str]) -> std::process::Child {
         Command::new("ip")
             .args([
                 "netns",
@@ -125,6 +136,7 @@ impl Scratch {
             .arg(self.pid_file())
             .arg("--control-socket")
             .arg(self.socket())
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -242,6 +254,13 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
             "{}:1:1: track_file tf: init_file: {dir}/missing is not a directory",
         ),
         (
+            // A keyword that changes failover and that ha-agent does not act on.
+            "unsupported",
+            instance("    use_vmac\n"),
+            "{}:9:5: use_vmac: not supported by ha-agent, and ignoring it would change failover \
+             behaviour",
+        ),
+        (
             "no-address",
             instance("").replace("eth0", "eth1"),
             "{}:1:1: vrrp_instance VI_1: interface eth1 has no IPv4 address to send adverts from",
@@ -354,6 +373,64 @@ fn a_good_configuration_passes_check_config_and_runs() {
     );
     let (code, _, err) = split(&out);
     assert_eq!(code, 0, "run good.conf: {err}");
+}
+
+/// `--allow-unsupported`: check-config accepts a file with a failover keyword ha-agent ignores,
+/// warns at its line and sums up what it ignored on its last line; run starts with it.
+#[test]
+fn allow_unsupported_runs_without_the_keyword_and_says_so() {
+    let s = Scratch::new("allow");
+    let conf = "global_defs {\n    enable_snmp_vrrp\n}\n".to_owned()
+        + &instance("    use_vmac\n    track_bfd {\n        b\n    }\n");
+    let path = s.write("allow.conf", &conf);
+    let (code, _, err) = s.check_config(&path);
+    assert_eq!(code, 1, "refused without the flag: {err}");
+    let (code, out, err) = s.check_config_with(&path, &["--allow-unsupported"]);
+    assert_eq!(code, 0, "check-config --allow-unsupported: {err}");
+    let at = path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "warning: {at}:12:5: use_vmac: not supported by ha-agent, ignored"
+        )) && err.contains(&format!("warning: {at}:13:5: track_bfd: not supported"))
+            && err.contains(&format!(
+                "warning: {at}:2:5: enable_snmp_vrrp: parsed but not used"
+            )),
+        "{err}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some(
+            "ignored: 3 keywords: 2 that change failover, run without them by \
+             --allow-unsupported (track_bfd, use_vmac); 1 that only configure what ha-agent \
+             replaces (enable_snmp_vrrp)"
+        ),
+        "{out}"
+    );
+
+    let child = s.spawn_run_with(&path, &["--allow-unsupported"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.socket().exists() {
+        if Instant::now() > deadline {
+            let out = wait_within(child, Duration::ZERO, "run allow.conf");
+            panic!(
+                "run --allow-unsupported did not start within 10 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    let out = wait_within(
+        child,
+        Duration::from_secs(10),
+        "run allow.conf after SIGTERM",
+    );
+    let (code, _, err) = split(&out);
+    assert_eq!(code, 0, "run --allow-unsupported: {err}");
+    assert!(
+        err.contains("use_vmac: not supported by ha-agent, ignored"),
+        "{err}"
+    );
 }
 
 /// keepalived's warning: scripts run as root without enable_script_security. check-config

@@ -98,7 +98,9 @@ fn tracker(name: &str, weight: i32, reverse: bool) -> Tracker {
 
 #[test]
 fn classic_master() {
-    let Loaded { config, warnings } = load_ok("good/master.conf");
+    let Loaded {
+        config, warnings, ..
+    } = load_ok("good/master.conf");
     assert_eq!(config.global.router_id.as_deref(), Some("LVS_DEVEL"));
     assert!(config.global.vrrp_skip_check_adv_addr);
     assert_eq!(config.global.vrrp_garp_interval, Duration::ZERO);
@@ -172,7 +174,9 @@ fn classic_master() {
 
 #[test]
 fn classic_backup_defaults() {
-    let Loaded { config, warnings } = load_ok("good/backup.conf");
+    let Loaded {
+        config, warnings, ..
+    } = load_ok("good/backup.conf");
     let i = config.instance("VI_1").unwrap();
     assert_eq!(i.state, State::Backup);
     assert_eq!(i.priority, 100, "keepalived's VRRP_PRIO_DFL");
@@ -232,7 +236,9 @@ fn unicast() {
 
 #[test]
 fn ipv6_defaults_to_v3_with_centisecond_adverts() {
-    let Loaded { config, warnings } = load_ok("good/ipv6.conf");
+    let Loaded {
+        config, warnings, ..
+    } = load_ok("good/ipv6.conf");
     let i = config.instance("VI_6").unwrap();
     assert_eq!(i.family, Family::Ipv6);
     assert_eq!(i.version, Version::V3, "IPv6 instances are VRRPv3");
@@ -244,7 +250,9 @@ fn ipv6_defaults_to_v3_with_centisecond_adverts() {
 
 #[test]
 fn sync_group() {
-    let Loaded { config, warnings } = load_ok("good/sync_group.conf");
+    let Loaded {
+        config, warnings, ..
+    } = load_ok("good/sync_group.conf");
     let g = &config.sync_groups[0];
     assert_eq!(g.name, "VG_1");
     assert_eq!(g.members, ["VI_EXT", "VI_INT"]);
@@ -311,7 +319,13 @@ fn scripts_defined_after_use_and_track_files() {
 
 #[test]
 fn includes_with_globs_braces_and_relative_paths() {
-    let Loaded { config, warnings } = load_ok("includes/keepalived.conf");
+    let options = config::ReadOptions {
+        allow_unsupported: true,
+        ..Default::default()
+    };
+    let Loaded {
+        config, warnings, ..
+    } = config::load_with(&fixture("includes/keepalived.conf"), &options).unwrap();
     assert_eq!(config.global.router_id.as_deref(), Some("inc"));
     let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["VI_WEB", "VI_DB"], "glob matches in sorted order");
@@ -322,7 +336,15 @@ fn includes_with_globs_braces_and_relative_paths() {
     );
     // conf.d/20-db.conf includes ../shared/group.conf relative to its own directory.
     assert_eq!(config.sync_groups[0].members, ["VI_WEB", "VI_DB"]);
-    // The LVS block in shared/extra.conf is skipped with one warning naming its file and line.
+    // The LVS block in shared/extra.conf is refused at its file and line; --allow-unsupported
+    // skips it with one warning there.
+    assert_error(
+        &load_err("includes/keepalived.conf"),
+        "includes/shared/extra.conf",
+        1,
+        1,
+        "virtual_server: not supported by ha-agent",
+    );
     let vs: Vec<&Warning> = warnings
         .iter()
         .filter(|w| w.message.contains("virtual_server"))
@@ -559,19 +581,61 @@ fn owner_drops_weighted_trackers() {
     assert_warning(&l.warnings, 11, "weighted track_script s ignored");
 }
 
+/// A keyword that changes failover behaviour is refused at its line, naming the flag that runs
+/// anyway; one for what ha-agent replaces (email) is a warning. With --allow-unsupported all are
+/// warnings, once each, at their position, and the summary counts them.
 #[test]
-fn unsupported_keywords_warn_once_with_their_position() {
-    let l = parse_ok(&format!(
+fn unsupported_keywords_are_refused_unless_allowed() {
+    let text = format!(
         "{}virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nvrrp_track_process p {{\n process x\n}}\n",
         instance("use_vmac\n smtp_alert")
-    ));
-    let unsupported: Vec<(u32, u32)> = l
+    );
+    let e = parse(&text).unwrap_err();
+    let refused: Vec<(u32, u32)> = e
+        .errors
+        .iter()
+        .filter(|e| e.message.contains("--allow-unsupported"))
+        .map(|e| (e.line, e.col))
+        .collect();
+    assert_eq!(refused, [(5, 2), (8, 1), (13, 1)], "{e}");
+    assert!(
+        e.errors[0]
+            .message
+            .starts_with("use_vmac: not supported by ha-agent"),
+        "cause first: {e}"
+    );
+
+    let options = config::ReadOptions {
+        allow_unsupported: true,
+        ..Default::default()
+    };
+    let l = config::parse_str_with(&text, Path::new("/nonexistent/keepalived.conf"), &options)
+        .unwrap_or_else(|e| panic!("should parse with --allow-unsupported, got:\n{e}"));
+    let ignored: Vec<(u32, u32)> = l
         .warnings
         .iter()
-        .filter(|w| w.message.contains("not supported"))
+        .filter(|w| w.message.contains("not supported") || w.message.contains("not used"))
         .map(|w| (w.line, w.col))
         .collect();
-    assert_eq!(unsupported, [(5, 2), (6, 2), (8, 1), (13, 1)]);
+    assert_eq!(ignored, [(5, 2), (6, 2), (8, 1), (13, 1)]);
+    let line = config::ignored_line(&l.ignored);
+    assert!(
+        line.starts_with("ignored: 4 keywords: 3 that change failover")
+            && line.contains("use_vmac, virtual_server, vrrp_track_process")
+            && line.contains("1 that only configure what ha-agent replaces (smtp_alert)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn typo_suggests_the_nearest_keyword() {
+    let e = parse(&instance("virtual_routr_id 9")).unwrap_err();
+    assert!(
+        e.errors.iter().any(|d| d.line == 5
+            && d.message
+                == "unknown keyword \"virtual_routr_id\" (in vrrp_instance VI): did you mean `virtual_router_id`?"),
+        "{e}"
+    );
 }
 
 #[test]

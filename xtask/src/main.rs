@@ -12,6 +12,8 @@
 //! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
 //! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
 //! - `fuzz --seconds N [--target T]`: the bounded fuzz runs of `test`, longer.
+//! - `keywords`: rewrites README.md's table "keepalived keyword → ha-agent" from the keyword
+//!   table in ha-agent/src/config/keywords.rs.
 
 /// `cargo build` arguments for what the labs run: the agent and the client's prober.
 const AGENT_AND_PROBER: [&str; 9] = [
@@ -114,6 +116,9 @@ enum Cmd {
         #[arg(long = "target")]
         targets: Vec<String>,
     },
+    /// Rewrite README.md's table "keepalived keyword → ha-agent" (between its two marker
+    /// comments) from ha-agent/src/config/keywords.rs; the unit test that checks it does this.
+    Keywords,
 }
 
 fn main() -> Result<()> {
@@ -139,6 +144,15 @@ fn main() -> Result<()> {
         Cmd::Chaos(args) => chaos::run(args),
         Cmd::Soak(args) => soak::run(args),
         Cmd::Fuzz { seconds, targets } => fuzz(seconds, &targets),
+        Cmd::Keywords => run(Command::new("cargo")
+            .args([
+                "test",
+                "-p",
+                "ha-agent",
+                "--lib",
+                "config::keywords::tests::readme_keyword_table_is_generated",
+            ])
+            .env("HA_AGENT_UPDATE_README", "1")),
     }
 }
 

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub xdp_pass_adverts: bool,
     /// XDP drops VRRP for other speakers (other VRIDs, groups, VLANs, MACs) instead of passing it.
     pub xdp_drop_foreign: bool,
+    /// `--config-id`, `--allow-unsupported`.
+    pub read: config::ReadOptions,
 }
 
 /// Default `--bpf-dir`.
@@ -95,7 +97,7 @@ fn missing_interface(config: &config::Config, name: &str) -> String {
 
 /// `ha-agent run`: returns after a clean shutdown (SIGTERM/SIGINT).
 pub fn run(options: RunOptions) -> Result<()> {
-    let loaded = config::load(&options.config).map_err(|e| anyhow!("{e}"))?;
+    let loaded = config::load_with(&options.config, &options.read).map_err(|e| anyhow!("{e}"))?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }

@@ -108,6 +108,8 @@ impl fmt::Display for ConfigError {
 pub(crate) struct Diags {
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
+    /// Keywords keepalived knows that were ignored (for `check-config`'s last line).
+    pub ignored: Vec<super::Ignored>,
 }
 
 impl Diags {

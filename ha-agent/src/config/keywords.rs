@@ -1,180 +1,514 @@
-//! keepalived 2.2.7's keyword tables, so that a keyword keepalived knows but ha-agent does not act
-//! on is a warning ("not supported, ignored") while a keyword nobody knows (a typo) is an error, as
-//! in keepalived (lib/parser.c `process_stream`: "Unknown keyword").
+//! keepalived 2.2.7's keywords for its VRRP half and `global_defs`, in ONE table: where each is
+//! written, what ha-agent does with it, and why. The builder handles the supported ones in its
+//! `match` arms and asks this table about every other word (`lookup`): a keyword that changes
+//! failover behaviour and that ha-agent does not act on is an error unless `--allow-unsupported`
+//! (no silent difference), one that only configures what ha-agent replaces is a warning, and a
+//! word keepalived does not know is an error with the nearest keyword as a suggestion, as
+//! keepalived (lib/parser.c `process_stream`: "Unknown keyword").
+//!
+//! Making a keyword work is a one-line change here: its `Unsupported` becomes `Supported` (and
+//! the reason says what it does), beside the builder's new match arm. The README's table
+//! "keepalived keyword → ha-agent" is [`render_markdown`]'s output; `cargo xtask keywords`
+//! rewrites it and a unit test fails when they differ.
+//!
+//! Sources: keepalived/vrrp/vrrp_parser.c `init_vrrp_keywords`, core/global_parser.c
+//! `init_global_keywords`, trackers/track_file.c, check/check_parser.c, bfd/bfd_parser.c.
 
-/// Top-level blocks: keepalived/vrrp/vrrp_parser.c, check/check_parser.c, bfd/bfd_parser.c,
-/// core/global_parser.c and trackers/track_file.c `install_keyword_root`.
-pub(crate) const ROOT_UNSUPPORTED: &[&str] = &[
-    "virtual_server",
-    "virtual_server_group",
-    "SSL",
-    "bfd_instance",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "track_group",
-    "garp_group",
-    "linkbeat_interfaces",
-    "vrrp_track_process",
-    "interface_up_down_delays",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
-    "use_pid_dir",
-    "instance",
-    "child_wait_time",
-    "linkbeat_use_polling",
+/// Where a keyword is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// Top level of the file.
+    Root,
+    /// Inside `global_defs { }`.
+    Global,
+    /// Inside `vrrp_instance NAME { }`.
+    Instance,
+    /// Inside `vrrp_sync_group NAME { }`.
+    SyncGroup,
+}
+
+/// What ha-agent does with a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Read and acted on as keepalived does.
+    Supported,
+    /// Changes failover behaviour and is not acted on: refused unless `--allow-unsupported`.
+    Unsupported,
+    /// Configures what ha-agent replaces (SNMP, D-Bus, email, process names, rlimits…): a
+    /// warning, nothing else.
+    Replaced,
+    /// keepalived's LVS / health-checker half, left for the virtual server work: refused unless
+    /// `--allow-unsupported`, as it changes what the director serves.
+    Lvs,
+}
+
+/// One keepalived keyword.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keyword {
+    pub ctx: Context,
+    pub name: &'static str,
+    pub status: Status,
+    /// Why it has that status (for an unsupported one: what differs from keepalived).
+    pub reason: &'static str,
+}
+
+const fn k(ctx: Context, name: &'static str, status: Status, reason: &'static str) -> Keyword {
+    Keyword {
+        ctx,
+        name,
+        status,
+        reason,
+    }
+}
+
+use Context::{Global, Instance, Root, SyncGroup};
+use Status::{Lvs, Replaced, Supported, Unsupported};
+
+const SCHED: &str =
+    "scheduling and limits of keepalived's processes: set them in ha-agent's systemd unit";
+const SNMP: &str =
+    "SNMP: ha-agent's state is in `ha-agent status --json` and its Prometheus metrics";
+const DBUS: &str = "D-Bus: ha-agent's state is in `ha-agent status --json` and its control socket";
+const EMAIL: &str = "ha-agent sends no email; a notify script can";
+const PROC_NAME: &str = "names keepalived's child processes: ha-agent is one process";
+const RCVBUF: &str = "netlink socket buffer sizes: ha-agent sizes its own and resyncs on ENOBUFS";
+const VMAC: &str =
+    "VIPs stay on the interface with its own MAC: a client's ARP entry changes at failover";
+const FIFO: &str = "no notify FIFO is written: a reader waiting for state lines gets none";
+const LVS: &str = "LVS / health checkers: for the virtual server work";
+
+/// Every keyword, by context, in keepalived's order; one line each, so that flipping a status
+/// is a one-line change.
+#[rustfmt::skip]
+pub(crate) const KEYWORDS: &[Keyword] = &[
+    // Top level.
+    k(Root, "global_defs", Supported, "the settings below"),
+    k(Root, "vrrp_instance", Supported, "a VRRP instance"),
+    k(Root, "vrrp_script", Supported, "a check script (script, interval, timeout, weight, rise, fall, user, init_fail)"),
+    k(Root, "vrrp_sync_group", Supported, "instances that change state together"),
+    k(Root, "track_file", Supported, "a tracked file (file, weight, init_file), re-read on inotify"),
+    k(Root, "vrrp_track_file", Supported, "deprecated synonym of track_file"),
+    k(Root, "vrrp_track_process", Unsupported, "processes are not watched: track_process cannot follow them"),
+    k(Root, "bfd_instance", Unsupported, "no BFD sessions are run: track_bfd cannot follow them"),
+    k(Root, "static_ipaddress", Unsupported, "these addresses are not installed at start"),
+    k(Root, "static_routes", Unsupported, "these routes are not installed at start"),
+    k(Root, "static_rules", Unsupported, "these rules are not installed at start"),
+    k(Root, "track_group", Unsupported, "static addresses and routes do not follow a track group"),
+    k(Root, "garp_group", Unsupported, "gratuitous ARP/NA intervals per interface group are not applied"),
+    k(Root, "linkbeat_interfaces", Replaced, "link state comes from rtnetlink events, which every driver reports"),
+    k(Root, "linkbeat_use_polling", Replaced, "link state comes from rtnetlink events, which every driver reports"),
+    k(Root, "interface_up_down_delays", Unsupported, "link changes are acted on at once, not after these delays"),
+    k(Root, "net_namespace", Unsupported, "ha-agent runs in the namespace it is started in (`ip netns exec`)"),
+    k(Root, "net_namespace_ipvs", Lvs, LVS),
+    k(Root, "namespace_with_ipsets", Replaced, "ha-agent uses no ipsets"),
+    k(Root, "use_pid_dir", Replaced, "pid file: `run --pid-file`"),
+    k(Root, "instance", Unsupported, "names keepalived's pid files and sockets: ha-agent's are named from -f"),
+    k(Root, "child_wait_time", Replaced, "ha-agent has no child daemons to wait for at exit"),
+    k(Root, "virtual_server", Lvs, LVS),
+    k(Root, "virtual_server_group", Lvs, LVS),
+    k(Root, "SSL", Lvs, LVS),
+    // global_defs.
+    k(Global, "router_id", Supported, "shown in status and passed to notify scripts"),
+    k(Global, "vrrp_version", Supported, "default VRRP version"),
+    k(Global, "vrrp_mcast_group4", Supported, "IPv4 advert destination"),
+    k(Global, "vrrp_mcast_group6", Supported, "IPv6 advert destination"),
+    k(Global, "vrrp_garp_master_delay", Supported, "default garp_master_delay"),
+    k(Global, "vrrp_garp_master_repeat", Supported, "default garp_master_repeat"),
+    k(Global, "vrrp_garp_master_refresh", Supported, "default garp_master_refresh"),
+    k(Global, "vrrp_garp_master_refresh_repeat", Supported, "default garp_master_refresh_repeat"),
+    k(Global, "vrrp_garp_lower_prio_delay", Supported, "default garp_lower_prio_delay"),
+    k(Global, "vrrp_garp_lower_prio_repeat", Supported, "default garp_lower_prio_repeat"),
+    k(Global, "vrrp_garp_interval", Supported, "gap between gratuitous ARPs"),
+    k(Global, "vrrp_gna_interval", Supported, "gap between unsolicited NAs"),
+    k(Global, "vrrp_lower_prio_no_advert", Supported, "default lower_prio_no_advert"),
+    k(Global, "vrrp_higher_prio_send_advert", Supported, "default higher_prio_send_advert"),
+    k(Global, "vrrp_check_unicast_src", Supported, "default check_unicast_src"),
+    k(Global, "vrrp_skip_check_adv_addr", Supported, "default skip_check_adv_addr"),
+    k(Global, "vrrp_strict", Supported, "strict RFC mode"),
+    k(Global, "script_user", Supported, "user scripts run as"),
+    k(Global, "enable_script_security", Supported, "refuse scripts a non-root user can change"),
+    k(Global, "process_names", Replaced, PROC_NAME),
+    k(Global, "process_name", Replaced, PROC_NAME),
+    k(Global, "vrrp_process_name", Replaced, PROC_NAME),
+    k(Global, "checker_process_name", Replaced, PROC_NAME),
+    k(Global, "lvs_process_name", Replaced, PROC_NAME),
+    k(Global, "bfd_process_name", Replaced, PROC_NAME),
+    k(Global, "notification_email_from", Replaced, EMAIL),
+    k(Global, "smtp_server", Replaced, EMAIL),
+    k(Global, "smtp_helo_name", Replaced, EMAIL),
+    k(Global, "smtp_connect_timeout", Replaced, EMAIL),
+    k(Global, "notification_email", Replaced, EMAIL),
+    k(Global, "smtp_alert", Replaced, EMAIL),
+    k(Global, "smtp_alert_vrrp", Replaced, EMAIL),
+    k(Global, "smtp_alert_checker", Replaced, EMAIL),
+    k(Global, "no_email_faults", Replaced, EMAIL),
+    k(Global, "startup_script", Unsupported, "not run at start"),
+    k(Global, "startup_script_timeout", Unsupported, "startup_script is not run"),
+    k(Global, "shutdown_script", Unsupported, "not run at exit"),
+    k(Global, "shutdown_script_timeout", Unsupported, "shutdown_script is not run"),
+    k(Global, "max_auto_priority", Replaced, SCHED),
+    k(Global, "min_auto_priority_delay", Replaced, SCHED),
+    k(Global, "checker_log_all_failures", Replaced, "logging of keepalived's health checkers"),
+    k(Global, "dynamic_interfaces", Unsupported, "an interface missing at start is refused; keepalived waits for it"),
+    k(Global, "default_interface", Unsupported, "an instance without `interface` is refused; keepalived uses this one"),
+    k(Global, "disable_local_igmp", Unsupported, "IGMP reports for the advert group are not suppressed"),
+    k(Global, "lvs_timeouts", Lvs, LVS),
+    k(Global, "lvs_flush", Lvs, LVS),
+    k(Global, "lvs_flush_on_stop", Lvs, LVS),
+    k(Global, "lvs_flush_onstop", Lvs, LVS),
+    k(Global, "lvs_sync_daemon", Lvs, LVS),
+    k(Global, "vrrp_down_timer_adverts", Supported, "default down_timer_adverts (1-100)"),
+    k(Global, "vrrp_min_garp", Unsupported, "gratuitous ARP counts follow vrrp_garp_master_* instead"),
+    k(Global, "vrrp_garp_extra_if", Unsupported, VMAC),
+    k(Global, "vrrp_vmac_garp_intvl", Unsupported, VMAC),
+    k(Global, "vrrp_iptables", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
+    k(Global, "vrrp_ipsets", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
+    k(Global, "nftables", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
+    k(Global, "nftables_priority", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
+    k(Global, "nftables_ifindex", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
+    k(Global, "nftables_ipvs", Lvs, LVS),
+    k(Global, "nftables_ipvs_priority", Lvs, LVS),
+    k(Global, "nftables_ipvs_start_fwmark", Lvs, LVS),
+    k(Global, "nftables_counters", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
+    k(Global, "vrrp_priority", Replaced, SCHED),
+    k(Global, "vrrp_no_swap", Replaced, SCHED),
+    k(Global, "vrrp_rt_priority", Replaced, SCHED),
+    k(Global, "vrrp_cpu_affinity", Replaced, SCHED),
+    k(Global, "vrrp_rlimit_rttime", Replaced, SCHED),
+    k(Global, "vrrp_rlimit_rtime", Replaced, SCHED),
+    k(Global, "notify_fifo", Unsupported, FIFO),
+    k(Global, "notify_fifo_script", Unsupported, FIFO),
+    k(Global, "vrrp_notify_fifo", Unsupported, FIFO),
+    k(Global, "vrrp_notify_fifo_script", Unsupported, FIFO),
+    k(Global, "vrrp_notify_priority_changes", Unsupported, FIFO),
+    k(Global, "fifo_write_vrrp_states_on_reload", Unsupported, FIFO,),
+    k(Global, "lvs_notify_fifo", Lvs, LVS),
+    k(Global, "lvs_notify_fifo_script", Lvs, LVS),
+    k(Global, "checker_priority", Replaced, SCHED),
+    k(Global, "checker_no_swap", Replaced, SCHED),
+    k(Global, "checker_rt_priority", Replaced, SCHED),
+    k(Global, "checker_cpu_affinity", Replaced, SCHED),
+    k(Global, "checker_rlimit_rttime", Replaced, SCHED),
+    k(Global, "checker_rlimit_rtime", Replaced, SCHED),
+    k(Global, "bfd_priority", Replaced, SCHED),
+    k(Global, "bfd_no_swap", Replaced, SCHED),
+    k(Global, "bfd_rt_priority", Replaced, SCHED),
+    k(Global, "bfd_cpu_affinity", Replaced, SCHED),
+    k(Global, "bfd_rlimit_rttime", Replaced, SCHED),
+    k(Global, "bfd_rlimit_rtime", Replaced, SCHED),
+    k(Global, "snmp_socket", Replaced, SNMP),
+    k(Global, "enable_traps", Replaced, SNMP),
+    k(Global, "enable_snmp_vrrp", Replaced, SNMP),
+    k(Global, "enable_snmp_keepalived", Replaced, SNMP),
+    k(Global, "enable_snmp_rfc", Replaced, SNMP),
+    k(Global, "enable_snmp_rfcv2", Replaced, SNMP),
+    k(Global, "enable_snmp_rfcv3", Replaced, SNMP),
+    k(Global, "enable_snmp_checker", Replaced, SNMP),
+    k(Global, "enable_dbus", Replaced, DBUS),
+    k(Global, "dbus_service_name", Replaced, DBUS),
+    k(Global, "vrrp_netlink_cmd_rcv_bufs", Replaced, RCVBUF),
+    k(Global, "vrrp_netlink_cmd_rcv_bufs_force", Replaced, RCVBUF),
+    k(Global, "vrrp_netlink_monitor_rcv_bufs", Replaced, RCVBUF),
+    k(Global, "vrrp_netlink_monitor_rcv_bufs_force", Replaced, RCVBUF,),
+    k(Global, "process_monitor_rcv_bufs", Replaced, RCVBUF),
+    k(Global, "process_monitor_rcv_bufs_force", Replaced, RCVBUF),
+    k(Global, "lvs_netlink_cmd_rcv_bufs", Replaced, RCVBUF),
+    k(Global, "lvs_netlink_cmd_rcv_bufs_force", Replaced, RCVBUF),
+    k(Global, "lvs_netlink_monitor_rcv_bufs", Replaced, RCVBUF),
+    k(Global, "lvs_netlink_monitor_rcv_bufs_force", Replaced, RCVBUF,),
+    k(Global, "rs_init_notifies", Lvs, LVS),
+    k(Global, "no_checker_emails", Replaced, EMAIL),
+    k(Global, "vrrp_rx_bufs_policy", Replaced, "advert socket buffers: XDP counts adverts before any socket"),
+    k(Global, "vrrp_rx_bufs_multiplier", Replaced, "advert socket buffers: XDP counts adverts before any socket"),
+    k(Global, "vrrp_startup_delay", Supported, "at start no backup takes over before this delay + its master-down interval"),
+    k(Global, "log_unknown_vrids", Replaced, "adverts for other VRIDs are counted as foreign in status and metrics"),
+    k(Global, "vmac_prefix", Unsupported, VMAC),
+    k(Global, "vmac_addr_prefix", Unsupported, VMAC),
+    k(Global, "umask", Replaced, "ha-agent's files are created owner-only"),
+    k(Global, "random_seed", Replaced, "keepalived's test hook"),
+    k(Global, "reload_check_config", Replaced, "a reload that does not load is refused and the running configuration stays"),
+    k(Global, "reload_time_file", Unsupported, "no reload at a scheduled time: SIGHUP reloads"),
+    k(Global, "reload_repeat", Unsupported, "no reload at a scheduled time: SIGHUP reloads"),
+    k(Global, "reload_file", Replaced, "keepalived's reload bookkeeping"),
+    k(Global, "include_check", Replaced, "an include that matches nothing is a warning"),
+    k(Global, "config_save_dir", Replaced, "keepalived's reload bookkeeping"),
+    k(Global, "tmp_config_directory", Replaced, "keepalived's reload bookkeeping"),
+    k(Global, "data_use_instance", Replaced, "names keepalived's dump files: ha-agent's are named from its socket"),
+    // vrrp_instance.
+    k(Instance, "use_vmac", Unsupported, VMAC),
+    k(Instance, "use_vmac_addr", Unsupported, VMAC),
+    k(Instance, "vmac_xmit_base", Unsupported, VMAC),
+    k(Instance, "use_ipvlan", Unsupported, "no ipvlan interface is made for the VIPs"),
+    k(Instance, "unicast_peer", Supported, "unicast peers (min_ttl/max_ttl: warned, not enforced)"),
+    k(Instance, "unicast_fault_no_peer", Supported, "unicast without peers stays in FAULT instead of multicast"),
+    k(Instance, "check_unicast_src", Supported, "adverts only from the listed peers"),
+    k(Instance, "old_unicast_checksum", Unsupported, "the checksum of pre-1.3.6 keepalived unicast adverts is not used"),
+    k(Instance, "native_ipv6", Supported, "the instance is IPv6 and VRRPv3"),
+    k(Instance, "state", Supported, "initial state"),
+    k(Instance, "interface", Supported, "the interface adverts use"),
+    k(Instance, "vrf", Unsupported, "the instance is not bound to a VRF"),
+    k(Instance, "dont_track_primary", Supported, "the advert interface does not put the instance in FAULT"),
+    k(Instance, "track_interface", Supported, "FAULT or weight on a link change"),
+    k(Instance, "track_script", Supported, "FAULT or weight from a vrrp_script"),
+    k(Instance, "track_file", Supported, "FAULT or weight from a track_file"),
+    k(Instance, "track_process", Unsupported, "processes are not watched: no FAULT or weight from them"),
+    k(Instance, "track_bfd", Unsupported, "no BFD sessions: no FAULT or weight from them"),
+    k(Instance, "mcast_src_ip", Supported, "advert source address"),
+    k(Instance, "unicast_src_ip", Supported, "unicast advert source address"),
+    k(Instance, "mcast_dst_ip", Unsupported, "adverts go to the global multicast group, not this one"),
+    k(Instance, "track_src_ip", Supported, "FAULT while the configured source address is not on the interface"),
+    k(Instance, "virtual_router_id", Supported, "the VRID"),
+    k(Instance, "unicast_ttl", Unsupported, "unicast adverts are sent with TTL 255"),
+    k(Instance, "version", Supported, "VRRP version 2 or 3"),
+    k(Instance, "priority", Supported, "priority"),
+    k(Instance, "advert_int", Supported, "advert interval"),
+    k(Instance, "virtual_ipaddress", Supported, "the VIPs"),
+    k(Instance, "virtual_ipaddress_excluded", Supported, "VIPs not in adverts"),
+    k(Instance, "promote_secondaries", Unsupported, "the interface's promote_secondaries is not set: removing a VIP can take its secondaries"),
+    k(Instance, "linkbeat_use_polling", Replaced, "link state comes from rtnetlink events, which every driver reports"),
+    k(Instance, "virtual_routes", Supported, "routes installed with the VIPs"),
+    k(Instance, "virtual_rules", Unsupported, "these rules are not installed with the VIPs"),
+    k(Instance, "accept", Supported, "accept mode on"),
+    k(Instance, "no_accept", Supported, "accept mode off (see the README on enforcement)"),
+    k(Instance, "skip_check_adv_addr", Supported, "adverts' addresses not compared"),
+    k(Instance, "strict_mode", Supported, "strict RFC mode for this instance"),
+    k(Instance, "preempt", Supported, "preemption on (the default)"),
+    k(Instance, "nopreempt", Supported, "no preemption"),
+    k(Instance, "preempt_delay", Supported, "delay before preempting"),
+    k(Instance, "debug", Replaced, "debug level: `run --log-level`"),
+    k(Instance, "notify_backup", Supported, "script on BACKUP"),
+    k(Instance, "notify_master", Supported, "script on MASTER"),
+    k(Instance, "notify_fault", Supported, "script on FAULT"),
+    k(Instance, "notify_stop", Supported, "script on stop"),
+    k(Instance, "notify_deleted", Unsupported, "no notify when an instance is removed by a reload"),
+    k(Instance, "notify", Supported, "script on every state"),
+    k(Instance, "notify_master_rx_lower_pri", Unsupported, "no notify when a master hears a lower priority"),
+    k(Instance, "smtp_alert", Replaced, EMAIL),
+    k(Instance, "notify_priority_changes", Unsupported, "no notify on a priority change"),
+    k(Instance, "lvs_sync_daemon_interface", Lvs, LVS),
+    k(Instance, "garp_master_delay", Supported, "gratuitous ARP delay after MASTER"),
+    k(Instance, "garp_master_refresh", Supported, "gratuitous ARP refresh while MASTER"),
+    k(Instance, "garp_master_repeat", Supported, "gratuitous ARPs sent on MASTER"),
+    k(Instance, "garp_master_refresh_repeat", Supported, "gratuitous ARPs on each refresh"),
+    k(Instance, "garp_lower_prio_delay", Supported, "gratuitous ARP delay on hearing a lower priority"),
+    k(Instance, "garp_lower_prio_repeat", Supported, "gratuitous ARPs on hearing a lower priority"),
+    k(Instance, "down_timer_adverts", Supported, "adverts in the master-down interval (1-100, default 3)"),
+    k(Instance, "garp_extra_if", Unsupported, VMAC),
+    k(Instance, "vmac_garp_intvl", Unsupported, VMAC),
+    k(Instance, "lower_prio_no_advert", Supported, "a master answers a lower priority with gratuitous ARPs only"),
+    k(Instance, "higher_prio_send_advert", Supported, "a master hearing a higher priority adverts once (ha-agent's default: on)"),
+    k(Instance, "kernel_rx_buf_size", Replaced, "advert socket buffers: XDP counts adverts before any socket"),
+    k(Instance, "authentication", Supported, "PASS authentication (auth_type, auth_pass)"),
+    k(Instance, "v3_checksum_as_v2", Supported, "VRRPv3 checksum without the pseudo-header (newer keepalived)"),
+    k(Instance, "no_virtual_ipaddress", Unsupported, "newer keepalived: an instance without VIPs is not accepted as such"),
+    k(Instance, "timer_expired_backup", Unsupported, "newer keepalived: not acted on"),
+    k(Instance, "thread_timer_expired", Unsupported, "newer keepalived: not acted on"),
+    k(Instance, "owner_ignore_adverts", Unsupported, "newer keepalived: an address owner still hears adverts"),
+    k(Instance, "auth_hmac", Unsupported, "newer keepalived: HMAC authentication is not checked or sent"),
+    // vrrp_sync_group.
+    k(SyncGroup, "group", Supported, "the member instances"),
+    k(SyncGroup, "track_interface", Supported, "FAULT or weight for every member"),
+    k(SyncGroup, "track_script", Supported, "FAULT or weight for every member"),
+    k(SyncGroup, "track_file", Supported, "FAULT or weight for every member"),
+    k(SyncGroup, "track_process", Unsupported, "processes are not watched: no FAULT or weight from them"),
+    k(SyncGroup, "track_bfd", Unsupported, "no BFD sessions: no FAULT or weight from them"),
+    k(SyncGroup, "notify_backup", Supported, "script on BACKUP"),
+    k(SyncGroup, "notify_master", Supported, "script on MASTER"),
+    k(SyncGroup, "notify_fault", Supported, "script on FAULT"),
+    k(SyncGroup, "notify_stop", Supported, "script on stop"),
+    k(SyncGroup, "notify", Supported, "script on every state"),
+    k(SyncGroup, "smtp_alert", Replaced, EMAIL),
+    k(SyncGroup, "global_tracking", Supported, "deprecated: sync_group_tracking_weight"),
+    k(SyncGroup, "sync_group_tracking_weight", Supported, "members' tracker weights apply to the group"),
+    k(SyncGroup, "notify_priority_changes", Unsupported, "no notify on a priority change"),
 ];
 
-/// `global_defs` keywords (core/global_parser.c `init_global_keywords`) ha-agent does not use.
-/// The ones it does use are matched before this table is consulted.
-pub(crate) const GLOBAL_KNOWN: &[&str] = &[
-    "process_names",
-    "process_name",
-    "vrrp_process_name",
-    "checker_process_name",
-    "lvs_process_name",
-    "bfd_process_name",
-    "startup_script",
-    "startup_script_timeout",
-    "shutdown_script",
-    "shutdown_script_timeout",
-    "max_auto_priority",
-    "min_auto_priority_delay",
-    "checker_log_all_failures",
-    "dynamic_interfaces",
-    "default_interface",
-    "disable_local_igmp",
-    "lvs_timeouts",
-    "lvs_flush",
-    "lvs_flush_on_stop",
-    "lvs_flush_onstop",
-    "lvs_sync_daemon",
-    "vrrp_min_garp",
-    "vrrp_garp_extra_if",
-    "vrrp_vmac_garp_intvl",
-    "vrrp_iptables",
-    "vrrp_ipsets",
-    "nftables",
-    "nftables_priority",
-    "nftables_ifindex",
-    "nftables_ipvs",
-    "nftables_ipvs_priority",
-    "nftables_ipvs_start_fwmark",
-    "nftables_counters",
-    "vrrp_priority",
-    "vrrp_no_swap",
-    "vrrp_rt_priority",
-    "vrrp_cpu_affinity",
-    "vrrp_rlimit_rttime",
-    "vrrp_rlimit_rtime",
-    "notify_fifo",
-    "notify_fifo_script",
-    "vrrp_notify_fifo",
-    "vrrp_notify_fifo_script",
-    "vrrp_notify_priority_changes",
-    "fifo_write_vrrp_states_on_reload",
-    "lvs_notify_fifo",
-    "lvs_notify_fifo_script",
-    "checker_priority",
-    "checker_no_swap",
-    "checker_rt_priority",
-    "checker_cpu_affinity",
-    "checker_rlimit_rttime",
-    "checker_rlimit_rtime",
-    "bfd_priority",
-    "bfd_no_swap",
-    "bfd_rt_priority",
-    "bfd_cpu_affinity",
-    "bfd_rlimit_rttime",
-    "bfd_rlimit_rtime",
-    "snmp_socket",
-    "enable_traps",
-    "enable_snmp_vrrp",
-    "enable_snmp_keepalived",
-    "enable_snmp_rfc",
-    "enable_snmp_rfcv2",
-    "enable_snmp_rfcv3",
-    "enable_snmp_checker",
-    "enable_dbus",
-    "dbus_service_name",
-    "vrrp_netlink_cmd_rcv_bufs",
-    "vrrp_netlink_cmd_rcv_bufs_force",
-    "vrrp_netlink_monitor_rcv_bufs",
-    "vrrp_netlink_monitor_rcv_bufs_force",
-    "process_monitor_rcv_bufs",
-    "process_monitor_rcv_bufs_force",
-    "lvs_netlink_cmd_rcv_bufs",
-    "lvs_netlink_cmd_rcv_bufs_force",
-    "lvs_netlink_monitor_rcv_bufs",
-    "lvs_netlink_monitor_rcv_bufs_force",
-    "rs_init_notifies",
-    "no_checker_emails",
-    "vrrp_rx_bufs_policy",
-    "vrrp_rx_bufs_multiplier",
-    "log_unknown_vrids",
-    "vmac_prefix",
-    "vmac_addr_prefix",
-    "umask",
-    "random_seed",
-    "reload_check_config",
-    "reload_time_file",
-    "reload_repeat",
-    "reload_file",
-    "include_check",
-    "config_save_dir",
-    "tmp_config_directory",
-    "data_use_instance",
-];
+/// The table's entry for `name` in `ctx`.
+pub(crate) fn lookup(ctx: Context, name: &str) -> Option<&'static Keyword> {
+    KEYWORDS.iter().find(|kw| kw.ctx == ctx && kw.name == name)
+}
 
-/// Notification email keys: parsed, reported as not used.
-pub(crate) const GLOBAL_EMAIL: &[&str] = &[
-    "notification_email",
-    "notification_email_from",
-    "smtp_server",
-    "smtp_helo_name",
-    "smtp_connect_timeout",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
-    "no_email_faults",
-];
+/// The keyword of `ctx` nearest to `word` (a typo), if one is near enough to be meant.
+pub(crate) fn nearest(ctx: Context, word: &str) -> Option<&'static str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    KEYWORDS
+        .iter()
+        .filter(|kw| kw.ctx == ctx)
+        .map(|kw| (edit_distance(word, kw.name), kw.name))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, name)| name)
+}
 
-/// `vrrp_instance` keywords (vrrp/vrrp_parser.c `init_vrrp_keywords`) ha-agent does not act on.
-pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "use_vmac",
-    "use_vmac_addr",
-    "vmac_xmit_base",
-    "use_ipvlan",
-    "old_unicast_checksum",
-    "vrf",
-    "track_process",
-    "track_bfd",
-    "mcast_dst_ip",
-    "unicast_ttl",
-    "no_virtual_ipaddress",
-    "promote_secondaries",
-    "linkbeat_use_polling",
-    "virtual_rules",
-    "debug",
-    "notify_deleted",
-    "notify_master_rx_lower_pri",
-    "smtp_alert",
-    "notify_priority_changes",
-    "lvs_sync_daemon_interface",
-    "timer_expired_backup",
-    "thread_timer_expired",
-    "garp_extra_if",
-    "vmac_garp_intvl",
-    "owner_ignore_adverts",
-    "kernel_rx_buf_size",
-    "auth_hmac",
-];
+/// Edit distance in characters, a swap of two neighbours counting as one edit (optimal string
+/// alignment): "gruop" is one edit from "group".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j - 1] + cost)
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
 
-/// `vrrp_sync_group` keywords ha-agent does not act on.
-pub(crate) const SYNC_GROUP_UNSUPPORTED: &[&str] = &[
-    "track_process",
-    "track_bfd",
-    "smtp_alert",
-    "notify_priority_changes",
-];
+/// The README's section between these markers is [`render_markdown`]'s output.
+#[cfg(test)]
+const README_BEGIN: &str = "<!-- keywords:begin (generated by `cargo xtask keywords` from ha-agent/src/config/keywords.rs) -->";
+#[cfg(test)]
+const README_END: &str = "<!-- keywords:end -->";
+
+/// The table "keepalived keyword → ha-agent", as Markdown (only the README test and
+/// `cargo xtask keywords`, which runs it, need it).
+#[cfg(test)]
+fn render_markdown() -> String {
+    let mut out =
+        String::from("| keepalived keyword | where | ha-agent | why |\n|---|---|---|---|\n");
+    for kw in KEYWORDS {
+        let ctx = match kw.ctx {
+            Root => "top level",
+            Global => "`global_defs`",
+            Instance => "`vrrp_instance`",
+            SyncGroup => "`vrrp_sync_group`",
+        };
+        let status = match kw.status {
+            Supported => "supported",
+            Unsupported => "**refused** (`--allow-unsupported`: ignored)",
+            Replaced => "ignored, warning",
+            Lvs => "**refused**, LVS (`--allow-unsupported`: ignored)",
+        };
+        out.push_str(&format!(
+            "| `{}` | {ctx} | {status} | {} |\n",
+            kw.name, kw.reason
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_keyword_and_context() {
+        for (i, a) in KEYWORDS.iter().enumerate() {
+            assert!(
+                !KEYWORDS[..i]
+                    .iter()
+                    .any(|b| b.ctx == a.ctx && b.name == a.name),
+                "{} twice in {:?}",
+                a.name,
+                a.ctx
+            );
+            assert!(!a.reason.is_empty(), "{} has no reason", a.name);
+        }
+    }
+
+    #[test]
+    fn typos_suggest_the_nearest_keyword_of_their_context() {
+        assert_eq!(
+            nearest(Instance, "virtual_routr_id"),
+            Some("virtual_router_id")
+        );
+        assert_eq!(nearest(Instance, "priorty"), Some("priority"));
+        assert_eq!(nearest(Global, "router_idd"), Some("router_id"));
+        assert_eq!(nearest(SyncGroup, "gruop"), Some("group"));
+        assert_eq!(nearest(Instance, "completely_else"), None);
+        // A keyword of another context is not offered.
+        assert_eq!(nearest(Root, "priorty"), None);
+    }
+
+    /// The builder and the table agree: a supported keyword is read by an arm of its block, an
+    /// unsupported one is refused naming --allow-unsupported, a replaced one is a warning.
+    #[test]
+    fn builder_follows_the_table() {
+        for kw in KEYWORDS {
+            // The keyword on line 2 (1 at top level), in a block that is otherwise valid.
+            let v = "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n";
+            let w = "vrrp_instance W {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress { 10.0.0.2 }\n}\n";
+            let text = match kw.ctx {
+                Root => format!("{} x {{\n}}\n", kw.name),
+                Global if kw.name == "notification_email" => {
+                    "global_defs {\n notification_email { a@example.org }\n}\n".to_string()
+                }
+                Global => format!("global_defs {{\n {} x\n}}\n", kw.name),
+                Instance => format!(
+                    "vrrp_instance V {{\n {} x\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n",
+                    kw.name
+                ),
+                SyncGroup => format!(
+                    "vrrp_sync_group G {{\n {} x\n group {{ V W }}\n}}\n{v}{w}",
+                    kw.name
+                ),
+            };
+            let path = std::path::Path::new("/nonexistent/keepalived.conf");
+            let (errors, warnings) = match crate::config::parse_str(&text, path) {
+                Ok(l) => (Vec::new(), l.warnings),
+                Err(e) => (e.errors, Vec::new()),
+            };
+            let said = |list: &[crate::config::Diagnostic], what: &str| {
+                list.iter()
+                    .any(|d| d.line == 2 - u32::from(kw.ctx == Root) && d.message.contains(what))
+            };
+            match kw.status {
+                Supported => assert!(
+                    !said(&errors, "unknown keyword")
+                        && !said(&errors, "listed as supported")
+                        && !said(&errors, "--allow-unsupported")
+                        && !said(&warnings, "not used by ha-agent"),
+                    "{:?} {}: not read by the builder: {errors:?}",
+                    kw.ctx,
+                    kw.name
+                ),
+                Unsupported | Lvs => assert!(
+                    said(&errors, "--allow-unsupported"),
+                    "{:?} {}: not refused: {errors:?}",
+                    kw.ctx,
+                    kw.name
+                ),
+                Replaced => assert!(
+                    said(&warnings, "parsed but not used"),
+                    "{:?} {}: no warning: {errors:?} {warnings:?}",
+                    kw.ctx,
+                    kw.name
+                ),
+            }
+        }
+    }
+
+    /// README.md's section between the markers is the renderer's output; with
+    /// HA_AGENT_UPDATE_README=1 (what `cargo xtask keywords` sets) it is rewritten instead.
+    #[test]
+    fn readme_keyword_table_is_generated() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let (Some(b), Some(e)) = (readme.find(README_BEGIN), readme.find(README_END)) else {
+            panic!("README.md lacks the markers {README_BEGIN} … {README_END}");
+        };
+        let start = b + README_BEGIN.len();
+        let want = format!("\n{}", render_markdown());
+        if std::env::var_os("HA_AGENT_UPDATE_README").is_some() {
+            let new = format!("{}{want}{}", &readme[..start], &readme[e..]);
+            std::fs::write(path, new).expect("writing README.md");
+        } else {
+            assert!(
+                readme[start..e] == want,
+                "README.md's keyword table differs from config/keywords.rs: run `cargo xtask keywords`"
+            );
+        }
+    }
+}

@@ -47,7 +47,12 @@ pub(crate) enum Tok {
 }
 
 /// Lexes `text` (the contents of `path`), expanding includes, into one token stream.
-pub(crate) fn lex(text: &str, path: &Path, diags: &mut Diags) -> Vec<Tok> {
+pub(crate) fn lex(
+    text: &str,
+    path: &Path,
+    _options: &super::ReadOptions,
+    diags: &mut Diags,
+) -> Vec<Tok> {
     let mut lexer = Lexer {
         diags,
         toks: Vec::new(),
@@ -478,15 +483,20 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         let mut d = Diags::default();
-        lex(text, Path::new("/nonexistent/t.conf"), &mut d)
-            .into_iter()
-            .map(|t| match t {
-                Tok::Word(w) => w.text,
-                Tok::Open(_) => "{".into(),
-                Tok::Close(_) => "}".into(),
-                Tok::Eol => ";".into(),
-            })
-            .collect()
+        lex(
+            text,
+            Path::new("/nonexistent/t.conf"),
+            &Default::default(),
+            &mut d,
+        )
+        .into_iter()
+        .map(|t| match t {
+            Tok::Word(w) => w.text,
+            Tok::Open(_) => "{".into(),
+            Tok::Close(_) => "}".into(),
+            Tok::Eol => ";".into(),
+        })
+        .collect()
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroup>,
     /// Every interface name written in the file, in file order.
     pub interface_refs: Vec<InterfaceRef>,
+    /// How the file was read (`--config-id`, `--allow-unsupported`): a reload reads it the same way.
+    pub read_options: super::ReadOptions,
 }
 
 impl Config {

@@ -246,3 +246,41 @@ pub fn summary(config: &Config) -> String {
     }
     out
 }
+
+/// `check-config`'s last line: what was read and ignored, in one line.
+pub fn ignored_line(ignored: &[super::Ignored]) -> String {
+    if ignored.is_empty() {
+        return "ignored: nothing (every keyword is acted on)\n".to_string();
+    }
+    let list = |failover: bool| {
+        let mut names: Vec<&str> = ignored
+            .iter()
+            .filter(|i| i.changes_failover == failover)
+            .map(|i| i.keyword.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
+    let (failover, replaced) = (list(true), list(false));
+    let mut parts = Vec::new();
+    if !failover.is_empty() {
+        parts.push(format!(
+            "{} that change failover, run without them by --allow-unsupported ({})",
+            failover.len(),
+            failover.join(", ")
+        ));
+    }
+    if !replaced.is_empty() {
+        parts.push(format!(
+            "{} that only configure what ha-agent replaces ({})",
+            replaced.len(),
+            replaced.join(", ")
+        ));
+    }
+    format!(
+        "ignored: {} keywords: {}\n",
+        failover.len() + replaced.len(),
+        parts.join("; ")
+    )
+}

@@ -302,7 +302,7 @@ impl Runtime {
     /// configuration that does not load is refused and the running one stays.
     pub(super) async fn reload(mut self) -> Runtime {
         info!("SIGHUP: reloading {}", self.config_file.display());
-        let config = match crate::config::load(&self.config_file) {
+        let config = match crate::config::load_with(&self.config_file, &self.config.read_options) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     warn!("{w}");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Builder, TIMER_HZ_DIGITS, US_PER_SEC, secs};
 use crate::config::decimal::fmt_decimal;
-use crate::config::keywords;
+use crate::config::keywords::Context;
 use crate::config::parser::Stmt;
 
 impl Builder<'_> {
@@ -148,7 +148,7 @@ impl Builder<'_> {
                 self.bare_flag(st);
                 g.enable_script_security = true;
             }
-            kw if keywords::GLOBAL_EMAIL.contains(&kw) => {
+            kw @ ("notification_email" | "notification_email_from" | "smtp_server") => {
                 match kw {
                     "notification_email" => {
                         if let Some(lines) = self.block(st) {
@@ -169,13 +169,9 @@ impl Builder<'_> {
                     }
                     _ => {}
                 }
-                self.d.warn(
-                    st.pos(),
-                    format!("{kw}: parsed but not used: ha-agent sends no email notifications"),
-                );
+                self.not_handled(st, Context::Global, "global_defs: ");
             }
-            kw if keywords::GLOBAL_KNOWN.contains(&kw) => self.unsupported(st, "global_defs: "),
-            _ => self.unknown(st, "global_defs: "),
+            _ => self.not_handled(st, Context::Global, "global_defs: "),
         }
         self.global = g;
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Builder, RawAuth, RawInstance, TIMER_HZ_DIGITS, US_PER_SEC, addresses::bad_ifname};
 use crate::config::error::Pos;
-use crate::config::keywords;
+use crate::config::keywords::Context;
 use crate::config::model::{Family, Notify, State, UnicastPeer, Version, VirtualAddress};
 use crate::config::parser::Stmt;
 
@@ -366,8 +366,7 @@ impl Builder<'_> {
                     ),
                 );
             }
-            kw if keywords::INSTANCE_UNSUPPORTED.contains(&kw) => self.unsupported(x, ctx),
-            _ => self.unknown(x, ctx),
+            _ => self.not_handled(x, Context::Instance, ctx),
         }
     }
 

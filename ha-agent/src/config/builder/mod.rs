@@ -5,7 +5,8 @@
 //! adjusts it (rounds advert_int, truncates auth_pass, drops a VIP of the wrong family, clears
 //! nopreempt on a MASTER…), ha-agent makes the same adjustment, so it behaves on the wire as
 //! keepalived would, and says so in a warning. Keywords keepalived knows but ha-agent does not act
-//! on are warnings ("not supported, ignored").
+//! on are what `keywords.rs` says: an error when ignoring them changes failover behaviour (a
+//! warning with `--allow-unsupported`), a warning when they configure what ha-agent replaces.
 //!
 //! One file per concern, each an `impl Builder` block over the same state:
 //! - `mod.rs`: the `Builder`, the statements as read (`RawInstance`, `RawGroup`,
@@ -33,8 +34,9 @@ mod trackers;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::ReadOptions;
 use super::error::{Diags, Pos};
-use super::keywords;
+use super::keywords::Context;
 use super::lexer::Word;
 use super::model::*;
 use super::parser::Stmt;
@@ -43,9 +45,10 @@ use super::parser::Stmt;
 const TIMER_HZ_DIGITS: u32 = 6;
 const US_PER_SEC: u64 = 1_000_000;
 
-pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
+pub(crate) fn build(stmts: &[Stmt], options: &ReadOptions, diags: &mut Diags) -> Config {
     let mut b = Builder {
         d: diags,
+        allow_unsupported: options.allow_unsupported,
         interface_refs: Vec::new(),
         global: GlobalDefs::default(),
         scripts: Vec::new(),
@@ -56,7 +59,9 @@ pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
     for st in stmts {
         b.root(st);
     }
-    b.finish()
+    let mut config = b.finish();
+    config.read_options = options.clone();
+    config
 }
 
 fn source(pos: &Pos) -> Source {
@@ -146,6 +151,8 @@ struct RawGroup {
 
 struct Builder<'d> {
     d: &'d mut Diags,
+    /// `--allow-unsupported`: failover keywords ha-agent ignores are warnings, not errors.
+    allow_unsupported: bool,
     interface_refs: Vec<InterfaceRef>,
     global: GlobalDefs,
     scripts: Vec<(VrrpScript, Pos)>,
@@ -170,13 +177,7 @@ impl Builder<'_> {
             "vrrp_instance" => self.vrrp_instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
-            kw if keywords::ROOT_UNSUPPORTED.contains(&kw) => {
-                self.d.warn(
-                    st.pos(),
-                    format!("{kw}: not supported by ha-agent, ignored (the whole block)"),
-                );
-            }
-            _ => self.unknown(st, ""),
+            _ => self.not_handled(st, Context::Root, ""),
         }
     }
 
@@ -224,6 +225,7 @@ impl Builder<'_> {
             instances: done.into_iter().map(|(i, _)| i).collect(),
             sync_groups,
             interface_refs: self.interface_refs,
+            read_options: ReadOptions::default(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::trackers::TrackKind;
 use super::{Builder, RawGroup, RawInstance, source};
-use crate::config::keywords;
+use crate::config::keywords::Context;
 use crate::config::model::{Notify, SyncGroup, VrrpInstance};
 use crate::config::parser::Stmt;
 
@@ -83,8 +83,7 @@ impl Builder<'_> {
                     );
                     g.tracking_weight = true;
                 }
-                kw if keywords::SYNC_GROUP_UNSUPPORTED.contains(&kw) => self.unsupported(x, &ctx),
-                _ => self.unknown(x, &ctx),
+                _ => self.not_handled(x, Context::SyncGroup, &ctx),
             }
         }
         self.groups.push(g);
