@@ -15,7 +15,6 @@ pub(crate) const ROOT_UNSUPPORTED: &[&str] = &[
     "track_group",
     "garp_group",
     "linkbeat_interfaces",
-    "vrrp_track_process",
     "interface_up_down_delays",
     "net_namespace",
     "net_namespace_ipvs",
@@ -152,7 +151,6 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
     "old_unicast_checksum",
     "native_ipv6",
     "vrf",
-    "track_process",
     "track_bfd",
     "mcast_dst_ip",
     "track_src_ip",
@@ -178,9 +176,5 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `vrrp_sync_group` keywords ha-agent does not act on.
-pub(crate) const SYNC_GROUP_UNSUPPORTED: &[&str] = &[
-    "track_process",
-    "track_bfd",
-    "smtp_alert",
-    "notify_priority_changes",
-];
+pub(crate) const SYNC_GROUP_UNSUPPORTED: &[&str] =
+    &["track_bfd", "smtp_alert", "notify_priority_changes"];

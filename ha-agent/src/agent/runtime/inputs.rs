@@ -245,6 +245,12 @@ impl Runtime {
         }
     }
 
+    /// Tracked processes' counts or states changed (only the process monitor task sends this).
+    pub(super) async fn on_track_processes(&mut self, readings: &[track::process::Reading]) {
+        self.trackers.set_processes(readings);
+        self.recompute_all().await;
+    }
+
     pub(super) async fn on_script(&mut self, update: crate::track::script::ScriptUpdate) {
         // From a script task a reload stopped: its index is the old configuration's (the new
         // task sends its first result anyway).
@@ -321,6 +327,7 @@ impl Runtime {
             interfaces: &ip.track_interfaces,
             scripts: &ip.track_scripts,
             files: &ip.track_files,
+            processes: &ip.track_processes,
         };
         let group = self.plan.units[self.nodes[i].unit]
             .group
@@ -329,6 +336,7 @@ impl Runtime {
                 interfaces: &g.track_interfaces,
                 scripts: &g.track_scripts,
                 files: &g.track_files,
+                processes: &g.track_processes,
             })
             .unwrap_or_default();
         let eval = self
@@ -342,6 +350,7 @@ impl Runtime {
                 name: s.name,
                 up: s.up,
                 weight: s.weight,
+                count: s.count,
             })
             .collect();
         // A VIP the kernel would not add: FAULT, shown as a tracker that is down.
@@ -352,6 +361,7 @@ impl Runtime {
                 name: format!("{why} (cannot be added)"),
                 up: false,
                 weight: 0,
+                count: None,
             });
         }
         self.board.counters(i).trackers = shown;

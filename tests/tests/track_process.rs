@@ -1,0 +1,151 @@
+//! track_process: the agent counts the processes of a name from the kernel's process events
+//! (started with plain `ip netns exec`: the connector only speaks in the initial network
+//! namespace), so killing the tracked process on the master hands the VIP to the backup, and
+//! starting it again takes it back.
+
+mod common;
+
+use std::{net::IpAddr, path::Path, time::Duration};
+
+use common::node_status;
+use ha_tests::{Daemon, Lab, ha_agent_bin};
+
+/// How long an agent may take to answer on its status socket (a loaded machine).
+const READY: Duration = Duration::from_secs(20);
+
+/// A VIP moves within this (advert_int 0.05: master down is well under a second).
+const MOVE: Duration = Duration::from_secs(5);
+
+/// Waits for `cond` (lab commands inside may fail the test) for at most `timeout`.
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    ha_tests::wait_for(what, timeout, || Ok(cond())).unwrap();
+}
+
+fn instance(priority: u8, vrid: u8, tracking: &str) -> String {
+    format!(
+        "vrrp_instance VI {{\n    interface eth0\n    virtual_router_id {vrid}\n    version 3\n    \
+         priority {priority}\n    advert_int 0.05\n{tracking}    virtual_ipaddress {{\n        \
+         192.0.2.200/24\n    }}\n}}\n"
+    )
+}
+
+/// The `process` tracker of node `i`'s first instance: (count, up), `None` while the agent does
+/// not answer.
+fn tracked(lab: &Lab, i: usize) -> Option<(u32, bool)> {
+    let report = node_status(lab, i)?;
+    let t = report.instances[0]
+        .trackers
+        .iter()
+        .find(|t| t.kind == "process")
+        .unwrap_or_else(|| panic!("no process tracker in node {i}'s status"));
+    Some((t.count.expect("a process tracker shows its count"), t.up))
+}
+
+/// Starts a copy of `sleep` named `name` (its comm) in node 1.
+fn start_copy(lab: &Lab, bin: &Path, tag: &str) -> Daemon {
+    lab.node(1)
+        .spawn(tag, &lab.dir, &bin.display().to_string(), &["1000"])
+        .unwrap()
+}
+
+/// Unweighted (keepalived's default weight 0): the process gone is FAULT, as keepalived.
+#[test]
+fn killing_the_tracked_process_faults_the_master_and_restarting_it_takes_the_vip_back() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("tproc", 2).expect("lab");
+    // A name no other process has (comm: at most 15 characters), unique to this test run.
+    let name = format!("tpa{}", std::process::id());
+    let bin = lab.dir.join(&name);
+    std::fs::copy(ha_tests::which("sleep").unwrap(), &bin).unwrap();
+    let vip: IpAddr = "192.0.2.200".parse().unwrap();
+    let conf1 = format!(
+        "vrrp_track_process worker {{\n    process {name}\n}}\n{}",
+        instance(150, 70, "    track_process {\n        worker\n    }\n")
+    );
+
+    let worker = start_copy(&lab, &bin, "worker-1");
+    let mut a1 = lab.ha_agent(1, &conf1, &["--datapath", "socket"]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
+        .ha_agent(2, &instance(100, 70, ""), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
+    wait_for("node 1 to be master", MOVE, || {
+        lab.node(1).has_addr(vip).unwrap()
+    });
+    assert_eq!(tracked(&lab, 1), Some((1, true)), "log:\n{}", a1.log());
+
+    worker.signal(libc::SIGKILL).unwrap();
+    wait_for("node 2 to take over", MOVE, || {
+        lab.node(2).has_addr(vip).unwrap() && !lab.node(1).has_addr(vip).unwrap()
+    });
+    let log = a1.log();
+    assert!(
+        log.lines().any(|l| l.contains("MASTER -> FAULT")),
+        "node 1 did not go to FAULT; log:\n{log}"
+    );
+    assert_eq!(tracked(&lab, 1), Some((0, false)));
+
+    let _worker = start_copy(&lab, &bin, "worker-2");
+    wait_for("node 1 to take the VIP back", MOVE, || {
+        lab.node(1).has_addr(vip).unwrap() && !lab.node(2).has_addr(vip).unwrap()
+    });
+    assert_eq!(tracked(&lab, 1), Some((1, true)));
+}
+
+/// `full_command` with a parameter and `quorum 2`, weighted: argv[0] (set with `exec -a`) and
+/// the parameter must match exactly, a process with another parameter does not count, and one
+/// of the two gone lowers the master's priority below the backup's.
+#[test]
+fn a_weighted_quorum_of_full_commands_moves_the_vip_by_priority() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("tprocq", 2).expect("lab");
+    let argv0 = format!("/opt/tpb{}/worker", std::process::id());
+    let vip: IpAddr = "192.0.2.200".parse().unwrap();
+    let conf1 = format!(
+        "vrrp_track_process workers {{\n    process {argv0} 1000\n    quorum 2\n    \
+         weight -60\n}}\n{}",
+        instance(150, 71, "    track_process {\n        workers\n    }\n")
+    );
+    let start = |tag: &str, param: &str| {
+        lab.node(1)
+            .spawn(
+                tag,
+                &lab.dir,
+                "bash",
+                &["-c", &format!("exec -a {argv0} sleep {param}")],
+            )
+            .unwrap()
+    };
+    let _other = start("other", "999");
+    let _w1 = start("worker-1", "1000");
+    let w2 = start("worker-2", "1000");
+    let mut a1 = lab.ha_agent(1, &conf1, &["--datapath", "socket"]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
+        .ha_agent(2, &instance(100, 71, ""), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
+    wait_for("node 1 to be master", MOVE, || {
+        lab.node(1).has_addr(vip).unwrap()
+    });
+    assert_eq!(tracked(&lab, 1), Some((2, true)), "log:\n{}", a1.log());
+
+    // 150 - 60 = 90 < 100.
+    w2.signal(libc::SIGKILL).unwrap();
+    wait_for("node 2 to take over", MOVE, || {
+        lab.node(2).has_addr(vip).unwrap() && !lab.node(1).has_addr(vip).unwrap()
+    });
+    assert!(
+        a1.log().contains("effective priority 90"),
+        "log:\n{}",
+        a1.log()
+    );
+    assert_eq!(tracked(&lab, 1), Some((1, false)));
+
+    let _w3 = start("worker-3", "1000");
+    wait_for("node 1 to preempt back", MOVE, || {
+        lab.node(1).has_addr(vip).unwrap() && !lab.node(2).has_addr(vip).unwrap()
+    });
+    assert_eq!(tracked(&lab, 1), Some((2, true)));
+}
