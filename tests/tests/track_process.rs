@@ -85,6 +85,19 @@ fn killing_the_tracked_process_faults_the_master_and_restarting_it_takes_the_vip
         "node 1 did not go to FAULT; log:\n{log}"
     );
     assert_eq!(tracked(&lab, 1), Some((0, false)));
+    // What an operator reads: the tracker, its state and how many run.
+    let out = std::process::Command::new(ha_agent_bin().unwrap())
+        .args(["status", "-f"])
+        .arg(lab.dir.join("ha-agent-n1.conf"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("process")
+            && l.contains("worker")
+            && l.contains("DOWN (0 running)")),
+        "ha-agent status:\n{text}"
+    );
 
     let _worker = start_copy(&lab, &bin, "worker-2");
     wait_for("node 1 to take the VIP back", MOVE, || {
@@ -148,4 +161,73 @@ fn a_weighted_quorum_of_full_commands_moves_the_vip_by_priority() {
         lab.node(1).has_addr(vip).unwrap() && !lab.node(2).has_addr(vip).unwrap()
     });
     assert_eq!(tracked(&lab, 1), Some((2, true)));
+}
+
+/// A `vrrp_sync_group`'s own `track_process` faults every member: both VIPs move to the other
+/// node together, and come back when the process runs again.
+#[test]
+fn a_sync_group_track_process_moves_the_whole_group() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("tprocg", 2).expect("lab");
+    let name = format!("tpc{}", std::process::id());
+    let bin = lab.dir.join(&name);
+    std::fs::copy(ha_tests::which("sleep").unwrap(), &bin).unwrap();
+    let member = |name: &str, vrid: u8, priority: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n    \
+             version 3\n    priority {priority}\n    advert_int 0.05\n    virtual_ipaddress {{\n        \
+             {vip}/24\n    }}\n}}\n"
+        )
+    };
+    let conf = |priority: u8, track: bool| {
+        let (definition, reference) = if track {
+            (
+                format!("vrrp_track_process worker {{\n    process {name}\n}}\n"),
+                "    track_process {\n        worker\n    }\n",
+            )
+        } else {
+            (String::new(), "")
+        };
+        format!(
+            "{definition}vrrp_sync_group G {{\n    group {{\n        VI_A\n        VI_B\n    }}\n\
+             {reference}}}\n{}{}",
+            member("VI_A", 72, priority, "192.0.2.201"),
+            member("VI_B", 73, priority, "192.0.2.202")
+        )
+    };
+    let vips: [IpAddr; 2] = [
+        "192.0.2.201".parse().unwrap(),
+        "192.0.2.202".parse().unwrap(),
+    ];
+    let holds = |node: usize| vips.iter().all(|v| lab.node(node).has_addr(*v).unwrap());
+    let holds_none = |node: usize| vips.iter().all(|v| !lab.node(node).has_addr(*v).unwrap());
+
+    let worker = start_copy(&lab, &bin, "worker-1");
+    let mut a1 = lab
+        .ha_agent(1, &conf(150, true), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
+        .ha_agent(2, &conf(100, false), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
+    wait_for("node 1 to hold both VIPs", MOVE, || holds(1));
+
+    worker.signal(libc::SIGKILL).unwrap();
+    wait_for("node 2 to take both VIPs", MOVE, || {
+        holds(2) && holds_none(1)
+    });
+    let log = a1.log();
+    for member in ["VI_A", "VI_B"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(member) && l.contains("MASTER -> FAULT")),
+            "{member} did not go to FAULT; log:\n{log}"
+        );
+    }
+
+    let _worker = start_copy(&lab, &bin, "worker-2");
+    wait_for("node 1 to take both VIPs back", MOVE, || {
+        holds(1) && holds_none(2)
+    });
 }

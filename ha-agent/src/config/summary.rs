@@ -268,17 +268,16 @@ pub fn summary(config: &Config) -> String {
             }
             name.push(')');
         }
-        let max = if p.quorum_max == u32::MAX {
-            "-".to_owned()
+        let quorum = if p.quorum_max == u32::MAX {
+            format!("at least {}", p.quorum)
         } else {
-            p.quorum_max.to_string()
+            format!("{}..{}", p.quorum, p.quorum_max)
         };
         let _ = writeln!(
             out,
-            "\nvrrp_track_process {}: {name}, quorum {}..{max}, weight {}{}, fork_delay {}, \
+            "\nvrrp_track_process {}: {name}, quorum {quorum}, weight {}{}, fork_delay {}, \
              terminate_delay {}",
             p.name,
-            p.quorum,
             p.weight,
             if p.weight_reverse { " reverse" } else { "" },
             dur(p.fork_delay),

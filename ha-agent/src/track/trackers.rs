@@ -327,4 +327,43 @@ mod tests {
         assert!(tr.set_running("eth0", false));
         assert!(tr.set_running("eth9", true));
     }
+
+    #[test]
+    fn processes_count_like_scripts_and_once_when_the_group_tracks_them_too() {
+        use crate::track::process::Reading;
+        let mut tr = Trackers::with_scripts(HashMap::new(), []);
+        let reading = |name: &str, count, up| Reading {
+            name: name.into(),
+            count,
+            up,
+        };
+        tr.set_processes(&[reading("web", 0, false), reading("db", 2, true)]);
+        let own = [t("web", 0, false), t("db", 10, false)];
+        let tracks = |p| Tracks {
+            processes: p,
+            ..Default::default()
+        };
+        let e = tr.evaluate(100, tracks(&own), &[], Tracks::default());
+        // web down at weight 0: FAULT; db up: +10.
+        assert_eq!((e.fault, e.priority), (true, 110));
+        assert_eq!(
+            e.shown
+                .iter()
+                .map(|s| (s.kind, s.name.as_str(), s.up, s.count))
+                .collect::<Vec<_>>(),
+            [
+                ("process", "web", false, Some(0)),
+                ("process", "db", true, Some(2))
+            ]
+        );
+        // The group's weight replaces the instance's (vrrp.c add_vrrp_to_track_process) ...
+        let group = [t("db", 30, false)];
+        let e = tr.evaluate(100, tracks(&own[1..]), &[], tracks(&group));
+        assert_eq!((e.priority, e.shown.len()), (130, 1));
+        // ... unless the instance's is 0.
+        let unweighted = [t("db", 0, false)];
+        tr.set_processes(&[reading("db", 0, false)]);
+        let e = tr.evaluate(100, tracks(&unweighted), &[], tracks(&group));
+        assert_eq!((e.fault, e.priority, e.shown.len()), (true, 100, 1));
+    }
 }
