@@ -29,6 +29,10 @@ use crate::config::{ParamMatch, TrackProcess};
 /// socket settles first (keepalived waits a second).
 const RESCAN_AFTER: Duration = Duration::from_millis(200);
 
+/// How long the kernel has to acknowledge the subscription (it does so before the send
+/// returns; keepalived warns after 100 ms without one).
+const ACK_WAIT: Duration = Duration::from_secs(1);
+
 /// The receive buffer asked for at start (keepalived's `process_monitor_rcv_bufs`); doubled at
 /// each loss, as keepalived does.
 const RCVBUF: usize = 1 << 20;
@@ -448,6 +452,7 @@ pub fn scan(cmdline_len: Option<usize>) -> Vec<(i32, Proc)> {
 }
 
 /// `<linux/cn_proc.h>`: what a process event is.
+const PROC_EVENT_NONE: u32 = 0x0000_0000;
 const PROC_EVENT_FORK: u32 = 0x0000_0001;
 const PROC_EVENT_EXEC: u32 = 0x0000_0002;
 const PROC_EVENT_COMM: u32 = 0x0000_0200;
@@ -514,6 +519,15 @@ pub fn decode(msg: &[u8]) -> Option<Event> {
     }
 }
 
+/// The kernel's answer to a subscription (`PROC_EVENT_NONE`): its error number, 0 for none.
+fn decode_ack(msg: &[u8]) -> Option<u32> {
+    let (idx, val) = (u32_at(msg, NLMSG_HDRLEN)?, u32_at(msg, NLMSG_HDRLEN + 4)?);
+    if (idx, val) != (CN_IDX_PROC, CN_VAL_PROC) || u32_at(msg, EVENT_AT)? != PROC_EVENT_NONE {
+        return None;
+    }
+    u32_at(msg, EVENT_DATA_AT)
+}
+
 /// The process events connector, subscribed.
 pub struct Connector {
     socket: Socket,
@@ -553,8 +567,9 @@ impl Connector {
             }
         }
         bail!(
-            "the kernel sends process events only to its initial network namespace, and none \
-             could be subscribed to ({})",
+            "no process events could be subscribed to (the kernel sends them only to its \
+             initial network namespace, and answers only processes of its initial pid and user \
+             namespaces): {}",
             tried.join("; ")
         )
     }
@@ -598,6 +613,7 @@ impl Connector {
         socket
             .send_to(&msg, &SocketAddr::new(0, 0), 0)
             .context("subscribing to process events (PROC_CN_MCAST_LISTEN)")?;
+        Connector::await_ack(&socket)?;
         socket
             .set_non_blocking(true)
             .context("connector socket: O_NONBLOCK")?;
@@ -649,6 +665,46 @@ fn ancestors() -> Vec<i32> {
         pid = parent(&p.to_string());
     }
     out
+}
+
+impl Connector {
+    /// Waits for the kernel's acknowledgement of the subscription: without one no event ever
+    /// comes (the kernel ignores processes outside its initial pid and user namespaces).
+    fn await_ack(socket: &Socket) -> Result<()> {
+        let sock = socket2::SockRef::from(socket);
+        sock.set_read_timeout(Some(ACK_WAIT))
+            .context("connector socket: SO_RCVTIMEO")?;
+        let deadline = Instant::now() + ACK_WAIT;
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        while Instant::now() < deadline {
+            buf.clear();
+            match socket.recv_from(&mut buf, 0) {
+                Ok((_, from)) if from.port_number() == 0 => match decode_ack(&buf) {
+                    Some(0) => return sock.set_read_timeout(None).context("SO_RCVTIMEO"),
+                    Some(err) => bail!(
+                        "the kernel refused the subscription: {}",
+                        std::io::Error::from_raw_os_error(err as i32)
+                    ),
+                    // Another process's event, before the answer: the scan that follows sees it.
+                    None => {}
+                },
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e).context("reading the kernel's answer to the subscription"),
+            }
+        }
+        bail!(
+            "the kernel did not acknowledge the subscription within {ACK_WAIT:?} (it answers only \
+             processes of its initial pid and user namespaces)"
+        )
+    }
 }
 
 /// Reads the connector's events into `table` and sends its readings on `readings` whenever a
@@ -1043,6 +1099,10 @@ mod tests {
                 comm: b"worker".to_vec()
             })
         );
+        // The kernel's answer to a subscription, with its error.
+        assert_eq!(decode_ack(&message(PROC_EVENT_NONE, &[0], None)), Some(0));
+        assert_eq!(decode_ack(&message(PROC_EVENT_NONE, &[1], None)), Some(1));
+        assert_eq!(decode_ack(&message(PROC_EVENT_EXEC, &[7, 7], None)), None);
         // The ack of the subscription, a short message, another connector: nothing.
         assert_eq!(decode(&message(0, &[0], None)), None);
         assert_eq!(decode(&[0u8; 20]), None);
