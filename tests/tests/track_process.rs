@@ -231,3 +231,81 @@ fn a_sync_group_track_process_moves_the_whole_group() {
         holds(1) && holds_none(2)
     });
 }
+
+/// A process renaming itself away from the name (a COMM event: it writes its own
+/// `/proc/self/comm`) counts at once, however long `terminate_delay` is; a process that exits is
+/// still counted up for `terminate_delay`, so a supervisor that restarts it within the delay
+/// never moves the VIP.
+#[test]
+fn a_rename_counts_at_once_and_terminate_delay_rides_out_a_restart() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("tprocd", 2).expect("lab");
+    let name = format!("tpd{}", std::process::id());
+    // A copy of bash named `name` that renames itself on SIGUSR1 and back on SIGUSR2, and forks
+    // nothing (it waits on a FIFO nobody writes: `read` is a builtin).
+    let bin = lab.dir.join(&name);
+    std::fs::copy(ha_tests::which("bash").unwrap(), &bin).unwrap();
+    let fifo = lab.dir.join("idle");
+    ha_tests::run(std::process::Command::new("mkfifo").arg(&fifo)).unwrap();
+    let script = format!(
+        "trap 'printf renamed > /proc/$$/comm' USR1; trap 'printf {name} > /proc/$$/comm' USR2; \
+         exec 3<> {}; while :; do read -t 0.1 -u 3; done",
+        fifo.display()
+    );
+    let start = |tag: &str| {
+        lab.node(1)
+            .spawn(tag, &lab.dir, &bin.display().to_string(), &["-c", &script])
+            .unwrap()
+    };
+    let vip: IpAddr = "192.0.2.200".parse().unwrap();
+    let conf1 = format!(
+        "vrrp_track_process worker {{\n    process {name}\n    terminate_delay 60\n}}\n{}",
+        instance(150, 74, "    track_process {\n        worker\n    }\n")
+    );
+    let worker = start("worker-1");
+    let mut a1 = lab.ha_agent(1, &conf1, &["--datapath", "socket"]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
+        .ha_agent(2, &instance(100, 74, ""), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
+    wait_for("node 1 to be master", MOVE, || {
+        lab.node(1).has_addr(vip).unwrap()
+    });
+    assert_eq!(tracked(&lab, 1), Some((1, true)), "log:\n{}", a1.log());
+
+    // Renamed: gone from the count at once (well within the 60 s terminate_delay).
+    worker.signal(libc::SIGUSR1).unwrap();
+    wait_for("node 2 to take over after the rename", MOVE, || {
+        lab.node(2).has_addr(vip).unwrap() && !lab.node(1).has_addr(vip).unwrap()
+    });
+    assert_eq!(tracked(&lab, 1), Some((0, false)));
+    worker.signal(libc::SIGUSR2).unwrap();
+    wait_for(
+        "node 1 to take the VIP back after the rename back",
+        MOVE,
+        || lab.node(1).has_addr(vip).unwrap() && !lab.node(2).has_addr(vip).unwrap(),
+    );
+
+    // Killed: none runs, but the quorum holds for terminate_delay.
+    worker.signal(libc::SIGKILL).unwrap();
+    wait_for("the exit to be counted", MOVE, || {
+        tracked(&lab, 1).is_some_and(|t| t.0 == 0)
+    });
+    assert_eq!(tracked(&lab, 1), Some((0, true)), "log:\n{}", a1.log());
+    let _worker = start("worker-2");
+    wait_for("the restart to be counted", MOVE, || {
+        tracked(&lab, 1).is_some_and(|t| t.0 == 1)
+    });
+    assert_eq!(tracked(&lab, 1), Some((1, true)));
+    assert!(
+        lab.node(1).has_addr(vip).unwrap() && !lab.node(2).has_addr(vip).unwrap(),
+        "the VIP moved during terminate_delay"
+    );
+    let log = a1.log();
+    assert_eq!(
+        log.matches("quorum lost").count(),
+        1,
+        "only the rename lost the quorum; log:\n{log}"
+    );
+}
