@@ -537,10 +537,11 @@ pub fn render_data(r: &Report) -> String {
         for t in &i.trackers {
             let _ = writeln!(
                 out,
-                "   Tracked {} = {} {} weight {}",
+                "   Tracked {} = {} {}{} weight {}",
                 t.kind,
                 t.name,
                 if t.up { "UP" } else { "DOWN" },
+                t.count.map_or(String::new(), |n| format!(" ({n} running)")),
                 t.weight
             );
         }

@@ -374,6 +374,14 @@ impl Table {
         }
     }
 
+    /// Each tracker's count and state, cheap to compare (what a change is).
+    fn states(&self) -> Vec<(u32, bool)> {
+        self.trackers
+            .iter()
+            .map(|(_, q)| (q.count(), q.up()))
+            .collect()
+    }
+
     pub fn readings(&self) -> Vec<Reading> {
         self.trackers
             .iter()
@@ -725,7 +733,7 @@ pub async fn monitor(
             return;
         }
     };
-    let mut last = table.readings();
+    let mut last = table.states();
     let mut rescan_at: Option<Instant> = None;
     let mut rcvbuf = RCVBUF;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -789,10 +797,11 @@ pub async fn monitor(
                 table.expire(now);
             }
         }
-        let now = table.readings();
-        if now != last {
+        let states = table.states();
+        if states != last {
+            let now = table.readings();
             for (r, old) in now.iter().zip(&last) {
-                if r.up != old.up {
+                if r.up != old.1 {
                     info!(
                         "track_process {}: quorum {} ({} running)",
                         r.name,
@@ -801,10 +810,10 @@ pub async fn monitor(
                     );
                 }
             }
-            if readings.send(now.clone()).is_err() {
+            if readings.send(now).is_err() {
                 return;
             }
-            last = now;
+            last = states;
         }
     }
 }

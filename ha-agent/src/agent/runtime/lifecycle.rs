@@ -161,14 +161,13 @@ impl Runtime {
         &self,
     ) -> Result<Option<(track::process::Connector, track::process::Table)>> {
         let uses = |name: &str, t: &[crate::config::Tracker]| t.iter().any(|t| t.name == name);
+        let tracked = |name: &str| {
+            let instances = &self.plan.instances;
+            instances.iter().any(|i| uses(name, &i.track_processes))
+                || (self.config.sync_groups.iter()).any(|g| uses(name, &g.track_processes))
+        };
         let used: Vec<_> = (self.config.track_processes.iter())
-            .filter(|p| {
-                self.plan
-                    .instances
-                    .iter()
-                    .any(|i| uses(&p.name, &i.track_processes))
-                    || (self.config.sync_groups.iter()).any(|g| uses(&p.name, &g.track_processes))
-            })
+            .filter(|p| tracked(&p.name))
             .cloned()
             .collect();
         track::process::open(&used)

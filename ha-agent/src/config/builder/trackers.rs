@@ -1,6 +1,6 @@
 //! Trackers: `vrrp_script`, `track_file` and `vrrp_track_process` definitions, the
-//! `track_interface`, `track_script`, `track_file` and `track_process` references of instances and sync groups with their
-//! `weight N [reverse]`, and the resolution of each reference against its definition, with
+//! `track_interface`, `track_script`, `track_file` and `track_process` references of instances
+//! and sync groups with their `weight N [reverse]`, and the resolution of each reference against its definition, with
 //! keepalived's rules for dropping weights.
 
 use std::path::PathBuf;
