@@ -309,3 +309,53 @@ fn a_rename_counts_at_once_and_terminate_delay_rides_out_a_restart() {
         "only the rename lost the quorum; log:\n{log}"
     );
 }
+
+/// Lost process events are never silent: with the connector's receive buffer at the kernel's
+/// minimum (`process_monitor_rcv_bufs`), a burst of a thousand short processes overflows it
+/// while the tracked process is killed; /proc is read again and the process is counted gone
+/// whether or not its exit was among the events lost.
+#[test]
+fn lost_process_events_are_recounted_from_proc() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("tprocl", 2).expect("lab");
+    let name = format!("tpe{}", std::process::id());
+    let bin = lab.dir.join(&name);
+    std::fs::copy(ha_tests::which("sleep").unwrap(), &bin).unwrap();
+    let vip: IpAddr = "192.0.2.200".parse().unwrap();
+    let conf1 = format!(
+        "global_defs {{\n    process_monitor_rcv_bufs 1\n}}\n\
+         vrrp_track_process worker {{\n    process {name}\n}}\n{}",
+        instance(150, 75, "    track_process {\n        worker\n    }\n")
+    );
+    let worker = start_copy(&lab, &bin, "worker-1");
+    let mut a1 = lab.ha_agent(1, &conf1, &["--datapath", "socket"]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a2 = lab
+        .ha_agent(2, &instance(100, 75, ""), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
+    wait_for("node 1 to be master", MOVE, || {
+        lab.node(1).has_addr(vip).unwrap()
+    });
+
+    // 40 shells each running /bin/true 25 times (a fork, an exec and an exit each), the
+    // tracked process killed in the middle of it.
+    let burst = format!(
+        "for i in $(seq 40); do (for j in $(seq 25); do /bin/true; done) & done; \
+         kill -9 {}; wait",
+        worker.pid()
+    );
+    lab.node(1).sh(&burst).unwrap();
+    wait_for("node 2 to take over", Duration::from_secs(10), || {
+        lab.node(2).has_addr(vip).unwrap() && !lab.node(1).has_addr(vip).unwrap()
+    });
+    let log = a1.log();
+    assert!(
+        log.contains("process events were lost"),
+        "the burst lost no event: nothing was tested; log:\n{log}"
+    );
+    wait_for("/proc to be read again", MOVE, || {
+        a1.log().contains("0 running after reading /proc again")
+    });
+    assert_eq!(tracked(&lab, 1), Some((0, false)));
+}

@@ -102,8 +102,6 @@ pub(crate) const GLOBAL_KNOWN: &[&str] = &[
     "vrrp_netlink_cmd_rcv_bufs_force",
     "vrrp_netlink_monitor_rcv_bufs",
     "vrrp_netlink_monitor_rcv_bufs_force",
-    "process_monitor_rcv_bufs",
-    "process_monitor_rcv_bufs_force",
     "lvs_netlink_cmd_rcv_bufs",
     "lvs_netlink_cmd_rcv_bufs_force",
     "lvs_netlink_monitor_rcv_bufs",

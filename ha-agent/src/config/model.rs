@@ -120,6 +120,10 @@ pub struct GlobalDefs {
     pub script_user: Option<ScriptUser>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
+    /// `process_monitor_rcv_bufs` (track_process's connector socket; unset: ha-agent's 1 MiB)
+    /// and `process_monitor_rcv_bufs_force` (SO_RCVBUFFORCE: above net.core.rmem_max).
+    pub process_monitor_rcv_bufs: Option<u32>,
+    pub process_monitor_rcv_bufs_force: bool,
     /// Notification email settings: parsed, reported as not used (ha-agent sends no mail).
     pub email: EmailSettings,
 }
@@ -146,6 +150,8 @@ impl Default for GlobalDefs {
             vrrp_check_unicast_src: false,
             script_user: None,
             enable_script_security: false,
+            process_monitor_rcv_bufs: None,
+            process_monitor_rcv_bufs_force: false,
             email: EmailSettings::default(),
         }
     }

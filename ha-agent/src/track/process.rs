@@ -23,7 +23,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_CONNECTOR};
 use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tracing::{info, warn};
 
-use crate::config::{ParamMatch, TrackProcess};
+use crate::config::{GlobalDefs, ParamMatch, TrackProcess};
 
 /// How long after lost events (ENOBUFS) /proc is scanned again: the burst that overflowed the
 /// socket settles first (keepalived waits a second).
@@ -33,8 +33,8 @@ const RESCAN_AFTER: Duration = Duration::from_millis(200);
 /// returns; keepalived warns after 100 ms without one).
 const ACK_WAIT: Duration = Duration::from_secs(1);
 
-/// The receive buffer asked for at start (keepalived's `process_monitor_rcv_bufs`); doubled at
-/// each loss, as keepalived does.
+/// The receive buffer asked for at start unless `process_monitor_rcv_bufs` says (keepalived
+/// leaves the kernel's default); doubled at each loss, as keepalived does.
 const RCVBUF: usize = 1 << 20;
 
 /// What the table knows of one process: its name (comm) and, when a tracker matches command
@@ -539,6 +539,32 @@ fn decode_ack(msg: &[u8]) -> Option<u32> {
 /// The process events connector, subscribed.
 pub struct Connector {
     socket: Socket,
+    /// Its receive buffer, and whether it is set with SO_RCVBUFFORCE.
+    rcvbuf: usize,
+    force: bool,
+}
+
+/// Sets `socket`'s receive buffer to `size`, past net.core.rmem_max with `force`.
+fn set_rcvbuf(socket: &Socket, size: usize, force: bool) -> std::io::Result<()> {
+    if !force {
+        return socket.set_rx_buf_sz(size);
+    }
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt(2) on a socket we own, with a c_int option value and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 impl Connector {
@@ -546,9 +572,9 @@ impl Connector {
     /// its initial network namespace: an agent run with `ip netns exec` opens its socket in
     /// the namespace of the nearest ancestor process that is there (the shell or the service
     /// manager that started it), else of pid 1.
-    pub fn open() -> Result<Connector> {
+    pub fn open(rcvbuf: usize, force: bool) -> Result<Connector> {
         let mut tried = Vec::new();
-        match Connector::subscribe() {
+        match Connector::subscribe(rcvbuf, force) {
             Ok(c) => return Ok(c),
             Err(e) => tried.push(format!("in this network namespace: {e:#}")),
         }
@@ -566,7 +592,7 @@ impl Connector {
                 continue;
             }
             seen.push(id);
-            match Connector::subscribe_in(&path) {
+            match Connector::subscribe_in(&path, rcvbuf, force) {
                 Ok(c) => {
                     info!("track_process: process events from the network namespace of {path}");
                     return Ok(c);
@@ -583,7 +609,7 @@ impl Connector {
     }
 
     /// [`Connector::subscribe`] in the network namespace `ns` (a /proc/PID/ns/net path).
-    fn subscribe_in(ns: &str) -> Result<Connector> {
+    fn subscribe_in(ns: &str, rcvbuf: usize, force: bool) -> Result<Connector> {
         let ns = File::open(ns).with_context(|| format!("opening {ns}"))?;
         std::thread::spawn(move || -> Result<Connector> {
             // SAFETY: setns(2) on a namespace fd we own; it moves only this short-lived thread,
@@ -591,21 +617,21 @@ impl Connector {
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 return Err(std::io::Error::last_os_error()).context("setns(CLONE_NEWNET)");
             }
-            Connector::subscribe()
+            Connector::subscribe(rcvbuf, force)
         })
         .join()
         .unwrap_or_else(|_| bail!("the thread opening the connector panicked"))
     }
 
-    fn subscribe() -> Result<Connector> {
+    fn subscribe(rcvbuf: usize, force: bool) -> Result<Connector> {
         let mut socket = Socket::new(NETLINK_CONNECTOR).context(
             "socket(AF_NETLINK, NETLINK_CONNECTOR) (is CONFIG_PROC_EVENTS set in the kernel?)",
         )?;
         socket
             .bind(&SocketAddr::new(0, CN_IDX_PROC))
             .context("binding the connector socket to CN_IDX_PROC")?;
-        if let Err(e) = socket.set_rx_buf_sz(RCVBUF) {
-            warn!("track_process: cannot set the connector's receive buffer to {RCVBUF}: {e}");
+        if let Err(e) = set_rcvbuf(&socket, rcvbuf, force) {
+            warn!("track_process: cannot set the connector's receive buffer to {rcvbuf}: {e}");
         }
         let mut msg = Vec::with_capacity(EVENT_AT + 4);
         let len = (EVENT_AT + 4) as u32;
@@ -625,17 +651,25 @@ impl Connector {
         socket
             .set_non_blocking(true)
             .context("connector socket: O_NONBLOCK")?;
-        Ok(Connector { socket })
+        Ok(Connector {
+            socket,
+            rcvbuf,
+            force,
+        })
     }
 }
 
 /// For `processes` (none: nothing is opened): the connector, subscribed, then the table of
 /// the processes running now (subscribed first, so that no process starts unseen between).
-pub fn open(processes: &[TrackProcess]) -> Result<Option<(Connector, Table)>> {
+pub fn open(processes: &[TrackProcess], global: &GlobalDefs) -> Result<Option<(Connector, Table)>> {
     if processes.is_empty() {
         return Ok(None);
     }
-    let connector = Connector::open().context("track_process: the process events connector")?;
+    let rcvbuf = global
+        .process_monitor_rcv_bufs
+        .map_or(RCVBUF, |n| n as usize);
+    let connector = Connector::open(rcvbuf, global.process_monitor_rcv_bufs_force)
+        .context("track_process: the process events connector")?;
     let mut table = Table::new(processes);
     table.start(&scan(table.cmdline_len()));
     for r in table.readings() {
@@ -723,6 +757,7 @@ pub async fn monitor(
     readings: mpsc::UnboundedSender<Vec<Reading>>,
 ) {
     let cmdline_len = table.cmdline_len();
+    let (mut rcvbuf, force) = (connector.rcvbuf, connector.force);
     // SAFETY: the netlink `Socket` owns its fd, which stays open and the same until the
     // `AsyncFd` (which owns the `Socket`) is dropped.
     let socket = match unsafe { AsyncFd::register(connector.socket) }.map_err(std::io::Error::from)
@@ -735,7 +770,6 @@ pub async fn monitor(
     };
     let mut last = table.states();
     let mut rescan_at: Option<Instant> = None;
-    let mut rcvbuf = RCVBUF;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         let deadline = table.next_deadline().into_iter().chain(rescan_at).min();
@@ -769,12 +803,16 @@ pub async fn monitor(
                             }
                         }
                         Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                            rcvbuf = rcvbuf.saturating_mul(2);
-                            let _ = guard.get_ref().get_ref().set_rx_buf_sz(rcvbuf);
-                            warn!(
-                                "track_process: process events were lost (the socket's buffer \
-                                 overflowed); reading /proc again, buffer now {rcvbuf} bytes"
-                            );
+                            // Once per burst: the rescan waits for the last loss of it.
+                            if rescan_at.is_none() {
+                                rcvbuf = rcvbuf.saturating_mul(2);
+                                let _ = set_rcvbuf(guard.get_ref().get_ref(), rcvbuf, force);
+                                warn!(
+                                    "track_process: process events were lost (the socket's \
+                                     buffer overflowed); reading /proc again, buffer now {rcvbuf} \
+                                     bytes (process_monitor_rcv_bufs)"
+                                );
+                            }
                             rescan_at = Some(Instant::now() + RESCAN_AFTER);
                         }
                         Ok(Err(e)) => {
@@ -792,6 +830,9 @@ pub async fn monitor(
                     let scanned = tokio::task::spawn_blocking(move || scan(cmdline_len)).await;
                     if let Ok(scanned) = scanned {
                         table.rescan(Instant::now(), &scanned);
+                        for r in table.readings() {
+                            info!("track_process {}: {} running after reading /proc again", r.name, r.count);
+                        }
                     }
                 }
                 table.expire(now);

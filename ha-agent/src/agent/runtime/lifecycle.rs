@@ -170,7 +170,7 @@ impl Runtime {
             .filter(|p| tracked(&p.name))
             .cloned()
             .collect();
-        track::process::open(&used)
+        track::process::open(&used, &self.config.global)
     }
 
     /// Starts the receive, claim, script and track-file tasks on what [`Runtime::open_io`]
