@@ -47,11 +47,13 @@ pub struct InstanceStatus {
 /// A tracker reference and its state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackerStatus {
-    /// `interface`, `script` or `file`.
+    /// `interface`, `script`, `file`, `process`; `vip`, `src_ip`, `config` for faults of their own.
     pub kind: &'static str,
     pub name: String,
     pub up: bool,
     pub weight: i32,
+    /// A process: how many of its processes run.
+    pub count: Option<u32>,
 }
 
 /// The whole agent.

@@ -71,6 +71,7 @@ pub struct InstancePlan {
     pub track_interfaces: Vec<config::Tracker>,
     pub track_scripts: Vec<config::Tracker>,
     pub track_files: Vec<config::Tracker>,
+    pub track_processes: Vec<config::Tracker>,
     /// The interfaces of VIPs placed on another interface than the instance's (`dev`), unless
     /// the VIP says `no_track`, each once: one that is not running faults the instance, as
     /// keepalived tracks them (weight 0, `vrrp_complete_instance`).
@@ -389,6 +390,7 @@ fn instance(
         track_interfaces: inst.track_interfaces.clone(),
         track_scripts: inst.track_scripts.clone(),
         track_files: inst.track_files.clone(),
+        track_processes: inst.track_processes.clone(),
         vip_interfaces,
         config_fault: inst
             .unicast_fault_no_peer

@@ -39,6 +39,7 @@ pub struct Config {
     pub global: GlobalDefs,
     pub scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
     pub instances: Vec<VrrpInstance>,
     pub sync_groups: Vec<SyncGroup>,
     /// Every interface name written in the file, in file order.
@@ -63,6 +64,10 @@ impl Config {
 
     pub fn track_file(&self, name: &str) -> Option<&TrackFile> {
         self.track_files.iter().find(|f| f.name == name)
+    }
+
+    pub fn track_process(&self, name: &str) -> Option<&TrackProcess> {
+        self.track_processes.iter().find(|p| p.name == name)
     }
 
     pub fn sync_group_of(&self, instance: &str) -> Option<&SyncGroup> {
@@ -123,6 +128,10 @@ pub struct GlobalDefs {
     pub script_user: Option<ScriptUser>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
+    /// `process_monitor_rcv_bufs` (track_process's connector socket; unset: ha-agent's 1 MiB)
+    /// and `process_monitor_rcv_bufs_force` (SO_RCVBUFFORCE: above net.core.rmem_max).
+    pub process_monitor_rcv_bufs: Option<u32>,
+    pub process_monitor_rcv_bufs_force: bool,
     /// Notification email settings: parsed, reported as not used (ha-agent sends no mail).
     pub email: EmailSettings,
 }
@@ -151,6 +160,8 @@ impl Default for GlobalDefs {
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
+            process_monitor_rcv_bufs: None,
+            process_monitor_rcv_bufs_force: false,
             email: EmailSettings::default(),
         }
     }
@@ -224,6 +235,46 @@ pub struct TrackFile {
 pub struct TrackFileInit {
     pub value: i32,
     pub overwrite: bool,
+}
+
+/// `vrrp_track_process NAME { … }`: how many processes of a name run (keepalived's
+/// `vrrp_tracked_process_t`, defaults from vrrp_data.c `alloc_vrrp_process`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackProcess {
+    pub name: String,
+    pub source: Source,
+    /// `process NAME [PARAM…]`: the name a process must have (its comm, or its argv[0] with
+    /// `full_command`), exactly.
+    pub process: String,
+    /// The parameters after the name: matched as `param_match` says.
+    pub params: Vec<String>,
+    pub param_match: ParamMatch,
+    /// `full_command` (or parameters, or `param_match`): match /proc/PID/cmdline, not comm.
+    pub full_command: bool,
+    /// `weight N [reverse]` (default 0: down is FAULT).
+    pub weight: i32,
+    pub weight_reverse: bool,
+    /// `quorum` (default 1): at least this many processes for up.
+    pub quorum: u32,
+    /// `quorum_max` (default unlimited): at most this many for up.
+    pub quorum_max: u32,
+    /// `fork_delay` (or `delay`): quorum gained by a fork counts after this long.
+    pub fork_delay: Duration,
+    /// `terminate_delay` (or `delay`): quorum lost by an exit counts after this long.
+    pub terminate_delay: Duration,
+}
+
+/// `param_match`: how a process's parameters are compared (track_process.c `check_params`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamMatch {
+    /// Parameters are not looked at.
+    None,
+    /// The parameters are exactly the configured ones (none if none are configured).
+    Exact,
+    /// The first parameters are the configured ones.
+    Partial,
+    /// As `Partial`, and the last configured one may be the start of the process's.
+    Initial,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +408,7 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<Tracker>,
     pub track_scripts: Vec<Tracker>,
     pub track_files: Vec<Tracker>,
+    pub track_processes: Vec<Tracker>,
     /// `dont_track_primary`.
     pub dont_track_primary: bool,
     pub notify: Notify,
@@ -426,6 +478,7 @@ pub struct SyncGroup {
     pub track_interfaces: Vec<Tracker>,
     pub track_scripts: Vec<Tracker>,
     pub track_files: Vec<Tracker>,
+    pub track_processes: Vec<Tracker>,
     /// `sync_group_tracking_weight` (or the deprecated `global_tracking`): members keep tracker weights.
     pub sync_group_tracking_weight: bool,
 }

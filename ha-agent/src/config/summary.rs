@@ -37,6 +37,13 @@ fn tracker_lines(out: &mut String, interfaces: &[Tracker], scripts: &[Tracker], 
     }
 }
 
+/// The `track_process` lines of an instance or a sync group.
+fn process_lines(out: &mut String, processes: &[Tracker]) {
+    for t in processes {
+        let _ = writeln!(out, "  {}", tracker("track_process", t));
+    }
+}
+
 fn vip(v: &VirtualAddress) -> String {
     let mut s = format!("{}/{}", v.addr, v.prefix_len);
     if let Some(d) = &v.dev {
@@ -203,6 +210,7 @@ pub fn summary(config: &Config) -> String {
             &i.track_scripts,
             &i.track_files,
         );
+        process_lines(&mut out, &i.track_processes);
         notify_lines(&mut out, "  ", &i.notify);
     }
     for sg in &config.sync_groups {
@@ -218,6 +226,7 @@ pub fn summary(config: &Config) -> String {
             &sg.track_scripts,
             &sg.track_files,
         );
+        process_lines(&mut out, &sg.track_processes);
         notify_lines(&mut out, "  ", &sg.notify);
     }
     for s in &config.scripts {
@@ -242,6 +251,37 @@ pub fn summary(config: &Config) -> String {
             f.file.display(),
             f.weight,
             if f.weight_reverse { " reverse" } else { "" }
+        );
+    }
+    for p in &config.track_processes {
+        let mut name = std::iter::once(p.process.as_str())
+            .chain(p.params.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if p.full_command {
+            name.push_str(" (command line");
+            match p.param_match {
+                ParamMatch::None => {}
+                ParamMatch::Exact => name.push_str(", parameters exactly"),
+                ParamMatch::Partial => name.push_str(", parameters partial"),
+                ParamMatch::Initial => name.push_str(", parameters initial"),
+            }
+            name.push(')');
+        }
+        let quorum = if p.quorum_max == u32::MAX {
+            format!("at least {}", p.quorum)
+        } else {
+            format!("{}..{}", p.quorum, p.quorum_max)
+        };
+        let _ = writeln!(
+            out,
+            "\nvrrp_track_process {}: {name}, quorum {quorum}, weight {}{}, fork_delay {}, \
+             terminate_delay {}",
+            p.name,
+            p.weight,
+            if p.weight_reverse { " reverse" } else { "" },
+            dur(p.fork_delay),
+            dur(p.terminate_delay)
         );
     }
     out

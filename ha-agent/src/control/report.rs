@@ -39,8 +39,8 @@
 //!       "sent": 120, "received": 3,
 //!       "rejected": {"auth_mismatch": 2}      // this interface and VRID, by reason
 //!     },
-//!     "trackers": [{"kind": "interface" | "script" | "file", "name": "chk", "up": true,
-//!                   "weight": -20}],
+//!     "trackers": [{"kind": "interface" | "script" | "file" | "process", "name": "chk",
+//!                   "up": true, "weight": -20, "count": 2 /* process: how many run */}],
 //!     "vip_conflicts": {"192.0.2.200": 0}  // per VIP: claims (ARP/NA) by another MAC while we
 //!                                          // were master: address conflicts
 //!   }],
@@ -154,6 +154,9 @@ pub struct TrackerReport {
     pub name: String,
     pub up: bool,
     pub weight: i32,
+    /// A `process` tracker: how many of its processes run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +296,7 @@ impl InstanceReport {
                     name: t.name.clone(),
                     up: t.up,
                     weight: t.weight,
+                    count: t.count,
                 })
                 .collect(),
             vip_conflicts: i.vip_conflicts.clone(),
@@ -406,7 +410,10 @@ pub fn render_table(r: &Report) -> String {
                     format!("  {}", i.name),
                     t.kind.clone(),
                     t.name.clone(),
-                    if t.up { "up" } else { "DOWN" }.to_owned(),
+                    match t.count {
+                        Some(n) => format!("{} ({n} running)", if t.up { "up" } else { "DOWN" }),
+                        None => if t.up { "up" } else { "DOWN" }.to_owned(),
+                    },
                     format!("weight {}", t.weight),
                 ]
             })
@@ -530,10 +537,11 @@ pub fn render_data(r: &Report) -> String {
         for t in &i.trackers {
             let _ = writeln!(
                 out,
-                "   Tracked {} = {} {} weight {}",
+                "   Tracked {} = {} {}{} weight {}",
                 t.kind,
                 t.name,
                 if t.up { "UP" } else { "DOWN" },
+                t.count.map_or(String::new(), |n| format!(" ({n} running)")),
                 t.weight
             );
         }

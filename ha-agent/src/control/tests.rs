@@ -65,6 +65,7 @@ fn instance(name: &str, vrid: u8, state: State, since: Instant) -> InstanceStatu
             name: "chk_nginx".into(),
             up: false,
             weight: -20,
+            count: None,
         }],
         vip_conflicts: [("192.0.2.200".parse().unwrap(), 3)].into_iter().collect(),
     }

@@ -1,4 +1,5 @@
-//! Trackers: `track_interface`, `track_script` (`vrrp_script`), `track_file`, and how they make
+//! Trackers: `track_interface`, `track_script` (`vrrp_script`), `track_file`, `track_process`
+//! (`vrrp_track_process`: up while its quorum holds, like a script), and how they make
 //! an instance's effective priority or put it in FAULT, as keepalived does
 //! (keepalived/vrrp/vrrp_track.c, `vrrp_set_effective_priority`).
 //!
@@ -10,6 +11,7 @@
 //! - The result is clamped to 1..=254; the address owner (255) is never changed.
 
 pub mod file;
+pub mod process;
 pub mod script;
 mod trackers;
 

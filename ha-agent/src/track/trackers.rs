@@ -1,4 +1,5 @@
-//! What every tracker reads now (interfaces running, scripts succeeding, track_file values) and
+//! What every tracker reads now (interfaces running, scripts succeeding, track_file values,
+//! track_process counts) and
 //! the pure evaluation of one instance's trackers against it: its FAULT, its effective priority,
 //! and what `status` shows. The runtime feeds the readings in and delivers what changed.
 
@@ -13,6 +14,7 @@ pub struct Tracks<'a> {
     pub interfaces: &'a [Tracker],
     pub scripts: &'a [Tracker],
     pub files: &'a [Tracker],
+    pub processes: &'a [Tracker],
 }
 
 /// One tracker as `status` shows it.
@@ -22,6 +24,8 @@ pub struct Shown {
     pub name: String,
     pub up: bool,
     pub weight: i32,
+    /// A track_process: how many of its processes run.
+    pub count: Option<u32>,
 }
 
 /// What the trackers make of one instance.
@@ -41,6 +45,8 @@ pub struct Trackers {
     scripts: Vec<(String, Vec<String>, bool)>,
     /// Each track_file's last reading, by name.
     values: HashMap<String, Result<i64, String>>,
+    /// Each vrrp_track_process: its processes running, and whether its quorum holds.
+    processes: HashMap<String, (u32, bool)>,
 }
 
 impl Trackers {
@@ -63,6 +69,7 @@ impl Trackers {
             running,
             scripts: scripts.into_iter().collect(),
             values: HashMap::new(),
+            processes: HashMap::new(),
         }
     }
 
@@ -99,6 +106,13 @@ impl Trackers {
         news
     }
 
+    /// Records the track_process readings (`track::process::monitor`).
+    pub fn set_processes(&mut self, readings: &[super::process::Reading]) {
+        for r in readings {
+            self.processes.insert(r.name.clone(), (r.count, r.up));
+        }
+    }
+
     fn running(&self, name: &str) -> bool {
         self.running.get(name).copied().unwrap_or(false)
     }
@@ -120,6 +134,7 @@ impl Trackers {
                 name: t.name.clone(),
                 up,
                 weight: t.weight,
+                count: None,
             });
         };
         let up_down = |up: bool, t: &Tracker| Tracked::UpDown {
@@ -165,6 +180,28 @@ impl Trackers {
                 weight: t.weight,
                 reverse: t.reverse,
             });
+        }
+        // A process tracked by the instance and its group counts once, with the group's weight
+        // unless the instance's is 0 (vrrp.c add_vrrp_to_track_process).
+        let group_processes = group.processes.iter().filter(|g| {
+            !own.processes
+                .iter()
+                .any(|o| o.name == g.name && o.weight == 0)
+        });
+        let own_processes = own
+            .processes
+            .iter()
+            .filter(|o| o.weight == 0 || !group.processes.iter().any(|g| g.name == o.name));
+        for t in own_processes.chain(group_processes) {
+            let (count, up) = self.processes.get(&t.name).copied().unwrap_or((0, false));
+            shown.push(Shown {
+                kind: "process",
+                name: t.name.clone(),
+                up,
+                weight: t.weight,
+                count: Some(count),
+            });
+            trackers.push(up_down(up, t));
         }
         let eff = effective(priority, &trackers);
         Evaluation {
@@ -289,5 +326,44 @@ mod tests {
         assert!(!tr.set_running("eth0", true));
         assert!(tr.set_running("eth0", false));
         assert!(tr.set_running("eth9", true));
+    }
+
+    #[test]
+    fn processes_count_like_scripts_and_once_when_the_group_tracks_them_too() {
+        use crate::track::process::Reading;
+        let mut tr = Trackers::with_scripts(HashMap::new(), []);
+        let reading = |name: &str, count, up| Reading {
+            name: name.into(),
+            count,
+            up,
+        };
+        tr.set_processes(&[reading("web", 0, false), reading("db", 2, true)]);
+        let own = [t("web", 0, false), t("db", 10, false)];
+        let tracks = |p| Tracks {
+            processes: p,
+            ..Default::default()
+        };
+        let e = tr.evaluate(100, tracks(&own), &[], Tracks::default());
+        // web down at weight 0: FAULT; db up: +10.
+        assert_eq!((e.fault, e.priority), (true, 110));
+        assert_eq!(
+            e.shown
+                .iter()
+                .map(|s| (s.kind, s.name.as_str(), s.up, s.count))
+                .collect::<Vec<_>>(),
+            [
+                ("process", "web", false, Some(0)),
+                ("process", "db", true, Some(2))
+            ]
+        );
+        // The group's weight replaces the instance's (vrrp.c add_vrrp_to_track_process) ...
+        let group = [t("db", 30, false)];
+        let e = tr.evaluate(100, tracks(&own[1..]), &[], tracks(&group));
+        assert_eq!((e.priority, e.shown.len()), (130, 1));
+        // ... unless the instance's is 0.
+        let unweighted = [t("db", 0, false)];
+        tr.set_processes(&[reading("db", 0, false)]);
+        let e = tr.evaluate(100, tracks(&unweighted), &[], tracks(&group));
+        assert_eq!((e.fault, e.priority, e.shown.len()), (true, 100, 1));
     }
 }

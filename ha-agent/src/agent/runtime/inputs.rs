@@ -245,6 +245,12 @@ impl Runtime {
         }
     }
 
+    /// Tracked processes' counts or states changed (only the process monitor task sends this).
+    pub(super) async fn on_track_processes(&mut self, readings: &[track::process::Reading]) {
+        self.trackers.set_processes(readings);
+        self.recompute_all().await;
+    }
+
     pub(super) async fn on_script(&mut self, update: crate::track::script::ScriptUpdate) {
         // From a script task a reload stopped: its index is the old configuration's (the new
         // task sends its first result anyway).
@@ -359,6 +365,7 @@ impl Runtime {
             interfaces: &ip.track_interfaces,
             scripts: &ip.track_scripts,
             files: &ip.track_files,
+            processes: &ip.track_processes,
         };
         let group = self.plan.units[self.nodes[i].unit]
             .group
@@ -367,6 +374,7 @@ impl Runtime {
                 interfaces: &g.track_interfaces,
                 scripts: &g.track_scripts,
                 files: &g.track_files,
+                processes: &g.track_processes,
             })
             .unwrap_or_default();
         let eval = self
@@ -380,6 +388,7 @@ impl Runtime {
                 name: s.name,
                 up: s.up,
                 weight: s.weight,
+                count: s.count,
             })
             .collect();
         // A VIP the kernel would not add: FAULT, shown as a tracker that is down.
@@ -390,6 +399,7 @@ impl Runtime {
                 name: format!("{why} (cannot be added)"),
                 up: false,
                 weight: 0,
+                count: None,
             });
         }
         if let (Some(src), true) = (ip.track_src, self.nodes[i].src_missing) {
@@ -398,6 +408,7 @@ impl Runtime {
                 name: format!("{src} on {}", ip.interface),
                 up: false,
                 weight: 0,
+                count: None,
             });
         }
         if let Some(why) = ip.config_fault {
@@ -406,6 +417,7 @@ impl Runtime {
                 name: why.to_owned(),
                 up: false,
                 weight: 0,
+                count: None,
             });
         }
         self.board.counters(i).trackers = shown;

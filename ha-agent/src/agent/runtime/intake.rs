@@ -92,6 +92,8 @@ pub(super) struct Channels {
     claims: mpsc::Sender<(Rc<str>, Claim)>,
     /// A tracked file may have changed (`track::file::watch`).
     files: mpsc::UnboundedSender<()>,
+    /// Tracked processes' counts and states (`track::process::monitor`).
+    processes: mpsc::UnboundedSender<Vec<crate::track::process::Reading>>,
 }
 
 /// The loop's ends of the [`Channels`].
@@ -100,6 +102,7 @@ pub(super) struct Inboxes {
     pub scripts: mpsc::UnboundedReceiver<ScriptUpdate>,
     pub claims: mpsc::Receiver<(Rc<str>, Claim)>,
     pub files: mpsc::UnboundedReceiver<()>,
+    pub processes: mpsc::UnboundedReceiver<Vec<crate::track::process::Reading>>,
 }
 
 impl Channels {
@@ -109,17 +112,20 @@ impl Channels {
         // Bounded: a flood of claims waits in (and overflows from) the kernel's socket queue.
         let (claims_tx, claims) = mpsc::channel(CLAIM_QUEUE);
         let (files_tx, files) = mpsc::unbounded_channel();
+        let (processes_tx, processes) = mpsc::unbounded_channel();
         let channels = Channels {
             adverts: adverts_tx,
             scripts: scripts_tx,
             claims: claims_tx,
             files: files_tx,
+            processes: processes_tx,
         };
         let inboxes = Inboxes {
             adverts,
             scripts,
             claims,
             files,
+            processes,
         };
         (channels, inboxes)
     }
@@ -399,6 +405,20 @@ impl Intake {
             ));
             self.tasks.push(task.abort_handle());
         }
+    }
+
+    /// Follows the tracked processes from `connector`'s events (`track::process::monitor`).
+    pub fn track_processes(
+        &mut self,
+        connector: crate::track::process::Connector,
+        table: crate::track::process::Table,
+    ) {
+        let task = spawn_local(crate::track::process::monitor(
+            connector,
+            table,
+            self.channels.processes.clone(),
+        ));
+        self.tasks.push(task.abort_handle());
     }
 
     /// Reads the ring buffers `fresh` of interfaces XDP was attached to anew; stops the readers

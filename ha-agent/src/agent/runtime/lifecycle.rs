@@ -24,7 +24,7 @@ use crate::{
     control::{events, logging},
     datapath::xdp::XdpDatapath,
     net::{AdvertSender, GarpSender, Netlink},
-    track::Trackers,
+    track::{self, Trackers},
     vrrp::{
         instance::{Event, Instance},
         packet::Family,
@@ -42,6 +42,8 @@ pub(super) struct Io {
     /// One per instance, in plan order.
     senders: Vec<Rc<AdvertSender>>,
     garp: HashMap<String, Rc<GarpSender>>,
+    /// The process events connector and the processes running, when a process is tracked.
+    processes: Option<(track::process::Connector, track::process::Table)>,
 }
 
 impl Runtime {
@@ -150,7 +152,26 @@ impl Runtime {
             listeners,
             senders,
             garp,
+            processes: self.open_track_processes()?,
         })
+    }
+
+    /// The process events connector, subscribed, and the processes running now, when an
+    /// instance or a sync group tracks a process.
+    fn open_track_processes(
+        &self,
+    ) -> Result<Option<(track::process::Connector, track::process::Table)>> {
+        let uses = |name: &str, t: &[crate::config::Tracker]| t.iter().any(|t| t.name == name);
+        let tracked = |name: &str| {
+            let instances = &self.plan.instances;
+            instances.iter().any(|i| uses(name, &i.track_processes))
+                || (self.config.sync_groups.iter()).any(|g| uses(name, &g.track_processes))
+        };
+        let used: Vec<_> = (self.config.track_processes.iter())
+            .filter(|p| tracked(&p.name))
+            .cloned()
+            .collect();
+        track::process::open(&used, &self.config.global)
     }
 
     /// Starts the receive, claim, script and track-file tasks on what [`Runtime::open_io`]
@@ -159,6 +180,10 @@ impl Runtime {
         self.adverts.install(io.senders);
         self.garp.install(io.garp);
         let garp_interfaces = self.garp.interfaces().cloned().collect();
+        if let Some((connector, table)) = io.processes {
+            self.trackers.set_processes(&table.readings());
+            self.intake.track_processes(connector, table);
+        }
         self.intake.start(
             io.listeners,
             &mut self.datapaths,

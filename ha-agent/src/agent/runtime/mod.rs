@@ -200,6 +200,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
                 while inbox.files.try_recv().is_ok() {}
                 rt.on_track_files().await
             }
+            Some(readings) = inbox.processes.recv() => rt.on_track_processes(&readings).await,
             _ = counters.tick() => {
                 rt.refresh_counters();
                 rt.resync_lost_events().await;

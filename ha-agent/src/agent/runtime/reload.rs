@@ -15,6 +15,7 @@ fn same_group(a: &SyncGroup, b: &SyncGroup) -> bool {
         && a.track_interfaces == b.track_interfaces
         && a.track_scripts == b.track_scripts
         && a.track_files == b.track_files
+        && a.track_processes == b.track_processes
         && a.sync_group_tracking_weight == b.sync_group_tracking_weight
 }
 

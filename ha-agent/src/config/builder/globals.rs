@@ -144,6 +144,17 @@ impl Builder<'_> {
                     g.script_user = Some(u);
                 }
             }
+            // global_parser.c process_monitor_rcv_bufs_handler: 0 leaves the default.
+            "process_monitor_rcv_bufs" => {
+                if let Some(v) = self.uint(st, 0, u64::from(u32::MAX)) {
+                    g.process_monitor_rcv_bufs = (v != 0).then_some(v as u32);
+                }
+            }
+            "process_monitor_rcv_bufs_force" => {
+                if let Some(b) = self.flag(st) {
+                    g.process_monitor_rcv_bufs_force = b;
+                }
+            }
             "enable_script_security" => {
                 self.bare_flag(st);
                 g.enable_script_security = true;

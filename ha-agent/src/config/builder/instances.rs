@@ -47,6 +47,7 @@ impl Builder<'_> {
             track_if: Vec::new(),
             track_script: Vec::new(),
             track_file: Vec::new(),
+            track_process: Vec::new(),
             dont_track_primary: false,
             notify: Notify::default(),
             garp_delay: None,
@@ -282,6 +283,7 @@ impl Builder<'_> {
             }
             "track_script" => self.track_refs(x, &mut v.track_script),
             "track_file" => self.track_refs(x, &mut v.track_file),
+            "track_process" => self.track_refs(x, &mut v.track_process),
             "dont_track_primary" => {
                 self.bare_flag(x);
                 v.dont_track_primary = true;

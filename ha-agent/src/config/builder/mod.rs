@@ -53,6 +53,7 @@ pub(crate) fn build(stmts: &[Stmt], options: &ReadOptions, diags: &mut Diags) ->
         global: GlobalDefs::default(),
         scripts: Vec::new(),
         track_files: Vec::new(),
+        track_processes: Vec::new(),
         instances: Vec::new(),
         groups: Vec::new(),
     };
@@ -121,6 +122,7 @@ struct RawInstance {
     track_if: Vec<TrackRef>,
     track_script: Vec<TrackRef>,
     track_file: Vec<TrackRef>,
+    track_process: Vec<TrackRef>,
     dont_track_primary: bool,
     notify: Notify,
     garp_delay: Option<Duration>,
@@ -146,6 +148,7 @@ struct RawGroup {
     track_if: Vec<TrackRef>,
     track_script: Vec<TrackRef>,
     track_file: Vec<TrackRef>,
+    track_process: Vec<TrackRef>,
     tracking_weight: bool,
 }
 
@@ -157,6 +160,7 @@ struct Builder<'d> {
     global: GlobalDefs,
     scripts: Vec<(VrrpScript, Pos)>,
     track_files: Vec<(TrackFile, Pos)>,
+    track_processes: Vec<(TrackProcess, Pos)>,
     instances: Vec<RawInstance>,
     groups: Vec<RawGroup>,
 }
@@ -177,6 +181,7 @@ impl Builder<'_> {
             "vrrp_instance" => self.vrrp_instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
+            "vrrp_track_process" => self.track_process_def(st),
             _ => self.not_handled(st, Context::Root, ""),
         }
     }
@@ -222,6 +227,7 @@ impl Builder<'_> {
             global: self.global,
             scripts: self.scripts.into_iter().map(|(s, _)| s).collect(),
             track_files: self.track_files.into_iter().map(|(f, _)| f).collect(),
+            track_processes: self.track_processes.into_iter().map(|(p, _)| p).collect(),
             instances: done.into_iter().map(|(i, _)| i).collect(),
             sync_groups,
             interface_refs: self.interface_refs,

@@ -66,6 +66,13 @@ impl Builder<'_> {
             self.instance_trackers(TrackKind::Script, &raw.track_script, no_weight, own, &c.ctx);
         let track_files =
             self.instance_trackers(TrackKind::File, &raw.track_file, no_weight, own, &c.ctx);
+        let track_processes = self.instance_trackers(
+            TrackKind::Process,
+            &raw.track_process,
+            no_weight,
+            own,
+            &c.ctx,
+        );
 
         let mcast_group = if unicast {
             None
@@ -143,6 +150,7 @@ impl Builder<'_> {
             track_interfaces,
             track_scripts,
             track_files,
+            track_processes,
             dont_track_primary: raw.dont_track_primary,
             notify: raw.notify.clone(),
             garp_master_delay: raw.garp_delay.unwrap_or(g.vrrp_garp_master_delay),

@@ -40,6 +40,7 @@ impl Builder<'_> {
             track_if: Vec::new(),
             track_script: Vec::new(),
             track_file: Vec::new(),
+            track_process: Vec::new(),
             tracking_weight: false,
         };
         let ctx = format!("vrrp_sync_group {name}: ");
@@ -66,6 +67,7 @@ impl Builder<'_> {
                 }
                 "track_script" => self.track_refs(x, &mut g.track_script),
                 "track_file" => self.track_refs(x, &mut g.track_file),
+                "track_process" => self.track_refs(x, &mut g.track_process),
                 "notify" => self.notify_script(x, &mut g.notify.notify),
                 "notify_master" => self.notify_script(x, &mut g.notify.master),
                 "notify_backup" => self.notify_script(x, &mut g.notify.backup),
@@ -174,6 +176,12 @@ impl Builder<'_> {
             ),
             track_scripts: self.group_trackers(TrackKind::Script, &g.track_script, has_owner, &ctx),
             track_files: self.group_trackers(TrackKind::File, &g.track_file, has_owner, &ctx),
+            track_processes: self.group_trackers(
+                TrackKind::Process,
+                &g.track_process,
+                has_owner,
+                &ctx,
+            ),
             sync_group_tracking_weight: g.tracking_weight,
         }
     }

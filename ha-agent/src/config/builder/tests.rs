@@ -329,3 +329,94 @@ fn track_src_ip_needs_a_configured_source() {
         ]
     );
 }
+
+#[test]
+fn track_process_definitions_as_keepalived_reads_them() {
+    use crate::config::ParamMatch;
+    use std::time::Duration;
+    let text = format!(
+        "vrrp_track_process web {{\n process nginx\n}}\n\
+         vrrp_track_process app {{\n process \"/srv/my app\" -c \"a b\"\n param_match partial\n \
+         quorum 2\n quorum_max 3\n delay 0.5\n fork_delay 2\n weight -254 reverse\n}}\n\
+         vrrp_track_process none {{\n process forbidden\n quorum_max 0\n}}\n{}",
+        instance(
+            "A",
+            1,
+            "track_process {\n web\n app weight 254 noreverse\n none weight 0 reverse\n }"
+        )
+    );
+    let l = parse(&text).unwrap();
+    assert_eq!(warnings(&l), Vec::<String>::new());
+    let web = l.config.track_process("web").unwrap();
+    // keepalived's defaults: weight 0 (down is FAULT), quorum 1, no maximum, comm matched.
+    assert_eq!(
+        (web.weight, web.quorum, web.quorum_max, web.full_command),
+        (0, 1, u32::MAX, false)
+    );
+    assert_eq!(web.param_match, ParamMatch::None);
+    let app = l.config.track_process("app").unwrap();
+    assert_eq!(app.process, "/srv/my app");
+    assert_eq!(app.params, ["-c", "a b"]);
+    assert_eq!(app.param_match, ParamMatch::Partial);
+    assert!(app.full_command, "parameters match the command line");
+    assert_eq!((app.quorum, app.quorum_max), (2, 3));
+    assert_eq!(app.fork_delay, Duration::from_secs(2));
+    assert_eq!(app.terminate_delay, Duration::from_millis(500));
+    assert_eq!((app.weight, app.weight_reverse), (-254, true));
+    let none = l.config.track_process("none").unwrap();
+    assert_eq!((none.quorum, none.quorum_max), (0, 0));
+    // References keep ±254 (vrrp_track.c alloc_track_process), and their own reverse.
+    assert_eq!(
+        l.config.instances[0].track_processes,
+        [
+            tracker("web", 0, false),
+            tracker("app", 254, false),
+            tracker("none", 0, true)
+        ]
+    );
+}
+
+#[test]
+fn track_process_errors_are_refused_where_written() {
+    let e = errors(&format!(
+        "vrrp_track_process p {{\n quorum_max 2\n quorum 3\n param_match whole\n delay 0\n}}\n{}",
+        instance("A", 1, "track_process {\n p\n q\n }")
+    ));
+    assert_eq!(
+        e,
+        [
+            "1:1: vrrp_track_process p: no process set (expected `process NAME [PARAMETER…]`)",
+            "3:2: vrrp_track_process p: quorum 3 is greater than quorum_max 2",
+            "4:14: vrrp_track_process p: param_match: expected \"initial\" or \"partial\" \
+             (or nothing: exact), found \"whole\"",
+            "5:8: delay: expected a number of seconds 0.000001-3600, found \"0\"",
+            "15:2: vrrp_instance A: track_process: no vrrp_track_process named \"q\"",
+        ]
+    );
+}
+
+#[test]
+fn a_long_comm_never_matches_and_a_weighted_group_process_with_an_owner_is_zeroed() {
+    let text = format!(
+        "vrrp_track_process p {{\n process a_name_of_sixteen_\n weight 10\n}}\n\
+         vrrp_sync_group G {{\n group {{\n A\n B\n }}\n track_process {{\n p\n }}\n}}\n{}{}",
+        instance("A", 1, "priority 255"),
+        instance("B", 2, "")
+    );
+    let l = parse(&text).unwrap();
+    let w = warnings(&l);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("2:10: ") && w.contains("never matches")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|w| w.starts_with("11:2: ")
+            && w.contains("weight of track_process p set to 0: a member has priority 255")),
+        "{w:?}"
+    );
+    assert_eq!(
+        l.config.sync_groups[0].track_processes,
+        [tracker("p", 0, false)]
+    );
+}

@@ -1,6 +1,6 @@
-//! Trackers: `vrrp_script` and `track_file` definitions, the `track_interface`,
-//! `track_script` and `track_file` references of instances and sync groups with their
-//! `weight N [reverse]`, and the resolution of each reference against its definition, with
+//! Trackers: `vrrp_script`, `track_file` and `vrrp_track_process` definitions, the
+//! `track_interface`, `track_script`, `track_file` and `track_process` references of instances
+//! and sync groups with their `weight N [reverse]`, and the resolution of each reference against its definition, with
 //! keepalived's rules for dropping weights.
 
 use std::path::PathBuf;
@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::{Builder, TrackRef, US_PER_SEC, source};
 use crate::config::lexer::{Word, split_command, split_words};
-use crate::config::model::{TrackFile, TrackFileInit, Tracker, VrrpScript};
+use crate::config::model::{
+    ParamMatch, TrackFile, TrackFileInit, TrackProcess, Tracker, VrrpScript,
+};
 use crate::config::parser::Stmt;
 
 /// What a `track_*` reference names.
@@ -17,6 +19,7 @@ pub(super) enum TrackKind {
     Interface,
     Script,
     File,
+    Process,
 }
 
 impl TrackKind {
@@ -26,6 +29,7 @@ impl TrackKind {
             TrackKind::Interface => ("track_interface", "interface"),
             TrackKind::Script => ("track_script", "vrrp_script"),
             TrackKind::File => ("track_file", "track_file"),
+            TrackKind::Process => ("track_process", "vrrp_track_process"),
         }
     }
 }
@@ -113,7 +117,7 @@ impl Builder<'_> {
             return None;
         };
         let mut v = self.int_word(&format!("{kw} {name} weight"), w, -254, 254)?;
-        if v.abs() == 254 {
+        if v.abs() == 254 && kw != "track_process" {
             // vrrp_track.c: "weight cannot be +/-254. Setting to +/-253"
             v = v.signum() * 253;
             self.d.warn(
@@ -336,6 +340,160 @@ impl Builder<'_> {
     }
 }
 
+/// The longest comm the kernel keeps (TASK_COMM_LEN 16, with its NUL).
+const COMM_MAX: usize = 15;
+
+/// `vrrp_track_process NAME { … }` (vrrp_parser.c `vrrp_tprocess_*_handler`).
+impl Builder<'_> {
+    pub(super) fn track_process_def(&mut self, st: &Stmt) {
+        let Some((name, stmts)) = self.named_block(st, |b, name| {
+            b.track_processes.iter().any(|(p, _)| p.name == name)
+        }) else {
+            return;
+        };
+        let ctx = format!("vrrp_track_process {name}");
+        // Defaults: vrrp_data.c alloc_vrrp_process.
+        let mut p = TrackProcess {
+            name: name.clone(),
+            source: source(st.pos()),
+            process: String::new(),
+            params: Vec::new(),
+            param_match: ParamMatch::None,
+            full_command: false,
+            weight: 0,
+            weight_reverse: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+        };
+        let mut process_pos = None;
+        let mut weight_seen = false;
+        for x in stmts {
+            match x.kw() {
+                "process" => {
+                    self.no_block(x);
+                    if process_pos.is_some() {
+                        self.d
+                            .error(x.pos(), format!("{ctx}: process: already set"));
+                        continue;
+                    }
+                    let Some(w) = self.arg(x, 0, "a process name") else {
+                        continue;
+                    };
+                    p.process = w.text.clone();
+                    process_pos = Some(w.pos.clone());
+                    p.params = x.args[1..].iter().map(|w| w.text.clone()).collect();
+                    if !p.params.is_empty() {
+                        // Parameters: the command line is matched, exactly unless said otherwise.
+                        if p.param_match == ParamMatch::None {
+                            p.param_match = ParamMatch::Exact;
+                        }
+                        p.full_command = true;
+                    }
+                }
+                "param_match" => {
+                    self.no_block(x);
+                    p.param_match = match x.args.first().map(|w| w.text.as_str()) {
+                        None => ParamMatch::Exact,
+                        Some("initial") => ParamMatch::Initial,
+                        Some("partial") => ParamMatch::Partial,
+                        Some(other) => {
+                            self.d.error(
+                                &x.args[0].pos,
+                                format!(
+                                    "{ctx}: param_match: expected \"initial\" or \"partial\" \
+                                     (or nothing: exact), found \"{other}\""
+                                ),
+                            );
+                            continue;
+                        }
+                    };
+                    self.extra_args(x, 1);
+                    p.full_command = true;
+                }
+                "weight" => {
+                    if weight_seen {
+                        self.d.error(x.pos(), format!("{ctx}: weight: already set"));
+                        continue;
+                    }
+                    weight_seen = true;
+                    self.weight_stmt(x, 254, &mut p.weight, &mut p.weight_reverse);
+                }
+                "quorum" => {
+                    if let Some(q) = self.uint(x, 1, 65535) {
+                        if q > u64::from(p.quorum_max) {
+                            self.d.error(
+                                x.pos(),
+                                format!(
+                                    "{ctx}: quorum {q} is greater than quorum_max {}",
+                                    p.quorum_max
+                                ),
+                            );
+                        } else {
+                            p.quorum = q as u32;
+                        }
+                    }
+                }
+                "quorum_max" => {
+                    if let Some(q) = self.uint(x, 0, 65535) {
+                        let q = q as u32;
+                        // quorum_max 0 (no process may run) is allowed when quorum is not set.
+                        if (q != 0 || p.quorum > 1) && q < p.quorum {
+                            self.d.error(
+                                x.pos(),
+                                format!("{ctx}: quorum_max {q} is less than quorum {}", p.quorum),
+                            );
+                        } else {
+                            p.quorum_max = q;
+                            if q == 0 {
+                                p.quorum = 0;
+                            } else if p.quorum == 0 {
+                                p.quorum = 1;
+                            }
+                        }
+                    }
+                }
+                "delay" | "fork_delay" | "terminate_delay" => {
+                    // 0.000001 to 3600 seconds (vrrp_tprocess_delay_general).
+                    let max = 3600 * US_PER_SEC;
+                    if let Some(us) = self.decimal(x, super::TIMER_HZ_DIGITS, 1, max) {
+                        let d = Duration::from_micros(us);
+                        if x.kw() != "terminate_delay" {
+                            p.fork_delay = d;
+                        }
+                        if x.kw() != "fork_delay" {
+                            p.terminate_delay = d;
+                        }
+                    }
+                }
+                "full_command" => {
+                    self.bare_flag(x);
+                    p.full_command = true;
+                }
+                _ => self.unknown(x, &format!("{ctx}: ")),
+            }
+        }
+        match process_pos {
+            None => self.d.error(
+                st.pos(),
+                format!("{ctx}: no process set (expected `process NAME [PARAMETER…]`)"),
+            ),
+            Some(pos) if !p.full_command && p.process.len() > COMM_MAX => self.d.warn(
+                &pos,
+                format!(
+                    "{ctx}: a process name (comm) has at most {COMM_MAX} characters, so \
+                     \"{}\" never matches (as keepalived); use full_command to match the \
+                     command line",
+                    p.process
+                ),
+            ),
+            Some(_) => {}
+        }
+        self.track_processes.push((p, st.pos().clone()));
+    }
+}
+
 /// Resolution: each reference against its definition, with the weights keepalived keeps.
 impl Builder<'_> {
     /// A reference's weight and reverse: its own, else its definition's (an interface has none);
@@ -353,6 +511,11 @@ impl Builder<'_> {
                 .iter()
                 .find(|(f, _)| f.name == t.name)
                 .map(|(f, _)| (f.weight, f.weight_reverse)),
+            TrackKind::Process => self
+                .track_processes
+                .iter()
+                .find(|(p, _)| p.name == t.name)
+                .map(|(p, _)| (p.weight, p.weight_reverse)),
         };
         let Some((weight, reverse)) = defined else {
             let (kw, definition) = kind.keywords();
@@ -384,6 +547,9 @@ impl Builder<'_> {
                     TrackKind::Interface => format!("weight of tracked {} cleared", t.name),
                     TrackKind::Script => format!("weight of track_script {} cleared", t.name),
                     TrackKind::File => format!("weight of track_file {} set to 0", t.name),
+                    TrackKind::Process => {
+                        format!("weight of track_process {} set to 0", t.name)
+                    }
                 };
                 self.d
                     .warn(&t.pos, format!("{ctx}: {what}: a member has priority 255"));
@@ -426,6 +592,21 @@ impl Builder<'_> {
             };
             if let Some(no) = no_weight
                 && weight != 0
+                && kind == TrackKind::Process
+            {
+                // vrrp.c vrrp_complete_instance drops no weighted track_process: the man page
+                // asks for weight 0, keepalived applies the weight (an owner's priority stays).
+                self.d.warn(
+                    &t.pos,
+                    format!(
+                        "{ctx}: track_process {} with weight {weight}: {} (keepalived's man page \
+                         asks for weight 0; the weight applies, as keepalived)",
+                        t.name,
+                        no.why()
+                    ),
+                );
+            } else if let Some(no) = no_weight
+                && weight != 0
             {
                 let why = no.why();
                 let kept_at_zero = match kind {
@@ -446,6 +627,7 @@ impl Builder<'_> {
                         TrackKind::Interface => format!("weighted track_interface {}", t.name),
                         TrackKind::Script => format!("weighted track_script {}", t.name),
                         TrackKind::File => format!("track_file {} with weight {weight}", t.name),
+                        TrackKind::Process => format!("track_process {}", t.name),
                     };
                     self.d.warn(
                         &t.pos,
