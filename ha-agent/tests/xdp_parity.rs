@@ -27,7 +27,7 @@ use ha_agent::vrrp::packet::{
     V3Ipv4Checksum, Verdict, Version, receive_ip,
 };
 use ha_common::RejectReason;
-use ha_common::maps::{PeerEvent, RxGlobal, event_why, instance_slot, rx_flags};
+use ha_common::maps::{PeerEvent, PeerTtl, RxGlobal, event_why, instance_slot, rx_flags};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -86,6 +86,7 @@ fn instances() -> Vec<Inst> {
             vips,
             unicast_any_ttl: !peers.is_empty(),
             unicast_peers: peers,
+            peer_ttl: vec![],
         }
     };
     vec![
@@ -175,6 +176,31 @@ fn instances() -> Vec<Inst> {
                 Some(vec![v4(230)]),
                 vec![SRC4.into()],
             ),
+            encode: EncodeOptions::default(),
+            src: SRC4.into(),
+            dst: LOCAL4.into(),
+        },
+        // Unicast from a peer whose adverts must arrive with a TTL in 64..=254 (`unicast_peer
+        // ADDR min_ttl 64 max_ttl 254`): the check after the peer check.
+        Inst {
+            rules: InstanceRules {
+                peer_ttl: vec![(
+                    SRC4.into(),
+                    PeerTtl {
+                        min_ttl: 64,
+                        max_ttl: 254,
+                    },
+                )],
+                ..rules(
+                    58,
+                    Version::V3,
+                    Family::Ipv4,
+                    Auth::None,
+                    100,
+                    Some(vec![v4(240)]),
+                    vec![SRC4.into()],
+                )
+            },
             encode: EncodeOptions::default(),
             src: SRC4.into(),
             dst: LOCAL4.into(),
@@ -391,6 +417,17 @@ fn seeds(insts: &[Inst]) -> Vec<Vec<u8>> {
         if let Ok(vrrp) = advert.encode(inst.src, local, &inst.encode) {
             out.push(ip_packet(inst.src, local, 254, &vrrp));
             out.push(ip_packet(inst.src, local, 255, &vrrp));
+            // Across a peer's TTL bounds (`min_ttl` / `max_ttl`).
+            for (_, range) in &r.peer_ttl {
+                for ttl in [
+                    range.min_ttl.saturating_sub(1),
+                    range.min_ttl,
+                    range.max_ttl,
+                    range.max_ttl.saturating_add(1),
+                ] {
+                    out.push(ip_packet(inst.src, local, ttl, &vrrp));
+                }
+            }
         }
     }
     out
@@ -617,6 +654,7 @@ fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
         "auth_mismatch",
         "address_list_mismatch",
         "peer_not_allowed",
+        "ttl_out_of_range",
     ] {
         assert!(kinds.contains_key(kind), "no packet was {kind}: {kinds:?}");
     }
@@ -669,6 +707,7 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
             vips,
             unicast_peers: vec![],
             unicast_any_ttl: false,
+            peer_ttl: vec![],
         },
         encode: EncodeOptions::default(),
         src: if ipv6 { SRC6.into() } else { SRC4.into() },

@@ -187,13 +187,37 @@ pub struct SlotAddr {
     pub addr: [u8; 16],
 }
 
+/// Value of `ALLOWED_PEERS[slot, source]`: the TTL / hop limit range the peer's adverts must
+/// arrive with (keepalived's `unicast_peer ADDR min_ttl N max_ttl M`; 0..=255 unless set).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PeerTtl {
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+}
+
+impl PeerTtl {
+    /// Any TTL.
+    pub const ANY: PeerTtl = PeerTtl {
+        min_ttl: 0,
+        max_ttl: 255,
+    };
+
+    pub const fn contains(&self, ttl: u8) -> bool {
+        self.min_ttl <= ttl && ttl <= self.max_ttl
+    }
+}
+
 /// Value of `FENCE[vip]`: a VIP on this interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct FenceEntry {
     /// 1: fenced by the agent (the instance is not Master).
     pub fenced: u8,
-    pub _pad: u8,
+    /// 1: accept mode off for a non-owner (`no_accept`, strict mode): even unfenced, IP to and
+    /// from the VIP is dropped but ICMPv6 Neighbor Discovery (RFC 5798 §6.4.3, as keepalived's
+    /// nftables rules).
+    pub no_accept: u8,
     /// The instance's slot on its own interface; `SLOT_FENCE[slot]` fences it too.
     pub slot: u16,
     pub _pad2: u32,
@@ -234,6 +258,8 @@ mod user {
     unsafe impl aya::Pod for super::SlotAddr {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FenceEntry {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PeerTtl {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Heartbeat {}
 }

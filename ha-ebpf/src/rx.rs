@@ -383,7 +383,7 @@ fn vrrp(
             return Err(RejectReason::AddressListMismatch);
         }
     }
-    // 26: unicast peers.
+    // 26: unicast peers, and 27: the peer's TTL range (keepalived's check_ttl_hl).
     let src = address(data, data_end, ip.src, ip.ipv6).map_err(truncated)?;
     if cfg.check_peers != 0 {
         let key = SlotAddr {
@@ -391,9 +391,12 @@ fn vrrp(
             _pad: 0,
             addr: src,
         };
-        // SAFETY: the value is not read, only its presence.
-        if unsafe { ALLOWED_PEERS.get(key) }.is_none() {
+        // SAFETY: plain data read once; a concurrent update at worst gives the old range.
+        let Some(ttl) = (unsafe { ALLOWED_PEERS.get(key) }) else {
             return Err(RejectReason::PeerNotAllowed);
+        };
+        if ip.ttl < ttl.min_ttl || ip.ttl > ttl.max_ttl {
+            return Err(RejectReason::TtlOutOfRange);
         }
     }
 

@@ -156,7 +156,6 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_bfd",
     "mcast_dst_ip",
     "track_src_ip",
-    "unicast_ttl",
     "no_virtual_ipaddress",
     "promote_secondaries",
     "linkbeat_use_polling",

@@ -279,9 +279,9 @@ pub struct VirtualRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnicastPeer {
     pub addr: IpAddr,
-    /// `min_ttl N` (default 0). Parsed, not enforced: a warning says so.
+    /// `min_ttl N` (default 0): adverts from this peer with a lower TTL / hop limit are dropped.
     pub min_ttl: u8,
-    /// `max_ttl N` (default 255). Parsed, not enforced: a warning says so.
+    /// `max_ttl N` (default 255): adverts with a higher one are dropped.
     pub max_ttl: u8,
 }
 
@@ -388,6 +388,8 @@ pub struct VrrpInstance {
     pub skip_check_adv_addr: bool,
     /// `check_unicast_src` or global `vrrp_check_unicast_src`, or a peer with `min_ttl`/`max_ttl`.
     pub check_unicast_src: bool,
+    /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (unset: 255).
+    pub unicast_ttl: Option<u8>,
 }
 
 impl VrrpInstance {

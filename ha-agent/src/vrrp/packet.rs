@@ -22,7 +22,7 @@
 //! # Order of checks
 //!
 //! The first failing check decides the verdict. [`receive_ip`] runs steps 1–5a, then
-//! [`decode_ip`] (steps 6–19), then [`validate`] (steps 22–26):
+//! [`decode_ip`] (steps 6–19), then [`validate`] (steps 22–26), then [`check_peer_ttl`] (27):
 //!
 //! | # | check | verdict |
 //! |---|-------|--------|
@@ -66,6 +66,7 @@
 //! | 24 | v2: Adver Int ≠ the instance's | `IntervalMismatch` |
 //! | 25 | VIP check on: count ≠ number of VIPs, or a VIP missing from the advert | `AddressListMismatch` |
 //! | 26 | unicast peers configured and the source is not one of them | `PeerNotAllowed` |
+//! | 27 | the peer's TTL / hop limit outside its `min_ttl`..=`max_ttl` | `TtlOutOfRange` |
 //!
 //! Nothing is checked on priority (0 is a resignation, 255 the address owner: both valid on
 //! the wire), on the v3 reserved bits (RFC 5798 §5.2.6: ignored on reception), on v3 Max Adver
@@ -121,6 +122,7 @@ mod tests;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ha_common::RejectReason;
+pub use ha_common::maps::PeerTtl;
 use ha_common::wire::{
     IPPROTO_VRRP, IPV4_MIN_HLEN, IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN,
     VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN, v2_adver_int_cs, v3_max_adver_int_cs,
@@ -320,6 +322,19 @@ pub struct InstanceRules {
     /// A unicast instance: any TTL / hop limit on adverts to a unicast address (keepalived
     /// checks TTL only for multicast instances). Multicast adverts always need 255.
     pub unicast_any_ttl: bool,
+    /// The peers of `unicast_peers` whose adverts must arrive with a TTL / hop limit in a range
+    /// (`min_ttl` / `max_ttl`); the others take any.
+    pub peer_ttl: Vec<(IpAddr, PeerTtl)>,
+}
+
+impl InstanceRules {
+    /// The TTL range adverts from `src` must arrive with.
+    pub fn ttl_range(&self, src: IpAddr) -> PeerTtl {
+        self.peer_ttl
+            .iter()
+            .find(|(a, _)| *a == src)
+            .map_or(PeerTtl::ANY, |(_, r)| *r)
+    }
 }
 
 /// How a packet reached the codec, below IP: what XDP sees of the frame and a raw socket does
@@ -464,7 +479,11 @@ pub fn receive_ip(
     let Some((instance, rules, opts)) = rx.whose(vrid, family, dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
     };
-    match decode_ip(packet, &opts).and_then(|r| validate(&r.advert, r.src, rules).map(|()| r)) {
+    match decode_ip(packet, &opts).and_then(|r| {
+        validate(&r.advert, r.src, rules)?;
+        check_peer_ttl(r.src, r.ttl, rules)?;
+        Ok(r)
+    }) {
         Ok(received) => Verdict::Valid { instance, received },
         Err(reason) => Verdict::Rejected { vrid, reason },
     }
@@ -496,9 +515,11 @@ pub fn receive_vrrp(
     let Some((instance, rules, opts)) = rx.whose(vrid, Family::of(&src), dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
     };
-    match decode_vrrp(src, dst, ttl, payload, &opts)
-        .and_then(|a| validate(&a, src, rules).map(|()| a))
-    {
+    match decode_vrrp(src, dst, ttl, payload, &opts).and_then(|a| {
+        validate(&a, src, rules)?;
+        check_peer_ttl(src, ttl, rules)?;
+        Ok(a)
+    }) {
         Ok(advert) => Verdict::Valid {
             instance,
             received: Received {
@@ -774,6 +795,16 @@ pub fn validate(advert: &Advert, src: IpAddr, rules: &InstanceRules) -> Result<(
         return Err(RejectReason::PeerNotAllowed);
     }
     Ok(())
+}
+
+/// Check 27: an advert from a unicast peer arrived with a TTL / hop limit in the peer's range
+/// (keepalived's `check_ttl_hl`, applied once the source is known to be a peer).
+pub fn check_peer_ttl(src: IpAddr, ttl: u8, rules: &InstanceRules) -> Result<(), RejectReason> {
+    if rules.unicast_peers.is_empty() || rules.ttl_range(src).contains(ttl) {
+        Ok(())
+    } else {
+        Err(RejectReason::TtlOutOfRange)
+    }
 }
 
 /// The VRID slot a rejection of this IP packet is counted under: the VRID byte when the packet

@@ -58,6 +58,7 @@ impl Builder<'_> {
             accept: None,
             strict: None,
             skip_check_adv_addr: None,
+            unicast_ttl: None,
         };
         let ctx = format!("vrrp_instance {name}: ");
         for x in stmts {
@@ -312,6 +313,12 @@ impl Builder<'_> {
                     v.strict = Some(b);
                 }
             }
+            // vrrp_parser.c vrrp_ttl_handler.
+            "unicast_ttl" => {
+                if let Some(n) = self.uint(x, 0, 255) {
+                    v.unicast_ttl = Some((n as u8, x.pos().clone()));
+                }
+            }
             "skip_check_adv_addr" => {
                 // vrrp_skip_check_adv_addr_handler sets the flag for any valid argument.
                 if self.flag(x).is_some() {
@@ -415,7 +422,6 @@ impl Builder<'_> {
             min_ttl: 0,
             max_ttl: 255,
         };
-        let mut ttl_word = None;
         let mut i = 0;
         while i < l.args.len() {
             let k = &l.args[i];
@@ -449,21 +455,7 @@ impl Builder<'_> {
             }
             // A TTL check only makes sense with source checking (alloc_vrrp_unicast_peer).
             v.check_unicast_src = true;
-            ttl_word.get_or_insert(k);
             i += 2;
-        }
-        if let Some(k) = ttl_word {
-            // keepalived (vrrp_check_packet) drops an advert from this peer whose TTL / hop
-            // limit is outside [min_ttl, max_ttl]. Neither datapath checks a per-peer range (XDP
-            // would need it in ALLOWED_PEERS): say so rather than accept adverts silently.
-            self.d.warn(
-                &k.pos,
-                format!(
-                    "unicast_peer {addr}: min_ttl/max_ttl not supported by ha-agent, ignored: \
-                     adverts from this peer are accepted whatever their TTL (the source is \
-                     still checked)"
-                ),
-            );
         }
         if v.peers.iter().any(|p| p.addr == addr) {
             self.d

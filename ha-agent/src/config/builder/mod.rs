@@ -127,6 +127,7 @@ struct RawInstance {
     accept: Option<bool>,
     strict: Option<bool>,
     skip_check_adv_addr: Option<bool>,
+    unicast_ttl: Option<(u8, Pos)>,
 }
 
 struct RawGroup {

@@ -162,6 +162,7 @@ impl Builder<'_> {
                 .skip_check_adv_addr
                 .unwrap_or(g.vrrp_skip_check_adv_addr),
             check_unicast_src: raw.check_unicast_src || g.vrrp_check_unicast_src,
+            unicast_ttl: self.unicast_ttl(&c, unicast),
         })
     }
 
@@ -296,6 +297,22 @@ impl Builder<'_> {
         unicast
     }
 
+    /// `unicast_ttl`, for unicast instances only (vrrp_parser.c vrrp_end_handler).
+    fn unicast_ttl(&mut self, c: &Draft, unicast: bool) -> Option<u8> {
+        let (ttl, pos) = c.raw.unicast_ttl.as_ref()?;
+        if !unicast {
+            self.d.warn(
+                pos,
+                format!(
+                    "{}: unicast_ttl without unicast peers: ignored (as keepalived)",
+                    c.ctx
+                ),
+            );
+            return None;
+        }
+        Some(*ttl)
+    }
+
     /// The interface, required unless unicast from a (not link-local) `unicast_src_ip`.
     fn interface(&mut self, c: &Draft) -> Option<String> {
         let (raw, ctx, at) = (c.raw, &c.ctx, &c.raw.pos);
@@ -403,26 +420,14 @@ impl Builder<'_> {
         (preempt, preempt_delay)
     }
 
-    /// Accept mode default: on, unless strict and not the owner.
+    /// Accept mode default: on, unless strict and not the owner. Off, `vip_fence` enforces it
+    /// (the XDP datapath; the socket datapath says at start that it cannot).
     fn accept_mode(&mut self, c: &Draft, priority: u8, version: Version) -> bool {
         let (raw, ctx, strict, at) = (c.raw, &c.ctx, c.strict, &c.raw.pos);
         let mut accept = raw.accept.unwrap_or(priority == 255 || !strict);
         if accept && priority != 255 && strict && version == Version::V2 {
             self.d.warn(at, format!("{ctx}: accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: off (as keepalived)"));
             accept = false;
-        }
-        if !accept {
-            // keepalived enforces accept mode off with firewall rules (iptables/nftables) that
-            // drop what is addressed to the VIPs; ha-agent installs none.
-            self.d.warn(
-                at,
-                format!(
-                    "{ctx}: accept mode is off (no_accept, or strict mode for a non-owner), and \
-                     ha-agent does not enforce it: traffic addressed to the VIPs is accepted \
-                     while master (keepalived drops it with firewall rules); add your own \
-                     filter if you rely on it"
-                ),
-            );
         }
         accept
     }
