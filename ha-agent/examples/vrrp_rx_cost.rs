@@ -354,6 +354,7 @@ fn instances() -> Vec<InstanceRules> {
         unicast_peers: vec![],
         unicast_any_ttl: false,
         peer_ttl: vec![],
+        group: None,
     };
     let mut out = vec![
         v3(BENCH_VRID, vec![BENCH_VIP.into()]),
@@ -372,6 +373,7 @@ fn instances() -> Vec<InstanceRules> {
             unicast_peers: vec![],
             unicast_any_ttl: false,
             peer_ttl: vec![],
+            group: None,
         },
     ];
     out.extend((1..=16).map(|vrid| v3(vrid, vec![v4(198, 51, 100, vrid)])));

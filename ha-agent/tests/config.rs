@@ -1321,6 +1321,57 @@ fn unicast_ttl_needs_peers() {
     assert!(e.to_string().contains("4:"), "{e}");
 }
 
+/// `mcast_dst_ip` (vrrp_parser.c vrrp_mcast_dstip_handler, vrrp.c vrrp_complete_instance): the
+/// instance's group, multicast (IPv6: link-local multicast) and of the instance's family;
+/// ignored with a warning for a unicast instance.
+#[test]
+fn mcast_dst_ip_is_the_instance_group() {
+    let inst = |extra: &str, vip: &str| {
+        format!(
+            "vrrp_instance A {{\n    interface eth0\n    virtual_router_id 1\n{extra}    \
+             virtual_ipaddress {{\n        {vip}\n    }}\n}}\n"
+        )
+    };
+    let l = parse_ok(&inst("    mcast_dst_ip 224.0.0.100\n", "192.0.2.1"));
+    assert_eq!(
+        l.config.instance("A").unwrap().mcast_group,
+        Some(v4("224.0.0.100"))
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = parse_ok(&inst("    mcast_dst_ip ff02::100\n", "fe80::1"));
+    assert_eq!(
+        l.config.instance("A").unwrap().mcast_group,
+        Some("ff02::100".parse().unwrap())
+    );
+    for (dst, vip, what) in [
+        (
+            "192.0.2.9",
+            "192.0.2.1",
+            "4:18: vrrp_instance A: mcast_dst_ip 192.0.2.9 is not multicast",
+        ),
+        ("ff05::100", "fe80::1", "is not link-local multicast"),
+    ] {
+        let e = parse(&inst(&format!("    mcast_dst_ip {dst}\n"), vip)).unwrap_err();
+        assert!(e.to_string().contains(what), "{e}");
+    }
+    let e = parse(
+        "vrrp_instance A {\n    interface eth0\n    virtual_router_id 1\n    virtual_ipaddress {\n        \
+         192.0.2.1\n    }\n    mcast_dst_ip ff02::100\n}\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("7:18: mcast_dst_ip: ff02::100 is IPv6 but the instance is IPv4"),
+        "{e}"
+    );
+    let l = parse_ok(&inst(
+        "    mcast_dst_ip 224.0.0.100\n    unicast_peer {\n        192.0.2.2\n    }\n",
+        "192.0.2.1",
+    ));
+    assert_eq!(l.config.instance("A").unwrap().mcast_group, None);
+    assert_warning(&l.warnings, 4, "mcast_dst_ip with unicast peers: ignored");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile input: escapes echoed, includes that multiply
 // ---------------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// Other speakers' groups (another `vrrp_mcast_group4/6` behind the same NIC).
 const OTHER4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 19);
 const OTHER6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x13);
+/// The group of an instance with `mcast_dst_ip`.
+const MCAST4_OWN: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 100);
 /// The test interface's MAC, and a macvlan child's behind it.
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const CHILD_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
@@ -87,6 +89,7 @@ fn instances() -> Vec<Inst> {
             unicast_any_ttl: !peers.is_empty(),
             unicast_peers: peers,
             peer_ttl: vec![],
+            group: None,
         }
     };
     vec![
@@ -204,6 +207,24 @@ fn instances() -> Vec<Inst> {
             encode: EncodeOptions::default(),
             src: SRC4.into(),
             dst: LOCAL4.into(),
+        },
+        // mcast_dst_ip: its own group; adverts to the interface's group are another speaker's.
+        Inst {
+            rules: InstanceRules {
+                group: Some(MCAST4_OWN.into()),
+                ..rules(
+                    59,
+                    Version::V3,
+                    Family::Ipv4,
+                    Auth::None,
+                    100,
+                    Some(vec![v4(250)]),
+                    vec![],
+                )
+            },
+            encode: EncodeOptions::default(),
+            src: SRC4.into(),
+            dst: MCAST4_OWN.into(),
         },
         // skip_check_adv_addr.
         Inst {
@@ -406,6 +427,16 @@ fn seeds(insts: &[Inst]) -> Vec<Vec<u8>> {
             };
             if let Ok(vrrp) = advert.encode(inst.src, group, &inst.encode) {
                 out.push(ip_packet(inst.src, group, 255, &vrrp));
+            }
+            // An instance with its own group (`mcast_dst_ip`): the interface's is another's.
+            let default: IpAddr = match r.family {
+                Family::Ipv4 => MCAST4.into(),
+                Family::Ipv6 => MCAST6.into(),
+            };
+            if inst.dst != default
+                && let Ok(vrrp) = advert.encode(inst.src, default, &inst.encode)
+            {
+                out.push(ip_packet(inst.src, default, 255, &vrrp));
             }
         }
         // Sent to our unicast address with TTL 254 (a router on the way): only a unicast
@@ -708,6 +739,7 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
             unicast_peers: vec![],
             unicast_any_ttl: false,
             peer_ttl: vec![],
+            group: None,
         },
         encode: EncodeOptions::default(),
         src: if ipv6 { SRC6.into() } else { SRC4.into() },

@@ -112,7 +112,10 @@ pub struct RxInstance {
     /// 1: any TTL / hop limit on adverts to a unicast address (a unicast instance, as
     /// keepalived); multicast adverts always need 255.
     pub unicast_any_ttl: u8,
-    pub _pad: [u8; 5],
+    /// 1: multicast adverts for this instance go to `group` (`mcast_dst_ip`), not to the
+    /// interface's `RxGlobal` group of the family.
+    pub has_group: u8,
+    pub _pad: [u8; 4],
     /// The bits of `ADV_ADDRS` indexes of our VIPs: an advert passes the address check when
     /// its count is `vip_count` and the indexes of its addresses cover this mask.
     pub vip_mask: u64,
@@ -122,6 +125,8 @@ pub struct RxInstance {
     pub auth: [u8; 8],
     /// Our primary address (IPv4 in the first 4 bytes): the tie breaker.
     pub primary: [u8; 16],
+    /// The instance's multicast group when `has_group` (IPv4 in the first 4 bytes).
+    pub group: [u8; 16],
     /// Our first [`RX_INLINE_VIPS`] VIPs in order (IPv4 in the first 4 bytes, unused entries
     /// zero), written by the agent from the list it writes to `ADV_ADDRS`. When `vip_count` is
     /// at most [`RX_INLINE_VIPS`], `vrrp_rx` compares an advert's addresses with these instead of

@@ -70,7 +70,15 @@ fn accept_off_drops_connections_to_the_vip_but_not_arp_nd_or_adverts() {
         format!(
             "{}{}{}",
             global_defs(&format!("n{priority}")),
-            instance("VI_4", 51, priority, Proto::V3Ipv4, 0, "    no_accept\n"),
+            // Strict mode: accept off by default for a non-owner (vrrp_complete_instance).
+            instance(
+                "VI_4",
+                51,
+                priority,
+                Proto::V3Ipv4,
+                0,
+                "    strict_mode on\n"
+            ),
             instance("VI_6", 52, priority, Proto::V3Ipv6, 0, "    no_accept\n"),
         )
     };

@@ -336,6 +336,7 @@ fn instance(
                 (p.addr, range)
             })
             .collect(),
+        group: inst.mcast_group.filter(|_| !inst.is_unicast()),
     };
     let vips = inst
         .virtual_ipaddress

@@ -154,7 +154,6 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
     "vrf",
     "track_process",
     "track_bfd",
-    "mcast_dst_ip",
     "track_src_ip",
     "no_virtual_ipaddress",
     "promote_secondaries",

@@ -342,7 +342,8 @@ pub struct VrrpInstance {
     pub src_ip: Option<IpAddr>,
     /// `unicast_peer { … }`: adverts are unicast to these when there are any.
     pub unicast_peers: Vec<UnicastPeer>,
-    /// Where multicast adverts go (global group of the family); `None` when unicast.
+    /// Where multicast adverts go (`mcast_dst_ip`, else the global group of the family); `None`
+    /// when unicast.
     pub mcast_group: Option<IpAddr>,
     pub track_interfaces: Vec<Tracker>,
     pub track_scripts: Vec<Tracker>,

@@ -38,7 +38,7 @@
 //! | | **whose advert** ([`Receiver`]) | |
 //! | 5a | the VRID byte (IHL × 4 + 1, or 41) is past the end of the packet | `Truncated` (VRID 0) |
 //! | 5a | no instance with this VRID and family on the interface (VRID 0 is none's) | `Foreign` |
-//! | 5a | multicast destination ≠ the interface's group of its family (`vrrp_mcast_group4/6`) | `Foreign` |
+//! | 5a | multicast destination ≠ the instance's group (`mcast_dst_ip`, else the interface's `vrrp_mcast_group4/6`) | `Foreign` |
 //! | 5a | unicast destination and the frame was not sent to the interface's MAC | `Foreign` |
 //! | | **IPv4** | |
 //! | 6 | total length > bytes present, or total length < IHL × 4 | `Truncated` |
@@ -325,6 +325,9 @@ pub struct InstanceRules {
     /// The peers of `unicast_peers` whose adverts must arrive with a TTL / hop limit in a range
     /// (`min_ttl` / `max_ttl`); the others take any.
     pub peer_ttl: Vec<(IpAddr, PeerTtl)>,
+    /// `mcast_dst_ip`: multicast adverts for this instance go to this group, not to the
+    /// [`Receiver`]'s group of the family.
+    pub group: Option<IpAddr>,
 }
 
 impl InstanceRules {
@@ -384,10 +387,12 @@ impl Receiver<'_> {
             .position(|r| r.vrid == vrid && r.family == family)
     }
 
-    /// Whether an advert to `dst` is addressed to us: a multicast one to our group of its
-    /// family, a unicast one in a frame to our MAC.
-    fn for_us(&self, dst: IpAddr, arrival: Arrival) -> bool {
+    /// Whether an advert to `dst` for the instance `rules` is addressed to us: a multicast one
+    /// to its group (`mcast_dst_ip`), else ours of its family, a unicast one in a frame to our
+    /// MAC.
+    fn for_us(&self, dst: IpAddr, arrival: Arrival, rules: &InstanceRules) -> bool {
         match dst {
+            _ if dst.is_multicast() && rules.group.is_some() => rules.group == Some(dst),
             IpAddr::V4(d) if d.is_multicast() => d == self.group4,
             IpAddr::V6(d) if d.is_multicast() => d == self.group6,
             _ => arrival.to_our_mac,
@@ -405,10 +410,10 @@ impl Receiver<'_> {
         opts: &DecodeOptions,
     ) -> Option<(usize, &InstanceRules, DecodeOptions)> {
         let instance = self.instance(vrid, family)?;
-        if !self.for_us(dst, arrival) {
+        let rules = &self.instances[instance];
+        if !self.for_us(dst, arrival, rules) {
             return None;
         }
-        let rules = &self.instances[instance];
         let opts = DecodeOptions {
             unicast_any_ttl: rules.unicast_any_ttl,
             ..*opts

@@ -59,6 +59,7 @@ impl Builder<'_> {
             strict: None,
             skip_check_adv_addr: None,
             unicast_ttl: None,
+            mcast_dst: None,
         };
         let ctx = format!("vrrp_instance {name}: ");
         for x in stmts {
@@ -222,6 +223,26 @@ impl Builder<'_> {
                 let Some((a, pos)) = self.ip(x) else { return };
                 if self.check_family(v, &a, &pos, x.kw()) {
                     v.src_ip = Some(a);
+                }
+            }
+            // vrrp_parser.c vrrp_mcast_dstip_handler: sets the family too; IPv4 multicast, or
+            // IPv6 link-local multicast (ff02::/16).
+            "mcast_dst_ip" => {
+                let Some((a, pos)) = self.ip(x) else { return };
+                let ok = match a {
+                    IpAddr::V4(a) => a.is_multicast(),
+                    IpAddr::V6(a) => a.segments()[0] == 0xff02,
+                };
+                if !ok {
+                    self.d.error(
+                        &pos,
+                        format!(
+                            "{ctx}mcast_dst_ip {a} is not {}multicast",
+                            if a.is_ipv6() { "link-local " } else { "" }
+                        ),
+                    );
+                } else if self.check_family(v, &a, &pos, x.kw()) {
+                    v.mcast_dst = Some((a, pos));
                 }
             }
             "unicast_peer" => {

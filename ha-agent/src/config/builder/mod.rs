@@ -128,6 +128,7 @@ struct RawInstance {
     strict: Option<bool>,
     skip_check_adv_addr: Option<bool>,
     unicast_ttl: Option<(u8, Pos)>,
+    mcast_dst: Option<(IpAddr, Pos)>,
 }
 
 struct RawGroup {

@@ -67,13 +67,26 @@ impl Builder<'_> {
         let track_files =
             self.instance_trackers(TrackKind::File, &raw.track_file, no_weight, own, &c.ctx);
 
+        // vrrp.c vrrp_complete_instance: `mcast_dst_ip`, else the global group of the family.
         let mcast_group = if unicast {
+            if let Some((_, pos)) = &raw.mcast_dst {
+                self.d.warn(
+                    pos,
+                    format!(
+                        "{}: mcast_dst_ip with unicast peers: ignored (as keepalived)",
+                        c.ctx
+                    ),
+                );
+            }
             None
         } else {
-            Some(match family {
-                Family::Ipv4 => IpAddr::V4(g.vrrp_mcast_group4),
-                Family::Ipv6 => IpAddr::V6(g.vrrp_mcast_group6),
-            })
+            Some(raw.mcast_dst.as_ref().map_or(
+                match family {
+                    Family::Ipv4 => IpAddr::V4(g.vrrp_mcast_group4),
+                    Family::Ipv6 => IpAddr::V6(g.vrrp_mcast_group6),
+                },
+                |(a, _)| *a,
+            ))
         };
 
         if self.d.errors.len() > errors_before {

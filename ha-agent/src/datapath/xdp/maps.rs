@@ -70,6 +70,8 @@ impl SlotConfig {
             vip_mask,
             silence_ns: silence.as_nanos() as u64,
             primary: addr16(primary),
+            has_group: u8::from(rules.group.is_some()),
+            group: rules.group.map_or([0; 16], addr16),
             ..RxInstance::default()
         };
         if let Auth::Pass(p) = rules.auth {

@@ -462,6 +462,7 @@ fn rules_for(a: &Advert) -> InstanceRules {
         unicast_peers: vec![],
         unicast_any_ttl: false,
         peer_ttl: vec![],
+        group: None,
     }
 }
 
