@@ -159,5 +159,25 @@ fn accept_on_and_the_owner_take_connections_and_a_backup_reaches_the_vip() {
         "xdp",
         "node 2 runs the TC fence"
     );
+
+    // A reload that turns accept mode off on node 1 (VI_1 restarts as master; the owner's
+    // VI_O is unchanged) makes the fence drop connections to its VIP, and only to it.
+    let off = conf(150, 255).replace("    accept\n", "    no_accept\n");
+    s.lab.write_file("ha-agent-n1.conf", &off).unwrap();
+    let done = s.log(1).matches("reload done").count();
+    s.daemon(1).signal(libc::SIGHUP).unwrap();
+    s.wait("node 1's reload", Duration::from_secs(5), |s| {
+        s.log(1).matches("reload done").count() > done
+    });
+    s.wait_vip(vip, &[1], AGENT_READY);
+    s.wait(
+        "node 1 to refuse connections to the VIP after the reload",
+        Duration::from_secs(10),
+        |_| !connects(&client, vip),
+    );
+    assert!(
+        connects(&client, owned),
+        "the owner's VIP stopped taking connections"
+    );
     s.assert_clean_logs_except(&["state BACKUP with priority 255"]);
 }
