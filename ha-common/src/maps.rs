@@ -77,7 +77,8 @@ pub mod rx_flags {
 pub struct RxGlobal {
     /// [`rx_flags`].
     pub flags: u32,
-    /// `vrrp_mcast_group4`: a multicast advert to another group is another speaker's.
+    /// `vrrp_mcast_group4`: a multicast advert to another group is another speaker's (unless
+    /// its instance has a group of its own, `RxInstance::group`).
     pub group4: [u8; 4],
     /// `vrrp_mcast_group6`.
     pub group6: [u8; 16],
