@@ -353,6 +353,8 @@ fn instances() -> Vec<InstanceRules> {
         vips: Some(vips),
         unicast_peers: vec![],
         unicast_any_ttl: false,
+        peer_ttl: vec![],
+        group: None,
     };
     let mut out = vec![
         v3(BENCH_VRID, vec![BENCH_VIP.into()]),
@@ -370,6 +372,8 @@ fn instances() -> Vec<InstanceRules> {
             vips: Some(vec![v4(192, 0, 2, 220)]),
             unicast_peers: vec![],
             unicast_any_ttl: false,
+            peer_ttl: vec![],
+            group: None,
         },
     ];
     out.extend((1..=16).map(|vrid| v3(vrid, vec![v4(198, 51, 100, vrid)])));

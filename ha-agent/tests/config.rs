@@ -216,6 +216,7 @@ fn unicast() {
         (v4("10.1.0.3"), 250, 255)
     );
     assert!(i.check_unicast_src, "a TTL range turns source checking on");
+    assert_eq!(i.unicast_ttl, None, "unset: 255 on the wire");
     assert_eq!(i.state, State::Backup, "no state and priority 120: BACKUP");
     assert_eq!(i.advert_int, Duration::from_secs(2));
     // Excluded VIPs may be of the other family.
@@ -229,7 +230,7 @@ fn unicast() {
     assert_eq!(i.virtual_routes[1].metric, Some(10));
     let text = config::summary(&config);
     assert!(
-        text.contains("unicast from 10.1.0.1 to 10.1.0.2, 10.1.0.3"),
+        text.contains("unicast from 10.1.0.1 to 10.1.0.2, 10.1.0.3 (TTL 250-255)"),
         "{text}"
     );
 }
@@ -469,12 +470,6 @@ fn vip_options_keepalived_ignores_warn_where_written() {
          10.0.0.2/24 peer 10.0.0.3\n }\n}\n",
     );
     let w = &l.warnings;
-    assert_warning_at(
-        w,
-        5,
-        11,
-        "min_ttl/max_ttl not supported by ha-agent, ignored",
-    );
     assert_warning_at(w, 8, 11, "preferred_lft on IPv4 address 10.0.0.1 ignored");
     assert_warning_at(w, 8, 27, "home is an IPv6 option: ignored");
     assert_warning_at(w, 8, 46, "-nodad is an IPv6 option: ignored");
@@ -485,9 +480,16 @@ fn vip_options_keepalived_ignores_warn_where_written() {
         14,
         "prefix /24 ignored: with a peer the prefix is the peer's",
     );
-    assert_eq!(w.len(), 6, "{w:?}");
+    assert_eq!(
+        w.len(),
+        5,
+        "{w:?}: min_ttl/max_ttl are enforced, no warning"
+    );
     let i = &l.config.instances[0];
-    assert!(i.check_unicast_src, "the source is still checked");
+    assert!(
+        i.check_unicast_src,
+        "the source is checked, with its TTL range"
+    );
     let v = &i.virtual_ipaddress;
     assert_eq!(v[0].flags, ["noprefixroute", "autojoin"]);
     assert_eq!(v[0].preferred_lft, None);
@@ -1331,10 +1333,10 @@ fn lower_and_higher_prio_advert_defaults_and_overrides() {
     );
 }
 
-/// Accept mode off is not enforced (no firewall rules): said once per instance, at the
-/// instance, whether `no_accept` asked for it or strict mode made it the default.
+/// Accept mode off is enforced (by `vip_fence`): no warning, whether `no_accept` asked for it
+/// or strict mode made it the default.
 #[test]
-fn accept_mode_off_is_reported_as_not_enforced() {
+fn accept_mode_off_is_enforced_without_warning() {
     let inst = |extra: &str| {
         format!(
             "vrrp_instance A {{\n    interface eth0\n    virtual_router_id 1\n    priority 100\n{extra}    \
@@ -1344,7 +1346,11 @@ fn accept_mode_off_is_reported_as_not_enforced() {
     for extra in ["    no_accept\n", "    strict_mode on\n"] {
         let l = parse_ok(&inst(extra));
         assert!(!l.config.instance("A").unwrap().accept, "{extra}");
-        assert_warning(&l.warnings, 1, "ha-agent does not enforce it");
+        assert!(
+            !l.warnings.iter().any(|w| w.to_string().contains("enforce")),
+            "{:?}",
+            l.warnings
+        );
     }
     for extra in ["", "    accept\n"] {
         let l = parse_ok(&inst(extra));
@@ -1355,6 +1361,79 @@ fn accept_mode_off_is_reported_as_not_enforced() {
             l.warnings
         );
     }
+}
+
+/// `unicast_ttl` (vrrp_parser.c vrrp_ttl_handler, vrrp_end_handler): 0-255, only with unicast
+/// peers (without, a warning and ignored, as keepalived).
+#[test]
+fn unicast_ttl_needs_peers() {
+    let inst = |extra: &str| {
+        format!(
+            "vrrp_instance A {{\n    interface eth0\n    virtual_router_id 1\n{extra}    \
+             virtual_ipaddress {{\n        192.0.2.1\n    }}\n}}\n"
+        )
+    };
+    let l = parse_ok(&inst(
+        "    unicast_ttl 64\n    unicast_peer {\n        192.0.2.2\n    }\n",
+    ));
+    assert_eq!(l.config.instance("A").unwrap().unicast_ttl, Some(64));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = parse_ok(&inst("    unicast_ttl 64\n"));
+    assert_eq!(l.config.instance("A").unwrap().unicast_ttl, None);
+    assert_warning(&l.warnings, 4, "unicast_ttl without unicast peers: ignored");
+    let e = parse(&inst("    unicast_ttl 256\n")).unwrap_err();
+    assert!(e.to_string().contains("4:"), "{e}");
+}
+
+/// `mcast_dst_ip` (vrrp_parser.c vrrp_mcast_dstip_handler, vrrp.c vrrp_complete_instance): the
+/// instance's group, multicast (IPv6: link-local multicast) and of the instance's family;
+/// ignored with a warning for a unicast instance.
+#[test]
+fn mcast_dst_ip_is_the_instance_group() {
+    let inst = |extra: &str, vip: &str| {
+        format!(
+            "vrrp_instance A {{\n    interface eth0\n    virtual_router_id 1\n{extra}    \
+             virtual_ipaddress {{\n        {vip}\n    }}\n}}\n"
+        )
+    };
+    let l = parse_ok(&inst("    mcast_dst_ip 224.0.0.100\n", "192.0.2.1"));
+    assert_eq!(
+        l.config.instance("A").unwrap().mcast_group,
+        Some(v4("224.0.0.100"))
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let l = parse_ok(&inst("    mcast_dst_ip ff02::100\n", "fe80::1"));
+    assert_eq!(
+        l.config.instance("A").unwrap().mcast_group,
+        Some("ff02::100".parse().unwrap())
+    );
+    for (dst, vip, what) in [
+        (
+            "192.0.2.9",
+            "192.0.2.1",
+            "4:18: vrrp_instance A: mcast_dst_ip 192.0.2.9 is not multicast",
+        ),
+        ("ff05::100", "fe80::1", "is not link-local multicast"),
+    ] {
+        let e = parse(&inst(&format!("    mcast_dst_ip {dst}\n"), vip)).unwrap_err();
+        assert!(e.to_string().contains(what), "{e}");
+    }
+    let e = parse(
+        "vrrp_instance A {\n    interface eth0\n    virtual_router_id 1\n    virtual_ipaddress {\n        \
+         192.0.2.1\n    }\n    mcast_dst_ip ff02::100\n}\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("7:18: mcast_dst_ip: ff02::100 is IPv6 but the instance is IPv4"),
+        "{e}"
+    );
+    let l = parse_ok(&inst(
+        "    mcast_dst_ip 224.0.0.100\n    unicast_peer {\n        192.0.2.2\n    }\n",
+        "192.0.2.1",
+    ));
+    assert_eq!(l.config.instance("A").unwrap().mcast_group, None);
+    assert_warning(&l.warnings, 4, "mcast_dst_ip with unicast peers: ignored");
 }
 
 // ---------------------------------------------------------------------------------------------

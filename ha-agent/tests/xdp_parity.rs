@@ -27,7 +27,7 @@ use ha_agent::vrrp::packet::{
     V3Ipv4Checksum, Verdict, Version, receive_ip,
 };
 use ha_common::RejectReason;
-use ha_common::maps::{PeerEvent, RxGlobal, event_why, instance_slot, rx_flags};
+use ha_common::maps::{PeerEvent, PeerTtl, RxGlobal, event_why, instance_slot, rx_flags};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -40,6 +40,8 @@ const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// Other speakers' groups (another `vrrp_mcast_group4/6` behind the same NIC).
 const OTHER4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 19);
 const OTHER6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x13);
+/// The group of an instance with `mcast_dst_ip`.
+const MCAST4_OWN: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 100);
 /// The test interface's MAC, and a macvlan child's behind it.
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const CHILD_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
@@ -86,6 +88,8 @@ fn instances() -> Vec<Inst> {
             vips,
             unicast_any_ttl: !peers.is_empty(),
             unicast_peers: peers,
+            peer_ttl: vec![],
+            group: None,
         }
     };
     vec![
@@ -178,6 +182,49 @@ fn instances() -> Vec<Inst> {
             encode: EncodeOptions::default(),
             src: SRC4.into(),
             dst: LOCAL4.into(),
+        },
+        // Unicast from a peer whose adverts must arrive with a TTL in 64..=254 (`unicast_peer
+        // ADDR min_ttl 64 max_ttl 254`): the check after the peer check.
+        Inst {
+            rules: InstanceRules {
+                peer_ttl: vec![(
+                    SRC4.into(),
+                    PeerTtl {
+                        min_ttl: 64,
+                        max_ttl: 254,
+                    },
+                )],
+                ..rules(
+                    58,
+                    Version::V3,
+                    Family::Ipv4,
+                    Auth::None,
+                    100,
+                    Some(vec![v4(240)]),
+                    vec![SRC4.into()],
+                )
+            },
+            encode: EncodeOptions::default(),
+            src: SRC4.into(),
+            dst: LOCAL4.into(),
+        },
+        // mcast_dst_ip: its own group; adverts to the interface's group are another speaker's.
+        Inst {
+            rules: InstanceRules {
+                group: Some(MCAST4_OWN.into()),
+                ..rules(
+                    59,
+                    Version::V3,
+                    Family::Ipv4,
+                    Auth::None,
+                    100,
+                    Some(vec![v4(250)]),
+                    vec![],
+                )
+            },
+            encode: EncodeOptions::default(),
+            src: SRC4.into(),
+            dst: MCAST4_OWN.into(),
         },
         // skip_check_adv_addr.
         Inst {
@@ -381,6 +428,16 @@ fn seeds(insts: &[Inst]) -> Vec<Vec<u8>> {
             if let Ok(vrrp) = advert.encode(inst.src, group, &inst.encode) {
                 out.push(ip_packet(inst.src, group, 255, &vrrp));
             }
+            // An instance with its own group (`mcast_dst_ip`): the interface's is another's.
+            let default: IpAddr = match r.family {
+                Family::Ipv4 => MCAST4.into(),
+                Family::Ipv6 => MCAST6.into(),
+            };
+            if inst.dst != default
+                && let Ok(vrrp) = advert.encode(inst.src, default, &inst.encode)
+            {
+                out.push(ip_packet(inst.src, default, 255, &vrrp));
+            }
         }
         // Sent to our unicast address with TTL 254 (a router on the way): only a unicast
         // instance waives the TTL check; a multicast one beside it does not.
@@ -391,6 +448,17 @@ fn seeds(insts: &[Inst]) -> Vec<Vec<u8>> {
         if let Ok(vrrp) = advert.encode(inst.src, local, &inst.encode) {
             out.push(ip_packet(inst.src, local, 254, &vrrp));
             out.push(ip_packet(inst.src, local, 255, &vrrp));
+            // Across a peer's TTL bounds (`min_ttl` / `max_ttl`).
+            for (_, range) in &r.peer_ttl {
+                for ttl in [
+                    range.min_ttl.saturating_sub(1),
+                    range.min_ttl,
+                    range.max_ttl,
+                    range.max_ttl.saturating_add(1),
+                ] {
+                    out.push(ip_packet(inst.src, local, ttl, &vrrp));
+                }
+            }
         }
     }
     out
@@ -617,6 +685,7 @@ fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
         "auth_mismatch",
         "address_list_mismatch",
         "peer_not_allowed",
+        "ttl_out_of_range",
     ] {
         assert!(kinds.contains_key(kind), "no packet was {kind}: {kinds:?}");
     }
@@ -669,6 +738,8 @@ fn xdp_and_codec_agree_on_address_lists_of_every_length() {
             vips,
             unicast_peers: vec![],
             unicast_any_ttl: false,
+            peer_ttl: vec![],
+            group: None,
         },
         encode: EncodeOptions::default(),
         src: if ipv6 { SRC6.into() } else { SRC4.into() },

@@ -77,7 +77,8 @@ pub mod rx_flags {
 pub struct RxGlobal {
     /// [`rx_flags`].
     pub flags: u32,
-    /// `vrrp_mcast_group4`: a multicast advert to another group is another speaker's.
+    /// `vrrp_mcast_group4`: a multicast advert to another group is another speaker's (unless
+    /// its instance has a group of its own, `RxInstance::group`).
     pub group4: [u8; 4],
     /// `vrrp_mcast_group6`.
     pub group6: [u8; 16],
@@ -112,7 +113,10 @@ pub struct RxInstance {
     /// 1: any TTL / hop limit on adverts to a unicast address (a unicast instance, as
     /// keepalived); multicast adverts always need 255.
     pub unicast_any_ttl: u8,
-    pub _pad: [u8; 5],
+    /// 1: multicast adverts for this instance go to `group` (`mcast_dst_ip`), not to the
+    /// interface's `RxGlobal` group of the family.
+    pub has_group: u8,
+    pub _pad: [u8; 4],
     /// The bits of `ADV_ADDRS` indexes of our VIPs: an advert passes the address check when
     /// its count is `vip_count` and the indexes of its addresses cover this mask.
     pub vip_mask: u64,
@@ -122,6 +126,8 @@ pub struct RxInstance {
     pub auth: [u8; 8],
     /// Our primary address (IPv4 in the first 4 bytes): the tie breaker.
     pub primary: [u8; 16],
+    /// The instance's multicast group when `has_group` (IPv4 in the first 4 bytes).
+    pub group: [u8; 16],
     /// Our first [`RX_INLINE_VIPS`] VIPs in order (IPv4 in the first 4 bytes, unused entries
     /// zero), written by the agent from the list it writes to `ADV_ADDRS`. When `vip_count` is
     /// at most [`RX_INLINE_VIPS`], `vrrp_rx` compares an advert's addresses with these instead of
@@ -187,13 +193,37 @@ pub struct SlotAddr {
     pub addr: [u8; 16],
 }
 
+/// Value of `ALLOWED_PEERS[slot, source]`: the TTL / hop limit range the peer's adverts must
+/// arrive with (keepalived's `unicast_peer ADDR min_ttl N max_ttl M`; 0..=255 unless set).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PeerTtl {
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+}
+
+impl PeerTtl {
+    /// Any TTL.
+    pub const ANY: PeerTtl = PeerTtl {
+        min_ttl: 0,
+        max_ttl: 255,
+    };
+
+    pub const fn contains(&self, ttl: u8) -> bool {
+        self.min_ttl <= ttl && ttl <= self.max_ttl
+    }
+}
+
 /// Value of `FENCE[vip]`: a VIP on this interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct FenceEntry {
     /// 1: fenced by the agent (the instance is not Master).
     pub fenced: u8,
-    pub _pad: u8,
+    /// 1: accept mode off for a non-owner (`no_accept`, strict mode): even unfenced, IP to and
+    /// from the VIP is dropped but ICMPv6 Neighbor Discovery (RFC 5798 §6.4.3, as keepalived's
+    /// nftables rules).
+    pub no_accept: u8,
     /// The instance's slot on its own interface; `SLOT_FENCE[slot]` fences it too.
     pub slot: u16,
     pub _pad2: u32,
@@ -234,6 +264,8 @@ mod user {
     unsafe impl aya::Pod for super::SlotAddr {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FenceEntry {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PeerTtl {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Heartbeat {}
 }

@@ -37,11 +37,14 @@ pub enum RejectReason {
     /// keepalived's default check (RFC 5798 §7.1 "MAY verify that the IP address(es) ... are
     /// valid"; RFC 3768 §7.1).
     AddressListMismatch = 13,
+    /// A unicast peer's advert arrived with a TTL / hop limit outside the peer's
+    /// `min_ttl`..=`max_ttl` (keepalived's `check_ttl_hl`).
+    TtlOutOfRange = 14,
 }
 
 impl RejectReason {
     /// Number of reasons: the width of a per-VRID counter row.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// Every reason, in counter order.
     pub const ALL: [RejectReason; Self::COUNT] = [
@@ -59,6 +62,7 @@ impl RejectReason {
         RejectReason::FamilyMismatch,
         RejectReason::NotVrrp,
         RejectReason::AddressListMismatch,
+        RejectReason::TtlOutOfRange,
     ];
 
     /// Stable snake_case name, used in metrics labels, status output and logs.
@@ -78,6 +82,7 @@ impl RejectReason {
             RejectReason::FamilyMismatch => "family_mismatch",
             RejectReason::NotVrrp => "not_vrrp",
             RejectReason::AddressListMismatch => "address_list_mismatch",
+            RejectReason::TtlOutOfRange => "ttl_out_of_range",
         }
     }
 

@@ -8,6 +8,12 @@
 //! Everything else passes: a backup is still a client of the VIP (its ARP requests for it, the
 //! master's replies from it, its own connections to it).
 //!
+//! Accept mode off (`FenceEntry::no_accept`: `no_accept`, or strict mode, on a non-owner): while
+//! Master, IP to (ingress) and from (egress) the VIP is dropped but ICMPv6 Neighbor Solicitations
+//! and Advertisements, what RFC 5798 §6.4.3 lets a non-owner answer; ARP is not IP and passes.
+//! These are keepalived's nftables rules (vrrp_nftables.c: `ip daddr @vips drop`, `icmpv6 type
+//! @neighbor-discovery accept`, `ip6 daddr @vips drop`, and the same for saddr on output).
+//!
 //! A VIP in `FENCE` is fenced when the agent says so (`fenced`), when `vrrp_rx` saw its instance
 //! preempted (`SLOT_FENCE[slot]`), or when the agent's `HEARTBEAT` is older than the VIP's
 //! timeout: a dead or hung agent fails closed.
@@ -28,8 +34,20 @@ use crate::{
 /// next filter or the default; `TC_ACT_SHOT`/`TCX_DROP`).
 const TC_NEXT: i32 = -1;
 const TC_DROP: i32 = 2;
-/// ICMPv6 Neighbor Advertisement (RFC 4861 §4.4).
+/// ICMPv6 Neighbor Solicitation and Advertisement (RFC 4861 §4.3, §4.4).
+const ND_NEIGHBOR_SOLICIT: u8 = 135;
 const ND_NEIGHBOR_ADVERT: u8 = 136;
+
+/// What `vip_fence` does with IP to or from a VIP in `FENCE`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Not in the map, or accept mode on while Master: passes.
+    Open,
+    /// Master with accept mode off: only Neighbor Discovery passes.
+    NoAccept,
+    /// Fenced: nothing passes.
+    Fenced,
+}
 
 #[classifier]
 pub fn vip_fence_egress(ctx: TcContext) -> i32 {
@@ -53,21 +71,32 @@ fn verdict(drop: Result<bool, ()>) -> i32 {
 }
 
 #[inline(always)]
-fn fenced(key: &VipKey) -> bool {
+fn guard(key: &VipKey) -> Guard {
     // SAFETY: the entry is plain data read once; a concurrent update at worst gives stale data.
     let Some(entry) = (unsafe { FENCE.get(key) }) else {
-        return false;
+        return Guard::Open;
     };
     if entry.fenced != 0 || SLOT_FENCE.get(entry.slot as u32).is_some_and(|f| *f != 0) {
-        return true;
+        return Guard::Fenced;
     }
-    if entry.heartbeat_timeout_ns == 0 {
-        return false;
+    if entry.heartbeat_timeout_ns != 0 {
+        let last = HEARTBEAT.get(0).map_or(0, |h| h.last_ns);
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        if now.saturating_sub(last) > entry.heartbeat_timeout_ns {
+            return Guard::Fenced;
+        }
     }
-    let last = HEARTBEAT.get(0).map_or(0, |h| h.last_ns);
-    // SAFETY: bpf_ktime_get_ns has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    now.saturating_sub(last) > entry.heartbeat_timeout_ns
+    if entry.no_accept != 0 {
+        Guard::NoAccept
+    } else {
+        Guard::Open
+    }
+}
+
+#[inline(always)]
+fn fenced(key: &VipKey) -> bool {
+    guard(key) == Guard::Fenced
 }
 
 #[inline(always)]
@@ -80,6 +109,33 @@ fn fenced_v6(addr: [u8; 16]) -> bool {
     fenced(&VipKey::v6(addr))
 }
 
+/// IPv4 to or from `addr`: dropped when fenced, or accept mode is off.
+#[inline(always)]
+fn guarded_v4(addr: [u8; 4]) -> bool {
+    guard(&VipKey::v4(addr)) != Guard::Open
+}
+
+/// IPv6 to or from `addr`: dropped when fenced, or accept mode is off and it is not Neighbor
+/// Discovery (the ICMPv6 type at `l3 + IPV6_HLEN` when the next header is ICMPv6).
+#[inline(always)]
+fn guarded_v6(addr: [u8; 16], data: usize, data_end: usize, l3: usize) -> Result<bool, ()> {
+    match guard(&VipKey::v6(addr)) {
+        Guard::Open => Ok(false),
+        Guard::Fenced => Ok(true),
+        Guard::NoAccept => Ok(!is_nd(data, data_end, l3)?),
+    }
+}
+
+/// Whether the IPv6 packet at `l3` is a Neighbor Solicitation or Advertisement.
+#[inline(always)]
+fn is_nd(data: usize, data_end: usize, l3: usize) -> Result<bool, ()> {
+    if read_at::<u8>(data, data_end, l3 + 6)? != IPPROTO_ICMPV6 {
+        return Ok(false);
+    }
+    let kind = read_at::<u8>(data, data_end, l3 + IPV6_HLEN)?;
+    Ok(kind == ND_NEIGHBOR_SOLICIT || kind == ND_NEIGHBOR_ADVERT)
+}
+
 /// Whether a packet leaving the node speaks as a fenced VIP.
 #[inline(always)]
 fn try_egress(ctx: &TcContext) -> Result<bool, ()> {
@@ -87,10 +143,10 @@ fn try_egress(ctx: &TcContext) -> Result<bool, ()> {
     let (ethertype, l3) = l3_offset(data, data_end)?;
     match ethertype {
         // IPv4 source address at 12 (RFC 791).
-        ETH_P_IP => Ok(fenced_v4(read_at(data, data_end, l3 + 12)?)),
+        ETH_P_IP => Ok(guarded_v4(read_at(data, data_end, l3 + 12)?)),
         ETH_P_IPV6 => {
             // IPv6 source address at 8 (RFC 8200).
-            if fenced_v6(read_at(data, data_end, l3 + 8)?) {
+            if guarded_v6(read_at(data, data_end, l3 + 8)?, data, data_end, l3)? {
                 return Ok(true);
             }
             // An NA for the VIP from another source (link-local) still claims it.
@@ -118,9 +174,9 @@ fn try_ingress(ctx: &TcContext) -> Result<bool, ()> {
     let (ethertype, l3) = l3_offset(data, data_end)?;
     match ethertype {
         // IPv4 destination address at 16 (RFC 791).
-        ETH_P_IP => Ok(fenced_v4(read_at(data, data_end, l3 + 16)?)),
+        ETH_P_IP => Ok(guarded_v4(read_at(data, data_end, l3 + 16)?)),
         // IPv6 destination address at 24 (RFC 8200).
-        ETH_P_IPV6 => Ok(fenced_v6(read_at(data, data_end, l3 + 24)?)),
+        ETH_P_IPV6 => guarded_v6(read_at(data, data_end, l3 + 24)?, data, data_end, l3),
         _ => Ok(false),
     }
 }

@@ -9,8 +9,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use ha_common::maps::{
-    EVENTS_BYTES, FENCE_ENTRIES, FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RxGlobal,
-    RxInstance, SLOT_ADDR_ENTRIES, STATS_ENTRIES, SlotAddr, VRID_SLOTS, VipKey,
+    EVENTS_BYTES, FENCE_ENTRIES, FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, PeerTtl,
+    RxGlobal, RxInstance, SLOT_ADDR_ENTRIES, STATS_ENTRIES, SlotAddr, VRID_SLOTS, VipKey,
 };
 
 /// Every VRRP packet (IP protocol 112) seen per VRID byte, valid or not, per CPU.
@@ -42,9 +42,11 @@ pub static RX_INSTANCE: Array<RxInstance> = Array::with_max_entries(INSTANCE_SLO
 #[map]
 pub static ADV_ADDRS: HashMap<SlotAddr, u8> = HashMap::with_max_entries(SLOT_ADDR_ENTRIES, 0);
 
-/// Allowed unicast sources per instance (when `RxInstance::check_peers`). Value unused (1).
+/// Allowed unicast sources per instance (when `RxInstance::check_peers`), with the TTL range
+/// their adverts must arrive with.
 #[map]
-pub static ALLOWED_PEERS: HashMap<SlotAddr, u8> = HashMap::with_max_entries(SLOT_ADDR_ENTRIES, 0);
+pub static ALLOWED_PEERS: HashMap<SlotAddr, PeerTtl> =
+    HashMap::with_max_entries(SLOT_ADDR_ENTRIES, 0);
 
 /// The last valid advert per slot.
 #[map]

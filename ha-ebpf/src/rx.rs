@@ -181,7 +181,7 @@ fn classify(xdp: *mut xdp_md, data: usize, data_end: usize, global: &RxGlobal) -
         _ => return Verdict::Foreign { vrid },
     };
     let dst = if ipv6 { l3 + 24 } else { l3 + 16 };
-    if !for_us(data, data_end, dst, ipv6, global) {
+    if !for_us(data, data_end, dst, ipv6, global, cfg) {
         return Verdict::Foreign { vrid };
     }
 
@@ -200,23 +200,41 @@ fn classify(xdp: *mut xdp_md, data: usize, data_end: usize, global: &RxGlobal) -
     }
 }
 
-/// Check 5a's destination test: a multicast advert must go to this interface's group of its
-/// family, a unicast one to this interface's MAC. The caller checked the IP header is there.
+/// Check 5a's destination test: a multicast advert must go to the instance's group
+/// (`mcast_dst_ip`), else this interface's group of its family, a unicast one to this
+/// interface's MAC. The caller checked the IP header is there.
 #[inline(always)]
-fn for_us(data: usize, data_end: usize, dst: usize, ipv6: bool, global: &RxGlobal) -> bool {
+fn for_us(
+    data: usize,
+    data_end: usize,
+    dst: usize,
+    ipv6: bool,
+    global: &RxGlobal,
+    cfg: &RxInstance,
+) -> bool {
     if ipv6 {
         let Ok(d) = read_at::<[u8; 16]>(data, data_end, dst) else {
             return false;
         };
         if d[0] == 0xff {
-            return u128::from_ne_bytes(d) == u128::from_ne_bytes(global.group6);
+            let group = if cfg.has_group != 0 {
+                cfg.group
+            } else {
+                global.group6
+            };
+            return u128::from_ne_bytes(d) == u128::from_ne_bytes(group);
         }
     } else {
         let Ok(d) = read_at::<[u8; 4]>(data, data_end, dst) else {
             return false;
         };
         if d[0] >> 4 == 14 {
-            return u32::from_ne_bytes(d) == u32::from_ne_bytes(global.group4);
+            let group = if cfg.has_group != 0 {
+                [cfg.group[0], cfg.group[1], cfg.group[2], cfg.group[3]]
+            } else {
+                global.group4
+            };
+            return u32::from_ne_bytes(d) == u32::from_ne_bytes(group);
         }
     }
     let Ok(mac) = read_at::<[u8; 6]>(data, data_end, 0) else {
@@ -383,7 +401,7 @@ fn vrrp(
             return Err(RejectReason::AddressListMismatch);
         }
     }
-    // 26: unicast peers.
+    // 26: unicast peers, and 27: the peer's TTL range (keepalived's check_ttl_hl).
     let src = address(data, data_end, ip.src, ip.ipv6).map_err(truncated)?;
     if cfg.check_peers != 0 {
         let key = SlotAddr {
@@ -391,9 +409,12 @@ fn vrrp(
             _pad: 0,
             addr: src,
         };
-        // SAFETY: the value is not read, only its presence.
-        if unsafe { ALLOWED_PEERS.get(key) }.is_none() {
+        // SAFETY: plain data read once; a concurrent update at worst gives the old range.
+        let Some(ttl) = (unsafe { ALLOWED_PEERS.get(key) }) else {
             return Err(RejectReason::PeerNotAllowed);
+        };
+        if ip.ttl < ttl.min_ttl || ip.ttl > ttl.max_ttl {
+            return Err(RejectReason::TtlOutOfRange);
         }
     }
 

@@ -82,6 +82,12 @@ pub struct InstancePlan {
     /// keepalived's `track_src_ip`: the configured source address, FAULT while it is not on
     /// the instance's interface.
     pub track_src: Option<IpAddr>,
+    /// Accept mode (RFC 5798 §6.1): `false` when a non-owner runs with `no_accept` or strict
+    /// mode, and `vip_fence` then drops IP to its VIPs while Master (vrrp.c
+    /// `vrrp_handle_accept_mode`: the owner always accepts).
+    pub accept: bool,
+    /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (`None`: 255).
+    pub unicast_ttl: Option<u8>,
 }
 
 /// A set of instances that change state together.
@@ -326,6 +332,19 @@ fn instance(
         },
         // keepalived checks TTL per instance, for multicast ones only.
         unicast_any_ttl: !inst.unicast_peers.is_empty(),
+        peer_ttl: inst
+            .unicast_peers
+            .iter()
+            .filter(|p| inst.check_unicast_src && (p.min_ttl, p.max_ttl) != (0, 255))
+            .map(|p| {
+                let range = packet::PeerTtl {
+                    min_ttl: p.min_ttl,
+                    max_ttl: p.max_ttl,
+                };
+                (p.addr, range)
+            })
+            .collect(),
+        group: inst.mcast_group.filter(|_| !inst.is_unicast()),
     };
     let vips = inst
         .virtual_ipaddress
@@ -396,6 +415,8 @@ fn instance(
             .unicast_fault_no_peer
             .then_some("unicast without any unicast_peer (unicast_fault_no_peer)"),
         track_src: inst.src_ip.filter(|_| inst.track_src_ip),
+        accept: inst.accept || inst.priority == 255,
+        unicast_ttl: inst.unicast_ttl,
     })
 }
 
@@ -591,6 +612,49 @@ mod tests {
         assert_eq!(i.destinations, vec!["ff02::12".parse::<IpAddr>().unwrap()]);
         assert_eq!(i.machine.version, Version::V3);
         assert_eq!(i.machine.advert_interval_cs, 5);
+    }
+
+    /// Accept mode as `vip_fence` gets it: off for a non-owner with `no_accept` or strict mode,
+    /// on for the owner whatever it says (vrrp.c vrrp_handle_accept_mode); `unicast_ttl` and
+    /// the peers' TTL ranges (only those narrower than 0-255) go to the sender and the rules.
+    #[test]
+    fn accept_mode_and_ttl_options() {
+        let inst = |name: &str, vrid: u8, extra: &str| {
+            format!(
+                "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n{extra} \
+                 virtual_ipaddress {{\n 192.0.2.{}\n }}\n}}\n",
+                200 + vrid
+            )
+        };
+        let p = plan(&[
+            inst("ON", 1, ""),
+            inst("OFF", 2, " no_accept\n"),
+            inst("OWNER", 3, " priority 255\n no_accept\n"),
+            inst("STRICT", 4, " strict_mode\n"),
+            inst(
+                "TTL",
+                5,
+                " unicast_ttl 64\n unicast_peer {\n 192.0.2.2 min_ttl 10 max_ttl 20\n 192.0.2.3\n }\n",
+            ),
+        ]
+        .concat());
+        let accept: Vec<bool> = p.instances.iter().map(|i| i.accept).collect();
+        assert_eq!(accept, [true, false, true, false, true]);
+        let ttl = &p.instances[4];
+        assert_eq!(ttl.unicast_ttl, Some(64));
+        assert_eq!(p.instances[0].unicast_ttl, None);
+        let range = packet::PeerTtl {
+            min_ttl: 10,
+            max_ttl: 20,
+        };
+        assert_eq!(
+            ttl.rules.peer_ttl,
+            vec![("192.0.2.2".parse::<IpAddr>().unwrap(), range)]
+        );
+        assert_eq!(
+            ttl.rules.ttl_range("192.0.2.3".parse().unwrap()),
+            packet::PeerTtl::ANY
+        );
     }
 
     #[test]

@@ -340,9 +340,9 @@ pub struct VirtualRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnicastPeer {
     pub addr: IpAddr,
-    /// `min_ttl N` (default 0). Parsed, not enforced: a warning says so.
+    /// `min_ttl N` (default 0): adverts from this peer with a lower TTL / hop limit are dropped.
     pub min_ttl: u8,
-    /// `max_ttl N` (default 255). Parsed, not enforced: a warning says so.
+    /// `max_ttl N` (default 255): adverts with a higher one are dropped.
     pub max_ttl: u8,
 }
 
@@ -403,7 +403,8 @@ pub struct VrrpInstance {
     pub src_ip: Option<IpAddr>,
     /// `unicast_peer { … }`: adverts are unicast to these when there are any.
     pub unicast_peers: Vec<UnicastPeer>,
-    /// Where multicast adverts go (global group of the family); `None` when unicast.
+    /// Where multicast adverts go (`mcast_dst_ip`, else the global group of the family); `None`
+    /// when unicast.
     pub mcast_group: Option<IpAddr>,
     pub track_interfaces: Vec<Tracker>,
     pub track_scripts: Vec<Tracker>,
@@ -459,6 +460,8 @@ pub struct VrrpInstance {
     /// `unicast_fault_no_peer` with no `unicast_peer`: the instance stays in FAULT instead of
     /// falling back to multicast (keepalived vrrp.c `vrrp_complete_instance`).
     pub unicast_fault_no_peer: bool,
+    /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (unset: 255).
+    pub unicast_ttl: Option<u8>,
 }
 
 impl VrrpInstance {

@@ -159,7 +159,12 @@ pub fn summary(config: &Config) -> String {
         let _ = writeln!(
             out,
             "  {pre}, accept {}, garp delay {} x{}{}",
-            if i.accept { "on" } else { "off (not enforced)" },
+            match (i.accept, i.priority) {
+                (true, _) => "on",
+                (false, 255) => "on (address owner)",
+                // Enforced by vip_fence; the socket datapath warns at start that it cannot.
+                (false, _) => "off (TC fence drops IP to the VIPs but ND)",
+            },
             dur(i.garp_master_delay),
             i.garp_master_repeat,
             if i.authentication.is_some() {
@@ -177,14 +182,22 @@ pub fn summary(config: &Config) -> String {
                 out.push('\n');
             }
             (None, _) => {
-                let peers: Vec<String> =
-                    i.unicast_peers.iter().map(|p| p.addr.to_string()).collect();
+                let peers: Vec<String> = i
+                    .unicast_peers
+                    .iter()
+                    .map(|p| match (p.min_ttl, p.max_ttl) {
+                        (0, 255) => p.addr.to_string(),
+                        (lo, hi) => format!("{} (TTL {lo}-{hi})", p.addr),
+                    })
+                    .collect();
                 let _ = writeln!(
                     out,
-                    "  unicast from {} to {}",
+                    "  unicast from {} to {}{}",
                     i.src_ip
                         .map_or("(interface address)".to_string(), |a| a.to_string()),
-                    peers.join(", ")
+                    peers.join(", "),
+                    i.unicast_ttl
+                        .map_or(String::new(), |t| format!(", TTL {t}"))
                 );
             }
         }

@@ -135,8 +135,8 @@ pub struct VrrpSocket {
 }
 
 impl VrrpSocket {
-    /// Opens the IPv4 socket on `ifname` and joins `groups` there (224.0.0.18, or the
-    /// configured `vrrp_mcast_group4`; none when every instance on it is unicast).
+    /// Opens the IPv4 socket on `ifname` and joins `groups` there (its instances' groups:
+    /// `mcast_dst_ip`, else `vrrp_mcast_group4`, 224.0.0.18; none when all are unicast).
     pub fn open_v4(ifname: &str, groups: &[Ipv4Addr]) -> Result<Self, SocketError> {
         let ifindex = resolve(ifname)?;
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))
@@ -152,8 +152,8 @@ impl VrrpSocket {
         })
     }
 
-    /// Opens the IPv6 socket on `ifname` and joins `groups` there (ff02::12, or the configured
-    /// `vrrp_mcast_group6`).
+    /// Opens the IPv6 socket on `ifname` and joins `groups` there (its instances' groups:
+    /// `mcast_dst_ip`, else `vrrp_mcast_group6`, ff02::12).
     pub fn open_v6(ifname: &str, groups: &[Ipv6Addr]) -> Result<Self, SocketError> {
         let ifindex = resolve(ifname)?;
         let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))

@@ -119,6 +119,23 @@ impl AdvertSender {
         })
     }
 
+    /// keepalived's `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (multicast
+    /// ones keep 255, RFC 5798 §5.1.1.3).
+    pub fn set_unicast_ttl(&self, ttl: u8) -> Result<(), AdvertError> {
+        let socket = self.bound.fd.get_ref();
+        let ifname = &self.bound.ifname;
+        if self.bound.v6 {
+            socket
+                .set_unicast_hops_v6(u32::from(ttl))
+                .map_err(syscall("setsockopt(IPV6_UNICAST_HOPS)", ifname))?;
+        } else {
+            socket
+                .set_ttl_v4(u32::from(ttl))
+                .map_err(syscall("setsockopt(IP_TTL)", ifname))?;
+        }
+        Ok(())
+    }
+
     /// The VRRP group of this socket's family: 224.0.0.18 or ff02::12.
     pub fn group(&self) -> IpAddr {
         if self.bound.v6 {

@@ -22,7 +22,7 @@
 //! # Order of checks
 //!
 //! The first failing check decides the verdict. [`receive_ip`] runs steps 1–5a, then
-//! [`decode_ip`] (steps 6–19), then [`validate`] (steps 22–26):
+//! [`decode_ip`] (steps 6–19), then [`validate`] (steps 22–26), then [`check_peer_ttl`] (27):
 //!
 //! | # | check | verdict |
 //! |---|-------|--------|
@@ -38,7 +38,7 @@
 //! | | **whose advert** ([`Receiver`]) | |
 //! | 5a | the VRID byte (IHL × 4 + 1, or 41) is past the end of the packet | `Truncated` (VRID 0) |
 //! | 5a | no instance with this VRID and family on the interface (VRID 0 is none's) | `Foreign` |
-//! | 5a | multicast destination ≠ the interface's group of its family (`vrrp_mcast_group4/6`) | `Foreign` |
+//! | 5a | multicast destination ≠ the instance's group (`mcast_dst_ip`, else the interface's `vrrp_mcast_group4/6`) | `Foreign` |
 //! | 5a | unicast destination and the frame was not sent to the interface's MAC | `Foreign` |
 //! | | **IPv4** | |
 //! | 6 | total length > bytes present, or total length < IHL × 4 | `Truncated` |
@@ -66,6 +66,7 @@
 //! | 24 | v2: Adver Int ≠ the instance's | `IntervalMismatch` |
 //! | 25 | VIP check on: count ≠ number of VIPs, or a VIP missing from the advert | `AddressListMismatch` |
 //! | 26 | unicast peers configured and the source is not one of them | `PeerNotAllowed` |
+//! | 27 | the peer's TTL / hop limit outside its `min_ttl`..=`max_ttl` | `TtlOutOfRange` |
 //!
 //! Nothing is checked on priority (0 is a resignation, 255 the address owner: both valid on
 //! the wire), on the v3 reserved bits (RFC 5798 §5.2.6: ignored on reception), on v3 Max Adver
@@ -121,6 +122,7 @@ mod tests;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ha_common::RejectReason;
+pub use ha_common::maps::PeerTtl;
 use ha_common::wire::{
     IPPROTO_VRRP, IPV4_MIN_HLEN, IPV6_HLEN, VRRP_AUTH_NONE, VRRP_AUTH_PASS, VRRP_HEADER_LEN,
     VRRP_TTL, VRRP_TYPE_ADVERTISEMENT, VRRP_V2_AUTH_LEN, v2_adver_int_cs, v3_max_adver_int_cs,
@@ -320,6 +322,22 @@ pub struct InstanceRules {
     /// A unicast instance: any TTL / hop limit on adverts to a unicast address (keepalived
     /// checks TTL only for multicast instances). Multicast adverts always need 255.
     pub unicast_any_ttl: bool,
+    /// The peers of `unicast_peers` whose adverts must arrive with a TTL / hop limit in a range
+    /// (`min_ttl` / `max_ttl`); the others take any.
+    pub peer_ttl: Vec<(IpAddr, PeerTtl)>,
+    /// `mcast_dst_ip`: multicast adverts for this instance go to this group, not to the
+    /// [`Receiver`]'s group of the family.
+    pub group: Option<IpAddr>,
+}
+
+impl InstanceRules {
+    /// The TTL range adverts from `src` must arrive with.
+    pub fn ttl_range(&self, src: IpAddr) -> PeerTtl {
+        self.peer_ttl
+            .iter()
+            .find(|(a, _)| *a == src)
+            .map_or(PeerTtl::ANY, |(_, r)| *r)
+    }
 }
 
 /// How a packet reached the codec, below IP: what XDP sees of the frame and a raw socket does
@@ -369,10 +387,12 @@ impl Receiver<'_> {
             .position(|r| r.vrid == vrid && r.family == family)
     }
 
-    /// Whether an advert to `dst` is addressed to us: a multicast one to our group of its
-    /// family, a unicast one in a frame to our MAC.
-    fn for_us(&self, dst: IpAddr, arrival: Arrival) -> bool {
+    /// Whether an advert to `dst` for the instance `rules` is addressed to us: a multicast one
+    /// to its group (`mcast_dst_ip`), else ours of its family, a unicast one in a frame to our
+    /// MAC.
+    fn for_us(&self, dst: IpAddr, arrival: Arrival, rules: &InstanceRules) -> bool {
         match dst {
+            _ if dst.is_multicast() && rules.group.is_some() => rules.group == Some(dst),
             IpAddr::V4(d) if d.is_multicast() => d == self.group4,
             IpAddr::V6(d) if d.is_multicast() => d == self.group6,
             _ => arrival.to_our_mac,
@@ -390,10 +410,10 @@ impl Receiver<'_> {
         opts: &DecodeOptions,
     ) -> Option<(usize, &InstanceRules, DecodeOptions)> {
         let instance = self.instance(vrid, family)?;
-        if !self.for_us(dst, arrival) {
+        let rules = &self.instances[instance];
+        if !self.for_us(dst, arrival, rules) {
             return None;
         }
-        let rules = &self.instances[instance];
         let opts = DecodeOptions {
             unicast_any_ttl: rules.unicast_any_ttl,
             ..*opts
@@ -464,7 +484,11 @@ pub fn receive_ip(
     let Some((instance, rules, opts)) = rx.whose(vrid, family, dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
     };
-    match decode_ip(packet, &opts).and_then(|r| validate(&r.advert, r.src, rules).map(|()| r)) {
+    match decode_ip(packet, &opts).and_then(|r| {
+        validate(&r.advert, r.src, rules)?;
+        check_peer_ttl(r.src, r.ttl, rules)?;
+        Ok(r)
+    }) {
         Ok(received) => Verdict::Valid { instance, received },
         Err(reason) => Verdict::Rejected { vrid, reason },
     }
@@ -496,9 +520,11 @@ pub fn receive_vrrp(
     let Some((instance, rules, opts)) = rx.whose(vrid, Family::of(&src), dst, arrival, opts) else {
         return Verdict::Foreign { vrid };
     };
-    match decode_vrrp(src, dst, ttl, payload, &opts)
-        .and_then(|a| validate(&a, src, rules).map(|()| a))
-    {
+    match decode_vrrp(src, dst, ttl, payload, &opts).and_then(|a| {
+        validate(&a, src, rules)?;
+        check_peer_ttl(src, ttl, rules)?;
+        Ok(a)
+    }) {
         Ok(advert) => Verdict::Valid {
             instance,
             received: Received {
@@ -774,6 +800,16 @@ pub fn validate(advert: &Advert, src: IpAddr, rules: &InstanceRules) -> Result<(
         return Err(RejectReason::PeerNotAllowed);
     }
     Ok(())
+}
+
+/// Check 27: an advert from a unicast peer arrived with a TTL / hop limit in the peer's range
+/// (keepalived's `check_ttl_hl`, applied once the source is known to be a peer).
+pub fn check_peer_ttl(src: IpAddr, ttl: u8, rules: &InstanceRules) -> Result<(), RejectReason> {
+    if rules.unicast_peers.is_empty() || rules.ttl_range(src).contains(ttl) {
+        Ok(())
+    } else {
+        Err(RejectReason::TtlOutOfRange)
+    }
 }
 
 /// The VRID slot a rejection of this IP packet is counted under: the VRID byte when the packet

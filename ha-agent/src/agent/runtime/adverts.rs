@@ -34,9 +34,10 @@ pub(super) struct Adverts {
 /// Opens the advert sockets of `plan`'s instances, in plan order.
 pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
     let mut senders = Vec::new();
-    let mut shared: HashMap<(&str, IpAddr), Rc<AdvertSender>> = HashMap::new();
+    let mut shared: HashMap<(&str, IpAddr, Option<u8>), Rc<AdvertSender>> = HashMap::new();
     for ip in &plan.instances {
-        if let Some(sender) = shared.get(&(ip.interface.as_str(), ip.src)) {
+        let key = (ip.interface.as_str(), ip.src, ip.unicast_ttl);
+        if let Some(sender) = shared.get(&key) {
             senders.push(sender.clone());
             continue;
         }
@@ -44,6 +45,10 @@ pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
             IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
             IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
         }
+        .and_then(|s| match ip.unicast_ttl {
+            Some(ttl) => s.set_unicast_ttl(ttl).map(|()| s),
+            None => Ok(s),
+        })
         .with_context(|| {
             format!(
                 "vrrp_instance {}: opening the advert socket on {}",
@@ -51,7 +56,7 @@ pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
             )
         })?;
         let sender = Rc::new(sender);
-        shared.insert((ip.interface.as_str(), ip.src), sender.clone());
+        shared.insert(key, sender.clone());
         senders.push(sender);
     }
     Ok(senders)

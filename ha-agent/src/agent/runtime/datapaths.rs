@@ -56,6 +56,8 @@ struct Told {
     fence: Vec<(IpAddr, String, u32)>,
     /// How long `vip_fence` trusts a silent agent with its VIPs.
     heartbeat: Duration,
+    /// Accept mode off: `vip_fence` drops IP to its VIPs (but ND) while Master too.
+    no_accept: bool,
 }
 
 /// An interface's ring buffer of peer events.
@@ -137,6 +139,7 @@ impl Datapaths {
                     state: None,
                     fence,
                     heartbeat: heartbeat_timeout(ip),
+                    no_accept: !ip.accept,
                 }
             })
             .collect::<Vec<_>>();
@@ -227,6 +230,7 @@ impl Datapaths {
         if self.options.choice == DatapathChoice::Socket {
             info!("datapath socket (--datapath socket): no XDP counters, no TC fence");
             close_all(existing);
+            self.warn_accept_unenforced();
             return Ok(Vec::new());
         }
         for t in &mut self.told {
@@ -285,6 +289,7 @@ impl Datapaths {
                 warn!(
                     "XDP/TC could not be set up on {name} ({e:#}); running the socket datapath without the fence"
                 );
+                self.warn_accept_unenforced();
                 return Ok(Vec::new());
             }
             bail!("--datapath xdp: {name}: {e:#}");
@@ -301,6 +306,17 @@ impl Datapaths {
             self.fence(i, !master, priority);
         }
         Ok(rings)
+    }
+
+    /// Without `vip_fence` nothing drops IP to a no-accept instance's VIPs: say so, once each.
+    fn warn_accept_unenforced(&self) {
+        for t in self.told.iter().filter(|t| t.no_accept) {
+            warn!(
+                instance = %t.name,
+                "accept mode is off (no_accept, or strict mode) but the socket datapath has no \
+                 TC fence to enforce it: traffic addressed to the VIPs is accepted while MASTER"
+            );
+        }
     }
 
     /// Attaches the programs to `name` through netlink (they stay when the agent dies) with
@@ -463,7 +479,7 @@ impl Datapaths {
             let Some(dp) = self.xdp.get_mut(name) else {
                 continue;
             };
-            if let Err(e) = dp.set_fence(*vip, *slot, on, t.heartbeat) {
+            if let Err(e) = dp.set_fence(*vip, *slot, on, t.no_accept, t.heartbeat) {
                 error!(
                     instance = %t.name,
                     "{} {vip} on {name}: {e}",

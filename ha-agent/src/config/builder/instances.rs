@@ -62,6 +62,8 @@ impl Builder<'_> {
             accept: None,
             strict: None,
             skip_check_adv_addr: None,
+            unicast_ttl: None,
+            mcast_dst: None,
         };
         let ctx = format!("vrrp_instance {name}: ");
         for x in stmts {
@@ -227,6 +229,26 @@ impl Builder<'_> {
                     v.src_ip = Some(a);
                 }
             }
+            // vrrp_parser.c vrrp_mcast_dstip_handler: sets the family too; IPv4 multicast, or
+            // IPv6 link-local multicast (ff02::/16).
+            "mcast_dst_ip" => {
+                let Some((a, pos)) = self.ip(x) else { return };
+                let ok = match a {
+                    IpAddr::V4(a) => a.is_multicast(),
+                    IpAddr::V6(a) => a.segments()[0] == 0xff02,
+                };
+                if !ok {
+                    self.d.error(
+                        &pos,
+                        format!(
+                            "{ctx}mcast_dst_ip {a} is not {}multicast",
+                            if a.is_ipv6() { "link-local " } else { "" }
+                        ),
+                    );
+                } else if self.check_family(v, &a, &pos, x.kw()) {
+                    v.mcast_dst = Some((a, pos));
+                }
+            }
             "unicast_peer" => {
                 v.unicast_configured = true;
                 self.extra_args(x, 0);
@@ -353,6 +375,12 @@ impl Builder<'_> {
                     v.strict = Some(b);
                 }
             }
+            // vrrp_parser.c vrrp_ttl_handler.
+            "unicast_ttl" => {
+                if let Some(n) = self.uint(x, 0, 255) {
+                    v.unicast_ttl = Some((n as u8, x.pos().clone()));
+                }
+            }
             "skip_check_adv_addr" => {
                 // vrrp_skip_check_adv_addr_handler sets the flag for any valid argument.
                 if self.flag(x).is_some() {
@@ -455,7 +483,6 @@ impl Builder<'_> {
             min_ttl: 0,
             max_ttl: 255,
         };
-        let mut ttl_word = None;
         let mut i = 0;
         while i < l.args.len() {
             let k = &l.args[i];
@@ -489,21 +516,7 @@ impl Builder<'_> {
             }
             // A TTL check only makes sense with source checking (alloc_vrrp_unicast_peer).
             v.check_unicast_src = true;
-            ttl_word.get_or_insert(k);
             i += 2;
-        }
-        if let Some(k) = ttl_word {
-            // keepalived (vrrp_check_packet) drops an advert from this peer whose TTL / hop
-            // limit is outside [min_ttl, max_ttl]. Neither datapath checks a per-peer range (XDP
-            // would need it in ALLOWED_PEERS): say so rather than accept adverts silently.
-            self.d.warn(
-                &k.pos,
-                format!(
-                    "unicast_peer {addr}: min_ttl/max_ttl not supported by ha-agent, ignored: \
-                     adverts from this peer are accepted whatever their TTL (the source is \
-                     still checked)"
-                ),
-            );
         }
         if v.peers.iter().any(|p| p.addr == addr) {
             self.d

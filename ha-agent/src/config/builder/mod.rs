@@ -137,6 +137,8 @@ struct RawInstance {
     accept: Option<bool>,
     strict: Option<bool>,
     skip_check_adv_addr: Option<bool>,
+    unicast_ttl: Option<(u8, Pos)>,
+    mcast_dst: Option<(IpAddr, Pos)>,
 }
 
 struct RawGroup {

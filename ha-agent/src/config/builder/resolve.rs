@@ -74,13 +74,26 @@ impl Builder<'_> {
             &c.ctx,
         );
 
+        // vrrp.c vrrp_complete_instance: `mcast_dst_ip`, else the global group of the family.
         let mcast_group = if unicast {
+            if let Some((_, pos)) = &raw.mcast_dst {
+                self.d.warn(
+                    pos,
+                    format!(
+                        "{}: mcast_dst_ip with unicast peers: ignored (as keepalived)",
+                        c.ctx
+                    ),
+                );
+            }
             None
         } else {
-            Some(match family {
-                Family::Ipv4 => IpAddr::V4(g.vrrp_mcast_group4),
-                Family::Ipv6 => IpAddr::V6(g.vrrp_mcast_group6),
-            })
+            Some(raw.mcast_dst.as_ref().map_or(
+                match family {
+                    Family::Ipv4 => IpAddr::V4(g.vrrp_mcast_group4),
+                    Family::Ipv6 => IpAddr::V6(g.vrrp_mcast_group6),
+                },
+                |(a, _)| *a,
+            ))
         };
 
         if self.d.errors.len() > errors_before {
@@ -170,10 +183,28 @@ impl Builder<'_> {
                 .skip_check_adv_addr
                 .unwrap_or(g.vrrp_skip_check_adv_addr),
             check_unicast_src: raw.check_unicast_src || g.vrrp_check_unicast_src,
-            down_timer_adverts: raw.down_timer_adverts.unwrap_or(g.vrrp_down_timer_adverts),
+            down_timer_adverts: self.down_timer_adverts(&c, g.vrrp_down_timer_adverts),
             unicast_fault_no_peer: raw.unicast_fault_no_peer && raw.peers.is_empty(),
             track_src_ip: self.track_src_ip(&c),
+            unicast_ttl: self.unicast_ttl(&c, unicast),
         })
+    }
+
+    /// `down_timer_adverts`, else the global one; strict mode resets it to 3 with keepalived's
+    /// message (vrrp.c `vrrp_complete_instance`).
+    fn down_timer_adverts(&mut self, c: &Draft, global: u8) -> u8 {
+        let n = c.raw.down_timer_adverts.unwrap_or(global);
+        if c.strict && n != 3 {
+            self.d.warn(
+                &c.raw.pos,
+                format!(
+                    "{}: down_timer_adverts is incompatible with strict mode - resetting to 3 (as keepalived)",
+                    c.ctx
+                ),
+            );
+            return 3;
+        }
+        n
     }
 
     /// `track_src_ip` needs a configured source address to track (vrrp.c clears it otherwise).
@@ -330,6 +361,22 @@ impl Builder<'_> {
         unicast
     }
 
+    /// `unicast_ttl`, for unicast instances only (vrrp_parser.c vrrp_end_handler).
+    fn unicast_ttl(&mut self, c: &Draft, unicast: bool) -> Option<u8> {
+        let (ttl, pos) = c.raw.unicast_ttl.as_ref()?;
+        if !unicast {
+            self.d.warn(
+                pos,
+                format!(
+                    "{}: unicast_ttl without unicast peers: ignored (as keepalived)",
+                    c.ctx
+                ),
+            );
+            return None;
+        }
+        Some(*ttl)
+    }
+
     /// The interface, required unless unicast from a (not link-local) `unicast_src_ip`.
     fn interface(&mut self, c: &Draft) -> Option<String> {
         let (raw, ctx, at) = (c.raw, &c.ctx, &c.raw.pos);
@@ -437,26 +484,14 @@ impl Builder<'_> {
         (preempt, preempt_delay)
     }
 
-    /// Accept mode default: on, unless strict and not the owner.
+    /// Accept mode default: on, unless strict and not the owner. Off, `vip_fence` enforces it
+    /// (the XDP datapath; the socket datapath says at start that it cannot).
     fn accept_mode(&mut self, c: &Draft, priority: u8, version: Version) -> bool {
         let (raw, ctx, strict, at) = (c.raw, &c.ctx, c.strict, &c.raw.pos);
         let mut accept = raw.accept.unwrap_or(priority == 255 || !strict);
         if accept && priority != 255 && strict && version == Version::V2 {
             self.d.warn(at, format!("{ctx}: accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: off (as keepalived)"));
             accept = false;
-        }
-        if !accept {
-            // keepalived enforces accept mode off with firewall rules (iptables/nftables) that
-            // drop what is addressed to the VIPs; ha-agent installs none.
-            self.d.warn(
-                at,
-                format!(
-                    "{ctx}: accept mode is off (no_accept, or strict mode for a non-owner), and \
-                     ha-agent does not enforce it: traffic addressed to the VIPs is accepted \
-                     while master (keepalived drops it with firewall rules); add your own \
-                     filter if you rely on it"
-                ),
-            );
         }
         accept
     }

@@ -254,6 +254,15 @@ fn down_timer_adverts_instance_then_global_then_three() {
     assert_eq!(l.config.instances[1].down_timer_adverts, 5);
     let l = parse(&instance("C", 3, "")).unwrap();
     assert_eq!(l.config.instances[0].down_timer_adverts, 3);
+    let l = parse(&instance("S", 5, "down_timer_adverts 7\n strict_mode")).unwrap();
+    assert_eq!(l.config.instances[0].down_timer_adverts, 3);
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.contains("incompatible with strict mode - resetting to 3")),
+        "{:?}",
+        warnings(&l)
+    );
     assert_eq!(
         errors(&instance("D", 4, "down_timer_adverts 101")),
         ["7:21: down_timer_adverts: expected an integer 1-100, found \"101\""]

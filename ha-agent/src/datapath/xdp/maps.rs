@@ -11,8 +11,8 @@ use aya::{
 use ha_common::{
     RejectReason,
     maps::{
-        FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, RX_INLINE_VIPS, RxGlobal, RxInstance,
-        SlotAddr, VRID_SLOTS, VipKey, instance_slot, stats_index,
+        FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, PeerTtl, RX_INLINE_VIPS, RxGlobal,
+        RxInstance, SlotAddr, VRID_SLOTS, VipKey, instance_slot, stats_index,
     },
 };
 
@@ -35,8 +35,8 @@ pub struct SlotConfig {
     pub rx: RxInstance,
     /// The VIPs the advert must list (their index in the list is their mask bit).
     pub vips: Vec<IpAddr>,
-    /// Allowed unicast sources.
-    pub peers: Vec<IpAddr>,
+    /// Allowed unicast sources, each with the TTL range its adverts must arrive with.
+    pub peers: Vec<(IpAddr, PeerTtl)>,
 }
 
 impl SlotConfig {
@@ -70,6 +70,8 @@ impl SlotConfig {
             vip_mask,
             silence_ns: silence.as_nanos() as u64,
             primary: addr16(primary),
+            has_group: u8::from(rules.group.is_some()),
+            group: rules.group.map_or([0; 16], addr16),
             ..RxInstance::default()
         };
         if let Auth::Pass(p) = rules.auth {
@@ -79,7 +81,11 @@ impl SlotConfig {
             slot: instance_slot(rules.vrid, rules.family == Family::Ipv6),
             rx,
             vips,
-            peers: rules.unicast_peers.clone(),
+            peers: rules
+                .unicast_peers
+                .iter()
+                .map(|p| (*p, rules.ttl_range(*p)))
+                .collect(),
         }
     }
 }
@@ -132,8 +138,8 @@ impl XdpDatapath {
             for (index, vip) in s.vips.iter().enumerate() {
                 adv.entry(slot_addr(s.slot, *vip)).or_insert(index as u8);
             }
-            for p in &s.peers {
-                peers.insert(slot_addr(s.slot, *p), 1u8);
+            for (p, ttl) in &s.peers {
+                peers.insert(slot_addr(s.slot, *p), *ttl);
             }
         }
         sync_hash(&mut self.adv_addrs, MAP_ADV_ADDRS, &adv)?;
@@ -266,16 +272,19 @@ impl XdpDatapath {
 
     /// Puts `vip` (of the instance in `slot`) under `vip_fence`: its traffic is dropped while
     /// `fenced`, while `SLOT_FENCE[slot]` is set, or while the heartbeat is older than
-    /// `heartbeat_timeout` (zero: never).
+    /// `heartbeat_timeout` (zero: never); otherwise, with `no_accept` (accept mode off), all
+    /// but its Neighbor Discovery.
     pub fn set_fence(
         &mut self,
         vip: IpAddr,
         slot: u32,
         fenced: bool,
+        no_accept: bool,
         heartbeat_timeout: Duration,
     ) -> Result<(), XdpError> {
         let entry = FenceEntry {
             fenced: u8::from(fenced),
+            no_accept: u8::from(no_accept),
             slot: slot as u16,
             heartbeat_timeout_ns: heartbeat_timeout.as_nanos() as u64,
             ..FenceEntry::default()
@@ -287,7 +296,7 @@ impl XdpDatapath {
 
     /// Fences `vip` unconditionally (slot 0, no heartbeat): a test and tool helper.
     pub fn fence(&mut self, vip: IpAddr) -> Result<(), XdpError> {
-        self.set_fence(vip, 0, true, Duration::ZERO)
+        self.set_fence(vip, 0, true, false, Duration::ZERO)
     }
 
     /// Stops fencing `vip` and forgets it. Forgetting an unknown address is not an error.
@@ -318,10 +327,10 @@ impl XdpDatapath {
 }
 
 /// Makes the hash map hold exactly `want`.
-fn sync_hash(
-    map: &mut HashMap<MapData, SlotAddr, u8>,
+fn sync_hash<V: Pod>(
+    map: &mut HashMap<MapData, SlotAddr, V>,
     name: &'static str,
-    want: &std::collections::HashMap<SlotAddr, u8>,
+    want: &std::collections::HashMap<SlotAddr, V>,
 ) -> Result<(), XdpError> {
     retain_keys(map, name, |k| want.contains_key(k))?;
     for (k, v) in want {

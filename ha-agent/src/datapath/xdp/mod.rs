@@ -40,7 +40,9 @@ use aya::{
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{ProgramError, Xdp, XdpMode},
 };
-use ha_common::maps::{FenceEntry, Heartbeat, PeerRecord, RxGlobal, RxInstance, SlotAddr, VipKey};
+use ha_common::maps::{
+    FenceEntry, Heartbeat, PeerRecord, PeerTtl, RxGlobal, RxInstance, SlotAddr, VipKey,
+};
 
 pub use attach::{InterfaceLock, LOCK_DIR, lock_interface, pin_dir};
 pub use maps::{SlotConfig, addr16, rx_global, vip_key};
@@ -86,8 +88,9 @@ const PINNED_MAPS: [&str; 14] = [
 
 /// Version of the map layouts, part of the pin directory's name: a newer agent with other
 /// layouts never adopts an older one's maps. 3: `RxInstance::vips`. 4: `RxGlobal`'s groups
-/// and MAC, `RxInstance::unicast_any_ttl`.
-pub const MAPS_ABI: u32 = 4;
+/// and MAC, `RxInstance::unicast_any_ttl`. 5: `FenceEntry::no_accept`, `ALLOWED_PEERS` values
+/// are TTL ranges.
+pub const MAPS_ABI: u32 = 5;
 
 /// Priority (`tc filter … pref`) and handle of the fence's filters on both hooks: fixed, so a
 /// restarted agent finds its predecessor's and replaces them in place (112: VRRP's protocol).
@@ -210,7 +213,7 @@ pub struct XdpDatapath {
     rx_global: Array<MapData, RxGlobal>,
     rx_instance: Array<MapData, RxInstance>,
     adv_addrs: HashMap<MapData, SlotAddr, u8>,
-    allowed_peers: HashMap<MapData, SlotAddr, u8>,
+    allowed_peers: HashMap<MapData, SlotAddr, PeerTtl>,
     peer: Array<MapData, PeerRecord>,
     events: Option<RingBuf<MapData>>,
     events_lost: PerCpuArray<MapData, u64>,

@@ -461,6 +461,8 @@ fn rules_for(a: &Advert) -> InstanceRules {
         vips: Some(a.addrs.clone()),
         unicast_peers: vec![],
         unicast_any_ttl: false,
+        peer_ttl: vec![],
+        group: None,
     }
 }
 
@@ -638,5 +640,68 @@ fn receive_tells_other_speakers_from_ours() {
             tagged: true,
             to_our_mac: false
         }
+    );
+}
+
+/// Check 27: a peer's `min_ttl` / `max_ttl` bound the TTL of its adverts, after the source
+/// check (keepalived's `check_ttl_hl`); peers without a range and multicast take any.
+#[test]
+fn peer_ttl_range_after_the_peer_check() {
+    let a = v3_ipv4();
+    let range = PeerTtl {
+        min_ttl: 64,
+        max_ttl: 254,
+    };
+    let rules = InstanceRules {
+        unicast_peers: vec![SRC4, PEER4],
+        unicast_any_ttl: true,
+        peer_ttl: vec![(SRC4, range)],
+        ..rules_for(&a)
+    };
+    let rx = Receiver {
+        group4: Ipv4Addr::new(224, 0, 0, 18),
+        group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+        instances: std::slice::from_ref(&rules),
+    };
+    let to = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
+    let verdict = |src: IpAddr, ttl: u8| {
+        let p = ipv4_packet(src, to, ttl, &encode(&a, src, to));
+        match receive_ip(&p, Arrival::SOCKET, &rx, &DecodeOptions::default()) {
+            Verdict::Valid { .. } => Ok(()),
+            Verdict::Rejected { reason, .. } => Err(reason),
+            other => panic!("{other:?}"),
+        }
+    };
+    for (ttl, want) in [
+        (63, Err(TtlOutOfRange)),
+        (64, Ok(())),
+        (254, Ok(())),
+        (255, Err(TtlOutOfRange)),
+    ] {
+        assert_eq!(verdict(SRC4, ttl), want, "TTL {ttl}");
+    }
+    // PEER4 has no range; an unknown source is refused by the peer check first.
+    assert_eq!(verdict(PEER4, 1), Ok(()));
+    assert_eq!(verdict(v4(77), 1), Err(PeerNotAllowed));
+    // The same rule on the socket path's IPv6-style entry (header consumed).
+    let payload = encode(&a, SRC4, to);
+    let v = receive_vrrp(
+        SRC4,
+        to,
+        255,
+        &payload,
+        Arrival::SOCKET,
+        &rx,
+        &DecodeOptions::default(),
+    );
+    assert!(
+        matches!(
+            v,
+            Verdict::Rejected {
+                reason: TtlOutOfRange,
+                ..
+            }
+        ),
+        "{v:?}"
     );
 }
