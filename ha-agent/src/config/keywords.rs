@@ -69,12 +69,6 @@ pub(crate) const GLOBAL_KNOWN: &[&str] = &[
     "vrrp_cpu_affinity",
     "vrrp_rlimit_rttime",
     "vrrp_rlimit_rtime",
-    "notify_fifo",
-    "notify_fifo_script",
-    "vrrp_notify_fifo",
-    "vrrp_notify_fifo_script",
-    "vrrp_notify_priority_changes",
-    "fifo_write_vrrp_states_on_reload",
     "lvs_notify_fifo",
     "lvs_notify_fifo_script",
     "checker_priority",
@@ -162,10 +156,7 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
     "linkbeat_use_polling",
     "virtual_rules",
     "debug",
-    "notify_deleted",
-    "notify_master_rx_lower_pri",
     "smtp_alert",
-    "notify_priority_changes",
     "lvs_sync_daemon_interface",
     "down_timer_adverts",
     "timer_expired_backup",
@@ -178,9 +169,4 @@ pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `vrrp_sync_group` keywords ha-agent does not act on.
-pub(crate) const SYNC_GROUP_UNSUPPORTED: &[&str] = &[
-    "track_process",
-    "track_bfd",
-    "smtp_alert",
-    "notify_priority_changes",
-];
+pub(crate) const SYNC_GROUP_UNSUPPORTED: &[&str] = &["track_process", "track_bfd", "smtp_alert"];

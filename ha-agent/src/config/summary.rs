@@ -90,6 +90,8 @@ fn notify_lines(out: &mut String, indent: &str, n: &Notify) {
         ("notify_backup", &n.backup),
         ("notify_fault", &n.fault),
         ("notify_stop", &n.stop),
+        ("notify_deleted", &n.deleted),
+        ("notify_master_rx_lower_pri", &n.master_rx_lower_pri),
     ] {
         if let Some(s) = s {
             let _ = write!(out, "{indent}{k}: {}", command(&s.command));

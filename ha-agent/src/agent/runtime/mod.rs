@@ -54,7 +54,10 @@ use crate::{
     config::Config,
     control::events,
     net::LinkWatch,
-    notify::{self, Subject},
+    notify::{
+        self, Subject,
+        fifo::{self, Fifos, What},
+    },
     track::{Trackers, script::RunAs},
     vrrp::{
         instance::{Action, Cause, Event, Instance, State},
@@ -95,6 +98,10 @@ struct Runtime {
     run_as: Option<RunAs>,
     /// Who the notify lines that name a user run as.
     notify_users: notify::Users,
+    /// The notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`), opened once the host is ours.
+    fifos: Fifos,
+    /// Instances a reload is removing: their STOP is keepalived's DELETED (or FAULT).
+    deleting: Vec<usize>,
     scripts: Vec<ScriptJob>,
     config_file: std::path::PathBuf,
     /// An interface we use that came back under a new index (name, index): reloads move us
@@ -145,6 +152,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.attach(HashMap::new())?;
     let io = rt.open_io()?;
     rt.start_io(io);
+    rt.open_fifos().await;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
@@ -240,6 +248,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         _ = sigint.recv() => {}
         () = rt.await_handover(resigned, &mut inbox.adverts) => {}
     }
+    rt.fifos.close().await;
     rt.datapaths.close();
     Ok(())
 }
@@ -322,6 +331,9 @@ impl Runtime {
                         {
                             notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
                         }
+                        let what = What::State(to);
+                        self.fifos
+                            .write(&fifo::line(Subject::Group, &group.name, what, 0));
                     }
                 }
             }
@@ -361,6 +373,7 @@ impl Runtime {
             }
             Action::SendGratuitous => self.garp.announce(i, ip, &self.facts),
             Action::ReassertGratuitous => self.garp.reassert(i, ip, &self.facts),
+            Action::HeardLowerPriority => self.heard_lower_priority(i),
             Action::Notify { from, to, cause } => self.notify(i, from, to, cause),
             // The state machine keeps its timer: the loop asks `next_timeout` (`next_deadline`).
             Action::ArmTimer { .. } | Action::CancelTimer => {}
@@ -396,14 +409,43 @@ impl Runtime {
             fault: fault.flatten(),
         }
         .emit();
-        for (argv, user) in notify::commands(
-            &ip.notify,
-            Subject::Instance,
-            &ip.name,
-            to,
-            inst.effective_priority(),
-        ) {
+        let priority = inst.effective_priority();
+        let (commands, what) = if to == State::Initialize && self.deleting.contains(&i) {
+            notify::deleted(&ip.notify, &ip.name, from, priority)
+        } else {
+            let commands = notify::commands(&ip.notify, Subject::Instance, &ip.name, to, priority);
+            (commands, Some(What::State(to)))
+        };
+        for (argv, user) in commands {
             notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
         }
+        if let Some(what) = what {
+            self.fifos
+                .write(&fifo::line(Subject::Instance, &ip.name, what, priority));
+        }
+    }
+
+    /// A master heard a lower priority (keepalived `send_event_notify`): the
+    /// `notify_master_rx_lower_pri` script, as written, and the FIFO line.
+    fn heard_lower_priority(&self, i: usize) {
+        let ip = &self.plan.instances[i];
+        if let Some(s) = &ip.notify.master_rx_lower_pri {
+            let run_as = self.notify_users.run_as(s.user.as_ref(), self.run_as);
+            notify::spawn(s.command.clone(), run_as);
+        }
+        let priority = self.instance(i).effective_priority();
+        let what = What::MasterRxLowerPri;
+        self.fifos
+            .write(&fifo::line(Subject::Instance, &ip.name, what, priority));
+    }
+
+    /// Opens the notify FIFOs the configuration names (kept across a reload if unchanged).
+    async fn open_fifos(&mut self) {
+        let (users, default) = (&self.notify_users, self.run_as);
+        let run_as = |f: &crate::config::NotifyFifo| {
+            let user = f.script.as_ref().and_then(|s| s.user.as_ref());
+            users.run_as(user, default)
+        };
+        self.fifos.configure(&self.config.global, run_as).await;
     }
 }

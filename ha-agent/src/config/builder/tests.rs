@@ -241,3 +241,52 @@ fn every_named_block_is_defined_once() {
         ]
     );
 }
+
+/// The notify FIFO keywords (core/global_parser.c) and the notify options of instances and
+/// sync groups are read, not warned about; a second `notify_fifo` is refused at its line.
+#[test]
+fn notify_fifo_and_the_notify_options_are_read() {
+    let text = format!(
+        "global_defs {{\n notify_fifo /run/n.fifo www\n notify_fifo_script \"/bin/cat\"\n \
+         vrrp_notify_fifo /run/v.fifo\n vrrp_notify_fifo_script /bin/reader nobody\n \
+         vrrp_notify_priority_changes\n fifo_write_vrrp_states_on_reload\n}}\n{}{}\
+         vrrp_sync_group G {{\n group {{\n A B\n }}\n notify_priority_changes false\n}}\n",
+        instance(
+            "A",
+            1,
+            "notify_deleted\n notify_master_rx_lower_pri \"/bin/aws-fix arg\"\n \
+             notify_priority_changes off"
+        ),
+        instance("B", 2, "notify_deleted /bin/gone"),
+    );
+    let l = parse(&text).unwrap();
+    assert_eq!(warnings(&l), Vec::<String>::new());
+    let g = &l.config.global;
+    assert_eq!(
+        g.notify_fifo.path.as_deref(),
+        Some(Path::new("/run/n.fifo"))
+    );
+    assert_eq!(g.notify_fifo.owner.as_ref().unwrap().user, "www");
+    assert_eq!(g.notify_fifo.script.as_ref().unwrap().command, ["/bin/cat"]);
+    assert_eq!(
+        g.vrrp_notify_fifo.path.as_deref(),
+        Some(Path::new("/run/v.fifo"))
+    );
+    let vs = g.vrrp_notify_fifo.script.as_ref().unwrap();
+    assert_eq!(vs.user.as_ref().unwrap().user, "nobody");
+    assert!(g.vrrp_notify_priority_changes && g.fifo_write_vrrp_states_on_reload);
+    let (a, b) = (&l.config.instances[0].notify, &l.config.instances[1].notify);
+    assert!(a.notify_deleted && a.deleted.is_none());
+    assert_eq!(
+        a.master_rx_lower_pri.as_ref().unwrap().command,
+        ["/bin/aws-fix", "arg"]
+    );
+    assert_eq!(a.priority_changes, Some(false));
+    assert!(b.notify_deleted);
+    assert_eq!(b.deleted.as_ref().unwrap().command, ["/bin/gone"]);
+    assert_eq!(l.config.sync_groups[0].notify.priority_changes, Some(false));
+    assert_eq!(
+        errors("global_defs {\n notify_fifo /a\n notify_fifo /b\n}\n"),
+        ["3:2: notify_fifo: already specified"]
+    );
+}
