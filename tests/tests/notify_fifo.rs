@@ -1,0 +1,194 @@
+//! keepalived's notify FIFOs as a user's reader sees them: `notify_fifo` (a FIFO the user made,
+//! read by the test) and `vrrp_notify_fifo` (created by the agent, read by its
+//! `vrrp_notify_fifo_script`) both receive keepalived's lines, in order, through a failover and
+//! back (`vrrp_notify_priority_changes` on), and STOP at exit; the FIFO the agent created is
+//! removed at exit, the user's is not. `notify_master_rx_lower_pri` runs, with no arguments,
+//! when the master hears the lower-priority advert of the node it took over from.
+
+use std::{
+    ffi::CString,
+    fs::File,
+    io::{ErrorKind, Read},
+    os::unix::{ffi::OsStrExt, fs::OpenOptionsExt, fs::PermissionsExt},
+    path::Path,
+    time::Duration,
+};
+
+use ha_tests::{Lab, ha_agent_bin, v3_instance, wait_for};
+
+/// How long an agent may take to answer on its status socket (XDP loads on a loaded machine).
+const READY: Duration = Duration::from_secs(20);
+const VIP: &str = "192.0.2.200";
+
+/// The test's reader: non-blocking, so that a FIFO with no writer yet (or any more) reads as
+/// nothing instead of hanging the test.
+struct Reader {
+    file: File,
+    text: String,
+}
+
+impl Reader {
+    fn open(path: &Path) -> Reader {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap();
+        Reader {
+            file,
+            text: String::new(),
+        }
+    }
+
+    /// Everything read so far, after reading what waits.
+    fn lines(&mut self) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.text.push_str(std::str::from_utf8(&buf[..n]).unwrap()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("reading the FIFO: {e}"),
+            }
+        }
+        self.text.lines().map(str::to_owned).collect()
+    }
+
+    /// Waits until `line` has been read.
+    fn wait_line(&mut self, line: &str, agent: &ha_tests::Daemon) {
+        wait_for(
+            &format!("the FIFO to say {line:?}"),
+            Duration::from_secs(10),
+            || Ok(self.lines().iter().any(|l| l == line)),
+        )
+        .unwrap_or_else(|e| panic!("{e}; read {:?}; log:\n{}", self.text, agent.log()));
+    }
+}
+
+fn executable(lab: &Lab, name: &str, body: &str) -> String {
+    let path = lab.write_file(name, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_fifos_hear_keepalived_lines_in_order_through_failover_and_back() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("nfifo", 2).expect("lab");
+    let user_fifo = lab.dir.join("notify.fifo");
+    let path = CString::new(user_fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo(3) reads the NUL-terminated path, alive across the call.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let agent_fifo = lab.dir.join("vrrp.fifo");
+    let copy = lab.dir.join("copy.txt");
+    let lower = lab.dir.join("lower.txt");
+    let maint = lab.dir.join("maint");
+    // Ignores SIGTERM so that it reads to the end (EOF when the agent closes the FIFO); the
+    // timeout bounds it should the agent never open the FIFO.
+    let reader = executable(
+        &lab,
+        "reader.sh",
+        &format!(
+            "#!/bin/sh\ntrap '' TERM\nexec timeout -s KILL 60 cat \"$1\" >> {}\n",
+            copy.display()
+        ),
+    );
+    let lower_sh = executable(
+        &lab,
+        "lower.sh",
+        &format!("#!/bin/sh\necho \"lower $#\" >> {}\n", lower.display()),
+    );
+    let conf1 = format!(
+        "global_defs {{\n    notify_fifo {}\n    vrrp_notify_fifo {}\n    \
+         vrrp_notify_fifo_script {reader}\n    vrrp_notify_priority_changes\n}}\n\
+         track_file maint {{\n    file {}\n    weight 60\n    init_file 0 overwrite\n}}\n\
+         vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    version 3\n    \
+         priority 150\n    advert_int 0.05\n    track_file {{\n        maint\n    }}\n    \
+         notify_master_rx_lower_pri {lower_sh}\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n",
+        user_fifo.display(),
+        agent_fifo.display(),
+        maint.display(),
+    );
+    let mut fifo = Reader::open(&user_fifo);
+    let mut a1 = lab.ha_agent(1, &conf1, &[]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    fifo.wait_line("INSTANCE \"VI_1\" MASTER 150", &a1);
+    assert!(agent_fifo.exists(), "the agent did not create its FIFO");
+    let mut a2 = lab.ha_agent(2, &v3_instance(100, "0.05"), &[]).unwrap();
+    lab.wait_agent_ready(2, &mut a2, READY).unwrap();
+
+    // -1 x 60: node 1's effective priority 90 < 100: node 2 takes over.
+    std::fs::write(&maint, "-1\n").unwrap();
+    fifo.wait_line("INSTANCE \"VI_1\" BACKUP 90", &a1);
+    // Back to 150: node 1 preempts; node 2, stepping down, advertises its 100 once.
+    std::fs::write(&maint, "0\n").unwrap();
+    fifo.wait_line("INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 150", &a1);
+    wait_for(
+        "notify_master_rx_lower_pri to run",
+        Duration::from_secs(10),
+        || Ok(lower.exists()),
+    )
+    .unwrap();
+    let ran = std::fs::read_to_string(&lower).unwrap();
+    assert_eq!(
+        ran.lines().next(),
+        Some("lower 0"),
+        "it runs with no arguments"
+    );
+
+    a1.signal(libc::SIGTERM).unwrap();
+    assert!(
+        a1.wait_timeout(Duration::from_secs(10)).unwrap().is_some(),
+        "the agent did not exit: {}",
+        a1.log()
+    );
+    let got = fifo.lines();
+    // keepalived's lines, in order; a master hears a lower priority once per advert of it.
+    let states: Vec<&str> = got
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.contains("MASTER_RX_LOWER_PRI"))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "INSTANCE \"VI_1\" BACKUP 150",
+            "INSTANCE \"VI_1\" MASTER 150",
+            "INSTANCE \"VI_1\" MASTER_PRIORITY 90",
+            "INSTANCE \"VI_1\" BACKUP 90",
+            "INSTANCE \"VI_1\" BACKUP_PRIORITY 150",
+            "INSTANCE \"VI_1\" MASTER 150",
+            "INSTANCE \"VI_1\" STOP 150",
+        ],
+        "log:\n{}",
+        a1.log()
+    );
+    let second_master = got
+        .iter()
+        .rposition(|l| l == "INSTANCE \"VI_1\" MASTER 150")
+        .unwrap();
+    assert!(
+        got[second_master..]
+            .iter()
+            .any(|l| l == "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 150"),
+        "{got:?}"
+    );
+    // The FIFO script heard the same lines through the agent's own FIFO.
+    let want = fifo.text.clone();
+    wait_for(
+        "the FIFO script to read STOP",
+        Duration::from_secs(10),
+        || Ok(std::fs::read_to_string(&copy).unwrap_or_default() == want),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: the script read {:?}, the test {want:?}",
+            std::fs::read_to_string(&copy).unwrap_or_default()
+        )
+    });
+    assert!(
+        !agent_fifo.exists(),
+        "the FIFO the agent created outlived it"
+    );
+    assert!(user_fifo.exists(), "the user's own FIFO was removed");
+}
