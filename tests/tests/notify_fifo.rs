@@ -192,3 +192,93 @@ fn the_fifos_hear_keepalived_lines_in_order_through_failover_and_back() {
     );
     assert!(user_fifo.exists(), "the user's own FIFO was removed");
 }
+
+fn instance(name: &str, vrid: u8, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n    version 3\n    \
+         priority 150\n    advert_int 0.05\n{extra}    virtual_ipaddress {{\n        \
+         192.0.2.{vrid}/24\n    }}\n}}\n"
+    )
+}
+
+/// A reload that removes two instances: the one with `notify_deleted SCRIPT` reports DELETED
+/// and runs its script (no arguments), the one without reports FAULT, as keepalived; with
+/// `fifo_write_vrrp_states_on_reload` the kept instance's state is written again. The lines
+/// written before any reader opened the FIFO wait for it. At exit, `notify_stop` runs.
+#[test]
+fn a_reload_reports_deleted_instances_and_rewrites_the_kept_states() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("nfifodel", 1).expect("lab");
+    let fifo_path = lab.dir.join("notify.fifo");
+    let (deleted, stopped) = (lab.dir.join("deleted.txt"), lab.dir.join("stopped.txt"));
+    let deleted_sh = executable(
+        &lab,
+        "deleted.sh",
+        &format!("#!/bin/sh\necho \"deleted $#\" >> {}\n", deleted.display()),
+    );
+    let stop_sh = executable(
+        &lab,
+        "stop.sh",
+        &format!("#!/bin/sh\necho stopped >> {}\n", stopped.display()),
+    );
+    let global = format!(
+        "global_defs {{\n    notify_fifo {}\n    fifo_write_vrrp_states_on_reload\n}}\n",
+        fifo_path.display()
+    );
+    let keep = instance("KEEP", 61, &format!("    notify_stop {stop_sh}\n"));
+    let first = format!(
+        "{global}{keep}{}{}",
+        instance("GONE", 62, &format!("    notify_deleted {deleted_sh}\n")),
+        instance("OLD", 63, ""),
+    );
+    let mut agent = lab.ha_agent(1, &first, &[]).unwrap();
+    lab.wait_agent_ready(1, &mut agent, READY).unwrap();
+    // Opened only now: what was written before waits in the pipe (the agent holds it O_RDWR).
+    let mut fifo = Reader::open(&fifo_path);
+    for name in ["KEEP", "GONE", "OLD"] {
+        fifo.wait_line(&format!("INSTANCE \"{name}\" MASTER 150"), &agent);
+    }
+    let before = fifo.lines().len();
+
+    std::fs::write(lab.dir.join("ha-agent-n1.conf"), format!("{global}{keep}")).unwrap();
+    agent.signal(libc::SIGHUP).unwrap();
+    agent
+        .wait_for_log("reload done", Duration::from_secs(10))
+        .unwrap();
+    fifo.wait_line("INSTANCE \"KEEP\" MASTER 150", &agent);
+    wait_for("the reload's lines", Duration::from_secs(10), || {
+        Ok(fifo.lines().len() >= before + 3)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", fifo.text));
+    assert_eq!(
+        fifo.lines()[before..],
+        [
+            "INSTANCE \"GONE\" DELETED 150",
+            "INSTANCE \"OLD\" FAULT 150",
+            "INSTANCE \"KEEP\" MASTER 150",
+        ],
+        "log:\n{}",
+        agent.log()
+    );
+    wait_for("the notify_deleted script", Duration::from_secs(10), || {
+        Ok(std::fs::read_to_string(&deleted).is_ok_and(|s| s == "deleted 0\n"))
+    })
+    .unwrap();
+
+    agent.signal(libc::SIGTERM).unwrap();
+    assert!(
+        agent
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(fifo.lines().last().unwrap(), "INSTANCE \"KEEP\" STOP 150");
+    wait_for("notify_stop", Duration::from_secs(10), || {
+        Ok(stopped.exists())
+    })
+    .unwrap();
+    assert!(
+        !fifo_path.exists(),
+        "the FIFO the agent created outlived it"
+    );
+}
