@@ -242,6 +242,12 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
             "{}:1:1: track_file tf: init_file: {dir}/missing is not a directory",
         ),
         (
+            "net-namespace",
+            "net_namespace ha-agent-no-such-netns\n".to_owned() + &instance(""),
+            "{}:1:15: net_namespace ha-agent-no-such-netns: cannot open \
+             /run/netns/ha-agent-no-such-netns",
+        ),
+        (
             "no-address",
             instance("").replace("eth0", "eth1"),
             "{}:1:1: vrrp_instance VI_1: interface eth1 has no IPv4 address to send adverts from",

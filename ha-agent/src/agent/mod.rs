@@ -8,6 +8,7 @@
 //! sockets → Startup. An error before the pid file exits with nothing touched.
 
 mod conflict;
+pub mod netns;
 pub mod pidfile;
 pub mod plan;
 pub mod preflight;
@@ -98,6 +99,10 @@ pub fn run(options: RunOptions) -> Result<()> {
     let loaded = config::load(&options.config).map_err(|e| anyhow!("{e}"))?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
+    }
+    // Before the runtime and its threads: they start in the namespace.
+    if let Some(ns) = &loaded.config.global.net_namespace {
+        netns::enter(ns)?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

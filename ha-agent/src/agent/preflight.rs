@@ -54,6 +54,10 @@ pub async fn preflight(config: &Config, file: &Path, netlink: &Netlink) -> Resul
 
 /// [`preflight`] without the tokio runtime `run` has: for `check-config`.
 pub fn check_config(config: &Config, file: &Path) -> Result<Checked> {
+    // keepalived's config test enters it too: the interfaces are checked there.
+    if let Some(ns) = &config.global.net_namespace {
+        super::netns::enter(ns)?;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

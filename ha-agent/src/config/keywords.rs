@@ -17,7 +17,6 @@ pub(crate) const ROOT_UNSUPPORTED: &[&str] = &[
     "linkbeat_interfaces",
     "vrrp_track_process",
     "interface_up_down_delays",
-    "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
     "use_pid_dir",

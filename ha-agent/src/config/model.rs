@@ -126,6 +126,16 @@ pub struct GlobalDefs {
     /// `fifo_write_vrrp_states_on_reload`: after a reload, every kept instance's and group's
     /// state is written to the FIFOs again.
     pub fifo_write_vrrp_states_on_reload: bool,
+    /// `net_namespace NAME` (top level): the agent enters /run/netns/NAME before it reads or
+    /// touches any interface, as keepalived.
+    pub net_namespace: Option<NetNamespace>,
+}
+
+/// `net_namespace NAME`, with where it is written (the error when the host lacks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetNamespace {
+    pub name: String,
+    pub at: Source,
 }
 
 /// A notify FIFO (keepalived core/notify.c `fifo_open`): created if absent (and removed at
@@ -167,6 +177,7 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo: NotifyFifo::default(),
             vrrp_notify_priority_changes: false,
             fifo_write_vrrp_states_on_reload: false,
+            net_namespace: None,
         }
     }
 }

@@ -300,6 +300,11 @@ impl Runtime {
         // Everything that can fail (sockets, init files) is opened here, before any unit is
         // stopped: a reload is refused whole, with the running configuration untouched.
         let prepared = async {
+            // keepalived: "Cannot change network namespace at reload - please restart".
+            let ns = |c: &Config| c.global.net_namespace.as_ref().map(|n| n.name.clone());
+            if ns(&config) != ns(&self.config) {
+                anyhow::bail!("net_namespace cannot change at reload: restart the agent");
+            }
             let netlink = Netlink::new().context("opening rtnetlink")?;
             let checked = crate::agent::preflight::check(&config, &netlink).await?;
             let new = Runtime::prepare(

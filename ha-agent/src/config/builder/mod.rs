@@ -167,6 +167,27 @@ impl Builder<'_> {
             "vrrp_instance" => self.vrrp_instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
+            // core/global_parser.c net_namespace_handler: the first one wins.
+            "net_namespace" => {
+                self.no_block(st);
+                if let Some(w) = self.arg(st, 0, "a network namespace name") {
+                    self.extra_args(st, 1);
+                    if self.global.net_namespace.is_some() {
+                        self.d.error(st.pos(), "net_namespace: already specified");
+                    } else if w.text.contains('/') || w.text == "." || w.text == ".." {
+                        // A name under /run/netns, as `ip netns` makes them.
+                        self.d.error(
+                            &w.pos,
+                            format!("net_namespace: \"{}\" is not a namespace name", w.text),
+                        );
+                    } else {
+                        self.global.net_namespace = Some(NetNamespace {
+                            name: w.text.clone(),
+                            at: source(&w.pos),
+                        });
+                    }
+                }
+            }
             kw if keywords::ROOT_UNSUPPORTED.contains(&kw) => {
                 self.d.warn(
                     st.pos(),
