@@ -95,8 +95,12 @@ fn missing_interface(config: &config::Config, name: &str) -> String {
 }
 
 /// `ha-agent run`: returns after a clean shutdown (SIGTERM/SIGINT).
-pub fn run(options: RunOptions) -> Result<()> {
+pub fn run(mut options: RunOptions) -> Result<()> {
     let loaded = config::load(&options.config).map_err(|e| anyhow!("{e}"))?;
+    // `instance NAME`: a pid file by default, named after it, as keepalived's.
+    if let (None, Some(name)) = (&options.pid_file, &loaded.config.global.instance) {
+        options.pid_file = Some(crate::control::instance_path(name, "pid"));
+    }
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }

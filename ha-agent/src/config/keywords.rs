@@ -20,7 +20,6 @@ pub(crate) const ROOT_UNSUPPORTED: &[&str] = &[
     "net_namespace_ipvs",
     "namespace_with_ipsets",
     "use_pid_dir",
-    "instance",
     "child_wait_time",
     "linkbeat_use_polling",
 ];

@@ -129,6 +129,10 @@ pub struct GlobalDefs {
     /// `net_namespace NAME` (top level): the agent enters /run/netns/NAME before it reads or
     /// touches any interface, as keepalived.
     pub net_namespace: Option<NetNamespace>,
+    /// `instance NAME` (top level): names the agent's files, as keepalived's pid files
+    /// (`keepalived_NAME.pid`): the default control socket is /run/ha-agent/NAME.sock and the
+    /// default pid file /run/ha-agent/NAME.pid.
+    pub instance: Option<String>,
 }
 
 /// `net_namespace NAME`, with where it is written (the error when the host lacks it).
@@ -178,6 +182,7 @@ impl Default for GlobalDefs {
             vrrp_notify_priority_changes: false,
             fifo_write_vrrp_states_on_reload: false,
             net_namespace: None,
+            instance: None,
         }
     }
 }

@@ -167,6 +167,24 @@ impl Builder<'_> {
             "vrrp_instance" => self.vrrp_instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
+            // core/global_parser.c instance_handler: the first one wins.
+            "instance" => {
+                self.no_block(st);
+                if let Some(w) = self.arg(st, 0, "an instance name") {
+                    self.extra_args(st, 1);
+                    if self.global.instance.is_some() {
+                        self.d.error(st.pos(), "instance: already specified");
+                    } else if w.text.contains('/') || w.text == "." || w.text == ".." {
+                        // It names files in /run/ha-agent.
+                        self.d.error(
+                            &w.pos,
+                            format!("instance: \"{}\" cannot name a file", w.text),
+                        );
+                    } else {
+                        self.global.instance = Some(w.text.clone());
+                    }
+                }
+            }
             // core/global_parser.c net_namespace_handler: the first one wins.
             "net_namespace" => {
                 self.no_block(st);

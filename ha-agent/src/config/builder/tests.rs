@@ -290,3 +290,25 @@ fn notify_fifo_and_the_notify_options_are_read() {
         ["3:2: notify_fifo: already specified"]
     );
 }
+
+/// `net_namespace` and `instance` are read once; a name that would leave /run/netns or
+/// /run/ha-agent is refused at its word.
+#[test]
+fn net_namespace_and_instance_are_read_once_and_name_no_path() {
+    let l = parse(&format!(
+        "net_namespace blue\ninstance edge\n{}",
+        instance("A", 1, "")
+    ))
+    .unwrap();
+    assert_eq!(warnings(&l), Vec::<String>::new());
+    let ns = l.config.global.net_namespace.as_ref().unwrap();
+    assert_eq!((ns.name.as_str(), ns.at.line, ns.at.col), ("blue", 1, 15));
+    assert_eq!(l.config.global.instance.as_deref(), Some("edge"));
+    assert_eq!(
+        errors("net_namespace a\nnet_namespace b\ninstance ../x\n"),
+        [
+            "2:1: net_namespace: already specified",
+            "3:10: instance: \"../x\" cannot name a file",
+        ]
+    );
+}
