@@ -282,3 +282,58 @@ fn a_reload_reports_deleted_instances_and_rewrites_the_kept_states() {
         "the FIFO the agent created outlived it"
     );
 }
+
+/// keepalived is the spec: the same sync group configuration, run by keepalived and then by
+/// ha-agent on node 1, writes the same lines to the FIFO (the group's BACKUP before its
+/// members' at start, the members' MASTER then the group's, STOP for each, then the group's).
+#[test]
+fn a_sync_group_writes_the_lines_keepalived_writes() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("nfifoka", 1).expect("lab");
+    let member = |name: &str, vrid: u8, priority: u8| {
+        format!(
+            "vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n    \
+             version 3\n    priority {priority}\n    advert_int 0.05\n    virtual_ipaddress {{\n        \
+             192.0.2.{vrid}/24\n    }}\n}}\n"
+        )
+    };
+    let run = |who: &str| -> Vec<String> {
+        let path = lab.dir.join(format!("{who}.fifo"));
+        let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo(3) reads the NUL-terminated path, alive across the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let conf = format!(
+            "global_defs {{\n    vrrp_notify_fifo {}\n}}\n\
+             vrrp_sync_group G {{\n    group {{\n        A\n        B\n    }}\n}}\n{}{}",
+            path.display(),
+            member("A", 71, 200),
+            member("B", 72, 150),
+        );
+        let mut fifo = Reader::open(&path);
+        let mut daemon = if who == "keepalived" {
+            lab.keepalived(1, &conf).unwrap()
+        } else {
+            let mut a = lab.ha_agent(1, &conf, &[]).unwrap();
+            lab.wait_agent_ready(1, &mut a, READY).unwrap();
+            a
+        };
+        fifo.wait_line("GROUP \"G\" MASTER 0", &daemon);
+        daemon.signal(libc::SIGTERM).unwrap();
+        assert!(
+            daemon
+                .wait_timeout(Duration::from_secs(10))
+                .unwrap()
+                .is_some(),
+            "{who} did not exit"
+        );
+        fifo.wait_line("GROUP \"G\" STOP 0", &daemon);
+        fifo.lines()
+    };
+    let keepalived = run("keepalived");
+    assert_eq!(
+        keepalived.first().map(String::as_str),
+        Some("GROUP \"G\" BACKUP 0"),
+        "{keepalived:?}"
+    );
+    assert_eq!(run("ha-agent"), keepalived);
+}

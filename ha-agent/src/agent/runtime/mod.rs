@@ -284,13 +284,11 @@ impl Runtime {
 
     /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.
     async fn deliver_unit(&mut self, u: usize, now: Instant, event: Event) {
-        let actions = match &mut self.units[u] {
+        let (actions, group_lines) = match &mut self.units[u] {
             Unit::Single(inst) => {
                 let i = self.plan.units[u].members[0];
-                inst.handle(now, event)
-                    .into_iter()
-                    .map(|a| (i, a))
-                    .collect()
+                let actions = inst.handle(now, event).into_iter().map(|a| (i, a));
+                (actions.collect(), Vec::new())
             }
             Unit::Group(g) => {
                 let out = g.handle_all(now, event);
@@ -298,28 +296,36 @@ impl Runtime {
             }
         };
         self.execute_all(actions).await;
+        self.write_fifo(&group_lines);
     }
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
     async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
         let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
-        let actions = match &mut self.units[u] {
-            Unit::Single(inst) => inst
-                .handle(now, event)
-                .into_iter()
-                .map(|a| (i, a))
-                .collect(),
+        let (actions, group_lines) = match &mut self.units[u] {
+            Unit::Single(inst) => {
+                let actions = inst.handle(now, event).into_iter().map(|a| (i, a));
+                (actions.collect(), Vec::new())
+            }
             Unit::Group(g) => {
                 let out = g.handle(now, m, event);
                 self.group_actions(u, out)
             }
         };
         self.execute_all(actions).await;
+        self.write_fifo(&group_lines);
     }
 
-    fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
+    /// The members' actions, and the group's FIFO lines that follow member actions: written
+    /// after the members' own, as keepalived's `vrrp_sync_master` notifies the group once its
+    /// members have moved.
+    fn group_actions(
+        &self,
+        u: usize,
+        out: Vec<GroupAction>,
+    ) -> (Vec<(usize, Action)>, Vec<String>) {
         let members = &self.plan.units[u].members;
-        let mut actions = Vec::new();
+        let (mut actions, mut lines) = (Vec::new(), Vec::new());
         for ga in out {
             match ga {
                 GroupAction::Member { member, action } => actions.push((members[member], action)),
@@ -331,14 +337,24 @@ impl Runtime {
                         {
                             notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
                         }
-                        let what = What::State(to);
-                        self.fifos
-                            .write(&fifo::line(Subject::Group, &group.name, what, 0));
+                        let line = fifo::line(Subject::Group, &group.name, What::State(to), 0);
+                        // Before any member's (Startup) at once, else after the members'.
+                        if actions.is_empty() {
+                            self.fifos.write(&line);
+                        } else {
+                            lines.push(line);
+                        }
                     }
                 }
             }
         }
-        actions
+        (actions, lines)
+    }
+
+    fn write_fifo(&self, lines: &[String]) {
+        for line in lines {
+            self.fifos.write(line);
+        }
     }
 
     async fn execute_all(&mut self, actions: Vec<(usize, Action)>) {
