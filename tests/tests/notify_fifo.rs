@@ -65,6 +65,28 @@ impl Reader {
     }
 }
 
+/// Kills the process whose pid the file names, on drop (also on panic), if it still runs the
+/// command it was started with (its arguments name the file's directory, the lab's).
+struct KillOnDrop(std::path::PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0).ok();
+        let dir = self.0.parent().unwrap().to_string_lossy().into_owned();
+        let ours = |pid: i32| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
+        };
+        if let Some(pid) = pid
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .filter(|&p| ours(p))
+        {
+            // SAFETY: kill(2) with a pid the script wrote; SIGKILL to a process of this test.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 fn executable(lab: &Lab, name: &str, body: &str) -> String {
     let path = lab.write_file(name, body).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -73,8 +95,20 @@ fn executable(lab: &Lab, name: &str, body: &str) -> String {
 
 #[test]
 fn the_fifos_hear_keepalived_lines_in_order_through_failover_and_back() {
+    failover_and_back(false);
+}
+
+/// keepalived is the spec: on node 1 with the same configuration, it writes the same lines
+/// (and runs the same scripts) as the test above expects of ha-agent.
+#[test]
+fn keepalived_writes_the_same_lines_through_failover_and_back() {
+    failover_and_back(true);
+}
+
+/// Node 1 runs the configuration with ha-agent, or with keepalived; node 2 is ha-agent.
+fn failover_and_back(keepalived: bool) {
     ha_agent_bin().expect("ha-agent binary");
-    let lab = Lab::new("nfifo", 2).expect("lab");
+    let lab = Lab::new(if keepalived { "nfifoka1" } else { "nfifo" }, 2).expect("lab");
     let user_fifo = lab.dir.join("notify.fifo");
     let path = CString::new(user_fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: mkfifo(3) reads the NUL-terminated path, alive across the call.
@@ -83,13 +117,16 @@ fn the_fifos_hear_keepalived_lines_in_order_through_failover_and_back() {
     let copy = lab.dir.join("copy.txt");
     let lower = lab.dir.join("lower.txt");
     let maint = lab.dir.join("maint");
-    // Ignores SIGTERM so that it reads to the end (EOF when the agent closes the FIFO); the
-    // timeout bounds it should the agent never open the FIFO.
+    // Ignores SIGTERM so that it reads to the end (EOF when the daemon closes the FIFO); its
+    // pid (cat's, after exec) lets the guard kill it should the daemon never open the FIFO.
+    let reader_pid = lab.dir.join("reader.pid");
+    let _reader = KillOnDrop(reader_pid.clone());
     let reader = executable(
         &lab,
         "reader.sh",
         &format!(
-            "#!/bin/sh\ntrap '' TERM\nexec timeout -s KILL 60 cat \"$1\" >> {}\n",
+            "#!/bin/sh\ntrap '' TERM\necho $$ > {}\nexec cat \"$1\" >> {}\n",
+            reader_pid.display(),
             copy.display()
         ),
     );
@@ -110,8 +147,13 @@ fn the_fifos_hear_keepalived_lines_in_order_through_failover_and_back() {
         maint.display(),
     );
     let mut fifo = Reader::open(&user_fifo);
-    let mut a1 = lab.ha_agent(1, &conf1, &[]).unwrap();
-    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    let mut a1 = if keepalived {
+        lab.keepalived(1, &conf1).unwrap()
+    } else {
+        let mut a1 = lab.ha_agent(1, &conf1, &[]).unwrap();
+        lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+        a1
+    };
     fifo.wait_line("INSTANCE \"VI_1\" MASTER 150", &a1);
     assert!(agent_fifo.exists(), "the agent did not create its FIFO");
     let mut a2 = lab.ha_agent(2, &v3_instance(100, "0.05"), &[]).unwrap();
