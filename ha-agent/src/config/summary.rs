@@ -121,6 +121,24 @@ pub fn summary(config: &Config) -> String {
         g.vrrp_mcast_group6,
         if g.vrrp_strict { ", strict" } else { "" }
     );
+    if let Some(ns) = &g.net_namespace {
+        let _ = writeln!(out, "net_namespace: {}", ns.name);
+    }
+    if let Some(name) = &g.instance {
+        let _ = writeln!(out, "instance: {name}");
+    }
+    for (k, f) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+    ] {
+        if let Some(path) = &f.path {
+            let _ = write!(out, "{k}: {}", path.display());
+            if let Some(s) = &f.script {
+                let _ = write!(out, ", script {}", command(&s.command));
+            }
+            out.push('\n');
+        }
+    }
     for i in &config.instances {
         let _ = writeln!(
             out,

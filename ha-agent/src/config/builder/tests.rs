@@ -285,6 +285,12 @@ fn notify_fifo_and_the_notify_options_are_read() {
     assert!(b.notify_deleted);
     assert_eq!(b.deleted.as_ref().unwrap().command, ["/bin/gone"]);
     assert_eq!(l.config.sync_groups[0].notify.priority_changes, Some(false));
+    let summary = crate::config::summary(&l.config);
+    assert!(
+        summary.contains("notify_fifo: /run/n.fifo, script /bin/cat\n")
+            && summary.contains("vrrp_notify_fifo: /run/v.fifo, script /bin/reader\n"),
+        "{summary}"
+    );
     assert_eq!(
         errors("global_defs {\n notify_fifo /a\n notify_fifo /b\n}\n"),
         ["3:2: notify_fifo: already specified"]
