@@ -125,7 +125,8 @@ impl Fifos {
 pub struct Fifo {
     path: PathBuf,
     created: bool,
-    tx: mpsc::Sender<String>,
+    /// None once closing: the writer ends when the queue is empty.
+    tx: Option<mpsc::Sender<String>>,
     writer: JoinHandle<()>,
     dropped: Arc<AtomicU64>,
     script: Option<tokio::process::Child>,
@@ -185,7 +186,7 @@ impl Fifo {
         Some(Fifo {
             path,
             created,
-            tx,
+            tx: Some(tx),
             writer,
             dropped: Arc::new(AtomicU64::new(0)),
             script,
@@ -194,7 +195,8 @@ impl Fifo {
 
     /// Queues `line`; a full queue drops it: the first drop is logged, the total at close.
     pub fn write(&self, line: &str) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(line.to_owned())
+        let Some(tx) = &self.tx else { return };
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(line.to_owned())
             && self.dropped.fetch_add(1, Ordering::Relaxed) == 0
         {
             tracing::warn!(
@@ -208,30 +210,36 @@ impl Fifo {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    async fn close(self) {
-        let Fifo {
-            path,
-            created,
-            tx,
-            mut writer,
-            dropped,
-            script,
-        } = self;
-        drop(tx);
-        if tokio::time::timeout(FLUSH_WAIT, &mut writer).await.is_err() {
-            writer.abort();
+    async fn close(mut self) {
+        self.tx = None;
+        if tokio::time::timeout(FLUSH_WAIT, &mut self.writer)
+            .await
+            .is_err()
+        {
+            self.writer.abort();
         }
+        let dropped = self.dropped();
+        if dropped > 0 {
+            tracing::warn!(
+                "notify fifo {}: {dropped} line(s) dropped",
+                self.path.display()
+            );
+        }
+        // Drop removes what we created and stops the script.
+    }
+}
+
+/// Also when the agent stops on an error, without [`Fifos::close`]: nothing it created stays.
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        self.writer.abort();
         // Unlinked before the script hears SIGTERM: a script that reopens the path in a loop
         // (keepalived's sample does) does not find it again.
-        if created {
-            let _ = std::fs::remove_file(&path);
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
         }
-        if let Some(child) = script {
-            terminate(&child);
-        }
-        let dropped = dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
-            tracing::warn!("notify fifo {}: {dropped} line(s) dropped", path.display());
+        if let Some(child) = &self.script {
+            terminate(child);
         }
     }
 }
@@ -436,6 +444,16 @@ mod tests {
         let closing = std::time::Instant::now();
         fifo.close().await;
         assert!(closing.elapsed() < FLUSH_WAIT + Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An agent that stops on an error drops its FIFOs unclosed: what it created goes too.
+    #[tokio::test]
+    async fn a_dropped_fifo_removes_what_it_created() {
+        let dir = temp_dir("drop");
+        let path = dir.join("fifo");
+        drop(Fifo::open(&settings(&path), None).expect("opens"));
+        assert!(!path.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
