@@ -9,7 +9,7 @@ use std::{
     ffi::CString,
     fs::File,
     io::{ErrorKind, Read},
-    os::unix::{ffi::OsStrExt, fs::OpenOptionsExt, fs::PermissionsExt},
+    os::unix::{ffi::OsStrExt, fs::MetadataExt, fs::OpenOptionsExt, fs::PermissionsExt},
     path::Path,
     time::Duration,
 };
@@ -246,7 +246,8 @@ fn instance(name: &str, vrid: u8, extra: &str) -> String {
 /// A reload that removes two instances: the one with `notify_deleted SCRIPT` reports DELETED
 /// and runs its script (no arguments), the one without reports FAULT, as keepalived; with
 /// `fifo_write_vrrp_states_on_reload` the kept instance's state is written again. The lines
-/// written before any reader opened the FIFO wait for it. At exit, `notify_stop` runs.
+/// written before any reader opened the FIFO wait for it; the FIFO the agent creates belongs
+/// to the user `notify_fifo` names. At exit, `notify_stop` runs.
 #[test]
 fn a_reload_reports_deleted_instances_and_rewrites_the_kept_states() {
     ha_agent_bin().expect("ha-agent binary");
@@ -264,7 +265,7 @@ fn a_reload_reports_deleted_instances_and_rewrites_the_kept_states() {
         &format!("#!/bin/sh\necho stopped >> {}\n", stopped.display()),
     );
     let global = format!(
-        "global_defs {{\n    notify_fifo {}\n    fifo_write_vrrp_states_on_reload\n}}\n",
+        "global_defs {{\n    notify_fifo {} nobody\n    fifo_write_vrrp_states_on_reload\n}}\n",
         fifo_path.display()
     );
     let keep = instance("KEEP", 61, &format!("    notify_stop {stop_sh}\n"));
@@ -277,6 +278,10 @@ fn a_reload_reports_deleted_instances_and_rewrites_the_kept_states() {
     lab.wait_agent_ready(1, &mut agent, READY).unwrap();
     // Opened only now: what was written before waits in the pipe (the agent holds it O_RDWR).
     let mut fifo = Reader::open(&fifo_path);
+    // `notify_fifo PATH USER`: the FIFO it creates is the user's (keepalived chowns it).
+    let nobody = ha_tests::run(std::process::Command::new("id").args(["-u", "nobody"])).unwrap();
+    let meta = std::fs::metadata(&fifo_path).unwrap();
+    assert_eq!(meta.uid().to_string(), nobody.trim(), "owner of the FIFO");
     for name in ["KEEP", "GONE", "OLD"] {
         fifo.wait_line(&format!("INSTANCE \"{name}\" MASTER 150"), &agent);
     }
