@@ -150,6 +150,15 @@ impl Builder<'_> {
                         self.extra_args(st, 3);
                     }
                 }
+                // core/global_data.c: one FIFO for both would hear every line twice.
+                if g.notify_fifo.path.is_some() && g.notify_fifo.path == g.vrrp_notify_fifo.path {
+                    self.d.warn(
+                        st.pos(),
+                        "notify_fifo and vrrp_notify_fifo name the same FIFO: vrrp_notify_fifo \
+                         ignored (as keepalived)",
+                    );
+                    g.vrrp_notify_fifo = Default::default();
+                }
             }
             "notify_fifo_script" => self.notify_script(st, &mut g.notify_fifo.script),
             "vrrp_notify_fifo_script" => self.notify_script(st, &mut g.vrrp_notify_fifo.script),

@@ -295,6 +295,19 @@ fn notify_fifo_and_the_notify_options_are_read() {
         errors("global_defs {\n notify_fifo /a\n notify_fifo /b\n}\n"),
         ["3:2: notify_fifo: already specified"]
     );
+    let same = parse(&format!(
+        "global_defs {{\n vrrp_notify_fifo /a\n notify_fifo /a\n}}\n{}",
+        instance("A", 1, "")
+    ))
+    .unwrap();
+    assert_eq!(
+        warnings(&same),
+        [
+            "3:2: notify_fifo and vrrp_notify_fifo name the same FIFO: vrrp_notify_fifo ignored \
+          (as keepalived)"
+        ]
+    );
+    assert_eq!(same.config.global.vrrp_notify_fifo.path, None);
 }
 
 /// `net_namespace` and `instance` are read once; a name that would leave /run/netns or
