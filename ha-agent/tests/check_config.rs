@@ -261,6 +261,12 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
              behaviour",
         ),
         (
+            "net-namespace",
+            "net_namespace ha-agent-no-such-netns\n".to_owned() + &instance(""),
+            "{}:1:15: net_namespace ha-agent-no-such-netns: cannot open \
+             /run/netns/ha-agent-no-such-netns",
+        ),
+        (
             "no-address",
             instance("").replace("eth0", "eth1"),
             "{}:1:1: vrrp_instance VI_1: interface eth1 has no IPv4 address to send adverts from",
@@ -455,4 +461,84 @@ fn scripts_as_root_without_script_security_are_a_security_violation_warning() {
     let (code, _, err) = s.check_config(&path);
     assert_eq!(code, 0, "check-config: {err}");
     assert!(!err.contains("SECURITY VIOLATION"), "{err}");
+}
+
+/// Removes files on drop, also on panic.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// keepalived's `instance NAME` names its files after it: without --pid-file and
+/// --control-socket, the agent's are /run/ha-agent/NAME.pid and NAME.sock, `ha-agent status -f`
+/// finds the socket from the same file, and both are gone after a clean exit.
+#[test]
+fn instance_names_the_default_pid_file_and_control_socket() {
+    let s = Scratch::new("instance");
+    let name = format!("hacc-instance-{}", std::process::id());
+    let path = s.write("inst.conf", &format!("instance {name}\n{}", instance("")));
+    let (pid_file, socket) = (
+        Path::new("/run/ha-agent").join(format!("{name}.pid")),
+        Path::new("/run/ha-agent").join(format!("{name}.sock")),
+    );
+    let _cleanup = RemoveOnDrop(vec![pid_file.clone(), socket.clone()]);
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &s.ns,
+            BIN,
+            "run",
+            "--datapath",
+            "socket",
+            "-f",
+        ])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        if Instant::now() > deadline {
+            let out = wait_within(child, Duration::ZERO, "run inst.conf");
+            panic!(
+                "no {} within 10 s:\n{}",
+                socket.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        child.id().to_string(),
+        "the pid file names the agent"
+    );
+    let status = Command::new(BIN)
+        .args(["status", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "status -f found no agent: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    let out = wait_within(
+        child,
+        Duration::from_secs(10),
+        "run inst.conf after SIGTERM",
+    );
+    assert_eq!(split(&out).0, 0, "{}", split(&out).2);
+    assert!(
+        !pid_file.exists() && !socket.exists(),
+        "left behind at exit"
+    );
 }

@@ -589,8 +589,8 @@ fn owner_drops_weighted_trackers() {
 #[test]
 fn unsupported_keywords_are_refused_unless_allowed() {
     let text = format!(
-        "{}virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nvrrp_track_process p {{\n process x\n}}\n",
-        instance("use_vmac\n smtp_alert")
+        "{}virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nbfd_instance b {{\n neighbor_ip 10.0.0.3\n}}\n",
+        instance("track_bfd\n smtp_alert")
     );
     let e = parse(&text).unwrap_err();
     let refused: Vec<(u32, u32)> = e
@@ -603,7 +603,7 @@ fn unsupported_keywords_are_refused_unless_allowed() {
     assert!(
         e.errors[0]
             .message
-            .starts_with("use_vmac: not supported by ha-agent"),
+            .starts_with("track_bfd: not supported by ha-agent"),
         "cause first: {e}"
     );
 
@@ -623,7 +623,7 @@ fn unsupported_keywords_are_refused_unless_allowed() {
     let line = config::ignored_line(&l.ignored);
     assert!(
         line.starts_with("ignored: 4 keywords: 3 that change failover")
-            && line.contains("use_vmac, virtual_server, vrrp_track_process")
+            && line.contains("bfd_instance, track_bfd, virtual_server")
             && line.contains("1 that only configure what ha-agent replaces (smtp_alert)"),
         "{line}"
     );

@@ -8,6 +8,7 @@
 //! sockets → Startup. An error before the pid file exits with nothing touched.
 
 mod conflict;
+pub mod netns;
 pub mod pidfile;
 pub mod plan;
 pub mod preflight;
@@ -96,10 +97,18 @@ fn missing_interface(config: &config::Config, name: &str) -> String {
 }
 
 /// `ha-agent run`: returns after a clean shutdown (SIGTERM/SIGINT).
-pub fn run(options: RunOptions) -> Result<()> {
+pub fn run(mut options: RunOptions) -> Result<()> {
     let loaded = config::load_with(&options.config, &options.read).map_err(|e| anyhow!("{e}"))?;
+    // `instance NAME`: a pid file by default, named after it, as keepalived's.
+    if let (None, Some(name)) = (&options.pid_file, &loaded.config.global.instance) {
+        options.pid_file = Some(crate::control::instance_path(name, "pid"));
+    }
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
+    }
+    // Before the runtime and its threads: they start in the namespace.
+    if let Some(ns) = &loaded.config.global.net_namespace {
+        netns::enter(ns)?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -25,6 +25,19 @@ impl PidFile {
     /// Opens (or creates) `path` without following a symlink, takes an exclusive `flock` on it
     /// without waiting, and writes our pid into it in place (no temporary file beside it).
     pub fn create(path: &Path) -> Result<PidFile> {
+        // The agent's own run directory (an `instance NAME`'s default pid file) is made as the
+        // control socket's is: owner-only.
+        if let Some(dir) = path.parent()
+            && dir == Path::new(crate::control::RUN_DIR)
+            && !dir.exists()
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
         // A file removed by the agent that held it between our open and our lock is not the
         // pid file any more: open again.
         for _ in 0..8 {

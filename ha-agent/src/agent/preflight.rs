@@ -54,6 +54,10 @@ pub async fn preflight(config: &Config, file: &Path, netlink: &Netlink) -> Resul
 
 /// [`preflight`] without the tokio runtime `run` has: for `check-config`.
 pub fn check_config(config: &Config, file: &Path) -> Result<Checked> {
+    // keepalived's config test enters it too: the interfaces are checked there.
+    if let Some(ns) = &config.global.net_namespace {
+        super::netns::enter(ns)?;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -200,16 +204,32 @@ fn notify_users(
     let owners = config
         .instances
         .iter()
-        .map(|i| (format!("vrrp_instance {}", i.name), &i.notify, &i.source))
+        .map(|i| {
+            let owner = format!("vrrp_instance {}", i.name);
+            let scripts: Vec<_> = notify::scripts(&i.notify).collect();
+            (i.source.to_string(), owner, scripts)
+        })
+        .chain(config.sync_groups.iter().map(|g| {
+            let owner = format!("vrrp_sync_group {}", g.name);
+            (
+                g.source.to_string(),
+                owner,
+                notify::scripts(&g.notify).collect(),
+            )
+        }))
+        // The FIFO scripts run as their line's user too.
         .chain(
-            config
-                .sync_groups
-                .iter()
-                .map(|g| (format!("vrrp_sync_group {}", g.name), &g.notify, &g.source)),
+            [&config.global.notify_fifo, &config.global.vrrp_notify_fifo]
+                .into_iter()
+                .filter(|f| f.path.is_some())
+                .map(|f| {
+                    let at = "global_defs".to_owned();
+                    (at, "notify fifo".to_owned(), f.script.iter().collect())
+                }),
         );
     let mut resolved: Vec<(ScriptUser, RunAs)> = Vec::new();
-    for (owner, n, at) in owners {
-        for s in notify::scripts(n) {
+    for (at, owner, scripts) in owners {
+        for s in scripts {
             let runs_as = match &s.user {
                 Some(u) => {
                     let r = match resolved.iter().find(|(k, _)| k == u) {

@@ -74,7 +74,6 @@ const PROC_NAME: &str = "names keepalived's child processes: ha-agent is one pro
 const RCVBUF: &str = "netlink socket buffer sizes: ha-agent sizes its own and resyncs on ENOBUFS";
 const VMAC: &str =
     "VIPs stay on the interface with its own MAC: a client's ARP entry changes at failover";
-const FIFO: &str = "no notify FIFO is written: a reader waiting for state lines gets none";
 const LVS: &str = "LVS / health checkers: for the virtual server work";
 
 /// Every keyword, by context, in keepalived's order; one line each, so that flipping a status
@@ -98,11 +97,11 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Root, "linkbeat_interfaces", Replaced, "link state comes from rtnetlink events, which every driver reports"),
     k(Root, "linkbeat_use_polling", Replaced, "link state comes from rtnetlink events, which every driver reports"),
     k(Root, "interface_up_down_delays", Unsupported, "link changes are acted on at once, not after these delays"),
-    k(Root, "net_namespace", Unsupported, "ha-agent runs in the namespace it is started in (`ip netns exec`)"),
+    k(Root, "net_namespace", Supported, "the agent (and check-config) enters /run/netns/NAME before touching anything"),
     k(Root, "net_namespace_ipvs", Lvs, LVS),
     k(Root, "namespace_with_ipsets", Replaced, "ha-agent uses no ipsets"),
     k(Root, "use_pid_dir", Replaced, "pid file: `run --pid-file`"),
-    k(Root, "instance", Unsupported, "names keepalived's pid files and sockets: ha-agent's are named from -f"),
+    k(Root, "instance", Supported, "names the default pid file and control socket (/run/ha-agent/NAME.pid, .sock)"),
     k(Root, "child_wait_time", Replaced, "ha-agent has no child daemons to wait for at exit"),
     k(Root, "virtual_server", Lvs, LVS),
     k(Root, "virtual_server_group", Lvs, LVS),
@@ -176,12 +175,12 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "vrrp_cpu_affinity", Replaced, SCHED),
     k(Global, "vrrp_rlimit_rttime", Replaced, SCHED),
     k(Global, "vrrp_rlimit_rtime", Replaced, SCHED),
-    k(Global, "notify_fifo", Unsupported, FIFO),
-    k(Global, "notify_fifo_script", Unsupported, FIFO),
-    k(Global, "vrrp_notify_fifo", Unsupported, FIFO),
-    k(Global, "vrrp_notify_fifo_script", Unsupported, FIFO),
-    k(Global, "vrrp_notify_priority_changes", Unsupported, FIFO),
-    k(Global, "fifo_write_vrrp_states_on_reload", Unsupported, FIFO,),
+    k(Global, "notify_fifo", Supported, "keepalived's state lines to a FIFO (PATH [USER [GROUP]])"),
+    k(Global, "notify_fifo_script", Supported, "reader of notify_fifo, started with its path"),
+    k(Global, "vrrp_notify_fifo", Supported, "the VRRP lines to a FIFO"),
+    k(Global, "vrrp_notify_fifo_script", Supported, "reader of vrrp_notify_fifo"),
+    k(Global, "vrrp_notify_priority_changes", Supported, "default notify_priority_changes"),
+    k(Global, "fifo_write_vrrp_states_on_reload", Supported, "kept instances' states rewritten to the FIFO at reload"),
     k(Global, "lvs_notify_fifo", Lvs, LVS),
     k(Global, "lvs_notify_fifo_script", Lvs, LVS),
     k(Global, "checker_priority", Replaced, SCHED),
@@ -280,11 +279,11 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Instance, "notify_master", Supported, "script on MASTER"),
     k(Instance, "notify_fault", Supported, "script on FAULT"),
     k(Instance, "notify_stop", Supported, "script on stop"),
-    k(Instance, "notify_deleted", Unsupported, "no notify when an instance is removed by a reload"),
+    k(Instance, "notify_deleted", Supported, "DELETED (and its script) for an instance a reload removes"),
     k(Instance, "notify", Supported, "script on every state"),
-    k(Instance, "notify_master_rx_lower_pri", Unsupported, "no notify when a master hears a lower priority"),
+    k(Instance, "notify_master_rx_lower_pri", Supported, "script run when a master hears a lower priority"),
     k(Instance, "smtp_alert", Replaced, EMAIL),
-    k(Instance, "notify_priority_changes", Unsupported, "no notify on a priority change"),
+    k(Instance, "notify_priority_changes", Supported, "MASTER_PRIORITY / BACKUP_PRIORITY lines"),
     k(Instance, "lvs_sync_daemon_interface", Lvs, LVS),
     k(Instance, "garp_master_delay", Supported, "gratuitous ARP delay after MASTER"),
     k(Instance, "garp_master_refresh", Supported, "gratuitous ARP refresh while MASTER"),
@@ -320,7 +319,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(SyncGroup, "smtp_alert", Replaced, EMAIL),
     k(SyncGroup, "global_tracking", Supported, "deprecated: sync_group_tracking_weight"),
     k(SyncGroup, "sync_group_tracking_weight", Supported, "members' tracker weights apply to the group"),
-    k(SyncGroup, "notify_priority_changes", Unsupported, "no notify on a priority change"),
+    k(SyncGroup, "notify_priority_changes", Supported, "MASTER_PRIORITY / BACKUP_PRIORITY lines for the members"),
 ];
 
 /// The table's entry for `name` in `ctx`.

@@ -134,6 +134,41 @@ pub struct GlobalDefs {
     pub process_monitor_rcv_bufs_force: bool,
     /// Notification email settings: parsed, reported as not used (ha-agent sends no mail).
     pub email: EmailSettings,
+    /// `notify_fifo` / `notify_fifo_script`.
+    pub notify_fifo: NotifyFifo,
+    /// `vrrp_notify_fifo` / `vrrp_notify_fifo_script`: the same lines, in a second FIFO.
+    pub vrrp_notify_fifo: NotifyFifo,
+    /// `vrrp_notify_priority_changes`: the default of the instances' `notify_priority_changes`.
+    pub vrrp_notify_priority_changes: bool,
+    /// `fifo_write_vrrp_states_on_reload`: after a reload, every kept instance's and group's
+    /// state is written to the FIFOs again.
+    pub fifo_write_vrrp_states_on_reload: bool,
+    /// `net_namespace NAME` (top level): the agent enters /run/netns/NAME before it reads or
+    /// touches any interface, as keepalived.
+    pub net_namespace: Option<NetNamespace>,
+    /// `instance NAME` (top level): names the agent's files, as keepalived's pid files
+    /// (`keepalived_NAME.pid`): the default control socket is /run/ha-agent/NAME.sock and the
+    /// default pid file /run/ha-agent/NAME.pid.
+    pub instance: Option<String>,
+}
+
+/// `net_namespace NAME`, with where it is written (the error when the host lacks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetNamespace {
+    pub name: String,
+    pub at: Source,
+}
+
+/// A notify FIFO (keepalived core/notify.c `fifo_open`): created if absent (and removed at
+/// exit), opened read-write, the script started with the FIFO's path as last argument.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyFifo {
+    /// `notify_fifo PATH`; a script without a path is unused, as in keepalived.
+    pub path: Option<PathBuf>,
+    /// `notify_fifo PATH USER [GROUP]`: who owns the FIFO it creates.
+    pub owner: Option<ScriptUser>,
+    /// `notify_fifo_script "COMMAND" [USER [GROUP]]`.
+    pub script: Option<NotifyScript>,
 }
 
 impl Default for GlobalDefs {
@@ -163,6 +198,12 @@ impl Default for GlobalDefs {
             process_monitor_rcv_bufs: None,
             process_monitor_rcv_bufs_force: false,
             email: EmailSettings::default(),
+            notify_fifo: NotifyFifo::default(),
+            vrrp_notify_fifo: NotifyFifo::default(),
+            vrrp_notify_priority_changes: false,
+            fifo_write_vrrp_states_on_reload: false,
+            net_namespace: None,
+            instance: None,
         }
     }
 }
@@ -370,6 +411,16 @@ pub struct Notify {
     pub backup: Option<NotifyScript>,
     pub fault: Option<NotifyScript>,
     pub stop: Option<NotifyScript>,
+    /// `notify_deleted [SCRIPT]`: an instance a reload removes reports DELETED (the script, if
+    /// any, runs); without it, FAULT as keepalived always did (unless it is in FAULT already).
+    pub deleted: Option<NotifyScript>,
+    pub notify_deleted: bool,
+    /// `notify_master_rx_lower_pri`: run, with no arguments, when a master hears a lower
+    /// priority advert (keepalived's hook to re-assert cloud secondary addresses).
+    pub master_rx_lower_pri: Option<NotifyScript>,
+    /// `notify_priority_changes [true|false]`: the notify FIFO hears effective priority changes;
+    /// unset: the sync group's, else global `vrrp_notify_priority_changes`.
+    pub priority_changes: Option<bool>,
 }
 
 /// `vrrp_instance NAME { … }`, completed as keepalived/vrrp/vrrp.c `vrrp_complete_instance` does.

@@ -97,6 +97,8 @@ fn notify_lines(out: &mut String, indent: &str, n: &Notify) {
         ("notify_backup", &n.backup),
         ("notify_fault", &n.fault),
         ("notify_stop", &n.stop),
+        ("notify_deleted", &n.deleted),
+        ("notify_master_rx_lower_pri", &n.master_rx_lower_pri),
     ] {
         if let Some(s) = s {
             let _ = write!(out, "{indent}{k}: {}", command(&s.command));
@@ -126,6 +128,24 @@ pub fn summary(config: &Config) -> String {
         g.vrrp_mcast_group6,
         if g.vrrp_strict { ", strict" } else { "" }
     );
+    if let Some(ns) = &g.net_namespace {
+        let _ = writeln!(out, "net_namespace: {}", ns.name);
+    }
+    if let Some(name) = &g.instance {
+        let _ = writeln!(out, "instance: {name}");
+    }
+    for (k, f) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+    ] {
+        if let Some(path) = &f.path {
+            let _ = write!(out, "{k}: {}", path.display());
+            if let Some(s) = &f.script {
+                let _ = write!(out, ", script {}", command(&s.command));
+            }
+            out.push('\n');
+        }
+    }
     for i in &config.instances {
         let _ = writeln!(
             out,

@@ -7,7 +7,7 @@
 //! | `event` | level | fields |
 //! |---|---|---|
 //! | `transition` | INFO, WARN when `to` is FAULT | `instance`, `from` (INIT, BACKUP, MASTER, FAULT), `to` (BACKUP, MASTER, FAULT, STOP), `reason`, `priority` (configured), `effective`, `master` and `master_priority` (when one is known), `fault` (what is down, on the way to FAULT) |
-//! | `group_transition` | INFO | `group`, `from`, `to` |
+//! | `group_transition` | INFO | `group`, `from` (INIT at start), `to` (STOP at exit) |
 //! | `adverts_rejected` | INFO when a counter appears, DEBUG as it grows | `interface`, `vrid`, `reason`, `total` (XDP datapath; see [`super::rejections`]) |
 //! | `handed_over` | INFO | `instance`, `successor`, `priority` (the successor's), `after_ms` (from our priority-0 advert to its first advert) |
 //!

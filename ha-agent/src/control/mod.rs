@@ -51,9 +51,16 @@ pub struct ControlOptions {
     pub metrics_listen: Option<SocketAddr>,
 }
 
-/// The default control socket of the agent that runs `config`:
+/// The default control socket of the agent that runs `config`: `/run/ha-agent/NAME.sock`
+/// when the file says `instance NAME` (keepalived names its files after it), else
 /// `/run/ha-agent/<stem>-<8 hex digits of FNV-1a over the absolute path>.sock`.
 pub fn default_socket_path(config: &Path) -> PathBuf {
+    if let Some(name) = crate::config::load(config)
+        .ok()
+        .and_then(|l| l.config.global.instance)
+    {
+        return instance_path(&name, "sock");
+    }
     let absolute = std::fs::canonicalize(config).unwrap_or_else(|_| {
         std::env::current_dir()
             .map(|d| d.join(config))
@@ -81,6 +88,11 @@ pub fn default_socket_path(config: &Path) -> PathBuf {
         .collect();
     let folded = (hash >> 32) ^ (hash & 0xffff_ffff);
     Path::new(RUN_DIR).join(format!("{stem}-{folded:08x}.sock"))
+}
+
+/// `/run/ha-agent/NAME.EXTENSION`: a file of the agent whose configuration says `instance NAME`.
+pub fn instance_path(name: &str, extension: &str) -> PathBuf {
+    Path::new(RUN_DIR).join(format!("{name}.{extension}"))
 }
 
 /// Bound before the agent touches the host, so a collision or a busy port stops the start.

@@ -3,7 +3,10 @@
 //! They run in the background: a slow or failing script never blocks the election. Each runs
 //! in its own process group, without the agent's `NOTIFY_SOCKET`, and is killed with everything
 //! it started after [`NOTIFY_TIMEOUT`] (ha-agent's default: no keepalived setting maps to it),
-//! so a hung script does not stay forever, one more at each transition.
+//! so a hung script does not stay forever, one more at each transition. The notify FIFOs are
+//! in [`fifo`].
+
+pub mod fifo;
 
 use std::{process::Stdio, time::Duration};
 
@@ -67,6 +70,42 @@ pub fn commands<'a>(
     out
 }
 
+/// Commands to run, each with the user its line names.
+pub type Commands<'a> = Vec<(Vec<String>, Option<&'a ScriptUser>)>;
+
+/// The commands for an instance a reload removes (keepalived `clear_diff_vrrp`): with
+/// `notify_deleted`, its script and `notify … DELETED PRIORITY`; without, FAULT's, as keepalived
+/// always did, and nothing if it was in FAULT already. Also what the FIFO line says, if any.
+pub fn deleted<'a>(
+    notify: &'a Notify,
+    name: &str,
+    from: State,
+    priority: u8,
+) -> (Commands<'a>, Option<fifo::What>) {
+    if !notify.notify_deleted {
+        if from == State::Fault {
+            return (Vec::new(), None);
+        }
+        let out = commands(notify, Subject::Instance, name, State::Fault, priority);
+        return (out, Some(fifo::What::State(State::Fault)));
+    }
+    let mut out = Vec::new();
+    if let Some(s) = &notify.deleted {
+        out.push((s.command.clone(), s.user.as_ref()));
+    }
+    if let Some(s) = &notify.notify {
+        let mut argv = s.command.clone();
+        argv.extend([
+            "INSTANCE".to_owned(),
+            name.to_owned(),
+            "DELETED".to_owned(),
+            priority.to_string(),
+        ]);
+        out.push((argv, s.user.as_ref()));
+    }
+    (out, Some(fifo::What::Deleted))
+}
+
 /// The notify scripts of `notify`, each once.
 pub fn scripts(notify: &Notify) -> impl Iterator<Item = &NotifyScript> {
     [
@@ -75,6 +114,8 @@ pub fn scripts(notify: &Notify) -> impl Iterator<Item = &NotifyScript> {
         &notify.backup,
         &notify.fault,
         &notify.stop,
+        &notify.deleted,
+        &notify.master_rx_lower_pri,
     ]
     .into_iter()
     .flatten()
@@ -260,6 +301,44 @@ mod tests {
         assert_eq!(
             commands(&n, Subject::Instance, "VI_1", State::Fault, 1).len(),
             1
+        );
+    }
+
+    /// keepalived clear_diff_vrrp: DELETED with `notify_deleted`, else FAULT (none from FAULT).
+    #[test]
+    fn a_deleted_instance_reports_deleted_or_fault_as_keepalived() {
+        let script = |c: &str| {
+            Some(NotifyScript {
+                command: vec![c.to_owned()],
+                user: None,
+            })
+        };
+        let mut n = Notify {
+            notify: script("/n.sh"),
+            fault: script("/f.sh"),
+            deleted: script("/d.sh"),
+            ..Default::default()
+        };
+        let (calls, what) = deleted(&n, "VI_1", State::Master, 100);
+        assert_eq!(what, Some(fifo::What::State(State::Fault)));
+        assert_eq!(argvs(calls)[0], vec!["/f.sh".to_owned()]);
+        let (calls, what) = deleted(&n, "VI_1", State::Fault, 100);
+        assert!(calls.is_empty() && what.is_none());
+        n.notify_deleted = true;
+        let (calls, what) = deleted(&n, "VI_1", State::Fault, 100);
+        assert_eq!(what, Some(fifo::What::Deleted));
+        assert_eq!(
+            argvs(calls),
+            vec![
+                vec!["/d.sh".to_owned()],
+                vec![
+                    "/n.sh".to_owned(),
+                    "INSTANCE".into(),
+                    "VI_1".into(),
+                    "DELETED".into(),
+                    "100".into()
+                ]
+            ]
         );
     }
 

@@ -39,7 +39,7 @@
 //! - **Master** hearing a lower priority: `SendAdvert` (unless `lower_prio_advert` is off),
 //!   `ArmTimer(Advert)`, then `ReassertGratuitous` (unless `garp_lower_prio` is off): the advert
 //!   makes the other master step down, the gratuitous ARPs bring back the neighbours that
-//!   followed it.
+//!   followed it; last `HeardLowerPriority` (`notify_master_rx_lower_pri`).
 //! - **Master** hearing a higher priority: as leaving Master, with `SendAdvert` of our priority
 //!   right after `Fence` (unless `higher_prio_advert` is off), so that the new master hears a
 //!   lower priority and reasserts itself as above.
@@ -342,6 +342,9 @@ pub enum Action {
     /// (keepalived `vrrp_state_master_rx` with `garp_lower_prio_repeat`): the burst and the
     /// delayed second burst of `garp_lower_prio_repeat`/`garp_lower_prio_delay`.
     ReassertGratuitous,
+    /// A Master heard a lower-priority advert (keepalived `send_event_notify` with
+    /// `VRRP_EVENT_MASTER_RX_LOWER_PRI`): `notify_master_rx_lower_pri` and the FIFO hear it.
+    HeardLowerPriority,
     /// Run the notify scripts for a state change (`to == Initialize` is keepalived's STOP), and
     /// log it with its `cause`.
     Notify {
@@ -696,6 +699,7 @@ impl Instance {
             if self.config.garp_lower_prio {
                 out.push(Action::ReassertGratuitous);
             }
+            out.push(Action::HeardLowerPriority);
         }
         // Else equal priority from our own address: our own advert looped back; ignore.
     }

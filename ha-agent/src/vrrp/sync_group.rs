@@ -115,11 +115,22 @@ impl SyncGroup {
         out
     }
 
-    /// Delivers the same event to every member in turn (Startup, Shutdown).
+    /// Delivers the same event to every member in turn (Startup, Shutdown). The group says
+    /// its own state as keepalived does: at Startup, Backup (or Fault) before its members
+    /// (`vrrp_init_state`); at Shutdown, STOP after them (`notify_shutdown`).
     pub fn handle_all(&mut self, now: Instant, event: Event) -> Vec<GroupAction> {
         let mut out = Vec::new();
+        if matches!(event, Event::Startup) && matches!(self.state, State::Backup | State::Fault) {
+            out.push(GroupAction::Notify {
+                from: State::Initialize,
+                to: self.state,
+            });
+        }
         for member in 0..self.members.len() {
             out.extend(self.handle(now, member, event));
+        }
+        if matches!(event, Event::Shutdown) {
+            self.set_state(State::Initialize, &mut out);
         }
         out
     }

@@ -780,7 +780,7 @@ impl Sim {
                     ));
                 }
             }
-            Action::Notify { .. } => {}
+            Action::Notify { .. } | Action::HeardLowerPriority => {}
             Action::ArmTimer { at, .. } => {
                 let n = &mut self.nodes[node];
                 n.timer_gen[member] += 1;

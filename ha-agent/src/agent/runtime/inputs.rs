@@ -14,6 +14,10 @@ use super::{
 };
 use crate::{
     net::{Claim, LinkEvent},
+    notify::{
+        Subject,
+        fifo::{self, What},
+    },
     status::TrackerStatus,
     track::{self, Tracks},
     vrrp::instance::{Event, State},
@@ -439,6 +443,7 @@ impl Runtime {
         if eval.priority != self.nodes[i].priority {
             self.nodes[i].priority = eval.priority;
             info!(instance = %self.plan.instances[i].name, "effective priority {}", eval.priority);
+            self.notify_priority_change(i, eval.priority);
             self.deliver(
                 i,
                 now,
@@ -447,6 +452,25 @@ impl Runtime {
                 },
             )
             .await;
+        }
+    }
+
+    /// `notify_priority_changes` (the instance's, else its sync group's, else global
+    /// `vrrp_notify_priority_changes`): the FIFO hears the new effective priority, with the
+    /// state it is in before the change takes effect (keepalived vrrp_track.c).
+    fn notify_priority_change(&self, i: usize, priority: u8) {
+        let ip = &self.plan.instances[i];
+        let group = self.plan.units[self.nodes[i].unit].group.as_ref();
+        let wanted = ip
+            .notify
+            .priority_changes
+            .or_else(|| group?.notify.priority_changes);
+        if wanted.unwrap_or(self.config.global.vrrp_notify_priority_changes) {
+            let what = What::PriorityChange {
+                master: self.is_master(i),
+            };
+            let line = fifo::line(Subject::Instance, &ip.name, what, priority);
+            self.fifos.write(&line);
         }
     }
 }

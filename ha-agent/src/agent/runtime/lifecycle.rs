@@ -24,6 +24,7 @@ use crate::{
     control::{events, logging},
     datapath::xdp::XdpDatapath,
     net::{AdvertSender, GarpSender, Netlink},
+    notify::{Subject, fifo},
     track::{self, Trackers},
     vrrp::{
         instance::{Event, Instance},
@@ -113,6 +114,8 @@ impl Runtime {
             facts,
             run_as,
             notify_users,
+            fifos: Default::default(),
+            deleting: Vec::new(),
             scripts,
             config_file: config_file.to_owned(),
             rewiring: None,
@@ -344,6 +347,11 @@ impl Runtime {
         // Everything that can fail (sockets, init files) is opened here, before any unit is
         // stopped: a reload is refused whole, with the running configuration untouched.
         let prepared = async {
+            // keepalived: "Cannot change network namespace at reload - please restart".
+            let ns = |c: &Config| c.global.net_namespace.as_ref().map(|n| n.name.clone());
+            if ns(&config) != ns(&self.config) {
+                anyhow::bail!("net_namespace cannot change at reload: restart the agent");
+            }
             let netlink = Netlink::new().context("opening rtnetlink")?;
             let checked = crate::agent::preflight::check(&config, &netlink).await?;
             let new = Runtime::prepare(
@@ -378,7 +386,18 @@ impl Runtime {
         // Units that go away or change: shut down, and their VIPs no longer fenced (not ours).
         for ou in (0..self.units.len()).filter(|ou| !pairs.iter().any(|p| p.1 == *ou)) {
             info!("reload: stopping {}", self.unit_name(ou));
+            // Members the new configuration does not name are deleted, not stopped.
+            let plan = &self.plan;
+            self.deleting = plan.units[ou].members.clone();
+            let named = |i: usize| {
+                new.plan
+                    .instances
+                    .iter()
+                    .any(|n| n.name == plan.instances[i].name)
+            };
+            self.deleting.retain(|&i| !named(i));
             self.shutdown_unit(ou).await;
+            self.deleting.clear();
             for &i in &self.plan.units[ou].members {
                 self.datapaths.release(&self.plan.instances[i]);
             }
@@ -413,8 +432,13 @@ impl Runtime {
             error!("reload: {e:#}");
         }
         new.start_io(io);
+        new.fifos = std::mem::take(&mut self.fifos);
+        new.open_fifos().await;
         drop(self);
         new.startup(&kept_units).await;
+        if new.config.global.fifo_write_vrrp_states_on_reload {
+            new.write_fifo_states(&kept_units);
+        }
         info!(
             "reload done: {} unit(s) kept, {} started",
             kept_units.len(),
@@ -453,6 +477,27 @@ impl Runtime {
         }
         // Scripts that did not change keep their state.
         new.trackers.carry_over(std::mem::take(&mut self.trackers));
+    }
+
+    /// `fifo_write_vrrp_states_on_reload` (keepalived vrrp_scheduler.c): the kept units'
+    /// states written again, the groups' first, as keepalived.
+    fn write_fifo_states(&self, kept: &[usize]) {
+        for &u in kept {
+            if let (Some(g), Unit::Group(group)) = (&self.plan.units[u].group, &self.units[u]) {
+                let what = fifo::What::State(group.state());
+                self.fifos
+                    .write(&fifo::line(Subject::Group, &g.name, what, 0));
+            }
+        }
+        for &u in kept {
+            for &i in &self.plan.units[u].members {
+                let inst = self.instance(i);
+                let what = fifo::What::State(inst.state());
+                let name = &self.plan.instances[i].name;
+                let line = fifo::line(Subject::Instance, name, what, inst.effective_priority());
+                self.fifos.write(&line);
+            }
+        }
     }
 
     /// A name for log lines: the sync group's, or the instance's.

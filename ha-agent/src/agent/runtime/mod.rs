@@ -54,7 +54,10 @@ use crate::{
     config::Config,
     control::events,
     net::LinkWatch,
-    notify::{self, Subject},
+    notify::{
+        self, Subject,
+        fifo::{self, Fifos, What},
+    },
     track::{Trackers, script::RunAs},
     vrrp::{
         instance::{Action, Cause, Event, Instance, State},
@@ -97,6 +100,10 @@ struct Runtime {
     run_as: Option<RunAs>,
     /// Who the notify lines that name a user run as.
     notify_users: notify::Users,
+    /// The notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`), opened once the host is ours.
+    fifos: Fifos,
+    /// Instances a reload is removing: their STOP is keepalived's DELETED (or FAULT).
+    deleting: Vec<usize>,
     scripts: Vec<ScriptJob>,
     config_file: std::path::PathBuf,
     /// An interface we use that came back under a new index (name, index): reloads move us
@@ -147,6 +154,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.attach(HashMap::new())?;
     let io = rt.open_io()?;
     rt.start_io(io);
+    rt.open_fifos().await;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
@@ -244,6 +252,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         _ = sigint.recv() => {}
         () = rt.await_handover(resigned, &mut inbox.adverts) => {}
     }
+    rt.fifos.close().await;
     rt.datapaths.close();
     Ok(())
 }
@@ -279,13 +288,11 @@ impl Runtime {
 
     /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.
     async fn deliver_unit(&mut self, u: usize, now: Instant, event: Event) {
-        let actions = match &mut self.units[u] {
+        let (actions, group_lines) = match &mut self.units[u] {
             Unit::Single(inst) => {
                 let i = self.plan.units[u].members[0];
-                inst.handle(now, event)
-                    .into_iter()
-                    .map(|a| (i, a))
-                    .collect()
+                let actions = inst.handle(now, event).into_iter().map(|a| (i, a));
+                (actions.collect(), Vec::new())
             }
             Unit::Group(g) => {
                 let out = g.handle_all(now, event);
@@ -293,28 +300,36 @@ impl Runtime {
             }
         };
         self.execute_all(actions).await;
+        self.write_fifo(&group_lines);
     }
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
     async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
         let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
-        let actions = match &mut self.units[u] {
-            Unit::Single(inst) => inst
-                .handle(now, event)
-                .into_iter()
-                .map(|a| (i, a))
-                .collect(),
+        let (actions, group_lines) = match &mut self.units[u] {
+            Unit::Single(inst) => {
+                let actions = inst.handle(now, event).into_iter().map(|a| (i, a));
+                (actions.collect(), Vec::new())
+            }
             Unit::Group(g) => {
                 let out = g.handle(now, m, event);
                 self.group_actions(u, out)
             }
         };
         self.execute_all(actions).await;
+        self.write_fifo(&group_lines);
     }
 
-    fn group_actions(&self, u: usize, out: Vec<GroupAction>) -> Vec<(usize, Action)> {
+    /// The members' actions, and the group's FIFO lines that follow member actions: written
+    /// after the members' own, as keepalived's `vrrp_sync_master` notifies the group once its
+    /// members have moved.
+    fn group_actions(
+        &self,
+        u: usize,
+        out: Vec<GroupAction>,
+    ) -> (Vec<(usize, Action)>, Vec<String>) {
         let members = &self.plan.units[u].members;
-        let mut actions = Vec::new();
+        let (mut actions, mut lines) = (Vec::new(), Vec::new());
         for ga in out {
             match ga {
                 GroupAction::Member { member, action } => actions.push((members[member], action)),
@@ -326,11 +341,24 @@ impl Runtime {
                         {
                             notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
                         }
+                        let line = fifo::line(Subject::Group, &group.name, What::State(to), 0);
+                        // Before any member's (Startup) at once, else after the members'.
+                        if actions.is_empty() {
+                            self.fifos.write(&line);
+                        } else {
+                            lines.push(line);
+                        }
                     }
                 }
             }
         }
-        actions
+        (actions, lines)
+    }
+
+    fn write_fifo(&self, lines: &[String]) {
+        for line in lines {
+            self.fifos.write(line);
+        }
     }
 
     async fn execute_all(&mut self, actions: Vec<(usize, Action)>) {
@@ -365,6 +393,7 @@ impl Runtime {
             }
             Action::SendGratuitous => self.garp.announce(i, ip, &self.facts),
             Action::ReassertGratuitous => self.garp.reassert(i, ip, &self.facts),
+            Action::HeardLowerPriority => self.heard_lower_priority(i),
             Action::Notify { from, to, cause } => self.notify(i, from, to, cause),
             // The state machine keeps its timer: the loop asks `next_timeout` (`next_deadline`).
             Action::ArmTimer { .. } | Action::CancelTimer => {}
@@ -400,14 +429,43 @@ impl Runtime {
             fault: fault.flatten(),
         }
         .emit();
-        for (argv, user) in notify::commands(
-            &ip.notify,
-            Subject::Instance,
-            &ip.name,
-            to,
-            inst.effective_priority(),
-        ) {
+        let priority = inst.effective_priority();
+        let (commands, what) = if to == State::Initialize && self.deleting.contains(&i) {
+            notify::deleted(&ip.notify, &ip.name, from, priority)
+        } else {
+            let commands = notify::commands(&ip.notify, Subject::Instance, &ip.name, to, priority);
+            (commands, Some(What::State(to)))
+        };
+        for (argv, user) in commands {
             notify::spawn(argv, self.notify_users.run_as(user, self.run_as));
         }
+        if let Some(what) = what {
+            self.fifos
+                .write(&fifo::line(Subject::Instance, &ip.name, what, priority));
+        }
+    }
+
+    /// A master heard a lower priority (keepalived `send_event_notify`): the
+    /// `notify_master_rx_lower_pri` script, as written, and the FIFO line.
+    fn heard_lower_priority(&self, i: usize) {
+        let ip = &self.plan.instances[i];
+        if let Some(s) = &ip.notify.master_rx_lower_pri {
+            let run_as = self.notify_users.run_as(s.user.as_ref(), self.run_as);
+            notify::spawn(s.command.clone(), run_as);
+        }
+        let priority = self.instance(i).effective_priority();
+        let what = What::MasterRxLowerPri;
+        self.fifos
+            .write(&fifo::line(Subject::Instance, &ip.name, what, priority));
+    }
+
+    /// Opens the notify FIFOs the configuration names (kept across a reload if unchanged).
+    async fn open_fifos(&mut self) {
+        let (users, default) = (&self.notify_users, self.run_as);
+        let run_as = |f: &crate::config::NotifyFifo| {
+            let user = f.script.as_ref().and_then(|s| s.user.as_ref());
+            users.run_as(user, default)
+        };
+        self.fifos.configure(&self.config.global, run_as).await;
     }
 }

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Builder, TIMER_HZ_DIGITS, US_PER_SEC, secs};
+use super::{Builder, TIMER_HZ_DIGITS, US_PER_SEC, secs, source};
+use crate::config::ScriptUser;
 use crate::config::decimal::fmt_decimal;
 use crate::config::keywords::Context;
 use crate::config::parser::Stmt;
@@ -158,6 +159,49 @@ impl Builder<'_> {
             "enable_script_security" => {
                 self.bare_flag(st);
                 g.enable_script_security = true;
+            }
+            // core/global_parser.c notify_fifo: PATH [USER [GROUP]], the first one wins.
+            "notify_fifo" | "vrrp_notify_fifo" => {
+                let fifo = if st.kw() == "notify_fifo" {
+                    &mut g.notify_fifo
+                } else {
+                    &mut g.vrrp_notify_fifo
+                };
+                self.no_block(st);
+                if let Some(w) = self.arg(st, 0, "a FIFO path") {
+                    if fifo.path.is_some() {
+                        self.d
+                            .error(st.pos(), format!("{}: already specified", st.kw()));
+                    } else {
+                        fifo.path = Some(w.text.clone().into());
+                        fifo.owner = st.args.get(1).map(|u| ScriptUser {
+                            user: u.text.clone(),
+                            group: st.args.get(2).map(|g| g.text.clone()),
+                            at: source(&u.pos),
+                        });
+                        self.extra_args(st, 3);
+                    }
+                }
+                // core/global_data.c: one FIFO for both would hear every line twice.
+                if g.notify_fifo.path.is_some() && g.notify_fifo.path == g.vrrp_notify_fifo.path {
+                    self.d.warn(
+                        st.pos(),
+                        "notify_fifo and vrrp_notify_fifo name the same FIFO: vrrp_notify_fifo \
+                         ignored (as keepalived)",
+                    );
+                    g.vrrp_notify_fifo = Default::default();
+                }
+            }
+            "notify_fifo_script" => self.notify_script(st, &mut g.notify_fifo.script),
+            "vrrp_notify_fifo_script" => self.notify_script(st, &mut g.vrrp_notify_fifo.script),
+            "vrrp_notify_priority_changes" => {
+                if let Some(b) = self.flag(st) {
+                    g.vrrp_notify_priority_changes = b;
+                }
+            }
+            "fifo_write_vrrp_states_on_reload" => {
+                self.bare_flag(st);
+                g.fifo_write_vrrp_states_on_reload = true;
             }
             kw @ ("notification_email" | "notification_email_from" | "smtp_server") => {
                 match kw {

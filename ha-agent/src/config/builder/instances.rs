@@ -315,6 +315,28 @@ impl Builder<'_> {
             "notify_backup" => self.notify_script(x, &mut v.notify.backup),
             "notify_fault" => self.notify_script(x, &mut v.notify.fault),
             "notify_stop" => self.notify_script(x, &mut v.notify.stop),
+            // vrrp_parser.c vrrp_notify_deleted_handler: bare, or with a script.
+            "notify_deleted" => {
+                if v.notify.notify_deleted {
+                    self.d
+                        .error(x.pos(), "notify_deleted: already specified in this block");
+                } else {
+                    if x.args.is_empty() {
+                        self.no_block(x);
+                    } else {
+                        self.notify_script(x, &mut v.notify.deleted);
+                    }
+                    v.notify.notify_deleted = true;
+                }
+            }
+            "notify_master_rx_lower_pri" => {
+                self.notify_script(x, &mut v.notify.master_rx_lower_pri);
+            }
+            "notify_priority_changes" => {
+                if let Some(b) = self.flag(x) {
+                    v.notify.priority_changes = Some(b);
+                }
+            }
             "garp_master_delay" => {
                 if let Some(s) = self.uint(x, 0, max_secs) {
                     v.garp_delay = Some(Duration::from_secs(s));

@@ -184,6 +184,45 @@ impl Builder<'_> {
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
             "vrrp_track_process" => self.track_process_def(st),
+            // core/global_parser.c instance_handler: the first one wins.
+            "instance" => {
+                self.no_block(st);
+                if let Some(w) = self.arg(st, 0, "an instance name") {
+                    self.extra_args(st, 1);
+                    if self.global.instance.is_some() {
+                        self.d.error(st.pos(), "instance: already specified");
+                    } else if w.text.contains('/') || w.text == "." || w.text == ".." {
+                        // It names files in /run/ha-agent.
+                        self.d.error(
+                            &w.pos,
+                            format!("instance: \"{}\" cannot name a file", w.text),
+                        );
+                    } else {
+                        self.global.instance = Some(w.text.clone());
+                    }
+                }
+            }
+            // core/global_parser.c net_namespace_handler: the first one wins.
+            "net_namespace" => {
+                self.no_block(st);
+                if let Some(w) = self.arg(st, 0, "a network namespace name") {
+                    self.extra_args(st, 1);
+                    if self.global.net_namespace.is_some() {
+                        self.d.error(st.pos(), "net_namespace: already specified");
+                    } else if w.text.contains('/') || w.text == "." || w.text == ".." {
+                        // A name under /run/netns, as `ip netns` makes them.
+                        self.d.error(
+                            &w.pos,
+                            format!("net_namespace: \"{}\" is not a namespace name", w.text),
+                        );
+                    } else {
+                        self.global.net_namespace = Some(NetNamespace {
+                            name: w.text.clone(),
+                            at: source(&w.pos),
+                        });
+                    }
+                }
+            }
             _ => self.not_handled(st, Context::Root, ""),
         }
     }

@@ -73,6 +73,11 @@ impl Builder<'_> {
                 "notify_backup" => self.notify_script(x, &mut g.notify.backup),
                 "notify_fault" => self.notify_script(x, &mut g.notify.fault),
                 "notify_stop" => self.notify_script(x, &mut g.notify.stop),
+                "notify_priority_changes" => {
+                    if let Some(b) = self.flag(x) {
+                        g.notify.priority_changes = Some(b);
+                    }
+                }
                 "sync_group_tracking_weight" => {
                     self.bare_flag(x);
                     g.tracking_weight = true;

@@ -429,3 +429,93 @@ fn a_long_comm_never_matches_and_a_weighted_group_process_with_an_owner_is_zeroe
         [tracker("p", 0, false)]
     );
 }
+
+/// The notify FIFO keywords (core/global_parser.c) and the notify options of instances and
+/// sync groups are read, not warned about; a second `notify_fifo` is refused at its line.
+#[test]
+fn notify_fifo_and_the_notify_options_are_read() {
+    let text = format!(
+        "global_defs {{\n notify_fifo /run/n.fifo www\n notify_fifo_script \"/bin/cat\"\n \
+         vrrp_notify_fifo /run/v.fifo\n vrrp_notify_fifo_script /bin/reader nobody\n \
+         vrrp_notify_priority_changes\n fifo_write_vrrp_states_on_reload\n}}\n{}{}\
+         vrrp_sync_group G {{\n group {{\n A B\n }}\n notify_priority_changes false\n}}\n",
+        instance(
+            "A",
+            1,
+            "notify_deleted\n notify_master_rx_lower_pri \"/bin/aws-fix arg\"\n \
+             notify_priority_changes off"
+        ),
+        instance("B", 2, "notify_deleted /bin/gone"),
+    );
+    let l = parse(&text).unwrap();
+    assert_eq!(warnings(&l), Vec::<String>::new());
+    let g = &l.config.global;
+    assert_eq!(
+        g.notify_fifo.path.as_deref(),
+        Some(Path::new("/run/n.fifo"))
+    );
+    assert_eq!(g.notify_fifo.owner.as_ref().unwrap().user, "www");
+    assert_eq!(g.notify_fifo.script.as_ref().unwrap().command, ["/bin/cat"]);
+    assert_eq!(
+        g.vrrp_notify_fifo.path.as_deref(),
+        Some(Path::new("/run/v.fifo"))
+    );
+    let vs = g.vrrp_notify_fifo.script.as_ref().unwrap();
+    assert_eq!(vs.user.as_ref().unwrap().user, "nobody");
+    assert!(g.vrrp_notify_priority_changes && g.fifo_write_vrrp_states_on_reload);
+    let (a, b) = (&l.config.instances[0].notify, &l.config.instances[1].notify);
+    assert!(a.notify_deleted && a.deleted.is_none());
+    assert_eq!(
+        a.master_rx_lower_pri.as_ref().unwrap().command,
+        ["/bin/aws-fix", "arg"]
+    );
+    assert_eq!(a.priority_changes, Some(false));
+    assert!(b.notify_deleted);
+    assert_eq!(b.deleted.as_ref().unwrap().command, ["/bin/gone"]);
+    assert_eq!(l.config.sync_groups[0].notify.priority_changes, Some(false));
+    let summary = crate::config::summary(&l.config);
+    assert!(
+        summary.contains("notify_fifo: /run/n.fifo, script /bin/cat\n")
+            && summary.contains("vrrp_notify_fifo: /run/v.fifo, script /bin/reader\n"),
+        "{summary}"
+    );
+    assert_eq!(
+        errors("global_defs {\n notify_fifo /a\n notify_fifo /b\n}\n"),
+        ["3:2: notify_fifo: already specified"]
+    );
+    let same = parse(&format!(
+        "global_defs {{\n vrrp_notify_fifo /a\n notify_fifo /a\n}}\n{}",
+        instance("A", 1, "")
+    ))
+    .unwrap();
+    assert_eq!(
+        warnings(&same),
+        [
+            "3:2: notify_fifo and vrrp_notify_fifo name the same FIFO: vrrp_notify_fifo ignored \
+          (as keepalived)"
+        ]
+    );
+    assert_eq!(same.config.global.vrrp_notify_fifo.path, None);
+}
+
+/// `net_namespace` and `instance` are read once; a name that would leave /run/netns or
+/// /run/ha-agent is refused at its word.
+#[test]
+fn net_namespace_and_instance_are_read_once_and_name_no_path() {
+    let l = parse(&format!(
+        "net_namespace blue\ninstance edge\n{}",
+        instance("A", 1, "")
+    ))
+    .unwrap();
+    assert_eq!(warnings(&l), Vec::<String>::new());
+    let ns = l.config.global.net_namespace.as_ref().unwrap();
+    assert_eq!((ns.name.as_str(), ns.at.line, ns.at.col), ("blue", 1, 15));
+    assert_eq!(l.config.global.instance.as_deref(), Some("edge"));
+    assert_eq!(
+        errors("net_namespace a\nnet_namespace b\ninstance ../x\n"),
+        [
+            "2:1: net_namespace: already specified",
+            "3:10: instance: \"../x\" cannot name a file",
+        ]
+    );
+}

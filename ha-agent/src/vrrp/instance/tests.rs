@@ -530,7 +530,10 @@ fn lower_prio_no_advert_keeps_the_gratuitous_arps_only() {
     let actions = instance.handle(at + ms(10), advert(2, 99, 100));
     assert_eq!(instance.state(), State::Master);
     // No advert and no re-arm: the Adver_Timer armed when we became master runs on.
-    assert_eq!(actions, vec![Action::ReassertGratuitous]);
+    assert_eq!(
+        actions,
+        vec![Action::ReassertGratuitous, Action::HeardLowerPriority]
+    );
     assert_eq!(instance.timer(), Some((TimerKind::Advert, at + ms(1000))));
 }
 
@@ -554,19 +557,21 @@ fn master_reasserts_on_lower_priority() {
                 at: t1 + ms(1000)
             },
             Action::ReassertGratuitous,
+            Action::HeardLowerPriority,
         ]
     );
     // Equal priority from a lower address is lower too (RFC 5798 §6.4.3).
     let t2 = t1 + ms(10);
     let actions = instance.handle(t2, advert(0, 100, 100));
-    assert_eq!(actions.last(), Some(&Action::ReassertGratuitous));
+    assert!(actions.ends_with(&[Action::ReassertGratuitous, Action::HeardLowerPriority]));
     // Our own advert looped back, priority 0 or a higher priority: no reassertion GARPs.
     let (mut instance, at) = master(v3(100, 1, 100), t0);
     let t1 = at + ms(10);
     for (src, prio) in [(1, 100), (2, 0)] {
         let actions = instance.handle(t1, advert(src, prio, 100));
         assert!(
-            !actions.contains(&Action::ReassertGratuitous),
+            !actions.contains(&Action::ReassertGratuitous)
+                && !actions.contains(&Action::HeardLowerPriority),
             "{actions:?}"
         );
     }
@@ -597,6 +602,8 @@ fn no_gratuitous_on_lower_priority_when_garp_lower_prio_repeat_is_0() {
                 kind: TimerKind::Advert,
                 at: t1 + ms(1000)
             },
+            // The notify hook still runs: it is no gratuitous ARP.
+            Action::HeardLowerPriority,
         ]
     );
 }
