@@ -1,0 +1,391 @@
+//! ha-agent and FRR 8.4's vrrpd (Debian's `frr`: zebra + vrrpd) as peers in the same virtual
+//! router: VRRPv3 over IPv4, VRRPv3 over IPv6, VRRPv2 over IPv4; ha-agent master with FRR
+//! backup and FRR master with ha-agent backup (priority decides), on the socket datapath and on
+//! the XDP datapath. Node 1 runs ha-agent, node 2 runs FRR.
+//!
+//! FRR is not keepalived on the wire: it sends from a macvlan carrying the virtual MAC (source
+//! MAC 00:00:5e:00:0x:VRID), over IPv6 from that macvlan's own link-local address; it keeps
+//! intervals in centiseconds and VRRPv2 without authentication. vrrpd adds no address itself
+//! (an operator puts the VIPs on the macvlan), so "FRR holds the VIP" here is vrrpd's state
+//! `Master` (`show vrrp json`), and "ha-agent holds it" is the VIP on node 1's eth0.
+//!
+//! Each case:
+//! 1. Both start; the higher priority is master and the other stays backup past its
+//!    Master_Down_Interval (it accepts the master's adverts), exactly one master all along. The
+//!    backup sees the master as it is: FRR learned the agent's interval in its units, the agent
+//!    names FRR's priority.
+//! 2. The master goes silent and the backup takes over within its Master_Down_Interval
+//!    (learned from the master's adverts, so interval units agree); the master returns and
+//!    preempts (each accepts the other's higher-priority adverts). ha-agent goes silent by
+//!    losing its link (FAULT). FRR is killed (SIGKILL) and started again instead: vrrpd 8.4
+//!    stays `Master` when its interface loses carrier (it reacts to interfaces deleted or
+//!    shut, not to carrier), so a cut-off FRR would count as a second master forever.
+//! 3. The master is stopped (SIGTERM): it resigns with a priority 0 advert and the backup takes
+//!    over after its skew time.
+//!
+//! What FRR does that the agent must live with: when vrrpd preempts a lower-priority ha-agent
+//! master, its gratuitous ARP / unsolicited NA reaches the agent before the advert it acts on
+//! (vrrpd sends its first advert as master before zebra lifts protodown on the macvlan, so that
+//! advert is lost; the next comes an interval later). The agent reports the address conflict of
+//! that moment (a WARN), rightly; it is the only warning allowed.
+
+mod common;
+
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use common::{Kind, Scene, global_defs};
+use ha_tests::frr::{Frr, FrrRouter};
+
+const VRID: u8 = 51;
+const HIGH: u8 = 200;
+const LOW: u8 = 100;
+const AGENT: usize = 1;
+const FRR: usize = 2;
+/// What the agent logs when another host announces its VIP while it is master.
+const ADDRESS_CONFLICT: &str = "address conflict: VIP";
+
+/// The flavours of VRRP both speak (FRR has no authentication, so VRRPv2 runs without it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavour {
+    V3Ipv4,
+    V3Ipv6,
+    V2Ipv4,
+}
+
+impl Flavour {
+    fn version(self) -> u8 {
+        match self {
+            Flavour::V2Ipv4 => 2,
+            Flavour::V3Ipv4 | Flavour::V3Ipv6 => 3,
+        }
+    }
+
+    /// VRRPv2 has whole seconds only; v3 runs at 0.1 s.
+    fn advert_int(self) -> Duration {
+        match self {
+            Flavour::V2Ipv4 => Duration::from_secs(1),
+            Flavour::V3Ipv4 | Flavour::V3Ipv6 => Duration::from_millis(100),
+        }
+    }
+
+    /// vrrpd's key in `show vrrp json`.
+    fn family(self) -> &'static str {
+        match self {
+            Flavour::V3Ipv6 => "v6",
+            Flavour::V2Ipv4 | Flavour::V3Ipv4 => "v4",
+        }
+    }
+
+    fn vip(self) -> IpAddr {
+        match self {
+            Flavour::V3Ipv6 => "2001:db8::200".parse().unwrap(),
+            Flavour::V2Ipv4 | Flavour::V3Ipv4 => "192.0.2.200".parse().unwrap(),
+        }
+    }
+
+    /// Master_Down_Interval of a backup of `priority` (RFC 5798 §6.1; RFC 3768 §6.1 in seconds).
+    fn master_down(self, priority: u8) -> Duration {
+        let ai = self.advert_int();
+        3 * ai + ai * (256 - u32::from(priority)) / 256
+    }
+
+    /// ha-agent's keepalived.conf at `priority`.
+    fn agent_conf(self, priority: u8) -> String {
+        let (prefix, advert_int) = match self {
+            Flavour::V3Ipv6 => (64, "0.1"),
+            Flavour::V3Ipv4 => (24, "0.1"),
+            Flavour::V2Ipv4 => (24, "1"),
+        };
+        global_defs("frr")
+            + &format!(
+                "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    \
+                 virtual_router_id {VRID}\n    priority {priority}\n    version {}\n    \
+                 advert_int {advert_int}\n    virtual_ipaddress {{\n        {}/{prefix}\n    \
+                 }}\n}}\n",
+                self.version(),
+                self.vip()
+            )
+    }
+
+    /// vrrpd's router at `priority`.
+    fn frr_router(self, priority: u8) -> FrrRouter {
+        FrrRouter {
+            vrid: VRID,
+            version: self.version(),
+            priority,
+            interval_ms: self.advert_int().as_millis() as u32,
+            vips: vec![self.vip()],
+        }
+    }
+}
+
+/// Node 1's agent and node 2's vrrpd in one lab.
+struct Pair {
+    flavour: Flavour,
+    // Dropped before the scene: vrrpd and zebra stop before the namespaces go.
+    frr: Frr,
+    s: Scene,
+}
+
+impl Pair {
+    /// Fails with the scene's logs (the agent's) and FRR's.
+    fn fail(&self, msg: &str) -> ! {
+        self.s.fail(&format!("{msg}\n{}", self.frr.logs()))
+    }
+
+    /// The nodes that are master: node 1 if the agent holds the VIP, node 2 if vrrpd says Master.
+    fn masters(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        if self.s.holders(self.flavour.vip()) == [AGENT] {
+            out.push(AGENT);
+        }
+        if self.frr.is_master(VRID, self.flavour.family()) {
+            out.push(FRR);
+        }
+        out
+    }
+
+    /// Waits until exactly `masters` are master; returns the time taken.
+    fn wait_masters(&self, masters: &[usize], timeout: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let now = self.masters();
+            if now == masters {
+                return start.elapsed();
+            }
+            if start.elapsed() >= timeout {
+                self.fail(&format!(
+                    "timed out after {timeout:?} waiting for node(s) {masters:?} to be master \
+                     (now {now:?}; node 1 ha-agent, node 2 FRR)"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Asserts that exactly `masters` are master for all of `duration`.
+    fn hold_masters(&self, masters: &[usize], duration: Duration) {
+        let start = Instant::now();
+        loop {
+            let now = self.masters();
+            if now != masters {
+                self.fail(&format!(
+                    "node(s) {masters:?} stopped being the only master after {:?} (now {now:?}; \
+                     should hold for {duration:?}; node 1 ha-agent, node 2 FRR)",
+                    start.elapsed()
+                ));
+            }
+            if start.elapsed() >= duration {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Node 1 runs ha-agent (`agent`), node 2 FRR; the agent is master (priority 200 against 100)
+/// when `agent_master`, else FRR is. See the module doc for the steps.
+fn interop(tag: &str, flavour: Flavour, agent: Kind, agent_master: bool) {
+    let (agent_prio, frr_prio) = if agent_master {
+        (HIGH, LOW)
+    } else {
+        (LOW, HIGH)
+    };
+    let (master, backup) = if agent_master {
+        (AGENT, FRR)
+    } else {
+        (FRR, AGENT)
+    };
+    let md_backup = flavour.master_down(LOW);
+    let ai = flavour.advert_int();
+    // Generous: a loaded 2-core machine, link detection, netlink, vtysh.
+    let timeout = 5 * md_backup + Duration::from_secs(5);
+    // Polling (vtysh, `ip addr`) and link detection on a loaded machine, over the interval.
+    let slack = Duration::from_millis(700);
+
+    let mut s = Scene::new(tag, 2);
+    s.start(AGENT, agent, &flavour.agent_conf(agent_prio));
+    let frr = Frr::start(s.lab.node(FRR), &s.lab.dir, &[flavour.frr_router(frr_prio)])
+        .unwrap_or_else(|e| s.fail(&format!("starting FRR on node {FRR}: {e:#}")));
+    let mut p = Pair { flavour, frr, s };
+
+    // 1. The higher priority is master, the other stays backup past its Master_Down_Interval.
+    p.wait_masters(&[master], timeout);
+    p.hold_masters(&[master], (md_backup * 3 / 2).max(5 * ai));
+    check_peer_view(&p, agent_master);
+
+    // 2. Failover to the backup: the master goes silent (the agent's link is cut: FAULT;
+    // FRR's vrrpd is killed: vrrpd stays Master on a link without carrier, see the module doc).
+    let silenced = Instant::now();
+    if agent_master {
+        p.s.lab.cut(AGENT).unwrap();
+    } else {
+        p.frr.signal_vrrpd(libc::SIGKILL).unwrap();
+        if !p.frr.reap_vrrpd(Duration::from_secs(5)).unwrap() {
+            p.fail("vrrpd did not die of SIGKILL");
+        }
+    }
+    p.wait_masters(&[backup], timeout);
+    let takeover = silenced.elapsed();
+    println!(
+        "{flavour:?}: backup (node {backup}) master {takeover:?} after the master went silent"
+    );
+    if takeover > md_backup + slack {
+        p.fail(&format!(
+            "node {backup} took over {takeover:?} after node {master} went silent: not within \
+             its Master_Down_Interval {md_backup:?} (+{slack:?})"
+        ));
+    }
+    // ... and back: the higher priority preempts when it returns.
+    if agent_master {
+        p.s.lab.restore(AGENT).unwrap();
+    } else {
+        p.frr
+            .start_vrrpd()
+            .unwrap_or_else(|e| p.s.fail(&format!("restarting vrrpd: {e:#}")));
+    }
+    p.wait_masters(&[master], timeout);
+    p.hold_masters(&[master], (md_backup * 3 / 2).max(5 * ai));
+
+    // The agent rejected none of FRR's adverts (its counters, XDP's on that datapath) and warned of nothing but address conflicts:
+    // FRR preempting a lower-priority ha-agent master (at start and on its return) announces
+    // the VIP (GARP / unsolicited NA) while the agent is still master, which it rightly reports.
+    p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+    let report = p.s.report(AGENT);
+    let inst = &report.instances[0];
+    if inst.adverts.received == 0
+        || !inst.adverts.rejected.is_empty()
+        || !report.rejected.is_empty()
+    {
+        p.fail(&format!(
+            "ha-agent and FRR's adverts: received {}, rejected {:?}, rejected by the datapath {:?}",
+            inst.adverts.received, inst.adverts.rejected, report.rejected
+        ));
+    }
+
+    // 3. The master stops.
+    let stopped = Instant::now();
+    if agent_master {
+        p.s.terminate(AGENT);
+    } else {
+        p.frr.signal_vrrpd(libc::SIGTERM).unwrap();
+    }
+    p.wait_masters(&[backup], timeout);
+    let takeover = stopped.elapsed();
+    println!("{flavour:?}: backup (node {backup}) master {takeover:?} after the master stopped");
+    if takeover > md_backup + slack {
+        p.fail(&format!(
+            "node {backup} took over {takeover:?} after node {master} was stopped: not within \
+             its Master_Down_Interval {md_backup:?} (+{slack:?})"
+        ));
+    }
+    p.hold_masters(&[backup], 3 * ai);
+    if !agent_master {
+        let resigned = "BACKUP -> MASTER (skew time expired after the master resigned (priority 0)";
+        if !p.s.log(AGENT).contains(resigned) {
+            p.fail("ha-agent did not take over on vrrpd's priority 0 advert");
+        }
+    }
+    let Pair { mut frr, mut s, .. } = p;
+    if agent_master {
+        s.reap(AGENT, Duration::from_secs(5));
+    } else if !frr.reap_vrrpd(Duration::from_secs(5)).unwrap() {
+        s.fail(&format!("vrrpd did not exit on SIGTERM\n{}", frr.logs()));
+    }
+    s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+}
+
+/// Each side sees the other as the peer it is: ha-agent as backup names FRR's address and
+/// priority as the master's; FRR as backup learned the agent's advert interval in its units.
+fn check_peer_view(p: &Pair, agent_master: bool) {
+    let family = p.flavour.family();
+    if agent_master {
+        let router = p.frr.router(VRID, family).unwrap_or_default();
+        let learned = router["masterAdverInterval"].as_u64();
+        let want = p.flavour.advert_int().as_millis() as u64;
+        if learned != Some(want) || router["stats"]["adverRx"].as_u64().unwrap_or(0) == 0 {
+            p.fail(&format!(
+                "FRR's view of the ha-agent master: masterAdverInterval {learned:?} (want \
+                 {want} ms), adverRx {}",
+                router["stats"]["adverRx"]
+            ));
+        }
+    } else {
+        let report = p.s.report(AGENT);
+        let inst = &report.instances[0];
+        let heard = inst
+            .master
+            .as_ref()
+            .is_some_and(|m| !m.is_self && m.priority == HIGH);
+        if inst.state != "BACKUP" || !heard || inst.adverts.received == 0 {
+            p.fail(&format!(
+                "ha-agent's view of the FRR master: state {}, master {:?}, adverts received {}, \
+                 rejected {:?}",
+                inst.state, inst.master, inst.adverts.received, inst.adverts.rejected
+            ));
+        }
+    }
+}
+
+#[test]
+fn v3_ipv4_agent_master_frr_backup() {
+    interop("fr34a", Flavour::V3Ipv4, Kind::Agent, true);
+}
+
+#[test]
+fn v3_ipv4_frr_master_agent_backup() {
+    interop("fr34f", Flavour::V3Ipv4, Kind::Agent, false);
+}
+
+#[test]
+fn v3_ipv4_agent_xdp_master_frr_backup() {
+    interop("fr34ax", Flavour::V3Ipv4, Kind::AgentXdp, true);
+}
+
+#[test]
+fn v3_ipv4_frr_master_agent_xdp_backup() {
+    interop("fr34fx", Flavour::V3Ipv4, Kind::AgentXdp, false);
+}
+
+#[test]
+fn v3_ipv6_agent_master_frr_backup() {
+    interop("fr36a", Flavour::V3Ipv6, Kind::Agent, true);
+}
+
+#[test]
+fn v3_ipv6_frr_master_agent_backup() {
+    interop("fr36f", Flavour::V3Ipv6, Kind::Agent, false);
+}
+
+#[test]
+fn v3_ipv6_agent_xdp_master_frr_backup() {
+    interop("fr36ax", Flavour::V3Ipv6, Kind::AgentXdp, true);
+}
+
+#[test]
+fn v3_ipv6_frr_master_agent_xdp_backup() {
+    interop("fr36fx", Flavour::V3Ipv6, Kind::AgentXdp, false);
+}
+
+#[test]
+fn v2_ipv4_agent_master_frr_backup() {
+    interop("fr24a", Flavour::V2Ipv4, Kind::Agent, true);
+}
+
+#[test]
+fn v2_ipv4_frr_master_agent_backup() {
+    interop("fr24f", Flavour::V2Ipv4, Kind::Agent, false);
+}
+
+#[test]
+fn v2_ipv4_agent_xdp_master_frr_backup() {
+    interop("fr24ax", Flavour::V2Ipv4, Kind::AgentXdp, true);
+}
+
+#[test]
+fn v2_ipv4_frr_master_agent_xdp_backup() {
+    interop("fr24fx", Flavour::V2Ipv4, Kind::AgentXdp, false);
+}
