@@ -18,10 +18,14 @@
 //!    (learned from the master's adverts, so interval units agree); the master returns and
 //!    preempts (each accepts the other's higher-priority adverts). ha-agent goes silent by
 //!    losing its link (FAULT). FRR is killed (SIGKILL) and started again instead: vrrpd 8.4
-//!    stays `Master` when its interface loses carrier (it reacts to interfaces deleted or
-//!    shut, not to carrier), so a cut-off FRR would count as a second master forever.
+//!    stays `Master` when its interface loses carrier (seen in this lab: no transition logged,
+//!    `show vrrp json` says Master while the bridge port is down), so a cut-off FRR would
+//!    count as a second master for as long as it is cut off.
 //! 3. The master is stopped (SIGTERM): it resigns with a priority 0 advert and the backup takes
 //!    over after its skew time.
+//!
+//! And a VRRPv3 backup configured at 1 s behind a 0.1 s master, each way, learns the master's
+//! interval (takes over in about 0.36 s, not 3.6 s).
 //!
 //! What FRR does that the agent must live with: when vrrpd preempts a lower-priority ha-agent
 //! master, its gratuitous ARP / unsolicited NA reaches the agent before the advert it acts on
@@ -148,6 +152,19 @@ impl Pair {
         out
     }
 
+    /// Silences the master, node 1's agent if `agent_master` (its link is cut: FAULT) or else
+    /// node 2's vrrpd (SIGKILL: it stays `Master` on a link without carrier).
+    fn silence_master(&mut self, agent_master: bool) {
+        if agent_master {
+            self.s.lab.cut(AGENT).unwrap();
+        } else {
+            self.frr.signal_vrrpd(libc::SIGKILL).unwrap();
+            if !self.frr.reap_vrrpd(Duration::from_secs(5)).unwrap() {
+                self.fail("vrrpd did not die of SIGKILL");
+            }
+        }
+    }
+
     /// Waits until exactly `masters` are master; returns the time taken.
     fn wait_masters(&self, masters: &[usize], timeout: Duration) -> Duration {
         let start = Instant::now();
@@ -220,14 +237,7 @@ fn interop(tag: &str, flavour: Flavour, agent: Kind, agent_master: bool) {
     // 2. Failover to the backup: the master goes silent (the agent's link is cut: FAULT;
     // FRR's vrrpd is killed: vrrpd stays Master on a link without carrier, see the module doc).
     let silenced = Instant::now();
-    if agent_master {
-        p.s.lab.cut(AGENT).unwrap();
-    } else {
-        p.frr.signal_vrrpd(libc::SIGKILL).unwrap();
-        if !p.frr.reap_vrrpd(Duration::from_secs(5)).unwrap() {
-            p.fail("vrrpd did not die of SIGKILL");
-        }
-    }
+    p.silence_master(agent_master);
     p.wait_masters(&[backup], timeout);
     let takeover = silenced.elapsed();
     println!(
@@ -328,6 +338,58 @@ fn check_peer_view(p: &Pair, agent_master: bool) {
             ));
         }
     }
+}
+
+/// A VRRPv3 backup configured with a 1 s interval behind a master advertising every 0.1 s
+/// learns Master_Adver_Interval from the master's adverts (RFC 5798 §6.4.2), whichever of
+/// ha-agent and FRR it is: it holds back past its own Master_Down_Interval (3.6 s) and takes
+/// over about 3 × 0.1 s after the master goes silent, not 3 × 1 s. Centiseconds read as
+/// anything else on either side shows here.
+fn learns_master_adver_interval(tag: &str, agent: Kind, agent_master: bool) {
+    let flavour = Flavour::V3Ipv4;
+    let (master, backup) = if agent_master {
+        (AGENT, FRR)
+    } else {
+        (FRR, AGENT)
+    };
+    let mut agent_conf = flavour.agent_conf(if agent_master { HIGH } else { LOW });
+    let mut router = flavour.frr_router(if agent_master { LOW } else { HIGH });
+    if agent_master {
+        router.interval_ms = 1000;
+    } else {
+        agent_conf = agent_conf.replace("advert_int 0.1", "advert_int 1");
+    }
+    let mut s = Scene::new(tag, 2);
+    s.start(AGENT, agent, &agent_conf);
+    let frr = Frr::start(s.lab.node(FRR), &s.lab.dir, &[router])
+        .unwrap_or_else(|e| s.fail(&format!("starting FRR on node {FRR}: {e:#}")));
+    let mut p = Pair { flavour, frr, s };
+    p.wait_masters(&[master], Duration::from_secs(15));
+    // The backup's own Master_Down_Interval is 3.6 s: past it, it still holds back.
+    p.hold_masters(&[master], Duration::from_secs(4));
+    check_peer_view(&p, agent_master);
+    let silenced = Instant::now();
+    p.silence_master(agent_master);
+    let takeover = p.wait_masters(&[backup], Duration::from_secs(10));
+    println!("node {backup} took over {takeover:?} after the 0.1 s master went silent");
+    if takeover >= Duration::from_millis(1500) {
+        p.fail(&format!(
+            "node {backup} took over {:?} after the master went silent: it did not learn the \
+             master's advert interval (0.1 s; learned Master_Down_Interval ≈ 0.36 s, own 3.6 s)",
+            silenced.elapsed()
+        ));
+    }
+    p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+}
+
+#[test]
+fn v3_agent_xdp_backup_learns_frr_master_interval() {
+    learns_master_adver_interval("frlrna", Kind::AgentXdp, false);
+}
+
+#[test]
+fn v3_frr_backup_learns_agent_master_interval() {
+    learns_master_adver_interval("frlrnf", Kind::Agent, true);
 }
 
 #[test]
