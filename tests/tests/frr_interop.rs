@@ -98,20 +98,24 @@ impl Flavour {
 
     /// ha-agent's keepalived.conf at `priority`.
     fn agent_conf(self, priority: u8) -> String {
+        global_defs("frr") + &self.agent_instance("VI_1", priority)
+    }
+
+    /// ha-agent's `vrrp_instance NAME` at `priority`.
+    fn agent_instance(self, name: &str, priority: u8) -> String {
         let (prefix, advert_int) = match self {
             Flavour::V3Ipv6 => (64, "0.1"),
             Flavour::V3Ipv4 => (24, "0.1"),
             Flavour::V2Ipv4 => (24, "1"),
         };
-        global_defs("frr")
-            + &format!(
-                "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    \
-                 virtual_router_id {VRID}\n    priority {priority}\n    version {}\n    \
-                 advert_int {advert_int}\n    virtual_ipaddress {{\n        {}/{prefix}\n    \
-                 }}\n}}\n",
-                self.version(),
-                self.vip()
-            )
+        format!(
+            "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    \
+             virtual_router_id {VRID}\n    priority {priority}\n    version {}\n    \
+             advert_int {advert_int}\n    virtual_ipaddress {{\n        {}/{prefix}\n    \
+             }}\n}}\n",
+            self.version(),
+            self.vip()
+        )
     }
 
     /// vrrpd's router at `priority`.
@@ -142,14 +146,45 @@ impl Pair {
 
     /// The nodes that are master: node 1 if the agent holds the VIP, node 2 if vrrpd says Master.
     fn masters(&self) -> Vec<usize> {
+        self.masters_of(self.flavour)
+    }
+
+    /// [`Pair::masters`] of `flavour`'s VIP and address family.
+    fn masters_of(&self, flavour: Flavour) -> Vec<usize> {
         let mut out = Vec::new();
-        if self.s.holders(self.flavour.vip()) == [AGENT] {
+        if self.s.holders(flavour.vip()) == [AGENT] {
             out.push(AGENT);
         }
-        if self.frr.is_master(VRID, self.flavour.family()) {
+        if self.frr.is_master(VRID, flavour.family()) {
             out.push(FRR);
         }
         out
+    }
+
+    /// Polls until `cond` holds; fails with every log after `timeout`. Returns the time taken.
+    fn wait(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&Pair) -> bool) -> Duration {
+        let start = Instant::now();
+        while !cond(self) {
+            if start.elapsed() >= timeout {
+                self.fail(&format!("timed out after {timeout:?} waiting for {what}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        start.elapsed()
+    }
+
+    /// Checks `cond` every 10 ms for `duration`; fails with every log the first time it is false.
+    fn hold(&self, what: &str, duration: Duration, mut cond: impl FnMut(&Pair) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < duration {
+            if !cond(self) {
+                self.fail(&format!(
+                    "{what} stopped holding after {:?} (should hold for {duration:?})",
+                    start.elapsed()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Silences the master, node 1's agent if `agent_master` (its link is cut: FAULT) or else
@@ -378,6 +413,74 @@ fn learns_master_adver_interval(tag: &str, agent: Kind, agent_master: bool) {
              master's advert interval (0.1 s; learned Master_Down_Interval ≈ 0.36 s, own 3.6 s)",
             silenced.elapsed()
         ));
+    }
+    p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+}
+
+/// FRR's usual layout: one virtual router with an IPv4 and an IPv6 address, which vrrpd runs as
+/// two routers of the same VRID (one per family, each from its own macvlan); ha-agent runs them
+/// as two instances of that VRID on the XDP datapath (a slot per family). FRR is master of both;
+/// killed, the agent takes both within the Master_Down_Interval; restarted, FRR takes both back.
+#[test]
+fn one_vrid_both_families_agent_xdp_backup_of_frr() {
+    let (v4, v6) = (Flavour::V3Ipv4, Flavour::V3Ipv6);
+    let conf =
+        global_defs("frr") + &v4.agent_instance("VI_4", LOW) + &v6.agent_instance("VI_6", LOW);
+    let mut router = v4.frr_router(HIGH);
+    router.vips.push(v6.vip());
+    let mut s = Scene::new("frdual", 2);
+    s.start(AGENT, Kind::AgentXdp, &conf);
+    let frr = Frr::start(s.lab.node(FRR), &s.lab.dir, &[router])
+        .unwrap_or_else(|e| s.fail(&format!("starting FRR on node {FRR}: {e:#}")));
+    let mut p = Pair {
+        flavour: v4,
+        frr,
+        s,
+    };
+    let both = |masters: &'static [usize]| {
+        move |p: &Pair| p.masters_of(v4) == masters && p.masters_of(v6) == masters
+    };
+    let md = v4.master_down(LOW);
+    p.wait(
+        "FRR master of both families",
+        Duration::from_secs(15),
+        both(&[FRR]),
+    );
+    p.hold("FRR the only master of both", md * 3, both(&[FRR]));
+    let report = p.s.report(AGENT);
+    for inst in &report.instances {
+        let heard = inst
+            .master
+            .as_ref()
+            .is_some_and(|m| !m.is_self && m.priority == HIGH);
+        if inst.state != "BACKUP" || !heard || !inst.adverts.rejected.is_empty() {
+            p.fail(&format!("ha-agent's {} behind FRR: {inst:?}", inst.name));
+        }
+    }
+
+    p.silence_master(false);
+    let takeover = p.wait(
+        "ha-agent master of both",
+        Duration::from_secs(10),
+        both(&[AGENT]),
+    );
+    if takeover > md + Duration::from_millis(700) {
+        p.fail(&format!(
+            "ha-agent took both over {takeover:?} after vrrpd was killed: not within the \
+             Master_Down_Interval {md:?}"
+        ));
+    }
+    p.frr
+        .start_vrrpd()
+        .unwrap_or_else(|e| p.s.fail(&format!("restarting vrrpd: {e:#}")));
+    p.wait(
+        "FRR master of both again",
+        Duration::from_secs(15),
+        both(&[FRR]),
+    );
+    p.hold("FRR the only master of both", md * 3, both(&[FRR]));
+    if !p.s.report(AGENT).rejected.is_empty() {
+        p.fail("the XDP datapath rejected adverts");
     }
     p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
 }
