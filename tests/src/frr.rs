@@ -63,14 +63,13 @@ impl FrrRouter {
 /// zebra and vrrpd running in a lab node.
 pub struct Frr {
     node: Node,
-    /// Configuration, pid files, sockets and logs: `<lab dir>/frr-<ns>`.
+    /// Configuration, pid files, sockets and logs: `<lab dir>/frr-n<node index>`.
     dir: PathBuf,
     macvlans: Vec<String>,
     /// How many times vrrpd was started (each run has its own log).
     starts: u32,
     /// Logs of the vrrpd runs that ended, for failure messages.
     past_logs: String,
-    // Dropped in this order: vrrpd before the zebra it talks to.
     vrrpd: Option<Daemon>,
     zebra: Option<Daemon>,
 }
@@ -98,7 +97,8 @@ impl Frr {
                  otherwise): `gpasswd -a root frrvty` (`cargo xtask test` does it)"
             );
         }
-        let dir = lab_dir.join(format!("frr-{}", node.ns));
+        // Short: unix socket paths (vty, zserv.api) have at most 107 bytes.
+        let dir = lab_dir.join(format!("frr-n{}", node.index));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut frr = Frr {
             node: node.clone(),
@@ -264,7 +264,7 @@ impl Frr {
         if vrrpd.wait_timeout(timeout)?.is_none() {
             return Ok(false);
         }
-        let log = vrrpd.log();
+        let log = without_noise(&vrrpd.log());
         self.past_logs.push_str(&format!(
             "--- FRR vrrpd in {} (exited) ---\n{log}\n",
             self.node.ns
@@ -278,21 +278,24 @@ impl Frr {
         let mut out = self.past_logs.clone();
         for (name, d) in [("zebra", &self.zebra), ("vrrpd", &self.vrrpd)] {
             if let Some(d) = d {
-                let log = d.log();
-                // vrrpd repeats why a router of the other family has not started, many times.
-                let log: Vec<&str> = log
-                    .lines()
-                    .filter(|l| !l.contains("Refusing to start"))
-                    .collect();
                 out.push_str(&format!(
                     "--- FRR {name} in {} ---\n{}\n",
                     self.node.ns,
-                    log.join("\n")
+                    without_noise(&d.log())
                 ));
             }
         }
         out
     }
+}
+
+/// A log without vrrpd's "Refusing to start Virtual Router" lines: it repeats them, many times,
+/// on every interface or address zebra tells it of while a router cannot start or already runs.
+fn without_noise(log: &str) -> String {
+    log.lines()
+        .filter(|l| !l.contains("Refusing to start"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Drop for Frr {
