@@ -216,6 +216,22 @@ impl Frr {
         )
     }
 
+    /// Puts IPv4 `vip` on router `vrid`'s macvlan, as an operator does (vrrpd adds no address),
+    /// with the sysctls that keep eth0 out of the VIP's ARP: `arp_ignore` 1 (eth0 answers only
+    /// for its own addresses) and `arp_announce` 2 (eth0's requests say eth0's address, not the
+    /// VIP a reply comes from, which would teach the client eth0's MAC for the VIP). The
+    /// macvlan answers for the VIP, from the virtual MAC, while vrrpd is master; a backup's
+    /// macvlan is protodown (no carrier), and so silent.
+    pub fn add_vip(&self, vrid: u8, vip: std::net::Ipv4Addr) -> Result<()> {
+        self.node.sh(&format!(
+            "sysctl -qw net.ipv4.conf.{IFACE}.arp_ignore=1 net.ipv4.conf.{IFACE}.arp_announce=2"
+        ))?;
+        let dev = format!("vrrp4-{vrid}");
+        self.node
+            .run("ip", &["addr", "add", &format!("{vip}/32"), "dev", &dev])
+            .map(drop)
+    }
+
     /// `show vrrp json`: one object per virtual router.
     pub fn show_vrrp(&self) -> Result<serde_json::Value> {
         let vty = self.dir.display().to_string();

@@ -485,6 +485,91 @@ fn one_vrid_both_families_agent_xdp_backup_of_frr() {
     p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
 }
 
+/// A client of the VIP follows it between FRR and ha-agent: FRR (master, the VIP on its macvlan
+/// as an operator puts it there) is stopped and the agent's gratuitous ARP moves the client's
+/// neighbour entry from the virtual MAC to the agent's MAC; vrrpd restarts, preempts, and its
+/// gratuitous ARP (from the virtual MAC) moves it back. The client's pings (every millisecond)
+/// are answered again within a second each time.
+#[test]
+fn client_follows_the_vip_between_frr_and_agent_xdp() {
+    let flavour = Flavour::V3Ipv4;
+    let vip = flavour.vip();
+    let IpAddr::V4(vip4) = vip else {
+        unreachable!()
+    };
+    let mut s = Scene::new("frclient", 2);
+    s.start(AGENT, Kind::AgentXdp, &flavour.agent_conf(LOW));
+    let frr = Frr::start(s.lab.node(FRR), &s.lab.dir, &[flavour.frr_router(HIGH)])
+        .unwrap_or_else(|e| s.fail(&format!("starting FRR on node {FRR}: {e:#}")));
+    let mut p = Pair { flavour, frr, s };
+    p.frr
+        .add_vip(VRID, vip4)
+        .unwrap_or_else(|e| p.s.fail(&format!("the VIP on FRR's macvlan: {e:#}")));
+    let virtual_mac = format!("00:00:5e:00:01:{VRID:02x}");
+    let agent_mac = p.s.lab.node(AGENT).mac().unwrap();
+    let client = p.s.lab.client.clone();
+    let client_mac = |p: &Pair| {
+        client
+            .neighbour_mac(vip)
+            .unwrap_or_else(|e| p.fail(&format!("ip neigh: {e:#}")))
+    };
+    let timeout = Duration::from_secs(10);
+    p.wait_masters(&[FRR], timeout);
+    let prober = p.s.lab.prober(vip).unwrap();
+    common::wait_for_replies(&p.s, vip, common::epoch_now(), Duration::from_secs(3));
+    if client_mac(&p).as_deref() != Some(virtual_mac.as_str()) {
+        p.fail(&format!(
+            "the client reaches the VIP at {:?}, not FRR's virtual MAC",
+            client_mac(&p)
+        ));
+    }
+
+    p.frr.signal_vrrpd(libc::SIGTERM).unwrap();
+    let stopped = common::epoch_now();
+    p.wait_masters(&[AGENT], timeout);
+    p.wait(
+        "the client's entry for the VIP at the agent's MAC",
+        timeout,
+        |p| client_mac(p).as_deref() == Some(agent_mac.as_str()),
+    );
+    common::wait_for_replies(&p.s, vip, common::epoch_now(), Duration::from_secs(3));
+    if !p.frr.reap_vrrpd(Duration::from_secs(5)).unwrap() {
+        p.fail("vrrpd did not exit on SIGTERM");
+    }
+
+    p.frr
+        .start_vrrpd()
+        .unwrap_or_else(|e| p.s.fail(&format!("restarting vrrpd: {e:#}")));
+    let restarted = common::epoch_now();
+    p.wait_masters(&[FRR], timeout);
+    p.wait(
+        "the client's entry for the VIP at the virtual MAC",
+        timeout,
+        |p| client_mac(p).as_deref() == Some(virtual_mac.as_str()),
+    );
+    common::wait_for_replies(&p.s, vip, common::epoch_now(), Duration::from_secs(3));
+    let report = prober.stop().unwrap();
+    // The longest time between replies from the last one before the stop on.
+    let times: Vec<f64> = report
+        .reply_times
+        .iter()
+        .copied()
+        .filter(|t| *t > stopped - 1.0)
+        .collect();
+    let outage = Duration::from_secs_f64(times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max));
+    println!(
+        "client outage over FRR -> ha-agent (SIGTERM) and ha-agent -> FRR (restart, {:.1} s \
+         later): at most {outage:?}",
+        restarted - stopped
+    );
+    if report.replies_after(restarted) == 0 || outage >= Duration::from_secs(1) {
+        p.fail(&format!(
+            "client outage {outage:?} over the two failovers: want < 1 s"
+        ));
+    }
+    p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+}
+
 #[test]
 fn v3_agent_xdp_backup_learns_frr_master_interval() {
     learns_master_adver_interval("frlrna", Kind::AgentXdp, false);
