@@ -24,8 +24,10 @@
 //! 3. The master is stopped (SIGTERM): it resigns with a priority 0 advert and the backup takes
 //!    over after its skew time.
 //!
-//! And a VRRPv3 backup configured at 1 s behind a 0.1 s master, each way, learns the master's
-//! interval (takes over in about 0.36 s, not 3.6 s).
+//! And: a VRRPv3 backup configured at 1 s behind a 0.1 s master, each way, learns the master's
+//! interval (takes over in about 0.36 s, not 3.6 s); FRR's one virtual router with an IPv4 and
+//! an IPv6 address against two ha-agent instances of that VRID; a client of the VIP (on FRR's
+//! macvlan, as an operator puts it) follows it from FRR to ha-agent and back.
 //!
 //! What FRR does that the agent must live with: when vrrpd preempts a lower-priority ha-agent
 //! master, its gratuitous ARP / unsolicited NA reaches the agent before the advert it acts on
