@@ -326,3 +326,40 @@ impl Drop for Frr {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_gives_vrrpd_lines_and_a_macvlan_per_family() {
+        let router = FrrRouter {
+            vrid: 51,
+            version: 3,
+            priority: 200,
+            interval_ms: 100,
+            vips: vec![
+                "192.0.2.200".parse().unwrap(),
+                "2001:db8::200".parse().unwrap(),
+            ],
+        };
+        assert_eq!(
+            router.config(),
+            " vrrp 51 version 3\n vrrp 51 priority 200\n vrrp 51 advertisement-interval 100\n \
+             vrrp 51 ip 192.0.2.200\n vrrp 51 ipv6 2001:db8::200\n"
+        );
+        // RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+        assert_eq!(
+            router.macvlans(),
+            vec![
+                ("vrrp4-51".to_owned(), "00:00:5e:00:01:33".to_owned()),
+                ("vrrp6-51".to_owned(), "00:00:5e:00:02:33".to_owned()),
+            ]
+        );
+        let v4_only = FrrRouter {
+            vips: vec!["192.0.2.200".parse().unwrap()],
+            ..router
+        };
+        assert_eq!(v4_only.macvlans().len(), 1);
+    }
+}
