@@ -27,7 +27,9 @@
 //! And: a VRRPv3 backup configured at 1 s behind a 0.1 s master, each way, learns the master's
 //! interval (takes over in about 0.36 s, not 3.6 s); FRR's one virtual router with an IPv4 and
 //! an IPv6 address against two ha-agent instances of that VRID; a client of the VIP (on FRR's
-//! macvlan, as an operator puts it) follows it from FRR to ha-agent and back.
+//! macvlan, as an operator puts it) follows it from FRR to ha-agent and back; at equal priority
+//! after a split LAN joins, the higher primary address stays master (IPv4, and IPv6 where FRR's
+//! is its macvlan's random link-local, so either may win).
 //!
 //! What FRR does that the agent must live with: when vrrpd preempts a lower-priority ha-agent
 //! master, its gratuitous ARP / unsolicited NA reaches the agent before the advert it acts on
@@ -42,7 +44,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Kind, Scene, global_defs};
+use common::{Kind, Scene, global_defs, partition};
 use ha_tests::frr::{Frr, FrrRouter};
 
 const VRID: u8 = 51;
@@ -609,6 +611,60 @@ fn client_follows_the_vip_between_frr_and_agent_xdp() {
         ));
     }
     p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+}
+
+/// ha-agent and FRR at the same priority, both master while the LAN is split (bridge ports
+/// isolated, no carrier change): when it joins, the one with the lower primary address steps
+/// down (RFC 5798 §6.4.3), as both compare it: over IPv4 FRR's 192.0.2.2 beats 192.0.2.1; over
+/// IPv6 the greater of the agent's eth0 link-local and FRR's source, its macvlan's link-local.
+fn equal_priority_higher_address_wins(tag: &str, flavour: Flavour, agent: Kind) {
+    let mut s = Scene::new(tag, 2);
+    partition(&s.lab, true);
+    s.start(AGENT, agent, &flavour.agent_conf(LOW));
+    let frr = Frr::start(s.lab.node(FRR), &s.lab.dir, &[flavour.frr_router(LOW)])
+        .unwrap_or_else(|e| s.fail(&format!("starting FRR on node {FRR}: {e:#}")));
+    let p = Pair { flavour, frr, s };
+    let timeout = Duration::from_secs(15);
+    p.wait_masters(&[AGENT, FRR], timeout);
+    // vrrpd's source, which it compares too: over IPv6 it is `::` until the macvlan's
+    // link-local appears (it comes with carrier, after protodown is lifted).
+    let mut frr_src = IpAddr::from([0u8; 16]);
+    p.wait("FRR's primary address", timeout, |p| {
+        let router = p.frr.router(VRID, flavour.family()).unwrap_or_default();
+        let addr = router["primaryAddress"]
+            .as_str()
+            .and_then(|a| a.parse().ok());
+        frr_src = addr.unwrap_or(frr_src);
+        addr.is_some_and(|a: IpAddr| !a.is_unspecified())
+    });
+    let agent_src = match flavour {
+        Flavour::V3Ipv6 => {
+            p.s.lab
+                .node(AGENT)
+                .addrs()
+                .unwrap()
+                .into_iter()
+                .find(|a| matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+                .unwrap_or_else(|| p.fail("no link-local address on node 1"))
+        }
+        Flavour::V3Ipv4 | Flavour::V2Ipv4 => IpAddr::V4(p.s.lab.node(AGENT).ipv4),
+    };
+    let winner = if frr_src > agent_src { FRR } else { AGENT };
+    println!("{flavour:?}: ha-agent {agent_src}, FRR {frr_src}: node {winner} stays master");
+    partition(&p.s.lab, false);
+    p.wait_masters(&[winner], timeout);
+    p.hold_masters(&[winner], Duration::from_secs(1));
+    p.s.assert_clean_logs_except(&[ADDRESS_CONFLICT]);
+}
+
+#[test]
+fn equal_priority_ipv4_higher_address_wins_frr_agent() {
+    equal_priority_higher_address_wins("freq4", Flavour::V3Ipv4, Kind::Agent);
+}
+
+#[test]
+fn equal_priority_ipv6_higher_link_local_wins_frr_agent_xdp() {
+    equal_priority_higher_address_wins("freq6", Flavour::V3Ipv6, Kind::AgentXdp);
 }
 
 #[test]
