@@ -1,4 +1,6 @@
-//! Golden vectors: adverts captured from keepalived 2.2.7 (see `tests/golden/README.md`).
+//! Golden vectors: adverts captured from keepalived 2.2.7 and FRR 8.4's vrrpd (see
+//! `tests/golden/README.md`; an `frr-*` case's `keepalived.conf` is ha-agent's equivalent of its
+//! `frr.conf`).
 //!
 //! Every case's `keepalived.conf` goes through the agent's own path: `config::load`, then
 //! `agent::plan::build` (with the facts of `va`, keepalived's interface in `capture.sh`, so the
@@ -32,12 +34,15 @@ const VA_IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const VA_LINK_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 0x0a);
 const VA_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
 
-const CASES: [&str; 5] = [
+const CASES: [&str; 8] = [
     "v2-pass",
     "v3-ipv4",
     "v3-ipv6",
     "v3-ipv4-unicast",
     "v2-ipv6",
+    "frr-v3-ipv4",
+    "frr-v3-ipv6",
+    "frr-v2-ipv4",
 ];
 
 fn golden_dir() -> PathBuf {

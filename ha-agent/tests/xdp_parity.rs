@@ -233,6 +233,50 @@ fn instances() -> Vec<Inst> {
             src: SRC4.into(),
             dst: MCAST4.into(),
         },
+        // FRR's golden frr-v3-ipv4, frr-v3-ipv6 and frr-v2-ipv4 cases (VRIDs 61 to 63): their
+        // captures are checked against the rules of the backup that accepts them.
+        Inst {
+            rules: rules(
+                61,
+                Version::V3,
+                Family::Ipv4,
+                Auth::None,
+                50,
+                Some(vec![v4(110), v4(111)]),
+                vec![],
+            ),
+            encode: EncodeOptions::default(),
+            src: SRC4.into(),
+            dst: MCAST4.into(),
+        },
+        Inst {
+            rules: rules(
+                62,
+                Version::V3,
+                Family::Ipv6,
+                Auth::None,
+                100,
+                Some(vec![v6(0x110), v6(0x111)]),
+                vec![],
+            ),
+            encode: EncodeOptions::default(),
+            src: SRC6.into(),
+            dst: MCAST6.into(),
+        },
+        Inst {
+            rules: rules(
+                63,
+                Version::V2,
+                Family::Ipv4,
+                Auth::None,
+                100,
+                Some(vec![v4(120), v4(121)]),
+                vec![],
+            ),
+            encode: EncodeOptions::default(),
+            src: SRC4.into(),
+            dst: MCAST4.into(),
+        },
         // Same VRID over IPv6: a slot of its own.
         Inst {
             rules: rules(
@@ -337,6 +381,14 @@ fn frame(ip: &[u8]) -> Vec<u8> {
 
 /// The IP packets of a classic pcap file (link type Ethernet).
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    read_pcap_frames(path)
+        .into_iter()
+        .map(|f| f[14..].to_vec())
+        .collect()
+}
+
+/// The Ethernet frames of a classic pcap file, as they were on the wire.
+fn read_pcap_frames(path: &Path) -> Vec<Vec<u8>> {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let le = data[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
     let u32_at = |off: usize| {
@@ -351,7 +403,7 @@ fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     let mut off = 24;
     while off + 16 <= data.len() {
         let caplen = u32_at(off + 8) as usize;
-        out.push(data[off + 16 + 14..off + 16 + caplen].to_vec());
+        out.push(data[off + 16..off + 16 + caplen].to_vec());
         off += 16 + caplen;
     }
     out
@@ -367,6 +419,9 @@ fn seeds(insts: &[Inst]) -> Vec<Vec<u8>> {
         "v3-ipv6",
         "v3-ipv4-unicast",
         "v2-ipv6",
+        "frr-v3-ipv4",
+        "frr-v3-ipv6",
+        "frr-v2-ipv4",
     ] {
         out.extend(read_pcap(&golden.join(case).join("capture.pcap")));
     }
@@ -690,6 +745,36 @@ fn run_corpus(opts: DecodeOptions, flags: u32) -> usize {
         assert!(kinds.contains_key(kind), "no packet was {kind}: {kinds:?}");
     }
     corpus.len()
+}
+
+/// FRR's adverts as they were on the wire, from its macvlan (source MAC 00:00:5e:00:0x:VRID,
+/// over IPv6 from the macvlan's link-local), are valid adverts for the codec and XDP alike.
+#[test]
+fn frr_adverts_from_the_virtual_mac_are_valid() {
+    let insts = instances();
+    let mut dp = load();
+    let slots: Vec<SlotConfig> = insts.iter().map(slot_config).collect();
+    dp.configure(global(rx_flags::V3_V4_PSEUDO), &slots)
+        .unwrap();
+    let rules: Vec<InstanceRules> = insts.iter().map(|i| i.rules.clone()).collect();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for case in ["frr-v3-ipv4", "frr-v3-ipv6", "frr-v2-ipv4"] {
+        let frames = read_pcap_frames(&golden.join(case).join("capture.pcap"));
+        assert!(frames.len() >= 2, "{case}: {} frames", frames.len());
+        for (n, f) in frames.iter().enumerate() {
+            assert_eq!(
+                f[6..10],
+                [0, 0, 0x5e, 0],
+                "{case} #{n}: from the virtual MAC"
+            );
+            let e = expected(f, &DecodeOptions::default(), &rules);
+            assert!(
+                matches!(e, Expect::Valid(_)),
+                "{case} #{n}: codec says {e:?}"
+            );
+            observe(&dp, f, &e, false).unwrap_or_else(|m| panic!("{case} #{n}: {m}"));
+        }
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod arpflood;
 pub mod chaos;
 mod daemon;
 pub mod flood;
+pub mod frr;
 pub mod leftover;
 mod netns;
 mod probe;

@@ -246,6 +246,7 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
         );
     }
     setup::debian_packages(setup::TEST_PACKAGES)?;
+    setup::frr_vty_group()?;
     build_ebpf()?;
     setup::stable_component("rustfmt")?;
     setup::stable_component("clippy")?;

@@ -17,6 +17,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "nftables",
     // tests/tests/bad_input.rs: "run touched nothing" includes `bpftool net show`.
     "bpftool",
+    // tests/tests/frr_interop.rs: FRR's zebra + vrrpd as a VRRP peer.
+    "frr",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).
@@ -99,6 +101,18 @@ pub fn debian_packages(packages: &[&str]) -> Result<()> {
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     Ok(())
+}
+
+/// Adds root to group `frrvty` if it is not in it: FRR's daemons refuse to run as root (the FRR
+/// interop tests run them so, in the lab's namespaces) unless the user is in their vty group.
+pub fn frr_vty_group() -> Result<()> {
+    let group = output("getent", &["group", "frrvty"]).unwrap_or_default();
+    let members = group.trim().rsplit(':').next().unwrap_or_default();
+    if members.split(',').any(|m| m == "root") {
+        return Ok(());
+    }
+    eprintln!("xtask: adding root to group frrvty (FRR's daemons refuse to run as root otherwise)");
+    run(Command::new("gpasswd").args(["-a", "root", "frrvty"]))
 }
 
 /// The cargo-fuzz release known to build with this machine's toolchains (a newer one may need
