@@ -14,7 +14,8 @@ use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN, Spacing};
 use ha_agent::net::link::if_index;
 use ha_agent::net::{
     AddOutcome, AdvertSender, DelOutcome, GarpSender, LIFETIME_FOREVER, LinkWatch, Netlink,
-    OperState, Scope, VRRP_MCAST_V4, VRRP_MCAST_V6, Vip, VipFlags, VirtualRoute,
+    Nexthop, OperState, Route, RouteKind, Rule, RuleAction, Scope, VRRP_MCAST_V4, VRRP_MCAST_V6,
+    Vip, VipFlags,
 };
 use lab::{IF, Lab, MAC_A, join};
 
@@ -363,14 +364,14 @@ fn vip_add_del_idempotent_and_routes() {
         );
 
         // virtual_routes: via a gateway with a metric, and dev-only in another table.
-        let mut via = VirtualRoute::new("192.0.2.192".parse().unwrap(), 26);
+        let mut via = Route::new("192.0.2.192".parse().unwrap(), 26);
         via.via = Some(IpAddr::V4(B_V4));
         via.ifindex = Some(ifindex);
         via.metric = Some(50);
-        let mut dev = VirtualRoute::new("192.0.2.0".parse().unwrap(), 24);
+        let mut dev = Route::new("192.0.2.0".parse().unwrap(), 24);
         dev.ifindex = Some(ifindex);
-        dev.table = Some(1000);
-        let mut via6 = VirtualRoute::new("2001:db8::8000".parse().unwrap(), 113);
+        dev.table = 1000;
+        let mut via6 = Route::new("2001:db8::8000".parse().unwrap(), 113);
         via6.via = Some(IpAddr::V6(B_V6));
         via6.metric = Some(70);
         for r in [&via, &dev, &via6] {
@@ -383,17 +384,19 @@ fn vip_add_del_idempotent_and_routes() {
         }
         let main = check(&["route", "show"]);
         assert!(
-            main.contains("192.0.2.192/26 via 192.0.2.2 dev veth0 proto static metric 50"),
+            main.contains("192.0.2.192/26 via 192.0.2.2 dev veth0 proto keepalived metric 50"),
             "{main}"
         );
         let t1000 = check(&["route", "show", "table", "1000"]);
         assert!(
-            t1000.contains("192.0.2.0/24 dev veth0 proto static scope link"),
+            t1000.contains("192.0.2.0/24 dev veth0 proto keepalived scope link"),
             "{t1000}"
         );
         let main6 = check(&["-6", "route", "show"]);
         assert!(
-            main6.contains("2001:db8::8000/113 via 2001:db8::2 dev veth0 proto static metric 70"),
+            main6.contains(
+                "2001:db8::8000/113 via 2001:db8::2 dev veth0 proto keepalived metric 70"
+            ),
             "{main6}"
         );
         for r in [&via, &dev, &via6] {
@@ -407,6 +410,65 @@ fn vip_add_del_idempotent_and_routes() {
         assert!(!check(&["route", "show"]).contains("192.0.2.192/26"));
         assert!(check(&["route", "show", "table", "1000"]).trim().is_empty());
         assert!(!check(&["-6", "route", "show"]).contains("2001:db8::8000"));
+
+        // Multipath (IPv6: the kernel splits it into siblings), a blackhole and a rule: each
+        // added once, found again, removed once, and absent after.
+        let mut multi6 = Route::new("2001:db8:77::".parse().unwrap(), 48);
+        // Two gateways on the link (not our own address: the kernel refuses that).
+        multi6.nexthops = [B_V6, Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3)]
+            .into_iter()
+            .map(|gw| Nexthop {
+                via: Some(IpAddr::V6(gw)),
+                ifindex: Some(ifindex),
+                weight: Some(3),
+                onlink: false,
+            })
+            .collect();
+        let mut hole = Route::new("203.0.113.0".parse().unwrap(), 24);
+        hole.kind = RouteKind::Blackhole;
+        hole.table = 100;
+        for r in [&multi6, &hole] {
+            assert_eq!(nl.add_route(r).await.unwrap(), AddOutcome::Added, "{r}");
+            assert_eq!(
+                nl.add_route(r).await.unwrap(),
+                AddOutcome::AlreadyPresent,
+                "{r}"
+            );
+        }
+        let m6 = check(&["-6", "route", "show", "2001:db8:77::/48"]);
+        assert!(
+            m6.contains("nexthop via 2001:db8::2 dev veth0 weight 3"),
+            "{m6}"
+        );
+        let t100 = check(&["route", "show", "table", "100"]);
+        assert!(
+            t100.contains("blackhole 203.0.113.0/24 proto keepalived"),
+            "{t100}"
+        );
+        let mut rule = Rule::new(false, RuleAction::Table(100), 100);
+        rule.from = Some((IpAddr::V4(A_V4), 32));
+        assert_eq!(nl.add_rule(&rule).await.unwrap(), AddOutcome::Added);
+        assert_eq!(
+            nl.add_rule(&rule).await.unwrap(),
+            AddOutcome::AlreadyPresent
+        );
+        let rules = check(&["rule", "show"]);
+        assert!(
+            rules.contains("100:\tfrom 192.0.2.1 lookup 100 proto keepalived"),
+            "{rules}"
+        );
+        assert_eq!(nl.del_rule(&rule).await.unwrap(), DelOutcome::Removed);
+        assert_eq!(nl.del_rule(&rule).await.unwrap(), DelOutcome::AlreadyAbsent);
+        for r in [&multi6, &hole] {
+            assert_eq!(nl.del_route(r).await.unwrap(), DelOutcome::Removed, "{r}");
+            assert_eq!(
+                nl.del_route(r).await.unwrap(),
+                DelOutcome::AlreadyAbsent,
+                "{r}"
+            );
+        }
+        assert!(!check(&["-6", "route", "show"]).contains("2001:db8:77::"));
+        assert!(!check(&["rule", "show"]).contains("lookup 100"));
     });
 }
 

@@ -43,6 +43,16 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroup>,
     /// Every interface name written in the file, in file order.
     pub interface_refs: Vec<InterfaceRef>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: set at start, removed at stop.
+    pub statics: Statics,
+}
+
+/// The root blocks keepalived sets at start whatever the VRRP state, and removes at stop.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statics {
+    pub addresses: Vec<VirtualAddress>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
 }
 
 impl Config {
@@ -260,20 +270,124 @@ pub struct VirtualAddress {
     pub preferred_lft: Option<u32>,
 }
 
-/// One line of `virtual_routes`, kept close to `ip route` words.
+/// A route of `virtual_routes` or `static_routes`, as keepalived reads it
+/// (keepalived/vrrp/vrrp_iproute.c `alloc_route`): `ip route` words, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VirtualRoute {
+pub struct Route {
     /// Where the line starts.
     pub source: Source,
-    /// Destination: `default` or `ADDR[/len]` (the `to` keyword is optional).
-    pub to: String,
+    pub family: Family,
+    /// `unicast` (default), `blackhole`, `unreachable`, `prohibit`, `throw`.
+    pub kind: RouteKind,
+    /// Destination and prefix length (`default`: the family's 0/0).
+    pub dst: IpAddr,
+    pub dst_len: u8,
+    /// `from ADDR[/LEN]`: source prefix (`RTA_SRC`), IPv6 only as in keepalived.
+    pub from: Option<(IpAddr, u8)>,
+    /// `src ADDR`: the preferred source (`RTA_PREFSRC`).
+    pub src: Option<IpAddr>,
+    /// `via ADDR` (or the deprecated `gw`).
+    pub via: Option<IpAddr>,
+    /// `dev IF` / `oif IF`.
+    pub dev: Option<String>,
+    /// `table N|NAME` (default main, 254).
+    pub table: u32,
+    /// `metric|priority|preference N`.
+    pub metric: Option<u32>,
+    /// `scope S`; unset: as `ip route` (link for a device route without gateway, else global).
+    pub scope: Option<u8>,
+    /// `protocol P`; keepalived's own (18) unless set with `no_track`.
+    pub protocol: u8,
+    /// `onlink`.
+    pub onlink: bool,
+    /// `mtu [lock] N`, `advmss N`, … (`RTA_METRICS`).
+    pub metrics: Vec<RouteMetric>,
+    /// `nexthop via ADDR [dev IF] [weight N] [onlink] …`, or the two gateways of `via A or B`.
+    pub nexthops: Vec<Nexthop>,
+    /// `no_track`.
+    pub no_track: bool,
+}
+
+/// `rtm_type` of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// One `RTAX_*` route metric: which, its value, and whether it is `lock`ed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMetric {
+    pub name: MetricName,
+    pub value: u32,
+    pub lock: bool,
+}
+
+/// The `RTAX_*` metrics a route line may set, with an integer value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricName {
+    Mtu,
+    Advmss,
+    Hoplimit,
+    Window,
+    Cwnd,
+    Initcwnd,
+    Initrwnd,
+    Ssthresh,
+    Reordering,
+}
+
+/// One path of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nexthop {
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
-    pub src: Option<IpAddr>,
-    pub table: Option<String>,
-    pub metric: Option<u32>,
-    /// Other `ip route` words, as written (`blackhole`, `onlink`, `mtu 1400`, …).
-    pub options: Vec<String>,
+    /// `weight N` (1-256).
+    pub weight: Option<u16>,
+    pub onlink: bool,
+}
+
+/// A rule of `virtual_rules` or `static_rules` (keepalived/vrrp/vrrp_iprule.c `alloc_rule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub source: Source,
+    pub family: Family,
+    /// `from ADDR[/LEN]` (`all` is 0/0).
+    pub from: Option<(IpAddr, u8)>,
+    /// `to ADDR[/LEN]`.
+    pub to: Option<(IpAddr, u8)>,
+    pub action: RuleAction,
+    /// `preference|priority|order N`; unset, keepalived's count down from 16384, with a warning.
+    pub priority: u32,
+    /// `not`.
+    pub invert: bool,
+    /// `fwmark N[/MASK]`.
+    pub fwmark: Option<(u32, Option<u32>)>,
+    /// `tos|dsfield N`.
+    pub tos: u8,
+    /// `iif IF` / `dev IF`.
+    pub iif: Option<String>,
+    /// `oif IF`.
+    pub oif: Option<String>,
+    /// keepalived's own (18) unless `no_track` (then none).
+    pub protocol: Option<u8>,
+    pub no_track: bool,
+}
+
+/// What a rule does with a packet it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    /// `table|lookup N`.
+    Table(u32),
+    /// `goto N`.
+    Goto(u32),
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,7 +451,11 @@ pub struct VrrpInstance {
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualAddress>,
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
-    pub virtual_routes: Vec<VirtualRoute>,
+    pub virtual_routes: Vec<Route>,
+    /// `virtual_rules`: added with the VIPs, removed with them.
+    pub virtual_rules: Vec<Rule>,
+    /// `promote_secondaries`: set `net.ipv4.conf.IF.promote_secondaries` on the interface.
+    pub promote_secondaries: bool,
     /// `unicast_src_ip` or `mcast_src_ip` (one setting in keepalived: `vrrp_srcip_handler`).
     pub src_ip: Option<IpAddr>,
     /// `unicast_peer { … }`: adverts are unicast to these when there are any.

@@ -188,7 +188,7 @@ pub fn summary(config: &Config) -> String {
             let _ = writeln!(out, "  excluded VIP {}", vip(v));
         }
         for r in &i.virtual_routes {
-            let mut s = format!("  route {}", r.to);
+            let mut s = format!("  route {}/{}", r.dst, r.dst_len);
             if let Some(v) = r.via {
                 let _ = write!(s, " via {v}");
             }

@@ -28,6 +28,7 @@ mod inputs;
 mod intake;
 mod lifecycle;
 mod reload;
+mod statics;
 mod vips;
 
 use std::{collections::HashMap, time::Instant};
@@ -142,6 +143,9 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         .report_foreign(&all, &rt.plan, &rt.facts, false)
         .await;
     rt.vips.remove_stale(&rt.plan, &rt.facts, &[]).await;
+    let mut statics =
+        statics::Statics::new(crate::net::Netlink::new().context("opening rtnetlink")?);
+    statics.apply(&rt.plan, &rt.facts).await;
     rt.attach(HashMap::new())?;
     let io = rt.open_io()?;
     rt.start_io(io);
@@ -169,7 +173,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            _ = sighup.recv() => rt = rt.reload().await,
+            _ = sighup.recv() => {
+                rt = rt.reload().await;
+                statics.apply(&rt.plan, &rt.facts).await;
+            }
             _ = sleep_until(deadline) => {
                 // After a stall longer than a master-down interval (a hung or starved agent)
                 // the timer is due and the master's adverts wait unread: let the receive tasks
@@ -190,6 +197,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;
+                    statics.apply(&rt.plan, &rt.facts).await;
                 }
             }
             Some(()) = inbox.files.recv() => {
@@ -240,6 +248,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         _ = sigint.recv() => {}
         () = rt.await_handover(resigned, &mut inbox.adverts) => {}
     }
+    statics.clear(&rt.facts).await;
     rt.datapaths.close();
     Ok(())
 }

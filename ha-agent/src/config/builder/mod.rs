@@ -16,7 +16,8 @@
 //! - `trackers.rs`: `vrrp_script`, `track_file`, `track_*` references and their weights, and
 //!   resolving those references against the definitions;
 //! - `instances.rs`: `vrrp_instance` keywords;
-//! - `addresses.rs`: `virtual_ipaddress`, `virtual_routes` lines and address syntax;
+//! - `addresses.rs`: `virtual_ipaddress` lines and address syntax;
+//! - `routes.rs`: route and rule lines (`virtual_routes`/`_rules`, `static_*`);
 //! - `sync_groups.rs`: `vrrp_sync_group`, its members and its trackers;
 //! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
 //!   steps) and the VRID conflicts between instances;
@@ -27,6 +28,7 @@ mod args;
 mod globals;
 mod instances;
 mod resolve;
+mod routes;
 mod sync_groups;
 mod trackers;
 
@@ -52,6 +54,8 @@ pub(crate) fn build(stmts: &[Stmt], diags: &mut Diags) -> Config {
         track_files: Vec::new(),
         instances: Vec::new(),
         groups: Vec::new(),
+        statics: Statics::default(),
+        rule_priority: (routes::RULE_START_PRIORITY, routes::RULE_START_PRIORITY),
     };
     for st in stmts {
         b.root(st);
@@ -105,7 +109,9 @@ struct RawInstance {
     auth: RawAuth,
     vips: Vec<(VirtualAddress, Pos)>,
     evips: Vec<(VirtualAddress, Pos)>,
-    routes: Vec<VirtualRoute>,
+    routes: Vec<Route>,
+    rules: Vec<Rule>,
+    promote_secondaries: bool,
     src_ip: Option<IpAddr>,
     peers: Vec<UnicastPeer>,
     unicast_configured: bool,
@@ -149,6 +155,9 @@ struct Builder<'d> {
     track_files: Vec<(TrackFile, Pos)>,
     instances: Vec<RawInstance>,
     groups: Vec<RawGroup>,
+    statics: Statics,
+    /// The preference of the next IPv4 and IPv6 rule written without one.
+    rule_priority: (u32, u32),
 }
 
 /// Top-level blocks, and the resolution once every block is read.
@@ -167,6 +176,15 @@ impl Builder<'_> {
             "vrrp_instance" => self.vrrp_instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
+            "static_ipaddress" => self.static_addresses(st),
+            "static_routes" => {
+                let r = self.route_block(st);
+                self.statics.routes.extend(r);
+            }
+            "static_rules" => {
+                let r = self.rule_block(st);
+                self.statics.rules.extend(r);
+            }
             kw if keywords::ROOT_UNSUPPORTED.contains(&kw) => {
                 self.d.warn(
                     st.pos(),
@@ -221,6 +239,7 @@ impl Builder<'_> {
             instances: done.into_iter().map(|(i, _)| i).collect(),
             sync_groups,
             interface_refs: self.interface_refs,
+            statics: self.statics,
         }
     }
 }

@@ -1,0 +1,159 @@
+//! What the configuration puts on the host for the agent's whole run, whatever the VRRP states:
+//! `static_ipaddress`, `static_routes`, `static_rules` (added at start, removed at stop, as
+//! keepalived's vrrp_daemon.c `start_vrrp` / `vrrp_terminate_phase1`), and
+//! `net.ipv4.conf.IF.promote_secondaries` for the interfaces of instances with
+//! `promote_secondaries` (set at start, its old value put back at stop, as keepalived's
+//! vrrp_if_config.c). A reload adds what the new plan has and removes what it dropped.
+
+use std::collections::HashMap;
+
+use tracing::{error, info, warn};
+
+use crate::{
+    agent::plan::{IfFacts, Plan, StaticPlan},
+    net::{AddOutcome, DelOutcome, Netlink},
+};
+
+/// The sysctl file of `promote_secondaries` on `interface` (of this network namespace).
+fn promote_path(interface: &str) -> String {
+    format!("/proc/sys/net/ipv4/conf/{interface}/promote_secondaries")
+}
+
+/// The static entries and sysctls this run set.
+pub(super) struct Statics {
+    netlink: Netlink,
+    applied: StaticPlan,
+    /// Interfaces whose `promote_secondaries` we set, with the value found there.
+    promoted: Vec<(String, String)>,
+}
+
+impl Statics {
+    pub fn new(netlink: Netlink) -> Statics {
+        Statics {
+            netlink,
+            applied: StaticPlan::default(),
+            promoted: Vec::new(),
+        }
+    }
+
+    /// Brings the host to `plan`'s static entries: removes what the last plan had and this one
+    /// does not, adds what is new (addresses first: a route's gateway may be in their subnet).
+    pub async fn apply(&mut self, plan: &Plan, facts: &HashMap<String, IfFacts>) {
+        let new = &plan.statics;
+        let old = std::mem::take(&mut self.applied);
+        let gone = StaticPlan {
+            addresses: diff(&old.addresses, &new.addresses),
+            routes: diff(&old.routes, &new.routes),
+            rules: diff(&old.rules, &new.rules),
+        };
+        self.remove(&gone, facts).await;
+        for a in diff(&new.addresses, &old.addresses) {
+            let Some(f) = facts.get(&a.interface) else {
+                continue;
+            };
+            match self.netlink.add_vip(f.index, &a.vip).await {
+                Ok(AddOutcome::Added) => info!("static address {} added on {}", a.vip, a.interface),
+                Ok(AddOutcome::AlreadyPresent) => {}
+                Err(e) => error!("static_ipaddress {} on {}: {e}", a.vip, a.interface),
+            }
+        }
+        for r in diff(&new.routes, &old.routes) {
+            match self.netlink.add_route(&r).await {
+                Ok(AddOutcome::Added) => info!("static route {r} added"),
+                Ok(AddOutcome::AlreadyPresent) => {}
+                Err(e) => error!("static_routes {r}: {e}"),
+            }
+        }
+        for r in diff(&new.rules, &old.rules) {
+            match self.netlink.add_rule(&r).await {
+                Ok(AddOutcome::Added) => info!("static rule {r} added"),
+                Ok(AddOutcome::AlreadyPresent) => {}
+                Err(e) => error!("static_rules {r}: {e}"),
+            }
+        }
+        self.applied = new.clone();
+        self.promote(plan);
+    }
+
+    /// Removes every static entry this run added and puts `promote_secondaries` back (stop).
+    pub async fn clear(&mut self, facts: &HashMap<String, IfFacts>) {
+        let all = std::mem::take(&mut self.applied);
+        self.remove(&all, facts).await;
+        for (interface, value) in self.promoted.drain(..) {
+            if let Err(e) = std::fs::write(promote_path(&interface), &value) {
+                warn!("putting promote_secondaries of {interface} back to {value}: {e}");
+            }
+        }
+    }
+
+    /// Rules, then routes, then addresses: the reverse of the adds.
+    async fn remove(&self, s: &StaticPlan, facts: &HashMap<String, IfFacts>) {
+        for r in &s.rules {
+            if let Err(e) = self.netlink.del_rule(r).await {
+                error!("removing static rule {r}: {e}");
+            }
+        }
+        for r in &s.routes {
+            if let Err(e) = self.netlink.del_route(r).await {
+                error!("removing static route {r}: {e}");
+            }
+        }
+        for a in &s.addresses {
+            let Some(f) = facts.get(&a.interface) else {
+                continue;
+            };
+            match self.netlink.del_vip(f.index, &a.vip).await {
+                Ok(DelOutcome::Removed | DelOutcome::AlreadyAbsent) => {}
+                Err(e) => error!(
+                    "removing static address {} from {}: {e}",
+                    a.vip, a.interface
+                ),
+            }
+        }
+    }
+
+    /// Sets `promote_secondaries` to 1 on the interfaces of instances that ask for it, once
+    /// each, keeping the value found to put back.
+    fn promote(&mut self, plan: &Plan) {
+        for ip in plan.instances.iter().filter(|i| i.promote_secondaries) {
+            if self.promoted.iter().any(|(i, _)| *i == ip.interface) {
+                continue;
+            }
+            let path = promote_path(&ip.interface);
+            let was = match std::fs::read_to_string(&path) {
+                Ok(v) => v.trim().to_owned(),
+                Err(e) => {
+                    warn!(instance = %ip.name, "reading {path}: {e}");
+                    continue;
+                }
+            };
+            if was == "1" {
+                continue;
+            }
+            match std::fs::write(&path, "1") {
+                Ok(()) => {
+                    info!(instance = %ip.name, "promote_secondaries set on {}", ip.interface);
+                    self.promoted.push((ip.interface.clone(), was));
+                }
+                Err(e) => warn!(instance = %ip.name, "setting {path}: {e}"),
+            }
+        }
+    }
+}
+
+/// The entries of `a` that `b` lacks.
+fn diff<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+    a.iter().filter(|x| !b.contains(x)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff;
+
+    #[test]
+    fn a_reload_touches_only_what_changed() {
+        assert_eq!(diff(&[1, 2, 3], &[2, 3, 4]), [1]);
+        assert_eq!(diff(&[2, 3, 4], &[1, 2, 3]), [4]);
+        assert!(diff(&[1, 2], &[2, 1]).is_empty());
+    }
+}
