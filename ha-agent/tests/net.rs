@@ -459,6 +459,39 @@ fn vip_add_del_idempotent_and_routes() {
         );
         assert_eq!(nl.del_rule(&rule).await.unwrap(), DelOutcome::Removed);
         assert_eq!(nl.del_rule(&rule).await.unwrap(), DelOutcome::AlreadyAbsent);
+        // The selectors beyond addresses, as the kernel shows them back.
+        let mut sel = Rule::new(false, RuleAction::Table(100), 110);
+        sel.ip_proto = Some(6);
+        sel.sport = Some((1000, 2000));
+        sel.dport = Some((443, 443));
+        sel.uid_range = Some((100, 200));
+        sel.suppress_prefixlen = Some(0);
+        sel.invert = true;
+        sel.fwmark = Some(0x10);
+        sel.fwmask = Some(0xff);
+        assert_eq!(nl.add_rule(&sel).await.unwrap(), AddOutcome::Added);
+        let rules = check(&["rule", "show", "pref", "110"]);
+        for part in [
+            "not from all fwmark 0x10/0xff",
+            "ipproto tcp sport 1000-2000 dport 443",
+            "uidrange 100-200",
+            "lookup 100 suppress_prefixlength 0",
+        ] {
+            assert!(rules.contains(part), "{part}: {rules}");
+        }
+        assert_eq!(nl.del_rule(&sel).await.unwrap(), DelOutcome::Removed);
+        // tos, IPv6 router preference, congestion control locked.
+        let mut tuned = Route::new("2001:db8:78::".parse().unwrap(), 48);
+        tuned.via = Some(IpAddr::V6(B_V6));
+        tuned.pref = Some(1);
+        tuned.metrics = vec![rtnetlink::packet_route::route::RouteMetric::CcAlgo(
+            "cubic".into(),
+        )];
+        tuned.locked = 1 << 16;
+        assert_eq!(nl.add_route(&tuned).await.unwrap(), AddOutcome::Added);
+        let shown = check(&["-6", "route", "show", "2001:db8:78::/48"]);
+        assert!(shown.contains("congctl lock cubic pref high"), "{shown}");
+        assert_eq!(nl.del_route(&tuned).await.unwrap(), DelOutcome::Removed);
         for r in [&multi6, &hole] {
             assert_eq!(nl.del_route(r).await.unwrap(), DelOutcome::Removed, "{r}");
             assert_eq!(

@@ -447,6 +447,18 @@ fn route(
     out.scope = r.scope.map(Scope::from_u8);
     out.protocol = r.protocol;
     out.onlink = r.onlink;
+    out.tos = r.tos;
+    out.pref = r.pref;
+    out.expires = r.expires;
+    if let Some((name, lock)) = &r.congctl {
+        out.metrics
+            .push(rtnetlink::packet_route::route::RouteMetric::CcAlgo(
+                name.clone(),
+            ));
+        if *lock {
+            out.locked |= 1 << 16; // RTAX_CC_ALGO
+        }
+    }
     for m in &r.metrics {
         use config::MetricName as N;
         use rtnetlink::packet_route::route::RouteMetric as M;
@@ -461,6 +473,8 @@ fn route(
             N::Hoplimit => (M::Hoplimit(m.value), 10),
             N::Initcwnd => (M::InitCwnd(m.value), 11),
             N::Initrwnd => (M::InitRwnd(m.value), 14),
+            N::Quickack => (M::QuickAck(m.value), 15),
+            N::FastopenNoCookie => (M::FastopenNoCookie(m.value), 17),
         };
         out.metrics.push(metric);
         if m.lock {
@@ -499,6 +513,7 @@ fn route(
 fn rule(r: &config::Rule) -> net::Rule {
     let action = match r.action {
         config::RuleAction::Table(t) => net::RuleAction::Table(t),
+        config::RuleAction::L3mdev => net::RuleAction::L3mdev,
         config::RuleAction::Goto(t) => net::RuleAction::Goto(t),
         config::RuleAction::Nop => net::RuleAction::Nop,
         config::RuleAction::Blackhole => net::RuleAction::Blackhole,
@@ -515,6 +530,13 @@ fn rule(r: &config::Rule) -> net::Rule {
     out.iif = r.iif.clone();
     out.oif = r.oif.clone();
     out.protocol = r.protocol;
+    out.suppress_prefixlen = r.suppress_prefixlen;
+    out.suppress_ifgroup = r.suppress_ifgroup;
+    out.tunnel_id = r.tunnel_id;
+    out.uid_range = r.uid_range;
+    out.ip_proto = r.ip_proto;
+    out.sport = r.sport;
+    out.dport = r.dport;
     out
 }
 

@@ -300,8 +300,16 @@ pub struct Route {
     pub protocol: u8,
     /// `onlink`.
     pub onlink: bool,
+    /// `tos|dsfield N`.
+    pub tos: u8,
+    /// `pref low|medium|high|N` (IPv6 router preference, `RTA_PREF`).
+    pub pref: Option<u8>,
+    /// `expires N` seconds (IPv6, `RTA_EXPIRES`).
+    pub expires: Option<u32>,
     /// `mtu [lock] N`, `advmss N`, … (`RTA_METRICS`).
     pub metrics: Vec<RouteMetric>,
+    /// `congctl [lock] NAME` (`RTAX_CC_ALGO`).
+    pub congctl: Option<(String, bool)>,
     /// `nexthop via ADDR [dev IF] [weight N] [onlink] …`, or the two gateways of `via A or B`.
     pub nexthops: Vec<Nexthop>,
     /// `no_track`.
@@ -338,6 +346,8 @@ pub enum MetricName {
     Initrwnd,
     Ssthresh,
     Reordering,
+    Quickack,
+    FastopenNoCookie,
 }
 
 /// One path of a multipath route.
@@ -374,6 +384,19 @@ pub struct Rule {
     pub oif: Option<String>,
     /// keepalived's own (18) unless `no_track` (then none).
     pub protocol: Option<u8>,
+    /// `suppress_prefixlength|sup_pl N`.
+    pub suppress_prefixlen: Option<u32>,
+    /// `suppress_ifgroup|sup_group N`.
+    pub suppress_ifgroup: Option<u32>,
+    /// `tunnel-id N`.
+    pub tunnel_id: Option<u64>,
+    /// `uidrange A-B`.
+    pub uid_range: Option<(u32, u32)>,
+    /// `ipproto tcp|udp|icmp|…|N`.
+    pub ip_proto: Option<u8>,
+    /// `sport N[-M]`, `dport N[-M]`.
+    pub sport: Option<(u16, u16)>,
+    pub dport: Option<(u16, u16)>,
     pub no_track: bool,
 }
 
@@ -382,6 +405,8 @@ pub struct Rule {
 pub enum RuleAction {
     /// `table|lookup N`.
     Table(u32),
+    /// `l3mdev`: the table of the VRF device the packet came in or goes out on.
+    L3mdev,
     /// `goto N`.
     Goto(u32),
     Nop,

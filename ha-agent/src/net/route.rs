@@ -11,12 +11,14 @@ use std::fmt;
 use std::net::IpAddr;
 
 use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use rtnetlink::packet_route::IpProtocol;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop,
-    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType,
+    RouteNextHopFlags, RoutePreference, RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::rule::{
-    RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleHeader, RuleMessage,
+    RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleHeader, RuleMessage, RulePortRange,
+    RuleUidRange,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -69,7 +71,14 @@ pub struct Route {
     /// `rtm_protocol`: keepalived's 18 unless the configuration says otherwise.
     pub protocol: u8,
     pub onlink: bool,
-    /// `RTA_METRICS` (`mtu`, `advmss`, …), and the `lock`ed ones as a bit set (`RTAX_LOCK`).
+    /// `rtm_tos`.
+    pub tos: u8,
+    /// `RTA_PREF` (IPv6 router preference, `ICMPV6_ROUTER_PREF_*`).
+    pub pref: Option<u8>,
+    /// `RTA_EXPIRES` in seconds (IPv6).
+    pub expires: Option<u32>,
+    /// `RTA_METRICS` (`mtu`, `advmss`, `congctl`, …), and the `lock`ed ones as a bit set
+    /// (`RTAX_LOCK`).
     pub metrics: Vec<RouteMetric>,
     pub locked: u32,
     pub nexthops: Vec<Nexthop>,
@@ -91,6 +100,9 @@ impl Route {
             scope: None,
             protocol: 18,
             onlink: false,
+            tos: 0,
+            pref: None,
+            expires: None,
             metrics: Vec::new(),
             locked: 0,
             nexthops: Vec::new(),
@@ -147,6 +159,7 @@ impl Route {
             RouteKind::Throw => RouteType::Throw,
         };
         h.protocol = RouteProtocol::from(self.protocol);
+        h.tos = self.tos;
         let gateway = self.via.is_some() || !self.nexthops.is_empty();
         let scope = match self.scope {
             _ if del => Scope::Nowhere,
@@ -183,6 +196,12 @@ impl Route {
         }
         if let Some(metric) = self.metric {
             attrs.push(RouteAttribute::Priority(metric));
+        }
+        if let Some(pref) = self.pref.filter(|_| !del) {
+            attrs.push(RouteAttribute::Preference(RoutePreference::from(pref)));
+        }
+        if let Some(expires) = self.expires.filter(|_| !del) {
+            attrs.push(RouteAttribute::Expires(expires));
         }
         if !del && (!self.metrics.is_empty() || self.locked != 0) {
             let mut m = self.metrics.clone();
@@ -253,6 +272,8 @@ impl fmt::Display for Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleAction {
     Table(u32),
+    /// `l3mdev`: the VRF device's table (`FRA_L3MDEV`).
+    L3mdev,
     Goto(u32),
     Nop,
     Blackhole,
@@ -277,6 +298,13 @@ pub struct Rule {
     pub oif: Option<String>,
     /// `FRA_PROTOCOL`: keepalived's 18 unless `no_track`.
     pub protocol: Option<u8>,
+    pub suppress_prefixlen: Option<u32>,
+    pub suppress_ifgroup: Option<u32>,
+    pub tunnel_id: Option<u64>,
+    pub uid_range: Option<(u32, u32)>,
+    pub ip_proto: Option<u8>,
+    pub sport: Option<(u16, u16)>,
+    pub dport: Option<(u16, u16)>,
 }
 
 impl Rule {
@@ -295,6 +323,13 @@ impl Rule {
             iif: None,
             oif: None,
             protocol: Some(18),
+            suppress_prefixlen: None,
+            suppress_ifgroup: None,
+            tunnel_id: None,
+            uid_range: None,
+            ip_proto: None,
+            sport: None,
+            dport: None,
         }
     }
 
@@ -325,6 +360,10 @@ impl Rule {
                 } else {
                     attrs.push(RuleAttribute::Table(t));
                 }
+                NlRuleAction::ToTable
+            }
+            RuleAction::L3mdev => {
+                attrs.push(RuleAttribute::L3MDev(true));
                 NlRuleAction::ToTable
             }
             RuleAction::Goto(target) => {
@@ -362,6 +401,30 @@ impl Rule {
         }
         if let Some(p) = self.protocol {
             attrs.push(RuleAttribute::Protocol(RouteProtocol::from(p)));
+        }
+        if let Some(n) = self.suppress_prefixlen {
+            attrs.push(RuleAttribute::SuppressPrefixLen(n));
+        }
+        if let Some(n) = self.suppress_ifgroup {
+            attrs.push(RuleAttribute::SuppressIfGroup(n));
+        }
+        if let Some(n) = self.tunnel_id {
+            attrs.push(RuleAttribute::TunId(n));
+        }
+        if let Some((start, end)) = self.uid_range {
+            attrs.push(RuleAttribute::UidRange(RuleUidRange { start, end }));
+        }
+        if let Some(p) = self.ip_proto {
+            attrs.push(RuleAttribute::IpProtocol(IpProtocol::from(p)));
+        }
+        if let Some((start, end)) = self.sport {
+            attrs.push(RuleAttribute::SourcePortRange(RulePortRange { start, end }));
+        }
+        if let Some((start, end)) = self.dport {
+            attrs.push(RuleAttribute::DestinationPortRange(RulePortRange {
+                start,
+                end,
+            }));
         }
         let mut msg = RuleMessage::default();
         msg.header = h;

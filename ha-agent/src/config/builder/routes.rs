@@ -22,20 +22,13 @@ pub(super) const RULE_START_PRIORITY: u32 = 16384;
 
 /// `ip route` words keepalived reads that ha-agent does not install.
 const ROUTE_UNSUPPORTED: &[&str] = &[
-    "tos",
-    "dsfield",
     "encap",
-    "expires",
     "realms",
     "rtt",
     "rttvar",
     "rto_min",
     "features",
-    "quickack",
-    "congctl",
-    "pref",
     "ttl-propagate",
-    "fastopen_no_cookie",
     "as",
     "vrf",
     "track_group",
@@ -45,20 +38,7 @@ const ROUTE_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `ip rule` words keepalived reads that ha-agent does not install.
-const RULE_UNSUPPORTED: &[&str] = &[
-    "realms",
-    "suppress_prefixlength",
-    "sup_pl",
-    "suppress_ifgroup",
-    "sup_group",
-    "tunnel-id",
-    "uidrange",
-    "l3mdev",
-    "ipproto",
-    "sport",
-    "dport",
-    "track_group",
-];
+const RULE_UNSUPPORTED: &[&str] = &["realms", "track_group"];
 
 /// A prefix as written: `all`/`any`/`default` take the family of the rest of the line.
 #[derive(Clone, Copy)]
@@ -197,6 +177,16 @@ impl Builder<'_> {
         p
     }
 
+    /// `tos|dsfield N` (keepalived `find_rttables_dsfield`: a number, hex allowed).
+    fn tos(&mut self, kw: &str, w: &Word) -> Option<u8> {
+        let t = parse_c_uint(&w.text).and_then(|n| u8::try_from(n).ok());
+        if t.is_none() {
+            self.d
+                .error(&w.pos, format!("{kw}: TOS value \"{}\" is invalid", w.text));
+        }
+        t
+    }
+
     fn not_supported(&mut self, kw: &str, w: &Word) {
         self.d.error(
             &w.pos,
@@ -223,6 +213,10 @@ impl Builder<'_> {
         let mut scope = None;
         let mut protocol: Option<(u8, &Word)> = None;
         let mut onlink = false;
+        let mut tos = 0;
+        let mut pref = None;
+        let mut expires = None;
+        let mut congctl = None;
         let mut metrics: Vec<RouteMetric> = Vec::new();
         let mut nexthops: Vec<Nexthop> = Vec::new();
         let mut no_track = false;
@@ -282,9 +276,45 @@ impl Builder<'_> {
                     let v = self.value(&mut line, w)?;
                     table = self.table(kw, v)?;
                 }
-                "protocol" | "proto" => {
+                "protocol" => {
                     let v = self.value(&mut line, w)?;
                     protocol = Some((self.protocol(kw, v)?, w));
+                }
+                "tos" | "dsfield" => {
+                    let v = self.value(&mut line, w)?;
+                    tos = self.tos(kw, v)?;
+                }
+                "pref" => {
+                    let v = self.value(&mut line, w)?;
+                    if !self.same_family(kw, &mut fam, Family::Ipv6, w) {
+                        return None;
+                    }
+                    // ICMPV6_ROUTER_PREF_*.
+                    pref = Some(match v.text.as_str() {
+                        "low" => 3,
+                        "medium" => 0,
+                        "high" => 1,
+                        _ => self.uint_word(&format!("{kw}: pref"), v, 0, 255)? as u8,
+                    });
+                }
+                "expires" => {
+                    let v = self.value(&mut line, w)?;
+                    if !self.same_family(kw, &mut fam, Family::Ipv6, w) {
+                        return None;
+                    }
+                    expires =
+                        Some(
+                            self.uint_word(&format!("{kw}: expires"), v, 0, u32::MAX.into())?
+                                as u32,
+                        );
+                }
+                "congctl" => {
+                    let mut v = self.value(&mut line, w)?;
+                    let lock = v.text == "lock";
+                    if lock {
+                        v = self.value(&mut line, v)?;
+                    }
+                    congctl = Some((v.text.clone(), lock));
                 }
                 "scope" => {
                     let v = self.value(&mut line, w)?;
@@ -461,7 +491,11 @@ impl Builder<'_> {
             scope,
             protocol,
             onlink,
+            tos,
+            pref,
+            expires,
             metrics,
+            congctl,
             nexthops,
             no_track,
         })
@@ -554,6 +588,13 @@ impl Builder<'_> {
         let mut oif = None;
         let mut protocol: Option<(u8, &Word)> = None;
         let mut no_track = false;
+        let mut suppress_prefixlen = None;
+        let mut suppress_ifgroup = None;
+        let mut tunnel_id = None;
+        let mut uid_range = None;
+        let mut ip_proto = None;
+        let mut sport = None;
+        let mut dport = None;
         while let Some(w) = line.peek() {
             let mut set_action: Option<RuleAction> = None;
             match w.text.as_str() {
@@ -601,17 +642,84 @@ impl Builder<'_> {
                 }
                 "tos" | "dsfield" => {
                     let v = self.value(&mut line, w)?;
-                    match parse_c_uint(&v.text).and_then(|n| u8::try_from(n).ok()) {
-                        Some(n) => tos = n,
-                        None => {
-                            self.d.error(
-                                &v.pos,
-                                format!("{kw}: TOS value \"{}\" is invalid", v.text),
-                            );
-                            return None;
-                        }
+                    tos = self.tos(kw, v)?;
+                }
+                "suppress_prefixlength" | "sup_pl" => {
+                    let v = self.value(&mut line, w)?;
+                    suppress_prefixlen =
+                        Some(
+                            self.uint_word(&format!("{kw}: {}", w.text), v, 0, i32::MAX as u64)?
+                                as u32,
+                        );
+                }
+                "suppress_ifgroup" | "sup_group" => {
+                    let v = self.value(&mut line, w)?;
+                    suppress_ifgroup = Some(if v.text == "default" {
+                        0
+                    } else {
+                        self.uint_word(&format!("{kw}: {}", w.text), v, 0, u32::MAX.into())? as u32
+                    });
+                }
+                "tunnel-id" => {
+                    let v = self.value(&mut line, w)?;
+                    tunnel_id =
+                        Some(self.uint_word(&format!("{kw}: tunnel-id"), v, 0, u64::MAX)?);
+                }
+                "uidrange" => {
+                    let v = self.value(&mut line, w)?;
+                    let range = v
+                        .text
+                        .split_once('-')
+                        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+                    let Some(range) = range else {
+                        self.d.error(
+                            &v.pos,
+                            format!("{kw}: uidrange: expected START-END, found \"{}\"", v.text),
+                        );
+                        return None;
+                    };
+                    uid_range = Some(range);
+                }
+                "ipproto" => {
+                    let v = self.value(&mut line, w)?;
+                    let p = match v.text.as_str() {
+                        "icmp" => Some(1),
+                        "tcp" => Some(6),
+                        "udp" => Some(17),
+                        "gre" => Some(47),
+                        "esp" => Some(50),
+                        "ah" => Some(51),
+                        "ipv6-icmp" | "icmpv6" => Some(58),
+                        "sctp" => Some(132),
+                        n => n.parse::<u8>().ok(),
+                    };
+                    let Some(p) = p else {
+                        self.d
+                            .error(&v.pos, format!("{kw}: invalid ipproto \"{}\"", v.text));
+                        return None;
+                    };
+                    ip_proto = Some(p);
+                }
+                "sport" | "dport" => {
+                    let v = self.value(&mut line, w)?;
+                    let range = match v.text.split_once('-') {
+                        Some((a, b)) => a.parse::<u16>().ok().zip(b.parse::<u16>().ok()),
+                        None => v.text.parse::<u16>().ok().map(|p| (p, p)),
+                    };
+                    let Some(range) = range else {
+                        self.d.error(
+                            &v.pos,
+                            format!("{kw}: invalid {} range \"{}\"", w.text, v.text),
+                        );
+                        return None;
+                    };
+                    if w.text == "sport" {
+                        sport = Some(range);
+                    } else {
+                        dport = Some(range);
                     }
                 }
+                "l3mdev" => set_action = Some(RuleAction::L3mdev),
                 "fwmark" => {
                     let v = self.value(&mut line, w)?;
                     let (m, mask) = match v.text.split_once('/') {
@@ -695,6 +803,15 @@ impl Builder<'_> {
             );
             return None;
         };
+        if (suppress_prefixlen.is_some() || suppress_ifgroup.is_some())
+            && !matches!(action, RuleAction::Table(_))
+        {
+            self.d.error(
+                l.pos(),
+                format!("{kw}: a suppressor is only for a table action (as keepalived)"),
+            );
+            return None;
+        }
         let family = fam.unwrap_or(Family::Ipv4);
         let priority = match priority {
             Some(p) => p,
@@ -752,6 +869,13 @@ impl Builder<'_> {
             iif,
             oif,
             protocol,
+            suppress_prefixlen,
+            suppress_ifgroup,
+            tunnel_id,
+            uid_range,
+            ip_proto,
+            sport,
+            dport,
             no_track,
         })
     }
@@ -821,6 +945,8 @@ fn metric_name(word: &str) -> Option<MetricName> {
         "initrwnd" => MetricName::Initrwnd,
         "ssthresh" => MetricName::Ssthresh,
         "reordering" => MetricName::Reordering,
+        "quickack" => MetricName::Quickack,
+        "fastopen_no_cookie" => MetricName::FastopenNoCookie,
         _ => return None,
     })
 }
@@ -866,7 +992,7 @@ mod tests {
     fn route_forms_are_typed() {
         let c = parse(&instance_with(
             "virtual_routes {\n src 192.0.2.200 to 198.51.100.0/24 via 192.0.2.254 dev eth0 \
-             table 100 metric 7 scope link proto static no_track onlink mtu lock 1400\n \
+             table 100 metric 7 scope link protocol static no_track onlink mtu lock 1400\n \
              blackhole 203.0.113.0/24 table 100\n \
              default nexthop via 192.0.2.1 weight 2 nexthop via 192.0.2.2 dev eth0 weight 1\n \
              10.1.0.0/16 via 192.0.2.1 or 192.0.2.2\n \
@@ -982,6 +1108,41 @@ mod tests {
     }
 
     #[test]
+    fn rule_selectors_and_route_attributes_beyond_the_basics() {
+        let c = parse(&instance_with(
+            "virtual_rules {\n from all lookup main suppress_prefixlength 0 priority 10\n \
+             to 10.0.0.0/8 ipproto tcp sport 1000-2000 dport 443 uidrange 100-200 \
+             tunnel-id 7 sup_group 3 table 9 priority 11\n l3mdev priority 12\n }\n \
+             virtual_routes {\n 10.8.0.0/16 via 192.0.2.1 tos 0x10 congctl lock cubic quickack 1\n \
+             2001:db8:5::/48 via 2001:db8::1 pref high expires 300\n }",
+        ))
+        .unwrap();
+        let r = &c.instances[0].virtual_rules;
+        assert_eq!(r[0].suppress_prefixlen, Some(0));
+        assert_eq!(r[1].ip_proto, Some(6));
+        assert_eq!(
+            (r[1].sport, r[1].dport),
+            (Some((1000, 2000)), Some((443, 443)))
+        );
+        assert_eq!(
+            (r[1].uid_range, r[1].tunnel_id),
+            (Some((100, 200)), Some(7))
+        );
+        assert_eq!(r[1].suppress_ifgroup, Some(3));
+        assert_eq!(r[2].action, RuleAction::L3mdev);
+        let v = &c.instances[0].virtual_routes;
+        assert_eq!(v[0].tos, 0x10);
+        assert_eq!(v[0].congctl, Some(("cubic".into(), true)));
+        assert_eq!(v[0].metrics[0].name, MetricName::Quickack);
+        assert_eq!((v[1].pref, v[1].expires), (Some(1), Some(300)));
+        let e = parse(&instance_with(
+            "virtual_routes {\n 10.8.0.0/16 via 192.0.2.1 pref high\n }",
+        ))
+        .unwrap_err();
+        assert!(e.contains("cannot mix IPv4 and IPv6"), "{e}");
+    }
+
+    #[test]
     fn bad_rules_are_refused() {
         for (rules, want) in [
             ("from 10.0.0.0/8 priority 5", "no action"),
@@ -989,8 +1150,17 @@ mod tests {
             ("from 10.0.0.0/8 goto 3 priority 5", ">= goto target"),
             ("from 10.0.0.0/8 table 0 priority 5", "table 0"),
             (
-                "from 10.0.0.0/8 table 5 sport 80 priority 5",
-                "\"sport\" is not supported",
+                "from 10.0.0.0/8 table 5 realms 3 priority 5",
+                "\"realms\" is not supported",
+            ),
+            (
+                "from 10.0.0.0/8 nop sup_pl 0 priority 5",
+                "only for a table action",
+            ),
+            ("from 10.0.0.0/8 table 5 l3mdev priority 5", "more than one"),
+            (
+                "from 10.0.0.0/8 table 5 sport 80-x priority 5",
+                "invalid sport range",
             ),
             ("from 10.0.0.0/8 table 5 frobnicate", "unknown rule option"),
         ] {
