@@ -130,14 +130,19 @@ fn virtuals(node: &Node) -> bool {
     true
 }
 
-/// Node `n`'s `static_*` entries: all there (true), none (false), or a panic.
-fn statics(node: &Node, n: u8) -> bool {
+/// Whether node `n`'s static address, route and rule are there.
+fn static_parts(node: &Node, n: u8) -> [bool; 3] {
     let addr: IpAddr = format!("198.18.0.{n}").parse().unwrap();
-    let found = [
+    [
         node.has_addr(addr).unwrap(),
         find(&routes(node, "-4", "main"), "dst", "198.19.0.0/16").is_some(),
         rule_at(node, 90).is_some_and(|r| r["table"] == "50"),
-    ];
+    ]
+}
+
+/// Node `n`'s `static_*` entries: all there (true), none (false), or a panic.
+fn statics(node: &Node, n: u8) -> bool {
+    let found = static_parts(node, n);
     assert!(
         found.iter().all(|f| *f) || found.iter().all(|f| !f),
         "{}: some statics only: {found:?}",
@@ -179,6 +184,24 @@ fn virtual_routes_and_rules_follow_the_vip_and_statics_stay() {
     assert!(!virtuals(&n2), "the backup has no virtual routes or rules");
     assert!(statics(&n1, 1) && statics(&n2, 2), "statics on both");
     assert_eq!(promote_secondaries(&n1), "1");
+
+    // Someone deletes node 2's static route and rule, then its static address: each is put
+    // back (keepalived's netlink reflector does the same).
+    n2.run("ip", &["route", "del", "198.19.0.0/16"]).unwrap();
+    n2.run("ip", &["rule", "del", "priority", "90"]).unwrap();
+    wait("node 2's static route and rule back", &[&a1, &a2], || {
+        static_parts(&n2, 2) == [true; 3]
+    });
+    n2.run("ip", &["addr", "del", "198.18.0.2/24", "dev", "eth0"])
+        .unwrap();
+    wait("node 2's static address back", &[&a1, &a2], || {
+        static_parts(&n2, 2)[0]
+    });
+    assert!(
+        a2.log().contains("deleted by someone: put back"),
+        "{}",
+        a2.log()
+    );
 
     // A clean stop: node 2 takes over with the virtuals; node 1's statics go, the sysctl is back.
     a1.signal(libc::SIGTERM).unwrap();

@@ -101,9 +101,16 @@ pub struct Plan {
 /// What the root `static_*` blocks put on the host at start and take off at stop.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StaticPlan {
-    pub addresses: Vec<PlacedVip>,
-    pub routes: Vec<net::Route>,
-    pub rules: Vec<net::Rule>,
+    pub addresses: Vec<Static<PlacedVip>>,
+    pub routes: Vec<Static<net::Route>>,
+    pub rules: Vec<Static<net::Rule>>,
+}
+
+/// A static entry, and whether it is put back when someone deletes it (not `no_track`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Static<T> {
+    pub entry: T,
+    pub track: bool,
 }
 
 impl Plan {
@@ -251,13 +258,34 @@ pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> 
     let s = &config.statics;
     let statics = StaticPlan {
         // static_ipaddress requires dev (the builder checks).
-        addresses: s.addresses.iter().map(|a| placed(a, "")).collect(),
+        addresses: s
+            .addresses
+            .iter()
+            .map(|a| Static {
+                entry: placed(a, ""),
+                track: !a.no_track,
+            })
+            .collect(),
         routes: s
             .routes
             .iter()
-            .map(|r| route(r, None, facts).map_err(|e| anyhow!("{}: static_routes: {e}", r.source)))
+            .map(|r| {
+                let entry = route(r, None, facts)
+                    .map_err(|e| anyhow!("{}: static_routes: {e}", r.source))?;
+                Ok(Static {
+                    entry,
+                    track: !r.no_track,
+                })
+            })
             .collect::<Result<_>>()?,
-        rules: s.rules.iter().map(rule).collect(),
+        rules: s
+            .rules
+            .iter()
+            .map(|r| Static {
+                entry: rule(r),
+                track: !r.no_track,
+            })
+            .collect(),
     };
     Ok(Plan {
         instances,
@@ -748,9 +776,10 @@ mod tests {
             i.ip_rules[0].from,
             Some(("192.0.2.200".parse().unwrap(), 32))
         );
-        assert_eq!(p.statics.addresses[0].interface, "eth1");
-        assert_eq!(p.statics.routes[0].ifindex, Some(3));
-        assert_eq!(p.statics.rules[0].priority, 90);
+        assert_eq!(p.statics.addresses[0].entry.interface, "eth1");
+        assert_eq!(p.statics.routes[0].entry.ifindex, Some(3));
+        assert_eq!(p.statics.rules[0].entry.priority, 90);
+        assert!(p.statics.rules[0].track);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use conflict::{Claim, ClaimError, ClaimWatch};
 pub use garp::{GarpError, GarpSender};
 pub use link::{InterfaceInfo, LinkError, LinkEvent, LinkWatch, OperState};
 pub use netlink::{Netlink, NetlinkError};
-pub use route::{Nexthop, Route, RouteKind, Rule, RuleAction};
+pub use route::{Deleted, DeletionWatch, Nexthop, Route, RouteKind, Rule, RuleAction};
 pub use vip::{
     AddOutcome, DelOutcome, IfAddress, LIFETIME_FOREVER, Scope, Vip, VipError, VipFlags,
 };

@@ -3,6 +3,8 @@
 //! `static_routes`/`static_rules` (for the agent's whole run), as keepalived's
 //! vrrp_iproute.c `netlink_route` and vrrp_iprule.c `netlink_rule` build them.
 //!
+//! [`DeletionWatch`] reports deletions, for the static entries keepalived puts back.
+//!
 //! Both directions are idempotent: an add of what is there is [`AddOutcome::AlreadyPresent`], a
 //! delete of what is not is [`DelOutcome::AlreadyAbsent`], so a restarted agent can remove what
 //! a killed one left without knowing whether it did.
@@ -10,7 +12,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
 use rtnetlink::packet_route::IpProtocol;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop,
@@ -21,6 +27,8 @@ use rtnetlink::packet_route::rule::{
     RuleUidRange,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::{MulticastGroup, sys::SocketAddr};
+use tokio::task::JoinHandle;
 
 use super::netlink::Netlink;
 use super::vip::{AddOutcome, DelOutcome, Scope, VipError};
@@ -532,6 +540,125 @@ impl Netlink {
     }
 }
 
+/// A route, rule or address the kernel reports deleted (by anyone): what identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    Route {
+        dst: IpAddr,
+        prefix_len: u8,
+        table: u32,
+    },
+    Rule {
+        priority: u32,
+    },
+    Address {
+        ifindex: u32,
+        addr: IpAddr,
+    },
+}
+
+impl Deleted {
+    /// Whether this deletion is of `route` (destination, prefix, table).
+    pub fn is_route(&self, route: &Route) -> bool {
+        matches!(*self, Deleted::Route { dst, prefix_len, table }
+            if dst == route.dst && prefix_len == route.prefix_len && table == route.table)
+    }
+
+    /// Whether this deletion is of `rule` (its preference and family are its identity here).
+    pub fn is_rule(&self, rule: &Rule) -> bool {
+        matches!(*self, Deleted::Rule { priority } if priority == rule.priority)
+    }
+
+    /// A deletion from an `RTM_DEL*` notification; `None` for anything else.
+    fn of(msg: RouteNetlinkMessage) -> Option<Deleted> {
+        match msg {
+            RouteNetlinkMessage::DelRoute(m) => {
+                let mut dst = None;
+                let mut table = u32::from(m.header.table);
+                for a in m.attributes {
+                    match a {
+                        RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = Some(d.into()),
+                        RouteAttribute::Destination(RouteAddress::Inet6(d)) => dst = Some(d.into()),
+                        RouteAttribute::Table(t) => table = t,
+                        _ => {}
+                    }
+                }
+                let dst = dst.unwrap_or(match m.header.address_family {
+                    AddressFamily::Inet6 => IpAddr::from([0u16; 8]),
+                    _ => IpAddr::from([0u8; 4]),
+                });
+                Some(Deleted::Route {
+                    dst,
+                    prefix_len: m.header.destination_prefix_length,
+                    table,
+                })
+            }
+            RouteNetlinkMessage::DelRule(m) => m.attributes.iter().find_map(|a| match a {
+                RuleAttribute::Priority(p) => Some(Deleted::Rule { priority: *p }),
+                _ => None,
+            }),
+            RouteNetlinkMessage::DelAddress(m) => {
+                use rtnetlink::packet_route::address::AddressAttribute;
+                let ifindex = m.header.index;
+                let local = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(a) => Some(*a),
+                    _ => None,
+                });
+                let address = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(a) => Some(*a),
+                    _ => None,
+                });
+                local
+                    .or(address)
+                    .map(|addr| Deleted::Address { ifindex, addr })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Deletions of routes, rules and addresses as the kernel announces them (`RTNLGRP_IPV4_ROUTE`,
+/// `_IPV6_ROUTE`, `_IPV4_RULE`, `_IPV6_RULE`, `_IPV4_IFADDR`, `_IPV6_IFADDR`), so that static
+/// entries someone removes are put back, as keepalived's netlink reflector does.
+pub struct DeletionWatch {
+    messages: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    task: JoinHandle<()>,
+}
+
+impl DeletionWatch {
+    /// Subscribes (a netlink socket bound to the groups) and spawns its I/O task.
+    pub fn subscribe() -> std::io::Result<Self> {
+        let (connection, _handle, messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Ipv4Route,
+            MulticastGroup::Ipv6Route,
+            MulticastGroup::Ipv4Rule,
+            MulticastGroup::Ipv6Rule,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])?;
+        let task = tokio::spawn(connection);
+        Ok(Self { messages, task })
+    }
+
+    /// The next deletion. Cancel-safe (one message is read at a time).
+    pub async fn next(&mut self) -> Option<Deleted> {
+        loop {
+            let (msg, _) = self.messages.next().await?;
+            if let NetlinkPayload::InnerMessage(inner) = msg.payload
+                && let Some(d) = Deleted::of(inner)
+            {
+                return Some(d);
+            }
+        }
+    }
+}
+
+impl Drop for DeletionWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,6 +753,31 @@ mod tests {
         let mut odd = Route::new(ip("10.0.0.0"), 8);
         odd.via = Some(ip("2001:db8::1"));
         assert!(odd.message(false).is_err());
+    }
+
+    #[test]
+    fn deletions_name_what_they_delete() {
+        let mut r = Route::new(ip("198.19.0.0"), 16);
+        r.via = Some(ip("198.18.0.254"));
+        r.table = 1000;
+        let del = RouteNetlinkMessage::DelRoute(r.message(true).unwrap());
+        let d = Deleted::of(del).expect("a route deletion");
+        assert!(d.is_route(&r));
+        let mut other = r.clone();
+        other.table = 254;
+        assert!(!d.is_route(&other), "another table");
+        // A default route has no RTA_DST: 0/0 of its family.
+        let default6 = Route::new(ip("::"), 0);
+        let mut m = default6.clone();
+        m.via = Some(ip("2001:db8::1"));
+        let d = Deleted::of(RouteNetlinkMessage::DelRoute(m.message(true).unwrap())).unwrap();
+        assert!(d.is_route(&default6));
+        let rule = Rule::new(false, RuleAction::Table(50), 90);
+        let d = Deleted::of(RouteNetlinkMessage::DelRule(rule.message().unwrap())).unwrap();
+        assert!(d.is_rule(&rule));
+        assert!(!d.is_rule(&Rule::new(false, RuleAction::Table(50), 91)));
+        let add = RouteNetlinkMessage::NewRule(rule.message().unwrap());
+        assert_eq!(Deleted::of(add), None, "only deletions");
     }
 
     #[test]

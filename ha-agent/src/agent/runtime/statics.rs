@@ -3,15 +3,16 @@
 //! keepalived's vrrp_daemon.c `start_vrrp` / `vrrp_terminate_phase1`), and
 //! `net.ipv4.conf.IF.promote_secondaries` for the interfaces of instances with
 //! `promote_secondaries` (set at start, its old value put back at stop, as keepalived's
-//! vrrp_if_config.c). A reload adds what the new plan has and removes what it dropped.
+//! vrrp_if_config.c). A reload adds what the new plan has and removes what it dropped; a
+//! tracked static entry someone deletes is put back.
 
 use std::collections::HashMap;
 
 use tracing::{error, info, warn};
 
 use crate::{
-    agent::plan::{IfFacts, Plan, StaticPlan},
-    net::{AddOutcome, DelOutcome, Netlink},
+    agent::plan::{IfFacts, PlacedVip, Plan, StaticPlan},
+    net::{AddOutcome, DelOutcome, Deleted, Netlink, Route, Rule},
 };
 
 /// The sysctl file of `promote_secondaries` on `interface` (of this network namespace).
@@ -48,31 +49,73 @@ impl Statics {
         };
         self.remove(&gone, facts).await;
         for a in diff(&new.addresses, &old.addresses) {
-            let Some(f) = facts.get(&a.interface) else {
-                continue;
-            };
-            match self.netlink.add_vip(f.index, &a.vip).await {
-                Ok(AddOutcome::Added) => info!("static address {} added on {}", a.vip, a.interface),
-                Ok(AddOutcome::AlreadyPresent) => {}
-                Err(e) => error!("static_ipaddress {} on {}: {e}", a.vip, a.interface),
-            }
+            self.add_address(&a.entry, facts, "added").await;
         }
         for r in diff(&new.routes, &old.routes) {
-            match self.netlink.add_route(&r).await {
-                Ok(AddOutcome::Added) => info!("static route {r} added"),
-                Ok(AddOutcome::AlreadyPresent) => {}
-                Err(e) => error!("static_routes {r}: {e}"),
-            }
+            self.add_route(&r.entry, "added").await;
         }
         for r in diff(&new.rules, &old.rules) {
-            match self.netlink.add_rule(&r).await {
-                Ok(AddOutcome::Added) => info!("static rule {r} added"),
-                Ok(AddOutcome::AlreadyPresent) => {}
-                Err(e) => error!("static_rules {r}: {e}"),
-            }
+            self.add_rule(&r.entry, "added").await;
         }
         self.applied = new.clone();
         self.promote(plan);
+    }
+
+    /// Someone deleted `what`: if it is one of our tracked static entries, it is put back, as
+    /// keepalived's netlink reflector does (`reinstate_static_*`).
+    pub async fn deleted(&self, what: Deleted, facts: &HashMap<String, IfFacts>) {
+        for a in self.applied.addresses.iter().filter(|a| a.track) {
+            let Some(f) = facts.get(&a.entry.interface) else {
+                continue;
+            };
+            let ours = Deleted::Address {
+                ifindex: f.index,
+                addr: a.entry.vip.addr,
+            };
+            if what == ours {
+                self.add_address(&a.entry, facts, "deleted by someone: put back")
+                    .await;
+            }
+        }
+        for r in self.applied.routes.iter().filter(|r| r.track) {
+            if what.is_route(&r.entry) {
+                self.add_route(&r.entry, "deleted by someone: put back")
+                    .await;
+            }
+        }
+        for r in self.applied.rules.iter().filter(|r| r.track) {
+            if what.is_rule(&r.entry) {
+                self.add_rule(&r.entry, "deleted by someone: put back")
+                    .await;
+            }
+        }
+    }
+
+    async fn add_address(&self, a: &PlacedVip, facts: &HashMap<String, IfFacts>, done: &str) {
+        let Some(f) = facts.get(&a.interface) else {
+            return;
+        };
+        match self.netlink.add_vip(f.index, &a.vip).await {
+            Ok(AddOutcome::Added) => info!("static address {} on {}: {done}", a.vip, a.interface),
+            Ok(AddOutcome::AlreadyPresent) => {}
+            Err(e) => error!("static_ipaddress {} on {}: {e}", a.vip, a.interface),
+        }
+    }
+
+    async fn add_route(&self, r: &Route, done: &str) {
+        match self.netlink.add_route(r).await {
+            Ok(AddOutcome::Added) => info!("static route {r}: {done}"),
+            Ok(AddOutcome::AlreadyPresent) => {}
+            Err(e) => error!("static_routes {r}: {e}"),
+        }
+    }
+
+    async fn add_rule(&self, r: &Rule, done: &str) {
+        match self.netlink.add_rule(r).await {
+            Ok(AddOutcome::Added) => info!("static rule {r}: {done}"),
+            Ok(AddOutcome::AlreadyPresent) => {}
+            Err(e) => error!("static_rules {r}: {e}"),
+        }
     }
 
     /// Removes every static entry this run added and puts `promote_secondaries` back (stop).
@@ -89,16 +132,17 @@ impl Statics {
     /// Rules, then routes, then addresses: the reverse of the adds.
     async fn remove(&self, s: &StaticPlan, facts: &HashMap<String, IfFacts>) {
         for r in &s.rules {
-            if let Err(e) = self.netlink.del_rule(r).await {
-                error!("removing static rule {r}: {e}");
+            if let Err(e) = self.netlink.del_rule(&r.entry).await {
+                error!("removing static rule {}: {e}", r.entry);
             }
         }
         for r in &s.routes {
-            if let Err(e) = self.netlink.del_route(r).await {
-                error!("removing static route {r}: {e}");
+            if let Err(e) = self.netlink.del_route(&r.entry).await {
+                error!("removing static route {}: {e}", r.entry);
             }
         }
         for a in &s.addresses {
+            let a = &a.entry;
             let Some(f) = facts.get(&a.interface) else {
                 continue;
             };
