@@ -492,6 +492,49 @@ fn vip_add_del_idempotent_and_routes() {
         let shown = check(&["-6", "route", "show", "2001:db8:78::/48"]);
         assert!(shown.contains("congctl lock cubic pref high"), "{shown}");
         assert_eq!(nl.del_route(&tuned).await.unwrap(), DelOutcome::Removed);
+
+        // keepalived prepends: a route to a destination someone else routes (same metric) goes
+        // in front of theirs, and removing ours leaves theirs.
+        check(&[
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "via",
+            "192.0.2.2",
+            "proto",
+            "static",
+        ]);
+        let mut ours = Route::new("198.51.100.0".parse().unwrap(), 24);
+        ours.via = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)));
+        assert_eq!(nl.add_route(&ours).await.unwrap(), AddOutcome::Added);
+        assert_eq!(
+            nl.add_route(&ours).await.unwrap(),
+            AddOutcome::AlreadyPresent
+        );
+        let both = check(&["route", "show", "198.51.100.0/24"]);
+        assert!(
+            both.starts_with("198.51.100.0/24 via 192.0.2.3 dev veth0 proto keepalived")
+                && both.contains("via 192.0.2.2 dev veth0 proto static"),
+            "{both}"
+        );
+        // `add`: not beside theirs (EEXIST, taken as there).
+        let mut exclusive = ours.clone();
+        exclusive.via = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 4)));
+        exclusive.exclusive = true;
+        assert_eq!(
+            nl.add_route(&exclusive).await.unwrap(),
+            AddOutcome::AlreadyPresent
+        );
+        assert_eq!(nl.del_route(&ours).await.unwrap(), DelOutcome::Removed);
+        let theirs = check(&["route", "show", "198.51.100.0/24"]);
+        assert_eq!(
+            theirs.trim(),
+            "198.51.100.0/24 via 192.0.2.2 dev veth0 proto static"
+        );
+        assert_eq!(
+            nl.del_route(&ours).await.unwrap(),
+            DelOutcome::AlreadyAbsent
+        );
         for r in [&multi6, &hole] {
             assert_eq!(nl.del_route(r).await.unwrap(), DelOutcome::Removed, "{r}");
             assert_eq!(

@@ -476,6 +476,8 @@ fn route(
     out.protocol = r.protocol;
     out.onlink = r.onlink;
     out.tos = r.tos;
+    out.append = r.add_mode == config::RouteAddMode::Append;
+    out.exclusive = r.add_mode == config::RouteAddMode::Exclusive;
     out.pref = r.pref;
     out.expires = r.expires;
     if let Some((name, lock)) = &r.congctl {

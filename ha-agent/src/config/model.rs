@@ -312,8 +312,24 @@ pub struct Route {
     pub congctl: Option<(String, bool)>,
     /// `nexthop via ADDR [dev IF] [weight N] [onlink] …`, or the two gateways of `via A or B`.
     pub nexthops: Vec<Nexthop>,
+    /// `prepend` (keepalived's default), `append` or `add`: how it goes in beside other
+    /// routes to the same destination.
+    pub add_mode: RouteAddMode,
     /// `no_track`.
     pub no_track: bool,
+}
+
+/// How a route is added where routes to the same destination, type of service and metric
+/// exist (`ip route prepend|append|add`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteAddMode {
+    /// In front of them (keepalived's default: `NLM_F_CREATE` alone).
+    #[default]
+    Prepend,
+    /// Behind them (`NLM_F_APPEND`).
+    Append,
+    /// Not at all (`NLM_F_EXCL`).
+    Exclusive,
 }
 
 /// `rtm_type` of a route.

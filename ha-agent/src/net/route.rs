@@ -15,7 +15,8 @@ use std::net::IpAddr;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use rtnetlink::packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
+    NetlinkPayload,
 };
 use rtnetlink::packet_route::IpProtocol;
 use rtnetlink::packet_route::route::{
@@ -90,6 +91,10 @@ pub struct Route {
     pub metrics: Vec<RouteMetric>,
     pub locked: u32,
     pub nexthops: Vec<Nexthop>,
+    /// `ip route append` (`NLM_F_APPEND`) rather than keepalived's default prepend.
+    pub append: bool,
+    /// `ip route add` (`NLM_F_EXCL`): not added beside another route to the destination.
+    pub exclusive: bool,
 }
 
 impl Route {
@@ -114,6 +119,8 @@ impl Route {
             metrics: Vec::new(),
             locked: 0,
             nexthops: Vec::new(),
+            append: false,
+            exclusive: false,
         }
     }
 
@@ -466,11 +473,19 @@ impl fmt::Display for Rule {
 }
 
 impl Netlink {
-    /// Adds `route` (`RTM_NEWROUTE`, `NLM_F_EXCL`); an existing one is
-    /// [`AddOutcome::AlreadyPresent`].
+    /// Adds `route` (`RTM_NEWROUTE`): in front of other routes to its destination (keepalived's
+    /// default: no `NLM_F_EXCL`), behind them ([`Route::append`]) or not beside them
+    /// ([`Route::exclusive`]). The same route already there is [`AddOutcome::AlreadyPresent`]
+    /// (the kernel refuses an identical one with `EEXIST` in every mode; exclusive, any route
+    /// to the destination with the same metric is).
     pub async fn add_route(&self, route: &Route) -> Result<AddOutcome, VipError> {
         let msg = route.message(false)?;
-        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        let mut flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
+        if route.exclusive {
+            flags |= NLM_F_EXCL;
+        } else if route.append {
+            flags |= NLM_F_APPEND;
+        }
         match self.acked(RouteNetlinkMessage::NewRoute(msg), flags).await {
             Ok(()) => Ok(AddOutcome::Added),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),

@@ -9,7 +9,7 @@ use super::Builder;
 use super::addresses::{bad_ifname, scope_value};
 use crate::config::lexer::Word;
 use crate::config::model::{
-    Family, MetricName, Nexthop, Route, RouteKind, RouteMetric, Rule, RuleAction,
+    Family, MetricName, Nexthop, Route, RouteAddMode, RouteKind, RouteMetric, Rule, RuleAction,
 };
 use crate::config::parser::Stmt;
 
@@ -32,9 +32,6 @@ const ROUTE_UNSUPPORTED: &[&str] = &[
     "as",
     "vrf",
     "track_group",
-    "add",
-    "append",
-    "prepend",
 ];
 
 /// `ip rule` words keepalived reads that ha-agent does not install.
@@ -220,6 +217,7 @@ impl Builder<'_> {
         let mut metrics: Vec<RouteMetric> = Vec::new();
         let mut nexthops: Vec<Nexthop> = Vec::new();
         let mut no_track = false;
+        let mut add_mode = RouteAddMode::Prepend;
         while let Some(w) = line.peek() {
             match w.text.as_str() {
                 "inet" | "inet6" => {
@@ -232,6 +230,9 @@ impl Builder<'_> {
                         return None;
                     }
                 }
+                "prepend" => add_mode = RouteAddMode::Prepend,
+                "append" => add_mode = RouteAddMode::Append,
+                "add" => add_mode = RouteAddMode::Exclusive,
                 "src" => {
                     let v = self.value(&mut line, w)?;
                     let a = self.ip_word(&format!("{kw}: src"), v)?;
@@ -497,6 +498,7 @@ impl Builder<'_> {
             metrics,
             congctl,
             nexthops,
+            add_mode,
             no_track,
         })
     }
@@ -1135,6 +1137,17 @@ mod tests {
         assert_eq!(v[0].congctl, Some(("cubic".into(), true)));
         assert_eq!(v[0].metrics[0].name, MetricName::Quickack);
         assert_eq!((v[1].pref, v[1].expires), (Some(1), Some(300)));
+        assert_eq!(v[0].add_mode, RouteAddMode::Prepend, "keepalived's default");
+        let c = parse(&instance_with(
+            "virtual_routes {\n append 10.8.0.0/16 via 192.0.2.1\n add 10.9.0.0/16 via 192.0.2.1\n }",
+        ))
+        .unwrap();
+        let modes: Vec<_> = c.instances[0]
+            .virtual_routes
+            .iter()
+            .map(|r| r.add_mode)
+            .collect();
+        assert_eq!(modes, [RouteAddMode::Append, RouteAddMode::Exclusive]);
         let e = parse(&instance_with(
             "virtual_routes {\n 10.8.0.0/16 via 192.0.2.1 pref high\n }",
         ))
