@@ -65,28 +65,36 @@ fn rule_at(node: &Node, priority: u64) -> Option<Value> {
         .find(|r| r["priority"].as_u64() == Some(priority))
 }
 
-/// What `virtual_routes` / `virtual_rules` put on a master, each checked in detail; `false`
-/// when none of it is there; a panic when only part of it is.
-fn virtuals(node: &Node) -> bool {
+/// Which of what `virtual_routes` / `virtual_rules` put on a master are on `node`.
+fn virtual_parts(node: &Node) -> [bool; 6] {
     let t100 = routes(node, "-4", "100");
     let main = routes(node, "-4", "main");
     let t100v6 = routes(node, "-6", "100");
-    let found = [
+    [
         find(&t100, "dst", "default").is_some(),
         find(&t100, "dst", "203.0.113.0/24").is_some(),
         find(&main, "dst", "198.51.100.0/24").is_some(),
         find(&t100v6, "dst", "2001:db8:99::/48").is_some(),
         rule_at(node, 100).is_some(),
         rule_at(node, 101).is_some(),
-    ];
-    if found.iter().all(|f| !f) {
+    ]
+}
+
+/// None of the virtual routes and rules is on `node`.
+fn no_virtuals(node: &Node) -> bool {
+    virtual_parts(node) == [false; 6]
+}
+
+/// All the virtual routes and rules are on `node`, each as configured (a panic when one is
+/// there but not as configured). Read one at a time while the agent adds them: a `false` in a
+/// wait may be a read between two adds.
+fn virtuals(node: &Node) -> bool {
+    if virtual_parts(node) != [true; 6] {
         return false;
     }
-    assert!(
-        found.iter().all(|f| *f),
-        "{}: some virtual routes/rules only: {found:?}",
-        node.ns
-    );
+    let t100 = routes(node, "-4", "100");
+    let main = routes(node, "-4", "main");
+    let t100v6 = routes(node, "-6", "100");
     let default = find(&t100, "dst", "default").unwrap();
     let hops: Vec<(Option<&str>, Option<u64>)> = default["nexthops"]
         .as_array()
@@ -159,10 +167,21 @@ fn promote_secondaries(node: &Node) -> String {
 }
 
 fn wait(what: &str, agents: &[&Daemon], mut cond: impl FnMut() -> bool) {
-    ha_tests::wait_for(what, TAKEOVER, || Ok(cond())).unwrap_or_else(|e| {
+    let logs = || {
         let logs: Vec<String> = agents.iter().map(|a| a.log()).collect();
-        panic!("{e}\n{}", logs.join("\n----\n"))
-    });
+        logs.join("\n----\n")
+    };
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ha_tests::wait_for(what, TAKEOVER, || Ok(cond()))
+    }));
+    match waited {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("{e}\n{}", logs()),
+        Err(cause) => {
+            eprintln!("while waiting for {what}:\n{}", logs());
+            std::panic::resume_unwind(cause)
+        }
+    }
 }
 
 #[test]
@@ -181,7 +200,10 @@ fn virtual_routes_and_rules_follow_the_vip_and_statics_stay() {
     wait("node 1 master with its virtual routes", &[&a1, &a2], || {
         n1.has_addr(vip).unwrap() && virtuals(&n1)
     });
-    assert!(!virtuals(&n2), "the backup has no virtual routes or rules");
+    assert!(
+        no_virtuals(&n2),
+        "the backup has no virtual routes or rules"
+    );
     assert!(statics(&n1, 1) && statics(&n2, 2), "statics on both");
     assert_eq!(promote_secondaries(&n1), "1");
 
@@ -210,7 +232,7 @@ fn virtual_routes_and_rules_follow_the_vip_and_statics_stay() {
         n2.has_addr(vip).unwrap() && virtuals(&n2)
     });
     assert!(
-        !virtuals(&n1),
+        no_virtuals(&n1),
         "the stopped node's virtual routes and rules are gone"
     );
     assert!(
@@ -226,7 +248,7 @@ fn virtual_routes_and_rules_follow_the_vip_and_statics_stay() {
     wait(
         "node 1 to preempt with the virtual routes",
         &[&a1, &a2],
-        || n1.has_addr(vip).unwrap() && virtuals(&n1) && !virtuals(&n2),
+        || n1.has_addr(vip).unwrap() && virtuals(&n1) && no_virtuals(&n2),
     );
     assert!(statics(&n1, 1) && statics(&n2, 2), "statics on both");
 
@@ -245,7 +267,7 @@ fn virtual_routes_and_rules_follow_the_vip_and_statics_stay() {
     wait(
         "the restarted backup to remove what it left",
         &[&a1, &a2],
-        || !n1.has_addr(vip).unwrap() && !virtuals(&n1),
+        || !n1.has_addr(vip).unwrap() && no_virtuals(&n1),
     );
     assert!(
         a1.log().contains("removed stale virtual route"),
@@ -259,4 +281,56 @@ fn virtual_routes_and_rules_follow_the_vip_and_statics_stay() {
         let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
         assert!(errors.is_empty(), "node {n}: {errors:#?}");
     }
+}
+
+/// SIGHUP: a static route and rule the new file drops are removed and the ones it adds are put
+/// in; a changed `virtual_rules` block is in force on the master once the reload is done, and
+/// the rule it dropped is gone.
+#[test]
+fn a_reload_applies_changed_static_and_virtual_entries() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("routesrl", 1).expect("lab");
+    let n1 = lab.node(1).clone();
+    let vip: IpAddr = "192.0.2.200".parse().unwrap();
+    let first = conf(1, 150);
+    let mut a1 = lab.ha_agent(1, &first, &["--datapath", "socket"]).unwrap();
+    lab.wait_agent_ready(1, &mut a1, READY).unwrap();
+    wait("node 1 master with its virtual routes", &[&a1], || {
+        n1.has_addr(vip).unwrap() && virtuals(&n1)
+    });
+    assert!(statics(&n1, 1));
+
+    let second = first
+        .replace("198.19.0.0/16 via", "198.20.0.0/16 via")
+        .replace("table 50 priority 90", "table 51 priority 91")
+        .replace(
+            "to 203.0.113.0/24 fwmark 0x10/0xff table 100 priority 101",
+            "to 203.0.113.0/24 fwmark 0x10/0xff table 100 priority 102",
+        );
+    std::fs::write(lab.dir.join("ha-agent-n1.conf"), second).unwrap();
+    a1.signal(libc::SIGHUP).unwrap();
+    a1.wait_for_log("reload done", TAKEOVER).unwrap();
+    wait("the new entries in force", &[&a1], || {
+        let main = routes(&n1, "-4", "main");
+        find(&main, "dst", "198.20.0.0/16").is_some()
+            && rule_at(&n1, 91).is_some_and(|r| r["table"] == "51")
+            && rule_at(&n1, 102).is_some()
+            && n1.has_addr(vip).unwrap()
+    });
+    assert!(
+        find(&routes(&n1, "-4", "main"), "dst", "198.19.0.0/16").is_none(),
+        "the dropped static route is gone"
+    );
+    assert!(
+        rule_at(&n1, 90).is_none(),
+        "the dropped static rule is gone"
+    );
+    assert!(
+        rule_at(&n1, 101).is_none(),
+        "the dropped virtual rule is gone"
+    );
+    assert!(
+        n1.has_addr("198.18.0.1".parse().unwrap()).unwrap(),
+        "the unchanged static address stays"
+    );
 }
