@@ -457,7 +457,10 @@ impl Builder<'_> {
         if kind != RouteKind::Unicast && (via.is_some() || !nexthops.is_empty()) {
             self.d.error(
                 l.pos(),
-                format!("{kw}: a {kind:?} route has no gateway (via/nexthop)"),
+                format!(
+                    "{kw}: a {} route has no gateway (via/nexthop)",
+                    format!("{kind:?}").to_lowercase()
+                ),
             );
             return None;
         }
