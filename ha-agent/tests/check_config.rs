@@ -189,9 +189,9 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
         (
             "route-option",
             instance(
-                "    virtual_routes {\n        198.51.100.0/24 via 192.0.2.254 realms 3\n    }\n",
+                "    virtual_routes {\n        198.51.100.0/24 via 192.0.2.254 encap mpls 100\n    }\n",
             ),
-            "{}:10:41: virtual_routes: \"realms\" is not supported by ha-agent",
+            "{}:10:41: virtual_routes: \"encap\" is not supported by ha-agent",
         ),
         (
             "script-user",

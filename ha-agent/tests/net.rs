@@ -493,6 +493,27 @@ fn vip_add_del_idempotent_and_routes() {
         assert!(shown.contains("congctl lock cubic pref high"), "{shown}");
         assert_eq!(nl.del_route(&tuned).await.unwrap(), DelOutcome::Removed);
 
+        // Realms, times and features (IPv4).
+        let mut timed = Route::new("10.77.0.0".parse().unwrap(), 16);
+        timed.via = Some(IpAddr::V4(B_V4));
+        timed.realms = Some(2 << 16 | 3);
+        timed.metrics = vec![
+            rtnetlink::packet_route::route::RouteMetric::Rtt(2400),
+            rtnetlink::packet_route::route::RouteMetric::Features(1),
+        ];
+        assert_eq!(nl.add_route(&timed).await.unwrap(), AddOutcome::Added);
+        let shown = check(&["route", "show", "10.77.0.0/16"]);
+        for part in ["realms 2/3", "rtt 300ms", "features ecn"] {
+            assert!(shown.contains(part), "{part}: {shown}");
+        }
+        assert_eq!(nl.del_route(&timed).await.unwrap(), DelOutcome::Removed);
+        let mut realm_rule = Rule::new(false, RuleAction::Table(100), 120);
+        realm_rule.realms = Some(3);
+        assert_eq!(nl.add_rule(&realm_rule).await.unwrap(), AddOutcome::Added);
+        let shown = check(&["rule", "show", "pref", "120"]);
+        assert!(shown.contains("lookup 100 realms 3"), "{shown}");
+        assert_eq!(nl.del_rule(&realm_rule).await.unwrap(), DelOutcome::Removed);
+
         // keepalived prepends: a route to a destination someone else routes (same metric) goes
         // in front of theirs, and removing ours leaves theirs.
         check(&[

@@ -476,6 +476,7 @@ fn route(
     out.protocol = r.protocol;
     out.onlink = r.onlink;
     out.tos = r.tos;
+    out.realms = r.realms;
     out.append = r.add_mode == config::RouteAddMode::Append;
     out.exclusive = r.add_mode == config::RouteAddMode::Exclusive;
     out.pref = r.pref;
@@ -505,6 +506,10 @@ fn route(
             N::Initrwnd => (M::InitRwnd(m.value), 14),
             N::Quickack => (M::QuickAck(m.value), 15),
             N::FastopenNoCookie => (M::FastopenNoCookie(m.value), 17),
+            N::Rtt => (M::Rtt(m.value), 4),
+            N::Rttvar => (M::RttVar(m.value), 5),
+            N::RtoMin => (M::RtoMin(m.value), 13),
+            N::Features => (M::Features(m.value), 12),
         };
         out.metrics.push(metric);
         if m.lock {
@@ -560,6 +565,7 @@ fn rule(r: &config::Rule) -> net::Rule {
     out.iif = r.iif.clone();
     out.oif = r.oif.clone();
     out.protocol = r.protocol;
+    out.realms = r.realms;
     out.suppress_prefixlen = r.suppress_prefixlen;
     out.suppress_ifgroup = r.suppress_ifgroup;
     out.tunnel_id = r.tunnel_id;

@@ -302,6 +302,8 @@ pub struct Route {
     pub onlink: bool,
     /// `tos|dsfield N`.
     pub tos: u8,
+    /// `realms [SRC/]DST` as the kernel keeps it: SRC << 16 | DST (IPv4, `RTA_FLOW`).
+    pub realms: Option<u32>,
     /// `pref low|medium|high|N` (IPv6 router preference, `RTA_PREF`).
     pub pref: Option<u8>,
     /// `expires N` seconds (IPv6, `RTA_EXPIRES`).
@@ -364,6 +366,14 @@ pub enum MetricName {
     Reordering,
     Quickack,
     FastopenNoCookie,
+    /// In the kernel's units: 1/8 ms.
+    Rtt,
+    /// In the kernel's units: 1/4 ms.
+    Rttvar,
+    /// In ms.
+    RtoMin,
+    /// `features ecn`: `RTAX_FEATURE_ECN`.
+    Features,
 }
 
 /// One path of a multipath route.
@@ -400,6 +410,8 @@ pub struct Rule {
     pub oif: Option<String>,
     /// keepalived's own (18) unless `no_track` (then none).
     pub protocol: Option<u8>,
+    /// `realms [SRC/]DST`: SRC << 16 | DST (IPv4).
+    pub realms: Option<u32>,
     /// `suppress_prefixlength|sup_pl N`.
     pub suppress_prefixlen: Option<u32>,
     /// `suppress_ifgroup|sup_group N`.

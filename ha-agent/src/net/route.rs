@@ -21,7 +21,7 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::IpProtocol;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop,
-    RouteNextHopFlags, RoutePreference, RouteProtocol, RouteScope, RouteType,
+    RouteNextHopFlags, RoutePreference, RouteProtocol, RouteRealm, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::rule::{
     RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleHeader, RuleMessage, RulePortRange,
@@ -82,6 +82,8 @@ pub struct Route {
     pub onlink: bool,
     /// `rtm_tos`.
     pub tos: u8,
+    /// `RTA_FLOW`: SRC << 16 | DST realm (IPv4).
+    pub realms: Option<u32>,
     /// `RTA_PREF` (IPv6 router preference, `ICMPV6_ROUTER_PREF_*`).
     pub pref: Option<u8>,
     /// `RTA_EXPIRES` in seconds (IPv6).
@@ -114,6 +116,7 @@ impl Route {
             protocol: 18,
             onlink: false,
             tos: 0,
+            realms: None,
             pref: None,
             expires: None,
             metrics: Vec::new(),
@@ -211,6 +214,9 @@ impl Route {
         }
         if let Some(metric) = self.metric {
             attrs.push(RouteAttribute::Priority(metric));
+        }
+        if let Some(r) = self.realms {
+            attrs.push(RouteAttribute::Realm(realm(r)));
         }
         if let Some(pref) = self.pref.filter(|_| !del) {
             attrs.push(RouteAttribute::Preference(RoutePreference::from(pref)));
@@ -313,6 +319,8 @@ pub struct Rule {
     pub oif: Option<String>,
     /// `FRA_PROTOCOL`: keepalived's 18 unless `no_track`.
     pub protocol: Option<u8>,
+    /// `FRA_FLOW`: SRC << 16 | DST realm (IPv4).
+    pub realms: Option<u32>,
     pub suppress_prefixlen: Option<u32>,
     pub suppress_ifgroup: Option<u32>,
     pub tunnel_id: Option<u64>,
@@ -338,6 +346,7 @@ impl Rule {
             iif: None,
             oif: None,
             protocol: Some(18),
+            realms: None,
             suppress_prefixlen: None,
             suppress_ifgroup: None,
             tunnel_id: None,
@@ -417,6 +426,9 @@ impl Rule {
         if let Some(p) = self.protocol {
             attrs.push(RuleAttribute::Protocol(RouteProtocol::from(p)));
         }
+        if let Some(r) = self.realms {
+            attrs.push(RuleAttribute::Realm(realm(r)));
+        }
         if let Some(n) = self.suppress_prefixlen {
             attrs.push(RuleAttribute::SuppressPrefixLen(n));
         }
@@ -469,6 +481,14 @@ impl fmt::Display for Rule {
             RuleAction::Goto(t) => write!(f, " goto {t}"),
             other => write!(f, " {}", format!("{other:?}").to_lowercase()),
         }
+    }
+}
+
+/// A realm pair as the kernel packs it (`RTA_FLOW`, `FRA_FLOW`): source in the high 16 bits.
+fn realm(packed: u32) -> RouteRealm {
+    RouteRealm {
+        source: (packed >> 16) as u16,
+        destination: packed as u16,
     }
 }
 

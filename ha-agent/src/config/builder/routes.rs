@@ -21,21 +21,10 @@ pub(crate) const RTPROT_KEEPALIVED: u8 = 18;
 pub(super) const RULE_START_PRIORITY: u32 = 16384;
 
 /// `ip route` words keepalived reads that ha-agent does not install.
-const ROUTE_UNSUPPORTED: &[&str] = &[
-    "encap",
-    "realms",
-    "rtt",
-    "rttvar",
-    "rto_min",
-    "features",
-    "ttl-propagate",
-    "as",
-    "vrf",
-    "track_group",
-];
+const ROUTE_UNSUPPORTED: &[&str] = &["encap", "ttl-propagate", "vrf", "track_group"];
 
 /// `ip rule` words keepalived reads that ha-agent does not install.
-const RULE_UNSUPPORTED: &[&str] = &["realms", "track_group"];
+const RULE_UNSUPPORTED: &[&str] = &["track_group"];
 
 /// A prefix as written: `all`/`any`/`default` take the family of the rest of the line.
 #[derive(Clone, Copy)]
@@ -184,6 +173,79 @@ impl Builder<'_> {
         t
     }
 
+    /// `realms [SRC/]DST` (keepalived `get_realms`): numbers, or `unknown`/`cosmos` (0, the
+    /// names every rt_realms has); SRC << 16 | DST.
+    fn realms(&mut self, kw: &str, w: &Word) -> Option<u32> {
+        let one = |s: &str| match s {
+            "unknown" | "cosmos" => Some(0u16),
+            n => n.parse::<u16>().ok(),
+        };
+        let r = match w.text.split_once('/') {
+            Some((src, dst)) => one(src).zip(one(dst)),
+            None => one(&w.text).map(|d| (0, d)),
+        };
+        match r {
+            Some((src, dst)) => Some(u32::from(src) << 16 | u32::from(dst)),
+            None => {
+                self.d
+                    .error(&w.pos, format!("{kw}: invalid realms \"{}\"", w.text));
+                None
+            }
+        }
+    }
+
+    /// An `rtt`, `rttvar` or `rto_min` value (keepalived `get_time_rtt`): `Ns` (up to 3
+    /// decimals) or `Nms` in ms, or a bare number in the kernel's units (`per_ms` of them a
+    /// ms); kept within 200 ms - 120 s with a warning, as keepalived.
+    fn rtt(&mut self, kw: &str, what: &Word, w: &Word, per_ms: u64) -> Option<u32> {
+        let t = w.text.to_ascii_lowercase();
+        let (number, ms_factor, decimals) = if let Some(n) = t.strip_suffix("ms") {
+            (n, Some(1), 0)
+        } else if let Some(n) = ["secs", "sec", "s"].iter().find_map(|u| t.strip_suffix(u)) {
+            (n, Some(1000), 3)
+        } else {
+            (t.as_str(), None, 0)
+        };
+        let parsed = match number.split_once('.') {
+            None => number.parse::<u64>().ok().map(|n| n * 10u64.pow(decimals)),
+            Some((int, frac)) if !frac.is_empty() && frac.len() as u32 <= decimals => {
+                let whole = int.parse::<u64>().ok()?;
+                let frac_v = frac.parse::<u64>().ok()?;
+                Some(whole * 10u64.pow(decimals) + frac_v * 10u64.pow(decimals - frac.len() as u32))
+            }
+            _ => None,
+        };
+        let Some(n) = parsed else {
+            self.d.error(
+                &w.pos,
+                format!(
+                    "{kw}: invalid {} \"{}\": a number, Nms or Ns",
+                    what.text, w.text
+                ),
+            );
+            return None;
+        };
+        // In ms when a unit was given (s: thousandths of a second), else the kernel's units.
+        let units = match ms_factor {
+            Some(f) => n * f / 10u64.pow(decimals) * per_ms,
+            None => n,
+        };
+        let (min, max) = (200 * per_ms, 120_000 * per_ms);
+        let kept = units.clamp(min, max);
+        if kept != units {
+            self.d.warn(
+                &w.pos,
+                format!(
+                    "{kw}: {} {} outside 200ms-120s: set to {}ms, as keepalived",
+                    what.text,
+                    w.text,
+                    kept / per_ms
+                ),
+            );
+        }
+        Some(kept as u32)
+    }
+
     fn not_supported(&mut self, kw: &str, w: &Word) {
         self.d.error(
             &w.pos,
@@ -211,6 +273,7 @@ impl Builder<'_> {
         let mut protocol: Option<(u8, &Word)> = None;
         let mut onlink = false;
         let mut tos = 0;
+        let mut realms = None;
         let mut pref = None;
         let mut expires = None;
         let mut congctl = None;
@@ -285,6 +348,62 @@ impl Builder<'_> {
                     let v = self.value(&mut line, w)?;
                     tos = self.tos(kw, v)?;
                 }
+                "realms" => {
+                    let v = self.value(&mut line, w)?;
+                    if !self.same_family(kw, &mut fam, Family::Ipv4, w) {
+                        return None;
+                    }
+                    realms = Some(self.realms(kw, v)?);
+                }
+                "rtt" | "rttvar" | "rto_min" => {
+                    let mut v = self.value(&mut line, w)?;
+                    let lock = v.text == "lock";
+                    if lock {
+                        v = self.value(&mut line, v)?;
+                    }
+                    // vrrp_ip_rule_route_parser.c get_time_rtt: the kernel's units per ms.
+                    let (name, per_ms) = match w.text.as_str() {
+                        "rtt" => (MetricName::Rtt, 8),
+                        "rttvar" => (MetricName::Rttvar, 4),
+                        _ => (MetricName::RtoMin, 1),
+                    };
+                    let value = self.rtt(kw, w, v, per_ms)?;
+                    metrics.retain(|x| x.name != name);
+                    metrics.push(RouteMetric { name, value, lock });
+                }
+                "features" => {
+                    let v = self.value(&mut line, w)?;
+                    if v.text == "ecn" {
+                        metrics.retain(|x| x.name != MetricName::Features);
+                        metrics.push(RouteMetric {
+                            name: MetricName::Features,
+                            value: 1,
+                            lock: false,
+                        });
+                    } else {
+                        self.d.warn(
+                            &v.pos,
+                            format!(
+                                "{kw}: feature {} not supported, ignored (as keepalived)",
+                                v.text
+                            ),
+                        );
+                    }
+                }
+                "as" => {
+                    // keepalived: "as to" is for MPLS only, and ignored with a warning.
+                    let mut v = self.value(&mut line, w)?;
+                    if v.text == "to" {
+                        v = self.value(&mut line, v)?;
+                    }
+                    self.d.warn(
+                        &w.pos,
+                        format!(
+                            "{kw}: \"as to {}\" is for MPLS only: ignored, as keepalived",
+                            v.text
+                        ),
+                    );
+                }
                 "pref" => {
                     let v = self.value(&mut line, w)?;
                     if !self.same_family(kw, &mut fam, Family::Ipv6, w) {
@@ -353,8 +472,12 @@ impl Builder<'_> {
                     if lock {
                         v = self.value(&mut line, v)?;
                     }
-                    let value =
-                        self.uint_word(&format!("{kw}: {m}"), v, 0, u32::MAX.into())? as u32;
+                    // keepalived reads quickack and fastopen_no_cookie as 0 or 1.
+                    let max = match name {
+                        MetricName::Quickack | MetricName::FastopenNoCookie => 1,
+                        _ => u32::MAX.into(),
+                    };
+                    let value = self.uint_word(&format!("{kw}: {m}"), v, 0, max)? as u32;
                     metrics.retain(|x| x.name != name);
                     metrics.push(RouteMetric { name, value, lock });
                 }
@@ -496,6 +619,7 @@ impl Builder<'_> {
             protocol,
             onlink,
             tos,
+            realms,
             pref,
             expires,
             metrics,
@@ -593,6 +717,7 @@ impl Builder<'_> {
         let mut oif = None;
         let mut protocol: Option<(u8, &Word)> = None;
         let mut no_track = false;
+        let mut realms = None;
         let mut suppress_prefixlen = None;
         let mut suppress_ifgroup = None;
         let mut tunnel_id = None;
@@ -648,6 +773,13 @@ impl Builder<'_> {
                 "tos" | "dsfield" => {
                     let v = self.value(&mut line, w)?;
                     tos = self.tos(kw, v)?;
+                }
+                "realms" => {
+                    let v = self.value(&mut line, w)?;
+                    if !self.same_family(kw, &mut fam, Family::Ipv4, w) {
+                        return None;
+                    }
+                    realms = Some(self.realms(kw, v)?);
                 }
                 "suppress_prefixlength" | "sup_pl" => {
                     let v = self.value(&mut line, w)?;
@@ -808,12 +940,12 @@ impl Builder<'_> {
             );
             return None;
         };
-        if (suppress_prefixlen.is_some() || suppress_ifgroup.is_some())
+        if (suppress_prefixlen.is_some() || suppress_ifgroup.is_some() || realms.is_some())
             && !matches!(action, RuleAction::Table(_))
         {
             self.d.error(
                 l.pos(),
-                format!("{kw}: a suppressor is only for a table action (as keepalived)"),
+                format!("{kw}: a suppressor or realms is only for a table action (as keepalived)"),
             );
             return None;
         }
@@ -874,6 +1006,7 @@ impl Builder<'_> {
             iif,
             oif,
             protocol,
+            realms,
             suppress_prefixlen,
             suppress_ifgroup,
             tunnel_id,
@@ -1060,11 +1193,11 @@ mod tests {
     #[test]
     fn route_words_ha_agent_cannot_install_are_errors_at_their_word() {
         let e = parse(&instance_with(
-            "virtual_routes {\n 10.0.0.0/8 via 192.0.2.1 realms 3\n }",
+            "virtual_routes {\n 10.0.0.0/8 via 192.0.2.1 encap mpls 100\n }",
         ))
         .unwrap_err();
         assert!(
-            e.contains(":8:27:") && e.contains("\"realms\" is not supported"),
+            e.contains(":8:27:") && e.contains("\"encap\" is not supported"),
             "{e}"
         );
         let e = parse(&instance_with(
@@ -1141,6 +1274,52 @@ mod tests {
         assert_eq!(v[0].metrics[0].name, MetricName::Quickack);
         assert_eq!((v[1].pref, v[1].expires), (Some(1), Some(300)));
         assert_eq!(v[0].add_mode, RouteAddMode::Prepend, "keepalived's default");
+        // Times as keepalived reads them, in the kernel's units; realms; features; `as to`.
+        let c = parse(&instance_with(
+            "virtual_routes {\n 10.8.0.0/16 via 192.0.2.1 rtt 300ms rttvar lock 1.5s rto_min 10ms \
+             realms 2/3 features ecn as to 10.0.0.1\n 10.9.0.0/16 via 192.0.2.1 rtt 2400\n }",
+        ))
+        .unwrap();
+        let v = &c.instances[0].virtual_routes;
+        let m = |i: usize, n: MetricName| {
+            v[i].metrics
+                .iter()
+                .find(|x| x.name == n)
+                .map(|x| (x.value, x.lock))
+        };
+        assert_eq!(
+            m(0, MetricName::Rtt),
+            Some((2400, false)),
+            "300 ms in 1/8 ms"
+        );
+        assert_eq!(
+            m(0, MetricName::Rttvar),
+            Some((6000, true)),
+            "1.5 s in 1/4 ms"
+        );
+        assert_eq!(
+            m(0, MetricName::RtoMin),
+            Some((200, false)),
+            "raised to 200 ms"
+        );
+        assert_eq!(m(0, MetricName::Features), Some((1, false)));
+        assert_eq!(v[0].realms, Some(2 << 16 | 3));
+        assert_eq!(
+            m(1, MetricName::Rtt),
+            Some((2400, false)),
+            "a bare number: kernel units"
+        );
+        for (bad, want) in [
+            ("rtt 1.2345s", "invalid rtt"),
+            ("quickack 2", "expected an integer 0-1"),
+            ("realms a/b", "invalid realms"),
+        ] {
+            let e = parse(&instance_with(&format!(
+                "virtual_routes {{\n 10.8.0.0/16 via 192.0.2.1 {bad}\n }}"
+            )))
+            .unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
         let c = parse(&instance_with(
             "virtual_routes {\n append 10.8.0.0/16 via 192.0.2.1\n add 10.9.0.0/16 via 192.0.2.1\n }",
         ))
@@ -1166,8 +1345,8 @@ mod tests {
             ("from 10.0.0.0/8 goto 3 priority 5", ">= goto target"),
             ("from 10.0.0.0/8 table 0 priority 5", "table 0"),
             (
-                "from 10.0.0.0/8 table 5 realms 3 priority 5",
-                "\"realms\" is not supported",
+                "from 10.0.0.0/8 table 5 track_group g priority 5",
+                "\"track_group\" is not supported",
             ),
             (
                 "from 10.0.0.0/8 nop sup_pl 0 priority 5",
