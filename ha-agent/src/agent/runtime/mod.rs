@@ -145,8 +145,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.vips.remove_stale(&rt.plan, &rt.facts, &[]).await;
     let mut statics =
         statics::Statics::new(crate::net::Netlink::new().context("opening rtnetlink")?);
-    let mut deletions =
-        crate::net::DeletionWatch::subscribe().context("subscribing to route deletions")?;
     statics.apply(&rt.plan, &rt.facts).await;
     rt.attach(HashMap::new())?;
     let io = rt.open_io()?;
@@ -196,7 +194,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             }
             Some(inc) = inbox.adverts.recv() => rt.on_advert(inc).await,
             Some(update) = inbox.scripts.recv() => rt.on_script(update).await,
-            Some(gone) = deletions.next() => statics.deleted(gone, &rt.facts).await,
+            gone = statics.next_deletion() => statics.deleted(gone, &rt.facts).await,
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;

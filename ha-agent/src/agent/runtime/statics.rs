@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     agent::plan::{IfFacts, PlacedVip, Plan, StaticPlan},
-    net::{AddOutcome, DelOutcome, Deleted, Netlink, Route, Rule},
+    net::{AddOutcome, DelOutcome, Deleted, DeletionWatch, Netlink, Route, Rule},
 };
 
 /// The sysctl file of `promote_secondaries` on `interface` (of this network namespace).
@@ -26,6 +26,9 @@ pub(super) struct Statics {
     applied: StaticPlan,
     /// Interfaces whose `promote_secondaries` we set, with the value found there.
     promoted: Vec<(String, String)>,
+    /// Deletions the kernel announces, once there is a tracked static entry to put back (a
+    /// host with a full routing table would otherwise wake the agent at each route change).
+    watch: Option<DeletionWatch>,
 }
 
 impl Statics {
@@ -34,6 +37,25 @@ impl Statics {
             netlink,
             applied: StaticPlan::default(),
             promoted: Vec::new(),
+            watch: None,
+        }
+    }
+
+    /// The next deletion of a route, rule or address; never, without tracked static entries.
+    pub async fn next_deletion(&mut self) -> Deleted {
+        match self.watch.as_mut() {
+            Some(watch) => match watch.next().await {
+                Some(d) => d,
+                None => {
+                    warn!(
+                        "the kernel's route and address notifications stopped: deleted static \
+                         entries are no longer put back"
+                    );
+                    self.watch = None;
+                    std::future::pending().await
+                }
+            },
+            None => std::future::pending().await,
         }
     }
 
@@ -41,6 +63,18 @@ impl Statics {
     /// does not, adds what is new (addresses first: a route's gateway may be in their subnet).
     pub async fn apply(&mut self, plan: &Plan, facts: &HashMap<String, IfFacts>) {
         let new = &plan.statics;
+        let tracked = new.addresses.iter().any(|a| a.track)
+            || new.routes.iter().any(|r| r.track)
+            || new.rules.iter().any(|r| r.track);
+        if tracked && self.watch.is_none() {
+            match DeletionWatch::subscribe() {
+                Ok(w) => self.watch = Some(w),
+                Err(e) => warn!(
+                    "subscribing to route and address deletions: {e}; static entries someone \
+                     deletes will not be put back"
+                ),
+            }
+        }
         let old = std::mem::take(&mut self.applied);
         let gone = StaticPlan {
             addresses: diff(&old.addresses, &new.addresses),
