@@ -2,9 +2,10 @@
 //! routes (a multipath default with weights, a blackhole, a route with the VIP as source and a
 //! locked MTU, an IPv6 unreachable) and rules (the VIP's source to table 100, an fwmark rule),
 //! read back with `ip -j route` / `ip -j rule`; after a failover they are gone from the old
-//! master and on the new one, while each node's static address, route and rule stay. A clean
-//! stop removes the statics and puts `promote_secondaries` back; a master killed by SIGKILL and
-//! restarted as a backup removes the virtual routes and rules it left.
+//! master and on the new one, while each node's static address, route and rule stay, and are put
+//! back when someone deletes them. A clean stop removes the statics and puts
+//! `promote_secondaries` back; a master killed by SIGKILL and restarted as a backup removes the
+//! virtual routes and rules it left; a reload applies changed static and virtual entries.
 
 use std::{net::IpAddr, time::Duration};
 
