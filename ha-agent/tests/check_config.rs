@@ -201,10 +201,9 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
         (
             "route-option",
             instance(
-                "    virtual_routes {\n        198.51.100.0/24 via 192.0.2.254 blackhole\n    }\n",
+                "    virtual_routes {\n        198.51.100.0/24 via 192.0.2.254 encap mpls 100\n    }\n",
             ),
-            "{}:10:9: vrrp_instance VI_1: virtual_routes `198.51.100.0/24`: `blackhole` is not \
-             supported by ha-agent",
+            "{}:10:41: virtual_routes: \"encap\" is not supported by ha-agent",
         ),
         (
             "script-user",

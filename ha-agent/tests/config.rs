@@ -222,11 +222,17 @@ fn unicast() {
     // Excluded VIPs may be of the other family.
     assert_eq!(i.virtual_ipaddress_excluded[0].addr, v6("2001:db8::100"));
     assert_eq!(i.virtual_routes.len(), 2);
-    assert_eq!(i.virtual_routes[0].to, "10.2.0.0/16");
+    assert_eq!(
+        (i.virtual_routes[0].dst, i.virtual_routes[0].dst_len),
+        (v4("10.2.0.0"), 16)
+    );
     assert_eq!(i.virtual_routes[0].via, Some(v4("10.1.0.254")));
     assert_eq!(i.virtual_routes[0].dev.as_deref(), Some("ens3"));
-    assert_eq!(i.virtual_routes[1].to, "default");
-    assert_eq!(i.virtual_routes[1].table.as_deref(), Some("100"));
+    assert_eq!(
+        (i.virtual_routes[1].dst, i.virtual_routes[1].dst_len),
+        (v4("0.0.0.0"), 0)
+    );
+    assert_eq!(i.virtual_routes[1].table, 100);
     assert_eq!(i.virtual_routes[1].metric, Some(10));
     let text = config::summary(&config);
     assert!(

@@ -14,7 +14,8 @@ use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN, Spacing};
 use ha_agent::net::link::if_index;
 use ha_agent::net::{
     AddOutcome, AdvertSender, DelOutcome, GarpSender, LIFETIME_FOREVER, LinkWatch, Netlink,
-    OperState, Scope, VRRP_MCAST_V4, VRRP_MCAST_V6, Vip, VipFlags, VirtualRoute,
+    Nexthop, OperState, Route, RouteKind, Rule, RuleAction, Scope, VRRP_MCAST_V4, VRRP_MCAST_V6,
+    Vip, VipFlags,
 };
 use lab::{IF, Lab, MAC_A, join};
 
@@ -363,14 +364,14 @@ fn vip_add_del_idempotent_and_routes() {
         );
 
         // virtual_routes: via a gateway with a metric, and dev-only in another table.
-        let mut via = VirtualRoute::new("192.0.2.192".parse().unwrap(), 26);
+        let mut via = Route::new("192.0.2.192".parse().unwrap(), 26);
         via.via = Some(IpAddr::V4(B_V4));
         via.ifindex = Some(ifindex);
         via.metric = Some(50);
-        let mut dev = VirtualRoute::new("192.0.2.0".parse().unwrap(), 24);
+        let mut dev = Route::new("192.0.2.0".parse().unwrap(), 24);
         dev.ifindex = Some(ifindex);
-        dev.table = Some(1000);
-        let mut via6 = VirtualRoute::new("2001:db8::8000".parse().unwrap(), 113);
+        dev.table = 1000;
+        let mut via6 = Route::new("2001:db8::8000".parse().unwrap(), 113);
         via6.via = Some(IpAddr::V6(B_V6));
         via6.metric = Some(70);
         for r in [&via, &dev, &via6] {
@@ -383,17 +384,19 @@ fn vip_add_del_idempotent_and_routes() {
         }
         let main = check(&["route", "show"]);
         assert!(
-            main.contains("192.0.2.192/26 via 192.0.2.2 dev veth0 proto static metric 50"),
+            main.contains("192.0.2.192/26 via 192.0.2.2 dev veth0 proto keepalived metric 50"),
             "{main}"
         );
         let t1000 = check(&["route", "show", "table", "1000"]);
         assert!(
-            t1000.contains("192.0.2.0/24 dev veth0 proto static scope link"),
+            t1000.contains("192.0.2.0/24 dev veth0 proto keepalived scope link"),
             "{t1000}"
         );
         let main6 = check(&["-6", "route", "show"]);
         assert!(
-            main6.contains("2001:db8::8000/113 via 2001:db8::2 dev veth0 proto static metric 70"),
+            main6.contains(
+                "2001:db8::8000/113 via 2001:db8::2 dev veth0 proto keepalived metric 70"
+            ),
             "{main6}"
         );
         for r in [&via, &dev, &via6] {
@@ -407,6 +410,162 @@ fn vip_add_del_idempotent_and_routes() {
         assert!(!check(&["route", "show"]).contains("192.0.2.192/26"));
         assert!(check(&["route", "show", "table", "1000"]).trim().is_empty());
         assert!(!check(&["-6", "route", "show"]).contains("2001:db8::8000"));
+
+        // Multipath (IPv6: the kernel splits it into siblings), a blackhole and a rule: each
+        // added once, found again, removed once, and absent after.
+        let mut multi6 = Route::new("2001:db8:77::".parse().unwrap(), 48);
+        // Two gateways on the link (not our own address: the kernel refuses that).
+        multi6.nexthops = [B_V6, Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3)]
+            .into_iter()
+            .map(|gw| Nexthop {
+                via: Some(IpAddr::V6(gw)),
+                ifindex: Some(ifindex),
+                weight: Some(3),
+                onlink: false,
+            })
+            .collect();
+        let mut hole = Route::new("203.0.113.0".parse().unwrap(), 24);
+        hole.kind = RouteKind::Blackhole;
+        hole.table = 100;
+        for r in [&multi6, &hole] {
+            assert_eq!(nl.add_route(r).await.unwrap(), AddOutcome::Added, "{r}");
+            assert_eq!(
+                nl.add_route(r).await.unwrap(),
+                AddOutcome::AlreadyPresent,
+                "{r}"
+            );
+        }
+        let m6 = check(&["-6", "route", "show", "2001:db8:77::/48"]);
+        assert!(
+            m6.contains("nexthop via 2001:db8::2 dev veth0 weight 3"),
+            "{m6}"
+        );
+        let t100 = check(&["route", "show", "table", "100"]);
+        assert!(
+            t100.contains("blackhole 203.0.113.0/24 proto keepalived"),
+            "{t100}"
+        );
+        let mut rule = Rule::new(false, RuleAction::Table(100), 100);
+        rule.from = Some((IpAddr::V4(A_V4), 32));
+        assert_eq!(nl.add_rule(&rule).await.unwrap(), AddOutcome::Added);
+        assert_eq!(
+            nl.add_rule(&rule).await.unwrap(),
+            AddOutcome::AlreadyPresent
+        );
+        let rules = check(&["rule", "show"]);
+        assert!(
+            rules.contains("100:\tfrom 192.0.2.1 lookup 100 proto keepalived"),
+            "{rules}"
+        );
+        assert_eq!(nl.del_rule(&rule).await.unwrap(), DelOutcome::Removed);
+        assert_eq!(nl.del_rule(&rule).await.unwrap(), DelOutcome::AlreadyAbsent);
+        // The selectors beyond addresses, as the kernel shows them back.
+        let mut sel = Rule::new(false, RuleAction::Table(100), 110);
+        sel.ip_proto = Some(6);
+        sel.sport = Some((1000, 2000));
+        sel.dport = Some((443, 443));
+        sel.uid_range = Some((100, 200));
+        sel.suppress_prefixlen = Some(0);
+        sel.invert = true;
+        sel.fwmark = Some(0x10);
+        sel.fwmask = Some(0xff);
+        assert_eq!(nl.add_rule(&sel).await.unwrap(), AddOutcome::Added);
+        let rules = check(&["rule", "show", "pref", "110"]);
+        for part in [
+            "not from all fwmark 0x10/0xff",
+            "ipproto tcp sport 1000-2000 dport 443",
+            "uidrange 100-200",
+            "lookup 100 suppress_prefixlength 0",
+        ] {
+            assert!(rules.contains(part), "{part}: {rules}");
+        }
+        assert_eq!(nl.del_rule(&sel).await.unwrap(), DelOutcome::Removed);
+        // tos, IPv6 router preference, congestion control locked.
+        let mut tuned = Route::new("2001:db8:78::".parse().unwrap(), 48);
+        tuned.via = Some(IpAddr::V6(B_V6));
+        tuned.pref = Some(1);
+        tuned.metrics = vec![rtnetlink::packet_route::route::RouteMetric::CcAlgo(
+            "cubic".into(),
+        )];
+        tuned.locked = 1 << 16;
+        assert_eq!(nl.add_route(&tuned).await.unwrap(), AddOutcome::Added);
+        let shown = check(&["-6", "route", "show", "2001:db8:78::/48"]);
+        assert!(shown.contains("congctl lock cubic pref high"), "{shown}");
+        assert_eq!(nl.del_route(&tuned).await.unwrap(), DelOutcome::Removed);
+
+        // Realms, times and features (IPv4).
+        let mut timed = Route::new("10.77.0.0".parse().unwrap(), 16);
+        timed.via = Some(IpAddr::V4(B_V4));
+        timed.realms = Some(2 << 16 | 3);
+        timed.metrics = vec![
+            rtnetlink::packet_route::route::RouteMetric::Rtt(2400),
+            rtnetlink::packet_route::route::RouteMetric::Features(1),
+        ];
+        assert_eq!(nl.add_route(&timed).await.unwrap(), AddOutcome::Added);
+        let shown = check(&["route", "show", "10.77.0.0/16"]);
+        for part in ["realms 2/3", "rtt 300ms", "features ecn"] {
+            assert!(shown.contains(part), "{part}: {shown}");
+        }
+        assert_eq!(nl.del_route(&timed).await.unwrap(), DelOutcome::Removed);
+        let mut realm_rule = Rule::new(false, RuleAction::Table(100), 120);
+        realm_rule.realms = Some(3);
+        assert_eq!(nl.add_rule(&realm_rule).await.unwrap(), AddOutcome::Added);
+        let shown = check(&["rule", "show", "pref", "120"]);
+        assert!(shown.contains("lookup 100 realms 3"), "{shown}");
+        assert_eq!(nl.del_rule(&realm_rule).await.unwrap(), DelOutcome::Removed);
+
+        // keepalived prepends: a route to a destination someone else routes (same metric) goes
+        // in front of theirs, and removing ours leaves theirs.
+        check(&[
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "via",
+            "192.0.2.2",
+            "proto",
+            "static",
+        ]);
+        let mut ours = Route::new("198.51.100.0".parse().unwrap(), 24);
+        ours.via = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)));
+        assert_eq!(nl.add_route(&ours).await.unwrap(), AddOutcome::Added);
+        assert_eq!(
+            nl.add_route(&ours).await.unwrap(),
+            AddOutcome::AlreadyPresent
+        );
+        let both = check(&["route", "show", "198.51.100.0/24"]);
+        assert!(
+            both.starts_with("198.51.100.0/24 via 192.0.2.3 dev veth0 proto keepalived")
+                && both.contains("via 192.0.2.2 dev veth0 proto static"),
+            "{both}"
+        );
+        // `add`: not beside theirs (EEXIST, taken as there).
+        let mut exclusive = ours.clone();
+        exclusive.via = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 4)));
+        exclusive.exclusive = true;
+        assert_eq!(
+            nl.add_route(&exclusive).await.unwrap(),
+            AddOutcome::AlreadyPresent
+        );
+        assert_eq!(nl.del_route(&ours).await.unwrap(), DelOutcome::Removed);
+        let theirs = check(&["route", "show", "198.51.100.0/24"]);
+        assert_eq!(
+            theirs.trim(),
+            "198.51.100.0/24 via 192.0.2.2 dev veth0 proto static"
+        );
+        assert_eq!(
+            nl.del_route(&ours).await.unwrap(),
+            DelOutcome::AlreadyAbsent
+        );
+        for r in [&multi6, &hole] {
+            assert_eq!(nl.del_route(r).await.unwrap(), DelOutcome::Removed, "{r}");
+            assert_eq!(
+                nl.del_route(r).await.unwrap(),
+                DelOutcome::AlreadyAbsent,
+                "{r}"
+            );
+        }
+        assert!(!check(&["-6", "route", "show"]).contains("2001:db8:77::"));
+        assert!(!check(&["rule", "show"]).contains("lookup 100"));
     });
 }
 

@@ -54,7 +54,11 @@ pub struct InstancePlan {
     /// `virtual_ipaddress` (in adverts) then `virtual_ipaddress_excluded` (not in adverts).
     pub vips: Vec<PlacedVip>,
     /// `virtual_routes`: added after the VIPs, removed before them.
-    pub routes: Vec<net::VirtualRoute>,
+    pub routes: Vec<net::Route>,
+    /// `virtual_rules`: added after the routes, removed before them.
+    pub ip_rules: Vec<net::Rule>,
+    /// `promote_secondaries`: the interface's `promote_secondaries` sysctl is set.
+    pub promote_secondaries: bool,
     pub garp_delay: Duration,
     pub garp_repeat: u32,
     pub garp_refresh: Duration,
@@ -103,6 +107,23 @@ pub struct UnitPlan {
 pub struct Plan {
     pub instances: Vec<InstancePlan>,
     pub units: Vec<UnitPlan>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: for the agent's whole run.
+    pub statics: StaticPlan,
+}
+
+/// What the root `static_*` blocks put on the host at start and take off at stop.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StaticPlan {
+    pub addresses: Vec<Static<PlacedVip>>,
+    pub routes: Vec<Static<net::Route>>,
+    pub rules: Vec<Static<net::Rule>>,
+}
+
+/// A static entry, and whether it is put back when someone deletes it (not `no_track`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Static<T> {
+    pub entry: T,
+    pub track: bool,
 }
 
 impl Plan {
@@ -247,7 +268,43 @@ pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> 
             });
         }
     }
-    Ok(Plan { instances, units })
+    let s = &config.statics;
+    let statics = StaticPlan {
+        // static_ipaddress requires dev (the builder checks).
+        addresses: s
+            .addresses
+            .iter()
+            .map(|a| Static {
+                entry: placed(a, ""),
+                track: !a.no_track,
+            })
+            .collect(),
+        routes: s
+            .routes
+            .iter()
+            .map(|r| {
+                let entry = route(r, None, facts)
+                    .map_err(|e| anyhow!("{}: static_routes: {e}", r.source))?;
+                Ok(Static {
+                    entry,
+                    track: !r.no_track,
+                })
+            })
+            .collect::<Result<_>>()?,
+        rules: s
+            .rules
+            .iter()
+            .map(|r| Static {
+                entry: rule(r),
+                track: !r.no_track,
+            })
+            .collect(),
+    };
+    Ok(Plan {
+        instances,
+        units,
+        statics,
+    })
 }
 
 fn instance(
@@ -370,12 +427,13 @@ fn instance(
         .virtual_routes
         .iter()
         .map(|r| {
-            route(r, &interface, family, facts).map_err(|e| {
+            route(r, Some(&interface), facts).map_err(|e| {
                 anyhow!(
-                    "{}: vrrp_instance {}: virtual_routes `{}`: {e}",
+                    "{}: vrrp_instance {}: virtual_routes {}/{}: {e}",
                     r.source,
                     inst.name,
-                    r.to
+                    r.dst,
+                    r.dst_len
                 )
             })
         })
@@ -383,6 +441,8 @@ fn instance(
     Ok(InstancePlan {
         name: inst.name.clone(),
         routes,
+        ip_rules: inst.virtual_rules.iter().map(rule).collect(),
+        promote_secondaries: inst.promote_secondaries,
         interface,
         family,
         src,
@@ -420,73 +480,134 @@ fn instance(
     })
 }
 
-/// A `virtual_routes` line as a route to install. `dev` defaults to the instance's interface
-/// when there is no gateway (as keepalived).
+/// A route line as a route to install. A unicast route without gateway or nexthops goes on
+/// `default_if` (the instance's interface) when it names no `dev`.
 fn route(
-    r: &config::VirtualRoute,
-    default_if: &str,
-    family: Family,
+    r: &config::Route,
+    default_if: Option<&str>,
     facts: &HashMap<String, IfFacts>,
-) -> Result<net::VirtualRoute> {
-    if let Some(word) = r.options.first() {
-        bail!(
-            "`{word}` is not supported by ha-agent (it installs routes with to, via, dev, src, \
-             table and metric only): remove `{word}`, or manage this route outside ha-agent"
-        );
-    }
-    let (dst, prefix_len) = if r.to == "default" {
-        let fam = r.via.map(|v| Family::of(&v)).unwrap_or(family);
-        match fam {
-            Family::Ipv4 => (IpAddr::from([0u8; 4]), 0),
-            Family::Ipv6 => (IpAddr::from([0u16; 8]), 0),
-        }
-    } else {
-        let (addr, len) = match r.to.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (r.to.as_str(), None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| anyhow!("destination `{}` is not an address", r.to))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= max)
-                .ok_or_else(|| anyhow!("prefix length `{l}` is not 0..={max}"))?,
-            None => max,
-        };
-        (addr, len)
+) -> Result<net::Route> {
+    let index = |dev: &str| {
+        facts
+            .get(dev)
+            .map(|f| f.index)
+            .ok_or_else(|| anyhow!("interface {dev} does not exist on this host"))
     };
-    let mut out = net::VirtualRoute::new(dst, prefix_len);
+    let mut out = net::Route::new(r.dst, r.dst_len);
+    out.kind = match r.kind {
+        config::RouteKind::Unicast => net::RouteKind::Unicast,
+        config::RouteKind::Blackhole => net::RouteKind::Blackhole,
+        config::RouteKind::Unreachable => net::RouteKind::Unreachable,
+        config::RouteKind::Prohibit => net::RouteKind::Prohibit,
+        config::RouteKind::Throw => net::RouteKind::Throw,
+    };
+    out.from = r.from;
     out.via = r.via;
     out.src = r.src;
     out.metric = r.metric;
-    out.table = match r.table.as_deref() {
-        None => None,
-        Some("main") => Some(254),
-        Some("local") => Some(255),
-        Some("default") => Some(253),
-        Some(t) => Some(
-            t.parse()
-                .map_err(|_| anyhow!("table `{t}`: use a number or main/local/default"))?,
-        ),
-    };
-    let dev = r.dev.as_deref().or(if r.via.is_none() {
-        Some(default_if)
-    } else {
-        None
-    });
+    out.table = r.table;
+    out.scope = r.scope.map(Scope::from_u8);
+    out.protocol = r.protocol;
+    out.onlink = r.onlink;
+    out.tos = r.tos;
+    out.realms = r.realms;
+    out.append = r.add_mode == config::RouteAddMode::Append;
+    out.exclusive = r.add_mode == config::RouteAddMode::Exclusive;
+    out.pref = r.pref;
+    out.expires = r.expires;
+    if let Some((name, lock)) = &r.congctl {
+        out.metrics
+            .push(rtnetlink::packet_route::route::RouteMetric::CcAlgo(
+                name.clone(),
+            ));
+        if *lock {
+            out.locked |= 1 << 16; // RTAX_CC_ALGO
+        }
+    }
+    for m in &r.metrics {
+        use config::MetricName as N;
+        use rtnetlink::packet_route::route::RouteMetric as M;
+        // RTAX_* numbers, for the lock bits.
+        let (metric, rtax) = match m.name {
+            N::Mtu => (M::Mtu(m.value), 2),
+            N::Window => (M::Window(m.value), 3),
+            N::Ssthresh => (M::SsThresh(m.value), 6),
+            N::Cwnd => (M::Cwnd(m.value), 7),
+            N::Advmss => (M::Advmss(m.value), 8),
+            N::Reordering => (M::Reordering(m.value), 9),
+            N::Hoplimit => (M::Hoplimit(m.value), 10),
+            N::Initcwnd => (M::InitCwnd(m.value), 11),
+            N::Initrwnd => (M::InitRwnd(m.value), 14),
+            N::Quickack => (M::QuickAck(m.value), 15),
+            N::FastopenNoCookie => (M::FastopenNoCookie(m.value), 17),
+            N::Rtt => (M::Rtt(m.value), 4),
+            N::Rttvar => (M::RttVar(m.value), 5),
+            N::RtoMin => (M::RtoMin(m.value), 13),
+            N::Features => (M::Features(m.value), 12),
+        };
+        out.metrics.push(metric);
+        if m.lock {
+            out.locked |= 1 << rtax;
+        }
+    }
+    for n in &r.nexthops {
+        out.nexthops.push(net::Nexthop {
+            via: n.via,
+            ifindex: n.dev.as_deref().map(index).transpose()?,
+            weight: n.weight,
+            onlink: n.onlink,
+        });
+    }
+    let dev = r.dev.as_deref().or(
+        if r.kind == config::RouteKind::Unicast && r.via.is_none() && r.nexthops.is_empty() {
+            default_if
+        } else {
+            None
+        },
+    );
     if let Some(dev) = dev {
-        out.ifindex = Some(
-            facts
-                .get(dev)
-                .map(|f| f.index)
-                .ok_or_else(|| anyhow!("interface {dev} does not exist on this host"))?,
-        );
+        out.ifindex = Some(index(dev)?);
+    }
+    if out.kind == net::RouteKind::Unicast
+        && out.via.is_none()
+        && out.ifindex.is_none()
+        && out.nexthops.is_empty()
+    {
+        bail!("a route needs via, dev or nexthop");
     }
     Ok(out)
+}
+
+/// A rule line as the rule to install.
+fn rule(r: &config::Rule) -> net::Rule {
+    let action = match r.action {
+        config::RuleAction::Table(t) => net::RuleAction::Table(t),
+        config::RuleAction::L3mdev => net::RuleAction::L3mdev,
+        config::RuleAction::Goto(t) => net::RuleAction::Goto(t),
+        config::RuleAction::Nop => net::RuleAction::Nop,
+        config::RuleAction::Blackhole => net::RuleAction::Blackhole,
+        config::RuleAction::Unreachable => net::RuleAction::Unreachable,
+        config::RuleAction::Prohibit => net::RuleAction::Prohibit,
+    };
+    let mut out = net::Rule::new(r.family == Family::Ipv6, action, r.priority);
+    out.from = r.from;
+    out.to = r.to;
+    out.invert = r.invert;
+    out.fwmark = r.fwmark.map(|f| f.0);
+    out.fwmask = r.fwmark.and_then(|f| f.1);
+    out.tos = r.tos;
+    out.iif = r.iif.clone();
+    out.oif = r.oif.clone();
+    out.protocol = r.protocol;
+    out.realms = r.realms;
+    out.suppress_prefixlen = r.suppress_prefixlen;
+    out.suppress_ifgroup = r.suppress_ifgroup;
+    out.tunnel_id = r.tunnel_id;
+    out.uid_range = r.uid_range;
+    out.ip_proto = r.ip_proto;
+    out.sport = r.sport;
+    out.dport = r.dport;
+    out
 }
 
 /// Every interface the configuration names (instances, VIP `dev`s, tracked interfaces).
@@ -514,7 +635,11 @@ pub fn interfaces(config: &Config) -> Vec<String> {
             add(&t.name);
         }
         for r in &inst.virtual_routes {
-            if let Some(d) = &r.dev {
+            for d in r
+                .dev
+                .iter()
+                .chain(r.nexthops.iter().filter_map(|n| n.dev.as_ref()))
+            {
                 add(d);
             }
         }
@@ -522,6 +647,19 @@ pub fn interfaces(config: &Config) -> Vec<String> {
     for g in &config.sync_groups {
         for t in &g.track_interfaces {
             add(&t.name);
+        }
+    }
+    let s = &config.statics;
+    for d in s.addresses.iter().filter_map(|a| a.dev.as_ref()) {
+        add(d);
+    }
+    for r in &s.routes {
+        for d in r
+            .dev
+            .iter()
+            .chain(r.nexthops.iter().filter_map(|n| n.dev.as_ref()))
+        {
+            add(d);
         }
     }
     out
@@ -694,8 +832,39 @@ mod tests {
         );
         assert_eq!(r[0].via, Some("192.0.2.254".parse().unwrap()));
         assert_eq!(r[0].ifindex, None);
-        assert_eq!((r[1].prefix_len, r[1].table), (0, Some(100)));
+        assert_eq!((r[1].prefix_len, r[1].table), (0, 100));
         assert_eq!((r[2].prefix_len, r[2].ifindex), (32, Some(2)));
+    }
+
+    #[test]
+    fn routes_rules_and_statics_are_planned() {
+        let p = plan(
+            "static_ipaddress {\n 10.10.0.1/24 dev eth1\n}\n\
+             static_routes {\n 10.20.0.0/16 via 10.10.0.254 dev eth1\n}\n\
+             static_rules {\n from 10.10.0.1 table 50 priority 90\n}\n\
+             vrrp_instance R {\n interface eth0\n virtual_router_id 9\n promote_secondaries\n \
+             virtual_ipaddress {\n 192.0.2.200/24\n }\n \
+             virtual_routes {\n default table 100 nexthop via 192.0.2.1 dev eth2 weight 2 nexthop via 192.0.2.2\n \
+             blackhole 203.0.113.0/24 table 100\n 198.51.100.0/24 via 192.0.2.1 mtu lock 1400\n }\n \
+             virtual_rules {\n from 192.0.2.200 table 100 priority 100\n }\n}\n",
+        );
+        let i = &p.instances[0];
+        assert!(i.promote_secondaries);
+        let r = &i.routes;
+        assert_eq!(r[0].nexthops[0].ifindex, Some(4));
+        assert_eq!(r[0].nexthops[0].weight, Some(2));
+        assert_eq!(r[0].ifindex, None, "a multipath route takes no default dev");
+        assert_eq!((r[1].kind, r[1].ifindex), (net::RouteKind::Blackhole, None));
+        assert_eq!(r[2].locked, 1 << 2, "RTAX_MTU is 2");
+        assert_eq!(i.ip_rules[0].action, net::RuleAction::Table(100));
+        assert_eq!(
+            i.ip_rules[0].from,
+            Some(("192.0.2.200".parse().unwrap(), 32))
+        );
+        assert_eq!(p.statics.addresses[0].entry.interface, "eth1");
+        assert_eq!(p.statics.routes[0].entry.ifindex, Some(3));
+        assert_eq!(p.statics.rules[0].entry.priority, 90);
+        assert!(p.statics.rules[0].track);
     }
 
     #[test]

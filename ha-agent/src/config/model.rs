@@ -46,6 +46,16 @@ pub struct Config {
     pub interface_refs: Vec<InterfaceRef>,
     /// How the file was read (`--config-id`, `--allow-unsupported`): a reload reads it the same way.
     pub read_options: super::ReadOptions,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: set at start, removed at stop.
+    pub statics: Statics,
+}
+
+/// The root blocks keepalived sets at start whatever the VRRP state, and removes at stop.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statics {
+    pub addresses: Vec<VirtualAddress>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
 }
 
 impl Config {
@@ -362,20 +372,177 @@ pub struct VirtualAddress {
     pub preferred_lft: Option<u32>,
 }
 
-/// One line of `virtual_routes`, kept close to `ip route` words.
+/// A route of `virtual_routes` or `static_routes`, as keepalived reads it
+/// (keepalived/vrrp/vrrp_iproute.c `alloc_route`): `ip route` words, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VirtualRoute {
+pub struct Route {
     /// Where the line starts.
     pub source: Source,
-    /// Destination: `default` or `ADDR[/len]` (the `to` keyword is optional).
-    pub to: String,
+    pub family: Family,
+    /// `unicast` (default), `blackhole`, `unreachable`, `prohibit`, `throw`.
+    pub kind: RouteKind,
+    /// Destination and prefix length (`default`: the family's 0/0).
+    pub dst: IpAddr,
+    pub dst_len: u8,
+    /// `from ADDR[/LEN]`: source prefix (`RTA_SRC`), IPv6 only as in keepalived.
+    pub from: Option<(IpAddr, u8)>,
+    /// `src ADDR`: the preferred source (`RTA_PREFSRC`).
+    pub src: Option<IpAddr>,
+    /// `via ADDR` (or the deprecated `gw`).
+    pub via: Option<IpAddr>,
+    /// `dev IF` / `oif IF`.
+    pub dev: Option<String>,
+    /// `table N|NAME` (default main, 254).
+    pub table: u32,
+    /// `metric|priority|preference N`.
+    pub metric: Option<u32>,
+    /// `scope S`; unset: as `ip route` (link for a device route without gateway, else global).
+    pub scope: Option<u8>,
+    /// `protocol P`; keepalived's own (18) unless set with `no_track`.
+    pub protocol: u8,
+    /// `onlink`.
+    pub onlink: bool,
+    /// `tos|dsfield N`.
+    pub tos: u8,
+    /// `realms [SRC/]DST` as the kernel keeps it: SRC << 16 | DST (IPv4, `RTA_FLOW`).
+    pub realms: Option<u32>,
+    /// `pref low|medium|high|N` (IPv6 router preference, `RTA_PREF`).
+    pub pref: Option<u8>,
+    /// `expires N` seconds (IPv6, `RTA_EXPIRES`).
+    pub expires: Option<u32>,
+    /// `mtu [lock] N`, `advmss N`, … (`RTA_METRICS`).
+    pub metrics: Vec<RouteMetric>,
+    /// `congctl [lock] NAME` (`RTAX_CC_ALGO`).
+    pub congctl: Option<(String, bool)>,
+    /// `nexthop via ADDR [dev IF] [weight N] [onlink] …`, or the two gateways of `via A or B`.
+    pub nexthops: Vec<Nexthop>,
+    /// `prepend` (keepalived's default), `append` or `add`: how it goes in beside other
+    /// routes to the same destination.
+    pub add_mode: RouteAddMode,
+    /// `no_track`.
+    pub no_track: bool,
+}
+
+/// How a route is added where routes to the same destination, type of service and metric
+/// exist (`ip route prepend|append|add`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteAddMode {
+    /// In front of them (keepalived's default: `NLM_F_CREATE` alone).
+    #[default]
+    Prepend,
+    /// Behind them (`NLM_F_APPEND`).
+    Append,
+    /// Not at all (`NLM_F_EXCL`).
+    Exclusive,
+}
+
+/// `rtm_type` of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// One `RTAX_*` route metric: which, its value, and whether it is `lock`ed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMetric {
+    pub name: MetricName,
+    pub value: u32,
+    pub lock: bool,
+}
+
+/// The `RTAX_*` metrics a route line may set, with an integer value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricName {
+    Mtu,
+    Advmss,
+    Hoplimit,
+    Window,
+    Cwnd,
+    Initcwnd,
+    Initrwnd,
+    Ssthresh,
+    Reordering,
+    Quickack,
+    FastopenNoCookie,
+    /// In the kernel's units: 1/8 ms.
+    Rtt,
+    /// In the kernel's units: 1/4 ms.
+    Rttvar,
+    /// In ms.
+    RtoMin,
+    /// `features ecn`: `RTAX_FEATURE_ECN`.
+    Features,
+}
+
+/// One path of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nexthop {
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
-    pub src: Option<IpAddr>,
-    pub table: Option<String>,
-    pub metric: Option<u32>,
-    /// Other `ip route` words, as written (`blackhole`, `onlink`, `mtu 1400`, …).
-    pub options: Vec<String>,
+    /// `weight N` (1-256).
+    pub weight: Option<u16>,
+    pub onlink: bool,
+}
+
+/// A rule of `virtual_rules` or `static_rules` (keepalived/vrrp/vrrp_iprule.c `alloc_rule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub source: Source,
+    pub family: Family,
+    /// `from ADDR[/LEN]` (`all` is 0/0).
+    pub from: Option<(IpAddr, u8)>,
+    /// `to ADDR[/LEN]`.
+    pub to: Option<(IpAddr, u8)>,
+    pub action: RuleAction,
+    /// `preference|priority|order N`; unset, keepalived's count down from 16384, with a warning.
+    pub priority: u32,
+    /// `not`.
+    pub invert: bool,
+    /// `fwmark N[/MASK]`.
+    pub fwmark: Option<(u32, Option<u32>)>,
+    /// `tos|dsfield N`.
+    pub tos: u8,
+    /// `iif IF` / `dev IF`.
+    pub iif: Option<String>,
+    /// `oif IF`.
+    pub oif: Option<String>,
+    /// keepalived's own (18) unless `no_track` (then none).
+    pub protocol: Option<u8>,
+    /// `realms [SRC/]DST`: SRC << 16 | DST (IPv4).
+    pub realms: Option<u32>,
+    /// `suppress_prefixlength|sup_pl N`.
+    pub suppress_prefixlen: Option<u32>,
+    /// `suppress_ifgroup|sup_group N`.
+    pub suppress_ifgroup: Option<u32>,
+    /// `tunnel-id N`.
+    pub tunnel_id: Option<u64>,
+    /// `uidrange A-B`.
+    pub uid_range: Option<(u32, u32)>,
+    /// `ipproto tcp|udp|icmp|…|N`.
+    pub ip_proto: Option<u8>,
+    /// `sport N[-M]`, `dport N[-M]`.
+    pub sport: Option<(u16, u16)>,
+    pub dport: Option<(u16, u16)>,
+    pub no_track: bool,
+}
+
+/// What a rule does with a packet it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    /// `table|lookup N`.
+    Table(u32),
+    /// `l3mdev`: the table of the VRF device the packet came in or goes out on.
+    L3mdev,
+    /// `goto N`.
+    Goto(u32),
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,7 +616,11 @@ pub struct VrrpInstance {
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualAddress>,
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
-    pub virtual_routes: Vec<VirtualRoute>,
+    pub virtual_routes: Vec<Route>,
+    /// `virtual_rules`: added with the VIPs, removed with them.
+    pub virtual_rules: Vec<Rule>,
+    /// `promote_secondaries`: set `net.ipv4.conf.IF.promote_secondaries` on the interface.
+    pub promote_secondaries: bool,
     /// `unicast_src_ip` or `mcast_src_ip` (one setting in keepalived: `vrrp_srcip_handler`).
     pub src_ip: Option<IpAddr>,
     /// `unicast_peer { … }`: adverts are unicast to these when there are any.

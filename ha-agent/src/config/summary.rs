@@ -146,6 +146,16 @@ pub fn summary(config: &Config) -> String {
             out.push('\n');
         }
     }
+    let st = &config.statics;
+    for a in &st.addresses {
+        let _ = writeln!(out, "static address {}", vip(a));
+    }
+    for r in &st.routes {
+        let _ = writeln!(out, "static route {}", route_line(r));
+    }
+    for r in &st.rules {
+        let _ = writeln!(out, "static rule {}", rule_line(r));
+    }
     for i in &config.instances {
         let _ = writeln!(
             out,
@@ -228,14 +238,10 @@ pub fn summary(config: &Config) -> String {
             let _ = writeln!(out, "  excluded VIP {}", vip(v));
         }
         for r in &i.virtual_routes {
-            let mut s = format!("  route {}", r.to);
-            if let Some(v) = r.via {
-                let _ = write!(s, " via {v}");
-            }
-            if let Some(d) = &r.dev {
-                let _ = write!(s, " dev {d}");
-            }
-            let _ = writeln!(out, "{s}");
+            let _ = writeln!(out, "  route {}", route_line(r));
+        }
+        for r in &i.virtual_rules {
+            let _ = writeln!(out, "  rule {}", rule_line(r));
         }
         tracker_lines(
             &mut out,
@@ -356,4 +362,55 @@ pub fn ignored_line(ignored: &[super::Ignored]) -> String {
         failover.len() + replaced.len(),
         parts.join("; ")
     )
+}
+
+/// A route as `ip route` would write its main words.
+fn route_line(r: &Route) -> String {
+    let mut s = match r.kind {
+        RouteKind::Unicast => String::new(),
+        k => format!("{} ", format!("{k:?}").to_lowercase()),
+    };
+    let _ = write!(s, "{}/{}", r.dst, r.dst_len);
+    if let Some(v) = r.via {
+        let _ = write!(s, " via {v}");
+    }
+    if let Some(d) = &r.dev {
+        let _ = write!(s, " dev {d}");
+    }
+    for n in &r.nexthops {
+        let _ = write!(s, " nexthop");
+        if let Some(v) = n.via {
+            let _ = write!(s, " via {v}");
+        }
+        if let Some(w) = n.weight {
+            let _ = write!(s, " weight {w}");
+        }
+    }
+    if r.table != 254 {
+        let _ = write!(s, " table {}", r.table);
+    }
+    s
+}
+
+/// A rule as `ip rule` would write its main words.
+fn rule_line(r: &Rule) -> String {
+    let mut s = format!("pref {}", r.priority);
+    if r.invert {
+        s.push_str(" not");
+    }
+    match r.from {
+        Some((a, l)) => {
+            let _ = write!(s, " from {a}/{l}");
+        }
+        None => s.push_str(" from all"),
+    }
+    if let Some((a, l)) = r.to {
+        let _ = write!(s, " to {a}/{l}");
+    }
+    let _ = match r.action {
+        RuleAction::Table(t) => write!(s, " lookup {t}"),
+        RuleAction::Goto(t) => write!(s, " goto {t}"),
+        a => write!(s, " {}", format!("{a:?}").to_lowercase()),
+    };
+    s
 }

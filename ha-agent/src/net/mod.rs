@@ -1,7 +1,8 @@
 //! What the agent does to the network, as opposed to what comes in (`datapath`):
 //!
 //! - [`advert`]: sends VRRP adverts on raw `IPPROTO_VRRP` sockets (multicast or unicast peers),
-//! - [`vip`]: adds and removes virtual addresses and `virtual_routes` with rtnetlink,
+//! - [`vip`]: adds and removes virtual addresses with rtnetlink,
+//! - [`route`]: adds and removes routes and policy rules (virtual and static) with rtnetlink,
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements on an `AF_PACKET` socket,
 //! - [`link`]: interface facts (ifindex, MAC, oper state, primary addresses) and link events,
 //! - [`conflict`]: ARP and neighbour advertisements from other hosts, for address conflicts.
@@ -14,6 +15,7 @@ pub mod conflict;
 pub mod garp;
 pub mod link;
 pub mod netlink;
+pub mod route;
 pub(crate) mod sockopt;
 pub mod vip;
 
@@ -22,9 +24,9 @@ pub use conflict::{Claim, ClaimError, ClaimWatch};
 pub use garp::{GarpError, GarpSender};
 pub use link::{InterfaceInfo, LinkError, LinkEvent, LinkWatch, OperState};
 pub use netlink::{Netlink, NetlinkError};
+pub use route::{Deleted, DeletionWatch, Nexthop, Route, RouteKind, Rule, RuleAction};
 pub use vip::{
     AddOutcome, DelOutcome, IfAddress, LIFETIME_FOREVER, Scope, Vip, VipError, VipFlags,
-    VirtualRoute,
 };
 
 use std::{

@@ -1,5 +1,4 @@
-//! Virtual IP addresses and `virtual_routes`, added and removed with rtnetlink
-//! (`RTM_NEWADDR`/`RTM_DELADDR`, `RTM_NEWROUTE`/`RTM_DELROUTE`).
+//! Virtual IP addresses, added and removed with rtnetlink (`RTM_NEWADDR`/`RTM_DELADDR`).
 //!
 //! Both directions are idempotent, as a failover agent needs them to be: a restarted master finds
 //! its VIPs already there, a backup removes VIPs it never had. The outcome says which case it was.
@@ -11,17 +10,15 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use futures::{StreamExt, TryStreamExt};
-use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
-use rtnetlink::packet_route::route::{RouteMessage, RouteScope};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::netlink::{Netlink, to_io};
@@ -329,132 +326,13 @@ pub struct IfAddress {
     pub noprefixroute: bool,
 }
 
-/// One `virtual_routes` entry: `[src <addr>] <dst>/<prefix> [via <gw>] [dev <if>] [scope <s>]
-/// [table <id>] [metric <n>]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VirtualRoute {
-    pub dst: IpAddr,
-    pub prefix_len: u8,
-    pub via: Option<IpAddr>,
-    /// The `dev`; a route without `via` needs one.
-    pub ifindex: Option<u32>,
-    /// `src`: the preferred source (`RTA_PREFSRC`).
-    pub src: Option<IpAddr>,
-    /// `RTA_PRIORITY`.
-    pub metric: Option<u32>,
-    /// Routing table; main (254) when `None`.
-    pub table: Option<u32>,
-    /// When `None`, as `ip route`: link scope without a gateway, global with one (IPv4; IPv6
-    /// routes are always global).
-    pub scope: Option<Scope>,
-}
-
-impl VirtualRoute {
-    /// A route to `dst/prefix_len` with nothing else set.
-    pub fn new(dst: IpAddr, prefix_len: u8) -> Self {
-        Self {
-            dst,
-            prefix_len,
-            via: None,
-            ifindex: None,
-            src: None,
-            metric: None,
-            table: None,
-            scope: None,
-        }
-    }
-
-    fn invalid(&self, why: &'static str) -> VipError {
-        VipError::Invalid {
-            what: format!("route {self}"),
-            why,
-        }
-    }
-
-    fn message(&self) -> Result<RouteMessage, VipError> {
-        if self.via.is_none() && self.ifindex.is_none() {
-            return Err(self.invalid("a route needs a gateway (via) or a device (dev)"));
-        }
-        let same_family = |a: &IpAddr| a.is_ipv4() == self.dst.is_ipv4();
-        if !self.via.iter().chain(self.src.iter()).all(same_family) {
-            return Err(self.invalid("via and src must be of the destination's family"));
-        }
-        let mut msg = match self.dst {
-            IpAddr::V4(dst) => {
-                if self.prefix_len > 32 {
-                    return Err(self.invalid("prefix length longer than the address"));
-                }
-                let mut b =
-                    RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(dst, self.prefix_len);
-                if let Some(IpAddr::V4(gw)) = self.via {
-                    b = b.gateway(gw);
-                }
-                if let Some(IpAddr::V4(src)) = self.src {
-                    b = b.pref_source(src);
-                }
-                let scope = self.scope.unwrap_or(if self.via.is_some() {
-                    Scope::Global
-                } else {
-                    Scope::Link
-                });
-                b.scope(RouteScope::from(scope.as_u8())).build()
-            }
-            IpAddr::V6(dst) => {
-                if self.prefix_len > 128 {
-                    return Err(self.invalid("prefix length longer than the address"));
-                }
-                let mut b =
-                    RouteMessageBuilder::<Ipv6Addr>::new().destination_prefix(dst, self.prefix_len);
-                if let Some(IpAddr::V6(gw)) = self.via {
-                    b = b.gateway(gw);
-                }
-                if let Some(IpAddr::V6(src)) = self.src {
-                    b = b.pref_source(src);
-                }
-                b.build()
-            }
-        };
-        let mut extra = RouteMessageBuilder::<IpAddr>::new();
-        if let Some(ifindex) = self.ifindex {
-            extra = extra.output_interface(ifindex);
-        }
-        if let Some(metric) = self.metric {
-            extra = extra.priority(metric);
-        }
-        if let Some(table) = self.table {
-            extra = extra.table_id(table);
-        }
-        let extra = extra.build();
-        msg.attributes.extend(extra.attributes);
-        if self.table.is_some() {
-            msg.header.table = extra.header.table;
-        }
-        Ok(msg)
-    }
-}
-
-impl fmt::Display for VirtualRoute {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.dst, self.prefix_len)?;
-        if let Some(via) = self.via {
-            write!(f, " via {via}")?;
-        }
-        if let Some(ifindex) = self.ifindex {
-            write!(f, " dev #{ifindex}")?;
-        }
-        if let Some(table) = self.table {
-            write!(f, " table {table}")?;
-        }
-        if let Some(metric) = self.metric {
-            write!(f, " metric {metric}")?;
-        }
-        Ok(())
-    }
-}
-
 impl Netlink {
     /// Sends one request that expects an ACK; `Err(errno)` for a NACK.
-    async fn acked(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), io::Error> {
+    pub(super) async fn acked(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<(), io::Error> {
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags;
         let mut responses = self.handle().clone().request(req).map_err(to_io)?;
@@ -581,44 +459,6 @@ impl Netlink {
                 preferred_lft,
                 noprefixroute: flags.contains(AddressFlags::Noprefixroute),
             });
-        }
-    }
-
-    /// Adds `route` (`RTM_NEWROUTE`, `NLM_F_EXCL`); an existing one is
-    /// [`AddOutcome::AlreadyPresent`].
-    pub async fn add_route(&self, route: &VirtualRoute) -> Result<AddOutcome, VipError> {
-        let msg = route.message()?;
-        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-        match self.acked(RouteNetlinkMessage::NewRoute(msg), flags).await {
-            Ok(()) => Ok(AddOutcome::Added),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(AddOutcome::AlreadyPresent),
-            Err(io_error) => Err(VipError::Netlink {
-                call: "RTM_NEWROUTE",
-                what: format!("route {route}"),
-                ifindex: route.ifindex.unwrap_or(0),
-                io_error,
-            }),
-        }
-    }
-
-    /// Removes `route` (`RTM_DELROUTE`); a missing one is [`DelOutcome::AlreadyAbsent`].
-    pub async fn del_route(&self, route: &VirtualRoute) -> Result<DelOutcome, VipError> {
-        let msg = route.message()?;
-        match self
-            .acked(
-                RouteNetlinkMessage::DelRoute(msg),
-                NLM_F_REQUEST | NLM_F_ACK,
-            )
-            .await
-        {
-            Ok(()) => Ok(DelOutcome::Removed),
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(DelOutcome::AlreadyAbsent),
-            Err(io_error) => Err(VipError::Netlink {
-                call: "RTM_DELROUTE",
-                what: format!("route {route}"),
-                ifindex: route.ifindex.unwrap_or(0),
-                io_error,
-            }),
         }
     }
 }

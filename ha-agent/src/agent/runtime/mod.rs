@@ -28,6 +28,7 @@ mod inputs;
 mod intake;
 mod lifecycle;
 mod reload;
+mod statics;
 mod vips;
 
 use std::{collections::HashMap, time::Instant};
@@ -151,6 +152,9 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         .report_foreign(&all, &rt.plan, &rt.facts, false)
         .await;
     rt.vips.remove_stale(&rt.plan, &rt.facts, &[]).await;
+    let mut statics =
+        statics::Statics::new(crate::net::Netlink::new().context("opening rtnetlink")?);
+    statics.apply(&rt.plan, &rt.facts).await;
     rt.attach(HashMap::new())?;
     let io = rt.open_io()?;
     rt.start_io(io);
@@ -180,7 +184,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            _ = sighup.recv() => rt = rt.reload().await,
+            _ = sighup.recv() => {
+                rt = rt.reload().await;
+                statics.apply(&rt.plan, &rt.facts).await;
+            }
             _ = sleep_until(deadline) => {
                 // After a stall longer than a master-down interval (a hung or starved agent)
                 // the timer is due and the master's adverts wait unread: let the receive tasks
@@ -198,9 +205,11 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             }
             Some(inc) = inbox.adverts.recv() => rt.on_advert(inc).await,
             Some(update) = inbox.scripts.recv() => rt.on_script(update).await,
+            gone = statics.next_deletion() => statics.deleted(gone, &rt.facts).await,
             Some(event) = links.next_event() => {
                 if rt.on_link(event).await {
                     rt = rt.reload().await;
+                    statics.apply(&rt.plan, &rt.facts).await;
                 }
             }
             Some(()) = inbox.files.recv() => {
@@ -253,6 +262,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         () = rt.await_handover(resigned, &mut inbox.adverts) => {}
     }
     rt.fifos.close().await;
+    statics.clear(&rt.facts).await;
     rt.datapaths.close();
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! The VIPs and virtual routes on the host: netlink add and remove, the retries of an add the
-//! kernel refused (and the FAULT they end in), stale VIPs an earlier run left, VIPs someone else
-//! configured, and the "own address" rule.
+//! The VIPs, virtual routes and virtual rules on the host: netlink add and remove, the retries
+//! of an add the kernel refused (and the FAULT they end in), stale VIPs, routes and rules an
+//! earlier run left, VIPs someone else configured, and the "own address" rule.
 
 use std::{
     collections::HashMap,
@@ -164,7 +164,12 @@ impl Vips {
         self.report_foreign(&[ip], plan, facts, false).await;
         for route in &ip.routes {
             if let Err(e) = self.netlink.add_route(route).await {
-                error!(instance = %ip.name, "adding virtual route to {}/{}: {e}", route.dst, route.prefix_len);
+                error!(instance = %ip.name, "adding virtual route {route}: {e}");
+            }
+        }
+        for rule in &ip.ip_rules {
+            if let Err(e) = self.netlink.add_rule(rule).await {
+                error!(instance = %ip.name, "adding virtual rule {rule}: {e}");
             }
         }
     }
@@ -178,9 +183,14 @@ impl Vips {
         facts: &HashMap<String, IfFacts>,
     ) {
         self.retry[i] = None;
+        for rule in &ip.ip_rules {
+            if let Err(e) = self.netlink.del_rule(rule).await {
+                error!(instance = %ip.name, "removing virtual rule {rule}: {e}");
+            }
+        }
         for route in &ip.routes {
             if let Err(e) = self.netlink.del_route(route).await {
-                error!(instance = %ip.name, "removing virtual route to {}/{}: {e}", route.dst, route.prefix_len);
+                error!(instance = %ip.name, "removing virtual route {route}: {e}");
             }
         }
         for pv in &ip.vips {
@@ -257,9 +267,9 @@ impl Vips {
         Retried::Fault
     }
 
-    /// VIPs of this configuration left on the host by a run that crashed are removed before
-    /// anything else, so a node that is not master does not answer for them (`kept`: the
-    /// instances a reload keeps, whose VIPs are theirs).
+    /// VIPs, virtual rules and routes of this configuration left on the host by a run that
+    /// crashed are removed before anything else, so a node that is not master does not answer
+    /// or route for them (`kept`: the instances a reload keeps, whose VIPs are theirs).
     pub async fn remove_stale(
         &self,
         plan: &Plan,
@@ -267,6 +277,24 @@ impl Vips {
         kept: &[String],
     ) {
         for ip in plan.instances.iter().filter(|i| !kept.contains(&i.name)) {
+            for rule in &ip.ip_rules {
+                match self.netlink.del_rule(rule).await {
+                    Ok(DelOutcome::Removed) => {
+                        warn!(instance = %ip.name, "removed stale virtual rule {rule} (left by an earlier run)")
+                    }
+                    Ok(DelOutcome::AlreadyAbsent) => {}
+                    Err(e) => warn!(instance = %ip.name, "checking for a stale rule {rule}: {e}"),
+                }
+            }
+            for route in &ip.routes {
+                match self.netlink.del_route(route).await {
+                    Ok(DelOutcome::Removed) => {
+                        warn!(instance = %ip.name, "removed stale virtual route {route} (left by an earlier run)")
+                    }
+                    Ok(DelOutcome::AlreadyAbsent) => {}
+                    Err(e) => warn!(instance = %ip.name, "checking for a stale route {route}: {e}"),
+                }
+            }
             for pv in &ip.vips {
                 let Some(f) = facts.get(&pv.interface) else {
                     continue;

@@ -1,11 +1,11 @@
-//! Address lines of an instance: `virtual_ipaddress` (`ip addr` words), `virtual_routes`
-//! (`ip route` words), and the address syntax they share (`ADDR[/LEN]`, interface names, scopes).
+//! Address lines: `virtual_ipaddress` and `static_ipaddress` (`ip addr` words), and the address
+//! syntax route and rule lines share (`ADDR[/LEN]`, interface names, scopes).
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{Builder, source};
+use super::Builder;
 use crate::config::lexer::Word;
-use crate::config::model::{VirtualAddress, VirtualRoute};
+use crate::config::model::VirtualAddress;
 use crate::config::parser::Stmt;
 
 impl Builder<'_> {
@@ -226,7 +226,7 @@ impl Builder<'_> {
     }
 
     /// `ADDR[/LEN]` (vrrp_ipaddress.c `parse_ipaddress`).
-    fn addr_prefix(&mut self, kw: &str, w: &Word) -> Option<(IpAddr, u8)> {
+    pub(super) fn addr_prefix(&mut self, kw: &str, w: &Word) -> Option<(IpAddr, u8)> {
         let (a, len) = match w.text.split_once('/') {
             Some((a, l)) => (a, Some(l)),
             None => (w.text.as_str(), None),
@@ -257,115 +257,10 @@ impl Builder<'_> {
         };
         Some((addr, prefix))
     }
-
-    /// One `virtual_routes` line, `ip route` style (keepalived/vrrp/vrrp_iproute.c `alloc_route`).
-    pub(super) fn route(&mut self, l: &Stmt) -> Option<VirtualRoute> {
-        let words: Vec<&Word> = std::iter::once(&l.keyword).chain(l.args.iter()).collect();
-        let mut r = VirtualRoute {
-            source: source(l.pos()),
-            to: String::new(),
-            via: None,
-            dev: None,
-            src: None,
-            table: None,
-            metric: None,
-            options: Vec::new(),
-        };
-        let mut i = 0;
-        while i < words.len() {
-            let w = words[i];
-            let next = words.get(i + 1).copied();
-            let need = |b: &mut Self| -> Option<&Word> {
-                if next.is_none() {
-                    b.d.error(
-                        &l.end_pos(),
-                        format!(
-                            "virtual_routes: {}: expected a value, found end of line",
-                            w.text
-                        ),
-                    );
-                }
-                next
-            };
-            match w.text.as_str() {
-                "src" | "via" | "gw" => {
-                    let val = need(self)?;
-                    let a = self.ip_word(&format!("virtual_routes: {}", w.text), val)?;
-                    if w.text == "src" {
-                        r.src = Some(a);
-                    } else {
-                        r.via = Some(a);
-                    }
-                    i += 2;
-                }
-                "dev" | "oif" => {
-                    let val = need(self)?;
-                    self.interface_ref(&val.text, &val.pos, format!("virtual_routes: {}", w.text));
-                    r.dev = Some(val.text.clone());
-                    i += 2;
-                }
-                "table" => {
-                    r.table = Some(need(self)?.text.clone());
-                    i += 2;
-                }
-                "metric" | "priority" | "preference" => {
-                    let val = need(self)?;
-                    r.metric = Some(self.uint_word(
-                        "virtual_routes: metric",
-                        val,
-                        0,
-                        u64::from(u32::MAX),
-                    )? as u32);
-                    i += 2;
-                }
-                "to" => {
-                    let val = need(self)?;
-                    r.to = self.route_dest(val)?;
-                    i += 2;
-                }
-                "blackhole" | "unreachable" | "prohibit" | "throw" | "onlink" | "no_track" => {
-                    r.options.push(w.text.clone());
-                    i += 1;
-                }
-                _ if r.to.is_empty() && i == 0 || (r.to.is_empty() && looks_like_dest(&w.text)) => {
-                    r.to = self.route_dest(w)?;
-                    i += 1;
-                }
-                _ => {
-                    // Other `ip route` attributes (scope, proto, mtu, advmss, …) with their value.
-                    r.options.push(w.text.clone());
-                    if let Some(n) = next {
-                        r.options.push(n.text.clone());
-                    }
-                    i += 2;
-                }
-            }
-        }
-        if r.to.is_empty() {
-            self.d
-                .error(l.pos(), "virtual_routes: no destination in route");
-            return None;
-        }
-        Some(r)
-    }
-
-    fn route_dest(&mut self, w: &Word) -> Option<String> {
-        if matches!(w.text.as_str(), "default" | "any" | "all" | "default6") {
-            return Some(w.text.clone());
-        }
-        let (a, len) = self.addr_prefix("virtual_routes", w)?;
-        Some(format!("{a}/{len}"))
-    }
 }
 
 pub(super) fn is_link_local6(a: &std::net::Ipv6Addr) -> bool {
     (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
-fn looks_like_dest(s: &str) -> bool {
-    s.split('/')
-        .next()
-        .is_some_and(|a| a.parse::<IpAddr>().is_ok())
 }
 
 /// The kernel's rule for interface names (IFNAMSIZ 16; keepalived `vrrp_int_handler`).
@@ -382,7 +277,7 @@ pub(super) fn bad_ifname(name: &str) -> Option<String> {
 }
 
 /// /etc/iproute2/rt_scopes names (keepalived `find_rttables_scope`).
-fn scope_value(s: &str) -> Option<u8> {
+pub(super) fn scope_value(s: &str) -> Option<u8> {
     match s {
         "global" | "universe" => Some(0),
         "site" => Some(200),

@@ -37,6 +37,8 @@ impl Builder<'_> {
             vips: Vec::new(),
             evips: Vec::new(),
             routes: Vec::new(),
+            rules: Vec::new(),
+            promote_secondaries: false,
             src_ip: None,
             peers: Vec::new(),
             unicast_configured: false,
@@ -210,14 +212,16 @@ impl Builder<'_> {
                 }
             }
             "virtual_routes" => {
-                self.extra_args(x, 0);
-                let Some(lines) = self.block(x) else { return };
-                for l in lines {
-                    self.no_block(l);
-                    if let Some(r) = self.route(l) {
-                        v.routes.push(r);
-                    }
-                }
+                let r = self.route_block(x);
+                v.routes.extend(r);
+            }
+            "virtual_rules" => {
+                let r = self.rule_block(x);
+                v.rules.extend(r);
+            }
+            "promote_secondaries" => {
+                self.bare_flag(x);
+                v.promote_secondaries = true;
             }
             "unicast_src_ip" | "mcast_src_ip" => {
                 // vrrp_srcip_handler: sets the instance family; must match it.

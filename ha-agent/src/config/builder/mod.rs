@@ -17,7 +17,8 @@
 //! - `trackers.rs`: `vrrp_script`, `track_file`, `track_*` references and their weights, and
 //!   resolving those references against the definitions;
 //! - `instances.rs`: `vrrp_instance` keywords;
-//! - `addresses.rs`: `virtual_ipaddress`, `virtual_routes` lines and address syntax;
+//! - `addresses.rs`: `virtual_ipaddress` lines and address syntax;
+//! - `routes.rs`: route and rule lines (`virtual_routes`/`_rules`, `static_*`);
 //! - `sync_groups.rs`: `vrrp_sync_group`, its members and its trackers;
 //! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
 //!   steps) and the VRID conflicts between instances;
@@ -28,6 +29,7 @@ mod args;
 mod globals;
 mod instances;
 mod resolve;
+mod routes;
 mod sync_groups;
 mod trackers;
 
@@ -56,6 +58,8 @@ pub(crate) fn build(stmts: &[Stmt], options: &ReadOptions, diags: &mut Diags) ->
         track_processes: Vec::new(),
         instances: Vec::new(),
         groups: Vec::new(),
+        statics: Statics::default(),
+        rule_priority: (routes::RULE_START_PRIORITY, routes::RULE_START_PRIORITY),
     };
     for st in stmts {
         b.root(st);
@@ -111,7 +115,9 @@ struct RawInstance {
     auth: RawAuth,
     vips: Vec<(VirtualAddress, Pos)>,
     evips: Vec<(VirtualAddress, Pos)>,
-    routes: Vec<VirtualRoute>,
+    routes: Vec<Route>,
+    rules: Vec<Rule>,
+    promote_secondaries: bool,
     src_ip: Option<IpAddr>,
     peers: Vec<UnicastPeer>,
     unicast_configured: bool,
@@ -165,6 +171,9 @@ struct Builder<'d> {
     track_processes: Vec<(TrackProcess, Pos)>,
     instances: Vec<RawInstance>,
     groups: Vec<RawGroup>,
+    statics: Statics,
+    /// The preference of the next IPv4 and IPv6 rule written without one.
+    rule_priority: (u32, u32),
 }
 
 /// Top-level blocks, and the resolution once every block is read.
@@ -183,6 +192,15 @@ impl Builder<'_> {
             "vrrp_instance" => self.vrrp_instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "track_file" | "vrrp_track_file" => self.track_file_def(st),
+            "static_ipaddress" => self.static_addresses(st),
+            "static_routes" => {
+                let r = self.route_block(st);
+                self.statics.routes.extend(r);
+            }
+            "static_rules" => {
+                let r = self.rule_block(st);
+                self.statics.rules.extend(r);
+            }
             "vrrp_track_process" => self.track_process_def(st),
             // core/global_parser.c instance_handler: the first one wins.
             "instance" => {
@@ -273,6 +291,7 @@ impl Builder<'_> {
             sync_groups,
             interface_refs: self.interface_refs,
             read_options: ReadOptions::default(),
+            statics: self.statics,
         }
     }
 }

@@ -157,6 +157,8 @@ impl Builder<'_> {
             virtual_ipaddress: vips,
             virtual_ipaddress_excluded: evips,
             virtual_routes: raw.routes.clone(),
+            virtual_rules: raw.rules.clone(),
+            promote_secondaries: raw.promote_secondaries,
             src_ip: raw.src_ip,
             unicast_peers: raw.peers.clone(),
             mcast_group,
