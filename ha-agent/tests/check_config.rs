@@ -433,6 +433,29 @@ fn allow_unsupported_runs_without_the_keyword_and_says_so() {
     );
 }
 
+/// `-i ID` picks the `@ID` lines; without it the id is the host name up to its first dot, as
+/// keepalived.
+#[test]
+fn config_id_picks_the_conditional_lines() {
+    let s = Scratch::new("cfgid");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim().split('.').next().unwrap().to_owned();
+    let conf = format!(
+        "$PRIO=100\n@node1 $PRIO=150\n@{host} $PRIO=120\n{}",
+        instance("    priority $PRIO\n")
+    );
+    let path = s.write("cfgid.conf", &conf);
+    for (args, want) in [
+        (&["-i", "node1"][..], "priority 150"),
+        (&["--config-id", "other"][..], "priority 100"),
+        (&[][..], "priority 120"),
+    ] {
+        let (code, out, err) = s.check_config_with(&path, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains(want), "{args:?}: want {want}:\n{out}");
+    }
+}
+
 /// keepalived's warning: scripts run as root without enable_script_security. check-config
 /// accepts the file and says so.
 #[test]
