@@ -433,6 +433,38 @@ fn include_skips_executable_files() {
     );
 }
 
+/// keepalived accepts the same VIP twice: a warning, and the address once.
+#[test]
+fn duplicate_vip_is_added_once_with_a_warning() {
+    let l = parse_ok(
+        "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/24\n  10.0.0.2\n  10.0.0.1/24\n }\n virtual_ipaddress_excluded {\n  10.0.0.2\n  10.0.0.3\n  10.0.0.3\n }\n}\n",
+    );
+    let i = &l.config.instances[0];
+    let vips: Vec<IpAddr> = i.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    assert_eq!(vips, [v4("10.0.0.1"), v4("10.0.0.2")]);
+    let evips: Vec<IpAddr> = i
+        .virtual_ipaddress_excluded
+        .iter()
+        .map(|v| v.addr)
+        .collect();
+    assert_eq!(evips, [v4("10.0.0.3")]);
+    assert_warning(
+        &l.warnings,
+        7,
+        "virtual_ipaddress: 10.0.0.1 is already listed at line 5: added once",
+    );
+    assert_warning(
+        &l.warnings,
+        10,
+        "virtual_ipaddress_excluded: 10.0.0.2 is already listed at line 6",
+    );
+    assert_warning(
+        &l.warnings,
+        12,
+        "virtual_ipaddress_excluded: 10.0.0.3 is already listed at line 11",
+    );
+}
+
 #[test]
 fn include_matching_nothing_is_a_warning() {
     let loaded = parse_ok("include /nonexistent/dir/*.conf\n");
