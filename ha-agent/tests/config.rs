@@ -400,7 +400,7 @@ fn conditional_lines_definitions_and_sequences() {
             .iter()
             .map(|v| v.addr)
             .collect::<Vec<_>>(),
-        [v6("fe80::a"), v6("fe80::b")]
+        [v6("fe80::a"), v6("fe80::b"), v6("fe80::c"), v6("fe80::d")]
     );
     assert_eq!(x.source.file, fixture("good/language.d/extra.conf"));
 

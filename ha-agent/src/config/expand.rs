@@ -436,6 +436,15 @@ pub(crate) struct Seq {
     pub text: Line,
 }
 
+/// A parsed `~LST(…) TEXT`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Lst {
+    pub vars: Vec<String>,
+    /// One value for each variable, a set for each repetition.
+    pub sets: Vec<Vec<String>>,
+    pub text: Line,
+}
+
 /// `strtol(…, 0)`: optional blanks and sign, then decimal, `0x` hex or `0` octal; the number
 /// and the characters read (0 and 0 when there is no number, as strtol).
 fn strtol(s: &[char]) -> (i64, usize) {
@@ -576,6 +585,93 @@ impl Defs {
         })
     }
 
+    /// lib/parser.c `add_lst`, for a line starting `~LST`: `(VAR, V1, V2…)` or
+    /// `({VAR1, VAR2}, {V1, V2}, {V3, V4}…)`; a missing value is empty.
+    pub fn lst(&self, l: &Line) -> Result<Lst, String> {
+        let invalid = || format!("invalid ~LST specification '{}'", l.text());
+        let c = |i: usize| l.char(i);
+        let word_end = |mut i: usize, stops: &[char]| {
+            while c(i).is_some_and(|ch| !matches!(ch, ' ' | '\t') && !stops.contains(&ch)) {
+                i += 1;
+            }
+            i
+        };
+        let text_of =
+            |a: usize, b: usize| -> String { l.chars[a..b].iter().map(|&(ch, _)| ch).collect() };
+        let mut p = l.skip_blanks(4);
+        if c(p) != Some('(') {
+            return Err(invalid());
+        }
+        p = l.skip_blanks(p + 1);
+        let braced = c(p) == Some('{');
+        if braced {
+            p = l.skip_blanks(p + 1);
+        }
+        let mut vars = Vec::new();
+        loop {
+            let end = word_end(p, &[',', '}']);
+            vars.push(text_of(p, end));
+            p = l.skip_blanks(end);
+            match c(p) {
+                Some('}') if braced => break,
+                Some(',') if !braced => break,
+                Some(',') => p = l.skip_blanks(p + 1),
+                _ => return Err(invalid()),
+            }
+        }
+        if braced {
+            p = l.skip_blanks(p + 1);
+        }
+        if c(p) != Some(',') {
+            return Err(invalid());
+        }
+        p = l.skip_blanks(p + 1);
+        let mut sets = Vec::new();
+        loop {
+            let braced = c(p) == Some('{');
+            if braced {
+                p = l.skip_blanks(p + 1);
+            }
+            let mut values = Vec::new();
+            loop {
+                let end = word_end(p, &[',', '}', ')']);
+                values.push(text_of(p, end));
+                p = l.skip_blanks(end);
+                match c(p) {
+                    Some('}') if braced => break,
+                    Some(')') if !braced => break,
+                    Some(',') if !braced => break,
+                    Some(',') => p = l.skip_blanks(p + 1),
+                    _ => return Err(invalid()),
+                }
+                if values.len() >= vars.len() {
+                    return Err(format!(
+                        "~LST specification has too many values '{}'",
+                        l.text()
+                    ));
+                }
+            }
+            values.resize(vars.len(), String::new());
+            sets.push(values);
+            if braced {
+                p = l.skip_blanks(p + 1);
+            }
+            match c(p) {
+                Some(')') => break,
+                Some(',') => p = l.skip_blanks(p + 1),
+                _ => return Err(invalid()),
+            }
+        }
+        let text_at = l.skip_blanks(p + 1);
+        Ok(Lst {
+            vars,
+            sets,
+            text: Line {
+                chars: l.chars[text_at..].to_vec(),
+            },
+        })
+    }
+
     /// Sets a ~SEQ variable for one repetition.
     pub fn set_seq_var(&mut self, var: &str, value: &str) {
         self.set(var, value.to_string());
@@ -703,5 +799,29 @@ mod tests {
         assert!(d.seq(&line("~SEQ(i, 1, -1, 3)")).is_err());
         assert!(d.seq(&line("~SEQ(i)")).is_err());
         assert!(d.seq(&line("~SEQ i, 1")).is_err());
+    }
+
+    #[test]
+    fn lst_forms() {
+        let d = Defs::new("n".into(), PathBuf::new());
+        let l = d.lst(&line("~LST(IP, 10, 20) 192.168.${IP}.1")).unwrap();
+        assert_eq!(l.vars, ["IP"]);
+        assert_eq!(l.sets, [vec!["10".to_string()], vec!["20".to_string()]]);
+        assert_eq!(l.text.text(), "192.168.${IP}.1");
+        let l = d
+            .lst(&line(
+                "~LST({IP, IP1}, {10,1},{20,4}, {5}) 192.168.${IP}.${IP1}",
+            ))
+            .unwrap();
+        assert_eq!(l.vars, ["IP", "IP1"]);
+        assert_eq!(
+            l.sets,
+            [["10", "1"], ["20", "4"], ["5", ""]].map(|s| s.map(String::from).to_vec())
+        );
+        assert!(
+            d.lst(&line("~LST({A}, {1, 2}) x")).is_err(),
+            "too many values"
+        );
+        assert!(d.lst(&line("~LST(A 1) x")).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! keepalived.conf lexer: words, `{`, `}` and ends of lines, with `include` expanded in place
-//! and keepalived's `@ID` lines, `$NAME` definitions and `~SEQ` applied line by line (`expand`).
+//! and keepalived's `@ID` lines, `$NAME` definitions, `~SEQ` and `~LST` applied line by line
+//! (`expand`).
 //!
 //! keepalived reads its configuration line by line (lib/parser.c `read_line`): `decomment`
 //! cuts a line at the first `!` or `#` outside double quotes (`\!` and `\#` stand for the
@@ -156,6 +157,23 @@ impl Lexer<'_> {
                             }
                             self.defs.set_seq_var(&seq.var, value);
                             self.logical(seq.text.clone(), file, lineno, depth + 1);
+                        }
+                    }
+                    Err(e) => self.diags.error(&pos(line.col(0)), e),
+                }
+                return;
+            }
+            if line.text().starts_with("~LST") {
+                match self.defs.lst(&line) {
+                    Ok(lst) => {
+                        for set in &lst.sets {
+                            if !self.generate(&pos(line.col(0))) {
+                                return;
+                            }
+                            for (var, value) in lst.vars.iter().zip(set) {
+                                self.defs.set_seq_var(var, value);
+                            }
+                            self.logical(lst.text.clone(), file, lineno, depth + 1);
                         }
                     }
                     Err(e) => self.diags.error(&pos(line.col(0)), e),
