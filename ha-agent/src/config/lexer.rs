@@ -69,6 +69,9 @@ pub(crate) fn lex(
         defs: Defs::new(config_id.clone(), PathBuf::new()),
         config_id,
         generated: 0,
+        expanded: 0,
+        max_generated: expand::MAX_GENERATED_LINES,
+        max_expanded: MAX_TOTAL_BYTES,
     };
     lexer.lex_file(text, path);
     lexer.toks
@@ -92,6 +95,11 @@ struct Lexer<'d> {
     config_id: String,
     /// Lines made by ~SEQ and multi-line definitions so far.
     generated: usize,
+    /// Bytes of logical lines read so far, after expansion.
+    expanded: u64,
+    /// The bounds on `generated` and `expanded` (smaller in tests).
+    max_generated: usize,
+    max_expanded: u64,
 }
 
 impl Lexer<'_> {
@@ -220,14 +228,14 @@ impl Lexer<'_> {
             return false;
         }
         self.generated += 1;
-        if self.generated > expand::MAX_GENERATED_LINES {
+        if self.generated > self.max_generated {
             self.generated = usize::MAX;
             self.diags.error(
                 at,
                 format!(
-                    "more than {} lines made by ~SEQ and multi-line definitions; nothing more \
-                     is read",
-                    expand::MAX_GENERATED_LINES
+                    "more than {} lines made by ~SEQ, ~LST and multi-line definitions; \
+                     nothing more is read",
+                    self.max_generated
                 ),
             );
             return false;
@@ -238,6 +246,22 @@ impl Lexer<'_> {
     /// The words of a logical line, or the files it includes.
     fn words(&mut self, line: &Line, file: &Arc<Path>, lineno: u32) {
         let text: Arc<str> = Arc::from(line.text());
+        // What expansion makes counts with what files hold: 1 Mi lines of 64 Ki would not fit.
+        self.expanded = self.expanded.saturating_add(text.len() as u64);
+        if self.expanded > self.max_expanded {
+            if self.generated != usize::MAX {
+                self.generated = usize::MAX;
+                self.diags.error(
+                    &Pos::new(file, lineno, line.col(0)),
+                    format!(
+                        "more than {} bytes of configuration after ~SEQ, ~LST and definitions; \
+                         nothing more is read",
+                        self.max_expanded
+                    ),
+                );
+            }
+            return;
+        }
         let cols: Vec<u32> = line.chars.iter().map(|&(_, c)| c).collect();
         let first = self.toks.len();
         lex_line(&text, &cols, file, lineno, self.diags, &mut self.toks);
@@ -667,6 +691,55 @@ mod tests {
             ]
         );
         assert_eq!(words("a\\#b \"c # d\""), ["a#b", "c # d", ";"]);
+    }
+
+    /// Lexes with small bounds on what expansion makes.
+    fn lex_bounded(text: &str, max_generated: usize, max_expanded: u64) -> Diags {
+        let mut d = Diags::default();
+        let mut lexer = Lexer {
+            diags: &mut d,
+            toks: Vec::new(),
+            chain: Vec::new(),
+            files: 0,
+            bytes: 0,
+            defs: Defs::new("n".into(), PathBuf::new()),
+            config_id: "n".into(),
+            generated: 0,
+            expanded: 0,
+            max_generated,
+            max_expanded,
+        };
+        lexer.lex_file(text, Path::new("/nonexistent/t.conf"));
+        d
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        let lines = lex_bounded("~SEQ(A, 100) ~SEQ(B, 100) x $A $B\n", 1000, 1 << 20);
+        assert_eq!(lines.errors.len(), 1, "said once: {:?}", lines.errors);
+        assert!(
+            lines.errors[0]
+                .message
+                .contains("more than 1000 lines made by ~SEQ")
+        );
+        let bytes = lex_bounded(
+            "$L=0123456789\n$L4=$L$L$L$L\n~SEQ(A, 100) ${L4}\n",
+            1000,
+            1000,
+        );
+        assert_eq!(bytes.errors.len(), 1, "said once: {:?}", bytes.errors);
+        assert!(
+            bytes.errors[0]
+                .message
+                .contains("more than 1000 bytes of configuration")
+        );
+        assert_eq!((bytes.errors[0].line, bytes.errors[0].col), (3, 14));
+        let depth = lex_bounded("$M= \\\nx \\\n$M\n\n$M\n", 1000, 1 << 20);
+        assert!(
+            depth.errors[0].message.contains("nested expansions"),
+            "{:?}",
+            depth.errors
+        );
     }
 
     #[test]
