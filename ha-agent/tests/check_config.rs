@@ -567,6 +567,57 @@ fn a_vip_listed_twice_is_added_once() {
     assert!(!err.contains("ERROR"), "{err}");
 }
 
+/// `run -i ID` keeps its id across a SIGHUP reload: the reloaded file's `@ID` lines are chosen
+/// as at the start (not by the host name).
+#[test]
+fn a_reload_reads_the_file_with_the_same_config_id() {
+    let s = Scratch::new("reloadid");
+    let first = instance("    priority 255\n");
+    let path = s.write("reload.conf", &first);
+    let child = s.spawn_run_with(&path, &["-i", "node1"]);
+    let addrs = |s: &Scratch| s.ip(&["-4", "addr", "show", "dev", "eth0"]);
+    let wait_for = |s: &Scratch, what: &dyn Fn(&str) -> bool, why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !what(&addrs(s)) {
+            assert!(
+                Instant::now() < deadline,
+                "{why}: not within 10 s:\n{}",
+                addrs(s)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(
+        &s,
+        &|a| a.contains("192.0.2.200/24"),
+        "the owner adds its VIP",
+    );
+    let second = first.replace(
+        "192.0.2.200/24\n",
+        "192.0.2.200/24\n@node1        192.0.2.201/24\n@^node1        192.0.2.202/24\n",
+    );
+    std::fs::write(&path, second).unwrap();
+    sh(&["kill", "-HUP", &child.id().to_string()]);
+    wait_for(
+        &s,
+        &|a| a.contains("192.0.2.201/24") || a.contains("192.0.2.202/24"),
+        "the reloaded instance adds its VIPs",
+    );
+    let now = addrs(&s);
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    let out = wait_within(
+        child,
+        Duration::from_secs(10),
+        "run reload.conf after SIGTERM",
+    );
+    let (code, _, err) = split(&out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        now.contains("192.0.2.201/24") && !now.contains("192.0.2.202/24"),
+        "-i node1 after the reload:\n{now}\n{err}"
+    );
+}
+
 /// keepalived's warning: scripts run as root without enable_script_security. check-config
 /// accepts the file and says so.
 #[test]
