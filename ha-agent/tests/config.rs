@@ -465,6 +465,31 @@ fn duplicate_vip_is_added_once_with_a_warning() {
     );
 }
 
+/// `${_PWD}` is the directory of the file being read, `${_INSTANCE}` the configuration id.
+#[test]
+fn predefined_definitions() {
+    let dir = std::env::temp_dir().join(format!("ha-agent-pwd-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let main = dir.join("keepalived.conf");
+    std::fs::write(&main, "include sub/*.conf\n").unwrap();
+    std::fs::write(
+        dir.join("sub/a.conf"),
+        "global_defs {\n router_id ${_INSTANCE}:${_PWD}\n}\n",
+    )
+    .unwrap();
+    let options = config::ReadOptions {
+        config_id: Some("n7".into()),
+        ..Default::default()
+    };
+    let loaded = config::load_with(&main, &options);
+    let sub = std::fs::canonicalize(dir.join("sub")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        loaded.unwrap().config.global.router_id,
+        Some(format!("n7:{}", sub.display()))
+    );
+}
+
 #[test]
 fn include_matching_nothing_is_a_warning() {
     let loaded = parse_ok("include /nonexistent/dir/*.conf\n");

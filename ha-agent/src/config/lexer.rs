@@ -105,11 +105,13 @@ struct Lexer<'d> {
 impl Lexer<'_> {
     fn lex_file(&mut self, text: &str, path: &Path) {
         let file: Arc<Path> = Arc::from(path);
-        // ${_PWD}: the directory of the file being read (keepalived chdirs there).
-        let dir = canonical(path)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        // ${_PWD}: the directory of the file being read (keepalived chdirs to the directory
+        // of the name it was given, then getcwd: symlinks in the directory resolved, not the file's).
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = canonical(parent);
         let outer_pwd = std::mem::replace(&mut self.defs.pwd, dir);
         for (idx, raw_line) in text.split('\n').enumerate() {
             let lineno = u32::try_from(idx + 1).unwrap_or(u32::MAX);
