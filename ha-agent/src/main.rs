@@ -119,7 +119,9 @@ enum Command {
     /// enable_script_security refuses, a track_file init_file whose directory is missing (each
     /// at file:line:col where the file has one). Reads the interfaces, users and script files;
     /// touches nothing on the host. Not checked: what depends on run's options (--pid-file,
-    /// the control socket, --datapath xdp loading).
+    /// the control socket, --datapath xdp loading). A keepalived keyword that changes failover
+    /// and that ha-agent does not act on is an error unless --allow-unsupported; the last line
+    /// says what was read and ignored.
     CheckConfig {
         /// Configuration file (keepalived.conf syntax).
         #[arg(short = 'f', long = "use-file", default_value = DEFAULT_CONFIG)]

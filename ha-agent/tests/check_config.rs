@@ -438,6 +438,191 @@ fn allow_unsupported_runs_without_the_keyword_and_says_so() {
     );
 }
 
+/// `-i ID` picks the `@ID` lines; without it the id is the host name up to its first dot, as
+/// keepalived.
+#[test]
+fn config_id_picks_the_conditional_lines() {
+    let s = Scratch::new("cfgid");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim().split('.').next().unwrap().to_owned();
+    let conf = format!(
+        "$PRIO=100\n@node1 $PRIO=150\n@{host} $PRIO=120\n{}",
+        instance("    priority $PRIO\n")
+    );
+    let path = s.write("cfgid.conf", &conf);
+    for (args, want) in [
+        (&["-i", "node1"][..], "priority 150"),
+        (&["--config-id", "other"][..], "priority 100"),
+        (&[][..], "priority 120"),
+    ] {
+        let (code, out, err) = s.check_config_with(&path, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains(want), "{args:?}: want {want}:\n{out}");
+    }
+}
+
+/// Our configurations in the shapes of keepalived's doc/samples (ha-agent/tests/config/samples):
+/// `keepalived -t` accepts each, and so does `check-config` (conditional.conf with `-i high`),
+/// with the warnings keepalived's leniency calls for (the VIP listed twice is added once).
+#[test]
+fn keepalived_sample_shapes_pass_check_config_as_keepalived_t() {
+    let s = Scratch::new("samples");
+    for (i, addr) in [
+        (1, "198.51.100.1/24"),
+        (2, "203.0.113.1/25"),
+        (3, "203.0.113.129/25"),
+    ] {
+        let (dev, peer) = (format!("eth{i}"), format!("eth{i}p"));
+        s.ip(&["link", "add", &dev, "type", "veth", "peer", "name", &peer]);
+        s.ip(&["addr", "add", addr, "dev", &dev]);
+        s.ip(&["link", "set", &peer, "up"]);
+        s.ip(&["link", "set", &dev, "up"]);
+    }
+    let keepalived = Command::new("keepalived").arg("--version").output();
+    assert!(
+        keepalived.is_ok(),
+        "keepalived is needed to compare with (apt-get install keepalived)"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config/samples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "the samples: {files:?}");
+    let mut failures = Vec::new();
+    for file in &files {
+        let id: &[&str] = if file.ends_with("conditional.conf") {
+            &["-i", "high"]
+        } else {
+            &[]
+        };
+        let k = Command::new("ip")
+            .args(["netns", "exec", &s.ns, "keepalived", "-t", "-f"])
+            .arg(file)
+            .args(id)
+            .output()
+            .unwrap();
+        let (code, _, err) = split(&k);
+        if code != 0 {
+            failures.push(format!(
+                "keepalived -t {}: exit {code}\n{err}",
+                file.display()
+            ));
+        }
+        let (code, out, err) = s.check_config_with(file, id);
+        if code != 0 || !out.contains("ignored: ") {
+            failures.push(format!(
+                "check-config {}: exit {code}\n{err}{out}",
+                file.display()
+            ));
+        }
+        if file.ends_with("vrrp.conf")
+            && !err
+                .contains("virtual_ipaddress: 192.0.2.52 is already listed at line 28: added once")
+        {
+            failures.push(format!(
+                "vrrp.conf: no warning for the VIP listed twice:\n{err}"
+            ));
+        }
+        if file.ends_with("conditional.conf") && !out.contains("priority 170") {
+            failures.push(format!(
+                "conditional.conf -i high: not priority 170:\n{out}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A VIP listed twice (keepalived accepts it) runs: the master adds it once, and nothing fails.
+#[test]
+fn a_vip_listed_twice_is_added_once() {
+    let s = Scratch::new("dupvip");
+    let conf = instance("    priority 255\n").replace(
+        "192.0.2.200/24\n",
+        "192.0.2.200/24\n        192.0.2.200/24 label eth0:dup\n",
+    );
+    let path = s.write("dup.conf", &conf);
+    let child = s.spawn_run(&path);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s
+        .ip(&["-4", "addr", "show", "dev", "eth0"])
+        .contains("192.0.2.200/24")
+    {
+        if Instant::now() > deadline {
+            let out = wait_within(child, Duration::ZERO, "run dup.conf");
+            panic!(
+                "the owner did not add its VIP within 10 s:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addrs = s.ip(&["-4", "addr", "show", "dev", "eth0"]);
+    assert_eq!(addrs.matches("192.0.2.200/24").count(), 1, "{addrs}");
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    let out = wait_within(child, Duration::from_secs(10), "run dup.conf after SIGTERM");
+    let (code, _, err) = split(&out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("192.0.2.200 is already listed at line 7: added once"),
+        "{err}"
+    );
+    assert!(!err.contains("ERROR"), "{err}");
+}
+
+/// `run -i ID` keeps its id across a SIGHUP reload: the reloaded file's `@ID` lines are chosen
+/// as at the start (not by the host name).
+#[test]
+fn a_reload_reads_the_file_with_the_same_config_id() {
+    let s = Scratch::new("reloadid");
+    let first = instance("    priority 255\n");
+    let path = s.write("reload.conf", &first);
+    let child = s.spawn_run_with(&path, &["-i", "node1"]);
+    let addrs = |s: &Scratch| s.ip(&["-4", "addr", "show", "dev", "eth0"]);
+    let wait_for = |s: &Scratch, what: &dyn Fn(&str) -> bool, why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !what(&addrs(s)) {
+            assert!(
+                Instant::now() < deadline,
+                "{why}: not within 10 s:\n{}",
+                addrs(s)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(
+        &s,
+        &|a| a.contains("192.0.2.200/24"),
+        "the owner adds its VIP",
+    );
+    let second = first.replace(
+        "192.0.2.200/24\n",
+        "192.0.2.200/24\n@node1        192.0.2.201/24\n@^node1        192.0.2.202/24\n",
+    );
+    std::fs::write(&path, second).unwrap();
+    sh(&["kill", "-HUP", &child.id().to_string()]);
+    wait_for(
+        &s,
+        &|a| a.contains("192.0.2.201/24") || a.contains("192.0.2.202/24"),
+        "the reloaded instance adds its VIPs",
+    );
+    let now = addrs(&s);
+    sh(&["kill", "-TERM", &child.id().to_string()]);
+    let out = wait_within(
+        child,
+        Duration::from_secs(10),
+        "run reload.conf after SIGTERM",
+    );
+    let (code, _, err) = split(&out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        now.contains("192.0.2.201/24") && !now.contains("192.0.2.202/24"),
+        "-i node1 after the reload:\n{now}\n{err}"
+    );
+}
+
 /// keepalived's warning: scripts run as root without enable_script_security. check-config
 /// accepts the file and says so.
 #[test]

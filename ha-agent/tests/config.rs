@@ -367,6 +367,136 @@ fn includes_with_globs_braces_and_relative_paths() {
     );
 }
 
+/// keepalived's configuration language: `@ID` lines chosen by the configuration id, `$NAME=`
+/// definitions (multi-line, used in an included file too), `~SEQ` and `~SEQx`, with every
+/// position still in the file's text.
+#[test]
+fn conditional_lines_definitions_and_sequences() {
+    let read = |id: &str| {
+        let options = config::ReadOptions {
+            config_id: Some(id.to_string()),
+            ..Default::default()
+        };
+        config::load_with(&fixture("good/language.conf"), &options)
+            .unwrap_or_else(|e| panic!("-i {id}: {e}"))
+    };
+    let node1 = read("node1");
+    assert!(node1.warnings.is_empty(), "{:?}", node1.warnings);
+    let c = &node1.config;
+    assert_eq!(c.global.router_id.as_deref(), Some("first"));
+    let names: Vec<&str> = c.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_1", "VI_2", "VI_3", "VI_X"]);
+    for (n, i) in c.instances.iter().take(3).enumerate() {
+        let n = n as u8 + 1;
+        assert_eq!((i.vrid, i.priority), (n, 150), "{}", i.name);
+        assert_eq!(i.interface.as_deref(), Some("eth0"));
+        let vips: Vec<IpAddr> = i.virtual_ipaddress.iter().map(|v| v.addr).collect();
+        assert_eq!(
+            vips,
+            [v4(&format!("10.0.{n}.1")), v4(&format!("10.0.{n}.2"))],
+            "{}",
+            i.name
+        );
+        // Lines made from the multi-line definition are at its use: `$INSTANCE`, line 21.
+        assert_eq!((i.source.line, i.source.col), (21, 12), "{}", i.name);
+    }
+    let x = c.instance("VI_X").unwrap();
+    assert_eq!(x.priority, 150);
+    assert_eq!(
+        x.virtual_ipaddress
+            .iter()
+            .map(|v| v.addr)
+            .collect::<Vec<_>>(),
+        [v6("fe80::a"), v6("fe80::b"), v6("fe80::c"), v6("fe80::d")]
+    );
+    assert_eq!(x.source.file, fixture("good/language.d/extra.conf"));
+
+    let other = read("node2").config;
+    assert_eq!(other.global.router_id.as_deref(), Some("other"));
+    assert!(other.instances.iter().all(|i| i.priority == 100));
+}
+
+/// As keepalived (lib/parser.c check_glob_file), an include skips an executable file with a
+/// warning.
+#[test]
+fn include_skips_executable_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("ha-agent-include-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let main = dir.join("keepalived.conf");
+    std::fs::write(&main, "include *.inc\n").unwrap();
+    std::fs::write(dir.join("a.inc"), "global_defs {\n router_id a\n}\n").unwrap();
+    let exec = dir.join("b.inc");
+    std::fs::write(&exec, "global_defs {\n router_id b\n}\n").unwrap();
+    std::fs::set_permissions(&exec, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let loaded = config::load(&main);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let loaded = loaded.unwrap();
+    assert_eq!(loaded.config.global.router_id.as_deref(), Some("a"));
+    assert_warning(
+        &loaded.warnings,
+        1,
+        "b.inc is not a regular non-executable file - skipping",
+    );
+}
+
+/// keepalived accepts the same VIP twice: a warning, and the address once.
+#[test]
+fn duplicate_vip_is_added_once_with_a_warning() {
+    let l = parse_ok(
+        "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/24\n  10.0.0.2\n  10.0.0.1/24\n }\n virtual_ipaddress_excluded {\n  10.0.0.2\n  10.0.0.3\n  10.0.0.3\n }\n}\n",
+    );
+    let i = &l.config.instances[0];
+    let vips: Vec<IpAddr> = i.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    assert_eq!(vips, [v4("10.0.0.1"), v4("10.0.0.2")]);
+    let evips: Vec<IpAddr> = i
+        .virtual_ipaddress_excluded
+        .iter()
+        .map(|v| v.addr)
+        .collect();
+    assert_eq!(evips, [v4("10.0.0.3")]);
+    assert_warning(
+        &l.warnings,
+        7,
+        "virtual_ipaddress: 10.0.0.1 is already listed at line 5: added once",
+    );
+    assert_warning(
+        &l.warnings,
+        10,
+        "virtual_ipaddress_excluded: 10.0.0.2 is already listed at line 6",
+    );
+    assert_warning(
+        &l.warnings,
+        12,
+        "virtual_ipaddress_excluded: 10.0.0.3 is already listed at line 11",
+    );
+}
+
+/// `${_PWD}` is the directory of the file being read, `${_INSTANCE}` the configuration id.
+#[test]
+fn predefined_definitions() {
+    let dir = std::env::temp_dir().join(format!("ha-agent-pwd-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let main = dir.join("keepalived.conf");
+    std::fs::write(&main, "include sub/*.conf\n").unwrap();
+    std::fs::write(
+        dir.join("sub/a.conf"),
+        "global_defs {\n router_id ${_INSTANCE}:${_PWD}\n}\n",
+    )
+    .unwrap();
+    let options = config::ReadOptions {
+        config_id: Some("n7".into()),
+        ..Default::default()
+    };
+    let loaded = config::load_with(&main, &options);
+    let sub = std::fs::canonicalize(dir.join("sub")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        loaded.unwrap().config.global.router_id,
+        Some(format!("n7:{}", sub.display()))
+    );
+}
+
 #[test]
 fn include_matching_nothing_is_a_warning() {
     let loaded = parse_ok("include /nonexistent/dir/*.conf\n");
@@ -967,9 +1097,28 @@ fn missing_value_points_after_the_keyword() {
 }
 
 #[test]
-fn keepalived_preprocessor_lines_are_refused() {
+fn invalid_seq_is_refused_at_its_line() {
     let e = load_err("broken/preprocessor.conf");
-    assert_error(&e, "broken/preprocessor.conf", 1, 1, "$DEFINITIONS");
+    assert_error(
+        &e,
+        "broken/preprocessor.conf",
+        2,
+        1,
+        "invalid ~SEQ values '~SEQ(N, 1, -1, 3) vrrp_instance VI_$N {'",
+    );
+}
+
+/// An error in a substituted value points at the reference, where the line uses it.
+#[test]
+fn error_in_a_definition_points_at_its_use() {
+    let e = load_err("broken/definition_value.conf");
+    assert_error(
+        &e,
+        "broken/definition_value.conf",
+        4,
+        23,
+        "virtual_router_id: expected an integer 1-255, found \"300\"",
+    );
 }
 
 #[test]
@@ -1155,8 +1304,9 @@ fn load_within_5s(path: &Path) -> Result<Loaded, ConfigError> {
         .unwrap_or_else(|_| panic!("reading the configuration still blocks after 5 s"))
 }
 
-/// A FIFO (or `/dev/stdin` on a pipe) as an include or as the file itself is refused at once,
-/// at the include's position: it used to block for a writer forever. A file above the size
+/// A FIFO (or `/dev/stdin` on a pipe) as an `includer` (keepalived's include that refuses what
+/// is not a regular file; a plain `include` skips it with a warning) or as the file itself is
+/// refused at once, at the include's position: it used to block for a writer forever. A file above the size
 /// limit is refused without being read. (`/dev/zero`, which was read until memory ran out, is
 /// in the broken corpus: `broken/include_device.conf`.)
 #[test]
@@ -1170,7 +1320,7 @@ fn what_is_not_a_regular_file_or_too_big_is_refused_at_once() {
     std::fs::write(
         &main,
         format!(
-            "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n}}\n  include {}\n",
+            "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n}}\n  includer {}\n",
             fifo.display()
         ),
     )

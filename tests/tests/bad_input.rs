@@ -65,6 +65,13 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
         "unknown keyword",
     ),
     (
+        "definition_value.conf",
+        "definition_value.conf",
+        4,
+        23,
+        "expected an integer 1-255, found \"300\"",
+    ),
+    (
         "crlf_advert_int_zero.conf",
         "crlf_advert_int_zero.conf",
         4,
@@ -102,7 +109,7 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
     (
         "include_device.conf",
         "include_device.conf",
-        3,
+        4,
         1,
         "include: cannot read /dev/zero: a character device, not a regular file",
     ),
@@ -152,9 +159,9 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
     (
         "preprocessor.conf",
         "preprocessor.conf",
+        2,
         1,
-        1,
-        "$DEFINITIONS",
+        "invalid ~SEQ values",
     ),
     (
         "priority_word.conf",

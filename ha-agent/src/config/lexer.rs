@@ -1,4 +1,6 @@
-//! keepalived.conf lexer: words, `{`, `}` and ends of lines, with `include` expanded in place.
+//! keepalived.conf lexer: words, `{`, `}` and ends of lines, with `include` expanded in place
+//! and keepalived's `@ID` lines, `$NAME` definitions, `~SEQ` and `~LST` applied line by line
+//! (`expand`).
 //!
 //! keepalived reads its configuration line by line (lib/parser.c `read_line`): `decomment`
 //! cuts a line at the first `!` or `#` outside double quotes (`\!` and `\#` stand for the
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{Diags, Pos};
+use super::expand::{self, Condition, Defs, Line};
 
 /// Nesting limit for `include` (keepalived has none; a loop would never end).
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -50,15 +53,25 @@ pub(crate) enum Tok {
 pub(crate) fn lex(
     text: &str,
     path: &Path,
-    _options: &super::ReadOptions,
+    options: &super::ReadOptions,
     diags: &mut Diags,
 ) -> Vec<Tok> {
+    let config_id = options
+        .config_id
+        .clone()
+        .unwrap_or_else(expand::default_config_id);
     let mut lexer = Lexer {
         diags,
         toks: Vec::new(),
         chain: vec![canonical(path)],
         files: 0,
         bytes: text.len() as u64,
+        defs: Defs::new(config_id.clone(), PathBuf::new()),
+        config_id,
+        generated: 0,
+        expanded: 0,
+        max_generated: expand::MAX_GENERATED_LINES,
+        max_expanded: MAX_TOTAL_BYTES,
     };
     lexer.lex_file(text, path);
     lexer.toks
@@ -76,48 +89,196 @@ struct Lexer<'d> {
     /// Files included so far (each time it is included), and bytes read, the main file's too.
     files: usize,
     bytes: u64,
+    /// keepalived's `$NAME=` definitions, shared by every file read.
+    defs: Defs,
+    /// Which `@ID` lines are kept.
+    config_id: String,
+    /// Lines made by ~SEQ and multi-line definitions so far.
+    generated: usize,
+    /// Bytes of logical lines read so far, after expansion.
+    expanded: u64,
+    /// The bounds on `generated` and `expanded` (smaller in tests).
+    max_generated: usize,
+    max_expanded: u64,
 }
 
 impl Lexer<'_> {
     fn lex_file(&mut self, text: &str, path: &Path) {
         let file: Arc<Path> = Arc::from(path);
+        // ${_PWD}: the directory of the file being read (keepalived chdirs to the directory
+        // of the name it was given, then getcwd: symlinks in the directory resolved, not the file's).
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = canonical(parent);
+        let outer_pwd = std::mem::replace(&mut self.defs.pwd, dir);
         for (idx, raw_line) in text.split('\n').enumerate() {
             let lineno = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-            let line_text = raw_line.strip_suffix('\r').unwrap_or(raw_line);
-            let line: Arc<str> = Arc::from(line_text);
-            let first = self.toks.len();
-            let content_end = lex_line(&line, &file, lineno, self.diags, &mut self.toks);
-            if let Some(Tok::Word(w)) = self.toks.get(first)
-                && !w.quoted
-                && is_include_keyword(&w.text)
-            {
-                let kw = w.clone();
-                self.toks.truncate(first);
-                let pattern = line[kw.end..content_end].trim();
-                self.include(&kw, pattern, path);
+            let line_text = raw_line.trim_end_matches(['\r', '\n']);
+            let mut line = Line::from_file(line_text);
+            line.decomment();
+            if self.defs.reading_definition() {
+                self.defs.continue_definition(line, line_text.is_empty());
                 continue;
             }
-            if let Some(Tok::Word(w)) = self.toks.get(first)
-                && !w.quoted
-                && (w.text.starts_with('@')
-                    || w.text.starts_with('$')
-                    || w.text.starts_with("~SEQ"))
-            {
-                let pos = w.pos.clone();
-                self.toks.truncate(first);
-                self.diags.error(
-                    &pos,
-                    "keepalived's @config_id lines, $DEFINITIONS and ~SEQ are not supported: \
-                     write the configuration out in full",
-                );
-                continue;
-            }
-            if self.toks.len() > first {
-                self.toks.push(Tok::Eol);
+            if !line.is_empty() {
+                self.logical(line, &file, lineno, 0);
             }
         }
+        self.defs.pwd = outer_pwd;
         // A file ends a statement even when its last line has no newline.
         if !matches!(self.toks.last(), None | Some(Tok::Eol)) {
+            self.toks.push(Tok::Eol);
+        }
+    }
+
+    /// One logical line (lib/parser.c `read_line`'s inner loop): its `@ID` condition, a
+    /// definition, a ~SEQ, or substitution until nothing changes; then its words, and the
+    /// further lines of a multi-line definition it named.
+    fn logical(&mut self, mut line: Line, file: &Arc<Path>, lineno: u32, depth: usize) {
+        let pos = |col: u32| Pos::new(file, lineno, col);
+        if depth > expand::MAX_EXPANSION_DEPTH {
+            self.diags.error(
+                &pos(line.col(0)),
+                format!(
+                    "more than {} nested expansions (a multi-line definition that names itself?)",
+                    expand::MAX_EXPANSION_DEPTH
+                ),
+            );
+            return;
+        }
+        let mut rest = Vec::new();
+        loop {
+            match expand::condition(&mut line, &self.config_id) {
+                Condition::Drop => return,
+                Condition::Keep if line.is_empty() => return,
+                Condition::Keep | Condition::None => {}
+            }
+            if self.defs.define(&line) {
+                return;
+            }
+            if line.text().starts_with("~SEQ") {
+                match self.defs.seq(&line) {
+                    Ok(seq) => {
+                        for value in &seq.values {
+                            if !self.generate(&pos(line.col(0))) {
+                                return;
+                            }
+                            self.defs.set_seq_var(&seq.var, value);
+                            self.logical(seq.text.clone(), file, lineno, depth + 1);
+                        }
+                    }
+                    Err(e) => self.diags.error(&pos(line.col(0)), e),
+                }
+                return;
+            }
+            if line.text().starts_with("~LST") {
+                match self.defs.lst(&line) {
+                    Ok(lst) => {
+                        for set in &lst.sets {
+                            if !self.generate(&pos(line.col(0))) {
+                                return;
+                            }
+                            for (var, value) in lst.vars.iter().zip(set) {
+                                self.defs.set_seq_var(var, value);
+                            }
+                            self.logical(lst.text.clone(), file, lineno, depth + 1);
+                        }
+                    }
+                    Err(e) => self.diags.error(&pos(line.col(0)), e),
+                }
+                return;
+            }
+            if line.text().starts_with('~') {
+                break;
+            }
+            match self.defs.replace(&mut line) {
+                Ok(None) => break,
+                Ok(Some(mut more)) => {
+                    more.append(&mut rest);
+                    rest = more;
+                    line.decomment();
+                    let text = line.text();
+                    if !(text.starts_with('@') || text.contains('$')) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.diags.error(&pos(line.col(0)), e);
+                    return;
+                }
+            }
+        }
+        if !line.is_empty() {
+            self.words(&line, file, lineno);
+        }
+        for (text, col) in rest {
+            if !self.generate(&pos(col)) {
+                return;
+            }
+            let more = expand::generated(&text, col);
+            if !more.is_empty() {
+                self.logical(more, file, lineno, depth + 1);
+            }
+        }
+    }
+
+    /// Counts one generated line; false once the bound is passed (said once, where it was).
+    fn generate(&mut self, at: &Pos) -> bool {
+        if self.generated == usize::MAX {
+            return false;
+        }
+        self.generated += 1;
+        if self.generated > self.max_generated {
+            self.generated = usize::MAX;
+            self.diags.error(
+                at,
+                format!(
+                    "more than {} lines made by ~SEQ, ~LST and multi-line definitions; \
+                     nothing more is read",
+                    self.max_generated
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// The words of a logical line, or the files it includes.
+    fn words(&mut self, line: &Line, file: &Arc<Path>, lineno: u32) {
+        let text: Arc<str> = Arc::from(line.text());
+        // What expansion makes counts with what files hold: 1 Mi lines of 64 Ki would not fit.
+        self.expanded = self.expanded.saturating_add(text.len() as u64);
+        if self.expanded > self.max_expanded {
+            if self.generated != usize::MAX {
+                self.generated = usize::MAX;
+                self.diags.error(
+                    &Pos::new(file, lineno, line.col(0)),
+                    format!(
+                        "more than {} bytes of configuration after ~SEQ, ~LST and definitions; \
+                         nothing more is read",
+                        self.max_expanded
+                    ),
+                );
+            }
+            return;
+        }
+        let cols: Vec<u32> = line.chars.iter().map(|&(_, c)| c).collect();
+        let first = self.toks.len();
+        lex_line(&text, &cols, file, lineno, self.diags, &mut self.toks);
+        if let Some(Tok::Word(w)) = self.toks.get(first)
+            && !w.quoted
+            && is_include_keyword(&w.text)
+        {
+            let kw = w.clone();
+            self.toks.truncate(first);
+            let pattern = text[kw.end..].trim();
+            let including = file.to_path_buf();
+            self.include(&kw, pattern, &including);
+            return;
+        }
+        if self.toks.len() > first {
             self.toks.push(Tok::Eol);
         }
     }
@@ -177,6 +338,18 @@ impl Lexer<'_> {
                     self.diags.warn(
                         &kw.pos,
                         format!("include: {} is a directory - skipping", p.display()),
+                    );
+                    continue;
+                }
+                if !is_plain_file(&p) && kw.text == "include" {
+                    // lib/parser.c check_glob_file: not a regular file, or executable, is
+                    // skipped; `includer` (and -a, -w, -m, -b) make it an error (read below).
+                    self.diags.warn(
+                        &kw.pos,
+                        format!(
+                            "include: {} is not a regular non-executable file - skipping",
+                            p.display()
+                        ),
                     );
                     continue;
                 }
@@ -253,6 +426,12 @@ impl Lexer<'_> {
     }
 }
 
+/// A regular file no one may execute (what keepalived includes).
+fn is_plain_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 == 0)
+}
+
 fn is_include_keyword(word: &str) -> bool {
     // lib/parser.c is_include: `include`, and the include_check variants includer/m/w/b/a.
     matches!(
@@ -264,13 +443,19 @@ fn is_include_keyword(word: &str) -> bool {
 /// Lexes one line into `out`; returns the byte offset where a comment starts (or the line length).
 fn lex_line(
     line: &Arc<str>,
+    cols: &[u32],
     file: &Arc<Path>,
     lineno: u32,
     diags: &mut Diags,
     out: &mut Vec<Tok>,
 ) -> usize {
     let chars: Vec<(usize, char)> = line.char_indices().collect();
-    let col_of = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    // Each character's column in the file (after substitution, its reference's).
+    let col_of = |i: usize| {
+        cols.get(i)
+            .copied()
+            .unwrap_or_else(|| u32::try_from(i + 1).unwrap_or(u32::MAX))
+    };
     let byte_at = |i: usize| chars.get(i).map_or(line.len(), |&(b, _)| b);
     let mut i = 0;
     while i < chars.len() {
@@ -508,6 +693,55 @@ mod tests {
             ]
         );
         assert_eq!(words("a\\#b \"c # d\""), ["a#b", "c # d", ";"]);
+    }
+
+    /// Lexes with small bounds on what expansion makes.
+    fn lex_bounded(text: &str, max_generated: usize, max_expanded: u64) -> Diags {
+        let mut d = Diags::default();
+        let mut lexer = Lexer {
+            diags: &mut d,
+            toks: Vec::new(),
+            chain: Vec::new(),
+            files: 0,
+            bytes: 0,
+            defs: Defs::new("n".into(), PathBuf::new()),
+            config_id: "n".into(),
+            generated: 0,
+            expanded: 0,
+            max_generated,
+            max_expanded,
+        };
+        lexer.lex_file(text, Path::new("/nonexistent/t.conf"));
+        d
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        let lines = lex_bounded("~SEQ(A, 100) ~SEQ(B, 100) x $A $B\n", 1000, 1 << 20);
+        assert_eq!(lines.errors.len(), 1, "said once: {:?}", lines.errors);
+        assert!(
+            lines.errors[0]
+                .message
+                .contains("more than 1000 lines made by ~SEQ")
+        );
+        let bytes = lex_bounded(
+            "$L=0123456789\n$L4=$L$L$L$L\n~SEQ(A, 100) ${L4}\n",
+            1000,
+            1000,
+        );
+        assert_eq!(bytes.errors.len(), 1, "said once: {:?}", bytes.errors);
+        assert!(
+            bytes.errors[0]
+                .message
+                .contains("more than 1000 bytes of configuration")
+        );
+        assert_eq!((bytes.errors[0].line, bytes.errors[0].col), (3, 14));
+        let depth = lex_bounded("$M= \\\nx \\\n$M\n\n$M\n", 1000, 1 << 20);
+        assert!(
+            depth.errors[0].message.contains("nested expansions"),
+            "{:?}",
+            depth.errors
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`Config`] with keepalived's defaults and fix-ups applied, plus warnings; or every error found,
 //! each at `file:line:col`. Reading is pure: files are read, nothing else is touched.
 //!
-//! The path of a file: `file` (bounded reads) -> `lexer` (words, includes in place) -> `parser`
+//! The path of a file: `file` (bounded reads) -> `lexer` (words, includes in place, with
+//! `expand`: keepalived's `@ID` lines, `$NAME` definitions and `~SEQ`) -> `parser`
 //! (statements) -> `builder` (typed [`Config`], one file per concern) -> `model`; beside them
 //! `error` (diagnostics), `keywords` (keepalived's tables), `decimal` (timer values), `escape`,
 //! and `summary` (what `check-config` prints).
@@ -13,6 +14,7 @@ mod builder;
 mod decimal;
 mod error;
 mod escape;
+mod expand;
 mod file;
 mod keywords;
 mod lexer;

@@ -460,12 +460,19 @@ impl Builder<'_> {
             .chain(v.evips.iter())
             .find(|(o, _)| o.addr == addr.addr && (!excluded || o.dev == addr.dev));
         if let Some((_, at)) = dup {
-            // vrrp_data.c vip_is_duplicate
-            self.d.error(
+            // keepalived 2.2.7 accepts the address twice (`keepalived -t` says nothing) and the
+            // kernel keeps one: added once here, and said.
+            self.d.warn(
                 &pos,
                 format!(
-                    "{}: {} duplicates the address at line {}",
-                    l.keyword.text, addr.addr, at.line
+                    "{}: {} is already listed at line {}: added once",
+                    if excluded {
+                        "virtual_ipaddress_excluded"
+                    } else {
+                        "virtual_ipaddress"
+                    },
+                    addr.addr,
+                    at.line
                 ),
             );
             return;
