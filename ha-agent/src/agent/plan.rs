@@ -75,6 +75,17 @@ pub struct InstancePlan {
     /// the VIP says `no_track`, each once: one that is not running faults the instance, as
     /// keepalived tracks them (weight 0, `vrrp_complete_instance`).
     pub vip_interfaces: Vec<String>,
+    /// `use_vmac`: the macvlan the VIPs go on.
+    pub vmac: Option<VmacPlan>,
+}
+
+/// An instance's `use_vmac` macvlan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmacPlan {
+    pub name: String,
+    pub mac: [u8; 6],
+    /// `vmac_xmit_base`: adverts leave from the base interface.
+    pub xmit_base: bool,
 }
 
 /// A set of instances that change state together.
@@ -143,6 +154,27 @@ impl Plan {
 }
 
 impl InstancePlan {
+    /// Where adverts leave from: the macvlan with `use_vmac` (source MAC the VRID's), unless
+    /// `vmac_xmit_base`.
+    pub fn advert_interface(&self) -> &str {
+        match &self.vmac {
+            Some(v) if !v.xmit_base => &v.name,
+            _ => &self.interface,
+        }
+    }
+
+    /// The spec of this instance's macvlan, on its interface of index `base_index`.
+    pub fn vmac_spec(&self, base_index: u32) -> Option<net::vmac::VmacSpec> {
+        let v = self.vmac.as_ref()?;
+        Some(net::vmac::VmacSpec {
+            name: v.name.clone(),
+            base: self.interface.clone(),
+            base_index,
+            mac: v.mac,
+            family: self.family,
+        })
+    }
+
     /// The adverts for one `Action::SendAdvert { priority, adver_int_cs }`, one per destination:
     /// what the runtime sends, and what the golden tests compare with keepalived's packets.
     pub fn encode_adverts(
@@ -207,8 +239,8 @@ fn placed(v: &config::VirtualAddress, default_if: &str) -> PlacedVip {
 /// Builds the plan. `facts` must hold every interface the configuration names.
 pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> {
     let mut instances = Vec::new();
-    for inst in &config.instances {
-        instances.push(instance(config, inst, facts)?);
+    for (inst, vmac) in config.instances.iter().zip(vmac_names(config)) {
+        instances.push(instance(config, inst, facts, vmac)?);
     }
     let mut units = Vec::new();
     let mut grouped = vec![false; instances.len()];
@@ -237,10 +269,30 @@ pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> 
     Ok(Plan { instances, units })
 }
 
+/// Each instance's `use_vmac` interface name (keepalived's generated `vrrp.VRID` when none
+/// is written), in config order.
+pub fn vmac_names(config: &Config) -> Vec<Option<String>> {
+    let wanted: Vec<_> = config
+        .instances
+        .iter()
+        .map(|i| {
+            let v = i.use_vmac.as_ref()?;
+            Some((v.name.as_deref(), i.vrid, i.family))
+        })
+        .collect();
+    let prefix = config
+        .global
+        .vmac_prefix
+        .as_deref()
+        .unwrap_or(net::vmac::DEFAULT_PREFIX);
+    net::vmac::names(prefix, &wanted)
+}
+
 fn instance(
     config: &Config,
     inst: &VrrpInstance,
     facts: &HashMap<String, IfFacts>,
+    vmac_name: Option<String>,
 ) -> Result<InstancePlan> {
     let at = format!("{}: vrrp_instance {}", inst.source, inst.name);
     let interface = inst
@@ -319,11 +371,26 @@ fn instance(
         // keepalived checks TTL per instance, for multicast ones only.
         unicast_any_ttl: !inst.unicast_peers.is_empty(),
     };
+    let vmac = inst
+        .use_vmac
+        .as_ref()
+        .zip(vmac_name)
+        .map(|(v, name)| VmacPlan {
+            name,
+            mac: v
+                .mac
+                .unwrap_or_else(|| net::vmac::rfc_mac(inst.vrid, family)),
+            xmit_base: v.xmit_base,
+        });
+    // With use_vmac the VIPs without a `dev` go on the macvlan (keepalived's vrrp->ifp).
+    let vip_default_if = vmac
+        .as_ref()
+        .map_or(interface.as_str(), |v| v.name.as_str());
     let vips = inst
         .virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
-        .map(|v| placed(v, &interface))
+        .map(|v| placed(v, vip_default_if))
         .collect();
     let mut vip_interfaces: Vec<String> = Vec::new();
     for v in inst
@@ -383,6 +450,7 @@ fn instance(
         track_scripts: inst.track_scripts.clone(),
         track_files: inst.track_files.clone(),
         vip_interfaces,
+        vmac,
     })
 }
 
@@ -542,6 +610,36 @@ mod tests {
         fixtures::{facts, plan},
         *,
     };
+
+    #[test]
+    fn use_vmac_puts_the_vips_on_the_macvlan_and_the_adverts_too() {
+        let p = plan(
+            "global_defs {\n vmac_prefix vm\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n \
+             virtual_ipaddress {\n 192.0.2.200/24\n 192.0.2.201/24 dev eth1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 52\n use_vmac\n \
+             vmac_xmit_base\n virtual_ipaddress {\n 2001:db8::1/64\n }\n}\n\
+             vrrp_instance C {\n interface eth0\n virtual_router_id 53\n \
+             virtual_ipaddress {\n 192.0.2.203/24\n }\n}\n",
+        );
+        let [a, b, c] = &p.instances[..] else {
+            panic!("three instances")
+        };
+        let vmac = a.vmac.as_ref().unwrap();
+        assert_eq!(vmac.name, "vm.51");
+        assert_eq!(vmac.mac, [0, 0, 0x5e, 0, 1, 51]);
+        assert_eq!(a.vips[0].interface, "vm.51");
+        assert_eq!(a.vips[1].interface, "eth1", "a VIP's own dev stays");
+        assert_eq!(a.advert_interface(), "vm.51");
+        // Adverts are still received on the base: its listener stays.
+        assert_eq!(p.listeners()[0], ("eth0".to_owned(), Family::Ipv4));
+        let spec = a.vmac_spec(2).unwrap();
+        assert_eq!((spec.base.as_str(), spec.base_index), ("eth0", 2));
+        assert_eq!(b.vmac.as_ref().unwrap().mac, [0, 0, 0x5e, 0, 2, 52]);
+        assert_eq!(b.vips[0].interface, "vm.52");
+        assert_eq!(b.advert_interface(), "eth0", "vmac_xmit_base");
+        assert_eq!((&c.vmac, c.advert_interface()), (&None, "eth0"));
+    }
 
     #[test]
     fn keepalived_v2_pass_instance() {

@@ -117,6 +117,8 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     /// Notification email settings: parsed, reported as not used (ha-agent sends no mail).
     pub email: EmailSettings,
+    /// `vmac_prefix`: the start of generated `use_vmac` interface names (unset: `vrrp`).
+    pub vmac_prefix: Option<String>,
 }
 
 impl Default for GlobalDefs {
@@ -142,6 +144,7 @@ impl Default for GlobalDefs {
             script_user: None,
             enable_script_security: false,
             email: EmailSettings::default(),
+            vmac_prefix: None,
         }
     }
 }
@@ -388,6 +391,23 @@ pub struct VrrpInstance {
     pub skip_check_adv_addr: bool,
     /// `check_unicast_src` or global `vrrp_check_unicast_src`, or a peer with `min_ttl`/`max_ttl`.
     pub check_unicast_src: bool,
+    /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`): the VIPs go on a macvlan that carries
+    /// the VRID's MAC, so a failover never changes a client's neighbour entry.
+    pub use_vmac: Option<UseVmac>,
+}
+
+/// `use_vmac [NAME] [MAC]` and `vmac_xmit_base` (keepalived/vrrp/vrrp_parser.c
+/// `vrrp_vmac_handler`, `vrrp_vmac_xmit_base_handler`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseVmac {
+    /// The macvlan's name as written; unset: `vmac_prefix`.VRID, chosen in the plan.
+    pub name: Option<String>,
+    /// A MAC as written (the last octet the VRID when five are given); unset: RFC 5798's
+    /// 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6).
+    pub mac: Option<[u8; 6]>,
+    /// `vmac_xmit_base`: adverts go out of the base interface (its own MAC), the VIPs stay on
+    /// the macvlan.
+    pub xmit_base: bool,
 }
 
 impl VrrpInstance {

@@ -45,6 +45,7 @@ fn instance(name: &str, vrid: u8, state: State, since: Instant) -> InstanceStatu
     InstanceStatus {
         name: name.into(),
         interface: "eth0".into(),
+        vmac: None,
         vrid,
         version: 3,
         family: 4,

@@ -16,6 +16,7 @@ pub mod link;
 pub mod netlink;
 pub(crate) mod sockopt;
 pub mod vip;
+pub mod vmac;
 
 pub use advert::{AdvertError, AdvertSender};
 pub use conflict::{Claim, ClaimError, ClaimWatch};

@@ -36,22 +36,23 @@ pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
     let mut senders = Vec::new();
     let mut shared: HashMap<(&str, IpAddr), Rc<AdvertSender>> = HashMap::new();
     for ip in &plan.instances {
-        if let Some(sender) = shared.get(&(ip.interface.as_str(), ip.src)) {
+        let interface = ip.advert_interface();
+        if let Some(sender) = shared.get(&(interface, ip.src)) {
             senders.push(sender.clone());
             continue;
         }
         let sender = match ip.src {
-            IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
-            IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
+            IpAddr::V4(a) => AdvertSender::open_v4(interface, Some(a)),
+            IpAddr::V6(a) => AdvertSender::open_v6(interface, Some(a)),
         }
         .with_context(|| {
             format!(
-                "vrrp_instance {}: opening the advert socket on {}",
-                ip.name, ip.interface
+                "vrrp_instance {}: opening the advert socket on {interface}",
+                ip.name
             )
         })?;
         let sender = Rc::new(sender);
-        shared.insert((ip.interface.as_str(), ip.src), sender.clone());
+        shared.insert((interface, ip.src), sender.clone());
         senders.push(sender);
     }
     Ok(senders)

@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use super::{
     Node, Runtime, Unit, adverts, adverts::Adverts, board::Board, claims::Claims, datapaths,
     datapaths::Datapaths, garp, garp::Garp, intake, intake::Channels, intake::Incoming,
-    intake::Intake, reload, sleep_until, vips::Vips,
+    intake::Intake, reload, sleep_until, vips::Vips, vmacs,
 };
 use crate::{
     agent::preflight::Checked,
@@ -299,7 +299,7 @@ impl Runtime {
         let prepared = async {
             let netlink = Netlink::new().context("opening rtnetlink")?;
             let checked = crate::agent::preflight::check(&config, &netlink).await?;
-            let new = Runtime::prepare(
+            let mut new = Runtime::prepare(
                 config,
                 checked,
                 netlink,
@@ -308,6 +308,7 @@ impl Runtime {
                 self.intake.channels().clone(),
                 Some(&self),
             )?;
+            vmacs::ensure(&new.plan, &mut new.facts).await?;
             let io = new.open_io()?;
             anyhow::Ok((new, io))
         };
@@ -336,6 +337,7 @@ impl Runtime {
                 self.datapaths.release(&self.plan.instances[i]);
             }
         }
+        vmacs::remove_unused(Some(&new.plan)).await;
         self.intake.stop();
         self.carry_over(&mut new, &pairs);
         let kept_units: Vec<usize> = pairs.iter().map(|p| p.0).collect();

@@ -29,6 +29,7 @@ mod intake;
 mod lifecycle;
 mod reload;
 mod vips;
+mod vmacs;
 
 use std::{collections::HashMap, time::Instant};
 
@@ -137,6 +138,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
+    vmacs::ensure(&rt.plan, &mut rt.facts).await?;
+    vmacs::remove_unused(Some(&rt.plan)).await;
     let all: Vec<&_> = rt.plan.instances.iter().collect();
     rt.vips
         .report_foreign(&all, &rt.plan, &rt.facts, false)
@@ -241,6 +244,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         () = rt.await_handover(resigned, &mut inbox.adverts) => {}
     }
     rt.datapaths.close();
+    vmacs::remove_unused(None).await;
     Ok(())
 }
 

@@ -94,6 +94,11 @@ impl Builder<'_> {
                     }
                 }
             }
+            "vmac_prefix" => {
+                if let Some(p) = self.string(st, "a name prefix") {
+                    g.vmac_prefix = Some(p);
+                }
+            }
             "vrrp_skip_check_adv_addr" => {
                 self.bare_flag(st);
                 g.vrrp_skip_check_adv_addr = true;

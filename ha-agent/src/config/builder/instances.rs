@@ -58,6 +58,8 @@ impl Builder<'_> {
             accept: None,
             strict: None,
             skip_check_adv_addr: None,
+            use_vmac: None,
+            vmac_xmit_base: None,
         };
         let ctx = format!("vrrp_instance {name}: ");
         for x in stmts {
@@ -318,6 +320,18 @@ impl Builder<'_> {
                     v.skip_check_adv_addr = Some(true);
                 }
             }
+            "use_vmac" => self.use_vmac_line(v, x, ctx),
+            "vmac_xmit_base" => {
+                self.bare_flag(x);
+                v.vmac_xmit_base = Some(x.pos().clone());
+            }
+            "use_ipvlan" => self.d.error(
+                x.pos(),
+                format!(
+                    "{ctx}use_ipvlan: not supported by ha-agent: the kernels it is built and \
+                     tested on have no ipvlan driver; use use_vmac (a macvlan) instead"
+                ),
+            ),
             "auth_type" | "auth_pass" => {
                 self.d.error(
                     x.pos(),
@@ -330,6 +344,40 @@ impl Builder<'_> {
             kw if keywords::INSTANCE_UNSUPPORTED.contains(&kw) => self.unsupported(x, ctx),
             _ => self.unknown(x, ctx),
         }
+    }
+
+    /// `use_vmac [NAME] [MAC]`: a word with ':' is the MAC (interface names cannot hold one),
+    /// as keepalived's `vrrp_vmac_handler` tells them apart.
+    fn use_vmac_line(&mut self, v: &mut RawInstance, x: &Stmt, ctx: &str) {
+        self.no_block(x);
+        let (mut name, mut mac) = (None, None);
+        for w in &x.args {
+            if w.text.contains(':') {
+                if mac.is_some() {
+                    self.d
+                        .error(&w.pos, format!("{ctx}use_vmac: MAC address already given"));
+                    return;
+                }
+                match crate::net::vmac::parse_mac(&w.text) {
+                    Ok(m) => mac = Some(m),
+                    Err(e) => {
+                        self.d.error(&w.pos, format!("{ctx}use_vmac: {e}"));
+                        return;
+                    }
+                }
+            } else if name.is_some() {
+                self.d.warn(
+                    &w.pos,
+                    format!("{ctx}use_vmac: unexpected \"{}\" ignored", w.text),
+                );
+            } else if let Some(msg) = bad_ifname(&w.text) {
+                self.d.error(&w.pos, format!("{ctx}use_vmac: {msg}"));
+                return;
+            } else {
+                name = Some(w.text.clone());
+            }
+        }
+        v.use_vmac = Some((name, mac));
     }
 
     /// Sets the instance family from its first address, or checks the address against it.

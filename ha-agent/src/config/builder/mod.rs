@@ -127,6 +127,9 @@ struct RawInstance {
     accept: Option<bool>,
     strict: Option<bool>,
     skip_check_adv_addr: Option<bool>,
+    /// `use_vmac`: name, MAC (the VRID's octet `None` when five octets are given).
+    use_vmac: Option<(Option<String>, Option<crate::net::vmac::MacArg>)>,
+    vmac_xmit_base: Option<Pos>,
 }
 
 struct RawGroup {

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::config::decimal::fmt_decimal;
 use crate::config::error::Pos;
-use crate::config::model::{Authentication, Family, State, VirtualAddress, VrrpInstance};
+use crate::config::model::{Authentication, Family, State, UseVmac, VirtualAddress, VrrpInstance};
 use crate::vrrp::types::{US_PER_CS, V3_MAX_ADVER_INT_CS, Version, round_to_unit_us};
 
 /// One instance being completed: as written, and what every step reads.
@@ -162,6 +162,31 @@ impl Builder<'_> {
                 .skip_check_adv_addr
                 .unwrap_or(g.vrrp_skip_check_adv_addr),
             check_unicast_src: raw.check_unicast_src || g.vrrp_check_unicast_src,
+            use_vmac: self.use_vmac(&c, vrid),
+        })
+    }
+
+    /// `use_vmac` with its MAC completed (five octets take the VRID), and `vmac_xmit_base`,
+    /// which keepalived ignores without `use_vmac`.
+    fn use_vmac(&mut self, c: &Draft, vrid: u8) -> Option<UseVmac> {
+        let Some((name, mac)) = &c.raw.use_vmac else {
+            if let Some(at) = &c.raw.vmac_xmit_base {
+                self.d.warn(
+                    at,
+                    format!("{}: vmac_xmit_base without use_vmac: ignored", c.ctx),
+                );
+            }
+            return None;
+        };
+        Some(UseVmac {
+            name: name.clone(),
+            mac: mac.map(|(m, last)| {
+                let mut out = [0; 6];
+                out[..5].copy_from_slice(&m);
+                out[5] = last.unwrap_or(vrid);
+                out
+            }),
+            xmit_base: c.raw.vmac_xmit_base.is_some(),
         })
     }
 

@@ -241,3 +241,36 @@ fn every_named_block_is_defined_once() {
         ]
     );
 }
+
+#[test]
+fn use_vmac_takes_a_name_and_a_mac_and_vmac_xmit_base() {
+    let text = instance("A", 7, "use_vmac vip7 02:11:22:33:44\n vmac_xmit_base")
+        + &instance("B", 8, "use_vmac")
+        + &instance("C", 9, "vmac_xmit_base");
+    let l = parse(&text).unwrap();
+    let a = l.config.instances[0].use_vmac.clone().unwrap();
+    assert_eq!(a.name.as_deref(), Some("vip7"));
+    // Five octets: the VRID is the sixth.
+    assert_eq!(a.mac, Some([0x02, 0x11, 0x22, 0x33, 0x44, 7]));
+    assert!(a.xmit_base);
+    let b = l.config.instances[1].use_vmac.clone().unwrap();
+    assert_eq!((b.name, b.mac, b.xmit_base), (None, None, false));
+    assert_eq!(l.config.instances[2].use_vmac, None);
+    assert_eq!(
+        warnings(&l),
+        ["24:2: vrrp_instance C: vmac_xmit_base without use_vmac: ignored"]
+    );
+}
+
+#[test]
+fn use_vmac_refuses_what_keepalived_refuses_and_use_ipvlan_says_why() {
+    let e = errors(&instance("A", 7, "use_vmac 00:00:5e:00:01:07"));
+    assert!(e[0].contains("RFC 5798"), "{e:?}");
+    let e = errors(&instance("A", 7, "use_vmac averyveryverylongname"));
+    assert!(e[0].contains("longer than 15"), "{e:?}");
+    let e = errors(&instance("A", 7, "use_ipvlan"));
+    assert!(
+        e[0].starts_with("7:2: ") && e[0].contains("no ipvlan"),
+        "{e:?}"
+    );
+}

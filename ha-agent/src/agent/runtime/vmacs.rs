@@ -1,0 +1,71 @@
+//! The `use_vmac` macvlans of a plan: made to exist (created, or adopted from an earlier run)
+//! before the VIPs, sockets and datapath that use them, and removed once no instance of the
+//! running plan wants them (a reload that drops `use_vmac`, a clean exit, a crashed run's).
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use tracing::{info, warn};
+
+use crate::{
+    agent::plan::{IfFacts, Plan},
+    net::Netlink,
+};
+
+/// Creates or adopts every macvlan `plan` names, and records its index in `facts`.
+pub(super) async fn ensure(plan: &Plan, facts: &mut HashMap<String, IfFacts>) -> Result<()> {
+    if plan.instances.iter().all(|ip| ip.vmac.is_none()) {
+        return Ok(());
+    }
+    let netlink = Netlink::new().context("opening rtnetlink")?;
+    for ip in &plan.instances {
+        let Some(spec) = facts.get(&ip.interface).and_then(|f| ip.vmac_spec(f.index)) else {
+            continue;
+        };
+        let index = netlink.ensure_vmac(&spec).await.with_context(|| {
+            format!(
+                "vrrp_instance {}: use_vmac: macvlan {} on {}",
+                ip.name, spec.name, spec.base
+            )
+        })?;
+        if let Some(f) = facts.get_mut(&spec.name) {
+            f.index = index;
+        }
+        info!(
+            instance = %ip.name,
+            "use_vmac: {} (index {index}, MAC {}) on {}",
+            spec.name,
+            fmt_mac(&spec.mac),
+            spec.base
+        );
+    }
+    Ok(())
+}
+
+/// Deletes the macvlans of ours that `plan` (none: every one) does not name, and restores
+/// their base interfaces' ARP settings.
+pub(super) async fn remove_unused(plan: Option<&Plan>) {
+    let keep: Vec<String> = plan
+        .into_iter()
+        .flat_map(|p| &p.instances)
+        .filter_map(|ip| ip.vmac.as_ref().map(|v| v.name.clone()))
+        .collect();
+    let netlink = match Netlink::new() {
+        Ok(n) => n,
+        Err(e) => {
+            warn!("use_vmac: cannot look for macvlans to remove: {e}");
+            return;
+        }
+    };
+    let (removed, errors) = netlink.remove_vmacs(&keep).await;
+    for name in removed {
+        info!("use_vmac: removed macvlan {name}");
+    }
+    for e in errors {
+        warn!("use_vmac: {:#}", anyhow::Error::from(e));
+    }
+}
+
+fn fmt_mac(mac: &[u8; 6]) -> String {
+    mac.map(|o| format!("{o:02x}")).join(":")
+}

@@ -1,0 +1,271 @@
+//! `use_vmac`: the VIPs live on a macvlan carrying the VRID's MAC (RFC 5798 §7.3), so a client's
+//! neighbour entry for the VIP never changes at failover; the macvlan, and the ARP settings of
+//! the interface under it, are gone and restored after a clean stop, after a crash and restart,
+//! and after a reload that drops `use_vmac`; an interface ha-agent did not create is never taken.
+
+mod common;
+
+use std::{net::IpAddr, time::Duration};
+
+use common::{Kind, Scene, epoch_now, wait_for_replies};
+use ha_tests::{Lab, Node, ha_agent_bin};
+
+const ADVERT_INT: Duration = Duration::from_millis(50);
+/// VRID 51: the macvlan is `vrrp.51` with MAC 00:00:5e:00:01:33.
+const VMAC: &str = "vrrp.51";
+const VMAC_MAC: &str = "00:00:5e:00:01:33";
+const READY: Duration = Duration::from_secs(20);
+
+fn vip() -> IpAddr {
+    "192.0.2.200".parse().unwrap()
+}
+
+fn conf(priority: u8, extra: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {priority}\n    advert_int 0.05\n{extra}    virtual_ipaddress {{\n        \
+         192.0.2.200/24\n    }}\n}}\n"
+    )
+}
+
+/// Master_Down_Interval of the priority 100 backup.
+fn master_down() -> Duration {
+    3 * ADVERT_INT + ADVERT_INT * 156 / 256
+}
+
+/// The interface of `node` that holds `addr`, if one does.
+fn holder_interface(node: &Node, addr: IpAddr) -> Option<String> {
+    let out = node.run("ip", &["-o", "addr", "show"]).unwrap();
+    let needle = format!(" {addr}/");
+    out.lines()
+        .find(|l| l.contains(&needle))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned)
+}
+
+fn link_exists(node: &Node, name: &str) -> bool {
+    node.command("ip")
+        .args(["link", "show", "dev", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn sysctl(node: &Node, path: &str) -> String {
+    node.run("cat", &[&format!("/proc/sys/net/{path}")])
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Node 1 (priority 200) is master, the client pings the VIP, node 1's link is cut. Returns
+/// the client's longest gap between replies, and the MACs its neighbour table had for the VIP
+/// before and after (and any seen while the VIP moved).
+fn link_cut(tag: &str, extra: &str) -> (Duration, Vec<String>) {
+    let mut s = Scene::new(tag, 2);
+    s.start(1, Kind::AgentXdp, &conf(200, extra));
+    s.start(2, Kind::AgentXdp, &conf(100, extra));
+    let timeout = Duration::from_secs(5);
+    let on = |s: &Scene, i: usize| holder_interface(s.lab.node(i), vip());
+    s.wait("node 1 to hold the VIP", timeout, |s| {
+        on(s, 1).is_some() && on(s, 2).is_none()
+    });
+    s.hold("node 1 alone holding the VIP", 10 * ADVERT_INT, |s| {
+        on(s, 1).is_some() && on(s, 2).is_none()
+    });
+    let prober = s.lab.prober(vip()).unwrap();
+    wait_for_replies(&s, vip(), epoch_now(), timeout);
+    let client = s.lab.client.clone();
+    let mut macs: Vec<String> = Vec::new();
+    let mut note = |m: Option<String>| {
+        if let Some(m) = m
+            && !macs.contains(&m)
+        {
+            macs.push(m);
+        }
+    };
+    note(client.neighbour_mac(vip()).unwrap());
+
+    let cut = epoch_now();
+    s.lab.cut(1).unwrap();
+    s.wait("node 2 to hold the VIP", timeout, |s| {
+        note(client.neighbour_mac(vip()).unwrap());
+        on(s, 2).is_some() && on(s, 1).is_none()
+    });
+    wait_for_replies(&s, vip(), epoch_now(), timeout);
+    note(client.neighbour_mac(vip()).unwrap());
+    let report = prober.stop().unwrap();
+    if report.replies_after(cut) == 0 {
+        s.fail("no reply from the VIP after the cut");
+    }
+    if !extra.is_empty() {
+        // The VIP sits on the macvlan, which carries the VRID's MAC; the status says where.
+        assert_eq!(on(&s, 2).as_deref(), Some(VMAC), "{}", s.logs());
+        let mac = s
+            .lab
+            .node(2)
+            .run("cat", &[&format!("/sys/class/net/{VMAC}/address")])
+            .unwrap();
+        assert_eq!(mac.trim(), VMAC_MAC);
+        let r = s.report(2);
+        assert_eq!(r.instances[0].vmac.as_deref(), Some(VMAC));
+    }
+    s.assert_clean_logs_except(&["is down", "-> FAULT"]);
+    (report.longest_gap(), macs)
+}
+
+#[test]
+fn vmac_failover_keeps_the_clients_neighbour_entry() {
+    let (plain, plain_macs) = link_cut("vmp", "");
+    let (vmac, vmac_macs) = link_cut("vmv", "    use_vmac\n");
+    println!(
+        "link cut of the master, advert_int 0.05: client outage without use_vmac {plain:?} \
+         (VIP's MACs seen {plain_macs:?}), with use_vmac {vmac:?} (MACs seen {vmac_macs:?})"
+    );
+    assert_eq!(
+        plain_macs.len(),
+        2,
+        "without use_vmac the client follows the new master's own MAC: {plain_macs:?}"
+    );
+    assert_eq!(
+        vmac_macs,
+        [VMAC_MAC],
+        "with use_vmac the client's neighbour entry for the VIP must never change MAC"
+    );
+    let bound = 10 * master_down();
+    assert!(
+        vmac < bound,
+        "outage {vmac:?} with use_vmac: want < {bound:?}"
+    );
+    // No worse than without the macvlan: the same failover, with slack for a loaded machine.
+    assert!(
+        vmac <= plain + 3 * master_down(),
+        "outage {vmac:?} with use_vmac is worse than {plain:?} without"
+    );
+}
+
+/// `ha-agent run` in node `i` with the XDP datapath, waited for.
+fn start(lab: &Lab, i: usize, config: &str) -> ha_tests::Daemon {
+    let mut a = lab.ha_agent(i, config, &[]).unwrap();
+    lab.wait_agent_ready(i, &mut a, READY).unwrap();
+    a
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    ha_tests::wait_for(what, Duration::from_secs(5), || Ok(cond())).unwrap();
+}
+
+/// Stops `a` with SIGTERM and checks it exited cleanly.
+fn stop(mut a: ha_tests::Daemon) {
+    a.signal(libc::SIGTERM).unwrap();
+    let status = a.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        a.log()
+    );
+}
+
+#[test]
+fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("vmacl", 1).unwrap();
+    let node = lab.node(1).clone();
+    let vmac_conf = conf(200, "    use_vmac\n");
+    // The base's ARP settings are the operator's: they must come back as they were.
+    node.sh("echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_ignore")
+        .unwrap();
+    // A macvlan ha-agent did not create, on the same interface.
+    node.run(
+        "ip",
+        &[
+            "link", "add", "theirs0", "link", "eth0", "type", "macvlan", "mode", "bridge",
+        ],
+    )
+    .unwrap();
+    let base_arp = |n: &Node| {
+        ["arp_ignore", "arp_filter", "arp_announce"]
+            .map(|k| sysctl(n, &format!("ipv4/conf/eth0/{k}")))
+    };
+    let original = ["2", "0", "0"].map(str::to_owned);
+    assert_eq!(base_arp(&node), original);
+
+    // Running: the macvlan is there with keepalived's settings, and holds the VIP.
+    let a = start(&lab, 1, &vmac_conf);
+    wait_for("the VIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some(VMAC)
+    });
+    assert_eq!(base_arp(&node), ["1", "1", "2"].map(str::to_owned));
+    assert_eq!(sysctl(&node, &format!("ipv4/conf/{VMAC}/arp_ignore")), "1");
+    assert_eq!(
+        sysctl(&node, &format!("ipv6/conf/{VMAC}/disable_ipv6")),
+        "1"
+    );
+    let details = node.run("ip", &["-d", "link", "show", VMAC]).unwrap();
+    assert!(
+        details.contains("macvlan mode private") && details.contains("alias ha-agent vmac"),
+        "{details}"
+    );
+
+    // Clean stop: gone, and the base's settings restored.
+    stop(a);
+    assert!(!link_exists(&node, VMAC), "{VMAC} left after a clean stop");
+    assert_eq!(base_arp(&node), original);
+
+    // SIGKILL leaves it; the next run adopts it, and its clean stop removes it.
+    let mut a = start(&lab, 1, &vmac_conf);
+    wait_for("the VIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some(VMAC)
+    });
+    a.signal(libc::SIGKILL).unwrap();
+    a.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert!(link_exists(&node, VMAC), "SIGKILL cannot clean up");
+    let a = start(&lab, 1, &vmac_conf);
+    wait_for("the VIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some(VMAC)
+    });
+    stop(a);
+    assert!(
+        !link_exists(&node, VMAC),
+        "{VMAC} left after crash, restart, stop"
+    );
+    assert_eq!(
+        base_arp(&node),
+        original,
+        "the crashed run's saved settings"
+    );
+
+    // A reload that drops use_vmac removes it; the VIP moves to eth0.
+    let a = start(&lab, 1, &vmac_conf);
+    wait_for("the VIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some(VMAC)
+    });
+    lab.write_file("ha-agent-n1.conf", &conf(200, "")).unwrap();
+    a.signal(libc::SIGHUP).unwrap();
+    wait_for("the macvlan removed by the reload", || {
+        !link_exists(&node, VMAC) && holder_interface(&node, vip()).as_deref() == Some("eth0")
+    });
+    assert_eq!(base_arp(&node), original);
+    stop(a);
+
+    // A use_vmac name held by an interface ha-agent did not create is refused, untouched.
+    let theirs = conf(200, "    use_vmac theirs0\n");
+    let file = lab.write_file("theirs.conf", &theirs).unwrap();
+    let out = node
+        .command(ha_agent_bin().unwrap())
+        .args(["check-config", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("theirs0") && text.contains("did not create"),
+        "check-config must refuse a use_vmac name ha-agent did not create: {text}"
+    );
+    assert!(
+        link_exists(&node, "theirs0"),
+        "a foreign macvlan was removed"
+    );
+}
