@@ -11,20 +11,43 @@ use common::{Kind, Scene, epoch_now, wait_for_replies};
 use ha_tests::{Lab, Node, ha_agent_bin};
 
 const ADVERT_INT: Duration = Duration::from_millis(50);
-/// VRID 51: the macvlan is `vrrp.51` with MAC 00:00:5e:00:01:33.
+/// VRID 51: the macvlan is `vrrp.51` with MAC 00:00:5e:00:01:33 (IPv4), 00:00:5e:00:02:33
+/// (IPv6).
 const VMAC: &str = "vrrp.51";
-const VMAC_MAC: &str = "00:00:5e:00:01:33";
 const READY: Duration = Duration::from_secs(20);
 
+fn vmac_mac(v6: bool) -> &'static str {
+    if v6 {
+        "00:00:5e:00:02:33"
+    } else {
+        "00:00:5e:00:01:33"
+    }
+}
+
+fn vip_of(v6: bool) -> IpAddr {
+    if v6 { "2001:db8::200" } else { "192.0.2.200" }
+        .parse()
+        .unwrap()
+}
+
 fn vip() -> IpAddr {
-    "192.0.2.200".parse().unwrap()
+    vip_of(false)
 }
 
 fn conf(priority: u8, extra: &str) -> String {
+    conf_of(false, priority, extra)
+}
+
+fn conf_of(v6: bool, priority: u8, extra: &str) -> String {
+    let vip = if v6 {
+        "2001:db8::200/64"
+    } else {
+        "192.0.2.200/24"
+    };
     format!(
         "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
          version 3\n    priority {priority}\n    advert_int 0.05\n{extra}    virtual_ipaddress {{\n        \
-         192.0.2.200/24\n    }}\n}}\n"
+         {vip}\n    }}\n}}\n"
     )
 }
 
@@ -62,10 +85,11 @@ fn sysctl(node: &Node, path: &str) -> String {
 /// Node 1 (priority 200) is master, the client pings the VIP, node 1's link is cut. Returns
 /// the client's longest gap between replies, and the MACs its neighbour table had for the VIP
 /// before and after (and any seen while the VIP moved).
-fn link_cut(tag: &str, extra: &str) -> (Duration, Vec<String>) {
+fn link_cut(tag: &str, v6: bool, extra: &str) -> (Duration, Vec<String>) {
+    let vip = || vip_of(v6);
     let mut s = Scene::new(tag, 2);
-    s.start(1, Kind::AgentXdp, &conf(200, extra));
-    s.start(2, Kind::AgentXdp, &conf(100, extra));
+    s.start(1, Kind::AgentXdp, &conf_of(v6, 200, extra));
+    s.start(2, Kind::AgentXdp, &conf_of(v6, 100, extra));
     let timeout = Duration::from_secs(5);
     let on = |s: &Scene, i: usize| holder_interface(s.lab.node(i), vip());
     s.wait("node 1 to hold the VIP", timeout, |s| {
@@ -107,7 +131,20 @@ fn link_cut(tag: &str, extra: &str) -> (Duration, Vec<String>) {
             .node(2)
             .run("cat", &[&format!("/sys/class/net/{VMAC}/address")])
             .unwrap();
-        assert_eq!(mac.trim(), VMAC_MAC);
+        assert_eq!(mac.trim(), vmac_mac(v6));
+        if v6 {
+            // No link-local of its own and none copied from eth0: nothing to fail DAD, and
+            // the base's link-local never resolves to the VRID's MAC.
+            let addrs = s
+                .lab
+                .node(2)
+                .run("ip", &["-6", "addr", "show", "dev", VMAC])
+                .unwrap();
+            assert!(
+                !addrs.contains("fe80") && !addrs.contains("dadfailed"),
+                "{addrs}"
+            );
+        }
         let r = s.report(2);
         assert_eq!(r.instances[0].vmac.as_deref(), Some(VMAC));
     }
@@ -117,11 +154,23 @@ fn link_cut(tag: &str, extra: &str) -> (Duration, Vec<String>) {
 
 #[test]
 fn vmac_failover_keeps_the_clients_neighbour_entry() {
-    let (plain, plain_macs) = link_cut("vmp", "");
-    let (vmac, vmac_macs) = link_cut("vmv", "    use_vmac\n");
+    failover(false);
+}
+
+#[test]
+fn vmac_failover_keeps_the_clients_neighbour_entry_ipv6() {
+    failover(true);
+}
+
+fn failover(v6: bool) {
+    let tag = if v6 { "vm6" } else { "vm4" };
+    let (plain, plain_macs) = link_cut(&format!("{tag}p"), v6, "");
+    let (vmac, vmac_macs) = link_cut(&format!("{tag}v"), v6, "    use_vmac\n");
     println!(
-        "link cut of the master, advert_int 0.05: client outage without use_vmac {plain:?} \
-         (VIP's MACs seen {plain_macs:?}), with use_vmac {vmac:?} (MACs seen {vmac_macs:?})"
+        "IPv{}: link cut of the master, advert_int 0.05: client outage without use_vmac \
+         {plain:?} (VIP's MACs seen {plain_macs:?}), with use_vmac {vmac:?} (MACs seen \
+         {vmac_macs:?})",
+        if v6 { 6 } else { 4 }
     );
     assert_eq!(
         plain_macs.len(),
@@ -130,7 +179,7 @@ fn vmac_failover_keeps_the_clients_neighbour_entry() {
     );
     assert_eq!(
         vmac_macs,
-        [VMAC_MAC],
+        [vmac_mac(v6)],
         "with use_vmac the client's neighbour entry for the VIP must never change MAC"
     );
     let bound = 10 * master_down();

@@ -148,7 +148,8 @@ async fn vmac_facts(
             index: link.as_ref().map_or(0, |l| l.index),
             mac: Some(v.mac),
             primary_v4: None,
-            link_local_v6: None,
+            // The source of unsolicited NAs from it: the base's, as its adverts' (no copy).
+            link_local_v6: base.link_local_v6,
             running: base.running,
         };
         facts.insert(v.name.clone(), fact);

@@ -43,7 +43,10 @@ pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
         }
         let sender = match ip.src {
             IpAddr::V4(a) => AdvertSender::open_v4(interface, Some(a)),
-            IpAddr::V6(a) => AdvertSender::open_v6(interface, Some(a)),
+            // From a macvlan, the base's link-local is the source (not an address of it).
+            IpAddr::V6(a) => {
+                AdvertSender::open_v6_from(interface, Some(a), interface != ip.interface)
+            }
         }
         .with_context(|| {
             format!(
