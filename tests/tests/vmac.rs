@@ -194,6 +194,111 @@ fn failover(v6: bool) {
     );
 }
 
+/// The source MAC of the next VRRP advert the client sees.
+fn advert_src_mac(lab: &Lab) -> String {
+    let out = lab
+        .client
+        .run(
+            "timeout",
+            &[
+                "5",
+                "tcpdump",
+                "-c",
+                "1",
+                "-e",
+                "-n",
+                "-l",
+                "-i",
+                "eth0",
+                "ip proto 112",
+            ],
+        )
+        .unwrap();
+    out.split_whitespace().nth(1).unwrap_or_default().to_owned()
+}
+
+/// Frames with source MAC `mac` entering the LAN from node `i` (tcpdump on its bridge port),
+/// from [`Capture::start`] until [`Capture::count`].
+struct Capture(ha_tests::Daemon);
+
+impl Capture {
+    fn start(lab: &Lab, i: usize, mac: &str) -> Capture {
+        let lan = Node {
+            ns: lab.lan.clone(),
+            ..lab.client.clone()
+        };
+        let port = lab.node(i).port.clone();
+        let filter = format!("ether src {mac}");
+        let mut d = lan
+            .spawn(
+                &format!("tcpdump-n{i}"),
+                &lab.dir,
+                "tcpdump",
+                &["-Q", "in", "-e", "-n", "-l", "-i", &port, &filter],
+            )
+            .unwrap();
+        d.wait_for_log("listening on", READY).unwrap();
+        Capture(d)
+    }
+
+    fn count(&self) -> usize {
+        self.0.log().lines().filter(|l| l.contains(" > ")).count()
+    }
+}
+
+/// The fence with use_vmac: a master killed by SIGKILL leaves its VIP on its macvlan, with the
+/// same MAC as the new master's; the TC program on the base interface (the macvlan's frames
+/// pass its egress, its ingress runs before macvlan's receive handler) keeps that zombie from
+/// answering anything, so the LAN's switch never moves the VRID's MAC back to the dead node.
+#[test]
+fn a_killed_masters_vmac_answers_nothing() {
+    ha_agent_bin().expect("ha-agent binary");
+    let mut s = Scene::new("vmacf", 2);
+    s.start(1, Kind::AgentXdp, &conf(200, "    use_vmac\n"));
+    s.start(2, Kind::AgentXdp, &conf(100, "    use_vmac\n"));
+    let mac = vmac_mac(false);
+    s.wait(
+        "node 1 to hold the VIP on its macvlan",
+        Duration::from_secs(5),
+        |s| holder_interface(s.lab.node(1), vip()).as_deref() == Some(VMAC),
+    );
+    // The capture sees node 1's adverts: they leave from the macvlan, with the VRID's MAC.
+    let live = Capture::start(&s.lab, 1, mac);
+    s.wait(
+        "an advert from node 1's macvlan",
+        Duration::from_secs(5),
+        |_| live.count() > 0,
+    );
+    assert_eq!(advert_src_mac(&s.lab), mac, "adverts' source MAC");
+    drop(live);
+
+    s.daemon(1).signal(libc::SIGKILL).unwrap();
+    s.wait("node 2 to take over", Duration::from_secs(5), |s| {
+        holder_interface(s.lab.node(2), vip()).as_deref() == Some(VMAC)
+    });
+    assert_eq!(
+        holder_interface(s.lab.node(1), vip()).as_deref(),
+        Some(VMAC),
+        "the zombie VIP stays on node 1's macvlan"
+    );
+    let zombie = Capture::start(&s.lab, 1, mac);
+    let probe = s.lab.arp_probe("192.0.2.200".parse().unwrap(), 20).unwrap();
+    assert_eq!(
+        probe.macs.into_iter().collect::<Vec<_>>(),
+        [mac.to_owned()],
+        "the VIP answers ARP with the VRID's MAC"
+    );
+    let prober = s.lab.prober(vip()).unwrap();
+    wait_for_replies(&s, vip(), epoch_now(), Duration::from_secs(5));
+    prober.stop().unwrap();
+    assert_eq!(
+        zombie.count(),
+        0,
+        "the killed master's macvlan spoke:\n{}",
+        zombie.0.log()
+    );
+}
+
 /// `ha-agent run` in node `i` with the XDP datapath, waited for.
 fn start(lab: &Lab, i: usize, config: &str) -> ha_tests::Daemon {
     let mut a = lab.ha_agent(i, config, &[]).unwrap();
@@ -285,8 +390,22 @@ fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken(
         "the crashed run's saved settings"
     );
 
-    // A reload that drops use_vmac removes it; the VIP moves to eth0.
+    // Reloads: vmac_xmit_base, then no use_vmac, which removes the macvlan.
     let a = start(&lab, 1, &vmac_conf);
+    wait_for("the VIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some(VMAC)
+    });
+
+    // vmac_xmit_base: the adverts leave from eth0 with its own MAC, the VIP stays on the macvlan.
+    assert_eq!(advert_src_mac(&lab), vmac_mac(false));
+    lab.write_file(
+        "ha-agent-n1.conf",
+        &conf(200, "    use_vmac\n    vmac_xmit_base\n"),
+    )
+    .unwrap();
+    a.signal(libc::SIGHUP).unwrap();
+    let eth0_mac = node.mac().unwrap();
+    wait_for("adverts from eth0", || advert_src_mac(&lab) == eth0_mac);
     wait_for("the VIP on the macvlan", || {
         holder_interface(&node, vip()).as_deref() == Some(VMAC)
     });
