@@ -437,3 +437,53 @@ fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken(
         "a foreign macvlan was removed"
     );
 }
+
+/// keepalived 2.2.7 with use_vmac as the peer: the VRID's MAC is the VIP's whichever daemon is
+/// master, in both directions of the failover.
+#[test]
+fn keepalived_peer_with_use_vmac() {
+    let mut s = Scene::new("vmack", 2);
+    let extra = "    use_vmac\n";
+    let keepalived_conf = common::global_defs("vmack") + &conf(200, extra);
+    // keepalived leaves arp_announce at 0: its master then asks for the client's MAC "tell
+    // VIP" from eth0 with eth0's MAC, and the client's entry for the VIP leaves the VRID's MAC
+    // (seen here without this line). ha-agent sets it while it runs a macvlan; for keepalived
+    // the operator must.
+    s.lab
+        .node(1)
+        .sh("echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce")
+        .unwrap();
+    s.start(1, Kind::Keepalived, &keepalived_conf);
+    s.start(2, Kind::AgentXdp, &conf(100, extra));
+    let timeout = Duration::from_secs(10);
+    let on = |s: &Scene, i: usize| holder_interface(s.lab.node(i), vip());
+    s.wait("keepalived (node 1) to hold the VIP", timeout, |s| {
+        on(s, 1).as_deref() == Some(VMAC) && on(s, 2).is_none()
+    });
+    let client = s.lab.client.clone();
+    let prober = s.lab.prober(vip()).unwrap();
+    wait_for_replies(&s, vip(), epoch_now(), timeout);
+    let mac = vmac_mac(false).to_owned();
+    assert_eq!(client.neighbour_mac(vip()).unwrap(), Some(mac.clone()));
+
+    // keepalived stops: ha-agent takes over on its own macvlan.
+    s.terminate(1);
+    s.reap(1, timeout);
+    s.wait("ha-agent (node 2) to hold the VIP", timeout, |s| {
+        assert_eq!(client.neighbour_mac(vip()).unwrap(), Some(mac.clone()));
+        on(s, 2).as_deref() == Some(VMAC)
+    });
+    wait_for_replies(&s, vip(), epoch_now(), timeout);
+    assert_eq!(client.neighbour_mac(vip()).unwrap(), Some(mac.clone()));
+
+    // keepalived comes back with the higher priority and preempts.
+    s.start(1, Kind::Keepalived, &keepalived_conf);
+    s.wait("keepalived to take the VIP back", timeout, |s| {
+        assert_eq!(client.neighbour_mac(vip()).unwrap(), Some(mac.clone()));
+        on(s, 1).as_deref() == Some(VMAC) && on(s, 2).is_none()
+    });
+    wait_for_replies(&s, vip(), epoch_now(), timeout);
+    prober.stop().unwrap();
+    assert_eq!(client.neighbour_mac(vip()).unwrap(), Some(mac));
+    s.assert_clean_logs();
+}
