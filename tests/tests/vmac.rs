@@ -330,6 +330,10 @@ fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken(
     // The base's ARP settings are the operator's: they must come back as they were.
     node.sh("echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_ignore")
         .unwrap();
+    // Strict reverse-path filtering host-wide, as RHEL ships it: the route back to a client
+    // is eth0's, so a macvlan that kept it would drop every packet to the VIP.
+    node.sh("echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter")
+        .unwrap();
     // A macvlan ha-agent did not create, on the same interface.
     node.run(
         "ip",
@@ -339,10 +343,15 @@ fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken(
     )
     .unwrap();
     let base_arp = |n: &Node| {
-        ["arp_ignore", "arp_filter", "arp_announce"]
-            .map(|k| sysctl(n, &format!("ipv4/conf/eth0/{k}")))
+        [
+            "eth0/arp_ignore",
+            "eth0/arp_filter",
+            "eth0/arp_announce",
+            "all/rp_filter",
+        ]
+        .map(|k| sysctl(n, &format!("ipv4/conf/{k}")))
     };
-    let original = ["2", "0", "0"].map(str::to_owned);
+    let original = ["2", "0", "0", "1"].map(str::to_owned);
     assert_eq!(base_arp(&node), original);
 
     // Running: the macvlan is there with keepalived's settings, and holds the VIP.
@@ -350,7 +359,12 @@ fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken(
     wait_for("the VIP on the macvlan", || {
         holder_interface(&node, vip()).as_deref() == Some(VMAC)
     });
-    assert_eq!(base_arp(&node), ["1", "1", "2"].map(str::to_owned));
+    // The VIP answers; eth0 filters as strictly as before (raised to the old `all`).
+    lab.client
+        .run("ping", &["-c", "1", "-W", "2", "192.0.2.200"])
+        .unwrap();
+    assert_eq!(base_arp(&node), ["1", "1", "2", "0"].map(str::to_owned));
+    assert_eq!(sysctl(&node, "ipv4/conf/eth0/rp_filter"), "1");
     assert_eq!(sysctl(&node, &format!("ipv4/conf/{VMAC}/arp_ignore")), "1");
     assert_eq!(
         sysctl(&node, &format!("ipv6/conf/{VMAC}/disable_ipv6")),

@@ -139,32 +139,52 @@ pub fn vmac_sysctls(vmac: &str, family: Family) -> Vec<Sysctl> {
     }
 }
 
-/// The base interface's ARP settings changed while a macvlan sits on it, and restored after:
-/// keepalived's `arp_ignore` and `arp_filter` (the base never answers ARP for the VIPs with
-/// its own MAC), and `arp_announce` 2, which keepalived leaves alone: without it a reply from
-/// a VIP leaves by the base's route and the base asks for the client's MAC "tell VIP" with its
-/// own MAC, which moves the client's neighbour entry for the VIP off the VRID's MAC.
+/// What a macvlan's alias records, to restore when the last macvlan goes: the base
+/// interface's ARP settings, changed while a macvlan sits on it — keepalived's `arp_ignore`
+/// and `arp_filter` (the base never answers ARP for the VIPs with its own MAC), and
+/// `arp_announce` 2, which keepalived leaves alone: without it a reply from a VIP leaves by
+/// the base's route and the base asks for the client's MAC "tell VIP" with its own MAC, which
+/// moves the client's neighbour entry for the VIP off the VRID's MAC — and the host's
+/// `all`/`default` `rp_filter` (see [`clear_rp_filter`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BaseArp {
+pub struct Saved {
     pub arp_ignore: u32,
     pub arp_filter: u32,
     pub arp_announce: u32,
+    pub all_rp_filter: u32,
+    pub default_rp_filter: u32,
 }
 
 const BASE_ARP_KEYS: [&str; 3] = ["arp_ignore", "arp_filter", "arp_announce"];
+const SAVED_KEYS: [&str; 5] = [
+    "base_arp_ignore",
+    "base_arp_filter",
+    "base_arp_announce",
+    "all_rp_filter",
+    "default_rp_filter",
+];
 
-impl BaseArp {
-    /// What the base gets while it carries a macvlan.
-    pub const WITH_VMAC: BaseArp = BaseArp {
+impl Saved {
+    /// What the base gets while it carries a macvlan (the `rp_filter`s are not the base's).
+    pub const WITH_VMAC: Saved = Saved {
         arp_ignore: 1,
         arp_filter: 1,
         arp_announce: 2,
+        all_rp_filter: 0,
+        default_rp_filter: 0,
     };
 
-    fn values(self) -> [u32; 3] {
-        [self.arp_ignore, self.arp_filter, self.arp_announce]
+    fn values(self) -> [u32; 5] {
+        [
+            self.arp_ignore,
+            self.arp_filter,
+            self.arp_announce,
+            self.all_rp_filter,
+            self.default_rp_filter,
+        ]
     }
 
+    /// The base interface's ARP settings.
     pub fn sysctls(self, base: &str) -> Vec<Sysctl> {
         BASE_ARP_KEYS
             .iter()
@@ -173,32 +193,62 @@ impl BaseArp {
             .collect()
     }
 
-    /// The alias a macvlan carries: the mark, then the base's settings to restore.
+    /// The host's `rp_filter` defaults.
+    pub fn rp_sysctls(self) -> Vec<Sysctl> {
+        vec![
+            sysctl("ipv4/conf/all/rp_filter".into(), self.all_rp_filter),
+            sysctl("ipv4/conf/default/rp_filter".into(), self.default_rp_filter),
+        ]
+    }
+
+    /// The alias a macvlan carries: the mark, then the settings to restore.
     pub fn alias(self) -> String {
         let mut out = MARK.to_owned();
-        for (k, v) in BASE_ARP_KEYS.iter().zip(self.values()) {
-            out.push_str(&format!(" base_{k}={v}"));
+        for (k, v) in SAVED_KEYS.iter().zip(self.values()) {
+            out.push_str(&format!(" {k}={v}"));
         }
         out
     }
 
-    /// The settings an alias written by [`BaseArp::alias`] records; `None` if not ours.
-    pub fn from_alias(alias: &str) -> Option<BaseArp> {
+    /// The settings an alias written by [`Saved::alias`] records; `None` if not ours.
+    pub fn from_alias(alias: &str) -> Option<Saved> {
         let rest = alias.strip_prefix(MARK)?;
-        let mut v = [0u32; 3];
+        let mut v = [0u32; 5];
         for word in rest.split_whitespace() {
             let (k, val) = word.split_once('=')?;
-            let i = BASE_ARP_KEYS
-                .iter()
-                .position(|b| k.strip_prefix("base_") == Some(b))?;
+            let i = SAVED_KEYS.iter().position(|s| *s == k)?;
             v[i] = val.parse().ok()?;
         }
-        Some(BaseArp {
+        Some(Saved {
             arp_ignore: v[0],
             arp_filter: v[1],
             arp_announce: v[2],
+            all_rp_filter: v[3],
+            default_rp_filter: v[4],
         })
     }
+}
+
+/// keepalived's `clear_rp_filter`: a macvlan needs `rp_filter` 0 (client traffic to a VIP
+/// arrives on it, while the route back to the client is the base's), which takes `all` 0 as
+/// the kernel uses the larger of `all` and the interface's. So that no interface loses its
+/// filtering, `default` and every interface below `all` are first raised to it. `interfaces`
+/// are the current per-interface values; empty when `all` is already 0.
+pub fn clear_rp_filter(all: u32, default: u32, interfaces: &[(String, u32)]) -> Vec<Sysctl> {
+    if all == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if default < all {
+        out.push(sysctl("ipv4/conf/default/rp_filter".into(), all));
+    }
+    for (name, v) in interfaces {
+        if *v < all {
+            out.push(sysctl(format!("ipv4/conf/{name}/rp_filter"), all));
+        }
+    }
+    out.push(sysctl("ipv4/conf/all/rp_filter".into(), 0));
+    out
 }
 
 /// What went wrong, on which interface.
@@ -234,7 +284,7 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     pub macvlan: bool,
     /// The base's saved settings: `Some` exactly when the alias is ours.
-    pub saved: Option<BaseArp>,
+    pub saved: Option<Saved>,
 }
 
 impl Link {
@@ -252,7 +302,7 @@ impl Link {
                 LinkAttribute::IfName(n) => link.name = n.clone(),
                 LinkAttribute::Link(i) => link.base_index = Some(*i),
                 LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
-                LinkAttribute::IfAlias(a) => link.saved = BaseArp::from_alias(a),
+                LinkAttribute::IfAlias(a) => link.saved = Saved::from_alias(a),
                 LinkAttribute::LinkInfo(infos) => {
                     link.macvlan |= infos
                         .iter()
@@ -297,14 +347,37 @@ fn read_sysctl(path: &str) -> Option<u32> {
         .ok()
 }
 
-/// The base's ARP settings as they are now.
-pub fn read_base_arp(base: &str) -> BaseArp {
-    let read = |k: &str| read_sysctl(&format!("ipv4/conf/{base}/{k}")).unwrap_or(0);
-    BaseArp {
-        arp_ignore: read("arp_ignore"),
-        arp_filter: read("arp_filter"),
-        arp_announce: read("arp_announce"),
+/// The base's ARP settings and the host's `rp_filter`s as they are now.
+pub fn read_saved(base: &str) -> Saved {
+    let read = |i: &str, k: &str| read_sysctl(&format!("ipv4/conf/{i}/{k}")).unwrap_or(0);
+    Saved {
+        arp_ignore: read(base, "arp_ignore"),
+        arp_filter: read(base, "arp_filter"),
+        arp_announce: read(base, "arp_announce"),
+        all_rp_filter: read("all", "rp_filter"),
+        default_rp_filter: read("default", "rp_filter"),
     }
+}
+
+/// [`clear_rp_filter`] on this host's values.
+fn clear_host_rp_filter() -> Result<(), VmacError> {
+    let read = |i: &str| read_sysctl(&format!("ipv4/conf/{i}/rp_filter")).unwrap_or(0);
+    let all = read("all");
+    let mut interfaces = Vec::new();
+    if all > 0
+        && let Ok(dir) = std::fs::read_dir("/proc/sys/net/ipv4/conf")
+    {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "all" && name != "default" {
+                interfaces.push((name.clone(), read(&name)));
+            }
+        }
+    }
+    for s in clear_rp_filter(all, read("default"), &interfaces) {
+        write_sysctl(&s)?;
+    }
+    Ok(())
 }
 
 /// What one instance's macvlan must be.
@@ -355,12 +428,20 @@ impl Netlink {
     /// ours that is wrong (other base or MAC) is re-created, anything else is refused.
     pub async fn ensure_vmac(&self, spec: &VmacSpec) -> Result<u32, VmacError> {
         let ours = self.our_vmacs().await?;
-        // The base's settings from before the first macvlan on it (ours set them to 1 since).
-        let saved = ours
+        // The settings from before the first macvlan on the base (ARP) or on the host
+        // (rp_filter): ours changed them since.
+        let mut saved = read_saved(&spec.base);
+        if let Some(s) = ours
             .iter()
             .find(|l| l.base_index == Some(spec.base_index))
             .and_then(|l| l.saved)
-            .unwrap_or_else(|| read_base_arp(&spec.base));
+        {
+            (saved.arp_ignore, saved.arp_filter) = (s.arp_ignore, s.arp_filter);
+            saved.arp_announce = s.arp_announce;
+        }
+        if let Some(s) = ours.iter().find_map(|l| l.saved) {
+            (saved.all_rp_filter, saved.default_rp_filter) = (s.all_rp_filter, s.default_rp_filter);
+        }
         let mut index = None;
         if let Some(link) = self.vmac_link(&spec.name).await? {
             if !link.ours() {
@@ -413,11 +494,14 @@ impl Netlink {
                 link.index
             }
         };
+        if spec.family == Family::Ipv4 {
+            clear_host_rp_filter()?;
+        }
         // Before it is up: no link-local is generated, no IPv6 at all on an IPv4 macvlan.
         for s in vmac_sysctls(&spec.name, spec.family) {
             write_sysctl(&s)?;
         }
-        for s in BaseArp::WITH_VMAC.sysctls(&spec.base) {
+        for s in Saved::WITH_VMAC.sysctls(&spec.base) {
             write_sysctl(&s)?;
         }
         self.handle()
@@ -460,6 +544,18 @@ impl Netlink {
                     if let Err(e) = write_sysctl(&s) {
                         errors.push(e);
                     }
+                }
+            }
+        }
+        // The last one gone: the host's rp_filter defaults back. The interfaces raised to
+        // `all` keep their value, which with `all` back filters exactly as before.
+        let left = ours
+            .iter()
+            .any(|o| keep.contains(&o.name) || !removed.contains(&o.name));
+        if let (false, Some(saved)) = (left, ours.iter().find_map(|l| l.saved)) {
+            for s in saved.rp_sysctls() {
+                if let Err(e) = write_sysctl(&s) {
+                    errors.push(e);
                 }
             }
         }
@@ -539,17 +635,33 @@ mod tests {
     }
 
     #[test]
+    fn rp_filter_is_cleared_as_keepalived_without_loosening_any_interface() {
+        assert_eq!(clear_rp_filter(0, 0, &[("eth0".into(), 0)]), []);
+        let got = clear_rp_filter(1, 0, &[("eth0".into(), 0), ("eth1".into(), 2)]);
+        assert_eq!(
+            got,
+            [
+                sysctl("ipv4/conf/default/rp_filter".into(), 1),
+                sysctl("ipv4/conf/eth0/rp_filter".into(), 1),
+                sysctl("ipv4/conf/all/rp_filter".into(), 0),
+            ]
+        );
+    }
+
+    #[test]
     fn the_alias_marks_ours_and_keeps_the_base_settings() {
-        let saved = BaseArp {
+        let saved = Saved {
             arp_ignore: 2,
             arp_filter: 0,
             arp_announce: 1,
+            all_rp_filter: 1,
+            default_rp_filter: 2,
         };
-        assert_eq!(BaseArp::from_alias(&saved.alias()), Some(saved));
-        assert_eq!(BaseArp::from_alias("uplink to the core"), None);
-        assert_eq!(BaseArp::from_alias("ha-agent vmac base_arp_ignore=x"), None);
+        assert_eq!(Saved::from_alias(&saved.alias()), Some(saved));
+        assert_eq!(Saved::from_alias("uplink to the core"), None);
+        assert_eq!(Saved::from_alias("ha-agent vmac base_arp_ignore=x"), None);
         assert_eq!(
-            BaseArp::WITH_VMAC.sysctls("eth0")[0],
+            Saved::WITH_VMAC.sysctls("eth0")[0],
             sysctl("ipv4/conf/eth0/arp_ignore".into(), 1)
         );
     }
