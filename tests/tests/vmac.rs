@@ -110,6 +110,12 @@ fn link_cut(tag: &str, v6: bool, extra: &str) -> (Duration, Vec<String>) {
         }
     };
     note(client.neighbour_mac(vip()).unwrap());
+    // The backup's adverts are taken by XDP on eth0, before macvlan's receive handler (its
+    // counters are read once a second).
+    s.wait("node 2 to count node 1's adverts by XDP", timeout, |s| {
+        let r = s.report(2);
+        r.agent.datapath == "xdp" && r.instances[0].adverts.received > 0
+    });
 
     let cut = epoch_now();
     s.lab.cut(1).unwrap();

@@ -171,13 +171,30 @@ impl Builder<'_> {
     fn use_vmac(&mut self, c: &Draft, vrid: u8) -> Option<UseVmac> {
         let Some((name, mac)) = &c.raw.use_vmac else {
             if let Some(at) = &c.raw.vmac_xmit_base {
+                // vrrp.c vrrp_complete_instance: "vmac_xmit_base is only valid with a vmac"
                 self.d.warn(
                     at,
-                    format!("{}: vmac_xmit_base without use_vmac: ignored", c.ctx),
+                    format!(
+                        "{}: vmac_xmit_base is only valid with use_vmac: ignored",
+                        c.ctx
+                    ),
                 );
             }
             return None;
         };
+        let mut xmit_base = c.raw.vmac_xmit_base.is_some();
+        if let (true, Some(at)) = (c.strict, &c.raw.vmac_xmit_base) {
+            // vrrp.c: "xmit_base is incompatible with strict mode - resetting"
+            self.d.warn(
+                at,
+                format!(
+                    "{}: vmac_xmit_base is incompatible with strict mode: adverts leave \
+                     from the macvlan (as keepalived)",
+                    c.ctx
+                ),
+            );
+            xmit_base = false;
+        }
         Some(UseVmac {
             name: name.clone(),
             mac: mac.map(|(m, last)| {
@@ -186,7 +203,7 @@ impl Builder<'_> {
                 out[5] = last.unwrap_or(vrid);
                 out
             }),
-            xmit_base: c.raw.vmac_xmit_base.is_some(),
+            xmit_base,
         })
     }
 

@@ -258,7 +258,20 @@ fn use_vmac_takes_a_name_and_a_mac_and_vmac_xmit_base() {
     assert_eq!(l.config.instances[2].use_vmac, None);
     assert_eq!(
         warnings(&l),
-        ["24:2: vrrp_instance C: vmac_xmit_base without use_vmac: ignored"]
+        ["24:2: vrrp_instance C: vmac_xmit_base is only valid with use_vmac: ignored"]
+    );
+}
+
+#[test]
+fn vmac_xmit_base_is_reset_in_strict_mode_as_keepalived() {
+    let l = parse(&instance("A", 7, "use_vmac\n vmac_xmit_base\n strict_mode")).unwrap();
+    assert!(!l.config.instances[0].use_vmac.as_ref().unwrap().xmit_base);
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.starts_with("8:2: ") && w.contains("incompatible with strict mode")),
+        "{:?}",
+        warnings(&l)
     );
 }
 
