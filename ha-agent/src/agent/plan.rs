@@ -238,8 +238,22 @@ fn placed(v: &config::VirtualAddress, default_if: &str) -> PlacedVip {
 
 /// Builds the plan. `facts` must hold every interface the configuration names.
 pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> {
-    let mut instances = Vec::new();
+    let mut instances: Vec<InstancePlan> = Vec::new();
     for (inst, vmac) in config.instances.iter().zip(vmac_names(config)) {
+        // One macvlan, one MAC: two instances naming the same one would re-create it in turn.
+        if let Some(other) = instances
+            .iter()
+            .find(|o| o.vmac.is_some() && o.vmac.as_ref().map(|v| &v.name) == vmac.as_ref())
+        {
+            bail!(
+                "{}: vrrp_instance {}: use_vmac: {} is vrrp_instance {}'s macvlan already; \
+                 name another",
+                inst.source,
+                inst.name,
+                vmac.unwrap_or_default(),
+                other.name
+            );
+        }
         instances.push(instance(config, inst, facts, vmac)?);
     }
     let mut units = Vec::new();
@@ -639,6 +653,20 @@ mod tests {
         assert_eq!(b.vips[0].interface, "vm.52");
         assert_eq!(b.advert_interface(), "eth0", "vmac_xmit_base");
         assert_eq!((&c.vmac, c.advert_interface()), (&None, "eth0"));
+    }
+
+    #[test]
+    fn two_instances_cannot_share_a_macvlan() {
+        let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac vm\n \
+                    virtual_ipaddress {\n 192.0.2.200\n }\n}\n\
+                    vrrp_instance B {\n interface eth1\n virtual_router_id 52\n use_vmac vm\n \
+                    virtual_ipaddress {\n 192.0.2.201\n }\n}\n";
+        let loaded = crate::config::parse_str(text, Path::new("k.conf")).unwrap();
+        let e = build(&loaded.config, &facts()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("k.conf:9:1: vrrp_instance B: use_vmac: vm is vrrp_instance A's"),
+            "{e}"
+        );
     }
 
     #[test]
