@@ -437,6 +437,23 @@ fn vmac_is_removed_after_stop_crash_and_reload_and_a_foreign_one_is_never_taken(
     assert_eq!(base_arp(&node), original);
     stop(a);
 
+    // Another agent's macvlan, on another interface of this namespace, is not this one's.
+    node.sh("ip link add oth0 type veth peer name oth1 && \
+         ip link add othervm link oth0 type macvlan mode private && \
+         ip link set dev othervm alias 'ha-agent vmac base_arp_ignore=0 base_arp_filter=0 \
+         base_arp_announce=0 all_rp_filter=1 default_rp_filter=0'")
+        .unwrap();
+    let a = start(&lab, 1, &vmac_conf);
+    wait_for("the VIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some(VMAC)
+    });
+    stop(a);
+    assert!(!link_exists(&node, VMAC), "{VMAC} left after a clean stop");
+    assert!(
+        link_exists(&node, "othervm"),
+        "another agent's macvlan removed"
+    );
+
     // A use_vmac name held by an interface ha-agent did not create is refused, untouched.
     let theirs = conf(200, "    use_vmac theirs0\n");
     let file = lab.write_file("theirs.conf", &theirs).unwrap();

@@ -513,15 +513,23 @@ impl Netlink {
         Ok(index)
     }
 
-    /// Deletes our macvlans whose names are not in `keep`, and restores a base's ARP settings
-    /// once no macvlan of ours is left on it. Returns what was removed, and the errors.
-    pub async fn remove_vmacs(&self, keep: &[String]) -> (Vec<String>, Vec<VmacError>) {
+    /// Deletes our macvlans on the interfaces `bases` (indices) whose names are not in `keep`,
+    /// and restores a base's ARP settings once no macvlan of ours is left on it: another agent
+    /// in this namespace, on other interfaces, keeps its own. Returns what was removed, and
+    /// the errors.
+    pub async fn remove_vmacs(
+        &self,
+        keep: &[String],
+        bases: &[u32],
+    ) -> (Vec<String>, Vec<VmacError>) {
         let (mut removed, mut errors) = (Vec::new(), Vec::new());
         let ours = match self.our_vmacs().await {
             Ok(o) => o,
             Err(e) => return (removed, vec![e]),
         };
-        for link in ours.iter().filter(|l| !keep.contains(&l.name)) {
+        let gone =
+            |l: &&Link| !keep.contains(&l.name) && l.base_index.is_some_and(|b| bases.contains(&b));
+        for link in ours.iter().filter(gone) {
             match self.handle().link().del(link.index).execute().await {
                 Ok(()) => removed.push(link.name.clone()),
                 Err(e) if errno(&e) == Some(libc::ENODEV) => {}

@@ -337,7 +337,8 @@ impl Runtime {
                 self.datapaths.release(&self.plan.instances[i]);
             }
         }
-        vmacs::remove_unused(Some(&new.plan)).await;
+        let scope = [(&self.plan, &self.facts), (&new.plan, &new.facts)];
+        vmacs::remove_unused(Some(&new.plan), &scope).await;
         self.intake.stop();
         self.carry_over(&mut new, &pairs);
         let kept_units: Vec<usize> = pairs.iter().map(|p| p.0).collect();

@@ -139,7 +139,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
     vmacs::ensure(&rt.plan, &mut rt.facts).await?;
-    vmacs::remove_unused(Some(&rt.plan)).await;
+    vmacs::remove_unused(Some(&rt.plan), &[(&rt.plan, &rt.facts)]).await;
     let all: Vec<&_> = rt.plan.instances.iter().collect();
     rt.vips
         .report_foreign(&all, &rt.plan, &rt.facts, false)
@@ -244,7 +244,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         () = rt.await_handover(resigned, &mut inbox.adverts) => {}
     }
     rt.datapaths.close();
-    vmacs::remove_unused(None).await;
+    vmacs::remove_unused(None, &[(&rt.plan, &rt.facts)]).await;
     Ok(())
 }
 

@@ -42,13 +42,21 @@ pub(super) async fn ensure(plan: &Plan, facts: &mut HashMap<String, IfFacts>) ->
     Ok(())
 }
 
-/// Deletes the macvlans of ours that `plan` (none: every one) does not name, and restores
-/// their base interfaces' ARP settings.
-pub(super) async fn remove_unused(plan: Option<&Plan>) {
+/// An agent's view of its interfaces: a plan and the facts it was built on.
+pub(super) type Scope<'a> = (&'a Plan, &'a HashMap<String, IfFacts>);
+
+/// Deletes the macvlans of ours on the interfaces of `scope`'s instances that `plan` (none:
+/// every one) does not name, and restores their base interfaces' ARP settings.
+pub(super) async fn remove_unused(plan: Option<&Plan>, scope: &[Scope<'_>]) {
     let keep: Vec<String> = plan
         .into_iter()
         .flat_map(|p| &p.instances)
         .filter_map(|ip| ip.vmac.as_ref().map(|v| v.name.clone()))
+        .collect();
+    let bases: Vec<u32> = scope
+        .iter()
+        .flat_map(|(p, facts)| p.instances.iter().filter_map(|ip| facts.get(&ip.interface)))
+        .map(|f| f.index)
         .collect();
     let netlink = match Netlink::new() {
         Ok(n) => n,
@@ -57,7 +65,7 @@ pub(super) async fn remove_unused(plan: Option<&Plan>) {
             return;
         }
     };
-    let (removed, errors) = netlink.remove_vmacs(&keep).await;
+    let (removed, errors) = netlink.remove_vmacs(&keep, &bases).await;
     for name in removed {
         info!("use_vmac: removed macvlan {name}");
     }
