@@ -283,7 +283,7 @@ pub struct Link {
     pub base_index: Option<u32>,
     pub mac: Option<[u8; 6]>,
     pub macvlan: bool,
-    /// The base's saved settings: `Some` exactly when the alias is ours.
+    /// What its alias says to restore: `Some` exactly when the alias is ours.
     pub saved: Option<Saved>,
 }
 

@@ -99,15 +99,15 @@ pub(super) fn peer_src(src: [u8; 16], slot: u32) -> IpAddr {
     }
 }
 
-/// How long `vip_fence` trusts a silent agent with an instance's VIPs: `down_timer_adverts`
-/// advert intervals (3 by default). A healthy master's loop wakes at least once an interval to
-/// advertise; a backup's VIPs are fenced anyway.
 /// A VIP on the instance's `use_vmac` macvlan: fenced on the base interface alone, whose TC
 /// ingress runs before macvlan's receive handler and whose TC egress the macvlan's frames pass.
 fn on_vmac(ip: &InstancePlan, pv: &crate::agent::plan::PlacedVip) -> bool {
     ip.vmac.as_ref().is_some_and(|v| v.name == pv.interface)
 }
 
+/// How long `vip_fence` trusts a silent agent with an instance's VIPs: `down_timer_adverts`
+/// advert intervals (3 by default). A healthy master's loop wakes at least once an interval to
+/// advertise; a backup's VIPs are fenced anyway.
 fn heartbeat_timeout(ip: &InstancePlan) -> Duration {
     cs_to_duration(ip.machine.advert_interval_cs) * u32::from(ip.machine.down_timer_adverts)
 }
