@@ -563,7 +563,7 @@ fn owner_drops_weighted_trackers() {
 fn unsupported_keywords_warn_once_with_their_position() {
     let l = parse_ok(&format!(
         "{}virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nvrrp_track_process p {{\n process x\n}}\n",
-        instance("use_vmac_addr\n smtp_alert")
+        instance("lvs_sync_daemon_interface eth0\n smtp_alert")
     ));
     let unsupported: Vec<(u32, u32)> = l
         .warnings

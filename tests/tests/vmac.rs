@@ -524,3 +524,35 @@ fn keepalived_peer_with_use_vmac() {
     assert_eq!(client.neighbour_mac(vip()).unwrap(), Some(mac));
     s.assert_clean_logs();
 }
+
+/// use_vmac_addr: an IPv6 eVIP of an IPv4 instance gets a macvlan of its own with the IPv6
+/// VRID MAC, which the client's neighbour entry for it holds; gone after a clean stop.
+#[test]
+fn use_vmac_addr_gives_an_evip_of_the_other_family_its_own_macvlan() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("vmaca", 1).unwrap();
+    let node = lab.node(1).clone();
+    let evip: IpAddr = "2001:db8::201".parse().unwrap();
+    let conf = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    \
+                version 3\n    priority 200\n    advert_int 0.05\n    use_vmac_addr\n    \
+                virtual_ipaddress {\n        192.0.2.200/24\n    }\n    \
+                virtual_ipaddress_excluded {\n        2001:db8::201/64\n    }\n}\n";
+    let a = start(&lab, 1, conf);
+    wait_for("the VIP on eth0 and the eVIP on the macvlan", || {
+        holder_interface(&node, vip()).as_deref() == Some("eth0")
+            && holder_interface(&node, evip).as_deref() == Some(VMAC)
+    });
+    let mac = node
+        .run("cat", &[&format!("/sys/class/net/{VMAC}/address")])
+        .unwrap();
+    assert_eq!(mac.trim(), vmac_mac(true));
+    lab.client
+        .run("ping", &["-c", "1", "-W", "2", "2001:db8::201"])
+        .unwrap();
+    assert_eq!(
+        lab.client.neighbour_mac(evip).unwrap().as_deref(),
+        Some(vmac_mac(true))
+    );
+    stop(a);
+    assert!(!link_exists(&node, VMAC), "{VMAC} left after a clean stop");
+}

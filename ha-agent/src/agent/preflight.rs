@@ -131,28 +131,29 @@ async fn vmac_facts(
     facts: &mut HashMap<String, IfFacts>,
 ) -> Result<()> {
     for (ip, inst) in plan.instances.iter().zip(&config.instances) {
-        let Some(v) = &ip.vmac else { continue };
-        let at = format!("{}: vrrp_instance {}: use_vmac", inst.source, inst.name);
-        let link = netlink
-            .vmac_link(&v.name)
-            .await
-            .with_context(|| at.clone())?;
-        if link.as_ref().is_some_and(|l| !l.ours()) {
-            let e = crate::net::vmac::VmacError::NotOurs {
-                name: v.name.clone(),
+        for v in ip.vmac_specs(facts) {
+            let at = format!("{}: vrrp_instance {}: use_vmac", inst.source, inst.name);
+            let link = netlink
+                .vmac_link(&v.name)
+                .await
+                .with_context(|| at.clone())?;
+            if link.as_ref().is_some_and(|l| !l.ours()) {
+                let e = crate::net::vmac::VmacError::NotOurs {
+                    name: v.name.clone(),
+                };
+                bail!("{at}: {e}");
+            }
+            let base = &facts[&v.base];
+            let fact = IfFacts {
+                index: link.as_ref().map_or(0, |l| l.index),
+                mac: Some(v.mac),
+                primary_v4: None,
+                // The source of unsolicited NAs from it: the base's, as its adverts' (no copy).
+                link_local_v6: base.link_local_v6,
+                running: base.running,
             };
-            bail!("{at}: {e}");
+            facts.insert(v.name.clone(), fact);
         }
-        let base = &facts[&ip.interface];
-        let fact = IfFacts {
-            index: link.as_ref().map_or(0, |l| l.index),
-            mac: Some(v.mac),
-            primary_v4: None,
-            // The source of unsolicited NAs from it: the base's, as its adverts' (no copy).
-            link_local_v6: base.link_local_v6,
-            running: base.running,
-        };
-        facts.insert(v.name.clone(), fact);
     }
     Ok(())
 }

@@ -115,7 +115,6 @@ pub(crate) const GLOBAL_KNOWN: &[&str] = &[
     "vrrp_rx_bufs_multiplier",
     "vrrp_startup_delay",
     "log_unknown_vrids",
-    "vmac_addr_prefix",
     "umask",
     "random_seed",
     "reload_check_config",
@@ -143,7 +142,6 @@ pub(crate) const GLOBAL_EMAIL: &[&str] = &[
 
 /// `vrrp_instance` keywords (vrrp/vrrp_parser.c `init_vrrp_keywords`) ha-agent does not act on.
 pub(crate) const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "use_vmac_addr",
     "use_ipvlan",
     "unicast_fault_no_peer",
     "old_unicast_checksum",

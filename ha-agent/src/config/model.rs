@@ -119,6 +119,8 @@ pub struct GlobalDefs {
     pub email: EmailSettings,
     /// `vmac_prefix`: the start of generated `use_vmac` interface names (unset: `vrrp`).
     pub vmac_prefix: Option<String>,
+    /// `vmac_addr_prefix`: the same for `use_vmac_addr`'s macvlans (unset: `vmac_prefix`).
+    pub vmac_addr_prefix: Option<String>,
 }
 
 impl Default for GlobalDefs {
@@ -145,6 +147,7 @@ impl Default for GlobalDefs {
             enable_script_security: false,
             email: EmailSettings::default(),
             vmac_prefix: None,
+            vmac_addr_prefix: None,
         }
     }
 }
@@ -394,6 +397,9 @@ pub struct VrrpInstance {
     /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`): the VIPs go on a macvlan that carries
     /// the VRID's MAC, so a failover never changes a client's neighbour entry.
     pub use_vmac: Option<UseVmac>,
+    /// `use_vmac_addr`: a VIP on another interface (`dev`) or of the other family goes on a
+    /// macvlan of its own, on its interface, with its family's VRID MAC.
+    pub use_vmac_addr: bool,
 }
 
 /// `use_vmac [NAME] [MAC]` and `vmac_xmit_base` (keepalived/vrrp/vrrp_parser.c

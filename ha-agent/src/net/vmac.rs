@@ -68,43 +68,54 @@ pub fn parse_mac(text: &str) -> Result<MacArg, String> {
 }
 
 /// The macvlan names of `wanted` instances (`Some(name)` as written, `None` to generate), as
-/// keepalived's `create_vmac_name`: `PREFIX.VRID`, and while that is taken by another
-/// instance `PREFIXn.VRID` (n = 1, 2, … for IPv4; 6 first, then 1, 2, … for IPv6).
-pub fn names(prefix: &str, wanted: &[Option<(Option<&str>, u8, Family)>]) -> Vec<Option<String>> {
-    let mut taken: Vec<String> = wanted
-        .iter()
-        .filter_map(|w| w.and_then(|(n, _, _)| n.map(str::to_owned)))
-        .collect();
+/// keepalived's `create_vmac_name` (see [`next_name`]), none of them in `taken`; each name
+/// given is added to `taken`.
+pub fn names(
+    prefix: &str,
+    wanted: &[Option<(Option<&str>, u8, Family)>],
+    taken: &mut Vec<String>,
+) -> Vec<Option<String>> {
+    taken.extend(
+        wanted
+            .iter()
+            .filter_map(|w| w.and_then(|(n, _, _)| n.map(str::to_owned))),
+    );
     wanted
         .iter()
         .map(|w| {
             let (name, vrid, family) = (*w)?;
-            if let Some(n) = name {
-                return Some(n.to_owned());
-            }
-            let mut num: Option<u32> = None;
-            loop {
-                let suffix = match num {
-                    None => format!(".{vrid}"),
-                    Some(n) => format!("{n}.{vrid}"),
-                };
-                // IFNAMSIZ: the prefix is cut so that the number and VRID fit in 15 bytes.
-                let keep = prefix.len().min(15 - suffix.len());
-                let candidate = format!("{}{suffix}", &prefix[..keep]);
-                if !taken.contains(&candidate) {
-                    taken.push(candidate.clone());
-                    return Some(candidate);
-                }
-                num = Some(match (family, num) {
-                    (Family::Ipv6, None) => 6,
-                    (Family::Ipv6, Some(6)) => 1,
-                    (Family::Ipv6, Some(5)) => 7,
-                    (_, None) => 1,
-                    (_, Some(n)) => n + 1,
-                });
+            match name {
+                Some(n) => Some(n.to_owned()),
+                None => Some(next_name(prefix, vrid, family, taken)),
             }
         })
         .collect()
+}
+
+/// keepalived's `create_vmac_name`: `PREFIX.VRID`, and while that is in `taken`
+/// `PREFIXn.VRID` (n = 1, 2, … for IPv4; 6 first, then 1, 2, … for IPv6); added to `taken`.
+pub fn next_name(prefix: &str, vrid: u8, family: Family, taken: &mut Vec<String>) -> String {
+    let mut num: Option<u32> = None;
+    loop {
+        let suffix = match num {
+            None => format!(".{vrid}"),
+            Some(n) => format!("{n}.{vrid}"),
+        };
+        // IFNAMSIZ: the prefix is cut so that the number and VRID fit in 15 bytes.
+        let keep = prefix.len().min(15 - suffix.len());
+        let candidate = format!("{}{suffix}", &prefix[..keep]);
+        if !taken.contains(&candidate) {
+            taken.push(candidate.clone());
+            return candidate;
+        }
+        num = Some(match (family, num) {
+            (Family::Ipv6, None) => 6,
+            (Family::Ipv6, Some(6)) => 1,
+            (Family::Ipv6, Some(5)) => 7,
+            (_, None) => 1,
+            (_, Some(n)) => n + 1,
+        });
+    }
 }
 
 /// One `/proc/sys/net` setting.
@@ -605,6 +616,7 @@ mod tests {
     #[test]
     fn names_are_keepalived_s_and_never_collide() {
         let w = |n: Option<&'static str>, vrid, f| Some((n, vrid, f));
+        let mut taken = Vec::new();
         let got = names(
             "vrrp",
             &[
@@ -615,6 +627,7 @@ mod tests {
                 w(Some("vrrp.52"), 9, Family::Ipv4),
                 w(None, 52, Family::Ipv4),
             ],
+            &mut taken,
         );
         let want = [
             Some("vrrp.51"),
@@ -626,8 +639,14 @@ mod tests {
         ];
         assert_eq!(got, want.map(|n| n.map(str::to_owned)));
         // IFNAMSIZ: a long prefix is cut so the VRID stays.
-        let long = names("averyverylongprefix", &[w(None, 200, Family::Ipv4)]);
+        let long = names(
+            "averyverylongprefix",
+            &[w(None, 200, Family::Ipv4)],
+            &mut Vec::new(),
+        );
         assert_eq!(long, [Some("averyverylo.200".to_owned())]);
+        // use_vmac_addr's next: after every instance's.
+        assert_eq!(next_name("vrrp", 51, Family::Ipv6, &mut taken), "vrrp2.51");
     }
 
     #[test]

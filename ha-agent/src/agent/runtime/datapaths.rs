@@ -99,12 +99,6 @@ pub(super) fn peer_src(src: [u8; 16], slot: u32) -> IpAddr {
     }
 }
 
-/// A VIP on the instance's `use_vmac` macvlan: fenced on the base interface alone, whose TC
-/// ingress runs before macvlan's receive handler and whose TC egress the macvlan's frames pass.
-fn on_vmac(ip: &InstancePlan, pv: &crate::agent::plan::PlacedVip) -> bool {
-    ip.vmac.as_ref().is_some_and(|v| v.name == pv.interface)
-}
-
 /// How long `vip_fence` trusts a silent agent with an instance's VIPs: `down_timer_adverts`
 /// advert intervals (3 by default). A healthy master's loop wakes at least once an interval to
 /// advertise; a backup's VIPs are fenced anyway.
@@ -132,8 +126,9 @@ impl Datapaths {
                     // advert), and the VIP's own `dev` when it is another, keyed to no slot
                     // (the slots there are other instances'): traffic may come in on either.
                     fence.push((pv.vip.addr, ip.interface.clone(), slot));
-                    if pv.interface != ip.interface && !on_vmac(ip, pv) {
-                        fence.push((pv.vip.addr, pv.interface.clone(), xdp::NO_SLOT));
+                    let dev = ip.fence_interface(pv);
+                    if dev != ip.interface {
+                        fence.push((pv.vip.addr, dev.to_owned(), xdp::NO_SLOT));
                     }
                 }
                 Told {
@@ -153,9 +148,10 @@ impl Datapaths {
             }
         }
         for ip in &plan.instances {
-            for pv in ip.vips.iter().filter(|pv| !own(pv) && !on_vmac(ip, pv)) {
-                if !interfaces.iter().any(|(n, _, _)| *n == pv.interface) {
-                    interfaces.push((pv.interface.clone(), true, Vec::new()));
+            for pv in ip.vips.iter().filter(|pv| !own(pv)) {
+                let dev = ip.fence_interface(pv);
+                if !interfaces.iter().any(|(n, _, _)| *n == dev) {
+                    interfaces.push((dev.to_owned(), true, Vec::new()));
                 }
             }
         }

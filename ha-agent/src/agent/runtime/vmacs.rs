@@ -14,14 +14,14 @@ use crate::{
 
 /// Creates or adopts every macvlan `plan` names, and records its index in `facts`.
 pub(super) async fn ensure(plan: &Plan, facts: &mut HashMap<String, IfFacts>) -> Result<()> {
-    if plan.instances.iter().all(|ip| ip.vmac.is_none()) {
+    let specs: Vec<_> = (plan.instances.iter())
+        .flat_map(|ip| ip.vmac_specs(facts).into_iter().map(move |s| (ip, s)))
+        .collect();
+    if specs.is_empty() {
         return Ok(());
     }
     let netlink = Netlink::new().context("opening rtnetlink")?;
-    for ip in &plan.instances {
-        let Some(spec) = facts.get(&ip.interface).and_then(|f| ip.vmac_spec(f.index)) else {
-            continue;
-        };
+    for (ip, spec) in specs {
         let index = netlink.ensure_vmac(&spec).await.with_context(|| {
             format!(
                 "vrrp_instance {}: use_vmac: macvlan {} on {}",
@@ -51,12 +51,20 @@ pub(super) async fn remove_unused(plan: Option<&Plan>, scope: &[Scope<'_>]) {
     let keep: Vec<String> = plan
         .into_iter()
         .flat_map(|p| &p.instances)
-        .filter_map(|ip| ip.vmac.as_ref().map(|v| v.name.clone()))
+        .flat_map(|ip| {
+            let addr = ip.addr_vmacs.iter().map(|a| a.name.clone());
+            ip.vmac.iter().map(|v| v.name.clone()).chain(addr)
+        })
         .collect();
     let bases: Vec<u32> = scope
         .iter()
-        .flat_map(|(p, facts)| p.instances.iter().filter_map(|ip| facts.get(&ip.interface)))
-        .map(|f| f.index)
+        .flat_map(|(p, facts)| {
+            p.instances.iter().flat_map(|ip| {
+                let own = facts.get(&ip.interface).map(|f| f.index);
+                let addr = ip.vmac_specs(facts).into_iter().map(|s| s.base_index);
+                own.into_iter().chain(addr)
+            })
+        })
         .collect();
     let netlink = match Netlink::new() {
         Ok(n) => n,

@@ -60,6 +60,7 @@ impl Builder<'_> {
             skip_check_adv_addr: None,
             use_vmac: None,
             vmac_xmit_base: None,
+            use_vmac_addr: false,
         };
         let ctx = format!("vrrp_instance {name}: ");
         for x in stmts {
@@ -321,6 +322,10 @@ impl Builder<'_> {
                 }
             }
             "use_vmac" => self.use_vmac_line(v, x, ctx),
+            "use_vmac_addr" => {
+                self.bare_flag(x);
+                v.use_vmac_addr = true;
+            }
             "vmac_xmit_base" => {
                 self.bare_flag(x);
                 v.vmac_xmit_base = Some(x.pos().clone());

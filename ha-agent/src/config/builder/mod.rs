@@ -130,6 +130,7 @@ struct RawInstance {
     /// `use_vmac`: name, MAC (the VRID's octet `None` when five octets are given).
     use_vmac: Option<(Option<String>, Option<crate::net::vmac::MacArg>)>,
     vmac_xmit_base: Option<Pos>,
+    use_vmac_addr: bool,
 }
 
 struct RawGroup {

@@ -163,6 +163,7 @@ impl Builder<'_> {
                 .unwrap_or(g.vrrp_skip_check_adv_addr),
             check_unicast_src: raw.check_unicast_src || g.vrrp_check_unicast_src,
             use_vmac: self.use_vmac(&c, vrid),
+            use_vmac_addr: raw.use_vmac_addr,
         })
     }
 
