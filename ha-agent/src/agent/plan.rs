@@ -451,7 +451,7 @@ fn instance(
             if let Some(m) = &vmac {
                 pv.interface = m.name.clone();
             }
-        } else if inst.use_vmac_addr {
+        } else if inst.use_vmac_addr || v.use_vmac {
             let existing = addr_vmacs
                 .iter()
                 .find(|a| a.base == pv.interface && a.family == vip_family);
@@ -731,7 +731,7 @@ mod tests {
              use_vmac_addr\n virtual_ipaddress {\n 192.0.2.200/24\n 192.0.2.201/24 dev eth1\n \
              192.0.2.202/24 dev eth1\n }\n virtual_ipaddress_excluded {\n 2001:db8::1/64\n }\n}\n\
              vrrp_instance B {\n interface eth0\n virtual_router_id 52\n \
-             virtual_ipaddress {\n 192.0.2.210/24\n }\n \
+             virtual_ipaddress {\n 192.0.2.210/24\n 192.0.2.211/24 dev eth2 use_vmac\n }\n \
              virtual_ipaddress_excluded {\n 2001:db8::2/64\n }\n}\n",
         );
         let a = &p.instances[0];
@@ -754,7 +754,9 @@ mod tests {
         // Without use_vmac_addr nothing moves, and without use_vmac another family's eVIP
         // stays on the interface.
         let b = &p.instances[1];
-        assert!(b.vips.iter().all(|v| v.interface == "eth0"));
+        let on: Vec<&str> = b.vips.iter().map(|v| v.interface.as_str()).collect();
+        assert_eq!(on, ["eth0", "va.52", "eth0"], "a VIP's own use_vmac");
+        assert_eq!(b.addr_vmacs[0].base, "eth2");
     }
 
     #[test]

@@ -264,6 +264,9 @@ pub struct VirtualAddress {
     /// IPv4, and so do we, with a warning. Unset, an IPv6 VIP gets keepalived's default when
     /// it is placed: 0 (deprecated) for a /128, forever otherwise.
     pub preferred_lft: Option<u32>,
+    /// `use_vmac`: on another interface (`dev`) or of the other family, this VIP gets a
+    /// macvlan of its own, as with the instance's `use_vmac_addr`.
+    pub use_vmac: bool,
 }
 
 /// One line of `virtual_routes`, kept close to `ip route` words.

@@ -184,6 +184,18 @@ impl Builder<'_> {
             return None;
         };
         let mut xmit_base = c.raw.vmac_xmit_base.is_some();
+        if !c.raw.peers.is_empty() && !xmit_base {
+            // keepalived.conf(5): "If using use_vmac with unicast peers, vmac_xmit_base must
+            // be set."
+            self.d.warn(
+                &c.raw.pos,
+                format!(
+                    "{}: use_vmac with unicast peers: set vmac_xmit_base (keepalived's man \
+                     page requires it; adverts leave from the macvlan as written)",
+                    c.ctx
+                ),
+            );
+        }
         if let (true, Some(at)) = (c.strict, &c.raw.vmac_xmit_base) {
             // vrrp.c: "xmit_base is incompatible with strict mode - resetting"
             self.d.warn(

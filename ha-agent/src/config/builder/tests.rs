@@ -287,3 +287,18 @@ fn use_vmac_refuses_what_keepalived_refuses_and_use_ipvlan_says_why() {
         "{e:?}"
     );
 }
+
+#[test]
+fn use_vmac_with_unicast_peers_asks_for_vmac_xmit_base_as_keepalived_s_man_page() {
+    let body = "use_vmac\n unicast_peer {\n 192.0.2.9\n }";
+    let l = parse(&instance("A", 7, body)).unwrap();
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.starts_with("1:1: ") && w.contains("set vmac_xmit_base")),
+        "{:?}",
+        warnings(&l)
+    );
+    let l = parse(&instance("A", 7, &format!("{body}\n vmac_xmit_base"))).unwrap();
+    assert!(!warnings(&l).iter().any(|w| w.contains("vmac_xmit_base")));
+}
