@@ -556,3 +556,31 @@ fn use_vmac_addr_gives_an_evip_of_the_other_family_its_own_macvlan() {
     stop(a);
     assert!(!link_exists(&node, VMAC), "{VMAC} left after a clean stop");
 }
+
+/// A macvlan deleted under a running master comes back, as keepalived re-creates it, and the
+/// VIP with it.
+#[test]
+fn a_deleted_vmac_is_re_created_and_the_vip_comes_back() {
+    let mut s = Scene::new("vmacd", 1);
+    s.start(1, Kind::AgentXdp, &conf(200, "    use_vmac\n"));
+    let timeout = Duration::from_secs(10);
+    let on = |s: &Scene| holder_interface(s.lab.node(1), vip());
+    s.wait("the VIP on the macvlan", timeout, |s| {
+        on(s).as_deref() == Some(VMAC)
+    });
+    s.lab.node(1).run("ip", &["link", "del", VMAC]).unwrap();
+    s.wait_log(1, "was deleted: re-creating it", 1, timeout);
+    s.wait("the VIP back on a new macvlan", timeout, |s| {
+        on(s).as_deref() == Some(VMAC)
+    });
+    s.lab
+        .client
+        .run("ping", &["-c", "1", "-W", "2", "192.0.2.200"])
+        .unwrap();
+    s.terminate(1);
+    s.reap(1, timeout);
+    assert!(
+        !link_exists(s.lab.node(1), VMAC),
+        "{VMAC} left after a clean stop"
+    );
+}
