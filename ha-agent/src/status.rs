@@ -16,6 +16,8 @@ use crate::vrrp::instance::State;
 pub struct InstanceStatus {
     pub name: String,
     pub interface: String,
+    /// The `use_vmac` macvlan the VIPs are on.
+    pub vmac: Option<String>,
     pub vrid: u8,
     /// 2 or 3.
     pub version: u8,

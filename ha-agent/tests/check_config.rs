@@ -255,8 +255,8 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
         (
             // A keyword that changes failover and that ha-agent does not act on.
             "unsupported",
-            instance("    use_vmac\n"),
-            "{}:9:5: use_vmac: not supported by ha-agent, and ignoring it would change failover \
+            instance("    use_ipvlan\n"),
+            "{}:9:5: use_ipvlan: not supported by ha-agent, and ignoring it would change failover \
              behaviour",
         ),
         (
@@ -386,7 +386,7 @@ fn a_good_configuration_passes_check_config_and_runs() {
 fn allow_unsupported_runs_without_the_keyword_and_says_so() {
     let s = Scratch::new("allow");
     let conf = "global_defs {\n    enable_snmp_vrrp\n}\n".to_owned()
-        + &instance("    use_vmac\n    track_bfd {\n        b\n    }\n");
+        + &instance("    use_ipvlan\n    track_bfd {\n        b\n    }\n");
     let path = s.write("allow.conf", &conf);
     let (code, _, err) = s.check_config(&path);
     assert_eq!(code, 1, "refused without the flag: {err}");
@@ -395,7 +395,7 @@ fn allow_unsupported_runs_without_the_keyword_and_says_so() {
     let at = path.display().to_string();
     assert!(
         err.contains(&format!(
-            "warning: {at}:12:5: use_vmac: not supported by ha-agent, ignored"
+            "warning: {at}:12:5: use_ipvlan: not supported by ha-agent, ignored"
         )) && err.contains(&format!("warning: {at}:13:5: track_bfd: not supported"))
             && err.contains(&format!(
                 "warning: {at}:2:5: enable_snmp_vrrp: parsed but not used"
@@ -406,7 +406,7 @@ fn allow_unsupported_runs_without_the_keyword_and_says_so() {
         out.lines().last(),
         Some(
             "ignored: 3 keywords: 2 that change failover, run without them by \
-             --allow-unsupported (track_bfd, use_vmac); 1 that only configure what ha-agent \
+             --allow-unsupported (track_bfd, use_ipvlan); 1 that only configure what ha-agent \
              replaces (enable_snmp_vrrp)"
         ),
         "{out}"
@@ -433,7 +433,7 @@ fn allow_unsupported_runs_without_the_keyword_and_says_so() {
     let (code, _, err) = split(&out);
     assert_eq!(code, 0, "run --allow-unsupported: {err}");
     assert!(
-        err.contains("use_vmac: not supported by ha-agent, ignored"),
+        err.contains("use_ipvlan: not supported by ha-agent, ignored"),
         "{err}"
     );
 }

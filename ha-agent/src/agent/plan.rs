@@ -92,6 +92,28 @@ pub struct InstancePlan {
     pub accept: bool,
     /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (`None`: 255).
     pub unicast_ttl: Option<u8>,
+    /// `use_vmac`: the macvlan the VIPs go on.
+    pub vmac: Option<VmacPlan>,
+    /// `use_vmac_addr`: the macvlans of VIPs on another interface or of the other family.
+    pub addr_vmacs: Vec<AddrVmac>,
+}
+
+/// A `use_vmac_addr` macvlan: one per (interface, family) of an instance's VIPs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrVmac {
+    pub name: String,
+    pub base: String,
+    pub mac: [u8; 6],
+    pub family: Family,
+}
+
+/// An instance's `use_vmac` macvlan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmacPlan {
+    pub name: String,
+    pub mac: [u8; 6],
+    /// `vmac_xmit_base`: adverts leave from the base interface.
+    pub xmit_base: bool,
 }
 
 /// A set of instances that change state together.
@@ -177,6 +199,49 @@ impl Plan {
 }
 
 impl InstancePlan {
+    /// Where adverts leave from: the macvlan with `use_vmac` (source MAC the VRID's), unless
+    /// `vmac_xmit_base`.
+    pub fn advert_interface(&self) -> &str {
+        match &self.vmac {
+            Some(v) if !v.xmit_base => &v.name,
+            _ => &self.interface,
+        }
+    }
+
+    /// This instance's macvlans (`use_vmac`'s first, then `use_vmac_addr`'s), their bases'
+    /// indices from `facts` (0 for one it lacks).
+    pub fn vmac_specs(&self, facts: &HashMap<String, IfFacts>) -> Vec<net::vmac::VmacSpec> {
+        let spec = |name: &str, base: &str, mac, family| net::vmac::VmacSpec {
+            name: name.to_owned(),
+            base: base.to_owned(),
+            base_index: facts.get(base).map_or(0, |f| f.index),
+            mac,
+            family,
+        };
+        let main = self
+            .vmac
+            .iter()
+            .map(|v| spec(&v.name, &self.interface, v.mac, self.family));
+        let addr = self
+            .addr_vmacs
+            .iter()
+            .map(|a| spec(&a.name, &a.base, a.mac, a.family));
+        main.chain(addr).collect()
+    }
+
+    /// The base of the macvlan a VIP is on, or its own interface: where it is fenced (TC
+    /// ingress on the base runs before macvlan's receive handler, and the macvlan's frames
+    /// pass the base's TC egress).
+    pub fn fence_interface<'a>(&'a self, pv: &'a PlacedVip) -> &'a str {
+        if self.vmac.as_ref().is_some_and(|v| v.name == pv.interface) {
+            return &self.interface;
+        }
+        match self.addr_vmacs.iter().find(|a| a.name == pv.interface) {
+            Some(a) => &a.base,
+            None => &pv.interface,
+        }
+    }
+
     /// The adverts for one `Action::SendAdvert { priority, adver_int_cs }`, one per destination:
     /// what the runtime sends, and what the golden tests compare with keepalived's packets.
     pub fn encode_adverts(
@@ -240,9 +305,24 @@ fn placed(v: &config::VirtualAddress, default_if: &str) -> PlacedVip {
 
 /// Builds the plan. `facts` must hold every interface the configuration names.
 pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> {
-    let mut instances = Vec::new();
-    for inst in &config.instances {
-        instances.push(instance(config, inst, facts)?);
+    let mut instances: Vec<InstancePlan> = Vec::new();
+    let (names, mut taken) = vmac_names(config);
+    for (inst, vmac) in config.instances.iter().zip(names) {
+        // One macvlan, one MAC: two instances naming the same one would re-create it in turn.
+        if let Some(other) = instances
+            .iter()
+            .find(|o| o.vmac.is_some() && o.vmac.as_ref().map(|v| &v.name) == vmac.as_ref())
+        {
+            bail!(
+                "{}: vrrp_instance {}: use_vmac: {} is vrrp_instance {}'s macvlan already; \
+                 name another",
+                inst.source,
+                inst.name,
+                vmac.unwrap_or_default(),
+                other.name
+            );
+        }
+        instances.push(instance(config, inst, facts, vmac, &mut taken)?);
     }
     let mut units = Vec::new();
     let mut grouped = vec![false; instances.len()];
@@ -307,10 +387,32 @@ pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> 
     })
 }
 
+/// Each instance's `use_vmac` interface name (keepalived's generated `vrrp.VRID` when none
+/// is written), in config order, and every name they take.
+pub fn vmac_names(config: &Config) -> (Vec<Option<String>>, Vec<String>) {
+    let wanted: Vec<_> = config
+        .instances
+        .iter()
+        .map(|i| {
+            let v = i.use_vmac.as_ref()?;
+            Some((v.name.as_deref(), i.vrid, i.family))
+        })
+        .collect();
+    let prefix = config
+        .global
+        .vmac_prefix
+        .as_deref()
+        .unwrap_or(net::vmac::DEFAULT_PREFIX);
+    let mut taken = Vec::new();
+    (net::vmac::names(prefix, &wanted, &mut taken), taken)
+}
+
 fn instance(
     config: &Config,
     inst: &VrrpInstance,
     facts: &HashMap<String, IfFacts>,
+    vmac_name: Option<String>,
+    taken: &mut Vec<String>,
 ) -> Result<InstancePlan> {
     let at = format!("{}: vrrp_instance {}", inst.source, inst.name);
     let interface = inst
@@ -403,12 +505,57 @@ fn instance(
             .collect(),
         group: inst.mcast_group.filter(|_| !inst.is_unicast()),
     };
-    let vips = inst
+    let vmac = inst
+        .use_vmac
+        .as_ref()
+        .zip(vmac_name)
+        .map(|(v, name)| VmacPlan {
+            name,
+            mac: v
+                .mac
+                .unwrap_or_else(|| net::vmac::rfc_mac(inst.vrid, family)),
+            xmit_base: v.xmit_base,
+        });
+    let addr_prefix = (config.global.vmac_addr_prefix.as_deref())
+        .or(config.global.vmac_prefix.as_deref())
+        .unwrap_or(net::vmac::DEFAULT_PREFIX);
+    let mut addr_vmacs: Vec<AddrVmac> = Vec::new();
+    let mut vips = Vec::new();
+    // keepalived's vrrp_complete_instance: a VIP of the instance's family on its interface
+    // goes on the use_vmac macvlan; with use_vmac_addr any other gets one of its own per
+    // (interface, family); the rest stay where they are written.
+    for v in inst
         .virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
-        .map(|v| placed(v, &interface))
-        .collect();
+    {
+        let mut pv = placed(v, &interface);
+        let vip_family = Family::of(&v.addr);
+        if pv.interface == interface && vip_family == family {
+            if let Some(m) = &vmac {
+                pv.interface = m.name.clone();
+            }
+        } else if inst.use_vmac_addr || v.use_vmac {
+            let existing = addr_vmacs
+                .iter()
+                .find(|a| a.base == pv.interface && a.family == vip_family);
+            pv.interface = match existing {
+                Some(a) => a.name.clone(),
+                None => {
+                    let name = net::vmac::next_name(addr_prefix, inst.vrid, vip_family, taken);
+                    let mac = inst.use_vmac.as_ref().and_then(|u| u.mac);
+                    addr_vmacs.push(AddrVmac {
+                        name: name.clone(),
+                        base: pv.interface.clone(),
+                        mac: mac.unwrap_or_else(|| net::vmac::rfc_mac(inst.vrid, vip_family)),
+                        family: vip_family,
+                    });
+                    name
+                }
+            };
+        }
+        vips.push(pv);
+    }
     let mut vip_interfaces: Vec<String> = Vec::new();
     for v in inst
         .virtual_ipaddress
@@ -477,6 +624,8 @@ fn instance(
         track_src: inst.src_ip.filter(|_| inst.track_src_ip),
         accept: inst.accept || inst.priority == 255,
         unicast_ttl: inst.unicast_ttl,
+        vmac,
+        addr_vmacs,
     })
 }
 
@@ -714,6 +863,87 @@ mod tests {
         fixtures::{facts, plan},
         *,
     };
+
+    #[test]
+    fn use_vmac_puts_the_vips_on_the_macvlan_and_the_adverts_too() {
+        let p = plan(
+            "global_defs {\n vmac_prefix vm\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n \
+             virtual_ipaddress {\n 192.0.2.200/24\n 192.0.2.201/24 dev eth1\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 52\n use_vmac\n \
+             vmac_xmit_base\n virtual_ipaddress {\n 2001:db8::1/64\n }\n}\n\
+             vrrp_instance C {\n interface eth0\n virtual_router_id 53\n \
+             virtual_ipaddress {\n 192.0.2.203/24\n }\n}\n",
+        );
+        let [a, b, c] = &p.instances[..] else {
+            panic!("three instances")
+        };
+        let vmac = a.vmac.as_ref().unwrap();
+        assert_eq!(vmac.name, "vm.51");
+        assert_eq!(vmac.mac, [0, 0, 0x5e, 0, 1, 51]);
+        assert_eq!(a.vips[0].interface, "vm.51");
+        assert_eq!(a.vips[1].interface, "eth1", "a VIP's own dev stays");
+        assert_eq!(a.advert_interface(), "vm.51");
+        // Adverts are still received on the base: its listener stays.
+        assert_eq!(p.listeners()[0], ("eth0".to_owned(), Family::Ipv4));
+        let spec = &a.vmac_specs(&facts())[0];
+        assert_eq!((spec.base.as_str(), spec.base_index), ("eth0", 2));
+        assert_eq!(a.fence_interface(&a.vips[0]), "eth0");
+        assert_eq!(b.vmac.as_ref().unwrap().mac, [0, 0, 0x5e, 0, 2, 52]);
+        assert_eq!(b.vips[0].interface, "vm.52");
+        assert_eq!(b.advert_interface(), "eth0", "vmac_xmit_base");
+        assert_eq!((&c.vmac, c.advert_interface()), (&None, "eth0"));
+    }
+
+    #[test]
+    fn use_vmac_addr_gives_other_interfaces_and_families_their_own_macvlan() {
+        let p = plan(
+            "global_defs {\n vmac_addr_prefix va\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n \
+             use_vmac_addr\n virtual_ipaddress {\n 192.0.2.200/24\n 192.0.2.201/24 dev eth1\n \
+             192.0.2.202/24 dev eth1\n }\n virtual_ipaddress_excluded {\n 2001:db8::1/64\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 52\n \
+             virtual_ipaddress {\n 192.0.2.210/24\n 192.0.2.211/24 dev eth2 use_vmac\n }\n \
+             virtual_ipaddress_excluded {\n 2001:db8::2/64\n }\n}\n",
+        );
+        let a = &p.instances[0];
+        let on: Vec<&str> = a.vips.iter().map(|v| v.interface.as_str()).collect();
+        assert_eq!(on, ["vrrp.51", "va.51", "va.51", "va6.51"]);
+        let addr: Vec<_> = (a.addr_vmacs.iter())
+            .map(|v| (v.name.as_str(), v.base.as_str(), v.mac))
+            .collect();
+        assert_eq!(
+            addr,
+            [
+                ("va.51", "eth1", [0, 0, 0x5e, 0, 1, 51]),
+                ("va6.51", "eth0", [0, 0, 0x5e, 0, 2, 51])
+            ]
+        );
+        // Fenced where their frames pass: the macvlans' bases.
+        let fenced: Vec<&str> = a.vips.iter().map(|v| a.fence_interface(v)).collect();
+        assert_eq!(fenced, ["eth0", "eth1", "eth1", "eth0"]);
+        assert_eq!(a.vmac_specs(&facts()).len(), 3);
+        // Without use_vmac_addr nothing moves, and without use_vmac another family's eVIP
+        // stays on the interface.
+        let b = &p.instances[1];
+        let on: Vec<&str> = b.vips.iter().map(|v| v.interface.as_str()).collect();
+        assert_eq!(on, ["eth0", "va.52", "eth0"], "a VIP's own use_vmac");
+        assert_eq!(b.addr_vmacs[0].base, "eth2");
+    }
+
+    #[test]
+    fn two_instances_cannot_share_a_macvlan() {
+        let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac vm\n \
+                    virtual_ipaddress {\n 192.0.2.200\n }\n}\n\
+                    vrrp_instance B {\n interface eth1\n virtual_router_id 52\n use_vmac vm\n \
+                    virtual_ipaddress {\n 192.0.2.201\n }\n}\n";
+        let loaded = crate::config::parse_str(text, Path::new("k.conf")).unwrap();
+        let e = build(&loaded.config, &facts()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("k.conf:9:1: vrrp_instance B: use_vmac: vm is vrrp_instance A's"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn keepalived_v2_pass_instance() {

@@ -94,6 +94,7 @@ pub(super) async fn check(config: &Config, netlink: &Netlink) -> Result<Checked>
         );
     }
     let plan = plan::build(config, &facts)?;
+    vmac_facts(config, &plan, netlink, &mut facts).await?;
     let script_user = config
         .global
         .script_user
@@ -122,6 +123,43 @@ pub(super) async fn check(config: &Config, netlink: &Netlink) -> Result<Checked>
         notify_users,
         warnings,
     })
+}
+
+/// The `use_vmac` macvlans' facts: as read when one of ours is there, else what it will be
+/// once created (index 0 until then: [`crate::agent`]'s run fills it in). A name held by an
+/// interface ha-agent did not create is refused here, before anything is touched.
+async fn vmac_facts(
+    config: &Config,
+    plan: &Plan,
+    netlink: &Netlink,
+    facts: &mut HashMap<String, IfFacts>,
+) -> Result<()> {
+    for (ip, inst) in plan.instances.iter().zip(&config.instances) {
+        for v in ip.vmac_specs(facts) {
+            let at = format!("{}: vrrp_instance {}: use_vmac", inst.source, inst.name);
+            let link = netlink
+                .vmac_link(&v.name)
+                .await
+                .with_context(|| at.clone())?;
+            if link.as_ref().is_some_and(|l| !l.ours()) {
+                let e = crate::net::vmac::VmacError::NotOurs {
+                    name: v.name.clone(),
+                };
+                bail!("{at}: {e}");
+            }
+            let base = &facts[&v.base];
+            let fact = IfFacts {
+                index: link.as_ref().map_or(0, |l| l.index),
+                mac: Some(v.mac),
+                primary_v4: None,
+                // The source of unsolicited NAs from it: the base's, as its adverts' (no copy).
+                link_local_v6: base.link_local_v6,
+                running: base.running,
+            };
+            facts.insert(v.name.clone(), fact);
+        }
+    }
+    Ok(())
 }
 
 /// What the script checks saw across every script: for keepalived's SECURITY VIOLATION warning.

@@ -72,8 +72,8 @@ const DBUS: &str = "D-Bus: ha-agent's state is in `ha-agent status --json` and i
 const EMAIL: &str = "ha-agent sends no email; a notify script can";
 const PROC_NAME: &str = "names keepalived's child processes: ha-agent is one process";
 const RCVBUF: &str = "netlink socket buffer sizes: ha-agent sizes its own and resyncs on ENOBUFS";
-const VMAC: &str =
-    "VIPs stay on the interface with its own MAC: a client's ARP entry changes at failover";
+const GARP_EXTRA: &str =
+    "no periodic gratuitous ARP/NA on the base interface of a VMAC or on extra interfaces";
 const LVS: &str = "LVS / health checkers: for the virtual server work";
 
 /// Every keyword, by context, in keepalived's order; one line each, so that flipping a status
@@ -158,8 +158,8 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "lvs_sync_daemon", Lvs, LVS),
     k(Global, "vrrp_down_timer_adverts", Supported, "default down_timer_adverts (1-100)"),
     k(Global, "vrrp_min_garp", Unsupported, "gratuitous ARP counts follow vrrp_garp_master_* instead"),
-    k(Global, "vrrp_garp_extra_if", Unsupported, VMAC),
-    k(Global, "vrrp_vmac_garp_intvl", Unsupported, VMAC),
+    k(Global, "vrrp_garp_extra_if", Unsupported, GARP_EXTRA),
+    k(Global, "vrrp_vmac_garp_intvl", Unsupported, GARP_EXTRA),
     k(Global, "vrrp_iptables", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
     k(Global, "vrrp_ipsets", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
     k(Global, "nftables", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
@@ -221,8 +221,8 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "vrrp_rx_bufs_multiplier", Replaced, "advert socket buffers: XDP counts adverts before any socket"),
     k(Global, "vrrp_startup_delay", Supported, "at start no backup takes over before this delay + its master-down interval"),
     k(Global, "log_unknown_vrids", Replaced, "adverts for other VRIDs are counted as foreign in status and metrics"),
-    k(Global, "vmac_prefix", Unsupported, VMAC),
-    k(Global, "vmac_addr_prefix", Unsupported, VMAC),
+    k(Global, "vmac_prefix", Supported, "start of generated use_vmac names (default vrrp)"),
+    k(Global, "vmac_addr_prefix", Supported, "start of generated use_vmac_addr names"),
     k(Global, "umask", Replaced, "ha-agent's files are created owner-only"),
     k(Global, "random_seed", Replaced, "keepalived's test hook"),
     k(Global, "reload_check_config", Replaced, "a reload that does not load is refused and the running configuration stays"),
@@ -234,10 +234,10 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "tmp_config_directory", Replaced, "keepalived's reload bookkeeping"),
     k(Global, "data_use_instance", Replaced, "names keepalived's dump files: ha-agent's are named from its socket"),
     // vrrp_instance.
-    k(Instance, "use_vmac", Unsupported, VMAC),
-    k(Instance, "use_vmac_addr", Unsupported, VMAC),
-    k(Instance, "vmac_xmit_base", Unsupported, VMAC),
-    k(Instance, "use_ipvlan", Unsupported, "no ipvlan interface is made for the VIPs"),
+    k(Instance, "use_vmac", Supported, "VIPs on a macvlan with the VRID's MAC (00:00:5e:00:01|02:VRID), created, adopted after a crash and removed by the agent"),
+    k(Instance, "use_vmac_addr", Supported, "VIPs on other interfaces or of the other family get their own macvlan"),
+    k(Instance, "vmac_xmit_base", Supported, "adverts leave from the base interface, VIPs stay on the macvlan"),
+    k(Instance, "use_ipvlan", Unsupported, "the kernels ha-agent is built and tested on have no ipvlan driver: use use_vmac (a macvlan)"),
     k(Instance, "unicast_peer", Supported, "unicast peers, with min_ttl/max_ttl enforced on receive"),
     k(Instance, "unicast_fault_no_peer", Supported, "unicast without peers stays in FAULT instead of multicast"),
     k(Instance, "check_unicast_src", Supported, "adverts only from the listed peers"),
@@ -292,8 +292,8 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Instance, "garp_lower_prio_delay", Supported, "gratuitous ARP delay on hearing a lower priority"),
     k(Instance, "garp_lower_prio_repeat", Supported, "gratuitous ARPs on hearing a lower priority"),
     k(Instance, "down_timer_adverts", Supported, "adverts in the master-down interval (1-100, default 3)"),
-    k(Instance, "garp_extra_if", Unsupported, VMAC),
-    k(Instance, "vmac_garp_intvl", Unsupported, VMAC),
+    k(Instance, "garp_extra_if", Unsupported, GARP_EXTRA),
+    k(Instance, "vmac_garp_intvl", Unsupported, GARP_EXTRA),
     k(Instance, "lower_prio_no_advert", Supported, "a master answers a lower priority with gratuitous ARPs only"),
     k(Instance, "higher_prio_send_advert", Supported, "a master hearing a higher priority adverts once (ha-agent's default: on)"),
     k(Instance, "kernel_rx_buf_size", Replaced, "advert socket buffers: XDP counts adverts before any socket"),

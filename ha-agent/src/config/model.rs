@@ -144,6 +144,10 @@ pub struct GlobalDefs {
     pub process_monitor_rcv_bufs_force: bool,
     /// Notification email settings: parsed, reported as not used (ha-agent sends no mail).
     pub email: EmailSettings,
+    /// `vmac_prefix`: the start of generated `use_vmac` interface names (unset: `vrrp`).
+    pub vmac_prefix: Option<String>,
+    /// `vmac_addr_prefix`: the same for `use_vmac_addr`'s macvlans (unset: `vmac_prefix`).
+    pub vmac_addr_prefix: Option<String>,
     /// `notify_fifo` / `notify_fifo_script`.
     pub notify_fifo: NotifyFifo,
     /// `vrrp_notify_fifo` / `vrrp_notify_fifo_script`: the same lines, in a second FIFO.
@@ -214,6 +218,8 @@ impl Default for GlobalDefs {
             fifo_write_vrrp_states_on_reload: false,
             net_namespace: None,
             instance: None,
+            vmac_prefix: None,
+            vmac_addr_prefix: None,
         }
     }
 }
@@ -370,6 +376,9 @@ pub struct VirtualAddress {
     /// IPv4, and so do we, with a warning. Unset, an IPv6 VIP gets keepalived's default when
     /// it is placed: 0 (deprecated) for a /128, forever otherwise.
     pub preferred_lft: Option<u32>,
+    /// `use_vmac`: on another interface (`dev`) or of the other family, this VIP gets a
+    /// macvlan of its own, as with the instance's `use_vmac_addr`.
+    pub use_vmac: bool,
 }
 
 /// A route of `virtual_routes` or `static_routes`, as keepalived reads it
@@ -684,6 +693,26 @@ pub struct VrrpInstance {
     pub unicast_fault_no_peer: bool,
     /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (unset: 255).
     pub unicast_ttl: Option<u8>,
+    /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`): the VIPs go on a macvlan that carries
+    /// the VRID's MAC, so a failover never changes a client's neighbour entry.
+    pub use_vmac: Option<UseVmac>,
+    /// `use_vmac_addr`: a VIP on another interface (`dev`) or of the other family goes on a
+    /// macvlan of its own, on its interface, with its family's VRID MAC.
+    pub use_vmac_addr: bool,
+}
+
+/// `use_vmac [NAME] [MAC]` and `vmac_xmit_base` (keepalived/vrrp/vrrp_parser.c
+/// `vrrp_vmac_handler`, `vrrp_vmac_xmit_base_handler`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseVmac {
+    /// The macvlan's name as written; unset: `vmac_prefix`.VRID, chosen in the plan.
+    pub name: Option<String>,
+    /// A MAC as written (the last octet the VRID when five are given); unset: RFC 5798's
+    /// 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6).
+    pub mac: Option<[u8; 6]>,
+    /// `vmac_xmit_base`: adverts go out of the base interface (its own MAC), the VIPs stay on
+    /// the macvlan.
+    pub xmit_base: bool,
 }
 
 impl VrrpInstance {

@@ -113,6 +113,9 @@ pub struct AgentReport {
 pub struct InstanceReport {
     pub name: String,
     pub interface: String,
+    /// The `use_vmac` macvlan the VIPs are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmac: Option<String>,
     pub vrid: u8,
     pub version: u8,
     pub family: u8,
@@ -266,6 +269,7 @@ impl InstanceReport {
         InstanceReport {
             name: i.name.clone(),
             interface: i.interface.clone(),
+            vmac: i.vmac.clone(),
             vrid: i.vrid,
             version: i.version,
             family: i.family,
@@ -511,12 +515,16 @@ pub fn render_data(r: &Report) -> String {
     for i in &r.instances {
         let _ = write!(
             out,
-            "\n VRRP Instance = {}\n   Interface = {}\n   Virtual Router ID = {}\n   \
+            "\n VRRP Instance = {}\n   Interface = {}{}\n   Virtual Router ID = {}\n   \
              VRRP version = {}\n   Family = IPv{}\n   State = {}\n   Time in state = {}\n   \
              Configured priority = {}\n   Effective priority = {}\n   Master = {}\n   \
              Fault = {}\n   Last takeover = {}\n   Virtual IP = {}\n",
             i.name,
             i.interface,
+            i.vmac
+                .as_ref()
+                .map(|v| format!(" (VIPs on use_vmac {v})"))
+                .unwrap_or_default(),
             i.vrid,
             i.version,
             i.family,

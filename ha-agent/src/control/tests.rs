@@ -45,6 +45,7 @@ fn instance(name: &str, vrid: u8, state: State, since: Instant) -> InstanceStatu
     InstanceStatus {
         name: name.into(),
         interface: "eth0".into(),
+        vmac: None,
         vrid,
         version: 3,
         family: 4,
@@ -582,4 +583,21 @@ fn sd_notify_sends_one_datagram_to_a_path_or_abstract_socket() {
     sd_notify::notify_to(std::ffi::OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
     let n = abs.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"STOPPING=1");
+}
+
+#[test]
+fn the_data_dump_and_json_name_the_use_vmac_interface() {
+    let (mut status, now) = status("xdp");
+    status.instances[0].vmac = Some("vrrp.51".into());
+    let report = Report::new(&status, now, SystemTime::now());
+    let data = super::report::render_data(&report);
+    assert!(
+        data.contains("Interface = eth0 (VIPs on use_vmac vrrp.51)"),
+        "{data}"
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("\"vmac\":\"vrrp.51\""), "{json}");
+    let back = Report::from_json(&json).unwrap();
+    assert_eq!(back.instances[0].vmac.as_deref(), Some("vrrp.51"));
+    assert_eq!(back.instances[1].vmac, None);
 }

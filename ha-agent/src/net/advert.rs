@@ -81,6 +81,17 @@ impl AdvertSender {
     /// address, the only source RFC 5798 §5.1.2.1 allows (link-scope destination, RFC 6724
     /// rule 2); a given `src` is bound with the interface as scope.
     pub fn open_v6(ifname: &str, src: Option<Ipv6Addr>) -> Result<Self, AdvertError> {
+        Self::open_v6_from(ifname, src, false)
+    }
+
+    /// IPv6 sender on `ifname` from `src`, an address of another interface when `foreign`
+    /// (`IPV6_FREEBIND`): a `use_vmac` macvlan sends from its base's link-local without a copy
+    /// of it, so nothing on the LAN ever resolves the base's link-local to the VRID's MAC.
+    pub fn open_v6_from(
+        ifname: &str,
+        src: Option<Ipv6Addr>,
+        foreign: bool,
+    ) -> Result<Self, AdvertError> {
         let ifindex = resolve(ifname)?;
         let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))
             .map_err(syscall("socket(AF_INET6, SOCK_RAW, IPPROTO_VRRP)", ifname))?;
@@ -92,6 +103,11 @@ impl AdvertSender {
         socket
             .bind_device(Some(ifname.as_bytes()))
             .map_err(syscall("setsockopt(SO_BINDTODEVICE)", ifname))?;
+        if foreign {
+            socket
+                .set_freebind_v6(true)
+                .map_err(syscall("setsockopt(IPV6_FREEBIND)", ifname))?;
+        }
         if let Some(src) = src {
             let scope = if src.is_unicast_link_local() {
                 ifindex

@@ -2,7 +2,8 @@
 //! and neighbours learn the new master's MAC at once (RFC 5798 §6.4.2).
 //!
 //! Whole Ethernet frames on one `AF_PACKET`/`SOCK_RAW` socket per interface, as keepalived
-//! sends them: the source MAC is the interface's own (no `use_vmac`).
+//! sends them: the source MAC is the interface's own (with `use_vmac` the interface is the
+//! macvlan, so the VRID's MAC).
 //!
 //! ```text
 //! GARP (42 bytes)      dst ff:ff:ff:ff:ff:ff  src <if MAC>  type 0x0806

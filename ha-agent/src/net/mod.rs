@@ -18,6 +18,7 @@ pub mod netlink;
 pub mod route;
 pub(crate) mod sockopt;
 pub mod vip;
+pub mod vmac;
 
 pub use advert::{AdvertError, AdvertSender};
 pub use conflict::{Claim, ClaimError, ClaimWatch};

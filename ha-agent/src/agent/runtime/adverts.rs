@@ -36,14 +36,18 @@ pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
     let mut senders = Vec::new();
     let mut shared: HashMap<(&str, IpAddr, Option<u8>), Rc<AdvertSender>> = HashMap::new();
     for ip in &plan.instances {
-        let key = (ip.interface.as_str(), ip.src, ip.unicast_ttl);
+        let interface = ip.advert_interface();
+        let key = (interface, ip.src, ip.unicast_ttl);
         if let Some(sender) = shared.get(&key) {
             senders.push(sender.clone());
             continue;
         }
         let sender = match ip.src {
-            IpAddr::V4(a) => AdvertSender::open_v4(&ip.interface, Some(a)),
-            IpAddr::V6(a) => AdvertSender::open_v6(&ip.interface, Some(a)),
+            IpAddr::V4(a) => AdvertSender::open_v4(interface, Some(a)),
+            // From a macvlan, the base's link-local is the source (not an address of it).
+            IpAddr::V6(a) => {
+                AdvertSender::open_v6_from(interface, Some(a), interface != ip.interface)
+            }
         }
         .and_then(|s| match ip.unicast_ttl {
             Some(ttl) => s.set_unicast_ttl(ttl).map(|()| s),
@@ -51,8 +55,8 @@ pub(super) fn open(plan: &Plan) -> Result<Vec<Rc<AdvertSender>>> {
         })
         .with_context(|| {
             format!(
-                "vrrp_instance {}: opening the advert socket on {}",
-                ip.name, ip.interface
+                "vrrp_instance {}: opening the advert socket on {interface}",
+                ip.name
             )
         })?;
         let sender = Rc::new(sender);

@@ -173,6 +173,7 @@ impl Board {
                 InstanceStatus {
                     name: ip.name.clone(),
                     interface: ip.interface.clone(),
+                    vmac: ip.vmac.as_ref().map(|v| v.name.clone()),
                     vrid: ip.machine.vrid,
                     version: ip.advert.version.number(),
                     family: ip.family.number(),

@@ -128,8 +128,9 @@ impl Datapaths {
                     // advert), and the VIP's own `dev` when it is another, keyed to no slot
                     // (the slots there are other instances'): traffic may come in on either.
                     fence.push((pv.vip.addr, ip.interface.clone(), slot));
-                    if pv.interface != ip.interface {
-                        fence.push((pv.vip.addr, pv.interface.clone(), xdp::NO_SLOT));
+                    let dev = ip.fence_interface(pv);
+                    if dev != ip.interface {
+                        fence.push((pv.vip.addr, dev.to_owned(), xdp::NO_SLOT));
                     }
                 }
                 Told {
@@ -151,8 +152,9 @@ impl Datapaths {
         }
         for ip in &plan.instances {
             for pv in ip.vips.iter().filter(|pv| !own(pv)) {
-                if !interfaces.iter().any(|(n, _, _)| *n == pv.interface) {
-                    interfaces.push((pv.interface.clone(), true, Vec::new()));
+                let dev = ip.fence_interface(pv);
+                if !interfaces.iter().any(|(n, _, _)| *n == dev) {
+                    interfaces.push((dev.to_owned(), true, Vec::new()));
                 }
             }
         }

@@ -295,6 +295,14 @@ impl Runtime {
                 .read_rings(&self.datapaths.attached(), Vec::new());
             return true;
         }
+        if self.our_vmac(&event.name) {
+            // The one in use (not one this run replaced at start).
+            let in_use = self.facts.get(&event.name).map(|f| f.index);
+            if event.removed && in_use == Some(event.ifindex) {
+                self.vmac_deleted(&event.name).await;
+            }
+            return false;
+        }
         if event.address.is_some() {
             for i in self.check_sources(Some(&event.name)).await {
                 self.recompute(i, Instant::now()).await;
@@ -352,6 +360,30 @@ impl Runtime {
             }
         }
         changed
+    }
+
+    /// keepalived re-creates a deleted macvlan of its own: the instances using it fault until
+    /// the new one's index moves sockets and VIPs to it (the reload of [`Runtime::on_link`]).
+    async fn vmac_deleted(&mut self, name: &str) {
+        warn!("use_vmac: macvlan {name} was deleted: re-creating it");
+        for i in 0..self.nodes.len() {
+            let specs = self.plan.instances[i].vmac_specs(&self.facts);
+            if specs.iter().any(|s| s.name == name) {
+                self.nodes[i].link_running = false;
+            }
+        }
+        self.recompute_all().await;
+        // The facts keep the old index, so that the new one's link event asks for the reload.
+        let mut facts = self.facts.clone();
+        if let Err(e) = super::vmacs::ensure(&self.plan, &mut facts).await {
+            error!("use_vmac: re-creating {name}: {e:#}");
+        }
+    }
+
+    /// `name` is a macvlan of the plan's (`use_vmac`, `use_vmac_addr`).
+    fn our_vmac(&self, name: &str) -> bool {
+        (self.plan.instances.iter())
+            .any(|ip| ip.vmac_specs(&self.facts).iter().any(|s| s.name == name))
     }
 
     pub(super) async fn recompute_all(&mut self) {

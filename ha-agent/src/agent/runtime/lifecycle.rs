@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use super::{
     Node, Runtime, Unit, adverts, adverts::Adverts, board::Board, claims::Claims, datapaths,
     datapaths::Datapaths, garp, garp::Garp, intake, intake::Channels, intake::Incoming,
-    intake::Intake, reload, sleep_until, vips::Vips,
+    intake::Intake, reload, sleep_until, vips::Vips, vmacs,
 };
 use crate::{
     agent::preflight::Checked,
@@ -354,7 +354,7 @@ impl Runtime {
             }
             let netlink = Netlink::new().context("opening rtnetlink")?;
             let checked = crate::agent::preflight::check(&config, &netlink).await?;
-            let new = Runtime::prepare(
+            let mut new = Runtime::prepare(
                 config,
                 checked,
                 netlink,
@@ -363,6 +363,7 @@ impl Runtime {
                 self.intake.channels().clone(),
                 Some(&self),
             )?;
+            vmacs::ensure(&new.plan, &mut new.facts).await?;
             let io = new.open_io()?;
             anyhow::Ok((new, io))
         };
@@ -402,6 +403,8 @@ impl Runtime {
                 self.datapaths.release(&self.plan.instances[i]);
             }
         }
+        let scope = [(&self.plan, &self.facts), (&new.plan, &new.facts)];
+        vmacs::remove_unused(Some(&new.plan), &scope).await;
         self.intake.stop();
         self.carry_over(&mut new, &pairs);
         let kept_units: Vec<usize> = pairs.iter().map(|p| p.0).collect();

@@ -30,6 +30,7 @@ mod lifecycle;
 mod reload;
 mod statics;
 mod vips;
+mod vmacs;
 
 use std::{collections::HashMap, time::Instant};
 
@@ -147,6 +148,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
+    vmacs::ensure(&rt.plan, &mut rt.facts).await?;
+    vmacs::remove_unused(Some(&rt.plan), &[(&rt.plan, &rt.facts)]).await;
     let all: Vec<&_> = rt.plan.instances.iter().collect();
     rt.vips
         .report_foreign(&all, &rt.plan, &rt.facts, false)
@@ -264,6 +267,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.fifos.close().await;
     statics.clear(&rt.facts).await;
     rt.datapaths.close();
+    vmacs::remove_unused(None, &[(&rt.plan, &rt.facts)]).await;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ impl Builder<'_> {
             no_track: false,
             flags: Vec::new(),
             preferred_lft: None,
+            use_vmac: false,
         };
         let mut brd: Option<&Word> = None;
         let mut i = 0;
@@ -169,12 +170,7 @@ impl Builder<'_> {
                         va.flags.push(w.text.clone());
                     }
                 }
-                ("use_vmac", None) => {
-                    self.d.warn(
-                        &w.pos,
-                        format!("{block_kw}: use_vmac: not supported by ha-agent, ignored"),
-                    );
-                }
+                ("use_vmac", None) => va.use_vmac = true,
                 _ => {
                     self.d.error(
                         &w.pos,

@@ -116,6 +116,16 @@ impl Builder<'_> {
                     }
                 }
             }
+            "vmac_prefix" => {
+                if let Some(p) = self.string(st, "a name prefix") {
+                    g.vmac_prefix = Some(p);
+                }
+            }
+            "vmac_addr_prefix" => {
+                if let Some(p) = self.string(st, "a name prefix") {
+                    g.vmac_addr_prefix = Some(p);
+                }
+            }
             "vrrp_skip_check_adv_addr" => {
                 self.bare_flag(st);
                 g.vrrp_skip_check_adv_addr = true;

@@ -66,6 +66,9 @@ impl Builder<'_> {
             skip_check_adv_addr: None,
             unicast_ttl: None,
             mcast_dst: None,
+            use_vmac: None,
+            vmac_xmit_base: None,
+            use_vmac_addr: false,
         };
         let ctx = format!("vrrp_instance {name}: ");
         for x in stmts {
@@ -413,6 +416,15 @@ impl Builder<'_> {
                     v.skip_check_adv_addr = Some(true);
                 }
             }
+            "use_vmac" => self.use_vmac_line(v, x, ctx),
+            "use_vmac_addr" => {
+                self.bare_flag(x);
+                v.use_vmac_addr = true;
+            }
+            "vmac_xmit_base" => {
+                self.bare_flag(x);
+                v.vmac_xmit_base = Some(x.pos().clone());
+            }
             "auth_type" | "auth_pass" => {
                 self.d.error(
                     x.pos(),
@@ -424,6 +436,40 @@ impl Builder<'_> {
             }
             _ => self.not_handled(x, Context::Instance, ctx),
         }
+    }
+
+    /// `use_vmac [NAME] [MAC]`: a word with ':' is the MAC (interface names cannot hold one),
+    /// as keepalived's `vrrp_vmac_handler` tells them apart.
+    fn use_vmac_line(&mut self, v: &mut RawInstance, x: &Stmt, ctx: &str) {
+        self.no_block(x);
+        let (mut name, mut mac) = (None, None);
+        for w in &x.args {
+            if w.text.contains(':') {
+                if mac.is_some() {
+                    self.d
+                        .error(&w.pos, format!("{ctx}use_vmac: MAC address already given"));
+                    return;
+                }
+                match crate::net::vmac::parse_mac(&w.text) {
+                    Ok(m) => mac = Some(m),
+                    Err(e) => {
+                        self.d.error(&w.pos, format!("{ctx}use_vmac: {e}"));
+                        return;
+                    }
+                }
+            } else if name.is_some() {
+                self.d.warn(
+                    &w.pos,
+                    format!("{ctx}use_vmac: unexpected \"{}\" ignored", w.text),
+                );
+            } else if let Some(msg) = bad_ifname(&w.text) {
+                self.d.error(&w.pos, format!("{ctx}use_vmac: {msg}"));
+                return;
+            } else {
+                name = Some(w.text.clone());
+            }
+        }
+        v.use_vmac = Some((name, mac));
     }
 
     /// Sets the instance family from its first address, or checks the address against it.

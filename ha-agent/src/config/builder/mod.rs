@@ -145,6 +145,10 @@ struct RawInstance {
     skip_check_adv_addr: Option<bool>,
     unicast_ttl: Option<(u8, Pos)>,
     mcast_dst: Option<(IpAddr, Pos)>,
+    /// `use_vmac`: name, MAC (the VRID's octet `None` when five octets are given).
+    use_vmac: Option<(Option<String>, Option<crate::net::vmac::MacArg>)>,
+    vmac_xmit_base: Option<Pos>,
+    use_vmac_addr: bool,
 }
 
 struct RawGroup {

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::config::decimal::fmt_decimal;
 use crate::config::error::Pos;
-use crate::config::model::{Authentication, Family, State, VirtualAddress, VrrpInstance};
+use crate::config::model::{Authentication, Family, State, UseVmac, VirtualAddress, VrrpInstance};
 use crate::vrrp::types::{US_PER_CS, V3_MAX_ADVER_INT_CS, Version, round_to_unit_us};
 
 /// One instance being completed: as written, and what every step reads.
@@ -189,6 +189,61 @@ impl Builder<'_> {
             unicast_fault_no_peer: raw.unicast_fault_no_peer && raw.peers.is_empty(),
             track_src_ip: self.track_src_ip(&c),
             unicast_ttl: self.unicast_ttl(&c, unicast),
+            use_vmac: self.use_vmac(&c, vrid),
+            use_vmac_addr: raw.use_vmac_addr,
+        })
+    }
+
+    /// `use_vmac` with its MAC completed (five octets take the VRID), and `vmac_xmit_base`,
+    /// which keepalived ignores without `use_vmac`.
+    fn use_vmac(&mut self, c: &Draft, vrid: u8) -> Option<UseVmac> {
+        let Some((name, mac)) = &c.raw.use_vmac else {
+            if let Some(at) = &c.raw.vmac_xmit_base {
+                // vrrp.c vrrp_complete_instance: "vmac_xmit_base is only valid with a vmac"
+                self.d.warn(
+                    at,
+                    format!(
+                        "{}: vmac_xmit_base is only valid with use_vmac: ignored",
+                        c.ctx
+                    ),
+                );
+            }
+            return None;
+        };
+        let mut xmit_base = c.raw.vmac_xmit_base.is_some();
+        if !c.raw.peers.is_empty() && !xmit_base {
+            // keepalived.conf(5): "If using use_vmac with unicast peers, vmac_xmit_base must
+            // be set."
+            self.d.warn(
+                &c.raw.pos,
+                format!(
+                    "{}: use_vmac with unicast peers: set vmac_xmit_base (keepalived's man \
+                     page requires it; adverts leave from the macvlan as written)",
+                    c.ctx
+                ),
+            );
+        }
+        if let (true, Some(at)) = (c.strict, &c.raw.vmac_xmit_base) {
+            // vrrp.c: "xmit_base is incompatible with strict mode - resetting"
+            self.d.warn(
+                at,
+                format!(
+                    "{}: vmac_xmit_base is incompatible with strict mode: adverts leave \
+                     from the macvlan (as keepalived)",
+                    c.ctx
+                ),
+            );
+            xmit_base = false;
+        }
+        Some(UseVmac {
+            name: name.clone(),
+            mac: mac.map(|(m, last)| {
+                let mut out = [0; 6];
+                out[..5].copy_from_slice(&m);
+                out[5] = last.unwrap_or(vrid);
+                out
+            }),
+            xmit_base,
         })
     }
 

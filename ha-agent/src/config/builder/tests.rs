@@ -519,3 +519,64 @@ fn net_namespace_and_instance_are_read_once_and_name_no_path() {
         ]
     );
 }
+
+#[test]
+fn use_vmac_takes_a_name_and_a_mac_and_vmac_xmit_base() {
+    let text = instance("A", 7, "use_vmac vip7 02:11:22:33:44\n vmac_xmit_base")
+        + &instance("B", 8, "use_vmac")
+        + &instance("C", 9, "vmac_xmit_base");
+    let l = parse(&text).unwrap();
+    let a = l.config.instances[0].use_vmac.clone().unwrap();
+    assert_eq!(a.name.as_deref(), Some("vip7"));
+    // Five octets: the VRID is the sixth.
+    assert_eq!(a.mac, Some([0x02, 0x11, 0x22, 0x33, 0x44, 7]));
+    assert!(a.xmit_base);
+    let b = l.config.instances[1].use_vmac.clone().unwrap();
+    assert_eq!((b.name, b.mac, b.xmit_base), (None, None, false));
+    assert_eq!(l.config.instances[2].use_vmac, None);
+    assert_eq!(
+        warnings(&l),
+        ["24:2: vrrp_instance C: vmac_xmit_base is only valid with use_vmac: ignored"]
+    );
+}
+
+#[test]
+fn vmac_xmit_base_is_reset_in_strict_mode_as_keepalived() {
+    let l = parse(&instance("A", 7, "use_vmac\n vmac_xmit_base\n strict_mode")).unwrap();
+    assert!(!l.config.instances[0].use_vmac.as_ref().unwrap().xmit_base);
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.starts_with("8:2: ") && w.contains("incompatible with strict mode")),
+        "{:?}",
+        warnings(&l)
+    );
+}
+
+#[test]
+fn use_vmac_refuses_what_keepalived_refuses_and_use_ipvlan_says_why() {
+    let e = errors(&instance("A", 7, "use_vmac 00:00:5e:00:01:07"));
+    assert!(e[0].contains("RFC 5798"), "{e:?}");
+    let e = errors(&instance("A", 7, "use_vmac averyveryverylongname"));
+    assert!(e[0].contains("longer than 15"), "{e:?}");
+    let e = errors(&instance("A", 7, "use_ipvlan"));
+    assert!(
+        e[0].starts_with("7:2: ") && e[0].contains("no ipvlan"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn use_vmac_with_unicast_peers_asks_for_vmac_xmit_base_as_keepalived_s_man_page() {
+    let body = "use_vmac\n unicast_peer {\n 192.0.2.9\n }";
+    let l = parse(&instance("A", 7, body)).unwrap();
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.starts_with("1:1: ") && w.contains("set vmac_xmit_base")),
+        "{:?}",
+        warnings(&l)
+    );
+    let l = parse(&instance("A", 7, &format!("{body}\n vmac_xmit_base"))).unwrap();
+    assert!(!warnings(&l).iter().any(|w| w.contains("vmac_xmit_base")));
+}
