@@ -28,6 +28,7 @@ mod inputs;
 mod intake;
 mod lifecycle;
 mod reload;
+mod start_stop;
 mod statics;
 mod vips;
 
@@ -130,6 +131,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     // The control socket and the metrics port next: a collision stops the start untouched.
     let control = crate::control::Control::bind(&options.control)?;
     let (channels, mut inbox) = Channels::new();
+    let start_stop =
+        start_stop::StartStop::new(&config.global, &checked.notify_users, checked.run_as);
     let datapath = datapaths::Options {
         choice: options.datapath,
         bpf_dir: options.bpf_dir.clone(),
@@ -147,6 +150,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
+    start_stop.startup().await;
     let all: Vec<&_> = rt.plan.instances.iter().collect();
     rt.vips
         .report_foreign(&all, &rt.plan, &rt.facts, false)
@@ -264,6 +268,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.fifos.close().await;
     statics.clear(&rt.facts).await;
     rt.datapaths.close();
+    start_stop.shutdown().await;
     Ok(())
 }
 
