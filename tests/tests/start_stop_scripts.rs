@@ -1,7 +1,7 @@
 //! `global_defs { startup_script, shutdown_script }` as keepalived runs them: the startup
 //! script runs to its end before any instance starts, the shutdown script after the VIPs and
-//! static addresses are gone, and a script that hangs is killed (with what it started) at its
-//! timeout while the agent goes on. `default_interface` places a `static_ipaddress` line that
+//! static addresses are gone, and a script that hangs is stopped (with what it started) at its
+//! timeout while the agent goes on, or at once when the agent is told to exit. `default_interface` places a `static_ipaddress` line that
 //! has no `dev`.
 
 use std::{net::IpAddr, os::unix::fs::PermissionsExt as _, path::Path, time::Duration};
@@ -190,7 +190,7 @@ fn a_hanging_script_is_killed_at_its_timeout_and_the_agent_goes_on() {
     });
     assert!(
         agent.log().contains(&format!(
-            "startup script `{startup}` timed out after 1s (startup_script_timeout): killed"
+            "startup script `{startup}` timed out after 1s (startup_script_timeout): stopped"
         )),
         "{}",
         agent.log()
@@ -213,7 +213,7 @@ fn a_hanging_script_is_killed_at_its_timeout_and_the_agent_goes_on() {
     );
     assert!(
         agent.log().contains(&format!(
-            "shutdown script `{shutdown}` timed out after 1s (shutdown_script_timeout): killed"
+            "shutdown script `{shutdown}` timed out after 1s (shutdown_script_timeout): stopped"
         )),
         "{}",
         agent.log()
@@ -221,4 +221,58 @@ fn a_hanging_script_is_killed_at_its_timeout_and_the_agent_goes_on() {
     let pid = read(&lab.dir.join("shutdown.pid"));
     assert!(!pid.is_empty(), "the shutdown script ran");
     assert!(gone(&pid), "the shutdown script's child still runs");
+}
+
+/// SIGTERM while the startup script runs stops the script (and what it started) and the agent
+/// exits without starting anything; the shutdown script still runs, as keepalived's stop path.
+#[test]
+fn sigterm_during_the_startup_script_stops_it_and_nothing_starts() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("scriptterm", 1).expect("lab");
+    let dir = lab.dir.display().to_string();
+    let startup = executable(
+        &lab,
+        "startup.sh",
+        &format!("#!/bin/sh\nsleep 1000 &\necho $! > {dir}/startup.pid\nwait\n"),
+    );
+    let shutdown = executable(
+        &lab,
+        "shutdown.sh",
+        &format!("#!/bin/sh\necho ran > {dir}/shutdown.state\n"),
+    );
+    let _cleanup = KillScripts(vec![lab.dir.join("startup.pid")]);
+    let conf = config(
+        &format!(
+            "    startup_script {startup}\n    startup_script_timeout 120\n    \
+             shutdown_script {shutdown}\n"
+        ),
+        "",
+    );
+    let mut agent = lab.ha_agent(1, &conf, &["--datapath", "socket"]).unwrap();
+    let pid_file = lab.dir.join("startup.pid");
+    wait_for("the startup script to start", READY, &agent, || {
+        !read(&pid_file).is_empty()
+    });
+    agent.signal(libc::SIGTERM).unwrap();
+    let status = agent.wait_timeout(Duration::from_secs(10)).unwrap();
+    let log = agent.log();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?}:\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "startup script `{startup}`: stopped, the agent was told to exit"
+        )),
+        "{log}"
+    );
+    assert!(
+        gone(&read(&pid_file)),
+        "the startup script's child still runs"
+    );
+    assert!(
+        !log.contains(" -> ") && !log.contains("ha-agent running"),
+        "something started:\n{log}"
+    );
+    assert_eq!(read(&lab.dir.join("shutdown.state")).trim(), "ran", "{log}");
 }

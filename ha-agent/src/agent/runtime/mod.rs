@@ -150,7 +150,18 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
-    start_stop.startup().await;
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let stop = async {
+        tokio::select! {
+            _ = sigterm.recv() => {}
+            _ = sigint.recv() => {}
+        }
+    };
+    if !start_stop.startup(stop).await {
+        start_stop.shutdown().await;
+        return Ok(());
+    }
     let all: Vec<&_> = rt.plan.instances.iter().collect();
     rt.vips
         .report_foreign(&all, &rt.plan, &rt.facts, false)
@@ -163,8 +174,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let io = rt.open_io()?;
     rt.start_io(io);
     rt.open_fifos().await;
-    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // XDP counters (rejections, valid adverts, fence drops) are read from the maps once a second.
     let mut counters = tokio::time::interval(COUNTERS_PERIOD);
