@@ -276,3 +276,49 @@ fn sigterm_during_the_startup_script_stops_it_and_nothing_starts() {
     );
     assert_eq!(read(&lab.dir.join("shutdown.state")).trim(), "ran", "{log}");
 }
+
+/// A reload that changes `shutdown_script` runs the new one at exit (keepalived re-reads its
+/// global_defs at a reload), and the startup script does not run again.
+#[test]
+fn a_reload_changes_the_shutdown_script_and_does_not_rerun_the_startup_script() {
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("scriptreload", 1).expect("lab");
+    let dir = lab.dir.display().to_string();
+    let startup = executable(
+        &lab,
+        "startup.sh",
+        &format!("#!/bin/sh\necho ran >> {dir}/startup.state\n"),
+    );
+    let script = |name: &str| {
+        executable(
+            &lab,
+            &format!("{name}.sh"),
+            &format!("#!/bin/sh\necho {name} >> {dir}/shutdown.state\n"),
+        )
+    };
+    let (old, new) = (script("old"), script("new"));
+    let conf = |shutdown: &str| {
+        config(
+            &format!("    startup_script {startup}\n    shutdown_script {shutdown}\n"),
+            "",
+        )
+    };
+    let mut agent = lab
+        .ha_agent(1, &conf(&old), &["--datapath", "socket"])
+        .unwrap();
+    lab.wait_agent_ready(1, &mut agent, READY).unwrap();
+    lab.write_file("ha-agent-n1.conf", &conf(&new)).unwrap();
+    agent.signal(libc::SIGHUP).unwrap();
+    wait_for("the reload", Duration::from_secs(10), &agent, || {
+        agent.log().contains("reload done")
+    });
+    agent.signal(libc::SIGTERM).unwrap();
+    let status = agent.wait_timeout(Duration::from_secs(20)).unwrap();
+    let log = agent.log();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?}:\n{log}"
+    );
+    assert_eq!(read(&lab.dir.join("shutdown.state")), "new\n", "{log}");
+    assert_eq!(read(&lab.dir.join("startup.state")), "ran\n", "{log}");
+}

@@ -277,7 +277,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     rt.fifos.close().await;
     statics.clear(&rt.facts).await;
     rt.datapaths.close();
-    start_stop.shutdown().await;
+    // The configuration's at exit: a reload may have changed the shutdown script, as keepalived.
+    start_stop::StartStop::new(&rt.config.global, &rt.notify_users, rt.run_as)
+        .shutdown()
+        .await;
     Ok(())
 }
 
