@@ -266,6 +266,29 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
              /run/netns/ha-agent-no-such-netns",
         ),
         (
+            // keepalived's get_default_if: a static address without dev is on it.
+            "default-interface",
+            "global_defs {\n    default_interface eth9\n}\nstatic_ipaddress {\n    \
+             192.0.2.50/32\n}\n"
+                .to_owned()
+                + &instance(""),
+            "{}:5:5: static_ipaddress 192.0.2.50: dev (default_interface eth9): no interface \
+             `eth9` on this host",
+        ),
+        (
+            "startup-user",
+            "global_defs {\n    startup_script /bin/true nosuchuser\n}\n".to_owned()
+                + &instance(""),
+            "{}:2:5: startup_script: notify user: user `nosuchuser` does not exist on this host",
+        ),
+        (
+            "shutdown-security",
+            "global_defs {\n    enable_script_security\n    shutdown_script {dir}/chk.sh\n}\n"
+                .to_owned()
+                + &instance(""),
+            "global_defs: shutdown_script: notify script: script {dir}/chk.sh is not secure",
+        ),
+        (
             "no-address",
             instance("").replace("eth0", "eth1"),
             "{}:1:1: vrrp_instance VI_1: interface eth1 has no IPv4 address to send adverts from",
@@ -378,6 +401,28 @@ fn a_good_configuration_passes_check_config_and_runs() {
     );
     let (code, _, err) = split(&out);
     assert_eq!(code, 0, "run good.conf: {err}");
+}
+
+/// `default_interface` places a static address without dev (shown in the summary, and put
+/// there by run); the startup and shutdown scripts are listed with their timeouts.
+#[test]
+fn default_interface_and_start_stop_scripts_in_check_config() {
+    let s = Scratch::new("defif");
+    let conf = "global_defs {\n    default_interface eth0\n    startup_script /bin/true\n    \
+                startup_script_timeout 3\n    shutdown_script \"/bin/echo bye\"\n}\n\
+                static_ipaddress {\n    198.51.100.7/32\n}\n"
+        .to_owned()
+        + &instance("");
+    let path = s.write("defif.conf", &conf);
+    let (code, out, err) = s.check_config(&path);
+    assert_eq!(code, 0, "check-config: {err}");
+    for line in [
+        "static address 198.51.100.7/32 dev eth0",
+        "startup_script: /bin/true, timeout 3s",
+        "shutdown_script: /bin/echo bye, timeout 10s",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
 }
 
 /// `--allow-unsupported`: check-config accepts a file with a failover keyword ha-agent ignores,

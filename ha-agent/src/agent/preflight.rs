@@ -255,6 +255,19 @@ fn notify_users(
                 notify::scripts(&g.notify).collect(),
             )
         }))
+        // So do the startup and shutdown scripts.
+        .chain([
+            (
+                "global_defs".to_owned(),
+                "startup_script".to_owned(),
+                config.global.startup_script.iter().collect(),
+            ),
+            (
+                "global_defs".to_owned(),
+                "shutdown_script".to_owned(),
+                config.global.shutdown_script.iter().collect(),
+            ),
+        ])
         // The FIFO scripts run as their line's user too.
         .chain(
             [&config.global.notify_fifo, &config.global.vrrp_notify_fifo]

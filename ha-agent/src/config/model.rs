@@ -138,6 +138,17 @@ pub struct GlobalDefs {
     pub script_user: Option<ScriptUser>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
+    /// `startup_script CMD [USER [GROUP]]` / `startup_script_timeout` (default 10s): run and
+    /// waited for before anything starts (keepalived core/main.c `run_startup_script`).
+    pub startup_script: Option<NotifyScript>,
+    pub startup_script_timeout: Duration,
+    /// `shutdown_script CMD [USER [GROUP]]` / `shutdown_script_timeout` (default 10s): run and
+    /// waited for once the instances are stopped and their VIPs removed.
+    pub shutdown_script: Option<NotifyScript>,
+    pub shutdown_script_timeout: Duration,
+    /// `default_interface IF` (unset: keepalived's `eth0`): the `dev` of a `static_ipaddress`
+    /// line without one (keepalived vrrp_ipaddress.c `get_default_if`).
+    pub default_interface: Option<String>,
     /// `process_monitor_rcv_bufs` (track_process's connector socket; unset: ha-agent's 1 MiB)
     /// and `process_monitor_rcv_bufs_force` (SO_RCVBUFFORCE: above net.core.rmem_max).
     pub process_monitor_rcv_bufs: Option<u32>,
@@ -209,6 +220,11 @@ impl Default for GlobalDefs {
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
+            startup_script: None,
+            startup_script_timeout: Duration::from_secs(10),
+            shutdown_script: None,
+            shutdown_script_timeout: Duration::from_secs(10),
+            default_interface: None,
             process_monitor_rcv_bufs: None,
             process_monitor_rcv_bufs_force: false,
             email: EmailSettings::default(),

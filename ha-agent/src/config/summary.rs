@@ -146,6 +146,27 @@ pub fn summary(config: &Config) -> String {
             out.push('\n');
         }
     }
+    for (k, s, timeout) in [
+        (
+            "startup_script",
+            &g.startup_script,
+            g.startup_script_timeout,
+        ),
+        (
+            "shutdown_script",
+            &g.shutdown_script,
+            g.shutdown_script_timeout,
+        ),
+    ] {
+        if let Some(s) = s {
+            let _ = writeln!(
+                out,
+                "{k}: {}, timeout {}",
+                command(&s.command),
+                dur(timeout)
+            );
+        }
+    }
     let st = &config.statics;
     for a in &st.addresses {
         let _ = writeln!(out, "static address {}", vip(a));

@@ -28,6 +28,7 @@ mod inputs;
 mod intake;
 mod lifecycle;
 mod reload;
+mod start_stop;
 mod statics;
 mod vips;
 mod vmacs;
@@ -131,6 +132,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     // The control socket and the metrics port next: a collision stops the start untouched.
     let control = crate::control::Control::bind(&options.control)?;
     let (channels, mut inbox) = Channels::new();
+    let start_stop =
+        start_stop::StartStop::new(&config.global, &checked.notify_users, checked.run_as);
     let datapath = datapaths::Options {
         choice: options.datapath,
         bpf_dir: options.bpf_dir.clone(),
@@ -148,6 +151,18 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let stop = async {
+        tokio::select! {
+            _ = sigterm.recv() => {}
+            _ = sigint.recv() => {}
+        }
+    };
+    if !start_stop.startup(stop).await {
+        start_stop.shutdown().await;
+        return Ok(());
+    }
     vmacs::ensure(&rt.plan, &mut rt.facts).await?;
     vmacs::remove_unused(Some(&rt.plan), &[(&rt.plan, &rt.facts)]).await;
     let all: Vec<&_> = rt.plan.instances.iter().collect();
@@ -162,8 +177,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let io = rt.open_io()?;
     rt.start_io(io);
     rt.open_fifos().await;
-    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // XDP counters (rejections, valid adverts, fence drops) are read from the maps once a second.
     let mut counters = tokio::time::interval(COUNTERS_PERIOD);
@@ -268,6 +281,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     statics.clear(&rt.facts).await;
     rt.datapaths.close();
     vmacs::remove_unused(None, &[(&rt.plan, &rt.facts)]).await;
+    // The configuration's at exit: a reload may have changed the shutdown script, as keepalived.
+    start_stop::StartStop::new(&rt.config.global, &rt.notify_users, rt.run_as)
+        .shutdown()
+        .await;
     Ok(())
 }
 

@@ -166,6 +166,30 @@ impl Builder<'_> {
                     g.process_monitor_rcv_bufs_force = b;
                 }
             }
+            // core/global_parser.c startup_shutdown_script: the first one wins, an error for
+            // a second; the timeout defaults to 10s, in 1-1000.
+            "startup_script" => self.notify_script(st, &mut g.startup_script),
+            "shutdown_script" => self.notify_script(st, &mut g.shutdown_script),
+            "startup_script_timeout" | "shutdown_script_timeout" => {
+                if let Some(v) = self.uint(st, 1, 1000) {
+                    let slot = if st.kw() == "startup_script_timeout" {
+                        &mut g.startup_script_timeout
+                    } else {
+                        &mut g.shutdown_script_timeout
+                    };
+                    *slot = Duration::from_secs(v);
+                }
+            }
+            "default_interface" => {
+                if let Some(name) = self.string(st, "an interface name") {
+                    match super::addresses::bad_ifname(&name) {
+                        Some(msg) => self
+                            .d
+                            .error(&st.args[0].pos, format!("default_interface: {msg}")),
+                        None => g.default_interface = Some(name),
+                    }
+                }
+            }
             "enable_script_security" => {
                 self.bare_flag(st);
                 g.enable_script_security = true;

@@ -1050,21 +1050,28 @@ impl Builder<'_> {
         out
     }
 
-    /// `static_ipaddress { ADDR dev IF … }`: as a VIP line, but `dev` is required.
+    /// `static_ipaddress { ADDR [dev IF] … }`: as a VIP line; without `dev`, on
+    /// `default_interface` as read so far, else `eth0` (keepalived vrrp_ipaddress.c
+    /// `get_default_if`, called as the line is read).
     pub(super) fn static_addresses(&mut self, x: &Stmt) {
         self.extra_args(x, 0);
         let Some(lines) = self.block(x) else { return };
         for l in lines {
             self.no_block(l);
-            let Some(a) = self.vip(x.kw(), l) else {
+            let Some(mut a) = self.vip(x.kw(), l) else {
                 continue;
             };
             if a.dev.is_none() {
-                self.d.error(
-                    l.pos(),
-                    format!("{}: {}: a static address needs \"dev IF\"", x.kw(), a.addr),
-                );
-                continue;
+                let dev = self.global.default_interface.clone();
+                let why = if dev.is_some() {
+                    "default_interface"
+                } else {
+                    "keepalived's default"
+                };
+                let dev = dev.unwrap_or_else(|| "eth0".to_owned());
+                let what = format!("{} {}: dev ({why} {dev})", x.kw(), a.addr);
+                self.interface_ref(&dev, l.pos(), what);
+                a.dev = Some(dev);
             }
             self.statics.addresses.push(a);
         }
@@ -1378,7 +1385,53 @@ mod tests {
         assert_eq!(c.statics.routes[0].via, Some(ip("10.10.0.254")));
         assert_eq!(c.statics.rules[0].action, RuleAction::Table(50));
         assert!(c.instances[0].promote_secondaries);
-        let e = parse("static_ipaddress {\n 10.10.0.1/24\n}\n").unwrap_err();
-        assert!(e.contains("needs \"dev IF\""), "{e}");
+        let c = parse("static_ipaddress {\n 10.10.0.1/24\n}\n").unwrap();
+        assert_eq!(c.statics.addresses[0].dev.as_deref(), Some("eth0"));
+    }
+
+    /// keepalived's get_default_if: a static address without `dev` goes on `default_interface`
+    /// as read so far (the interface is named at the line, for a host that lacks it), else
+    /// on `eth0`; a `dev` of its own wins; VIPs and instances are not affected.
+    #[test]
+    fn default_interface_places_static_addresses_without_dev() {
+        let c = parse(&format!(
+            "global_defs {{\n default_interface eth7\n}}\n\
+             static_ipaddress {{\n 10.10.0.1/24\n 10.10.0.2/24 dev eth1\n}}\n{}",
+            instance_with("")
+        ))
+        .unwrap();
+        let devs: Vec<_> = c
+            .statics
+            .addresses
+            .iter()
+            .map(|a| a.dev.as_deref())
+            .collect();
+        assert_eq!(devs, [Some("eth7"), Some("eth1")]);
+        assert_eq!(c.global.default_interface.as_deref(), Some("eth7"));
+        let r = c.interface_ref("eth7").expect("eth7 is named");
+        assert_eq!((r.at.line, r.at.col), (5, 2));
+        assert!(r.what.contains("default_interface eth7"), "{}", r.what);
+        assert_eq!(c.instances[0].interface.as_deref(), Some("eth0"));
+
+        // Read after the static block: not yet known there, as in keepalived.
+        let c = parse(
+            "static_ipaddress {\n 10.10.0.1/24\n}\nglobal_defs {\n default_interface eth7\n}\n",
+        )
+        .unwrap();
+        assert_eq!(c.statics.addresses[0].dev.as_deref(), Some("eth0"));
+
+        for (text, says) in [
+            (
+                "global_defs {\n default_interface\n}\n",
+                "2:20: default_interface: expected an interface name",
+            ),
+            (
+                "global_defs {\n default_interface abcdefghijklmnopq\n}\n",
+                "2:20: default_interface: interface name \"abcdefghijklmnopq\" is longer",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
     }
 }

@@ -580,3 +580,39 @@ fn use_vmac_with_unicast_peers_asks_for_vmac_xmit_base_as_keepalived_s_man_page(
     let l = parse(&instance("A", 7, &format!("{body}\n vmac_xmit_base"))).unwrap();
     assert!(!warnings(&l).iter().any(|w| w.contains("vmac_xmit_base")));
 }
+/// core/global_parser.c startup_shutdown_script: `CMD [USER [GROUP]]` as a notify line, the
+/// first one wins (a second is an error); the timeouts default to 10s and take 1-1000.
+#[test]
+fn startup_and_shutdown_scripts() {
+    let l = parse(
+        "global_defs {\n startup_script \"/bin/echo up\" nobody\n startup_script_timeout 3\n \
+         shutdown_script /bin/true\n}\n",
+    )
+    .unwrap();
+    let g = &l.config.global;
+    let up = g.startup_script.as_ref().unwrap();
+    assert_eq!(up.command, ["/bin/echo", "up"]);
+    assert_eq!(up.user.as_ref().unwrap().user, "nobody");
+    assert_eq!(g.startup_script_timeout, std::time::Duration::from_secs(3));
+    let down = g.shutdown_script.as_ref().unwrap();
+    assert_eq!(down.command, ["/bin/true"]);
+    assert!(down.user.is_none());
+    assert_eq!(
+        g.shutdown_script_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert!(warnings(&l).is_empty(), "{:?}", warnings(&l));
+
+    assert_eq!(
+        errors("global_defs {\n startup_script /bin/true\n startup_script /bin/false\n}\n"),
+        ["3:2: startup_script: already specified in this block"]
+    );
+    assert_eq!(
+        errors("global_defs {\n shutdown_script_timeout 0\n}\n"),
+        ["2:26: shutdown_script_timeout: expected an integer 1-1000, found \"0\""]
+    );
+    assert_eq!(
+        errors("global_defs {\n startup_script_timeout 1001\n}\n"),
+        ["2:25: startup_script_timeout: expected an integer 1-1000, found \"1001\""]
+    );
+}
