@@ -116,6 +116,11 @@ struct Runtime {
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
+    // First of all: a SIGTERM from here on (a `systemctl stop` right after the start) is a clean
+    // stop once the agent can stop, never the default death that leaves the pid file and the
+    // control socket behind (seen as exit -1 in check_config's tests).
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     // Subscribed before the interfaces are read: a link that changes while the agent starts
     // (XDP loads can take a second) is reported, not lost between the read and the
     // subscription (a cut link was missed that way and its instance never went to FAULT).
@@ -151,8 +156,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     )?;
     // Checks are done: from here on the host is changed.
     rt.datapaths.check_locks()?;
-    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let stop = async {
         tokio::select! {
             _ = sigterm.recv() => {}
