@@ -13,11 +13,13 @@
 //!                      option 2 (target link-layer address) = <if MAC>
 //! ```
 
+use std::cell::Cell;
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
@@ -126,6 +128,7 @@ pub struct GarpSender {
     ifname: String,
     ifindex: u32,
     mac: [u8; 6],
+    pacer: Rc<Pacer>,
 }
 
 impl GarpSender {
@@ -141,7 +144,14 @@ impl GarpSender {
             ifname: ifname.to_owned(),
             ifindex,
             mac,
+            pacer: Rc::default(),
         })
+    }
+
+    /// Paces its GARPs and NAs with `pacer`, which other interfaces may share (`garp_group`).
+    pub fn paced(mut self, pacer: Rc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -208,40 +218,32 @@ impl GarpSender {
         .await
     }
 
-    /// keepalived's `garp_master_repeat`: `repeat` rounds of one GARP or NA per VIP. As
-    /// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`, each GARP after the first waits
-    /// `spacing.garp` and each NA after the first `spacing.gna`. IPv6 VIPs need `link_local`
-    /// (the NA's source). Returns the number of frames sent.
+    /// keepalived's `garp_master_repeat`: `repeat` rounds of one GARP or NA per VIP, each when
+    /// the sender's [`Pacer`] allows (keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`, or
+    /// its `garp_group`'s). IPv6 VIPs need `link_local` (the NA's source). Returns the number of
+    /// frames sent.
     pub async fn announce(
         &self,
         vips: &[IpAddr],
         link_local: Option<Ipv6Addr>,
         router: bool,
         repeat: u32,
-        spacing: Spacing,
     ) -> Result<usize, GarpError> {
         let mut sent = 0;
-        let (mut arps, mut nas) = (0u32, 0u32);
         for _ in 0..repeat {
             for vip in vips {
+                let at = self.pacer.reserve(Instant::now(), vip.is_ipv6());
+                if at > Instant::now() {
+                    tokio::time::sleep_until(at.into()).await;
+                }
                 match *vip {
-                    IpAddr::V4(v4) => {
-                        if arps > 0 && !spacing.garp.is_zero() {
-                            tokio::time::sleep(spacing.garp).await;
-                        }
-                        self.send_garp(v4).await?;
-                        arps += 1;
-                    }
+                    IpAddr::V4(v4) => self.send_garp(v4).await?,
                     IpAddr::V6(v6) => {
                         let src = link_local.ok_or_else(|| GarpError::NoLinkLocal {
                             vip: v6,
                             ifname: self.ifname.clone(),
                         })?;
-                        if nas > 0 && !spacing.gna.is_zero() {
-                            tokio::time::sleep(spacing.gna).await;
-                        }
                         self.send_na(v6, src, router).await?;
-                        nas += 1;
                     }
                 }
                 sent += 1;
@@ -257,6 +259,44 @@ impl GarpSender {
 pub struct Spacing {
     pub garp: Duration,
     pub gna: Duration,
+}
+
+/// When the next gratuitous ARP and the next NA may leave the interfaces that share it
+/// (keepalived's `garp_delay_t` with its `garp_next_time` / `gna_next_time`: one per interface,
+/// or one per `garp_group`), across all instances announcing there.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    spacing: Spacing,
+    /// The earliest next GARP and next NA.
+    next: Cell<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Pacer {
+    pub fn new(spacing: Spacing) -> Pacer {
+        Pacer {
+            spacing,
+            next: Cell::default(),
+        }
+    }
+
+    pub fn spacing(&self) -> Spacing {
+        self.spacing
+    }
+
+    /// Takes the first free slot at or after `now` for a GARP (an NA if `na`): returns when
+    /// it may go out, and the next one of its kind waits a spacing after it.
+    pub fn reserve(&self, now: Instant, na: bool) -> Instant {
+        let (mut garp, mut gna) = self.next.get();
+        let (next, gap) = if na {
+            (&mut gna, self.spacing.gna)
+        } else {
+            (&mut garp, self.spacing.garp)
+        };
+        let at = next.map_or(now, |t| t.max(now));
+        *next = Some(at + gap);
+        self.next.set((garp, gna));
+        at
+    }
 }
 
 /// `sendto(2)` of a whole Ethernet frame on interface `ifindex`.
@@ -290,5 +330,43 @@ fn sendto_ll(
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_pacer_spaces_garps_and_nas_apart_each_by_its_own_interval() {
+        let p = Pacer::new(Spacing {
+            garp: ms(100),
+            gna: ms(30),
+        });
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(t0, false), t0);
+        assert_eq!(p.reserve(t0, false), t0 + ms(100));
+        assert_eq!(p.reserve(t0, true), t0, "NAs are not held up by GARPs");
+        assert_eq!(p.reserve(t0, true), t0 + ms(30));
+        // A later burst (a refresh) starts at once once the last gap has passed.
+        assert_eq!(p.reserve(t0 + ms(500), false), t0 + ms(500));
+    }
+
+    #[test]
+    fn senders_sharing_a_pacer_take_turns() {
+        // Two instances' tasks (or two interfaces of one garp_group) reserving at the same time.
+        let p = Pacer::new(Spacing {
+            garp: ms(50),
+            gna: Duration::ZERO,
+        });
+        let t0 = Instant::now();
+        let slots: Vec<_> = (0..4).map(|_| p.reserve(t0, false) - t0).collect();
+        assert_eq!(slots, [ms(0), ms(50), ms(100), ms(150)]);
+        assert_eq!(p.reserve(t0, true), t0);
+        assert_eq!(p.reserve(t0, true), t0, "gna_interval 0: NAs back to back");
     }
 }

@@ -519,3 +519,58 @@ fn net_namespace_and_instance_are_read_once_and_name_no_path() {
         ]
     );
 }
+
+#[test]
+fn a_garp_group_without_a_delay_or_naming_a_grouped_interface_again_is_ignored_with_a_warning() {
+    let l = parse(
+        "garp_group {\n interface eth0\n}\n\
+         garp_group {\n garp_interval 0.1\n interfaces {\n eth1 eth2\n }\n}\n\
+         garp_group {\n gna_interval 1\n interface eth2\n interface eth3\n}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        warnings(&l),
+        [
+            "1:1: garp_group: no garp_interval or gna_interval, the group is ignored",
+            "11:2: garp_group: gna_interval: very large (1 seconds)",
+            "12:12: garp_group: already specified for eth2, ignored",
+        ]
+    );
+    let groups = &l.config.global.garp_groups;
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].interfaces, ["eth1", "eth2"]);
+    assert_eq!(groups[1].interfaces, ["eth3"]);
+    assert_eq!(groups[1].garp_interval, std::time::Duration::ZERO);
+    assert_eq!(
+        errors("garp_group {\n garp_intervl 1\n}\n"),
+        ["2:2: unknown keyword \"garp_intervl\" (in garp_group)"]
+    );
+}
+
+#[test]
+fn vrrp_min_garp_sends_one_garp_unless_the_counts_were_set_before_it() {
+    let g = |text: &str| parse(text).unwrap().config.global;
+    let min = g("global_defs {\n vrrp_min_garp\n}\n");
+    assert_eq!(
+        (
+            min.vrrp_garp_master_repeat,
+            min.vrrp_garp_master_delay,
+            min.vrrp_garp_master_refresh_repeat
+        ),
+        (1, std::time::Duration::ZERO, 0)
+    );
+    let set = g("global_defs {\n vrrp_garp_master_repeat 3\n vrrp_min_garp\n}\n");
+    assert_eq!(set.vrrp_garp_master_repeat, 3);
+    let off = g("global_defs {\n vrrp_min_garp false\n}\n");
+    assert_eq!(off.vrrp_garp_master_repeat, 5);
+    // An instance without garp_master_repeat inherits the single GARP.
+    let l = parse(
+        "global_defs {\n vrrp_min_garp\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(l.config.instances[0].garp_master_repeat, 1);
+    assert_eq!(
+        l.config.instances[0].garp_master_delay,
+        std::time::Duration::ZERO
+    );
+}
