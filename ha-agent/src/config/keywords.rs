@@ -96,7 +96,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Root, "garp_group", Supported, "garp_interval / gna_interval shared by the interfaces (or interfaces) listed, instead of vrrp_garp_interval / vrrp_gna_interval"),
     k(Root, "linkbeat_interfaces", Replaced, "link state comes from rtnetlink events, which every driver reports"),
     k(Root, "linkbeat_use_polling", Replaced, "link state comes from rtnetlink events, which every driver reports"),
-    k(Root, "interface_up_down_delays", Unsupported, "link changes are acted on at once, not after these delays"),
+    k(Root, "interface_up_down_delays", Supported, "a link going down (up) is acted on once it has stayed so for the delay; a shorter flap is ignored"),
     k(Root, "net_namespace", Supported, "the agent (and check-config) enters /run/netns/NAME before touching anything"),
     k(Root, "net_namespace_ipvs", Lvs, LVS),
     k(Root, "namespace_with_ipsets", Replaced, "ha-agent uses no ipsets"),

@@ -101,6 +101,10 @@ impl Runtime {
             vips: Vips::new(netlink, n),
             adverts: Adverts::new(n),
             garp: Garp::new(n),
+            debounce: super::debounce::LinkDebounce::new(
+                &config.global.link_delays,
+                facts.iter().map(|(n, f)| (n, f.running)),
+            ),
             claims: Claims::new(n),
             intake: Intake::new(channels, n, generation, previous.map(|p| &p.intake)),
             board: Board::new(config_file, n, previous.map(|p| &p.board)),

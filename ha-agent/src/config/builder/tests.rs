@@ -574,3 +574,29 @@ fn vrrp_min_garp_sends_one_garp_unless_the_counts_were_set_before_it() {
         std::time::Duration::ZERO
     );
 }
+
+#[test]
+fn interface_up_down_delays_read_down_then_up_and_are_cut_below_the_backups_timeout() {
+    let ms = std::time::Duration::from_millis;
+    let l = parse(
+        "interface_up_down_delays {\n eth0 1\n eth1 0.5 0.25\n eth2 3\n}\n\
+         vrrp_instance V {\n interface eth2\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n",
+    )
+    .unwrap();
+    let d = &l.config.global.link_delays;
+    assert_eq!(
+        (d[0].interface.as_str(), d[0].down, d[0].up),
+        ("eth0", ms(1000), ms(0))
+    );
+    assert_eq!((d[1].down, d[1].up), (ms(500), ms(250)));
+    // advert_int 1, down_timer_adverts 3: at most 2 s less 1/256 s.
+    assert_eq!(d[2].down, ms(2000) - std::time::Duration::from_micros(3906));
+    assert_eq!(
+        warnings(&l),
+        ["6:1: vrrp_instance V: eth2's down delay cut to 1.996094s (2 adverts of 1s, less 1/256)"]
+    );
+    assert_eq!(
+        errors("interface_up_down_delays {\n eth0 256\n}\n"),
+        ["2:7: interface_up_down_delays: expected a number of seconds 0-255, found \"256\""]
+    );
+}
