@@ -687,6 +687,10 @@ pub fn interfaces(config: &Config) -> Vec<String> {
             add(&t.name);
         }
     }
+    // keepalived: an unknown interface in interface_up_down_delays is fatal.
+    for d in &config.global.link_delays {
+        add(&d.interface);
+    }
     let s = &config.statics;
     for d in s.addresses.iter().filter_map(|a| a.dev.as_ref()) {
         add(d);

@@ -103,6 +103,7 @@ impl Builder<'_> {
         for l in lines {
             self.no_block(l);
             let name = &l.keyword.text;
+            self.interface_ref(name, &l.keyword.pos, "interface_up_down_delays".into());
             let Some(down_word) = l.args.first() else {
                 self.d.warn(
                     l.pos(),

@@ -595,6 +595,13 @@ fn interface_up_down_delays_read_down_then_up_and_are_cut_below_the_backups_time
         warnings(&l),
         ["6:1: vrrp_instance V: eth2's down delay cut to 1.996094s (2 adverts of 1s, less 1/256)"]
     );
+    // Each must exist on the host (keepalived: fatal), reported where it is written.
+    let r = l.config.interface_ref("eth1").expect("eth1 is named");
+    assert_eq!(
+        (r.at.line, r.at.col, r.what.as_str()),
+        (3, 2, "interface_up_down_delays")
+    );
+    assert!(crate::agent::plan::interfaces(&l.config).contains(&"eth1".to_string()));
     assert_eq!(
         errors("interface_up_down_delays {\n eth0 256\n}\n"),
         ["2:7: interface_up_down_delays: expected a number of seconds 0-255, found \"256\""]
