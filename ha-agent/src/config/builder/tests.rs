@@ -541,6 +541,11 @@ fn a_garp_group_without_a_delay_or_naming_a_grouped_interface_again_is_ignored_w
     assert_eq!(groups[0].interfaces, ["eth1", "eth2"]);
     assert_eq!(groups[1].interfaces, ["eth3"]);
     assert_eq!(groups[1].garp_interval, std::time::Duration::ZERO);
+    let summary = crate::config::summary(&l.config);
+    assert!(
+        summary.contains("garp_group eth1 eth2: a GARP every 0.1s, an NA every 0s"),
+        "{summary}"
+    );
     assert_eq!(
         errors("garp_group {\n garp_intervl 1\n}\n"),
         ["2:2: unknown keyword \"garp_intervl\" (in garp_group)"]
@@ -594,6 +599,13 @@ fn interface_up_down_delays_read_down_then_up_and_are_cut_below_the_backups_time
     assert_eq!(
         warnings(&l),
         ["6:1: vrrp_instance V: eth2's down delay cut to 1.996094s (2 adverts of 1s, less 1/256)"]
+    );
+    let summary = crate::config::summary(&l.config);
+    assert!(
+        summary.contains(
+            "interface_up_down_delays eth1: link down acted on after 0.5s, up after 0.25s"
+        ),
+        "{summary}"
     );
     // Each must exist on the host (keepalived: fatal), reported where it is written.
     let r = l.config.interface_ref("eth1").expect("eth1 is named");
