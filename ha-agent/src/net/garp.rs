@@ -232,8 +232,9 @@ impl GarpSender {
         let mut sent = 0;
         for _ in 0..repeat {
             for vip in vips {
-                let at = self.pacer.reserve(Instant::now(), vip.is_ipv6());
-                if at > Instant::now() {
+                // No await between the check and the send's start: senders sharing the pacer
+                // (other instances, the group's other interfaces) wait their turn.
+                while let Err(at) = self.pacer.try_take(Instant::now(), vip.is_ipv6()) {
                     tokio::time::sleep_until(at.into()).await;
                 }
                 match *vip {
@@ -279,23 +280,24 @@ impl Pacer {
         }
     }
 
-    pub fn spacing(&self) -> Spacing {
-        self.spacing
-    }
-
-    /// Takes the first free slot at or after `now` for a GARP (an NA if `na`): returns when
-    /// it may go out, and the next one of its kind waits a spacing after it.
-    pub fn reserve(&self, now: Instant, na: bool) -> Instant {
+    /// A GARP (an NA if `na`) may go out at `now`: then the next of its kind waits a spacing
+    /// from now (keepalived's `garp_next_time = now + interval`, from the real send, so a late
+    /// wake-up never shortens a gap); otherwise `Err` says when to ask again.
+    pub fn try_take(&self, now: Instant, na: bool) -> Result<(), Instant> {
         let (mut garp, mut gna) = self.next.get();
         let (next, gap) = if na {
             (&mut gna, self.spacing.gna)
         } else {
             (&mut garp, self.spacing.garp)
         };
-        let at = next.map_or(now, |t| t.max(now));
-        *next = Some(at + gap);
+        if let Some(at) = *next
+            && at > now
+        {
+            return Err(at);
+        }
+        *next = Some(now + gap);
         self.next.set((garp, gna));
-        at
+        Ok(())
     }
 }
 
@@ -348,25 +350,31 @@ mod tests {
             gna: ms(30),
         });
         let t0 = Instant::now();
-        assert_eq!(p.reserve(t0, false), t0);
-        assert_eq!(p.reserve(t0, false), t0 + ms(100));
-        assert_eq!(p.reserve(t0, true), t0, "NAs are not held up by GARPs");
-        assert_eq!(p.reserve(t0, true), t0 + ms(30));
-        // A later burst (a refresh) starts at once once the last gap has passed.
-        assert_eq!(p.reserve(t0 + ms(500), false), t0 + ms(500));
+        assert_eq!(p.try_take(t0, false), Ok(()));
+        assert_eq!(p.try_take(t0 + ms(50), false), Err(t0 + ms(100)));
+        assert_eq!(p.try_take(t0, true), Ok(()), "NAs are not held up by GARPs");
+        assert_eq!(p.try_take(t0, true), Err(t0 + ms(30)));
+        // Sent late (a loaded host): the next gap counts from the real send.
+        assert_eq!(p.try_take(t0 + ms(170), false), Ok(()));
+        assert_eq!(p.try_take(t0 + ms(200), false), Err(t0 + ms(270)));
     }
 
     #[test]
     fn senders_sharing_a_pacer_take_turns() {
-        // Two instances' tasks (or two interfaces of one garp_group) reserving at the same time.
+        // Two instances' tasks (or two interfaces of one garp_group) asking at the same time.
         let p = Pacer::new(Spacing {
             garp: ms(50),
             gna: Duration::ZERO,
         });
         let t0 = Instant::now();
-        let slots: Vec<_> = (0..4).map(|_| p.reserve(t0, false) - t0).collect();
-        assert_eq!(slots, [ms(0), ms(50), ms(100), ms(150)]);
-        assert_eq!(p.reserve(t0, true), t0);
-        assert_eq!(p.reserve(t0, true), t0, "gna_interval 0: NAs back to back");
+        assert_eq!(p.try_take(t0, false), Ok(()));
+        assert_eq!(p.try_take(t0, false), Err(t0 + ms(50)));
+        assert_eq!(p.try_take(t0 + ms(50), false), Ok(()));
+        assert_eq!(p.try_take(t0, true), Ok(()));
+        assert_eq!(
+            p.try_take(t0, true),
+            Ok(()),
+            "gna_interval 0: NAs back to back"
+        );
     }
 }
