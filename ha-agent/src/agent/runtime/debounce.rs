@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::config::LinkDelay;
+use crate::{agent::plan::IfFacts, config::LinkDelay};
 
 /// One delayed link: what was last acted on, and the change waiting for its delay.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +59,30 @@ impl LinkDebounce {
             })
             .collect();
         LinkDebounce { delays, links }
+    }
+
+    /// The debounce of a configuration (re)loaded with `facts`. On reload a change that waits
+    /// in `previous` for a link still delayed keeps waiting, and `facts` show that link as last
+    /// acted on, so a flap across a reload is still ignored.
+    pub fn reload(
+        previous: Option<&LinkDebounce>,
+        delays: &[LinkDelay],
+        facts: &mut HashMap<String, IfFacts>,
+    ) -> LinkDebounce {
+        let waiting: Vec<(&String, Link)> = previous
+            .into_iter()
+            .flat_map(|p| &p.links)
+            .filter(|(_, l)| l.pending.is_some())
+            .map(|(n, l)| (n, *l))
+            .collect();
+        let mut next = LinkDebounce::new(delays, facts.iter().map(|(n, f)| (n, f.running)));
+        for (name, link) in waiting {
+            if let (true, Some(f)) = (next.delays.contains_key(name), facts.get_mut(name)) {
+                f.running = link.acted;
+                next.links.insert(name.clone(), link);
+            }
+        }
+        next
     }
 
     /// Link `name` is seen `running` at `now`.
@@ -176,5 +200,36 @@ mod tests {
         assert_eq!(d.observe("eth0", true, t0), Verdict::Act(true));
         assert_eq!(d.observe("eth0", false, t0), Verdict::Wait(ms(1000)));
         assert_eq!(d.due(t0 + ms(1000)), [("eth0".to_string(), false)]);
+    }
+
+    #[test]
+    fn a_change_waiting_at_a_reload_keeps_waiting_and_the_link_shows_as_before() {
+        let mut d = eth0();
+        let t0 = Instant::now();
+        assert_eq!(d.observe("eth0", false, t0), Verdict::Wait(ms(1000)));
+        let fact = |running| IfFacts {
+            index: 2,
+            mac: None,
+            primary_v4: None,
+            link_local_v6: None,
+            running,
+        };
+        // The reload reads the link down; the instances must still see it up.
+        let mut facts = HashMap::from([("eth0".to_string(), fact(false))]);
+        let delays = [LinkDelay {
+            interface: "eth0".into(),
+            down: ms(1000),
+            up: ms(0),
+        }];
+        let mut next = LinkDebounce::reload(Some(&d), &delays, &mut facts);
+        assert!(facts["eth0"].running);
+        assert_eq!(next.next_deadline(), Some(t0 + ms(1000)));
+        // The flap ends after the reload: ignored.
+        assert_eq!(next.observe("eth0", true, t0 + ms(300)), Verdict::Nothing);
+        assert_eq!(next.next_deadline(), None);
+        // Without delays any more, the reload's facts stand.
+        let mut facts = HashMap::from([("eth0".to_string(), fact(false))]);
+        LinkDebounce::reload(Some(&d), &[], &mut facts);
+        assert!(!facts["eth0"].running);
     }
 }
