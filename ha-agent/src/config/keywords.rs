@@ -93,7 +93,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Root, "static_routes", Supported, "routes set at start, put back when deleted, removed at stop"),
     k(Root, "static_rules", Supported, "rules set at start, put back when deleted, removed at stop"),
     k(Root, "track_group", Unsupported, "static addresses and routes do not follow a track group"),
-    k(Root, "garp_group", Supported, "garp_interval / gna_interval shared by the interfaces (or interfaces) listed, instead of vrrp_garp_interval / vrrp_gna_interval"),
+    k(Root, "garp_group", Supported, "one pace of gratuitous ARPs (garp_interval) and of NAs (gna_interval) shared by the interfaces it lists, instead of vrrp_garp_interval / vrrp_gna_interval"),
     k(Root, "linkbeat_interfaces", Replaced, "link state comes from rtnetlink events, which every driver reports"),
     k(Root, "linkbeat_use_polling", Replaced, "link state comes from rtnetlink events, which every driver reports"),
     k(Root, "interface_up_down_delays", Supported, "a link going down (up) is acted on once it has stayed so for the delay; a shorter flap is ignored"),
