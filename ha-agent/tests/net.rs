@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ha_agent::datapath::socket::{Received, VrrpSocket};
-use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN, Spacing};
+use ha_agent::net::garp::{GARP_FRAME_LEN, NA_FRAME_LEN, Pacer, Spacing};
 use ha_agent::net::link::if_index;
 use ha_agent::net::{
     AddOutcome, AdvertSender, DelOutcome, GarpSender, LIFETIME_FOREVER, LinkWatch, Netlink,
@@ -742,7 +742,9 @@ fn garp_and_unsolicited_na() {
     let (sent, took) = lab.run_in(&lab.a, move || async move {
         let nl = Netlink::new().unwrap();
         let info = nl.interface(IF).await.unwrap();
-        let garp = GarpSender::open(IF, info.mac.expect("veth has a MAC")).unwrap();
+        let garp = GarpSender::open(IF, info.mac.expect("veth has a MAC"))
+            .unwrap()
+            .paced(std::rc::Rc::new(Pacer::new(spacing)));
         let start = std::time::Instant::now();
         let sent = garp
             .announce(
@@ -750,7 +752,6 @@ fn garp_and_unsolicited_na() {
                 info.link_local_v6,
                 false,
                 2,
-                spacing,
             )
             .await
             .expect("announce");
@@ -903,27 +904,26 @@ fn gna_interval_spaces_neighbour_adverts_only() {
     let (v6_took, v4_took) = lab.run_in(&lab.a, move || async move {
         let nl = Netlink::new().unwrap();
         let info = nl.interface(IF).await.unwrap();
-        let garp = GarpSender::open(IF, info.mac.expect("veth has a MAC")).unwrap();
         let na_only = Spacing {
             garp: Duration::ZERO,
             gna: second,
         };
-        let timed = |vip: IpAddr, spacing: Spacing| {
+        let garp = GarpSender::open(IF, info.mac.expect("veth has a MAC"))
+            .unwrap()
+            .paced(std::rc::Rc::new(Pacer::new(na_only)));
+        let timed = |vip: IpAddr| {
             let garp = &garp;
             async move {
                 let start = std::time::Instant::now();
                 let sent = garp
-                    .announce(&[vip], info.link_local_v6, false, 2, spacing)
+                    .announce(&[vip], info.link_local_v6, false, 2)
                     .await
                     .expect("announce");
                 assert_eq!(sent, 2);
                 start.elapsed()
             }
         };
-        (
-            timed(IpAddr::V6(vip6), na_only).await,
-            timed(IpAddr::V4(vip4), na_only).await,
-        )
+        (timed(IpAddr::V6(vip6)).await, timed(IpAddr::V4(vip4)).await)
     });
     assert!(v6_took >= second, "two NAs {v6_took:?} apart");
     assert!(

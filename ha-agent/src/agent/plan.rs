@@ -63,8 +63,6 @@ pub struct InstancePlan {
     pub garp_repeat: u32,
     pub garp_refresh: Duration,
     pub garp_refresh_repeat: u32,
-    /// `vrrp_garp_interval` / `vrrp_gna_interval`: between two GARPs, between two NAs.
-    pub garp_spacing: crate::net::garp::Spacing,
     /// keepalived's `dont_track_primary`: the instance's own interface going down is not a
     /// fault (only its trackers count).
     pub dont_track_primary: bool,
@@ -131,6 +129,49 @@ pub struct Plan {
     pub units: Vec<UnitPlan>,
     /// `static_ipaddress`, `static_routes`, `static_rules`: for the agent's whole run.
     pub statics: StaticPlan,
+    /// How gratuitous ARPs / NAs are spaced on each interface.
+    pub garp_pacing: GarpPacing,
+}
+
+/// Who paces whose gratuitous ARPs / NAs (keepalived vrrp_if.c `set_default_garp_delay` and
+/// `garp_group`): the interfaces of a `garp_group` share its spacing between them; any other
+/// interface has its own, `vrrp_garp_interval` / `vrrp_gna_interval`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GarpPacing {
+    pub default: net::garp::Spacing,
+    pub groups: Vec<(net::garp::Spacing, Vec<String>)>,
+}
+
+impl GarpPacing {
+    pub fn new(global: &config::GlobalDefs) -> GarpPacing {
+        let spacing = |garp, gna| net::garp::Spacing { garp, gna };
+        GarpPacing {
+            default: spacing(global.vrrp_garp_interval, global.vrrp_gna_interval),
+            groups: global
+                .garp_groups
+                .iter()
+                .map(|g| {
+                    (
+                        spacing(g.garp_interval, g.gna_interval),
+                        g.interfaces.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The `garp_group` `interface` is in (an index into `groups`).
+    pub fn group_of(&self, interface: &str) -> Option<usize> {
+        self.groups
+            .iter()
+            .position(|(_, ifs)| ifs.iter().any(|i| i == interface))
+    }
+
+    /// The spacing of `interface`'s gratuitous ARPs and of its NAs.
+    pub fn spacing(&self, interface: &str) -> net::garp::Spacing {
+        self.group_of(interface)
+            .map_or(self.default, |g| self.groups[g].0)
+    }
 }
 
 /// What the root `static_*` blocks put on the host at start and take off at stop.
@@ -384,6 +425,7 @@ pub fn build(config: &Config, facts: &HashMap<String, IfFacts>) -> Result<Plan> 
         instances,
         units,
         statics,
+        garp_pacing: GarpPacing::new(&config.global),
     })
 }
 
@@ -605,10 +647,6 @@ fn instance(
         garp_repeat: inst.garp_master_repeat,
         garp_refresh: inst.garp_master_refresh,
         garp_refresh_repeat: inst.garp_master_refresh_repeat,
-        garp_spacing: crate::net::garp::Spacing {
-            garp: config.global.vrrp_garp_interval,
-            gna: config.global.vrrp_gna_interval,
-        },
         dont_track_primary: inst.dont_track_primary,
         garp_lower_prio_repeat: inst.garp_lower_prio_repeat,
         garp_lower_prio_delay: inst.garp_lower_prio_delay,
@@ -797,6 +835,10 @@ pub fn interfaces(config: &Config) -> Vec<String> {
         for t in &g.track_interfaces {
             add(&t.name);
         }
+    }
+    // keepalived: an unknown interface in interface_up_down_delays is fatal.
+    for d in &config.global.link_delays {
+        add(&d.interface);
     }
     let s = &config.statics;
     for d in s.addresses.iter().filter_map(|a| a.dev.as_ref()) {
@@ -1192,5 +1234,26 @@ mod tests {
             err.contains("/k.conf:1:1: vrrp_instance X: interface bond9 does not exist"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn garp_spacing_is_the_groups_on_its_interfaces_and_the_globals_elsewhere() {
+        let p = plan(
+            "global_defs {\n vrrp_garp_interval 0.01\n vrrp_gna_interval 0.02\n}\n\
+             garp_group {\n garp_interval 0.5\n interfaces {\n eth1 eth2\n }\n}\n\
+             garp_group {\n gna_interval 0.25\n interface eth3\n}\n\
+             vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+             192.0.2.200\n 198.51.100.1 dev eth1\n }\n}\n",
+        );
+        let ms = Duration::from_millis;
+        let spacing = |garp, gna| net::garp::Spacing { garp, gna };
+        let pacing = &p.garp_pacing;
+        assert_eq!(pacing.spacing("eth0"), spacing(ms(10), ms(20)));
+        assert_eq!(pacing.spacing("eth1"), spacing(ms(500), ms(0)));
+        assert_eq!(pacing.spacing("eth3"), spacing(ms(0), ms(250)));
+        // eth1 and eth2 share one pace; eth0 is on its own.
+        assert_eq!(pacing.group_of("eth1"), pacing.group_of("eth2"));
+        assert_ne!(pacing.group_of("eth1"), pacing.group_of("eth3"));
+        assert_eq!(pacing.group_of("eth0"), None);
     }
 }

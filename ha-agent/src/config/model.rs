@@ -122,6 +122,10 @@ pub struct GlobalDefs {
     pub vrrp_garp_interval: Duration,
     /// `vrrp_gna_interval` (default 0): delay between unsolicited neighbour adverts.
     pub vrrp_gna_interval: Duration,
+    /// Root `garp_group` blocks: their interfaces' spacing instead of the two above.
+    pub garp_groups: Vec<GarpGroup>,
+    /// Root `interface_up_down_delays`: links whose changes are acted on only after a delay.
+    pub link_delays: Vec<LinkDelay>,
     /// `vrrp_skip_check_adv_addr`: don't check the addresses in adverts from the current master.
     pub vrrp_skip_check_adv_addr: bool,
     /// `vrrp_strict`: RFC conformance (no auth, no unicast, owner must be master, …).
@@ -177,6 +181,25 @@ pub struct GlobalDefs {
     pub instance: Option<String>,
 }
 
+/// A root `garp_group` (keepalived's `garp_delay_t`): interfaces that share one pace of
+/// gratuitous ARPs and one of NAs, e.g. VLANs on one NIC. An interval not given is 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GarpGroup {
+    pub garp_interval: Duration,
+    pub gna_interval: Duration,
+    pub interfaces: Vec<String>,
+}
+
+/// One line of `interface_up_down_delays`: `IF DOWN_DELAY [UP_DELAY]` (an up delay not given
+/// is 0, as keepalived's code; its man page says "the same as the down delay"). A change of
+/// the link is acted on once it has lasted this long; a shorter flap is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDelay {
+    pub interface: String,
+    pub down: Duration,
+    pub up: Duration,
+}
+
 /// `net_namespace NAME`, with where it is written (the error when the host lacks it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetNamespace {
@@ -213,6 +236,8 @@ impl Default for GlobalDefs {
             vrrp_higher_prio_send_advert: true,
             vrrp_garp_interval: Duration::ZERO,
             vrrp_gna_interval: Duration::ZERO,
+            garp_groups: Vec::new(),
+            link_delays: Vec::new(),
             vrrp_skip_check_adv_addr: false,
             vrrp_strict: false,
             vrrp_check_unicast_src: false,

@@ -167,6 +167,24 @@ pub fn summary(config: &Config) -> String {
             );
         }
     }
+    for gg in &g.garp_groups {
+        let _ = writeln!(
+            out,
+            "garp_group {}: a GARP every {}, an NA every {}",
+            gg.interfaces.join(" "),
+            dur(gg.garp_interval),
+            dur(gg.gna_interval)
+        );
+    }
+    for d in &g.link_delays {
+        let _ = writeln!(
+            out,
+            "interface_up_down_delays {}: link down acted on after {}, up after {}",
+            d.interface,
+            dur(d.down),
+            dur(d.up)
+        );
+    }
     let st = &config.statics;
     for a in &st.addresses {
         let _ = writeln!(out, "static address {}", vip(a));

@@ -14,11 +14,13 @@
 //!                      option 2 (target link-layer address) = <if MAC>
 //! ```
 
+use std::cell::Cell;
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
@@ -127,6 +129,7 @@ pub struct GarpSender {
     ifname: String,
     ifindex: u32,
     mac: [u8; 6],
+    pacer: Rc<Pacer>,
 }
 
 impl GarpSender {
@@ -142,7 +145,14 @@ impl GarpSender {
             ifname: ifname.to_owned(),
             ifindex,
             mac,
+            pacer: Rc::default(),
         })
+    }
+
+    /// Paces its GARPs and NAs with `pacer`, which other interfaces may share (`garp_group`).
+    pub fn paced(mut self, pacer: Rc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -209,40 +219,33 @@ impl GarpSender {
         .await
     }
 
-    /// keepalived's `garp_master_repeat`: `repeat` rounds of one GARP or NA per VIP. As
-    /// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`, each GARP after the first waits
-    /// `spacing.garp` and each NA after the first `spacing.gna`. IPv6 VIPs need `link_local`
-    /// (the NA's source). Returns the number of frames sent.
+    /// keepalived's `garp_master_repeat`: `repeat` rounds of one GARP or NA per VIP, each when
+    /// the sender's [`Pacer`] allows (keepalived's `vrrp_garp_interval` / `vrrp_gna_interval`, or
+    /// its `garp_group`'s). IPv6 VIPs need `link_local` (the NA's source). Returns the number of
+    /// frames sent.
     pub async fn announce(
         &self,
         vips: &[IpAddr],
         link_local: Option<Ipv6Addr>,
         router: bool,
         repeat: u32,
-        spacing: Spacing,
     ) -> Result<usize, GarpError> {
         let mut sent = 0;
-        let (mut arps, mut nas) = (0u32, 0u32);
         for _ in 0..repeat {
             for vip in vips {
+                // No await between the check and the send's start: senders sharing the pacer
+                // (other instances, the group's other interfaces) wait their turn.
+                while let Err(at) = self.pacer.try_take(Instant::now(), vip.is_ipv6()) {
+                    tokio::time::sleep_until(at.into()).await;
+                }
                 match *vip {
-                    IpAddr::V4(v4) => {
-                        if arps > 0 && !spacing.garp.is_zero() {
-                            tokio::time::sleep(spacing.garp).await;
-                        }
-                        self.send_garp(v4).await?;
-                        arps += 1;
-                    }
+                    IpAddr::V4(v4) => self.send_garp(v4).await?,
                     IpAddr::V6(v6) => {
                         let src = link_local.ok_or_else(|| GarpError::NoLinkLocal {
                             vip: v6,
                             ifname: self.ifname.clone(),
                         })?;
-                        if nas > 0 && !spacing.gna.is_zero() {
-                            tokio::time::sleep(spacing.gna).await;
-                        }
                         self.send_na(v6, src, router).await?;
-                        nas += 1;
                     }
                 }
                 sent += 1;
@@ -258,6 +261,45 @@ impl GarpSender {
 pub struct Spacing {
     pub garp: Duration,
     pub gna: Duration,
+}
+
+/// When the next gratuitous ARP and the next NA may leave the interfaces that share it
+/// (keepalived's `garp_delay_t` with its `garp_next_time` / `gna_next_time`: one per interface,
+/// or one per `garp_group`), across all instances announcing there.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    spacing: Spacing,
+    /// The earliest next GARP and next NA.
+    next: Cell<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Pacer {
+    pub fn new(spacing: Spacing) -> Pacer {
+        Pacer {
+            spacing,
+            next: Cell::default(),
+        }
+    }
+
+    /// A GARP (an NA if `na`) may go out at `now`: then the next of its kind waits a spacing
+    /// from now (keepalived's `garp_next_time = now + interval`, from the real send, so a late
+    /// wake-up never shortens a gap); otherwise `Err` says when to ask again.
+    pub fn try_take(&self, now: Instant, na: bool) -> Result<(), Instant> {
+        let (mut garp, mut gna) = self.next.get();
+        let (next, gap) = if na {
+            (&mut gna, self.spacing.gna)
+        } else {
+            (&mut garp, self.spacing.garp)
+        };
+        if let Some(at) = *next
+            && at > now
+        {
+            return Err(at);
+        }
+        *next = Some(now + gap);
+        self.next.set((garp, gna));
+        Ok(())
+    }
 }
 
 /// `sendto(2)` of a whole Ethernet frame on interface `ifindex`.
@@ -291,5 +333,49 @@ fn sendto_ll(
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_pacer_spaces_garps_and_nas_apart_each_by_its_own_interval() {
+        let p = Pacer::new(Spacing {
+            garp: ms(100),
+            gna: ms(30),
+        });
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(t0, false), Ok(()));
+        assert_eq!(p.try_take(t0 + ms(50), false), Err(t0 + ms(100)));
+        assert_eq!(p.try_take(t0, true), Ok(()), "NAs are not held up by GARPs");
+        assert_eq!(p.try_take(t0, true), Err(t0 + ms(30)));
+        // Sent late (a loaded host): the next gap counts from the real send.
+        assert_eq!(p.try_take(t0 + ms(170), false), Ok(()));
+        assert_eq!(p.try_take(t0 + ms(200), false), Err(t0 + ms(270)));
+    }
+
+    #[test]
+    fn senders_sharing_a_pacer_take_turns() {
+        // Two instances' tasks (or two interfaces of one garp_group) asking at the same time.
+        let p = Pacer::new(Spacing {
+            garp: ms(50),
+            gna: Duration::ZERO,
+        });
+        let t0 = Instant::now();
+        assert_eq!(p.try_take(t0, false), Ok(()));
+        assert_eq!(p.try_take(t0, false), Err(t0 + ms(50)));
+        assert_eq!(p.try_take(t0 + ms(50), false), Ok(()));
+        assert_eq!(p.try_take(t0, true), Ok(()));
+        assert_eq!(
+            p.try_take(t0, true),
+            Ok(()),
+            "gna_interval 0: NAs back to back"
+        );
     }
 }

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::{
     agent::plan::{IfFacts, InstancePlan, Plan},
-    net::GarpSender,
+    net::{GarpSender, garp::Pacer},
 };
 
 /// Bursts of gratuitous ARPs / NAs: `repeat` now, `repeat` again after `delay` (0: not), then
@@ -107,12 +107,14 @@ pub(super) struct Garp {
     tasks: Vec<Tasks>,
 }
 
-/// Opens a GARP socket on every interface that carries VIPs and has an Ethernet address.
+/// Opens a GARP socket on every interface that carries VIPs and has an Ethernet address, paced
+/// on its own or with the other interfaces of its `garp_group`.
 pub(super) fn open(
     plan: &Plan,
     facts: &HashMap<String, IfFacts>,
 ) -> Result<HashMap<String, Rc<GarpSender>>> {
     let mut garp = HashMap::new();
+    let mut groups: HashMap<usize, Rc<Pacer>> = HashMap::new();
     for ip in &plan.instances {
         for pv in &ip.vips {
             if garp.contains_key(&pv.interface) {
@@ -121,8 +123,17 @@ pub(super) fn open(
             let Some(mac) = facts.get(&pv.interface).and_then(|f| f.mac) else {
                 continue;
             };
+            let pacing = &plan.garp_pacing;
+            let pacer = match pacing.group_of(&pv.interface) {
+                Some(g) => groups
+                    .entry(g)
+                    .or_insert_with(|| Rc::new(Pacer::new(pacing.groups[g].0)))
+                    .clone(),
+                None => Rc::new(Pacer::new(pacing.default)),
+            };
             let sender = GarpSender::open(&pv.interface, mac)
-                .with_context(|| format!("opening the GARP socket on {}", pv.interface))?;
+                .with_context(|| format!("opening the GARP socket on {}", pv.interface))?
+                .paced(pacer);
             garp.insert(pv.interface.clone(), Rc::new(sender));
         }
     }
@@ -231,7 +242,6 @@ impl Garp {
                 Some((sender, vips, ll))
             })
             .collect();
-        let spacing = ip.garp_spacing;
         let name = ip.name.clone();
         let task = spawn_local(async move {
             let start = tokio::time::Instant::now();
@@ -241,7 +251,7 @@ impl Garp {
                     tokio::time::sleep_until(start + offset).await;
                 }
                 for (sender, vips, ll) in &jobs {
-                    if let Err(e) = sender.announce(vips, *ll, false, n, spacing).await {
+                    if let Err(e) = sender.announce(vips, *ll, false, n).await {
                         warn!(instance = %name, "gratuitous ARP/NA: {e}");
                     }
                 }

@@ -9,6 +9,7 @@ use tracing::{debug, error, info, warn};
 use super::{
     Runtime,
     board::{Live, Totals},
+    debounce::Verdict,
     intake::Incoming,
     vips::Retried,
 };
@@ -38,6 +39,9 @@ impl Runtime {
 
     pub(super) async fn on_timers(&mut self) {
         let now = Instant::now();
+        for (name, running) in self.debounce.due(now) {
+            self.link_running(&name, running).await;
+        }
         self.retry_vips(now).await;
         // Adverts that fall due together go out together (one sendmmsg per socket).
         self.adverts.begin_batch();
@@ -310,21 +314,34 @@ impl Runtime {
             return false;
         }
         let running = event.running && !event.removed;
-        if !self.trackers.set_running(&event.name, running) {
-            return false;
+        match self.debounce.observe(&event.name, running, Instant::now()) {
+            Verdict::Act(running) => self.link_running(&event.name, running).await,
+            Verdict::Wait(delay) => info!(
+                "interface {} is {}: acted on if it stays so for {delay:?} (interface_up_down_delays)",
+                event.name,
+                if running { "up" } else { "down" }
+            ),
+            Verdict::Nothing => {}
+        }
+        false
+    }
+
+    /// Link `name`'s change, acted on: at once, or once its delay has passed.
+    async fn link_running(&mut self, name: &str, running: bool) {
+        if !self.trackers.set_running(name, running) {
+            return;
         }
         info!(
             "interface {} is {}",
-            event.name,
+            name,
             if running { "up" } else { "down" }
         );
         for i in 0..self.nodes.len() {
-            if self.plan.instances[i].interface == event.name {
+            if self.plan.instances[i].interface == name {
                 self.nodes[i].link_running = running;
             }
         }
         self.recompute_all().await;
-        false
     }
 
     /// keepalived's `track_src_ip`: reads whether each tracking instance's source address is on

@@ -61,13 +61,16 @@ impl Runtime {
         previous: Option<&Runtime>,
     ) -> Result<Runtime> {
         let Checked {
-            facts,
+            mut facts,
             plan,
             run_as,
             scripts,
             notify_users,
             ..
         } = checked;
+        let links = &config.global.link_delays;
+        let debounce =
+            super::debounce::LinkDebounce::reload(previous.map(|p| &p.debounce), links, &mut facts);
         let mut nodes: Vec<Option<Node>> = (0..plan.instances.len()).map(|_| None).collect();
         let mut units = Vec::new();
         for (u, unit) in plan.units.iter().enumerate() {
@@ -101,6 +104,7 @@ impl Runtime {
             vips: Vips::new(netlink, n),
             adverts: Adverts::new(n),
             garp: Garp::new(n),
+            debounce,
             claims: Claims::new(n),
             intake: Intake::new(channels, n, generation, previous.map(|p| &p.intake)),
             board: Board::new(config_file, n, previous.map(|p| &p.board)),

@@ -10,6 +10,7 @@
 //! - [`datapaths`]: the XDP/TC handles and the mirror of what the kernel was told per instance;
 //! - [`vips`]: VIPs and routes on the host (netlink), their retries, stale and foreign addresses;
 //! - [`adverts`]: the advert sockets, the encoded-advert cache, batching;
+//! - [`debounce`]: `interface_up_down_delays`, link changes held for their delay;
 //! - [`garp`]: gratuitous ARP/NA schedules and the reassertion rate limit;
 //! - [`claims`]: other hosts claiming our VIPs;
 //! - [`board`]: the published status and its counters;
@@ -23,6 +24,7 @@ mod adverts;
 mod board;
 mod claims;
 mod datapaths;
+mod debounce;
 mod garp;
 mod inputs;
 mod intake;
@@ -44,6 +46,7 @@ use self::{
     board::Board,
     claims::Claims,
     datapaths::Datapaths,
+    debounce::LinkDebounce,
     garp::Garp,
     intake::{ADVERT_DRAIN, CLAIM_BATCH, COUNTERS_PERIOD, Channels, Intake},
     vips::Vips,
@@ -97,6 +100,7 @@ struct Runtime {
     vips: Vips,
     adverts: Adverts,
     garp: Garp,
+    debounce: LinkDebounce,
     claims: Claims,
     intake: Intake,
     board: Board,
@@ -317,7 +321,10 @@ impl Runtime {
             Unit::Single(inst) => inst.next_timeout(),
             Unit::Group(g) => g.next_timeout(),
         });
-        timers.chain(self.vips.next_deadline()).min()
+        timers
+            .chain(self.vips.next_deadline())
+            .chain(self.debounce.next_deadline())
+            .min()
     }
 
     /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.

@@ -272,7 +272,7 @@ impl Builder<'_> {
     }
 
     /// "unknown keyword", with the nearest keyword of `ctx` when one is near (a typo).
-    fn unknown_in(&mut self, st: &Stmt, context: &str, ctx: Option<Context>) {
+    pub(super) fn unknown_in(&mut self, st: &Stmt, context: &str, ctx: Option<Context>) {
         let hint = ctx
             .and_then(|c| keywords::nearest(c, st.kw()))
             .map(|n| format!(": did you mean `{n}`?"))

@@ -126,6 +126,22 @@ impl Builder<'_> {
                     g.vmac_addr_prefix = Some(p);
                 }
             }
+            // global_parser.c vrrp_min_garp_handler: one GARP/NA, no delayed burst, no refresh,
+            // for each of these still at its default when the line is read.
+            "vrrp_min_garp" => {
+                if self.flag(st) == Some(true) {
+                    let d = crate::config::model::GlobalDefs::default();
+                    if g.vrrp_garp_master_repeat == d.vrrp_garp_master_repeat {
+                        g.vrrp_garp_master_repeat = 1;
+                    }
+                    if g.vrrp_garp_master_refresh_repeat == d.vrrp_garp_master_refresh_repeat {
+                        g.vrrp_garp_master_refresh_repeat = 0;
+                    }
+                    if g.vrrp_garp_master_delay == d.vrrp_garp_master_delay {
+                        g.vrrp_garp_master_delay = Duration::ZERO;
+                    }
+                }
+            }
             "vrrp_skip_check_adv_addr" => {
                 self.bare_flag(st);
                 g.vrrp_skip_check_adv_addr = true;

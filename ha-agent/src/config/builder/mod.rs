@@ -19,6 +19,7 @@
 //! - `instances.rs`: `vrrp_instance` keywords;
 //! - `addresses.rs`: `virtual_ipaddress` lines and address syntax;
 //! - `routes.rs`: route and rule lines (`virtual_routes`/`_rules`, `static_*`);
+//! - `interfaces.rs`: `garp_group`, `interface_up_down_delays`;
 //! - `sync_groups.rs`: `vrrp_sync_group`, its members and its trackers;
 //! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
 //!   steps) and the VRID conflicts between instances;
@@ -28,6 +29,7 @@ mod addresses;
 mod args;
 mod globals;
 mod instances;
+mod interfaces;
 mod resolve;
 mod routes;
 mod sync_groups;
@@ -206,6 +208,8 @@ impl Builder<'_> {
                 self.statics.rules.extend(r);
             }
             "vrrp_track_process" => self.track_process_def(st),
+            "garp_group" => self.garp_group(st),
+            "interface_up_down_delays" => self.interface_up_down_delays(st),
             // core/global_parser.c instance_handler: the first one wins.
             "instance" => {
                 self.no_block(st);
@@ -279,6 +283,7 @@ impl Builder<'_> {
             }
         }
         self.vrid_conflicts(&done);
+        self.clamp_link_delays(&done);
 
         let sync_groups = members
             .groups

@@ -616,3 +616,103 @@ fn startup_and_shutdown_scripts() {
         ["2:25: startup_script_timeout: expected an integer 1-1000, found \"1001\""]
     );
 }
+
+#[test]
+fn a_garp_group_without_a_delay_or_naming_a_grouped_interface_again_is_ignored_with_a_warning() {
+    let l = parse(
+        "garp_group {\n interface eth0\n}\n\
+         garp_group {\n garp_interval 0.1\n interfaces {\n eth1 eth2\n }\n}\n\
+         garp_group {\n gna_interval 1\n interface eth2\n interface eth3\n}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        warnings(&l),
+        [
+            "1:1: garp_group: no garp_interval or gna_interval, the group is ignored",
+            "11:2: garp_group: gna_interval: very large (1 seconds)",
+            "12:12: garp_group: already specified for eth2, ignored",
+        ]
+    );
+    let groups = &l.config.global.garp_groups;
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].interfaces, ["eth1", "eth2"]);
+    assert_eq!(groups[1].interfaces, ["eth3"]);
+    assert_eq!(groups[1].garp_interval, std::time::Duration::ZERO);
+    let summary = crate::config::summary(&l.config);
+    assert!(
+        summary.contains("garp_group eth1 eth2: a GARP every 0.1s, an NA every 0s"),
+        "{summary}"
+    );
+    assert_eq!(
+        errors("garp_group {\n garp_intervl 1\n}\n"),
+        ["2:2: unknown keyword \"garp_intervl\" (in garp_group)"]
+    );
+}
+
+#[test]
+fn vrrp_min_garp_sends_one_garp_unless_the_counts_were_set_before_it() {
+    let g = |text: &str| parse(text).unwrap().config.global;
+    let min = g("global_defs {\n vrrp_min_garp\n}\n");
+    assert_eq!(
+        (
+            min.vrrp_garp_master_repeat,
+            min.vrrp_garp_master_delay,
+            min.vrrp_garp_master_refresh_repeat
+        ),
+        (1, std::time::Duration::ZERO, 0)
+    );
+    let set = g("global_defs {\n vrrp_garp_master_repeat 3\n vrrp_min_garp\n}\n");
+    assert_eq!(set.vrrp_garp_master_repeat, 3);
+    let off = g("global_defs {\n vrrp_min_garp false\n}\n");
+    assert_eq!(off.vrrp_garp_master_repeat, 5);
+    // An instance without garp_master_repeat inherits the single GARP.
+    let l = parse(
+        "global_defs {\n vrrp_min_garp\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(l.config.instances[0].garp_master_repeat, 1);
+    assert_eq!(
+        l.config.instances[0].garp_master_delay,
+        std::time::Duration::ZERO
+    );
+}
+
+#[test]
+fn interface_up_down_delays_read_down_then_up_and_are_cut_below_the_backups_timeout() {
+    let ms = std::time::Duration::from_millis;
+    let l = parse(
+        "interface_up_down_delays {\n eth0 1\n eth1 0.5 0.25\n eth2 3\n}\n\
+         vrrp_instance V {\n interface eth2\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n",
+    )
+    .unwrap();
+    let d = &l.config.global.link_delays;
+    assert_eq!(
+        (d[0].interface.as_str(), d[0].down, d[0].up),
+        ("eth0", ms(1000), ms(0))
+    );
+    assert_eq!((d[1].down, d[1].up), (ms(500), ms(250)));
+    // advert_int 1, down_timer_adverts 3: at most 2 s less 1/256 s.
+    assert_eq!(d[2].down, ms(2000) - std::time::Duration::from_micros(3906));
+    assert_eq!(
+        warnings(&l),
+        ["6:1: vrrp_instance V: eth2's down delay cut to 1.996094s (2 adverts of 1s, less 1/256)"]
+    );
+    let summary = crate::config::summary(&l.config);
+    assert!(
+        summary.contains(
+            "interface_up_down_delays eth1: link down acted on after 0.5s, up after 0.25s"
+        ),
+        "{summary}"
+    );
+    // Each must exist on the host (keepalived: fatal), reported where it is written.
+    let r = l.config.interface_ref("eth1").expect("eth1 is named");
+    assert_eq!(
+        (r.at.line, r.at.col, r.what.as_str()),
+        (3, 2, "interface_up_down_delays")
+    );
+    assert!(crate::agent::plan::interfaces(&l.config).contains(&"eth1".to_string()));
+    assert_eq!(
+        errors("interface_up_down_delays {\n eth0 256\n}\n"),
+        ["2:7: interface_up_down_delays: expected a number of seconds 0-255, found \"256\""]
+    );
+}
