@@ -2,7 +2,7 @@
 //! agents: `vrrp_startup_delay` holds a booting backup, `down_timer_adverts` stretches the
 //! Master_Down_Interval, `unicast_fault_no_peer` keeps a unicast instance without peers in FAULT
 //! instead of falling back to multicast, `track_src_ip` faults an instance whose source address
-//! leaves its interface.
+//! leaves its interface, `disable_local_igmp` silences link-local IGMP reports while it runs.
 
 mod common;
 
@@ -163,4 +163,23 @@ fn track_src_ip_faults_while_the_source_address_is_gone() {
         state(s, 1) == "MASTER"
     });
     s.wait_vip(vip, &[1], Duration::from_secs(2));
+}
+
+#[test]
+fn disable_local_igmp_turns_link_local_reports_off_and_back() {
+    let mut s = Scene::new("igmp", 1);
+    let read = |s: &Scene| {
+        s.lab
+            .node(1)
+            .run("cat", &["/proc/sys/net/ipv4/igmp_link_local_mcast_reports"])
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read(&s), "1", "the kernel's default");
+    s.start(1, Kind::Agent, &conf("disable_local_igmp", 100, ""));
+    assert_eq!(read(&s), "0", "while the agent runs\n{}", s.logs());
+    s.terminate(1);
+    s.reap(1, Duration::from_secs(10));
+    assert_eq!(read(&s), "1", "restored at exit\n{}", s.logs());
 }

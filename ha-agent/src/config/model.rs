@@ -134,6 +134,8 @@ pub struct GlobalDefs {
     pub vrrp_check_unicast_src: bool,
     /// `vrrp_down_timer_adverts` (default 3, 1-100): the instances' `down_timer_adverts`.
     pub vrrp_down_timer_adverts: u8,
+    /// `disable_local_igmp`: no IGMP reports for link-local groups while the agent runs.
+    pub disable_local_igmp: bool,
     /// `vrrp_startup_delay` (default 0): after the daemon starts (not after a reload), no backup
     /// takes over before this delay plus its Master_Down_Interval (keepalived vrrp_scheduler.c
     /// `vrrp_init_instance_sands`), so a booting node does not grab VIPs before its links settle.
@@ -243,6 +245,7 @@ impl Default for GlobalDefs {
             vrrp_check_unicast_src: false,
             vrrp_down_timer_adverts: 3,
             vrrp_startup_delay: Duration::ZERO,
+            disable_local_igmp: false,
             script_user: None,
             enable_script_security: false,
             startup_script: None,

@@ -26,6 +26,7 @@ mod claims;
 mod datapaths;
 mod debounce;
 mod garp;
+mod igmp;
 mod inputs;
 mod intake;
 mod lifecycle;
@@ -170,6 +171,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         start_stop.shutdown().await;
         return Ok(());
     }
+    let local_igmp = igmp::LocalIgmp::apply(rt.config.global.disable_local_igmp)?;
     vmacs::ensure(&rt.plan, &mut rt.facts).await?;
     vmacs::remove_unused(Some(&rt.plan), &[(&rt.plan, &rt.facts)]).await;
     let all: Vec<&_> = rt.plan.instances.iter().collect();
@@ -286,6 +288,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     }
     rt.fifos.close().await;
     statics.clear(&rt.facts).await;
+    drop(local_igmp);
     rt.datapaths.close();
     vmacs::remove_unused(None, &[(&rt.plan, &rt.facts)]).await;
     // The configuration's at exit: a reload may have changed the shutdown script, as keepalived.

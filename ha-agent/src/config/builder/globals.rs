@@ -43,6 +43,10 @@ impl Builder<'_> {
                     }
                 }
             }
+            "disable_local_igmp" => {
+                self.bare_flag(st);
+                g.disable_local_igmp = true;
+            }
             "vrrp_down_timer_adverts" => {
                 // global_parser.c vrrp_down_timer_adverts_handler: 1-100.
                 if let Some(n) = self.uint(st, 1, 100) {
