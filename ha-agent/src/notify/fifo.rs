@@ -11,7 +11,6 @@ use std::{
     io,
     os::unix::{ffi::OsStrExt, fs::MetadataExt, fs::OpenOptionsExt},
     path::{Path, PathBuf},
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -285,17 +284,7 @@ fn open_ours(path: &Path, owner: Option<u32>) -> io::Result<File> {
 
 /// Starts a FIFO script: in its own process group, without the agent's `NOTIFY_SOCKET`.
 fn start_script(argv: &[String], run_as: Option<RunAs>) -> Option<tokio::process::Child> {
-    let (program, args) = argv.split_first()?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env_remove("NOTIFY_SOCKET")
-        .process_group(0);
-    if let Some(r) = run_as {
-        cmd.uid(r.uid).gid(r.gid);
-    }
+    let mut cmd = script::command(argv, run_as)?;
     match cmd.spawn() {
         Ok(child) => Some(child),
         Err(e) => {

@@ -8,7 +8,7 @@
 
 pub mod fifo;
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 /// How long a notify script may run before it and its process group are killed.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -158,21 +158,8 @@ pub fn spawn_with_timeout(
     run_as: Option<RunAs>,
     timeout: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let (program, args) = argv.split_first()?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        // systemd's socket is the agent's: a script that wrote READY/STATUS to it would speak
-        // for the agent (NotifyAccess=main drops it at best).
-        .env_remove("NOTIFY_SOCKET")
-        // Its own group, so that the timeout kills what it started too. Not killed when the
-        // agent exits: a notify_stop script runs to its end.
-        .process_group(0);
-    if let Some(r) = run_as {
-        cmd.uid(r.uid).gid(r.gid);
-    }
+    // Not killed when the agent exits: a notify_stop script runs to its end.
+    let mut cmd = crate::track::script::command(&argv, run_as)?;
     match cmd.spawn() {
         Ok(mut child) => {
             let line = argv.join(" ");

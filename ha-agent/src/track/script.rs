@@ -228,25 +228,33 @@ fn insecure_component(path: &Path) -> Option<String> {
     None
 }
 
-/// Runs `argv` once, killing it at `timeout`.
-pub async fn run_once(argv: &[String], timeout: Duration, run_as: Option<RunAs>) -> Outcome {
-    let Some((program, args)) = argv.split_first() else {
-        return Outcome::Failure;
-    };
+/// A script's command as the agent runs every script (check, notify, FIFO, start and stop):
+/// no stdio; without the agent's `NOTIFY_SOCKET` (systemd's socket is not the script's to write
+/// to); in its own process group, so that a timeout or a stop kills what it started too (a
+/// `sleep` or `curl` under `sh`), as keepalived's kill(-pid); as `run_as`. `None` for an empty
+/// command line.
+pub fn command(argv: &[String], run_as: Option<RunAs>) -> Option<Command> {
+    let (program, args) = argv.split_first()?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        // The agent's systemd socket is not the script's to write to.
         .env_remove("NOTIFY_SOCKET")
-        // Its own process group, so that a timeout kills what the script started too (a
-        // `sleep` or `curl` under `sh`), as keepalived does; else they outlive it, one per run.
         .process_group(0);
     if let Some(r) = run_as {
         cmd.uid(r.uid).gid(r.gid);
     }
+    Some(cmd)
+}
+
+/// Runs `argv` once, killing it at `timeout`.
+pub async fn run_once(argv: &[String], timeout: Duration, run_as: Option<RunAs>) -> Outcome {
+    let Some(mut cmd) = command(argv, run_as) else {
+        return Outcome::Failure;
+    };
+    let program = &argv[0];
+    cmd.kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -3,7 +3,7 @@
 //! on (keepalived core/main.c `run_startup_script`, `shutdown_script_completed`,
 //! `handle_child_timeout`).
 
-use std::{future::Future, process::Stdio, time::Duration};
+use std::{future::Future, time::Duration};
 
 use tracing::{info, warn};
 
@@ -67,21 +67,9 @@ impl StartStop {
 /// Runs `job` to its end, its timeout or `stop`; false if `stop` came first.
 async fn run(kind: &str, job: &Job, stop: impl Future<Output = ()>) -> bool {
     let line = job.argv.join(" ");
-    let Some((program, args)) = job.argv.split_first() else {
+    let Some(mut cmd) = crate::track::script::command(&job.argv, job.run_as) else {
         return true;
     };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        // The agent's systemd socket is not the script's to write to.
-        .env_remove("NOTIFY_SOCKET")
-        // Its own group: a timeout stops what it started too, as keepalived's kill(-pid).
-        .process_group(0);
-    if let Some(r) = job.run_as {
-        cmd.uid(r.uid).gid(r.gid);
-    }
     info!("running {kind} script `{line}`");
     let mut child = match cmd.spawn() {
         Ok(c) => c,
