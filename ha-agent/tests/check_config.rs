@@ -361,10 +361,42 @@ fn what_run_refuses_check_config_refuses_with_the_same_message() {
 /// A SIGTERM as soon as the pid file exists (a `systemctl stop` right after the start) is a
 /// clean stop: exit 0, pid file and control socket removed. The handlers were installed after
 /// them, and a SIGTERM in between killed the agent by the default action (exit -1, both left).
+/// A SIGHUP there (a `systemctl reload`) is a reload once the agent runs, not a death.
 #[test]
 fn sigterm_right_after_the_start_is_a_clean_stop() {
     let s = Scratch::new("early");
     let path = s.write("early.conf", &instance(""));
+    for attempt in 0..5 {
+        let child = s.spawn_run(&path);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.pid_file().exists() {
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt}: no pid file within 10 s"
+            );
+            std::thread::yield_now();
+        }
+        // SAFETY: kill(2) on our own child's pid, which wait_within reaps below.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+        while !s.socket().exists() {
+            assert!(
+                Instant::now() < deadline,
+                "attempt {attempt}: a SIGHUP during the start ended the agent"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SAFETY: as above.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+        let out = wait_within(
+            child,
+            Duration::from_secs(10),
+            "run after SIGHUP and SIGTERM",
+        );
+        let (code, _, err) = split(&out);
+        assert_eq!(code, 0, "attempt {attempt} (SIGHUP): exit {code}:\n{err}");
+    }
     for attempt in 0..5 {
         let child = s.spawn_run(&path);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -126,6 +126,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     // control socket behind (seen as exit -1 in check_config's tests).
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    // A SIGHUP during the start (a `systemctl reload` right after it) waits for the main loop.
+    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // Subscribed before the interfaces are read: a link that changes while the agent starts
     // (XDP loads can take a second) is reported, not lost between the read and the
     // subscription (a cut link was missed that way and its instance never went to FAULT).
@@ -186,7 +188,6 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     let io = rt.open_io()?;
     rt.start_io(io);
     rt.open_fifos().await;
-    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // XDP counters (rejections, valid adverts, fence drops) are read from the maps once a second.
     let mut counters = tokio::time::interval(COUNTERS_PERIOD);
     counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
