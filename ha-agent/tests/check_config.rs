@@ -366,7 +366,8 @@ fn what_run_refuses_check_config_refuses_with_the_same_message() {
 fn sigterm_right_after_the_start_is_a_clean_stop() {
     let s = Scratch::new("early");
     let path = s.write("early.conf", &instance(""));
-    for attempt in 0..5 {
+    // `run`, and `signal` to it the moment its pid file exists: the earliest a supervisor sees it.
+    let start_and_signal = |signal: libc::c_int, attempt: u32| {
         let child = s.spawn_run(&path);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !s.pid_file().exists() {
@@ -376,9 +377,13 @@ fn sigterm_right_after_the_start_is_a_clean_stop() {
             );
             std::thread::yield_now();
         }
-        // SAFETY: kill(2) on our own child's pid, which wait_within reaps below.
-        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+        // SAFETY: kill(2) on our own child's pid, which wait_within reaps.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+        (child, deadline)
+    };
+    for attempt in 0..5 {
+        let (child, deadline) = start_and_signal(libc::SIGHUP, attempt);
         while !s.socket().exists() {
             assert!(
                 Instant::now() < deadline,
@@ -386,7 +391,7 @@ fn sigterm_right_after_the_start_is_a_clean_stop() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        // SAFETY: as above.
+        // SAFETY: kill(2) on our own child's pid, which wait_within reaps below.
         let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
         let out = wait_within(
@@ -398,18 +403,7 @@ fn sigterm_right_after_the_start_is_a_clean_stop() {
         assert_eq!(code, 0, "attempt {attempt} (SIGHUP): exit {code}:\n{err}");
     }
     for attempt in 0..5 {
-        let child = s.spawn_run(&path);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !s.pid_file().exists() {
-            assert!(
-                Instant::now() < deadline,
-                "attempt {attempt}: no pid file within 10 s"
-            );
-            std::thread::yield_now();
-        }
-        // SAFETY: kill(2) on our own child's pid, which wait_within reaps below.
-        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+        let (child, _) = start_and_signal(libc::SIGTERM, attempt);
         let out = wait_within(child, Duration::from_secs(10), "run after an early SIGTERM");
         let (code, _, err) = split(&out);
         assert_eq!(code, 0, "attempt {attempt}: exit {code}:\n{err}");

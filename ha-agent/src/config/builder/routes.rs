@@ -1020,34 +1020,28 @@ impl Builder<'_> {
 
     /// A block of route lines (`virtual_routes`, `static_routes`).
     pub(super) fn route_block(&mut self, x: &Stmt) -> Vec<Route> {
-        self.extra_args(x, 0);
-        let mut out = Vec::new();
-        let Some(lines) = self.block(x) else {
-            return out;
-        };
-        for l in lines {
-            self.no_block(l);
-            if let Some(r) = self.route(x.kw(), l) {
-                out.push(r);
-            }
-        }
-        out
+        self.line_block(x, Self::route)
     }
 
     /// A block of rule lines (`virtual_rules`, `static_rules`).
     pub(super) fn rule_block(&mut self, x: &Stmt) -> Vec<Rule> {
+        self.line_block(x, Self::rule)
+    }
+
+    /// `KEYWORD { LINE… }` with no arguments and no nested blocks: what `line` makes of each
+    /// line (given the block's keyword), the ones it refused left out.
+    fn line_block<T>(&mut self, x: &Stmt, line: fn(&mut Self, &str, &Stmt) -> Option<T>) -> Vec<T> {
         self.extra_args(x, 0);
-        let mut out = Vec::new();
         let Some(lines) = self.block(x) else {
-            return out;
+            return Vec::new();
         };
-        for l in lines {
-            self.no_block(l);
-            if let Some(r) = self.rule(x.kw(), l) {
-                out.push(r);
-            }
-        }
-        out
+        lines
+            .iter()
+            .filter_map(|l| {
+                self.no_block(l);
+                line(self, x.kw(), l)
+            })
+            .collect()
     }
 
     /// `static_ipaddress { ADDR [dev IF] … }`: as a VIP line; without `dev`, on
