@@ -240,6 +240,23 @@ impl Pair {
         }
     }
 
+    /// Waits until FRR, master, is heard by the agent: vrrpd says Master before it can send
+    /// (over IPv6 its macvlan has no link-local for a moment: "Failed to find address to bind"),
+    /// and the agent, hearing nothing, rightly takes over until the first advert arrives. The
+    /// one-master hold counts from FRR's first advert, then.
+    fn wait_frr_advertising(&self, timeout: Duration) {
+        self.s
+            .wait("the agent to hear FRR's adverts", timeout, |s| {
+                s.status(AGENT).is_some_and(|r| {
+                    r.instances
+                        .first()
+                        .and_then(|i| i.master.as_ref())
+                        .is_some_and(|m| !m.is_self)
+                })
+            });
+        self.wait_masters(&[FRR], timeout);
+    }
+
     /// Asserts that exactly `masters` are master for all of `duration`.
     fn hold_masters(&self, masters: &[usize], duration: Duration) {
         let start = Instant::now();
@@ -290,6 +307,9 @@ fn interop(tag: &str, flavour: Flavour, agent: Kind, agent_master: bool) {
 
     // 1. The higher priority is master, the other stays backup past its Master_Down_Interval.
     p.wait_masters(&[master], timeout);
+    if !agent_master {
+        p.wait_frr_advertising(timeout);
+    }
     p.hold_masters(&[master], (md_backup * 3 / 2).max(5 * ai));
     check_peer_view(&p, agent_master);
 
@@ -320,6 +340,9 @@ fn interop(tag: &str, flavour: Flavour, agent: Kind, agent_master: bool) {
             .unwrap_or_else(|e| p.s.fail(&format!("restarting vrrpd: {e:#}")));
     }
     p.wait_masters(&[master], timeout);
+    if !agent_master {
+        p.wait_frr_advertising(timeout);
+    }
     p.hold_masters(&[master], (md_backup * 3 / 2).max(5 * ai));
 
     // The agent rejected none of FRR's adverts (its counters, XDP's on that datapath) and warned of nothing but address conflicts:
