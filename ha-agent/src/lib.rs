@@ -8,6 +8,7 @@ pub mod agent;
 pub mod config;
 pub mod control;
 pub mod datapath;
+pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod status;

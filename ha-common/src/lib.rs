@@ -5,6 +5,7 @@
 //! `aya::Pod`.
 #![no_std]
 
+pub mod lb;
 pub mod maps;
 pub mod reject;
 pub mod wire;

@@ -18,6 +18,7 @@ mod expand;
 mod file;
 mod keywords;
 mod lexer;
+pub mod lvs;
 mod model;
 mod parser;
 mod summary;

@@ -48,6 +48,8 @@ pub struct Config {
     pub read_options: super::ReadOptions,
     /// `static_ipaddress`, `static_routes`, `static_rules`: set at start, removed at stop.
     pub statics: Statics,
+    /// `virtual_server`s (keepalived's LVS half), served by the XDP load balancer.
+    pub lvs: super::lvs::Lvs,
 }
 
 /// The root blocks keepalived sets at start whatever the VRRP state, and removes at stop.

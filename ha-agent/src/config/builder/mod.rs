@@ -301,6 +301,7 @@ impl Builder<'_> {
             interface_refs: self.interface_refs,
             read_options: ReadOptions::default(),
             statics: self.statics,
+            lvs: Default::default(),
         }
     }
 }
