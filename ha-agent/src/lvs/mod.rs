@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use ha_common::lb::{RealEntry, ServiceEntry, ServiceKey};
+use ha_common::lb::{LbStats, RealEntry, ServiceEntry, ServiceKey};
 
 /// Which checker: indexes into `Lvs::virtual_servers[service].real_servers[real].checkers[checker]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,4 +52,10 @@ pub trait LbDatapath {
     fn set_real(&mut self, index: u32, entry: RealEntry) -> anyhow::Result<()>;
     /// Writes a service's whole lookup table (`ring.len() == LB_RING_SIZE`).
     fn set_ring(&mut self, service_index: u32, ring: &[u32]) -> anyhow::Result<()>;
+    /// `LB_REAL_STATS[index]` summed over CPUs.
+    fn real_stats(&self, index: u32) -> anyhow::Result<LbStats>;
+    /// `LB_SERVICE_STATS[index]` summed over CPUs.
+    fn service_stats(&self, index: u32) -> anyhow::Result<LbStats>;
+    /// `LB_COUNTERS` summed over CPUs, by `ha_common::lb::lb_counter` index.
+    fn counters(&self) -> anyhow::Result<Vec<u64>>;
 }
