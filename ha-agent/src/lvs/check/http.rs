@@ -1,0 +1,324 @@
+//! HTTP_GET and SSL_GET (check_http.c): for each `url` in turn, keepalived's request
+//! (`GET path HTTP/1.0|1.1`, `User-Agent: KeepAliveClient`, `Connection: close` with `1.0C` and
+//! `1.1`, `Host` = the virtualhost or the address:port), then the status code (default any 2xx),
+//! the MD5 `digest` of the body and the `regex`; every url must pass. SSL_GET speaks TLS first,
+//! without verifying the certificate (keepalived without `ca`), SNI only with `enable_sni`.
+//!
+//! Every read and write waits at most `connect_timeout` (keepalived's); the whole request is
+//! bounded too (by `delay_loop`, at least `connect_timeout`), so a server that streams forever
+//! fails the check instead of holding it.
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use md5::{Digest as _, Md5};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio_rustls::rustls;
+
+use super::{Attempt, Target};
+use crate::config::lvs::{HttpCheck, HttpProtocol, UrlCheck};
+
+/// The most of a response's headers read (keepalived's buffer is 4 KiB; real servers send
+/// more cookies than that).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The most of a body kept for `regex` (the digest covers all of it).
+const MAX_REGEX_BYTES: usize = 1024 * 1024;
+
+pub(super) async fn check(target: &Target, http: &HttpCheck, delay_loop: Duration) -> Attempt {
+    let start = Instant::now();
+    let name = if http.tls { "SSL_GET" } else { "HTTP_GET" };
+    if http.urls.is_empty() {
+        return match connect(target, http, None).await {
+            Ok(_) => Attempt::up(start),
+            Err(why) => Attempt::down(format!("{name}: {why}")),
+        };
+    }
+    let bound = delay_loop.max(target.timeout);
+    for url in &http.urls {
+        match tokio::time::timeout(bound, get(target, http, url)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Attempt::down(format!("{name}: {why}")),
+            Err(_) => {
+                return Attempt::down(format!(
+                    "{name}: Timeout HTTP read from {} url({}): no complete response within {bound:?}",
+                    target.connect, url.path
+                ));
+            }
+        }
+    }
+    Attempt::up(start)
+}
+
+/// A byte stream, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// keepalived's choice of virtual host: the url's, else the checker's (which the configuration
+/// already defaulted to the real server's, then the service's).
+fn vhost<'a>(http: &'a HttpCheck, url: Option<&'a UrlCheck>) -> Option<&'a str> {
+    url.and_then(|u| u.virtualhost.as_deref())
+        .or(http.virtualhost.as_deref())
+}
+
+async fn connect(
+    target: &Target,
+    http: &HttpCheck,
+    url: Option<&UrlCheck>,
+) -> Result<Pin<Box<dyn Io>>, String> {
+    let stream = target.connect_tcp().await?;
+    if !http.tls {
+        return Ok(Box::pin(stream));
+    }
+    let server_name = match vhost(http, url) {
+        Some(host) if http.sni => {
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned();
+            rustls::pki_types::ServerName::try_from(host)
+                .map_err(|e| format!("virtualhost is not a server name for SNI: {e}"))?
+        }
+        // An IP address as the name: rustls sends no SNI.
+        _ => rustls::pki_types::ServerName::IpAddress(target.connect.ip().into()),
+    };
+    let connector = tokio_rustls::TlsConnector::from(tls_config(http.sni));
+    match tokio::time::timeout(target.timeout, connector.connect(server_name, stream)).await {
+        Ok(Ok(tls)) => Ok(Box::pin(tls)),
+        Ok(Err(e)) => Err(format!("SSL handshake with {} failed: {e}", target.connect)),
+        Err(_) => Err(format!(
+            "SSL handshake with {} timed out after {:?}",
+            target.connect, target.timeout
+        )),
+    }
+}
+
+/// keepalived's request for `url`.
+fn request(target: &Target, http: &HttpCheck, url: &UrlCheck) -> String {
+    let host = match vhost(http, Some(url)) {
+        Some(v) => v.to_owned(),
+        None => match target.connect {
+            std::net::SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+            std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        },
+    };
+    let (minor, close) = match http.http_protocol {
+        HttpProtocol::V10 => (0, ""),
+        HttpProtocol::V10Close => (0, "Connection: close\r\n"),
+        HttpProtocol::V11 => (1, "Connection: close\r\n"),
+    };
+    format!(
+        "GET {} HTTP/1.{minor}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n",
+        url.path
+    )
+}
+
+/// One url: request, response, verdict.
+async fn get(target: &Target, http: &HttpCheck, url: &UrlCheck) -> Result<(), String> {
+    let mut io = connect(target, http, Some(url)).await?;
+    let to = target.connect;
+    let timeout = target.timeout;
+    let req = request(target, http, url);
+    match tokio::time::timeout(timeout, io.write_all(req.as_bytes())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("Cannot send get request to {to}: {e}")),
+        Err(_) => return Err(format!("Timeout WEB write to {to}")),
+    }
+    let response = read_response(&mut io, timeout)
+        .await
+        .map_err(|e| format!("{e} {to} url({})", url.path))?;
+    judge(url, &response).map_err(|e| format!("{e} {to} url({})", url.path))
+}
+
+/// What was read of a response.
+#[derive(Debug, Default)]
+struct Response {
+    status: Option<u16>,
+    /// The body's MD5 (up to Content-Length, as keepalived).
+    digest: [u8; 16],
+    /// The body's start, for `regex`.
+    body: Vec<u8>,
+}
+
+/// Reads until the server closes, or the Content-Length is complete; each read waits at most
+/// `timeout`.
+async fn read_response(io: &mut Pin<Box<dyn Io>>, timeout: Duration) -> Result<Response, String> {
+    let mut head = Vec::new();
+    let mut md5 = Md5::new();
+    let mut body = Vec::new();
+    let mut header_end = None;
+    let mut content_len: Option<usize> = None;
+    let mut body_len = 0usize;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if content_len.is_some_and(|l| body_len >= l) {
+            break;
+        }
+        let n = match tokio::time::timeout(timeout, io.read(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            // A TLS peer that closes without close_notify: the data read so far is the answer.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Ok(Err(e)) => return Err(format!("Read error ({e}) from")),
+            Err(_) => return Err("Timeout HTTP read from".into()),
+        };
+        if n == 0 {
+            break;
+        }
+        let mut data = &buf[..n];
+        if header_end.is_none() {
+            head.extend_from_slice(data);
+            match find(&head, b"\r\n\r\n") {
+                Some(at) => {
+                    header_end = Some(at + 4);
+                    content_len = content_length(&head[..at]);
+                    data = &[];
+                    let rest = head.split_off(at + 4);
+                    feed(&rest, content_len, &mut body_len, &mut md5, &mut body);
+                }
+                None if head.len() > MAX_HEADER_BYTES => {
+                    return Err(format!(
+                        "HTTP header longer than {MAX_HEADER_BYTES} bytes from"
+                    ));
+                }
+                None => continue,
+            }
+        }
+        feed(data, content_len, &mut body_len, &mut md5, &mut body);
+    }
+    if head.is_empty() {
+        return Err("Read, no data received from".into());
+    }
+    Ok(Response {
+        status: status_code(&head),
+        digest: md5.finalize().into(),
+        body,
+    })
+}
+
+/// Adds `data` to the body: to the digest up to the Content-Length, to the regex buffer up to
+/// its cap.
+fn feed(
+    data: &[u8],
+    content_len: Option<usize>,
+    body_len: &mut usize,
+    md5: &mut Md5,
+    body: &mut Vec<u8>,
+) {
+    let take = match content_len {
+        Some(l) => data.len().min(l.saturating_sub(*body_len)),
+        None => data.len(),
+    };
+    md5.update(&data[..take]);
+    let room = MAX_REGEX_BYTES.saturating_sub(body.len());
+    body.extend_from_slice(&data[..take.min(room)]);
+    *body_len += take;
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `HTTP/1.x NNN …` -> NNN.
+fn status_code(head: &[u8]) -> Option<u16> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split_ascii_whitespace();
+    if !words.next()?.starts_with("HTTP/") {
+        return None;
+    }
+    words.next()?.parse().ok()
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    let text = String::from_utf8_lossy(head);
+    text.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// keepalived's `http_handle_response`: status, then digest, then regex.
+fn judge(url: &UrlCheck, r: &Response) -> Result<(), String> {
+    let ok = match r.status {
+        Some(code) if url.status_codes.is_empty() => (200..=299).contains(&code),
+        Some(code) => url.status_codes.contains(&code),
+        None => false,
+    };
+    if !ok {
+        let got = r
+            .status
+            .map_or_else(|| "none".to_owned(), |c| c.to_string());
+        return Err(format!("HTTP status code error ({got}) to"));
+    }
+    if let Some(want) = &url.digest {
+        let got: String = r.digest.iter().map(|b| format!("{b:02x}")).collect();
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(format!("MD5 digest error (got {got}) to"));
+        }
+    }
+    if let Some((pattern, no_match)) = &url.regex {
+        let re = regex::bytes::Regex::new(pattern).map_err(|e| format!("regex: {e}; for"))?;
+        if re.is_match(&r.body) == *no_match {
+            return Err("Regex match failed for".into());
+        }
+    }
+    Ok(())
+}
+
+/// The TLS client configuration: no certificate verification (keepalived without `ca`).
+fn tls_config(sni: bool) -> Arc<rustls::ClientConfig> {
+    static CONFIGS: OnceLock<[Arc<rustls::ClientConfig>; 2]> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| {
+        let make = |sni: bool| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+                .with_no_client_auth();
+            config.enable_sni = sni;
+            Arc::new(config)
+        };
+        [make(false), make(true)]
+    });
+    configs[usize::from(sni)].clone()
+}
+
+/// Accepts any certificate: a health check asks whether the server answers, not who it is.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
