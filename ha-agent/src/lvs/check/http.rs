@@ -322,3 +322,285 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::config::lvs::CheckKind;
+    use crate::lvs::Verdict;
+    use crate::lvs::check::testing::{checker, round};
+
+    /// How the test server answers one connection.
+    #[derive(Clone)]
+    enum Answer {
+        /// Status line and body, then close.
+        Full(u16, &'static str),
+        /// Accepts and reads the request, never answers.
+        Silent,
+        /// Headers without Content-Length, then a byte every 50 ms forever.
+        Stream,
+    }
+
+    /// What the server saw.
+    #[derive(Default)]
+    struct Seen {
+        requests: Mutex<Vec<String>>,
+        sni: Mutex<Vec<Option<String>>>,
+        connections: AtomicUsize,
+    }
+
+    /// An HTTP (TLS with `tls`) server answering connection n with `answers(n)`.
+    async fn server(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        answers: impl Fn(usize) -> Answer + Send + Sync + 'static,
+    ) -> (SocketAddr, Arc<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Seen::default());
+        let answers = Arc::new(answers);
+        let s = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let n = s.connections.fetch_add(1, Ordering::SeqCst);
+                let (s, answers, tls) = (s.clone(), answers.clone(), tls.clone());
+                tokio::spawn(async move {
+                    let mut io: Pin<Box<dyn Io>> = match tls {
+                        Some(acceptor) => {
+                            let Ok(t) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            s.sni
+                                .lock()
+                                .unwrap()
+                                .push(t.get_ref().1.server_name().map(str::to_owned));
+                            Box::pin(t)
+                        }
+                        None => Box::pin(stream),
+                    };
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while find(&req, b"\r\n\r\n").is_none() {
+                        match io.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => req.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    s.requests
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&req).into_owned());
+                    match answers(n) {
+                        Answer::Full(code, body) => {
+                            let r = format!(
+                                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = io.write_all(r.as_bytes()).await;
+                            let _ = io.shutdown().await;
+                        }
+                        Answer::Silent => std::future::pending().await,
+                        Answer::Stream => {
+                            let _ = io.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+                            while io.write_all(b"x").await.is_ok() {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    fn url(path: &str) -> UrlCheck {
+        UrlCheck {
+            path: path.into(),
+            digest: None,
+            status_codes: vec![],
+            virtualhost: None,
+            regex: None,
+        }
+    }
+
+    fn http(urls: Vec<UrlCheck>) -> HttpCheck {
+        HttpCheck {
+            tls: false,
+            sni: false,
+            http_protocol: HttpProtocol::V10,
+            virtualhost: None,
+            urls,
+        }
+    }
+
+    async fn verdict(addr: SocketAddr, h: HttpCheck) -> Verdict {
+        round(&checker(CheckKind::Http(h), addr)).await.verdict
+    }
+
+    #[tokio::test]
+    async fn the_request_is_keepalived_s() {
+        let (addr, seen) = server(None, |_| Answer::Full(200, "ok")).await;
+        assert_eq!(verdict(addr, http(vec![url("/health")])).await, Verdict::Up);
+        let mut h = http(vec![url("/a")]);
+        h.http_protocol = HttpProtocol::V11;
+        h.virtualhost = Some("www.example.test".into());
+        assert_eq!(verdict(addr, h).await, Verdict::Up);
+        let requests = seen.requests.lock().unwrap().clone();
+        assert_eq!(
+            requests[0],
+            format!("GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: {addr}\r\n\r\n")
+        );
+        assert_eq!(
+            requests[1],
+            "GET /a HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.example.test\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn status_codes_default_to_2xx_or_are_the_configured_set() {
+        let (ok, _) = server(None, |_| Answer::Full(204, "")).await;
+        let (unavailable, _) = server(None, |_| Answer::Full(503, "down")).await;
+        assert_eq!(verdict(ok, http(vec![url("/")])).await, Verdict::Up);
+        let v = verdict(unavailable, http(vec![url("/")])).await;
+        assert!(
+            matches!(&v, Verdict::Down(w) if w.contains("HTTP status code error (503)")),
+            "{v:?}"
+        );
+        let mut u = url("/");
+        u.status_codes = vec![200, 503];
+        assert_eq!(verdict(unavailable, http(vec![u])).await, Verdict::Up);
+    }
+
+    #[tokio::test]
+    async fn digest_and_regex_judge_the_body() {
+        let (addr, _) = server(None, |_| Answer::Full(200, "hello world")).await;
+        let mut good = url("/");
+        good.digest = Some("5EB63BBBE01EEED093CB22BB8F5ACDC3".into());
+        assert_eq!(verdict(addr, http(vec![good])).await, Verdict::Up);
+        let mut bad = url("/");
+        bad.digest = Some("00000000000000000000000000000000".into());
+        let v = verdict(addr, http(vec![bad])).await;
+        assert!(
+            matches!(&v, Verdict::Down(w) if w.contains("MD5 digest error")),
+            "{v:?}"
+        );
+        let mut re = url("/");
+        re.regex = Some(("wor.d".into(), false));
+        assert_eq!(verdict(addr, http(vec![re.clone()])).await, Verdict::Up);
+        re.regex = Some(("wor.d".into(), true));
+        let v = verdict(addr, http(vec![re])).await;
+        assert!(
+            matches!(&v, Verdict::Down(w) if w.contains("Regex match failed")),
+            "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_url_must_pass() {
+        // Connections alternate: the second url of each attempt gets 500.
+        let (addr, _) = server(None, |n| {
+            Answer::Full(if n % 2 == 0 { 200 } else { 500 }, "")
+        })
+        .await;
+        let v = verdict(addr, http(vec![url("/one"), url("/two")])).await;
+        assert!(
+            matches!(&v, Verdict::Down(w) if w.contains("url(/two)")),
+            "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_fails_once_is_up_with_one_retry() {
+        let (addr, seen) = server(None, |n| Answer::Full(if n == 0 { 500 } else { 200 }, "")).await;
+        let mut c = checker(CheckKind::Http(http(vec![url("/")])), addr);
+        c.retry = 1;
+        assert_eq!(round(&c).await.verdict, Verdict::Up);
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_down_after_connect_timeout_each_try() {
+        let (addr, seen) = server(None, |_| Answer::Silent).await;
+        let mut c = checker(CheckKind::Http(http(vec![url("/")])), addr);
+        c.retry = 2;
+        c.connect_timeout = Duration::from_millis(200);
+        c.delay_before_retry = Duration::from_millis(100);
+        let start = Instant::now();
+        let a = round(&c).await;
+        let took = start.elapsed();
+        assert!(
+            matches!(&a.verdict, Verdict::Down(w) if w.contains("Timeout HTTP read") && w.ends_with("after 2 retries")),
+            "{a:?}"
+        );
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+        // 3 × connect_timeout + 2 × delay_before_retry = 800 ms; generous bound above.
+        assert!(
+            took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_streaming_forever_does_not_hold_the_checker() {
+        let (addr, _) = server(None, |_| Answer::Stream).await;
+        let mut c = checker(CheckKind::Http(http(vec![url("/")])), addr);
+        c.delay_loop = Duration::from_millis(500);
+        let start = Instant::now();
+        let a = round(&c).await;
+        assert!(
+            matches!(&a.verdict, Verdict::Down(w) if w.contains("no complete response")),
+            "{a:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    fn acceptor() -> tokio_rustls::TlsAcceptor {
+        let cert = rcgen::generate_simple_self_signed(vec!["www.example.test".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    #[tokio::test]
+    async fn ssl_get_accepts_a_self_signed_certificate_and_sends_sni_when_enabled() {
+        let (addr, seen) = server(Some(acceptor()), |_| Answer::Full(200, "secure")).await;
+        let mut h = http(vec![url("/")]);
+        h.tls = true;
+        h.virtualhost = Some("www.example.test".into());
+        assert_eq!(verdict(addr, h.clone()).await, Verdict::Up);
+        h.sni = true;
+        let mut u = url("/");
+        u.digest = Some(
+            Md5::digest(b"secure")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        );
+        h.urls = vec![u];
+        assert_eq!(verdict(addr, h).await, Verdict::Up);
+        assert_eq!(
+            *seen.sni.lock().unwrap(),
+            vec![None, Some("www.example.test".to_owned())]
+        );
+        // Plain HTTP to a TLS port fails.
+        let v = verdict(addr, http(vec![url("/")])).await;
+        assert!(matches!(v, Verdict::Down(_)), "{v:?}");
+    }
+}

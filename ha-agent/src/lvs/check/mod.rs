@@ -323,3 +323,186 @@ pub(crate) mod testing {
         super::round(checker, &Context::default(), true).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::mpsc;
+
+    use super::testing::checker;
+    use super::*;
+    use crate::config::lvs::{LbAlgo, LbKind, Protocol, RealServer, VirtualServer};
+
+    /// A configuration with one service, one real server and `checker`.
+    fn config(checker: Checker) -> Config {
+        let text = "global_defs {\n}\n";
+        let mut config = crate::config::parse_str(text, std::path::Path::new("t.conf"))
+            .unwrap()
+            .config;
+        let at = checker.at.clone();
+        config.lvs.virtual_servers.push(VirtualServer {
+            at: at.clone(),
+            addr: (Ipv4Addr::new(192, 0, 2, 10), 80).into(),
+            group: None,
+            protocol: Protocol::Tcp,
+            delay_loop: checker.delay_loop,
+            algo: LbAlgo::Rr,
+            hash_port: false,
+            kind: LbKind::Dr,
+            persistence_timeout: None,
+            persistence_prefix: None,
+            virtualhost: None,
+            sorry_server: None,
+            inhibit_on_failure: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            alpha: false,
+            omega: false,
+            ha_suspend: false,
+            real_servers: vec![RealServer {
+                at,
+                addr: checker.connect,
+                weight: 1,
+                kind: LbKind::Dr,
+                inhibit_on_failure: false,
+                notify_up: None,
+                notify_down: None,
+                alpha: false,
+                virtualhost: None,
+                checkers: vec![checker],
+            }],
+        });
+        config
+    }
+
+    /// A TCP port that accepts while `open`, and counts connections.
+    async fn port() -> (
+        SocketAddr,
+        Arc<AtomicUsize>,
+        tokio::sync::watch::Sender<bool>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let (open, mut is_open) = tokio::sync::watch::channel(true);
+        let c = count.clone();
+        tokio::spawn(async move {
+            let mut listener = Some(listener);
+            loop {
+                if let Some(l) = &listener {
+                    tokio::select! {
+                        r = l.accept() => { r.unwrap(); c.fetch_add(1, Ordering::SeqCst); }
+                        _ = is_open.changed() => {}
+                    }
+                } else if is_open.changed().await.is_err() {
+                    return;
+                }
+                if !*is_open.borrow() {
+                    listener = None;
+                } else if listener.is_none() {
+                    listener = Some(tokio::net::TcpListener::bind(addr).await.unwrap());
+                }
+            }
+        });
+        (addr, count, open)
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<CheckEvent>) -> CheckEvent {
+        tokio::time::timeout(Duration::from_secs(3), rx.recv())
+            .await
+            .expect("an event within 3 s")
+            .expect("the checker runs")
+    }
+
+    #[tokio::test]
+    async fn a_round_every_delay_loop_retries_only_while_up_until_the_channel_closes() {
+        let (addr, connections, open) = port().await;
+        let mut c = checker(CheckKind::Tcp, addr);
+        c.delay_loop = Duration::from_millis(150);
+        c.retry = 2;
+        c.delay_before_retry = Duration::from_millis(20);
+        c.warmup = Some(Duration::from_millis(100));
+        let id = CheckId {
+            service: 0,
+            real: 0,
+            checker: 0,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = spawn(id, &config(c), tx);
+        let first = next(&mut rx).await;
+        assert_eq!((first.id, &first.verdict), (id, &Verdict::Up));
+        assert!(first.latency.is_some());
+        let second = next(&mut rx).await;
+        assert_eq!(second.verdict, Verdict::Up);
+        // delay_loop between rounds (less a little for timer granularity).
+        assert!(second.at - first.at >= Duration::from_millis(140));
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        // Closed: the first failing round retries (3 attempts), the next, already down, tries once.
+        open.send(false).unwrap();
+        let down = loop {
+            let e = next(&mut rx).await;
+            if let Verdict::Down(why) = e.verdict {
+                break why;
+            }
+        };
+        assert!(down.ends_with("after 2 retries"), "{down}");
+        let again = next(&mut rx).await;
+        assert!(
+            matches!(&again.verdict, Verdict::Down(w) if !w.contains("retries")),
+            "{again:?}"
+        );
+        // Reopened: up at the next round.
+        open.send(true).unwrap();
+        let up = loop {
+            let e = next(&mut rx).await;
+            if e.verdict == Verdict::Up {
+                break e;
+            }
+        };
+        assert!(up.latency.is_some());
+        // The manager drops its receiver: the task ends.
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("the checker stops once nobody listens")
+            .unwrap();
+    }
+
+    #[test]
+    fn keepalived_s_defaults_per_kind() {
+        let misc = CheckKind::Misc(crate::config::lvs::MiscCheck {
+            command: vec!["true".into()],
+            timeout: None,
+            dynamic: false,
+            user: None,
+        });
+        let dns = CheckKind::Dns(crate::config::lvs::DnsCheck {
+            qtype: 6,
+            name: ".".into(),
+        });
+        let loop_ = Duration::from_secs(7);
+        assert_eq!(
+            (
+                default_retry(&CheckKind::Tcp),
+                default_delay_before_retry(&CheckKind::Tcp, loop_)
+            ),
+            (1, Duration::from_secs(1))
+        );
+        assert_eq!(
+            (
+                default_retry(&misc),
+                default_delay_before_retry(&misc, loop_)
+            ),
+            (0, Duration::from_secs(1))
+        );
+        assert_eq!(
+            (default_retry(&dns), default_delay_before_retry(&dns, loop_)),
+            (3, loop_)
+        );
+    }
+}
