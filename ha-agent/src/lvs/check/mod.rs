@@ -2,10 +2,11 @@
 //! checker: an optional random `warmup`, then a round every `delay_loop`; a round tries up to
 //! `retry` + 1 times, `delay_before_retry` apart, and ends with one [`CheckEvent`].
 //!
-//! Retries follow keepalived: they are spent only while the checker is up (or has not run yet),
-//! to confirm a failure before the server leaves; a checker already down makes one attempt a
-//! round (check_http.c "do not retry if server is already known as dead", the
-//! `is_up || !has_run` gates of check_dns/ping/udp/smtp/misc.c).
+//! Retries follow keepalived per checker ([`WhileDown`]): they confirm a failure before the
+//! server leaves; once it is down, TCP_CHECK and SMTP_CHECK still spend them every round, the
+//! others make one attempt a round (check_http.c "do not retry if server is already known as
+//! dead", the `is_up || !has_run` gates of check_dns/misc/ping/udp.c), PING and UDP every
+//! `delay_before_retry` rather than every `delay_loop`.
 //!
 //! One file per checker: `tcp.rs`, `http.rs` (HTTP_GET, SSL_GET), `misc.rs`, `ping.rs`,
 //! `udp.rs`, `dns.rs`, `smtp.rs`, `file.rs` (FILE_CHECK, event driven: no rounds).
@@ -134,14 +135,52 @@ pub(crate) async fn run(
         if tx.send(event).is_err() {
             return;
         }
-        tokio::time::sleep(checker.delay_loop).await;
+        let pause = if up {
+            checker.delay_loop
+        } else {
+            WhileDown::of(&checker.kind).pause(&checker)
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
-/// One round: up to `retry` + 1 attempts while the checker is up (or has not run), one when it
-/// is already down; the last attempt's result.
+/// What a checker does while its server is down (keepalived's check_*.c epilogues).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhileDown {
+    /// TCP, SMTP: every round spends its retries, `delay_loop` apart.
+    Retries,
+    /// HTTP/SSL (`delay_loop`, or `delay_before_retry` if longer), DNS, MISC: one attempt a
+    /// round, `delay_loop` apart.
+    Once,
+    /// PING, UDP: one attempt every `delay_before_retry`.
+    OnceQuickly,
+}
+
+impl WhileDown {
+    pub(crate) fn of(kind: &CheckKind) -> WhileDown {
+        match kind {
+            CheckKind::Tcp | CheckKind::Smtp { .. } => WhileDown::Retries,
+            CheckKind::Ping | CheckKind::Udp(_) => WhileDown::OnceQuickly,
+            CheckKind::Http(_) | CheckKind::Dns(_) | CheckKind::Misc(_) | CheckKind::File(_) => {
+                WhileDown::Once
+            }
+        }
+    }
+
+    /// The pause after a round that ended down.
+    fn pause(self, checker: &Checker) -> Duration {
+        match (self, &checker.kind) {
+            (WhileDown::OnceQuickly, _) => checker.delay_before_retry,
+            (_, CheckKind::Http(_)) => checker.delay_loop.max(checker.delay_before_retry),
+            _ => checker.delay_loop,
+        }
+    }
+}
+
+/// One round: up to `retry` + 1 attempts while the checker is up (or has not run); when it is
+/// down, as [`WhileDown`] says; the last attempt's result.
 pub(crate) async fn round(checker: &Checker, context: &Context, up: bool) -> Attempt {
-    let attempts = if up {
+    let attempts = if up || WhileDown::of(&checker.kind) == WhileDown::Retries {
         checker.retry.saturating_add(1)
     } else {
         1
@@ -420,7 +459,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_round_every_delay_loop_retries_only_while_up_until_the_channel_closes() {
+    async fn a_round_every_delay_loop_with_retries_until_the_channel_closes() {
         let (addr, connections, open) = port().await;
         let mut c = checker(CheckKind::Tcp, addr);
         c.delay_loop = Duration::from_millis(150);
@@ -451,9 +490,10 @@ mod tests {
             }
         };
         assert!(down.ends_with("after 2 retries"), "{down}");
+        // TCP_CHECK spends its retries while down too (check_tcp.c `tcp_epilog`).
         let again = next(&mut rx).await;
         assert!(
-            matches!(&again.verdict, Verdict::Down(w) if !w.contains("retries")),
+            matches!(&again.verdict, Verdict::Down(w) if w.ends_with("after 2 retries")),
             "{again:?}"
         );
         // Reopened: up at the next round.
@@ -471,6 +511,93 @@ mod tests {
             .await
             .expect("the checker stops once nobody listens")
             .unwrap();
+    }
+
+    fn id() -> CheckId {
+        CheckId {
+            service: 0,
+            real: 0,
+            checker: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn http_spends_no_retries_on_a_server_already_down() {
+        // Answers every request 500, counting connections.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.0 500 Oops\r\n\r\n").await;
+            }
+        });
+        let mut c = checker(
+            CheckKind::Http(crate::config::lvs::HttpCheck {
+                tls: false,
+                sni: false,
+                http_protocol: crate::config::lvs::HttpProtocol::V10,
+                virtualhost: None,
+                urls: vec![crate::config::lvs::UrlCheck {
+                    path: "/".into(),
+                    digest: None,
+                    status_codes: vec![],
+                    virtualhost: None,
+                    regex: None,
+                }],
+            }),
+            addr,
+        );
+        c.retry = 2;
+        c.delay_before_retry = Duration::from_millis(20);
+        c.delay_loop = Duration::from_millis(100);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = spawn(id(), &config(c), tx);
+        let first = next(&mut rx).await;
+        assert!(
+            matches!(&first.verdict, Verdict::Down(w) if w.contains("after 2 retries")),
+            "{first:?}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
+        let second = next(&mut rx).await;
+        assert!(
+            matches!(&second.verdict, Verdict::Down(w) if !w.contains("retries")),
+            "{second:?}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 4);
+        task.abort();
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn udp_while_down_tries_every_delay_before_retry() {
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut c = checker(
+            CheckKind::Udp(crate::config::lvs::UdpCheck {
+                payload: b"ping".to_vec(),
+                require_reply: Some(vec![]),
+                min_reply_length: 0,
+                max_reply_length: 255,
+            }),
+            silent.local_addr().unwrap(),
+        );
+        c.connect_timeout = Duration::from_millis(50);
+        c.delay_before_retry = Duration::from_millis(50);
+        c.delay_loop = Duration::from_secs(60);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = spawn(id(), &config(c), tx);
+        let first = next(&mut rx).await;
+        let second = next(&mut rx).await;
+        assert!(matches!(second.verdict, Verdict::Down(_)));
+        // Not delay_loop (60 s): one connect_timeout plus one delay_before_retry.
+        assert!(second.at - first.at < Duration::from_secs(2));
+        task.abort();
     }
 
     #[test]
