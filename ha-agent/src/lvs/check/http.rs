@@ -463,6 +463,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_ipv6_address_is_bracketed_in_host() {
+        let target = Target {
+            connect: "[2001:db8::7]:8080".parse().unwrap(),
+            bind: None,
+            bind_if: None,
+            timeout: Duration::from_secs(1),
+        };
+        let mut h = http(vec![url("/")]);
+        h.http_protocol = HttpProtocol::V10Close;
+        assert_eq!(
+            request(&target, &h, &h.urls[0]),
+            "GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: [2001:db8::7]:8080\r\n\r\n"
+        );
+        // The url's virtualhost wins over the checker's.
+        h.virtualhost = Some("checker.example".into());
+        let mut u = url("/x");
+        u.virtualhost = Some("url.example".into());
+        assert!(request(&target, &h, &u).contains("Host: url.example\r\n"));
+    }
+
     #[tokio::test]
     async fn status_codes_default_to_2xx_or_are_the_configured_set() {
         let (ok, _) = server(None, |_| Answer::Full(204, "")).await;

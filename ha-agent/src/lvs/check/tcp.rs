@@ -54,6 +54,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bind_if_binds_the_connection_to_the_device() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = checker(CheckKind::Tcp, listener.local_addr().unwrap());
+        c.bind_if = Some("lo".into());
+        assert_eq!(round(&c).await.verdict, Verdict::Up);
+        c.bind_if = Some("nosuchdev0".into());
+        let a = round(&c).await;
+        assert!(
+            matches!(&a.verdict, Verdict::Down(w) if w.contains("cannot create a socket")),
+            "{a:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn retries_wait_delay_before_retry_then_fail_with_their_count() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,7 +1,8 @@
 //! UDP_CHECK (check_udp.c): sends `payload` on a connected UDP socket. With `require_reply`, a
 //! reply within `connect_timeout` whose length is within `min_reply_length`..=
 //! `max_reply_length` and whose first bytes match the given ones is up; without, only an ICMP
-//! port unreachable (ECONNREFUSED on the connected socket) is down, and silence is up.
+//! destination unreachable (port, host or network: IP_RECVERR, as keepalived) is down, and
+//! silence is up.
 
 use std::time::Instant;
 
@@ -14,6 +15,9 @@ pub(super) async fn check(target: &Target, udp: &UdpCheck) -> Attempt {
         Ok(s) => s,
         Err(why) => return Attempt::down(format!("UDP_CHECK: {why}")),
     };
+    if let Err(e) = recv_errors(&socket, target.connect.is_ipv4()) {
+        return Attempt::down(format!("UDP_CHECK: IP_RECVERR: {e}"));
+    }
     if let Err(e) = socket.send(&udp.payload).await {
         return Attempt::down(format!("UDP_CHECK: send to {} failed: {e}", target.connect));
     }
@@ -40,6 +44,33 @@ pub(super) async fn check(target: &Target, udp: &UdpCheck) -> Attempt {
                 ))
             }
         }
+    }
+}
+
+/// IP_RECVERR / IPV6_RECVERR, as keepalived's `udp_bind_connect`: every ICMP destination
+/// unreachable (host, network, port) fails the receive, not only port unreachable.
+fn recv_errors(socket: &tokio::net::UdpSocket, v4: bool) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let (level, name) = if v4 {
+        (libc::SOL_IP, libc::IP_RECVERR)
+    } else {
+        (libc::SOL_IPV6, libc::IPV6_RECVERR)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket this function borrows, with an int option and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
