@@ -160,7 +160,7 @@ mod tests {
         };
         let context = Context {
             real_weight: 1,
-            run_as: None,
+            run_as: Ok(None),
             track_file: Some(path.clone()),
         };
         let task = tokio::spawn(run(id, check, context, tx));

@@ -12,29 +12,34 @@ use crate::lvs::Verdict;
 use crate::track::script::{self, RunAs};
 
 /// The user `misc_path` runs as: its `user`, else `script_user`, else keepalived's default
-/// script user when it exists, else the agent's own (None).
-pub(super) fn run_as(misc: &MiscCheck, config: &Config) -> Option<RunAs> {
+/// script user when it exists, else the agent's own (`Ok(None)`). A user that cannot be resolved
+/// is an error: the script is not run as the agent instead.
+pub(super) fn run_as(misc: &MiscCheck, config: &Config) -> Result<Option<RunAs>, String> {
+    let resolve = |user| script::resolve_user(user).map_err(|e| format!("{e:#}"));
     if let Some(user) = &misc.user {
-        return script::resolve_user(user)
-            .inspect_err(|e| tracing::warn!("MISC_CHECK {}: {e:#}", misc.command.join(" ")))
-            .ok();
+        return resolve(user).map(Some);
     }
     let global = config
         .global
         .script_user
         .as_ref()
-        .and_then(|u| script::resolve_user(u).ok());
-    script::default_run_as(global, script::lookup_user)
+        .map(resolve)
+        .transpose()?;
+    Ok(script::default_run_as(global, script::lookup_user))
 }
 
 pub(super) async fn check(
     misc: &MiscCheck,
     delay_loop: Duration,
-    run_as: Option<RunAs>,
+    run_as: &Result<Option<RunAs>, String>,
 ) -> Attempt {
     let start = Instant::now();
     let timeout = misc.timeout.unwrap_or(delay_loop);
     let shown = misc.command.join(" ");
+    let run_as = match run_as {
+        Ok(r) => *r,
+        Err(why) => return Attempt::down(format!("Misc script {shown} not run: {why}")),
+    };
     let Some(mut cmd) = script::command(&misc.command, run_as) else {
         return Attempt::down("MISC_CHECK: empty misc_path");
     };
@@ -90,7 +95,7 @@ mod tests {
     }
 
     async fn verdict(m: MiscCheck) -> Verdict {
-        check(&m, Duration::from_secs(5), None).await.verdict
+        check(&m, Duration::from_secs(5), &Ok(None)).await.verdict
     }
 
     #[tokio::test]
@@ -139,6 +144,30 @@ mod tests {
         assert!(
             crate::testing::dies(pid.trim()).await,
             "sleep {pid} survived"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_that_does_not_exist_is_down_never_the_agent_s_own() {
+        let mut m = misc("exit 0", false, None);
+        m.user = Some(crate::config::ScriptUser {
+            user: "no-such-user-ha-lvschk".into(),
+            group: None,
+            at: crate::config::Source {
+                file: "t.conf".into(),
+                line: 1,
+                col: 1,
+            },
+        });
+        let config = crate::config::parse_str("global_defs {\n}\n", std::path::Path::new("t.conf"))
+            .unwrap()
+            .config;
+        let run_as = run_as(&m, &config);
+        assert!(run_as.is_err());
+        let a = check(&m, Duration::from_secs(5), &run_as).await;
+        assert!(
+            matches!(&a.verdict, Verdict::Down(w) if w.contains("does not exist")),
+            "{a:?}"
         );
     }
 

@@ -64,7 +64,7 @@ pub fn spawn(id: CheckId, config: &Config, tx: UnboundedSender<CheckEvent>) -> J
         real_weight: real.weight,
         run_as: match &checker.kind {
             CheckKind::Misc(m) => misc::run_as(m, config),
-            _ => None,
+            _ => Ok(None),
         },
         track_file: match &checker.kind {
             CheckKind::File(f) => config.track_file(&f.track_file).map(|t| t.file.clone()),
@@ -75,14 +75,24 @@ pub fn spawn(id: CheckId, config: &Config, tx: UnboundedSender<CheckEvent>) -> J
 }
 
 /// What a checker needs beyond its own settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Context {
     /// The real server's configured `weight` (FILE_CHECK's `weight` adjusts it).
     pub real_weight: u32,
-    /// MISC_CHECK: the user `misc_path` runs as (None: the agent's own).
-    pub run_as: Option<RunAs>,
+    /// MISC_CHECK: the user `misc_path` runs as (None: the agent's own), or why it cannot run.
+    pub run_as: Result<Option<RunAs>, String>,
     /// FILE_CHECK: the path of the named `track_file` (None: not found, the checker is down).
     pub track_file: Option<PathBuf>,
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context {
+            real_weight: 1,
+            run_as: Ok(None),
+            track_file: None,
+        }
+    }
 }
 
 /// The result of one attempt.
@@ -215,7 +225,7 @@ async fn once(checker: &Checker, context: &Context) -> Attempt {
     match &checker.kind {
         CheckKind::Tcp => tcp::check(&target).await,
         CheckKind::Http(h) => http::check(&target, h, checker.delay_loop).await,
-        CheckKind::Misc(m) => misc::check(m, checker.delay_loop, context.run_as).await,
+        CheckKind::Misc(m) => misc::check(m, checker.delay_loop, &context.run_as).await,
         CheckKind::Ping => ping::check(&target).await,
         CheckKind::Udp(u) => udp::check(&target, u).await,
         CheckKind::Dns(d) => dns::check(&target, d).await,
