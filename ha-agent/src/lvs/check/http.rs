@@ -37,7 +37,15 @@ pub(super) async fn check(target: &Target, http: &HttpCheck, delay_loop: Duratio
     let bound = delay_loop.max(target.timeout);
     for url in &http.urls {
         match tokio::time::timeout(bound, get(target, http, url)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(response)) => {
+                if let Err(e) = judge(url, &response) {
+                    // The server answered: how long it took is worth showing.
+                    return Attempt {
+                        latency: Some(start.elapsed()),
+                        ..Attempt::down(format!("{name}: {e} {} url({})", target.connect, url.path))
+                    };
+                }
+            }
             Ok(Err(why)) => return Attempt::down(format!("{name}: {why}")),
             Err(_) => {
                 return Attempt::down(format!(
@@ -111,7 +119,8 @@ fn request(target: &Target, http: &HttpCheck, url: &UrlCheck) -> String {
 }
 
 /// One url: request, response, verdict.
-async fn get(target: &Target, http: &HttpCheck, url: &UrlCheck) -> Result<(), String> {
+/// One url's response; an error says what failed before there was one.
+async fn get(target: &Target, http: &HttpCheck, url: &UrlCheck) -> Result<Response, String> {
     let mut io = connect(target, http, Some(url)).await?;
     let to = target.connect;
     let timeout = target.timeout;
@@ -121,10 +130,9 @@ async fn get(target: &Target, http: &HttpCheck, url: &UrlCheck) -> Result<(), St
         Ok(Err(e)) => return Err(format!("Cannot send get request to {to}: {e}")),
         Err(_) => return Err(format!("Timeout WEB write to {to}")),
     }
-    let response = read_response(&mut io, timeout)
+    read_response(&mut io, timeout)
         .await
-        .map_err(|e| format!("{e} {to} url({})", url.path))?;
-    judge(url, &response).map_err(|e| format!("{e} {to} url({})", url.path))
+        .map_err(|e| format!("{e} {to} url({})", url.path))
 }
 
 /// What was read of a response.
@@ -489,11 +497,13 @@ mod tests {
         let (ok, _) = server(None, |_| Answer::Full(204, "")).await;
         let (unavailable, _) = server(None, |_| Answer::Full(503, "down")).await;
         assert_eq!(verdict(ok, http(vec![url("/")])).await, Verdict::Up);
-        let v = verdict(unavailable, http(vec![url("/")])).await;
+        let a = round(&checker(CheckKind::Http(http(vec![url("/")])), unavailable)).await;
         assert!(
-            matches!(&v, Verdict::Down(w) if w.contains("HTTP status code error (503)")),
-            "{v:?}"
+            matches!(&a.verdict, Verdict::Down(w) if w.contains("HTTP status code error (503)")),
+            "{a:?}"
         );
+        // It answered: the latency is known.
+        assert!(a.latency.is_some());
         let mut u = url("/");
         u.status_codes = vec![200, 503];
         assert_eq!(verdict(unavailable, http(vec![u])).await, Verdict::Up);
