@@ -12,12 +12,18 @@
 //!   every port of one client to one real;
 //! - fragments, ICMP and an empty ring pass; `vrrp_rx` hands TCP to a service to `xdp_lb`
 //!   (tail call) and keeps VRRP to itself.
+//!
+//! And in a lab on veth: a client's TCP connection to VIP:port is answered by a DR real server
+//! (VIP on its `lo`, `arp_ignore=1`, `arp_announce=2`) through `XDP_TX` on the director.
+
+mod common;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Duration,
 };
 
+use aya::programs::XdpMode;
 use ha_agent::{
     datapath::xdp::{XdpDatapath, addr16, monotonic_ns},
     lvs::LbDatapath,
@@ -26,6 +32,7 @@ use ha_common::lb::{
     FlowKey, LB_NO_REAL, LB_RING_SIZE, PROG_XDP_LB, PersistEntry, PersistKey, RealEntry,
     ServiceEntry, ServiceKey, flow_hash, lb_counter, real_flags, service_flags,
 };
+use ha_tests::{IFACE, Lab, in_netns, wait_for};
 
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
@@ -654,4 +661,114 @@ fn vrrp_rx_hands_tcp_to_a_service_to_xdp_lb_and_keeps_vrrp() {
         "counted by vrrp_rx as another speaker's"
     );
     assert_eq!(d.counter(lb_counter::FORWARDED), 1);
+}
+
+fn parse_mac(s: &str) -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    for (b, part) in mac.iter_mut().zip(s.trim().split(':')) {
+        *b = u8::from_str_radix(part, 16).expect("a MAC");
+    }
+    mac
+}
+
+#[test]
+fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
+    const SERVICE_PORT: u16 = 8080;
+    let lab = Lab::new("lbdr", 2).expect("building the lab");
+    let (director, real) = (lab.node(1).clone(), lab.node(2).clone());
+    // The real server: the VIP on lo, silent about it on the LAN (keepalived's DR recipe).
+    real.sh(
+        "ip addr add 192.0.2.200/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+         net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_ignore=1 \
+         net.ipv4.conf.eth0.arp_announce=2",
+    )
+    .unwrap();
+    let _server = real
+        .spawn(
+            "server",
+            &lab.dir,
+            "socat",
+            &[
+                &format!("TCP-LISTEN:{SERVICE_PORT},fork,reuseaddr"),
+                "SYSTEM:echo served-by-real-2",
+            ],
+        )
+        .expect("socat on the real server");
+    // The director owns the VIP (it answers ARP for it); nothing listens on the port there, so
+    // a connection its own stack took would be refused.
+    director
+        .run("ip", &["addr", "add", "192.0.2.200/32", "dev", IFACE])
+        .unwrap();
+    // What XDP_TX on veth needs (see the README): a NAPI context on the director's peer, and a
+    // client that computes its own checksums.
+    let _napi = common::veth_napi_on_port(&lab, 1);
+    common::veth_tx_checksum_off(&lab.client);
+    let mut dp = in_netns(&director.ns, || {
+        Ok(XdpDatapath::attach(IFACE, XdpMode::Driver)?)
+    })
+    .expect("attaching vrrp_rx and the fence in the director (needs root and BPF)");
+    dp.heartbeat().unwrap();
+    dp.set_fence(VIP4.into(), 0, false, false, Duration::ZERO)
+        .unwrap();
+    let ifindex: u32 = director
+        .sh(&format!("cat /sys/class/net/{IFACE}/ifindex"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let lb = dp.lb().expect("xdp_lb");
+    lb.set_real(
+        0,
+        RealEntry {
+            flags: real_flags::ALIVE,
+            ifindex,
+            dst_mac: parse_mac(&real.mac().unwrap()),
+            src_mac: parse_mac(&director.mac().unwrap()),
+            addr: addr16(real.ipv4.into()),
+            tun_src: addr16(director.ipv4.into()),
+        },
+    )
+    .unwrap();
+    lb.set_ring(0, &all(0)).unwrap();
+    let key = ServiceKey {
+        port_be: SERVICE_PORT.to_be(),
+        ..service_key(VIP4.into(), TCP)
+    };
+    lb.set_service(
+        key,
+        ServiceEntry {
+            index: 0,
+            ..ServiceEntry::default()
+        },
+    )
+    .unwrap();
+    wait_for("the real server to listen", Duration::from_secs(5), || {
+        Ok(!real
+            .sh(&format!("ss -ltnH 'sport = :{SERVICE_PORT}'"))?
+            .trim()
+            .is_empty())
+    })
+    .unwrap();
+
+    let reply = lab.client.sh(&format!(
+        "socat -t 5 -T 5 - TCP:{VIP4}:{SERVICE_PORT},connect-timeout=5 </dev/null"
+    ));
+    let lb = dp.lb().unwrap();
+    let reply = reply.unwrap_or_else(|e| {
+        panic!(
+            "the client's connection to the VIP: {e:#}; xdp_lb counters {:?}, real {:?}",
+            lb.counters().unwrap(),
+            lb.real_stats(0).unwrap()
+        )
+    });
+    assert_eq!(reply.trim(), "served-by-real-2");
+    let stats = lb.real_stats(0).unwrap();
+    assert_eq!(stats.new_flows, 1, "one connection, one flow: {stats:?}");
+    assert!(
+        stats.packets >= 3,
+        "SYN, ACK, FIN at least went through XDP: {stats:?}"
+    );
+    let counters = lb.counters().unwrap();
+    assert_eq!(counters[lb_counter::FORWARDED as usize], stats.packets);
+    assert_eq!(counters[lb_counter::NOT_OWNER as usize], 0);
 }
