@@ -13,6 +13,11 @@
 //! - fragments, ICMP and an empty ring pass; `vrrp_rx` hands TCP to a service to `xdp_lb`
 //!   (tail call) and keeps VRRP to itself.
 //!
+//! - TUN that would exceed the transmitting interface's MTU is dropped and counted `TOO_BIG`
+//!   (run in a lab namespace whose `lo`, where `BPF_PROG_TEST_RUN` receives, has a small MTU);
+//! - a restarted datapath adopting the pins forwards nothing before the agent rewrites its
+//!   services (fails closed), and keeps the counters.
+//!
 //! And in a lab on veth: a client's TCP connection to VIP:port is answered by a DR real server
 //! (VIP on its `lo`, `arp_ignore=1`, `arp_announce=2`) through `XDP_TX` on the director.
 
@@ -25,7 +30,7 @@ use std::{
 
 use aya::programs::XdpMode;
 use ha_agent::{
-    datapath::xdp::{XdpDatapath, addr16, monotonic_ns},
+    datapath::xdp::{XdpDatapath, XdpOptions, addr16, monotonic_ns},
     lvs::LbDatapath,
 };
 use ha_common::lb::{
@@ -771,4 +776,128 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     let counters = lb.counters().unwrap();
     assert_eq!(counters[lb_counter::FORWARDED as usize], stats.packets);
     assert_eq!(counters[lb_counter::NOT_OWNER as usize], 0);
+    // Netlink detaches by ifindex: in the namespace.
+    in_netns(&director.ns, move || {
+        drop(dp);
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn tun_beyond_the_mtu_is_dropped_and_counted() {
+    let lab = Lab::new("lbmtu", 1).expect("building the lab");
+    let ns = lab.node(1).ns.clone();
+    // BPF_PROG_TEST_RUN receives on the namespace's lo: its MTU is the limit (1400).
+    lab.node(1)
+        .run("ip", &["link", "set", "lo", "mtu", "1400"])
+        .unwrap();
+    let (fits, too_big, counters) = in_netns(&ns, || {
+        let mut d = Director::new(1, &all(0), 0);
+        d.set_real(
+            0,
+            RealEntry {
+                flags: real_flags::ALIVE | real_flags::TUN,
+                ..dr(0)
+            },
+        );
+        // Inner packets of 1380 and 1381 bytes: 1400 and 1401 once encapsulated.
+        let sized = |len: usize| {
+            let payload = vec![0u8; len - 20 - 8];
+            let mut udp = l4(UDP, 5353, PORT)[..8].to_vec();
+            udp.extend_from_slice(&payload);
+            frame4(VIP4, UDP, &udp, 0x4000)
+        };
+        let fits = d.run(&sized(1380));
+        let too_big = d.run(&sized(1381));
+        Ok((fits, too_big, d.lb().counters()?))
+    })
+    .expect("running xdp_lb in the lab namespace");
+    assert_eq!(fits.0, XDP_TX, "1400 bytes fit an MTU of 1400");
+    assert_eq!(fits.1.len(), 14 + 1400);
+    assert_eq!(too_big.0, 1, "1401 bytes: XDP_DROP");
+    assert_eq!(counters[lb_counter::TOO_BIG as usize], 1);
+    assert_eq!(counters[lb_counter::FORWARDED as usize], 1);
+}
+
+#[test]
+fn a_restarted_datapath_forwards_nothing_until_its_services_are_rewritten() {
+    let lab = Lab::new("lbadopt", 1).expect("building the lab");
+    let ns = lab.node(1).ns.clone();
+    let pins = lab.bpf_dir.join("lbadopt");
+    let open = {
+        let (ns, pins) = (ns.clone(), pins.clone());
+        move || {
+            let pins = pins.clone();
+            in_netns(&ns, move || {
+                let options = XdpOptions {
+                    mode: XdpMode::Driver,
+                    pin_dir: Some(pins),
+                    ..XdpOptions::default()
+                };
+                Ok(XdpDatapath::open(IFACE, &options)?)
+            })
+            .expect("attaching with a pin directory (needs root and BPF)")
+        }
+    };
+    let frame = tcp4(40000);
+    let mut first = open();
+    first.heartbeat().unwrap();
+    first
+        .set_fence(VIP4.into(), 0, false, false, Duration::ZERO)
+        .unwrap();
+    {
+        let lb = first.lb().unwrap();
+        lb.set_real(0, dr(0)).unwrap();
+        lb.set_ring(0, &all(0)).unwrap();
+        lb.set_service(
+            services()[0],
+            ServiceEntry {
+                index: 0,
+                ..ServiceEntry::default()
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(first.test_run_frame("vrrp_rx", &frame).unwrap().0, XDP_TX);
+    // The agent dies (its programs detached here; what it pinned stays), another one starts.
+    // Netlink detaches by ifindex: in the namespace.
+    in_netns(&ns, move || {
+        drop(first);
+        Ok(())
+    })
+    .unwrap();
+    let mut second = open();
+    second
+        .set_fence(VIP4.into(), 0, false, false, Duration::ZERO)
+        .unwrap();
+    assert_eq!(
+        second.test_run_frame("vrrp_rx", &frame).unwrap(),
+        (XDP_PASS, frame.clone()),
+        "no xdp_lb in LB_PROG before the agent asks for it"
+    );
+    let lb = second.lb().unwrap();
+    assert_eq!(
+        lb.counters().unwrap()[lb_counter::FORWARDED as usize],
+        1,
+        "the counters carry on"
+    );
+    assert_eq!(
+        second.test_run_frame(PROG_XDP_LB, &frame).unwrap(),
+        (XDP_PASS, frame.clone()),
+        "the predecessor's services are gone"
+    );
+    let lb = second.lb().unwrap();
+    lb.set_ring(0, &all(0)).unwrap();
+    lb.set_service(
+        services()[0],
+        ServiceEntry {
+            index: 0,
+            ..ServiceEntry::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(second.test_run_frame("vrrp_rx", &frame).unwrap().0, XDP_TX);
+    in_netns(&ns, move || Ok(second.close()?)).expect("a clean exit");
+    assert!(!pins.exists(), "a clean exit removes the pins");
 }
