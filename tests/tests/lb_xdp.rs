@@ -16,7 +16,8 @@
 //! - TUN that would exceed the transmitting interface's MTU is dropped and counted `TOO_BIG`
 //!   (run in a lab namespace whose `lo`, where `BPF_PROG_TEST_RUN` receives, has a small MTU);
 //! - a restarted datapath adopting the pins forwards nothing before the agent rewrites its
-//!   services (fails closed), and keeps the counters.
+//!   services (fails closed), and keeps the counters; one opened without
+//!   `XdpOptions::load_balancer` (tables of one entry) refuses `lb()`.
 //!
 //! And in a lab on veth: a client's TCP connection to VIP:port is answered by a DR real server
 //! (VIP on its `lo`, `arp_ignore=1`, `arp_announce=2`) through `XDP_TX` on the director.
@@ -833,6 +834,7 @@ fn a_restarted_datapath_forwards_nothing_until_its_services_are_rewritten() {
                 let options = XdpOptions {
                     mode: XdpMode::Driver,
                     pin_dir: Some(pins),
+                    load_balancer: true,
                     ..XdpOptions::default()
                 };
                 Ok(XdpDatapath::open(IFACE, &options)?)
@@ -841,6 +843,18 @@ fn a_restarted_datapath_forwards_nothing_until_its_services_are_rewritten() {
         }
     };
     let frame = tcp4(40000);
+    // An interface opened without virtual servers has no room for them.
+    let refused = in_netns(&ns, || {
+        let mut dp = XdpDatapath::open(IFACE, &XdpOptions::default())?;
+        Ok(dp.lb().err().map(|e| format!("{e:#}")))
+    })
+    .unwrap();
+    assert!(
+        refused
+            .as_ref()
+            .is_some_and(|e| e.contains("load_balancer")),
+        "lb() on a datapath opened without it: {refused:?}"
+    );
     let mut first = open();
     first.heartbeat().unwrap();
     first

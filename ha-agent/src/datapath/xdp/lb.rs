@@ -25,6 +25,21 @@ use ha_common::lb::{
 };
 
 use super::{XdpDatapath, XdpError, map_err, maps::forget, program, program_err, take_map};
+
+/// How many of `PINNED_MAPS` (the last ones) are the load balancer's.
+pub(super) const LB_PINNED: usize = 6;
+
+/// The load balancer's maps that take memory by size: one entry each on an interface opened
+/// without [`super::XdpOptions::load_balancer`].
+pub(super) const LB_SIZED: [&str; 7] = [
+    MAP_LB_SERVICES,
+    MAP_LB_REALS,
+    MAP_LB_RING,
+    MAP_LB_FLOWS,
+    MAP_LB_PERSIST,
+    MAP_LB_REAL_STATS,
+    MAP_LB_SERVICE_STATS,
+];
 use crate::lvs::LbDatapath;
 
 /// `xdp_lb`'s maps on one interface, and its place in `LB_PROG`.
@@ -49,6 +64,12 @@ impl XdpDatapath {
     /// `LB_SERVICES`, loads `xdp_lb` and puts it in `LB_PROG` (an interface without virtual
     /// servers never runs it).
     pub fn lb(&mut self) -> anyhow::Result<&mut XdpLb> {
+        anyhow::ensure!(
+            self.lb_sized,
+            "{}: the XDP datapath was opened without its load balancer \
+             (XdpOptions::load_balancer): no virtual_server was on this interface",
+            self.interface
+        );
         if self.lb.is_none() {
             let lb = XdpLb::open(&mut self.ebpf)
                 .with_context(|| format!("{}: the load balancer (xdp_lb)", self.interface))?;

@@ -71,7 +71,8 @@ pub const MAP_FENCE_DROPS: &str = "FENCE_DROPS";
 pub const MAP_FOREIGN: &str = "FOREIGN";
 
 /// The maps pinned (and adopted) by name; `EVENTS` is not: a restarted agent must not read a
-/// dead one's events. Nor are `LB_PROG`, `LB_FLOWS`, `LB_PERSIST` (see `lb.rs`).
+/// dead one's events. Nor are `LB_PROG`, `LB_FLOWS`, `LB_PERSIST` (see `lb.rs`); the
+/// load balancer's (the last [`LB_PINNED`]) only with [`XdpOptions::load_balancer`].
 const PINNED_MAPS: [&str; 20] = [
     MAP_RX_ADVERTS,
     MAP_STATS,
@@ -203,6 +204,10 @@ pub struct XdpOptions {
     /// left in the fence map: a replaced fence never lets a zombie VIP through, and VIPs no
     /// longer configured are forgotten.
     pub fence: Vec<IpAddr>,
+    /// The interface may carry `virtual_server`s: the load balancer's tables get their full
+    /// size (~46 MB of kernel memory, mostly the flow table) and are pinned. Without it they
+    /// are created with one entry each and [`XdpDatapath::lb`] refuses.
+    pub load_balancer: bool,
 }
 
 /// `vrrp_rx` and the fence on one interface (or loaded only, for `BPF_PROG_TEST_RUN`), with
@@ -233,6 +238,8 @@ pub struct XdpDatapath {
     foreign: PerCpuArray<MapData, u64>,
     /// `xdp_lb` and its maps, once [`XdpDatapath::lb`] opened them.
     lb: Option<XdpLb>,
+    /// Whether the load balancer's tables have their full size ([`XdpOptions::load_balancer`]).
+    lb_sized: bool,
 }
 
 /// The netlink attachments of one interface.
@@ -272,6 +279,7 @@ impl XdpDatapath {
             fence_drops: take_map(&mut ebpf, MAP_FENCE_DROPS)?,
             foreign: take_map(&mut ebpf, MAP_FOREIGN)?,
             lb: None,
+            lb_sized: true,
             ebpf,
         })
     }
