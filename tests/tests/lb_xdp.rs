@@ -20,7 +20,8 @@
 //!   `XdpOptions::load_balancer` (tables of one entry) refuses `lb()`.
 //!
 //! And in a lab on veth: a client's TCP connection to VIP:port is answered by a DR real server
-//! (VIP on its `lo`, `arp_ignore=1`, `arp_announce=2`) through `XDP_TX` on the director.
+//! (VIP on its `lo`, `arp_ignore=1`, `arp_announce=2`) through `XDP_TX` on the director; once
+//! the agent is gone (its programs left attached), the director balances nothing.
 
 mod common;
 
@@ -709,8 +710,15 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     // client that computes its own checksums.
     let _napi = common::veth_napi_on_port(&lab, 1);
     common::veth_tx_checksum_off(&lab.client);
+    // As the agent opens it: left attached when dropped (a crash).
     let mut dp = in_netns(&director.ns, || {
-        Ok(XdpDatapath::attach(IFACE, XdpMode::Driver)?)
+        let options = XdpOptions {
+            mode: XdpMode::Driver,
+            persist: true,
+            load_balancer: true,
+            ..XdpOptions::default()
+        };
+        Ok(XdpDatapath::open(IFACE, &options)?)
     })
     .expect("attaching vrrp_rx and the fence in the director (needs root and BPF)");
     dp.heartbeat().unwrap();
@@ -777,12 +785,26 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     let counters = lb.counters().unwrap();
     assert_eq!(counters[lb_counter::FORWARDED as usize], stats.packets);
     assert_eq!(counters[lb_counter::NOT_OWNER as usize], 0);
-    // Netlink detaches by ifindex: in the namespace.
-    in_netns(&director.ns, move || {
-        drop(dp);
-        Ok(())
-    })
-    .unwrap();
+
+    // The agent dies: vrrp_rx and the fence stay attached, but the kernel empties LB_PROG with
+    // the agent's last reference, so nothing is balanced any more (fails closed): the
+    // director's own stack answers, and nothing listens there.
+    drop(dp);
+    assert!(
+        director
+            .run("ip", &["link", "show", IFACE])
+            .unwrap()
+            .contains("prog/xdp"),
+        "vrrp_rx is still attached"
+    );
+    let after = lab.client.sh(&format!(
+        "socat -t 5 -T 5 - TCP:{VIP4}:{SERVICE_PORT},connect-timeout=5 </dev/null"
+    ));
+    let refused = after.expect_err("no balancing without the agent");
+    assert!(
+        format!("{refused:#}").contains("Connection refused"),
+        "the director's stack refused it: {refused:#}"
+    );
 }
 
 #[test]
