@@ -11,8 +11,7 @@
 //!   `ALIVE`; persistence holds a client within its timeout and lets go after it; `sh` sends
 //!   every port of one client to one real;
 //! - fragments, ICMP and an empty ring pass; `vrrp_rx` hands TCP to a service to `xdp_lb`
-//!   (tail call) and keeps VRRP to itself.
-//!
+//!   (tail call) and keeps VRRP to itself; `xdp_bounce`, the bench's ceiling, swaps the MACs;
 //! - TUN that would exceed the transmitting interface's MTU is dropped and counted `TOO_BIG`
 //!   (run in a lab namespace whose `lo`, where `BPF_PROG_TEST_RUN` receives, has a small MTU);
 //! - a restarted datapath adopting the pins forwards nothing before the agent rewrites its
@@ -936,4 +935,31 @@ fn a_restarted_datapath_forwards_nothing_until_its_services_are_rewritten() {
     assert_eq!(second.test_run_frame("vrrp_rx", &frame).unwrap().0, XDP_TX);
     in_netns(&ns, move || Ok(second.close()?)).expect("a clean exit");
     assert!(!pins.exists(), "a clean exit removes the pins");
+}
+
+#[test]
+fn xdp_bounce_swaps_the_ethernet_addresses_and_transmits() {
+    use aya::programs::{TestRun as _, TestRunOptions, Xdp};
+    ha_tests::require_privileges().expect("root");
+    let mut ebpf = aya::Ebpf::load(ha_agent::datapath::EBPF_OBJECT).expect("the eBPF object");
+    let prog: &mut Xdp = ebpf
+        .program_mut("xdp_bounce")
+        .expect("xdp_bounce in the object")
+        .try_into()
+        .unwrap();
+    prog.load().expect("xdp_bounce passes the verifier");
+    let frame = tcp4(40000);
+    let mut out = vec![0u8; frame.len()];
+    let result = prog
+        .test_run(TestRunOptions {
+            data_in: Some(&frame),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(result.return_value, XDP_TX);
+    assert_eq!(out[..6], CLIENT_MAC);
+    assert_eq!(out[6..12], DIRECTOR_MAC);
+    assert_eq!(out[12..], frame[12..]);
 }
