@@ -40,7 +40,7 @@ const ND_NEIGHBOR_ADVERT: u8 = 136;
 
 /// What `vip_fence` does with IP to or from a VIP in `FENCE`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Guard {
+pub(crate) enum Guard {
     /// Not in the map, or accept mode on while Master: passes.
     Open,
     /// Master with accept mode off: only Neighbor Discovery passes.
@@ -72,26 +72,31 @@ fn verdict(drop: Result<bool, ()>) -> i32 {
 
 #[inline(always)]
 fn guard(key: &VipKey) -> Guard {
+    ownership(key).unwrap_or(Guard::Open)
+}
+
+/// The ownership test of a VIP, shared with `xdp_lb` (which forwards only on `Some(Open)`):
+/// `None` when the VIP is not in `FENCE` (not one of this interface's).
+#[inline(always)]
+pub(crate) fn ownership(key: &VipKey) -> Option<Guard> {
     // SAFETY: the entry is plain data read once; a concurrent update at worst gives stale data.
-    let Some(entry) = (unsafe { FENCE.get(key) }) else {
-        return Guard::Open;
-    };
+    let entry = unsafe { FENCE.get(key) }?;
     if entry.fenced != 0 || SLOT_FENCE.get(entry.slot as u32).is_some_and(|f| *f != 0) {
-        return Guard::Fenced;
+        return Some(Guard::Fenced);
     }
     if entry.heartbeat_timeout_ns != 0 {
         let last = HEARTBEAT.get(0).map_or(0, |h| h.last_ns);
         // SAFETY: bpf_ktime_get_ns has no preconditions.
         let now = unsafe { bpf_ktime_get_ns() };
         if now.saturating_sub(last) > entry.heartbeat_timeout_ns {
-            return Guard::Fenced;
+            return Some(Guard::Fenced);
         }
     }
-    if entry.no_accept != 0 {
+    Some(if entry.no_accept != 0 {
         Guard::NoAccept
     } else {
         Guard::Open
-    }
+    })
 }
 
 #[inline(always)]

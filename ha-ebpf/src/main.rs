@@ -4,8 +4,10 @@
 //!   election through a peer map and a ring buffer, and consumes them.
 //! - `vip_fence_egress`, `vip_fence_ingress` (TC): on a node that must not own a VIP, drop what
 //!   speaks as the VIP (egress) and what is addressed to it (ingress); a backup stays its client.
-//! - `xdp_baseline`, `xdp_ktime` (XDP, never attached): reference programs of the per-packet
-//!   benchmark (the kernel's test loop; one clock read).
+//! - `xdp_lb` (XDP, tail-called by `vrrp_rx` through `LB_PROG`): keepalived's `virtual_server`s,
+//!   a Maglev load balancer forwarding (DR, TUN) to real servers while this node owns the VIP.
+//! - `xdp_baseline`, `xdp_ktime`, `xdp_bounce` (XDP, never attached): reference programs of the
+//!   per-packet benchmarks (the kernel's test loop; one clock read; swap MACs and transmit).
 #![no_std]
 #![no_main]
 // Packet loads of their width (`ptr::read_at`).
@@ -13,6 +15,7 @@
 
 mod baseline;
 mod fence;
+mod lb;
 mod maps;
 mod ptr;
 mod rx;

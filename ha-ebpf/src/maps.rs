@@ -6,7 +6,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
+};
+use ha_common::lb::{
+    self, FlowEntry, FlowKey, LbStats, PersistEntry, PersistKey, RealEntry, ServiceEntry,
+    ServiceKey,
 };
 use ha_common::maps::{
     EVENTS_BYTES, FENCE_ENTRIES, FenceEntry, Heartbeat, INSTANCE_SLOTS, PeerRecord, PeerTtl,
@@ -77,6 +81,49 @@ pub static HEARTBEAT: Array<Heartbeat> = Array::with_max_entries(1, 0);
 /// Packets `vip_fence` dropped, per CPU (index 0: ingress+egress total).
 #[map]
 pub static FENCE_DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// `xdp_lb`, at `LB_PROG_INDEX`: `vrrp_rx` tail-calls it for IP that is not VRRP. Not pinned:
+/// the kernel empties a program array when its last user reference goes, so a dead agent's
+/// balancer stops at once (fails closed) and a restarted one fills it once it has rewritten
+/// the services.
+#[map]
+pub static LB_PROG: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// The virtual servers of this interface, by what a packet is addressed to.
+#[map]
+pub static LB_SERVICES: HashMap<ServiceKey, ServiceEntry> =
+    HashMap::with_max_entries(lb::LB_SERVICES, 0);
+
+/// Real servers, by index.
+#[map]
+pub static LB_REALS: Array<RealEntry> = Array::with_max_entries(lb::LB_REALS, 0);
+
+/// Every service's Maglev lookup table, `LB_RING_SIZE` entries from `index * LB_RING_SIZE`.
+#[map]
+pub static LB_RING: Array<u32> = Array::with_max_entries(lb::LB_SERVICES * lb::LB_RING_SIZE, 0);
+
+/// Established flows: the real server each is on. Not pinned (a restarted agent starts empty,
+/// as a director taking over does: the rings place the flows where they were).
+#[map]
+pub static LB_FLOWS: LruHashMap<FlowKey, FlowEntry> = LruHashMap::with_max_entries(lb::LB_FLOWS, 0);
+
+/// Persistence templates: the real server a client is pinned to. Not pinned, as `LB_FLOWS`.
+#[map]
+pub static LB_PERSIST: LruHashMap<PersistKey, PersistEntry> =
+    LruHashMap::with_max_entries(lb::LB_PERSIST, 0);
+
+/// Forwarded packets, bytes and new flows per real server, per CPU.
+#[map]
+pub static LB_REAL_STATS: PerCpuArray<LbStats> = PerCpuArray::with_max_entries(lb::LB_REALS, 0);
+
+/// Forwarded packets, bytes and new flows per service, per CPU.
+#[map]
+pub static LB_SERVICE_STATS: PerCpuArray<LbStats> =
+    PerCpuArray::with_max_entries(lb::LB_SERVICES, 0);
+
+/// What `xdp_lb` did with what it did not forward (`lb_counter`), and `FORWARDED`, per CPU.
+#[map]
+pub static LB_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(lb::lb_counter::COUNT, 0);
 
 /// Adds one to a per-CPU counter.
 #[inline(always)]

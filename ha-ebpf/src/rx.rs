@@ -2,7 +2,9 @@
 //! (`ha-agent/src/vrrp/packet.rs`, "Order of checks"), and counts the verdicts.
 //!
 //! - Not VRRP (not IP protocol 112 directly behind an IPv4/IPv6 header, one 802.1Q tag allowed),
-//!   or too short to hold the protocol field: `XDP_PASS`, nothing counted.
+//!   or too short to hold the protocol field: `XDP_PASS`, nothing counted; IPv4/IPv6 of another
+//!   protocol is first tail-called into `xdp_lb` (`LB_PROG`), which passes it when it is no
+//!   virtual server's (an empty `LB_PROG`, no virtual server on the interface: passed at once).
 //! - Another speaker's (check 5a: VLAN-tagged, a VRID and family none of this interface's
 //!   instances run, a multicast group other than `vrrp_mcast_group4/6`, a unicast frame to
 //!   another MAC): `FOREIGN[vrid]++`, `XDP_PASS` to the stack (a keepalived on `eth0.100`, in a
@@ -25,6 +27,7 @@ use aya_ebpf::{
 };
 use ha_common::{
     RejectReason,
+    lb::LB_PROG_INDEX,
     maps::{
         PeerEvent, RX_INLINE_VIPS, RxGlobal, RxInstance, SlotAddr, event_why, instance_slot,
         rx_flags, stats_index,
@@ -38,8 +41,8 @@ use ha_common::{
 
 use crate::{
     maps::{
-        ACCEPTED, ADV_ADDRS, ALLOWED_PEERS, EVENTS, EVENTS_LOST, FOREIGN, PEER, RX_ADVERTS,
-        RX_GLOBAL, RX_INSTANCE, SLOT_FENCE, STATS, bump,
+        ACCEPTED, ADV_ADDRS, ALLOWED_PEERS, EVENTS, EVENTS_LOST, FOREIGN, LB_PROG, PEER,
+        RX_ADVERTS, RX_GLOBAL, RX_INSTANCE, SLOT_FENCE, STATS, bump,
     },
     ptr::{read_at, read_be16},
 };
@@ -60,6 +63,12 @@ pub fn vrrp_rx(ctx: XdpContext) -> u32 {
     };
     match verdict {
         Verdict::NotVrrp => xdp_action::XDP_PASS,
+        Verdict::OtherIp => {
+            // SAFETY: the context is this program's own; on success control never returns, on
+            // failure (no load balancer on this interface) the packet passes as before.
+            unsafe { LB_PROG.tail_call(&ctx, LB_PROG_INDEX) };
+            xdp_action::XDP_PASS
+        }
         Verdict::Foreign { vrid } => {
             bump(&FOREIGN, vrid as u32);
             if global.flags & rx_flags::DROP_FOREIGN != 0 {
@@ -82,6 +91,8 @@ pub fn vrrp_rx(ctx: XdpContext) -> u32 {
 
 enum Verdict {
     NotVrrp,
+    /// IPv4 or IPv6 carrying another protocol: the load balancer's (`xdp_lb`), if any.
+    OtherIp,
     /// Another speaker's advert (check 5a): the stack's to deliver.
     Foreign {
         vrid: u8,
@@ -136,7 +147,7 @@ fn classify(xdp: *mut xdp_md, data: usize, data_end: usize, global: &RxGlobal) -
     };
     let proto_at = if ipv6 { l3 + 6 } else { l3 + 9 };
     if read_at::<u8>(data, data_end, proto_at) != Ok(IPPROTO_VRRP) {
-        return Verdict::NotVrrp;
+        return Verdict::OtherIp;
     }
     let hlen = if ipv6 {
         IPV6_HLEN

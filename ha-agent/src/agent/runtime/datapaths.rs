@@ -340,6 +340,8 @@ impl Datapaths {
                 persist: true,
                 fence_only,
                 fence: vips.to_vec(),
+                // Issue 16's wiring: true where a virtual_server's VIP lives.
+                load_balancer: false,
             },
         )?;
         let what = if fence_only {

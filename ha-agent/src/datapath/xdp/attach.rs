@@ -22,7 +22,9 @@ use aya::{
 
 use super::{
     Attached, MAPS_ABI, PINNED_MAPS, PROG_FENCE_EGRESS, PROG_FENCE_INGRESS, PROG_VRRP_RX,
-    TC_HANDLE, TC_PRIORITY, XdpDatapath, XdpError, XdpOptions, program, program_err,
+    TC_HANDLE, TC_PRIORITY, XdpDatapath, XdpError, XdpOptions,
+    lb::{LB_PINNED, LB_SIZED},
+    program, program_err,
 };
 use crate::datapath::{EBPF_OBJECT, rtnl};
 
@@ -38,13 +40,14 @@ const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
 impl XdpDatapath {
     /// Loads the embedded programs and attaches them to `interface`: XDP in `mode`, the fence on
-    /// TC ingress and egress; nothing pinned, detached on drop. Fails with the step and the
-    /// kernel's reason.
+    /// TC ingress and egress, the load balancer's tables at full size; nothing pinned, detached
+    /// on drop. Fails with the step and the kernel's reason.
     pub fn attach(interface: &str, mode: XdpMode) -> Result<Self, XdpError> {
         Self::open(
             interface,
             &XdpOptions {
                 mode,
+                load_balancer: true,
                 ..XdpOptions::default()
             },
         )
@@ -111,17 +114,28 @@ impl XdpDatapath {
             })?;
             remove_legacy_links(dir)?;
         }
+        let pinned = if options.load_balancer {
+            &PINNED_MAPS[..]
+        } else {
+            &PINNED_MAPS[..PINNED_MAPS.len() - LB_PINNED]
+        };
         let paths: Vec<(&str, PathBuf)> = match &options.pin_dir {
-            Some(dir) => PINNED_MAPS.iter().map(|m| (*m, dir.join(m))).collect(),
+            Some(dir) => pinned.iter().map(|m| (*m, dir.join(m))).collect(),
             None => Vec::new(),
         };
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
         }
+        if !options.load_balancer {
+            for name in LB_SIZED {
+                loader.map_max_entries(name, 1);
+            }
+        }
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(Box::new)?;
         load_programs(&mut ebpf)?;
         let mut dp = Self::with_maps(interface.to_owned(), options.pin_dir.clone(), ebpf)?;
         dp.lock = lock;
+        dp.lb_sized = options.load_balancer;
 
         // Every VIP fenced before anything is attached: no unfenced window when replacing.
         dp.heartbeat()?;

@@ -184,6 +184,13 @@ impl XdpDatapath {
             .map_err(map_err(MAP_SLOT_FENCE))
     }
 
+    /// Sets the kernel fence of `slot`, as `vrrp_rx` does on a preempting advert (tests).
+    pub fn set_slot_fence(&mut self, slot: u32) -> Result<(), XdpError> {
+        self.slot_fence
+            .set(slot, 1, 0)
+            .map_err(map_err(MAP_SLOT_FENCE))
+    }
+
     /// Tells `vip_fence` the agent is alive, now.
     pub fn heartbeat(&mut self) -> Result<(), XdpError> {
         let hb = Heartbeat {
@@ -357,7 +364,7 @@ fn retain_keys<K: Pod, V: Pod>(
 }
 
 /// Removes `key` from `map`; a key that is not there is no error.
-fn forget<K: Pod, V: Pod>(
+pub(super) fn forget<K: Pod, V: Pod>(
     map: &mut HashMap<MapData, K, V>,
     name: &'static str,
     key: &K,

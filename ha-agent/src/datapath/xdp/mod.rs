@@ -24,9 +24,11 @@
 //! `attach` owns the lifecycle: loading, attaching through netlink (`IFLA_XDP`, `cls_bpf` on
 //! `clsact`), replacing a predecessor's programs, detaching, the pin directory and the
 //! interface lock under [`LOCK_DIR`]. `maps` owns what goes in and comes out of the maps: the
-//! per-instance slots, state and fence, the peer records and the counters.
+//! per-instance slots, state and fence, the peer records and the counters. `lb` owns the load
+//! balancer's (`xdp_lb`, tail-called by `vrrp_rx`): [`XdpDatapath::lb`].
 
 mod attach;
+mod lb;
 mod maps;
 
 use std::{
@@ -45,6 +47,7 @@ use ha_common::maps::{
 };
 
 pub use attach::{InterfaceLock, LOCK_DIR, lock_interface, pin_dir};
+pub use lb::XdpLb;
 pub use maps::{SlotConfig, addr16, rx_global, vip_key};
 
 /// Names of the kernel objects, as in `ha-ebpf`.
@@ -68,8 +71,9 @@ pub const MAP_FENCE_DROPS: &str = "FENCE_DROPS";
 pub const MAP_FOREIGN: &str = "FOREIGN";
 
 /// The maps pinned (and adopted) by name; `EVENTS` is not: a restarted agent must not read a
-/// dead one's events.
-const PINNED_MAPS: [&str; 14] = [
+/// dead one's events. Nor are `LB_PROG`, `LB_FLOWS`, `LB_PERSIST` (see `lb.rs`); the
+/// load balancer's (the last [`LB_PINNED`]) only with [`XdpOptions::load_balancer`].
+const PINNED_MAPS: [&str; 20] = [
     MAP_RX_ADVERTS,
     MAP_STATS,
     MAP_ACCEPTED,
@@ -84,13 +88,19 @@ const PINNED_MAPS: [&str; 14] = [
     MAP_HEARTBEAT,
     MAP_FENCE_DROPS,
     MAP_FOREIGN,
+    ha_common::lb::MAP_LB_SERVICES,
+    ha_common::lb::MAP_LB_REALS,
+    ha_common::lb::MAP_LB_RING,
+    ha_common::lb::MAP_LB_REAL_STATS,
+    ha_common::lb::MAP_LB_SERVICE_STATS,
+    ha_common::lb::MAP_LB_COUNTERS,
 ];
 
 /// Version of the map layouts, part of the pin directory's name: a newer agent with other
 /// layouts never adopts an older one's maps. 3: `RxInstance::vips`. 4: `RxGlobal`'s groups
 /// and MAC, `RxInstance::unicast_any_ttl`. 5: `FenceEntry::no_accept`, `ALLOWED_PEERS` values
-/// are TTL ranges.
-pub const MAPS_ABI: u32 = 5;
+/// are TTL ranges. 6: the load balancer's maps (`xdp_lb`).
+pub const MAPS_ABI: u32 = 6;
 
 /// Priority (`tc filter … pref`) and handle of the fence's filters on both hooks: fixed, so a
 /// restarted agent finds its predecessor's and replaces them in place (112: VRRP's protocol).
@@ -194,6 +204,10 @@ pub struct XdpOptions {
     /// left in the fence map: a replaced fence never lets a zombie VIP through, and VIPs no
     /// longer configured are forgotten.
     pub fence: Vec<IpAddr>,
+    /// The interface may carry `virtual_server`s: the load balancer's tables get their full
+    /// size (~46 MB of kernel memory, mostly the flow table) and are pinned. Without it they
+    /// are created with one entry each and [`XdpDatapath::lb`] refuses.
+    pub load_balancer: bool,
 }
 
 /// `vrrp_rx` and the fence on one interface (or loaded only, for `BPF_PROG_TEST_RUN`), with
@@ -222,6 +236,10 @@ pub struct XdpDatapath {
     heartbeat: Array<MapData, Heartbeat>,
     fence_drops: PerCpuArray<MapData, u64>,
     foreign: PerCpuArray<MapData, u64>,
+    /// `xdp_lb` and its maps, once [`XdpDatapath::lb`] opened them.
+    lb: Option<XdpLb>,
+    /// Whether the load balancer's tables have their full size ([`XdpOptions::load_balancer`]).
+    lb_sized: bool,
 }
 
 /// The netlink attachments of one interface.
@@ -260,6 +278,8 @@ impl XdpDatapath {
             heartbeat: take_map(&mut ebpf, MAP_HEARTBEAT)?,
             fence_drops: take_map(&mut ebpf, MAP_FENCE_DROPS)?,
             foreign: take_map(&mut ebpf, MAP_FOREIGN)?,
+            lb: None,
+            lb_sized: true,
             ebpf,
         })
     }
