@@ -9,6 +9,9 @@
 //!   that send a [`CheckEvent`] after each round;
 //! - the datapath side is `datapath/xdp/lb.rs` (maps of `xdp_lb`).
 
+pub mod maglev;
+pub mod manager;
+
 use std::time::{Duration, Instant};
 
 use ha_common::lb::{LbStats, RealEntry, ServiceEntry, ServiceKey};
