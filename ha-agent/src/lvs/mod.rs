@@ -11,6 +11,8 @@
 
 pub mod maglev;
 pub mod manager;
+pub mod neigh;
+pub mod status;
 
 use std::time::{Duration, Instant};
 
