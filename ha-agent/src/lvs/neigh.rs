@@ -3,8 +3,9 @@
 //! interface (the real itself for DR, which must be on-link; its gateway for TUN when routed),
 //! the interface's MAC and index, and the route's preferred source (TUN's outer source).
 //!
-//! A next hop not resolved yet is asked for (`RTM_NEWNEIGH` with `NTF_USE`, as `ip neigh
-//! replace … use`: the kernel sends the ARP/NS itself) and looked up again at the next round;
+//! A next hop not resolved yet, or STALE, is asked for (`RTM_NEWNEIGH` with `NTF_USE`, as `ip
+//! neigh replace … use`: the kernel sends the ARP/NS itself) and looked up again at the next
+//! round;
 //! [`watch`] does rounds forever, so a real server replaced by a host with another MAC is
 //! followed.
 
@@ -98,8 +99,16 @@ pub async fn route_to(netlink: &Netlink, addr: IpAddr) -> Result<RouteTo> {
     Ok(out)
 }
 
-/// The neighbour table's usable entries: (ifindex, address) -> MAC.
-pub async fn neighbours(netlink: &Netlink) -> Result<HashMap<(u32, IpAddr), [u8; 6]>> {
+/// A usable neighbour entry: its MAC, and whether the kernel doubts it (STALE: no traffic of
+/// the kernel's own confirmed it lately; XDP's never does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbour {
+    pub mac: [u8; 6],
+    pub stale: bool,
+}
+
+/// The neighbour table's usable entries, by (ifindex, address).
+pub async fn neighbours(netlink: &Netlink) -> Result<HashMap<(u32, IpAddr), Neighbour>> {
     let mut out = HashMap::new();
     let mut dump = netlink.handle().neighbours().get().execute();
     while let Some(msg) = dump
@@ -133,8 +142,9 @@ pub async fn neighbours(netlink: &Netlink) -> Result<HashMap<(u32, IpAddr), [u8;
                 _ => {}
             }
         }
-        if let (Some(d), Some(m)) = (dst, mac) {
-            out.insert((msg.header.ifindex, d), m);
+        if let (Some(d), Some(mac)) = (dst, mac) {
+            let stale = msg.header.state == NeighbourState::Stale;
+            out.insert((msg.header.ifindex, d), Neighbour { mac, stale });
         }
     }
     Ok(out)
@@ -160,17 +170,26 @@ pub async fn solicit(netlink: &Netlink, ifindex: u32, addr: IpAddr) -> Result<()
 /// asked for). Errors: no route, or DR to a routed server.
 pub async fn resolve(
     netlink: &Netlink,
-    table: &HashMap<(u32, IpAddr), [u8; 6]>,
+    table: &HashMap<(u32, IpAddr), Neighbour>,
     real: IpAddr,
     kind: LbKind,
 ) -> Result<Option<Forwarding>> {
     let route = route_to(netlink, real).await?;
     check_kind(real, kind, &route)?;
     let hop = route.next_hop(real);
-    let Some(&dst_mac) = table.get(&(route.ifindex, hop)) else {
+    let Some(&Neighbour {
+        mac: dst_mac,
+        stale,
+    }) = table.get(&(route.ifindex, hop))
+    else {
         solicit(netlink, route.ifindex, hop).await?;
         return Ok(None);
     };
+    if stale {
+        // Revalidated by the kernel (unicast probes, then a broadcast): a server replaced by a
+        // host with another MAC is found again, as the balancer's packets never confirm it.
+        solicit(netlink, route.ifindex, hop).await?;
+    }
     let link = netlink.interface_by_index(route.ifindex).await?;
     let Some(src_mac) = link.mac else {
         bail!(
