@@ -115,12 +115,24 @@ pub(super) fn vip_interface(plan: &Plan, addr: IpAddr) -> Option<&str> {
 
 impl Lvs {
     /// Plugs in the checkers (the lead: `Box::new(crate::lvs::check::spawn)`).
-    #[expect(
-        dead_code,
-        reason = "the checkers' part plugs its spawner in at the merge"
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the checkers' part plugs its spawner in at the merge"
+        )
     )]
     pub fn set_spawner(&mut self, spawner: Spawner) {
         self.spawner = Some(spawner);
+    }
+
+    /// The datapath was attached afresh (new, empty maps): everything is written again at the
+    /// next event (the lead: call it where the XDP part re-creates the balancer's maps).
+    #[expect(dead_code, reason = "the XDP part's attach calls it at the merge")]
+    pub fn datapath_replaced(&mut self) {
+        if let Some(m) = self.manager.as_mut() {
+            m.forget_written();
+        }
     }
 
     /// Sets up the services of `config` (none: nothing runs), before any instance may become
@@ -326,4 +338,147 @@ pub(super) struct Env<'a> {
     pub plan: &'a Plan,
     pub users: &'a notify::Users,
     pub run_as: Option<RunAs>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::RefCell, rc::Rc, time::Duration};
+
+    use super::*;
+    use crate::{
+        config::{
+            Source,
+            lvs::{
+                CheckKind, Checker, LbAlgo, LbKind, Lvs as LvsConfig, Protocol, RealServer,
+                VirtualServer,
+            },
+        },
+        lvs::Verdict,
+    };
+
+    fn config(ha_suspend: bool) -> Config {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n \
+                    virtual_ipaddress {\n 10.0.0.100\n }\n}\n";
+        let mut c = crate::config::parse_str(text, std::path::Path::new("t.conf"))
+            .unwrap()
+            .config;
+        let at = Source {
+            file: "t.conf".into(),
+            line: 1,
+            col: 1,
+        };
+        let checker = Checker {
+            at: at.clone(),
+            kind: CheckKind::Tcp,
+            connect: "10.0.0.11:80".parse().unwrap(),
+            bind: None,
+            bind_if: None,
+            connect_timeout: Duration::from_secs(1),
+            retry: 1,
+            delay_before_retry: Duration::from_secs(1),
+            delay_loop: Duration::from_secs(1),
+            warmup: None,
+            alpha: false,
+            log_all_failures: false,
+        };
+        let real = RealServer {
+            at: at.clone(),
+            addr: "10.0.0.11:80".parse().unwrap(),
+            weight: 1,
+            kind: LbKind::Dr,
+            inhibit_on_failure: false,
+            notify_up: None,
+            notify_down: None,
+            alpha: false,
+            virtualhost: None,
+            checkers: vec![checker.clone(), checker],
+        };
+        c.lvs = LvsConfig {
+            virtual_servers: vec![VirtualServer {
+                at,
+                addr: "10.0.0.100:80".parse().unwrap(),
+                group: None,
+                protocol: Protocol::Tcp,
+                delay_loop: Duration::from_secs(1),
+                algo: LbAlgo::Rr,
+                hash_port: false,
+                kind: LbKind::Dr,
+                persistence_timeout: None,
+                persistence_prefix: None,
+                virtualhost: None,
+                sorry_server: None,
+                inhibit_on_failure: false,
+                quorum: 1,
+                hysteresis: 0,
+                quorum_up: None,
+                quorum_down: None,
+                alpha: false,
+                omega: false,
+                ha_suspend,
+                real_servers: vec![real],
+            }],
+        };
+        c
+    }
+
+    /// A component whose spawner records what it starts; each fake checker reports Down once.
+    fn component(c: &Config) -> (Lvs, Rc<RefCell<Vec<CheckId>>>) {
+        let mut lvs = Lvs::default();
+        let started = Rc::new(RefCell::new(Vec::new()));
+        let log = started.clone();
+        lvs.set_spawner(Box::new(move |id, _config, tx| {
+            log.borrow_mut().push(id);
+            tokio::spawn(async move {
+                let _ = tx.send(CheckEvent {
+                    id,
+                    verdict: Verdict::Down("connect: connection refused".into()),
+                    latency: None,
+                    at: std::time::Instant::now(),
+                });
+                std::future::pending::<()>().await
+            })
+        }));
+        lvs.manager = Some(LvsManager::new(&c.lvs).unwrap());
+        (lvs, started)
+    }
+
+    /// Every checker runs, once, and its rounds come out of `next` for the manager.
+    #[tokio::test]
+    async fn checkers_run_and_their_rounds_reach_the_manager() {
+        let c = config(false);
+        let (mut lvs, started) = component(&c);
+        lvs.reconcile_checkers(&c);
+        assert_eq!(started.borrow().len(), 2);
+        let Input::Check(ev) = lvs.next().await else {
+            panic!("a checker round")
+        };
+        let m = lvs.manager.as_mut().unwrap();
+        m.on_check(&ev);
+        assert!(!m.services()[0].reals[0].healthy);
+        lvs.reconcile_checkers(&c);
+        assert_eq!(started.borrow().len(), 2, "nothing started twice");
+    }
+
+    /// ha_suspend: no checker until this node is master of the address; stopped when it is
+    /// no longer.
+    #[tokio::test]
+    async fn ha_suspend_starts_and_stops_the_checkers_with_mastership() {
+        let c = config(true);
+        let (mut lvs, started) = component(&c);
+        lvs.reconcile_checkers(&c);
+        assert!(started.borrow().is_empty() && lvs.running.is_empty());
+        let vip: IpAddr = "10.0.0.100".parse().unwrap();
+        lvs.manager.as_mut().unwrap().set_owner(vip, true);
+        lvs.reconcile_checkers(&c);
+        assert_eq!(lvs.running.len(), 2);
+        let tasks: Vec<_> = lvs.running.values().map(|t| t.abort_handle()).collect();
+        lvs.manager.as_mut().unwrap().set_owner(vip, false);
+        lvs.reconcile_checkers(&c);
+        assert!(lvs.running.is_empty());
+        tokio::task::yield_now().await;
+        assert!(
+            tasks.iter().all(|t| t.is_finished()),
+            "the checkers' tasks are stopped"
+        );
+    }
 }
