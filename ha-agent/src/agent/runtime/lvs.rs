@@ -481,4 +481,41 @@ mod tests {
             "the checkers' tasks are stopped"
         );
     }
+
+    fn plan(c: &Config) -> Plan {
+        let facts = std::collections::HashMap::from([(
+            "eth0".to_owned(),
+            crate::agent::plan::IfFacts {
+                index: 2,
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                primary_v4: Some("10.0.0.1".parse().unwrap()),
+                link_local_v6: None,
+                running: true,
+            },
+        )]);
+        crate::agent::plan::build(c, &facts).unwrap()
+    }
+
+    /// No balancer without XDP; no service on an address no instance holds: both refused at
+    /// start, saying why, before any checker runs.
+    #[tokio::test]
+    async fn start_refuses_the_socket_datapath_and_a_service_on_no_vip() {
+        let c = config(false);
+        let p = plan(&c);
+        let (mut lvs, started) = component(&c);
+        lvs.manager = None;
+        let e = lvs.start(&c, &p, "socket").await.unwrap_err().to_string();
+        assert!(
+            e.contains("needs the XDP datapath") && e.contains("--datapath xdp"),
+            "{e}"
+        );
+        let mut other = c.clone();
+        other.lvs.virtual_servers[0].addr = "10.0.0.200:80".parse().unwrap();
+        let e = lvs.start(&other, &p, "xdp").await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.conf:1:1: virtual_server 10.0.0.200:80: no vrrp_instance"),
+            "{e}"
+        );
+        assert!(started.borrow().is_empty() && lvs.manager.is_none());
+    }
 }

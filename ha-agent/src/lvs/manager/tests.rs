@@ -677,3 +677,30 @@ fn a_tun_real_is_encapsulated() {
     assert_eq!(e.flags, real_flags::ALIVE | real_flags::TUN);
     assert_eq!(&e.tun_src[..4], &[10, 0, 0, 1]);
 }
+
+/// A reload that changes a real's weight applies it; a checker whose settings changed starts
+/// afresh (up, without alpha) while an unchanged one keeps its state.
+#[test]
+fn a_reload_applies_new_weights_and_restarts_changed_checkers() {
+    let mut vs = three();
+    vs.real_servers[0].checkers.push(checker(false));
+    let (mut m, mut dp) = start(vec![vs.clone()]);
+    check(&mut m, 0, 0, 0, down("x"));
+    check(&mut m, 0, 1, 0, down("y"));
+    m.take_output();
+    let mut next = vs;
+    next.real_servers[2].weight = 3;
+    next.real_servers[1].checkers[0].connect_timeout = Duration::from_secs(2);
+    m.reload(&Lvs {
+        virtual_servers: vec![next],
+    })
+    .unwrap();
+    let svc = &m.services()[0];
+    assert!(!svc.reals[0].healthy, "unchanged checkers keep their state");
+    assert!(svc.reals[1].healthy, "a changed checker starts afresh");
+    assert_eq!(argvs(&m.take_output()), vec!["up 10.0.0.12:80"]);
+    m.sync(&mut dp);
+    let shares = dp.shares(0);
+    let r2 = shares[&idx(&m, 0, 2)] as f64 / f64::from(LB_RING_SIZE);
+    assert!((r2 - 0.75).abs() < 0.01, "{r2}");
+}
