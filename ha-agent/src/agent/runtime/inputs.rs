@@ -534,7 +534,6 @@ macro_rules! lvs_parts {
             plan,
             notify_users,
             run_as,
-            config,
             ..
         } = $rt;
         let env = super::lvs::Env {
@@ -543,7 +542,7 @@ macro_rules! lvs_parts {
             users: notify_users,
             run_as: *run_as,
         };
-        (lvs, &*config, env)
+        (lvs, env)
     }};
 }
 
@@ -553,14 +552,14 @@ impl Runtime {
     pub(super) async fn start_lvs(&mut self) -> anyhow::Result<()> {
         let label = self.datapaths.label();
         self.lvs.start(&self.config, &self.plan, label).await?;
-        let (lvs, config, env) = lvs_parts!(self);
-        lvs.set_owner(&[], false, config, env);
+        let (lvs, env) = lvs_parts!(self);
+        lvs.set_owner(&[], false, env);
         Ok(())
     }
 
     pub(super) fn on_lvs(&mut self, input: super::lvs::Input) {
-        let (lvs, config, env) = lvs_parts!(self);
-        lvs.on_input(input, config, env);
+        let (lvs, env) = lvs_parts!(self);
+        lvs.on_input(input, env);
         self.board.touch();
     }
 
@@ -571,8 +570,8 @@ impl Runtime {
             .iter()
             .map(|v| v.vip.addr)
             .collect();
-        let (lvs, config, env) = lvs_parts!(self);
-        lvs.set_owner(&addrs, master, config, env);
+        let (lvs, env) = lvs_parts!(self);
+        lvs.set_owner(&addrs, master, env);
     }
 
     /// After a reload: the manager keeps what stays; the masters of service addresses again.
@@ -581,7 +580,8 @@ impl Runtime {
         let masters: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.is_master(i))
             .collect();
-        let (lvs, config, env) = lvs_parts!(self);
+        let config = &self.config;
+        let (lvs, env) = lvs_parts!(self);
         let plan = env.plan;
         lvs.reload(config, plan, label, env).await;
         for i in masters {
@@ -590,7 +590,7 @@ impl Runtime {
     }
 
     pub(super) fn stop_lvs(&mut self) {
-        let (lvs, config, env) = lvs_parts!(self);
-        lvs.stop(config, env);
+        let (lvs, env) = lvs_parts!(self);
+        lvs.stop(env);
     }
 }

@@ -12,11 +12,12 @@ use std::{
 };
 
 use anyhow::{Result, bail};
+use ha_common::lb::{LB_REALS, LB_SERVICES};
 use tokio::{
     sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
     task::JoinHandle,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::datapaths::Datapaths;
 use crate::{
@@ -46,6 +47,8 @@ pub(super) enum Input {
 
 pub(super) struct Lvs {
     manager: Option<LvsManager>,
+    /// The configuration the manager and the checkers run (the last one started or reloaded).
+    config: Option<Box<Config>>,
     spawner: Option<Spawner>,
     running: BTreeMap<CheckId, JoinHandle<()>>,
     checks_tx: UnboundedSender<CheckEvent>,
@@ -63,6 +66,7 @@ impl Default for Lvs {
         let (hops_tx, hops_rx) = unbounded_channel();
         Self {
             manager: None,
+            config: None,
             spawner: None,
             running: BTreeMap::new(),
             checks_tx,
@@ -145,41 +149,20 @@ impl Lvs {
         plan: &Plan,
         datapath: &'static str,
     ) -> Result<()> {
+        validate(config, plan, datapath).await?;
         let services = &config.lvs.virtual_servers;
         if services.is_empty() {
             return Ok(());
         }
-        if datapath != "xdp" {
-            bail!(
-                "virtual_server needs the XDP datapath (the load balancer is an XDP program), \
-                 and this agent runs the socket datapath: start with --datapath xdp, or remove \
-                 the virtual_server blocks"
-            );
-        }
-        for vs in services {
-            if vip_interface(plan, vs.addr.ip()).is_none() {
-                bail!(
-                    "{}: virtual_server {}: no vrrp_instance has {} as a virtual_ipaddress; the \
-                     load balancer serves only addresses this node is master of",
-                    vs.at,
-                    vs.addr,
-                    vs.addr.ip()
-                );
-            }
-        }
         let manager = LvsManager::new(&config.lvs)?;
-        let netlink = crate::net::Netlink::new()?;
-        for (addr, kind) in manager.next_hops() {
-            let route = neigh::route_to(&netlink, addr).await?;
-            neigh::check_kind(addr, kind, &route)?;
-        }
         self.watch = Some(tokio::spawn(neigh::watch(
             manager.next_hops(),
             self.hops_tx.clone(),
         )));
         info!("{} virtual server(s) set up", services.len());
         self.manager = Some(manager);
-        self.reconcile_checkers(config);
+        self.config = Some(Box::new(config.clone()));
+        self.reconcile_checkers();
         Ok(())
     }
 
@@ -192,7 +175,7 @@ impl Lvs {
     }
 
     /// Handles `input`; scripts run in the background, the maps are written.
-    pub fn on_input(&mut self, input: Input, config: &Config, env: Env<'_>) {
+    pub fn on_input(&mut self, input: Input, env: Env<'_>) {
         let Some(m) = self.manager.as_mut() else {
             return;
         };
@@ -210,23 +193,24 @@ impl Lvs {
                 self.hops.insert(addr, hop);
             }
         }
-        self.flush(config, env);
+        self.flush(env);
     }
 
     /// This node is (no longer) master of `addrs`: `ha_suspend` checkers start or stop.
-    pub fn set_owner(&mut self, addrs: &[IpAddr], master: bool, config: &Config, env: Env<'_>) {
+    pub fn set_owner(&mut self, addrs: &[IpAddr], master: bool, env: Env<'_>) {
         let Some(m) = self.manager.as_mut() else {
             return;
         };
         for &a in addrs {
             m.set_owner(a, master);
         }
-        self.reconcile_checkers(config);
-        self.flush(config, env);
+        self.reconcile_checkers();
+        self.flush(env);
     }
 
     /// A reload: the manager keeps what did not change; every checker restarts with the new
-    /// numbering (a round of an old one is never applied to a new one: new channel).
+    /// numbering (a round of an old one is never applied to a new one: new channel). A new
+    /// configuration [`validate`] refuses leaves the services as they were.
     pub async fn reload(
         &mut self,
         config: &Config,
@@ -234,19 +218,23 @@ impl Lvs {
         datapath: &'static str,
         env: Env<'_>,
     ) {
+        if let Err(e) = validate(config, plan, datapath).await {
+            error!("reload: virtual_server: {e:#}; the virtual servers stay as they were");
+            return;
+        }
         self.stop_checkers();
         let (tx, rx) = unbounded_channel();
         (self.checks_tx, self.checks_rx) = (tx, rx);
         let Some(m) = self.manager.as_mut() else {
             // No services before: a plain start.
             if let Err(e) = self.start(config, plan, datapath).await {
-                warn!("reload: virtual_server: {e:#}");
+                error!("reload: virtual_server: {e:#}");
             }
-            self.flush(config, env);
+            self.flush(env);
             return;
         };
         if let Err(e) = m.reload(&config.lvs) {
-            warn!("reload: virtual_server: {e:#}");
+            error!("reload: virtual_server: {e:#}");
         }
         if let Some(w) = self.watch.take() {
             w.abort();
@@ -255,20 +243,21 @@ impl Lvs {
             m.next_hops(),
             self.hops_tx.clone(),
         )));
-        self.reconcile_checkers(config);
-        self.flush(config, env);
+        self.config = Some(Box::new(config.clone()));
+        self.reconcile_checkers();
+        self.flush(env);
     }
 
     /// A clean stop: checkers stopped, down scripts as keepalived (`omega`), the services out
     /// of the maps.
-    pub fn stop(&mut self, config: &Config, env: Env<'_>) {
+    pub fn stop(&mut self, env: Env<'_>) {
         self.stop_checkers();
         if let Some(w) = self.watch.take() {
             w.abort();
         }
         if let Some(m) = self.manager.as_mut() {
             m.stop();
-            self.flush(config, env);
+            self.flush(env);
         }
     }
 
@@ -279,8 +268,10 @@ impl Lvs {
     }
 
     /// Starts the checkers the manager wants and stops the others.
-    fn reconcile_checkers(&mut self, config: &Config) {
-        let Some(m) = &self.manager else { return };
+    fn reconcile_checkers(&mut self) {
+        let (Some(m), Some(config)) = (&self.manager, &self.config) else {
+            return;
+        };
         let wanted = m.wanted_checks();
         self.running.retain(|id, task| {
             let keep = wanted.contains(id);
@@ -298,7 +289,7 @@ impl Lvs {
     }
 
     /// Runs what the manager asked for and writes the maps.
-    fn flush(&mut self, _config: &Config, env: Env<'_>) {
+    fn flush(&mut self, env: Env<'_>) {
         let Some(m) = self.manager.as_mut() else {
             return;
         };
@@ -330,6 +321,51 @@ impl Lvs {
             })
             .collect()
     }
+}
+
+/// What start and reload refuse, before anything changes: a virtual_server on the socket
+/// datapath, on an address no instance holds, more than the maps hold, a DR real server that
+/// is not on-link.
+async fn validate(config: &Config, plan: &Plan, datapath: &'static str) -> Result<()> {
+    let services = &config.lvs.virtual_servers;
+    if services.is_empty() {
+        return Ok(());
+    }
+    if datapath != "xdp" {
+        bail!(
+            "virtual_server needs the XDP datapath (the load balancer is an XDP program), and \
+             this agent runs the socket datapath: start with --datapath xdp, or remove the \
+             virtual_server blocks"
+        );
+    }
+    for vs in services {
+        if vip_interface(plan, vs.addr.ip()).is_none() {
+            bail!(
+                "{}: virtual_server {}: no vrrp_instance has {} as a virtual_ipaddress; the load \
+                 balancer serves only addresses this node is master of",
+                vs.at,
+                vs.addr,
+                vs.addr.ip()
+            );
+        }
+    }
+    let reals: usize = services
+        .iter()
+        .map(|vs| vs.real_servers.len() + usize::from(vs.sorry_server.is_some()))
+        .sum();
+    if services.len() > LB_SERVICES as usize || reals > LB_REALS as usize {
+        bail!(
+            "{} virtual servers with {reals} real servers: the load balancer holds at most \
+             {LB_SERVICES} and {LB_REALS}",
+            services.len()
+        );
+    }
+    let netlink = crate::net::Netlink::new()?;
+    for (addr, kind) in LvsManager::new(&config.lvs)?.next_hops() {
+        let route = neigh::route_to(&netlink, addr).await?;
+        neigh::check_kind(addr, kind, &route)?;
+    }
+    Ok(())
 }
 
 /// What writing and running need from the runtime.
@@ -439,6 +475,7 @@ mod tests {
             })
         }));
         lvs.manager = Some(LvsManager::new(&c.lvs).unwrap());
+        lvs.config = Some(Box::new(c.clone()));
         (lvs, started)
     }
 
@@ -447,7 +484,7 @@ mod tests {
     async fn checkers_run_and_their_rounds_reach_the_manager() {
         let c = config(false);
         let (mut lvs, started) = component(&c);
-        lvs.reconcile_checkers(&c);
+        lvs.reconcile_checkers();
         assert_eq!(started.borrow().len(), 2);
         let Input::Check(ev) = lvs.next().await else {
             panic!("a checker round")
@@ -455,7 +492,7 @@ mod tests {
         let m = lvs.manager.as_mut().unwrap();
         m.on_check(&ev);
         assert!(!m.services()[0].reals[0].healthy);
-        lvs.reconcile_checkers(&c);
+        lvs.reconcile_checkers();
         assert_eq!(started.borrow().len(), 2, "nothing started twice");
     }
 
@@ -465,15 +502,15 @@ mod tests {
     async fn ha_suspend_starts_and_stops_the_checkers_with_mastership() {
         let c = config(true);
         let (mut lvs, started) = component(&c);
-        lvs.reconcile_checkers(&c);
+        lvs.reconcile_checkers();
         assert!(started.borrow().is_empty() && lvs.running.is_empty());
         let vip: IpAddr = "10.0.0.100".parse().unwrap();
         lvs.manager.as_mut().unwrap().set_owner(vip, true);
-        lvs.reconcile_checkers(&c);
+        lvs.reconcile_checkers();
         assert_eq!(lvs.running.len(), 2);
         let tasks: Vec<_> = lvs.running.values().map(|t| t.abort_handle()).collect();
         lvs.manager.as_mut().unwrap().set_owner(vip, false);
-        lvs.reconcile_checkers(&c);
+        lvs.reconcile_checkers();
         assert!(lvs.running.is_empty());
         tokio::task::yield_now().await;
         assert!(
