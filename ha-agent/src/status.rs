@@ -81,4 +81,58 @@ pub struct Status {
     /// XDP peer events lost to a full ring buffer, by interface (each loss is resynchronised
     /// from the peer records).
     pub events_lost: BTreeMap<String, u64>,
+    /// The `virtual_server`s (empty without any).
+    pub virtual_servers: Vec<VirtualServerStatus>,
+}
+
+/// One `virtual_server` as `ha-agent status` shows it (and the JSON's `virtual_servers`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VirtualServerStatus {
+    pub address: std::net::SocketAddr,
+    /// `TCP` or `UDP`.
+    pub protocol: String,
+    /// `lb_algo`: `rr`, `wrr`, `lc`, `wlc`, `sh`, `mh`.
+    pub algo: String,
+    /// `lb_kind`: `DR` or `TUN`.
+    pub kind: String,
+    pub quorum_up: bool,
+    /// The sorry server takes every new flow (below quorum).
+    pub sorry_active: bool,
+    pub sorry_server: Option<std::net::SocketAddr>,
+    /// `ha_suspend` and this node is not master of the address: checkers stopped.
+    pub suspended: bool,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+    pub reals: Vec<RealServerStatus>,
+}
+
+/// One real server of a virtual server.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RealServerStatus {
+    pub address: std::net::SocketAddr,
+    /// `DR` or `TUN` (`ipvsadm`'s Route, Tunnel).
+    pub kind: String,
+    /// `up`, `down`, `inhibited` (down, kept with weight 0), `no neighbour` (up, next hop not
+    /// resolved: not placed).
+    pub health: String,
+    /// The weight new flows see now (0 when down or inhibited).
+    pub weight: u32,
+    pub configured_weight: u32,
+    pub checkers: Vec<CheckerStatus>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+}
+
+/// One health checker's last round.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckerStatus {
+    /// `TCP_CHECK`, `HTTP_GET`, …
+    pub kind: String,
+    pub up: bool,
+    /// `up`, `up weight N`, or why it failed; None before the first round.
+    pub last: Option<String>,
+    pub latency_seconds: Option<f64>,
+    pub failures: u64,
 }

@@ -25,6 +25,11 @@
 //! | `ha_agent_wakeups_total` | counter | event-loop wake-ups (adverts, timers, trackers, signals) |
 //! | `ha_agent_claims_dropped_total` | counter | ARP/NA claims of our VIPs the kernel dropped unread (a flood) |
 //! | `ha_agent_xdp_events_lost_total{interface}` | counter | XDP peer events lost to a full ring buffer, each resynchronised from the peer records (xdp datapath only) |
+//! | `ha_agent_lvs_quorum_up{service}`, `ha_agent_lvs_sorry_server_active{service}` | gauge | a virtual server (`service="TCP 10.0.0.100:80"`) has quorum; its sorry server takes every new flow |
+//! | `ha_agent_lvs_service_{packets,bytes,new_flows}_total{service}` | counter | forwarded by the XDP load balancer for the service |
+//! | `ha_agent_lvs_real_up{service,real}`, `ha_agent_lvs_real_weight{service,real}` | gauge | the real server's checkers all succeed; the weight new flows see |
+//! | `ha_agent_lvs_real_{packets,bytes,new_flows}_total{service,real}` | counter | forwarded to the real server |
+//! | `ha_agent_lvs_checker_up`, `_latency_seconds`, `_failures_total{service,real,checker,index}` | gauge, gauge, counter | each health checker's last round |
 //! | `ha_agent_metrics_connections_refused_total` | counter | scrapes closed at once: [`MAX_CONNECTIONS`] were being served |
 //!
 //! At most [`MAX_CONNECTIONS`] connections are served at a time; more are closed as soon as
@@ -356,5 +361,130 @@ pub fn render(r: &Report) -> String {
                 .collect(),
         );
     }
+    if !r.virtual_servers.is_empty() {
+        render_lvs(r, &mut family);
+    }
     out
+}
+
+/// `service="TCP 10.0.0.100:80"`, as `ipvsadm` names a service.
+fn service_label(vs: &crate::status::VirtualServerStatus) -> String {
+    format!("service=\"{} {}\"", vs.protocol, vs.address)
+}
+
+/// Writes one metric family: name, type, help, (labels, value) samples.
+type Family<'a> = dyn FnMut(&str, &str, &str, Vec<(String, String)>) + 'a;
+
+/// The `ha_agent_lvs_*` series: per service and per real server.
+fn render_lvs(r: &Report, family: &mut Family<'_>) {
+    let vss = &r.virtual_servers;
+    let per_vs = |f: &dyn Fn(&crate::status::VirtualServerStatus) -> String| {
+        vss.iter().map(|v| (service_label(v), f(v))).collect()
+    };
+    let per_rs = |f: &dyn Fn(&crate::status::RealServerStatus) -> String| {
+        vss.iter()
+            .flat_map(|v| {
+                v.reals.iter().map(move |rs| {
+                    let labels = format!("{},real=\"{}\"", service_label(v), rs.address);
+                    (labels, f(rs))
+                })
+            })
+            .collect()
+    };
+    let b = |x: bool| u8::from(x).to_string();
+    family(
+        "ha_agent_lvs_quorum_up",
+        "gauge",
+        "1 while the virtual server has quorum.",
+        per_vs(&|v| b(v.quorum_up)),
+    );
+    family(
+        "ha_agent_lvs_sorry_server_active",
+        "gauge",
+        "1 while the sorry server takes every new flow.",
+        per_vs(&|v| b(v.sorry_active)),
+    );
+    family(
+        "ha_agent_lvs_service_packets_total",
+        "counter",
+        "Packets the load balancer forwarded for the service.",
+        per_vs(&|v| v.packets.to_string()),
+    );
+    family(
+        "ha_agent_lvs_service_bytes_total",
+        "counter",
+        "Bytes the load balancer forwarded for the service.",
+        per_vs(&|v| v.bytes.to_string()),
+    );
+    family(
+        "ha_agent_lvs_service_new_flows_total",
+        "counter",
+        "Flows the load balancer placed for the service.",
+        per_vs(&|v| v.new_flows.to_string()),
+    );
+    family(
+        "ha_agent_lvs_real_up",
+        "gauge",
+        "1 while every checker of the real server succeeds.",
+        per_rs(&|rs| b(rs.health == "up" || rs.health == "no neighbour")),
+    );
+    family(
+        "ha_agent_lvs_real_weight",
+        "gauge",
+        "The weight new flows see now (0: down, inhibited or not placed).",
+        per_rs(&|rs| rs.weight.to_string()),
+    );
+    family(
+        "ha_agent_lvs_real_packets_total",
+        "counter",
+        "Packets forwarded to the real server.",
+        per_rs(&|rs| rs.packets.to_string()),
+    );
+    family(
+        "ha_agent_lvs_real_bytes_total",
+        "counter",
+        "Bytes forwarded to the real server.",
+        per_rs(&|rs| rs.bytes.to_string()),
+    );
+    family(
+        "ha_agent_lvs_real_new_flows_total",
+        "counter",
+        "Flows placed on the real server.",
+        per_rs(&|rs| rs.new_flows.to_string()),
+    );
+    let per_check = |f: &dyn Fn(&crate::status::CheckerStatus) -> Option<String>| {
+        vss.iter()
+            .flat_map(|v| {
+                v.reals.iter().flat_map(move |rs| {
+                    rs.checkers.iter().enumerate().filter_map(move |(n, c)| {
+                        let labels = format!(
+                            "{},real=\"{}\",checker=\"{}\",index=\"{n}\"",
+                            service_label(v),
+                            rs.address,
+                            c.kind
+                        );
+                        f(c).map(|value| (labels, value))
+                    })
+                })
+            })
+            .collect()
+    };
+    family(
+        "ha_agent_lvs_checker_up",
+        "gauge",
+        "1 while the health checker succeeds.",
+        per_check(&|c| Some(b(c.up))),
+    );
+    family(
+        "ha_agent_lvs_checker_latency_seconds",
+        "gauge",
+        "How long the checker's last attempt took.",
+        per_check(&|c| c.latency_seconds.map(|s| format!("{s:.6}"))),
+    );
+    family(
+        "ha_agent_lvs_checker_failures_total",
+        "counter",
+        "Failed rounds of the checker.",
+        per_check(&|c| Some(c.failures.to_string())),
+    );
 }

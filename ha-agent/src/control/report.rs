@@ -51,6 +51,17 @@
 //!   "foreign": [{"interface": "eth0", "vrid": 52, "count": 7}]
 //!                                    // VRRP for other speakers (VRID, group, VLAN or MAC not
 //!                                    // ours): passed to the kernel by XDP, ignored by sockets
+//!   "virtual_servers": [{            // keepalived's virtual_server blocks (absent: none)
+//!     "address": "10.0.0.100:80", "protocol": "TCP" | "UDP", "algo": "wrr", "kind": "DR" | "TUN",
+//!     "quorum_up": true, "sorry_active": false, "sorry_server": "10.0.0.99:80" | null,
+//!     "suspended": false,            // ha_suspend and not master of the address
+//!     "packets": 0, "bytes": 0, "new_flows": 0,
+//!     "reals": [{"address": "10.0.0.11:80", "kind": "DR",
+//!                "health": "up" | "down" | "inhibited" | "no neighbour" | "no route",
+//!                "weight": 1, "configured_weight": 1, "packets": 0, "bytes": 0, "new_flows": 0,
+//!                "checkers": [{"kind": "HTTP_GET", "up": true, "last": "up" | "HTTP status 503",
+//!                              "latency_seconds": 0.002, "failures": 0}]}]
+//!   }]
 //! }
 //! ```
 //!
@@ -86,6 +97,8 @@ pub struct Report {
     pub events_lost: BTreeMap<String, u64>,
     #[serde(default)]
     pub foreign: Vec<ForeignReport>,
+    #[serde(default)]
+    pub virtual_servers: Vec<crate::status::VirtualServerStatus>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +244,7 @@ impl Report {
                     count,
                 })
                 .collect(),
+            virtual_servers: status.virtual_servers.clone(),
         }
     }
 
@@ -499,7 +513,88 @@ pub fn render_table(r: &Report) -> String {
             .collect();
         out.push_str(&table(&rows));
     }
+    if !r.virtual_servers.is_empty() {
+        out.push('\n');
+        out.push_str(&render_ipvsadm(&r.virtual_servers));
+    }
     out
+}
+
+/// The virtual servers as `ipvsadm -Ln` shows them, with each real server's health and the
+/// load balancer's counters (ActiveConn/InActConn: XDP keeps no connection states; flows).
+pub fn render_ipvsadm(vss: &[crate::status::VirtualServerStatus]) -> String {
+    let mut rows = vec![
+        [
+            "Prot LocalAddress:Port",
+            "Scheduler Flags",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "  -> RemoteAddress:Port",
+            "Forward",
+            "Weight",
+            "Health",
+            "Flows",
+            "Packets",
+            "Bytes",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let forward = |k: &str| if k == "TUN" { "Tunnel" } else { "Route" }.to_owned();
+    for vs in vss {
+        let mut flags = Vec::new();
+        if !vs.quorum_up {
+            flags.push("quorum down".to_owned());
+        }
+        if vs.sorry_active {
+            flags.push("sorry server".to_owned());
+        }
+        if vs.suspended {
+            flags.push("suspended".to_owned());
+        }
+        rows.push(vec![
+            format!("{:<4} {}", vs.protocol, vs.address),
+            format!("{} {}", vs.algo, flags.join(", "))
+                .trim_end()
+                .to_owned(),
+            String::new(),
+            String::new(),
+            vs.new_flows.to_string(),
+            vs.packets.to_string(),
+            vs.bytes.to_string(),
+        ]);
+        for rs in &vs.reals {
+            rows.push(vec![
+                format!("  -> {}", rs.address),
+                forward(&rs.kind),
+                rs.weight.to_string(),
+                rs.health.clone(),
+                rs.new_flows.to_string(),
+                rs.packets.to_string(),
+                rs.bytes.to_string(),
+            ]);
+        }
+        if let Some(sorry) = vs.sorry_server {
+            let weight = if vs.sorry_active { "1" } else { "0" };
+            rows.push(vec![
+                format!("  -> {sorry}"),
+                forward(&vs.kind),
+                weight.into(),
+                "sorry".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    table(&rows)
 }
 
 /// SIGUSR1's data dump (keepalived's `/tmp/keepalived.data`): the state of every instance.

@@ -101,6 +101,7 @@ fn status(datapath: &'static str) -> (Status, Instant) {
         } else {
             BTreeMap::new()
         },
+        virtual_servers: Vec::new(),
     };
     (status, now)
 }
@@ -600,4 +601,86 @@ fn the_data_dump_and_json_name_the_use_vmac_interface() {
     let back = Report::from_json(&json).unwrap();
     assert_eq!(back.instances[0].vmac.as_deref(), Some("vrrp.51"));
     assert_eq!(back.instances[1].vmac, None);
+}
+
+fn lvs_status() -> Vec<crate::status::VirtualServerStatus> {
+    use crate::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
+    let real = |addr: &str, health: &str, weight: u32| RealServerStatus {
+        address: addr.parse().unwrap(),
+        kind: "DR".into(),
+        health: health.into(),
+        weight,
+        configured_weight: 1,
+        checkers: vec![CheckerStatus {
+            kind: "HTTP_GET".into(),
+            up: health == "up",
+            last: Some(
+                if health == "up" {
+                    "up"
+                } else {
+                    "HTTP status 503"
+                }
+                .into(),
+            ),
+            latency_seconds: Some(0.002),
+            failures: 3,
+        }],
+        packets: 10,
+        bytes: 1500,
+        new_flows: 2,
+    };
+    vec![VirtualServerStatus {
+        address: "10.0.0.100:80".parse().unwrap(),
+        protocol: "TCP".into(),
+        algo: "wrr".into(),
+        kind: "DR".into(),
+        quorum_up: true,
+        sorry_active: false,
+        sorry_server: Some("10.0.0.99:80".parse().unwrap()),
+        suspended: false,
+        packets: 20,
+        bytes: 3000,
+        new_flows: 4,
+        reals: vec![
+            real("10.0.0.11:80", "up", 1),
+            real("10.0.0.12:80", "down", 0),
+        ],
+    }]
+}
+
+/// Virtual servers: in the JSON (and back), as `ipvsadm -Ln` in the table, and as
+/// `ha_agent_lvs_*` series labelled as ipvsadm names services.
+#[test]
+fn virtual_servers_show_in_json_table_and_metrics() {
+    let (mut status, now) = status("xdp");
+    status.virtual_servers = lvs_status();
+    let report = Report::new(&status, now, SystemTime::now());
+    let json = serde_json::to_string(&report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["virtual_servers"][0]["address"], "10.0.0.100:80");
+    assert_eq!(v["virtual_servers"][0]["reals"][1]["health"], "down");
+    assert_eq!(Report::from_json(&json).unwrap(), report);
+    let table = super::report::render_table(&report);
+    assert!(table.contains("Prot LocalAddress:Port"), "{table}");
+    let line = table
+        .lines()
+        .find(|l| l.contains("-> 10.0.0.12:80"))
+        .unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[2..5], ["Route", "0", "down"], "{line}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("TCP  10.0.0.100:80") && l.contains("wrr"))
+    );
+    let text = metrics::render(&report);
+    for line in [
+        r#"ha_agent_lvs_quorum_up{service="TCP 10.0.0.100:80"} 1"#,
+        r#"ha_agent_lvs_real_up{service="TCP 10.0.0.100:80",real="10.0.0.12:80"} 0"#,
+        r#"ha_agent_lvs_real_weight{service="TCP 10.0.0.100:80",real="10.0.0.11:80"} 1"#,
+        r#"ha_agent_lvs_real_packets_total{service="TCP 10.0.0.100:80",real="10.0.0.11:80"} 10"#,
+        r#"ha_agent_lvs_checker_failures_total{service="TCP 10.0.0.100:80",real="10.0.0.12:80",checker="HTTP_GET",index="0"} 3"#,
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
 }

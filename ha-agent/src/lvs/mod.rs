@@ -10,6 +10,10 @@
 //! - the datapath side is `datapath/xdp/lb.rs` (maps of `xdp_lb`).
 
 pub mod check;
+pub mod maglev;
+pub mod manager;
+pub mod neigh;
+pub mod status;
 
 use std::time::{Duration, Instant};
 

@@ -48,6 +48,7 @@ pub(super) struct Totals {
     pub foreign: BTreeMap<(String, u8), u64>,
     pub claims_dropped: u64,
     pub events_lost: BTreeMap<String, u64>,
+    pub virtual_servers: Vec<crate::status::VirtualServerStatus>,
 }
 
 pub(super) struct Board {
@@ -81,6 +82,7 @@ impl Board {
                     wakeups: 0,
                     claims_dropped: 0,
                     events_lost: BTreeMap::new(),
+                    virtual_servers: Vec::new(),
                 })
                 .0
             }
@@ -209,6 +211,7 @@ impl Board {
             wakeups: self.wakeups,
             claims_dropped: totals.claims_dropped,
             events_lost: totals.events_lost,
+            virtual_servers: totals.virtual_servers,
         });
     }
 }

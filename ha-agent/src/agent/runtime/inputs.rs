@@ -190,6 +190,7 @@ impl Runtime {
             foreign: self.intake.foreign.borrow().clone(),
             claims_dropped: self.intake.claims_dropped.get(),
             events_lost: self.datapaths.events_lost.clone(),
+            virtual_servers: self.lvs.status(&mut self.datapaths, &self.plan),
         };
         let live: Vec<Live> = (0..self.nodes.len())
             .map(|i| {
@@ -521,5 +522,75 @@ impl Runtime {
             let line = fifo::line(Subject::Instance, &ip.name, what, priority);
             self.fifos.write(&line);
         }
+    }
+}
+
+/// The `virtual_server` component's parts of the runtime, borrowed apart.
+macro_rules! lvs_parts {
+    ($rt:expr) => {{
+        let Runtime {
+            lvs,
+            datapaths,
+            plan,
+            notify_users,
+            run_as,
+            ..
+        } = $rt;
+        let env = super::lvs::Env {
+            datapaths,
+            plan,
+            users: notify_users,
+            run_as: *run_as,
+        };
+        (lvs, env)
+    }};
+}
+
+/// The `virtual_server` component's inputs (`lvs.rs`).
+impl Runtime {
+    /// Sets the services up (after the datapath is attached, before the instances start).
+    pub(super) async fn start_lvs(&mut self) -> anyhow::Result<()> {
+        let label = self.datapaths.label();
+        self.lvs.start(&self.config, &self.plan, label).await?;
+        let (lvs, env) = lvs_parts!(self);
+        lvs.set_owner(&[], false, env);
+        Ok(())
+    }
+
+    pub(super) fn on_lvs(&mut self, input: super::lvs::Input) {
+        let (lvs, env) = lvs_parts!(self);
+        lvs.on_input(input, env);
+        self.board.touch();
+    }
+
+    /// Instance `i` became (left) MASTER: its VIPs' services (`ha_suspend`).
+    pub(super) fn lvs_owner(&mut self, i: usize, master: bool) {
+        let addrs: Vec<std::net::IpAddr> = self.plan.instances[i]
+            .vips
+            .iter()
+            .map(|v| v.vip.addr)
+            .collect();
+        let (lvs, env) = lvs_parts!(self);
+        lvs.set_owner(&addrs, master, env);
+    }
+
+    /// After a reload: the manager keeps what stays; the masters of service addresses again.
+    pub(super) async fn reload_lvs(&mut self) {
+        let label = self.datapaths.label();
+        let masters: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.is_master(i))
+            .collect();
+        let config = &self.config;
+        let (lvs, env) = lvs_parts!(self);
+        let plan = env.plan;
+        lvs.reload(config, plan, label, env).await;
+        for i in masters {
+            self.lvs_owner(i, true);
+        }
+    }
+
+    pub(super) fn stop_lvs(&mut self) {
+        let (lvs, env) = lvs_parts!(self);
+        lvs.stop(env);
     }
 }

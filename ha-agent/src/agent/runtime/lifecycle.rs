@@ -123,6 +123,7 @@ impl Runtime {
             scripts,
             config_file: config_file.to_owned(),
             rewiring: None,
+            lvs: Default::default(),
         })
     }
 
@@ -439,6 +440,8 @@ impl Runtime {
             error!("reload: {e:#}");
         }
         new.start_io(io);
+        new.lvs = std::mem::take(&mut self.lvs);
+        new.reload_lvs().await;
         new.fifos = std::mem::take(&mut self.fifos);
         new.open_fifos().await;
         drop(self);

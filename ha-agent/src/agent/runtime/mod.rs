@@ -14,6 +14,7 @@
 //! - [`garp`]: gratuitous ARP/NA schedules and the reassertion rate limit;
 //! - [`claims`]: other hosts claiming our VIPs;
 //! - [`board`]: the published status and its counters;
+//! - [`lvs`]: the `virtual_server`s: their manager, health checkers and load balancer maps;
 //! - [`reload`]: which units a reload keeps;
 //! - trackers: [`crate::track::Trackers`].
 //!
@@ -30,6 +31,7 @@ mod igmp;
 mod inputs;
 mod intake;
 mod lifecycle;
+mod lvs;
 mod reload;
 mod start_stop;
 mod statics;
@@ -118,6 +120,8 @@ struct Runtime {
     /// to it, and are retried at its link and address changes until one works (it needs its
     /// addresses first).
     rewiring: Option<(String, u32)>,
+    /// The `virtual_server`s (empty without any).
+    lvs: lvs::Lvs,
 }
 
 pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
@@ -185,6 +189,8 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         statics::Statics::new(crate::net::Netlink::new().context("opening rtnetlink")?);
     statics.apply(&rt.plan, &rt.facts).await;
     rt.attach(HashMap::new())?;
+    // Before any instance may become master: a service is in the maps when its VIP comes.
+    rt.start_lvs().await?;
     let io = rt.open_io()?;
     rt.start_io(io);
     rt.open_fifos().await;
@@ -244,6 +250,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
                 rt.on_track_files().await
             }
             Some(readings) = inbox.processes.recv() => rt.on_track_processes(&readings).await,
+            input = rt.lvs.next() => rt.on_lvs(input),
             _ = counters.tick() => {
                 rt.refresh_counters();
                 rt.resync_lost_events().await;
@@ -278,6 +285,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
     }
     control.stopping();
     let resigned = rt.shutdown().await;
+    rt.stop_lvs();
     // The XDP/TC detach below takes the kernel's RTNL lock (and, on veth, waits for an RCU
     // grace period under it): done at once, it delays a peer on the same kernel adding the
     // VIPs we just gave up. Wait for the new master first; a second signal stops the wait.
@@ -447,6 +455,9 @@ impl Runtime {
 
     /// A transition: counted, logged with its reason, and the notify scripts run.
     fn notify(&mut self, i: usize, from: State, to: State, cause: Cause) {
+        if from == State::Master || to == State::Master {
+            self.lvs_owner(i, to == State::Master);
+        }
         let now = Instant::now();
         self.board.transition(i, to, now, self.intake.heard(i).last);
         let ip = &self.plan.instances[i];
