@@ -80,6 +80,8 @@ pub(super) struct Datapaths {
     /// The interfaces to attach: the instances' (XDP and fence), then those that only carry VIPs
     /// of instances running elsewhere (fence only), each with the VIPs its fence holds.
     interfaces: Vec<(String, bool, Vec<IpAddr>)>,
+    /// The interfaces whose XDP datapath carries the load balancer (`virtual_server`s).
+    balanced: Vec<String>,
     /// The VRRP groups joined on the interfaces XDP reads (left when dropped).
     memberships: Vec<Membership>,
     /// Fence drops and `EVENTS_LOST` by interface, as last read.
@@ -110,11 +112,14 @@ fn heartbeat_timeout(ip: &InstancePlan) -> Duration {
 
 impl Datapaths {
     /// The datapaths of `plan`, nothing attached yet. `previous` supplies the counters on reload.
+    /// `balanced`: the interfaces whose XDP datapath carries the load balancer (a
+    /// `virtual_server`'s address is a VIP there).
     pub fn new(
         options: Options,
         plan: &Plan,
         facts: &HashMap<String, IfFacts>,
         previous: Option<&Datapaths>,
+        balanced: Vec<String>,
     ) -> Datapaths {
         let own = |pv| is_own_address(plan, facts, pv);
         let told = plan
@@ -168,6 +173,7 @@ impl Datapaths {
             xdp: HashMap::new(),
             told,
             interfaces,
+            balanced,
             memberships: Vec::new(),
             fence_drops: previous.map(|p| p.fence_drops.clone()).unwrap_or_default(),
             events_lost: previous.map(|p| p.events_lost.clone()).unwrap_or_default(),
@@ -241,7 +247,16 @@ impl Datapaths {
         let mut attached: HashMap<String, XdpDatapath> = HashMap::new();
         let mut failure = None;
         for (name, fence_only, vips) in self.interfaces.clone() {
+            let balanced = !fence_only && self.balanced.contains(&name);
             let opened = match existing.remove(&name) {
+                // Its load balancer's tables are one entry each: a reload that brings the
+                // interface's first virtual_server replaces its programs (a restart's path:
+                // every VIP fenced until its state is written again below).
+                Some(dp) if balanced && !dp.load_balancer() => {
+                    info!("{name}: the first virtual_server here: XDP/TC programs replaced");
+                    drop(dp);
+                    self.open(&name, fence_only, &vips)
+                }
                 Some(dp) => Ok(dp),
                 None => self.open(&name, fence_only, &vips),
             };
@@ -340,8 +355,8 @@ impl Datapaths {
                 persist: true,
                 fence_only,
                 fence: vips.to_vec(),
-                // Issue 16's wiring: true where a virtual_server's VIP lives.
-                load_balancer: false,
+                // Its tables cost ~60 MB of kernel memory: only where a virtual_server is.
+                load_balancer: !fence_only && self.balanced.iter().any(|b| b == name),
             },
         )?;
         let what = if fence_only {
@@ -424,6 +439,18 @@ impl Datapaths {
     }
 
     /// Instance `i`'s slot in the maps of its interface, when XDP runs there.
+    /// The load balancer of `name` (its `xdp_lb` loaded on first use); None without an XDP
+    /// datapath there or when it cannot load (said in the log).
+    pub fn lb(&mut self, name: &str) -> Option<&mut xdp::XdpLb> {
+        match self.xdp.get_mut(name)?.lb() {
+            Ok(lb) => Some(lb),
+            Err(e) => {
+                error!("virtual_server: {e:#}");
+                None
+            }
+        }
+    }
+
     pub fn slot(&self, i: usize) -> Option<u32> {
         let t = self.told.get(i)?;
         self.xdp.contains_key(&t.interface).then_some(t.slot)

@@ -583,6 +583,8 @@ impl Runtime {
         let config = &self.config;
         let (lvs, env) = lvs_parts!(self);
         let plan = env.plan;
+        // The datapaths were attached again (some maybe afresh): everything is written again.
+        lvs.datapath_replaced();
         lvs.reload(config, plan, label, env).await;
         for i in masters {
             self.lvs_owner(i, true);

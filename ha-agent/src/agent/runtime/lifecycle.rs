@@ -100,7 +100,13 @@ impl Runtime {
         let generation = previous.map_or(0, |p| p.intake.generation() + 1);
         Ok(Runtime {
             trackers: Trackers::new(running, &config.scripts),
-            datapaths: Datapaths::new(datapath, &plan, &facts, previous.map(|p| &p.datapaths)),
+            datapaths: Datapaths::new(
+                datapath,
+                &plan,
+                &facts,
+                previous.map(|p| &p.datapaths),
+                super::lvs::balanced_interfaces(&config, &plan),
+            ),
             vips: Vips::new(netlink, n),
             adverts: Adverts::new(n),
             garp: Garp::new(n),

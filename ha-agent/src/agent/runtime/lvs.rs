@@ -33,9 +33,8 @@ use crate::{
     track::script::RunAs,
 };
 
-/// Starts the checker `id` of `config`; its rounds go to `tx`. The checkers' part provides
-/// `crate::lvs::check::spawn`; until it is plugged in ([`Lvs::new`]), no checker runs and every
-/// real server keeps its initial state.
+/// Starts the checker `id` of `config`; its rounds go to `tx`: `crate::lvs::check::spawn`,
+/// which [`Lvs::start`] plugs in unless a test set its own.
 pub(crate) type Spawner =
     Box<dyn Fn(CheckId, &Config, UnboundedSender<CheckEvent>) -> JoinHandle<()>>;
 
@@ -79,16 +78,14 @@ impl Default for Lvs {
     }
 }
 
-/// THE MERGE POINT (lead: connect the XDP part here): the load balancer of `interface`, i.e.
-/// `datapaths`' `XdpDatapath` for it and its `lb()` (`XdpDatapath::lb(&mut self) ->
-/// anyhow::Result<&mut XdpLb>`, `XdpLb: LbDatapath`). None until then: the manager keeps its
-/// state and writes everything once a datapath is there.
+/// The load balancer of `interface`: its XDP datapath's `xdp_lb` maps (loaded on first use).
 fn lb_datapath<'a>(
     datapaths: &'a mut Datapaths,
     interface: &str,
 ) -> Option<&'a mut dyn LbDatapath> {
-    let _ = (datapaths, interface);
-    None
+    datapaths
+        .lb(interface)
+        .map(|lb| lb as &mut dyn LbDatapath)
 }
 
 /// Each service address's datapath: the interface of the instance that holds it as a VIP.
@@ -108,6 +105,20 @@ impl LbTargets for Targets<'_> {
     }
 }
 
+/// The interfaces whose XDP datapath must carry the load balancer: those of the instances
+/// holding a `virtual_server`'s address.
+pub(super) fn balanced_interfaces(config: &Config, plan: &Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for vs in &config.lvs.virtual_servers {
+        if let Some(name) = vip_interface(plan, vs.addr.ip())
+            && !out.iter().any(|n| n == name)
+        {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}
+
 /// The interface of the instance whose VIP is `addr`.
 pub(super) fn vip_interface(plan: &Plan, addr: IpAddr) -> Option<&str> {
     let ip = plan
@@ -118,21 +129,15 @@ pub(super) fn vip_interface(plan: &Plan, addr: IpAddr) -> Option<&str> {
 }
 
 impl Lvs {
-    /// Plugs in the checkers (the lead: `Box::new(crate::lvs::check::spawn)`).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the checkers' part plugs its spawner in at the merge"
-        )
-    )]
+    /// Replaces the checkers (tests); [`Lvs::start`] plugs in `crate::lvs::check::spawn`
+    /// otherwise.
+    #[cfg_attr(not(test), expect(dead_code, reason = "tests drive fake checkers"))]
     pub fn set_spawner(&mut self, spawner: Spawner) {
         self.spawner = Some(spawner);
     }
 
-    /// The datapath was attached afresh (new, empty maps): everything is written again at the
-    /// next event (the lead: call it where the XDP part re-creates the balancer's maps).
-    #[expect(dead_code, reason = "the XDP part's attach calls it at the merge")]
+    /// The datapath was attached again (a reload; maybe new, empty maps): everything is
+    /// written again at the next event.
     pub fn datapath_replaced(&mut self) {
         if let Some(m) = self.manager.as_mut() {
             m.forget_written();
@@ -150,6 +155,9 @@ impl Lvs {
         datapath: &'static str,
     ) -> Result<()> {
         validate(config, plan, datapath).await?;
+        if self.spawner.is_none() {
+            self.spawner = Some(Box::new(crate::lvs::check::spawn));
+        }
         let services = &config.lvs.virtual_servers;
         if services.is_empty() {
             return Ok(());

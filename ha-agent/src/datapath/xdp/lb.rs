@@ -63,6 +63,12 @@ impl XdpDatapath {
     /// The load balancer of this interface: on first use, empties what a predecessor left in
     /// `LB_SERVICES`, loads `xdp_lb` and puts it in `LB_PROG` (an interface without virtual
     /// servers never runs it).
+    /// Whether it was opened with the load balancer's tables at full size
+    /// ([`super::XdpOptions::load_balancer`]).
+    pub fn load_balancer(&self) -> bool {
+        self.lb_sized
+    }
+
     pub fn lb(&mut self) -> anyhow::Result<&mut XdpLb> {
         anyhow::ensure!(
             self.lb_sized,
