@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{Builder, TIMER_HZ_DIGITS, US_PER_SEC, secs, source};
 use crate::config::error::Pos;
 use crate::config::keywords::{self, Context};
-use crate::config::lexer::split_command;
+use crate::config::lexer::{split_command, split_words};
 use crate::config::lvs::*;
 use crate::config::model::{NotifyScript, VrrpInstance};
 use crate::config::parser::Stmt;
@@ -72,6 +72,8 @@ struct RawService {
     /// Everything but the address, group and real servers.
     vs: VirtualServer,
     kind: Option<LbKind>,
+    /// An `lb_kind` line was read, even one refused (no second error about the default).
+    kind_seen: bool,
     timers: Timers,
     /// `weight` of the virtual server: the real servers' default.
     weight: u32,
@@ -326,6 +328,7 @@ impl Builder<'_> {
                 real_servers: Vec::new(),
             },
             kind: None,
+            kind_seen: false,
             timers: Timers::default(),
             weight: 1,
             family: None,
@@ -444,6 +447,7 @@ impl Builder<'_> {
                 }
             }
             "lb_kind" | "lvs_method" => {
+                raw.kind_seen = true;
                 if let Some(k) = self.lb_kind(st) {
                     raw.kind = Some(k);
                 }
@@ -807,13 +811,24 @@ impl Builder<'_> {
                     h.urls.push(u);
                 }
             }
+            // lib/notify.c set_script_params_array: the first word, split again (quote a
+            // command with arguments), as notify scripts.
             (CheckKind::Misc(m), "misc_path") => {
                 self.no_block(st);
                 if self.arg(st, 0, "a command").is_some() {
-                    match split_command(st.raw_args()) {
+                    let first = split_words(st.raw_args(), false)
+                        .map(|w| w.into_iter().next().unwrap_or_default());
+                    match first.and_then(|f| split_command(&f)) {
                         Ok(cmd) if !cmd.is_empty() => m.command = cmd,
                         Ok(_) => self.d.error(&st.args[0].pos, "misc_path: empty command"),
                         Err(e) => self.d.error(&st.args[0].pos, format!("misc_path: {e}")),
+                    }
+                    if let Some(w) = st.args.get(1) {
+                        self.d.warn(
+                            &w.pos,
+                            "misc_path: words after the command are ignored, as keepalived \
+                             (quote the whole command)",
+                        );
                     }
                 }
             }
@@ -1249,6 +1264,7 @@ impl Builder<'_> {
             || s.sorry.as_ref().is_some_and(|x| x.kind.is_none());
         let kind = match s.kind {
             Some(k) => k,
+            None if needs_default && s.kind_seen => return None,
             None if needs_default => {
                 self.d.error(
                     &s.pos,

@@ -323,4 +323,6 @@ fn state_name(s: State) -> &'static str {
 }
 
 #[cfg(test)]
+mod lvs_tests;
+#[cfg(test)]
 mod tests;
