@@ -503,7 +503,22 @@ fn checker_text(c: &super::lvs::Checker) -> String {
         ),
         CheckKind::Ping => format!("PING_CHECK {}", c.connect.ip()),
         CheckKind::Udp(_) => format!("UDP_CHECK {}", c.connect),
-        CheckKind::Dns(d) => format!("DNS_CHECK {} type {}", d.name, d.qtype),
+        CheckKind::Dns(d) => {
+            // check_dns.c DNS_TYPE, as written in the file.
+            let t = [
+                (1, "A"),
+                (2, "NS"),
+                (5, "CNAME"),
+                (6, "SOA"),
+                (15, "MX"),
+                (16, "TXT"),
+            ]
+            .iter()
+            .chain(&[(28, "AAAA")])
+            .find(|(n, _)| *n == d.qtype)
+            .map_or_else(|| d.qtype.to_string(), |(_, t)| (*t).to_string());
+            format!("DNS_CHECK {} type {t}", d.name)
+        }
         CheckKind::Smtp { helo_name } => format!("SMTP_CHECK helo {helo_name}"),
         CheckKind::File(f) => match f.weight {
             Some((w, r)) => format!(
