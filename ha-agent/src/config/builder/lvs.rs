@@ -990,7 +990,21 @@ impl Builder<'_> {
                         continue;
                     }
                     match split_command(s.raw_args()) {
-                        Ok(w) if w.len() == 1 => u.regex = Some((w[0].clone(), false)),
+                        Ok(w) if w.len() == 1 => match regex_syntax::Parser::new().parse(&w[0]) {
+                            Ok(_) => u.regex = Some((w[0].clone(), false)),
+                            // The checker matches with the regex crate, not PCRE.
+                            Err(e) => self.d.error(
+                                &s.args[0].pos,
+                                format!(
+                                    "regex: not a regular expression the checker can use: {}",
+                                    e.to_string()
+                                        .lines()
+                                        .last()
+                                        .unwrap_or_default()
+                                        .trim_start_matches("error: ")
+                                ),
+                            ),
+                        },
                         Ok(_) => self
                             .d
                             .error(&s.args[0].pos, "regex: expected one expression (quote it)"),

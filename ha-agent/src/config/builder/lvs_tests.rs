@@ -266,7 +266,8 @@ fn checker_keywords_are_checked_where_keepalived_checks_them() {
         "virtual_server 10.0.0.100 80 {\n protocol TCP\n lb_kind DR\n real_server 10.0.0.11 80 \
          {\n  uthreshold 10\n  FILE_CHECK {\n   track_file nope\n  }\n  MISC_CHECK {\n   \
          connect_timeout 3\n   misc_path /bin/true\n  }\n  HTTP_GET {\n   url {\n    path /\n    \
-         status_code 200-99 700\n    digest abc\n   }\n  }\n  HTTP_GET {\n  }\n }\n}\n",
+         status_code 200-99 700\n    digest abc\n   }\n  }\n  HTTP_GET {\n  }\n  HTTP_GET {\n   url {\n    \
+         path /\n    regex \"(a\"\n   }\n  }\n }\n}\n",
     ));
     assert_eq!(
         e,
@@ -278,6 +279,7 @@ fn checker_keywords_are_checked_where_keepalived_checks_them() {
             "25:24: status_code: \"700\" is not a code or range in 100-599",
             "26:12: digest: \"abc\" is not 32 hexadecimal digits (an MD5)",
             "29:3: HTTP_GET: no url { path … } to check",
+            "34:11: regex: not a regular expression the checker can use: unclosed group",
         ]
     );
 }
