@@ -1070,7 +1070,15 @@ impl Builder<'_> {
             let Some(addrs) = self.group_range(s) else {
                 continue;
             };
-            let Some(pw) = self.arg(s, 0, "a port") else {
+            let Some(pw) = s.args.first() else {
+                self.d.error(
+                    &s.end_pos(),
+                    format!(
+                        "virtual_server_group {name}: {} needs a port (ha-agent balances one \
+                         address and port per service)",
+                        s.kw()
+                    ),
+                );
                 continue;
             };
             let Some(port) = self.port_word("virtual_server_group", pw) else {
@@ -1163,6 +1171,27 @@ impl Builder<'_> {
         let raw = std::mem::take(&mut self.lvs);
         let mut out: Vec<VirtualServer> = Vec::new();
         for s in &raw.services {
+            // check_data.c validate_check_config, once per block (not per group member).
+            let name = match &s.target {
+                Target::Addr(a) => a.to_string(),
+                Target::Group(g, _) => format!("group {g}"),
+            };
+            if s.reals.is_empty() {
+                self.d.warn(
+                    &s.pos,
+                    format!("virtual server {name} has no real servers, ignored (as keepalived)"),
+                );
+                continue;
+            }
+            if !s.protocol_set {
+                self.d.warn(
+                    &s.pos,
+                    format!(
+                        "virtual server {name}: no protocol set, defaulting to UDP as keepalived \
+                         does; write `protocol TCP` for a TCP service"
+                    ),
+                );
+            }
             let members: Vec<(SocketAddr, Option<String>)> = match &s.target {
                 Target::Addr(a) => vec![(*a, None)],
                 Target::Group(name, pos) => match raw.groups.iter().find(|g| &g.name == name) {
@@ -1258,21 +1287,15 @@ impl Builder<'_> {
             );
             return None;
         }
-        if s.reals.is_empty() {
-            self.d.warn(
-                &s.pos,
-                format!("virtual server {addr} has no real servers, ignored (as keepalived)"),
-            );
-            return None;
-        }
-        if !s.protocol_set {
-            self.d.warn(
+        if let Some(p) = vs_prefix_too_long(&s.vs, af) {
+            self.d.error(
                 &s.pos,
                 format!(
-                    "virtual server {addr}: no protocol set, defaulting to UDP as keepalived \
-                     does; write `protocol TCP` for a TCP service"
+                    "virtual_server {addr}: persistence_granularity /{p} is longer than an IPv{af} \
+                     address"
                 ),
             );
+            return None;
         }
         let needs_default = s.reals.iter().any(|r| r.kind.is_none())
             || s.sorry.as_ref().is_some_and(|x| x.kind.is_none());
@@ -1556,6 +1579,11 @@ fn checker_name(k: &CheckKind) -> &'static str {
         CheckKind::Smtp { .. } => "SMTP_CHECK",
         CheckKind::File(_) => "FILE_CHECK",
     }
+}
+
+/// A persistence prefix longer than the service's addresses (a prefix length read for IPv6).
+fn vs_prefix_too_long(vs: &VirtualServer, af: u8) -> Option<u8> {
+    vs.persistence_prefix.filter(|p| af == 4 && *p > 32)
 }
 
 fn to_u128(ip: IpAddr) -> u128 {

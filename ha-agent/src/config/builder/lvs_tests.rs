@@ -365,3 +365,54 @@ fn check_config_lists_the_services_as_ipvsadm() {
         "{out}"
     );
 }
+
+#[test]
+fn group_ranges_masks_and_ipv6_and_one_warning_per_block() {
+    let text = "vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n \
+                10.0.0.0/24\n 10.0.0.1/24\n 10.0.0.2/24\n 10.0.0.3/24\n }\n \
+                virtual_ipaddress_excluded {\n 2001:db8::a\n 2001:db8::b\n }\n}\n\
+                virtual_server_group V4 {\n 10.0.0.0/30 80\n}\n\
+                virtual_server_group V6 {\n 2001:db8::a-b 80\n}\n\
+                virtual_server group V4 {\n lb_kind DR\n real_server 10.0.0.11 80\n}\n\
+                virtual_server group V6 {\n protocol TCP\n lb_kind DR\n real_server 2001:db8::11\n}\n";
+    let l = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<String> = l
+        .config
+        .lvs
+        .virtual_servers
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "10.0.0.0:80",
+            "10.0.0.1:80",
+            "10.0.0.2:80",
+            "10.0.0.3:80",
+            "[2001:db8::a]:80",
+            "[2001:db8::b]:80"
+        ]
+    );
+    assert_eq!(
+        lines(&l.warnings),
+        [
+            "21:1: virtual server group V4: no protocol set, defaulting to UDP as keepalived does; \
+          write `protocol TCP` for a TCP service"
+        ]
+    );
+    let e = errors(
+        "virtual_server_group G {\n 10.0.0.3-2 80\n 10.0.0.0/8 80\n 10.0.0.1/30 80\n 10.0.0.1\n}\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "1:1: virtual_server_group G: no entries",
+            "2:2: virtual_server_group: range end below its start: \"10.0.0.3-2\"",
+            "3:2: virtual_server_group: more than 256 addresses in one entry: \"10.0.0.0/8\"",
+            "4:2: virtual_server_group: address mask bits not empty: \"10.0.0.1/30\"",
+            "5:11: virtual_server_group G: 10.0.0.1 needs a port (ha-agent balances one address \
+             and port per service)",
+        ]
+    );
+}
