@@ -80,6 +80,8 @@ struct RawService {
     family: Option<(u8, Pos)>,
     /// A `protocol` line was read (keepalived's default is UDP, with a warning).
     protocol_set: bool,
+    /// An `lb_algo` line was read (keepalived's default is wlc, with a warning).
+    algo_set: bool,
     sorry: Option<RawSorry>,
     reals: Vec<RawReal>,
 }
@@ -333,6 +335,7 @@ impl Builder<'_> {
             weight: 1,
             family: None,
             protocol_set: false,
+            algo_set: false,
             sorry: None,
             reals: Vec::new(),
         };
@@ -340,6 +343,7 @@ impl Builder<'_> {
         for s in stmts {
             self.vs_keyword(s, &mut raw, &mut sched);
         }
+        raw.algo_set = sched.is_some();
         self.lvs.services.push(raw);
     }
 
@@ -694,8 +698,16 @@ impl Builder<'_> {
         };
         // MISC_CHECK and FILE_CHECK open no connection (check_api.c: no connection options).
         let connects = !matches!(c.kind, CheckKind::Misc(_) | CheckKind::File(_));
+        let file = matches!(c.kind, CheckKind::File(_));
         for s in stmts {
             let kw = s.kw();
+            // check_file.c installs no common checker keywords: a tracked file is not polled.
+            if file {
+                if !self.checker_keyword(s, &mut c) {
+                    self.unknown_in(s, &context, Some(ctx));
+                }
+                continue;
+            }
             if kw != "virtualhost"
                 && kw != "connect_timeout"
                 && self.timer_keyword(s, &mut c.timers)
@@ -772,7 +784,7 @@ impl Builder<'_> {
 
     /// The keywords of one kind of checker; false when `st` is none of them.
     fn checker_keyword(&mut self, st: &Stmt, c: &mut RawChecker) -> bool {
-        if st.kw() == "log_all_failures" {
+        if st.kw() == "log_all_failures" && !matches!(c.kind, CheckKind::File(_)) {
             c.log_all_failures = self.flag(st).unwrap_or(c.log_all_failures);
             return true;
         }
@@ -1189,6 +1201,15 @@ impl Builder<'_> {
                     format!(
                         "virtual server {name}: no protocol set, defaulting to UDP as keepalived \
                          does; write `protocol TCP` for a TCP service"
+                    ),
+                );
+            }
+            if !s.algo_set {
+                self.d.warn(
+                    &s.pos,
+                    format!(
+                        "virtual server {name}: no scheduler set, defaulting to wlc as keepalived \
+                         does"
                     ),
                 );
             }

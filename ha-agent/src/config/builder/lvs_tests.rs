@@ -61,7 +61,9 @@ fn defaults_are_keepalived_s() {
         warnings,
         [
             "10:1: virtual server 10.0.0.100:80: no protocol set, defaulting to UDP as keepalived \
-          does; write `protocol TCP` for a TCP service"
+             does; write `protocol TCP` for a TCP service",
+            "10:1: virtual server 10.0.0.100:80: no scheduler set, defaulting to wlc as \
+             keepalived does",
         ]
     );
     assert_eq!(v.delay_loop, Duration::from_secs(60));
@@ -192,6 +194,8 @@ fn persistence_sorry_server_and_quorum_as_keepalived() {
     assert_eq!(
         warnings,
         [
+            "10:1: virtual server 10.0.0.100:80: no scheduler set, defaulting to wlc as \
+             keepalived does",
             "17:2: virtual server 10.0.0.100:80 and sorry server 10.0.0.50:8080 ports don't \
              match: DR forwards to port 80, as keepalived resets it",
             "19:2: virtual server 10.0.0.100:80 and real server 10.0.0.11:81 ports don't match: \
@@ -200,6 +204,8 @@ fn persistence_sorry_server_and_quorum_as_keepalived() {
              quorum to 2",
             "10:1: virtual server 10.0.0.100:80: hysteresis 9 >= quorum 2; setting hysteresis \
              to 1",
+            "25:1: virtual server [2001:db8::100]:80: no scheduler set, defaulting to wlc as \
+             keepalived does",
         ]
     );
     assert_eq!(vs[1].persistence_prefix, Some(64));
@@ -264,7 +270,7 @@ fn a_service_needs_a_vip_and_one_family_and_is_defined_once() {
 fn checker_keywords_are_checked_where_keepalived_checks_them() {
     let e = errors(&conf(
         "virtual_server 10.0.0.100 80 {\n protocol TCP\n lb_kind DR\n real_server 10.0.0.11 80 \
-         {\n  uthreshold 10\n  FILE_CHECK {\n   track_file nope\n  }\n  MISC_CHECK {\n   \
+         {\n  uthreshold 10\n  FILE_CHECK {\n   track_file nope\n   retry 2\n  }\n  MISC_CHECK {\n   \
          connect_timeout 3\n   misc_path /bin/true\n  }\n  HTTP_GET {\n   url {\n    path /\n    \
          status_code 200-99 700\n    digest abc\n   }\n  }\n  HTTP_GET {\n  }\n  HTTP_GET {\n   url {\n    \
          path /\n    regex \"(a\"\n   }\n  }\n }\n}\n",
@@ -274,12 +280,13 @@ fn checker_keywords_are_checked_where_keepalived_checks_them() {
         [
             "14:3: uthreshold: not supported by ha-agent, and ignoring it would change failover behaviour: connection limits need per-server connection counts, which the XDP balancer does not keep: ignoring them would send the server more than its limit (in real_server 10.0.0.11 at line 13); pass --allow-unsupported to run without it",
             "16:15: FILE_CHECK: track_file nope is not defined (a root `track_file nope { file PATH }` block)",
-            "19:4: unknown keyword \"connect_timeout\" (in MISC_CHECK at line 18)",
-            "25:17: status_code: \"200-99\" is not a code or range in 100-599",
-            "25:24: status_code: \"700\" is not a code or range in 100-599",
-            "26:12: digest: \"abc\" is not 32 hexadecimal digits (an MD5)",
-            "29:3: HTTP_GET: no url { path … } to check",
-            "34:11: regex: not a regular expression the checker can use: unclosed group",
+            "17:4: unknown keyword \"retry\" (in FILE_CHECK at line 15)",
+            "20:4: unknown keyword \"connect_timeout\" (in MISC_CHECK at line 19)",
+            "26:17: status_code: \"200-99\" is not a code or range in 100-599",
+            "26:24: status_code: \"700\" is not a code or range in 100-599",
+            "27:12: digest: \"abc\" is not 32 hexadecimal digits (an MD5)",
+            "30:3: HTTP_GET: no url { path … } to check",
+            "35:11: regex: not a regular expression the checker can use: unclosed group",
         ]
     );
 }
@@ -398,7 +405,9 @@ fn group_ranges_masks_and_ipv6_and_one_warning_per_block() {
         lines(&l.warnings),
         [
             "21:1: virtual server group V4: no protocol set, defaulting to UDP as keepalived does; \
-          write `protocol TCP` for a TCP service"
+             write `protocol TCP` for a TCP service",
+            "21:1: virtual server group V4: no scheduler set, defaulting to wlc as keepalived does",
+            "25:1: virtual server group V6: no scheduler set, defaulting to wlc as keepalived does",
         ]
     );
     let e = errors(
