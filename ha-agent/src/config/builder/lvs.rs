@@ -1444,6 +1444,26 @@ impl Builder<'_> {
         if !ok {
             return None;
         }
+        // check_data.c: a sorry server that is also a real server follows its inhibit setting.
+        if let (Some(sorry), Some(raw)) = (&mut vs.sorry_server, &s.sorry)
+            && let Some(rs) = vs.real_servers.iter().find(|r| r.addr == sorry.addr)
+            && rs.inhibit_on_failure != sorry.inhibit
+        {
+            self.d.warn(
+                &raw.pos,
+                format!(
+                    "virtual server {addr}: real server {} matches sorry server, but inhibit \
+                     setting differs, {} on sorry server",
+                    rs.addr,
+                    if rs.inhibit_on_failure {
+                        "setting"
+                    } else {
+                        "clearing"
+                    }
+                ),
+            );
+            sorry.inhibit = rs.inhibit_on_failure;
+        }
         // check_data.c: a quorum above the total weight could never be reached.
         if u64::from(vs.quorum) > weight_sum && !vs.real_servers.is_empty() {
             self.d.warn(

@@ -425,3 +425,19 @@ fn group_ranges_masks_and_ipv6_and_one_warning_per_block() {
         ]
     );
 }
+
+#[test]
+fn a_sorry_server_that_is_a_real_server_follows_its_inhibit() {
+    let (vs, warnings) = services(&conf(
+        "virtual_server 10.0.0.100 80 {\n protocol TCP\n lb_algo rr\n lb_kind DR\n sorry_server \
+         10.0.0.11 80\n real_server 10.0.0.11 80 {\n  inhibit_on_failure\n }\n}\n",
+    ));
+    assert!(vs[0].sorry_server.as_ref().unwrap().inhibit);
+    assert_eq!(
+        warnings,
+        [
+            "14:2: virtual server 10.0.0.100:80: real server 10.0.0.11:80 matches sorry server, but \
+          inhibit setting differs, setting on sorry server"
+        ]
+    );
+}
