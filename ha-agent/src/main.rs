@@ -88,7 +88,7 @@ enum Command {
         #[arg(short = 'i', long = "config-id", value_name = "ID")]
         config_id: Option<String>,
         /// Run even with keywords that change failover behaviour and that ha-agent does not act
-        /// on (use_vmac, track_process, virtual_server…): each becomes a warning and is ignored.
+        /// on (track_bfd, vrf, uthreshold…): each becomes a warning and is ignored.
         /// Without it they are errors naming the keyword and its line.
         #[arg(long)]
         allow_unsupported: bool,
@@ -131,7 +131,7 @@ enum Command {
         #[arg(short = 'i', long = "config-id", value_name = "ID")]
         config_id: Option<String>,
         /// Run even with keywords that change failover behaviour and that ha-agent does not act
-        /// on (use_vmac, track_process, virtual_server…): each becomes a warning and is ignored.
+        /// on (track_bfd, vrf, uthreshold…): each becomes a warning and is ignored.
         /// Without it they are errors naming the keyword and its line.
         #[arg(long)]
         allow_unsupported: bool,

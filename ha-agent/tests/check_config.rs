@@ -289,6 +289,16 @@ fn refused() -> Vec<(&'static str, String, &'static str)> {
             "global_defs: shutdown_script: notify script: script {dir}/chk.sh is not secure",
         ),
         (
+            // keepalived's LVS half: MISC_CHECK's user is checked as script users are.
+            "misc-check-user",
+            instance("")
+                + "virtual_server 192.0.2.200 80 {\n    lb_kind DR\n    protocol TCP\n    \
+                   real_server 192.0.2.11 80 {\n        MISC_CHECK {\n            misc_path \
+                   /bin/true\n            user nosuchuser\n        }\n    }\n}\n",
+            "{}:16:18: MISC_CHECK of real_server 192.0.2.11:80: notify user: user `nosuchuser` \
+             does not exist on this host",
+        ),
+        (
             "no-address",
             instance("").replace("eth0", "eth1"),
             "{}:1:1: vrrp_instance VI_1: interface eth1 has no IPv4 address to send adverts from",
@@ -591,7 +601,7 @@ fn keepalived_sample_shapes_pass_check_config_as_keepalived_t() {
         .filter(|p| p.extension().is_some_and(|e| e == "conf"))
         .collect();
     files.sort();
-    assert!(files.len() >= 6, "the samples: {files:?}");
+    assert!(files.len() >= 11, "the samples: {files:?}");
     let mut failures = Vec::new();
     for file in &files {
         let id: &[&str] = if file.ends_with("conditional.conf") {
@@ -625,6 +635,19 @@ fn keepalived_sample_shapes_pass_check_config_as_keepalived_t() {
         {
             failures.push(format!(
                 "vrrp.conf: no warning for the VIP listed twice:\n{err}"
+            ));
+        }
+        // The LVS shapes: every service resolved and listed, as ipvsadm -Ln would.
+        let name = file.file_name().unwrap().to_string_lossy();
+        if name.starts_with("lvs_") && !out.contains("virtual_server (as ipvsadm -Ln") {
+            failures.push(format!("{name}: no services listed:\n{out}"));
+        }
+        if name == "lvs_sample.conf"
+            && !(out.contains("UDP  203.0.113.213:53 mh (TUN) group DNS")
+                && out.contains("-> 203.0.113.200:1358  sorry server (DR)"))
+        {
+            failures.push(format!(
+                "{name}: the group or the sorry server is missing:\n{out}"
             ));
         }
         if file.ends_with("conditional.conf") && !out.contains("priority 170") {

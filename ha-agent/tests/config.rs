@@ -343,23 +343,27 @@ fn includes_with_globs_braces_and_relative_paths() {
     );
     // conf.d/20-db.conf includes ../shared/group.conf relative to its own directory.
     assert_eq!(config.sync_groups[0].members, ["VI_WEB", "VI_DB"]);
-    // The LVS block in shared/extra.conf is refused at its file and line; --allow-unsupported
-    // skips it with one warning there.
+    // The LVS service in shared/extra.conf (on VI_WEB's VIP) has a keyword ha-agent refuses,
+    // reported at its file and line; --allow-unsupported skips it with one warning there.
     assert_error(
         &load_err("includes/keepalived.conf"),
         "includes/shared/extra.conf",
-        1,
-        1,
-        "virtual_server: not supported by ha-agent",
+        7,
+        9,
+        "uthreshold: not supported by ha-agent",
     );
     let vs: Vec<&Warning> = warnings
         .iter()
-        .filter(|w| w.message.contains("virtual_server"))
+        .filter(|w| w.message.contains("uthreshold"))
         .collect();
     assert_eq!(vs.len(), 1, "{warnings:?}");
     assert_eq!(vs[0].file, fixture("includes/shared/extra.conf"));
-    assert_eq!((vs[0].line, vs[0].col), (1, 1));
+    assert_eq!((vs[0].line, vs[0].col), (7, 9));
     assert!(vs[0].message.contains("not supported"));
+    assert_eq!(
+        config.lvs.virtual_servers[0].at.file,
+        fixture("includes/shared/extra.conf")
+    );
     // Instance sources name the included file.
     assert_eq!(
         config.instance("VI_DB").unwrap().source.file,
@@ -725,7 +729,7 @@ fn owner_drops_weighted_trackers() {
 #[test]
 fn unsupported_keywords_are_refused_unless_allowed() {
     let text = format!(
-        "{}virtual_server 10.0.0.1 80 {{\n real_server 10.0.0.2 80 {{\n weight 1\n }}\n}}\nbfd_instance b {{\n neighbor_ip 10.0.0.3\n}}\n",
+        "{}virtual_server 10.0.0.1 80 {{\n lb_kind DR\n real_server 10.0.0.2 80 {{\n uthreshold 1 }}\n}}\nbfd_instance b {{\n neighbor_ip 10.0.0.3\n}}\n",
         instance("track_bfd\n smtp_alert")
     );
     let e = parse(&text).unwrap_err();
@@ -735,7 +739,7 @@ fn unsupported_keywords_are_refused_unless_allowed() {
         .filter(|e| e.message.contains("--allow-unsupported"))
         .map(|e| (e.line, e.col))
         .collect();
-    assert_eq!(refused, [(5, 2), (8, 1), (13, 1)], "{e}");
+    assert_eq!(refused, [(5, 2), (11, 2), (13, 1)], "{e}");
     assert!(
         e.errors[0]
             .message
@@ -755,11 +759,11 @@ fn unsupported_keywords_are_refused_unless_allowed() {
         .filter(|w| w.message.contains("not supported") || w.message.contains("not used"))
         .map(|w| (w.line, w.col))
         .collect();
-    assert_eq!(ignored, [(5, 2), (6, 2), (8, 1), (13, 1)]);
+    assert_eq!(ignored, [(5, 2), (6, 2), (11, 2), (13, 1)]);
     let line = config::ignored_line(&l.ignored);
     assert!(
         line.starts_with("ignored: 4 keywords: 3 that change failover")
-            && line.contains("bfd_instance, track_bfd, virtual_server")
+            && line.contains("bfd_instance, track_bfd, uthreshold")
             && line.contains("1 that only configure what ha-agent replaces (smtp_alert)"),
         "{line}"
     );
@@ -817,6 +821,32 @@ fn vrid_out_of_range() {
         "virtual_router_id: expected an integer 1-255, found \"300\"",
     );
     assert_eq!(e.errors.len(), 1, "no cascade of follow-on errors: {e}");
+}
+
+/// keepalived's LVS half where the XDP balancer cannot follow: a fwmark service, keepalived's NAT
+/// default, a service on an address no vrrp_instance carries; each at its place with the fix.
+#[test]
+fn lvs_services_ha_agent_cannot_serve() {
+    let e = load_err("broken/lvs_refused.conf");
+    let f = "broken/lvs_refused.conf";
+    assert_error(
+        &e,
+        f,
+        10,
+        16,
+        "write one `virtual_server IP PORT` per address and port",
+    );
+    assert_error(&e, f, 15, 1, "no lb_kind, and keepalived's default is NAT");
+    assert_error(&e, f, 15, 1, "add `lb_kind DR` (or `lb_kind TUN`)");
+    assert_error(
+        &e,
+        f,
+        20,
+        1,
+        "10.0.0.200 is not a virtual_ipaddress of any vrrp_instance: ha-agent serves a service \
+         only on the node that is master of its address",
+    );
+    assert_eq!(e.errors.len(), 3, "no cascade of follow-on errors: {e}");
 }
 
 #[test]

@@ -239,6 +239,7 @@ fn notify_users(
     run_as: Option<RunAs>,
     audit: &mut ScriptAudit,
 ) -> Result<notify::Users> {
+    let lvs = lvs_scripts(config);
     let owners = config
         .instances
         .iter()
@@ -277,6 +278,10 @@ fn notify_users(
                     let at = "global_defs".to_owned();
                     (at, "notify fifo".to_owned(), f.script.iter().collect())
                 }),
+        )
+        .chain(
+            lvs.iter()
+                .map(|(at, owner, s)| (at.clone(), owner.clone(), s.iter().collect())),
         );
     let mut resolved: Vec<(ScriptUser, RunAs)> = Vec::new();
     for (at, owner, scripts) in owners {
@@ -306,6 +311,44 @@ fn notify_users(
         }
     }
     Ok(notify::Users::new(resolved))
+}
+
+/// keepalived's LVS half: `quorum_up`/`quorum_down`, `notify_up`/`notify_down` and MISC_CHECK's
+/// command, each with where it is written and whose it is, checked as notify scripts are.
+fn lvs_scripts(config: &Config) -> Vec<(String, String, Vec<crate::config::NotifyScript>)> {
+    let mut out = Vec::new();
+    for vs in &config.lvs.virtual_servers {
+        let quorum = [&vs.quorum_up, &vs.quorum_down];
+        let owner = format!("virtual_server {}", vs.addr);
+        out.push((
+            vs.at.to_string(),
+            owner,
+            quorum.into_iter().flatten().cloned().collect(),
+        ));
+        for rs in &vs.real_servers {
+            let owner = format!("real_server {}", rs.addr);
+            let notify = [&rs.notify_up, &rs.notify_down];
+            out.push((
+                rs.at.to_string(),
+                owner.clone(),
+                notify.into_iter().flatten().cloned().collect(),
+            ));
+            for c in &rs.checkers {
+                if let crate::config::lvs::CheckKind::Misc(m) = &c.kind {
+                    let script = crate::config::NotifyScript {
+                        command: m.command.clone(),
+                        user: m.user.clone(),
+                    };
+                    out.push((
+                        c.at.to_string(),
+                        format!("MISC_CHECK of {owner}"),
+                        vec![script],
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `enable_script_security`: a script that runs as root must pass `script::check_secure`

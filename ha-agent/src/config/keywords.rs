@@ -25,6 +25,31 @@ pub(crate) enum Context {
     Instance,
     /// Inside `vrrp_sync_group NAME { }`.
     SyncGroup,
+    /// Inside `virtual_server IP PORT { }` / `virtual_server group NAME { }`.
+    VirtualServer,
+    /// Inside `virtual_server_group NAME { }` (besides its `IP PORT` lines).
+    VirtualServerGroup,
+    /// Inside `real_server IP PORT { }`.
+    RealServer,
+    /// Inside any checker block (check_api.c's common keywords; TCP_CHECK and PING_CHECK have
+    /// only these).
+    Checker,
+    /// Inside `HTTP_GET { }` / `SSL_GET { }`.
+    HttpGet,
+    /// Inside `url { }` of HTTP_GET / SSL_GET.
+    Url,
+    /// Inside `MISC_CHECK { }`.
+    MiscCheck,
+    /// Inside `UDP_CHECK { }`.
+    UdpCheck,
+    /// Inside `DNS_CHECK { }`.
+    DnsCheck,
+    /// Inside `SMTP_CHECK { }`.
+    SmtpCheck,
+    /// Inside `FILE_CHECK { }`.
+    FileCheck,
+    /// Inside the root `SSL { }`.
+    Ssl,
 }
 
 /// What ha-agent does with a keyword.
@@ -37,7 +62,7 @@ pub(crate) enum Status {
     /// Configures what ha-agent replaces (SNMP, D-Bus, email, process names, rlimits…): a
     /// warning, nothing else.
     Replaced,
-    /// keepalived's LVS / health-checker half, left for the virtual server work: refused unless
+    /// keepalived's LVS half that ha-agent's XDP balancer does not build: refused unless
     /// `--allow-unsupported`, as it changes what the director serves.
     Lvs,
 }
@@ -61,7 +86,10 @@ const fn k(ctx: Context, name: &'static str, status: Status, reason: &'static st
     }
 }
 
-use Context::{Global, Instance, Root, SyncGroup};
+use Context::{
+    Checker, DnsCheck, FileCheck, Global, HttpGet, Instance, MiscCheck, RealServer, Root,
+    SmtpCheck, Ssl, SyncGroup, UdpCheck, Url, VirtualServer, VirtualServerGroup,
+};
 use Status::{Lvs, Replaced, Supported, Unsupported};
 
 const SCHED: &str =
@@ -74,7 +102,17 @@ const PROC_NAME: &str = "names keepalived's child processes: ha-agent is one pro
 const RCVBUF: &str = "netlink socket buffer sizes: ha-agent sizes its own and resyncs on ENOBUFS";
 const GARP_EXTRA: &str =
     "no periodic gratuitous ARP/NA on the base interface of a VMAC or on extra interfaces";
-const LVS: &str = "LVS / health checkers: for the virtual server work";
+const LVS_SYNC: &str =
+    "flows survive a failover without a sync daemon: both directors place flows by the same table";
+const LVS_FLUSH: &str = "ha-agent's balancer owns its maps: they start empty and a clean stop removes them; there is no IPVS table to flush";
+const NFT_IPVS: &str = "ha-agent writes no nftables rules for IPVS: fwmark services are refused, the XDP balancer needs no marks";
+const LVS_FIFO: &str =
+    "no LVS notify FIFO: notify_up / notify_down and quorum_up / quorum_down scripts are run";
+const TIMERS: &str =
+    "checker timer, inherited checker <- real_server <- virtual_server <- default, as keepalived";
+const CHECKER: &str =
+    "a health checker of the real server (keepalived 2.2: up when all its checkers are)";
+const TLS_FILES: &str = "SSL_GET connects with TLS without verifying the server or presenting a client certificate; ignoring this would check a different thing";
 
 /// Every keyword, by context, in keepalived's order; one line each, so that flipping a status
 /// is a one-line change.
@@ -98,14 +136,14 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Root, "linkbeat_use_polling", Replaced, "link state comes from rtnetlink events, which every driver reports"),
     k(Root, "interface_up_down_delays", Supported, "a link going down (up) is acted on once it has stayed so for the delay; a shorter flap is ignored"),
     k(Root, "net_namespace", Supported, "the agent (and check-config) enters /run/netns/NAME before touching anything"),
-    k(Root, "net_namespace_ipvs", Lvs, LVS),
+    k(Root, "net_namespace_ipvs", Lvs, "the XDP balancer runs in the agent's namespace, on the VRRP interface: IPVS in another namespace is not built"),
     k(Root, "namespace_with_ipsets", Replaced, "ha-agent uses no ipsets"),
     k(Root, "use_pid_dir", Replaced, "pid file: `run --pid-file`"),
     k(Root, "instance", Supported, "names the default pid file and control socket (/run/ha-agent/NAME.pid, .sock)"),
     k(Root, "child_wait_time", Replaced, "ha-agent has no child daemons to wait for at exit"),
-    k(Root, "virtual_server", Lvs, LVS),
-    k(Root, "virtual_server_group", Lvs, LVS),
-    k(Root, "SSL", Lvs, LVS),
+    k(Root, "virtual_server", Supported, "a service balanced by the XDP load balancer while this node is master of its address (DR or TUN; see Load balancing)"),
+    k(Root, "virtual_server_group", Supported, "addresses and ranges (`10.0.0.1-10 80`, `10.0.0.0/28 80`) expanded to one service each; fwmark members refused"),
+    k(Root, "SSL", Supported, "the block is read; its keywords say what ha-agent does"),
     // global_defs.
     k(Global, "router_id", Supported, "shown in status and passed to notify scripts"),
     k(Global, "vrrp_version", Supported, "default VRRP version"),
@@ -151,11 +189,11 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "dynamic_interfaces", Unsupported, "an interface missing at start is refused; keepalived waits for it"),
     k(Global, "default_interface", Supported, "the interface of a static_ipaddress line without dev (default eth0), as keepalived"),
     k(Global, "disable_local_igmp", Supported, "net.ipv4.igmp_link_local_mcast_reports 0 while running, restored at exit"),
-    k(Global, "lvs_timeouts", Lvs, LVS),
-    k(Global, "lvs_flush", Lvs, LVS),
-    k(Global, "lvs_flush_on_stop", Lvs, LVS),
-    k(Global, "lvs_flush_onstop", Lvs, LVS),
-    k(Global, "lvs_sync_daemon", Lvs, LVS),
+    k(Global, "lvs_timeouts", Replaced, "established flows stay in the XDP LRU flow table until evicted by newer ones, not after IPVS timeouts"),
+    k(Global, "lvs_flush", Replaced, LVS_FLUSH),
+    k(Global, "lvs_flush_on_stop", Replaced, LVS_FLUSH),
+    k(Global, "lvs_flush_onstop", Replaced, LVS_FLUSH),
+    k(Global, "lvs_sync_daemon", Replaced, LVS_SYNC),
     k(Global, "vrrp_down_timer_adverts", Supported, "default down_timer_adverts (1-100)"),
     k(Global, "vrrp_min_garp", Supported, "one gratuitous ARP/NA at takeover, no delayed burst, no refresh (vrrp_garp_master_* still at their defaults)"),
     k(Global, "vrrp_garp_extra_if", Unsupported, GARP_EXTRA),
@@ -165,9 +203,9 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "nftables", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
     k(Global, "nftables_priority", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
     k(Global, "nftables_ifindex", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
-    k(Global, "nftables_ipvs", Lvs, LVS),
-    k(Global, "nftables_ipvs_priority", Lvs, LVS),
-    k(Global, "nftables_ipvs_start_fwmark", Lvs, LVS),
+    k(Global, "nftables_ipvs", Replaced, NFT_IPVS),
+    k(Global, "nftables_ipvs_priority", Replaced, NFT_IPVS),
+    k(Global, "nftables_ipvs_start_fwmark", Replaced, NFT_IPVS),
     k(Global, "nftables_counters", Replaced, "keepalived's firewall for accept mode: ha-agent's is its TC program"),
     k(Global, "vrrp_priority", Replaced, SCHED),
     k(Global, "vrrp_no_swap", Replaced, SCHED),
@@ -181,8 +219,8 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "vrrp_notify_fifo_script", Supported, "reader of vrrp_notify_fifo"),
     k(Global, "vrrp_notify_priority_changes", Supported, "default notify_priority_changes"),
     k(Global, "fifo_write_vrrp_states_on_reload", Supported, "kept instances' states rewritten to the FIFO at reload"),
-    k(Global, "lvs_notify_fifo", Lvs, LVS),
-    k(Global, "lvs_notify_fifo_script", Lvs, LVS),
+    k(Global, "lvs_notify_fifo", Lvs, LVS_FIFO),
+    k(Global, "lvs_notify_fifo_script", Lvs, LVS_FIFO),
     k(Global, "checker_priority", Replaced, SCHED),
     k(Global, "checker_no_swap", Replaced, SCHED),
     k(Global, "checker_rt_priority", Replaced, SCHED),
@@ -215,7 +253,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Global, "lvs_netlink_cmd_rcv_bufs_force", Replaced, RCVBUF),
     k(Global, "lvs_netlink_monitor_rcv_bufs", Replaced, RCVBUF),
     k(Global, "lvs_netlink_monitor_rcv_bufs_force", Replaced, RCVBUF,),
-    k(Global, "rs_init_notifies", Lvs, LVS),
+    k(Global, "rs_init_notifies", Lvs, "notify_up / notify_down for every real server at start is not built: they run on changes only"),
     k(Global, "no_checker_emails", Replaced, EMAIL),
     k(Global, "vrrp_rx_bufs_policy", Replaced, "advert socket buffers: XDP counts adverts before any socket"),
     k(Global, "vrrp_rx_bufs_multiplier", Replaced, "advert socket buffers: XDP counts adverts before any socket"),
@@ -284,7 +322,7 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(Instance, "notify_master_rx_lower_pri", Supported, "script run when a master hears a lower priority"),
     k(Instance, "smtp_alert", Replaced, EMAIL),
     k(Instance, "notify_priority_changes", Supported, "MASTER_PRIORITY / BACKUP_PRIORITY lines"),
-    k(Instance, "lvs_sync_daemon_interface", Lvs, LVS),
+    k(Instance, "lvs_sync_daemon_interface", Replaced, LVS_SYNC),
     k(Instance, "garp_master_delay", Supported, "gratuitous ARP delay after MASTER"),
     k(Instance, "garp_master_refresh", Supported, "gratuitous ARP refresh while MASTER"),
     k(Instance, "garp_master_repeat", Supported, "gratuitous ARPs sent on MASTER"),
@@ -320,6 +358,129 @@ pub(crate) const KEYWORDS: &[Keyword] = &[
     k(SyncGroup, "global_tracking", Supported, "deprecated: sync_group_tracking_weight"),
     k(SyncGroup, "sync_group_tracking_weight", Supported, "members' tracker weights apply to the group"),
     k(SyncGroup, "notify_priority_changes", Supported, "MASTER_PRIORITY / BACKUP_PRIORITY lines for the members"),
+    // virtual_server (check/check_parser.c).
+    k(VirtualServer, "ip_family", Supported, "must match the service's address"),
+    k(VirtualServer, "retry", Supported, TIMERS),
+    k(VirtualServer, "delay_before_retry", Supported, TIMERS),
+    k(VirtualServer, "warmup", Supported, TIMERS),
+    k(VirtualServer, "connect_timeout", Supported, TIMERS),
+    k(VirtualServer, "delay_loop", Supported, TIMERS),
+    k(VirtualServer, "inhibit_on_failure", Supported, "the real servers' default: a failed server keeps its flows with weight 0"),
+    k(VirtualServer, "lb_algo", Supported, "rr wrr lc wlc sh mh, all placed by a Maglev table (weights honoured); dh lblc lblcr sed nq fo ovf twos refused"),
+    k(VirtualServer, "lvs_sched", Supported, "synonym of lb_algo"),
+    k(VirtualServer, "hashed", Replaced, "keepalived accepts it and sets no flag"),
+    k(VirtualServer, "ops", Unsupported, "one-packet scheduling is not built: every UDP flow stays on its server through the flow table"),
+    k(VirtualServer, "flag-1", Supported, "sh/mh fallback: always on, a down server is not in the table"),
+    k(VirtualServer, "flag-2", Supported, "sh/mh port: the port is hashed too"),
+    k(VirtualServer, "flag-3", Replaced, "IPVS scheduler flag 3 has no meaning for sh or mh"),
+    k(VirtualServer, "sh-port", Supported, "the source port is hashed too (sh)"),
+    k(VirtualServer, "sh-fallback", Supported, "always on: a down server is not in the table"),
+    k(VirtualServer, "mh-port", Supported, "the source port is hashed too (mh)"),
+    k(VirtualServer, "mh-fallback", Supported, "always on: a down server is not in the table"),
+    k(VirtualServer, "lb_kind", Supported, "DR (destination MAC rewritten) or TUN (IPIP / IP6IP6, `type ipip`); NAT refused: its replies return through the director's stack, which XDP does not rewrite"),
+    k(VirtualServer, "lvs_method", Supported, "synonym of lb_kind"),
+    k(VirtualServer, "persistence_engine", Unsupported, "persistence engines (sip) are not built: persistence is by client address"),
+    k(VirtualServer, "persistence_timeout", Supported, "a client stays on its server this long (bare: 360 s)"),
+    k(VirtualServer, "persistence_granularity", Supported, "clients grouped by this netmask (IPv4) or prefix length (IPv6)"),
+    k(VirtualServer, "protocol", Supported, "TCP or UDP; SCTP refused"),
+    k(VirtualServer, "ha_suspend", Supported, "checkers run only while this node is master of the address"),
+    k(VirtualServer, "smtp_alert", Replaced, EMAIL),
+    k(VirtualServer, "virtualhost", Supported, "the HTTP_GET / SSL_GET Host header default"),
+    k(VirtualServer, "snmp_name", Replaced, SNMP),
+    k(VirtualServer, "alpha", Supported, "real servers start down until their checkers succeed"),
+    k(VirtualServer, "omega", Supported, "notify_down / quorum_down run when the service is removed"),
+    k(VirtualServer, "quorum_up", Supported, "script run when the weight of the servers up reaches quorum + hysteresis"),
+    k(VirtualServer, "quorum_down", Supported, "script run when it falls below quorum - hysteresis"),
+    k(VirtualServer, "quorum", Supported, "the weight of the servers up below which the sorry server takes over"),
+    k(VirtualServer, "hysteresis", Supported, "quorum's margin up and down"),
+    k(VirtualServer, "weight", Supported, "the real servers' default weight"),
+    k(VirtualServer, "sorry_server", Supported, "takes every new flow while the service is below quorum"),
+    k(VirtualServer, "sorry_server_inhibit", Supported, "the sorry server stays in the table with weight 0 when unused"),
+    k(VirtualServer, "sorry_server_lvs_method", Supported, "DR or TUN for the sorry server"),
+    k(VirtualServer, "real_server", Supported, "a server of the service"),
+    // virtual_server_group.
+    k(VirtualServerGroup, "fwmark", Unsupported, "XDP runs before netfilter sets marks, so a fwmark service never sees its packets: list the addresses and ports (`IP PORT`, `IP-LAST PORT`)"),
+    // real_server.
+    k(RealServer, "weight", Supported, "its share of new flows in the Maglev table (0: no new flows)"),
+    k(RealServer, "lvs_method", Supported, "DR or TUN for this server"),
+    k(RealServer, "uthreshold", Unsupported, "connection limits need per-server connection counts, which the XDP balancer does not keep: ignoring them would send the server more than its limit"),
+    k(RealServer, "lthreshold", Unsupported, "connection limits need per-server connection counts, which the XDP balancer does not keep"),
+    k(RealServer, "inhibit_on_failure", Supported, "on failure the weight goes to 0 and existing flows stay"),
+    k(RealServer, "notify_up", Supported, "script run when the server comes up"),
+    k(RealServer, "notify_down", Supported, "script run when the server goes down"),
+    k(RealServer, "alpha", Supported, TIMERS),
+    k(RealServer, "retry", Supported, TIMERS),
+    k(RealServer, "delay_before_retry", Supported, TIMERS),
+    k(RealServer, "warmup", Supported, TIMERS),
+    k(RealServer, "connect_timeout", Supported, TIMERS),
+    k(RealServer, "delay_loop", Supported, TIMERS),
+    k(RealServer, "smtp_alert", Replaced, EMAIL),
+    k(RealServer, "virtualhost", Supported, "the HTTP_GET / SSL_GET Host header default"),
+    k(RealServer, "snmp_name", Replaced, SNMP),
+    k(RealServer, "TCP_CHECK", Supported, CHECKER),
+    k(RealServer, "HTTP_GET", Supported, CHECKER),
+    k(RealServer, "SSL_GET", Supported, CHECKER),
+    k(RealServer, "MISC_CHECK", Supported, CHECKER),
+    k(RealServer, "PING_CHECK", Supported, CHECKER),
+    k(RealServer, "UDP_CHECK", Supported, CHECKER),
+    k(RealServer, "DNS_CHECK", Supported, CHECKER),
+    k(RealServer, "SMTP_CHECK", Supported, CHECKER),
+    k(RealServer, "FILE_CHECK", Supported, CHECKER),
+    // Every checker (check/check_api.c; MISC_CHECK and FILE_CHECK have no connect_*, bind*).
+    k(Checker, "connect_ip", Supported, "the address checked (default the real server's)"),
+    k(Checker, "connect_port", Supported, "the port checked (default the real server's)"),
+    k(Checker, "bindto", Supported, "the checker's source address"),
+    k(Checker, "bind_port", Supported, "the checker's source port"),
+    k(Checker, "bind_if", Supported, "the interface of a link-local bindto"),
+    k(Checker, "connect_timeout", Supported, TIMERS),
+    k(Checker, "fwmark", Unsupported, "the checkers do not mark their packets"),
+    k(Checker, "retry", Supported, TIMERS),
+    k(Checker, "delay_before_retry", Supported, TIMERS),
+    k(Checker, "warmup", Supported, TIMERS),
+    k(Checker, "delay_loop", Supported, TIMERS),
+    k(Checker, "alpha", Supported, TIMERS),
+    k(Checker, "log_all_failures", Supported, "every failed attempt is logged, not only changes"),
+    // HTTP_GET / SSL_GET (check/check_http.c).
+    k(HttpGet, "nb_get_retry", Supported, "deprecated: retry"),
+    k(HttpGet, "virtualhost", Supported, "the Host header"),
+    k(HttpGet, "http_protocol", Supported, "1.0, 1.0C (Connection: close) or 1.1"),
+    k(HttpGet, "enable_sni", Supported, "SSL_GET sends the virtualhost as SNI"),
+    k(HttpGet, "fast_recovery", Unsupported, "newer keepalived: not acted on"),
+    k(HttpGet, "url", Supported, "a URL checked (path, digest, status_code, virtualhost, regex)"),
+    k(Url, "path", Supported, "the path requested"),
+    k(Url, "digest", Supported, "MD5 of the body"),
+    k(Url, "status_code", Supported, "codes and ranges accepted (default 2xx)"),
+    k(Url, "virtualhost", Supported, "the Host header of this URL"),
+    k(Url, "regex", Supported, "the body must match (a Rust regex)"),
+    k(Url, "regex_no_match", Supported, "the body must not match"),
+    k(Url, "regex_options", Unsupported, "PCRE options are not applied to the Rust regex: write them inline (`(?i)`)"),
+    k(Url, "regex_min_offset", Unsupported, "the regex is matched over the whole body"),
+    k(Url, "regex_max_offset", Unsupported, "the regex is matched over the whole body"),
+    k(Url, "regex_stack", Replaced, "PCRE's JIT stack size: the Rust regex needs none"),
+    // MISC_CHECK (check/check_misc.c).
+    k(MiscCheck, "misc_path", Supported, "the command run; exit 0 is up"),
+    k(MiscCheck, "misc_timeout", Supported, "the command's time limit (default delay_loop)"),
+    k(MiscCheck, "misc_dynamic", Supported, "exit 2-255 sets the weight to the code - 2"),
+    k(MiscCheck, "user", Supported, "the user the command runs as (default script_user)"),
+    // UDP_CHECK (check/check_udp.c).
+    k(UdpCheck, "payload", Supported, "the datagram sent (hex)"),
+    k(UdpCheck, "require_reply", Supported, "a reply is needed, matching the hex when given"),
+    k(UdpCheck, "min_reply_length", Supported, "the shortest reply accepted"),
+    k(UdpCheck, "max_reply_length", Supported, "the longest reply accepted"),
+    // DNS_CHECK (check/check_dns.c).
+    k(DnsCheck, "type", Supported, "the record type asked (default SOA)"),
+    k(DnsCheck, "name", Supported, "the name asked (default .)"),
+    // SMTP_CHECK (check/check_smtp.c).
+    k(SmtpCheck, "helo_name", Supported, "the HELO name"),
+    k(SmtpCheck, "host", Unsupported, "several hosts per SMTP_CHECK are not built: write one SMTP_CHECK per host with connect_ip"),
+    // FILE_CHECK (check/check_file.c).
+    k(FileCheck, "track_file", Supported, "the root track_file it reads"),
+    k(FileCheck, "weight", Supported, "the value times this adjusts the weight (default the track_file's)"),
+    // SSL (check/check_parser.c).
+    k(Ssl, "password", Unsupported, TLS_FILES),
+    k(Ssl, "ca", Unsupported, TLS_FILES),
+    k(Ssl, "certificate", Unsupported, TLS_FILES),
+    k(Ssl, "key", Unsupported, TLS_FILES),
 ];
 
 /// The table's entry for `name` in `ctx`.
@@ -383,6 +544,18 @@ fn render_markdown() -> String {
             Global => "`global_defs`",
             Instance => "`vrrp_instance`",
             SyncGroup => "`vrrp_sync_group`",
+            VirtualServer => "`virtual_server`",
+            VirtualServerGroup => "`virtual_server_group`",
+            RealServer => "`real_server`",
+            Checker => "every checker",
+            HttpGet => "`HTTP_GET` / `SSL_GET`",
+            Url => "`url`",
+            MiscCheck => "`MISC_CHECK`",
+            UdpCheck => "`UDP_CHECK`",
+            DnsCheck => "`DNS_CHECK`",
+            SmtpCheck => "`SMTP_CHECK`",
+            FileCheck => "`FILE_CHECK`",
+            Ssl => "`SSL`",
         };
         let status = match kw.status {
             Supported => "supported",
@@ -439,20 +612,72 @@ mod tests {
             // The keyword on line 2 (1 at top level), in a block that is otherwise valid.
             let v = "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n";
             let w = "vrrp_instance W {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress { 10.0.0.2 }\n}\n";
-            let text = match kw.ctx {
-                Root => format!("{} x {{\n}}\n", kw.name),
-                Global if kw.name == "notification_email" => {
-                    "global_defs {\n notification_email { a@example.org }\n}\n".to_string()
-                }
-                Global => format!("global_defs {{\n {} x\n}}\n", kw.name),
-                Instance => format!(
-                    "vrrp_instance V {{\n {} x\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n",
-                    kw.name
+            // The LVS blocks: a service on V's address; the keyword at `at`.
+            let vs = |inner: &str| {
+                format!(
+                    "{v}virtual_server 10.0.0.1 80 {{\n lb_kind DR\n real_server 10.0.0.11 80 {{\n{inner}\n }}\n}}\n"
+                )
+            };
+            let check = |open: &str, extra: &str| {
+                vs(&format!("  {open} {{\n   {} x\n{extra}  }}", kw.name))
+            };
+            let (text, line) = match kw.ctx {
+                Root => (format!("{} x {{\n}}\n", kw.name), 1),
+                Global if kw.name == "notification_email" => (
+                    "global_defs {\n notification_email { a@example.org }\n}\n".to_string(),
+                    2,
                 ),
-                SyncGroup => format!(
-                    "vrrp_sync_group G {{\n {} x\n group {{ V W }}\n}}\n{v}{w}",
-                    kw.name
+                Global => (format!("global_defs {{\n {} x\n}}\n", kw.name), 2),
+                Instance => (
+                    format!(
+                        "vrrp_instance V {{\n {} x\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n",
+                        kw.name
+                    ),
+                    2,
                 ),
+                SyncGroup => (
+                    format!(
+                        "vrrp_sync_group G {{\n {} x\n group {{ V W }}\n}}\n{v}{w}",
+                        kw.name
+                    ),
+                    2,
+                ),
+                VirtualServer => (
+                    format!(
+                        "{v}virtual_server 10.0.0.1 80 {{\n {} x\n lb_kind DR\n real_server 10.0.0.11 80\n}}\n",
+                        kw.name
+                    ),
+                    7,
+                ),
+                VirtualServerGroup => (
+                    format!(
+                        "{v}virtual_server_group G {{\n {} x\n 10.0.0.1 80\n}}\nvirtual_server group G {{\n lb_kind DR\n real_server 10.0.0.11 80\n}}\n",
+                        kw.name
+                    ),
+                    7,
+                ),
+                RealServer => (vs(&format!("  {} x", kw.name)), 9),
+                Checker => (check("TCP_CHECK", ""), 10),
+                HttpGet => (check("HTTP_GET", "   url {\n    path /\n   }\n"), 10),
+                Url => (
+                    check("HTTP_GET", "").replace(
+                        &format!("   {} x\n", kw.name),
+                        &format!("   url {{\n    path /\n    {} x\n   }}\n", kw.name),
+                    ),
+                    12,
+                ),
+                MiscCheck => (check("MISC_CHECK", "   misc_path /bin/true\n"), 10),
+                UdpCheck => (check("UDP_CHECK", ""), 10),
+                DnsCheck => (check("DNS_CHECK", ""), 10),
+                SmtpCheck => (check("SMTP_CHECK", ""), 10),
+                FileCheck => (
+                    format!(
+                        "track_file f {{\n file /tmp/f\n}}\n{}",
+                        check("FILE_CHECK", "   track_file f\n")
+                    ),
+                    13,
+                ),
+                Ssl => (format!("SSL {{\n {} x\n}}\n", kw.name), 2),
             };
             let path = std::path::Path::new("/nonexistent/keepalived.conf");
             let (errors, warnings) = match crate::config::parse_str(&text, path) {
@@ -461,7 +686,7 @@ mod tests {
             };
             let said = |list: &[crate::config::Diagnostic], what: &str| {
                 list.iter()
-                    .any(|d| d.line == 2 - u32::from(kw.ctx == Root) && d.message.contains(what))
+                    .any(|d| d.line == line && d.message.contains(what))
             };
             match kw.status {
                 Supported => assert!(

@@ -18,7 +18,7 @@ pub struct VirtualServer {
     pub addr: SocketAddr,
     /// The group this service came from (`virtual_server group NAME`).
     pub group: Option<String>,
-    /// `protocol` (default TCP).
+    /// `protocol` (default UDP, as keepalived 2.2.7's check_data.c, with a warning).
     pub protocol: Protocol,
     /// `delay_loop` (default 60 s): the checkers' interval unless a real server or checker
     /// sets its own.
@@ -96,7 +96,8 @@ pub struct SorryServer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RealServer {
     pub at: Source,
-    /// `real_server IP PORT` (the port defaults to the service's).
+    /// `real_server IP PORT`, with the service's port: DR and TUN cannot change the port
+    /// (keepalived resets it; the checkers keep the port written).
     pub addr: SocketAddr,
     /// `weight` (default 1; 0 is a server that takes no new flows).
     pub weight: u32,

@@ -362,7 +362,216 @@ pub fn summary(config: &Config) -> String {
             dur(p.terminate_delay)
         );
     }
+    lvs_lines(&mut out, &config.lvs);
     out
+}
+
+/// The services as `ipvsadm -Ln` lists them, each real server with its checkers.
+fn lvs_lines(out: &mut String, lvs: &super::lvs::Lvs) {
+    use super::lvs::*;
+    if lvs.virtual_servers.is_empty() {
+        return;
+    }
+    let kind = |k: LbKind| match k {
+        LbKind::Dr => "DR",
+        LbKind::Tun => "TUN",
+    };
+    let _ = writeln!(
+        out,
+        "
+virtual_server (as ipvsadm -Ln, with the checkers):"
+    );
+    for vs in &lvs.virtual_servers {
+        let proto = match vs.protocol {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        };
+        let algo = match vs.algo {
+            LbAlgo::Rr => "rr",
+            LbAlgo::Wrr => "wrr",
+            LbAlgo::Lc => "lc",
+            LbAlgo::Wlc => "wlc",
+            LbAlgo::Sh => "sh",
+            LbAlgo::Mh => "mh",
+        };
+        let mut line = format!("{proto}  {} {algo}", vs.addr);
+        if vs.hash_port {
+            line.push_str(" (port hashed)");
+        }
+        if let Some(t) = vs.persistence_timeout {
+            let _ = write!(line, " persistent {}", t.as_secs());
+            if let Some(p) = vs.persistence_prefix {
+                let _ = write!(line, " mask /{p}");
+            }
+        }
+        let _ = write!(line, " ({})", kind(vs.kind));
+        if let Some(g) = &vs.group {
+            let _ = write!(line, " group {g}");
+        }
+        let _ = write!(
+            line,
+            ", delay_loop {}, quorum {}",
+            dur(vs.delay_loop),
+            vs.quorum
+        );
+        if vs.hysteresis > 0 {
+            let _ = write!(line, " hysteresis {}", vs.hysteresis);
+        }
+        for (set, word) in [
+            (vs.alpha, "alpha"),
+            (vs.omega, "omega"),
+            (vs.ha_suspend, "ha_suspend"),
+            (vs.inhibit_on_failure, "inhibit_on_failure"),
+        ] {
+            if set {
+                let _ = write!(line, ", {word}");
+            }
+        }
+        let _ = writeln!(out, "{line}");
+        for (k, s) in [
+            ("quorum_up", &vs.quorum_up),
+            ("quorum_down", &vs.quorum_down),
+        ] {
+            if let Some(s) = s {
+                let _ = writeln!(out, "  {k} {}", command(&s.command));
+            }
+        }
+        for rs in &vs.real_servers {
+            let mut line = format!("  -> {}  weight {}", rs.addr, rs.weight);
+            if rs.kind != vs.kind {
+                let _ = write!(line, " ({})", kind(rs.kind));
+            }
+            if rs.inhibit_on_failure {
+                line.push_str(" inhibit_on_failure");
+            }
+            if rs.checkers.is_empty() {
+                line.push_str("  no checker (always up)");
+            }
+            for c in &rs.checkers {
+                let _ = write!(line, "  {}", checker_text(c));
+            }
+            let _ = writeln!(out, "{line}");
+            for (k, s) in [
+                ("notify_up", &rs.notify_up),
+                ("notify_down", &rs.notify_down),
+            ] {
+                if let Some(s) = s {
+                    let _ = writeln!(out, "       {k} {}", command(&s.command));
+                }
+            }
+        }
+        if let Some(s) = &vs.sorry_server {
+            let _ = writeln!(
+                out,
+                "  -> {}  sorry server ({}){}",
+                s.addr,
+                kind(s.kind),
+                if s.inhibit { " inhibit" } else { "" }
+            );
+        }
+    }
+}
+
+/// `HTTP_GET /health status 200 (every 6s, 3 retries 3s apart, timeout 5s)`.
+fn checker_text(c: &super::lvs::Checker) -> String {
+    use super::lvs::CheckKind;
+    let mut s = match &c.kind {
+        CheckKind::Tcp => format!("TCP_CHECK {}", c.connect),
+        CheckKind::Http(h) => {
+            let mut s = String::from(if h.tls { "SSL_GET" } else { "HTTP_GET" });
+            for u in &h.urls {
+                let _ = write!(s, " {}", u.path);
+                if !u.status_codes.is_empty() {
+                    let _ = write!(s, " status {}", codes(&u.status_codes));
+                }
+                if let Some(d) = &u.digest {
+                    let _ = write!(s, " digest {d}");
+                }
+                if let Some((r, no)) = &u.regex {
+                    let _ = write!(s, " regex{} '{r}'", if *no { " no match" } else { "" });
+                }
+            }
+            if let Some(v) = &h.virtualhost {
+                let _ = write!(s, " host {v}");
+            }
+            s
+        }
+        CheckKind::Misc(m) => format!(
+            "MISC_CHECK {}{}",
+            command(&m.command),
+            if m.dynamic { " (dynamic)" } else { "" }
+        ),
+        CheckKind::Ping => format!("PING_CHECK {}", c.connect.ip()),
+        CheckKind::Udp(_) => format!("UDP_CHECK {}", c.connect),
+        CheckKind::Dns(d) => {
+            // check_dns.c DNS_TYPE, as written in the file.
+            let t = [
+                (1, "A"),
+                (2, "NS"),
+                (5, "CNAME"),
+                (6, "SOA"),
+                (15, "MX"),
+                (16, "TXT"),
+            ]
+            .iter()
+            .chain(&[(28, "AAAA")])
+            .find(|(n, _)| *n == d.qtype)
+            .map_or_else(|| d.qtype.to_string(), |(_, t)| (*t).to_string());
+            format!("DNS_CHECK {} type {t}", d.name)
+        }
+        CheckKind::Smtp { helo_name } => format!("SMTP_CHECK helo {helo_name}"),
+        CheckKind::File(f) => match f.weight {
+            Some((w, r)) => format!(
+                "FILE_CHECK {} weight {w}{}",
+                f.track_file,
+                if r { " reverse" } else { "" }
+            ),
+            None => format!("FILE_CHECK {}", f.track_file),
+        },
+    };
+    // A tracked file is read on change, not polled.
+    if matches!(c.kind, CheckKind::File(_)) {
+        return s;
+    }
+    let timeout = match &c.kind {
+        CheckKind::Misc(m) => m.timeout.unwrap_or(c.delay_loop),
+        _ => c.connect_timeout,
+    };
+    let _ = write!(
+        s,
+        " (every {}, retry {} after {}, timeout {}",
+        dur(c.delay_loop),
+        c.retry,
+        dur(c.delay_before_retry),
+        dur(timeout)
+    );
+    if let Some(w) = c.warmup {
+        let _ = write!(s, ", warmup {}", dur(w));
+    }
+    if c.alpha {
+        s.push_str(", alpha");
+    }
+    s.push(')');
+    s
+}
+
+/// `200-299 404`: runs of codes written as ranges.
+fn codes(list: &[u16]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < list.len() {
+        let mut j = i;
+        while j + 1 < list.len() && list[j + 1] == list[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            list[i].to_string()
+        } else {
+            format!("{}-{}", list[i], list[j])
+        });
+        i = j + 1;
+    }
+    parts.join(" ")
 }
 
 /// `check-config`'s last line: what was read and ignored, in one line.

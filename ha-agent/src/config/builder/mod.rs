@@ -21,6 +21,7 @@
 //! - `routes.rs`: route and rule lines (`virtual_routes`/`_rules`, `static_*`);
 //! - `interfaces.rs`: `garp_group`, `interface_up_down_delays`;
 //! - `sync_groups.rs`: `vrrp_sync_group`, its members and its trackers;
+//! - `lvs.rs`: `virtual_server`, `virtual_server_group`, real servers, checkers, `SSL`;
 //! - `resolve.rs`: completing each instance (keepalived's `vrrp_complete_instance`, in named
 //!   steps) and the VRID conflicts between instances;
 //! - `tests.rs`: the rules shared between kinds of tracker and between flags, with their wording.
@@ -30,6 +31,7 @@ mod args;
 mod globals;
 mod instances;
 mod interfaces;
+mod lvs;
 mod resolve;
 mod routes;
 mod sync_groups;
@@ -62,6 +64,7 @@ pub(crate) fn build(stmts: &[Stmt], options: &ReadOptions, diags: &mut Diags) ->
         groups: Vec::new(),
         statics: Statics::default(),
         rule_priority: (routes::RULE_START_PRIORITY, routes::RULE_START_PRIORITY),
+        lvs: lvs::RawLvs::default(),
     };
     for st in stmts {
         b.root(st);
@@ -180,6 +183,8 @@ struct Builder<'d> {
     statics: Statics,
     /// The preference of the next IPv4 and IPv6 rule written without one.
     rule_priority: (u32, u32),
+    /// `virtual_server`, `virtual_server_group` as read (`lvs.rs`).
+    lvs: lvs::RawLvs,
 }
 
 /// Top-level blocks, and the resolution once every block is read.
@@ -210,6 +215,9 @@ impl Builder<'_> {
             "vrrp_track_process" => self.track_process_def(st),
             "garp_group" => self.garp_group(st),
             "interface_up_down_delays" => self.interface_up_down_delays(st),
+            "virtual_server" => self.virtual_server(st),
+            "virtual_server_group" => self.virtual_server_group(st),
+            "SSL" => self.ssl_block(st),
             // core/global_parser.c instance_handler: the first one wins.
             "instance" => {
                 self.no_block(st);
@@ -290,6 +298,7 @@ impl Builder<'_> {
             .iter()
             .map(|(g, names)| self.complete_sync_group(g, names, &done))
             .collect();
+        let lvs = self.finish_lvs(&done.iter().map(|(i, _)| i).collect::<Vec<_>>());
 
         Config {
             global: self.global,
@@ -301,7 +310,7 @@ impl Builder<'_> {
             interface_refs: self.interface_refs,
             read_options: ReadOptions::default(),
             statics: self.statics,
-            lvs: Default::default(),
+            lvs,
         }
     }
 }
@@ -313,5 +322,7 @@ fn state_name(s: State) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod lvs_tests;
 #[cfg(test)]
 mod tests;
