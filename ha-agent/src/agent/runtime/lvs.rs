@@ -83,9 +83,7 @@ fn lb_datapath<'a>(
     datapaths: &'a mut Datapaths,
     interface: &str,
 ) -> Option<&'a mut dyn LbDatapath> {
-    datapaths
-        .lb(interface)
-        .map(|lb| lb as &mut dyn LbDatapath)
+    datapaths.lb(interface).map(|lb| lb as &mut dyn LbDatapath)
 }
 
 /// Each service address's datapath: the interface of the instance that holds it as a VIP.

@@ -117,10 +117,6 @@ struct RawChecker {
     bind_if: Option<String>,
     timers: Timers,
     log_all_failures: bool,
-    /// check_api.c `default_retry` (1; MISC_CHECK 0).
-    default_retry: u32,
-    /// check_api.c `default_delay_before_retry` (1 s; HTTP_GET/SSL_GET 3 s).
-    default_delay_before_retry: Duration,
     /// FILE_CHECK's `track_file` line, resolved once every definition is read.
     track_file_at: Option<Pos>,
 }
@@ -668,14 +664,6 @@ impl Builder<'_> {
         };
         let mut c = RawChecker {
             pos: st.pos().clone(),
-            default_retry: u32::from(!matches!(kind, CheckKind::Misc(_))),
-            default_delay_before_retry: Duration::from_secs(
-                if matches!(kind, CheckKind::Http(_)) {
-                    3
-                } else {
-                    1
-                },
-            ),
             kind,
             connect_ip: None,
             connect_port: None,
@@ -1554,6 +1542,14 @@ impl Builder<'_> {
                 Some(_) => {}
             }
         }
+        let delay_loop = t
+            .delay_loop
+            .or(r.timers.delay_loop)
+            .or(s.timers.delay_loop)
+            .unwrap_or(DEFAULT_DELAY_LOOP);
+        // The checkers' own defaults per kind (check_api.c, check_http.c, check_dns.c).
+        let default_retry = crate::lvs::check::default_retry(&kind);
+        let default_delay = crate::lvs::check::default_delay_before_retry(&kind, delay_loop);
         Some(Checker {
             at: source(&c.pos),
             kind,
@@ -1569,18 +1565,20 @@ impl Builder<'_> {
                 .retry
                 .or(r.timers.retry)
                 .or(s.timers.retry)
-                .unwrap_or(c.default_retry),
+                .unwrap_or(default_retry),
             delay_before_retry: t
                 .delay_before_retry
                 .or(r.timers.delay_before_retry)
                 .or(s.timers.delay_before_retry)
-                .unwrap_or(c.default_delay_before_retry),
-            delay_loop: t
-                .delay_loop
-                .or(r.timers.delay_loop)
-                .or(s.timers.delay_loop)
-                .unwrap_or(DEFAULT_DELAY_LOOP),
-            warmup: t.warmup.or(r.timers.warmup).or(s.timers.warmup),
+                .unwrap_or(default_delay),
+            delay_loop,
+            // check_data.c: no warmup anywhere means a random delay up to delay_loop.
+            warmup: Some(
+                t.warmup
+                    .or(r.timers.warmup)
+                    .or(s.timers.warmup)
+                    .unwrap_or(delay_loop),
+            ),
             alpha: t.alpha.unwrap_or(rs_alpha),
             log_all_failures: c.log_all_failures,
         })

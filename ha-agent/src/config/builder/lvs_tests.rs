@@ -367,7 +367,7 @@ fn check_config_lists_the_services_as_ipvsadm() {
     assert!(
         out.contains(
             "TCP  10.0.0.100:80 wrr persistent 360 (DR), delay_loop 6s, quorum 1\n  -> \
-             10.0.0.11:80  weight 1  HTTP_GET /health (every 6s, retry 3 after 3s, timeout 5s)\n"
+             10.0.0.11:80  weight 1  HTTP_GET /health (every 6s, retry 3 after 3s, timeout 5s, warmup 6s)\n"
         ),
         "{out}"
     );
