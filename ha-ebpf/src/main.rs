@@ -13,6 +13,7 @@
 
 mod baseline;
 mod fence;
+mod lab;
 mod maps;
 mod ptr;
 mod rx;
