@@ -43,6 +43,12 @@ pub const HTTP_PORT: u16 = 80;
 pub const UDP_PORT: u16 = 5353;
 /// How long `GET /stream` streams (long enough to outlast a director failover).
 pub const STREAM_SECS: u64 = 20;
+/// The checkers' settings of the lab's services ([`virtual_server`]): a failure is seen within
+/// `DELAY_LOOP` + `RETRY` × (`DELAY_BEFORE_RETRY` + `CONNECT_TIMEOUT`) seconds.
+pub const DELAY_LOOP: u64 = 1;
+pub const RETRY: u64 = 1;
+pub const DELAY_BEFORE_RETRY: u64 = 1;
+pub const CONNECT_TIMEOUT: u64 = 1;
 /// How long a web server may take to listen after it was started.
 const WEB_READY: Duration = Duration::from_secs(10);
 
@@ -249,6 +255,60 @@ impl LvsLab {
             .and_then(|p| p.parse().ok())
             .with_context(|| format!("no packet count in {line:?}"))
     }
+}
+
+/// A VRRPv3 `vrrp_instance` on eth0 (advert_int 0.1) holding `vip` (a /24 or /64 on the LAN).
+pub fn instance(name: &str, vrid: u8, priority: u8, vip: IpAddr) -> String {
+    let prefix = if vip.is_ipv4() { 24 } else { 64 };
+    format!(
+        "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {vrid}\n    \
+         version 3\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        \
+         {vip}/{prefix}\n    }}\n}}\n"
+    )
+}
+
+/// Real server `n`'s address in the family of `vip`.
+fn real_addr(lvs: &LvsLab, n: usize, vip: IpAddr) -> IpAddr {
+    let node = lvs.node(n);
+    if vip.is_ipv4() {
+        node.ipv4.into()
+    } else {
+        node.ipv6.into()
+    }
+}
+
+/// An HTTP_GET checker of `/health` as the tutorials write it.
+fn http_get_check() -> String {
+    format!(
+        "        HTTP_GET {{\n            url {{\n                path /health\n                \
+         status_code 200\n            }}\n            connect_timeout {CONNECT_TIMEOUT}\n            \
+         retry {RETRY}\n            delay_before_retry {DELAY_BEFORE_RETRY}\n        }}\n"
+    )
+}
+
+/// `virtual_server VIP 80` as the LVS tutorials write it, with `lb_algo`, `lb_kind`, `extra`
+/// lines, and the real servers `reals` (node, weight) of `lvs`, each with an HTTP_GET check of
+/// `/health`.
+pub fn virtual_server(
+    lvs: &LvsLab,
+    vip: IpAddr,
+    algo: &str,
+    kind: &str,
+    extra: &str,
+    reals: &[(usize, u32)],
+) -> String {
+    let mut s = format!(
+        "virtual_server {vip} {HTTP_PORT} {{\n    delay_loop {DELAY_LOOP}\n    lb_algo {algo}\n    \
+         lb_kind {kind}\n    protocol TCP\n{extra}"
+    );
+    for &(n, weight) in reals {
+        s += &format!(
+            "    real_server {} {HTTP_PORT} {{\n        weight {weight}\n{}    }}\n",
+            real_addr(lvs, n, vip),
+            http_get_check()
+        );
+    }
+    s + "}\n"
 }
 
 /// A real server as the LVS-DR/TUN tutorials set it up: the VIPs on `lo` (host routes, /32 and

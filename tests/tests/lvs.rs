@@ -28,8 +28,8 @@ use ha_agent::datapath::EBPF_OBJECT;
 use ha_tests::{
     Daemon, IFACE, ha_agent_bin,
     lvs::{
-        self, Download, HTTP_PORT, LvsLab, REALS, SORRY, Tally, UDP_PORT, VIP1, VIP2, VIP6,
-        server_name,
+        self, CONNECT_TIMEOUT, DELAY_BEFORE_RETRY, DELAY_LOOP, Download, HTTP_PORT, LvsLab, REALS,
+        RETRY, SORRY, Tally, UDP_PORT, VIP1, VIP2, VIP6, instance, server_name, virtual_server,
     },
     wait_for,
 };
@@ -40,13 +40,6 @@ const AGENT_READY: Duration = Duration::from_secs(30);
 /// How long the first request through a new service may take: the master elected, its VIP
 /// configured and announced, the checkers' first round (generous).
 const SERVICE_READY: Duration = Duration::from_secs(30);
-/// The checkers' settings of every service here: a failure is seen within `DELAY_LOOP` +
-/// `RETRY` × (`DELAY_BEFORE_RETRY` + `CONNECT_TIMEOUT`).
-const DELAY_LOOP: u64 = 1;
-const RETRY: u64 = 1;
-const DELAY_BEFORE_RETRY: u64 = 1;
-const CONNECT_TIMEOUT: u64 = 1;
-
 /// A test's LVS lab and the agents on its directors (stopped first when dropped).
 struct Scene {
     agents: BTreeMap<usize, Daemon>,
@@ -152,59 +145,6 @@ impl Scene {
 
 fn sock(ip: impl Into<IpAddr>) -> SocketAddr {
     SocketAddr::new(ip.into(), HTTP_PORT)
-}
-
-/// A VRRPv3 instance on eth0 holding `vip` (a /24 or /64 on the LAN).
-fn instance(name: &str, vrid: u8, priority: u8, vip: IpAddr) -> String {
-    let prefix = if vip.is_ipv4() { 24 } else { 64 };
-    format!(
-        "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {vrid}\n    \
-         version 3\n    priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        \
-         {vip}/{prefix}\n    }}\n}}\n"
-    )
-}
-
-/// A real server's address in the family of `vip`.
-fn real_addr(lvs: &LvsLab, n: usize, vip: IpAddr) -> IpAddr {
-    let node = lvs.node(n);
-    if vip.is_ipv4() {
-        node.ipv4.into()
-    } else {
-        node.ipv6.into()
-    }
-}
-
-/// An HTTP_GET checker of `/health` as the tutorials write it.
-fn http_get_check() -> String {
-    format!(
-        "        HTTP_GET {{\n            url {{\n                path /health\n                \
-         status_code 200\n            }}\n            connect_timeout {CONNECT_TIMEOUT}\n            \
-         retry {RETRY}\n            delay_before_retry {DELAY_BEFORE_RETRY}\n        }}\n"
-    )
-}
-
-/// `virtual_server VIP 80` with `lb_algo`, `lb_kind`, `extra` lines, and the real servers
-/// `reals` (node, weight), each with an HTTP_GET check.
-fn virtual_server(
-    lvs: &LvsLab,
-    vip: IpAddr,
-    algo: &str,
-    kind: &str,
-    extra: &str,
-    reals: &[(usize, u32)],
-) -> String {
-    let mut s = format!(
-        "virtual_server {vip} {HTTP_PORT} {{\n    delay_loop {DELAY_LOOP}\n    lb_algo {algo}\n    \
-         lb_kind {kind}\n    protocol TCP\n{extra}"
-    );
-    for &(n, weight) in reals {
-        s += &format!(
-            "    real_server {} {HTTP_PORT} {{\n        weight {weight}\n{}    }}\n",
-            real_addr(lvs, n, vip),
-            http_get_check()
-        );
-    }
-    s + "}\n"
 }
 
 /// The three real servers, weight 1.
