@@ -30,6 +30,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::{Daemon, IFACE, Lab, Node, built_bin, in_netns, run, which};
 
+#[path = "lvs_bench.rs"]
+pub mod bench;
+
 /// The services' addresses (VRRP VIPs of the directors).
 pub const VIP1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 pub const VIP2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 201);

@@ -793,3 +793,32 @@ fn ipv6_dr_forwards_to_three_real_servers() {
     s.wait_served(sock(VIP6), &["rs3", "rs4", "rs5"], SERVICE_READY);
     rr_spreads(&s, sock(VIP6));
 }
+
+/// The `lvs` bench's measurement, without the balancer: live frames (`BPF_PROG_TEST_RUN` with
+/// `BPF_F_TEST_XDP_LIVE_FRAMES`) bounced by `xdp_bounce` on director 1 leave it for the LAN,
+/// and passed to its stack with `ip_forward` on reach real server 3 (`lab_live_reset` restores
+/// each recycled frame's headers, which the forwarding rewrote).
+#[test]
+fn lab_live_frames_bounce_and_kernel_forwarding() {
+    let lvs = LvsLab::new("lvspps", EBPF_OBJECT).expect("LVS lab");
+    let bounce = lvs::bench::bounce(&lvs).expect("bounce");
+    let sent = u64::from(lvs::bench::REPEAT);
+    assert!(
+        bounce.transmitted >= sent / 2,
+        "the director transmitted {} of {sent} bounced frames: {bounce:?}",
+        bounce.transmitted
+    );
+    let forward = lvs::bench::kernel_forwarding(&lvs).expect("kernel forwarding");
+    assert!(
+        forward.received.unwrap_or(0) >= sent / 2,
+        "real server 3 received {:?} of {sent} forwarded frames: {forward:?}",
+        forward.received
+    );
+    eprintln!(
+        "xdp_bounce {:.2} Mpps ({} on the wire), kernel forwarding {:.2} Mpps ({:?} received)",
+        bounce.run.mpps(),
+        bounce.transmitted,
+        forward.run.mpps(),
+        forward.received
+    );
+}
