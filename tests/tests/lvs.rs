@@ -163,8 +163,8 @@ fn one_director(s: &mut Scene, services: &str) {
 
 /// The lab the other tests stand on, with no agent: the XDP_PASS program on the directors'
 /// bridge ports is what makes XDP_TX on a director's veth reach the LAN (without it the frames
-/// are dropped), the real servers answer on their own addresses, and nobody answers ARP for a
-/// VIP on their `lo`.
+/// are dropped), the real servers answer on their own addresses and, sent to their MAC, for
+/// the VIP on their `lo` (what DR does), and nobody answers ARP for that VIP.
 #[test]
 fn lab_xdp_tx_needs_xdp_on_the_bridge_port_and_vips_stay_silent_on_real_servers() {
     let mut lvs = LvsLab::new("lvslab", EBPF_OBJECT).expect("LVS lab");
@@ -180,6 +180,38 @@ fn lab_xdp_tx_needs_xdp_on_the_bridge_port_and_vips_stay_silent_on_real_servers(
         "real servers (arp_ignore=1) answered ARP for the VIP on their lo: {:?}",
         probe.macs
     );
+
+    // What DR does, by hand: the client sends to the VIP at rs3's MAC; rs3 answers from the
+    // VIP on its lo, and the per-MAC counter at rs3 sees the frames.
+    let client_mac = lvs.client().mac().unwrap();
+    lvs.count_from(3, &client_mac, VIP1.into()).unwrap();
+    let rs3_mac = lvs.node(3).mac().unwrap();
+    let neigh = |mac: &str| {
+        let vip = VIP1.to_string();
+        let args = [
+            "neigh",
+            "replace",
+            &vip,
+            "lladdr",
+            mac,
+            "dev",
+            IFACE,
+            "nud",
+            "permanent",
+        ];
+        lvs.client().run("ip", &args).unwrap();
+    };
+    neigh(&rs3_mac);
+    let t = lvs::tally(lvs.client(), sock(VIP1), 5, None).unwrap();
+    assert_eq!(t.from("rs3"), 5, "rs3 answers for the VIP on its lo: {t:?}");
+    let counted = lvs.forwarded_from(3, &client_mac, VIP1.into()).unwrap();
+    assert!(
+        counted >= 15,
+        "rs3 counted {counted} frames to the VIP from the client's MAC"
+    );
+    lvs.client()
+        .run("ip", &["neigh", "del", &VIP1.to_string(), "dev", IFACE])
+        .unwrap();
 
     // xdp_bounce (swap MACs, XDP_TX) on director 1: the client's frames to it come back to the
     // client through the bridge. The client knows director 1's MAC statically (the bounce
@@ -351,7 +383,9 @@ fn lab_configs_are_valid_keepalived_configs() {
         instance("VI_1", 51, 150, v4) + &virtual_server(&lvs, v4, "sh", "DR", "", &THREE),
         instance("VI_1", 51, 150, v4) + &persistent_service(&lvs),
         instance("VI_1", 51, 150, v4) + &sorry_service(&lvs, 1),
-        instance("VI_1", 51, 150, v4) + &quorum_service(&lvs, false),
+        instance("VI_1", 51, 150, v4)
+            + &quorum_service(&lvs, false, &lvs.lab.dir.join("quorum-down")),
+        instance("VI_1", 51, 150, v4) + &quorum_service(&lvs, true, std::path::Path::new("/x")),
         dual_master(&lvs, 1),
         instance("VI_6", 61, 150, VIP6.into())
             + &virtual_server(&lvs, VIP6.into(), "rr", "DR", "", &THREE),
@@ -577,13 +611,25 @@ fn sorry_server_takes_over_when_all_are_down() {
     );
 }
 
-/// Three real servers, `quorum 2`, with or without the sorry server.
-fn quorum_service(lvs: &LvsLab, sorry: bool) -> String {
+/// Three real servers, `quorum 2`, with the sorry server, or else a `quorum_down` script that
+/// creates `quorum_file` (and the `global_defs` scripts need).
+fn quorum_service(lvs: &LvsLab, sorry: bool, quorum_file: &std::path::Path) -> String {
     let mut extra = "    quorum 2\n".to_owned();
     if sorry {
         extra += &format!("    sorry_server {} {HTTP_PORT}\n", lvs.node(SORRY).ipv4);
+    } else {
+        extra += &format!(
+            "    quorum_down \"/usr/bin/touch {}\"\n",
+            quorum_file.display()
+        );
     }
-    virtual_server(lvs, VIP1.into(), "rr", "DR", &extra, &THREE)
+    // keepalived -t refuses scripts without script security ("SECURITY VIOLATION").
+    let globals = if sorry {
+        ""
+    } else {
+        "global_defs {\n    script_user root\n    enable_script_security\n}\n"
+    };
+    globals.to_owned() + &virtual_server(lvs, VIP1.into(), "rr", "DR", &extra, &THREE)
 }
 
 /// `quorum 2` of three weight-1 servers: with one down the other two serve; with two down
@@ -592,7 +638,7 @@ fn quorum_service(lvs: &LvsLab, sorry: bool) -> String {
 #[test]
 fn below_quorum_the_sorry_server_serves() {
     let mut s = Scene::new("lvsquorum");
-    let svc = quorum_service(&s.lvs, true);
+    let svc = quorum_service(&s.lvs, true, std::path::Path::new("/nonexistent"));
     one_director(&mut s, &svc);
     s.wait_tally("all three serving", sock(VIP1), 60, SERVICE_READY, |t| {
         t.by_server.len() == 3
@@ -618,18 +664,29 @@ fn below_quorum_the_sorry_server_serves() {
     });
 }
 
-/// Below quorum with no sorry server, nothing is forwarded: the director's own stack answers
-/// (no listener on port 80: refused), no real server is reached.
+/// Below quorum with no sorry server, keepalived only runs `quorum_down` (ipwrapper.c
+/// `update_quorum_state`: it removes the remaining servers only to put the sorry server in):
+/// the server still up keeps serving. With every server down nothing is forwarded: the
+/// director's own stack answers (no listener on port 80: refused), no real server is reached.
 #[test]
-fn below_quorum_without_sorry_server_nothing_is_forwarded() {
+fn below_quorum_without_sorry_server_quorum_down_runs_and_the_rest_serve() {
     let mut s = Scene::new("lvsquorum0");
-    let svc = quorum_service(&s.lvs, false);
+    let quorum_file = s.lvs.lab.dir.join("quorum-down");
+    let svc = quorum_service(&s.lvs, false, &quorum_file);
     one_director(&mut s, &svc);
     s.wait_tally("all three serving", sock(VIP1), 60, SERVICE_READY, |t| {
         t.by_server.len() == 3
     });
+    assert!(!quorum_file.exists(), "quorum_down ran with the quorum up");
     s.lvs.set_health(3, false).unwrap();
     s.lvs.set_health(4, false).unwrap();
+    s.wait_tally("rs5 alone", sock(VIP1), 30, check_bound(), |t| {
+        t.from("rs5") == 30
+    });
+    if let Err(e) = wait_for("quorum_down", check_bound(), || Ok(quorum_file.exists())) {
+        s.fail(&format!("{e:#}"));
+    }
+    s.lvs.set_health(5, false).unwrap();
     s.wait_tally("no server answering", sock(VIP1), 30, check_bound(), |t| {
         t.answered() == 0 && t.failed == 30
     });
