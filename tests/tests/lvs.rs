@@ -278,10 +278,20 @@ fn lab_xdp_tx_needs_xdp_on_the_bridge_port_and_vips_stay_silent_on_real_servers(
 
 /// `lab_tun_decap`, the stand-in for the ipip device this kernel lacks (`ip link add t type
 /// ipip`: "Unknown device type"): an IPIP packet to a real server, carrying a UDP datagram to
-/// the VIP, is answered by that real server's echo service as a TUN real server would.
+/// the VIP, is answered by that real server's echo service as a TUN real server would; and
+/// the same over IPv6 (IP6IP6).
 #[test]
 fn lab_tun_decap_delivers_ipip_to_the_vip_on_lo() {
     let mut lvs = LvsLab::new("lvstun", EBPF_OBJECT).expect("LVS lab");
+    // Without it, the kernel has nothing that takes IPIP or IP6IP6: no answer.
+    assert!(
+        ipip_udp(&lvs, 3, b"before").is_err(),
+        "IPIP answered without lab_tun_decap"
+    );
+    assert!(
+        ip6ip6_udp(&lvs, 3, b"before").is_err(),
+        "IP6IP6 answered without lab_tun_decap"
+    );
     lvs.attach_tun_decap().expect("attaching lab_tun_decap");
     for n in REALS {
         let answer = ipip_udp(&lvs, n, b"hello").unwrap_or_else(|e| {
@@ -292,6 +302,77 @@ fn lab_tun_decap_delivers_ipip_to_the_vip_on_lo() {
         });
         assert_eq!(answer, format!("{} hello", server_name(n)));
     }
+    let answer = ip6ip6_udp(&lvs, 3, b"hello6")
+        .unwrap_or_else(|e| panic!("rs3 did not answer an IP6IP6 datagram to the VIP: {e:#}"));
+    assert_eq!(answer, "rs3 hello6");
+}
+
+/// As [`ipip_udp`] over IPv6: an IP6IP6 packet (raw socket of protocol 41) to real server `n`
+/// carrying a UDP datagram from the client to VIP6:UDP_PORT; returns the echo.
+fn ip6ip6_udp(lvs: &LvsLab, n: usize, payload: &[u8]) -> anyhow::Result<String> {
+    let client = lvs.client().clone();
+    let (src, outer_dst) = (client.ipv6, lvs.node(n).ipv6);
+    let payload = payload.to_vec();
+    ha_tests::in_netns(&client.ns, move || {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let reply = std::net::UdpSocket::bind("[::]:0")?;
+        reply.set_read_timeout(Some(Duration::from_secs(3)))?;
+        let sport = reply.local_addr()?.port();
+        let udp_len = (8 + payload.len()) as u16;
+        let mut inner = vec![0x60, 0, 0, 0];
+        inner.extend_from_slice(&udp_len.to_be_bytes());
+        inner.extend_from_slice(&[17, 64]);
+        inner.extend_from_slice(&src.octets());
+        inner.extend_from_slice(&VIP6.octets());
+        let mut udp = Vec::new();
+        udp.extend_from_slice(&sport.to_be_bytes());
+        udp.extend_from_slice(&UDP_PORT.to_be_bytes());
+        udp.extend_from_slice(&udp_len.to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&payload);
+        // The UDP checksum over the IPv6 pseudo-header (RFC 8200 §8.1), mandatory over IPv6.
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&src.octets());
+        pseudo.extend_from_slice(&VIP6.octets());
+        pseudo.extend_from_slice(&u32::from(udp_len).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, 17]);
+        pseudo.extend_from_slice(&udp);
+        udp[6..8].copy_from_slice(&checksum(&pseudo).to_be_bytes());
+        inner.extend_from_slice(&udp);
+        // SAFETY: socket(2) with constant arguments; owned at once.
+        let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_IPV6) };
+        anyhow::ensure!(
+            fd >= 0,
+            "raw IP6IP6 socket: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a fresh descriptor nobody else owns.
+        let raw = unsafe { OwnedFd::from_raw_fd(fd) };
+        let to = libc::sockaddr_in6 {
+            sin6_family: libc::AF_INET6 as libc::sa_family_t,
+            sin6_port: 0,
+            sin6_flowinfo: 0,
+            sin6_addr: libc::in6_addr {
+                s6_addr: outer_dst.octets(),
+            },
+            sin6_scope_id: 0,
+        };
+        // SAFETY: inner and to live across the call; the lengths are theirs.
+        let sent = unsafe {
+            libc::sendto(
+                raw.as_raw_fd(),
+                inner.as_ptr().cast(),
+                inner.len(),
+                0,
+                (&raw const to).cast(),
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        };
+        anyhow::ensure!(sent >= 0, "sendto: {}", std::io::Error::last_os_error());
+        let mut buf = [0u8; 2048];
+        let (len, _) = reply.recv_from(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
+    })
 }
 
 /// Sends from the client, with a raw IPIP socket, an IPv4 packet to real server `n` carrying a
