@@ -314,3 +314,57 @@ pub fn xdp_lb(lvs: &LvsLab) -> Result<PpsCase> {
     let frame = frame_to(lvs, VIP1)?;
     case(lvs, Program::Attached, &frame, true)
 }
+
+/// The Maglev tables (`LB_RING`) of the `xdp_lb` the agent on `node` runs, one `Vec` per
+/// service index up to `services`: found as the `xdp_lb` program that shares a map with the
+/// program attached to `eth0` (`vrrp_rx`, the same object), and its map named `LB_RING`.
+pub fn rings(node: &Node, services: u32) -> Result<Vec<Vec<u32>>> {
+    use aya::maps::{Array, Map, MapData};
+    let attached = attached_prog_id(node)?;
+    let size = ha_common::lb::LB_RING_SIZE;
+    in_netns(&node.ns, move || {
+        let programs: Vec<ProgramInfo> = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .collect();
+        let maps_of = |p: &ProgramInfo| p.map_ids().ok().flatten().unwrap_or_default();
+        let rx = programs
+            .iter()
+            .find(|p| p.id() == attached)
+            .with_context(|| format!("program {attached} is not loaded"))?;
+        let rx_maps = maps_of(rx);
+        let lb = programs
+            .iter()
+            .find(|p| {
+                p.name_as_str() == Some(ha_common::lb::PROG_XDP_LB)
+                    && maps_of(p).iter().any(|m| rx_maps.contains(m))
+            })
+            .context("no xdp_lb loaded beside the attached program")?;
+        let ring_id = maps_of(lb)
+            .into_iter()
+            .find(|&id| {
+                aya::maps::MapInfo::from_id(id)
+                    .is_ok_and(|m| m.name_as_str() == Some(ha_common::lb::MAP_LB_RING))
+            })
+            .context("xdp_lb has no LB_RING")?;
+        let map = Map::from_map_data(MapData::from_id(ring_id)?)?;
+        let ring: Array<MapData, u32> = map.try_into()?;
+        (0..services)
+            .map(|s| {
+                (0..size)
+                    .map(|i| Ok(ring.get(&(s * size + i), 0)?))
+                    .collect::<Result<Vec<u32>>>()
+            })
+            .collect()
+    })
+}
+
+/// The share of a table's entries that point elsewhere in `after` than in `before` (the flows
+/// a change of the table moves), for the services whose table changed; `None` if none did.
+pub fn disruption(before: &[Vec<u32>], after: &[Vec<u32>]) -> Option<f64> {
+    before
+        .iter()
+        .zip(after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, a)| b.iter().zip(a).filter(|(x, y)| x != y).count() as f64 / b.len() as f64)
+        .reduce(f64::max)
+}

@@ -148,9 +148,10 @@ impl Scenario {
                  (XDP_PASS into the stack, ip_forward to a real server), and the agent's \
                  attached `vrrp_rx` tail-calling `xdp_lb`. 'delivered' = frames counted at the \
                  real servers (nft netdev ingress). Health-check detection: a real server's \
-                 /health starts answering 503 → 30 new connections in a row miss it. Flow \
-                 disruption when one of N servers leaves is a property of the Maglev table: \
-                 computed by the maglev module's own tests, not measured here."
+                 /health starts answering 503 → 30 new connections in a row miss it. Flows \
+                 moved: the share of that service's Maglev table (LB_RING of the running \
+                 xdp_lb) that changed between before the failure and its detection; the \
+                 leaving server's third must move, Maglev moves little else."
             }
         }
     }

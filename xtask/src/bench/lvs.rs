@@ -3,7 +3,8 @@
 //! and a TCP one on VIP1:80 with HTTP_GET checks. Each trial measures, with the same live
 //! frames (`ha_tests::lvs::bench`): `xdp_bounce` (the ceiling), the kernel forwarding them, and
 //! the agent's `vrrp_rx` → `xdp_lb`; then the health-check detection time (a real server's
-//! /health starts failing → it no longer gets new connections).
+//! /health starts failing → it no longer gets new connections) and the share of the Maglev
+//! table that changed with it (read from the running `xdp_lb`'s `LB_RING`).
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
@@ -107,28 +108,42 @@ fn trial(lvs: &LvsLab, balancer: bool, t: &mut Trial) -> Result<()> {
         "xdp_lb / kernel forwarding (x)".into(),
         lb.run.mpps() / forward.run.mpps(),
     );
-    t.metrics.insert(
-        "health-check detection (s)".into(),
-        detection(lvs)?.as_secs_f64(),
-    );
+    let (took, moved) = detection(lvs)?;
+    t.metrics
+        .insert("health-check detection (s)".into(), took.as_secs_f64());
+    match moved {
+        Ok(Some(share)) => {
+            t.metrics.insert(
+                "flows moved when 1 of 3 servers leaves (%)".into(),
+                100.0 * share,
+            );
+        }
+        Ok(None) => t.notes.push("no table changed when a server left".into()),
+        Err(e) => t.notes.push(format!("flow disruption not measured: {e:#}")),
+    }
     Ok(())
 }
 
 /// From real server `FAILING`'s /health failing to 30 new connections in a row none of which
-/// reaches it (then it is made healthy and back in the table before the next trial).
-fn detection(lvs: &LvsLab) -> Result<Duration> {
+/// reaches it (then it is made healthy and back in the table before the next trial); and the
+/// share of the service's Maglev table that changed meanwhile (the flows that moved: the
+/// leaving server's third, and whatever else moved).
+fn detection(lvs: &LvsLab) -> Result<(Duration, Result<Option<f64>>)> {
     let http = SocketAddr::new(VIP1.into(), HTTP_PORT);
     let name = lvs::server_name(FAILING);
+    // The bench's two services have indexes below 4, whatever order the agent gives them.
+    let before = bench::rings(lvs.node(1), 4);
     lvs.set_health(FAILING, false)?;
     let took = wait_for(&format!("{name} to leave"), Duration::from_secs(30), || {
         let t = lvs::tally(lvs.client(), http, 30, None)?;
         Ok(t.failed == 0 && t.from(&name) == 0)
     });
+    let moved = before.and_then(|b| Ok(bench::disruption(&b, &bench::rings(lvs.node(1), 4)?)));
     lvs.set_health(FAILING, true)?;
     wait_for(
         &format!("{name} to come back"),
         Duration::from_secs(30),
         || Ok(lvs::tally(lvs.client(), http, 30, None)?.from(&name) > 0),
     )?;
-    took
+    Ok((took?, moved))
 }

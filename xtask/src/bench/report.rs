@@ -366,6 +366,12 @@ fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
                     3.0,
                     "xdp_lb ≥ 3 × the kernel forwarding",
                 ),
+                at_most(
+                    "flows moved when 1 of 3 servers leaves ≤ 1/3 + 2 %",
+                    agent("flows moved when 1 of 3 servers leaves (%)"),
+                    Some(100.0 / 3.0 + 2.0),
+                    "%",
+                ),
             ]
         }
         Scenario::Scale => vec![
