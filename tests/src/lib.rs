@@ -19,6 +19,7 @@ mod daemon;
 pub mod flood;
 pub mod frr;
 pub mod leftover;
+pub mod lvs;
 mod netns;
 mod probe;
 pub mod soak;
@@ -236,7 +237,7 @@ pub fn prober_bin() -> Result<PathBuf> {
 }
 
 /// `$env`, or `name` in target/<profile>/ beside the running test (…/deps/<test>) or xtask.
-fn built_bin(name: &str, env: &str, build: &str) -> Result<PathBuf> {
+pub(crate) fn built_bin(name: &str, env: &str, build: &str) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
         return Ok(PathBuf::from(p));
     }

@@ -8,6 +8,7 @@
 //! The results go to `bench/results/<date>-<host>.json` (raw samples and machine facts) and a
 //! markdown report with SVG plots beside it (see [`report`]).
 
+mod lvs;
 mod packet_cost;
 mod report;
 
@@ -43,6 +44,9 @@ pub enum Scenario {
     PacketCost,
     /// 6. Scale and footprint: 1, 16 and 255 VRIDs at advert_int 0.01.
     Scale,
+    /// 7. The XDP load balancer: packets per second against XDP_TX and the kernel forwarding,
+    ///    health-check detection time.
+    Lvs,
 }
 
 impl Scenario {
@@ -54,6 +58,7 @@ impl Scenario {
         Scenario::Flood,
         Scenario::PacketCost,
         Scenario::Scale,
+        Scenario::Lvs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +69,7 @@ impl Scenario {
             Scenario::Flood => "flood",
             Scenario::PacketCost => "packet-cost",
             Scenario::Scale => "scale",
+            Scenario::Lvs => "lvs",
         }
     }
 
@@ -75,6 +81,7 @@ impl Scenario {
             Scenario::Flood => "4. Crash failover under flood",
             Scenario::PacketCost => "5. Per-packet cost of XDP vrrp_rx",
             Scenario::Scale => "6. Scale and footprint",
+            Scenario::Lvs => "7. XDP load balancer (virtual_server)",
         }
     }
 
@@ -128,6 +135,23 @@ impl Scenario {
                  /proc/PID/stat) and RSS (VmRSS) of every process in each node's namespace, over \
                  a fixed window, and the state transitions during it (0 for a stable pair). A \
                  pair that does not settle within 20 s is measured anyway, with a note."
+            }
+            Scenario::Lvs => {
+                "The LVS lab (ha_tests::lvs): director 1 runs the agent with `virtual_server \
+                 192.0.2.200 9` (UDP, rr, DR, three real servers) and `virtual_server \
+                 192.0.2.200 80` (TCP, rr, DR, HTTP_GET checks, delay_loop 1, retry 1). Each \
+                 case runs 10^6 copies of one 60-byte UDP frame through `BPF_PROG_TEST_RUN` \
+                 with BPF_F_TEST_XDP_LIVE_FRAMES as if director 1's eth0 had received them: \
+                 the kernel really transmits what the program returns. Mpps = 1 / the kernel's \
+                 time per frame. Cases: `xdp_bounce` (swap MACs, XDP_TX: the ceiling of any \
+                 XDP forwarder on this interface), the kernel forwarding the frames \
+                 (XDP_PASS into the stack, ip_forward to a real server), and the agent's \
+                 attached `vrrp_rx` tail-calling `xdp_lb`. 'delivered' = frames counted at the \
+                 real servers (nft netdev ingress). Health-check detection: a real server's \
+                 /health starts answering 503 → 30 new connections in a row miss it. Flows \
+                 moved: the share of that service's Maglev table (LB_RING of the running \
+                 xdp_lb) that changed between before the failure and its detection; the \
+                 leaving server's third must move, Maglev moves little else."
             }
         }
     }
@@ -262,6 +286,8 @@ pub fn run(opts: Options) -> Result<()> {
         "vrrp_flood",
         "--bin",
         "icmp_prober",
+        "--bin",
+        "lvs_web",
     ]))?;
     let release = crate::root().join("target").join("release");
     let agent_bin = std::env::var_os("CARGO_TARGET_DIR")
@@ -272,6 +298,7 @@ pub fn run(opts: Options) -> Result<()> {
     unsafe {
         std::env::set_var("HA_AGENT_BIN", agent_bin.join("ha-agent"));
         std::env::set_var("HA_PROBER_BIN", agent_bin.join("icmp_prober"));
+        std::env::set_var("HA_LVS_WEB_BIN", agent_bin.join("lvs_web"));
     }
     let flood_bin = agent_bin.join("vrrp_flood");
 
@@ -350,6 +377,7 @@ fn run_scenario(
         }
         Scenario::PacketCost => packet_cost::run(plan, bin_dir, out),
         Scenario::Scale => scale(plan, out),
+        Scenario::Lvs => lvs::run(plan, out),
     }
 }
 
@@ -760,7 +788,9 @@ impl<'a> Failover<'a> {
                 })?;
                 std::fs::read_to_string(&self.failed_at)?.trim().parse()?
             }
-            Scenario::PacketCost | Scenario::Scale => unreachable!("not a failover scenario"),
+            Scenario::PacketCost | Scenario::Scale | Scenario::Lvs => {
+                unreachable!("not a failover scenario")
+            }
         };
         // Until the outage is over, wait by reading logs only: polling `ip addr` in the nodes
         // (a process and an rtnetlink dump each millisecond) competes for the CPU and the

@@ -78,7 +78,12 @@ enum Cmd {
         chaos_seed: Option<u64>,
     },
     /// Start two ha-agent nodes in a lab, fail the master over and back, show the timings.
-    Demo,
+    Demo {
+        /// The LVS demo instead: two directors (dual-master), three web servers, a client; a
+        /// web server stops, a director dies during a long download.
+        #[arg(long)]
+        lvs: bool,
+    },
     /// Benchmark ha-agent beside keepalived in the lab (issue #8); writes bench/results/.
     Bench {
         /// 3 trials per daemon and short CPU windows: checks the harness, not numbers to quote.
@@ -129,7 +134,8 @@ fn main() -> Result<()> {
             chaos_seconds,
             chaos_seed,
         } => test(fuzz_seconds, chaos_seconds, chaos_seed),
-        Cmd::Demo => demo::run(),
+        Cmd::Demo { lvs: false } => demo::run(),
+        Cmd::Demo { lvs: true } => demo::run_lvs(),
         Cmd::Bench {
             quick,
             scenarios,

@@ -169,7 +169,7 @@ fn metric_names(trials: &[Trial]) -> Vec<String> {
 fn summarize(r: &ScenarioResult) -> Vec<Summary> {
     let mut out = Vec::new();
     // keepalived has no per-packet program: no rows of its own there.
-    let daemons: &[Impl] = if r.scenario == Scenario::PacketCost {
+    let daemons: &[Impl] = if matches!(r.scenario, Scenario::PacketCost | Scenario::Lvs) {
         &[Impl::HaAgent]
     } else {
         &[Impl::Keepalived, Impl::HaAgent]
@@ -339,6 +339,38 @@ fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
                     valid,
                     Some(TARGET_NS),
                     "ns",
+                ),
+            ]
+        }
+        Scenario::Lvs => {
+            let ratio = |m: &str, limit: f64, target: &str| match agent(m) {
+                Some(v) => Target {
+                    target: target.to_owned(),
+                    met: Some(v >= limit),
+                    detail: format!("{v:.2} (target ≥ {limit})"),
+                },
+                None => Target {
+                    target: target.to_owned(),
+                    met: None,
+                    detail: "no data in this run".into(),
+                },
+            };
+            vec![
+                ratio(
+                    "xdp_lb / xdp_bounce (%)",
+                    80.0,
+                    "xdp_lb ≥ 80 % of the XDP_TX bounce ceiling",
+                ),
+                ratio(
+                    "xdp_lb / kernel forwarding (x)",
+                    3.0,
+                    "xdp_lb ≥ 3 × the kernel forwarding",
+                ),
+                at_most(
+                    "flows moved when 1 of 3 servers leaves ≤ 1/3 + 2 %",
+                    agent("flows moved when 1 of 3 servers leaves (%)"),
+                    Some(100.0 / 3.0 + 2.0),
+                    "%",
                 ),
             ]
         }
