@@ -69,10 +69,23 @@ impl Scene {
         self.agents.insert(d, agent);
     }
 
+    /// Each agent's log and `ha-agent status` (its services as ipvsadm shows them).
     fn logs(&self) -> String {
         self.agents
             .iter()
-            .map(|(d, a)| format!("--- director {d}'s agent:\n{}\n", a.log()))
+            .map(|(d, a)| {
+                let conf = self.lvs.lab.dir.join(format!("ha-agent-n{d}.conf"));
+                let status = std::process::Command::new(ha_agent_bin().expect("ha-agent"))
+                    .args(["status", "-f"])
+                    .arg(&conf)
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_else(|e| format!("status: {e}"));
+                format!(
+                    "--- director {d}'s agent:\n{}\n--- its status:\n{status}\n",
+                    a.log()
+                )
+            })
             .collect()
     }
 

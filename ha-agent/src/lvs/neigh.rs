@@ -25,6 +25,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::manager::Forwarding;
 use crate::{config::lvs::LbKind, net::Netlink};
 
+/// The first re-check of an unresolved next hop (doubling up to [`ROUND`]).
+const PENDING_FIRST: Duration = Duration::from_millis(10);
 /// How often next hops are looked up again (new MACs, routes that changed, and the
 /// resolutions asked for).
 pub const ROUND: Duration = Duration::from_secs(1);
@@ -230,10 +232,22 @@ pub async fn watch(hops: Vec<(IpAddr, LbKind)>, tx: UnboundedSender<(IpAddr, Hop
         }
     };
     let mut known: HashMap<IpAddr, Hop> = HashMap::new();
-    let mut tick = tokio::time::interval(ROUND);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // While a next hop is unresolved (a start, a new real server), look again soon: ARP/ND
+    // answers in milliseconds, and until then that server takes no flows.
+    let mut pending_delay = PENDING_FIRST;
+    let mut first = true;
     loop {
-        tick.tick().await;
+        let pending = known.values().any(|h| matches!(h, Hop::Pending));
+        if !first {
+            if pending {
+                tokio::time::sleep(pending_delay).await;
+                pending_delay = (pending_delay * 2).min(ROUND);
+            } else {
+                pending_delay = PENDING_FIRST;
+                tokio::time::sleep(ROUND).await;
+            }
+        }
+        first = false;
         let table = match neighbours(&netlink).await {
             Ok(t) => t,
             Err(e) => {

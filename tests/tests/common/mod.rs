@@ -474,58 +474,7 @@ pub fn instance(name: &str, vrid: u8, priority: u8, proto: Proto, vip: u8, extra
     )
 }
 
-/// `ETHTOOL_STXCSUM` (linux/ethtool.h): the legacy toggle of `ethtool -K IFACE tx on|off`.
-pub const ETHTOOL_STXCSUM: u32 = 0x17;
-
-/// `ethtool -K` for one legacy toggle of `iface` in namespace `ns`, through the `SIOCETHTOOL`
-/// ioctl (the lab's machines have no `ethtool`).
-pub fn ethtool_set(ns: &str, iface: &str, cmd: u32, on: bool) {
-    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-    #[repr(C)]
-    struct EthtoolValue {
-        cmd: u32,
-        data: u32,
-    }
-    let name = iface.to_owned();
-    ha_tests::in_netns(ns, move || {
-        let mut value = EthtoolValue {
-            cmd,
-            data: u32::from(on),
-        };
-        // SAFETY: socket(2) with constant arguments; the fd is owned at once.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        anyhow::ensure!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: fd is a fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: ifreq is plain data; all zeroes is a valid (empty) request.
-        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (d, s) in ifr
-            .ifr_name
-            .iter_mut()
-            .zip(name.bytes().take(libc::IFNAMSIZ - 1))
-        {
-            *d = s as libc::c_char;
-        }
-        ifr.ifr_ifru.ifru_data = (&raw mut value).cast();
-        // SAFETY: SIOCETHTOOL reads the named interface and the ethtool_value ifru_data points
-        // to, which outlives the call.
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr) } != 0 {
-            anyhow::bail!(
-                "SIOCETHTOOL {cmd:#x} on {name}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("ethtool -K {iface} in {ns}: {e:#}"));
-}
-
-/// A veth's frames carry a TCP/UDP checksum for the receiver to finish (checksum offload), which
-/// XDP on another veth forwards as it is: a host whose traffic XDP forwards must compute its
-/// own (`ethtool -K eth0 tx off`), as a real NIC would.
-pub fn veth_tx_checksum_off(node: &ha_tests::Node) {
-    ethtool_set(&node.ns, ha_tests::IFACE, ETHTOOL_STXCSUM, false);
-}
+pub use ha_tests::{ETHTOOL_STXCSUM, ethtool_set, veth_tx_checksum_off};
 
 /// What XDP on a veth needs to transmit, in the lab: a NAPI context on node `i`'s bridge port
 /// (the peer of its `eth0`), without which the kernel drops what XDP on `eth0` sends (`XDP_TX`,
