@@ -185,7 +185,12 @@ pub mod lb_counter {
     pub const FRAGMENT: u32 = 4;
     /// Forwarded with `XDP_TX` or redirected.
     pub const FORWARDED: u32 = 5;
-    pub const COUNT: u32 = 6;
+    /// Counted by `vrrp_rx`: to a service while `xdp_lb` is not in `LB_PROG` (the agent died
+    /// and, its pins gone with it, the kernel emptied the program array): dropped, so that the
+    /// director's own stack, which still holds the VIP until the fence closes, does not reset
+    /// the flows a taking-over director will carry on.
+    pub const NO_BALANCER: u32 = 6;
+    pub const COUNT: u32 = 7;
 }
 
 #[cfg(feature = "user")]

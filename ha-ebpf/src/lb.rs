@@ -63,6 +63,34 @@ pub fn xdp_lb(ctx: XdpContext) -> u32 {
     try_lb(&ctx).unwrap_or(xdp_action::XDP_PASS)
 }
 
+/// For `vrrp_rx` when its tail call into `xdp_lb` failed (an empty `LB_PROG`): whether the
+/// packet is to a service in `LB_SERVICES`, i.e. a balancer was set up here and its agent is
+/// gone; then it is dropped and counted (`NO_BALANCER`) rather than reset by the stack.
+#[inline(always)]
+pub fn orphaned(ctx: &XdpContext) -> bool {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let parsed = match read_be16(data, data_end, 12) {
+        Ok(ETH_P_IP) => parse_v4(data, data_end),
+        Ok(ETH_P_IPV6) => parse_v6(data, data_end),
+        _ => return false,
+    };
+    let Ok(Parsed::Flow(pkt)) = parsed else {
+        return false;
+    };
+    let key = ServiceKey {
+        family: pkt.family,
+        proto: pkt.proto,
+        port_be: pkt.dport_be,
+        addr: pkt.dst,
+    };
+    // SAFETY: plain data, only tested for presence.
+    if unsafe { LB_SERVICES.get(&key) }.is_none() {
+        return false;
+    }
+    bump(&LB_COUNTERS, lb_counter::NO_BALANCER);
+    true
+}
+
 /// What the IP and L4 headers say.
 struct Packet {
     family: u8,

@@ -4,7 +4,9 @@
 //! - Not VRRP (not IP protocol 112 directly behind an IPv4/IPv6 header, one 802.1Q tag allowed),
 //!   or too short to hold the protocol field: `XDP_PASS`, nothing counted; IPv4/IPv6 of another
 //!   protocol is first tail-called into `xdp_lb` (`LB_PROG`), which passes it when it is no
-//!   virtual server's (an empty `LB_PROG`, no virtual server on the interface: passed at once).
+//!   virtual server's (an empty `LB_PROG`, no virtual server on the interface: passed, but for
+//!   a packet to a service still in `LB_SERVICES`, whose agent is gone: dropped, see
+//!   `lb::orphaned`).
 //! - Another speaker's (check 5a: VLAN-tagged, a VRID and family none of this interface's
 //!   instances run, a multicast group other than `vrrp_mcast_group4/6`, a unicast frame to
 //!   another MAC): `FOREIGN[vrid]++`, `XDP_PASS` to the stack (a keepalived on `eth0.100`, in a
@@ -67,7 +69,11 @@ pub fn vrrp_rx(ctx: XdpContext) -> u32 {
             // SAFETY: the context is this program's own; on success control never returns, on
             // failure (no load balancer on this interface) the packet passes as before.
             unsafe { LB_PROG.tail_call(&ctx, LB_PROG_INDEX) };
-            xdp_action::XDP_PASS
+            if crate::lb::orphaned(&ctx) {
+                xdp_action::XDP_DROP
+            } else {
+                xdp_action::XDP_PASS
+            }
         }
         Verdict::Foreign { vrid } => {
             bump(&FOREIGN, vrid as u32);

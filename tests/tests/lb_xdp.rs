@@ -20,13 +20,14 @@
 //!
 //! And in a lab on veth: a client's TCP connection to VIP:port is answered by a DR real server
 //! (VIP on its `lo`, `arp_ignore=1`, `arp_announce=2`) through `XDP_TX` on the director; once
-//! the agent is gone (its programs left attached), the director balances nothing.
+//! the agent is gone (its programs left attached), the director balances on until its heartbeat
+//! goes stale, then the fence drops (no reset from its stack).
 
 mod common;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use aya::programs::XdpMode;
@@ -709,19 +710,26 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     // client that computes its own checksums.
     let _napi = common::veth_napi_on_port(&lab, 1);
     common::veth_tx_checksum_off(&lab.client);
-    // As the agent opens it: left attached when dropped (a crash).
-    let mut dp = in_netns(&director.ns, || {
-        let options = XdpOptions {
-            mode: XdpMode::Driver,
-            persist: true,
-            load_balancer: true,
-            ..XdpOptions::default()
-        };
-        Ok(XdpDatapath::open(IFACE, &options)?)
+    // As the agent opens it: pinned, left attached when dropped (a crash).
+    let pins = lab.bpf_dir.join("lbveth");
+    let mut dp = in_netns(&director.ns, {
+        let pins = pins.clone();
+        move || {
+            let options = XdpOptions {
+                mode: XdpMode::Driver,
+                persist: true,
+                pin_dir: Some(pins),
+                load_balancer: true,
+                ..XdpOptions::default()
+            };
+            Ok(XdpDatapath::open(IFACE, &options)?)
+        }
     })
     .expect("attaching vrrp_rx and the fence in the director (needs root and BPF)");
+    // The VIP fails closed 3 s after the agent's last heartbeat, as a dead agent's does.
+    const HEARTBEAT: Duration = Duration::from_secs(3);
     dp.heartbeat().unwrap();
-    dp.set_fence(VIP4.into(), 0, false, false, Duration::ZERO)
+    dp.set_fence(VIP4.into(), 0, false, false, HEARTBEAT)
         .unwrap();
     let ifindex: u32 = director
         .sh(&format!("cat /sys/class/net/{IFACE}/ifindex"))
@@ -763,6 +771,7 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     })
     .unwrap();
 
+    dp.heartbeat().unwrap();
     let reply = lab.client.sh(&format!(
         "socat -t 5 -T 5 - TCP:{VIP4}:{SERVICE_PORT},connect-timeout=5 </dev/null"
     ));
@@ -785,9 +794,11 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     assert_eq!(counters[lb_counter::FORWARDED as usize], stats.packets);
     assert_eq!(counters[lb_counter::NOT_OWNER as usize], 0);
 
-    // The agent dies: vrrp_rx and the fence stay attached, but the kernel empties LB_PROG with
-    // the agent's last reference, so nothing is balanced any more (fails closed): the
-    // director's own stack answers, and nothing listens there.
+    // The agent dies (SIGKILL): vrrp_rx, the fence and the pinned LB_PROG stay. Until its
+    // heartbeat goes stale it is still the only master: the balancer goes on (the director's
+    // own stack, which holds the VIP, would reset the flows).
+    dp.heartbeat().unwrap();
+    let died = Instant::now();
     drop(dp);
     assert!(
         director
@@ -797,13 +808,43 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
         "vrrp_rx is still attached"
     );
     let after = lab.client.sh(&format!(
-        "socat -t 5 -T 5 - TCP:{VIP4}:{SERVICE_PORT},connect-timeout=5 </dev/null"
+        "socat -t 2 -T 2 - TCP:{VIP4}:{SERVICE_PORT},connect-timeout=2 </dev/null"
     ));
-    let refused = after.expect_err("no balancing without the agent");
     assert!(
-        format!("{refused:#}").contains("Connection refused"),
-        "the director's stack refused it: {refused:#}"
+        died.elapsed() < HEARTBEAT,
+        "the test was too slow to try before the heartbeat went stale"
     );
+    assert_eq!(
+        after
+            .expect("still balanced right after the agent died")
+            .trim(),
+        "served-by-real-2"
+    );
+    // Then the fence closes: what comes in is dropped, neither balanced nor reset.
+    let mut last = None;
+    wait_for(
+        "the dead agent's VIP to fail closed",
+        HEARTBEAT * 10,
+        || {
+            let r = lab.client.sh(&format!(
+                "socat -t 1 -T 1 - TCP:{VIP4}:{SERVICE_PORT},connect-timeout=1 </dev/null"
+            ));
+            let closed = r.is_err();
+            last = Some(r);
+            Ok(closed)
+        },
+    )
+    .unwrap();
+    let err = format!("{:#}", last.unwrap().unwrap_err());
+    assert!(
+        !err.contains("refused"),
+        "dropped by the fence, not reset by the director's stack: {err}"
+    );
+    assert!(
+        died.elapsed() >= HEARTBEAT,
+        "closed only once the heartbeat is stale"
+    );
+    std::fs::remove_dir_all(&pins).expect("removing the dead agent's pins");
 }
 
 #[test]

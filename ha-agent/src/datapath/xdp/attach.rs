@@ -131,7 +131,30 @@ impl XdpDatapath {
                 loader.map_max_entries(name, 1);
             }
         }
+        if let (Some(dir), false) = (&options.pin_dir, options.load_balancer) {
+            // A predecessor's balancer (no virtual_server here any more): its tables go.
+            remove_pins(dir, &PINNED_MAPS[PINNED_MAPS.len() - LB_PINNED..])?;
+        }
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(Box::new)?;
+        if options.load_balancer {
+            // A predecessor's xdp_lb (pinned LB_PROG) runs nothing until `lb()` rewrote the
+            // services (its VIPs are fenced below anyway).
+            let map = ebpf
+                .map_mut(ha_common::lb::MAP_LB_PROG)
+                .ok_or(XdpError::Missing {
+                    kind: "map",
+                    name: ha_common::lb::MAP_LB_PROG,
+                })?;
+            let mut prog = aya::maps::ProgramArray::try_from(map)
+                .map_err(super::map_err(ha_common::lb::MAP_LB_PROG))?;
+            match prog.clear_index(&ha_common::lb::LB_PROG_INDEX) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                // Empty already (a fresh array, or the kernel emptied it).
+                Err(aya::maps::MapError::SyscallError(e))
+                    if e.io_error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(super::map_err(ha_common::lb::MAP_LB_PROG)(e)),
+            }
+        }
         load_programs(&mut ebpf)?;
         let mut dp = Self::with_maps(interface.to_owned(), options.pin_dir.clone(), ebpf)?;
         dp.lock = lock;
@@ -485,6 +508,28 @@ pub fn lock_interface(interface: &str) -> Result<InterfaceLock, XdpError> {
 
 /// Removes the links an older ha-agent pinned in `dir` (unpinning the last reference detaches
 /// them): their `bpf_link` XDP would refuse ours, their fence would keep its own maps.
+/// Removes the pins of `maps` in `dir` that exist.
+fn remove_pins(dir: &Path, maps: &[&str]) -> Result<(), XdpError> {
+    for name in maps {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(
+                "removed {} (a balancer no longer configured)",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(XdpError::Pin {
+                    what: "removing a predecessor's load balancer map",
+                    path,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn remove_legacy_links(dir: &Path) -> Result<(), XdpError> {
     for name in LEGACY_LINKS {
         let path = dir.join(name);

@@ -2,8 +2,13 @@
 //! rings, flows, persistence templates, counters) and putting the program in `LB_PROG`, where
 //! `vrrp_rx` tail-calls it. [`XdpLb`] is what `lvs::LbDatapath` writes to.
 //!
-//! Fails closed like the fence: `LB_PROG` is not pinned (the kernel empties a program array
-//! when its last user reference goes, so a dead agent's balancer stops with it), `LB_FLOWS` and
+//! Fails closed like the fence, by the same test: `xdp_lb` forwards only to a VIP the fence
+//! leaves open, so a dead agent's balancer keeps forwarding while its heartbeat is fresh (it is
+//! still the only master: its flows go on) and stops when the heartbeat goes stale, when the
+//! fence drops what the stack would otherwise answer with resets. `LB_PROG` is pinned for
+//! that: the kernel empties a program array when its last user reference goes, and the
+//! director's own stack, which holds the VIP, would then reset every established flow until the
+//! heartbeat goes stale. A restarted agent empties it on open. `LB_FLOWS` and
 //! `LB_PERSIST` are not pinned (a restarted agent starts with none, as a director taking over
 //! does: the deterministic rings place flows where they were), and the pinned `LB_SERVICES` is
 //! emptied before the program is installed, so nothing a predecessor wrote is forwarded on
@@ -27,7 +32,7 @@ use ha_common::lb::{
 use super::{XdpDatapath, XdpError, map_err, maps::forget, program, program_err, take_map};
 
 /// How many of `PINNED_MAPS` (the last ones) are the load balancer's.
-pub(super) const LB_PINNED: usize = 6;
+pub(super) const LB_PINNED: usize = 7;
 
 /// The load balancer's maps that take memory by size: one entry each on an interface opened
 /// without [`super::XdpOptions::load_balancer`].

@@ -71,9 +71,9 @@ pub const MAP_FENCE_DROPS: &str = "FENCE_DROPS";
 pub const MAP_FOREIGN: &str = "FOREIGN";
 
 /// The maps pinned (and adopted) by name; `EVENTS` is not: a restarted agent must not read a
-/// dead one's events. Nor are `LB_PROG`, `LB_FLOWS`, `LB_PERSIST` (see `lb.rs`); the
-/// load balancer's (the last [`LB_PINNED`]) only with [`XdpOptions::load_balancer`].
-const PINNED_MAPS: [&str; 20] = [
+/// dead one's events. Nor are `LB_FLOWS`, `LB_PERSIST` (see `lb.rs`); the load balancer's
+/// (the last [`LB_PINNED`]) only with [`XdpOptions::load_balancer`].
+const PINNED_MAPS: [&str; 21] = [
     MAP_RX_ADVERTS,
     MAP_STATS,
     MAP_ACCEPTED,
@@ -94,13 +94,14 @@ const PINNED_MAPS: [&str; 20] = [
     ha_common::lb::MAP_LB_REAL_STATS,
     ha_common::lb::MAP_LB_SERVICE_STATS,
     ha_common::lb::MAP_LB_COUNTERS,
+    ha_common::lb::MAP_LB_PROG,
 ];
 
 /// Version of the map layouts, part of the pin directory's name: a newer agent with other
 /// layouts never adopts an older one's maps. 3: `RxInstance::vips`. 4: `RxGlobal`'s groups
 /// and MAC, `RxInstance::unicast_any_ttl`. 5: `FenceEntry::no_accept`, `ALLOWED_PEERS` values
-/// are TTL ranges. 6: the load balancer's maps (`xdp_lb`).
-pub const MAPS_ABI: u32 = 6;
+/// are TTL ranges. 6: the load balancer's maps (`xdp_lb`). 7: `LB_PROG` pinned, `NO_BALANCER`.
+pub const MAPS_ABI: u32 = 7;
 
 /// Priority (`tc filter … pref`) and handle of the fence's filters on both hooks: fixed, so a
 /// restarted agent finds its predecessor's and replaces them in place (112: VRRP's protocol).
