@@ -665,44 +665,6 @@ fn remove_control_files(dir: &Path) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_control_socket_in_an_agent_log() {
-        let text = "2026-11-22T07:00:00.000001Z  INFO ha_agent::control: control socket \
-                    /run/ha-agent/ha-agent-n1-0427ca63.sock\n";
-        let json = "{\"level\":\"INFO\",\"fields\":{\"message\":\"control socket \
-                    /run/ha-agent/ha-agent-n2-068052ac.sock\"}}\n";
-        assert_eq!(
-            control_socket_in_log(text),
-            Some(PathBuf::from("/run/ha-agent/ha-agent-n1-0427ca63.sock"))
-        );
-        assert_eq!(
-            control_socket_in_log(json),
-            Some(PathBuf::from("/run/ha-agent/ha-agent-n2-068052ac.sock"))
-        );
-        // Only the agent's run directory: nothing else is ever removed.
-        assert_eq!(control_socket_in_log("control socket /tmp/x.sock\n"), None);
-    }
-
-    #[test]
-    fn parses_ip_o_addr_output() {
-        let out = "2: eth0    inet 192.0.2.1/24 scope global eth0\\       valid_lft forever\n\
-                   2: eth0    inet 192.0.2.200/32 scope global secondary eth0:vip\n\
-                   2: eth0    inet6 2001:db8::1/64 scope global \\       valid_lft forever\n";
-        assert_eq!(
-            parse_ip_o_addr(out),
-            vec![
-                "192.0.2.1".parse::<IpAddr>().unwrap(),
-                "192.0.2.200".parse().unwrap(),
-                "2001:db8::1".parse().unwrap()
-            ]
-        );
-    }
-}
-
 /// `ETHTOOL_STXCSUM` (linux/ethtool.h): the legacy toggle of `ethtool -K IFACE tx on|off`.
 pub const ETHTOOL_STXCSUM: u32 = 0x17;
 
@@ -754,4 +716,42 @@ pub fn ethtool_set(ns: &str, iface: &str, cmd: u32, on: bool) {
 /// own (`ethtool -K eth0 tx off`), as a real NIC would.
 pub fn veth_tx_checksum_off(node: &crate::Node) {
     ethtool_set(&node.ns, crate::IFACE, ETHTOOL_STXCSUM, false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_control_socket_in_an_agent_log() {
+        let text = "2026-11-22T07:00:00.000001Z  INFO ha_agent::control: control socket \
+                    /run/ha-agent/ha-agent-n1-0427ca63.sock\n";
+        let json = "{\"level\":\"INFO\",\"fields\":{\"message\":\"control socket \
+                    /run/ha-agent/ha-agent-n2-068052ac.sock\"}}\n";
+        assert_eq!(
+            control_socket_in_log(text),
+            Some(PathBuf::from("/run/ha-agent/ha-agent-n1-0427ca63.sock"))
+        );
+        assert_eq!(
+            control_socket_in_log(json),
+            Some(PathBuf::from("/run/ha-agent/ha-agent-n2-068052ac.sock"))
+        );
+        // Only the agent's run directory: nothing else is ever removed.
+        assert_eq!(control_socket_in_log("control socket /tmp/x.sock\n"), None);
+    }
+
+    #[test]
+    fn parses_ip_o_addr_output() {
+        let out = "2: eth0    inet 192.0.2.1/24 scope global eth0\\       valid_lft forever\n\
+                   2: eth0    inet 192.0.2.200/32 scope global secondary eth0:vip\n\
+                   2: eth0    inet6 2001:db8::1/64 scope global \\       valid_lft forever\n";
+        assert_eq!(
+            parse_ip_o_addr(out),
+            vec![
+                "192.0.2.1".parse::<IpAddr>().unwrap(),
+                "192.0.2.200".parse().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+    }
 }
