@@ -42,6 +42,7 @@ use ha_common::lb::{
 use ha_tests::{IFACE, Lab, in_netns, wait_for};
 
 const XDP_PASS: u32 = 2;
+const XDP_DROP: u32 = 1;
 const XDP_TX: u32 = 3;
 const XDP_REDIRECT: u32 = 4;
 const TCP: u8 = 6;
@@ -949,8 +950,9 @@ fn a_restarted_datapath_forwards_nothing_until_its_services_are_rewritten() {
         .unwrap();
     assert_eq!(
         second.test_run_frame("vrrp_rx", &frame).unwrap(),
-        (XDP_PASS, frame.clone()),
-        "no xdp_lb in LB_PROG before the agent asks for it"
+        (XDP_DROP, frame.clone()),
+        "no xdp_lb in LB_PROG before the agent asks for it, and vrrp_rx drops what is addressed \
+         to a predecessor's service rather than hand it to the stack"
     );
     let lb = second.lb().unwrap();
     assert_eq!(
