@@ -6,6 +6,7 @@
 //! sender is the limit, and the receiving side is counted too (the director's bridge port and
 //! the real servers).
 
+use ha_common::wire::internet_checksum;
 use std::{net::Ipv4Addr, time::Duration};
 
 use anyhow::{Context, Result, bail};
@@ -68,7 +69,7 @@ pub fn udp_frame(
     ip[2..4].copy_from_slice(&total.to_be_bytes());
     ip.extend_from_slice(&src.octets());
     ip.extend_from_slice(&dst.octets());
-    let sum = checksum(&ip);
+    let sum = internet_checksum(&ip);
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&ip);
     f.extend_from_slice(&sport.to_be_bytes());
@@ -77,18 +78,6 @@ pub fn udp_frame(
     f.extend_from_slice(&[0, 0]);
     f.extend_from_slice(&payload);
     f
-}
-
-/// The Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.

@@ -25,6 +25,7 @@
 
 mod common;
 
+use ha_common::wire::internet_checksum;
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
@@ -82,7 +83,7 @@ fn frame4_from(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8], frag: u16) ->
     ip[9] = proto;
     ip[12..16].copy_from_slice(&src.octets());
     ip[16..20].copy_from_slice(&dst.octets());
-    let sum = checksum(&ip);
+    let sum = internet_checksum(&ip);
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&ip);
     f.extend_from_slice(l4);
@@ -122,18 +123,6 @@ fn l4(proto: u8, sport: u16, dport: u16) -> Vec<u8> {
 
 fn tcp4(sport: u16) -> Vec<u8> {
     frame4(VIP4, TCP, &l4(TCP, sport, PORT), 0x4000)
-}
-
-/// The Internet checksum (RFC 1071) of `bytes`: 0 over a header whose checksum is valid.
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 fn service_key(vip: IpAddr, proto: u8) -> ServiceKey {
@@ -367,7 +356,7 @@ fn tun_ipv4_prepends_a_valid_ipip_header() {
     assert_eq!(outer[6] & 0x40, 0x40, "DF copied from the inner header");
     assert_eq!(outer[8], 64, "TTL");
     assert_eq!(outer[9], 4, "protocol IPIP");
-    assert_eq!(checksum(outer), 0, "header checksum valid");
+    assert_eq!(internet_checksum(outer), 0, "header checksum valid");
     assert_eq!(outer[12..16], [10, 0, 0, 1], "from tun_src");
     assert_eq!(outer[16..20], [10, 0, 0, 10], "to the real");
     assert_eq!(out[34..], frame[14..], "inner packet intact");
@@ -377,7 +366,7 @@ fn tun_ipv4_prepends_a_valid_ipip_header() {
     let (verdict, out) = d.run(&udp);
     assert_eq!(verdict, XDP_TX);
     assert_eq!(out[14 + 6] & 0x40, 0, "no DF");
-    assert_eq!(checksum(&out[14..34]), 0);
+    assert_eq!(internet_checksum(&out[14..34]), 0);
     assert_eq!(d.counter(lb_counter::FORWARDED), 2);
 }
 

@@ -18,6 +18,7 @@
 
 mod common;
 
+use ha_common::wire::internet_checksum;
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -350,7 +351,7 @@ fn ip6ip6_udp(lvs: &LvsLab, n: usize, payload: &[u8]) -> anyhow::Result<String> 
         pseudo.extend_from_slice(&u32::from(udp_len).to_be_bytes());
         pseudo.extend_from_slice(&[0, 0, 0, 17]);
         pseudo.extend_from_slice(&udp);
-        udp[6..8].copy_from_slice(&checksum(&pseudo).to_be_bytes());
+        udp[6..8].copy_from_slice(&internet_checksum(&pseudo).to_be_bytes());
         inner.extend_from_slice(&udp);
         // SAFETY: socket(2) with constant arguments; owned at once.
         let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_IPV6) };
@@ -442,7 +443,7 @@ fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]
     p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
-    let sum = checksum(&p);
+    let sum = internet_checksum(&p);
     p[10..12].copy_from_slice(&sum.to_be_bytes());
     p.extend_from_slice(&sport.to_be_bytes());
     p.extend_from_slice(&dport.to_be_bytes());
@@ -450,18 +451,6 @@ fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]
     p.extend_from_slice(&[0, 0]);
     p.extend_from_slice(payload);
     p
-}
-
-/// The Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// Every config the tests below give the agent is one keepalived itself accepts

@@ -11,6 +11,7 @@
 //! from the daemons being measured. This one sleeps between requests and blocks on replies.
 //! Stop it with SIGINT or SIGTERM. Needs root (raw ICMP sockets).
 
+use ha_common::wire::internet_checksum;
 use std::{
     io::Write,
     mem,
@@ -125,22 +126,10 @@ fn echo_request(target: IpAddr, ident: u16, seq: u16, sent_ns: u64) -> [u8; ICMP
     p[8..16].copy_from_slice(&sent_ns.to_be_bytes());
     if target.is_ipv4() {
         // ICMPv6 checksums are filled in by the kernel on raw ICMPv6 sockets.
-        let sum = checksum(&p);
+        let sum = internet_checksum(&p);
         p[2..4].copy_from_slice(&sum.to_be_bytes());
     }
     p
-}
-
-/// The Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 fn send_to(fd: RawFd, packet: &[u8], target: IpAddr) -> std::io::Result<()> {
@@ -307,7 +296,11 @@ mod tests {
     fn request_checksum_verifies_and_reply_parses() {
         let target = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
         let p = echo_request(target, 0x1234, 7, 42);
-        assert_eq!(checksum(&p), 0, "a packet with its checksum sums to zero");
+        assert_eq!(
+            internet_checksum(&p),
+            0,
+            "a packet with its checksum sums to zero"
+        );
         // The reply the target would send: type 0, behind a 20-byte IPv4 header with TTL 64.
         let mut data = vec![
             0x45, 0, 0, 84, 0, 0, 0, 0, 64, 1, 0, 0, 192, 0, 2, 200, 192, 0, 2, 100,

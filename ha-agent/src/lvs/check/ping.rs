@@ -3,6 +3,7 @@
 //! `net.ipv4.ping_group_range` allows it (the kernel then owns the identifier and filters the
 //! replies), else a raw socket (root), where the reply is matched by identifier and sequence.
 
+use ha_common::wire::internet_checksum;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
 
@@ -79,7 +80,7 @@ fn echo_request(v4: bool, id: u16, seq: u16) -> Vec<u8> {
     p.extend_from_slice(b"ha-agent");
     // ICMPv6's checksum covers a pseudo-header: the kernel computes it.
     if v4 {
-        let sum = checksum(&p);
+        let sum = internet_checksum(&p);
         p[2..4].copy_from_slice(&sum.to_be_bytes());
     }
     p
@@ -101,18 +102,6 @@ fn is_reply(packet: &[u8], v4: bool, raw: bool, id: u16, seq: u16) -> bool {
     icmp[0] == reply
         && (!raw || u16::from_be_bytes([icmp[4], icmp[5]]) == id)
         && u16::from_be_bytes([icmp[6], icmp[7]]) == seq
-}
-
-/// The Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]
@@ -160,7 +149,7 @@ mod tests {
     #[test]
     fn the_checksum_of_a_request_verifies() {
         let p = echo_request(true, 0x1234, 7);
-        assert_eq!(checksum(&p), 0);
+        assert_eq!(internet_checksum(&p), 0);
         // A raw IPv4 socket reads the IP header (IHL 5) first.
         let raw = |icmp: &[u8]| [&[0x45u8; 1][..], &[0; 19], icmp].concat();
         assert!(is_reply(
