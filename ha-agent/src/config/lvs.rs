@@ -245,6 +245,57 @@ pub struct Lvs {
     pub virtual_servers: Vec<VirtualServer>,
 }
 
+/// keepalived's `delay_loop` when none is written (check_data.c).
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+
+impl VirtualServer {
+    /// A service at `addr` with keepalived's defaults (check_data.c `alloc_vs`: UDP, `wlc`,
+    /// `delay_loop` 60 s, quorum 1) and no real server; `lb_kind` DR (keepalived's NAT default
+    /// is refused by the builder).
+    pub fn with_defaults(at: Source, addr: SocketAddr) -> Self {
+        VirtualServer {
+            at,
+            addr,
+            group: None,
+            protocol: Protocol::Udp,
+            delay_loop: DEFAULT_DELAY_LOOP,
+            algo: LbAlgo::Wlc,
+            hash_port: false,
+            kind: LbKind::Dr,
+            persistence_timeout: None,
+            persistence_prefix: None,
+            virtualhost: None,
+            sorry_server: None,
+            inhibit_on_failure: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            alpha: false,
+            omega: false,
+            ha_suspend: false,
+            real_servers: Vec::new(),
+        }
+    }
+}
+
+impl CheckKind {
+    /// keepalived's keyword for the checker.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "TCP_CHECK",
+            CheckKind::Http(h) if h.tls => "SSL_GET",
+            CheckKind::Http(_) => "HTTP_GET",
+            CheckKind::Misc(_) => "MISC_CHECK",
+            CheckKind::Ping => "PING_CHECK",
+            CheckKind::Udp(_) => "UDP_CHECK",
+            CheckKind::Dns(_) => "DNS_CHECK",
+            CheckKind::Smtp { .. } => "SMTP_CHECK",
+            CheckKind::File(_) => "FILE_CHECK",
+        }
+    }
+}
+
 /// The address a checker reaches by default: the real server's.
 pub fn default_connect(rs: &RealServer) -> SocketAddr {
     rs.addr

@@ -4,7 +4,7 @@ use std::{collections::HashMap, net::IpAddr};
 
 use super::{LbDatapath, Verdict, manager::ServiceState, neigh::Hop};
 use crate::{
-    config::lvs::{CheckKind, LbAlgo, LbKind, Protocol},
+    config::lvs::{LbAlgo, LbKind, Protocol},
     status::{CheckerStatus, RealServerStatus, VirtualServerStatus},
 };
 
@@ -14,21 +14,6 @@ fn kind_word(k: LbKind) -> String {
         LbKind::Tun => "TUN",
     }
     .into()
-}
-
-/// keepalived's name of a checker.
-pub fn check_word(k: &CheckKind) -> &'static str {
-    match k {
-        CheckKind::Tcp => "TCP_CHECK",
-        CheckKind::Http(h) if h.tls => "SSL_GET",
-        CheckKind::Http(_) => "HTTP_GET",
-        CheckKind::Misc(_) => "MISC_CHECK",
-        CheckKind::Ping => "PING_CHECK",
-        CheckKind::Udp(_) => "UDP_CHECK",
-        CheckKind::Dns(_) => "DNS_CHECK",
-        CheckKind::Smtp { .. } => "SMTP_CHECK",
-        CheckKind::File(_) => "FILE_CHECK",
-    }
 }
 
 /// `svc` now; counters from `dp` when the balancer is attached.
@@ -82,7 +67,7 @@ pub fn service(
                     .iter()
                     .zip(&r.config.checkers)
                     .map(|(c, cfg)| CheckerStatus {
-                        kind: check_word(&cfg.kind).into(),
+                        kind: cfg.kind.keyword().into(),
                         up: c.up,
                         last: c.last.as_ref().map(|v| match v {
                             Verdict::Up => "up".to_owned(),

@@ -437,27 +437,12 @@ mod tests {
         };
         c.lvs = LvsConfig {
             virtual_servers: vec![VirtualServer {
-                at,
-                addr: "10.0.0.100:80".parse().unwrap(),
-                group: None,
                 protocol: Protocol::Tcp,
                 delay_loop: Duration::from_secs(1),
                 algo: LbAlgo::Rr,
-                hash_port: false,
-                kind: LbKind::Dr,
-                persistence_timeout: None,
-                persistence_prefix: None,
-                virtualhost: None,
-                sorry_server: None,
-                inhibit_on_failure: false,
-                quorum: 1,
-                hysteresis: 0,
-                quorum_up: None,
-                quorum_down: None,
-                alpha: false,
-                omega: false,
                 ha_suspend,
                 real_servers: vec![real],
+                ..VirtualServer::with_defaults(at, "10.0.0.100:80".parse().unwrap())
             }],
         };
         c

@@ -17,8 +17,6 @@ use crate::config::lvs::*;
 use crate::config::model::{NotifyScript, VrrpInstance};
 use crate::config::parser::Stmt;
 
-/// keepalived check_data.h `KEEPALIVED_DEFAULT_DELAY`.
-const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 /// check_data.c `alloc_vs`: `connection_to = 5 * TIMER_HZ`.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// libipvs `IPVS_SVC_PERSISTENT_TIMEOUT`: a bare `persistence_timeout`.
@@ -302,29 +300,7 @@ impl Builder<'_> {
         let mut raw = RawService {
             pos: st.pos().clone(),
             target,
-            vs: VirtualServer {
-                at: source(st.pos()),
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                group: None,
-                protocol: Protocol::Udp,
-                delay_loop: DEFAULT_DELAY_LOOP,
-                algo: LbAlgo::Wlc,
-                hash_port: false,
-                kind: LbKind::Dr,
-                persistence_timeout: None,
-                persistence_prefix: None,
-                virtualhost: None,
-                sorry_server: None,
-                inhibit_on_failure: false,
-                quorum: 1,
-                hysteresis: 0,
-                quorum_up: None,
-                quorum_down: None,
-                alpha: false,
-                omega: false,
-                ha_suspend: false,
-                real_servers: Vec::new(),
-            },
+            vs: VirtualServer::with_defaults(source(st.pos()), SocketAddr::from(([0, 0, 0, 0], 0))),
             kind: None,
             kind_seen: false,
             timers: Timers::default(),
@@ -1504,7 +1480,7 @@ impl Builder<'_> {
                         &c.pos,
                         format!(
                             "{}: bindto {ip} and connect address {} are of different families",
-                            checker_name(&c.kind),
+                            c.kind.keyword(),
                             connect.ip()
                         ),
                     );
@@ -1605,20 +1581,6 @@ const CONNECT_KEYWORDS: [&str; 7] = [
     "connect_timeout",
     "fwmark",
 ];
-
-fn checker_name(k: &CheckKind) -> &'static str {
-    match k {
-        CheckKind::Tcp => "TCP_CHECK",
-        CheckKind::Http(h) if h.tls => "SSL_GET",
-        CheckKind::Http(_) => "HTTP_GET",
-        CheckKind::Misc(_) => "MISC_CHECK",
-        CheckKind::Ping => "PING_CHECK",
-        CheckKind::Udp(_) => "UDP_CHECK",
-        CheckKind::Dns(_) => "DNS_CHECK",
-        CheckKind::Smtp { .. } => "SMTP_CHECK",
-        CheckKind::File(_) => "FILE_CHECK",
-    }
-}
 
 /// A persistence prefix longer than the service's addresses (a prefix length read for IPv6).
 fn vs_prefix_too_long(vs: &VirtualServer, af: u8) -> Option<u8> {

@@ -392,27 +392,12 @@ mod tests {
             .unwrap()
             .config;
         let at = checker.at.clone();
+        let base =
+            VirtualServer::with_defaults(at.clone(), (Ipv4Addr::new(192, 0, 2, 10), 80).into());
         config.lvs.virtual_servers.push(VirtualServer {
-            at: at.clone(),
-            addr: (Ipv4Addr::new(192, 0, 2, 10), 80).into(),
-            group: None,
             protocol: Protocol::Tcp,
             delay_loop: checker.delay_loop,
             algo: LbAlgo::Rr,
-            hash_port: false,
-            kind: LbKind::Dr,
-            persistence_timeout: None,
-            persistence_prefix: None,
-            virtualhost: None,
-            sorry_server: None,
-            inhibit_on_failure: false,
-            quorum: 1,
-            hysteresis: 0,
-            quorum_up: None,
-            quorum_down: None,
-            alpha: false,
-            omega: false,
-            ha_suspend: false,
             real_servers: vec![RealServer {
                 at,
                 addr: checker.connect,
@@ -425,6 +410,7 @@ mod tests {
                 virtualhost: None,
                 checkers: vec![checker],
             }],
+            ..base
         });
         config
     }

@@ -147,27 +147,13 @@ fn real(addr: &str, weight: u32, checkers: usize) -> RealServer {
 
 fn service(addr: &str, reals: Vec<RealServer>) -> VirtualServer {
     VirtualServer {
-        at: at(),
-        addr: sa(addr),
-        group: None,
         protocol: Protocol::Tcp,
         delay_loop: Duration::from_secs(6),
         algo: LbAlgo::Wrr,
-        hash_port: false,
-        kind: LbKind::Dr,
-        persistence_timeout: None,
-        persistence_prefix: None,
-        virtualhost: None,
-        sorry_server: None,
-        inhibit_on_failure: false,
-        quorum: 1,
-        hysteresis: 0,
         quorum_up: script("quorum up"),
         quorum_down: script("quorum down"),
-        alpha: false,
-        omega: false,
-        ha_suspend: false,
         real_servers: reals,
+        ..VirtualServer::with_defaults(at(), sa(addr))
     }
 }
 
