@@ -85,6 +85,19 @@ impl VrrpHeader {
     }
 }
 
+/// The Internet checksum (RFC 1071) of `data`, an odd last byte padded with zero: 0 over a
+/// header whose checksum field is valid. For userspace (ICMP echo, test frames).
+pub fn internet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,17 +115,4 @@ mod tests {
         assert_eq!(v3_max_adver_int_cs([0xf0, 0x01]), 1);
         assert_eq!(v3_max_adver_int_cs([0xff, 0xff]), V3_MAX_ADVER_INT_CS);
     }
-}
-
-/// The Internet checksum (RFC 1071) of `data`, an odd last byte padded with zero: 0 over a
-/// header whose checksum field is valid. For userspace (ICMP echo, test frames).
-pub fn internet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
