@@ -438,7 +438,6 @@ impl Datapaths {
         Ok(())
     }
 
-    /// Instance `i`'s slot in the maps of its interface, when XDP runs there.
     /// The load balancer of `name` (its `xdp_lb` loaded on first use); None without an XDP
     /// datapath there or when it cannot load (said in the log).
     pub fn lb(&mut self, name: &str) -> Option<&mut xdp::XdpLb> {
@@ -451,6 +450,7 @@ impl Datapaths {
         }
     }
 
+    /// Instance `i`'s slot in the maps of its interface, when XDP runs there.
     pub fn slot(&self, i: usize) -> Option<u32> {
         let t = self.told.get(i)?;
         self.xdp.contains_key(&t.interface).then_some(t.slot)
