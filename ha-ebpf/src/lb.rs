@@ -84,7 +84,7 @@ pub fn orphaned(ctx: &XdpContext) -> bool {
         addr: pkt.dst,
     };
     // SAFETY: plain data, only tested for presence.
-    if unsafe { LB_SERVICES.get(&key) }.is_none() {
+    if unsafe { LB_SERVICES.get(key) }.is_none() {
         return false;
     }
     bump(&LB_COUNTERS, lb_counter::NO_BALANCER);
@@ -128,7 +128,7 @@ fn try_lb(ctx: &XdpContext) -> Result<u32, ()> {
         Parsed::Pass => return Ok(xdp_action::XDP_PASS),
         Parsed::Fragment { family, dst } => {
             // SAFETY: plain data read once.
-            if unsafe { crate::maps::FENCE.get(&vip(family, dst)) }.is_some() {
+            if unsafe { crate::maps::FENCE.get(vip(family, dst)) }.is_some() {
                 bump(&LB_COUNTERS, lb_counter::FRAGMENT);
             }
             return Ok(xdp_action::XDP_PASS);
@@ -142,7 +142,7 @@ fn try_lb(ctx: &XdpContext) -> Result<u32, ()> {
         addr: pkt.dst,
     };
     // SAFETY: plain data, copied at once.
-    let Some(service) = (unsafe { LB_SERVICES.get(&key) }).copied() else {
+    let Some(service) = (unsafe { LB_SERVICES.get(key) }).copied() else {
         return Ok(xdp_action::XDP_PASS);
     };
     if ownership(&vip(pkt.family, pkt.dst)) != Some(Guard::Open) {
@@ -175,7 +175,7 @@ fn try_lb(ctx: &XdpContext) -> Result<u32, ()> {
     };
 
     // SAFETY: plain data, copied at once.
-    let established = unsafe { LB_FLOWS.get(&flow) }
+    let established = unsafe { LB_FLOWS.get(flow) }
         .map(|f| f.real)
         .filter(|r| alive(*r));
     let mut placed = false;
@@ -219,12 +219,12 @@ fn try_lb(ctx: &XdpContext) -> Result<u32, ()> {
                             _pad: 0,
                             last_ns: now,
                         };
-                        let _ = LB_PERSIST.insert(&template, &entry, 0);
+                        let _ = LB_PERSIST.insert(template, entry, 0);
                     }
                     r
                 }
             };
-            let _ = LB_FLOWS.insert(&flow, &FlowEntry { real: r, _pad: 0 }, 0);
+            let _ = LB_FLOWS.insert(flow, FlowEntry { real: r, _pad: 0 }, 0);
             placed = true;
             r
         }

@@ -253,10 +253,7 @@ pub fn run_lvs() -> Result<()> {
         Ok(lvs::http_get(&client, sock(VIP1), "/", None).is_ok())
     });
     if let Err(e) = served {
-        println!(
-            "   {e:#}: is the load balancer merged? director 1's log:\n{}",
-            agents[0].log()
-        );
+        anyhow::bail!("{e:#}; director 1's log:\n{}", agents[0].log());
     }
     show("both directors up")?;
 
@@ -276,7 +273,7 @@ pub fn run_lvs() -> Result<()> {
             "   the HTTP_GET checks removed rs4 within {} ms",
             t.as_millis()
         ),
-        Err(e) => println!("   {e:#}"),
+        Err(e) => anyhow::bail!("the HTTP_GET checks did not remove rs4: {e:#}"),
     }
     show("without rs4")?;
 
@@ -305,6 +302,7 @@ pub fn run_lvs() -> Result<()> {
         report.longest_stall.as_millis(),
         report.error.map(|e| format!(", {e}")).unwrap_or_default()
     );
+    anyhow::ensure!(report.completed, "the download broke when director 1 died");
     show("director 2 alone")?;
     drop(agents);
     drop(lvs);

@@ -276,6 +276,9 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
     // The README's "see it work" command, so that it keeps working: it fails when node 1 is
     // not elected, a failover or the handover does not happen.
     demo::run().context("cargo xtask demo")?;
+    // And the LVS demo: it fails when a web server's check does not remove it or the download
+    // does not survive the director's SIGKILL.
+    demo::run_lvs().context("cargo xtask demo --lvs")?;
     if fuzz_seconds > 0 {
         fuzz(fuzz_seconds, &[])?;
     }
