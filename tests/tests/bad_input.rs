@@ -122,6 +122,13 @@ const BROKEN: &[(&str, &str, u32, u32, &str)] = &[
     ),
     ("loop/a.conf", "loop/b.conf", 1, 1, "include loop"),
     (
+        "lvs_refused.conf",
+        "lvs_refused.conf",
+        10,
+        16,
+        "before netfilter sets marks",
+    ),
+    (
         "many_errors.conf",
         "many_errors.conf",
         2,
