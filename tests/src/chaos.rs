@@ -576,7 +576,7 @@ impl Soak<'_> {
                     .map(|v| v.vip)
                     .find(|v| self.holders(*v).contains(&i))
                     .unwrap_or(INSTANCES[0].vip);
-                let mac = parse_mac(&lab.node(i).mac()?)?;
+                let mac = crate::parse_mac(&lab.node(i).mac()?)?;
                 let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let spec = crate::arpflood::ArpFloodSpec {
                     interface: IFACE.to_owned(),
@@ -814,18 +814,6 @@ pub fn run_soak(opts: &Options) -> Result<Outcome> {
         .leftovers
         .extend(crate::leftover::gone(&lab_name, &bpf_dir, &pids));
     Ok(findings.into_outcome(opts))
-}
-
-/// `aa:bb:cc:dd:ee:ff` as bytes.
-fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let bytes: Vec<u8> = s
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("MAC {s:?}"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("MAC {s:?}: not 6 bytes"))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

@@ -718,6 +718,19 @@ pub fn veth_tx_checksum_off(node: &crate::Node) {
     ethtool_set(&node.ns, crate::IFACE, ETHTOOL_STXCSUM, false);
 }
 
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> anyhow::Result<[u8; 6]> {
+    let bytes: Vec<u8> = s
+        .trim()
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("MAC {s:?}"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("MAC {s:?}: not 6 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,19 +80,6 @@ pub fn udp_frame(
     f
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let bytes: Vec<u8> = s
-        .trim()
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("MAC {s:?}"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("MAC {s:?}: not 6 bytes"))
-}
-
 /// The id of the XDP program attached to `node`'s `eth0` (`ip -j -d link`).
 fn attached_prog_id(node: &Node) -> Result<u32> {
     let out = node.run("ip", &["-j", "-d", "link", "show", "dev", IFACE])?;
@@ -218,8 +205,8 @@ pub struct PpsCase {
 fn frame_to(lvs: &LvsLab, dst: Ipv4Addr) -> Result<Vec<u8>> {
     let d1 = lvs.node(1);
     Ok(udp_frame(
-        parse_mac(&d1.mac()?)?,
-        parse_mac(&lvs.client().mac()?)?,
+        crate::parse_mac(&d1.mac()?)?,
+        crate::parse_mac(&lvs.client().mac()?)?,
         lvs.client().ipv4,
         dst,
         40000,

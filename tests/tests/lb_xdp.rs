@@ -660,14 +660,6 @@ fn vrrp_rx_hands_tcp_to_a_service_to_xdp_lb_and_keeps_vrrp() {
     assert_eq!(d.counter(lb_counter::FORWARDED), 1);
 }
 
-fn parse_mac(s: &str) -> [u8; 6] {
-    let mut mac = [0u8; 6];
-    for (b, part) in mac.iter_mut().zip(s.trim().split(':')) {
-        *b = u8::from_str_radix(part, 16).expect("a MAC");
-    }
-    mac
-}
-
 #[test]
 fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
     const SERVICE_PORT: u16 = 8080;
@@ -733,8 +725,8 @@ fn a_client_is_answered_by_a_dr_real_server_through_xdp_tx_on_veth() {
         RealEntry {
             flags: real_flags::ALIVE,
             ifindex,
-            dst_mac: parse_mac(&real.mac().unwrap()),
-            src_mac: parse_mac(&director.mac().unwrap()),
+            dst_mac: ha_tests::parse_mac(&real.mac().unwrap()).expect("a MAC"),
+            src_mac: ha_tests::parse_mac(&director.mac().unwrap()).expect("a MAC"),
             addr: addr16(real.ipv4.into()),
             tun_src: addr16(director.ipv4.into()),
         },
