@@ -11,6 +11,11 @@
 //! the frame and returns `XDP_PASS`. `BPF_PROG_TEST_RUN` in live mode recycles its pages with
 //! whatever the stack wrote into them (a forwarded frame's new MACs and TTL), so without this
 //! every frame after the first batch is addressed to another host and dropped.
+//!
+//! XDP `lab_flood_tx`, for the `flood` bench's generator (`vrrp_flood`), never attached: it
+//! writes `LAB_FLOOD_HEAD` (the Ethernet, IPv4 and VRRP headers of the forged advert) over the
+//! frame and returns `XDP_TX`, so `BPF_PROG_TEST_RUN` in live mode sends the advert out of the
+//! flooding node's interface at the kernel's rate; the reset again because pages are recycled.
 
 use aya_ebpf::{
     bindings::{bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, xdp_action},
@@ -32,6 +37,12 @@ static LAB_TUN_DST6: [u8; 16] = [0; 16];
 #[unsafe(no_mangle)]
 static LAB_FRAME_HEAD: [u8; FRAME_HEAD] = [0; FRAME_HEAD];
 const FRAME_HEAD: usize = 34;
+
+/// The Ethernet, IPv4 and VRRP headers `lab_flood_tx` restores, set by the generator's loader.
+#[unsafe(no_mangle)]
+static LAB_FLOOD_HEAD: [u8; FLOOD_HEAD] = [0; FLOOD_HEAD];
+/// Ethernet (14) + IPv4 without options (20) + VRRP header up to its checksum (8).
+const FLOOD_HEAD: usize = 42;
 
 /// `TC_ACT_UNSPEC`/`TCX_NEXT`: let the packet go on.
 const TC_NEXT: i32 = -1;
@@ -91,4 +102,18 @@ pub fn lab_live_reset(ctx: XdpContext) -> u32 {
         core::ptr::write_unaligned(head as *mut [u8; FRAME_HEAD], template);
     }
     xdp_action::XDP_PASS
+}
+
+#[xdp]
+pub fn lab_flood_tx(ctx: XdpContext) -> u32 {
+    let Ok(head) = ptr_at::<[u8; FLOOD_HEAD]>(ctx.data(), ctx.data_end(), 0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    // SAFETY: ptr_at checked the header bytes lie in the packet; the global is read-only data
+    // the loader set.
+    unsafe {
+        let template = core::ptr::read_volatile(&LAB_FLOOD_HEAD);
+        core::ptr::write_unaligned(head as *mut [u8; FLOOD_HEAD], template);
+    }
+    xdp_action::XDP_TX
 }

@@ -8,8 +8,9 @@
 //!   a Maglev load balancer forwarding (DR, TUN) to real servers while this node owns the VIP.
 //! - `xdp_baseline`, `xdp_ktime`, `xdp_bounce` (XDP, never attached): reference programs of the
 //!   per-packet benchmarks (the kernel's test loop; one clock read; swap MACs and transmit).
-//! - `lab_tun_decap` (TC), `lab_live_reset` (XDP), never attached by the agent: the LVS lab's
-//!   stand-in for the ipip device its kernel lacks, and the `lvs` bench's frame reset.
+//! - `lab_tun_decap` (TC), `lab_live_reset`, `lab_flood_tx` (XDP), never attached by the agent:
+//!   the LVS lab's stand-in for the ipip device its kernel lacks, the `lvs` bench's frame reset,
+//!   and the `flood` bench's advert generator.
 #![no_std]
 #![no_main]
 // Packet loads of their width (`ptr::read_at`).

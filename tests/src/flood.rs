@@ -1,8 +1,11 @@
 //! A flood of forged VRRPv3 adverts, for the benchmark "under flood" scenario: the same frame
-//! sent again and again out of one interface through an `AF_PACKET` TX ring (`TPACKET_V2`) with
-//! `PACKET_QDISC_BYPASS`, so one `sendto` hands the kernel a whole ring of frames and no qdisc
-//! sits in the way. Meant to run inside a lab namespace (`vrrp_flood` binary); it never picks an
-//! interface by itself.
+//! sent again and again out of one interface. Two generators: [`LiveFlood`], XDP live frames
+//! (`BPF_PROG_TEST_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES` on `lab_flood_tx`, which returns
+//! `XDP_TX`: the kernel builds and transmits the frames in batches, no syscall per frame), and
+//! [`flood`], an `AF_PACKET` TX ring (`TPACKET_V2`) with `PACKET_QDISC_BYPASS`, so one `sendto`
+//! hands the kernel a whole ring of frames and no qdisc sits in the way: the fallback where the
+//! eBPF object cannot load. Meant to run inside a lab namespace (`vrrp_flood` binary); it never
+//! picks an interface by itself.
 
 use std::{
     ffi::CString,
@@ -46,10 +49,31 @@ pub struct FloodSpec {
     pub duration: Option<Duration>,
 }
 
+/// How a flood's frames were sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// XDP live frames ([`LiveFlood`]).
+    Live,
+    /// The `AF_PACKET` TX ring ([`flood`]).
+    Ring,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Live => "live",
+            Method::Ring => "ring",
+        }
+    }
+}
+
 /// What a flood achieved.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FloodReport {
-    /// Frames the device accepted (put on the wire).
+    /// Which generator sent the frames.
+    pub method: Method,
+    /// Frames the device accepted (ring), or the program transmitted (live: veth may still
+    /// drop them when its peer's ring is full; count them on the receiving side).
     pub sent: u64,
     /// Times the device refused a frame (veth: the receiving side's backlog was full); the
     /// kernel keeps such a frame queued and sends it again, so this is back-pressure, not loss.
@@ -69,7 +93,8 @@ impl FloodReport {
     /// One line a program can parse back with [`FloodReport::parse`].
     pub fn line(&self) -> String {
         format!(
-            "vrrp_flood: sent={} refusals={} elapsed_s={:.6} pps={:.0} frame_len={}",
+            "vrrp_flood: method={} sent={} refusals={} elapsed_s={:.6} pps={:.0} frame_len={}",
+            self.method.name(),
             self.sent,
             self.refusals,
             self.elapsed.as_secs_f64(),
@@ -85,7 +110,13 @@ impl FloodReport {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
         };
+        let method = match field("method")? {
+            "live" => Method::Live,
+            "ring" => Method::Ring,
+            _ => return None,
+        };
         Some(FloodReport {
+            method,
             sent: field("sent")?.parse().ok()?,
             refusals: field("refusals")?.parse().ok()?,
             elapsed: Duration::from_secs_f64(field("elapsed_s")?.parse().ok()?),
@@ -216,13 +247,7 @@ pub(crate) struct TxRing {
 impl TxRing {
     pub(crate) fn open(interface: &str) -> Result<TxRing> {
         use std::os::fd::{AsRawFd, FromRawFd};
-        let name = CString::new(interface)?;
-        // SAFETY: if_nametoindex reads a NUL-terminated string we own.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("no interface {interface} in this network namespace"));
-        }
+        let ifindex = ifindex(interface)?;
         // Protocol 0: this socket receives nothing, it only sends.
         // SAFETY: socket(2) with constant arguments; the fd is owned below.
         let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
@@ -452,6 +477,7 @@ impl TxRing {
             pending = self.pending();
         }
         Ok(FloodReport {
+            method: Method::Ring,
             sent: queued - pending as u64,
             refusals,
             elapsed: start.elapsed(),
@@ -507,6 +533,142 @@ pub fn flood(spec: &FloodSpec, stop: &AtomicBool) -> Result<FloodReport> {
     ring.finish(queued, refusals, start, frame.len())
 }
 
+/// Frames per `BPF_PROG_TEST_RUN` call of [`LiveFlood`]: about 0.1 s at 1 Mpps, so a stop, a
+/// count or a deadline is seen within that.
+const LIVE_CHUNK: u32 = 100_000;
+/// Frames the kernel builds and transmits at a time in live mode (its maximum is 256).
+const LIVE_BATCH: u32 = 64;
+/// The headers `lab_flood_tx` writes back over each frame (`LAB_FLOOD_HEAD`).
+const LIVE_HEAD: usize = ETH_HLEN + IPV4_HLEN + VRRP_HLEN;
+
+/// The XDP live-frame generator: `lab_flood_tx` of the agent's eBPF object, loaded (never
+/// attached) with the advert's headers, run by `BPF_PROG_TEST_RUN` on frames "received" on the
+/// interface, which it sends back out with `XDP_TX`. The veth's peer takes such frames only
+/// while it has NAPI: see [`xdp_pass_on`].
+pub struct LiveFlood {
+    // Owns the loaded program.
+    ebpf: aya::Ebpf,
+    frame: Vec<u8>,
+    /// `struct xdp_md` of the test run: the frame arrives on the flood's interface.
+    ctx: Vec<u8>,
+}
+
+impl LiveFlood {
+    /// Loads `lab_flood_tx` from `object` (the agent's eBPF object) for `spec`'s advert, out of
+    /// `spec.interface` in the caller's network namespace.
+    pub fn load(spec: &FloodSpec, object: &[u8]) -> Result<LiveFlood> {
+        let frame = vrrp_v3_frame(
+            spec.src_mac.unwrap_or_else(|| virtual_mac(spec.vrid)),
+            spec.src_ip,
+            spec.vrid,
+            spec.priority,
+            spec.adver_int_cs,
+            &spec.vips,
+        )?;
+        let ifindex = ifindex(&spec.interface)?;
+        let mut head = [0u8; LIVE_HEAD];
+        head.copy_from_slice(&frame[..LIVE_HEAD]);
+        let mut ebpf = aya::EbpfLoader::new()
+            .override_global("LAB_FLOOD_HEAD", &head, true)
+            .load(object)
+            .context("loading the eBPF object")?;
+        let prog: &mut aya::programs::Xdp = ebpf
+            .program_mut("lab_flood_tx")
+            .context("lab_flood_tx is not in the eBPF object")?
+            .try_into()?;
+        prog.load().context("loading lab_flood_tx")?;
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex; live mode wants data 0 and data_end the frame's length.
+        let ctx = [0, frame.len() as u32, 0, ifindex, 0, 0]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        Ok(LiveFlood { ebpf, frame, ctx })
+    }
+
+    /// Sends until `spec`'s count or duration is reached or `stop` is set (a signal that sets
+    /// it also interrupts the running call, whose frames are then counted in neither `sent`
+    /// nor `elapsed`).
+    pub fn run(&mut self, spec: &FloodSpec, stop: &AtomicBool) -> Result<FloodReport> {
+        use aya::programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp};
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut("lab_flood_tx")
+            .context("lab_flood_tx")?
+            .try_into()?;
+        let start = Instant::now();
+        let (mut sent, mut elapsed) = (0u64, Duration::ZERO);
+        loop {
+            let left = spec.count.map_or(u64::MAX, |c| c - sent);
+            if left == 0
+                || stop.load(Ordering::Relaxed)
+                || spec.duration.is_some_and(|d| start.elapsed() >= d)
+            {
+                break;
+            }
+            let repeat = LIVE_CHUNK.min(u32::try_from(left).unwrap_or(u32::MAX));
+            let run = prog.test_run(TestRunOptions {
+                data_in: Some(&self.frame),
+                ctx_in: Some(&self.ctx),
+                repeat,
+                attrs: TestRunAttrs::new().xdp_live_frames(LIVE_BATCH),
+                ..TestRunOptions::new()
+            });
+            match run {
+                Ok(_) => {
+                    sent += u64::from(repeat);
+                    elapsed = start.elapsed();
+                }
+                Err(_) if stop.load(Ordering::Relaxed) => break,
+                Err(e) => return Err(e).context("BPF_PROG_TEST_RUN with live frames"),
+            }
+        }
+        Ok(FloodReport {
+            method: Method::Live,
+            sent,
+            refusals: 0,
+            elapsed,
+            frame_len: self.frame.len(),
+        })
+    }
+}
+
+/// `xdp_baseline` attached to a port by [`xdp_pass_on`]; detached when dropped.
+pub struct XdpPass {
+    _ebpf: aya::Ebpf,
+}
+
+/// Attaches `xdp_baseline` (`XDP_PASS`) of `object` to `port` in namespace `ns` and keeps it
+/// there until the result is dropped. A veth takes the frames its peer sends with `XDP_TX`
+/// only while it has NAPI (veth_xdp_xmit drops them otherwise, counted as its rx drops); an
+/// XDP program gives it NAPI. For the live generator's bridge port.
+pub fn xdp_pass_on(ns: &str, port: &str, object: &'static [u8]) -> Result<XdpPass> {
+    let port = port.to_owned();
+    crate::in_netns(ns, move || {
+        let mut ebpf = aya::Ebpf::load(object).context("loading the eBPF object")?;
+        let prog: &mut aya::programs::Xdp = ebpf
+            .program_mut("xdp_baseline")
+            .context("xdp_baseline is not in the eBPF object")?
+            .try_into()?;
+        prog.load().context("loading xdp_baseline")?;
+        prog.attach(&port, aya::programs::XdpMode::Driver)
+            .with_context(|| format!("attaching xdp_baseline to {port}"))?;
+        Ok(XdpPass { _ebpf: ebpf })
+    })
+}
+
+/// `if_nametoindex` in the calling thread's namespace.
+fn ifindex(interface: &str) -> Result<u32> {
+    let name = CString::new(interface)?;
+    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("no interface {interface} in this network namespace"));
+    }
+    Ok(index)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +713,7 @@ mod tests {
     #[test]
     fn report_line_round_trips() {
         let r = FloodReport {
+            method: Method::Live,
             sent: 1_234_567,
             refusals: 7,
             elapsed: Duration::from_millis(1500),

@@ -1,12 +1,13 @@
 //! The benchmark's flood generator: its frames are adverts ha-agent's own codec accepts, and
-//! `vrrp_flood` delivers what it says it sent to a lab node.
+//! `vrrp_flood` delivers what it says it sent to a lab node, by XDP live frames and by its
+//! AF_PACKET fallback, which it never takes silently.
 
 use std::{net::Ipv4Addr, time::Duration};
 
 use ha_agent::vrrp::packet::{Auth, DecodeOptions, Version, decode_ip};
 use ha_tests::{
     IFACE, Lab,
-    flood::{FloodReport, virtual_mac, vrrp_v3_frame},
+    flood::{FloodReport, Method, virtual_mac, vrrp_v3_frame, xdp_pass_on},
 };
 
 #[test]
@@ -65,6 +66,7 @@ fn vrrp_flood_delivers_what_it_reports() {
         .unwrap();
     let report = FloodReport::parse(&out).unwrap_or_else(|| panic!("no report in {out:?}"));
     assert_eq!(report.sent, COUNT, "{out}");
+    assert_eq!(report.method, Method::Ring, "{out}");
     assert!(
         report.elapsed > Duration::ZERO && report.pps() > 0.0,
         "{out}"
@@ -76,4 +78,67 @@ fn vrrp_flood_delivers_what_it_reports() {
         "node 1 received {got} frames, vrrp_flood reports {out}"
     );
     println!("{}", report.line());
+}
+
+#[test]
+fn live_frames_reach_the_other_node() {
+    const COUNT: u64 = 1_000_000;
+    let lab = Lab::new("floodlive", 2).unwrap();
+    let object = lab.dir.join("ha-ebpf.o");
+    std::fs::write(&object, ha_agent::datapath::EBPF_OBJECT).unwrap();
+    // Node 2's bridge port takes its XDP_TX frames only with NAPI, which XDP gives it.
+    let _napi = xdp_pass_on(&lab.lan, &lab.node(2).port, ha_agent::datapath::EBPF_OBJECT)
+        .expect("xdp_baseline on node 2's bridge port");
+    let before = rx_packets(&lab, 1);
+    let out = lab
+        .node(2)
+        .run(
+            env!("CARGO_BIN_EXE_vrrp_flood"),
+            &[
+                "--interface",
+                IFACE,
+                "--count",
+                &COUNT.to_string(),
+                "--object",
+                &object.display().to_string(),
+            ],
+        )
+        .unwrap();
+    let report = FloodReport::parse(&out).unwrap_or_else(|| panic!("no report in {out:?}"));
+    assert_eq!(report.method, Method::Live, "{out}");
+    assert_eq!(report.sent, COUNT, "{out}");
+    // A veth drops what its peer's full ring cannot take: most, not all, must arrive.
+    let got = rx_packets(&lab, 1) - before;
+    assert!(
+        (COUNT / 2..COUNT + 1000).contains(&got),
+        "node 1 received {got} frames, vrrp_flood reports {out}"
+    );
+    println!("{} (node 1 received {got})", report.line());
+}
+
+#[test]
+fn live_frames_that_cannot_load_fall_back_loudly() {
+    const COUNT: u64 = 1000;
+    let lab = Lab::new("floodfb", 2).unwrap();
+    let missing = lab.dir.join("no-such-object");
+    let out = lab
+        .node(2)
+        .run(
+            env!("CARGO_BIN_EXE_vrrp_flood"),
+            &[
+                "--interface",
+                IFACE,
+                "--count",
+                &COUNT.to_string(),
+                "--object",
+                &missing.display().to_string(),
+            ],
+        )
+        .unwrap();
+    assert!(
+        out.lines().any(|l| l.starts_with("vrrp_flood: FALLBACK")),
+        "no FALLBACK line in {out:?}"
+    );
+    let report = FloodReport::parse(&out).unwrap_or_else(|| panic!("no report in {out:?}"));
+    assert_eq!((report.method, report.sent), (Method::Ring, COUNT), "{out}");
 }

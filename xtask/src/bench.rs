@@ -105,11 +105,14 @@ impl Scenario {
             }
             Scenario::Flood => {
                 "The crash scenario while a third node sends forged VRRPv3 adverts for VRID 99 \
-                 (no instance has it) with `vrrp_flood` (AF_PACKET TX ring) as fast as it can. \
-                 CPU = utime+stime of every process in the node's namespace (/proc/PID/stat) \
-                 over a window of flood before the cut. Spurious transitions = state changes of \
-                 either node in that window plus any of the backup's after the cut beyond its \
-                 one takeover."
+                 (no instance has it) with `vrrp_flood` as fast as it can: XDP live frames \
+                 (`BPF_PROG_TEST_RUN` in live mode on `lab_flood_tx`, which returns XDP_TX out \
+                 of node 3's eth0; its bridge port runs an XDP_PASS program to take them). \
+                 Generated = node 3's bridge port rx_packets, reaching = each node's eth0 \
+                 rx_packets, over the CPU window. CPU = utime+stime of every process in the \
+                 node's namespace (/proc/PID/stat) over a window of flood before the cut. \
+                 Spurious transitions = state changes of either node in that window plus any of \
+                 the backup's after the cut beyond its one takeover."
             }
             Scenario::PacketCost => {
                 "ha-agent's XDP program `vrrp_rx` loaded detached, its maps written as the agent \
@@ -368,6 +371,18 @@ fn run_scenario(
         Scenario::Crash | Scenario::Graceful | Scenario::Tracked | Scenario::Flood => {
             let nodes = if scenario == Scenario::Flood { 3 } else { 2 };
             let lab = Lab::new(&format!("b{}", &scenario.name()[..3]), nodes)?;
+            // The live-frame generator's bridge port needs NAPI to take its XDP_TX frames.
+            let _napi = if scenario == Scenario::Flood {
+                let object = std::fs::read(crate::ebpf_object()).context("the eBPF object")?;
+                let object: &'static [u8] = Box::leak(object.into_boxed_slice());
+                Some(ha_tests::flood::xdp_pass_on(
+                    &lab.lan,
+                    &lab.node(3).port,
+                    object,
+                )?)
+            } else {
+                None
+            };
             let setup = Failover::new(scenario, &lab, flood_bin)?;
             out.configs = setup.configs();
             alternate(plan.trials, scenario, &mut out.trials, |imp, i| {
@@ -739,17 +754,26 @@ impl<'a> Failover<'a> {
                     "192.0.2.3",
                     "--duration",
                     "600",
+                    "--object",
+                    &crate::ebpf_object().display().to_string(),
                 ],
             )?);
             // Let the flood reach steady state, then measure CPU over the window.
             std::thread::sleep(Duration::from_millis(500));
             let logs: Vec<usize> = daemons.iter().map(|d| d.log().len()).collect();
-            let rx0 = rx_packets(lab.node(1))?;
+            // What the generator put into the LAN (its bridge port) and what reached each node.
+            let port = &lab.node(3).port;
+            let gen0 = ha_tests::lvs::rx_packets(&lab.lan, port)?;
+            let rx0 = [rx_packets(lab.node(1))?, rx_packets(lab.node(2))?];
             let cpu = cpu_usage(&[lab.node(1), lab.node(2)], plan.cpu_window_s)?;
-            let rx = (rx_packets(lab.node(1))? - rx0) as f64 / cpu.seconds;
+            let rx = [rx_packets(lab.node(1))?, rx_packets(lab.node(2))?];
+            let kpps = |now: u64, then: u64| (now - then) as f64 / cpu.seconds / 1e3;
+            let generated = kpps(ha_tests::lvs::rx_packets(&lab.lan, port)?, gen0);
             m.insert("master CPU (% of a core)".into(), cpu.percent[0]);
             m.insert("backup CPU (% of a core)".into(), cpu.percent[1]);
-            m.insert("flood reaching each node (kpps)".into(), rx / 1e3);
+            m.insert("flood reaching master (kpps)".into(), kpps(rx[0], rx0[0]));
+            m.insert("flood reaching backup (kpps)".into(), kpps(rx[1], rx0[1]));
+            m.insert("flood generated (kpps)".into(), generated);
             let before_cut: usize = daemons
                 .iter()
                 .zip(&logs)
@@ -836,14 +860,21 @@ impl<'a> Failover<'a> {
 fn stop_flood(mut f: Daemon) -> Vec<String> {
     let _ = f.signal(libc::SIGTERM);
     let _ = f.wait_timeout(Duration::from_secs(5));
-    match FloodReport::parse(&f.log()) {
-        Some(r) => vec![format!(
-            "flood: {} frames in {:.1} s = {:.0} kpps sent ({} refusals: peer backlog full)",
+    let log = f.log();
+    // The generator says so when live frames could not load: never a silent fallback.
+    let fallback = log.lines().find(|l| l.starts_with("vrrp_flood: FALLBACK"));
+    match FloodReport::parse(&log) {
+        Some(r) => [format!(
+            "flood ({}): {} frames in {:.1} s = {:.0} kpps sent ({} refusals: peer backlog full)",
+            r.method.name(),
             r.sent,
             r.elapsed.as_secs_f64(),
             r.pps() / 1e3,
             r.refusals
-        )],
+        )]
+        .into_iter()
+        .chain(fallback.map(|l| format!("**{l}**")))
+        .collect(),
         None => vec![format!(
             "flood generator printed no report: {}",
             f.log().lines().last().unwrap_or_default()

@@ -315,6 +315,31 @@ fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
                 Some(0.0),
                 "",
             ));
+            // Issue #17 §4: the flood that reaches the slower node, at least 1 Mpps.
+            let reaching = ["master", "backup"]
+                .map(|n| agent(&format!("flood reaching {n} (kpps)")))
+                .into_iter()
+                .collect::<Option<Vec<f64>>>()
+                .and_then(|v| v.into_iter().reduce(f64::min));
+            t.push(match reaching {
+                Some(k) => Target {
+                    target: "flood ≥ 1 Mpps reaching each node".into(),
+                    met: Some(k >= 1000.0),
+                    detail: if k >= 1000.0 {
+                        format!("{k:.0} kpps ≥ 1000 kpps at the slower node")
+                    } else {
+                        format!(
+                            "{k:.0} kpps at the slower node: missed by {:.0} kpps",
+                            1000.0 - k
+                        )
+                    },
+                },
+                None => Target {
+                    target: "flood ≥ 1 Mpps reaching each node".into(),
+                    met: None,
+                    detail: "no data in this run".into(),
+                },
+            });
             t
         }
         Scenario::PacketCost => {
@@ -494,7 +519,11 @@ pub fn write(
             table(&mut md, &so.summary)?;
         }
         if !so.targets.is_empty() {
-            writeln!(md, "\nTargets of issue #8 (ha-agent's medians):\n")?;
+            let issue = match r.scenario {
+                Scenario::Flood => "#8 and #17",
+                _ => "#8",
+            };
+            writeln!(md, "\nTargets of issue {issue} (ha-agent's medians):\n")?;
             for t in &so.targets {
                 let mark = match t.met {
                     Some(true) => "met",
