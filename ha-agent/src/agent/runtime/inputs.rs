@@ -43,6 +43,7 @@ impl Runtime {
             self.link_running(&name, running).await;
         }
         self.retry_vips(now).await;
+        self.finish_handovers(now, false).await;
         // Adverts that fall due together go out together (one sendmmsg per socket).
         self.adverts.begin_batch();
         for i in 0..self.nodes.len() {

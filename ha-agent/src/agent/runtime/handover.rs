@@ -1,0 +1,258 @@
+//! Planned handovers ([`crate::vrrp::Action::HandOver`]): a Master that steps down (shutdown,
+//! preempted, moved by its sync group) keeps its VIPs, quiet in the TC fence (no ARP/ND from
+//! us, IP still answered), until its successor's gratuitous ARP/NA had time to reach the
+//! clients; then the runtime fences and removes them. This component only keeps the deadlines.
+//!
+//! When: a [`grace`] after the successor's first advert. A new master sends its gratuitous
+//! ARP/NA right after that advert and its VIP adds (RFC 5798 §6.4.1), so one of its advert
+//! intervals later, and never less than [`GRACE_MIN`], the clients have its MAC. Seeing the
+//! GARP itself would need a capture of every frame; the advert is already in the kernel's peer
+//! record. Bounded: with no successor heard within the master-down interval plus the grace,
+//! the VIPs are removed anyway (and the log says so).
+//!
+//! Without a TC fence for every VIP (socket datapath, fence off) there is no quiet state: the
+//! step-down fences and removes at once, as before, and the log says so once.
+
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::Runtime;
+
+/// The least time a successor's GARP is given after its first advert: its VIP adds (netlink)
+/// and the GARP itself on a busy host, even at advert intervals of 10 ms.
+pub(super) const GRACE_MIN: Duration = Duration::from_millis(20);
+/// The most: a successor with a long advert interval sent its GARP long before.
+pub(super) const GRACE_MAX: Duration = Duration::from_secs(1);
+
+/// How long after the successor's first advert the VIPs stay, for a successor advertising
+/// every `successor_interval`.
+pub(super) fn grace(successor_interval: Duration) -> Duration {
+    successor_interval.clamp(GRACE_MIN, GRACE_MAX)
+}
+
+/// How a handover ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The successor was heard this long after we stepped down (zero: its advert made us).
+    Successor { after: Duration },
+    /// Nobody advertised within the bound.
+    Silent { waited: Duration },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    since: Instant,
+    heard: Option<Instant>,
+    grace: Duration,
+    bound: Duration,
+}
+
+impl Pending {
+    fn deadline(&self) -> Instant {
+        match self.heard {
+            Some(at) => at + self.grace,
+            None => self.since + self.bound,
+        }
+    }
+}
+
+/// The handovers under way, per instance.
+pub(super) struct Handovers {
+    pending: Vec<Option<Pending>>,
+    /// Whether the log has said that an instance without a TC fence steps down as before.
+    pub(super) said_unfenced: bool,
+}
+
+impl Handovers {
+    pub(super) fn new(instances: usize) -> Handovers {
+        Handovers {
+            pending: vec![None; instances],
+            said_unfenced: false,
+        }
+    }
+
+    /// Instance `i` stepped down at `now`; its successor is heard already (`successor_heard`)
+    /// or awaited for at most `bound`.
+    pub(super) fn begin(
+        &mut self,
+        i: usize,
+        now: Instant,
+        successor_heard: bool,
+        grace: Duration,
+        bound: Duration,
+    ) {
+        self.pending[i] = Some(Pending {
+            since: now,
+            heard: successor_heard.then_some(now),
+            grace,
+            bound,
+        });
+    }
+
+    /// A valid advert with a priority above 0 for instance `i`, received `at`: the first one
+    /// after the step-down starts the grace.
+    pub(super) fn heard(&mut self, i: usize, at: Instant) {
+        if let Some(p) = self.pending.get_mut(i).and_then(Option::as_mut)
+            && p.heard.is_none()
+            && at >= p.since
+        {
+            p.heard = Some(at);
+        }
+    }
+
+    /// Instance `i` owns its VIPs again (Master once more) or fences them: nothing to finish.
+    pub(super) fn cancel(&mut self, i: usize) {
+        if let Some(p) = self.pending.get_mut(i) {
+            *p = None;
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending.iter().all(Option::is_none)
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.pending.iter().flatten().map(Pending::deadline).min()
+    }
+
+    /// The handovers due at `now` (all of them with `all`), taken out, with how they ended.
+    pub(super) fn take_due(&mut self, now: Instant, all: bool) -> Vec<(usize, Outcome)> {
+        let mut due = Vec::new();
+        for (i, slot) in self.pending.iter_mut().enumerate() {
+            let Some(p) = *slot else { continue };
+            if !all && p.deadline() > now {
+                continue;
+            }
+            *slot = None;
+            due.push((
+                i,
+                match p.heard {
+                    Some(at) => Outcome::Successor {
+                        after: at.saturating_duration_since(p.since),
+                    },
+                    None => Outcome::Silent {
+                        waited: now.saturating_duration_since(p.since),
+                    },
+                },
+            ));
+        }
+        due
+    }
+}
+
+impl Runtime {
+    /// [`crate::vrrp::Action::HandOver`] for instance `i`: quiet now, fenced and removed later.
+    pub(super) async fn hand_over(&mut self, i: usize, successor_heard: bool) {
+        let now = Instant::now();
+        self.garp.stop(i);
+        let priority = self.instance(i).effective_priority();
+        let ip = &self.plan.instances[i];
+        if self.datapaths.quiet(i, ip.vips.len(), priority) {
+            let grace = grace(self.instance(i).master_adver_interval());
+            let bound = self.instance(i).master_down_interval() + grace;
+            self.handovers.begin(i, now, successor_heard, grace, bound);
+            return;
+        }
+        if !self.handovers.said_unfenced && !ip.vips.is_empty() {
+            self.handovers.said_unfenced = true;
+            warn!(
+                instance = %ip.name,
+                "no TC fence for every VIP (datapath {}): a planned step-down removes the VIPs at once, clients lose packets until the new master's gratuitous ARP/NA (said once)",
+                self.datapaths.label()
+            );
+        }
+        self.datapaths.fence(i, true, priority);
+        self.vips.remove(i, ip, &self.plan, &self.facts).await;
+    }
+
+    /// Ends the handovers due at `now` (every one with `all`: shutdown, reload): the VIPs are
+    /// fenced and removed.
+    pub(super) async fn finish_handovers(&mut self, now: Instant, all: bool) {
+        for (i, outcome) in self.handovers.take_due(now, all) {
+            let ip = &self.plan.instances[i];
+            match outcome {
+                Outcome::Successor { after } => info!(
+                    instance = %ip.name,
+                    "handover done: successor heard {:.1} ms after we stepped down, VIPs fenced and removed",
+                    after.as_secs_f64() * 1e3
+                ),
+                Outcome::Silent { waited } => warn!(
+                    instance = %ip.name,
+                    "handover: no successor advertised within {:.0} ms of our step-down: VIPs fenced and removed anyway",
+                    waited.as_secs_f64() * 1e3
+                ),
+            }
+            let priority = self.instance(i).effective_priority();
+            self.datapaths.fence(i, true, priority);
+            self.vips.remove(i, ip, &self.plan, &self.facts).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_preempted_master_keeps_its_vips_for_the_grace() {
+        let t0 = Instant::now();
+        let mut h = Handovers::new(2);
+        h.begin(1, t0, true, 20 * MS, 50 * MS);
+        assert_eq!(h.next_deadline(), Some(t0 + 20 * MS));
+        assert!(h.take_due(t0 + 19 * MS, false).is_empty());
+        assert_eq!(
+            h.take_due(t0 + 20 * MS, false),
+            vec![(
+                1,
+                Outcome::Successor {
+                    after: Duration::ZERO
+                }
+            )]
+        );
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn a_resigned_master_waits_for_its_successor_bounded() {
+        let t0 = Instant::now();
+        let mut h = Handovers::new(2);
+        h.begin(0, t0, false, 20 * MS, 50 * MS);
+        h.begin(1, t0, false, 20 * MS, 50 * MS);
+        // Instance 0 hears a successor 3 ms later: its grace runs from then.
+        h.heard(0, t0 + 3 * MS);
+        h.heard(0, t0 + 4 * MS);
+        assert_eq!(h.next_deadline(), Some(t0 + 23 * MS));
+        assert_eq!(
+            h.take_due(t0 + 23 * MS, false),
+            vec![(0, Outcome::Successor { after: 3 * MS })]
+        );
+        // Instance 1 hears nobody: the bound ends it.
+        assert_eq!(h.next_deadline(), Some(t0 + 50 * MS));
+        assert_eq!(
+            h.take_due(t0 + 50 * MS, false),
+            vec![(1, Outcome::Silent { waited: 50 * MS })]
+        );
+    }
+
+    #[test]
+    fn becoming_master_again_cancels_and_shutdown_takes_all() {
+        let t0 = Instant::now();
+        let mut h = Handovers::new(2);
+        h.begin(0, t0, true, 20 * MS, 50 * MS);
+        h.cancel(0);
+        assert!(h.is_empty());
+        h.begin(1, t0, false, 20 * MS, 50 * MS);
+        assert_eq!(h.take_due(t0, true).len(), 1);
+        assert_eq!(h.next_deadline(), None);
+    }
+
+    #[test]
+    fn grace_follows_the_successors_interval_within_bounds() {
+        assert_eq!(grace(10 * MS), GRACE_MIN);
+        assert_eq!(grace(100 * MS), 100 * MS);
+        assert_eq!(grace(Duration::from_secs(3)), GRACE_MAX);
+    }
+}
