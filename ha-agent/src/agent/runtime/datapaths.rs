@@ -563,6 +563,11 @@ impl Datapaths {
         }
     }
 
+    /// How long `vip_fence` trusts a silent agent with instance `i`'s VIPs.
+    pub fn heartbeat_timeout(&self, i: usize) -> Duration {
+        self.told[i].heartbeat
+    }
+
     /// Tells every `vip_fence` the loop is alive.
     pub fn heartbeat(&mut self) {
         for (name, dp) in &mut self.xdp {

@@ -46,6 +46,9 @@ struct Pending {
     heard: Option<Instant>,
     grace: Duration,
     bound: Duration,
+    /// How often the loop must wake to keep `vip_fence`'s heartbeat fresh: a quiet VIP is
+    /// fenced when the agent looks dead, and a backup's loop may sleep longer than that.
+    refresh: Duration,
 }
 
 impl Pending {
@@ -60,6 +63,8 @@ impl Pending {
 /// The handovers under way, per instance.
 pub(super) struct Handovers {
     pending: Vec<Option<Pending>>,
+    /// When the loop last ended or began a handover (and so refreshed the heartbeat).
+    woke: Option<Instant>,
     /// Whether the log has said that an instance without a TC fence steps down as before.
     pub(super) said_unfenced: bool,
 }
@@ -68,25 +73,27 @@ impl Handovers {
     pub(super) fn new(instances: usize) -> Handovers {
         Handovers {
             pending: vec![None; instances],
+            woke: None,
             said_unfenced: false,
         }
     }
 
     /// Instance `i` stepped down at `now`; its successor is heard already (`successor_heard`)
-    /// or awaited for at most `bound`.
+    /// or awaited for at most `bound`; the loop wakes at least every `refresh` meanwhile.
     pub(super) fn begin(
         &mut self,
         i: usize,
         now: Instant,
         successor_heard: bool,
-        grace: Duration,
-        bound: Duration,
+        (grace, bound, refresh): (Duration, Duration, Duration),
     ) {
+        self.woke = Some(now);
         self.pending[i] = Some(Pending {
             since: now,
             heard: successor_heard.then_some(now),
             grace,
             bound,
+            refresh,
         });
     }
 
@@ -112,12 +119,17 @@ impl Handovers {
         self.pending.iter().all(Option::is_none)
     }
 
+    /// The next handover to end, or the next heartbeat refresh while one is under way.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.pending.iter().flatten().map(Pending::deadline).min()
+        let pending = self.pending.iter().flatten();
+        let refresh = pending.clone().map(|p| p.refresh).min();
+        let refresh = self.woke.zip(refresh).map(|(at, every)| at + every);
+        pending.map(Pending::deadline).chain(refresh).min()
     }
 
     /// The handovers due at `now` (all of them with `all`), taken out, with how they ended.
     pub(super) fn take_due(&mut self, now: Instant, all: bool) -> Vec<(usize, Outcome)> {
+        self.woke = Some(now);
         let mut due = Vec::new();
         for (i, slot) in self.pending.iter_mut().enumerate() {
             let Some(p) = *slot else { continue };
@@ -151,7 +163,9 @@ impl Runtime {
         if self.datapaths.quiet(i, ip.vips.len(), priority) {
             let grace = grace(self.instance(i).master_adver_interval());
             let bound = self.instance(i).master_down_interval() + grace;
-            self.handovers.begin(i, now, successor_heard, grace, bound);
+            let refresh = self.datapaths.heartbeat_timeout(i) / 2;
+            self.handovers
+                .begin(i, now, successor_heard, (grace, bound, refresh));
             return;
         }
         if !self.handovers.said_unfenced && !ip.vips.is_empty() {
@@ -200,7 +214,7 @@ mod tests {
     fn a_preempted_master_keeps_its_vips_for_the_grace() {
         let t0 = Instant::now();
         let mut h = Handovers::new(2);
-        h.begin(1, t0, true, 20 * MS, 50 * MS);
+        h.begin(1, t0, true, (20 * MS, 50 * MS, 30 * MS));
         assert_eq!(h.next_deadline(), Some(t0 + 20 * MS));
         assert!(h.take_due(t0 + 19 * MS, false).is_empty());
         assert_eq!(
@@ -219,8 +233,8 @@ mod tests {
     fn a_resigned_master_waits_for_its_successor_bounded() {
         let t0 = Instant::now();
         let mut h = Handovers::new(2);
-        h.begin(0, t0, false, 20 * MS, 50 * MS);
-        h.begin(1, t0, false, 20 * MS, 50 * MS);
+        h.begin(0, t0, false, (20 * MS, 50 * MS, 30 * MS));
+        h.begin(1, t0, false, (20 * MS, 50 * MS, 30 * MS));
         // Instance 0 hears a successor 3 ms later: its grace runs from then.
         h.heard(0, t0 + 3 * MS);
         h.heard(0, t0 + 4 * MS);
@@ -238,13 +252,23 @@ mod tests {
     }
 
     #[test]
+    fn the_loop_wakes_to_keep_the_heartbeat_fresh() {
+        let t0 = Instant::now();
+        let mut h = Handovers::new(1);
+        h.begin(0, t0, false, (20 * MS, 50 * MS, 10 * MS));
+        assert_eq!(h.next_deadline(), Some(t0 + 10 * MS));
+        assert!(h.take_due(t0 + 10 * MS, false).is_empty());
+        assert_eq!(h.next_deadline(), Some(t0 + 20 * MS));
+    }
+
+    #[test]
     fn becoming_master_again_cancels_and_shutdown_takes_all() {
         let t0 = Instant::now();
         let mut h = Handovers::new(2);
-        h.begin(0, t0, true, 20 * MS, 50 * MS);
+        h.begin(0, t0, true, (20 * MS, 50 * MS, 30 * MS));
         h.cancel(0);
         assert!(h.is_empty());
-        h.begin(1, t0, false, 20 * MS, 50 * MS);
+        h.begin(1, t0, false, (20 * MS, 50 * MS, 30 * MS));
         assert_eq!(h.take_due(t0, true).len(), 1);
         assert_eq!(h.next_deadline(), None);
     }

@@ -301,6 +301,8 @@ impl Runtime {
                 (false, None) => deadline,
                 (true, at) => at.unwrap_or(deadline),
             };
+            // Quiet VIPs are fenced when the agent looks dead: it is alive until it exits.
+            self.datapaths.heartbeat();
             let heard: Vec<(usize, IpAddr, u8, Instant)> = tokio::select! {
                 biased;
                 inc = adverts.recv() => {
