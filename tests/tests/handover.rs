@@ -265,3 +265,22 @@ fn sigkill_of_the_master_still_fences_its_vip() {
         "only node 2 answers ARP"
     );
 }
+
+/// Without the TC fence (socket datapath) there is no quiet state: the VIPs go at once, as
+/// before, and the log says so instead of falling back silently.
+#[test]
+fn the_socket_datapath_says_its_step_down_is_not_hitless() {
+    let vip: IpAddr = VIP.parse().unwrap();
+    let mut s = Scene::new("hosock", 2);
+    s.start(1, Kind::Agent, &conf(150));
+    s.start(2, Kind::Agent, &conf(100));
+    s.wait_vip(vip, &[1], TIMEOUT);
+    s.terminate(1);
+    s.reap(1, TIMEOUT);
+    s.wait_vip(vip, &[2], TIMEOUT);
+    let log = s.logs();
+    assert!(
+        log.contains("a planned step-down removes the VIPs at once"),
+        "the old master says its step-down is not a quiet handover:\n{log}"
+    );
+}
