@@ -166,10 +166,10 @@ fn sigterm_of_the_master_loses_no_probe_and_it_stops_answering_arp_at_once() {
         ));
     }
     let log = s.logs();
-    assert!(
-        log.contains("handover done"),
-        "the old master logs the handover:\n{log}"
-    );
+    let Some(done) = log.lines().find(|l| l.contains("handover done")) else {
+        s.fail("the old master did not log its handover");
+    };
+    println!("{done}");
 }
 
 #[test]

@@ -3,12 +3,13 @@
 //! us, IP still answered), until its successor's gratuitous ARP/NA had time to reach the
 //! clients; then the runtime fences and removes them. This component only keeps the deadlines.
 //!
-//! When: a [`grace`] after the successor's first advert. A new master sends its gratuitous
-//! ARP/NA right after that advert and its VIP adds (RFC 5798 §6.4.1), so one of its advert
-//! intervals later, and never less than [`GRACE_MIN`], the clients have its MAC. Seeing the
-//! GARP itself would need a capture of every frame; the advert is already in the kernel's peer
-//! record. Bounded: with no successor heard within the master-down interval plus the grace,
-//! the VIPs are removed anyway (and the log says so).
+//! When: [`GARP_MARGIN`] after the successor's gratuitous ARP/NA for one of the VIPs is seen
+//! (the claim watcher's ARP/NA socket, which sees every claim on the LAN): a broadcast, so the
+//! clients got it at the same moment. A fallback when it is not seen (lost, or sent late by a
+//! starved successor): a [`grace`] after the successor's first advert, which a new master
+//! sends right before its VIP adds and GARPs (RFC 5798 §6.4.1). Bounded: with no successor
+//! heard within the master-down interval plus the grace, the VIPs are removed anyway (and the
+//! log says so).
 //!
 //! Without a TC fence for every VIP (socket datapath, fence off) there is no quiet state: the
 //! step-down fences and removes at once, as before, and the log says so once.
@@ -19,23 +20,26 @@ use tracing::{info, warn};
 
 use super::Runtime;
 
-/// The least time a successor's GARP is given after its first advert: its VIP adds (netlink)
-/// and the GARP itself on a busy host, even at advert intervals of 10 ms.
-pub(super) const GRACE_MIN: Duration = Duration::from_millis(20);
+/// After the successor's GARP was seen: the clients' kernels take it in (softirq, busy host).
+pub(super) const GARP_MARGIN: Duration = Duration::from_millis(5);
+/// The least time a successor's GARP is given after its first advert, when it is not seen: its
+/// VIP adds (netlink) and the GARP itself on a busy host, even at advert intervals of 10 ms.
+pub(super) const GRACE_MIN: Duration = Duration::from_millis(50);
 /// The most: a successor with a long advert interval sent its GARP long before.
 pub(super) const GRACE_MAX: Duration = Duration::from_secs(1);
 
-/// How long after the successor's first advert the VIPs stay, for a successor advertising
-/// every `successor_interval`.
+/// How long after the successor's first advert the VIPs stay when its GARP is not seen, for a
+/// successor advertising every `successor_interval` (its second advert follows its GARPs).
 pub(super) fn grace(successor_interval: Duration) -> Duration {
-    successor_interval.clamp(GRACE_MIN, GRACE_MAX)
+    (2 * successor_interval).clamp(GRACE_MIN, GRACE_MAX)
 }
 
 /// How a handover ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
-    /// The successor was heard this long after we stepped down (zero: its advert made us).
-    Successor { after: Duration },
+    /// The successor was heard this long after we stepped down (zero: its advert made us);
+    /// `announced`: its GARP was seen, else the grace ran out.
+    Successor { after: Duration, announced: bool },
     /// Nobody advertised within the bound.
     Silent { waited: Duration },
 }
@@ -44,6 +48,8 @@ pub(super) enum Outcome {
 struct Pending {
     since: Instant,
     heard: Option<Instant>,
+    /// When another host's gratuitous ARP/NA for one of the VIPs was seen.
+    announced: Option<Instant>,
     grace: Duration,
     bound: Duration,
     /// How often the loop must wake to keep `vip_fence`'s heartbeat fresh: a quiet VIP is
@@ -53,10 +59,12 @@ struct Pending {
 
 impl Pending {
     fn deadline(&self) -> Instant {
-        match self.heard {
+        let fallback = match self.heard {
             Some(at) => at + self.grace,
             None => self.since + self.bound,
-        }
+        };
+        self.announced
+            .map_or(fallback, |at| fallback.min(at + GARP_MARGIN))
     }
 }
 
@@ -91,6 +99,7 @@ impl Handovers {
         self.pending[i] = Some(Pending {
             since: now,
             heard: successor_heard.then_some(now),
+            announced: None,
             grace,
             bound,
             refresh,
@@ -105,6 +114,16 @@ impl Handovers {
             && at >= p.since
         {
             p.heard = Some(at);
+        }
+    }
+
+    /// Another host announced one of instance `i`'s VIPs (ARP/NA) `at`: its successor's GARP.
+    pub(super) fn announced(&mut self, i: usize, at: Instant) {
+        if let Some(p) = self.pending.get_mut(i).and_then(Option::as_mut)
+            && p.announced.is_none()
+        {
+            p.heard.get_or_insert(at);
+            p.announced = Some(at);
         }
     }
 
@@ -142,6 +161,7 @@ impl Handovers {
                 match p.heard {
                     Some(at) => Outcome::Successor {
                         after: at.saturating_duration_since(p.since),
+                        announced: p.announced.is_some(),
                     },
                     None => Outcome::Silent {
                         waited: now.saturating_duration_since(p.since),
@@ -180,16 +200,34 @@ impl Runtime {
         self.vips.remove(i, ip, &self.plan, &self.facts).await;
     }
 
+    /// An ARP/NA from another host for a VIP (the claim watcher): for an instance handing
+    /// over, its successor's announcement.
+    pub(super) fn claim_during_handover(&mut self, interface: &str, claim: &crate::net::Claim) {
+        if self.handovers.is_empty() || self.facts.values().any(|f| f.mac == Some(claim.mac)) {
+            return;
+        }
+        let now = Instant::now();
+        for (i, ip) in self.plan.instances.iter().enumerate() {
+            let ours = |pv: &crate::agent::plan::PlacedVip| {
+                pv.interface == interface && pv.vip.addr == claim.addr
+            };
+            if ip.vips.iter().any(ours) {
+                self.handovers.announced(i, now);
+            }
+        }
+    }
+
     /// Ends the handovers due at `now` (every one with `all`: shutdown, reload): the VIPs are
     /// fenced and removed.
     pub(super) async fn finish_handovers(&mut self, now: Instant, all: bool) {
         for (i, outcome) in self.handovers.take_due(now, all) {
             let ip = &self.plan.instances[i];
             match outcome {
-                Outcome::Successor { after } => info!(
+                Outcome::Successor { after, announced } => info!(
                     instance = %ip.name,
-                    "handover done: successor heard {:.1} ms after we stepped down, VIPs fenced and removed",
-                    after.as_secs_f64() * 1e3
+                    "handover done: successor heard {:.1} ms after we stepped down, {}: VIPs fenced and removed",
+                    after.as_secs_f64() * 1e3,
+                    if announced { "its gratuitous ARP/NA seen" } else { "its gratuitous ARP/NA not seen within the grace" }
                 ),
                 Outcome::Silent { waited } => warn!(
                     instance = %ip.name,
@@ -222,7 +260,8 @@ mod tests {
             vec![(
                 1,
                 Outcome::Successor {
-                    after: Duration::ZERO
+                    after: Duration::ZERO,
+                    announced: false
                 }
             )]
         );
@@ -241,7 +280,13 @@ mod tests {
         assert_eq!(h.next_deadline(), Some(t0 + 23 * MS));
         assert_eq!(
             h.take_due(t0 + 23 * MS, false),
-            vec![(0, Outcome::Successor { after: 3 * MS })]
+            vec![(
+                0,
+                Outcome::Successor {
+                    after: 3 * MS,
+                    announced: false
+                }
+            )]
         );
         // Instance 1 hears nobody: the bound ends it.
         assert_eq!(h.next_deadline(), Some(t0 + 50 * MS));
@@ -274,9 +319,28 @@ mod tests {
     }
 
     #[test]
+    fn the_successors_garp_ends_the_handover_after_a_margin() {
+        let t0 = Instant::now();
+        let mut h = Handovers::new(1);
+        h.begin(0, t0, false, (50 * MS, 100 * MS, 1000 * MS));
+        h.announced(0, t0 + 4 * MS);
+        assert_eq!(h.next_deadline(), Some(t0 + 4 * MS + GARP_MARGIN));
+        assert_eq!(
+            h.take_due(t0 + 4 * MS + GARP_MARGIN, false),
+            vec![(
+                0,
+                Outcome::Successor {
+                    after: 4 * MS,
+                    announced: true
+                }
+            )]
+        );
+    }
+
+    #[test]
     fn grace_follows_the_successors_interval_within_bounds() {
         assert_eq!(grace(10 * MS), GRACE_MIN);
-        assert_eq!(grace(100 * MS), 100 * MS);
+        assert_eq!(grace(100 * MS), 200 * MS);
         assert_eq!(grace(Duration::from_secs(3)), GRACE_MAX);
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     config::Config,
     control::{events, logging},
     datapath::xdp::XdpDatapath,
-    net::{AdvertSender, GarpSender, Netlink},
+    net::{AdvertSender, Claim, GarpSender, Netlink},
     notify::{Subject, fifo},
     track::{self, Trackers},
     vrrp::{
@@ -284,6 +284,7 @@ impl Runtime {
         &mut self,
         mut waiting: Vec<(usize, Instant)>,
         adverts: &mut mpsc::UnboundedReceiver<Incoming>,
+        claims: &mut mpsc::Receiver<(Rc<str>, Claim)>,
     ) {
         let Some(deadline) = waiting
             .iter()
@@ -316,6 +317,10 @@ impl Runtime {
                         Some((i, src, priority, seen))
                     })
                     .collect(),
+                Some((interface, claim)) = claims.recv() => {
+                    self.claim_during_handover(&interface, &claim);
+                    continue;
+                }
                 () = sleep_until(Some(wake)) => {
                     let now = Instant::now();
                     self.finish_handovers(now, false).await;

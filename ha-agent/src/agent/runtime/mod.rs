@@ -296,7 +296,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         biased;
         _ = sigterm.recv() => {}
         _ = sigint.recv() => {}
-        () = rt.await_handover(resigned, &mut inbox.adverts) => {}
+        () = rt.await_handover(resigned, &mut inbox.adverts, &mut inbox.claims) => {}
     }
     // A second signal, or successors never heard: what is still quiet is fenced and removed.
     rt.finish_handovers(Instant::now(), true).await;
