@@ -214,6 +214,16 @@ impl PeerTtl {
     }
 }
 
+/// Values of `SLOT_FENCE[slot]`.
+pub mod slot_fence {
+    /// The instance's VIPs are fenced (nothing passes).
+    pub const FENCED: u32 = 1;
+    /// `vrrp_rx` heard a preempting advert while we are Master: the VIPs go quiet at once (as
+    /// [`super::FenceEntry::quiet`]) so two nodes never answer ARP/ND for them, and the agent
+    /// steps down with a planned handover.
+    pub const QUIET: u32 = 2;
+}
+
 /// Value of `FENCE[vip]`: a VIP on this interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -226,7 +236,10 @@ pub struct FenceEntry {
     pub no_accept: u8,
     /// The instance's slot on its own interface; `SLOT_FENCE[slot]` fences it too.
     pub slot: u16,
-    pub _pad2: u32,
+    /// 1: quiet, a planned handover: ARP with the VIP as sender and ICMPv6 NA/NS for it are
+    /// dropped on egress (no answers, no announcements) while IP to and from it still passes.
+    pub quiet: u8,
+    pub _pad2: [u8; 3],
     /// Fail closed: fenced while `HEARTBEAT` is older than this (0: never).
     pub heartbeat_timeout_ns: u64,
 }

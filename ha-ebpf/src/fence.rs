@@ -14,13 +14,19 @@
 //! These are keepalived's nftables rules (vrrp_nftables.c: `ip daddr @vips drop`, `icmpv6 type
 //! @neighbor-discovery accept`, `ip6 daddr @vips drop`, and the same for saddr on output).
 //!
+//! Quiet (`FenceEntry::quiet`, or `SLOT_FENCE[slot]` = `slot_fence::QUIET`): a planned handover.
+//! The old master stops speaking for the VIP on the link layer (egress ARP with the VIP as
+//! sender, ICMPv6 NS from it and NA for it are dropped: no answers, no announcements) but IP to
+//! and from it passes both ways, so clients whose caches still hold our MAC lose nothing until
+//! the successor's gratuitous ARP/NA reaches them.
+//!
 //! A VIP in `FENCE` is fenced when the agent says so (`fenced`), when `vrrp_rx` saw its instance
 //! preempted (`SLOT_FENCE[slot]`), or when the agent's `HEARTBEAT` is older than the VIP's
 //! timeout: a dead or hung agent fails closed.
 
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::classifier, programs::TcContext};
 use ha_common::{
-    maps::VipKey,
+    maps::{VipKey, slot_fence},
     wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPV6_HLEN},
 };
 
@@ -45,6 +51,9 @@ pub(crate) enum Guard {
     Open,
     /// Master with accept mode off: only Neighbor Discovery passes.
     NoAccept,
+    /// A planned handover: IP passes (all of it, or as `NoAccept` with `no_accept`), ARP and
+    /// Neighbor Discovery for the VIP do not.
+    Quiet { no_accept: bool },
     /// Fenced: nothing passes.
     Fenced,
 }
@@ -81,7 +90,8 @@ fn guard(key: &VipKey) -> Guard {
 pub(crate) fn ownership(key: &VipKey) -> Option<Guard> {
     // SAFETY: the entry is plain data read once; a concurrent update at worst gives stale data.
     let entry = unsafe { FENCE.get(key) }?;
-    if entry.fenced != 0 || SLOT_FENCE.get(entry.slot as u32).is_some_and(|f| *f != 0) {
+    let slot = SLOT_FENCE.get(entry.slot as u32).map_or(0, |f| *f);
+    if entry.fenced != 0 || slot == slot_fence::FENCED {
         return Some(Guard::Fenced);
     }
     if entry.heartbeat_timeout_ns != 0 {
@@ -92,32 +102,39 @@ pub(crate) fn ownership(key: &VipKey) -> Option<Guard> {
             return Some(Guard::Fenced);
         }
     }
-    Some(if entry.no_accept != 0 {
+    let no_accept = entry.no_accept != 0;
+    Some(if entry.quiet != 0 || slot == slot_fence::QUIET {
+        Guard::Quiet { no_accept }
+    } else if no_accept {
         Guard::NoAccept
     } else {
         Guard::Open
     })
 }
 
+/// Whether the node must not speak for the VIP on the link layer (ARP, NS/NA): fenced or quiet.
 #[inline(always)]
-fn fenced(key: &VipKey) -> bool {
-    guard(key) == Guard::Fenced
+fn silenced(key: &VipKey) -> bool {
+    matches!(guard(key), Guard::Fenced | Guard::Quiet { .. })
 }
 
 #[inline(always)]
-fn fenced_v4(addr: [u8; 4]) -> bool {
-    fenced(&VipKey::v4(addr))
+fn silenced_v4(addr: [u8; 4]) -> bool {
+    silenced(&VipKey::v4(addr))
 }
 
 #[inline(always)]
-fn fenced_v6(addr: [u8; 16]) -> bool {
-    fenced(&VipKey::v6(addr))
+fn silenced_v6(addr: [u8; 16]) -> bool {
+    silenced(&VipKey::v6(addr))
 }
 
 /// IPv4 to or from `addr`: dropped when fenced, or accept mode is off.
 #[inline(always)]
 fn guarded_v4(addr: [u8; 4]) -> bool {
-    guard(&VipKey::v4(addr)) != Guard::Open
+    matches!(
+        guard(&VipKey::v4(addr)),
+        Guard::Fenced | Guard::NoAccept | Guard::Quiet { no_accept: true }
+    )
 }
 
 /// IPv6 to or from `addr`: dropped when fenced, or accept mode is off and it is not Neighbor
@@ -125,9 +142,9 @@ fn guarded_v4(addr: [u8; 4]) -> bool {
 #[inline(always)]
 fn guarded_v6(addr: [u8; 16], data: usize, data_end: usize, l3: usize) -> Result<bool, ()> {
     match guard(&VipKey::v6(addr)) {
-        Guard::Open => Ok(false),
+        Guard::Open | Guard::Quiet { no_accept: false } => Ok(false),
         Guard::Fenced => Ok(true),
-        Guard::NoAccept => Ok(!is_nd(data, data_end, l3)?),
+        Guard::NoAccept | Guard::Quiet { no_accept: true } => Ok(!is_nd(data, data_end, l3)?),
     }
 }
 
@@ -151,7 +168,8 @@ fn try_egress(ctx: &TcContext) -> Result<bool, ()> {
         ETH_P_IP => Ok(guarded_v4(read_at(data, data_end, l3 + 12)?)),
         ETH_P_IPV6 => {
             // IPv6 source address at 8 (RFC 8200).
-            if guarded_v6(read_at(data, data_end, l3 + 8)?, data, data_end, l3)? {
+            let src = read_at(data, data_end, l3 + 8)?;
+            if guarded_v6(src, data, data_end, l3)? {
                 return Ok(true);
             }
             // An NA for the VIP from another source (link-local) still claims it.
@@ -160,14 +178,16 @@ fn try_egress(ctx: &TcContext) -> Result<bool, ()> {
                 return Ok(false);
             }
             let icmp = l3 + IPV6_HLEN;
-            if read_at::<u8>(data, data_end, icmp)? != ND_NEIGHBOR_ADVERT {
-                return Ok(false);
+            match read_at::<u8>(data, data_end, icmp)? {
+                // NA target address follows type, code, checksum and flags (RFC 4861 §4.4).
+                ND_NEIGHBOR_ADVERT => Ok(silenced_v6(read_at(data, data_end, icmp + 8)?)),
+                // An NS from the VIP carries our MAC as its source link-layer address (§7.2.3).
+                ND_NEIGHBOR_SOLICIT => Ok(silenced_v6(src)),
+                _ => Ok(false),
             }
-            // NA target address follows type, code, checksum and flags (RFC 4861 §4.4).
-            Ok(fenced_v6(read_at(data, data_end, icmp + 8)?))
         }
         // ARP for IPv4 over Ethernet: sender protocol address at 14 (RFC 826).
-        ETH_P_ARP => Ok(fenced_v4(read_at(data, data_end, l3 + 14)?)),
+        ETH_P_ARP => Ok(silenced_v4(read_at(data, data_end, l3 + 14)?)),
         _ => Ok(false),
     }
 }

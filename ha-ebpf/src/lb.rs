@@ -145,7 +145,11 @@ fn try_lb(ctx: &XdpContext) -> Result<u32, ()> {
     let Some(service) = (unsafe { LB_SERVICES.get(key) }).copied() else {
         return Ok(xdp_action::XDP_PASS);
     };
-    if ownership(&vip(pkt.family, pkt.dst)) != Some(Guard::Open) {
+    // Quiet (a planned handover) still owns the VIP for IP: its flows keep being served.
+    if !matches!(
+        ownership(&vip(pkt.family, pkt.dst)),
+        Some(Guard::Open | Guard::Quiet { no_accept: false })
+    ) {
         bump(&LB_COUNTERS, lb_counter::NOT_OWNER);
         return Ok(xdp_action::XDP_PASS);
     }

@@ -15,7 +15,7 @@
 //! - Rejected: `STATS[vrid][reason]++`, `XDP_DROP`.
 //! - Valid: `ACCEPTED[slot]++`, `PEER[slot]` updated, an `EVENTS` record when the election must
 //!   see it (new source, priority, interval, priority 0, first after a silence, or any while we
-//!   are Master), `SLOT_FENCE[slot]` set when it preempts a slot we are Master of; `XDP_DROP`.
+//!   are Master), `SLOT_FENCE[slot]` quiet when it preempts a slot we are Master of; `XDP_DROP`.
 //!
 //! `RX_GLOBAL.flags & PASS_ADVERTS` passes every VRRP packet on after counting (debugging with
 //! tcpdump, which sees packets after XDP).
@@ -32,7 +32,7 @@ use ha_common::{
     lb::LB_PROG_INDEX,
     maps::{
         PeerEvent, RX_INLINE_VIPS, RxGlobal, RxInstance, SlotAddr, event_why, instance_slot,
-        rx_flags, stats_index,
+        rx_flags, slot_fence, stats_index,
     },
     wire::{
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, IPV4_MIN_HLEN,
@@ -480,8 +480,10 @@ fn record(slot: u32, cfg: &RxInstance, src: [u8; 16], priority: u8, adver_int_cs
         // RFC 5798 §6.4.3: a higher priority, or an equal one from a higher address, wins.
         if priority > cfg.priority || (priority == cfg.priority && greater(&src, &cfg.primary)) {
             if let Some(f) = SLOT_FENCE.get_ptr_mut(slot) {
+                // Quiet, not fenced: the step-down is a planned handover (the agent fences
+                // once the successor's gratuitous ARP had time to reach the clients).
                 // SAFETY: a map value of this array; a u32 store.
-                unsafe { *f = 1 };
+                unsafe { *f = slot_fence::QUIET };
             }
             why |= event_why::FENCED;
         }

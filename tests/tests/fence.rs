@@ -1,7 +1,8 @@
 //! `vip_fence_ingress`/`vip_fence_egress` drop traffic to a VIP placed in their map, and stop
 //! dropping once it is removed: seen from a client pinging the VIP every millisecond and asking
 //! for it by ARP. A backup, whose VIPs are all fenced, is still a client of the VIP (ping, TCP),
-//! and a killed master's VIP answers nothing.
+//! and a killed master's VIP answers nothing. A quiet VIP (planned handover) answers IP but
+//! never ARP/ND.
 
 mod common;
 
@@ -95,6 +96,143 @@ fn fence_drops_vip_traffic_while_fenced() {
         lab.arp_probe(vip4_v4, 2).unwrap().macs.len(),
         1,
         "the VIP answers ARP after the fence"
+    );
+    assert!(datapath.fence_drops().unwrap() > 0);
+}
+
+/// Quiet, a planned handover's state: the node neither answers ARP/ND for the VIP nor announces
+/// it (the client captures no ARP reply, no gratuitous ARP and no NA for it, and cannot resolve
+/// it), while ICMP echo to the VIP from a client whose cache still holds the node's MAC is
+/// answered, IPv4 and IPv6. Once out of quiet the same gratuitous ARP is captured.
+#[test]
+fn a_quiet_vip_answers_ip_but_never_arp_or_nd() {
+    let lab = Lab::new("quiet", 1).expect("building the lab");
+    let (n1, client) = (lab.node(1).clone(), lab.client.clone());
+    let vip6: IpAddr = VIP6.parse().unwrap();
+    n1.run("ip", &["addr", "add", "192.0.2.200/32", "dev", IFACE])
+        .unwrap();
+    n1.run(
+        "ip",
+        &[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::200/128",
+            "dev",
+            IFACE,
+            "nodad",
+        ],
+    )
+    .unwrap();
+    let mut datapath = in_netns(&n1.ns, || Ok(XdpDatapath::attach(IFACE, XdpMode::Driver)?))
+        .expect("attaching vrrp_rx and vip_fence in node 1 (needs root and BPF)");
+    // Both ends know each other, as a master and its clients do.
+    for vip in [IpAddr::V4(VIP), vip6] {
+        assert_eq!(ping_replies_to(&client, vip, 5), 5, "{vip} answers before");
+    }
+    let pcap = lab.dir.join("quiet.pcap");
+    let mut tcpdump = client
+        .spawn(
+            "tcpdump-quiet",
+            &lab.dir,
+            "tcpdump",
+            &[
+                "-i",
+                IFACE,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-w",
+                &pcap.display().to_string(),
+                "arp or icmp6",
+            ],
+        )
+        .expect("starting tcpdump (apt-get install tcpdump)");
+    tcpdump
+        .wait_for_log("listening on", Duration::from_secs(10))
+        .expect("tcpdump ready");
+
+    for vip in [IpAddr::V4(VIP), vip6] {
+        datapath.set_quiet(vip, 0, false, Duration::ZERO).unwrap();
+    }
+    let announce = |mode: &str| {
+        // Thomas Habets' arping: -U gratuitous request, -A gratuitous reply, from the VIP.
+        let vip = VIP.to_string();
+        let args = [mode, "-c", "3", "-W", "0.01", "-i", IFACE, "-S", &vip, &vip];
+        n1.command("arping")
+            .args(args)
+            .output()
+            .expect("running arping");
+    };
+    announce("-U");
+    announce("-A");
+    let arp = lab.arp_probe(VIP, 3).unwrap();
+    assert!(arp.macs.is_empty(), "ARP answered for a quiet VIP: {arp:?}");
+    client
+        .run("ip", &["-6", "neigh", "flush", "to", VIP6, "dev", IFACE])
+        .unwrap();
+    assert_eq!(
+        ping_replies_to(&client, vip6, 3),
+        0,
+        "{vip6} was resolved (an NA for a quiet VIP left the node)"
+    );
+    let mac = n1.mac().unwrap();
+    for vip in [IpAddr::V4(VIP), vip6] {
+        let args = [
+            "neigh",
+            "replace",
+            &vip.to_string(),
+            "lladdr",
+            &mac,
+            "dev",
+            IFACE,
+        ];
+        client
+            .run("ip", &[&args[..], &["nud", "permanent"]].concat())
+            .unwrap();
+        assert_eq!(
+            ping_replies_to(&client, vip, 20),
+            20,
+            "a client that still has the quiet VIP's MAC is answered ({vip})"
+        );
+    }
+    let quiet_until = epoch_now();
+    datapath.unfence(VIP.into()).unwrap();
+    announce("-U");
+    let read = || {
+        client
+            .run("tcpdump", &["-tt", "-n", "-r", &pcap.display().to_string()])
+            .unwrap()
+    };
+    let vip_arp = |l: &&str| {
+        l.contains(&format!("tell {VIP},"))
+            || l.contains(&format!("Reply {VIP} is-at"))
+            || l.contains(&format!("advertisement, tgt is {VIP6},"))
+    };
+    wait_for(
+        "the gratuitous ARP out of quiet",
+        Duration::from_secs(5),
+        || Ok(read().lines().any(|l| vip_arp(&l))),
+    )
+    .unwrap();
+    tcpdump.signal(libc::SIGINT).unwrap();
+    tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
+    let text = read();
+    let while_quiet: Vec<&str> = text
+        .lines()
+        .filter(vip_arp)
+        .filter(|l| {
+            let at: f64 = l
+                .split_whitespace()
+                .next()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0.0);
+            at < quiet_until
+        })
+        .collect();
+    assert!(
+        while_quiet.is_empty(),
+        "the quiet node spoke for its VIP: {while_quiet:#?}\ncapture:\n{text}"
     );
     assert!(datapath.fence_drops().unwrap() > 0);
 }

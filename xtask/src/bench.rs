@@ -8,6 +8,7 @@
 //! The results go to `bench/results/<date>-<host>.json` (raw samples and machine facts) and a
 //! markdown report with SVG plots beside it (see [`report`]).
 
+mod failback;
 mod lvs;
 mod packet_cost;
 mod report;
@@ -47,6 +48,8 @@ pub enum Scenario {
     /// 7. The XDP load balancer: packets per second against XDP_TX and the kernel forwarding,
     ///    health-check detection time.
     Lvs,
+    /// 8. Failback: the priority 150 node starts beside the priority 100 master and preempts it.
+    Failback,
 }
 
 impl Scenario {
@@ -59,6 +62,7 @@ impl Scenario {
         Scenario::PacketCost,
         Scenario::Scale,
         Scenario::Lvs,
+        Scenario::Failback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Scenario {
             Scenario::PacketCost => "packet-cost",
             Scenario::Scale => "scale",
             Scenario::Lvs => "lvs",
+            Scenario::Failback => "failback",
         }
     }
 
@@ -82,6 +87,7 @@ impl Scenario {
             Scenario::PacketCost => "5. Per-packet cost of XDP vrrp_rx",
             Scenario::Scale => "6. Scale and footprint",
             Scenario::Lvs => "7. XDP load balancer (virtual_server)",
+            Scenario::Failback => "8. Failback (preemption by a returning higher priority)",
         }
     }
 
@@ -95,7 +101,16 @@ impl Scenario {
             Scenario::Graceful => {
                 "Same pair; SIGTERM to the master's daemon, which resigns with a priority 0 \
                  advert. Outage as in the crash scenario; takeover = SIGTERM to the VIP being \
-                 added on the backup (`ip -ts monitor address`). Skew time of the backup: 6.1 ms."
+                 added on the backup (`ip -ts monitor address`). Skew time of the backup: 6.1 ms. \
+                 Lost probes = the client's echo requests that got no reply (sequence numbers \
+                 skipped between replies)."
+            }
+            Scenario::Failback => {
+                "Node 1 (priority 100) is master alone; node 2 (priority 150, preempt by \
+                 default) starts and takes over. Over the takeover (from 50 ms before the VIP is \
+                 added on node 2, `ip -ts monitor address`): outage = the longest gap between \
+                 replies to the client's 1 ms pings, lost probes = requests with no reply. \
+                 Takeover after start = node 2's daemon started to the VIP added there."
             }
             Scenario::Tracked => {
                 "Same pair; the master tracks a vrrp_script (interval 1, fall 1, rise 1, weight \
@@ -393,6 +408,7 @@ fn run_scenario(
         Scenario::PacketCost => packet_cost::run(plan, bin_dir, out),
         Scenario::Scale => scale(plan, out),
         Scenario::Lvs => lvs::run(plan, out),
+        Scenario::Failback => failback::run(plan, out),
     }
 }
 
@@ -812,7 +828,7 @@ impl<'a> Failover<'a> {
                 })?;
                 std::fs::read_to_string(&self.failed_at)?.trim().parse()?
             }
-            Scenario::PacketCost | Scenario::Scale | Scenario::Lvs => {
+            Scenario::PacketCost | Scenario::Scale | Scenario::Lvs | Scenario::Failback => {
                 unreachable!("not a failover scenario")
             }
         };
@@ -847,6 +863,10 @@ impl<'a> Failover<'a> {
                 "takeover after SIGTERM (ms)"
             };
             m.insert(label.into(), (added - trigger_at) * 1e3);
+        }
+        if self.scenario == Scenario::Graceful {
+            let (_, lost) = failback::losses(&report, trigger_at);
+            m.insert("lost probes".into(), f64::from(lost));
         }
         if self.scenario == Scenario::Flood {
             let after = transitions_since(imp, &daemons[1].log(), backup_log_from);

@@ -336,6 +336,12 @@ pub enum Action {
     Fence,
     /// Lift the fence on the VIPs.
     Unfence,
+    /// A planned step-down (shutdown, preempted, moved by the sync group): stop answering
+    /// ARP/ND for the VIPs and announcing them (the fence's quiet state) but keep them and
+    /// their traffic until the successor's gratuitous ARP/NA had time to reach the clients;
+    /// then fence and remove them. `successor_heard`: the step-down is the successor's advert
+    /// (a preemption), else the driver waits for one, bounded.
+    HandOver { successor_heard: bool },
     /// Gratuitous ARP for IPv4 VIPs, unsolicited NA for IPv6 ones.
     SendGratuitous,
     /// The same for a Master that heard a lower-priority advert and reasserts itself
@@ -588,8 +594,14 @@ impl Instance {
         let from = self.state;
         match from {
             State::Initialize => return,
-            // §6.4.3: send an advert with priority 0 so a backup takes over after Skew_Time.
-            State::Master => self.resign(out),
+            // §6.4.3: send an advert with priority 0 so a backup takes over after Skew_Time;
+            // a planned handover: the VIPs go quiet first and stay until the successor's GARP.
+            State::Master => {
+                out.push(Action::HandOver {
+                    successor_heard: false,
+                });
+                self.send_priority_zero(out);
+            }
             State::Backup | State::Fault => {}
         }
         self.state = State::Initialize;
@@ -685,7 +697,7 @@ impl Instance {
                 priority,
                 ours,
             };
-            self.leave_master_to_backup(now, self.config.higher_prio_advert, cause, out);
+            self.leave_master_to_backup(now, self.config.higher_prio_advert, true, cause, out);
         } else if priority < ours || src < primary {
             // keepalived: a lower priority master (a healed partition, a late backup) is told at
             // once: "received lower priority advert, forcing new election". RFC 5798 would
@@ -805,15 +817,19 @@ impl Instance {
         }
     }
 
-    /// A master stepping down for good (shutdown, fault): fenced first, then priority 0, then its
-    /// VIPs removed.
+    /// A master going to Fault (not a planned handover): fenced first, then priority 0, then
+    /// its VIPs removed.
     fn resign(&self, out: &mut Vec<Action>) {
         out.push(Action::Fence);
+        self.send_priority_zero(out);
+        out.push(Action::RemoveVips);
+    }
+
+    fn send_priority_zero(&self, out: &mut Vec<Action>) {
         out.push(Action::SendAdvert {
             priority: PRIORITY_STOP,
             adver_int_cs: self.config.advert_interval_cs,
         });
-        out.push(Action::RemoveVips);
     }
 
     /// Leaving Backup (for Master, Fault or Initialize): no master is heard, waited for or
@@ -866,12 +882,14 @@ impl Instance {
         self.arm_master_down(now, basis, out);
     }
 
-    /// keepalived `vrrp_state_leave_master` with wantstate BACKUP; `advert_first`: one last
-    /// advert with our priority (`higher_prio_send_advert`), sent once we are fenced.
+    /// keepalived `vrrp_state_leave_master` with wantstate BACKUP, as a planned handover;
+    /// `advert_first`: one last advert with our priority (`higher_prio_send_advert`), sent once
+    /// we are quiet; `successor_heard`: the step-down is the successor's advert.
     fn leave_master_to_backup(
         &mut self,
         now: Instant,
         advert_first: bool,
+        successor_heard: bool,
         cause: Cause,
         out: &mut Vec<Action>,
     ) {
@@ -879,14 +897,13 @@ impl Instance {
         self.want_master = false;
         self.preempt_until = None;
         self.lower_master = None;
-        out.push(Action::Fence);
+        out.push(Action::HandOver { successor_heard });
         if advert_first {
             out.push(Action::SendAdvert {
                 priority: self.effective_priority,
                 adver_int_cs: self.config.advert_interval_cs,
             });
         }
-        out.push(Action::RemoveVips);
         notify(out, State::Master, State::Backup, cause);
         self.arm_master_down(now, DownBasis::MasterDown, out);
     }
@@ -992,7 +1009,7 @@ impl Instance {
     /// keepalived `vrrp_sync_backup`: Master steps down, Fault (held by the group) comes up.
     pub(crate) fn force_backup(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
         match self.state {
-            State::Master => self.leave_master_to_backup(now, false, cause, out),
+            State::Master => self.leave_master_to_backup(now, false, false, cause, out),
             State::Fault if self.link_up => self.leave_fault(now, false, cause, out),
             State::Initialize | State::Backup | State::Fault => {}
         }

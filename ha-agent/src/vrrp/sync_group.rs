@@ -323,21 +323,15 @@ mod tests {
         let out = group.handle(t, 1, advert(150));
         assert_eq!(states(&group), vec![State::Backup; 3]);
         assert_eq!(group.state(), State::Backup);
-        // Each former master fenced before removing its VIPs.
+        // Each former master hands over: the preempted one has heard its successor, the
+        // others wait for theirs.
         for m in 0..3 {
-            let fence = out.iter().position(|a| {
-                *a == GroupAction::Member {
-                    member: m,
-                    action: Action::Fence,
-                }
-            });
-            let remove = out.iter().position(|a| {
-                *a == GroupAction::Member {
-                    member: m,
-                    action: Action::RemoveVips,
-                }
-            });
-            assert!(fence.unwrap() < remove.unwrap());
+            assert!(out.contains(&GroupAction::Member {
+                member: m,
+                action: Action::HandOver {
+                    successor_heard: m == 1,
+                },
+            }));
         }
     }
 

@@ -773,6 +773,17 @@ impl Sim {
                 }
                 self.nodes[node].vips[member] = false;
             }
+            // A planned handover: quiet at once (no ARP/ND from us), fenced and removed once the
+            // successor is heard; for who answers ARP, the same as Fence then RemoveVips.
+            Action::HandOver { .. } => {
+                if self.nodes[node].fenced[member] || !self.nodes[node].vips[member] {
+                    self.violation(format!(
+                        "node {node} vrid#{member} HandOver of VIPs not held"
+                    ));
+                }
+                self.nodes[node].fenced[member] = true;
+                self.nodes[node].vips[member] = false;
+            }
             Action::SendGratuitous | Action::ReassertGratuitous => {
                 if self.nodes[node].fenced[member] || !self.nodes[node].vips[member] {
                     self.violation(format!(

@@ -520,6 +520,38 @@ impl Datapaths {
         }
     }
 
+    /// Puts instance `i`'s VIPs in the quiet state of a planned handover (no ARP/ND for them,
+    /// IP still passes) and tells `vrrp_rx` it is not master. False, and nothing written, when
+    /// not every VIP of it is under a TC fence (socket datapath, fence off): the caller then
+    /// fences and removes them at once, as before.
+    pub fn quiet(&mut self, i: usize, vips: usize, priority: u8) -> bool {
+        let t = &self.told[i];
+        if vips == 0
+            || t.fence.len() < vips
+            || t.fence
+                .iter()
+                .any(|(_, name, _)| !self.xdp.contains_key(name))
+        {
+            return false;
+        }
+        self.told[i].state = None;
+        if let Err(e) = self.set_instance(i, false, priority) {
+            error!(instance = %self.told[i].name, "writing the XDP instance state: {e}");
+        }
+        let t = &self.told[i];
+        let mut quiet = true;
+        for (vip, name, slot) in &t.fence {
+            let Some(dp) = self.xdp.get_mut(name) else {
+                continue;
+            };
+            if let Err(e) = dp.set_quiet(*vip, *slot, t.no_accept, t.heartbeat) {
+                error!(instance = %t.name, "quieting {vip} on {name}: {e}");
+                quiet = false;
+            }
+        }
+        quiet
+    }
+
     /// Takes instance `ip`'s VIPs out of every fence map (it goes away on a reload).
     pub fn release(&mut self, ip: &InstancePlan) {
         for pv in &ip.vips {
@@ -529,6 +561,11 @@ impl Datapaths {
                 }
             }
         }
+    }
+
+    /// How long `vip_fence` trusts a silent agent with instance `i`'s VIPs.
+    pub fn heartbeat_timeout(&self, i: usize) -> Duration {
+        self.told[i].heartbeat
     }
 
     /// Tells every `vip_fence` the loop is alive.

@@ -43,6 +43,7 @@ impl Runtime {
             self.link_running(&name, running).await;
         }
         self.retry_vips(now).await;
+        self.finish_handovers(now, false).await;
         // Adverts that fall due together go out together (one sendmmsg per socket).
         self.adverts.begin_batch();
         for i in 0..self.nodes.len() {
@@ -214,6 +215,7 @@ impl Runtime {
     }
 
     pub(super) fn on_claim(&mut self, interface: &str, claim: Claim) {
+        self.claim_during_handover(interface, &claim);
         let masters: Vec<bool> = (0..self.nodes.len()).map(|i| self.is_master(i)).collect();
         self.claims
             .on_claim(&self.plan, &self.facts, |i| masters[i], interface, claim);

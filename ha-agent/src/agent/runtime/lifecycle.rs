@@ -23,7 +23,7 @@ use crate::{
     config::Config,
     control::{events, logging},
     datapath::xdp::XdpDatapath,
-    net::{AdvertSender, GarpSender, Netlink},
+    net::{AdvertSender, Claim, GarpSender, Netlink},
     notify::{Subject, fifo},
     track::{self, Trackers},
     vrrp::{
@@ -110,6 +110,7 @@ impl Runtime {
             vips: Vips::new(netlink, n),
             adverts: Adverts::new(n),
             garp: Garp::new(n),
+            handovers: super::handover::Handovers::new(n),
             debounce,
             claims: Claims::new(n),
             intake: Intake::new(channels, n, generation, previous.map(|p| &p.intake)),
@@ -277,10 +278,13 @@ impl Runtime {
     /// and logs who took over and how long after our priority-0 advert. A backup takes over
     /// Skew_Time after our priority 0, always less than our advert interval, so a successor is
     /// heard within the wait, and the agent exits within one advert interval of resigning.
+    /// Meanwhile the planned handovers ([`super::handover`]) end: the quiet VIPs are fenced and
+    /// removed a grace after the successor is heard (bounded), and only then does it return.
     pub(super) async fn await_handover(
-        &self,
+        &mut self,
         mut waiting: Vec<(usize, Instant)>,
         adverts: &mut mpsc::UnboundedReceiver<Incoming>,
+        claims: &mut mpsc::Receiver<(Rc<str>, Claim)>,
     ) {
         let Some(deadline) = waiting
             .iter()
@@ -292,7 +296,14 @@ impl Runtime {
         // XDP sends no event for an advert that changes nothing it knows of (the successor
         // may have been master moments ago): the peer records are read every millisecond too.
         let mut poll = tokio::time::interval(Duration::from_millis(1));
-        while !waiting.is_empty() {
+        while !waiting.is_empty() || !self.handovers.is_empty() {
+            let wake = match (waiting.is_empty(), self.handovers.next_deadline()) {
+                (false, Some(at)) => at.min(deadline),
+                (false, None) => deadline,
+                (true, at) => at.unwrap_or(deadline),
+            };
+            // Quiet VIPs are fenced when the agent looks dead: it is alive until it exits.
+            self.datapaths.heartbeat();
             let heard: Vec<(usize, IpAddr, u8, Instant)> = tokio::select! {
                 biased;
                 inc = adverts.recv() => {
@@ -306,9 +317,24 @@ impl Runtime {
                         Some((i, src, priority, seen))
                     })
                     .collect(),
-                () = sleep_until(Some(deadline)) => break,
+                Some((interface, claim)) = claims.recv() => {
+                    self.claim_during_handover(&interface, &claim);
+                    continue;
+                }
+                () = sleep_until(Some(wake)) => {
+                    let now = Instant::now();
+                    self.finish_handovers(now, false).await;
+                    if now >= deadline {
+                        self.warn_unheard(&waiting);
+                        waiting.clear();
+                    }
+                    continue;
+                }
             };
             for (i, src, priority, seen) in heard {
+                if priority > 0 {
+                    self.handovers.heard(i, seen);
+                }
                 let Some(pos) = waiting
                     .iter()
                     .position(|&(w, at)| w == i && priority > 0 && seen > at)
@@ -320,7 +346,10 @@ impl Runtime {
                 events::handed_over(&self.plan.instances[i].name, src, priority, after);
             }
         }
-        for (i, _) in waiting {
+    }
+
+    fn warn_unheard(&self, waiting: &[(usize, Instant)]) {
+        for &(i, _) in waiting {
             warn!(
                 instance = %self.plan.instances[i].name,
                 "no other router advertised within {} ms of our priority-0 advert: its VIPs \
@@ -395,6 +424,8 @@ impl Runtime {
             }
         };
         let pairs = reload::pair_units(&self.plan, &new.plan);
+        // Handovers are kept per instance index, which a reload renumbers: end them now.
+        self.finish_handovers(Instant::now(), true).await;
         // Units that go away or change: shut down, and their VIPs no longer fenced (not ours).
         for ou in (0..self.units.len()).filter(|ou| !pairs.iter().any(|p| p.1 == *ou)) {
             info!("reload: stopping {}", self.unit_name(ou));
@@ -409,6 +440,8 @@ impl Runtime {
             };
             self.deleting.retain(|&i| !named(i));
             self.shutdown_unit(ou).await;
+            // A stopped unit is restarted or gone: its VIPs leave now, as before handovers.
+            self.finish_handovers(Instant::now(), true).await;
             self.deleting.clear();
             for &i in &self.plan.units[ou].members {
                 self.datapaths.release(&self.plan.instances[i]);

@@ -12,6 +12,7 @@
 //! - [`adverts`]: the advert sockets, the encoded-advert cache, batching;
 //! - [`debounce`]: `interface_up_down_delays`, link changes held for their delay;
 //! - [`garp`]: gratuitous ARP/NA schedules and the reassertion rate limit;
+//! - [`handover`]: planned step-downs whose VIPs stay, quiet, until the successor's GARP;
 //! - [`claims`]: other hosts claiming our VIPs;
 //! - [`board`]: the published status and its counters;
 //! - [`lvs`]: the `virtual_server`s: their manager, health checkers and load balancer maps;
@@ -27,6 +28,7 @@ mod claims;
 mod datapaths;
 mod debounce;
 mod garp;
+mod handover;
 mod igmp;
 mod inputs;
 mod intake;
@@ -103,6 +105,7 @@ struct Runtime {
     vips: Vips,
     adverts: Adverts,
     garp: Garp,
+    handovers: handover::Handovers,
     debounce: LinkDebounce,
     claims: Claims,
     intake: Intake,
@@ -293,8 +296,10 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
         biased;
         _ = sigterm.recv() => {}
         _ = sigint.recv() => {}
-        () = rt.await_handover(resigned, &mut inbox.adverts) => {}
+        () = rt.await_handover(resigned, &mut inbox.adverts, &mut inbox.claims) => {}
     }
+    // A second signal, or successors never heard: what is still quiet is fenced and removed.
+    rt.finish_handovers(Instant::now(), true).await;
     rt.fifos.close().await;
     statics.clear(&rt.facts).await;
     drop(local_igmp);
@@ -336,6 +341,7 @@ impl Runtime {
         timers
             .chain(self.vips.next_deadline())
             .chain(self.debounce.next_deadline())
+            .chain(self.handovers.next_deadline())
             .min()
     }
 
@@ -358,6 +364,9 @@ impl Runtime {
 
     /// Delivers `event` to instance `i` (through its sync group) and performs the actions.
     async fn deliver(&mut self, i: usize, now: Instant, event: Event) {
+        if let Event::Advert { priority: 1.., .. } = event {
+            self.handovers.heard(i, now);
+        }
         let (u, m) = (self.nodes[i].unit, self.nodes[i].member);
         let (actions, group_lines) = match &mut self.units[u] {
             Unit::Single(inst) => {
@@ -431,12 +440,16 @@ impl Runtime {
                 self.board.counters(i).adverts_sent += 1;
                 self.adverts.send(i, ip, priority, adver_int_cs).await;
             }
-            Action::AddVips => self.vips.add(i, ip, &self.plan, &self.facts).await,
+            Action::AddVips => {
+                self.handovers.cancel(i);
+                self.vips.add(i, ip, &self.plan, &self.facts).await
+            }
             Action::RemoveVips => {
                 self.garp.stop(i);
                 self.vips.remove(i, ip, &self.plan, &self.facts).await;
             }
             Action::Fence => {
+                self.handovers.cancel(i);
                 let priority = self.instance(i).effective_priority();
                 self.datapaths.fence(i, true, priority);
             }
@@ -444,6 +457,7 @@ impl Runtime {
                 let priority = self.instance(i).effective_priority();
                 self.datapaths.fence(i, false, priority);
             }
+            Action::HandOver { successor_heard } => self.hand_over(i, successor_heard).await,
             Action::SendGratuitous => self.garp.announce(i, ip, &self.facts),
             Action::ReassertGratuitous => self.garp.reassert(i, ip, &self.facts),
             Action::HeardLowerPriority => self.heard_lower_priority(i),

@@ -280,7 +280,8 @@ impl XdpDatapath {
     /// Puts `vip` (of the instance in `slot`) under `vip_fence`: its traffic is dropped while
     /// `fenced`, while `SLOT_FENCE[slot]` is set, or while the heartbeat is older than
     /// `heartbeat_timeout` (zero: never); otherwise, with `no_accept` (accept mode off), all
-    /// but its Neighbor Discovery.
+    /// but its Neighbor Discovery. Not fenced but `quiet` (a planned handover): its ARP and
+    /// Neighbor Discovery are dropped, its IP passes.
     pub fn set_fence(
         &mut self,
         vip: IpAddr,
@@ -289,8 +290,32 @@ impl XdpDatapath {
         no_accept: bool,
         heartbeat_timeout: Duration,
     ) -> Result<(), XdpError> {
+        self.set_fence_entry(vip, slot, fenced, false, no_accept, heartbeat_timeout)
+    }
+
+    /// Puts `vip` in the quiet state of a planned handover (see [`XdpDatapath::set_fence`]).
+    pub fn set_quiet(
+        &mut self,
+        vip: IpAddr,
+        slot: u32,
+        no_accept: bool,
+        heartbeat_timeout: Duration,
+    ) -> Result<(), XdpError> {
+        self.set_fence_entry(vip, slot, false, true, no_accept, heartbeat_timeout)
+    }
+
+    fn set_fence_entry(
+        &mut self,
+        vip: IpAddr,
+        slot: u32,
+        fenced: bool,
+        quiet: bool,
+        no_accept: bool,
+        heartbeat_timeout: Duration,
+    ) -> Result<(), XdpError> {
         let entry = FenceEntry {
             fenced: u8::from(fenced),
+            quiet: u8::from(quiet),
             no_accept: u8::from(no_accept),
             slot: slot as u16,
             heartbeat_timeout_ns: heartbeat_timeout.as_nanos() as u64,

@@ -101,7 +101,8 @@ const PINNED_MAPS: [&str; 21] = [
 /// layouts never adopts an older one's maps. 3: `RxInstance::vips`. 4: `RxGlobal`'s groups
 /// and MAC, `RxInstance::unicast_any_ttl`. 5: `FenceEntry::no_accept`, `ALLOWED_PEERS` values
 /// are TTL ranges. 6: the load balancer's maps (`xdp_lb`). 7: `LB_PROG` pinned, `NO_BALANCER`.
-pub const MAPS_ABI: u32 = 7;
+/// 8: `FenceEntry::quiet`, `SLOT_FENCE` values (`slot_fence`: `vrrp_rx` sets quiet).
+pub const MAPS_ABI: u32 = 8;
 
 /// Priority (`tc filter … pref`) and handle of the fence's filters on both hooks: fixed, so a
 /// restarted agent finds its predecessor's and replaces them in place (112: VRRP's protocol).

@@ -450,19 +450,22 @@ fn priority_zero_master_readvertises_at_once() {
 }
 
 #[test]
-fn master_shutdown_sends_priority_zero_after_fencing() {
+fn master_shutdown_hands_over_then_sends_priority_zero() {
     let t0 = Instant::now();
     let (mut instance, at) = master(v3(100, 1, 100), t0);
     let actions = instance.handle(at + ms(1), Event::Shutdown);
+    // Quiet before priority 0 (no ARP answer from us once a backup may take over); the VIPs
+    // stay until the successor is heard: no Fence, no RemoveVips here.
     assert_eq!(
         actions,
         vec![
-            Action::Fence,
+            Action::HandOver {
+                successor_heard: false
+            },
             Action::SendAdvert {
                 priority: 0,
                 adver_int_cs: 100
             },
-            Action::RemoveVips,
             Action::Notify {
                 from: State::Master,
                 to: State::Initialize,
@@ -486,16 +489,18 @@ fn master_steps_down_at_once_on_higher_priority() {
     assert_eq!(instance.state(), State::Backup);
     let down = ms(1500) + skew_time(Version::V3, 100, 50);
     let step_down = |advert_first: bool| {
-        let mut actions = vec![Action::Fence];
+        // A planned handover: the preempting advert is the successor's, heard already.
+        let mut actions = vec![Action::HandOver {
+            successor_heard: true,
+        }];
         if advert_first {
-            // higher_prio_send_advert: our own priority, once, fenced already.
+            // higher_prio_send_advert: our own priority, once, quiet already.
             actions.push(Action::SendAdvert {
                 priority: 100,
                 adver_int_cs: 100,
             });
         }
         actions.extend([
-            Action::RemoveVips,
             Action::Notify {
                 from: State::Master,
                 to: State::Backup,
@@ -1189,6 +1194,8 @@ proptest! {
                     Action::Unfence => { prop_assert!(vips, "unfence before AddVips"); fenced = false }
                     Action::AddVips => { prop_assert!(fenced, "AddVips while unfenced"); vips = true }
                     Action::RemoveVips => { prop_assert!(fenced, "RemoveVips before Fence"); vips = false }
+                    // What the driver ends a handover with: the VIPs fenced and removed.
+                    Action::HandOver { .. } => { prop_assert!(vips && !fenced, "hand-over of VIPs not held"); fenced = true; vips = false }
                     Action::SendGratuitous => prop_assert!(vips && !fenced),
                     _ => {}
                 }
