@@ -25,6 +25,7 @@ mod adverts;
 mod board;
 mod claims;
 mod datapaths;
+mod deadlines;
 mod debounce;
 mod garp;
 mod igmp;
@@ -49,6 +50,7 @@ use self::{
     board::Board,
     claims::Claims,
     datapaths::Datapaths,
+    deadlines::Deadlines,
     debounce::LinkDebounce,
     garp::Garp,
     intake::{ADVERT_DRAIN, CLAIM_BATCH, COUNTERS_PERIOD, Channels, Intake},
@@ -96,6 +98,8 @@ struct Runtime {
     config: Config,
     plan: Plan,
     units: Vec<Unit>,
+    /// The units' timers by deadline (updated at each event a unit is handed).
+    deadlines: Deadlines,
     nodes: Vec<Node>,
     facts: HashMap<String, IfFacts>,
     trackers: Trackers,
@@ -329,14 +333,27 @@ impl Runtime {
 
     /// The next timer of a state machine (each owns its timer), or of a VIP retry.
     fn next_deadline(&self) -> Option<Instant> {
-        let timers = self.units.iter().filter_map(|u| match u {
-            Unit::Single(inst) => inst.next_timeout(),
-            Unit::Group(g) => g.next_timeout(),
-        });
-        timers
+        #[cfg(debug_assertions)]
+        for u in 0..self.units.len() {
+            assert_eq!(
+                self.deadlines.of(u),
+                self.unit_timeout(u),
+                "unit {u}'s timer"
+            );
+        }
+        self.deadlines
+            .next()
+            .into_iter()
             .chain(self.vips.next_deadline())
             .chain(self.debounce.next_deadline())
             .min()
+    }
+
+    fn unit_timeout(&self, u: usize) -> Option<Instant> {
+        match &self.units[u] {
+            Unit::Single(inst) => inst.next_timeout(),
+            Unit::Group(g) => g.next_timeout(),
+        }
     }
 
     /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.
@@ -352,6 +369,7 @@ impl Runtime {
                 self.group_actions(u, out)
             }
         };
+        self.deadlines.set(u, self.unit_timeout(u));
         self.execute_all(actions).await;
         self.write_fifo(&group_lines);
     }
@@ -369,6 +387,7 @@ impl Runtime {
                 self.group_actions(u, out)
             }
         };
+        self.deadlines.set(u, self.unit_timeout(u));
         self.execute_all(actions).await;
         self.write_fifo(&group_lines);
     }
