@@ -89,14 +89,17 @@ impl Adverts {
     /// Sends instance `i`'s adverts with `priority` and `adver_int_cs` (or holds them in the
     /// batch).
     pub async fn send(&mut self, i: usize, ip: &InstancePlan, priority: u8, adver_int_cs: u16) {
-        let Some(packets) = self.encoded(i, ip, priority, adver_int_cs) else {
-            return;
-        };
-        if let Some(batch) = &mut self.batch {
-            batch.extend(packets.into_iter().map(|(dst, bytes)| (i, dst, bytes)));
+        if !self.encode(i, ip, priority, adver_int_cs) {
             return;
         }
-        for (dst, bytes) in packets {
+        let packets = &self.cache[i].as_ref().expect("encoded").packets;
+        if let Some(batch) = &mut self.batch {
+            // No copy of the bytes: a batch holds the cache's (a master at 255 VRIDs @ 0.01
+            // sends 25,500 a second).
+            batch.extend(packets.iter().map(|(dst, bytes)| (i, *dst, bytes.clone())));
+            return;
+        }
+        for (dst, bytes) in packets.clone() {
             if let Err(e) = self.senders[i].send_to(&bytes, dst).await {
                 // A down link makes sends fail; the link watch puts the instance in FAULT.
                 debug!(instance = %ip.name, "advert to {dst}: {e}");
@@ -104,34 +107,28 @@ impl Adverts {
         }
     }
 
-    /// Instance `i`'s adverts, one per destination, from the cache when they were encoded with
-    /// the same priority, interval and source last time.
-    fn encoded(
-        &mut self,
-        i: usize,
-        ip: &InstancePlan,
-        priority: u8,
-        adver_int_cs: u16,
-    ) -> Option<Vec<(IpAddr, Rc<[u8]>)>> {
+    /// Puts instance `i`'s adverts, one per destination, in its cache unless they are there
+    /// with the same priority, interval and source; false when they cannot be encoded.
+    fn encode(&mut self, i: usize, ip: &InstancePlan, priority: u8, adver_int_cs: u16) -> bool {
         if let Some(c) = &self.cache[i]
             && (c.priority, c.adver_int_cs, c.src) == (priority, adver_int_cs, ip.src)
         {
-            return Some(c.packets.clone());
+            return true;
         }
         let packets: Vec<(IpAddr, Rc<[u8]>)> = match ip.encode_adverts(priority, adver_int_cs) {
             Ok(p) => p.into_iter().map(|(dst, b)| (dst, Rc::from(b))).collect(),
             Err(e) => {
                 error!(instance = %ip.name, "cannot encode advert: {e}");
-                return None;
+                return false;
             }
         };
         self.cache[i] = Some(Cache {
             priority,
             adver_int_cs,
             src: ip.src,
-            packets: packets.clone(),
+            packets,
         });
-        Some(packets)
+        true
     }
 
     /// Sends the batched adverts: one `sendmmsg` per socket.

@@ -175,6 +175,8 @@ pub(super) struct Heard {
     pub last: Option<Instant>,
     /// Valid adverts received (the socket tasks' count, or XDP's `ACCEPTED`).
     pub received: u64,
+    /// XDP: when the slot's kernel fence was last read; `None` once an advert was delivered.
+    fence_read: Option<Instant>,
 }
 
 /// The inputs of one configuration.
@@ -254,6 +256,7 @@ impl Intake {
                 let i = dps.slot_owner(interface, *slot)?;
                 let h = &mut self.heard[i];
                 h.peer_seen_ns = h.peer_seen_ns.max(*seen_ns);
+                h.fence_read = None;
                 i
             }
         };
@@ -264,6 +267,19 @@ impl Intake {
             max_adver_int_cs: inc.adver_int_cs,
         };
         Some((i, event))
+    }
+
+    /// Whether instance `i`'s slot fence is to be read at `now`: an advert was delivered since
+    /// the last read, or the last read is `period` old. Marks it read.
+    pub fn fence_read_due(&mut self, i: usize, now: Instant, period: Duration) -> bool {
+        let h = &mut self.heard[i];
+        let due = h
+            .fence_read
+            .is_none_or(|at| now.saturating_duration_since(at) >= period);
+        if due {
+            h.fence_read = Some(now);
+        }
+        due
     }
 
     /// The advert `peer` records for instance `i` (a missed or unsent ring-buffer event, or a

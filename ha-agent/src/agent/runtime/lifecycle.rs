@@ -117,6 +117,7 @@ impl Runtime {
             board: Board::new(config_file, n, previous.map(|p| &p.board)),
             config,
             plan,
+            deadlines: super::deadlines::Deadlines::new(units.len()),
             units,
             nodes: nodes
                 .into_iter()
@@ -505,6 +506,7 @@ impl Runtime {
             .collect();
         for &(nu, ou) in pairs {
             new.units[nu] = old_units[ou].take().expect("each old unit is paired once");
+            new.deadlines.set(nu, new.unit_timeout(nu));
         }
         for (ni, oi, m) in reload::pair_instances(&self.plan, &new.plan, pairs) {
             let old = &self.nodes[oi];

@@ -26,6 +26,7 @@ mod adverts;
 mod board;
 mod claims;
 mod datapaths;
+mod deadlines;
 mod debounce;
 mod garp;
 mod handover;
@@ -51,6 +52,7 @@ use self::{
     board::Board,
     claims::Claims,
     datapaths::Datapaths,
+    deadlines::Deadlines,
     debounce::LinkDebounce,
     garp::Garp,
     intake::{ADVERT_DRAIN, CLAIM_BATCH, COUNTERS_PERIOD, Channels, Intake},
@@ -98,6 +100,8 @@ struct Runtime {
     config: Config,
     plan: Plan,
     units: Vec<Unit>,
+    /// The units' timers by deadline (updated at each event a unit is handed).
+    deadlines: Deadlines,
     nodes: Vec<Node>,
     facts: HashMap<String, IfFacts>,
     trackers: Trackers,
@@ -334,15 +338,28 @@ impl Runtime {
 
     /// The next timer of a state machine (each owns its timer), or of a VIP retry.
     fn next_deadline(&self) -> Option<Instant> {
-        let timers = self.units.iter().filter_map(|u| match u {
-            Unit::Single(inst) => inst.next_timeout(),
-            Unit::Group(g) => g.next_timeout(),
-        });
-        timers
+        #[cfg(debug_assertions)]
+        for u in 0..self.units.len() {
+            assert_eq!(
+                self.deadlines.of(u),
+                self.unit_timeout(u),
+                "unit {u}'s timer"
+            );
+        }
+        self.deadlines
+            .next()
+            .into_iter()
             .chain(self.vips.next_deadline())
             .chain(self.debounce.next_deadline())
             .chain(self.handovers.next_deadline())
             .min()
+    }
+
+    fn unit_timeout(&self, u: usize) -> Option<Instant> {
+        match &self.units[u] {
+            Unit::Single(inst) => inst.next_timeout(),
+            Unit::Group(g) => g.next_timeout(),
+        }
     }
 
     /// Delivers `event` to every instance of unit `u` (Startup, Shutdown) and performs the actions.
@@ -358,6 +375,7 @@ impl Runtime {
                 self.group_actions(u, out)
             }
         };
+        self.deadlines.set(u, self.unit_timeout(u));
         self.execute_all(actions).await;
         self.write_fifo(&group_lines);
     }
@@ -378,6 +396,7 @@ impl Runtime {
                 self.group_actions(u, out)
             }
         };
+        self.deadlines.set(u, self.unit_timeout(u));
         self.execute_all(actions).await;
         self.write_fifo(&group_lines);
     }
