@@ -79,5 +79,7 @@ fn the_same_vrid_on_four_lans_is_four_routers() {
         Duration::from_millis(500),
         |s| [0, 2, 3].iter().all(|&k| holders(s, k) == owners(k)),
     );
-    s.assert_clean_logs();
+    // Node 1 starts first and is master of eth2 and eth3 until node 2 preempts it (node 2's
+    // GARP may reach it before its advert); eth1's instance goes to FAULT with the cut.
+    s.assert_clean_logs_except(&["address conflict", "interface eth1 down"]);
 }
