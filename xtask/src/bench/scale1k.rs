@@ -208,6 +208,9 @@ fn measure(
         m.insert(format!("{role} RSS (MB){suffix}"), cpu.rss_mb[i]);
     }
     m.insert(format!("spurious transitions{suffix}"), moved as f64);
+    if let Some(first) = first_transition(imp, daemons, &from) {
+        notes.push(format!("first spurious transition{suffix}: {first}"));
+    }
     let held = held_vips(lab.node(1), vips)?;
     if held != vips.len() || held_vips(lab.node(2), vips)? != 0 {
         notes.push(format!(
@@ -216,6 +219,26 @@ fn measure(
         ));
     }
     Ok((m, notes))
+}
+
+/// The first transition node 1's daemon logged after `from` (the logs' offsets), else node 2's,
+/// as `node N: what`, so that a report says what an unstable trial did.
+fn first_transition(imp: Impl, daemons: &[Daemon], from: &[usize]) -> Option<String> {
+    daemons
+        .iter()
+        .zip(from)
+        .enumerate()
+        .find_map(|(n, (d, from))| {
+            let log = d.log();
+            let line = log
+                .get(*from..)?
+                .lines()
+                .find(|l| imp.is_transition(l))?
+                .to_owned();
+            let what = ha_tests::agent_log::parse(&line)
+                .map_or(line.trim().to_owned(), |e| e.message().to_owned());
+            Some(format!("node {}: {what}", n + 1))
+        })
 }
 
 /// Waits until node 1 holds every VIP and node 2 none, as the monitors saw them, for [`HOLD`]
@@ -315,26 +338,7 @@ impl AddrMonitor {
 
     /// The VIPs held after the events seen so far, and when the last VIP event was (epoch s).
     fn held(&self, vips: &BTreeSet<IpAddr>) -> (BTreeSet<IpAddr>, f64) {
-        let mut held = BTreeSet::new();
-        let mut last = 0.0f64;
-        for line in self.daemon.log().lines() {
-            let Some(addr) = line
-                .split_once(" inet ")
-                .and_then(|(_, r)| r.split('/').next()?.parse::<IpAddr>().ok())
-                .filter(|a| vips.contains(a))
-            else {
-                continue;
-            };
-            if line.contains("Deleted") {
-                held.remove(&addr);
-            } else {
-                held.insert(addr);
-            }
-            if let Some(t) = parse_monitor_ts(line) {
-                last = last.max(t);
-            }
-        }
-        (held, last)
+        held_after(&self.daemon.log(), vips)
     }
 
     /// Whether the kernel dropped events for it (its socket's buffer overflowed).
@@ -342,6 +346,31 @@ impl AddrMonitor {
         let log = self.daemon.log();
         log.contains("No buffer space") || log.contains("ENOBUFS")
     }
+}
+
+/// The VIPs held after the `ip -ts monitor address` lines of `log`, and the time of the last
+/// line about one of them (epoch s; 0 if none).
+fn held_after(log: &str, vips: &BTreeSet<IpAddr>) -> (BTreeSet<IpAddr>, f64) {
+    let mut held = BTreeSet::new();
+    let mut last = 0.0f64;
+    for line in log.lines() {
+        let Some(addr) = line
+            .split_once(" inet ")
+            .and_then(|(_, r)| r.split('/').next()?.parse::<IpAddr>().ok())
+            .filter(|a| vips.contains(a))
+        else {
+            continue;
+        };
+        if line.contains("Deleted") {
+            held.remove(&addr);
+        } else {
+            held.insert(addr);
+        }
+        if let Some(t) = parse_monitor_ts(line) {
+            last = last.max(t);
+        }
+    }
+    (held, last)
 }
 
 #[cfg(test)]
@@ -357,5 +386,18 @@ mod tests {
         assert!(c.contains("advert_int 0.1\n"));
         assert!(c.contains("198.19.255.4/32"));
         assert_eq!(c.matches('{').count(), c.matches('}').count());
+    }
+
+    #[test]
+    fn monitor_lines_replay_to_the_vips_held_and_the_last_change() {
+        let vips = all_vips();
+        let log = "[2026-12-02T11:00:00.100000] 3: eth1    inet 198.19.1.2/32 scope global eth1\n\
+                   [2026-12-02T11:00:00.200000] 2: eth0    inet 198.19.1.1/32 scope global eth0\n\
+                   [2026-12-02T11:00:00.300000] Deleted 3: eth1    inet 198.19.1.2/32 scope global eth1\n\
+                   [2026-12-02T11:00:00.400000] 1: lo    inet 127.0.0.77/32 scope host lo\n";
+        let (held, last) = held_after(log, &vips);
+        assert_eq!(held, BTreeSet::from(["198.19.1.1".parse().unwrap()]));
+        let at = parse_monitor_ts("[2026-12-02T11:00:00.300000]").unwrap();
+        assert!((last - at).abs() < 1e-6, "{last} {at}");
     }
 }
