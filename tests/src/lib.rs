@@ -324,23 +324,83 @@ impl Lab {
         // A switch, not a firewall: where br_netfilter is loaded, every bridged frame would run
         // the iptables hooks, on veth in the sender's context (a third of a sender's CPU at
         // 25k adverts/s). The switches are per network namespace.
-        run(Command::new("ip").args([
-            "netns",
-            "exec",
-            &lan,
-            "sh",
-            "-c",
-            "for f in /proc/sys/net/bridge/bridge-nf-call-iptables \
-             /proc/sys/net/bridge/bridge-nf-call-ip6tables \
-             /proc/sys/net/bridge/bridge-nf-call-arptables; do \
-             [ ! -e $f ] || echo 0 > $f || exit 1; done",
-        ]))?;
+        if bridge_netfilter_available() {
+            self.bridge_netfilter(false)?;
+        }
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
             netns::add(&node.ns)?;
             self.wire(node)?;
         }
         for node in self.nodes.iter().chain(std::iter::once(&self.client)) {
             wait_carrier(node)?;
+        }
+        Ok(())
+    }
+
+    /// Turns the bridge's netfilter hooks of this lab's LAN on or off (`net.bridge.bridge-nf-
+    /// call-iptables`, `-ip6tables`, `-arptables`: per network namespace, so the host's own
+    /// setting is untouched). On is a distribution's default wherever br_netfilter is loaded;
+    /// the lab turns them off at birth. Fails when this kernel has no br_netfilter.
+    pub fn bridge_netfilter(&self, on: bool) -> Result<()> {
+        if !bridge_netfilter_available() {
+            bail!(
+                "this kernel has no br_netfilter (no /proc/sys/net/bridge/bridge-nf-call-*): \
+                 built without CONFIG_BRIDGE_NETFILTER, or the module is not loaded"
+            );
+        }
+        let value = if on { "1" } else { "0" };
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.lan,
+            "sysctl",
+            "-qw",
+            &format!("net.bridge.bridge-nf-call-iptables={value}"),
+            &format!("net.bridge.bridge-nf-call-ip6tables={value}"),
+            &format!("net.bridge.bridge-nf-call-arptables={value}"),
+        ]))
+        .map(drop)
+    }
+
+    /// Gives every node `count` more interfaces, `eth1`…`eth<count>`, each on its own LAN: a
+    /// bridge `br<k>` in the LAN namespace (as `br0`), node N's port `p<N>e<k>`, its address
+    /// 198.18.k.N/24 (RFC 2544's benchmarking range). The client stays on `eth0` only.
+    pub fn add_lans(&self, count: u8) -> Result<()> {
+        assert!((1..=9).contains(&count), "1 to 9 extra LANs");
+        for k in 1..=count {
+            let br = format!("br{k}");
+            run(Command::new("ip").args([
+                "-n",
+                &self.lan,
+                "link",
+                "add",
+                &br,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ]))?;
+            run(Command::new("ip").args(["-n", &self.lan, "link", "set", &br, "up"]))?;
+            for node in &self.nodes {
+                let (iface, port) = (format!("eth{k}"), format!("p{}e{k}", node.index));
+                run(Command::new("ip").args([
+                    "-n", &node.ns, "link", "add", &iface, "type", "veth", "peer", "name", &port,
+                    "netns", &self.lan,
+                ]))?;
+                run(Command::new("ip")
+                    .args(["-n", &self.lan, "link", "set", &port, "master", &br, "up"]))?;
+                node.run("ip", &["link", "set", &iface, "up"])?;
+                let addr = format!("198.18.{k}.{}/24", node.index);
+                node.run("ip", &["addr", "add", &addr, "dev", &iface])?;
+                node.sh(&format!(
+                    "for i in $(seq 500); do [ \"$(cat /sys/class/net/{iface}/carrier)\" = 1 ] \
+                     && exit 0; sleep 0.01; done; echo no carrier on {iface} >&2; exit 1"
+                ))?;
+            }
         }
         Ok(())
     }
@@ -590,6 +650,12 @@ impl Drop for Lab {
         remove_control_files(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Whether this kernel has br_netfilter's switches (`CONFIG_BRIDGE_NETFILTER` built in, or the
+/// module loaded): without them the bridge never calls netfilter.
+pub fn bridge_netfilter_available() -> bool {
+    Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists()
 }
 
 /// Removes the interface locks (`/run/ha-agent/xdp-<netns inode>-<interface>.lock`) agents

@@ -12,6 +12,7 @@ mod failback;
 mod lvs;
 mod packet_cost;
 mod report;
+mod scale1k;
 
 use std::{
     collections::BTreeMap,
@@ -50,6 +51,10 @@ pub enum Scenario {
     Lvs,
     /// 8. Failback: the priority 150 node starts beside the priority 100 master and preempts it.
     Failback,
+    /// 9. A thousand instances: 4 interfaces × 255 VRIDs at advert_int 0.1 (issue #17).
+    #[value(name = "scale-1k")]
+    #[serde(rename = "scale-1k")]
+    Scale1k,
 }
 
 impl Scenario {
@@ -63,6 +68,7 @@ impl Scenario {
         Scenario::Scale,
         Scenario::Lvs,
         Scenario::Failback,
+        Scenario::Scale1k,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +81,7 @@ impl Scenario {
             Scenario::Scale => "scale",
             Scenario::Lvs => "lvs",
             Scenario::Failback => "failback",
+            Scenario::Scale1k => "scale-1k",
         }
     }
 
@@ -88,6 +95,7 @@ impl Scenario {
             Scenario::Scale => "6. Scale and footprint",
             Scenario::Lvs => "7. XDP load balancer (virtual_server)",
             Scenario::Failback => "8. Failback (preemption by a returning higher priority)",
+            Scenario::Scale1k => "9. A thousand instances",
         }
     }
 
@@ -150,9 +158,15 @@ impl Scenario {
             Scenario::Scale => {
                 "N instances (VRIDs 1..N, one /32 VIP each) at advert_int 0.01 on one interface, \
                  priorities 150/100. Once node 1 holds every VIP: CPU (% of one core, \
-                 /proc/PID/stat) and RSS (VmRSS) of every process in each node's namespace, over \
+                 /proc/PID/stat; total, and user and system time apart: system time includes \
+                 the kernel's delivery of the adverts on veth and bridge in the sender's \
+                 context) and RSS (VmRSS) of every process in each node's namespace, over \
                  a fixed window, and the state transitions during it (0 for a stable pair). A \
-                 pair that does not settle within 20 s is measured anyway, with a note."
+                 pair that does not settle within 20 s is measured anyway, with a note. The \
+                 lab turns the bridge's netfilter hooks off; where the kernel has br_netfilter, \
+                 255 VRIDs run again with them on (metrics ', bridge netfilter on'), as a \
+                 distribution leaves them (per network namespace: the host's setting is not \
+                 touched)."
             }
             Scenario::Lvs => {
                 "The LVS lab (ha_tests::lvs): director 1 runs the agent with `virtual_server \
@@ -170,6 +184,22 @@ impl Scenario {
                  moved: the share of that service's Maglev table (LB_RING of the running \
                  xdp_lb) that changed between before the failure and its detection; the \
                  leaving server's third must move, Maglev moves little else."
+            }
+            Scenario::Scale1k => {
+                "Two nodes with four LANs each (eth0–eth3, one bridge per LAN), VRIDs 1–255 on \
+                 every interface (1,020 instances, one /32 VIP each) at advert_int 0.1, \
+                 priorities 150/100, the same generated file for both daemons. Start-up to \
+                 all-stable: from starting both daemons until node 1 holds all 1,020 VIPs and \
+                 node 2 none, held for 1 s: the time of the last VIP added or removed on either \
+                 node (`ip -ts monitor address`, the same observable for both daemons). Then \
+                 over the window: CPU of each node's processes (/proc/PID/stat utime and stime \
+                 apart: system time includes the kernel's delivery of the adverts on veth and \
+                 bridge in the sender's context), VmRSS, and the state transitions logged \
+                 (spurious: the pair is stable). Run twice: with the bridge's netfilter hooks \
+                 off (the lab's default) and on (`net.bridge.bridge-nf-call-iptables`, \
+                 `-ip6tables`, `-arptables` = 1 in the LAN's namespace, as a distribution \
+                 leaves them where br_netfilter is loaded; the host's own setting is not \
+                 touched). On a kernel without br_netfilter only the first runs, with a note."
             }
         }
     }
@@ -257,6 +287,8 @@ pub struct Plan {
     pub scale_trials: usize,
     /// CPU measurement window (flood, scale), seconds.
     pub cpu_window_s: f64,
+    /// scale-1k: the window for CPU and spurious transitions, seconds.
+    pub stability_window_s: f64,
 }
 
 impl Plan {
@@ -269,6 +301,7 @@ impl Plan {
             trials,
             scale_trials: if opts.quick { 1 } else { trials.min(5) },
             cpu_window_s: if opts.quick { 2.0 } else { 5.0 },
+            stability_window_s: if opts.quick { 10.0 } else { 60.0 },
         }
     }
 }
@@ -409,6 +442,7 @@ fn run_scenario(
         Scenario::Scale => scale(plan, out),
         Scenario::Lvs => lvs::run(plan, out),
         Scenario::Failback => failback::run(plan, out),
+        Scenario::Scale1k => scale1k::run(plan, out),
     }
 }
 
@@ -828,7 +862,11 @@ impl<'a> Failover<'a> {
                 })?;
                 std::fs::read_to_string(&self.failed_at)?.trim().parse()?
             }
-            Scenario::PacketCost | Scenario::Scale | Scenario::Lvs | Scenario::Failback => {
+            Scenario::PacketCost
+            | Scenario::Scale
+            | Scenario::Lvs
+            | Scenario::Failback
+            | Scenario::Scale1k => {
                 unreachable!("not a failover scenario")
             }
         };
@@ -910,9 +948,12 @@ fn rx_packets(node: &Node) -> Result<u64> {
     Ok(s.trim().parse()?)
 }
 
-/// CPU over a window, per namespace: percent of one core, and RSS at the end.
+/// CPU over a window, per namespace: percent of one core (user + system, and each apart), and
+/// RSS at the end.
 struct CpuUsage {
     percent: Vec<f64>,
+    user: Vec<f64>,
+    system: Vec<f64>,
     rss_mb: Vec<f64>,
     seconds: f64,
 }
@@ -926,13 +967,13 @@ fn ns_pids(ns: &str) -> Result<Vec<i32>> {
         .collect())
 }
 
-/// utime + stime of a process (all its threads, live and exited), in clock ticks.
-fn proc_ticks(pid: i32) -> Option<u64> {
+/// utime and stime of a process (all its threads, live and exited), in clock ticks.
+fn proc_ticks(pid: i32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces): state is field 3, utime 14.
     let rest = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
 fn proc_rss_kb(pid: i32) -> Option<u64> {
@@ -953,7 +994,7 @@ fn cpu_usage(nodes: &[&Node], window_s: f64) -> Result<CpuUsage> {
         .iter()
         .map(|n| ns_pids(&n.ns))
         .collect::<Result<_>>()?;
-    let sample = || -> Vec<BTreeMap<i32, u64>> {
+    let sample = || -> Vec<BTreeMap<i32, (u64, u64)>> {
         pids.iter()
             .map(|ps| {
                 ps.iter()
@@ -968,13 +1009,20 @@ fn cpu_usage(nodes: &[&Node], window_s: f64) -> Result<CpuUsage> {
     let after = sample();
     let seconds = t0.elapsed().as_secs_f64();
     let mut percent = Vec::new();
+    let (mut user, mut system) = (Vec::new(), Vec::new());
     let mut rss_mb = Vec::new();
+    let pct = |ticks: u64| ticks as f64 / hz / seconds * 100.0;
     for (b, a) in before.iter().zip(&after) {
-        let ticks: u64 = a
+        let (u, s) = a
             .iter()
-            .filter_map(|(p, t)| Some(t.saturating_sub(*b.get(p)?)))
-            .sum();
-        percent.push(ticks as f64 / hz / seconds * 100.0);
+            .filter_map(|(p, (u, s))| {
+                let (u0, s0) = b.get(p)?;
+                Some((u.saturating_sub(*u0), s.saturating_sub(*s0)))
+            })
+            .fold((0, 0), |(tu, ts), (u, s)| (tu + u, ts + s));
+        percent.push(pct(u + s));
+        user.push(pct(u));
+        system.push(pct(s));
         let rss: u64 = a.keys().filter_map(|p| proc_rss_kb(*p)).sum();
         rss_mb.push(rss as f64 / 1024.0);
     }
@@ -983,6 +1031,8 @@ fn cpu_usage(nodes: &[&Node], window_s: f64) -> Result<CpuUsage> {
     }
     Ok(CpuUsage {
         percent,
+        user,
+        system,
         rss_mb,
         seconds,
     })
@@ -1018,13 +1068,24 @@ fn scale(plan: &Plan, out: &mut ScenarioResult) -> Result<()> {
         ("node 1 (16 VRIDs)".to_owned(), c1),
         ("node 2 (16 VRIDs)".to_owned(), c2),
     ]);
-    for n in SCALE_SIZES {
+    // Every size with the bridge's netfilter hooks off (the lab's default), then 255 VRIDs with
+    // them on, as a distribution leaves them where br_netfilter is loaded.
+    let nf = ha_tests::bridge_netfilter_available();
+    let runs = SCALE_SIZES
+        .iter()
+        .map(|n| (*n, false))
+        .chain(nf.then_some((255, true)));
+    for (n, nf_on) in runs {
+        if nf {
+            lab.bridge_netfilter(nf_on)?;
+        }
+        let label = format!("{n} VRIDs{}", if nf_on { BRIDGE_NF_ON } else { "" });
         let (c1, c2) = confs(n);
         let vips: Vec<String> = (1..=n).map(scale_vip).collect();
         let mut trials = Vec::new();
         alternate(plan.scale_trials, Scenario::Scale, &mut trials, |imp, i| {
             let daemons = vec![imp.start(&lab, 1, &c1)?, imp.start(&lab, 2, &c2)?];
-            let result = scale_measure(&lab, imp, &daemons, n, &vips, plan)
+            let result = scale_measure(&lab, imp, &daemons, &label, &vips, plan)
                 .map_err(|e| anyhow!("{e:#}; {}", log_tails(&daemons)));
             let mut notes: Vec<String> =
                 datapath_note(imp, &daemons[0].log()).into_iter().collect();
@@ -1052,6 +1113,9 @@ fn scale(plan: &Plan, out: &mut ScenarioResult) -> Result<()> {
     Ok(())
 }
 
+/// The suffix of the metrics measured with the bridge's netfilter hooks on.
+const BRIDGE_NF_ON: &str = ", bridge netfilter on";
+
 /// CPU and RSS of both nodes over the window, once node 1 holds every VIP. A pair that never
 /// settles (the master cannot send in time, backups take over) is measured anyway: that is the
 /// load it puts on the machine, and the transitions during the window say how unstable it was.
@@ -1059,10 +1123,11 @@ fn scale_measure(
     lab: &Lab,
     imp: Impl,
     daemons: &[Daemon],
-    n: u8,
+    label: &str,
     vips: &[String],
     plan: &Plan,
 ) -> Result<(BTreeMap<String, f64>, Vec<String>)> {
+    let n = vips.len();
     let count_on = |node: usize| -> Result<usize> {
         let addrs = lab.node(node).addrs()?;
         Ok(vips
@@ -1073,13 +1138,13 @@ fn scale_measure(
     };
     let mut notes = Vec::new();
     let settled = wait_for(
-        &format!("node 1 to hold all {n} VIPs"),
+        &format!("node 1 to hold all {n} VIPs ({label})"),
         ELECTION_TIMEOUT,
         || Ok(count_on(1)? == vips.len() && count_on(2)? == 0),
     );
     if settled.is_err() {
         notes.push(format!(
-            "{n} VRIDs: not settled after {ELECTION_TIMEOUT:?} (node 1 held {}, node 2 {} of {n} \
+            "{label}: not settled after {ELECTION_TIMEOUT:?} (node 1 held {}, node 2 {} of {n} \
              VIPs); measured anyway",
             count_on(1)?,
             count_on(2)?
@@ -1095,18 +1160,20 @@ fn scale_measure(
         .map(|(d, from)| transitions_since(imp, &d.log(), *from))
         .sum();
     let mut m = BTreeMap::new();
+    for (i, role) in ["master", "backup"].into_iter().enumerate() {
+        m.insert(format!("{role} CPU (% of a core), {label}"), cpu.percent[i]);
+        m.insert(
+            format!("{role} CPU user (% of a core), {label}"),
+            cpu.user[i],
+        );
+        m.insert(
+            format!("{role} CPU system (% of a core), {label}"),
+            cpu.system[i],
+        );
+        m.insert(format!("{role} RSS (MB), {label}"), cpu.rss_mb[i]);
+    }
     m.insert(
-        format!("master CPU (% of a core), {n} VRIDs"),
-        cpu.percent[0],
-    );
-    m.insert(
-        format!("backup CPU (% of a core), {n} VRIDs"),
-        cpu.percent[1],
-    );
-    m.insert(format!("master RSS (MB), {n} VRIDs"), cpu.rss_mb[0]);
-    m.insert(format!("backup RSS (MB), {n} VRIDs"), cpu.rss_mb[1]);
-    m.insert(
-        format!("transitions during the window, {n} VRIDs"),
+        format!("transitions during the window, {label}"),
         moved as f64,
     );
     Ok((m, notes))

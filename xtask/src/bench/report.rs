@@ -14,8 +14,9 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::{
-    Impl, Plan, SCALE_SIZES, Scenario, ScenarioResult, Trial,
+    BRIDGE_NF_ON, Impl, Plan, SCALE_SIZES, Scenario, ScenarioResult, Trial,
     packet_cost::{self, BASELINE, KTIME, LINE_RATE_NS, TARGET_CASE, TARGET_NS},
+    scale1k,
 };
 
 /// Facts about the machine and the software under test.
@@ -276,6 +277,8 @@ fn issues(s: Scenario) -> &'static str {
         Scenario::Graceful | Scenario::Flood => "#8 and #17",
         Scenario::Failback => "#17",
         Scenario::Lvs => "#16",
+        Scenario::Scale => "#8 (bridge netfilter on: #17)",
+        Scenario::Scale1k => "#17",
         _ => "#8",
     }
 }
@@ -447,6 +450,22 @@ fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
                 "%",
             ),
             at_most(
+                "255 VRIDs, bridge netfilter on: master CPU ≤ 10 % of a core",
+                agent(&format!(
+                    "master CPU (% of a core), 255 VRIDs{BRIDGE_NF_ON}"
+                )),
+                Some(10.0),
+                "%",
+            ),
+            at_most(
+                "255 VRIDs, bridge netfilter on: backup CPU ≤ 2 % of a core",
+                agent(&format!(
+                    "backup CPU (% of a core), 255 VRIDs{BRIDGE_NF_ON}"
+                )),
+                Some(2.0),
+                "%",
+            ),
+            at_most(
                 "255 VRIDs: master RSS ≤ keepalived's",
                 agent("master RSS (MB), 255 VRIDs"),
                 ka("master RSS (MB), 255 VRIDs"),
@@ -459,9 +478,64 @@ fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
                 "MB",
             ),
         ],
+        Scenario::Scale1k => ["", BRIDGE_NF_ON]
+            .into_iter()
+            .flat_map(|nf| {
+                let lab = if nf.is_empty() {
+                    "bridge netfilter off"
+                } else {
+                    "bridge netfilter on"
+                };
+                let spurious = stats(&samples(
+                    &r.trials,
+                    Impl::HaAgent,
+                    &format!("spurious transitions{nf}"),
+                ));
+                let m = |name: &str| format!("{name}{nf}");
+                vec![
+                    at_most(
+                        &format!("{lab}: master CPU ≤ 5 % of a core"),
+                        agent(&m("master CPU (% of a core)")),
+                        Some(scale1k::MASTER_CPU_TARGET),
+                        "%",
+                    ),
+                    at_most(
+                        &format!("{lab}: backup CPU ≤ 1 % of a core"),
+                        agent(&m("backup CPU (% of a core)")),
+                        Some(scale1k::BACKUP_CPU_TARGET),
+                        "%",
+                    ),
+                    at_most(
+                        &format!("{lab}: zero spurious transitions (max over trials)"),
+                        spurious.map(|s| s.max),
+                        Some(0.0),
+                        "",
+                    ),
+                    at_most(
+                        &format!("{lab}: master RSS ≤ keepalived's"),
+                        agent(&m("master RSS (MB)")),
+                        ka(&m("master RSS (MB)")),
+                        "MB",
+                    ),
+                    at_most(
+                        &format!("{lab}: backup RSS ≤ keepalived's"),
+                        agent(&m("backup RSS (MB)")),
+                        ka(&m("backup RSS (MB)")),
+                        "MB",
+                    ),
+                    at_most(
+                        &format!("{lab}: start-up to all-stable ≤ 2 s"),
+                        agent(&m(scale1k::STARTUP)),
+                        Some(scale1k::STARTUP_TARGET_MS),
+                        "ms",
+                    ),
+                ]
+            })
+            .collect(),
     }
 }
 
+/// The issue whose targets a scenario's report lists.
 /// Writes the JSON, the markdown report and the plots; returns the JSON and markdown paths.
 pub fn write(
     machine: &Machine,
