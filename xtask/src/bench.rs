@@ -10,6 +10,7 @@
 
 mod lvs;
 mod packet_cost;
+mod reload;
 mod report;
 
 use std::{
@@ -47,6 +48,8 @@ pub enum Scenario {
     /// 7. The XDP load balancer: packets per second against XDP_TX and the kernel forwarding,
     ///    health-check detection time.
     Lvs,
+    /// 8. Hitless reload: 255 instances, one instance's priorities changed, SIGHUP to both.
+    Reload,
 }
 
 impl Scenario {
@@ -59,6 +62,7 @@ impl Scenario {
         Scenario::PacketCost,
         Scenario::Scale,
         Scenario::Lvs,
+        Scenario::Reload,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Scenario {
             Scenario::PacketCost => "packet-cost",
             Scenario::Scale => "scale",
             Scenario::Lvs => "lvs",
+            Scenario::Reload => "reload",
         }
     }
 
@@ -82,6 +87,7 @@ impl Scenario {
             Scenario::PacketCost => "5. Per-packet cost of XDP vrrp_rx",
             Scenario::Scale => "6. Scale and footprint",
             Scenario::Lvs => "7. XDP load balancer (virtual_server)",
+            Scenario::Reload => "8. Hitless reload",
         }
     }
 
@@ -152,6 +158,18 @@ impl Scenario {
                  moved: the share of that service's Maglev table (LB_RING of the running \
                  xdp_lb) that changed between before the failure and its detection; the \
                  leaving server's third must move, Maglev moves little else."
+            }
+            Scenario::Reload => {
+                "255 VRRPv3 instances (VRIDs 1-255, one /32 VIP each) at advert_int 0.05, \
+                 priorities 150/100; the same generated keepalived.conf for both daemons. The \
+                 client pings the VIPs of VRIDs 1, 127 and 254 every 1 ms. VI_128's priorities \
+                 change in both files (node 1 200 -> 190, node 2 100 -> 110, still below) and \
+                 both daemons get SIGHUP. State changes = transitions logged by either node \
+                 from the SIGHUP on (the untouched instances', the changed one's); lost probes \
+                 and the longest gap between replies from 0.1 s before the SIGHUP to 1 s after; \
+                 applied = SIGHUP to the first VI_128 advert with priority 190 that tcpdump on \
+                 the client sees; CPU = utime and stime (10 ms ticks) of every process in each \
+                 node's namespace over the second after the SIGHUP."
             }
         }
     }
@@ -378,6 +396,7 @@ fn run_scenario(
         Scenario::PacketCost => packet_cost::run(plan, bin_dir, out),
         Scenario::Scale => scale(plan, out),
         Scenario::Lvs => lvs::run(plan, out),
+        Scenario::Reload => reload::run(plan, out),
     }
 }
 
@@ -788,7 +807,7 @@ impl<'a> Failover<'a> {
                 })?;
                 std::fs::read_to_string(&self.failed_at)?.trim().parse()?
             }
-            Scenario::PacketCost | Scenario::Scale | Scenario::Lvs => {
+            Scenario::PacketCost | Scenario::Scale | Scenario::Lvs | Scenario::Reload => {
                 unreachable!("not a failover scenario")
             }
         };
