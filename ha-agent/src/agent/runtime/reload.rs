@@ -6,7 +6,7 @@
 //! group restarts when its membership changes or a member restarts (its members move as one),
 //! and takes its own notify and trackers in place.
 
-use std::fmt::Display;
+use std::{collections::HashMap, fmt::Display};
 
 use crate::{
     agent::plan::{InstancePlan, Plan, UnitPlan},
@@ -154,11 +154,18 @@ fn same_unit(new: &Plan, nu: &UnitPlan, old: &Plan, ou: &UnitPlan) -> bool {
 /// Each unit of `new` paired with the unit of `old` it takes over, (new index, old index);
 /// each old unit is paired at most once.
 pub(super) fn pair_units(old: &Plan, new: &Plan) -> Vec<(usize, usize)> {
+    // By the first member's name: a quadratic search cost 2 ms of a 255-instance reload.
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for (ou, unit) in old.units.iter().enumerate() {
+        by_name.insert(&old.instances[unit.members[0]].name, ou);
+    }
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     for (nu, nplan) in new.units.iter().enumerate() {
-        if let Some(ou) = (0..old.units.len()).find(|&ou| {
-            !pairs.iter().any(|p| p.1 == ou) && same_unit(new, nplan, old, &old.units[ou])
-        }) {
+        let first = new.instances[nplan.members[0]].name.as_str();
+        if let Some(&ou) = by_name.get(first)
+            && same_unit(new, nplan, old, &old.units[ou])
+        {
+            by_name.remove(first);
             pairs.push((nu, ou));
         }
     }
