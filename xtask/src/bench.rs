@@ -169,7 +169,8 @@ impl Scenario {
                  and the longest gap between replies from 0.1 s before the SIGHUP to 1 s after; \
                  applied = SIGHUP to the first VI_128 advert with priority 190 that tcpdump on \
                  the client sees; CPU = utime and stime (10 ms ticks) of every process in each \
-                 node's namespace over the second after the SIGHUP."
+                 node's namespace over the second after the SIGHUP, and over the second \
+                 before it (the pair's steady cost, for comparison)."
             }
         }
     }
