@@ -394,6 +394,9 @@ impl Runtime {
                 return self;
             }
         };
+        // Parsing and opening took this loop turn so far: `vip_fence` hears the loop is alive
+        // (its timeout is down_timer_adverts advert intervals, 30 ms at advert_int 0.01).
+        self.datapaths.heartbeat();
         let pairs = reload::pair_units(&self.plan, &new.plan);
         // Units that go away or change: shut down, and their VIPs no longer fenced (not ours).
         for ou in (0..self.units.len()).filter(|ou| !pairs.iter().any(|p| p.1 == *ou)) {
