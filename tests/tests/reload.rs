@@ -1,6 +1,7 @@
 //! SIGHUP reloads keepalived.conf: instances whose configuration did not change keep their
-//! state and VIPs (no outage), changed ones are restarted, new ones start, removed ones stop;
-//! a configuration that does not load is refused and changes nothing.
+//! state and VIPs (no outage), changed ones take the change in place (a new VRID, interface,
+//! family or version restarts them), new ones start, removed ones stop; a configuration that
+//! does not load is refused and changes nothing.
 
 mod common;
 
@@ -388,4 +389,165 @@ fn a_reload_that_cannot_start_is_refused_and_the_old_configuration_keeps_running
     });
     agent.signal(libc::SIGTERM).unwrap();
     agent.wait_timeout(Duration::from_secs(5)).unwrap();
+}
+
+/// The issue's case (#17): one instance, node 1 master at `prio1`, node 2 backup at `prio2`,
+/// VIPs `vips`, a notify script that appends each call to `notify-n<node>.log`.
+fn handover_pair(lab: &Lab, node: usize, prio: u8, vips: &[&str]) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = lab.dir.join("notify.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nn=\"$1\"; shift\necho \"$@\" >> \"$(dirname \"$0\")/notify-n$n.log\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let vips: String = vips.iter().map(|v| format!("        {v}/24\n")).collect();
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    priority {prio}\n    advert_int 0.05\n    notify \"{} {node}\"\n    \
+         virtual_ipaddress {{\n{vips}    }}\n}}\n",
+        script.display()
+    )
+}
+
+/// Transitions, state, configured and effective priority of node `i`'s VI_1, and the master
+/// (address, priority) it knows.
+fn vi1(lab: &Lab, i: usize) -> Option<(u64, String, u8, u8, Option<u8>)> {
+    let r = common::node_status(lab, i)?;
+    let v = r.instances.into_iter().find(|v| v.name == "VI_1")?;
+    let master = v.master.map(|m| m.priority);
+    Some((
+        v.transitions,
+        v.state,
+        v.configured_priority,
+        v.effective_priority,
+        master,
+    ))
+}
+
+/// Hitless reload (#17): lowering a master's priority 200 -> 190, still above its peer's 100,
+/// and adding a VIP, with SIGHUP to both nodes, changes no state on either node and calls no
+/// notify script; the VIP answers throughout, the new VIP is added on the master only, and
+/// both status sockets show the new priority. Lowered to 90 (below the preempting peer) it
+/// hands over exactly once: node 1 MASTER -> BACKUP, node 2 BACKUP -> MASTER, never a STOP.
+#[test]
+fn a_priority_change_applies_in_place_and_a_lower_one_hands_over_once() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    ha_agent_bin().expect("ha-agent binary");
+    let lab = Lab::new("reloadp", 2).expect("lab");
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let first = ["192.0.2.200"];
+    let second = ["192.0.2.200", "192.0.2.9"];
+    let notified = |n: usize| {
+        std::fs::read_to_string(lab.dir.join(format!("notify-n{n}.log")))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // Node 2 joins a master: started together, either may be master first on a loaded host.
+    let one = lab
+        .ha_agent(1, &handover_pair(&lab, 1, 200, &first), &[])
+        .unwrap();
+    wait_for("node 1 MASTER", Duration::from_secs(10), || {
+        vi1(&lab, 1).is_some_and(|v| v.1 == "MASTER") && notified(1) == 2
+    });
+    let two = lab
+        .ha_agent(2, &handover_pair(&lab, 2, 100, &first), &[])
+        .unwrap();
+    let mut agents = [one, two];
+    wait_for(
+        "node 2 BACKUP hearing node 1",
+        Duration::from_secs(10),
+        || vi1(&lab, 2).is_some_and(|v| v.1 == "BACKUP" && v.4 == Some(200)) && notified(2) == 1,
+    );
+    let before = [vi1(&lab, 1).unwrap().0, vi1(&lab, 2).unwrap().0];
+    let prober = lab.prober(ip("192.0.2.200")).unwrap();
+    let replies = || {
+        std::fs::read_to_string(lab.dir.join("prober-192_0_2_200.log"))
+            .unwrap_or_default()
+            .matches("bytes from")
+            .count()
+    };
+    wait_for("the prober's first replies", Duration::from_secs(5), || {
+        replies() >= 50
+    });
+    let reload = |agents: &mut [ha_tests::Daemon; 2], prios: [u8; 2], vips: &[&str]| {
+        for (k, agent) in agents.iter_mut().enumerate() {
+            let conf = handover_pair(&lab, k + 1, prios[k], vips);
+            std::fs::write(lab.dir.join(format!("ha-agent-n{}.conf", k + 1)), conf).unwrap();
+            let done = agent.log().matches("reload done").count();
+            agent.signal(libc::SIGHUP).unwrap();
+            wait_for("the reload", Duration::from_secs(5), || {
+                agent.log().matches("reload done").count() > done
+            });
+        }
+    };
+    reload(&mut agents, [190, 100], &second);
+    wait_for(
+        "node 2 to hear priority 190",
+        Duration::from_secs(5),
+        || vi1(&lab, 2).is_some_and(|v| v.4 == Some(190)),
+    );
+    // Another second of adverts and probes after the change.
+    let at = replies();
+    wait_for(
+        "a second of probes after the reload",
+        Duration::from_secs(5),
+        || replies() >= at + 1000,
+    );
+    let report = prober.stop().unwrap();
+    let (one, two) = (vi1(&lab, 1).unwrap(), vi1(&lab, 2).unwrap());
+    assert_eq!(
+        (one.0, one.1.as_str(), one.2, one.3),
+        (before[0], "MASTER", 190, 190)
+    );
+    assert_eq!((two.0, two.1.as_str(), two.2), (before[1], "BACKUP", 100));
+    assert_eq!([notified(1), notified(2)], [2, 1], "a notify script ran");
+    let log = agents[0].log();
+    assert!(
+        log.contains("priority 200 -> 190; virtual_ipaddress +192.0.2.9/24 (applied in place)"),
+        "one line says what changed:\n{log}"
+    );
+    assert!(!log.contains("reload: stopping"), "{log}");
+    assert!(
+        lab.node(1).has_addr(ip("192.0.2.9")).unwrap(),
+        "the added VIP on the master"
+    );
+    assert!(
+        !lab.node(2).has_addr(ip("192.0.2.9")).unwrap(),
+        "and not on the backup"
+    );
+    let lost: u16 = (0..report.replies).map(|k| report.lost_between(k)).sum();
+    assert_eq!(lost, 0, "probes lost across the reload");
+    assert!(
+        report.longest_gap() < Duration::from_millis(50),
+        "the VIP did not answer for {:?}",
+        report.longest_gap()
+    );
+
+    // Below the peer: one handover, the normal way.
+    reload(&mut agents, [90, 100], &second);
+    wait_for(
+        "node 2 MASTER, node 1 BACKUP",
+        Duration::from_secs(5),
+        || {
+            vi1(&lab, 1).is_some_and(|v| v.1 == "BACKUP" && v.4 == Some(100))
+                && vi1(&lab, 2).is_some_and(|v| v.1 == "MASTER")
+                && lab.node(2).has_addr(ip("192.0.2.9")).unwrap()
+                && notified(1) == 3
+                && notified(2) == 2
+        },
+    );
+    let (one, two) = (vi1(&lab, 1).unwrap(), vi1(&lab, 2).unwrap());
+    assert_eq!(
+        [one.0, two.0],
+        [before[0] + 1, before[1] + 1],
+        "one transition each"
+    );
+    assert!(!lab.node(1).has_addr(ip("192.0.2.200")).unwrap());
+    for agent in &agents {
+        let log = agent.log();
+        assert!(!log.contains("-> INIT"), "an instance stopped:\n{log}");
+    }
 }

@@ -11,6 +11,7 @@
 mod failback;
 mod lvs;
 mod packet_cost;
+mod reload;
 mod report;
 mod scale1k;
 
@@ -51,7 +52,9 @@ pub enum Scenario {
     Lvs,
     /// 8. Failback: the priority 150 node starts beside the priority 100 master and preempts it.
     Failback,
-    /// 9. A thousand instances: 4 interfaces × 255 VRIDs at advert_int 0.1 (issue #17).
+    /// 9. Hitless reload: 255 instances, one instance's priorities changed, SIGHUP to both.
+    Reload,
+    /// 10. A thousand instances: 4 interfaces × 255 VRIDs at advert_int 0.1 (issue #17).
     #[value(name = "scale-1k")]
     #[serde(rename = "scale-1k")]
     Scale1k,
@@ -68,6 +71,7 @@ impl Scenario {
         Scenario::Scale,
         Scenario::Lvs,
         Scenario::Failback,
+        Scenario::Reload,
         Scenario::Scale1k,
     ];
 
@@ -81,6 +85,7 @@ impl Scenario {
             Scenario::Scale => "scale",
             Scenario::Lvs => "lvs",
             Scenario::Failback => "failback",
+            Scenario::Reload => "reload",
             Scenario::Scale1k => "scale-1k",
         }
     }
@@ -95,7 +100,8 @@ impl Scenario {
             Scenario::Scale => "6. Scale and footprint",
             Scenario::Lvs => "7. XDP load balancer (virtual_server)",
             Scenario::Failback => "8. Failback (preemption by a returning higher priority)",
-            Scenario::Scale1k => "9. A thousand instances",
+            Scenario::Reload => "9. Hitless reload",
+            Scenario::Scale1k => "10. A thousand instances",
         }
     }
 
@@ -184,6 +190,19 @@ impl Scenario {
                  moved: the share of that service's Maglev table (LB_RING of the running \
                  xdp_lb) that changed between before the failure and its detection; the \
                  leaving server's third must move, Maglev moves little else."
+            }
+            Scenario::Reload => {
+                "255 VRRPv3 instances (VRIDs 1-255, one /32 VIP each) at advert_int 0.05, \
+                 priorities 150/100; the same generated keepalived.conf for both daemons. The \
+                 client pings the VIPs of VRIDs 1, 127 and 254 every 1 ms. VI_128's priorities \
+                 change in both files (node 1 200 -> 190, node 2 100 -> 110, still below) and \
+                 both daemons get SIGHUP. State changes = transitions logged by either node \
+                 from the SIGHUP on (the untouched instances', the changed one's); lost probes \
+                 and the longest gap between replies from 0.1 s before the SIGHUP to 1 s after; \
+                 applied = SIGHUP to the first VI_128 advert with priority 190 that tcpdump on \
+                 the client sees; CPU = utime and stime (10 ms ticks) of every process in each \
+                 node's namespace over the second after the SIGHUP, and over the second \
+                 before it (the pair's steady cost, for comparison)."
             }
             Scenario::Scale1k => {
                 "Two nodes with four LANs each (eth0–eth3, one bridge per LAN), VRIDs 1–255 on \
@@ -442,6 +461,7 @@ fn run_scenario(
         Scenario::Scale => scale(plan, out),
         Scenario::Lvs => lvs::run(plan, out),
         Scenario::Failback => failback::run(plan, out),
+        Scenario::Reload => reload::run(plan, out),
         Scenario::Scale1k => scale1k::run(plan, out),
     }
 }
@@ -866,6 +886,7 @@ impl<'a> Failover<'a> {
             | Scenario::Scale
             | Scenario::Lvs
             | Scenario::Failback
+            | Scenario::Reload
             | Scenario::Scale1k => {
                 unreachable!("not a failover scenario")
             }

@@ -461,6 +461,35 @@ impl Instance {
         &self.config
     }
 
+    /// A reload's in-place change: `config` replaces ours and the state, timers and learned
+    /// master stay. The caller keeps the VRID, version, primary address and owner status (those
+    /// restart the instance) and feeds a new priority as [`Event::PriorityChanged`]. A Master
+    /// advertises at `now` (the next timer firing), so peers learn the change at once.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        mut config: InstanceConfig,
+    ) -> Result<(), ConfigError> {
+        config.validate()?;
+        if config.resolved_initial_state() == InitialState::Master {
+            // As in `new`: keepalived clears them for initial state MASTER.
+            config.preempt = true;
+            config.preempt_delay = Duration::ZERO;
+        }
+        // A v3 Backup keeps the interval it learned from the master; ours otherwise.
+        if self.state != State::Backup || config.version == Version::V2 {
+            self.master_adver_int_cs = config.advert_interval_cs;
+        }
+        if !config.preempt || config.preempt_delay.is_zero() {
+            self.preempt_until = None;
+        }
+        self.config = config;
+        if self.state == State::Master {
+            self.timer = Some((TimerKind::Advert, now));
+        }
+        Ok(())
+    }
+
     pub fn state(&self) -> State {
         self.state
     }

@@ -64,6 +64,11 @@ impl SyncGroup {
         &self.members[member]
     }
 
+    /// A member, for a reload's in-place change ([`Instance::reconfigure`]).
+    pub fn member_mut(&mut self, member: usize) -> &mut Instance {
+        &mut self.members[member]
+    }
+
     /// [`Instance::delay_start`] for every member.
     pub fn delay_start(&mut self, until: Instant) {
         for m in &mut self.members {

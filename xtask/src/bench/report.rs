@@ -275,7 +275,7 @@ fn no_lost_probe(r: &ScenarioResult) -> Vec<Target> {
 fn issues(s: Scenario) -> &'static str {
     match s {
         Scenario::Graceful | Scenario::Flood => "#8 and #17",
-        Scenario::Failback => "#17",
+        Scenario::Failback | Scenario::Reload => "#17",
         Scenario::Lvs => "#16",
         Scenario::Scale => "#8 (bridge netfilter on: #17)",
         Scenario::Scale1k => "#17",
@@ -433,6 +433,35 @@ fn targets(r: &ScenarioResult, all: &[ScenarioResult]) -> Vec<Target> {
                     agent("flows moved when 1 of 3 servers leaves (%)"),
                     Some(100.0 / 3.0 + 2.0),
                     "%",
+                ),
+            ]
+        }
+        Scenario::Reload => {
+            let max = |m: &str| stats(&samples(&r.trials, Impl::HaAgent, m)).map(|s| s.max);
+            vec![
+                at_most(
+                    "0 state changes on the 254 untouched instances (max over trials)",
+                    max("state changes, untouched instances"),
+                    Some(0.0),
+                    "",
+                ),
+                at_most(
+                    "0 lost probes on the untouched VIPs (max over trials)",
+                    max("lost probes, untouched VIPs"),
+                    Some(0.0),
+                    "",
+                ),
+                at_most(
+                    "0 state changes of the changed instance (max over trials)",
+                    max("state changes, changed instance"),
+                    Some(0.0),
+                    "",
+                ),
+                at_most(
+                    "the change applied (on the wire) ≤ 50 ms after SIGHUP",
+                    agent("SIGHUP to the new priority on the wire (ms)"),
+                    Some(50.0),
+                    "ms",
                 ),
             ]
         }

@@ -424,12 +424,18 @@ impl Runtime {
                 return self;
             }
         };
+        // Parsing and opening took this loop turn so far: `vip_fence` hears the loop is alive
+        // (its timeout is down_timer_adverts advert intervals, 30 ms at advert_int 0.01).
+        self.datapaths.heartbeat();
         let pairs = reload::pair_units(&self.plan, &new.plan);
         // Handovers are kept per instance index, which a reload renumbers: end them now.
         self.finish_handovers(Instant::now(), true).await;
         // Units that go away or change: shut down, and their VIPs no longer fenced (not ours).
         for ou in (0..self.units.len()).filter(|ou| !pairs.iter().any(|p| p.1 == *ou)) {
-            info!("reload: stopping {}", self.unit_name(ou));
+            match reload::unit_restart_reason(&self.plan, ou, &new.plan) {
+                Some(why) => info!("reload: restarting {} ({why})", self.unit_name(ou)),
+                None => info!("reload: stopping {}", self.unit_name(ou)),
+            }
             // Members the new configuration does not name are deleted, not stopped.
             let plan = &self.plan;
             self.deleting = plan.units[ou].members.clone();
@@ -451,7 +457,7 @@ impl Runtime {
         let scope = [(&self.plan, &self.facts), (&new.plan, &new.facts)];
         vmacs::remove_unused(Some(&new.plan), &scope).await;
         self.intake.stop();
-        self.carry_over(&mut new, &pairs);
+        let changed = self.carry_over(&mut new, &pairs);
         let kept_units: Vec<usize> = pairs.iter().map(|p| p.0).collect();
         let kept_names: Vec<String> = kept_units
             .iter()
@@ -480,6 +486,7 @@ impl Runtime {
             error!("reload: {e:#}");
         }
         new.start_io(io);
+        new.apply_in_place(&changed).await;
         new.lvs = std::mem::take(&mut self.lvs);
         new.reload_lvs().await;
         new.fifos = std::mem::take(&mut self.fifos);
@@ -490,16 +497,25 @@ impl Runtime {
             new.write_fifo_states(&kept_units);
         }
         info!(
-            "reload done: {} unit(s) kept, {} started",
+            "reload done: {} unit(s) kept ({} instance(s) changed in place), {} started",
             kept_units.len(),
+            changed.len(),
             new.units.len() - kept_units.len()
         );
         new
     }
 
     /// Moves the state machines and the components' per-instance state of the kept units
-    /// (`pairs`: new unit, old unit) into `new`, and the trackers' readings.
-    fn carry_over(&mut self, new: &mut Runtime, pairs: &[(usize, usize)]) {
+    /// (`pairs`: new unit, old unit) into `new`, and the trackers' readings. A kept instance
+    /// whose plan changed takes the new one in place ([`Instance::reconfigure`], one log line
+    /// saying what changed); returned with its old plan for [`Runtime::apply_in_place`].
+    fn carry_over(
+        &mut self,
+        new: &mut Runtime,
+        pairs: &[(usize, usize)],
+    ) -> Vec<(usize, crate::agent::plan::InstancePlan)> {
+        let mut changed = Vec::new();
+        let now = Instant::now();
         let mut old_units: Vec<Option<Unit>> = std::mem::take(&mut self.units)
             .into_iter()
             .map(Some)
@@ -520,7 +536,19 @@ impl Runtime {
                 priority: old.priority,
             };
             self.vips.carry(oi, &mut new.vips, ni);
-            self.adverts.carry(oi, &mut new.adverts, ni);
+            let (before, after) = (&self.plan.instances[oi], &new.plan.instances[ni]);
+            if before != after {
+                let what = reload::changes(before, after).join("; ");
+                info!(instance = %after.name, "reload: {what} (applied in place)");
+                let (name, machine) = (after.name.clone(), after.machine.clone());
+                if let Err(e) = new.instance_mut(ni).reconfigure(now, machine) {
+                    error!(instance = %name, "reload: {e}");
+                }
+                changed.push((ni, before.clone()));
+            } else {
+                // Encoded from an unchanged plan: still the adverts to send.
+                self.adverts.carry(oi, &mut new.adverts, ni);
+            }
             self.garp.carry(oi, &mut new.garp, ni);
             self.claims.carry(oi, &mut new.claims, ni);
             self.intake.carry(oi, &mut new.intake, ni);
@@ -528,6 +556,33 @@ impl Runtime {
         }
         // Scripts that did not change keep their state.
         new.trackers.carry_over(std::mem::take(&mut self.trackers));
+        changed
+    }
+
+    /// The host's side of the in-place changes (`changed`: instance, old plan), after the
+    /// datapath was told the new VIPs: VIPs, routes and rules no longer named removed, new
+    /// ones added on a master, which announces itself again when its VIPs or GARP settings
+    /// changed.
+    async fn apply_in_place(&mut self, changed: &[(usize, crate::agent::plan::InstancePlan)]) {
+        for (i, old) in changed {
+            let i = *i;
+            let master = self.is_master(i);
+            let ip = &self.plan.instances[i];
+            let added = (self.vips)
+                .apply_change(i, old, ip, master, &self.plan, &self.facts)
+                .await;
+            let garp = |p: &crate::agent::plan::InstancePlan| {
+                (
+                    p.garp_delay,
+                    p.garp_repeat,
+                    p.garp_refresh,
+                    p.garp_refresh_repeat,
+                )
+            };
+            if master && (added || garp(old) != garp(ip)) {
+                self.garp.announce(i, ip, &self.facts);
+            }
+        }
     }
 
     /// `fifo_write_vrrp_states_on_reload` (keepalived vrrp_scheduler.c): the kept units'

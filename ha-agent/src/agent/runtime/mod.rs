@@ -332,6 +332,14 @@ impl Runtime {
         }
     }
 
+    fn instance_mut(&mut self, i: usize) -> &mut Instance {
+        let n = &self.nodes[i];
+        match &mut self.units[n.unit] {
+            Unit::Single(inst) => inst,
+            Unit::Group(g) => g.member_mut(n.member),
+        }
+    }
+
     fn is_master(&self, i: usize) -> bool {
         self.instance(i).state() == State::Master
     }

@@ -206,6 +206,46 @@ impl Vips {
         }
     }
 
+    /// A reload's in-place change of instance `i` from `old` to `new`: the VIPs, routes and
+    /// rules `new` no longer names are removed, those it adds are added while `master`. Returns
+    /// whether a VIP was added (the caller announces it).
+    pub async fn apply_change(
+        &mut self,
+        i: usize,
+        old: &InstancePlan,
+        new: &InstancePlan,
+        master: bool,
+        plan: &Plan,
+        facts: &HashMap<String, IfFacts>,
+    ) -> bool {
+        let mut gone = old.clone();
+        gone.vips.retain(|v| !new.vips.contains(v));
+        gone.routes.retain(|r| !new.routes.contains(r));
+        gone.ip_rules.retain(|r| !new.ip_rules.contains(r));
+        let mut added = new.clone();
+        added.vips.retain(|v| !old.vips.contains(v));
+        added.routes.retain(|r| !old.routes.contains(r));
+        added.ip_rules.retain(|r| !old.ip_rules.contains(r));
+        if !(gone.vips.is_empty() && gone.routes.is_empty() && gone.ip_rules.is_empty()) {
+            // Pending retries index the old list: a master's adds below start them afresh.
+            self.remove(i, &gone, plan, facts).await;
+        }
+        if !master
+            || (added.vips.is_empty() && added.routes.is_empty() && added.ip_rules.is_empty())
+        {
+            return false;
+        }
+        self.add(i, &added, plan, facts).await;
+        // Retries index `added`'s VIPs: renumbered into the instance's own list.
+        if let Some(r) = &mut self.retry[i] {
+            for k in &mut r.failed {
+                let vip = &added.vips[*k];
+                *k = new.vips.iter().position(|v| v == vip).unwrap_or(*k);
+            }
+        }
+        !added.vips.is_empty()
+    }
+
     /// Instance `i`'s due retry or FAULT hold, while `master`: failed adds are retried with
     /// backoff; after [`VIP_ADD_RETRIES`] the instance goes to FAULT (saying which VIP and why)
     /// for [`VIP_FAULT_HOLD`], then leaves it to try again.

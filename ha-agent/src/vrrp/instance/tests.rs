@@ -1218,3 +1218,61 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reconfigured_master_stays_master_and_advertises_the_new_priority_at_once() {
+    let t0 = Instant::now();
+    let (mut m, at) = master(v3(200, 1, 5), t0);
+    let mut changed = v3(190, 1, 10);
+    changed.preempt = false;
+    let now = at + ms(7);
+    m.reconfigure(now, changed).unwrap();
+    let out = m.handle(
+        now,
+        Event::PriorityChanged {
+            effective_priority: 190,
+        },
+    );
+    assert!(
+        out.is_empty(),
+        "a priority still above the peer's changes nothing: {out:?}"
+    );
+    assert_eq!(m.state(), State::Master);
+    assert_eq!(
+        m.next_timeout(),
+        Some(now),
+        "the change is advertised at once"
+    );
+    let out = m.handle(now, Event::TimerFired);
+    assert!(
+        out.contains(&Action::SendAdvert {
+            priority: 190,
+            adver_int_cs: 10
+        }),
+        "{out:?}"
+    );
+    assert_eq!(armed(&out), Some((TimerKind::Advert, now + ms(100))));
+    // Lowered below a preempting peer: it steps down the normal way, on the peer's advert.
+    let out = m.handle(now + ms(1), advert(2, 195, 10));
+    assert_eq!(m.state(), State::Backup, "{out:?}");
+}
+
+#[test]
+fn reconfigured_backup_keeps_its_master_and_timer() {
+    let t0 = Instant::now();
+    let mut b = backup(v3(100, 1, 5), t0);
+    b.handle(t0 + ms(10), advert(2, 200, 5));
+    let timer = b.next_timeout();
+    b.reconfigure(t0 + ms(11), v3(110, 1, 5)).unwrap();
+    assert_eq!(b.state(), State::Backup);
+    assert_eq!(b.master(), Some((ip(2), 200)));
+    assert_eq!(
+        b.next_timeout(),
+        timer,
+        "no timer restarts without a priority change"
+    );
+    assert!(
+        b.reconfigure(t0 + ms(12), v3(110, 1, 0)).is_err(),
+        "an invalid interval is refused"
+    );
+}
