@@ -522,7 +522,6 @@ impl Runtime {
             .collect();
         for &(nu, ou) in pairs {
             new.units[nu] = old_units[ou].take().expect("each old unit is paired once");
-            new.deadlines.set(nu, new.unit_timeout(nu));
         }
         for (ni, oi, m) in reload::pair_instances(&self.plan, &new.plan, pairs) {
             let old = &self.nodes[oi];
@@ -553,6 +552,10 @@ impl Runtime {
             self.claims.carry(oi, &mut new.claims, ni);
             self.intake.carry(oi, &mut new.intake, ni);
             self.board.carry(oi, &mut new.board, ni);
+        }
+        // After `reconfigure`, which may re-arm a kept instance's timer.
+        for &(nu, _) in pairs {
+            new.deadlines.set(nu, new.unit_timeout(nu));
         }
         // Scripts that did not change keep their state.
         new.trackers.carry_over(std::mem::take(&mut self.trackers));
