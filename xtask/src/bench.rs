@@ -229,6 +229,7 @@ pub struct Options {
     pub quick: bool,
     pub scenarios: Vec<Scenario>,
     pub trials: Option<usize>,
+    pub scale_trials: Option<usize>,
 }
 
 /// The two daemons under test.
@@ -318,7 +319,10 @@ impl Plan {
             .max(1);
         Plan {
             trials,
-            scale_trials: if opts.quick { 1 } else { trials.min(5) },
+            scale_trials: opts
+                .scale_trials
+                .unwrap_or(if opts.quick { 1 } else { trials.min(5) })
+                .max(1),
             cpu_window_s: if opts.quick { 2.0 } else { 5.0 },
             stability_window_s: if opts.quick { 10.0 } else { 60.0 },
         }

@@ -95,6 +95,10 @@ enum Cmd {
         /// Trials per daemon in the failover scenarios (default 20, --quick 3).
         #[arg(long)]
         trials: Option<usize>,
+        /// Trials per daemon (and size) in scale and scale-1k, whose trials take minutes each
+        /// (default: trials up to 5, --quick 1).
+        #[arg(long)]
+        scale_trials: Option<usize>,
     },
     /// Build (release, eBPF included) and install ha-agent as a systemd service: the binary to
     /// /usr/local/sbin, dist/ha-agent.service to /etc/systemd/system, /etc/default/ha-agent if
@@ -140,10 +144,12 @@ fn main() -> Result<()> {
             quick,
             scenarios,
             trials,
+            scale_trials,
         } => bench::run(bench::Options {
             quick,
             scenarios,
             trials,
+            scale_trials,
         }),
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
         Cmd::Dist => dist::run_dist(),
