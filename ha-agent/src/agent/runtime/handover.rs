@@ -190,7 +190,8 @@ impl Runtime {
         }
         if !self.handovers.said_unfenced && !ip.vips.is_empty() {
             self.handovers.said_unfenced = true;
-            warn!(
+            // Info, not a warning: the datapath was chosen (`socket`), or its fallback warned.
+            info!(
                 instance = %ip.name,
                 "no TC fence for every VIP (datapath {}): a planned step-down removes the VIPs at once, clients lose packets until the new master's gratuitous ARP/NA (said once)",
                 self.datapaths.label()
