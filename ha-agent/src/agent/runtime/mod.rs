@@ -284,6 +284,7 @@ pub(super) async fn run(config: Config, options: RunOptions) -> Result<()> {
             }
         }
         rt.board.wakeups += 1;
+        rt.vips.report_added(&rt.plan, &rt.facts).await;
         rt.sync_states();
         rt.datapaths.heartbeat();
         if rt.board.due() {

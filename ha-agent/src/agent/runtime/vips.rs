@@ -74,6 +74,8 @@ pub(super) struct Vips {
     retry: Vec<Option<Retry>>,
     /// Per instance: why it is in FAULT after a VIP could not be added, and until when.
     fault: Vec<Option<(String, Instant)>>,
+    /// Instances whose VIPs were added this loop turn, to look for copies elsewhere.
+    added: Vec<usize>,
 }
 
 impl Vips {
@@ -94,6 +96,7 @@ impl Vips {
             netlink,
             retry: (0..instances).map(|_| None).collect(),
             fault: vec![None; instances],
+            added: Vec::new(),
         }
     }
 
@@ -160,8 +163,9 @@ impl Vips {
                 at: Instant::now() + vip_backoff(0),
             });
         }
-        // The VIPs first (a takeover must not wait), then a look for copies elsewhere.
-        self.report_foreign(&[ip], plan, facts, false).await;
+        // The VIPs first (a takeover must not wait), the look for copies elsewhere at the
+        // turn's end ([`Vips::report_added`]).
+        self.added.push(i);
         for route in &ip.routes {
             if let Err(e) = self.netlink.add_route(route).await {
                 error!(instance = %ip.name, "adding virtual route {route}: {e}");
@@ -172,6 +176,17 @@ impl Vips {
                 error!(instance = %ip.name, "adding virtual rule {rule}: {e}");
             }
         }
+    }
+
+    /// Looks for copies elsewhere of the VIPs added this loop turn: one address dump for a
+    /// burst of takeovers (one per takeover made 1,020 master-down expiries O(n²)).
+    pub async fn report_added(&mut self, plan: &Plan, facts: &HashMap<String, IfFacts>) {
+        if self.added.is_empty() {
+            return;
+        }
+        let added = std::mem::take(&mut self.added);
+        let ips: Vec<&InstancePlan> = added.iter().map(|&i| &plan.instances[i]).collect();
+        self.report_foreign(&ips, plan, facts, false).await;
     }
 
     /// Removes instance `ip`'s routes and VIPs (not the host's own) and stops its retries.
