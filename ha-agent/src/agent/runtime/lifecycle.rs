@@ -254,7 +254,7 @@ impl Runtime {
     /// Shuts every unit down; returns the instances that were master (they sent priority 0)
     /// and when.
     pub(super) async fn shutdown(&mut self) -> Vec<(usize, Instant)> {
-        info!("shutting down: resigning mastership (priority 0) and removing VIPs");
+        info!("shutting down: resigning mastership (priority 0), VIPs handed over");
         let now = Instant::now();
         let resigned = (0..self.nodes.len())
             .filter(|&i| self.is_master(i))
