@@ -888,7 +888,12 @@ fn drive(soak: &mut Soak) -> Result<Findings> {
         .map(|v| ArpWatch::start(lab.node(OBSERVER), v.vip))
         .collect::<Result<_>>()?;
     let stalls = StallWatch::start();
-    std::thread::sleep(Duration::from_millis(500));
+    // The clock starts once every prober is answered, not after a fixed wait: a prober that
+    // took seconds to start (a loaded host) read as an outage at +0 (seed 564327 in CI).
+    for p in &mut probers {
+        p.wait_answered(Duration::from_secs(10))
+            .context("the client's prober got no echo reply from the VIP before the faults")?;
+    }
     let t0 = epoch_now();
     soak.record(t0, "start".into(), Duration::ZERO, false);
 

@@ -112,6 +112,12 @@ impl Prober {
         Ok(Prober { daemon })
     }
 
+    /// Waits until the prober has its first echo reply: it runs and the VIP answers (starting
+    /// a process in a namespace can take seconds on a loaded host).
+    pub fn wait_answered(&mut self, timeout: Duration) -> Result<()> {
+        self.daemon.wait_for_log(" bytes from ", timeout)
+    }
+
     /// Stops the prober and parses what it saw.
     pub fn stop(mut self) -> Result<ProberReport> {
         self.daemon.signal(libc::SIGINT)?;
