@@ -14,6 +14,7 @@
 
 pub mod agent_log;
 pub mod arpflood;
+mod capture;
 pub mod chaos;
 mod daemon;
 pub mod flood;
@@ -34,6 +35,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub use capture::Capture;
 pub use daemon::Daemon;
 pub use netns::in_netns;
 pub use probe::{ArpProbe, Prober, ProberReport, days_from_civil, epoch_now, utc_epoch};

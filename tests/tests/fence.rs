@@ -15,7 +15,9 @@ use std::{
 
 use aya::programs::XdpMode;
 use ha_agent::datapath::xdp::XdpDatapath;
-use ha_tests::{IFACE, Lab, Node, epoch_now, ha_agent_bin, in_netns, v3_instance, wait_for};
+use ha_tests::{
+    Capture, IFACE, Lab, Node, epoch_now, ha_agent_bin, in_netns, v3_instance, wait_for,
+};
 
 const WINDOW: Duration = Duration::from_millis(600);
 /// Slack at each window edge for replies in flight.
@@ -130,27 +132,8 @@ fn a_quiet_vip_answers_ip_but_never_arp_or_nd() {
     for vip in [IpAddr::V4(VIP), vip6] {
         assert_eq!(ping_replies_to(&client, vip, 5), 5, "{vip} answers before");
     }
-    let pcap = lab.dir.join("quiet.pcap");
-    let mut tcpdump = client
-        .spawn(
-            "tcpdump-quiet",
-            &lab.dir,
-            "tcpdump",
-            &[
-                "-i",
-                IFACE,
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-w",
-                &pcap.display().to_string(),
-                "arp or icmp6",
-            ],
-        )
-        .expect("starting tcpdump (apt-get install tcpdump)");
-    tcpdump
-        .wait_for_log("listening on", Duration::from_secs(10))
-        .expect("tcpdump ready");
+    let mut capture =
+        Capture::start(&client, &lab.dir, "quiet", IFACE, "arp or icmp6").expect("capture");
 
     for vip in [IpAddr::V4(VIP), vip6] {
         datapath.set_quiet(vip, 0, false, Duration::ZERO).unwrap();
@@ -199,11 +182,6 @@ fn a_quiet_vip_answers_ip_but_never_arp_or_nd() {
     let quiet_until = epoch_now();
     datapath.unfence(VIP.into()).unwrap();
     announce("-U");
-    let read = || {
-        client
-            .run("tcpdump", &["-tt", "-n", "-r", &pcap.display().to_string()])
-            .unwrap()
-    };
     let vip_arp = |l: &&str| {
         l.contains(&format!("tell {VIP},"))
             || l.contains(&format!("Reply {VIP} is-at"))
@@ -212,12 +190,11 @@ fn a_quiet_vip_answers_ip_but_never_arp_or_nd() {
     wait_for(
         "the gratuitous ARP out of quiet",
         Duration::from_secs(5),
-        || Ok(read().lines().any(|l| vip_arp(&l))),
+        || Ok(capture.read(&["-tt", "-n"])?.lines().any(|l| vip_arp(&l))),
     )
     .unwrap();
-    tcpdump.signal(libc::SIGINT).unwrap();
-    tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
-    let text = read();
+    capture.stop().unwrap();
+    let text = capture.read(&["-tt", "-n"]).unwrap();
     let while_quiet: Vec<&str> = text
         .lines()
         .filter(vip_arp)

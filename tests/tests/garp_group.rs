@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ha_tests::{Lab, ha_agent_bin, wait_for};
+use ha_tests::{Capture, Lab, ha_agent_bin, wait_for};
 
 const VIPS: [&str; 2] = ["192.0.2.200", "192.0.2.201"];
 
@@ -25,28 +25,8 @@ fn garp_times(text: &str) -> Vec<f64> {
 fn gratuitous_arps_of_two_instances_on_a_grouped_interface_are_spaced_by_the_group() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("garpgrp", 1).expect("lab");
-    let pcap = lab.dir.join("client.pcap");
-    let mut tcpdump = lab
-        .client
-        .spawn(
-            "tcpdump-client",
-            &lab.dir,
-            "tcpdump",
-            &[
-                "-i",
-                "eth0",
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-w",
-                &pcap.display().to_string(),
-                "arp",
-            ],
-        )
-        .expect("starting tcpdump (apt-get install tcpdump)");
-    tcpdump
-        .wait_for_log("listening on", Duration::from_secs(10))
-        .expect("tcpdump ready");
+    let mut capture =
+        Capture::start(&lab.client, &lab.dir, "client", "eth0", "arp").expect("capture");
     // The global interval (0.01 s) would send them back to back; the group's 0.3 s applies.
     let instance = |name: &str, vrid: u8, vip: &str| {
         format!(
@@ -62,18 +42,13 @@ fn gratuitous_arps_of_two_instances_on_a_grouped_interface_are_spaced_by_the_gro
         instance("VI_2", 52, VIPS[1]),
     );
     let agent = lab.ha_agent(1, &conf, &["--datapath", "socket"]).unwrap();
-    let read = || {
-        lab.client
-            .run("tcpdump", &["-tt", "-n", "-r", &pcap.display().to_string()])
-    };
     // 3 GARPs for each VIP, 6 in all, 0.3 s apart: 1.5 s from the first to the last.
     wait_for("six gratuitous ARPs", Duration::from_secs(10), || {
-        Ok(garp_times(&read()?).len() >= 6)
+        Ok(garp_times(&capture.read(&["-tt", "-n"])?).len() >= 6)
     })
     .unwrap_or_else(|e| panic!("{e}\nagent log:\n{}", agent.log()));
-    tcpdump.signal(libc::SIGINT).unwrap();
-    tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
-    let text = read().unwrap();
+    capture.stop().unwrap();
+    let text = capture.read(&["-tt", "-n"]).unwrap();
     let times = garp_times(&text);
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     // Each gap is the group's 0.3 s: not less (0.02 s of capture timestamp slack), and not

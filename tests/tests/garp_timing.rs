@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ha_tests::{Lab, ha_agent_bin, wait_for};
+use ha_tests::{Capture, Lab, ha_agent_bin, wait_for};
 
 const VIP: &str = "192.0.2.200";
 
@@ -22,30 +22,8 @@ fn garp_times(text: &str) -> Vec<f64> {
 fn garp_repeat_delay_and_refresh_are_timed_as_keepalived() {
     ha_agent_bin().expect("ha-agent binary");
     let lab = Lab::new("garptime", 1).expect("lab");
-    let pcap = lab.dir.join("client.pcap");
-    let mut tcpdump = lab
-        .client
-        .spawn(
-            "tcpdump-client",
-            &lab.dir,
-            "tcpdump",
-            &[
-                "-i",
-                "eth0",
-                "-n",
-                "-U",
-                // Each packet as it comes: with the default buffering a block still being
-                // filled when tcpdump is stopped is lost (the last second or two).
-                "--immediate-mode",
-                "-w",
-                &pcap.display().to_string(),
-                "arp",
-            ],
-        )
-        .expect("starting tcpdump (apt-get install tcpdump)");
-    tcpdump
-        .wait_for_log("listening on", Duration::from_secs(10))
-        .expect("tcpdump ready");
+    let mut capture =
+        Capture::start(&lab.client, &lab.dir, "client", "eth0", "arp").expect("capture");
     let conf = format!(
         "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    version 3\n    \
          priority 150\n    advert_int 0.1\n    garp_master_repeat 2\n    garp_master_delay 1\n    \
@@ -59,12 +37,8 @@ fn garp_repeat_delay_and_refresh_are_timed_as_keepalived() {
     .unwrap();
     // The burst (0 s), the delayed burst (1 s), refreshes at 2, 4 and 6 s.
     std::thread::sleep(Duration::from_millis(6500));
-    tcpdump.signal(libc::SIGINT).unwrap();
-    tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
-    let text = lab
-        .client
-        .run("tcpdump", &["-tt", "-n", "-r", &pcap.display().to_string()])
-        .unwrap();
+    capture.stop().unwrap();
+    let text = capture.read(&["-tt", "-n"]).unwrap();
     let times = garp_times(&text);
     assert!(!times.is_empty(), "no gratuitous ARP captured:\n{text}");
     let at: Vec<f64> = times.iter().map(|t| t - times[0]).collect();

@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
 use common::{Kind, Scene, epoch_now, wait_for_replies};
-use ha_tests::{Daemon, IFACE, ProberReport};
+use ha_tests::{Capture, IFACE, ProberReport};
 
 const VIP: &str = "192.0.2.200";
 /// Generous (10x the 2 ms target the bench measures): a loaded 2-core machine. A handover that
@@ -26,45 +26,22 @@ fn conf(priority: u8) -> String {
         )
 }
 
-/// tcpdump on the client: ARP and VRRP with link-level headers (who sent what).
-fn capture(s: &Scene) -> (Daemon, PathBuf) {
-    let pcap = s.lab.dir.join("handover.pcap");
-    let mut tcpdump = s
-        .lab
-        .client
-        .spawn(
-            "tcpdump-handover",
-            &s.lab.dir,
-            "tcpdump",
-            &[
-                "-i",
-                IFACE,
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-w",
-                &pcap.display().to_string(),
-                "arp or ip proto 112",
-            ],
-        )
-        .expect("starting tcpdump (apt-get install tcpdump)");
-    tcpdump
-        .wait_for_log("listening on", TIMEOUT)
-        .expect("tcpdump ready");
-    (tcpdump, pcap)
+/// tcpdump on the client: ARP and VRRP.
+fn capture(s: &Scene) -> Capture {
+    Capture::start(
+        &s.lab.client,
+        &s.lab.dir,
+        "handover",
+        IFACE,
+        "arp or ip proto 112",
+    )
+    .expect("capture")
 }
 
-/// Stops the capture; its lines (`-tt -e -n`).
-fn captured(s: &Scene, mut tcpdump: Daemon, pcap: &std::path::Path) -> String {
-    tcpdump.signal(libc::SIGINT).unwrap();
-    tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
-    s.lab
-        .client
-        .run(
-            "tcpdump",
-            &["-tt", "-e", "-n", "-r", &pcap.display().to_string()],
-        )
-        .unwrap()
+/// Stops the capture; its lines with link-level headers (who sent what).
+fn captured(mut capture: Capture) -> String {
+    capture.stop().unwrap();
+    capture.read(&["-tt", "-e", "-n"]).unwrap()
 }
 
 fn at(line: &str) -> f64 {
@@ -142,7 +119,7 @@ fn sigterm_of_the_master_loses_no_probe_and_it_stops_answering_arp_at_once() {
     s.start(2, Kind::AgentXdp, &conf(100));
     s.wait_vip(vip, &[1], TIMEOUT);
     let old = s.lab.node(1).mac().unwrap();
-    let (tcpdump, pcap) = capture(&s);
+    let capture = capture(&s);
     let prober = s.lab.prober(vip).unwrap();
     wait_for_replies(&s, vip, epoch_now(), TIMEOUT);
 
@@ -152,7 +129,7 @@ fn sigterm_of_the_master_loses_no_probe_and_it_stops_answering_arp_at_once() {
     s.wait_vip(vip, &[2], TIMEOUT);
     wait_for_replies(&s, vip, epoch_now(), TIMEOUT);
     let report = prober.stop().unwrap();
-    let text = captured(&s, tcpdump, &pcap);
+    let text = captured(capture);
     assert_no_loss(&s, "SIGTERM of the master", &report, since);
     let Some(resigned) = first_advert(&text, &old, Some(0)) else {
         s.fail(&format!(
@@ -180,7 +157,7 @@ fn failback_loses_no_probe_and_the_old_master_stops_answering_arp_at_once() {
     s.wait_vip(vip, &[1], TIMEOUT);
     let old = s.lab.node(1).mac().unwrap();
     let new = s.lab.node(2).mac().unwrap();
-    let (tcpdump, pcap) = capture(&s);
+    let capture = capture(&s);
     let prober = s.lab.prober(vip).unwrap();
     wait_for_replies(&s, vip, epoch_now(), TIMEOUT);
 
@@ -191,7 +168,7 @@ fn failback_loses_no_probe_and_the_old_master_stops_answering_arp_at_once() {
     s.wait_log(1, "handover done", 1, TIMEOUT);
     wait_for_replies(&s, vip, epoch_now(), TIMEOUT);
     let report = prober.stop().unwrap();
-    let text = captured(&s, tcpdump, &pcap);
+    let text = captured(capture);
     assert_no_loss(
         &s,
         "failback (the 150 node preempts the 100 master)",

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use aya::programs::XdpMode;
 use ha_agent::datapath::xdp::{XdpDatapath, rx_global};
-use ha_tests::{IFACE, Lab, in_netns};
+use ha_tests::{Capture, IFACE, Lab, in_netns};
 
 const KEEPALIVED_CONF: &str = r#"
 global_defs {
@@ -69,29 +69,8 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
         )
         .unwrap();
 
-    let pcap = lab.dir.join("n1.pcap");
-    let mut tcpdump = n1
-        .spawn(
-            "tcpdump-n1",
-            &lab.dir,
-            "tcpdump",
-            &[
-                "-i",
-                IFACE,
-                "-n",
-                "-U",
-                // Each packet as it comes: a block still being filled when tcpdump is stopped
-                // would be lost, and the counts would disagree.
-                "--immediate-mode",
-                "-w",
-                &pcap.display().to_string(),
-                "ip proto 112 or ip6 proto 112",
-            ],
-        )
-        .expect("starting tcpdump (apt-get install tcpdump)");
-    tcpdump
-        .wait_for_log("listening on", Duration::from_secs(10))
-        .expect("tcpdump ready");
+    let mut capture = Capture::start(&n1, &lab.dir, "n1", IFACE, "ip proto 112 or ip6 proto 112")
+        .expect("capture");
 
     let mut keepalived = lab
         .keepalived(2, KEEPALIVED_CONF)
@@ -106,13 +85,9 @@ fn xdp_counts_keepalived_adverts_per_vrid() {
         keepalived.log()
     );
     std::thread::sleep(Duration::from_millis(200));
-    tcpdump.signal(libc::SIGINT).unwrap();
-    tcpdump.wait_timeout(Duration::from_secs(5)).unwrap();
+    capture.stop().unwrap();
 
-    let seen = count_by_vrid(
-        &n1.run("tcpdump", &["-n", "-r", &pcap.display().to_string()])
-            .unwrap(),
-    );
+    let seen = count_by_vrid(&capture.read(&["-n"]).unwrap());
     for vrid in [51u8, 52] {
         let by_tcpdump = seen.get(&vrid).copied().unwrap_or(0);
         let by_xdp = datapath.foreign(vrid).unwrap();
