@@ -641,7 +641,7 @@ pub struct XdpPass {
 /// Attaches `xdp_baseline` (`XDP_PASS`) of `object` to `port` in namespace `ns` and keeps it
 /// there until the result is dropped. A veth takes the frames its peer sends with `XDP_TX`
 /// only while it has NAPI (veth_xdp_xmit drops them otherwise, counted as its rx drops); an
-/// XDP program gives it NAPI. For the live generator's bridge port.
+/// XDP program gives it NAPI. For the live generator's bridge port and the LVS directors'.
 pub fn xdp_pass_on(ns: &str, port: &str, object: &'static [u8]) -> Result<XdpPass> {
     let port = port.to_owned();
     crate::in_netns(ns, move || {

@@ -79,7 +79,7 @@ pub struct LvsLab {
     // Dropped before the lab, so the namespaces go last.
     webs: BTreeMap<usize, Daemon>,
     tun: Vec<aya::Ebpf>,
-    port_xdp: BTreeMap<usize, aya::Ebpf>,
+    port_xdp: BTreeMap<usize, crate::flood::XdpPass>,
     /// The agent's eBPF object (`ha_agent::datapath::EBPF_OBJECT`): the lab's helper programs.
     object: &'static [u8],
     pub lab: Lab,
@@ -121,19 +121,8 @@ impl LvsLab {
             self.port_xdp.remove(&d);
             return Ok(());
         }
-        let (port, object) = (self.lab.node(d).port.clone(), self.object);
-        let ebpf = in_netns(&self.lab.lan, move || {
-            let mut ebpf = aya::Ebpf::load(object).context("loading the eBPF object")?;
-            let prog: &mut aya::programs::Xdp = ebpf
-                .program_mut("xdp_baseline")
-                .context("xdp_baseline is not in the eBPF object")?
-                .try_into()?;
-            prog.load().context("loading xdp_baseline")?;
-            prog.attach(&port, aya::programs::XdpMode::Driver)
-                .with_context(|| format!("attaching xdp_baseline to {port}"))?;
-            Ok(ebpf)
-        })?;
-        self.port_xdp.insert(d, ebpf);
+        let pass = crate::flood::xdp_pass_on(&self.lab.lan, &self.lab.node(d).port, self.object)?;
+        self.port_xdp.insert(d, pass);
         Ok(())
     }
 
