@@ -49,6 +49,30 @@ pub struct FloodSpec {
     pub duration: Option<Duration>,
 }
 
+impl FloodSpec {
+    /// The forged advert both generators send.
+    fn frame(&self) -> Result<Vec<u8>> {
+        vrrp_v3_frame(
+            self.src_mac.unwrap_or_else(|| virtual_mac(self.vrid)),
+            self.src_ip,
+            self.vrid,
+            self.priority,
+            self.adver_int_cs,
+            &self.vips,
+        )
+    }
+
+    /// How many frames are still to send after `sent` since `start`; `None` once the count or
+    /// the duration is reached or `stop` is set.
+    fn left(&self, sent: u64, start: Instant, stop: &AtomicBool) -> Option<u64> {
+        let left = self.count.map_or(u64::MAX, |c| c - sent);
+        let done = left == 0
+            || stop.load(Ordering::Relaxed)
+            || self.duration.is_some_and(|d| start.elapsed() >= d);
+        (!done).then_some(left)
+    }
+}
+
 /// How a flood's frames were sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -504,26 +528,12 @@ impl Drop for TxRing {
 /// Sends `spec`'s advert as fast as this thread can until the count or duration is reached or
 /// `stop` is set.
 pub fn flood(spec: &FloodSpec, stop: &AtomicBool) -> Result<FloodReport> {
-    let frame = vrrp_v3_frame(
-        spec.src_mac.unwrap_or_else(|| virtual_mac(spec.vrid)),
-        spec.src_ip,
-        spec.vrid,
-        spec.priority,
-        spec.adver_int_cs,
-        &spec.vips,
-    )?;
+    let frame = spec.frame()?;
     let ring = TxRing::open(&spec.interface)?;
     ring.fill(&frame)?;
     let (mut queued, mut refusals, mut next) = (0u64, 0u64, 0usize);
     let start = Instant::now();
-    loop {
-        let left = spec.count.map_or(u64::MAX, |c| c - queued);
-        if left == 0
-            || stop.load(Ordering::Relaxed)
-            || spec.duration.is_some_and(|d| start.elapsed() >= d)
-        {
-            break;
-        }
+    while let Some(left) = spec.left(queued, start, stop) {
         let n = FRAME_NR.min(usize::try_from(left).unwrap_or(usize::MAX));
         queued += ring.queue(&mut next, n) as u64;
         if !ring.kick()? {
@@ -557,14 +567,7 @@ impl LiveFlood {
     /// Loads `lab_flood_tx` from `object` (the agent's eBPF object) for `spec`'s advert, out of
     /// `spec.interface` in the caller's network namespace.
     pub fn load(spec: &FloodSpec, object: &[u8]) -> Result<LiveFlood> {
-        let frame = vrrp_v3_frame(
-            spec.src_mac.unwrap_or_else(|| virtual_mac(spec.vrid)),
-            spec.src_ip,
-            spec.vrid,
-            spec.priority,
-            spec.adver_int_cs,
-            &spec.vips,
-        )?;
+        let frame = spec.frame()?;
         let ifindex = ifindex(&spec.interface)?;
         let mut head = [0u8; LIVE_HEAD];
         head.copy_from_slice(&frame[..LIVE_HEAD]);
@@ -598,14 +601,7 @@ impl LiveFlood {
             .try_into()?;
         let start = Instant::now();
         let (mut sent, mut elapsed) = (0u64, Duration::ZERO);
-        loop {
-            let left = spec.count.map_or(u64::MAX, |c| c - sent);
-            if left == 0
-                || stop.load(Ordering::Relaxed)
-                || spec.duration.is_some_and(|d| start.elapsed() >= d)
-            {
-                break;
-            }
+        while let Some(left) = spec.left(sent, start, stop) {
             let repeat = LIVE_CHUNK.min(u32::try_from(left).unwrap_or(u32::MAX));
             let run = prog.test_run(TestRunOptions {
                 data_in: Some(&self.frame),
