@@ -1012,6 +1012,38 @@ fn proc_rss_kb(pid: i32) -> Option<u64> {
         .ok()
 }
 
+/// Over `window_s`: CPU (total, user, system) and RSS of nodes 1 (master) and 2 (backup) as
+/// metrics `master …{suffix}` / `backup …{suffix}`, and the transitions the daemons logged.
+fn window(
+    lab: &Lab,
+    imp: Impl,
+    daemons: &[Daemon],
+    window_s: f64,
+    suffix: &str,
+) -> Result<(BTreeMap<String, f64>, usize)> {
+    let from: Vec<usize> = daemons.iter().map(|d| d.log().len()).collect();
+    let cpu = cpu_usage(&[lab.node(1), lab.node(2)], window_s)?;
+    let moved = daemons
+        .iter()
+        .zip(&from)
+        .map(|(d, from)| transitions_since(imp, &d.log(), *from))
+        .sum();
+    let mut m = BTreeMap::new();
+    for (i, role) in ["master", "backup"].into_iter().enumerate() {
+        m.insert(format!("{role} CPU (% of a core){suffix}"), cpu.percent[i]);
+        m.insert(
+            format!("{role} CPU user (% of a core){suffix}"),
+            cpu.user[i],
+        );
+        m.insert(
+            format!("{role} CPU system (% of a core){suffix}"),
+            cpu.system[i],
+        );
+        m.insert(format!("{role} RSS (MB){suffix}"), cpu.rss_mb[i]);
+    }
+    Ok((m, moved))
+}
+
 fn cpu_usage(nodes: &[&Node], window_s: f64) -> Result<CpuUsage> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
@@ -1177,26 +1209,7 @@ fn scale_measure(
     }
     // Past every backup's Master_Down_Interval.
     std::thread::sleep(Duration::from_millis(500));
-    let logs: Vec<usize> = daemons.iter().map(|d| d.log().len()).collect();
-    let cpu = cpu_usage(&[lab.node(1), lab.node(2)], plan.cpu_window_s)?;
-    let moved: usize = daemons
-        .iter()
-        .zip(&logs)
-        .map(|(d, from)| transitions_since(imp, &d.log(), *from))
-        .sum();
-    let mut m = BTreeMap::new();
-    for (i, role) in ["master", "backup"].into_iter().enumerate() {
-        m.insert(format!("{role} CPU (% of a core), {label}"), cpu.percent[i]);
-        m.insert(
-            format!("{role} CPU user (% of a core), {label}"),
-            cpu.user[i],
-        );
-        m.insert(
-            format!("{role} CPU system (% of a core), {label}"),
-            cpu.system[i],
-        );
-        m.insert(format!("{role} RSS (MB), {label}"), cpu.rss_mb[i]);
-    }
+    let (mut m, moved) = window(lab, imp, daemons, plan.cpu_window_s, &format!(", {label}"))?;
     m.insert(
         format!("transitions during the window, {label}"),
         moved as f64,

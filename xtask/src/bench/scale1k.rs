@@ -19,7 +19,7 @@ use ha_tests::{Daemon, Lab, Node, epoch_now};
 
 use super::{
     BACKUP_PRIO, BRIDGE_NF_ON, Impl, MASTER_PRIO, Plan, Scenario, ScenarioResult, Trial, alternate,
-    config, cpu_usage, log_tails, parse_monitor_ts, stop_all, transitions_since,
+    config, log_tails, parse_monitor_ts, stop_all, window,
 };
 
 /// Interfaces per node (`eth0` and the lab's extra LANs).
@@ -188,25 +188,10 @@ fn measure(
     }
     // The monitors' own CPU and memory are not the daemons'.
     drop(monitors);
+    // Where each log stood when the window opened: the first spurious transition is named.
     let from: Vec<usize> = daemons.iter().map(|d| d.log().len()).collect();
-    let cpu = cpu_usage(&[lab.node(1), lab.node(2)], plan.stability_window_s)?;
-    let moved: usize = daemons
-        .iter()
-        .zip(&from)
-        .map(|(d, from)| transitions_since(imp, &d.log(), *from))
-        .sum();
-    for (i, role) in ["master", "backup"].into_iter().enumerate() {
-        m.insert(format!("{role} CPU (% of a core){suffix}"), cpu.percent[i]);
-        m.insert(
-            format!("{role} CPU user (% of a core){suffix}"),
-            cpu.user[i],
-        );
-        m.insert(
-            format!("{role} CPU system (% of a core){suffix}"),
-            cpu.system[i],
-        );
-        m.insert(format!("{role} RSS (MB){suffix}"), cpu.rss_mb[i]);
-    }
+    let (cpu, moved) = window(lab, imp, daemons, plan.stability_window_s, suffix)?;
+    m.extend(cpu);
     m.insert(format!("spurious transitions{suffix}"), moved as f64);
     if let Some(first) = first_transition(imp, daemons, &from) {
         notes.push(format!("first spurious transition{suffix}: {first}"));
