@@ -14,7 +14,10 @@
 //! Without a TC fence for every VIP (socket datapath, fence off) there is no quiet state: the
 //! step-down fences and removes at once, as before, and the log says so once.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use tracing::{info, warn};
 
@@ -70,7 +73,8 @@ impl Pending {
 
 /// The handovers under way, per instance.
 pub(super) struct Handovers {
-    pending: Vec<Option<Pending>>,
+    /// Only the instances handing over: the loop asks for the next deadline at every turn.
+    pending: BTreeMap<usize, Pending>,
     /// When the loop last ended or began a handover (and so refreshed the heartbeat).
     woke: Option<Instant>,
     /// Whether the log has said that an instance without a TC fence steps down as before.
@@ -78,9 +82,9 @@ pub(super) struct Handovers {
 }
 
 impl Handovers {
-    pub(super) fn new(instances: usize) -> Handovers {
+    pub(super) fn new() -> Handovers {
         Handovers {
-            pending: vec![None; instances],
+            pending: BTreeMap::new(),
             woke: None,
             said_unfenced: false,
         }
@@ -96,20 +100,23 @@ impl Handovers {
         (grace, bound, refresh): (Duration, Duration, Duration),
     ) {
         self.woke = Some(now);
-        self.pending[i] = Some(Pending {
-            since: now,
-            heard: successor_heard.then_some(now),
-            announced: None,
-            grace,
-            bound,
-            refresh,
-        });
+        self.pending.insert(
+            i,
+            Pending {
+                since: now,
+                heard: successor_heard.then_some(now),
+                announced: None,
+                grace,
+                bound,
+                refresh,
+            },
+        );
     }
 
     /// A valid advert with a priority above 0 for instance `i`, received `at`: the first one
     /// after the step-down starts the grace.
     pub(super) fn heard(&mut self, i: usize, at: Instant) {
-        if let Some(p) = self.pending.get_mut(i).and_then(Option::as_mut)
+        if let Some(p) = self.pending.get_mut(&i)
             && p.heard.is_none()
             && at >= p.since
         {
@@ -119,7 +126,7 @@ impl Handovers {
 
     /// Another host announced one of instance `i`'s VIPs (ARP/NA) `at`: its successor's GARP.
     pub(super) fn announced(&mut self, i: usize, at: Instant) {
-        if let Some(p) = self.pending.get_mut(i).and_then(Option::as_mut)
+        if let Some(p) = self.pending.get_mut(&i)
             && p.announced.is_none()
         {
             p.heard.get_or_insert(at);
@@ -129,18 +136,16 @@ impl Handovers {
 
     /// Instance `i` owns its VIPs again (Master once more) or fences them: nothing to finish.
     pub(super) fn cancel(&mut self, i: usize) {
-        if let Some(p) = self.pending.get_mut(i) {
-            *p = None;
-        }
+        self.pending.remove(&i);
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.pending.iter().all(Option::is_none)
+        self.pending.is_empty()
     }
 
     /// The next handover to end, or the next heartbeat refresh while one is under way.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let pending = self.pending.iter().flatten();
+        let pending = self.pending.values();
         let refresh = pending.clone().map(|p| p.refresh).min();
         let refresh = self.woke.zip(refresh).map(|(at, every)| at + every);
         pending.map(Pending::deadline).chain(refresh).min()
@@ -149,16 +154,10 @@ impl Handovers {
     /// The handovers due at `now` (all of them with `all`), taken out, with how they ended.
     pub(super) fn take_due(&mut self, now: Instant, all: bool) -> Vec<(usize, Outcome)> {
         self.woke = Some(now);
-        let mut due = Vec::new();
-        for (i, slot) in self.pending.iter_mut().enumerate() {
-            let Some(p) = *slot else { continue };
-            if !all && p.deadline() > now {
-                continue;
-            }
-            *slot = None;
-            due.push((
-                i,
-                match p.heard {
+        (self.pending)
+            .extract_if(.., |_, p| all || p.deadline() <= now)
+            .map(|(i, p)| {
+                let outcome = match p.heard {
                     Some(at) => Outcome::Successor {
                         after: at.saturating_duration_since(p.since),
                         announced: p.announced.is_some(),
@@ -166,10 +165,10 @@ impl Handovers {
                     None => Outcome::Silent {
                         waited: now.saturating_duration_since(p.since),
                     },
-                },
-            ));
-        }
-        due
+                };
+                (i, outcome)
+            })
+            .collect()
     }
 }
 
@@ -252,7 +251,7 @@ mod tests {
     #[test]
     fn a_preempted_master_keeps_its_vips_for_the_grace() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(2);
+        let mut h = Handovers::new();
         h.begin(1, t0, true, (20 * MS, 50 * MS, 30 * MS));
         assert_eq!(h.next_deadline(), Some(t0 + 20 * MS));
         assert!(h.take_due(t0 + 19 * MS, false).is_empty());
@@ -272,7 +271,7 @@ mod tests {
     #[test]
     fn a_resigned_master_waits_for_its_successor_bounded() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(2);
+        let mut h = Handovers::new();
         h.begin(0, t0, false, (20 * MS, 50 * MS, 30 * MS));
         h.begin(1, t0, false, (20 * MS, 50 * MS, 30 * MS));
         // Instance 0 hears a successor 3 ms later: its grace runs from then.
@@ -300,7 +299,7 @@ mod tests {
     #[test]
     fn the_loop_wakes_to_keep_the_heartbeat_fresh() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(1);
+        let mut h = Handovers::new();
         h.begin(0, t0, false, (20 * MS, 50 * MS, 10 * MS));
         assert_eq!(h.next_deadline(), Some(t0 + 10 * MS));
         assert!(h.take_due(t0 + 10 * MS, false).is_empty());
@@ -310,7 +309,7 @@ mod tests {
     #[test]
     fn becoming_master_again_cancels_and_shutdown_takes_all() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(2);
+        let mut h = Handovers::new();
         h.begin(0, t0, true, (20 * MS, 50 * MS, 30 * MS));
         h.cancel(0);
         assert!(h.is_empty());
@@ -322,7 +321,7 @@ mod tests {
     #[test]
     fn the_successors_garp_ends_the_handover_after_a_margin() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(1);
+        let mut h = Handovers::new();
         h.begin(0, t0, false, (50 * MS, 100 * MS, 1000 * MS));
         h.announced(0, t0 + 4 * MS);
         assert_eq!(h.next_deadline(), Some(t0 + 4 * MS + GARP_MARGIN));

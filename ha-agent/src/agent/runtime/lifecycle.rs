@@ -110,7 +110,7 @@ impl Runtime {
             vips: Vips::new(netlink, n),
             adverts: Adverts::new(n),
             garp: Garp::new(n),
-            handovers: super::handover::Handovers::new(n),
+            handovers: super::handover::Handovers::new(),
             debounce,
             claims: Claims::new(n),
             intake: Intake::new(channels, n, generation, previous.map(|p| &p.intake)),
