@@ -19,6 +19,14 @@ pub const TEST_PACKAGES: &[&str] = &[
     "bpftool",
     // tests/tests/frr_interop.rs: FRR's zebra + vrrpd as a VRRP peer.
     "frr",
+    // xtask install and dist: `strip` and `readelf` (binutils), gzipped man pages rendered
+    // with `man -l` (man-db), the unit checked with `systemd-analyze` (systemd), the .deb
+    // unpacked into a scratch root (dpkg).
+    "binutils",
+    "gzip",
+    "man-db",
+    "systemd",
+    "dpkg",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).
