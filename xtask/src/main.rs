@@ -9,7 +9,8 @@
 //!   bench/results/.
 //! - `install [--destdir DIR] [--no-build]`: the binary, the systemd unit, man pages,
 //!   completions, dashboard and alert rules onto this host, under /usr/local.
-//! - `dist`: a .deb (cargo-deb); `test` installs it into a scratch root and checks it.
+//! - `dist [--check]`: a .deb (cargo-deb); `--check` (and `test`) installs it into a scratch
+//!   root and checks it.
 //! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
 //! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
 //! - `fuzz --seconds N [--target T]`: the bounded fuzz runs of `test`, longer.
@@ -115,7 +116,11 @@ enum Cmd {
         no_build: bool,
     },
     /// Build a .deb with cargo-deb (installed when missing) into target/debian/.
-    Dist,
+    Dist {
+        /// Then install it into a scratch root and check it, as `cargo xtask test` does.
+        #[arg(long)]
+        check: bool,
+    },
     /// Chaos soak: three agents, two VRIDs, seeded random faults, invariants and a timeline.
     Chaos(chaos::Args),
     /// Resource soak: 16 VRIDs at advert_int 0.01, RSS, fds and threads sampled over time.
@@ -155,7 +160,8 @@ fn main() -> Result<()> {
             scale_trials,
         }),
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
-        Cmd::Dist => dist::run_dist().map(|_| ()),
+        Cmd::Dist { check: false } => dist::run_dist().map(|_| ()),
+        Cmd::Dist { check: true } => dist::check(),
         Cmd::Chaos(args) => chaos::run(args),
         Cmd::Soak(args) => soak::run(args),
         Cmd::Fuzz { seconds, targets } => fuzz(seconds, &targets),
