@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ha_agent::config::{ReadOptions, escape_lines, ignored_line};
 use ha_agent::{
     agent::{self, DatapathChoice, RunOptions},
@@ -12,10 +12,10 @@ use ha_agent::{
 /// keepalived's default configuration file; `-f` as keepalived.
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
+/// `version` is set at run time, to [`ha_agent::version_line`] (commit and datapaths).
 #[derive(Parser)]
 #[command(
     name = "ha-agent",
-    version,
     about = "VRRP failover agent: reads keepalived.conf, speaks VRRPv2/v3 with keepalived, \
              counts adverts in XDP and fences VIPs in TC"
 )]
@@ -136,6 +136,13 @@ enum Command {
         #[arg(long)]
         allow_unsupported: bool,
     },
+    /// Write the man pages and shell completions into DIR (for packaging; hidden).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory: man/ and completions/ are written under it.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -151,9 +158,24 @@ enum DatapathArg {
     Socket,
 }
 
+/// The command line as clap sees it, with the version line `--version` prints.
+fn command() -> clap::Command {
+    Cli::command().version(ha_agent::version_line())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     match cli.command {
+        Command::GenerateDocs { out } => match ha_agent::docs::write(&command(), &out) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("ha-agent generate-docs: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Status {
             config,
             control_socket,
