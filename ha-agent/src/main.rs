@@ -285,3 +285,83 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` as roff writes it (`-` is `\-`).
+    fn roff_escaped(text: &str) -> String {
+        text.replace('-', "\\-")
+    }
+
+    /// Every subcommand has its page, which has every long option of the subcommand; the top
+    /// page lists every subcommand; `generate-docs` is on no page and in no completion.
+    #[test]
+    fn every_subcommand_and_option_is_in_its_page() {
+        let cli = command();
+        let pages = ha_agent::docs::man_pages(&cli);
+        let page = |name: &str| {
+            pages
+                .iter()
+                .find(|(file, _)| file == name)
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_else(|| panic!("no page {name}"))
+        };
+        let top = page("ha-agent.8");
+        let subcommands: Vec<&clap::Command> =
+            cli.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+        assert_eq!(
+            subcommands.iter().map(|s| s.get_name()).collect::<Vec<_>>(),
+            ["run", "status", "check-config"]
+        );
+        for sub in &subcommands {
+            let name = format!("ha-agent-{}", sub.get_name());
+            let text = page(&format!("{name}.8"));
+            assert!(
+                top.contains(&format!("{}(8)", roff_escaped(&name))),
+                "ha-agent.8 does not list {name}(8)"
+            );
+            let mut longs = 0;
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                let Some(long) = arg.get_long() else { continue };
+                longs += 1;
+                let tag = format!("\\fB{}\\fR", roff_escaped(&format!("--{long}")));
+                assert!(text.contains(&tag), "{name}.8 lacks {tag}");
+            }
+            assert!(longs > 0, "{name} has long options");
+        }
+        assert!(top.contains(".SH FILES") && top.contains(".SH SIGNALS"));
+        for text in pages.iter().map(|(_, text)| text) {
+            assert!(text.contains(".SH \"EXIT STATUS\"") && text.contains(".SH \"SEE ALSO\""));
+            assert!(!text.contains("generate"), "a page shows generate-docs");
+        }
+        for (name, text) in ha_agent::docs::completions(&cli) {
+            let text = String::from_utf8(text).unwrap();
+            assert!(!text.contains("generate"), "{name} offers generate-docs");
+            assert!(text.contains("check-config"), "{name} lacks check-config");
+        }
+    }
+
+    /// The files and their layout, as the packaging installs them.
+    #[test]
+    fn generate_docs_writes_the_layout_packaging_installs() {
+        let names: Vec<String> = ha_agent::docs::files(&command())
+            .into_iter()
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "man/ha-agent.8",
+                "man/ha-agent-run.8",
+                "man/ha-agent-status.8",
+                "man/ha-agent-check-config.8",
+                "man/ha-agent.conf.5",
+                "completions/ha-agent.bash",
+                "completions/_ha-agent",
+                "completions/ha-agent.fish",
+            ]
+        );
+    }
+}

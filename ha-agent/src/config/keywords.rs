@@ -772,6 +772,52 @@ mod tests {
         }
     }
 
+    /// ha-agent.conf(5) has every keyword of the table, once, under its context's heading, and
+    /// its entry starts with its status word; it has no keyword the table lacks.
+    #[test]
+    fn man_page_has_every_keyword_with_its_status() {
+        let mut page = roff::Roff::new();
+        render_roff(&mut page);
+        let text = page.to_roff();
+        // (heading, keyword as roff wrote it, the text of its entry) for each `.TP` entry.
+        let mut entries = Vec::new();
+        for section in text.split(".SS ").skip(1) {
+            let (heading, body) = section.split_once('\n').expect("a heading line");
+            for entry in body.split(".TP\n").skip(1) {
+                let mut lines = entry.lines();
+                let name = lines.next().expect("the keyword line");
+                entries.push((
+                    heading.trim_matches('"').to_string(),
+                    name.to_string(),
+                    lines.collect::<Vec<_>>().join(" "),
+                ));
+            }
+        }
+        assert_eq!(entries.len(), KEYWORDS.len(), "one entry per keyword");
+        for (kw, (heading, name, said)) in KEYWORDS.iter().zip(&entries) {
+            let (place, _) = kw.ctx.place();
+            assert!(
+                heading.eq_ignore_ascii_case(place),
+                "{} is under {heading:?}, not {place:?}",
+                kw.name
+            );
+            // roff escapes `-` as `\-`; keyword names have no other character it escapes.
+            assert_eq!(*name, format!("\\fB{}\\fR", kw.name.replace('-', "\\-")));
+            let word = match kw.status {
+                Supported => "supported:",
+                Unsupported => "refused (",
+                Replaced => "ignored,",
+                Lvs => "refused, LVS",
+            };
+            assert!(
+                said.starts_with(word),
+                "{:?} {}: {said:?} does not start with {word:?}",
+                kw.ctx,
+                kw.name
+            );
+        }
+    }
+
     /// README.md's section between the markers is the renderer's output; with
     /// HA_AGENT_UPDATE_README=1 (what `cargo xtask keywords` sets) it is rewritten instead.
     #[test]
