@@ -73,24 +73,21 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 fn commit(manifest: &Path) -> Option<(String, String)> {
     git(manifest, &["ls-files", "--error-unmatch", "build.rs"])?;
     let root = manifest.parent()?;
-    // Rerun when HEAD moves (checkout, commit) or the branch it names does; packed-refs holds
-    // the branch after `git pack-refs` or a fresh clone. Each path that does not exist yet
-    // (a branch not packed) is watched all the same: cargo reruns once it appears.
-    for path in ["HEAD", "packed-refs"] {
+    // Rerun when HEAD moves: HEAD itself (a checkout), its reflog (every commit, reset or
+    // checkout of this worktree appends to it, and to it alone: other worktrees' commits do not
+    // rebuild this one), the branch's file and packed-refs (where the branch lives without a
+    // reflog). Only paths that exist: cargo reruns at every build for a missing one.
+    let mut watched = vec!["HEAD".to_string(), "logs/HEAD".to_string()];
+    watched.extend(git(root, &["symbolic-ref", "-q", "HEAD"]));
+    watched.push("packed-refs".to_string());
+    for path in &watched {
         if let Some(p) = git(
             root,
             &["rev-parse", "--path-format=absolute", "--git-path", path],
-        ) {
+        ) && Path::new(&p).exists()
+        {
             println!("cargo:rerun-if-changed={p}");
         }
-    }
-    if let Some(branch) = git(root, &["symbolic-ref", "-q", "HEAD"])
-        && let Some(p) = git(
-            root,
-            &["rev-parse", "--path-format=absolute", "--git-path", &branch],
-        )
-    {
-        println!("cargo:rerun-if-changed={p}");
     }
     // And when a source changes: that is what makes the binary dirty or clean again.
     for source in SOURCES {
