@@ -17,7 +17,13 @@ const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 #[command(
     name = "ha-agent",
     about = "VRRP failover agent: reads keepalived.conf, speaks VRRPv2/v3 with keepalived, \
-             counts adverts in XDP and fences VIPs in TC"
+             counts adverts in XDP and fences VIPs in TC",
+    long_about = "ha-agent reads the VRRP half of keepalived.conf (and its virtual_server blocks), \
+                  speaks VRRPv2 and VRRPv3 with keepalived, FRR and routers, and moves virtual IPs \
+                  between nodes. An XDP program validates and counts adverts in the kernel; a TC \
+                  program fences the VIPs this node must not own, also when the agent has died.\n\n\
+                  `check-config` says whether `run` would start with a file, `run` runs it (under \
+                  systemd: ha-agent.service), `status` shows the instances of a running agent."
 )]
 struct Cli {
     #[command(subcommand)]
