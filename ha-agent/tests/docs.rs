@@ -86,6 +86,14 @@ fn man_renders_every_page_without_warnings() {
             text.contains(says),
             "man -l {page} does not show {says:?}:\n{text}"
         );
+        // mandb reads the NAME line so (what `whatis` and `man -k` answer with).
+        let name = page.rsplit_once('.').unwrap().0;
+        let whatis = run("lexgrog", &[path], "man-db");
+        let whatis = String::from_utf8_lossy(&whatis.stdout);
+        assert!(
+            whatis.contains(&format!("\"{name} - ")),
+            "lexgrog does not read {page}'s NAME: {whatis}"
+        );
     }
     // The conf page's keyword table, as an operator reads it: a refused keyword says so and how
     // to run anyway; a replaced one says it is ignored.
