@@ -19,6 +19,11 @@ pub const TEST_PACKAGES: &[&str] = &[
     "bpftool",
     // tests/tests/frr_interop.rs: FRR's zebra + vrrpd as a VRRP peer.
     "frr",
+    // ha-agent/tests/docs.rs: `man -l` renders the generated pages (groff) without warnings;
+    // zsh checks the zsh completion.
+    "man-db",
+    "groff-base",
+    "zsh",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).
