@@ -488,3 +488,6 @@ fn render_lvs(r: &Report, family: &mut Family<'_>) {
         per_check(&|c| Some(c.failures.to_string())),
     );
 }
+
+#[cfg(test)]
+mod tests;
