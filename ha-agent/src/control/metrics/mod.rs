@@ -1,11 +1,19 @@
-//! Prometheus text metrics on `--metrics-listen ADDR`: `GET /metrics`, 404 for any other path.
+//! Metrics on `--metrics-listen ADDR`: `GET /metrics` (or `HEAD`), 404 for any other path, 405
+//! for any other method.
 //!
-//! A hand-written HTTP/1.1 responder (one route, `Connection: close`) rather than a framework:
-//! the agent's dependency tree stays small and auditable, and a scraper needs no more. Requests
-//! are read for at most 5 s and 8 KiB; the loop that owns the state machines never waits on a
-//! scraper (the status comes from a watch channel).
+//! The exposition is the Prometheus project's client, `prometheus-client`: it writes the types,
+//! HELP and label escaping of both formats. A scraper whose `Accept` prefers
+//! `application/openmetrics-text` (Prometheus does) gets OpenMetrics 1.0.0, ending in `# EOF`;
+//! anyone else (curl, an older scraper) the Prometheus text format 0.0.4. The samples are the
+//! same in both; only the metadata differs: OpenMetrics names a counter's family without its
+//! `_total` (`# TYPE ha_agent_wakeups counter`, then `ha_agent_wakeups_total 42`). The values
+//! come from a [`Report`] taken when the scraper asks (a [`Collector`] over the status the loop
+//! publishes on a watch channel): the loop that owns the state machines never waits on a
+//! scraper.
 //!
-//! Metrics (labels `instance`, `interface`, `vrid`, `family` on every per-instance series):
+//! Metrics (labels `instance`, `interface`, `vrid`, `family` on every per-instance series). Their
+//! names, labels and values are a contract with dashboards and alert rules: `contract.txt` holds
+//! every sample of a rich report, and the tests serve exactly those in both formats.
 //!
 //! | name | type | meaning |
 //! |---|---|---|
@@ -32,462 +40,466 @@
 //! | `ha_agent_lvs_checker_up`, `_latency_seconds`, `_failures_total{service,real,checker,index}` | gauge, gauge, counter | each health checker's last round |
 //! | `ha_agent_metrics_connections_refused_total` | counter | scrapes closed at once: [`MAX_CONNECTIONS`] were being served |
 //!
-//! At most [`MAX_CONNECTIONS`] connections are served at a time; more are closed as soon as
-//! they are accepted (and counted), so a flood of idle connections costs a bounded number of
-//! descriptors and tasks.
+//! The server ([`hyper`], HTTP/1.1 only, one request per connection) is bounded: at most
+//! [`MAX_CONNECTIONS`] connections are served at a time, and more are closed as soon as they are
+//! accepted (and counted); a request head must arrive within [`HEADER_TIMEOUT`] and be at most
+//! [`MAX_REQUEST_HEAD`] bytes, and a connection is closed [`CONNECTION_TIMEOUT`] after it was
+//! accepted whatever it is doing, so a flood of idle or slow (slowloris) connections costs a
+//! bounded number of descriptors and tasks for a bounded time.
 
-use std::{fmt::Write as _, time::Duration};
+mod http;
+#[cfg(test)]
+mod tests;
 
-use anyhow::{Context, Result};
-use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::{TcpListener, TcpStream},
-    sync::watch,
+use std::fmt;
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric as _},
+    metrics::{
+        MetricType,
+        counter::{ConstCounter, Counter},
+        gauge::ConstGauge,
+    },
+    registry::Registry,
 };
-use tracing::{debug, warn};
+use tokio::sync::watch;
+
+pub use http::{
+    CONNECTION_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST_HEAD, bind, serve,
+};
 
 use super::report::{InstanceReport, Report};
-use crate::status::Status;
+use crate::status::{CheckerStatus, RealServerStatus, Status, VirtualServerStatus};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once; a scraper needs one.
-pub const MAX_CONNECTIONS: usize = 32;
-const MAX_REQUEST: usize = 8192;
 const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
 
-/// Binds `addr` now (so a busy port stops the start, before anything is touched on the host).
-pub fn bind(addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("--metrics-listen {addr}: binding"))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+/// The two text formats a scraper may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format, version 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0.0 text.
+    OpenMetrics,
 }
 
-/// Serves `/metrics` from a task on the current `LocalSet`.
-pub fn serve(
-    listener: std::net::TcpListener,
-    status: watch::Receiver<Status>,
-) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = TcpListener::from_std(listener)?;
-    let open = std::rc::Rc::new(std::cell::Cell::new(0usize));
-    let refused = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    Ok(tokio::task::spawn_local(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    if open.get() >= MAX_CONNECTIONS {
-                        // Closed at once: the descriptor is not held for a slow client.
-                        drop(stream);
-                        refused.set(refused.get() + 1);
-                        if refused.get().is_power_of_two() {
-                            warn!(
-                                "metrics: {MAX_CONNECTIONS} connections already open: closed one \
-                                 from {peer} ({} so far)",
-                                refused.get()
-                            );
-                        }
-                        continue;
-                    }
-                    open.set(open.get() + 1);
-                    let (open, refused, status) = (open.clone(), refused.clone(), status.clone());
-                    tokio::task::spawn_local(async move {
-                        answer(stream, status, refused.get()).await;
-                        open.set(open.get() - 1);
-                    });
-                }
-                Err(e) => {
-                    warn!("metrics: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+impl Format {
+    /// The `Content-Type` of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// The format a request's `Accept` header values ask for: OpenMetrics when
+    /// `application/openmetrics-text` is accepted (q > 0) and no plain-text range (`text/plain`,
+    /// `text/*`, `*/*`) has a higher q; the Prometheus text format otherwise, and without an
+    /// `Accept`.
+    pub fn negotiate<'a>(accept: impl IntoIterator<Item = &'a str>) -> Format {
+        let (mut openmetrics, mut plain) = (0.0f32, 0.0f32);
+        for range in accept.into_iter().flat_map(|v| v.split(',')) {
+            let mut params = range.split(';').map(str::trim);
+            let media = params.next().unwrap_or_default().to_ascii_lowercase();
+            let q = params
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, v)| v.trim().parse().unwrap_or(0.0));
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+                "text/plain" | "text/*" | "*/*" => plain = plain.max(q),
+                _ => {}
             }
         }
-    }))
-}
-
-async fn answer(mut stream: TcpStream, status: watch::Receiver<Status>, refused: u64) {
-    let head = match tokio::time::timeout(TIMEOUT, read_head(&mut stream)).await {
-        Ok(Ok(head)) => head,
-        Ok(Err(e)) => {
-            debug!("metrics: reading a request: {e}");
-            return;
-        }
-        Err(_) => return,
-    };
-    let request_line = head.lines().next().unwrap_or_default();
-    let mut words = request_line.split_whitespace();
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (code, content_type, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(&Report::now(&status.borrow())) + &render_refused(refused),
-        ),
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
-            "text/plain",
-            "not found: try /metrics\n".into(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET /metrics\n".into(),
-        ),
-    };
-    let mut response = format!(
-        "HTTP/1.1 {code}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    if method != "HEAD" {
-        response.push_str(&body);
-    }
-    let _ = tokio::time::timeout(TIMEOUT, async {
-        stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await
-    })
-    .await;
-}
-
-/// Reads up to the blank line that ends the request head.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
-            break;
-        }
-        if buf.len() > MAX_REQUEST {
-            return Err(std::io::Error::other("request head too long"));
+        if openmetrics > 0.0 && openmetrics >= plain {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
         }
     }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// A label value, escaped as the text format wants (`\`, `"`, newline).
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// What a scrape encodes: the agent's series from a fresh [`Report`], and the server's own
+/// count of refused connections.
+pub struct Metrics {
+    registry: Registry,
+    refused: Counter,
 }
 
-fn labels(i: &InstanceReport) -> String {
-    format!(
-        "instance=\"{}\",interface=\"{}\",vrid=\"{}\",family=\"ipv{}\"",
-        escape(&i.name),
-        escape(&i.interface),
-        i.vrid,
-        i.family
-    )
+impl Metrics {
+    /// The metrics of the status the loop publishes, taken at each scrape.
+    pub fn of_status(status: watch::Receiver<Status>) -> Metrics {
+        Metrics::new(move || Report::now(&status.borrow()))
+    }
+
+    /// The metrics of the report `report` returns at each scrape.
+    pub fn new(report: impl Fn() -> Report + Send + Sync + 'static) -> Metrics {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ReportCollector(Box::new(report))));
+        let refused = Counter::default();
+        registry.register(
+            "ha_agent_metrics_connections_refused",
+            format!("Metrics connections closed at once: {MAX_CONNECTIONS} were being served"),
+            refused.clone(),
+        );
+        Metrics { registry, refused }
+    }
+
+    /// The whole exposition in `format`.
+    pub fn encode(&self, format: Format) -> String {
+        let mut out = String::new();
+        let encoded = match format {
+            Format::Prometheus => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+        };
+        // Writing into a String fails only if an encoder does; ours never do.
+        encoded.expect("encoding metrics into a String");
+        out
+    }
+
+    /// Counts a connection the cap closed; returns the count so far.
+    fn refuse(&self) -> u64 {
+        self.refused.inc() + 1
+    }
 }
 
-/// The counter of connections the cap closed.
-fn render_refused(refused: u64) -> String {
-    format!(
-        "# HELP ha_agent_metrics_connections_refused_total Metrics connections closed at once: \
-         {MAX_CONNECTIONS} were being served.\n\
-         # TYPE ha_agent_metrics_connections_refused_total counter\n\
-         ha_agent_metrics_connections_refused_total {refused}\n"
-    )
+/// The exposition of `report` alone (with no refused connections) in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    let report = report.clone();
+    Metrics::new(move || report.clone()).encode(format)
 }
 
-/// The Prometheus text exposition of `r`.
-pub fn render(r: &Report) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
-    };
-    family(
+/// Encodes the series of the report its function returns, when a scrape encodes the registry.
+struct ReportCollector(Box<dyn Fn() -> Report + Send + Sync>);
+
+impl fmt::Debug for ReportCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReportCollector")
+    }
+}
+
+impl Collector for ReportCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        encode_report(&(self.0)(), &mut encoder)
+    }
+}
+
+/// Label names and values of one sample, in the order they are written.
+type Labels = Vec<(&'static str, String)>;
+
+/// A gauge family: `name`, `help`, one sample per (labels, value).
+fn gauges<N: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels, N)>,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// A counter family whose samples are named `name` (which ends in `_total`: the encoders add
+/// the suffix to the family's name, so it is written here as scrapers see it).
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels, u64)>,
+) -> fmt::Result {
+    let family_name = name
+        .strip_suffix("_total")
+        .expect("a counter's samples end in _total");
+    let mut family = encoder.encode_descriptor(family_name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn instance_labels(i: &InstanceReport) -> Labels {
+    vec![
+        ("instance", i.name.clone()),
+        ("interface", i.interface.clone()),
+        ("vrid", i.vrid.to_string()),
+        ("family", format!("ipv{}", i.family)),
+    ]
+}
+
+/// Labels of each instance, with `extra` appended.
+fn labelled(i: &InstanceReport, extra: impl IntoIterator<Item = (&'static str, String)>) -> Labels {
+    let mut labels = instance_labels(i);
+    labels.extend(extra);
+    labels
+}
+
+/// The agent's series for `r`.
+fn encode_report(r: &Report, e: &mut DescriptorEncoder) -> fmt::Result {
+    gauges(
+        e,
         "ha_agent_info",
-        "gauge",
         "ha-agent's version and data path.",
-        vec![(
-            format!(
-                "version=\"{}\",datapath=\"{}\"",
-                escape(&r.agent.version),
-                escape(&r.agent.datapath)
-            ),
-            "1".into(),
+        [(
+            vec![
+                ("version", r.agent.version.clone()),
+                ("datapath", r.agent.datapath.clone()),
+            ],
+            1i64,
         )],
-    );
-    let per = |f: &dyn Fn(&InstanceReport) -> Option<String>| -> Vec<(String, String)> {
+    )?;
+    let per_seconds = |f: fn(&InstanceReport) -> Option<f64>| {
         r.instances
             .iter()
-            .filter_map(|i| f(i).map(|v| (labels(i), v)))
-            .collect()
+            .filter_map(move |i| f(i).map(|v| (instance_labels(i), v)))
     };
-    family(
+    let per =
+        |f: fn(&InstanceReport) -> u64| r.instances.iter().map(move |i| (instance_labels(i), f(i)));
+    gauges(
+        e,
         "ha_agent_instance_state",
-        "gauge",
         "1 for the instance's current VRRP state, 0 for the others.",
-        r.instances
-            .iter()
-            .flat_map(|i| {
-                STATES.iter().map(move |s| {
-                    (
-                        format!("{},state=\"{s}\"", labels(i)),
-                        u8::from(i.state == *s).to_string(),
-                    )
-                })
+        r.instances.iter().flat_map(|i| {
+            STATES.iter().map(move |s| {
+                (
+                    labelled(i, [("state", (*s).to_owned())]),
+                    i64::from(i.state == *s),
+                )
             })
-            .collect(),
-    );
-    family(
+        }),
+    )?;
+    gauges(
+        e,
         "ha_agent_instance_configured_priority",
-        "gauge",
         "Priority in the configuration.",
-        per(&|i| Some(i.configured_priority.to_string())),
-    );
-    family(
+        per(|i| u64::from(i.configured_priority)),
+    )?;
+    gauges(
+        e,
         "ha_agent_instance_effective_priority",
-        "gauge",
         "Priority after tracker weights, as advertised.",
-        per(&|i| Some(i.effective_priority.to_string())),
-    );
-    family(
+        per(|i| u64::from(i.effective_priority)),
+    )?;
+    gauges(
+        e,
         "ha_agent_instance_state_since_seconds",
-        "gauge",
         "Unix time of the instance's last state change.",
-        per(&|i| Some(format!("{:.3}", i.state_since_unix))),
-    );
-    family(
+        per_seconds(|i| Some(i.state_since_unix)),
+    )?;
+    counters(
+        e,
         "ha_agent_instance_transitions_total",
-        "counter",
         "State changes of the instance.",
-        per(&|i| Some(i.transitions.to_string())),
-    );
-    family(
+        per(|i| i.transitions),
+    )?;
+    counters(
+        e,
         "ha_agent_instance_adverts_sent_total",
-        "counter",
         "VRRP adverts sent.",
-        per(&|i| Some(i.adverts.sent.to_string())),
-    );
-    family(
+        per(|i| i.adverts.sent),
+    )?;
+    counters(
+        e,
         "ha_agent_instance_adverts_received_total",
-        "counter",
         "Valid VRRP adverts received.",
-        per(&|i| Some(i.adverts.received.to_string())),
-    );
-    family(
+        per(|i| i.adverts.received),
+    )?;
+    gauges(
+        e,
         "ha_agent_instance_last_takeover_seconds",
-        "gauge",
         "Duration of the last failover to this node: last advert of the old master to MASTER.",
-        per(&|i| i.last_takeover_seconds.map(|s| format!("{s:.6}"))),
-    );
-    family(
+        per_seconds(|i| i.last_takeover_seconds),
+    )?;
+    counters(
+        e,
         "ha_agent_vip_conflicts_total",
-        "counter",
         "Claims to the VIP (ARP, NA) by another host while this node was its master: address conflicts.",
-        r.instances
-            .iter()
-            .flat_map(|i| {
-                i.vip_conflicts
-                    .iter()
-                    .map(move |(vip, n)| (format!("{},vip=\"{vip}\"", labels(i)), n.to_string()))
-            })
-            .collect(),
-    );
-    family(
+        r.instances.iter().flat_map(|i| {
+            i.vip_conflicts
+                .iter()
+                .map(move |(vip, n)| (labelled(i, [("vip", vip.to_string())]), *n))
+        }),
+    )?;
+    counters(
+        e,
         "ha_agent_adverts_rejected_total",
-        "counter",
         "VRRP adverts dropped, by interface, VRID and reason.",
-        r.rejected
-            .iter()
-            .map(|x| {
-                (
-                    format!(
-                        "interface=\"{}\",vrid=\"{}\",reason=\"{}\"",
-                        escape(&x.interface),
-                        x.vrid,
-                        escape(&x.reason)
-                    ),
-                    x.count.to_string(),
-                )
-            })
-            .collect(),
-    );
-    family(
+        r.rejected.iter().map(|x| {
+            (
+                vec![
+                    ("interface", x.interface.clone()),
+                    ("vrid", x.vrid.to_string()),
+                    ("reason", x.reason.clone()),
+                ],
+                x.count,
+            )
+        }),
+    )?;
+    counters(
+        e,
         "ha_agent_adverts_foreign_total",
-        "counter",
         "VRRP adverts for other speakers (VRID, group, VLAN or MAC not ours), by interface and VRID: passed to the kernel by XDP, ignored by the receive sockets.",
-        r.foreign
-            .iter()
-            .map(|x| {
-                (
-                    format!("interface=\"{}\",vrid=\"{}\"", escape(&x.interface), x.vrid),
-                    x.count.to_string(),
-                )
-            })
-            .collect(),
-    );
-    family(
+        r.foreign.iter().map(|x| {
+            (
+                vec![
+                    ("interface", x.interface.clone()),
+                    ("vrid", x.vrid.to_string()),
+                ],
+                x.count,
+            )
+        }),
+    )?;
+    counters(
+        e,
         "ha_agent_wakeups_total",
-        "counter",
         "Event-loop wake-ups: adverts (every one on the socket datapath, changes only on XDP), timers, trackers, signals.",
-        vec![(String::new(), r.agent.wakeups.to_string())],
-    );
-    family(
+        [(Labels::new(), r.agent.wakeups)],
+    )?;
+    counters(
+        e,
         "ha_agent_claims_dropped_total",
-        "counter",
         "ARP/NA claims of our VIPs the kernel dropped unread: a flood beyond what the agent reads.",
-        vec![(String::new(), r.agent.claims_dropped.to_string())],
-    );
+        [(Labels::new(), r.agent.claims_dropped)],
+    )?;
     if r.agent.datapath == "xdp" {
-        family(
+        let per_interface = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(i, n)| (vec![("interface", i.clone())], *n))
+                .collect::<Vec<_>>()
+        };
+        counters(
+            e,
             "ha_agent_fence_drops_total",
-            "counter",
             "Packets the TC fence dropped on the interface.",
-            r.fence_drops
-                .iter()
-                .map(|(i, n)| (format!("interface=\"{}\"", escape(i)), n.to_string()))
-                .collect(),
-        );
-        family(
+            per_interface(&r.fence_drops),
+        )?;
+        counters(
+            e,
             "ha_agent_xdp_events_lost_total",
-            "counter",
             "XDP peer events lost to a full ring buffer; each loss is resynchronised from the peer records.",
-            r.events_lost
-                .iter()
-                .map(|(i, n)| (format!("interface=\"{}\"", escape(i)), n.to_string()))
-                .collect(),
-        );
+            per_interface(&r.events_lost),
+        )?;
     }
     if !r.virtual_servers.is_empty() {
-        render_lvs(r, &mut family);
+        encode_lvs(&r.virtual_servers, e)?;
     }
-    out
+    Ok(())
 }
 
 /// `service="TCP 10.0.0.100:80"`, as `ipvsadm` names a service.
-fn service_label(vs: &crate::status::VirtualServerStatus) -> String {
-    format!("service=\"{} {}\"", vs.protocol, vs.address)
+fn service_labels(vs: &VirtualServerStatus) -> Labels {
+    vec![("service", format!("{} {}", vs.protocol, vs.address))]
 }
 
-/// Writes one metric family: name, type, help, (labels, value) samples.
-type Family<'a> = dyn FnMut(&str, &str, &str, Vec<(String, String)>) + 'a;
-
-/// The `ha_agent_lvs_*` series: per service and per real server.
-fn render_lvs(r: &Report, family: &mut Family<'_>) {
-    let vss = &r.virtual_servers;
-    let per_vs = |f: &dyn Fn(&crate::status::VirtualServerStatus) -> String| {
-        vss.iter().map(|v| (service_label(v), f(v))).collect()
-    };
-    let per_rs = |f: &dyn Fn(&crate::status::RealServerStatus) -> String| {
-        vss.iter()
-            .flat_map(|v| {
-                v.reals.iter().map(move |rs| {
-                    let labels = format!("{},real=\"{}\"", service_label(v), rs.address);
-                    (labels, f(rs))
-                })
+/// The `ha_agent_lvs_*` series: per service, per real server and per checker.
+fn encode_lvs(vss: &[VirtualServerStatus], e: &mut DescriptorEncoder) -> fmt::Result {
+    let per_vs =
+        |f: fn(&VirtualServerStatus) -> u64| vss.iter().map(move |v| (service_labels(v), f(v)));
+    let per_rs = |f: fn(&RealServerStatus) -> u64| {
+        vss.iter().flat_map(move |v| {
+            v.reals.iter().map(move |rs| {
+                let mut labels = service_labels(v);
+                labels.push(("real", rs.address.to_string()));
+                (labels, f(rs))
             })
-            .collect()
+        })
     };
-    let b = |x: bool| u8::from(x).to_string();
-    family(
+    gauges(
+        e,
         "ha_agent_lvs_quorum_up",
-        "gauge",
         "1 while the virtual server has quorum.",
-        per_vs(&|v| b(v.quorum_up)),
-    );
-    family(
+        per_vs(|v| u64::from(v.quorum_up)),
+    )?;
+    gauges(
+        e,
         "ha_agent_lvs_sorry_server_active",
-        "gauge",
         "1 while the sorry server takes every new flow.",
-        per_vs(&|v| b(v.sorry_active)),
-    );
-    family(
+        per_vs(|v| u64::from(v.sorry_active)),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_service_packets_total",
-        "counter",
         "Packets the load balancer forwarded for the service.",
-        per_vs(&|v| v.packets.to_string()),
-    );
-    family(
+        per_vs(|v| v.packets),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_service_bytes_total",
-        "counter",
         "Bytes the load balancer forwarded for the service.",
-        per_vs(&|v| v.bytes.to_string()),
-    );
-    family(
+        per_vs(|v| v.bytes),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_service_new_flows_total",
-        "counter",
         "Flows the load balancer placed for the service.",
-        per_vs(&|v| v.new_flows.to_string()),
-    );
-    family(
+        per_vs(|v| v.new_flows),
+    )?;
+    gauges(
+        e,
         "ha_agent_lvs_real_up",
-        "gauge",
         "1 while every checker of the real server succeeds.",
-        per_rs(&|rs| b(rs.health == "up" || rs.health == "no neighbour")),
-    );
-    family(
+        per_rs(|rs| u64::from(rs.health == "up" || rs.health == "no neighbour")),
+    )?;
+    gauges(
+        e,
         "ha_agent_lvs_real_weight",
-        "gauge",
         "The weight new flows see now (0: down, inhibited or not placed).",
-        per_rs(&|rs| rs.weight.to_string()),
-    );
-    family(
+        per_rs(|rs| u64::from(rs.weight)),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_real_packets_total",
-        "counter",
         "Packets forwarded to the real server.",
-        per_rs(&|rs| rs.packets.to_string()),
-    );
-    family(
+        per_rs(|rs| rs.packets),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_real_bytes_total",
-        "counter",
         "Bytes forwarded to the real server.",
-        per_rs(&|rs| rs.bytes.to_string()),
-    );
-    family(
+        per_rs(|rs| rs.bytes),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_real_new_flows_total",
-        "counter",
         "Flows placed on the real server.",
-        per_rs(&|rs| rs.new_flows.to_string()),
-    );
-    let per_check = |f: &dyn Fn(&crate::status::CheckerStatus) -> Option<String>| {
-        vss.iter()
-            .flat_map(|v| {
-                v.reals.iter().flat_map(move |rs| {
-                    rs.checkers.iter().enumerate().filter_map(move |(n, c)| {
-                        let labels = format!(
-                            "{},real=\"{}\",checker=\"{}\",index=\"{n}\"",
-                            service_label(v),
-                            rs.address,
-                            c.kind
-                        );
-                        f(c).map(|value| (labels, value))
-                    })
+        per_rs(|rs| rs.new_flows),
+    )?;
+    let checkers = || {
+        vss.iter().flat_map(|v| {
+            v.reals.iter().flat_map(move |rs| {
+                rs.checkers.iter().enumerate().map(move |(n, c)| {
+                    let mut labels = service_labels(v);
+                    labels.extend([
+                        ("real", rs.address.to_string()),
+                        ("checker", c.kind.clone()),
+                        ("index", n.to_string()),
+                    ]);
+                    (labels, c)
                 })
             })
-            .collect()
+        })
     };
-    family(
+    gauges(
+        e,
         "ha_agent_lvs_checker_up",
-        "gauge",
         "1 while the health checker succeeds.",
-        per_check(&|c| Some(b(c.up))),
-    );
-    family(
+        checkers().map(|(l, c): (Labels, &CheckerStatus)| (l, u64::from(c.up))),
+    )?;
+    gauges(
+        e,
         "ha_agent_lvs_checker_latency_seconds",
-        "gauge",
         "How long the checker's last attempt took.",
-        per_check(&|c| c.latency_seconds.map(|s| format!("{s:.6}"))),
-    );
-    family(
+        checkers().filter_map(|(l, c)| c.latency_seconds.map(|s| (l, s))),
+    )?;
+    counters(
+        e,
         "ha_agent_lvs_checker_failures_total",
-        "counter",
         "Failed rounds of the checker.",
-        per_check(&|c| Some(c.failures.to_string())),
-    );
+        checkers().map(|(l, c)| (l, c.failures)),
+    )
 }
-
-#[cfg(test)]
-mod tests;
