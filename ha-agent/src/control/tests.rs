@@ -1,6 +1,5 @@
 //! The control side without a lab: the report's JSON and table, metrics, paths, atomic dumps,
-//! the control socket's permissions and stale/live handling, sd_notify (the metrics server's
-//! tests are in `metrics/tests.rs`).
+//! the control socket's permissions and stale/live handling, the metrics endpoint, sd_notify.
 
 use std::{
     collections::BTreeMap,
@@ -438,6 +437,133 @@ fn control_socket_is_owner_only_answers_status_and_is_removed() {
     let err = ControlSocket::bind(&path).err().unwrap();
     assert!(err.to_string().contains("not a socket"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+}
+
+fn http_get(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Serves the metrics of a socket-datapath status on a free loopback port while `client` runs
+/// against it; the server task is stopped and its LocalSet dropped before this returns the port.
+fn with_metrics_server<F: std::future::Future<Output = ()>>(
+    client: impl FnOnce(std::net::SocketAddr) -> F,
+) -> std::net::SocketAddr {
+    let (status, _) = status("socket");
+    let (_tx, rx) = tokio::sync::watch::channel(status);
+    let listener = metrics::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&local_runtime(), async {
+        let task = metrics::serve(listener, rx).unwrap();
+        client(addr).await;
+        task.abort();
+    });
+    drop(local);
+    addr
+}
+
+#[test]
+fn metrics_endpoint_serves_get_metrics_only() {
+    let addr = with_metrics_server(|addr| async move {
+        let get = |req: &'static str| tokio::task::spawn_blocking(move || http_get(addr, req));
+        let ok = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, body) = ok.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: text/plain; version=0.0.4"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        assert!(body.contains("ha_agent_instance_state{"), "{body}");
+        let nf = get("GET /other HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(nf.starts_with("HTTP/1.1 404 "), "{nf}");
+        let post = get("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
+    });
+    // The listener is closed with its task: a connect is refused rather than
+    // queued behind a listener nobody accepts on. (Re-binding the port proved
+    // flaky: a parallel test's client may take it as its ephemeral port.)
+    let refused = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "the listener is gone once the task is: {refused}"
+    );
+}
+
+/// More than MAX_CONNECTIONS idle connections: the extra one is closed at once and counted,
+/// and a scrape works again once the idle ones go.
+#[test]
+fn metrics_connections_are_capped() {
+    with_metrics_server(|addr| async move {
+        let idle: Vec<tokio::net::TcpStream> = {
+            let mut v = Vec::new();
+            for _ in 0..metrics::MAX_CONNECTIONS {
+                v.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            }
+            v
+        };
+        // Let the server accept them all (each holds a slot while it waits for a request).
+        let extra = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut buf = [0u8; 16];
+            // EOF (or a reset) at once, not a wait for the 5 s request timeout.
+            let started = std::time::Instant::now();
+            let n = s.read(&mut buf);
+            (n.map_err(|e| e.kind()), started.elapsed())
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(extra.0, Ok(0) | Err(std::io::ErrorKind::ConnectionReset)),
+            "{extra:?}"
+        );
+        assert!(extra.1 < Duration::from_secs(2), "{extra:?}");
+        drop(idle);
+        let body = scrape_when_served(addr).await;
+        // The extra connection, and scrapes tried before the idle ones' slots were free.
+        let refused = body
+            .lines()
+            .find_map(|l| l.strip_prefix("ha_agent_metrics_connections_refused_total "))
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(refused.is_some_and(|n| n >= 1), "{body}");
+    });
+}
+
+/// GET /metrics until a scrape is served (the idle connections' slots free as the server reads
+/// their EOF).
+async fn scrape_when_served(addr: std::net::SocketAddr) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            out.starts_with("HTTP/1.1 200").then_some(out)
+        })
+        .await
+        .unwrap();
+        if let Some(body) = got {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scrape served");
+        tokio::task::yield_now().await;
+    }
 }
 
 #[test]

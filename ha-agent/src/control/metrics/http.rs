@@ -114,6 +114,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, metrics: Rc<Metrics>) {
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(false)
+        // `Content-Type:` as the hand-written responder wrote it, for scripts that grep for it.
+        .title_case_headers(true)
         .serve_connection(TokioIo::new(stream), service);
     match tokio::time::timeout(CONNECTION_TIMEOUT, served).await {
         Ok(Ok(())) => {}
