@@ -11,7 +11,7 @@
 mod common;
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     io::{Read as _, Write as _},
     path::PathBuf,
     process::Command,
@@ -492,10 +492,11 @@ fn every_panel_and_alert_query_answers_from_a_scraped_lab() {
     let queries = panel_queries(&d);
     assert!(queries.len() >= 10, "{queries:?}");
     let mut empty = Vec::new();
+    let mut answers: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for (title, expr) in &queries {
         let promql = substitute(expr);
         match prometheus.query(&promql) {
-            Ok(r) if !r.is_empty() => {}
+            Ok(r) if !r.is_empty() => answers.entry(title).or_default().extend(r),
             Ok(_) => empty.push(format!("{title}: no data from {promql}")),
             Err(e) => empty.push(format!("{title}: {e:#}")),
         }
@@ -528,13 +529,32 @@ fn every_panel_and_alert_query_answers_from_a_scraped_lab() {
         empty.join("\n")
     );
 
-    // Under a default scrape config the node is `instance`, the VRRP instance `exported_instance`.
-    let masters = prometheus
-        .query(r#"ha_agent_instance_state{state="MASTER"} == 1"#)
-        .unwrap();
+    // The panels tell what the lab is. Under a default scrape config the node is `instance`
+    // and the VRRP instance `exported_instance`: "Who is master" names node 1 and VI_1, and
+    // the state timeline's value mappings turn its numbers into node 1 MASTER, node 2 BACKUP.
+    let masters = &answers["Who is master"];
     assert_eq!(masters.len(), 1, "{masters:?}");
     assert_eq!(label(&masters[0], "instance"), target(1));
     assert_eq!(label(&masters[0], "exported_instance"), "VI_1");
+    let timeline = panels(&d)
+        .into_iter()
+        .find(|p| p["type"] == "state-timeline")
+        .expect("a state timeline");
+    let mapping = &timeline["fieldConfig"]["defaults"]["mappings"][0]["options"];
+    let shown: BTreeMap<&str, &str> = answers[timeline["title"].as_str().unwrap()]
+        .iter()
+        .map(|s| {
+            let value = s["value"][1].as_str().unwrap_or("");
+            let text = mapping[value]["text"].as_str();
+            (label(s, "instance"), text.unwrap_or("no mapping"))
+        })
+        .collect();
+    let (t1, t2) = (target(1), target(2));
+    assert_eq!(
+        shown,
+        [(t1.as_str(), "MASTER"), (t2.as_str(), "BACKUP")].into(),
+        "{mapping}"
+    );
 
     // Every rule is loaded and evaluates without error against these series.
     let rules_of = || -> Vec<Value> {
