@@ -3,7 +3,7 @@
 //! - `build-ebpf [--release]`: installs what the eBPF build needs, then builds `ha-ebpf`.
 //! - `test`: installs the Debian packages the lab needs, builds the eBPF, checks fmt and clippy,
 //!   runs every test of the workspace, the demo, a bounded fuzz run and a 60 s chaos soak
-//!   (report in target/chaos-test.txt).
+//!   (report in target/chaos-test.txt), and fails if the run changed the working tree.
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
 //! - `bench [--quick] [--scenario NAME] [--trials N]`: ha-agent beside keepalived, report in
 //!   bench/results/.
@@ -36,6 +36,7 @@ mod fuzz_seeds;
 mod install;
 mod setup;
 mod soak;
+mod tree;
 
 use std::{
     path::{Path, PathBuf},
@@ -249,6 +250,9 @@ pub fn ebpf_object() -> PathBuf {
 fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Result<()> {
     ha_tests::require_privileges()
         .context("`cargo xtask test` runs network-namespace and BPF tests")?;
+    // Before anything builds: the run must leave the tree as it found it (checked at the end).
+    let tree = tree::TreeState::read()?;
+    tree::lockfile_current(&root().join("Cargo.toml"), false)?;
     let chaos_seed = chaos_seed.unwrap_or_else(chaos::clock_seed);
     if chaos_seconds > 0 {
         // At the start, so that a run that fails anywhere can be repeated as it was.
@@ -291,6 +295,7 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
     if chaos_seconds > 0 {
         chaos::in_test(chaos_seconds, chaos_seed)?;
     }
+    tree.check_unchanged()?;
     println!(
         "xtask test: {} passed, {} failed",
         totals.passed, totals.failed
@@ -354,6 +359,7 @@ fn fuzz(seconds: u32, only: &[String]) -> Result<()> {
         bail!("no fuzz targets in {}", targets.display());
     }
     setup::cargo_fuzz()?;
+    tree::lockfile_current(&fuzz_dir.join("Cargo.toml"), true)?;
     let mut names: Vec<String> = std::fs::read_dir(&targets)?
         .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
         .collect();

@@ -19,6 +19,11 @@ pub const TEST_PACKAGES: &[&str] = &[
     "bpftool",
     // tests/tests/frr_interop.rs: FRR's zebra + vrrpd as a VRRP peer.
     "frr",
+    // ha-agent/tests/docs.rs: `man -l` renders the generated pages (groff) without warnings;
+    // zsh checks the zsh completion.
+    "man-db",
+    "groff-base",
+    "zsh",
     // tests/tests/dashboard.rs: promtool checks and unit-tests dist/ha-agent.rules.yml; the
     // server scrapes lab agents and answers the dashboard's queries. Its postinst succeeds
     // without systemd running; the test runs its own server, not the packaged service.
