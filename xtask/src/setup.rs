@@ -24,6 +24,10 @@ pub const TEST_PACKAGES: &[&str] = &[
     "man-db",
     "groff-base",
     "zsh",
+    // tests/tests/dashboard.rs: promtool checks and unit-tests dist/ha-agent.rules.yml; the
+    // server scrapes lab agents and answers the dashboard's queries. Its postinst succeeds
+    // without systemd running; the test runs its own server, not the packaged service.
+    "prometheus",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).
