@@ -8,12 +8,30 @@ pub mod agent;
 pub mod config;
 pub mod control;
 pub mod datapath;
+pub mod docs;
 pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod status;
 pub mod track;
 pub mod vrrp;
+
+/// The commit this binary was built from, as build.rs found it: the short hash, with `-dirty`
+/// when its sources differed from it, or `unknown` when built outside git (a crate tarball).
+pub const COMMIT: &str = env!("HA_AGENT_COMMIT");
+
+/// What `ha-agent --version` prints after the name: `0.1.0 (commit 3a08486, datapaths: xdp
+/// socket)`. The status JSON's `agent.version` stays the plain version (a contract).
+pub fn version_line() -> &'static str {
+    static LINE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (commit {COMMIT}, datapaths: {})",
+            env!("CARGO_PKG_VERSION"),
+            datapath::BUILT_IN.join(" ")
+        )
+    });
+    LINE.as_str()
+}
 
 /// Helpers shared by the unit tests of several modules.
 #[cfg(test)]

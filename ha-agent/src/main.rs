@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ha_agent::config::{ReadOptions, escape_lines, ignored_line};
 use ha_agent::{
     agent::{self, DatapathChoice, RunOptions},
@@ -12,12 +12,18 @@ use ha_agent::{
 /// keepalived's default configuration file; `-f` as keepalived.
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
+/// `version` is set at run time, to [`ha_agent::version_line`] (commit and datapaths).
 #[derive(Parser)]
 #[command(
     name = "ha-agent",
-    version,
     about = "VRRP failover agent: reads keepalived.conf, speaks VRRPv2/v3 with keepalived, \
-             counts adverts in XDP and fences VIPs in TC"
+             counts adverts in XDP and fences VIPs in TC",
+    long_about = "ha-agent reads the VRRP half of keepalived.conf (and its virtual_server blocks), \
+                  speaks VRRPv2 and VRRPv3 with keepalived, FRR and routers, and moves virtual IPs \
+                  between nodes. An XDP program validates and counts adverts in the kernel; a TC \
+                  program fences the VIPs this node must not own, also when the agent has died.\n\n\
+                  `check-config` says whether `run` would start with a file, `run` runs it (under \
+                  systemd: ha-agent.service), `status` shows the instances of a running agent."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -142,6 +148,13 @@ enum Command {
         #[arg(long)]
         allow_unsupported: bool,
     },
+    /// Write the man pages and shell completions into DIR (for packaging; hidden).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory: man/ and completions/ are written under it.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,9 +170,24 @@ enum DatapathArg {
     Socket,
 }
 
+/// The command line as clap sees it, with the version line `--version` prints.
+fn command() -> clap::Command {
+    Cli::command().version(ha_agent::version_line())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     match cli.command {
+        Command::GenerateDocs { out } => match ha_agent::docs::write(&command(), &out) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("ha-agent generate-docs: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Status {
             config,
             control_socket,
@@ -269,5 +297,85 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` as roff writes it (`-` is `\-`).
+    fn roff_escaped(text: &str) -> String {
+        text.replace('-', "\\-")
+    }
+
+    /// Every subcommand has its page, which has every long option of the subcommand; the top
+    /// page lists every subcommand; `generate-docs` is on no page and in no completion.
+    #[test]
+    fn every_subcommand_and_option_is_in_its_page() {
+        let cli = command();
+        let pages = ha_agent::docs::man_pages(&cli);
+        let page = |name: &str| {
+            pages
+                .iter()
+                .find(|(file, _)| file == name)
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_else(|| panic!("no page {name}"))
+        };
+        let top = page("ha-agent.8");
+        let subcommands: Vec<&clap::Command> =
+            cli.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+        assert_eq!(
+            subcommands.iter().map(|s| s.get_name()).collect::<Vec<_>>(),
+            ["run", "status", "check-config"]
+        );
+        for sub in &subcommands {
+            let name = format!("ha-agent-{}", sub.get_name());
+            let text = page(&format!("{name}.8"));
+            assert!(
+                top.contains(&format!("{}(8)", roff_escaped(&name))),
+                "ha-agent.8 does not list {name}(8)"
+            );
+            let mut longs = 0;
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                let Some(long) = arg.get_long() else { continue };
+                longs += 1;
+                let tag = format!("\\fB{}\\fR", roff_escaped(&format!("--{long}")));
+                assert!(text.contains(&tag), "{name}.8 lacks {tag}");
+            }
+            assert!(longs > 0, "{name} has long options");
+        }
+        assert!(top.contains(".SH FILES") && top.contains(".SH SIGNALS"));
+        for text in pages.iter().map(|(_, text)| text) {
+            assert!(text.contains(".SH \"EXIT STATUS\"") && text.contains(".SH \"SEE ALSO\""));
+            assert!(!text.contains("generate"), "a page shows generate-docs");
+        }
+        for (name, text) in ha_agent::docs::completions(&cli) {
+            let text = String::from_utf8(text).unwrap();
+            assert!(!text.contains("generate"), "{name} offers generate-docs");
+            assert!(text.contains("check-config"), "{name} lacks check-config");
+        }
+    }
+
+    /// The files and their layout, as the packaging installs them.
+    #[test]
+    fn generate_docs_writes_the_layout_packaging_installs() {
+        let names: Vec<String> = ha_agent::docs::files(&command())
+            .into_iter()
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "man/ha-agent.8",
+                "man/ha-agent-run.8",
+                "man/ha-agent-status.8",
+                "man/ha-agent-check-config.8",
+                "man/ha-agent.conf.5",
+                "completions/ha-agent.bash",
+                "completions/_ha-agent",
+                "completions/ha-agent.fish",
+            ]
+        );
     }
 }

@@ -16,7 +16,7 @@ mod error;
 mod escape;
 mod expand;
 mod file;
-mod keywords;
+pub(crate) mod keywords;
 mod lexer;
 pub mod lvs;
 mod model;

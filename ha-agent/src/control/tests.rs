@@ -1,5 +1,5 @@
 //! The control side without a lab: the report's JSON and table, metrics, paths, atomic dumps,
-//! the control socket's permissions and stale/live handling, the HTTP responder, sd_notify.
+//! the control socket's permissions and stale/live handling, the metrics endpoint, sd_notify.
 
 use std::{
     collections::BTreeMap,
@@ -234,7 +234,10 @@ fn human_durations() {
 #[test]
 fn metrics_text_has_one_state_set_and_escapes_labels() {
     let (status, now) = status("xdp");
-    let text = metrics::render(&Report::new(&status, now, SystemTime::now()));
+    let text = metrics::render(
+        &Report::new(&status, now, SystemTime::now()),
+        metrics::Format::Prometheus,
+    );
     let l1 = r#"instance="VI_1",interface="eth0",vrid="51",family="ipv4""#;
     let l2 = r#"instance="VI_\"2",interface="eth0",vrid="52",family="ipv4""#;
     for line in [
@@ -245,13 +248,13 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
         format!("ha_agent_instance_configured_priority{{{l1}}} 150"),
         format!("ha_agent_instance_transitions_total{{{l1}}} 2"),
         format!("ha_agent_instance_adverts_sent_total{{{l1}}} 40"),
-        format!("ha_agent_instance_last_takeover_seconds{{{l1}}} 0.312000"),
+        format!("ha_agent_instance_last_takeover_seconds{{{l1}}} 0.312"),
         r#"ha_agent_adverts_rejected_total{interface="eth0",vrid="51",reason="auth_mismatch"} 2"#
             .into(),
         r#"ha_agent_fence_drops_total{interface="eth0"} 9"#.into(),
         r#"ha_agent_adverts_foreign_total{interface="eth0",vrid="52"} 7"#.into(),
-        "ha_agent_wakeups_total{} 42".into(),
-        "ha_agent_claims_dropped_total{} 5".into(),
+        "ha_agent_wakeups_total 42".into(),
+        "ha_agent_claims_dropped_total 5".into(),
         r#"ha_agent_xdp_events_lost_total{interface="eth0"} 4"#.into(),
         format!(r#"ha_agent_vip_conflicts_total{{{l1},vip="192.0.2.200"}} 3"#),
         "# TYPE ha_agent_vip_conflicts_total counter".into(),
@@ -268,7 +271,10 @@ fn metrics_text_has_one_state_set_and_escapes_labels() {
         .count();
     assert_eq!(states, 2, "one current state per instance");
     let (status, now) = self::status("socket");
-    let text = metrics::render(&Report::new(&status, now, SystemTime::now()));
+    let text = metrics::render(
+        &Report::new(&status, now, SystemTime::now()),
+        metrics::Format::Prometheus,
+    );
     assert!(
         !text.contains("fence_drops"),
         "no fence on the socket datapath"
@@ -729,7 +735,7 @@ fn virtual_servers_show_in_json_table_and_metrics() {
             .lines()
             .any(|l| l.starts_with("TCP  10.0.0.100:80") && l.contains("wrr"))
     );
-    let text = metrics::render(&report);
+    let text = metrics::render(&report, metrics::Format::Prometheus);
     for line in [
         r#"ha_agent_lvs_quorum_up{service="TCP 10.0.0.100:80"} 1"#,
         r#"ha_agent_lvs_real_up{service="TCP 10.0.0.100:80",real="10.0.0.12:80"} 0"#,
