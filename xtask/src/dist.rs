@@ -306,18 +306,24 @@ fn check_in(deb: &Path, scratch: &Path) -> Result<()> {
     for path in &expected {
         // A conffile waits as NAME.dpkg-new until --configure moves it into place.
         let conffile = scratch.join(format!("{path}.dpkg-new"));
-        if !scratch.join(path).is_file() && !(path.starts_with("etc/") && conffile.is_file()) {
+        let unpacked =
+            scratch.join(path).is_file() || path.starts_with("etc/") && conffile.is_file();
+        if !unpacked {
             problems.push(format!("the package does not ship /{path}"));
         }
     }
 
-    // The binary runs and says which build it is.
+    // The binary runs and says which build it is: version, commit, datapaths built in.
     let out = Command::new(scratch.join("usr/sbin/ha-agent"))
         .arg("--version")
         .output()
         .context("running the installed ha-agent --version")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !text.starts_with("ha-agent ") {
+    if !out.status.success()
+        || !text.starts_with("ha-agent ")
+        || !text.contains("commit ")
+        || !text.contains("datapaths: ")
+    {
         problems.push(format!("ha-agent --version: {text}"));
     }
 
