@@ -62,11 +62,17 @@ enum Command {
         /// `priority`, `effective`, `master`…, see the README).
         #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
         log_format: LogFormatArg,
-        /// Control socket for `ha-agent status` (owner-only). Default:
-        /// /run/ha-agent/<config name>-<hash of its absolute path>.sock, so agents with
-        /// different files never collide. A stale socket is replaced; a live one is refused.
+        /// Control socket for `ha-agent status` (owner-only; see --control-socket-group).
+        /// Default: /run/ha-agent/<config name>-<hash of its absolute path>.sock, so agents
+        /// with different files never collide. A stale socket is replaced; a live one is
+        /// refused.
         #[arg(long, value_name = "PATH")]
         control_socket: Option<PathBuf>,
+        /// Let the members of GROUP read `ha-agent status` without root: the control socket
+        /// becomes 0660 root:GROUP and its directory 0750 root:GROUP. The socket answers only
+        /// `status` (read-only). An unknown group stops the start.
+        #[arg(long, value_name = "GROUP")]
+        control_socket_group: Option<String>,
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9650). Off by default.
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<std::net::SocketAddr>,
@@ -245,6 +251,7 @@ fn main() -> ExitCode {
             pid_file,
             log_format,
             control_socket,
+            control_socket_group,
             metrics_listen,
             bpf_dir,
             xdp_pass_adverts,
@@ -270,6 +277,7 @@ fn main() -> ExitCode {
                 control: ControlOptions {
                     socket: control_socket.unwrap_or_else(|| control::default_socket_path(&config)),
                     metrics_listen,
+                    socket_group: control_socket_group,
                 },
                 config,
                 bpf_dir,

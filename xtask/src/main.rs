@@ -7,8 +7,10 @@
 //! - `demo`: a two-node lab running ha-agent, a failover with timings.
 //! - `bench [--quick] [--scenario NAME] [--trials N]`: ha-agent beside keepalived, report in
 //!   bench/results/.
-//! - `install [--destdir DIR] [--no-build]`: the binary and the systemd unit onto this host.
-//! - `dist`: a .deb (cargo-deb).
+//! - `install [--destdir DIR] [--no-build]`: the binary, the systemd unit, man pages,
+//!   completions, dashboard and alert rules onto this host, under /usr/local.
+//! - `dist [--check]`: a .deb (cargo-deb); `--check` (and `test`) installs it into a scratch
+//!   root and checks it.
 //! - `chaos --seconds N --seed S [--report PATH]`: the chaos soak (`ha_tests::chaos`).
 //! - `soak --seconds N [--report PATH]`: resource bounds (`ha_tests::soak`).
 //! - `fuzz --seconds N [--target T]`: the bounded fuzz runs of `test`, longer.
@@ -101,9 +103,10 @@ enum Cmd {
         #[arg(long)]
         scale_trials: Option<usize>,
     },
-    /// Build (release, eBPF included) and install ha-agent as a systemd service: the binary to
-    /// /usr/local/sbin, dist/ha-agent.service to /etc/systemd/system, /etc/default/ha-agent if
-    /// absent; `systemctl daemon-reload` when systemd runs.
+    /// Build (release, eBPF included) and install ha-agent as a systemd service: the stripped
+    /// binary to /usr/local/sbin, dist/ha-agent.service and its keepalived drop-in to
+    /// /etc/systemd/system, /etc/default/ha-agent if absent, man pages, completions, dashboard
+    /// and rules under /usr/local/share; `systemctl daemon-reload` when systemd runs.
     Install {
         /// Install under this directory instead of / (staging); no daemon-reload.
         #[arg(long)]
@@ -113,7 +116,11 @@ enum Cmd {
         no_build: bool,
     },
     /// Build a .deb with cargo-deb (installed when missing) into target/debian/.
-    Dist,
+    Dist {
+        /// Then install it into a scratch root and check it, as `cargo xtask test` does.
+        #[arg(long)]
+        check: bool,
+    },
     /// Chaos soak: three agents, two VRIDs, seeded random faults, invariants and a timeline.
     Chaos(chaos::Args),
     /// Resource soak: 16 VRIDs at advert_int 0.01, RSS, fds and threads sampled over time.
@@ -153,7 +160,8 @@ fn main() -> Result<()> {
             scale_trials,
         }),
         Cmd::Install { destdir, no_build } => install::run_install(destdir, no_build),
-        Cmd::Dist => dist::run_dist(),
+        Cmd::Dist { check: false } => dist::run_dist().map(|_| ()),
+        Cmd::Dist { check: true } => dist::check(),
         Cmd::Chaos(args) => chaos::run(args),
         Cmd::Soak(args) => soak::run(args),
         Cmd::Fuzz { seconds, targets } => fuzz(seconds, &targets),
@@ -289,6 +297,9 @@ fn test(fuzz_seconds: u32, chaos_seconds: u64, chaos_seed: Option<u64>) -> Resul
     // And the LVS demo: it fails when a web server's check does not remove it or the download
     // does not survive the director's SIGKILL.
     demo::run_lvs().context("cargo xtask demo --lvs")?;
+    // The .deb as a new user gets it: built on this machine, installed into a scratch root,
+    // its binary, man pages, README links and unit checked.
+    dist::check().context("cargo xtask dist, installed into a scratch root")?;
     if fuzz_seconds > 0 {
         fuzz(fuzz_seconds, &[])?;
     }

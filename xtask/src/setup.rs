@@ -28,6 +28,13 @@ pub const TEST_PACKAGES: &[&str] = &[
     // server scrapes lab agents and answers the dashboard's queries. Its postinst succeeds
     // without systemd running; the test runs its own server, not the packaged service.
     "prometheus",
+    // xtask install and dist: `strip` and `readelf` (binutils), gzipped man pages rendered
+    // with `man -l` (man-db, above), the unit checked with `systemd-analyze` (systemd), the .deb
+    // unpacked into a scratch root (dpkg).
+    "binutils",
+    "gzip",
+    "systemd",
+    "dpkg",
 ];
 
 /// bpf-linker release built against the nightly's LLVM 22 (0.11+ wants LLVM 23).

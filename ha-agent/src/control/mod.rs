@@ -49,6 +49,9 @@ pub struct ControlOptions {
     pub socket: PathBuf,
     /// `--metrics-listen`: serve Prometheus metrics here.
     pub metrics_listen: Option<SocketAddr>,
+    /// `--control-socket-group`: the group that may read the status (socket 0660, its
+    /// directory 0750); `None`: owner-only.
+    pub socket_group: Option<String>,
 }
 
 /// The default control socket of the agent that runs `config`: `/run/ha-agent/NAME.sock`
@@ -126,7 +129,12 @@ impl Running {
 
 impl Control {
     pub fn bind(options: &ControlOptions) -> Result<Control> {
-        let socket = socket::ControlSocket::bind(&options.socket)?;
+        let group = options
+            .socket_group
+            .as_deref()
+            .map(socket::SocketGroup::lookup)
+            .transpose()?;
+        let socket = socket::ControlSocket::bind(&options.socket, group.as_ref())?;
         let metrics = options
             .metrics_listen
             .map(|addr| metrics::bind(addr).map(|l| (addr, l)))

@@ -2,8 +2,15 @@
 //!
 //! Protocol: the client writes one line, `status`, and reads one JSON document (the report,
 //! see [`super::report`]) up to end of file. Any other line is answered with
-//! `{"error": "..."}`. The socket file is owner-only (0600), replaced if a crashed run left it
-//! (nobody accepts on it), refused if a live agent serves it, and removed at exit.
+//! `{"error": "..."}`. The protocol is read-only, and stays so: `status` is its only request,
+//! and nothing a client sends changes the agent, so opening the socket to a monitoring group
+//! (`--control-socket-group`) lets that group read the state and nothing more.
+//!
+//! The socket file is owner-only (0600), or 0660 with the group of `--control-socket-group`;
+//! it is replaced if a crashed run left it (nobody accepts on it), refused if a live agent
+//! serves it, and removed at exit. Its directory is created owner-only (0700); with a group,
+//! it is opened to that group (0750) and to no one else, as it holds the files of every agent
+//! that shares it (their sockets, dumps, pid files and interface locks).
 
 use std::{
     io::{self, Read as _, Write as _},
@@ -49,19 +56,72 @@ impl Drop for SocketFile {
     }
 }
 
+/// `--control-socket-group`: the group whose members may read `ha-agent status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketGroup {
+    pub name: String,
+    pub gid: u32,
+}
+
+impl SocketGroup {
+    /// Looks `name` up in the group database (/etc/group, or what nsswitch.conf says).
+    pub fn lookup(name: &str) -> Result<SocketGroup> {
+        let c = std::ffi::CString::new(name)
+            .with_context(|| format!("--control-socket-group {name:?}: a NUL in the name"))?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: getgrnam_r(3) writes the entry into `group` and its strings into `buf`,
+            // both ours and alive across the call; `found` points at `group` or is null.
+            let mut group: libc::group = unsafe { std::mem::zeroed() };
+            let mut found: *mut libc::group = std::ptr::null_mut();
+            let rc = unsafe {
+                libc::getgrnam_r(
+                    c.as_ptr(),
+                    &mut group,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut found,
+                )
+            };
+            match rc {
+                0 if found.is_null() => bail!(
+                    "--control-socket-group {name}: no such group (create it with `groupadd \
+                     {name}`, or name an existing one)"
+                ),
+                0 => {
+                    return Ok(SocketGroup {
+                        name: name.to_owned(),
+                        gid: group.gr_gid,
+                    });
+                }
+                libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+                e => {
+                    return Err(io::Error::from_raw_os_error(e))
+                        .with_context(|| format!("--control-socket-group {name}: looking it up"));
+                }
+            }
+        }
+    }
+}
+
 impl ControlSocket {
     /// Binds `path` (creating its directory, owner-only): replaces a stale socket file, refuses
-    /// one a live agent accepts on, and refuses to remove anything that is not a socket.
-    pub fn bind(path: &Path) -> Result<ControlSocket> {
+    /// one a live agent accepts on, and refuses to remove anything that is not a socket. With
+    /// `group`, the socket is 0660 and its directory opened to that group (see the module).
+    pub fn bind(path: &Path, group: Option<&SocketGroup>) -> Result<ControlSocket> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
-            && !dir.exists()
         {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            if let Some(group) = group {
+                open_dir_to(dir, group)?;
+            }
         }
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_socket() => {
@@ -100,6 +160,19 @@ impl ControlSocket {
             bound.with_context(|| format!("binding the control socket {}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("chmod 0600 {}", path.display()))?;
+        if let Some(group) = group {
+            // The group first, then its bits: never a moment where root's group may connect.
+            std::os::unix::fs::chown(path, None, Some(group.gid)).with_context(|| {
+                format!(
+                    "--control-socket-group {}: chown :{} {} (the agent needs CAP_CHOWN)",
+                    group.name,
+                    group.name,
+                    path.display()
+                )
+            })?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+                .with_context(|| format!("chmod 0660 {}", path.display()))?;
+        }
         let meta = std::fs::symlink_metadata(path)
             .with_context(|| format!("control socket {}", path.display()))?;
         Ok(ControlSocket {
@@ -134,6 +207,52 @@ impl ControlSocket {
         });
         Ok((self.guard, task))
     }
+}
+
+/// Lets `group` reach the sockets in `dir`: a directory of ours that root's group or `group`
+/// owns becomes `group`'s, 0750 at most; one the group can already search is left as it is;
+/// anything else is refused, naming the way out, rather than loosened.
+fn open_dir_to(dir: &Path, group: &SocketGroup) -> Result<()> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let searchable = mode & 0o001 != 0 || (meta.gid() == group.gid && mode & 0o010 != 0);
+    if searchable {
+        return Ok(());
+    }
+    // SAFETY: geteuid(2) cannot fail.
+    let us = unsafe { libc::geteuid() };
+    if meta.uid() != us {
+        bail!(
+            "--control-socket-group {}: the control socket's directory {} belongs to uid {}, \
+             not to this agent, and {} cannot search it; give --control-socket a path in a \
+             directory of the agent's",
+            group.name,
+            dir.display(),
+            meta.uid(),
+            group.name
+        );
+    }
+    if meta.gid() != 0 && meta.gid() != group.gid {
+        bail!(
+            "--control-socket-group {}: the control socket's directory {} is open to group {} \
+             (another agent's --control-socket-group?); agents sharing a directory share one \
+             group: give this agent the same group, or a --control-socket in another directory",
+            group.name,
+            dir.display(),
+            meta.gid()
+        );
+    }
+    std::os::unix::fs::chown(dir, None, Some(group.gid)).with_context(|| {
+        format!(
+            "--control-socket-group {}: chown :{} {} (the agent needs CAP_CHOWN)",
+            group.name,
+            group.name,
+            dir.display()
+        )
+    })?;
+    let opened = (mode & 0o750) | 0o050;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(opened))
+        .with_context(|| format!("chmod {opened:o} {}", dir.display()))
 }
 
 async fn answer(stream: tokio::net::UnixStream, status: watch::Receiver<Status>) {
@@ -180,8 +299,9 @@ pub fn request_status(path: &Path) -> Result<String> {
                 path.display()
             ),
             io::ErrorKind::PermissionDenied => format!(
-                "{}: permission denied (the socket is owner-only: run as the agent's user, \
-                 e.g. with sudo)",
+                "{}: permission denied (the socket is the agent's user's only, or open to a \
+                 group you are not in: run as the agent's user, e.g. with sudo, or as a member \
+                 of the group the agent's --control-socket-group names)",
                 path.display()
             ),
             _ => format!("connecting to {}: {e}", path.display()),

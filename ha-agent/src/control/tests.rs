@@ -4,7 +4,7 @@
 use std::{
     collections::BTreeMap,
     io::{Read as _, Write as _},
-    os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
+    os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
     time::{Duration, Instant, SystemTime},
 };
@@ -385,13 +385,13 @@ fn control_socket_is_owner_only_answers_status_and_is_removed() {
     let (_tx, rx) = tokio::sync::watch::channel(status);
     let local = tokio::task::LocalSet::new();
     local.block_on(&local_runtime(), async {
-        let socket = ControlSocket::bind(&path).expect("a stale socket is replaced");
+        let socket = ControlSocket::bind(&path, None).expect("a stale socket is replaced");
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert!(meta.file_type().is_socket());
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         let (file, task) = socket.serve(rx).unwrap();
 
-        let err = ControlSocket::bind(&path)
+        let err = ControlSocket::bind(&path, None)
             .err()
             .expect("a live socket is refused");
         assert!(err.to_string().contains("another ha-agent"), "{err}");
@@ -434,9 +434,65 @@ fn control_socket_is_owner_only_answers_status_and_is_removed() {
 
     // Not a socket: refused and left alone.
     std::fs::write(&path, "precious").unwrap();
-    let err = ControlSocket::bind(&path).err().unwrap();
+    let err = ControlSocket::bind(&path, None).err().unwrap();
     assert!(err.to_string().contains("not a socket"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+}
+
+/// `--control-socket-group`: the socket 0660 and its directory 0750, both of the group and
+/// open to no one else; a directory another agent opened to another group, and an unknown
+/// group, stop the bind with a message naming the option. Needs root (chown).
+#[test]
+fn control_socket_group_opens_socket_and_directory_to_that_group_only() {
+    use super::socket::SocketGroup;
+    let nogroup = SocketGroup::lookup("nogroup").expect("Debian's nogroup exists");
+    let dir = TempDir::new("group");
+    let path = dir.0.join("run/agent.sock");
+    let socket = ControlSocket::bind(&path, Some(&nogroup)).unwrap();
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!((meta.uid(), meta.gid()), (0, nogroup.gid));
+    let run = std::fs::metadata(dir.0.join("run")).unwrap();
+    assert_eq!(run.permissions().mode() & 0o7777, 0o750);
+    assert_eq!((run.uid(), run.gid()), (0, nogroup.gid));
+    drop(socket);
+
+    // Another agent in the same directory with the same group: nothing changes.
+    let second = dir.0.join("run/second.sock");
+    drop(ControlSocket::bind(&second, Some(&nogroup)).unwrap());
+    let run = std::fs::metadata(dir.0.join("run")).unwrap();
+    assert_eq!(run.permissions().mode() & 0o7777, 0o750);
+
+    // A third with another group is refused, the directory left to the first group.
+    let other = SocketGroup {
+        name: "other".into(),
+        gid: nogroup.gid - 1,
+    };
+    let err = ControlSocket::bind(&dir.0.join("run/third.sock"), Some(&other))
+        .err()
+        .expect("another group's directory is refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("--control-socket-group other") && text.contains("share one group"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.0.join("run")).unwrap().gid(),
+        nogroup.gid
+    );
+
+    // Without the option the socket stays owner-only, in a directory made owner-only.
+    let private = dir.0.join("private/agent.sock");
+    drop(ControlSocket::bind(&private, None).unwrap());
+    let p = std::fs::metadata(dir.0.join("private")).unwrap();
+    assert_eq!(p.permissions().mode() & 0o7777, 0o700);
+
+    let err = SocketGroup::lookup("ha-agent-no-such-group").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--control-socket-group ha-agent-no-such-group: no such group"),
+        "{err}"
+    );
 }
 
 fn http_get(addr: std::net::SocketAddr, request: &str) -> String {
