@@ -19,6 +19,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "bpftool",
     // tests/tests/frr_interop.rs: FRR's zebra + vrrpd as a VRRP peer.
     "frr",
+    // tests/tests/accept_mode.rs and lb_xdp.rs: a TCP service and its client in lab nodes.
+    "socat",
     // ha-agent/tests/docs.rs: `man -l` renders the generated pages (groff) without warnings;
     // zsh checks the zsh completion.
     "man-db",
