@@ -12,14 +12,13 @@ mod common;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{Read as _, Write as _},
     path::PathBuf,
     process::Command,
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
-use ha_tests::{Daemon, IFACE, Lab, ha_agent_bin, in_netns, v3_instance, wait_for, which};
+use ha_tests::{Daemon, IFACE, Lab, Node, ha_agent_bin, v3_instance, wait_for, which};
 use serde_json::Value;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/ha-agent.rules.yml");
@@ -205,31 +204,16 @@ fn url_encode(s: &str) -> String {
 
 /// Prometheus's HTTP API, reached inside the client namespace.
 struct Prometheus {
-    ns: String,
+    client: Node,
     daemon: Daemon,
 }
 
 impl Prometheus {
-    /// `GET path` (HTTP/1.0: the answer is not chunked): (status code, body).
+    /// `GET path` from the client namespace (HTTP/1.0: the answer is not chunked): (status
+    /// code, body).
     fn get(&self, path: &str) -> Result<(u16, String)> {
-        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-        let reply = in_netns(&self.ns, move || {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", PROMETHEUS_PORT))?;
-            s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            s.write_all(request.as_bytes())?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })?;
-        let (head, body) = reply
-            .split_once("\r\n\r\n")
-            .with_context(|| format!("no HTTP head in {reply:?}"))?;
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .with_context(|| format!("no status in {head:?}"))?;
-        Ok((code, body.to_owned()))
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], PROMETHEUS_PORT));
+        ha_tests::lvs::http_get(&self.client, addr, path, None)
     }
 
     /// The `data` of a successful API answer at `path`.
@@ -303,7 +287,7 @@ fn start_prometheus(lab: &Lab) -> Prometheus {
         .spawn("prometheus", &lab.dir, &bin.display().to_string(), &args)
         .expect("starting prometheus");
     let prometheus = Prometheus {
-        ns: lab.client.ns.clone(),
+        client: lab.client.clone(),
         daemon,
     };
     let ready = wait_for("prometheus ready (/-/ready)", TIMEOUT, || {
